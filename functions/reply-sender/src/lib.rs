@@ -1,0 +1,38 @@
+//! replies.fifo worker: sends each queued outbound message through the Graph API once, with the
+//! 24-hour window, the fallback template and backoff on throttling.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::Error;
+use max_core::app::replies::{ReplyJob, SendResult, SenderPorts, send_reply};
+use max_core::batch::{self, RecordResult, receive_count};
+use max_core::config::Deps;
+use max_core::ports::JobQueue;
+use tracing::{error, warn};
+
+pub async fn handle(event: SqsEvent, deps: &Deps) -> Result<SqsBatchResponse, Error> {
+    Ok(batch::process(&event, |record| process_record(record, deps)).await)
+}
+
+async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
+    let Ok(job) = serde_json::from_str::<ReplyJob>(record.body.as_deref().unwrap_or_default()) else {
+        error!(message_id = record.message_id.as_deref().unwrap_or_default(), "reply record is not a reply job; dropped");
+        return Ok(());
+    };
+    let ports = SenderPorts { messages: &deps.store, channels: &deps.store, whatsapp: deps.whatsapp.as_ref(), retry: deps.settings.retry };
+    match send_reply(&ports, &job, receive_count(record), deps.clock.now()).await {
+        Ok(SendResult::Done) => Ok(()),
+        Ok(SendResult::GiveUp) => Err(()),
+        Ok(SendResult::RetryLater { delay_secs }) => {
+            if let Some(receipt) = record.receipt_handle.as_deref() {
+                if let Err(e) = deps.queue.retry_later(&deps.settings.replies_queue_url, receipt, delay_secs).await {
+                    warn!(error = %e, "could not set the retry delay; the visibility timeout applies");
+                }
+            }
+            Err(())
+        }
+        Err(e) => {
+            error!(error = %e, message_id = job.message_id, "reply job failed; SQS retries it");
+            Err(())
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Every call to AWS and to the Graph API lives here.
+
+pub mod dynamo;
+pub mod graph;
+pub mod s3;
+pub mod sqs;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+
+use crate::error::Error;
+
+/// An SDK error with its whole cause chain, for logs and `Error::Backend`.
+pub(crate) fn sdk_error<E: std::error::Error + ProvideErrorMetadata + 'static>(service: &'static str, err: E) -> Error {
+    Error::backend(service, DisplayErrorContext(err))
+}

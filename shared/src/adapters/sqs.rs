@@ -1,0 +1,72 @@
+//! SQS: the inbound, replies and next-step queues.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+
+use crate::error::{Error, Result};
+use crate::ports::{JobQueue, QueueMessage};
+
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client) -> Self {
+        SqsQueue { client }
+    }
+
+    pub fn client(&self) -> &aws_sdk_sqs::Client {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqsQueue {
+    async fn send_batch(&self, queue_url: &str, messages: &[QueueMessage]) -> Result<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        if messages.len() > 10 {
+            return Err(Error::backend("sqs", "a batch holds at most 10 messages"));
+        }
+        let entries = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(&m.body)
+                    .set_message_group_id(m.group_id.clone())
+                    .set_message_deduplication_id(m.dedup_id.clone())
+                    .build()
+                    .map_err(|e| Error::backend("sqs", e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("sqs", e))?;
+        // A partial failure loses messages unless the caller retries the whole batch.
+        if let Some(failed) = out.failed().first() {
+            return Err(Error::backend("sqs", format!("{} of {} messages refused: {}", out.failed().len(), messages.len(), failed.message().unwrap_or(failed.code()))));
+        }
+        Ok(())
+    }
+
+    async fn retry_later(&self, queue_url: &str, receipt_handle: &str, delay_secs: i32) -> Result<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(delay_secs.clamp(0, 43_200))
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("sqs", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,46 @@
+//! The agent's view of conversations: list, read, assign, close, reopen.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::conversation::{Conversation, ConversationStatus};
+use crate::error::{Error, Result};
+use crate::ports::{ConversationStore, Written};
+
+pub async fn get(store: &dyn ConversationStore, org_id: &str, id: &str) -> Result<Conversation> {
+    store.conversation(org_id, id).await?.ok_or(Error::NotFound("conversation"))
+}
+
+/// Closes an open conversation. Closing a closed one again is harmless.
+pub async fn close(store: &dyn ConversationStore, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Conversation> {
+    for _ in 0..5 {
+        let c = get(store, org_id, id).await?;
+        if c.status == ConversationStatus::Closed {
+            return Ok(c);
+        }
+        match store.close(&c, now).await {
+            Ok(_) => return get(store, org_id, id).await,
+            Err(Error::Conflict { current: None, .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(crate::adapters::dynamo::conversation_changed())
+}
+
+/// Reopens a closed conversation, unless the customer has since started another one.
+pub async fn reopen(store: &dyn ConversationStore, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Conversation> {
+    for _ in 0..5 {
+        let c = get(store, org_id, id).await?;
+        if c.status == ConversationStatus::Open {
+            return Ok(c);
+        }
+        match store.reopen(&c, now).await {
+            Ok(Written::Stored) => return get(store, org_id, id).await,
+            Ok(Written::AlreadyThere) => {
+                return Err(Error::conflict("the customer has another open conversation on this number", "closed"));
+            }
+            Err(Error::Conflict { current: None, .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(crate::adapters::dynamo::conversation_changed())
+}

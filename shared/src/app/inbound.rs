@@ -1,0 +1,269 @@
+//! Inbound processing: a queued webhook change becomes customers, conversations, messages,
+//! delivery statuses and template statuses, each exactly once.
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
+use crate::domain::conversation::{Conversation, ConversationStatus};
+use crate::domain::customer::{Customer, IdentityRef, WhatsAppAddress, WhatsAppIdentity};
+use crate::domain::ids::{new_id, sha256_hex, stable_id};
+use crate::domain::message::{DeliveryStatus, Direction, Message, Sender, SenderType};
+use crate::domain::webhook::{InboundJob, InboundMessage, MessagesChange, TemplateStatusChange, WebhookChange, read_changes};
+use crate::error::{Error, Result};
+use crate::ports::{BlobStore, ChannelDirectory, ConversationStore, CustomerStore, MessageStore, TemplateStatusStore, Written};
+
+/// The ports inbound processing needs.
+pub struct InboundPorts<'a> {
+    pub channels: &'a dyn ChannelDirectory,
+    pub customers: &'a dyn CustomerStore,
+    pub conversations: &'a dyn ConversationStore,
+    pub messages: &'a dyn MessageStore,
+    pub templates: &'a dyn TemplateStatusStore,
+    pub blobs: &'a dyn BlobStore,
+}
+
+/// A message stored for the first time, with its conversation as it now stands: what the bot,
+/// tickets and rate limits react to. Duplicates never appear here.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub channel: Channel,
+    pub conversation: Conversation,
+    pub message: Message,
+    pub inbound: InboundMessage,
+}
+
+/// How many times a write is retried when the conversation changed under it.
+const CONFLICT_RETRIES: usize = 8;
+
+pub async fn process_job(ports: &InboundPorts<'_>, job: &InboundJob) -> Result<Vec<Received>> {
+    let (received_at, changes) = match job {
+        InboundJob::Changes { received_at, changes } => (*received_at, changes.clone()),
+        InboundJob::Stored { received_at, key } => {
+            let bytes = ports.blobs.get(key).await?;
+            match read_changes(&bytes) {
+                Ok(changes) => (*received_at, changes),
+                Err(_) => {
+                    quarantine(ports.blobs, "unreadable-stored-body", &bytes).await?;
+                    return Ok(Vec::new());
+                }
+            }
+        }
+    };
+    let mut received = Vec::new();
+    for change in &changes {
+        received.extend(process_change(ports, change, received_at).await?);
+    }
+    Ok(received)
+}
+
+/// Keeps a body we cannot place under `quarantine/` so nothing is lost, and says so in the log.
+pub async fn quarantine(blobs: &dyn BlobStore, reason: &str, bytes: &[u8]) -> Result<String> {
+    let key = format!("quarantine/{}/{}/{}.json", reason, Utc::now().format("%Y-%m-%d"), sha256_hex(bytes));
+    blobs.put(&key, bytes.to_vec(), "application/json").await?;
+    warn!(reason, key, "webhook body quarantined");
+    Ok(key)
+}
+
+async fn process_change(ports: &InboundPorts<'_>, change: &WebhookChange, received_at: DateTime<Utc>) -> Result<Vec<Received>> {
+    let raw = || serde_json::to_vec(change).unwrap_or_default();
+    match change.field.as_str() {
+        "messages" => {
+            let Some(number) = change.phone_number_id() else {
+                quarantine(ports.blobs, "no-phone-number-id", &raw()).await?;
+                return Ok(Vec::new());
+            };
+            let Some(channel) = ports.channels.channel_by_number(&number).await? else {
+                quarantine(ports.blobs, "unknown-phone-number-id", &raw()).await?;
+                return Ok(Vec::new());
+            };
+            let value = MessagesChange::read(&change.value);
+            for status in &value.statuses {
+                let Some(s) = status.status else {
+                    info!(status = status.status_word, "delivery status not tracked");
+                    continue;
+                };
+                let at = status.timestamp.unwrap_or(received_at);
+                ports.messages.apply_status(&channel.org_id, &status.wamid, s, status.failure.as_ref(), at).await?;
+            }
+            let mut received = Vec::new();
+            for message in &value.messages {
+                if let Some(r) = receive_message(ports, &channel, &value, message, received_at).await? {
+                    received.push(r);
+                }
+            }
+            Ok(received)
+        }
+        "message_template_status_update" => {
+            let Some(update) = TemplateStatusChange::read(change) else {
+                quarantine(ports.blobs, "unreadable-template-status", &raw()).await?;
+                return Ok(Vec::new());
+            };
+            let Some(org_id) = ports.channels.org_by_waba(&update.waba_id).await? else {
+                quarantine(ports.blobs, "unknown-waba", &raw()).await?;
+                return Ok(Vec::new());
+            };
+            let status = WhatsAppTemplateStatus {
+                org_id,
+                template_id: update.template_id,
+                name: update.name,
+                language: update.language,
+                category: update.category,
+                status: update.event,
+                reason: update.reason,
+                updated_at: received_at,
+            };
+            ports.templates.record_template_status(&status).await?;
+            Ok(Vec::new())
+        }
+        other => {
+            // Group, account and other fields we do not act on yet: kept whole for later.
+            let key = format!("webhooks/unhandled/{}/{}.json", if other.is_empty() { "none" } else { other }, sha256_hex(&raw()));
+            ports.blobs.put(&key, raw(), "application/json").await?;
+            info!(field = other, key, "webhook field kept, not processed");
+            Ok(Vec::new())
+        }
+    }
+}
+
+async fn receive_message(
+    ports: &InboundPorts<'_>,
+    channel: &Channel,
+    change: &MessagesChange,
+    inbound: &InboundMessage,
+    received_at: DateTime<Utc>,
+) -> Result<Option<Received>> {
+    let contact = change.contact_for(inbound);
+    let address = WhatsAppAddress::from_parts(
+        inbound.from.as_deref().or(contact.and_then(|c| c.wa_id.as_deref())),
+        inbound.from_user_id.as_deref().or(contact.and_then(|c| c.user_id.as_deref())),
+    );
+    let Some(address) = address else {
+        let raw = serde_json::to_vec(&inbound.raw).unwrap_or_default();
+        quarantine(ports.blobs, "message-without-sender", &raw).await?;
+        return Ok(None);
+    };
+    let org = channel.org_id.as_str();
+    let at = inbound.timestamp.unwrap_or(received_at);
+    let name = contact.and_then(|c| c.name.clone());
+
+    for _ in 0..CONFLICT_RETRIES {
+        let mut conversation = current_conversation(ports, channel, &address, name.as_deref(), at).await?;
+        let message = Message {
+            id: stable_id(at, &inbound.wamid),
+            org_id: org.to_string(),
+            conversation_id: conversation.id.clone(),
+            customer_id: conversation.customer_id.clone(),
+            direction: Direction::Inbound,
+            kind: inbound.kind.clone(),
+            text: inbound.text.clone(),
+            content: inbound.content.clone(),
+            context: inbound.context.clone(),
+            referral: inbound.referral.clone(),
+            errors: inbound.errors.clone(),
+            outbound: None,
+            wamid: Some(inbound.wamid.clone()),
+            status: DeliveryStatus::Received,
+            failure: None,
+            sender: Sender { kind: SenderType::Customer, id: Some(conversation.customer_id.clone()), name: name.clone() },
+            created_at: at,
+            sent_at: None,
+            delivered_at: None,
+            read_at: None,
+            failed_at: None,
+            sent_as_template: None,
+            idempotency_key: None,
+        };
+        conversation.touch_inbound(at, inbound.text.as_deref().or(Some(&inbound.kind)));
+        conversation.version += 1;
+        match ports.messages.record_inbound(&message, &conversation).await {
+            Ok(Written::Stored) => {
+                return Ok(Some(Received { channel: channel.clone(), conversation, message, inbound: inbound.clone() }));
+            }
+            Ok(Written::AlreadyThere) => {
+                info!(wamid = inbound.wamid, "duplicate message ignored");
+                return Ok(None);
+            }
+            Err(Error::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(crate::adapters::dynamo::conversation_changed())
+}
+
+/// The customer's open conversation on this number, creating the customer or a new conversation
+/// when there is none. Safe against a concurrent worker doing the same.
+async fn current_conversation(
+    ports: &InboundPorts<'_>,
+    channel: &Channel,
+    address: &WhatsAppAddress,
+    name: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<Conversation> {
+    let org = channel.org_id.as_str();
+    for _ in 0..CONFLICT_RETRIES {
+        let now = Utc::now();
+        match ports.customers.whatsapp_identity(org, &address.0).await? {
+            None => {
+                let customer = Customer {
+                    id: new_id(now),
+                    org_id: org.to_string(),
+                    name: name.map(str::to_string),
+                    phone: address.phone().map(str::to_string),
+                    identities: vec![IdentityRef { channel: "whatsapp".into(), address: address.0.clone() }],
+                    created_at: now,
+                    updated_at: now,
+                };
+                let conversation = new_conversation(channel, &customer.id, address, at, now);
+                let identity = WhatsAppIdentity {
+                    org_id: org.to_string(),
+                    address: address.0.clone(),
+                    customer_id: customer.id.clone(),
+                    open_conversation_id: Some(conversation.id.clone()),
+                    profile_name: name.map(str::to_string),
+                };
+                if ports.customers.create_customer(&customer, &identity, &conversation).await? == Written::Stored {
+                    return Ok(conversation);
+                }
+            }
+            Some(identity) => {
+                if let Some(id) = &identity.open_conversation_id {
+                    if let Some(c) = ports.conversations.conversation(org, id).await? {
+                        if c.status == ConversationStatus::Open {
+                            return Ok(c);
+                        }
+                    }
+                }
+                let conversation = new_conversation(channel, &identity.customer_id, address, at, now);
+                let previous = identity.open_conversation_id.as_deref();
+                if ports.customers.open_conversation(&identity, previous, &conversation).await? == Written::Stored {
+                    return Ok(conversation);
+                }
+            }
+        }
+    }
+    Err(crate::adapters::dynamo::conversation_changed())
+}
+
+fn new_conversation(channel: &Channel, customer_id: &str, address: &WhatsAppAddress, at: DateTime<Utc>, now: DateTime<Utc>) -> Conversation {
+    Conversation {
+        id: new_id(now),
+        org_id: channel.org_id.clone(),
+        customer_id: customer_id.to_string(),
+        channel: "whatsapp".into(),
+        phone_number_id: channel.phone_number_id.clone(),
+        customer_address: address.0.clone(),
+        status: ConversationStatus::Open,
+        assignee_id: None,
+        state: "menu".into(),
+        ticket_id: None,
+        created_at: now,
+        updated_at: now,
+        last_message_at: at.min(now),
+        last_message_preview: None,
+        last_inbound_at: None,
+        window_closes_at: None,
+        closed_at: None,
+        version: 1,
+    }
+}

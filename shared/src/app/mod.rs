@@ -1,0 +1,5 @@
+//! Use cases, one module per feature, written only against ports.
+
+pub mod conversations;
+pub mod inbound;
+pub mod replies;

@@ -1,0 +1,255 @@
+//! Outbound messages: queued as records first, then sent by reply-sender through the Graph API
+//! with the 24-hour window, the fallback template, retries and exactly-once recording.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{error, info, warn};
+
+use crate::domain::conversation::{Conversation, ConversationStatus, window_is_open};
+use crate::domain::customer::WhatsAppAddress;
+use crate::domain::ids::{new_id, stable_id};
+use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message, OUTSIDE_WINDOW, Sender};
+use crate::domain::outbound::OutboundContent;
+use crate::domain::retry::{RetryPolicy, SendFailureKind, classify_graph_error};
+use crate::error::{Error, Result};
+use crate::ports::{ChannelDirectory, ConversationStore, JobQueue, MessageStore, QueueMessage, SendOutcome, WhatsApp, Written};
+
+/// The job on the replies queue: which stored message to send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyJob {
+    pub org_id: String,
+    pub conversation_id: String,
+    pub message_id: String,
+}
+
+/// FIFO group of a customer's messages: in order per customer, parallel across customers.
+pub fn customer_group(org_id: &str, customer_id: &str) -> String {
+    format!("{org_id}#{customer_id}")
+}
+
+/// A message to queue for a customer.
+pub struct NewReply<'a> {
+    pub org_id: &'a str,
+    pub conversation_id: &'a str,
+    pub content: OutboundContent,
+    pub sender: Sender,
+    /// The same key gives the same message: a retried request queues nothing new.
+    pub idempotency_key: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+/// Stores the message as `queued` with its conversation, then puts the send job on the replies
+/// queue. Returns the message as stored (the first one, for a repeated idempotency key).
+pub async fn queue_reply(
+    conversations: &dyn ConversationStore,
+    messages: &dyn MessageStore,
+    queue: &dyn JobQueue,
+    replies_queue_url: &str,
+    reply: NewReply<'_>,
+) -> Result<Message> {
+    reply.content.validate()?;
+    let id = match reply.idempotency_key {
+        Some(key) => stable_id(reply.now, &format!("{}#{}#{key}", reply.org_id, reply.conversation_id)),
+        None => new_id(reply.now),
+    };
+    let mut stored = None;
+    for _ in 0..8 {
+        let mut conversation = conversations
+            .conversation(reply.org_id, reply.conversation_id)
+            .await?
+            .ok_or(Error::NotFound("conversation"))?;
+        if let Some(key) = reply.idempotency_key {
+            // Keyed ids embed the time; look for an earlier request with the same key first.
+            if let Some(existing) = find_by_idempotency(messages, &conversation, key).await? {
+                return Ok(existing);
+            }
+        }
+        let message = outbound_message(&conversation, id.clone(), reply.content.clone(), reply.sender.clone(), reply.now, reply.idempotency_key);
+        conversation.touch(reply.now, Some(&reply.content.preview()));
+        conversation.version += 1;
+        match messages.record_outbound(&message, &conversation).await {
+            Ok(Written::Stored) => {
+                stored = Some((message, conversation));
+                break;
+            }
+            Ok(Written::AlreadyThere) => {
+                return messages.message(reply.org_id, reply.conversation_id, &id).await?.ok_or(Error::NotFound("message"));
+            }
+            Err(Error::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let (message, conversation) = stored.ok_or_else(crate::adapters::dynamo::conversation_changed)?;
+    enqueue(queue, replies_queue_url, &conversation, &message).await?;
+    Ok(message)
+}
+
+async fn find_by_idempotency(messages: &dyn MessageStore, conversation: &Conversation, key: &str) -> Result<Option<Message>> {
+    // Recent messages only: a client retries within seconds, not after a page of conversation.
+    let page = crate::ports::PageRequest { limit: 50, cursor: None };
+    let recent = messages.messages(&conversation.org_id, &conversation.id, &page, true).await?;
+    Ok(recent.items.into_iter().find(|m| m.idempotency_key.as_deref() == Some(key)))
+}
+
+fn outbound_message(
+    conversation: &Conversation,
+    id: String,
+    content: OutboundContent,
+    sender: Sender,
+    now: DateTime<Utc>,
+    idempotency_key: Option<&str>,
+) -> Message {
+    Message {
+        id,
+        org_id: conversation.org_id.clone(),
+        conversation_id: conversation.id.clone(),
+        customer_id: conversation.customer_id.clone(),
+        direction: Direction::Outbound,
+        kind: content.kind().to_string(),
+        text: Some(content.preview()),
+        content: None,
+        context: None,
+        referral: None,
+        errors: None,
+        outbound: Some(content),
+        wamid: None,
+        status: DeliveryStatus::Queued,
+        failure: None,
+        sender,
+        created_at: now,
+        sent_at: None,
+        delivered_at: None,
+        read_at: None,
+        failed_at: None,
+        sent_as_template: None,
+        idempotency_key: idempotency_key.map(str::to_string),
+    }
+}
+
+/// Puts the send job for a stored message on the replies queue.
+pub async fn enqueue(queue: &dyn JobQueue, replies_queue_url: &str, conversation: &Conversation, message: &Message) -> Result<()> {
+    let job = ReplyJob { org_id: message.org_id.clone(), conversation_id: message.conversation_id.clone(), message_id: message.id.clone() };
+    let body = serde_json::to_string(&job).map_err(|e| Error::backend("sqs", e))?;
+    let entry = QueueMessage {
+        body,
+        group_id: Some(customer_group(&conversation.org_id, &conversation.customer_id)),
+        dedup_id: Some(message.id.clone()),
+    };
+    queue.send_batch(replies_queue_url, &[entry]).await
+}
+
+/// What reply-sender does with the queue record after one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendResult {
+    /// Sent, failed for good, or already handled: delete the job.
+    Done,
+    /// A transient fault: make the job visible again after this many seconds.
+    RetryLater { delay_secs: i32 },
+    /// Retries are exhausted and the message is marked failed: leave the job to reach the DLQ.
+    GiveUp,
+}
+
+pub struct SenderPorts<'a> {
+    pub messages: &'a dyn MessageStore,
+    pub channels: &'a dyn ChannelDirectory,
+    pub whatsapp: &'a dyn WhatsApp,
+    pub retry: RetryPolicy,
+}
+
+/// One attempt at sending a queued message. `attempt` is SQS's receive count (1 for the first).
+pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, now: DateTime<Utc>) -> Result<SendResult> {
+    let (message, conversation) = ports.messages.message_with_conversation(&job.org_id, &job.conversation_id, &job.message_id).await?;
+    let (Some(message), Some(conversation)) = (message, conversation) else {
+        warn!(message_id = job.message_id, "reply job for an unknown message dropped");
+        return Ok(SendResult::Done);
+    };
+    if message.status != DeliveryStatus::Queued {
+        // Redelivered after it was sent (or failed): never send twice.
+        info!(message_id = message.id, status = message.status.as_str(), "reply already handled");
+        return Ok(SendResult::Done);
+    }
+    let Some(content) = message.outbound.clone() else {
+        let failure = FailureReason::ours("nothing_to_send", None);
+        ports.messages.mark_failed(&message, &failure, now).await?;
+        return Ok(SendResult::Done);
+    };
+    let recipient = WhatsAppAddress(conversation.customer_address.clone());
+
+    let window_open = window_is_open(conversation.window_closes_at, now);
+    let (to_send, as_template) = if content.is_template() || window_open {
+        (content.clone(), None)
+    } else {
+        match fallback(ports, &conversation).await? {
+            Some(t) => t,
+            None => return fail(ports, &message, FailureReason::ours(OUTSIDE_WINDOW, None), now).await,
+        }
+    };
+
+    match ports.whatsapp.send(&conversation.phone_number_id, &to_send.graph_request(recipient.recipient())).await {
+        SendOutcome::Accepted { wamid } => {
+            ports.messages.mark_sent(&message, &wamid, now, as_template.as_deref()).await?;
+            Ok(SendResult::Done)
+        }
+        SendOutcome::Refused { http_status, code, title, detail } => {
+            match classify_graph_error(http_status, code) {
+                SendFailureKind::OutsideWindow if as_template.is_none() && !content.is_template() => {
+                    // Meta knows better than our clock: the window has closed. Try the fallback once.
+                    if let Some((template, name)) = fallback(ports, &conversation).await? {
+                        return match ports.whatsapp.send(&conversation.phone_number_id, &template.graph_request(recipient.recipient())).await {
+                            SendOutcome::Accepted { wamid } => {
+                                ports.messages.mark_sent(&message, &wamid, now, name.as_deref()).await?;
+                                Ok(SendResult::Done)
+                            }
+                            SendOutcome::Refused { code, title, detail, .. } => {
+                                fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
+                            }
+                        };
+                    }
+                    fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
+                }
+                SendFailureKind::OutsideWindow | SendFailureKind::Permanent => {
+                    fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
+                }
+                SendFailureKind::InvalidToken => {
+                    error!(code, title, "WhatsApp access token rejected: sends fail until it is replaced");
+                    fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
+                }
+                SendFailureKind::Retryable if ports.retry.exhausted(attempt) => {
+                    let mut failure = FailureReason::from_meta(code, Some(title), detail);
+                    failure.reason = format!("retries_exhausted: {}", failure.reason);
+                    ports.messages.mark_failed(&message, &failure, now).await?;
+                    warn!(message_id = message.id, attempt, "reply failed after its last retry");
+                    Ok(SendResult::GiveUp)
+                }
+                SendFailureKind::Retryable => {
+                    let delay = ports.retry.delay(attempt, rand::random::<f64>());
+                    info!(message_id = message.id, attempt, code, http_status, delay_ms = delay.as_millis() as u64, "send retried later");
+                    Ok(SendResult::RetryLater { delay_secs: delay.as_secs_f64().ceil() as i32 })
+                }
+            }
+        }
+    }
+}
+
+async fn fail(ports: &SenderPorts<'_>, message: &Message, failure: FailureReason, now: DateTime<Utc>) -> Result<SendResult> {
+    warn!(message_id = message.id, reason = failure.reason, code = failure.code, "reply failed");
+    ports.messages.mark_failed(message, &failure, now).await?;
+    Ok(SendResult::Done)
+}
+
+/// The organisation's fallback template for this number, as content plus its name.
+async fn fallback(ports: &SenderPorts<'_>, conversation: &Conversation) -> Result<Option<(OutboundContent, Option<String>)>> {
+    let channel = ports.channels.channel_by_number(&conversation.phone_number_id).await?;
+    Ok(channel.and_then(|c| c.fallback_template).map(|t| {
+        let name = t.name.clone();
+        (OutboundContent::Template { name: t.name, language: t.language, parameters: Vec::new() }, Some(name))
+    }))
+}
+
+/// Whether a conversation accepts agent replies at all.
+pub fn accepts_replies(conversation: &Conversation) -> Result<()> {
+    match conversation.status {
+        ConversationStatus::Open => Ok(()),
+        ConversationStatus::Closed => Err(Error::conflict("the conversation is closed; reopen it to reply", "closed")),
+    }
+}

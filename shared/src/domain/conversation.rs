@@ -1,0 +1,148 @@
+//! Conversations and the 24-hour customer-service window.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Meta lets a business send free-form messages for 24 hours after the customer's last message.
+pub const CUSTOMER_SERVICE_WINDOW: Duration = Duration::hours(24);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConversationStatus {
+    Open,
+    Closed,
+}
+
+impl ConversationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Open => "open",
+            ConversationStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(Self::Open),
+            "closed" => Some(Self::Closed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    pub org_id: String,
+    pub customer_id: String,
+    pub channel: String,
+    /// Our business number the customer wrote to.
+    pub phone_number_id: String,
+    /// The customer's WhatsApp address (see `WhatsAppAddress`).
+    pub customer_address: String,
+    pub status: ConversationStatus,
+    #[serde(default)]
+    pub assignee_id: Option<String>,
+    /// Where the bot is with this customer (`menu`, `chat_support`, ...).
+    #[serde(default = "default_state")]
+    pub state: String,
+    #[serde(default)]
+    pub ticket_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_message_at: DateTime<Utc>,
+    #[serde(default)]
+    pub last_message_preview: Option<String>,
+    #[serde(default)]
+    pub last_inbound_at: Option<DateTime<Utc>>,
+    /// When free-form replies stop being allowed; `None` until the customer has written.
+    #[serde(default)]
+    pub window_closes_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Counts writes; a write of version n succeeds only over version n-1 (optimistic locking).
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl Conversation {
+    /// Records an inbound message: newer activity moves `last_message_at`, the window only grows.
+    pub fn touch_inbound(&mut self, at: DateTime<Utc>, preview: Option<&str>) {
+        self.window_closes_at = Some(extend_window(self.window_closes_at, at));
+        self.last_inbound_at = Some(self.last_inbound_at.map_or(at, |l| l.max(at)));
+        self.touch(at, preview);
+    }
+
+    /// Records any message shown in the conversation.
+    pub fn touch(&mut self, at: DateTime<Utc>, preview: Option<&str>) {
+        if at >= self.last_message_at {
+            self.last_message_at = at;
+            if let Some(p) = preview {
+                self.last_message_preview = Some(p.chars().take(200).collect());
+            }
+        }
+        self.updated_at = self.updated_at.max(at);
+    }
+}
+
+fn default_state() -> String {
+    "menu".to_string()
+}
+
+/// When the window closes after a customer message sent at `inbound_at`.
+pub fn window_closes_at(inbound_at: DateTime<Utc>) -> DateTime<Utc> {
+    inbound_at + CUSTOMER_SERVICE_WINDOW
+}
+
+/// The later of two closing times: messages can arrive out of order, the window never shrinks.
+pub fn extend_window(current: Option<DateTime<Utc>>, inbound_at: DateTime<Utc>) -> DateTime<Utc> {
+    let candidate = window_closes_at(inbound_at);
+    current.map_or(candidate, |c| c.max(candidate))
+}
+
+/// Free-form messages may go out only while the window is open.
+pub fn window_is_open(closes_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    closes_at.is_some_and(|c| now < c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(secs, 0).unwrap()
+    }
+
+    #[test]
+    fn window_is_24_hours_after_the_last_customer_message() {
+        let inbound = t(1_000_000);
+        let closes = window_closes_at(inbound);
+        assert!(window_is_open(Some(closes), inbound + Duration::hours(23) + Duration::minutes(59)));
+        assert!(!window_is_open(Some(closes), inbound + Duration::hours(24)));
+        assert!(!window_is_open(None, inbound));
+    }
+
+    #[test]
+    fn a_late_inbound_message_does_not_move_the_conversation_back() {
+        let mut c = Conversation {
+            id: "c".into(), org_id: "o".into(), customer_id: "u".into(), channel: "whatsapp".into(),
+            phone_number_id: "p".into(), customer_address: "1".into(), status: ConversationStatus::Open,
+            assignee_id: None, state: "menu".into(), ticket_id: None, created_at: t(0), updated_at: t(0),
+            last_message_at: t(0), last_message_preview: None, last_inbound_at: None, window_closes_at: None,
+            closed_at: None, version: 1,
+        };
+        c.touch_inbound(t(200), Some("new"));
+        c.touch_inbound(t(100), Some("old"));
+        assert_eq!(c.last_message_at, t(200));
+        assert_eq!(c.last_message_preview.as_deref(), Some("new"));
+        assert_eq!(c.window_closes_at, Some(window_closes_at(t(200))));
+    }
+
+    #[test]
+    fn an_older_message_arriving_late_never_shrinks_the_window() {
+        let newer = extend_window(None, t(2_000_000));
+        assert_eq!(extend_window(Some(newer), t(1_000_000)), newer);
+        assert_eq!(extend_window(Some(newer), t(3_000_000)), window_closes_at(t(3_000_000)));
+    }
+}

@@ -1,0 +1,10 @@
+//! Plain types and pure rules. No I/O, no async: everything here is tested in microseconds.
+
+pub mod channel;
+pub mod conversation;
+pub mod customer;
+pub mod ids;
+pub mod message;
+pub mod outbound;
+pub mod retry;
+pub mod webhook;

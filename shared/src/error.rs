@@ -1,0 +1,47 @@
+//! One error type for the use cases; `http::problem` maps it to RFC 9457 answers once.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// Bad input: the field it names and why (answers 422).
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    /// Malformed request that cannot be read at all (answers 400).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Unknown, or owned by another organisation (answers 404 either way).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A state transition that makes no sense now (answers 409 with the current state).
+    #[error("conflict: {detail}")]
+    Conflict { detail: String, current: Option<String> },
+    /// The caller's role may not do this (answers 403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Missing or unusable credentials (answers 401).
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The request body is too large (answers 413).
+    #[error("payload too large: limit {limit} bytes")]
+    TooLarge { limit: usize },
+    /// A backend (DynamoDB, SQS, S3, Graph API) failed; retryable from the caller's view.
+    #[error("{service} failed: {message}")]
+    Backend { service: &'static str, message: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Invalid { field: field.into(), reason: reason.into() }
+    }
+
+    pub fn conflict(detail: impl Into<String>, current: impl Into<String>) -> Self {
+        Error::Conflict { detail: detail.into(), current: Some(current.into()) }
+    }
+
+    pub fn backend(service: &'static str, err: impl std::fmt::Display) -> Self {
+        Error::Backend { service, message: err.to_string() }
+    }
+}

@@ -1,0 +1,142 @@
+//! The narrow async traits the use cases need. Adapters implement them; a use case takes the
+//! narrowest one it can, so a test hands it exactly that.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
+use crate::domain::conversation::{Conversation, ConversationStatus};
+use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::message::{DeliveryStatus, FailureReason, Message};
+use crate::error::Result;
+
+/// Where `Page::cursor` continues from; opaque to callers (see `http::cursor`).
+pub type Cursor = Option<String>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest {
+    pub limit: i32,
+    pub cursor: Cursor,
+}
+
+/// Whether a conditional write took effect or found its work already done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Stored,
+    AlreadyThere,
+}
+
+#[async_trait]
+pub trait ChannelDirectory: Send + Sync {
+    async fn channel_by_number(&self, phone_number_id: &str) -> Result<Option<Channel>>;
+    async fn org_by_waba(&self, waba_id: &str) -> Result<Option<String>>;
+}
+
+#[async_trait]
+pub trait CustomerStore: Send + Sync {
+    async fn whatsapp_identity(&self, org_id: &str, address: &str) -> Result<Option<WhatsAppIdentity>>;
+    /// Creates a customer, their identity and their first conversation at once; `AlreadyThere`
+    /// when the identity appeared meanwhile (the caller reads it again).
+    async fn create_customer(&self, customer: &Customer, identity: &WhatsAppIdentity, conversation: &Conversation) -> Result<Written>;
+    /// Opens `conversation` and points the identity at it, if the identity still points at
+    /// `previous` (another worker may have opened one first: then `AlreadyThere`).
+    async fn open_conversation(&self, identity: &WhatsAppIdentity, previous: Option<&str>, conversation: &Conversation) -> Result<Written>;
+    async fn customer(&self, org_id: &str, customer_id: &str) -> Result<Option<Customer>>;
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConversationFilter {
+    pub status: Option<ConversationStatus>,
+    pub assignee_id: Option<String>,
+}
+
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    async fn conversation(&self, org_id: &str, conversation_id: &str) -> Result<Option<Conversation>>;
+    async fn conversations(&self, org_id: &str, filter: &ConversationFilter, page: &PageRequest) -> Result<Page<Conversation>>;
+    async fn assign(&self, org_id: &str, conversation_id: &str, assignee_id: Option<&str>, at: DateTime<Utc>) -> Result<Conversation>;
+    /// Closes the conversation and frees the customer's identity for a new one.
+    async fn close(&self, conversation: &Conversation, at: DateTime<Utc>) -> Result<Written>;
+    /// Reopens it, if the customer has no other open conversation on that number.
+    async fn reopen(&self, conversation: &Conversation, at: DateTime<Utc>) -> Result<Written>;
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores an inbound message exactly once (keyed by its WhatsApp id) together with its
+    /// conversation's new state (`conversation.version` already advanced). A concurrent change to the
+    /// conversation answers `Error::Conflict`: read it again and retry.
+    async fn record_inbound(&self, message: &Message, conversation: &Conversation) -> Result<Written>;
+    /// Stores an outbound or internal message once (keyed by its id) with the conversation's new state.
+    async fn record_outbound(&self, message: &Message, conversation: &Conversation) -> Result<Written>;
+    async fn message(&self, org_id: &str, conversation_id: &str, message_id: &str) -> Result<Option<Message>>;
+    /// A message together with its conversation, in one read.
+    async fn message_with_conversation(&self, org_id: &str, conversation_id: &str, message_id: &str) -> Result<(Option<Message>, Option<Conversation>)>;
+    async fn messages(&self, org_id: &str, conversation_id: &str, page: &PageRequest, newest_first: bool) -> Result<Page<Message>>;
+    /// Marks a queued message sent with its WhatsApp id, once; `AlreadyThere` if it was not queued.
+    async fn mark_sent(&self, message: &Message, wamid: &str, at: DateTime<Utc>, sent_as_template: Option<&str>) -> Result<Written>;
+    async fn mark_failed(&self, message: &Message, failure: &FailureReason, at: DateTime<Utc>) -> Result<Written>;
+    /// Applies a delivery status monotonically; `AlreadyThere` when the message is already as far or
+    /// further along, or unknown.
+    async fn apply_status(&self, org_id: &str, wamid: &str, status: DeliveryStatus, failure: Option<&FailureReason>, at: DateTime<Utc>) -> Result<Written>;
+}
+
+#[async_trait]
+pub trait TemplateStatusStore: Send + Sync {
+    async fn record_template_status(&self, status: &WhatsAppTemplateStatus) -> Result<()>;
+}
+
+/// One message for a queue: FIFO queues need a group and a deduplication id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueMessage {
+    pub body: String,
+    pub group_id: Option<String>,
+    pub dedup_id: Option<String>,
+}
+
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    /// Sends all messages in one call (at most 10).
+    async fn send_batch(&self, queue_url: &str, messages: &[QueueMessage]) -> Result<()>;
+    /// Makes an in-flight message visible again after `delay_secs` (retry backoff).
+    async fn retry_later(&self, queue_url: &str, receipt_handle: &str, delay_secs: i32) -> Result<()>;
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()>;
+    async fn get(&self, key: &str) -> Result<Vec<u8>>;
+}
+
+/// What the Graph API said to a send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    Accepted { wamid: String },
+    Refused { http_status: Option<u16>, code: Option<i64>, title: String, detail: Option<String> },
+}
+
+#[async_trait]
+pub trait WhatsApp: Send + Sync {
+    /// `POST /{phone_number_id}/messages` with `body`. Transport failures come back as `Refused`
+    /// without an HTTP status, so every outcome is classified in one place.
+    async fn send(&self, phone_number_id: &str, body: &Value) -> SendOutcome;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

@@ -1,0 +1,86 @@
+//! Logging set-up and the AWS call counter (every request the SDK puts on the wire, retries included).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+
+static DYNAMODB_CALLS: AtomicU64 = AtomicU64::new(0);
+static SQS_CALLS: AtomicU64 = AtomicU64::new(0);
+static S3_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts the requests one AWS service client transmits.
+#[derive(Debug, Clone, Copy)]
+pub struct AwsCallCounter(pub AwsService);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsService {
+    DynamoDb,
+    Sqs,
+    S3,
+}
+
+impl AwsService {
+    fn counter(self) -> &'static AtomicU64 {
+        match self {
+            AwsService::DynamoDb => &DYNAMODB_CALLS,
+            AwsService::Sqs => &SQS_CALLS,
+            AwsService::S3 => &S3_CALLS,
+        }
+    }
+}
+
+impl Intercept for AwsCallCounter {
+    fn name(&self) -> &'static str {
+        "AwsCallCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.counter().fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Calls made so far by this process, per service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct AwsCalls {
+    pub dynamodb: u64,
+    pub sqs: u64,
+    pub s3: u64,
+}
+
+impl AwsCalls {
+    pub fn now() -> Self {
+        AwsCalls {
+            dynamodb: DYNAMODB_CALLS.load(Ordering::Relaxed),
+            sqs: SQS_CALLS.load(Ordering::Relaxed),
+            s3: S3_CALLS.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.dynamodb + self.sqs + self.s3
+    }
+
+    pub fn since(&self, earlier: &AwsCalls) -> AwsCalls {
+        AwsCalls { dynamodb: self.dynamodb - earlier.dynamodb, sqs: self.sqs - earlier.sqs, s3: self.s3 - earlier.s3 }
+    }
+}
+
+/// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`). Safe to call twice.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_current_span(false)
+        .without_time() // CloudWatch stamps every line already
+        .try_init();
+}
