@@ -243,8 +243,9 @@ impl SupportTicket {
         Ok(())
     }
 
-    /// The closing message went into the ticket after it was closed.
-    pub fn add_system_message(&mut self, at: DateTime<Utc>, preview: &str) {
+    /// Records a message that was sent whatever the status: the closing message, or an answer
+    /// that reached the customer while the ticket was being closed.
+    pub fn note_message(&mut self, at: DateTime<Utc>, preview: &str) {
         self.record_message(at, preview);
     }
 
