@@ -110,6 +110,13 @@ fn decode_before(cursor: &str) -> Result<String> {
 /// At most this many queries per partition for one page when a filter drops items.
 const MAX_ROUNDS: usize = 4;
 
+/// The part of a list filter the chosen index does not key on.
+struct ListFilter {
+    expression: String,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
 /// One index partition of a ticket list, read down from `before`.
 struct PartitionRead {
     items: Vec<SupportTicket>,
@@ -177,7 +184,7 @@ impl DynamoStore {
         index: &str,
         partition: String,
         before: Option<&str>,
-        filter: Option<&(String, Item)>,
+        filter: Option<&ListFilter>,
         want: usize,
     ) -> Result<PartitionRead> {
         let (pk_attr, sk_attr) = (format!("{index}pk"), format!("{index}sk"));
@@ -187,11 +194,8 @@ impl DynamoStore {
             condition.push_str(&format!(" AND {sk_attr} < :before"));
             values.insert(":before".into(), s(keys::ticket_sort(b)));
         }
-        let mut names = HashMap::new();
-        if let Some((_, filter_values)) = filter {
-            values.extend(filter_values.clone());
-            names.insert("#status".to_string(), "status".to_string());
-            names.insert("#priority".to_string(), "priority".to_string());
+        if let Some(f) = filter {
+            values.extend(f.values.clone());
         }
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
@@ -206,8 +210,8 @@ impl DynamoStore {
                 .scan_index_forward(false)
                 .limit(want as i32)
                 .set_exclusive_start_key(start.take());
-            if let Some((expression, _)) = filter {
-                query = query.filter_expression(expression).set_expression_attribute_names(Some(names.clone()));
+            if let Some(f) = filter {
+                query = query.filter_expression(&f.expression).set_expression_attribute_names(Some(f.names.clone()));
             }
             let out = query.send().await.map_err(sdk)?;
             for item in out.items.unwrap_or_default() {
@@ -274,20 +278,21 @@ impl SupportStore for DynamoStore {
         };
         let mut clauses = Vec::new();
         let mut values: Item = HashMap::new();
+        let mut names = HashMap::new();
         if status_filtered {
+            names.insert("#status".to_string(), "status".to_string());
             let names: Vec<String> = statuses.iter().enumerate().map(|(i, _)| format!(":st{i}")).collect();
             for (i, st) in statuses.iter().enumerate() {
                 values.insert(format!(":st{i}"), s(st.as_str()));
             }
             clauses.push(format!("#status IN ({})", names.join(", ")));
         }
-        if priority_filtered {
-            if let Some(p) = filter.priority {
-                values.insert(":priority".into(), s(p.as_str()));
-                clauses.push("#priority = :priority".to_string());
-            }
+        if let Some(p) = filter.priority.filter(|_| priority_filtered) {
+            values.insert(":priority".into(), s(p.as_str()));
+            names.insert("#priority".to_string(), "priority".to_string());
+            clauses.push("#priority = :priority".to_string());
         }
-        let filter_expression = (!clauses.is_empty()).then(|| (clauses.join(" AND "), values));
+        let filter_expression = (!clauses.is_empty()).then(|| ListFilter { expression: clauses.join(" AND "), names, values });
         let reads = futures::future::try_join_all(
             partitions.into_iter().map(|p| self.read_partition(index, p, before.as_deref(), filter_expression.as_ref(), limit + 1)),
         )

@@ -169,10 +169,12 @@ pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequ
         };
         if let Some(c) = &mut conversation {
             accepts_replies(c)?;
-            if let Some(existing) = &c.ticket_id {
-                if let Some(t) = ports.tickets.ticket(org_id, existing).await?.filter(|t| t.status.is_active()) {
-                    return Err(Error::conflict(format!("the conversation already has ticket {} open", t.id), t.status.as_str()));
-                }
+            let existing = match &c.ticket_id {
+                Some(existing) => ports.tickets.ticket(org_id, existing).await?.filter(|t| t.status.is_active()),
+                None => None,
+            };
+            if let Some(t) = existing {
+                return Err(Error::conflict(format!("the conversation already has ticket {} open", t.id), t.status.as_str()));
             }
             c.state = BotState::CHAT_SUPPORT.to_string();
             c.ticket_id = Some(id.clone());
@@ -188,7 +190,7 @@ pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequ
             phone_number: request
                 .phone_number
                 .clone()
-                .or_else(|| conversation.as_ref().and_then(|c| phone_of(c))),
+                .or_else(|| conversation.as_ref().and_then(phone_of)),
             sender_name: request.sender_name.clone(),
             issue_description: request.issue_description.clone(),
             priority: request.priority.unwrap_or_default(),
