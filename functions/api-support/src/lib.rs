@@ -22,7 +22,7 @@ use lambda_http::{Body, Error, Request, Response};
 use max_core::app::bot;
 use max_core::app::support::{self, Staff, SupportPorts, TicketRequest};
 use max_core::config::Deps;
-use max_core::domain::bot::BotSettings;
+use max_core::domain::bot::{BotSettings, StoredBotSettings};
 use max_core::domain::support::{Assigned, TicketFilter, TicketPriority, TicketStatus};
 use max_core::error::Error as AppError;
 use max_core::http::{Caller, Role, caller, header_value, json, json_body, ok, page_request, query, respond, segments};
@@ -163,22 +163,26 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         Route::GetBotMenu => {
             let stored = deps.store.bot_settings(org).await?;
             let body = match stored {
-                Some(s) => json!({ "menu": s.settings.menu, "texts": s.settings.texts, "menu_keywords": s.settings.menu_keywords,
-                    "updated_at": s.updated_at, "updated_by": s.updated_by, "is_default": false }),
-                None => {
-                    let d = BotSettings::default();
-                    json!({ "menu": d.menu, "texts": d.texts, "menu_keywords": d.menu_keywords, "is_default": true })
-                }
+                Some(s) => menu_view(&s.settings, Some(&s), false),
+                // Nothing stored: the bot is off; this is what saving the default would turn on.
+                None => menu_view(&BotSettings { enabled: false, ..BotSettings::default() }, None, true),
             };
             Ok(ok(&body))
         }
         Route::PutBotMenu => {
             let settings: BotSettings = json_body(req)?;
             let stored = bot::save_settings(&deps.store, org, settings, &caller.user_id, now).await?;
-            Ok(ok(&json!({ "menu": stored.settings.menu, "texts": stored.settings.texts, "menu_keywords": stored.settings.menu_keywords,
-                "updated_at": stored.updated_at, "updated_by": stored.updated_by, "is_default": false })))
+            Ok(ok(&menu_view(&stored.settings, Some(&stored), false)))
         }
     }
+}
+
+fn menu_view(settings: &BotSettings, stored: Option<&StoredBotSettings>, is_default: bool) -> serde_json::Value {
+    let mut view = serde_json::to_value(settings).unwrap_or_default();
+    view["is_default"] = json!(is_default);
+    view["updated_at"] = json!(stored.map(|s| s.updated_at));
+    view["updated_by"] = json!(stored.and_then(|s| s.updated_by.clone()));
+    view
 }
 
 /// `status` (one or several, comma-separated), `priority`, `assigned` (an admin id, `me` or `none`).

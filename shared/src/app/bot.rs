@@ -30,7 +30,7 @@ pub struct BotPorts<'a> {
     pub replies_queue_url: &'a str,
 }
 
-/// The organisation's bot settings, or the default ones until an admin saves their own.
+/// The organisation's bot settings, or the default ones (for the texts) when it has none.
 pub async fn settings(bot: &dyn BotStore, org_id: &str) -> Result<BotSettings> {
     Ok(bot.bot_settings(org_id).await?.map(|s| s.settings).unwrap_or_default())
 }
@@ -61,10 +61,14 @@ pub struct BotOutcome {
 
 const CONFLICT_RETRIES: usize = 8;
 
-/// Reacts to one newly stored customer message.
+/// Reacts to one newly stored customer message. An organisation without bot settings (none
+/// seeded or saved), or with the bot switched off, gets no menu; messages of a conversation
+/// already in chat support still join its ticket.
 pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTime<Utc>) -> Result<BotOutcome> {
     let org_id = received.conversation.org_id.as_str();
-    let settings = settings(ports.bot, org_id).await?;
+    let stored = ports.bot.bot_settings(org_id).await?;
+    let active = stored.as_ref().is_some_and(|s| s.settings.enabled);
+    let settings = stored.map(|s| s.settings).unwrap_or_default();
     let mut conversation = received.conversation.clone();
     for attempt in 0..CONFLICT_RETRIES {
         if attempt > 0 {
@@ -75,7 +79,10 @@ pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTim
                 .ok_or(Error::NotFound("conversation"))?;
         }
         let state = BotState::parse(&conversation.state);
-        let decision = decide(&settings, &state, conversation.ticket_id.as_deref(), &received.inbound);
+        let mut decision = decide(&settings, &state, conversation.ticket_id.as_deref(), &received.inbound);
+        if !active && decision.ticket == TicketStep::None {
+            decision = BotDecision { next_state: None, reply: None, ticket: TicketStep::None };
+        }
         match act(ports, &conversation, received, &decision).await {
             Ok(ticket_id) => {
                 let reply_id = match &decision.reply {

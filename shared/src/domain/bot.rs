@@ -91,14 +91,22 @@ pub struct BotTexts {
     pub ticket_closed: String,
 }
 
-/// An organisation's bot: its menu and texts (`GET/PUT /v1/bot/menu`).
+/// An organisation's bot: its menu and texts (`GET/PUT /v1/bot/menu`). The bot answers only
+/// for organisations that have settings stored (seeded or saved) with `enabled`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BotSettings {
+    /// Off: the menu never answers; conversations already in chat support still feed their ticket.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
     pub menu: BotMenu,
     pub texts: BotTexts,
     /// Words that bring the menu back (besides `menu`, which always does).
     #[serde(default = "default_keywords")]
     pub menu_keywords: Vec<String>,
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 fn default_keywords() -> Vec<String> {
@@ -118,6 +126,7 @@ impl Default for BotSettings {
             action,
         };
         BotSettings {
+            enabled: true,
             menu: BotMenu {
                 body: "Hello! How can we help you today? Choose an option, or reply with its number.".into(),
                 button: "Menu".into(),
@@ -498,7 +507,9 @@ mod tests {
     fn settings_read_back_with_keywords_defaulted() {
         let mut v = serde_json::to_value(BotSettings::default()).unwrap();
         v.as_object_mut().unwrap().remove("menu_keywords");
+        v.as_object_mut().unwrap().remove("enabled");
         let s: BotSettings = serde_json::from_value(v).unwrap();
         assert_eq!(s.menu_keywords, vec!["menu", "hi", "hola"]);
+        assert!(s.enabled);
     }
 }
