@@ -51,7 +51,7 @@ fn ticket(org: &str, i: usize) -> SupportTicket {
             t.resolved_at = Some(now);
         }
     }
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         t.assigned_admin_id = Some(format!("admin-{}", i % 5));
     }
     t
