@@ -83,6 +83,18 @@ async fn main() {
     let rate = arg("--rate", 20);
     let seconds = arg("--seconds", 30);
     let customers = arg("--customers", 20) as usize;
+    // Phase 0: the webhook's ack path, alone (no pollers): AWS calls per POST.
+    let ack_calls = {
+        let quiet = TestStack::with(max_dev::testing::TestOptions { no_pollers: true, ..Default::default() }).await;
+        let before = AwsCalls::now();
+        let n = 50;
+        for i in 0..n {
+            let body = text_message(&quiet.org.seed.phone_number_id, "4915199999999", &format!("wamid.ack.{i}"), "ack");
+            assert!(quiet.post_webhook(&body).await.status().is_success());
+        }
+        let calls = AwsCalls::now().since(&before);
+        (calls.total() as f64 / n as f64, calls)
+    };
     let t = Arc::new(TestStack::start().await);
     let number = t.org.seed.phone_number_id.clone();
     let addresses: Vec<String> = (0..customers).map(|i| format!("4915100000{i:03}")).collect();
@@ -186,6 +198,10 @@ async fn main() {
     report("inbound → visible through the API", inbound);
     report("agent reply → Graph API request", reply_latency);
     println!("inbound never seen: {inbound_lost}; replies not sent: {}", replies.len().saturating_sub(outbox.len().min(replies.len())));
+    println!(
+        "AWS calls per webhook POST (ack path): {:.2}  (dynamodb {}, sqs {}, s3 {} over 50 POSTs)",
+        ack_calls.0, ack_calls.1.dynamodb, ack_calls.1.sqs, ack_calls.1.s3
+    );
     let per_message = calls.total() as f64 / n_count as f64;
     println!(
         "AWS calls per inbound text message (receiver + processor): {per_message:.2}  (over {n_count} messages: stored {stored}; dynamodb {}, sqs {}, s3 {})",
