@@ -11,6 +11,7 @@ pub async fn invoke_http(binary: &str, req: Request, deps: &Deps) -> Option<Resu
     Some(match binary {
         "whatsapp-webhook" => whatsapp_webhook::handle(req, deps).await,
         "api-conversations" => api_conversations::handle(req, deps).await,
+        "api-support" => api_support::handle(req, deps).await,
         _ => return None,
     })
 }

@@ -1,5 +1,7 @@
 //! Use cases, one module per feature, written only against ports.
 
+pub mod bot;
 pub mod conversations;
 pub mod inbound;
 pub mod replies;
+pub mod support;

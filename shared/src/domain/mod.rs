@@ -1,5 +1,6 @@
 //! Plain types and pure rules. No I/O, no async: everything here is tested in microseconds.
 
+pub mod bot;
 pub mod channel;
 pub mod conversation;
 pub mod customer;
@@ -7,4 +8,5 @@ pub mod ids;
 pub mod message;
 pub mod outbound;
 pub mod retry;
+pub mod support;
 pub mod webhook;

@@ -4,6 +4,7 @@
 
 mod events;
 mod replies;
+mod support;
 mod tenancy;
 mod whatsapp;
 
