@@ -14,6 +14,8 @@ import time
 
 from moto.server import ThreadedMotoServer
 
+from moto_patches import apply as apply_moto_patches
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -25,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
+    apply_moto_patches()
     port = args.port or free_port()
     parent = os.getppid()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -41,8 +44,8 @@ def main() -> None:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
-    server.stop()
-    sys.exit(0)
+    # Exit at once: a graceful stop waits for open keep-alive connections that will never close.
+    os._exit(0)
 
 
 if __name__ == "__main__":
