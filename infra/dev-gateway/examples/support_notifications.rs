@@ -1,9 +1,8 @@
 //! Benchmark: what the support notification badge costs with 10 and with 10,000 tickets.
 //!
-//! For each size, a fresh stack in moto is filled with tickets: up to 100 through the app's own
-//! write (a transaction per ticket with its counters); beyond that with the store's bulk import
-//! (BatchWriteItem + counter updates), because moto copies the whole table on every transaction
-//! and 10,000 of them exhaust its memory. Then the notification counts are read
+//! For each size, a fresh stack in moto is filled with tickets through the app's own write (a
+//! transaction per ticket with its counters), or with `--import` through the store's bulk import
+//! (BatchWriteItem + counter updates). Then the notification counts are read
 //! many times: DynamoDB calls per read (counted by `max_core::telemetry::AwsCalls`) and latency,
 //! for the use case and for `GET /v1/admin/support/notifications` through the dev gateway. For
 //! contrast, the same count done by querying the tickets (`Select=COUNT` over the status index)
@@ -94,20 +93,20 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-async fn run(size: usize) {
+async fn run(size: usize, import: bool) {
     let t = TestStack::with(TestOptions { no_pollers: true, ..Default::default() }).await;
     let store = &t.stack.deps.store;
     let org = t.org.seed.id.clone();
 
     let started = Instant::now();
     let org_ref = org.as_str();
-    if size <= 100 {
+    if !import {
         let results: Vec<_> = futures::stream::iter(0..size)
             .map(|i| async move {
                 let t = ticket(org_ref, i);
                 store.save_ticket(&TicketWrite { before: None, after: &t, message: None, conversation: None }).await
             })
-            .buffer_unordered(8)
+            .buffer_unordered(16)
             .collect()
             .await;
         assert!(results.iter().all(|r| r.is_ok()), "every ticket stored");
@@ -191,12 +190,13 @@ async fn run(size: usize) {
 
 #[tokio::main]
 async fn main() {
+    let import = std::env::args().any(|a| a == "--import");
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![10, 10_000] } else { sizes };
     println!("{READS} sequential reads after {WARM_UP} warm-up reads, DynamoDB in moto (JSON per size on stderr)\n");
     println!("| tickets | fill time | read | DynamoDB calls / read | median | p95 |");
     println!("|---:|---:|---|---:|---:|---:|");
     for size in sizes {
-        run(size).await;
+        run(size, import).await;
     }
 }
