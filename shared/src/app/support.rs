@@ -202,7 +202,7 @@ pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequ
             org_id: org_id.to_string(),
             sender_type: TicketSenderType::User,
             sender_id: None,
-            sender_name: request.sender_name.clone().or_else(|| by.name.clone()),
+            sender_name: request.sender_name.clone(),
             text: request.issue_description.clone(),
             kind: None,
             created_at: now,
@@ -214,7 +214,7 @@ pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequ
         let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: conversation.as_ref() };
         match ports.tickets.save_ticket(&write).await {
             Ok(_) => {
-                info!(ticket_id = ticket.id, org_id, "support ticket opened");
+                info!(ticket_id = ticket.id, org_id, created_by = by.user_id, "support ticket opened");
                 return Ok(ticket);
             }
             Err(e) if is_lost_update(&e) => continue,
