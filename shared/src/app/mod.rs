@@ -2,4 +2,5 @@
 
 pub mod conversations;
 pub mod inbound;
+pub mod interactions;
 pub mod replies;

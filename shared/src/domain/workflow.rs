@@ -396,6 +396,8 @@ pub struct WorkflowCatalog {
     pub templates: Vec<WorkflowTemplate>,
     pub default_template_id: Option<String>,
     pub settings: InteractionSettings,
+    /// Whether the organisation's starter templates were stored already.
+    pub seeded: bool,
 }
 
 impl WorkflowCatalog {
@@ -789,7 +791,7 @@ mod tests {
         let settings = InteractionSettings { default_follow_up_days: 5, ..Default::default() };
         let none = WorkflowCatalog { settings: settings.clone(), ..Default::default() };
         t.is_active = false;
-        let inactive = WorkflowCatalog { templates: vec![t.clone()], default_template_id: Some(t.id.clone()), settings };
+        let inactive = WorkflowCatalog { templates: vec![t.clone()], default_template_id: Some(t.id.clone()), settings, seeded: true };
         for catalog in [none, inactive] {
             let next = next_interaction(&completed(None, monday()), &catalog, monday()).unwrap();
             assert_eq!(next.kind.as_str(), "follow_up");
