@@ -177,9 +177,9 @@ pub trait InteractionStore: Send + Sync {
     /// A customer's pending and in-progress interactions, soonest due first; with `due_before`,
     /// only those due before it (the customer's overdue ones).
     async fn open_interactions(&self, org_id: &str, customer_id: &str, due_before: Option<DateTime<Utc>>, page: &PageRequest) -> Result<Page<Interaction>>;
-    /// Completed or skipped interactions whose next step is still owed, completed before `before`,
-    /// across organisations (the recovery sweep after a lost job).
-    async fn owed_next_steps(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<Interaction>>;
+    /// Completed or skipped interactions whose next step is still owed, completed in
+    /// `[from, to)`, across organisations (the recovery sweep after a lost job).
+    async fn owed_next_steps(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: i32) -> Result<Vec<Interaction>>;
 }
 
 #[async_trait]

@@ -366,15 +366,15 @@ impl InteractionStore for DynamoStore {
         self.query_interactions(query, Filters::default(), page).await
     }
 
-    async fn owed_next_steps(&self, before: DateTime<Utc>, limit: i32) -> Result<Vec<Interaction>> {
+    async fn owed_next_steps(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: i32) -> Result<Vec<Interaction>> {
         let query = IndexQuery {
             index: Some("gsi2"),
             partition_attr: "gsi2pk",
             partition: keys::NEXT_STEP_OWED.to_string(),
             sort_attr: "gsi2sk",
             prefix: "",
-            from: None,
-            to: Some(sort_time(before)),
+            from: Some(sort_time(from)),
+            to: Some(sort_time(to)),
             forward: true,
         };
         Ok(self.query_interactions(query, Filters::default(), &PageRequest { limit, cursor: None }).await?.items)

@@ -200,10 +200,16 @@ pub async fn create_next_step(interactions: &dyn InteractionStore, workflows: &d
     Err(changed_concurrently())
 }
 
-/// Queues again the next-step jobs of completions older than `owed_since` that still have no next
-/// step (their job was lost: a crash between the completion and the queue). Returns how many.
-pub async fn requeue_owed_next_steps(interactions: &dyn InteractionStore, queue: &dyn JobQueue, next_step_queue_url: &str, owed_since: DateTime<Utc>) -> Result<usize> {
-    let owed = interactions.owed_next_steps(owed_since, 100).await?;
+/// A next step still owed this long after the completion lost its job (or keeps failing).
+pub const OWED_AFTER: chrono::Duration = chrono::Duration::minutes(10);
+/// Older debts are left to the DLQ and its alarm rather than queued again forever.
+pub const OWED_AT_MOST: chrono::Duration = chrono::Duration::hours(24);
+
+/// Queues again the next-step jobs of completions that still have no next step after
+/// [`OWED_AFTER`] (their job was lost: a crash between the completion and the queue). Returns
+/// how many were queued.
+pub async fn requeue_owed_next_steps(interactions: &dyn InteractionStore, queue: &dyn JobQueue, next_step_queue_url: &str, now: DateTime<Utc>) -> Result<usize> {
+    let owed = interactions.owed_next_steps(now - OWED_AT_MOST, now - OWED_AFTER, 100).await?;
     let messages = owed
         .iter()
         .filter(|i| i.awaits_next_step())
