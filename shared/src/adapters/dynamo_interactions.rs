@@ -398,11 +398,16 @@ impl WorkflowStore for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| super::sdk_error("dynamodb", e))?;
-            for item in out.items.unwrap_or_default() {
+            for mut item in out.items.unwrap_or_default() {
                 let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 match sk.as_str() {
                     "DEFAULT" => catalog.default_template_id = item.get("template_id").and_then(|v| v.as_s().ok()).cloned(),
-                    "SETTINGS" => catalog.settings = from_item(item)?,
+                    "SETTINGS" => {
+                        // Settings refuse unknown fields (they come from an API body); drop the keys.
+                        item.remove("pk");
+                        item.remove("sk");
+                        catalog.settings = from_item(item)?;
+                    }
                     "SEEDED" => catalog.seeded = true,
                     _ if sk.starts_with("TEMPLATE#") => catalog.templates.push(from_item(item)?),
                     _ => {}
