@@ -50,6 +50,7 @@ async fn run() -> Result<(), String> {
         seed::register(&stack.deps, org).await?;
     }
     seed::demo_conversations(&stack.deps, &demo).await?;
+    stack.mark_ready();
 
     let admin = stack.tokens.mint(&demo.id, "user_admin", "admin", "Alex Admin");
     let agent = stack.tokens.mint(&demo.id, "user_agent", "agent", "Sam Agent");
