@@ -432,7 +432,7 @@ async fn next_pending_overdue_and_the_list_filters() {
     assert_eq!(overdue["items"].as_array().unwrap().iter().map(|x| &x["id"]).collect::<Vec<_>>(), [&late["id"]]);
     let (_, org_overdue) = t.get("/v1/interactions?overdue=true", &t.org.agent).await;
     let ids: Vec<&Value> = org_overdue["items"].as_array().unwrap().iter().map(|x| &x["id"]).collect();
-    assert_eq!(ids, [&late["id"], &elsewhere["id"]]);
+    assert_eq!(ids, [&elsewhere["id"], &late["id"]], "the organisation's overdue list, oldest deadline first");
 
     // Started interactions are still open (and still overdue); completed ones are neither.
     let (status, started) = t.api(Method::PUT, &format!("/v1/interactions/{}", late["id"].as_str().unwrap()), &t.org.agent, Some(json!({ "status": "in_progress" }))).await;
@@ -486,4 +486,34 @@ async fn next_pending_overdue_and_the_list_filters() {
 
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test]
+async fn the_sample_events_answer_what_they_show() {
+    let t = TestStack::with(TestOptions { no_pollers: true, ..Default::default() }).await;
+    let root = max_dev::repo_root().join("events");
+    for (file, status, field) in [
+        ("list-overdue-interactions.json", 200, None),
+        ("get-unknown-interaction.json", 404, None),
+        ("complete-unknown-interaction.json", 404, None),
+        ("create-interaction-unknown-customer.json", 422, Some("customer_id")),
+        ("list-templates.json", 200, None),
+        ("create-template-with-loop.json", 422, Some("steps[1].next_step")),
+    ] {
+        let text = std::fs::read_to_string(root.join("api-interactions").join(file)).unwrap();
+        let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let res = registry::invoke_http("api-interactions", req, &t.stack.deps).await.expect("registered").expect("ran");
+        assert_eq!(res.status().as_u16(), status, "{file}");
+        if let Some(field) = field {
+            let body: Value = match res.body() {
+                lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
+                other => panic!("{file}: unexpected body {other:?}"),
+            };
+            assert_eq!(body["field"], field, "{file}");
+        }
+    }
+    let text = std::fs::read_to_string(root.join("next-step/sqs-next-step.json")).unwrap();
+    let event: SqsEvent = serde_json::from_str(&text).unwrap();
+    let res = registry::invoke_sqs("next-step", event, &t.stack.deps).await.expect("registered").expect("ran");
+    assert!(res.batch_item_failures.is_empty(), "a job for an unknown interaction is dropped, not retried");
 }
