@@ -170,9 +170,9 @@ pub trait InteractionStore: Send + Sync {
     /// Saves a changed interaction (its `version` already advanced), refusing a lost update with
     /// `Error::Conflict { current: None }`: read it again and retry.
     async fn save_interaction(&self, interaction: &Interaction) -> Result<()>;
-    /// Stores `next` and links `previous` (as read, `next_interaction_id` set by the store) to it:
-    /// both or neither. `AlreadyThere` when `next` exists already or `previous` changed meanwhile.
-    async fn link_next(&self, previous: &Interaction, next: &Interaction) -> Result<Written>;
+    /// Stores an interaction only if its id is new: `AlreadyThere` when it exists (the next step's
+    /// id is derived from the completion, so an existing one is the same next step).
+    async fn store_if_absent(&self, interaction: &Interaction) -> Result<Written>;
     async fn interactions(&self, org_id: &str, filter: &InteractionFilter, page: &PageRequest) -> Result<Page<Interaction>>;
     /// A customer's pending and in-progress interactions, soonest due first; with `due_before`,
     /// only those due before it (the customer's overdue ones).

@@ -240,13 +240,13 @@ impl InteractionStore for DynamoStore {
     }
 
     async fn create_interaction(&self, interaction: &Interaction, idempotency_key: Option<&str>) -> Result<Interaction> {
-        let put = self.interaction_put(interaction)?;
         let Some(key) = idempotency_key else {
-            return match self.transact(vec![put]).await? {
-                Ok(()) => Ok(interaction.clone()),
-                Err(_) => Err(Error::conflict("an interaction with this id exists already", "exists")),
+            return match self.put_new(interaction_item(interaction)?).await? {
+                Written::Stored => Ok(interaction.clone()),
+                Written::AlreadyThere => Err(Error::conflict("an interaction with this id exists already", "exists")),
             };
         };
+        let put = self.interaction_put(interaction)?;
         let marker_key = keys::idempotency(&interaction.org_id, &sha256_hex(key.as_bytes()));
         let marker = HashMap::from([
             ("pk".to_string(), s(&marker_key.0)),
@@ -269,21 +269,27 @@ impl InteractionStore for DynamoStore {
     }
 
     async fn save_interaction(&self, interaction: &Interaction) -> Result<()> {
-        match self.transact(vec![self.interaction_put(interaction)?]).await? {
-            Ok(()) => Ok(()),
-            Err(_) => Err(Error::Conflict { detail: "interaction changed concurrently".into(), current: None }),
+        // One item: a conditional put (half the cost and latency of a one-item transaction).
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(interaction_item(interaction)?))
+            .condition_expression("version = :previous")
+            .expression_attribute_values(":previous", n(interaction.version.saturating_sub(1)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Err(Error::Conflict { detail: "interaction changed concurrently".into(), current: None })
+            }
+            Err(e) => Err(super::sdk_error("dynamodb", e)),
         }
     }
 
-    async fn link_next(&self, previous: &Interaction, next: &Interaction) -> Result<Written> {
-        let mut linked = previous.clone();
-        linked.next_interaction_id = Some(next.id.clone());
-        linked.updated_at = next.created_at.max(previous.updated_at);
-        linked.version += 1;
-        match self.transact(vec![self.interaction_put(next)?, self.interaction_put(&linked)?]).await? {
-            Ok(()) => Ok(Written::Stored),
-            Err(_) => Ok(Written::AlreadyThere),
-        }
+    async fn store_if_absent(&self, interaction: &Interaction) -> Result<Written> {
+        self.put_new(interaction_item(interaction)?).await
     }
 
     async fn interactions(&self, org_id: &str, filter: &InteractionFilter, page: &PageRequest) -> Result<Page<Interaction>> {

@@ -155,8 +155,8 @@ pub enum NextStepOutcome {
 }
 
 /// Creates the one interaction that follows a completed one and links both. Safe to run any number
-/// of times, concurrently: the next id is derived from the completion, the new item is written
-/// only if absent, and the link only over the version read.
+/// of times, concurrently, and after a crash at any point: the next id is derived from the
+/// completion, the new item is written only if absent, and the link only over the version read.
 pub async fn create_next_step(interactions: &dyn InteractionStore, workflows: &dyn WorkflowStore, job: &NextStepJob, now: DateTime<Utc>) -> Result<NextStepOutcome> {
     let mut catalog: Option<WorkflowCatalog> = None;
     for _ in 0..ATTEMPTS {
@@ -187,14 +187,26 @@ pub async fn create_next_step(interactions: &dyn InteractionStore, workflows: &d
                     Err(e) => return Err(e),
                 }
             }
-            Some(next) => match interactions.link_next(&previous, &next).await? {
-                Written::Stored => {
-                    info!(interaction_id = previous.id, next_id = next.id, kind = next.kind.as_str(), "next step created");
-                    return Ok(NextStepOutcome::Created { next_id: next.id });
+            Some(next) => {
+                // Two conditional writes, each idempotent: a crash between them leaves the next
+                // step stored and the link owed; the retried job finds the same id and links it.
+                if interactions.store_if_absent(&next).await? == Written::AlreadyThere {
+                    info!(interaction_id = previous.id, next_id = next.id, "next step already stored; linking it");
                 }
-                // Someone else wrote first: the next read says whether it was this link.
-                Written::AlreadyThere => continue,
-            },
+                let mut linked = previous.clone();
+                linked.next_interaction_id = Some(next.id.clone());
+                linked.updated_at = now.max(previous.updated_at);
+                linked.version += 1;
+                match interactions.save_interaction(&linked).await {
+                    Ok(()) => {
+                        info!(interaction_id = previous.id, next_id = next.id, kind = next.kind.as_str(), "next step created");
+                        return Ok(NextStepOutcome::Created { next_id: next.id });
+                    }
+                    // A racing worker linked it first: the next read says so.
+                    Err(Error::Conflict { current: None, .. }) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
         }
     }
     Err(changed_concurrently())

@@ -305,6 +305,22 @@ async fn a_lost_job_is_queued_again_by_a_retried_complete_or_the_sweep() {
     assert_eq!(time(&next["scheduled_at"]), done.completed_at.unwrap() + days(3));
     // Once linked, it is owed no more: another sweep queues nothing.
     assert_eq!(next_step::sweep(&t.stack.deps).await.unwrap(), 0);
+
+    // The worker crashed after storing the next step but before linking it: the redelivered job
+    // links that one instead of creating another.
+    let call = create(&t, &t.org.agent, json!({ "customer_id": c, "type": "meeting", "title": "Meet" })).await;
+    let stored = store.interaction(&org, call["id"].as_str().unwrap()).await.unwrap().unwrap();
+    let done = stored.complete(&max_core::domain::interaction::Completion { outcome: "met".into(), outcome_details: None }, Utc::now()).unwrap();
+    store.save_interaction(&done).await.unwrap();
+    let catalog = max_core::ports::WorkflowStore::workflow_catalog(store, &org).await.unwrap();
+    let orphan = max_core::domain::workflow::next_interaction(&done, &catalog, Utc::now()).unwrap();
+    store.store_if_absent(&orphan).await.unwrap();
+    let before = all_of(&t, &c).await.len();
+    let response = registry::invoke_sqs("next-step", job_event(&org, &done.id, 1), &t.stack.deps).await.expect("registered").expect("ran");
+    assert!(response.batch_item_failures.is_empty());
+    let next = next_of(&t, &done.id).await;
+    assert_eq!(next["id"], orphan.id.as_str());
+    assert_eq!(all_of(&t, &c).await.len(), before, "no second next step");
 }
 
 #[tokio::test]
