@@ -48,6 +48,7 @@ async fn run() -> Result<(), String> {
     let other = SeedOrg::other();
     for org in [&demo, &other] {
         seed::register(&stack.deps, org).await?;
+        seed::bot_menu(&stack.deps, org).await?;
     }
     seed::demo_conversations(&stack.deps, &demo).await?;
     stack.mark_ready();

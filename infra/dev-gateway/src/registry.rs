@@ -12,6 +12,7 @@ pub async fn invoke_http(binary: &str, req: Request, deps: &Deps) -> Option<Resu
         "whatsapp-webhook" => whatsapp_webhook::handle(req, deps).await,
         "api-conversations" => api_conversations::handle(req, deps).await,
         "api-interactions" => api_interactions::handle(req, deps).await,
+        "api-support" => api_support::handle(req, deps).await,
         _ => return None,
     })
 }

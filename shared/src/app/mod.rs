@@ -1,6 +1,8 @@
 //! Use cases, one module per feature, written only against ports.
 
+pub mod bot;
 pub mod conversations;
 pub mod inbound;
 pub mod interactions;
 pub mod replies;
+pub mod support;

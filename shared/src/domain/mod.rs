@@ -1,5 +1,6 @@
 //! Plain types and pure rules. No I/O, no async: everything here is tested in microseconds.
 
+pub mod bot;
 pub mod channel;
 pub mod conversation;
 pub mod customer;
@@ -8,5 +9,6 @@ pub mod interaction;
 pub mod message;
 pub mod outbound;
 pub mod retry;
+pub mod support;
 pub mod webhook;
 pub mod workflow;

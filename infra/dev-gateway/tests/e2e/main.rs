@@ -5,6 +5,7 @@
 mod events;
 mod interactions;
 mod replies;
+mod support;
 mod tenancy;
 mod whatsapp;
 
