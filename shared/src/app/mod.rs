@@ -3,5 +3,6 @@
 pub mod bot;
 pub mod conversations;
 pub mod inbound;
+pub mod interactions;
 pub mod replies;
 pub mod support;

@@ -3,6 +3,7 @@
 //! (own table, queues, bucket) per test.
 
 mod events;
+mod interactions;
 mod replies;
 mod support;
 mod tenancy;
