@@ -1,10 +1,13 @@
 //! Plain types and pure rules. No I/O, no async: everything here is tested in microseconds.
 
+pub mod action;
 pub mod channel;
 pub mod conversation;
 pub mod customer;
+pub mod event;
 pub mod ids;
 pub mod message;
 pub mod outbound;
+pub mod response_template;
 pub mod retry;
 pub mod webhook;
