@@ -3,6 +3,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Error;
+use max_core::app::actions::DeliveryPorts;
 use max_core::app::inbound::{InboundPorts, process_job, quarantine};
 use max_core::batch::{self, RecordResult};
 use max_core::config::Deps;
@@ -21,6 +22,7 @@ fn ports(deps: &Deps) -> InboundPorts<'_> {
         messages: &deps.store,
         templates: &deps.store,
         blobs: &deps.blobs,
+        deliveries: DeliveryPorts { wamids: &deps.store, actions: &deps.store, events: &deps.store },
     }
 }
 

@@ -1,5 +1,7 @@
 //! Use cases, one module per feature, written only against ports.
 
+pub mod actions;
 pub mod conversations;
+pub mod events;
 pub mod inbound;
 pub mod replies;
