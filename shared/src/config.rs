@@ -37,16 +37,16 @@ pub struct GraphSettings {
     pub timeout: Duration,
 }
 
-fn required(name: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| panic!("missing setting {name}"))
-}
-
-fn optional(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
 impl Settings {
     pub fn from_env() -> Self {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Settings from any source of `NAME=value` pairs (the environment in a Lambda; the resources
+    /// created from template.yaml in the dev gateway and tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let optional = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let required = |name: &str| optional(name).unwrap_or_else(|| panic!("missing setting {name}"));
         let graph = match (optional("GRAPH_API_BASE_URL"), optional("WHATSAPP_ACCESS_TOKEN")) {
             (Some(base_url), Some(access_token)) => Some(GraphSettings {
                 base_url,

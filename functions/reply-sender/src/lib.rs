@@ -28,18 +28,23 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
     };
     match send_reply(&ports, &job, receive_count(record), deps.clock.now()).await {
         Ok(SendResult::Done) => Ok(()),
-        Ok(SendResult::GiveUp) => Err(()),
-        Ok(SendResult::RetryLater { delay_secs }) => {
-            if let Some(receipt) = record.receipt_handle.as_deref() {
-                if let Err(e) = deps.queue.retry_later(&deps.settings.replies_queue_url, receipt, delay_secs).await {
-                    warn!(error = %e, "could not set the retry delay; the visibility timeout applies");
-                }
-            }
-            Err(())
-        }
+        // Visible again at once: SQS sees the receive count past maxReceiveCount and moves the job
+        // to the DLQ instead of waiting out the visibility timeout.
+        Ok(SendResult::GiveUp) => retry_after(record, deps, 0).await,
+        Ok(SendResult::RetryLater { delay_secs }) => retry_after(record, deps, delay_secs).await,
         Err(e) => {
             error!(error = %e, message_id = job.message_id, "reply job failed; SQS retries it");
             Err(())
         }
     }
+}
+
+/// Reports the record failed after setting when SQS hands it out again.
+async fn retry_after(record: &SqsMessage, deps: &Deps, delay_secs: i32) -> RecordResult {
+    if let Some(receipt) = record.receipt_handle.as_deref() {
+        if let Err(e) = deps.queue.retry_later(&deps.settings.replies_queue_url, receipt, delay_secs).await {
+            warn!(error = %e, "could not set the retry delay; the visibility timeout applies");
+        }
+    }
+    Err(())
 }

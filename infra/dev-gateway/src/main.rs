@@ -1,1 +1,90 @@
-fn main() {}
+//! `make dev`: moto, every table/queue/bucket of template.yaml, the dev gateway on
+//! http://127.0.0.1:3000 (MAX_PORT), queue pollers, schedules, demo data and dev tokens.
+//! Ctrl-C stops everything it started.
+
+use std::time::Duration;
+
+use max_core::config::GraphSettings;
+use max_dev::seed::{self, SeedOrg};
+use max_dev::{DevOptions, DevStack, moto::Moto, repo_root};
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("max-dev: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), String> {
+    max_core::telemetry::init_logging();
+    let root = repo_root();
+    let port: u16 = env("MAX_PORT").map(|p| p.parse().map_err(|_| format!("MAX_PORT={p} is not a port"))).transpose()?.unwrap_or(3000);
+    let moto_port: u16 = env("MAX_MOTO_PORT").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let moto = tokio::task::spawn_blocking(move || Moto::start(&repo_root(), moto_port)).await.map_err(|e| e.to_string())??;
+
+    let mut options = DevOptions::new("max-dev");
+    options.port = port;
+    if let Some(secret) = env("MAX_WHATSAPP_APP_SECRET") {
+        options.parameters.insert("WhatsAppAppSecret".into(), secret);
+    }
+    if let Some(token) = env("MAX_WHATSAPP_VERIFY_TOKEN") {
+        options.parameters.insert("WhatsAppVerifyToken".into(), token);
+    }
+    if let Some(secret) = env("MAX_DEV_JWT_SECRET") {
+        options.jwt_secret = secret;
+    }
+    // A Graph API base URL and a token switch the sandbox off and talk to Meta.
+    if let (Some(base_url), Some(access_token)) = (env("GRAPH_API_BASE_URL"), env("WHATSAPP_ACCESS_TOKEN")) {
+        options.graph = Some(GraphSettings { base_url, access_token, timeout: Duration::from_secs(10) });
+    }
+    let stack = DevStack::start(&moto.url, options.clone()).await?;
+
+    let demo = SeedOrg::demo();
+    let other = SeedOrg::other();
+    for org in [&demo, &other] {
+        seed::register(&stack.deps, org).await?;
+    }
+    seed::demo_conversations(&stack.deps, &demo).await?;
+
+    let admin = stack.tokens.mint(&demo.id, "user_admin", "admin", "Alex Admin");
+    let agent = stack.tokens.mint(&demo.id, "user_agent", "agent", "Sam Agent");
+    let other_admin = stack.tokens.mint(&other.id, "user_other_admin", "admin", "Olga Other");
+    let lines = [
+        ("MAX_API_URL", stack.url.clone()),
+        ("MAX_ADMIN_TOKEN", admin),
+        ("MAX_AGENT_TOKEN", agent),
+        ("MAX_OTHER_ORG_TOKEN", other_admin),
+        ("MAX_ORG_ID", demo.id.clone()),
+        ("MAX_PHONE_NUMBER_ID", demo.phone_number_id.clone()),
+        ("MAX_WHATSAPP_APP_SECRET", options.parameters["WhatsAppAppSecret"].clone()),
+        ("MAX_WHATSAPP_VERIFY_TOKEN", options.parameters["WhatsAppVerifyToken"].clone()),
+        ("MAX_MOTO_URL", moto.url.clone()),
+        ("MAX_WHATSAPP_MODE", if stack.sandbox.is_some() { "sandbox".into() } else { "graph-api".into() }),
+    ];
+    let env_file: String = lines.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
+    let dev_dir = root.join(".dev");
+    std::fs::create_dir_all(&dev_dir).map_err(|e| e.to_string())?;
+    std::fs::write(dev_dir.join("env"), &env_file).map_err(|e| e.to_string())?;
+
+    println!("\nMAX dev stack is up (written to .dev/env):\n");
+    print!("{env_file}");
+    println!("\nTry:");
+    println!("  source .dev/env");
+    println!("  curl -s -H \"Authorization: Bearer $MAX_AGENT_TOKEN\" \"$MAX_API_URL/v1/conversations?status=open\"");
+    println!(
+        "  curl -s -X POST -H \"Authorization: Bearer $MAX_AGENT_TOKEN\" -H 'content-type: application/json' \\\n    -d '{{\"type\":\"text\",\"body\":\"Hello from MAX\"}}' \"$MAX_API_URL/v1/conversations/<id>/messages\" && curl -s \"$MAX_API_URL/dev/outbox\""
+    );
+    println!("\nSigned webhooks: infra/scripts/send-webhook.sh <payload.json>. Ctrl-C stops everything.");
+
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    println!("\nstopping");
+    drop(stack);
+    drop(moto);
+    let _ = std::fs::remove_file(dev_dir.join("env"));
+    Ok(())
+}

@@ -90,22 +90,32 @@ fn parse_args() -> Result<Args, String> {
             "--binary" => binary = Some(PathBuf::from(value("--binary")?)),
             "--event" => event = Some(PathBuf::from(value("--event")?)),
             "--runs" => {
-                args.runs = value("--runs")?.parse().map_err(|_| "--runs: not a number")?;
+                args.runs = value("--runs")?
+                    .parse()
+                    .map_err(|_| "--runs: not a number")?;
                 if args.runs == 0 {
                     return Err("--runs must be at least 1".into());
                 }
             }
             "--env" => {
                 let kv = value("--env")?;
-                let (k, v) = kv.split_once('=').ok_or_else(|| format!("--env {kv}: expected K=V"))?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("--env {kv}: expected K=V"))?;
                 args.env.push((k.to_string(), v.to_string()));
             }
             "--json" => args.json = true,
             "--timeout-ms" => {
-                let ms: u64 = value("--timeout-ms")?.parse().map_err(|_| "--timeout-ms: not a number")?;
+                let ms: u64 = value("--timeout-ms")?
+                    .parse()
+                    .map_err(|_| "--timeout-ms: not a number")?;
                 args.timeout = Duration::from_millis(ms);
             }
-            "--memory" => args.memory = value("--memory")?.parse().map_err(|_| "--memory: not a number")?,
+            "--memory" => {
+                args.memory = value("--memory")?
+                    .parse()
+                    .map_err(|_| "--memory: not a number")?
+            }
             "--function-name" => function_name = Some(value("--function-name")?),
             "--show-output" => args.show_output = true,
             "-h" | "--help" => return Err(String::new()),
@@ -154,7 +164,10 @@ fn runtime_router(api: Arc<Api>) -> Router {
     Router::new()
         .route(&format!("{API}/invocation/next"), get(next))
         .route(&format!("{API}/invocation/{{id}}/response"), post(response))
-        .route(&format!("{API}/invocation/{{id}}/error"), post(invocation_error))
+        .route(
+            &format!("{API}/invocation/{{id}}/error"),
+            post(invocation_error),
+        )
         .route(&format!("{API}/init/error"), post(init_error))
         .layer(DefaultBodyLimit::max(8 * 1024 * 1024))
         .with_state(api)
@@ -171,7 +184,10 @@ async fn next(State(api): State<Arc<Api>>) -> Response {
     let mut headers = HeaderMap::new();
     let h = |v: &str| HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("invalid"));
     headers.insert("lambda-runtime-aws-request-id", h(&inv.id));
-    headers.insert("lambda-runtime-deadline-ms", h(&inv.deadline_ms.to_string()));
+    headers.insert(
+        "lambda-runtime-deadline-ms",
+        h(&inv.deadline_ms.to_string()),
+    );
     headers.insert("lambda-runtime-invoked-function-arn", h(&api.arn));
     headers.insert("lambda-runtime-trace-id", h(&inv.trace_id));
     headers.insert("content-type", HeaderValue::from_static("application/json"));
@@ -215,9 +231,18 @@ async fn init_error(State(api): State<Arc<Api>>, headers: HeaderMap, body: Bytes
 
 fn describe_error(kind: Option<String>, body: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let field = |k: &str| parsed.as_ref().and_then(|v| v.get(k)).and_then(Value::as_str).map(str::to_string);
-    let kind = field("errorType").or(kind).unwrap_or_else(|| "Unknown".into());
-    let msg = field("errorMessage").unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
+    let field = |k: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let kind = field("errorType")
+        .or(kind)
+        .unwrap_or_else(|| "Unknown".into());
+    let msg = field("errorMessage")
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
     format!("{kind}: {msg}")
 }
 
@@ -237,14 +262,14 @@ const SINK_ANSWER: &str = concat!(
 /// call shows up here instead of leaving the machine.
 async fn sink(listener: TcpListener, events: mpsc::UnboundedSender<Ev>) {
     loop {
-        let Ok((mut sock, _)) = listener.accept().await else { continue };
+        let Ok((mut sock, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = events.send(Ev::SinkConn(Instant::now()));
         tokio::spawn(async move {
             let mut buf = [0u8; 4096];
             let _ = tokio::time::timeout(Duration::from_millis(200), sock.read(&mut buf)).await;
-            let _ = sock
-                .write_all(SINK_ANSWER.as_bytes())
-                .await;
+            let _ = sock.write_all(SINK_ANSWER.as_bytes()).await;
             let _ = sock.shutdown().await;
         });
     }
@@ -269,7 +294,10 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn epoch_ms() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
 }
 
 fn vm_hwm_kib(pid: u32) -> Option<u64> {
@@ -301,8 +329,15 @@ fn drain<R: AsyncRead + Unpin + Send + 'static>(r: Option<R>) -> tokio::task::Jo
 async fn run_once(args: &Args, run: usize, event: &Bytes) -> std::io::Result<RunResult> {
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
     let (inv_tx, inv_rx) = mpsc::channel(1);
-    let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}", args.function_name);
-    let api = Arc::new(Api { events: ev_tx.clone(), invocations: Mutex::new(inv_rx), arn });
+    let arn = format!(
+        "arn:aws:lambda:{REGION}:{ACCOUNT}:function:{}",
+        args.function_name
+    );
+    let api = Arc::new(Api {
+        events: ev_tx.clone(),
+        invocations: Mutex::new(inv_rx),
+        arn,
+    });
 
     let runtime_listener = TcpListener::bind("127.0.0.1:0").await?;
     let runtime_addr = runtime_listener.local_addr()?;
@@ -322,7 +357,10 @@ async fn run_once(args: &Args, run: usize, event: &Bytes) -> std::io::Result<Run
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", args.memory.to_string()),
         ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", format!("2018/06/01/[$LATEST]emulator{run:04}")),
+        (
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            format!("2018/06/01/[$LATEST]emulator{run:04}"),
+        ),
         ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
         ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".into()),
         ("AWS_REGION", REGION.into()),
@@ -345,13 +383,18 @@ async fn run_once(args: &Args, run: usize, event: &Bytes) -> std::io::Result<Run
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     for (k, v) in &args.env {
-        let v = v.replace("{sink}", &sink_host).replace("{runtime_api}", &runtime_api);
+        let v = v
+            .replace("{sink}", &sink_host)
+            .replace("{runtime_api}", &runtime_api);
         env.retain(|(ek, _)| ek != k);
         env.push((k.clone(), v));
     }
 
     let mut cmd = tokio::process::Command::new(&args.binary);
-    cmd.env_clear().envs(env).stdin(Stdio::null()).kill_on_drop(true);
+    cmd.env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
     if args.show_output {
         cmd.stdout(Stdio::inherit()).stderr(Stdio::inherit());
     } else {
@@ -369,7 +412,12 @@ async fn run_once(args: &Args, run: usize, event: &Bytes) -> std::io::Result<Run
     let mut first_next: Option<Instant> = None;
     let mut delivered: Option<(String, Instant)> = None;
     let mut limit = tokio::time::Instant::now() + args.timeout;
-    let request_id = format!("{:08x}-{:04x}-4e00-8000-{:012x}", epoch_ms() as u32, run, started.elapsed().as_nanos() as u64 & 0xffff_ffff_ffff);
+    let request_id = format!(
+        "{:08x}-{:04x}-4e00-8000-{:012x}",
+        epoch_ms() as u32,
+        run,
+        started.elapsed().as_nanos() as u64 & 0xffff_ffff_ffff
+    );
     loop {
         tokio::select! {
             ev = ev_rx.recv() => match ev {
@@ -480,7 +528,8 @@ fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
 }
 
 fn round2(v: Option<f64>) -> Value {
-    v.map(|x| json!((x * 100.0).round() / 100.0)).unwrap_or(Value::Null)
+    v.map(|x| json!((x * 100.0).round() / 100.0))
+        .unwrap_or(Value::Null)
 }
 
 fn fmt(v: Option<f64>) -> String {
@@ -511,14 +560,20 @@ async fn main() -> ExitCode {
         }
     };
     if serde_json::from_slice::<Value>(&event).is_err() {
-        eprintln!("lambda-emulator: warning: {} is not valid JSON; delivering it as is", args.event.display());
+        eprintln!(
+            "lambda-emulator: warning: {} is not valid JSON; delivering it as is",
+            args.event.display()
+        );
     }
 
     let mut results = Vec::with_capacity(args.runs);
     for run in 1..=args.runs {
         let r = match run_once(&args, run, &event).await {
             Ok(r) => r,
-            Err(e) => RunResult { failure: Some(format!("could not start: {e}")), ..Default::default() },
+            Err(e) => RunResult {
+                failure: Some(format!("could not start: {e}")),
+                ..Default::default()
+            },
         };
         if !args.json {
             let status = match (&r.failure, &r.function_error) {
@@ -530,18 +585,26 @@ async fn main() -> ExitCode {
                 "run {run:>3}  init {:>8} ms  invoke {:>8} ms  peak RSS {:>6} MiB  init net {}  {status}",
                 fmt(r.init_ms),
                 fmt(r.invoke_ms),
-                r.peak_rss_kib.map(|k| format!("{:.1}", mib(k))).unwrap_or_else(|| "-".into()),
+                r.peak_rss_kib
+                    .map(|k| format!("{:.1}", mib(k)))
+                    .unwrap_or_else(|| "-".into()),
                 r.init_network_calls,
             );
         }
         if (r.failure.is_some() || r.function_error.is_some()) && !r.output_tail.is_empty() {
-            eprintln!("--- run {run}: function output (tail) ---\n{}\n---", r.output_tail.trim_end());
+            eprintln!(
+                "--- run {run}: function output (tail) ---\n{}\n---",
+                r.output_tail.trim_end()
+            );
         }
         results.push(r);
     }
 
     let failed = results.iter().filter(|r| r.failure.is_some()).count();
-    let function_errors = results.iter().filter(|r| r.failure.is_none() && r.function_error.is_some()).count();
+    let function_errors = results
+        .iter()
+        .filter(|r| r.failure.is_none() && r.function_error.is_some())
+        .count();
     let init = sorted(results.iter().filter_map(|r| r.init_ms));
     let invoke = sorted(results.iter().filter_map(|r| r.invoke_ms));
     let rss = sorted(results.iter().filter_map(|r| r.peak_rss_kib.map(mib)));
@@ -606,7 +669,11 @@ async fn main() -> ExitCode {
         println!("  peak RSS MiB max {}", fmt(rss.last().copied()));
         println!("  init network calls {init_net} (during invocations: {invoke_net})");
     }
-    if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 #[cfg(test)]

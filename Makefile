@@ -1,0 +1,33 @@
+# The two commands of the README: `make dev` (the whole system locally) and `make test` (every test).
+# One build cache outside the clone, so CI and fresh clones reuse it.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load
+
+venv:
+	@infra/scripts/venv.sh
+
+## make dev: moto + every table/queue/bucket of template.yaml + the dev gateway on :3000 (MAX_PORT)
+dev: venv
+	cargo build -p max-dev --bin max-dev
+	"$(CARGO_TARGET_DIR)/debug/max-dev"
+
+## make test: template lint, unit tests and end-to-end tests (moto started on a free port)
+test: venv lint
+	cargo test --workspace
+
+lint: venv
+	infra/scripts/lint-template.sh
+
+build:
+	cargo build --workspace
+
+bench-cold-start:
+	infra/bench/cold-start.sh
+
+bench-package-size:
+	infra/bench/package-size.sh
+
+bench-load: venv
+	infra/bench/load.sh

@@ -1,0 +1,196 @@
+//! The dev gateway: serves every HTTP function on one port with template.yaml's routes, checks dev
+//! JWTs like the authorizer, and hands each function the API Gateway v2 event AWS would send.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use max_core::adapters::graph::Sandbox;
+use max_core::config::Deps;
+use max_core::telemetry::AwsCalls;
+use serde_json::{Value, json};
+
+use crate::registry;
+use crate::template::{HttpRoute, match_path};
+use crate::tokens::DevTokens;
+
+/// API Gateway's own payload limit; the functions apply their stricter ones.
+const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+pub struct Gateway {
+    pub deps: Arc<Deps>,
+    pub routes: Vec<HttpRoute>,
+    pub tokens: DevTokens,
+    pub sandbox: Option<Arc<Sandbox>>,
+    pub openapi: String,
+}
+
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/openapi.yaml", get(openapi))
+        .route("/dev/outbox", get(outbox))
+        .route("/dev/metrics", get(metrics))
+        .fallback(dispatch)
+        .layer(DefaultBodyLimit::max(MAX_PAYLOAD))
+        .with_state(gateway)
+}
+
+async fn health() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+async fn openapi(State(g): State<Arc<Gateway>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/yaml")], g.openapi.clone()).into_response()
+}
+
+async fn outbox(State(g): State<Arc<Gateway>>) -> Response {
+    match &g.sandbox {
+        Some(s) => axum::Json(json!({ "items": s.outbox() })).into_response(),
+        None => (StatusCode::NOT_FOUND, axum::Json(json!({ "message": "the WhatsApp sandbox is off: sends go to the Graph API" }))).into_response(),
+    }
+}
+
+async fn metrics() -> Response {
+    axum::Json(json!({ "aws_calls": AwsCalls::now() })).into_response()
+}
+
+fn gateway_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "message": message }))).into_response()
+}
+
+async fn dispatch(State(g): State<Arc<Gateway>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path();
+    let found = g.routes.iter().find_map(|r| {
+        let method_ok = r.method == "ANY" || r.method == method.as_str();
+        match_path(&r.path, path).filter(|_| method_ok).map(|params| (r, params))
+    });
+    let Some((route, params)) = found else {
+        return gateway_error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let claims = if route.authorized {
+        match g.tokens.verify(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
+            Some(c) => Some(c),
+            None => return gateway_error(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        }
+    } else {
+        None
+    };
+    let event = api_gateway_event(route, &params, &method, &uri, &headers, &body, claims);
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(r) => r,
+        Err(e) => return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("event conversion: {e}")),
+    };
+    match registry::invoke_http(&route.binary, request, &g.deps).await {
+        Some(Ok(response)) => into_axum(response),
+        Some(Err(e)) => {
+            tracing::error!(function = route.binary, error = %e, "function failed");
+            gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+        None => gateway_error(StatusCode::NOT_IMPLEMENTED, &format!("function {} is not registered in the dev gateway", route.binary)),
+    }
+}
+
+/// The HTTP API (payload 2.0) event for this request.
+fn api_gateway_event(
+    route: &HttpRoute,
+    params: &BTreeMap<String, String>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    claims: Option<std::collections::HashMap<String, String>>,
+) -> Value {
+    let mut header_map = serde_json::Map::new();
+    for (name, value) in headers {
+        let v = value.to_str().unwrap_or_default().to_string();
+        match header_map.get_mut(name.as_str()) {
+            // API Gateway joins repeated headers with commas.
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                header_map.insert(name.as_str().to_string(), json!(v));
+            }
+        }
+    }
+    let raw_query = uri.query().unwrap_or_default();
+    let mut query = serde_json::Map::new();
+    for (k, v) in url::form_urlencoded::parse(raw_query.as_bytes()) {
+        match query.get_mut(k.as_ref()) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                query.insert(k.into_owned(), json!(v.into_owned()));
+            }
+        }
+    }
+    let now = chrono::Utc::now();
+    let route_key = format!("{} {}", route.method, route.path);
+    let mut context = json!({
+        "accountId": "000000000000",
+        "apiId": "maxdev",
+        "domainName": "127.0.0.1",
+        "domainPrefix": "maxdev",
+        "http": {
+            "method": method.as_str(),
+            "path": uri.path(),
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default(),
+        },
+        "requestId": ulid::Ulid::new().to_string(),
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+        "timeEpoch": now.timestamp_millis(),
+    });
+    if let Some(claims) = claims {
+        context["authorizer"] = json!({ "jwt": { "claims": claims, "scopes": null } });
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": uri.path(),
+        "rawQueryString": raw_query,
+        "headers": header_map,
+        "requestContext": context,
+        "isBase64Encoded": true,
+        "body": STANDARD.encode(body),
+    });
+    if !query.is_empty() {
+        event["queryStringParameters"] = Value::Object(query);
+    }
+    if !params.is_empty() {
+        event["pathParameters"] = json!(params);
+    }
+    event
+}
+
+fn into_axum(response: lambda_http::Response<lambda_http::Body>) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes: Vec<u8> = match body {
+        lambda_http::Body::Empty => Vec::new(),
+        lambda_http::Body::Text(t) => t.into_bytes(),
+        lambda_http::Body::Binary(b) => b,
+        _ => Vec::new(),
+    };
+    let mut out = Response::new(axum::body::Body::from(bytes));
+    *out.status_mut() = StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in &parts.headers {
+        if let (Ok(n), Ok(v)) = (header::HeaderName::from_bytes(name.as_str().as_bytes()), HeaderValue::from_bytes(value.as_bytes())) {
+            out.headers_mut().append(n, v);
+        }
+    }
+    out
+}

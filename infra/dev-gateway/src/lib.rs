@@ -1,0 +1,160 @@
+//! The local stack: moto resources created from template.yaml, the dev gateway serving every
+//! function in process, queue pollers, schedules, demo data, and the test harness built on them.
+
+pub mod gateway;
+pub mod moto;
+pub mod pollers;
+pub mod registry;
+pub mod seed;
+pub mod stack;
+pub mod template;
+pub mod testing;
+pub mod tokens;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use max_core::adapters::graph::Sandbox;
+use max_core::config::{Deps, GraphSettings, Settings};
+use max_core::ports::WhatsApp;
+use tokio::task::JoinHandle;
+
+use crate::stack::Resources;
+use crate::template::Template;
+use crate::tokens::DevTokens;
+
+/// The repository root (where template.yaml is).
+pub fn repo_root() -> PathBuf {
+    if let Ok(root) = std::env::var("MAX_REPO") {
+        return PathBuf::from(root);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+#[derive(Clone)]
+pub struct DevOptions {
+    /// 0 picks a free port.
+    pub port: u16,
+    pub prefix: String,
+    /// `None`: the WhatsApp sandbox records sends; `Some`: the Graph API (Meta, or wiremock in tests).
+    pub graph: Option<GraphSettings>,
+    /// Template parameters (`WhatsAppAppSecret`, `WhatsAppVerifyToken`, ...).
+    pub parameters: BTreeMap<String, String>,
+    pub jwt_secret: String,
+    pub pollers_per_queue: usize,
+    pub schedules: bool,
+    /// Overrides the reply retry base delay (tests use 0 to retry at once).
+    pub retry_base_ms: Option<u64>,
+}
+
+impl DevOptions {
+    pub fn new(prefix: &str) -> Self {
+        let parameters = BTreeMap::from([
+            ("WhatsAppAppSecret".to_string(), "dev-app-secret".to_string()),
+            ("WhatsAppVerifyToken".to_string(), "dev-verify-token".to_string()),
+            ("WhatsAppAccessToken".to_string(), String::new()),
+            ("GraphApiBaseUrl".to_string(), String::new()),
+            ("LogLevel".to_string(), "info".to_string()),
+        ]);
+        DevOptions {
+            port: 0,
+            prefix: prefix.to_string(),
+            graph: None,
+            parameters,
+            jwt_secret: "max-dev-jwt-secret".to_string(),
+            pollers_per_queue: 2,
+            schedules: true,
+            retry_base_ms: None,
+        }
+    }
+}
+
+/// A running local stack. Stops its tasks when dropped.
+pub struct DevStack {
+    pub url: String,
+    pub deps: Arc<Deps>,
+    pub resources: Resources,
+    pub template: Template,
+    pub settings: Settings,
+    pub sandbox: Option<Arc<Sandbox>>,
+    pub tokens: DevTokens,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for DevStack {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl DevStack {
+    /// Creates the resources under `options.prefix` at `endpoint`, wires the functions and starts
+    /// serving, polling and scheduling.
+    pub async fn start(endpoint: &str, options: DevOptions) -> Result<DevStack, String> {
+        let root = repo_root();
+        let template = Template::load(&root.join("template.yaml"))?;
+        let sdk = moto::sdk_config(endpoint).await;
+        let resources = stack::create(&sdk, &template, &options.prefix).await?;
+        let env = resources.environment(&template, &options.parameters);
+        let mut settings = Settings::from_lookup(|name| env.get(name).cloned());
+        settings.graph = options.graph.clone();
+        if let Some(ms) = options.retry_base_ms {
+            settings.retry.base = Duration::from_millis(ms);
+        }
+        let (whatsapp, sandbox): (Arc<dyn WhatsApp>, Option<Arc<Sandbox>>) = match &settings.graph {
+            Some(g) => (Arc::new(max_core::config::graph_api(g)), None),
+            None => {
+                let s = Arc::new(Sandbox::default());
+                (s.clone(), Some(s))
+            }
+        };
+        let deps = Arc::new(Deps::new(settings.clone(), &sdk, whatsapp));
+        let tokens = DevTokens::new(&options.jwt_secret);
+
+        let openapi = std::fs::read_to_string(root.join("infra/openapi.yaml")).unwrap_or_default();
+        let gateway = Arc::new(gateway::Gateway {
+            deps: deps.clone(),
+            routes: template.routes.clone(),
+            tokens: tokens.clone(),
+            sandbox: sandbox.clone(),
+            openapi,
+        });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .map_err(|e| format!("binding 127.0.0.1:{}: {e}", options.port))?;
+        let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let mut tasks = vec![tokio::spawn(async move {
+            let _ = axum::serve(listener, gateway::router(gateway)).await;
+        })];
+
+        // Pollers use their own client: event source mappings are not the functions' AWS calls.
+        let poller_sqs = aws_sdk_sqs::Client::new(&sdk);
+        for source in &template.queue_sources {
+            let (Some(url), Some(arn)) = (resources.queue_urls.get(&source.queue_logical_id), resources.queue_arns.get(&source.queue_logical_id)) else {
+                return Err(format!("{} polls unknown queue {}", source.binary, source.queue_logical_id));
+            };
+            for _ in 0..options.pollers_per_queue {
+                let poller = pollers::QueuePoller {
+                    sqs: poller_sqs.clone(),
+                    queue_url: url.clone(),
+                    queue_arn: arn.clone(),
+                    binary: source.binary.clone(),
+                    batch_size: source.batch_size,
+                    deps: deps.clone(),
+                };
+                tasks.push(tokio::spawn(poller.run()));
+            }
+        }
+        if options.schedules {
+            for s in &template.schedules {
+                let period = Duration::from_secs(template::schedule_period_secs(&s.expression));
+                tasks.push(tokio::spawn(pollers::run_schedule(s.binary.clone(), period, deps.clone())));
+            }
+        }
+        Ok(DevStack { url, deps, resources, template, settings, sandbox, tokens, tasks })
+    }
+}

@@ -1,0 +1,32 @@
+//! Every function the dev gateway can run in process, by its binary name in template.yaml.
+//! One arm per function: adding a Lambda means one line here.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_http::{Body, Request, Response};
+use max_core::config::Deps;
+
+pub type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+pub async fn invoke_http(binary: &str, req: Request, deps: &Deps) -> Option<Result<Response<Body>, Failure>> {
+    Some(match binary {
+        "whatsapp-webhook" => whatsapp_webhook::handle(req, deps).await,
+        "api-conversations" => api_conversations::handle(req, deps).await,
+        _ => return None,
+    })
+}
+
+pub async fn invoke_sqs(binary: &str, event: SqsEvent, deps: &Deps) -> Option<Result<SqsBatchResponse, Failure>> {
+    Some(match binary {
+        "inbound-processor" => inbound_processor::handle(event, deps).await,
+        "reply-sender" => reply_sender::handle(event, deps).await,
+        _ => return None,
+    })
+}
+
+/// Scheduled functions get an EventBridge scheduled event.
+pub async fn invoke_schedule(binary: &str, event: serde_json::Value, deps: &Deps) -> Option<Result<(), Failure>> {
+    let _ = (&event, deps);
+    match binary {
+        _ => None,
+    }
+}

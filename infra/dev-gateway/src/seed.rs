@@ -1,0 +1,90 @@
+//! Demo data: two organisations with a WhatsApp number each, and a few conversations that came in
+//! through the real inbound path.
+
+use chrono::Utc;
+use max_core::app::inbound::{InboundPorts, process_job};
+use max_core::config::Deps;
+use max_core::domain::channel::{Channel, TemplateRef};
+use max_core::domain::webhook::{InboundJob, read_changes};
+use serde_json::json;
+
+/// An organisation of the demo (or of a test).
+#[derive(Debug, Clone)]
+pub struct SeedOrg {
+    pub id: String,
+    pub name: String,
+    pub phone_number_id: String,
+    pub display_phone_number: String,
+    pub waba_id: String,
+}
+
+impl SeedOrg {
+    /// The demo organisation uses the number of Meta's example payloads, so every fixture in
+    /// `../shared/fixtures/whatsapp/` lands in it.
+    pub fn demo() -> Self {
+        SeedOrg {
+            id: "org_demo".into(),
+            name: "Demo Motors".into(),
+            phone_number_id: "106540352242922".into(),
+            display_phone_number: "15550783881".into(),
+            waba_id: "102290129340398".into(),
+        }
+    }
+
+    pub fn other() -> Self {
+        SeedOrg {
+            id: "org_other".into(),
+            name: "Other Org".into(),
+            phone_number_id: "209999999999999".into(),
+            display_phone_number: "15550000000".into(),
+            waba_id: "209999999999990".into(),
+        }
+    }
+}
+
+/// Registers the organisation's WhatsApp number (with `hello_world` as the fallback template).
+pub async fn register(deps: &Deps, org: &SeedOrg) -> Result<(), String> {
+    let channel = Channel {
+        org_id: org.id.clone(),
+        phone_number_id: org.phone_number_id.clone(),
+        display_phone_number: Some(org.display_phone_number.clone()),
+        waba_id: Some(org.waba_id.clone()),
+        fallback_template: Some(TemplateRef { name: "hello_world".into(), language: "en_US".into() }),
+    };
+    deps.store.put_channel(&channel).await.map_err(|e| e.to_string())
+}
+
+/// A couple of customers writing in, processed as if WhatsApp had sent them.
+pub async fn demo_conversations(deps: &Deps, org: &SeedOrg) -> Result<(), String> {
+    let now = Utc::now().timestamp();
+    let message = |from: &str, name: &str, id: &str, offset: i64, text: &str| {
+        json!({
+            "field": "messages",
+            "value": {
+                "messaging_product": "whatsapp",
+                "metadata": { "display_phone_number": org.display_phone_number, "phone_number_id": org.phone_number_id },
+                "contacts": [{ "profile": { "name": name }, "wa_id": from }],
+                "messages": [{ "from": from, "id": id, "timestamp": (now - offset).to_string(), "type": "text", "text": { "body": text } }]
+            }
+        })
+    };
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": org.waba_id, "changes": [
+            message("5215512345678", "Ana Ruiz", "wamid.DEMO0001", 600, "Hola, is my car ready for pickup?"),
+            message("5215512345678", "Ana Ruiz", "wamid.DEMO0002", 590, "It's the blue sedan, plate ABC-123"),
+            message("16505551234", "Sheena Nelson", "wamid.DEMO0003", 300, "Can I move my service appointment to Friday?"),
+        ]}]
+    });
+    let changes = read_changes(body.to_string().as_bytes()).map_err(|e| format!("{e:?}"))?;
+    let ports = InboundPorts {
+        channels: &deps.store,
+        customers: &deps.store,
+        conversations: &deps.store,
+        messages: &deps.store,
+        templates: &deps.store,
+        blobs: &deps.blobs,
+    };
+    process_job(&ports, &InboundJob::Changes { received_at: Utc::now(), changes }).await.map_err(|e| e.to_string())?;
+    Ok(())
+}

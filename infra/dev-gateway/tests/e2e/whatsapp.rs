@@ -1,0 +1,217 @@
+//! The webhook receiver and inbound processing, with Meta's own example payloads.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use max_dev::testing::{TestStack, all_fixtures, eventually, fixture};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The conversation of the customer with WhatsApp address `address`, once it exists.
+async fn conversation_of(t: &TestStack, address: &str) -> Value {
+    eventually(&format!("a conversation with {address}"), WAIT, || async {
+        t.conversations().await.into_iter().find(|c| c["customer_address"] == address)
+    })
+    .await
+}
+
+async fn message_with_wamid(t: &TestStack, conversation_id: &str, wamid: &str) -> Value {
+    eventually(&format!("message {wamid}"), WAIT, || async {
+        t.messages(conversation_id).await.into_iter().find(|m| m["wamid"] == wamid)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn every_fixture_is_accepted_and_what_it_carries_is_visible() {
+    let fixtures = all_fixtures();
+    assert!(fixtures.len() >= 20, "fixtures beside the repo: found {}", fixtures.len());
+    for (name, body) in fixtures {
+        // Several of Meta's examples share a message id: each gets a stack of its own.
+        let t = TestStack::start().await;
+        let res = t.post_webhook(&body).await;
+        assert_eq!(res.status(), StatusCode::OK, "{name}");
+        let json: Value = serde_json::from_slice(&body).unwrap();
+        for entry in json["entry"].as_array().unwrap() {
+            for change in entry["changes"].as_array().unwrap() {
+                let value = &change["value"];
+                match change["field"].as_str().unwrap() {
+                    "messages" => {
+                        for m in value["messages"].as_array().into_iter().flatten() {
+                            let from = m["from"].as_str().unwrap();
+                            let conversation = conversation_of(&t, from).await;
+                            let stored = message_with_wamid(&t, conversation["id"].as_str().unwrap(), m["id"].as_str().unwrap()).await;
+                            let kind = m["type"].as_str().unwrap();
+                            assert_eq!(stored["type"], kind, "{name}");
+                            assert_eq!(stored["direction"], "inbound", "{name}");
+                            if let Some(content) = m.get(kind) {
+                                assert_eq!(&stored["content"], content, "{name}: content kept whole");
+                            }
+                            if kind == "text" {
+                                assert_eq!(stored["text"], m["text"]["body"], "{name}");
+                            }
+                            for key in ["context", "referral", "errors"] {
+                                if let Some(v) = m.get(key) {
+                                    assert_eq!(&stored[key], v, "{name}: {key}");
+                                }
+                            }
+                            let customer_id = conversation["customer_id"].as_str().unwrap();
+                            let (status, customer) = t.get(&format!("/v1/customers/{customer_id}"), &t.org.agent).await;
+                            assert_eq!(status, StatusCode::OK);
+                            if let Some(profile) = value["contacts"][0]["profile"]["name"].as_str() {
+                                assert_eq!(customer["name"], profile, "{name}");
+                            }
+                        }
+                        for s in value["statuses"].as_array().into_iter().flatten() {
+                            // Statuses for messages we never sent change nothing and are not errors.
+                            assert!(s["id"].is_string());
+                        }
+                    }
+                    "message_template_status_update" => {
+                        let template_id = value["message_template_id"].to_string();
+                        let key = max_core::adapters::dynamo::keys::whatsapp_template(&t.org.seed.id, &template_id);
+                        let stored: Value = eventually("template status", WAIT, || async {
+                            t.stack.deps.store.get::<Value>(key.clone()).await.ok().flatten()
+                        })
+                        .await;
+                        assert_eq!(stored["status"], value["event"], "{name}");
+                        assert_eq!(stored["name"], value["message_template_name"], "{name}");
+                    }
+                    field => {
+                        // Fields we do not act on are kept whole in S3, not dropped.
+                        let s3 = t.stack.deps.blobs.client().clone();
+                        let bucket = t.stack.deps.blobs.bucket().to_string();
+                        let prefix = format!("webhooks/unhandled/{field}/");
+                        eventually(&format!("{field} kept"), WAIT, || async {
+                            let out = s3.list_objects_v2().bucket(&bucket).prefix(&prefix).send().await.ok()?;
+                            (out.key_count().unwrap_or(0) > 0).then_some(())
+                        })
+                        .await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_batched_body_keeps_each_customer_apart() {
+    let t = TestStack::start().await;
+    assert_eq!(t.post_webhook(&fixture("batched-two-changes.json")).await.status(), StatusCode::OK);
+    let ana = conversation_of(&t, "5215512345678").await;
+    let juan = conversation_of(&t, "5215598765432").await;
+    assert_ne!(ana["customer_id"], juan["customer_id"]);
+    let ana_messages = eventually("both of Ana's messages", WAIT, || async {
+        let m = t.messages(ana["id"].as_str().unwrap()).await;
+        (m.len() == 2).then_some(m)
+    })
+    .await;
+    assert_eq!(ana_messages[0]["text"], "Hola, necesito ayuda");
+    assert_eq!(ana_messages[1]["text"], "2");
+    let juan_messages = t.messages(juan["id"].as_str().unwrap()).await;
+    assert_eq!(juan_messages[0]["type"], "image");
+    assert_eq!(juan_messages[0]["content"]["id"], "1003383421387256");
+}
+
+#[tokio::test]
+async fn the_same_payload_twenty_times_at_once_is_stored_once() {
+    let t = TestStack::start().await;
+    let body = fixture("meta-openapi/text-message.json");
+    let answers = join_all((0..20).map(|_| t.post_webhook(&body))).await;
+    assert!(answers.iter().all(|r| r.status() == StatusCode::OK));
+    let conversation = conversation_of(&t, "16505551234").await;
+    message_with_wamid(&t, conversation["id"].as_str().unwrap(), "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=").await;
+    // Let every queued copy be processed before counting.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let all = t.conversations().await;
+    assert_eq!(all.len(), 1, "one conversation");
+    assert_eq!(t.messages(conversation["id"].as_str().unwrap()).await.len(), 1, "one message");
+    // And a redelivery much later (past SQS deduplication) still changes nothing.
+    assert_eq!(t.post_webhook(&body).await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(t.messages(conversation["id"].as_str().unwrap()).await.len(), 1);
+}
+
+async fn queued_inbound(t: &TestStack) -> i64 {
+    let url = &t.stack.settings.inbound_queue_url;
+    let attrs = t
+        .stack
+        .deps
+        .queue
+        .client()
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    let n = |k: aws_sdk_sqs::types::QueueAttributeName| attrs.get(&k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        + n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+}
+
+#[tokio::test]
+async fn unsigned_wrongly_signed_and_oversized_bodies_are_refused_and_nothing_is_stored() {
+    let t = TestStack::with(max_dev::testing::TestOptions { no_pollers: true, ..Default::default() }).await;
+    let body = fixture("meta-openapi/text-message.json");
+    let post = |signature: Option<String>, body: Vec<u8>| {
+        let mut req = t.http.post(t.url("/webhooks/whatsapp")).header("content-type", "application/json").body(body);
+        if let Some(s) = signature {
+            req = req.header("x-hub-signature-256", s);
+        }
+        req.send()
+    };
+    assert_eq!(post(None, body.clone()).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let wrong = max_core::domain::webhook::sign(b"not-the-secret", &body);
+    assert_eq!(post(Some(wrong), body.clone()).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let tampered = max_core::domain::webhook::sign(t.app_secret.as_bytes(), &body);
+    let mut changed = body.clone();
+    changed[10] ^= 1;
+    assert_eq!(post(Some(tampered), changed).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let huge = vec![b' '; 3 * 1024 * 1024 + 1];
+    let signed = max_core::domain::webhook::sign(t.app_secret.as_bytes(), &huge);
+    let res = post(Some(signed), huge).await.unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(queued_inbound(&t).await, 0, "nothing was queued");
+    // A correct one is queued, once.
+    assert_eq!(t.post_webhook(&body).await.status(), StatusCode::OK);
+    assert_eq!(queued_inbound(&t).await, 1);
+}
+
+#[tokio::test]
+async fn signed_bodies_we_cannot_place_are_quarantined_with_200() {
+    let t = TestStack::start().await;
+    let s3 = t.stack.deps.blobs.client().clone();
+    let bucket = t.stack.deps.blobs.bucket().to_string();
+    assert_eq!(t.post_webhook(b"this is not json").await.status(), StatusCode::OK);
+    let mut unknown: Value = serde_json::from_slice(&fixture("meta-openapi/text-message.json")).unwrap();
+    unknown["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = Value::String("999".into());
+    assert_eq!(t.post_webhook(&serde_json::to_vec(&unknown).unwrap()).await.status(), StatusCode::OK);
+    for prefix in ["quarantine/unreadable-body/", "quarantine/unknown-phone-number-id/"] {
+        eventually(prefix, WAIT, || async {
+            let out = s3.list_objects_v2().bucket(&bucket).prefix(prefix).send().await.ok()?;
+            (out.key_count().unwrap_or(0) == 1).then_some(())
+        })
+        .await;
+    }
+    assert!(t.conversations().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_verification_handshake_answers_the_challenge_only_with_the_right_token() {
+    let t = TestStack::start().await;
+    let verify = |token: &str| {
+        t.http
+            .get(t.url(&format!("/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444")))
+            .send()
+    };
+    let ok = verify("dev-verify-token").await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    assert_eq!(verify("wrong").await.unwrap().status(), StatusCode::FORBIDDEN);
+}
