@@ -11,6 +11,8 @@ pub async fn invoke_http(binary: &str, req: Request, deps: &Deps) -> Option<Resu
     Some(match binary {
         "whatsapp-webhook" => whatsapp_webhook::handle(req, deps).await,
         "api-conversations" => api_conversations::handle(req, deps).await,
+        "api-actions" => api_actions::handle(req, deps).await,
+        "api-events" => api_events::handle(req, deps).await,
         _ => return None,
     })
 }
@@ -19,6 +21,7 @@ pub async fn invoke_sqs(binary: &str, event: SqsEvent, deps: &Deps) -> Option<Re
     Some(match binary {
         "inbound-processor" => inbound_processor::handle(event, deps).await,
         "reply-sender" => reply_sender::handle(event, deps).await,
+        "action-responder" => action_responder::handle(event, deps).await,
         _ => return None,
     })
 }
