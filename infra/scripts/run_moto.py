@@ -41,8 +41,8 @@ def main() -> None:
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
-    server.stop()
-    sys.exit(0)
+    # Exit at once: a graceful stop waits for open keep-alive connections that will never close.
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -116,9 +116,14 @@ impl Deps {
     }
 }
 
-/// The Graph API client; installs the TLS crypto provider first (reqwest is built without one so
-/// it shares aws-lc with the AWS SDK instead of pulling in a second implementation).
-pub fn graph_api(settings: &GraphSettings) -> GraphApi {
+/// reqwest is built without a TLS crypto provider so it shares aws-lc with the AWS SDK instead of
+/// pulling in a second implementation: install it once before building any reqwest client.
+pub fn install_tls_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// The Graph API client.
+pub fn graph_api(settings: &GraphSettings) -> GraphApi {
+    install_tls_provider();
     GraphApi::new(&settings.base_url, &settings.access_token, settings.timeout)
 }

@@ -1,0 +1,194 @@
+//! Load benchmark of the dev stack (issue 2, section 5): 20 inbound text messages per second for
+//! 30 s through the signed webhook, and as many agent replies, measuring
+//! - inbound → visible through the API (webhook POST sent → message listed by the API),
+//! - agent reply → Graph API request (reply POST sent → the sandbox receives the send),
+//! - AWS calls per inbound text message (receiver + processor), from the code's own counter.
+//!
+//! Usage: max-load [--rate 20] [--seconds 30] [--customers 20]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use max_core::telemetry::AwsCalls;
+use max_dev::testing::TestStack;
+use serde_json::{Value, json};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn text_message(number: &str, from: &str, wamid: &str, body: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550783881", "phone_number_id": number },
+            "contacts": [{ "profile": { "name": format!("Load {from}") }, "wa_id": from }],
+            "messages": [{ "from": from, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(), "type": "text", "text": { "body": body } }]
+        }}]}]
+    }))
+    .expect("JSON")
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn report(name: &str, mut samples: Vec<f64>) {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    println!(
+        "{name:<34} n={:<5} p50={:>7.1} ms  p95={:>7.1} ms  p99={:>7.1} ms  max={:>7.1} ms",
+        samples.len(),
+        percentile(&samples, 50.0),
+        percentile(&samples, 95.0),
+        percentile(&samples, 99.0),
+        samples.last().copied().unwrap_or(f64::NAN)
+    );
+}
+
+async fn conversation_ids(t: &TestStack, customers: usize) -> Vec<(String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/conversations?limit=100&cursor={c}"),
+                None => "/v1/conversations?limit=100".to_string(),
+            };
+            let (_, page) = t.get(&path, &t.org.agent).await;
+            all.extend(page["items"].as_array().cloned().unwrap_or_default());
+            cursor = page["next_cursor"].as_str().map(str::to_string);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        if all.len() >= customers || Instant::now() > deadline {
+            return all
+                .iter()
+                .map(|c| (c["customer_address"].as_str().unwrap_or_default().to_string(), c["id"].as_str().unwrap_or_default().to_string()))
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let rate = arg("--rate", 20);
+    let seconds = arg("--seconds", 30);
+    let customers = arg("--customers", 20) as usize;
+    let t = Arc::new(TestStack::start().await);
+    let number = t.org.seed.phone_number_id.clone();
+    let addresses: Vec<String> = (0..customers).map(|i| format!("4915100000{i:03}")).collect();
+
+    // Warm-up: one message per customer opens their conversation.
+    for (i, a) in addresses.iter().enumerate() {
+        t.post_webhook(&text_message(&number, a, &format!("wamid.warm.{i}"), "hello")).await;
+    }
+    let conversations = conversation_ids(&t, customers).await;
+    let conversation_of = |address: &str| conversations.iter().find(|(a, _)| a == address).map(|(_, c)| c.clone()).unwrap_or_default();
+
+    // Phase 1: AWS calls per inbound text message, with nothing else running.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = AwsCalls::now();
+    let n_count = 100;
+    for i in 0..n_count {
+        let a = &addresses[i % customers];
+        t.post_webhook(&text_message(&number, a, &format!("wamid.count.{i}"), "counting")).await;
+    }
+    // Let the queue drain without reading anything through the API (reads are AWS calls too).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let calls = AwsCalls::now().since(&before);
+    let mut stored = 0;
+    for (_, c) in &conversations {
+        let (_, page) = t.get(&format!("/v1/conversations/{c}/messages?limit=100"), &t.org.agent).await;
+        stored += page["items"].as_array().map_or(0, |m| m.iter().filter(|m| m["wamid"].as_str().is_some_and(|w| w.starts_with("wamid.count."))).count());
+    }
+
+    // Phase 2: inbound → visible, at `rate` per second for `seconds`. After each POST a watcher
+    // reads the customer's conversation (one GetItem behind the API) every 10 ms until its last
+    // message is this one. (Listing conversations would go through a GSI, which moto serves by
+    // scanning the whole table: the bench would measure moto, not MAX.)
+    let total = (rate * seconds) as usize;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..total {
+        let due = start + interval * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let t = t.clone();
+        let a = addresses[i % customers].clone();
+        let conversation = conversation_of(&a);
+        tasks.push(tokio::spawn(async move {
+            let text = format!("load-{i}");
+            let sent = Instant::now();
+            let res = t.post_webhook(&text_message(&t.org.seed.phone_number_id, &a, &format!("wamid.load.{i}"), &text)).await;
+            if !res.status().is_success() {
+                return None;
+            }
+            while sent.elapsed() < Duration::from_secs(10) {
+                let (_, c) = t.get(&format!("/v1/conversations/{conversation}"), &t.org.agent).await;
+                if c["last_message_preview"] == text.as_str() {
+                    return Some(sent.elapsed().as_secs_f64() * 1000.0);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            None
+        }));
+    }
+    let mut inbound = Vec::new();
+    for task in tasks {
+        if let Ok(Some(ms)) = task.await {
+            inbound.push(ms);
+        }
+    }
+    let inbound_lost = total - inbound.len();
+
+    // Phase 3: agent reply → Graph API request (the sandbox records the send time).
+    let sandbox = t.stack.sandbox.clone().expect("sandbox");
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    for i in 0..total {
+        let due = start + interval * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let t = t.clone();
+        let conversation = conversation_of(&addresses[i % customers]);
+        tasks.push(tokio::spawn(async move {
+            let sent_at = chrono::Utc::now();
+            let (status, message): (_, Value) =
+                t.post(&format!("/v1/conversations/{conversation}/messages"), &t.org.agent, json!({ "type": "text", "body": format!("Reply {i}") })).await;
+            status.is_success().then(|| (message["id"].as_str().unwrap_or_default().to_string(), format!("Reply {i}"), sent_at))
+        }));
+    }
+    let mut replies = Vec::new();
+    for task in tasks {
+        if let Ok(Some(r)) = task.await {
+            replies.push(r);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let outbox = sandbox.outbox();
+    let mut reply_latency = Vec::new();
+    for (_, body, sent_at) in &replies {
+        if let Some(entry) = outbox.iter().find(|e| e.request["text"]["body"] == body.as_str()) {
+            reply_latency.push((entry.at - *sent_at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        }
+    }
+
+    println!("\nMAX dev stack load: {rate} msg/s for {seconds} s, {customers} customers (debug build unless noted)\n");
+    report("inbound → visible through the API", inbound);
+    report("agent reply → Graph API request", reply_latency);
+    println!("inbound never seen: {inbound_lost}; replies not sent: {}", replies.len().saturating_sub(outbox.len().min(replies.len())));
+    let per_message = calls.total() as f64 / n_count as f64;
+    println!(
+        "AWS calls per inbound text message (receiver + processor): {per_message:.2}  (over {n_count} messages: stored {stored}; dynamodb {}, sqs {}, s3 {})",
+        calls.dynamodb, calls.sqs, calls.s3
+    );
+}
