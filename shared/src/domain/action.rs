@@ -122,9 +122,10 @@ pub struct Action {
     #[serde(default)]
     pub decision: Option<Decision>,
     /// The answer's message in the conversation, once the decision has fanned out.
-    #[serde(default)]
+    // Absent rather than null while unset: updates use `if_not_exists`, which sees a null as set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_message_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fanned_out_at: Option<DateTime<Utc>>,
     /// Counts decisions; a decision is saved only over the pending version it was made on.
     #[serde(default)]
@@ -312,21 +313,22 @@ pub struct ActionResponse {
     pub decision: ActionStatus,
     pub text: String,
     pub template_source: TemplateSource,
-    #[serde(default)]
+    // Absent rather than null while unset: status updates use `if_not_exists`, which sees a null as set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
     pub status: DeliveryStatus,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wamid: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureReason>,
     pub created_at: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_at: Option<DateTime<Utc>>,
 }
 
