@@ -14,6 +14,8 @@ import time
 
 from moto.server import ThreadedMotoServer
 
+from moto_patches import apply as apply_moto_patches
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -25,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
+    apply_moto_patches()
     port = args.port or free_port()
     parent = os.getppid()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -1,14 +1,18 @@
 //! The narrow async traits the use cases need. Adapters implement them; a use case takes the
 //! narrowest one it can, so a test hands it exactly that.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::domain::bot::StoredBotSettings;
 use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
+use crate::domain::support::{SupportTicket, TicketCounts, TicketFilter, TicketMessage};
 use crate::error::Result;
 
 /// Where `Page::cursor` continues from; opaque to callers (see `http::cursor`).
@@ -212,4 +216,47 @@ pub trait EventStore: Send + Sync {
 pub trait WamidIndex: Send + Sync {
     /// The message a WhatsApp message id belongs to (ours once sent, or the customer's).
     async fn message_by_wamid(&self, org_id: &str, wamid: &str) -> Result<Option<Message>>;
+}
+
+// ------------------------------------------------------------------ support tickets and the bot
+
+/// One change to a ticket, stored in one transaction with the ticket counters (so the
+/// notification counts are always exact) and, when given, a new message and the conversation.
+pub struct TicketWrite<'a> {
+    /// The ticket as read (`None` for a new one): the write succeeds only over that version.
+    pub before: Option<&'a SupportTicket>,
+    /// The ticket to store, its `version` advanced.
+    pub after: &'a SupportTicket,
+    /// A message to add, at most once (keyed by its id).
+    pub message: Option<&'a TicketMessage>,
+    /// The conversation's new state, its `version` advanced (optimistic locking).
+    pub conversation: Option<&'a Conversation>,
+}
+
+#[async_trait]
+pub trait SupportStore: Send + Sync {
+    async fn ticket(&self, org_id: &str, ticket_id: &str) -> Result<Option<SupportTicket>>;
+    /// A ticket's messages, oldest first.
+    async fn ticket_messages(&self, org_id: &str, ticket_id: &str, page: &PageRequest) -> Result<Page<TicketMessage>>;
+    /// Tickets matching `filter`, newest first.
+    async fn tickets(&self, org_id: &str, filter: &TicketFilter, page: &PageRequest) -> Result<Page<SupportTicket>>;
+    /// The organisation's ticket counters: one read, whatever the number of tickets.
+    async fn ticket_counts(&self, org_id: &str) -> Result<TicketCounts>;
+    /// `Stored`; `AlreadyThere` when the new ticket or the message exists already (the work was
+    /// done before); `Error::Conflict` without a current status when the ticket or the
+    /// conversation changed since they were read (read again and retry).
+    async fn save_ticket(&self, write: &TicketWrite<'_>) -> Result<Written>;
+    /// The delivery status of some messages of a conversation, by message id.
+    async fn delivery_statuses(&self, org_id: &str, conversation_id: &str, message_ids: &[String]) -> Result<HashMap<String, DeliveryStatus>>;
+}
+
+#[async_trait]
+pub trait BotStore: Send + Sync {
+    async fn bot_settings(&self, org_id: &str) -> Result<Option<StoredBotSettings>>;
+    async fn put_bot_settings(&self, settings: &StoredBotSettings) -> Result<()>;
+    /// Stores the settings only if the organisation has none yet.
+    async fn put_bot_settings_if_missing(&self, settings: &StoredBotSettings) -> Result<Written>;
+    /// Saves the conversation's bot state (its `version` advanced), refusing a lost update with
+    /// `Error::Conflict`.
+    async fn save_conversation_state(&self, conversation: &Conversation) -> Result<()>;
 }

@@ -1,14 +1,16 @@
 //! inbound.fifo worker: each record is one customer's webhook changes (or a pointer to a large
 //! body). Records of one customer run in order; customers run in parallel; only failures return.
+//! Every newly stored customer message then goes to the bot (menu, chat support, tickets).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Error;
 use max_core::app::actions::DeliveryPorts;
-use max_core::app::inbound::{InboundPorts, process_job, quarantine};
+use max_core::app::bot::{self, BotPorts};
+use max_core::app::inbound::{InboundPorts, Received, process_job, quarantine};
 use max_core::batch::{self, RecordResult};
 use max_core::config::Deps;
 use max_core::domain::webhook::InboundJob;
-use tracing::error;
+use tracing::{error, warn};
 
 pub async fn handle(event: SqsEvent, deps: &Deps) -> Result<SqsBatchResponse, Error> {
     Ok(batch::process(&event, |record| process_record(record, deps)).await)
@@ -37,10 +39,54 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
         }
     };
     match process_job(&ports(deps), &job).await {
-        Ok(_received) => Ok(()),
+        Ok(received) => {
+            for r in &received {
+                run_bot(r, deps).await;
+            }
+            Ok(())
+        }
         Err(e) => {
             error!(error = %e, message_id = record.message_id.as_deref().unwrap_or_default(), "inbound record failed; SQS retries it");
             Err(())
         }
+    }
+}
+
+fn bot_ports(deps: &Deps) -> BotPorts<'_> {
+    BotPorts {
+        bot: &deps.store,
+        tickets: &deps.store,
+        conversations: &deps.store,
+        messages: &deps.store,
+        queue: &deps.queue,
+        replies_queue_url: &deps.settings.replies_queue_url,
+    }
+}
+
+/// The bot reacts to a message once it is stored. A redelivered job finds its messages stored
+/// already and never reaches here again, so a failure is retried in place (every bot action is
+/// keyed by the message and safe to repeat) rather than by failing the record.
+async fn run_bot(received: &Received, deps: &Deps) {
+    let mut last = None;
+    for attempt in 0..3u64 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+        }
+        match bot::on_received(&bot_ports(deps), received, deps.clock.now()).await {
+            Ok(_) => return,
+            Err(e) => {
+                warn!(error = %e, attempt, message_id = received.message.id, "bot step failed");
+                last = Some(e);
+            }
+        }
+    }
+    if let Some(e) = last {
+        error!(
+            error = %e,
+            org_id = received.conversation.org_id,
+            conversation_id = received.conversation.id,
+            message_id = received.message.id,
+            "bot gave up on a message; it is stored but unanswered"
+        );
     }
 }

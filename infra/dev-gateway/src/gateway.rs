@@ -25,6 +25,8 @@ use crate::tokens::DevTokens;
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
 pub struct Gateway {
+    /// Set once the stack is seeded: `/health` answers 503 until then.
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
     pub deps: Arc<Deps>,
     pub routes: Vec<HttpRoute>,
     pub tokens: DevTokens,
@@ -43,8 +45,12 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-async fn health() -> impl IntoResponse {
-    axum::Json(json!({ "status": "ok" }))
+async fn health(State(g): State<Arc<Gateway>>) -> Response {
+    if g.ready.load(std::sync::atomic::Ordering::Acquire) {
+        axum::Json(json!({ "status": "ok" })).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "starting" }))).into_response()
+    }
 }
 
 async fn openapi(State(g): State<Arc<Gateway>>) -> Response {

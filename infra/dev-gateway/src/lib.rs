@@ -80,6 +80,7 @@ pub struct DevStack {
     pub settings: Settings,
     pub sandbox: Option<Arc<Sandbox>>,
     pub tokens: DevTokens,
+    ready: Arc<std::sync::atomic::AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -115,8 +116,10 @@ impl DevStack {
         let deps = Arc::new(Deps::new(settings.clone(), &sdk, whatsapp));
         let tokens = DevTokens::new(&options.jwt_secret);
 
+        let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let openapi = std::fs::read_to_string(root.join("infra/openapi.yaml")).unwrap_or_default();
         let gateway = Arc::new(gateway::Gateway {
+            ready: ready.clone(),
             deps: deps.clone(),
             routes: template.routes.clone(),
             tokens: tokens.clone(),
@@ -155,6 +158,11 @@ impl DevStack {
                 tasks.push(tokio::spawn(pollers::run_schedule(s.binary.clone(), period, deps.clone())));
             }
         }
-        Ok(DevStack { url, deps, resources, template, settings, sandbox, tokens, tasks })
+        Ok(DevStack { url, deps, resources, template, settings, sandbox, tokens, ready, tasks })
+    }
+
+    /// Seeding is done: `/health` answers 200 from now on.
+    pub fn mark_ready(&self) {
+        self.ready.store(true, std::sync::atomic::Ordering::Release);
     }
 }

@@ -48,8 +48,10 @@ async fn run() -> Result<(), String> {
     let other = SeedOrg::other();
     for org in [&demo, &other] {
         seed::register(&stack.deps, org).await?;
+        seed::bot_menu(&stack.deps, org).await?;
     }
     seed::demo_conversations(&stack.deps, &demo).await?;
+    stack.mark_ready();
 
     let admin = stack.tokens.mint(&demo.id, "user_admin", "admin", "Alex Admin");
     let agent = stack.tokens.mint(&demo.id, "user_agent", "agent", "Sam Agent");

@@ -13,6 +13,7 @@ pub async fn invoke_http(binary: &str, req: Request, deps: &Deps) -> Option<Resu
         "api-conversations" => api_conversations::handle(req, deps).await,
         "api-actions" => api_actions::handle(req, deps).await,
         "api-events" => api_events::handle(req, deps).await,
+        "api-support" => api_support::handle(req, deps).await,
         _ => return None,
     })
 }

@@ -54,6 +54,11 @@ pub async fn register(deps: &Deps, org: &SeedOrg) -> Result<(), String> {
     deps.store.put_channel(&channel).await.map_err(|e| e.to_string())
 }
 
+/// The default WhatsApp bot menu and texts (the bot answers only where they are stored).
+pub async fn bot_menu(deps: &Deps, org: &SeedOrg) -> Result<(), String> {
+    max_core::app::bot::seed_defaults(&deps.store, &org.id, Utc::now()).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
 /// A couple of customers writing in, processed as if WhatsApp had sent them.
 pub async fn demo_conversations(deps: &Deps, org: &SeedOrg) -> Result<(), String> {
     let now = Utc::now().timestamp();

@@ -83,6 +83,7 @@ impl TestStack {
             seed: o.clone(),
         };
         let (org, other) = (mint(&org), mint(&other));
+        stack.mark_ready();
         max_core::config::install_tls_provider();
         TestStack { http: reqwest::Client::new(), org, other, app_secret, stack }
     }

@@ -5,6 +5,7 @@
 mod actions;
 mod events;
 mod replies;
+mod support;
 mod tenancy;
 mod whatsapp;
 

@@ -1,0 +1,161 @@
+//! The WhatsApp bot at work: each newly stored customer message (`inbound::Received`) is
+//! decided on (`domain::bot::decide`) against the conversation's state, then acted on: the
+//! conversation's state, a ticket opened or joined, and a reply queued through
+//! `replies::queue_reply`.
+//!
+//! Every action saves the conversation over the version it was decided on, so a decision taken on
+//! a stale conversation (a second message of the same job, an admin closing the ticket meanwhile)
+//! never lands: the conversation is read again and the message decided again.
+
+use chrono::{DateTime, Utc};
+use tracing::info;
+
+use crate::app::inbound::Received;
+use crate::app::replies::{NewReply, queue_reply};
+use crate::app::support;
+use crate::domain::bot::{BotDecision, BotReply, BotSettings, BotState, StoredBotSettings, TicketStep, decide};
+use crate::domain::conversation::Conversation;
+use crate::domain::message::{Sender, SenderType};
+use crate::domain::outbound::OutboundContent;
+use crate::error::{Error, Result};
+use crate::ports::{BotStore, ConversationStore, JobQueue, MessageStore, SupportStore, Written};
+
+/// The ports the bot needs.
+pub struct BotPorts<'a> {
+    pub bot: &'a dyn BotStore,
+    pub tickets: &'a dyn SupportStore,
+    pub conversations: &'a dyn ConversationStore,
+    pub messages: &'a dyn MessageStore,
+    pub queue: &'a dyn JobQueue,
+    pub replies_queue_url: &'a str,
+}
+
+/// The organisation's bot settings, or the default ones (for the texts) when it has none.
+pub async fn settings(bot: &dyn BotStore, org_id: &str) -> Result<BotSettings> {
+    Ok(bot.bot_settings(org_id).await?.map(|s| s.settings).unwrap_or_default())
+}
+
+/// Stores the default menu and texts for a new organisation; an existing menu is kept.
+pub async fn seed_defaults(bot: &dyn BotStore, org_id: &str, now: DateTime<Utc>) -> Result<Written> {
+    let stored = StoredBotSettings { org_id: org_id.to_string(), settings: BotSettings::default(), updated_at: now, updated_by: None };
+    bot.put_bot_settings_if_missing(&stored).await
+}
+
+/// `PUT /v1/bot/menu`: validated, then stored whole.
+pub async fn save_settings(bot: &dyn BotStore, org_id: &str, settings: BotSettings, by: &str, now: DateTime<Utc>) -> Result<StoredBotSettings> {
+    settings.validate()?;
+    let stored = StoredBotSettings { org_id: org_id.to_string(), settings, updated_at: now, updated_by: Some(by.to_string()) };
+    bot.put_bot_settings(&stored).await?;
+    Ok(stored)
+}
+
+/// What the bot did with a message (for logs and tests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotOutcome {
+    pub decision: BotDecision,
+    /// The ticket the message opened or joined.
+    pub ticket_id: Option<String>,
+    /// The reply queued, if any.
+    pub reply_id: Option<String>,
+}
+
+const CONFLICT_RETRIES: usize = 8;
+
+/// Reacts to one newly stored customer message. An organisation without bot settings (none
+/// seeded or saved), or with the bot switched off, gets no menu; messages of a conversation
+/// already in chat support still join its ticket.
+pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTime<Utc>) -> Result<BotOutcome> {
+    let org_id = received.conversation.org_id.as_str();
+    let stored = ports.bot.bot_settings(org_id).await?;
+    let active = stored.as_ref().is_some_and(|s| s.settings.enabled);
+    let settings = stored.map(|s| s.settings).unwrap_or_default();
+    let mut conversation = received.conversation.clone();
+    for attempt in 0..CONFLICT_RETRIES {
+        if attempt > 0 {
+            conversation = ports
+                .conversations
+                .conversation(org_id, &received.conversation.id)
+                .await?
+                .ok_or(Error::NotFound("conversation"))?;
+        }
+        let state = BotState::parse(&conversation.state);
+        let mut decision = decide(&settings, &state, conversation.ticket_id.as_deref(), &received.inbound);
+        if !active && decision.ticket == TicketStep::None {
+            decision = BotDecision { next_state: None, reply: None, ticket: TicketStep::None };
+        }
+        match act(ports, &conversation, received, &decision).await {
+            Ok(ticket_id) => {
+                let reply_id = match &decision.reply {
+                    Some(reply) => Some(send(ports, &settings, &conversation, received, reply, now).await?),
+                    None => None,
+                };
+                info!(
+                    conversation_id = conversation.id,
+                    message_id = received.message.id,
+                    state = decision.next_state.as_ref().map_or(state.as_str(), |s| s.as_str()),
+                    ticket_id = ticket_id.as_deref().unwrap_or_default(),
+                    "bot handled message"
+                );
+                return Ok(BotOutcome { decision, ticket_id, reply_id });
+            }
+            Err(Error::Conflict { current: None, .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(crate::adapters::dynamo::conversation_changed())
+}
+
+/// Applies the decision's state and ticket step; the ticket touched, if any.
+async fn act(ports: &BotPorts<'_>, conversation: &Conversation, received: &Received, decision: &BotDecision) -> Result<Option<String>> {
+    let message = &received.message;
+    match &decision.ticket {
+        TicketStep::Open => Ok(Some(support::open_from_whatsapp(ports.tickets, conversation, message).await?.id)),
+        TicketStep::Append { ticket_id } => match support::append_from_whatsapp(ports.tickets, conversation, ticket_id, message).await? {
+            Some(ticket) => Ok(Some(ticket.id)),
+            // The ticket finished (or vanished) without the conversation hearing of it: start anew.
+            None => Ok(Some(support::open_from_whatsapp(ports.tickets, conversation, message).await?.id)),
+        },
+        TicketStep::None if decision.next_state.is_none() && decision.reply.is_none() => Ok(None),
+        TicketStep::None => {
+            // Saved even when the state stays, so the reply is never sent on a stale decision.
+            let mut updated = conversation.clone();
+            if let Some(state) = &decision.next_state {
+                updated.state = state.as_str().to_string();
+            }
+            updated.version += 1;
+            ports.bot.save_conversation_state(&updated).await?;
+            Ok(None)
+        }
+    }
+}
+
+async fn send(
+    ports: &BotPorts<'_>,
+    settings: &BotSettings,
+    conversation: &Conversation,
+    received: &Received,
+    reply: &BotReply,
+    now: DateTime<Utc>,
+) -> Result<String> {
+    let content = match reply {
+        BotReply::Menu => settings.menu_message(),
+        BotReply::Text(text) => OutboundContent::text(text),
+    };
+    let key = format!("bot:{}", received.message.id);
+    let sent = queue_reply(
+        ports.conversations,
+        ports.messages,
+        ports.queue,
+        ports.replies_queue_url,
+        NewReply {
+            org_id: &conversation.org_id,
+            conversation_id: &conversation.id,
+            content,
+            sender: Sender { kind: SenderType::Bot, id: None, name: None },
+            idempotency_key: Some(&key),
+            now,
+        },
+    )
+    .await?;
+    Ok(sent.id)
+}

@@ -1,0 +1,529 @@
+//! Support tickets: opened from the WhatsApp bot or the API, answered and closed by admins from
+//! the dashboard. Answers and the closing message reach the customer through
+//! `replies::queue_reply` (24 h window, retries, statuses); every ticket write moves the
+//! notification counters in the same transaction.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tracing::info;
+
+use crate::app::replies::{NewReply, accepts_replies, queue_reply};
+use crate::domain::bot::BotState;
+use crate::domain::conversation::Conversation;
+use crate::domain::ids::{new_id, stable_id};
+use crate::domain::message::{DeliveryStatus, Message, Sender, SenderType};
+use crate::domain::outbound::OutboundContent;
+use crate::domain::support::{
+    NewTicket, SupportNotifications, SupportTicket, TicketFilter, TicketMessage, TicketPriority, TicketSenderType, TicketSource,
+    TicketStatus, Transition, validate_message_text,
+};
+use crate::error::{Error, Result};
+use crate::ports::{BotStore, ConversationStore, JobQueue, MessageStore, Page, PageRequest, SupportStore, TicketWrite, Written};
+
+/// The ports the support use cases need.
+pub struct SupportPorts<'a> {
+    pub tickets: &'a dyn SupportStore,
+    pub conversations: &'a dyn ConversationStore,
+    pub messages: &'a dyn MessageStore,
+    pub bot: &'a dyn BotStore,
+    pub queue: &'a dyn JobQueue,
+    pub replies_queue_url: &'a str,
+}
+
+/// Who is acting from the dashboard.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub user_id: String,
+    pub name: Option<String>,
+}
+
+/// How many times a write is retried when the ticket or conversation changed under it.
+const CONFLICT_RETRIES: usize = 8;
+
+fn changed_concurrently() -> Error {
+    Error::Conflict { detail: "the ticket kept changing; try again".into(), current: None }
+}
+
+fn is_lost_update(e: &Error) -> bool {
+    matches!(e, Error::Conflict { current: None, .. })
+}
+
+pub async fn get(tickets: &dyn SupportStore, org_id: &str, id: &str) -> Result<SupportTicket> {
+    tickets.ticket(org_id, id).await?.ok_or(Error::NotFound("ticket"))
+}
+
+/// Reads the ticket, applies `change` and saves it over the version read, retrying when
+/// something else wrote first. `Unchanged` writes nothing.
+async fn change_ticket<F>(tickets: &dyn SupportStore, org_id: &str, id: &str, change: F) -> Result<(SupportTicket, Transition)>
+where
+    F: Fn(&mut SupportTicket) -> Result<Transition>,
+{
+    for _ in 0..CONFLICT_RETRIES {
+        let before = get(tickets, org_id, id).await?;
+        let mut after = before.clone();
+        if change(&mut after)? == Transition::Unchanged {
+            return Ok((before, Transition::Unchanged));
+        }
+        after.version += 1;
+        match tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: None, conversation: None }).await {
+            Ok(_) => return Ok((after, Transition::Changed)),
+            Err(e) if is_lost_update(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(changed_concurrently())
+}
+
+/// Adds `message` to the ticket with `change` applied, once; retried over concurrent writes.
+async fn add_message<F>(tickets: &dyn SupportStore, org_id: &str, id: &str, message: &TicketMessage, change: F) -> Result<SupportTicket>
+where
+    F: Fn(&mut SupportTicket) -> Result<()>,
+{
+    for _ in 0..CONFLICT_RETRIES {
+        let before = get(tickets, org_id, id).await?;
+        let mut after = before.clone();
+        change(&mut after)?;
+        after.version += 1;
+        match tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: Some(message), conversation: None }).await {
+            Ok(Written::Stored) => return Ok(after),
+            Ok(Written::AlreadyThere) => return Ok(before),
+            Err(e) if is_lost_update(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(changed_concurrently())
+}
+
+// ------------------------------------------------------------------------------- reading
+
+/// A ticket with its messages, as the dashboard shows it.
+#[derive(Debug, Serialize)]
+pub struct TicketView {
+    #[serde(flatten)]
+    pub ticket: SupportTicket,
+    pub messages: Vec<TicketMessage>,
+    /// More messages follow (`?messages_cursor=`).
+    pub messages_next_cursor: Option<String>,
+}
+
+/// The ticket with a page of its messages (oldest first); admin and system messages carry their
+/// current WhatsApp delivery status, read from the conversation messages that carried them.
+pub async fn view(ports: &SupportPorts<'_>, org_id: &str, id: &str, page: &PageRequest) -> Result<TicketView> {
+    let (ticket, messages) = futures::try_join!(get(ports.tickets, org_id, id), ports.tickets.ticket_messages(org_id, id, page))?;
+    let Page { items: mut messages, next_cursor } = messages;
+    if let Some(conversation_id) = &ticket.conversation_id {
+        let sent: Vec<String> = messages.iter().filter_map(|m| m.whatsapp_message_id.clone()).collect();
+        if !sent.is_empty() {
+            let statuses = ports.tickets.delivery_statuses(org_id, conversation_id, &sent).await?;
+            for m in &mut messages {
+                if let Some(s) = m.whatsapp_message_id.as_ref().and_then(|w| statuses.get(w)) {
+                    m.whatsapp_status = Some(*s);
+                }
+            }
+        }
+    }
+    Ok(TicketView { ticket, messages, messages_next_cursor: next_cursor })
+}
+
+/// A page of tickets with the filter's total.
+#[derive(Debug, Serialize)]
+pub struct TicketList {
+    pub items: Vec<SupportTicket>,
+    pub next_cursor: Option<String>,
+    pub total: i64,
+}
+
+pub async fn list(tickets: &dyn SupportStore, org_id: &str, filter: &TicketFilter, page: &PageRequest) -> Result<TicketList> {
+    let (page, counts) = futures::try_join!(tickets.tickets(org_id, filter, page), tickets.ticket_counts(org_id))?;
+    Ok(TicketList { items: page.items, next_cursor: page.next_cursor, total: counts.total(filter) })
+}
+
+/// The notification badge: one read of the counter item. `me` adds the caller's own count.
+pub async fn notifications(tickets: &dyn SupportStore, org_id: &str, me: Option<&str>) -> Result<SupportNotifications> {
+    Ok(tickets.ticket_counts(org_id).await?.notifications(me))
+}
+
+// ------------------------------------------------------------------------- opening tickets
+
+/// `POST /v1/support/tickets`.
+#[derive(Debug, Clone, Default)]
+pub struct TicketRequest {
+    pub issue_description: String,
+    pub phone_number: Option<String>,
+    pub sender_name: Option<String>,
+    pub priority: Option<TicketPriority>,
+    /// The WhatsApp conversation the ticket is about: answers go there and the customer's next
+    /// messages join the ticket.
+    pub conversation_id: Option<String>,
+}
+
+/// Opens a ticket by hand. With a conversation, the ticket takes the conversation over (state
+/// `chat_support`) unless it already has an active ticket (409).
+pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequest, by: &Staff, now: DateTime<Utc>) -> Result<SupportTicket> {
+    validate_message_text("issue_description", &request.issue_description)?;
+    let id = new_id(now);
+    for _ in 0..CONFLICT_RETRIES {
+        let mut conversation = match &request.conversation_id {
+            None => None,
+            Some(cid) => Some(ports.conversations.conversation(org_id, cid).await?.ok_or(Error::NotFound("conversation"))?),
+        };
+        if let Some(c) = &mut conversation {
+            accepts_replies(c)?;
+            let existing = match &c.ticket_id {
+                Some(existing) => ports.tickets.ticket(org_id, existing).await?.filter(|t| t.status.is_active()),
+                None => None,
+            };
+            if let Some(t) = existing {
+                return Err(Error::conflict(format!("the conversation already has ticket {} open", t.id), t.status.as_str()));
+            }
+            c.state = BotState::CHAT_SUPPORT.to_string();
+            c.ticket_id = Some(id.clone());
+            c.updated_at = c.updated_at.max(now);
+            c.version += 1;
+        }
+        let mut ticket = SupportTicket::open(NewTicket {
+            id: id.clone(),
+            org_id: org_id.to_string(),
+            source: TicketSource::Api,
+            customer_id: conversation.as_ref().map(|c| c.customer_id.clone()),
+            conversation_id: conversation.as_ref().map(|c| c.id.clone()),
+            phone_number: request
+                .phone_number
+                .clone()
+                .or_else(|| conversation.as_ref().and_then(phone_of)),
+            sender_name: request.sender_name.clone(),
+            issue_description: request.issue_description.clone(),
+            priority: request.priority.unwrap_or_default(),
+            now,
+        });
+        let first = TicketMessage {
+            id: new_id(now),
+            ticket_id: id.clone(),
+            org_id: org_id.to_string(),
+            sender_type: TicketSenderType::User,
+            sender_id: None,
+            sender_name: request.sender_name.clone().or_else(|| by.name.clone()),
+            text: request.issue_description.clone(),
+            kind: None,
+            created_at: now,
+            conversation_id: ticket.conversation_id.clone(),
+            whatsapp_message_id: None,
+            whatsapp_status: None,
+        };
+        ticket.note_message(now, &first.text);
+        let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: conversation.as_ref() };
+        match ports.tickets.save_ticket(&write).await {
+            Ok(_) => {
+                info!(ticket_id = ticket.id, org_id, "support ticket opened");
+                return Ok(ticket);
+            }
+            Err(e) if is_lost_update(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(changed_concurrently())
+}
+
+fn phone_of(c: &Conversation) -> Option<String> {
+    (!c.customer_address.starts_with("user:")).then(|| c.customer_address.clone())
+}
+
+fn preview_of(message: &Message) -> String {
+    message.text.clone().filter(|t| !t.trim().is_empty()).unwrap_or_else(|| format!("[{}]", message.kind))
+}
+
+fn customer_message(ticket_id: &str, conversation: &Conversation, message: &Message) -> TicketMessage {
+    TicketMessage {
+        // The conversation message's id: a redelivered message is stored once here too.
+        id: message.id.clone(),
+        ticket_id: ticket_id.to_string(),
+        org_id: message.org_id.clone(),
+        sender_type: TicketSenderType::User,
+        sender_id: Some(conversation.customer_id.clone()),
+        sender_name: message.sender.name.clone(),
+        text: preview_of(message),
+        kind: Some(message.kind.clone()),
+        created_at: message.created_at,
+        conversation_id: Some(conversation.id.clone()),
+        whatsapp_message_id: None,
+        whatsapp_status: None,
+    }
+}
+
+/// The customer's first message in chat support opens a ticket: ticket, first message,
+/// counters and the conversation (which now points at the ticket) in one transaction. The id
+/// comes from the message's, so a repeat finds the ticket already there.
+pub async fn open_from_whatsapp(tickets: &dyn SupportStore, conversation: &Conversation, message: &Message) -> Result<SupportTicket> {
+    let id = stable_id(message.created_at, &format!("ticket#{}", message.id));
+    let mut ticket = SupportTicket::open(NewTicket {
+        id: id.clone(),
+        org_id: conversation.org_id.clone(),
+        source: TicketSource::Whatsapp,
+        customer_id: Some(conversation.customer_id.clone()),
+        conversation_id: Some(conversation.id.clone()),
+        phone_number: phone_of(conversation),
+        sender_name: message.sender.name.clone(),
+        issue_description: preview_of(message),
+        priority: TicketPriority::default(),
+        now: message.created_at,
+    });
+    let first = customer_message(&id, conversation, message);
+    ticket.note_message(message.created_at, &first.text);
+    let mut updated = conversation.clone();
+    updated.state = BotState::CHAT_SUPPORT.to_string();
+    updated.ticket_id = Some(id.clone());
+    updated.version += 1;
+    let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: Some(&updated) };
+    if tickets.save_ticket(&write).await? == Written::Stored {
+        info!(ticket_id = id, org_id = conversation.org_id, conversation_id = conversation.id, "support ticket opened from WhatsApp");
+    }
+    Ok(ticket)
+}
+
+/// A later message in chat support joins the conversation's ticket. The conversation is saved
+/// too (version advanced) so a decision taken on a stale conversation cannot land.
+/// `Ok(None)` when the ticket has finished meanwhile: the caller opens a new one.
+pub async fn append_from_whatsapp(
+    tickets: &dyn SupportStore,
+    conversation: &Conversation,
+    ticket_id: &str,
+    message: &Message,
+) -> Result<Option<SupportTicket>> {
+    let Some(before) = tickets.ticket(&conversation.org_id, ticket_id).await?.filter(|t| t.status.is_active()) else {
+        return Ok(None);
+    };
+    let entry = customer_message(ticket_id, conversation, message);
+    let mut after = before.clone();
+    after.add_customer_message(message.created_at, &entry.text)?;
+    after.version += 1;
+    let mut updated = conversation.clone();
+    updated.version += 1;
+    let write = TicketWrite { before: Some(&before), after: &after, message: Some(&entry), conversation: Some(&updated) };
+    Ok(Some(match tickets.save_ticket(&write).await? {
+        Written::Stored => after,
+        Written::AlreadyThere => before,
+    }))
+}
+
+/// `POST /v1/support/tickets/{id}/messages`: a message from the customer's side typed in.
+pub async fn add_customer_message(
+    tickets: &dyn SupportStore,
+    org_id: &str,
+    id: &str,
+    text: &str,
+    sender_name: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<TicketMessage> {
+    validate_message_text("message", text)?;
+    let ticket = get(tickets, org_id, id).await?;
+    let message = TicketMessage {
+        id: new_id(now),
+        ticket_id: id.to_string(),
+        org_id: org_id.to_string(),
+        sender_type: TicketSenderType::User,
+        sender_id: ticket.customer_id.clone(),
+        sender_name: sender_name.map(str::to_string).or(ticket.sender_name.clone()),
+        text: text.to_string(),
+        kind: None,
+        created_at: now,
+        conversation_id: None,
+        whatsapp_message_id: None,
+        whatsapp_status: None,
+    };
+    add_message(tickets, org_id, id, &message, |t| t.add_customer_message(now, text)).await?;
+    Ok(message)
+}
+
+// ------------------------------------------------------------------------- admin actions
+
+/// What an admin answer became.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answered {
+    pub message_id: String,
+    pub whatsapp_status: DeliveryStatus,
+    pub ticket_status: TicketStatus,
+}
+
+/// An admin answers: the text is queued for the customer on WhatsApp (a conversation message),
+/// then recorded in the ticket, whose first answer takes it `IN_PROGRESS`. A repeated request
+/// with the same idempotency key sends and records nothing new.
+pub async fn answer(
+    ports: &SupportPorts<'_>,
+    org_id: &str,
+    id: &str,
+    by: &Staff,
+    text: &str,
+    idempotency_key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Answered> {
+    validate_message_text("message", text)?;
+    let ticket = get(ports.tickets, org_id, id).await?;
+    ticket.clone().answer(now, text)?;
+    let conversation_id = ticket.conversation_id.clone().ok_or_else(|| {
+        Error::conflict("the ticket has no WhatsApp conversation to answer in", ticket.status.as_str())
+    })?;
+    let conversation = ports.conversations.conversation(org_id, &conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
+    accepts_replies(&conversation)?;
+    let key = idempotency_key.map(|k| format!("ticket:{id}:{k}"));
+    let sent = queue_reply(
+        ports.conversations,
+        ports.messages,
+        ports.queue,
+        ports.replies_queue_url,
+        NewReply {
+            org_id,
+            conversation_id: &conversation_id,
+            content: OutboundContent::text(text),
+            sender: Sender { kind: SenderType::Agent, id: Some(by.user_id.clone()), name: by.name.clone() },
+            idempotency_key: key.as_deref(),
+            now,
+        },
+    )
+    .await?;
+    let entry = TicketMessage {
+        id: sent.id.clone(),
+        ticket_id: id.to_string(),
+        org_id: org_id.to_string(),
+        sender_type: TicketSenderType::Admin,
+        sender_id: Some(by.user_id.clone()),
+        sender_name: by.name.clone(),
+        text: text.to_string(),
+        kind: Some("text".into()),
+        created_at: sent.created_at,
+        conversation_id: Some(conversation_id),
+        whatsapp_message_id: Some(sent.id.clone()),
+        whatsapp_status: Some(sent.status),
+    };
+    let at = sent.created_at;
+    let ticket = add_message(ports.tickets, org_id, id, &entry, |t| {
+        // Closed while the answer was being queued: it went out, so it is still recorded.
+        if t.answer(at, text).is_err() {
+            t.note_message(at, text);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(Answered { message_id: sent.id, whatsapp_status: sent.status, ticket_status: ticket.status })
+}
+
+/// What closing a ticket did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Closed {
+    #[serde(flatten)]
+    pub ticket: SupportTicket,
+    /// The closing message sent to the customer, if the ticket has a conversation.
+    pub closing_message_id: Option<String>,
+    pub user_notification: &'static str,
+}
+
+/// Resolves or closes a ticket: the conversation goes back to `menu` in the same transaction,
+/// then the closing message is queued. Repeating the same close changes nothing and sends
+/// nothing new (the closing message's id is derived from the ticket and its close time).
+pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: TicketStatus, now: DateTime<Utc>) -> Result<Closed> {
+    let mut closed = None;
+    for _ in 0..CONFLICT_RETRIES {
+        let before = get(ports.tickets, org_id, id).await?;
+        let mut after = before.clone();
+        if after.close(outcome, now)? == Transition::Unchanged {
+            closed = Some(before);
+            break;
+        }
+        after.version += 1;
+        let mut conversation = match &after.conversation_id {
+            Some(cid) => ports.conversations.conversation(org_id, cid).await?,
+            None => None,
+        };
+        // Only a conversation still on this ticket goes back to the menu.
+        let conversation = conversation.as_mut().filter(|c| c.ticket_id.as_deref() == Some(id)).map(|c| {
+            c.state = BotState::MENU.to_string();
+            c.ticket_id = None;
+            c.updated_at = c.updated_at.max(now);
+            c.version += 1;
+            &*c
+        });
+        match ports.tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: None, conversation }).await {
+            Ok(_) => {
+                info!(ticket_id = id, org_id, status = after.status.as_str(), "support ticket closed");
+                closed = Some(after);
+                break;
+            }
+            Err(e) if is_lost_update(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let ticket = closed.ok_or_else(changed_concurrently)?;
+    let Some(conversation_id) = ticket.conversation_id.clone() else {
+        return Ok(Closed { ticket, closing_message_id: None, user_notification: "none" });
+    };
+    if ports.conversations.conversation(org_id, &conversation_id).await?.is_none() {
+        return Ok(Closed { ticket, closing_message_id: None, user_notification: "none" });
+    }
+    let texts = crate::app::bot::settings(ports.bot, org_id).await?.texts;
+    let text = if ticket.status == TicketStatus::Closed { texts.ticket_closed } else { texts.ticket_resolved };
+    let closed_at = ticket.resolved_at.unwrap_or(now);
+    let key = format!("ticket-closed:{id}");
+    let sent = queue_reply(
+        ports.conversations,
+        ports.messages,
+        ports.queue,
+        ports.replies_queue_url,
+        NewReply {
+            org_id,
+            conversation_id: &conversation_id,
+            content: OutboundContent::text(&text),
+            sender: Sender { kind: SenderType::System, id: None, name: None },
+            idempotency_key: Some(&key),
+            now: closed_at,
+        },
+    )
+    .await?;
+    let entry = TicketMessage {
+        id: sent.id.clone(),
+        ticket_id: id.to_string(),
+        org_id: org_id.to_string(),
+        sender_type: TicketSenderType::System,
+        sender_id: None,
+        sender_name: None,
+        text: text.clone(),
+        kind: Some("text".into()),
+        created_at: sent.created_at,
+        conversation_id: Some(conversation_id),
+        whatsapp_message_id: Some(sent.id.clone()),
+        whatsapp_status: Some(sent.status),
+    };
+    let ticket = add_message(ports.tickets, org_id, id, &entry, |t| {
+        t.note_message(sent.created_at, &text);
+        Ok(())
+    })
+    .await?;
+    Ok(Closed { ticket, closing_message_id: Some(sent.id), user_notification: "queued" })
+}
+
+/// `PATCH`: priority and/or status. A status of `RESOLVED` or `CLOSED` closes the ticket the
+/// way `close` does (the customer is told).
+pub async fn update(
+    ports: &SupportPorts<'_>,
+    org_id: &str,
+    id: &str,
+    status: Option<TicketStatus>,
+    priority: Option<TicketPriority>,
+    now: DateTime<Utc>,
+) -> Result<SupportTicket> {
+    let mut ticket = get(ports.tickets, org_id, id).await?;
+    if let Some(p) = priority {
+        ticket = change_ticket(ports.tickets, org_id, id, |t| t.set_priority(p, now)).await?.0;
+    }
+    match status {
+        Some(s) if !s.is_active() => Ok(close(ports, org_id, id, s, now).await?.ticket),
+        Some(s) => Ok(change_ticket(ports.tickets, org_id, id, |t| t.set_status(s, now)).await?.0),
+        None => Ok(ticket),
+    }
+}
+
+/// Assigns the ticket to an admin (or unassigns it with `None`).
+pub async fn assign(tickets: &dyn SupportStore, org_id: &str, id: &str, admin_id: Option<&str>, now: DateTime<Utc>) -> Result<SupportTicket> {
+    if admin_id.is_some_and(|a| a.trim().is_empty()) {
+        return Err(Error::invalid("admin_id", "must be an admin id or null"));
+    }
+    Ok(change_ticket(tickets, org_id, id, |t| t.assign(admin_id, now)).await?.0)
+}
