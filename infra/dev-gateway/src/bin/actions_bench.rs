@@ -99,6 +99,7 @@ async fn conversations(t: &TestStack, wanted: usize) -> Vec<String> {
 
 #[tokio::main]
 async fn main() {
+    max_core::telemetry::init_logging();
     let in_flight = arg("--in-flight", 50) as usize;
     let rounds = arg("--rounds", 6) as usize;
     let pollers = arg("--pollers", 1) as usize;
