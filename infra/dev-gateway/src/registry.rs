@@ -12,6 +12,8 @@ pub async fn invoke_http(binary: &str, req: Request, deps: &Deps) -> Option<Resu
         "whatsapp-webhook" => whatsapp_webhook::handle(req, deps).await,
         "api-conversations" => api_conversations::handle(req, deps).await,
         "api-interactions" => api_interactions::handle(req, deps).await,
+        "api-actions" => api_actions::handle(req, deps).await,
+        "api-events" => api_events::handle(req, deps).await,
         "api-support" => api_support::handle(req, deps).await,
         _ => return None,
     })
@@ -22,6 +24,7 @@ pub async fn invoke_sqs(binary: &str, event: SqsEvent, deps: &Deps) -> Option<Re
         "inbound-processor" => inbound_processor::handle(event, deps).await,
         "reply-sender" => reply_sender::handle(event, deps).await,
         "next-step" => next_step::handle(event, deps).await,
+        "action-responder" => action_responder::handle(event, deps).await,
         _ => return None,
     })
 }

@@ -2,6 +2,7 @@
 
 pub mod dynamo;
 pub mod dynamo_interactions;
+pub mod dynamo_actions;
 pub mod dynamo_support;
 pub mod graph;
 pub mod s3;
