@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-support-notifications
+.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-interactions bench-support-notifications
 
 venv:
 	@infra/scripts/venv.sh
@@ -31,6 +31,10 @@ bench-package-size:
 
 bench-load: venv
 	infra/bench/load.sh
+
+## make bench-interactions: completion -> next interaction visible through the API (p50/p99)
+bench-interactions: venv
+	infra/bench/interactions.sh
 
 ## make bench-support-notifications: notification counts with 10 and 10,000 tickets (calls per read, latency)
 bench-support-notifications: venv

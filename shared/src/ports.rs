@@ -11,7 +11,9 @@ use crate::domain::bot::StoredBotSettings;
 use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::interaction::{Interaction, InteractionStatus, InteractionType, Priority};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
+use crate::domain::workflow::{InteractionSettings, WorkflowCatalog, WorkflowTemplate};
 use crate::domain::support::{SupportTicket, TicketCounts, TicketFilter, TicketMessage};
 use crate::error::Result;
 
@@ -143,6 +145,132 @@ impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+}
+
+// ------------------------------------------------------------------ interactions (issue 5)
+
+/// What `GET /v1/interactions` may narrow the list by. Due bounds are half-open: `due_after`
+/// inclusive, `due_before` exclusive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InteractionFilter {
+    pub customer_id: Option<String>,
+    pub status: Option<InteractionStatus>,
+    pub kind: Option<InteractionType>,
+    pub priority: Option<Priority>,
+    pub due_after: Option<DateTime<Utc>>,
+    pub due_before: Option<DateTime<Utc>>,
+    /// Pending and in progress only (with `due_before = now`, the overdue list).
+    pub open_only: bool,
+    pub newest_first: bool,
+}
+
+#[async_trait]
+pub trait InteractionStore: Send + Sync {
+    /// A strongly consistent read: what a state change decides from.
+    async fn interaction(&self, org_id: &str, id: &str) -> Result<Option<Interaction>>;
+    /// Stores a new interaction once. With an idempotency key, a repeated request gets back the
+    /// interaction the first one stored.
+    async fn create_interaction(&self, interaction: &Interaction, idempotency_key: Option<&str>) -> Result<Interaction>;
+    /// Saves a changed interaction (its `version` already advanced), refusing a lost update with
+    /// `Error::Conflict { current: None }`: read it again and retry.
+    async fn save_interaction(&self, interaction: &Interaction) -> Result<()>;
+    /// Stores an interaction only if its id is new: `AlreadyThere` when it exists (the next step's
+    /// id is derived from the completion, so an existing one is the same next step).
+    async fn store_if_absent(&self, interaction: &Interaction) -> Result<Written>;
+    async fn interactions(&self, org_id: &str, filter: &InteractionFilter, page: &PageRequest) -> Result<Page<Interaction>>;
+    /// A customer's pending and in-progress interactions, soonest due first; with `due_before`,
+    /// only those due before it (the customer's overdue ones).
+    async fn open_interactions(&self, org_id: &str, customer_id: &str, due_before: Option<DateTime<Utc>>, page: &PageRequest) -> Result<Page<Interaction>>;
+    /// Completed or skipped interactions whose next step is still owed, completed in
+    /// `[from, to)`, across organisations (the recovery sweep after a lost job).
+    async fn owed_next_steps(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: i32) -> Result<Vec<Interaction>>;
+}
+
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// The organisation's templates, its default and its settings, in one read.
+    async fn workflow_catalog(&self, org_id: &str) -> Result<WorkflowCatalog>;
+    async fn workflow_template(&self, org_id: &str, id: &str) -> Result<Option<WorkflowTemplate>>;
+    /// Stores a template: new when `version` is 1, else over `version - 1`. A default template
+    /// becomes the organisation's only default (the previous one loses the flag) in the same
+    /// transaction. `AlreadyThere` when the id exists already (new) or it changed meanwhile.
+    async fn put_workflow_template(&self, template: &WorkflowTemplate) -> Result<Written>;
+    /// Stores the seeded templates once per organisation; `AlreadyThere` when it was done before.
+    async fn seed_workflow_templates(&self, org_id: &str, templates: &[WorkflowTemplate]) -> Result<Written>;
+    async fn save_interaction_settings(&self, org_id: &str, settings: &InteractionSettings) -> Result<()>;
+}
+
+// --- actions, their answers and the dashboard feed -----------------------------------------------
+
+/// Which actions to list; the most selective filter picks the index, the others filter it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActionFilter {
+    pub status: Option<crate::domain::action::ActionStatus>,
+    pub action_type: Option<String>,
+    pub conversation_id: Option<String>,
+}
+
+#[async_trait]
+pub trait ActionStore: Send + Sync {
+    /// Stores a new action; with an idempotency key, `AlreadyThere` when the key was used before
+    /// (read that action with `action_by_key`).
+    async fn create_action(&self, action: &crate::domain::action::Action, idempotency_key: Option<&str>) -> Result<Written>;
+    async fn action_by_key(&self, org_id: &str, idempotency_key: &str) -> Result<Option<crate::domain::action::Action>>;
+    /// A strongly consistent read: a decision must see the latest state.
+    async fn action(&self, org_id: &str, action_id: &str) -> Result<Option<crate::domain::action::Action>>;
+    /// The action with its answer's record, in one round trip.
+    async fn action_with_response(
+        &self,
+        org_id: &str,
+        action_id: &str,
+    ) -> Result<(Option<crate::domain::action::Action>, Option<crate::domain::action::ActionResponse>)>;
+    /// Newest first.
+    async fn actions(&self, org_id: &str, filter: &ActionFilter, page: &PageRequest) -> Result<Page<crate::domain::action::Action>>;
+    /// Saves a decided action over the pending version it was decided on; `AlreadyThere` when it
+    /// changed meanwhile (read it again and apply the rule again).
+    async fn save_decision(&self, action: &crate::domain::action::Action) -> Result<Written>;
+    /// Notes that the decision has fanned out (its answer's message id), once.
+    async fn mark_fanned_out(&self, org_id: &str, action_id: &str, response_message_id: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Shows the decision on the action bubble (the `action_request` message's `content`).
+    async fn mark_request_message(&self, action: &crate::domain::action::Action) -> Result<()>;
+    /// Stores an answer's record once (keyed by its action).
+    async fn put_response(&self, response: &crate::domain::action::ActionResponse) -> Result<Written>;
+    async fn set_response_message(&self, org_id: &str, action_id: &str, message_id: &str) -> Result<()>;
+    /// Applies a delivery status to an answer monotonically, like `MessageStore::apply_status`;
+    /// `AlreadyThere` when it is already as far or further along, or unknown.
+    async fn apply_response_status(
+        &self,
+        org_id: &str,
+        action_id: &str,
+        status: DeliveryStatus,
+        wamid: Option<&str>,
+        failure: Option<&FailureReason>,
+        at: DateTime<Utc>,
+    ) -> Result<Written>;
+}
+
+#[async_trait]
+pub trait ResponseTemplateStore: Send + Sync {
+    async fn response_templates(&self, org_id: &str) -> Result<Option<crate::domain::response_template::ResponseTemplates>>;
+    /// Saves the settings at `settings.version`, over version - 1 (or new at 1); `AlreadyThere` when
+    /// someone saved in between.
+    async fn save_response_templates(&self, settings: &crate::domain::response_template::ResponseTemplates) -> Result<Written>;
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Appends an event to its organisation's feed, once per dedupe key.
+    async fn record_event(&self, event: &crate::domain::event::NewEvent) -> Result<Written>;
+    /// Stored events after `after`, in sequence order, from a strongly consistent read.
+    async fn events_after(&self, org_id: &str, after: u64, limit: i32) -> Result<Vec<crate::domain::event::DashboardEvent>>;
+    /// The last number handed out in the organisation's feed (0 before the first event).
+    async fn latest_event_seq(&self, org_id: &str) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait WamidIndex: Send + Sync {
+    /// The message a WhatsApp message id belongs to (ours once sent, or the customer's).
+    async fn message_by_wamid(&self, org_id: &str, wamid: &str) -> Result<Option<Message>>;
 }
 
 // ------------------------------------------------------------------ support tickets and the bot

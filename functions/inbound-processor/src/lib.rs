@@ -4,6 +4,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Error;
+use max_core::app::actions::DeliveryPorts;
 use max_core::app::bot::{self, BotPorts};
 use max_core::app::inbound::{InboundPorts, Received, process_job, quarantine};
 use max_core::batch::{self, RecordResult};
@@ -23,6 +24,7 @@ fn ports(deps: &Deps) -> InboundPorts<'_> {
         messages: &deps.store,
         templates: &deps.store,
         blobs: &deps.blobs,
+        deliveries: DeliveryPorts { wamids: &deps.store, actions: &deps.store, events: &deps.store },
     }
 }
 

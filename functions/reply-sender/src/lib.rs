@@ -3,6 +3,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Error;
+use max_core::app::actions::DeliveryPorts;
 use max_core::app::replies::{ReplyJob, SendResult, SenderPorts, send_reply};
 use max_core::batch::{self, RecordResult, receive_count};
 use max_core::config::Deps;
@@ -18,7 +19,13 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
         error!(message_id = record.message_id.as_deref().unwrap_or_default(), "reply record is not a reply job; dropped");
         return Ok(());
     };
-    let ports = SenderPorts { messages: &deps.store, channels: &deps.store, whatsapp: deps.whatsapp.as_ref(), retry: deps.settings.retry };
+    let ports = SenderPorts {
+        messages: &deps.store,
+        channels: &deps.store,
+        whatsapp: deps.whatsapp.as_ref(),
+        retry: deps.settings.retry,
+        deliveries: DeliveryPorts { wamids: &deps.store, actions: &deps.store, events: &deps.store },
+    };
     match send_reply(&ports, &job, receive_count(record), deps.clock.now()).await {
         Ok(SendResult::Done) => Ok(()),
         // Visible again at once: SQS sees the receive count past maxReceiveCount and moves the job

@@ -89,6 +89,7 @@ pub async fn demo_conversations(deps: &Deps, org: &SeedOrg) -> Result<(), String
         messages: &deps.store,
         templates: &deps.store,
         blobs: &deps.blobs,
+        deliveries: max_core::app::actions::DeliveryPorts { wamids: &deps.store, actions: &deps.store, events: &deps.store },
     };
     process_job(&ports, &InboundJob::Changes { received_at: Utc::now(), changes }).await.map_err(|e| e.to_string())?;
     Ok(())

@@ -21,6 +21,8 @@ pub struct InboundPorts<'a> {
     pub messages: &'a dyn MessageStore,
     pub templates: &'a dyn TemplateStatusStore,
     pub blobs: &'a dyn BlobStore,
+    /// Issue 4: delivery statuses also move action answers and feed the dashboard's events.
+    pub deliveries: crate::app::actions::DeliveryPorts<'a>,
 }
 
 /// A message stored for the first time, with its conversation as it now stands: what the bot,
@@ -84,7 +86,10 @@ async fn process_change(ports: &InboundPorts<'_>, change: &WebhookChange, receiv
                     continue;
                 };
                 let at = status.timestamp.unwrap_or(received_at);
-                ports.messages.apply_status(&channel.org_id, &status.wamid, s, status.failure.as_ref(), at).await?;
+                let written = ports.messages.apply_status(&channel.org_id, &status.wamid, s, status.failure.as_ref(), at).await?;
+                // Issue 4: `message.status_changed` for the dashboard, and an action's answer follows its message.
+                crate::app::actions::status_callback(&ports.deliveries, &channel.org_id, &status.wamid, s, status.failure.as_ref(), at, written)
+                    .await?;
             }
             let mut received = Vec::new();
             for message in &value.messages {

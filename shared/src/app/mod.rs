@@ -1,7 +1,10 @@
 //! Use cases, one module per feature, written only against ports.
 
+pub mod actions;
 pub mod bot;
 pub mod conversations;
+pub mod events;
 pub mod inbound;
+pub mod interactions;
 pub mod replies;
 pub mod support;

@@ -154,6 +154,8 @@ pub struct SenderPorts<'a> {
     pub channels: &'a dyn ChannelDirectory,
     pub whatsapp: &'a dyn WhatsApp,
     pub retry: RetryPolicy,
+    /// Issue 4: sent and failed also move action answers and feed the dashboard's events.
+    pub deliveries: crate::app::actions::DeliveryPorts<'a>,
 }
 
 /// One attempt at sending a queued message. `attempt` is SQS's receive count (1 for the first).
@@ -166,12 +168,13 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
     if message.status != DeliveryStatus::Queued {
         // Redelivered after it was sent (or failed): never send twice.
         info!(message_id = message.id, status = message.status.as_str(), "reply already handled");
+        // A retried job: an earlier attempt may have died before following its status.
+        let at = status_time(&message).unwrap_or(now);
+        crate::app::actions::follow_delivery(&ports.deliveries, &message, message.status, message.failure.as_ref(), at, false).await?;
         return Ok(SendResult::Done);
     }
     let Some(content) = message.outbound.clone() else {
-        let failure = FailureReason::ours("nothing_to_send", None);
-        ports.messages.mark_failed(&message, &failure, now).await?;
-        return Ok(SendResult::Done);
+        return fail(ports, &message, FailureReason::ours("nothing_to_send", None), now).await;
     };
     let recipient = WhatsAppAddress(conversation.customer_address.clone());
 
@@ -186,20 +189,14 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
     };
 
     match ports.whatsapp.send(&conversation.phone_number_id, &to_send.graph_request(recipient.recipient())).await {
-        SendOutcome::Accepted { wamid } => {
-            ports.messages.mark_sent(&message, &wamid, now, as_template.as_deref()).await?;
-            Ok(SendResult::Done)
-        }
+        SendOutcome::Accepted { wamid } => sent(ports, &message, &wamid, now, as_template.as_deref()).await,
         SendOutcome::Refused { http_status, code, title, detail } => {
             match classify_graph_error(http_status, code) {
                 SendFailureKind::OutsideWindow if as_template.is_none() && !content.is_template() => {
                     // Meta knows better than our clock: the window has closed. Try the fallback once.
                     if let Some((template, name)) = fallback(ports, &conversation).await? {
                         return match ports.whatsapp.send(&conversation.phone_number_id, &template.graph_request(recipient.recipient())).await {
-                            SendOutcome::Accepted { wamid } => {
-                                ports.messages.mark_sent(&message, &wamid, now, name.as_deref()).await?;
-                                Ok(SendResult::Done)
-                            }
+                            SendOutcome::Accepted { wamid } => sent(ports, &message, &wamid, now, name.as_deref()).await,
                             SendOutcome::Refused { code, title, detail, .. } => {
                                 fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
                             }
@@ -217,7 +214,7 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
                 SendFailureKind::Retryable if ports.retry.exhausted(attempt) => {
                     let mut failure = FailureReason::from_meta(code, Some(title), detail);
                     failure.reason = format!("retries_exhausted: {}", failure.reason);
-                    ports.messages.mark_failed(&message, &failure, now).await?;
+                    fail(ports, &message, failure, now).await?;
                     warn!(message_id = message.id, attempt, "reply failed after its last retry");
                     Ok(SendResult::GiveUp)
                 }
@@ -233,8 +230,36 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
 
 async fn fail(ports: &SenderPorts<'_>, message: &Message, failure: FailureReason, now: DateTime<Utc>) -> Result<SendResult> {
     warn!(message_id = message.id, reason = failure.reason, code = failure.code, "reply failed");
-    ports.messages.mark_failed(message, &failure, now).await?;
+    if ports.messages.mark_failed(message, &failure, now).await? == Written::Stored {
+        let mut failed = message.clone();
+        failed.status = DeliveryStatus::Failed;
+        failed.failure = Some(failure.clone());
+        failed.failed_at = Some(now);
+        crate::app::actions::follow_delivery(&ports.deliveries, &failed, DeliveryStatus::Failed, Some(&failure), now, true).await?;
+    }
     Ok(SendResult::Done)
+}
+
+async fn sent(ports: &SenderPorts<'_>, message: &Message, wamid: &str, now: DateTime<Utc>, as_template: Option<&str>) -> Result<SendResult> {
+    if ports.messages.mark_sent(message, wamid, now, as_template).await? == Written::Stored {
+        let mut sent = message.clone();
+        sent.status = DeliveryStatus::Sent;
+        sent.wamid = Some(wamid.to_string());
+        sent.sent_at = Some(now);
+        crate::app::actions::follow_delivery(&ports.deliveries, &sent, DeliveryStatus::Sent, None, now, true).await?;
+    }
+    Ok(SendResult::Done)
+}
+
+/// When a message reached its current status.
+fn status_time(message: &Message) -> Option<DateTime<Utc>> {
+    match message.status {
+        DeliveryStatus::Sent => message.sent_at,
+        DeliveryStatus::Delivered => message.delivered_at,
+        DeliveryStatus::Read => message.read_at,
+        DeliveryStatus::Failed => message.failed_at,
+        DeliveryStatus::Queued | DeliveryStatus::Received => None,
+    }
 }
 
 /// The organisation's fallback template for this number, as content plus its name.

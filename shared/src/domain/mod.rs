@@ -1,12 +1,17 @@
 //! Plain types and pure rules. No I/O, no async: everything here is tested in microseconds.
 
+pub mod action;
 pub mod bot;
 pub mod channel;
 pub mod conversation;
 pub mod customer;
+pub mod event;
 pub mod ids;
+pub mod interaction;
 pub mod message;
 pub mod outbound;
+pub mod response_template;
 pub mod retry;
 pub mod support;
 pub mod webhook;
+pub mod workflow;

@@ -47,6 +47,11 @@ async fn every_sample_event_runs_through_its_handler() {
     assert_eq!(statuses.get("whatsapp-webhook/receive-text-message.json"), Some(&200));
     assert_eq!(statuses.get("api-conversations/list-open-conversations.json"), Some(&200));
     assert_eq!(statuses.get("api-conversations/get-unknown-conversation.json"), Some(&404));
+    assert_eq!(statuses.get("api-actions/list-pending-actions.json"), Some(&200));
+    assert_eq!(statuses.get("api-actions/approve-unknown-action.json"), Some(&404));
+    assert_eq!(statuses.get("api-actions/create-action-unknown-conversation.json"), Some(&404));
+    assert_eq!(statuses.get("api-actions/get-response-templates-as-admin.json"), Some(&200));
+    assert_eq!(statuses.get("api-events/events-from-now.json"), Some(&200));
     // The inbound sample stored Meta's text message in the demo organisation.
     let conversations = t.conversations().await;
     assert_eq!(conversations.len(), 1);

@@ -2,7 +2,9 @@
 //! DynamoDB/SQS/S3 in moto, the Graph API faked by wiremock. One binary, one moto, a fresh stack
 //! (own table, queues, bucket) per test.
 
+mod actions;
 mod events;
+mod interactions;
 mod replies;
 mod support;
 mod tenancy;

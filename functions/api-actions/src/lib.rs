@@ -1,0 +1,129 @@
+//! The actions API.
+//!
+//! - `POST /v1/actions` `{ conversation_id, type, title, details?, proposed_reply? }` (`Idempotency-Key`)
+//! - `GET  /v1/actions?status=&type=&conversation_id=&limit=&cursor=`
+//! - `GET  /v1/actions/{id}` (with its decision and its answer's delivery status)
+//! - `POST /v1/actions/{id}/approve`, `/deny` `{ reply_text? }`, `/edit` `{ reply_text?, changes }`
+//! - `POST /v1/action-feedback` `{ action_id, status, user_response?, changes? }` (the seed design's single endpoint)
+//! - `GET|PUT /v1/action-response-templates` (admins)
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use max_core::app::actions::{self, ActionPorts};
+use max_core::config::Deps;
+use max_core::domain::action::{ActionStatus, Actor, DecisionRequest, NewAction};
+use max_core::domain::response_template::TemplateSettingsRequest;
+use max_core::error::Error as AppError;
+use max_core::http::{Caller, PageBody, Role, caller, header_value, json, json_body, ok, page_request, query, respond, segments};
+use max_core::ports::{ActionFilter, Written};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> {
+    Ok(respond(route(&req, deps).await))
+}
+
+fn ports(deps: &Deps) -> ActionPorts<'_> {
+    ActionPorts {
+        actions: &deps.store,
+        templates: &deps.store,
+        conversations: &deps.store,
+        messages: &deps.store,
+        customers: &deps.store,
+        events: &deps.store,
+        queue: &deps.queue,
+        replies_queue_url: &deps.settings.replies_queue_url,
+        actions_queue_url: &deps.settings.actions_queue_url,
+    }
+}
+
+fn actor(caller: &Caller) -> Actor {
+    Actor { id: caller.user_id.clone(), name: caller.name.clone() }
+}
+
+async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
+    let caller = caller(req)?;
+    let path = segments(req);
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    match (req.method(), path.as_slice()) {
+        (&Method::POST, ["v1", "actions"]) => create(req, deps, &caller).await,
+        (&Method::GET, ["v1", "actions"]) => list(req, deps, &caller).await,
+        (&Method::GET, ["v1", "actions", id]) => Ok(ok(&actions::get(&deps.store, &caller.org_id, id).await?)),
+        (&Method::POST, ["v1", "actions", id, verb @ ("approve" | "deny" | "edit")]) => decide_by_verb(req, deps, &caller, id, verb).await,
+        (&Method::POST, ["v1", "action-feedback"]) => feedback(req, deps, &caller).await,
+        (&Method::GET, ["v1", "action-response-templates"]) => {
+            caller.require(Role::Admin)?;
+            Ok(ok(&actions::templates(&deps.store, &caller.org_id, deps.clock.now()).await?))
+        }
+        (&Method::PUT, ["v1", "action-response-templates"]) => {
+            caller.require(Role::Admin)?;
+            let body: TemplateSettingsRequest = json_body(req)?;
+            Ok(ok(&actions::save_templates(&deps.store, &caller.org_id, &caller.user_id, body, deps.clock.now()).await?))
+        }
+        _ => Err(AppError::NotFound("route")),
+    }
+}
+
+async fn create(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Body>, AppError> {
+    let new: NewAction = json_body(req)?;
+    let key = header_value(req, "idempotency-key");
+    let (action, written) = actions::create(&ports(deps), &caller.org_id, actor(caller), new, key, deps.clock.now()).await?;
+    // A repeated Idempotency-Key answers the action the first request created.
+    let status = if written == Written::Stored { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(json(status, &action))
+}
+
+async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Body>, AppError> {
+    let status = match query(req, "status") {
+        None => None,
+        Some(s) => Some(ActionStatus::parse(&s).ok_or_else(|| AppError::invalid("status", "must be one of: pending, approved, denied, edited"))?),
+    };
+    let filter = ActionFilter { status, action_type: query(req, "type"), conversation_id: query(req, "conversation_id") };
+    let page = actions::list(&deps.store, &caller.org_id, &filter, &page_request(req)?).await?;
+    Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    #[serde(default)]
+    reply_text: Option<String>,
+    #[serde(default)]
+    changes: Option<Map<String, Value>>,
+}
+
+async fn decide_by_verb(req: &Request, deps: &Deps, caller: &Caller, id: &str, verb: &str) -> Result<Response<Body>, AppError> {
+    let body: DecisionBody = json_body(req)?;
+    let status = match verb {
+        "approve" => ActionStatus::Approved,
+        "deny" => ActionStatus::Denied,
+        _ => ActionStatus::Edited,
+    };
+    let request = DecisionRequest::new(status, body.reply_text, "reply_text", body.changes)?;
+    let action = actions::decide(&ports(deps), &caller.org_id, id, &request, actor(caller), deps.clock.now()).await?;
+    Ok(ok(&action))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackBody {
+    action_id: String,
+    status: String,
+    #[serde(default)]
+    user_response: Option<String>,
+    #[serde(default)]
+    changes: Option<Map<String, Value>>,
+}
+
+async fn feedback(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Body>, AppError> {
+    let body: FeedbackBody = json_body(req)?;
+    let status = ActionStatus::parse(&body.status)
+        .filter(|s| s.is_decision())
+        .ok_or_else(|| AppError::invalid("status", "must be one of: approved, denied, edited"))?;
+    if body.action_id.trim().is_empty() {
+        return Err(AppError::invalid("action_id", "must not be empty"));
+    }
+    let request = DecisionRequest::new(status, body.user_response, "user_response", body.changes)?;
+    let action = actions::decide(&ports(deps), &caller.org_id, &body.action_id, &request, actor(caller), deps.clock.now()).await?;
+    Ok(ok(&action))
+}

@@ -1,0 +1,198 @@
+//! Benchmarks of issue 4 on the dev stack (moto, functions in process, the WhatsApp sandbox):
+//! - approval → Graph API request: rounds of `--in-flight` approvals sent at once (one action per
+//!   customer), from the approve POST leaving to the sandbox receiving the send;
+//! - long-poll wake-up: a caller waits on `GET /v1/events?wait=20`; an event is recorded; from
+//!   the write's return to the caller's answer.
+//!
+//! Queue consumers: Lambda runs one invocation per FIFO message group in flight; the dev gateway's
+//! poller runs one batch at a time. `--pollers N` runs N pollers per queue (N concurrent batches).
+//!
+//! Usage: actions_bench [--in-flight 50] [--rounds 6] [--pollers 1] [--wakeups 60]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use max_core::domain::event::{EventKind, NewEvent};
+use max_core::ports::EventStore;
+use max_dev::pollers::QueuePoller;
+use max_dev::testing::{TestOptions, TestStack};
+use serde_json::{Value, json};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn text_message(number: &str, from: &str, wamid: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "102290129340398", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550783881", "phone_number_id": number },
+            "contacts": [{ "profile": { "name": format!("Bench {from}") }, "wa_id": from }],
+            "messages": [{ "from": from, "id": wamid, "timestamp": chrono::Utc::now().timestamp().to_string(), "type": "text", "text": { "body": "I'd like a refund" } }]
+        }}]}]
+    }))
+    .expect("JSON")
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn report(name: &str, mut samples: Vec<f64>) {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    println!(
+        "{name:<40} n={:<5} p50={:>7.1} ms  p95={:>7.1} ms  p99={:>7.1} ms  max={:>7.1} ms",
+        samples.len(),
+        percentile(&samples, 50.0),
+        percentile(&samples, 95.0),
+        percentile(&samples, 99.0),
+        samples.last().copied().unwrap_or(f64::NAN)
+    );
+}
+
+/// Starts `per_queue` pollers on every queue of template.yaml, like the dev stack does.
+fn start_pollers(t: &TestStack, per_queue: usize) {
+    let sqs = t.stack.deps.queue.client().clone();
+    for source in &t.stack.template.queue_sources {
+        let url = t.stack.resources.queue_urls[&source.queue_logical_id].clone();
+        let arn = t.stack.resources.queue_arns[&source.queue_logical_id].clone();
+        for _ in 0..per_queue {
+            let poller = QueuePoller {
+                sqs: sqs.clone(),
+                queue_url: url.clone(),
+                queue_arn: arn.clone(),
+                binary: source.binary.clone(),
+                batch_size: source.batch_size,
+                deps: t.stack.deps.clone(),
+            };
+            tokio::spawn(poller.run());
+        }
+    }
+}
+
+async fn conversations(t: &TestStack, wanted: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = cursor.as_ref().map_or("/v1/conversations?limit=100".to_string(), |c| format!("/v1/conversations?limit=100&cursor={c}"));
+            let (_, page) = t.get(&path, &t.org.agent).await;
+            all.extend(page["items"].as_array().cloned().unwrap_or_default());
+            cursor = page["next_cursor"].as_str().map(str::to_string);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        if all.len() >= wanted || Instant::now() > deadline {
+            return all.iter().filter_map(|c| c["id"].as_str().map(str::to_string)).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    max_core::telemetry::init_logging();
+    let in_flight = arg("--in-flight", 50) as usize;
+    let rounds = arg("--rounds", 6) as usize;
+    let pollers = arg("--pollers", 1) as usize;
+    let wakeups = arg("--wakeups", 60) as usize;
+    let t = Arc::new(TestStack::with(TestOptions { no_pollers: true, ..Default::default() }).await);
+    start_pollers(&t, pollers);
+    let number = t.org.seed.phone_number_id.clone();
+
+    // One live conversation per customer.
+    for i in 0..in_flight {
+        let res = t.post_webhook(&text_message(&number, &format!("4915200000{i:03}"), &format!("wamid.bench.{i}"))).await;
+        assert!(res.status().is_success(), "webhook {i}: {}", res.status());
+    }
+    let conversations = conversations(&t, in_flight).await;
+    assert!(conversations.len() >= in_flight, "only {} conversations", conversations.len());
+
+    // Approval → Graph API request.
+    let sandbox = t.stack.sandbox.clone().expect("the bench runs on the WhatsApp sandbox");
+    let mut approvals = Vec::new();
+    let mut lost = 0;
+    for round in 0..rounds {
+        let mut actions = Vec::new();
+        for (i, c) in conversations.iter().take(in_flight).enumerate() {
+            let body = json!({ "conversation_id": c, "type": "refund_request", "title": format!("Refund {round}-{i}"), "details": { "amount": "25.00" } });
+            let (status, a) = t.post("/v1/actions", &t.org.agent, body).await;
+            assert!(status.is_success(), "{a}");
+            actions.push(a["id"].as_str().unwrap_or_default().to_string());
+        }
+        let tasks: Vec<_> = actions
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let t = t.clone();
+                let (id, reply) = (id.clone(), format!("Reference R{round}-{i}."));
+                tokio::spawn(async move {
+                    let sent_at = chrono::Utc::now();
+                    let (status, _): (_, Value) = t.post(&format!("/v1/actions/{id}/approve"), &t.org.agent, json!({ "reply_text": reply })).await;
+                    status.is_success().then_some((reply, sent_at))
+                })
+            })
+            .collect();
+        let mut sent = Vec::new();
+        for task in tasks {
+            if let Ok(Some(s)) = task.await {
+                sent.push(s);
+            }
+        }
+        // Wait for the round to reach the sandbox (and the statuses to settle) before the next one.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let outbox = sandbox.outbox();
+            let arrived = sent.iter().filter(|(reply, _)| outbox.iter().any(|e| e.request["text"]["body"].as_str().is_some_and(|b| b.ends_with(reply.as_str())))).count();
+            if arrived == sent.len() || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let outbox = sandbox.outbox();
+        for (reply, sent_at) in &sent {
+            match outbox.iter().find(|e| e.request["text"]["body"].as_str().is_some_and(|b| b.ends_with(reply.as_str()))) {
+                Some(entry) => approvals.push((entry.at - *sent_at).num_microseconds().unwrap_or(0) as f64 / 1000.0),
+                None => lost += 1,
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+
+    // Long-poll wake-up: from the event's write returning to the waiting caller's answer.
+    let mut wake = Vec::new();
+    let org = t.org.seed.id.clone();
+    for i in 0..wakeups {
+        let (_, now) = t.get("/v1/events?after=now", &t.org.agent).await;
+        let cursor = now["next_cursor"].as_str().unwrap_or_default().to_string();
+        let waiter = {
+            let t = t.clone();
+            tokio::spawn(async move {
+                let (_, body) = t.get(&format!("/v1/events?after={cursor}&wait=20"), &t.org.agent).await;
+                (Instant::now(), body)
+            })
+        };
+        // Let the caller settle into its wait, at a random point of the poll cycle.
+        tokio::time::sleep(Duration::from_millis(400 + (i as u64 * 37) % 300)).await;
+        let event = NewEvent::new(&org, EventKind::TicketOpened, chrono::Utc::now(), json!({ "bench": i }), format!("bench#{i}"));
+        t.stack.deps.store.record_event(&event).await.expect("event recorded");
+        let written = Instant::now();
+        let (answered, body) = waiter.await.expect("waiter");
+        if body["items"][0]["data"]["bench"] == i {
+            wake.push(answered.saturating_duration_since(written).as_secs_f64() * 1000.0);
+        }
+    }
+
+    println!("\nMAX dev stack, issue 4 benchmarks (debug build, moto, WhatsApp sandbox; {pollers} poller(s) per queue)\n");
+    report(&format!("approval → Graph API request ({in_flight} in flight)"), approvals);
+    println!("approvals that never reached the sandbox: {lost}");
+    report("long-poll wake-up after an event", wake);
+}

@@ -1,0 +1,555 @@
+//! DynamoDB for actions, their answers, the answer templates and the dashboard's event feed.
+//! Keys are listed in `docs/data-model.md` ("Actions and the event feed"); nothing here scans.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::dynamo::{DynamoStore, Item, decode_cursor, encode_cursor, from_item, keyed, s, to_item};
+use crate::domain::action::{Action, ActionResponse, ActionStatus};
+use crate::domain::event::{DEDUPE_RETENTION, DashboardEvent, NewEvent};
+use crate::domain::message::{DeliveryStatus, FailureReason, Message};
+use crate::domain::response_template::ResponseTemplates;
+use crate::error::{Error, Result};
+use crate::ports::{ActionFilter, ActionStore, EventStore, Page, PageRequest, ResponseTemplateStore, WamidIndex, Written};
+
+/// Key layout of this feature. Every partition key starts with `ORG#{org}`.
+pub mod keys {
+    /// All of an organisation's actions and their answers, one partition, sorted by id (creation time).
+    pub fn actions(org: &str) -> String {
+        format!("ORG#{org}#ACTIONS")
+    }
+    pub fn action(org: &str, action: &str) -> (String, String) {
+        (actions(org), format!("ACTION#{action}"))
+    }
+    pub fn action_response(org: &str, action: &str) -> (String, String) {
+        (actions(org), format!("RESPONSE#{action}"))
+    }
+    /// A client's `Idempotency-Key` on `POST /v1/actions`, pointing at the action it created.
+    pub fn action_idempotency(org: &str, key: &str) -> (String, String) {
+        (format!("ORG#{org}#ACTIONKEY#{key}"), "ACTIONKEY".into())
+    }
+    /// GSI 1: a conversation's actions.
+    pub fn actions_by_conversation(org: &str, conversation: &str) -> String {
+        format!("ORG#{org}#ACTIONS#CONV#{conversation}")
+    }
+    /// GSI 2: actions by status.
+    pub fn actions_by_status(org: &str, status: &str) -> String {
+        format!("ORG#{org}#ACTIONS#STATUS#{status}")
+    }
+    /// GSI 3: actions by type.
+    pub fn actions_by_type(org: &str, action_type: &str) -> String {
+        format!("ORG#{org}#ACTIONS#TYPE#{action_type}")
+    }
+    pub fn response_templates(org: &str) -> (String, String) {
+        (format!("ORG#{org}#SETTINGS"), "ACTION_RESPONSE_TEMPLATES".into())
+    }
+    /// The feed: one partition per organisation, sort key the zero-padded sequence number.
+    pub fn events(org: &str) -> String {
+        format!("ORG#{org}#EVENTS")
+    }
+    pub fn event_sort(seq: u64) -> String {
+        format!("{seq:020}")
+    }
+    pub fn event(org: &str, seq: u64) -> (String, String) {
+        (events(org), event_sort(seq))
+    }
+    /// The feed's counter: the last sequence number handed out.
+    pub fn event_counter(org: &str) -> (String, String) {
+        (format!("ORG#{org}#EVENTS#SEQ"), "SEQ".into())
+    }
+    /// One per recorded dedupe key: a retried job finds its event already there.
+    pub fn event_dedupe(org: &str, key: &str) -> (String, String) {
+        (format!("ORG#{org}#EVENTKEY#{key}"), "EVENTKEY".into())
+    }
+}
+
+/// How long an `Idempotency-Key` of `POST /v1/actions` is remembered.
+const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::hours(24);
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key_map(key: (String, String)) -> Item {
+    HashMap::from([("pk".to_string(), s(key.0)), ("sk".to_string(), s(key.1))])
+}
+
+fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn action_item(a: &Action) -> Result<Item> {
+    keyed(
+        a,
+        keys::action(&a.org_id, &a.id),
+        &[
+            ("gsi1pk", keys::actions_by_conversation(&a.org_id, &a.conversation_id)),
+            ("gsi1sk", a.id.clone()),
+            ("gsi2pk", keys::actions_by_status(&a.org_id, a.status.as_str())),
+            ("gsi2sk", a.id.clone()),
+            ("gsi3pk", keys::actions_by_type(&a.org_id, &a.action_type)),
+            ("gsi3sk", a.id.clone()),
+        ],
+    )
+}
+
+impl DynamoStore {
+    async fn consistent_get<T: DeserializeOwned>(&self, key: (String, String)) -> Result<Option<T>> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key_map(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// One conditional update; `AlreadyThere` when the condition does not hold.
+    async fn update_where(
+        &self,
+        key: (String, String),
+        expression: &str,
+        condition: &str,
+        names: HashMap<String, String>,
+        values: Item,
+    ) -> Result<Written> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key_map(key)))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .return_values(ReturnValue::None)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Written::Stored),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
+            Err(e) => Err(super::sdk_error("dynamodb", e)),
+        }
+    }
+
+    /// A page of actions from `index` (or the table), newest first, with optional equality filters.
+    async fn query_actions(
+        &self,
+        index: Option<&str>,
+        partition_attr: &str,
+        partition: &str,
+        sort_prefix: Option<&str>,
+        filters: &[(&str, &str)],
+        page: &PageRequest,
+    ) -> Result<Page<Action>> {
+        let mut key_condition = format!("{partition_attr} = :pk");
+        let mut values: Item = HashMap::from([(":pk".to_string(), s(partition))]);
+        if let Some(prefix) = sort_prefix {
+            key_condition.push_str(" AND begins_with(sk, :prefix)");
+            values.insert(":prefix".into(), s(prefix));
+        }
+        let mut attribute_names = HashMap::new();
+        let mut conditions = Vec::new();
+        for (i, (attr, value)) in filters.iter().enumerate() {
+            attribute_names.insert(format!("#f{i}"), attr.to_string());
+            values.insert(format!(":f{i}"), s(*value));
+            conditions.push(format!("#f{i} = :f{i}"));
+        }
+        let mut query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .set_index_name(index.map(str::to_string))
+            .key_condition_expression(key_condition)
+            .scan_index_forward(false)
+            .limit(page.limit);
+        if !conditions.is_empty() {
+            query = query.filter_expression(conditions.join(" AND ")).set_expression_attribute_names(Some(attribute_names));
+        }
+        if let Some(cursor) = &page.cursor {
+            query = query.set_exclusive_start_key(Some(decode_cursor(cursor, partition_attr, partition)?));
+        }
+        let out = query.set_expression_attribute_values(Some(values)).send().await.map_err(|e| super::sdk_error("dynamodb", e))?;
+        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<Action>>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().map(encode_cursor) })
+    }
+}
+
+#[async_trait]
+impl ActionStore for DynamoStore {
+    async fn create_action(&self, action: &Action, idempotency_key: Option<&str>) -> Result<Written> {
+        let Some(key) = idempotency_key else {
+            return self.put_new(action_item(action)?).await;
+        };
+        let (pk, sk) = keys::action_idempotency(&action.org_id, key);
+        let marker = HashMap::from([
+            ("pk".to_string(), s(pk)),
+            ("sk".to_string(), s(sk)),
+            ("action_id".to_string(), s(&action.id)),
+            ("expires_at".to_string(), n((action.created_at + IDEMPOTENCY_RETENTION).timestamp())),
+        ]);
+        let not_exists = Some("attribute_not_exists(pk)");
+        let items = vec![self.put_op(marker, not_exists, None)?, self.put_op(action_item(action)?, not_exists, None)?];
+        Ok(match self.transact(items).await? {
+            Ok(()) => Written::Stored,
+            Err(_) => Written::AlreadyThere,
+        })
+    }
+
+    async fn action_by_key(&self, org_id: &str, idempotency_key: &str) -> Result<Option<Action>> {
+        #[derive(Deserialize)]
+        struct Marker {
+            action_id: String,
+        }
+        match self.consistent_get::<Marker>(keys::action_idempotency(org_id, idempotency_key)).await? {
+            Some(m) => self.action(org_id, &m.action_id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn action(&self, org_id: &str, action_id: &str) -> Result<Option<Action>> {
+        self.consistent_get(keys::action(org_id, action_id)).await
+    }
+
+    async fn action_with_response(&self, org_id: &str, action_id: &str) -> Result<(Option<Action>, Option<ActionResponse>)> {
+        let wanted = KeysAndAttributes::builder()
+            .keys(key_map(keys::action(org_id, action_id)))
+            .keys(key_map(keys::action_response(org_id, action_id)))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| Error::backend("dynamodb", e))?;
+        let out = self
+            .client()
+            .batch_get_item()
+            .request_items(self.table(), wanted)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
+            // Throttled: read them one by one rather than fail the request.
+            return Ok((self.action(org_id, action_id).await?, self.consistent_get(keys::action_response(org_id, action_id)).await?));
+        }
+        let (mut action, mut response) = (None, None);
+        for item in out.responses.unwrap_or_default().remove(self.table()).unwrap_or_default() {
+            match item.get("sk").and_then(|v| v.as_s().ok()) {
+                Some(sk) if sk.starts_with("RESPONSE#") => response = Some(from_item(item)?),
+                Some(_) => action = Some(from_item(item)?),
+                None => {}
+            }
+        }
+        Ok((action, response))
+    }
+
+    async fn actions(&self, org_id: &str, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>> {
+        let status = filter.status.map(ActionStatus::as_str);
+        let action_type = filter.action_type.as_deref();
+        match (&filter.conversation_id, status, action_type) {
+            (Some(conversation), status, action_type) => {
+                let mut filters = Vec::new();
+                if let Some(st) = status {
+                    filters.push(("status", st));
+                }
+                if let Some(t) = action_type {
+                    filters.push(("type", t));
+                }
+                let pk = keys::actions_by_conversation(org_id, conversation);
+                self.query_actions(Some("gsi1"), "gsi1pk", &pk, None, &filters, page).await
+            }
+            (None, Some(st), action_type) => {
+                let filters: Vec<(&str, &str)> = action_type.map(|t| ("type", t)).into_iter().collect();
+                let pk = keys::actions_by_status(org_id, st);
+                self.query_actions(Some("gsi2"), "gsi2pk", &pk, None, &filters, page).await
+            }
+            (None, None, Some(t)) => {
+                let pk = keys::actions_by_type(org_id, t);
+                self.query_actions(Some("gsi3"), "gsi3pk", &pk, None, &[], page).await
+            }
+            (None, None, None) => self.query_actions(None, "pk", &keys::actions(org_id), Some("ACTION#"), &[], page).await,
+        }
+    }
+
+    async fn save_decision(&self, action: &Action) -> Result<Written> {
+        let values = HashMap::from([
+            (":previous".to_string(), n(action.version.saturating_sub(1))),
+            (":pending".to_string(), s(ActionStatus::Pending.as_str())),
+        ]);
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(action_item(action)?))
+            .condition_expression("version = :previous AND #status = :pending")
+            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Written::Stored),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
+            Err(e) => Err(super::sdk_error("dynamodb", e)),
+        }
+    }
+
+    async fn mark_fanned_out(&self, org_id: &str, action_id: &str, response_message_id: &str, at: DateTime<Utc>) -> Result<()> {
+        let values = HashMap::from([(":message".to_string(), s(response_message_id)), (":at".to_string(), s(at.to_rfc3339()))]);
+        self.update_where(
+            keys::action(org_id, action_id),
+            "SET response_message_id = :message, fanned_out_at = if_not_exists(fanned_out_at, :at)",
+            "attribute_exists(pk)",
+            HashMap::new(),
+            values,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_request_message(&self, action: &Action) -> Result<()> {
+        let decision = match &action.decision {
+            Some(d) => AttributeValue::M(to_item(d)?),
+            None => AttributeValue::Null(true),
+        };
+        let values = HashMap::from([(":status".to_string(), s(action.status.as_str())), (":decision".to_string(), decision)]);
+        // A bubble without a content map (written by an older version) is left as it is.
+        self.update_where(
+            super::dynamo::keys::message(&action.org_id, &action.conversation_id, &action.request_message_id),
+            "SET content.#status = :status, content.decision = :decision",
+            "attribute_exists(pk) AND attribute_type(content, :map)",
+            names(&[("#status", "status")]),
+            {
+                let mut v = values;
+                v.insert(":map".into(), s("M"));
+                v
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn put_response(&self, response: &ActionResponse) -> Result<Written> {
+        let mut item = keyed(response, keys::action_response(&response.org_id, &response.action_id), &[])?;
+        item.insert("status_rank".into(), n(response.status.rank()));
+        self.put_new(item).await
+    }
+
+    async fn set_response_message(&self, org_id: &str, action_id: &str, message_id: &str) -> Result<()> {
+        let values = HashMap::from([(":message".to_string(), s(message_id))]);
+        self.update_where(
+            keys::action_response(org_id, action_id),
+            "SET message_id = :message",
+            "attribute_exists(pk)",
+            HashMap::new(),
+            values,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn apply_response_status(
+        &self,
+        org_id: &str,
+        action_id: &str,
+        status: DeliveryStatus,
+        wamid: Option<&str>,
+        failure: Option<&FailureReason>,
+        at: DateTime<Utc>,
+    ) -> Result<Written> {
+        let mut values = HashMap::from([
+            (":status".to_string(), s(status.as_str())),
+            (":rank".to_string(), n(status.rank())),
+            (":at".to_string(), s(at.to_rfc3339())),
+            (":failed_rank".to_string(), n(DeliveryStatus::Failed.rank())),
+        ]);
+        // Same rules as messages: a later status implies the earlier ones; failed is final.
+        let mut expression = String::from("SET #status = :status, status_rank = :rank");
+        match status {
+            DeliveryStatus::Sent => expression.push_str(", sent_at = if_not_exists(sent_at, :at)"),
+            DeliveryStatus::Delivered => expression.push_str(", delivered_at = :at, sent_at = if_not_exists(sent_at, :at)"),
+            DeliveryStatus::Read => expression.push_str(
+                ", read_at = :at, delivered_at = if_not_exists(delivered_at, :at), sent_at = if_not_exists(sent_at, :at)",
+            ),
+            DeliveryStatus::Failed => {
+                expression.push_str(", failed_at = :at, failure = :failure");
+                let f = failure.cloned().unwrap_or_else(|| FailureReason::ours("failed", None));
+                values.insert(":failure".into(), AttributeValue::M(to_item(&f)?));
+            }
+            DeliveryStatus::Queued | DeliveryStatus::Received => return Ok(Written::AlreadyThere),
+        }
+        if let Some(w) = wamid {
+            expression.push_str(", wamid = if_not_exists(wamid, :wamid)");
+            values.insert(":wamid".into(), s(w));
+        }
+        self.update_where(
+            keys::action_response(org_id, action_id),
+            &expression,
+            "attribute_exists(pk) AND status_rank < :rank AND status_rank < :failed_rank",
+            names(&[("#status", "status")]),
+            values,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl ResponseTemplateStore for DynamoStore {
+    async fn response_templates(&self, org_id: &str) -> Result<Option<ResponseTemplates>> {
+        self.consistent_get(keys::response_templates(org_id)).await
+    }
+
+    async fn save_response_templates(&self, settings: &ResponseTemplates) -> Result<Written> {
+        let item = keyed(settings, keys::response_templates(&settings.org_id), &[])?;
+        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(item));
+        put = if settings.version <= 1 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :previous").expression_attribute_values(":previous", n(settings.version - 1))
+        };
+        match put.send().await {
+            Ok(_) => Ok(Written::Stored),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
+            Err(e) => Err(super::sdk_error("dynamodb", e)),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// Takes the organisation's next sequence number (an atomic counter: no retries under contention).
+    async fn next_event_seq(&self, org_id: &str) -> Result<u64> {
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key_map(keys::event_counter(org_id))))
+            .update_expression("ADD seq :one")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        out.attributes
+            .as_ref()
+            .and_then(|a| a.get("seq"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::backend("dynamodb", "the event counter answered no number"))
+    }
+
+    fn event_item(&self, event: &DashboardEvent) -> Result<Item> {
+        let mut item = keyed(event, keys::event(&event.org_id, event.seq), &[])?;
+        item.insert("expires_at".into(), n(event.expires_at));
+        Ok(item)
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn record_event(&self, event: &NewEvent) -> Result<Written> {
+        let now = Utc::now();
+        let Some(dedupe) = &event.dedupe_key else {
+            let seq = self.next_event_seq(&event.org_id).await?;
+            return self.put_new(self.event_item(&DashboardEvent::recorded(event, seq, now))?).await;
+        };
+        let marker_key = keys::event_dedupe(&event.org_id, dedupe);
+        // Most repeats stop here, before taking a number.
+        if self.consistent_get::<serde_json::Value>(marker_key.clone()).await?.is_some() {
+            return Ok(Written::AlreadyThere);
+        }
+        let seq = self.next_event_seq(&event.org_id).await?;
+        let marker = HashMap::from([
+            ("pk".to_string(), s(marker_key.0)),
+            ("sk".to_string(), s(marker_key.1)),
+            ("seq".to_string(), n(seq)),
+            ("expires_at".to_string(), n((now + DEDUPE_RETENTION).timestamp())),
+        ]);
+        let not_exists = Some("attribute_not_exists(pk)");
+        let items = vec![
+            self.put_op(marker, not_exists, None)?,
+            self.put_op(self.event_item(&DashboardEvent::recorded(event, seq, now))?, not_exists, None)?,
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(Written::Stored),
+            Err(_) => {
+                // A concurrent duplicate won: fill the number we took so readers need not wait for it.
+                self.put(self.event_item(&DashboardEvent::void(&event.org_id, seq, now))?).await?;
+                Ok(Written::AlreadyThere)
+            }
+        }
+    }
+
+    async fn events_after(&self, org_id: &str, after: u64, limit: i32) -> Result<Vec<DashboardEvent>> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("pk = :pk AND sk > :after")
+            .expression_attribute_values(":pk", s(keys::events(org_id)))
+            .expression_attribute_values(":after", s(keys::event_sort(after)))
+            .consistent_read(true)
+            .scan_index_forward(true)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        out.items.unwrap_or_default().into_iter().map(from_item).collect()
+    }
+
+    async fn latest_event_seq(&self, org_id: &str) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Counter {
+            seq: u64,
+        }
+        Ok(self.consistent_get::<Counter>(keys::event_counter(org_id)).await?.map_or(0, |c| c.seq))
+    }
+}
+
+#[async_trait]
+impl WamidIndex for DynamoStore {
+    async fn message_by_wamid(&self, org_id: &str, wamid: &str) -> Result<Option<Message>> {
+        #[derive(Deserialize)]
+        struct Marker {
+            conversation_id: String,
+            message_id: String,
+        }
+        let Some(marker) = self.consistent_get::<Marker>(super::dynamo::keys::wamid(org_id, wamid)).await? else {
+            return Ok(None);
+        };
+        self.consistent_get(super::dynamo::keys::message(org_id, &marker.conversation_id, &marker.message_id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_sort_keys_sort_as_numbers() {
+        assert!(keys::event_sort(9) < keys::event_sort(10));
+        assert!(keys::event_sort(99_999) < keys::event_sort(100_000));
+        assert_eq!(keys::event_sort(u64::MAX).len(), 20);
+    }
+
+    #[test]
+    fn every_key_starts_with_the_organisation() {
+        for pk in [
+            keys::action("o1", "a").0,
+            keys::action_response("o1", "a").0,
+            keys::action_idempotency("o1", "k").0,
+            keys::actions_by_conversation("o1", "c"),
+            keys::actions_by_status("o1", "pending"),
+            keys::actions_by_type("o1", "other"),
+            keys::response_templates("o1").0,
+            keys::event("o1", 1).0,
+            keys::event_counter("o1").0,
+            keys::event_dedupe("o1", "k").0,
+        ] {
+            assert!(pk.starts_with("ORG#o1#"), "{pk}");
+        }
+    }
+}

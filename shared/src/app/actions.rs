@@ -1,0 +1,486 @@
+//! Actions: create one (with its bubble in the conversation), decide it once, and fan the decision
+//! out to the customer's answer, its record, a note in the conversation and the dashboard feed.
+//! Delivery statuses of the answer flow back through [`follow_delivery`].
+//!
+//! Exactly once, with at-least-once queues: every effect of the fan-out has an id derived from the
+//! action (the answer's idempotency key, the note's `stable_id`, the event's dedupe key, the answer
+//! record keyed by the action) and is written with a conditional put, so a redelivered job finds
+//! each effect already there and changes nothing.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use crate::domain::action::{
+    Action, ActionResponse, ActionStatus, Actor, DecisionOutcome, DecisionRequest, NewAction, action_of_response, decide as decide_rule,
+    is_built_in, response_key,
+};
+use crate::domain::conversation::Conversation;
+use crate::domain::event::{EventKind, NewEvent};
+use crate::domain::ids::{new_id, stable_id};
+use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message, Sender, SenderType};
+use crate::domain::outbound::OutboundContent;
+use crate::domain::response_template::{EffectiveTemplate, ResponseTemplates, TemplateSettingsRequest, compose};
+use crate::error::{Error, Result};
+use crate::ports::{
+    ActionFilter, ActionStore, ConversationStore, CustomerStore, EventStore, JobQueue, MessageStore, Page, PageRequest, QueueMessage,
+    ResponseTemplateStore, WamidIndex, Written,
+};
+
+use super::replies::{NewReply, customer_group, enqueue, queue_reply};
+
+/// Everything the action use cases touch.
+pub struct ActionPorts<'a> {
+    pub actions: &'a dyn ActionStore,
+    pub templates: &'a dyn ResponseTemplateStore,
+    pub conversations: &'a dyn ConversationStore,
+    pub messages: &'a dyn MessageStore,
+    pub customers: &'a dyn CustomerStore,
+    pub events: &'a dyn EventStore,
+    pub queue: &'a dyn JobQueue,
+    pub replies_queue_url: &'a str,
+    pub actions_queue_url: &'a str,
+}
+
+/// The job on the actions queue: fan out this action's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionJob {
+    pub org_id: String,
+    pub action_id: String,
+}
+
+/// An action with its answer, as `GET /v1/actions/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionView {
+    #[serde(flatten)]
+    pub action: Action,
+    pub response: Option<ActionResponse>,
+}
+
+/// Conversation writes retried when the conversation changed under them.
+const CONFLICT_RETRIES: usize = 8;
+const MAX_IDEMPOTENCY_KEY_CHARS: usize = 200;
+
+fn sender(actor: &Actor) -> Sender {
+    Sender { kind: SenderType::Agent, id: Some(actor.id.clone()), name: actor.name.clone() }
+}
+
+/// An agent-only message in the conversation (an action bubble or a status note).
+fn internal_message(conversation: &Conversation, id: String, kind: &str, text: String, content: Value, by: &Actor, at: DateTime<Utc>) -> Message {
+    Message {
+        id,
+        org_id: conversation.org_id.clone(),
+        conversation_id: conversation.id.clone(),
+        customer_id: conversation.customer_id.clone(),
+        direction: Direction::Internal,
+        kind: kind.to_string(),
+        text: Some(text),
+        content: Some(content),
+        context: None,
+        referral: None,
+        errors: None,
+        outbound: None,
+        wamid: None,
+        // Never sent: it reached the conversation, nothing more happens to it.
+        status: DeliveryStatus::Received,
+        failure: None,
+        sender: sender(by),
+        created_at: at,
+        sent_at: None,
+        delivered_at: None,
+        read_at: None,
+        failed_at: None,
+        sent_as_template: None,
+        idempotency_key: None,
+    }
+}
+
+/// Adds an internal message to its conversation once (the conversation's optimistic lock, retried).
+async fn record_internal(
+    conversations: &dyn ConversationStore,
+    messages: &dyn MessageStore,
+    org_id: &str,
+    conversation_id: &str,
+    build: impl Fn(&Conversation) -> Message,
+) -> Result<()> {
+    for _ in 0..CONFLICT_RETRIES {
+        let mut conversation = conversations.conversation(org_id, conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
+        let message = build(&conversation);
+        conversation.touch(message.created_at, message.text.as_deref());
+        conversation.version += 1;
+        match messages.record_outbound(&message, &conversation).await {
+            Ok(Written::Stored | Written::AlreadyThere) => return Ok(()),
+            Err(Error::Conflict { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(crate::adapters::dynamo::conversation_changed())
+}
+
+/// The action bubble: what was asked, and (updated on decision) its status.
+fn request_bubble(action: &Action) -> impl Fn(&Conversation) -> Message + '_ {
+    move |conversation| {
+        let content = json!({
+            "action_id": action.id,
+            "type": action.action_type,
+            "title": action.title,
+            "details": action.details,
+            "proposed_reply": action.proposed_reply,
+            "status": action.status,
+        });
+        let text = format!("Action requested: {}", action.title);
+        internal_message(conversation, action.request_message_id.clone(), "action_request", text, content, &action.created_by, action.created_at)
+    }
+}
+
+/// The note that an action was decided, pointing at the answer sent to the customer.
+fn status_note<'a>(action: &'a Action, response_message_id: &'a str) -> impl Fn(&Conversation) -> Message + 'a {
+    move |conversation| {
+        let decision = action.decision.as_ref();
+        let (by, at) = decision.map_or((&action.created_by, action.updated_at), |d| (&d.decided_by, d.decided_at));
+        let who = by.name.clone().unwrap_or_else(|| by.id.clone());
+        let text = format!("{} {} by {who}", action.title, action.status.as_str());
+        let content = json!({
+            "action_id": action.id,
+            "status": action.status,
+            "reply_text": decision.and_then(|d| d.reply_text.clone()),
+            "changes": decision.and_then(|d| d.changes.clone()),
+            "response_message_id": response_message_id,
+        });
+        internal_message(conversation, stable_id(at, &format!("action_status_update#{}", action.id)), "action_status_update", text, content, by, at)
+    }
+}
+
+// --- create, read, list ---------------------------------------------------------------------------
+
+/// Creates an action on a conversation and shows it there as an `action_request` bubble. With an
+/// idempotency key, a repeated request answers the action the first one created.
+pub async fn create(ports: &ActionPorts<'_>, org_id: &str, by: Actor, new: NewAction, idempotency_key: Option<&str>, now: DateTime<Utc>) -> Result<(Action, Written)> {
+    if let Some(key) = idempotency_key
+        && (key.trim().is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS)
+    {
+        return Err(Error::invalid("Idempotency-Key", format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters")));
+    }
+    let custom_types = if is_built_in(&new.action_type) {
+        Vec::new()
+    } else {
+        ports.templates.response_templates(org_id).await?.map(|t| t.custom_types).unwrap_or_default()
+    };
+    let new = new.validate(&custom_types)?;
+    if let Some(key) = idempotency_key
+        && let Some(existing) = ports.actions.action_by_key(org_id, key).await?
+    {
+        return finish_create(ports, existing, Written::AlreadyThere).await;
+    }
+    let conversation = ports.conversations.conversation(org_id, &new.conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
+    let id = new_id(now);
+    let action = Action {
+        request_message_id: stable_id(now, &format!("action_request#{id}")),
+        id,
+        org_id: org_id.to_string(),
+        conversation_id: conversation.id.clone(),
+        customer_id: conversation.customer_id.clone(),
+        action_type: new.action_type,
+        title: new.title,
+        details: new.details,
+        proposed_reply: new.proposed_reply,
+        status: ActionStatus::Pending,
+        created_by: by,
+        created_at: now,
+        updated_at: now,
+        decision: None,
+        response_message_id: None,
+        fanned_out_at: None,
+        version: 1,
+    };
+    match ports.actions.create_action(&action, idempotency_key).await? {
+        Written::Stored => finish_create(ports, action, Written::Stored).await,
+        Written::AlreadyThere => {
+            // A concurrent request with the same key won.
+            let key = idempotency_key.unwrap_or_default();
+            let existing = ports.actions.action_by_key(org_id, key).await?.ok_or(Error::NotFound("action"))?;
+            finish_create(ports, existing, Written::AlreadyThere).await
+        }
+    }
+}
+
+/// The bubble and the `action.created` event; both idempotent, so a retried create completes them.
+async fn finish_create(ports: &ActionPorts<'_>, action: Action, written: Written) -> Result<(Action, Written)> {
+    record_internal(ports.conversations, ports.messages, &action.org_id, &action.conversation_id, request_bubble(&action)).await?;
+    let data = json!({
+        "action_id": action.id,
+        "conversation_id": action.conversation_id,
+        "type": action.action_type,
+        "title": action.title,
+        "status": action.status,
+    });
+    let event = NewEvent::new(&action.org_id, EventKind::ActionCreated, action.created_at, data, format!("action.created#{}", action.id));
+    ports.events.record_event(&event).await?;
+    Ok((action, written))
+}
+
+pub async fn get(actions: &dyn ActionStore, org_id: &str, action_id: &str) -> Result<ActionView> {
+    match actions.action_with_response(org_id, action_id).await? {
+        (Some(action), response) => Ok(ActionView { action, response }),
+        (None, _) => Err(Error::NotFound("action")),
+    }
+}
+
+pub async fn list(actions: &dyn ActionStore, org_id: &str, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>> {
+    if let Some(t) = &filter.action_type {
+        crate::domain::action::validate_type_name("type", t)?;
+    }
+    actions.actions(org_id, filter, page).await
+}
+
+// --- decide -----------------------------------------------------------------------------------------
+
+/// Decides an action: one conditional write, then one job that fans the decision out. The same
+/// decision again answers the action as it is (and re-queues a fan-out that never completed); a
+/// different one answers 409 with the current status.
+pub async fn decide(ports: &ActionPorts<'_>, org_id: &str, action_id: &str, request: &DecisionRequest, by: Actor, now: DateTime<Utc>) -> Result<Action> {
+    for _ in 0..CONFLICT_RETRIES {
+        let action = ports.actions.action(org_id, action_id).await?.ok_or(Error::NotFound("action"))?;
+        match decide_rule(&action, request, by.clone(), now)? {
+            DecisionOutcome::AlreadyDecided => {
+                if action.fanned_out_at.is_none() {
+                    // The first request may have died between its write and its job.
+                    queue_fan_out(ports, &action).await?;
+                }
+                return Ok(action);
+            }
+            DecisionOutcome::Decide(decided) => match ports.actions.save_decision(&decided).await? {
+                Written::Stored => {
+                    queue_fan_out(ports, &decided).await?;
+                    info!(action_id, status = decided.status.as_str(), "action decided");
+                    return Ok(*decided);
+                }
+                // Someone decided it meanwhile: read it again and apply the rule to what is there.
+                Written::AlreadyThere => continue,
+            },
+        }
+    }
+    Err(Error::Conflict { detail: "the action changed concurrently".into(), current: None })
+}
+
+async fn queue_fan_out(ports: &ActionPorts<'_>, action: &Action) -> Result<()> {
+    let job = ActionJob { org_id: action.org_id.clone(), action_id: action.id.clone() };
+    let body = serde_json::to_string(&job).map_err(|e| Error::backend("sqs", e))?;
+    // Grouped like replies, so one customer's answers go out in the order they were decided.
+    let entry = QueueMessage {
+        body,
+        group_id: Some(customer_group(&action.org_id, &action.customer_id)),
+        dedup_id: Some(format!("{}#decision", action.id)),
+    };
+    ports.queue.send_batch(ports.actions_queue_url, &[entry]).await
+}
+
+// --- fan-out ----------------------------------------------------------------------------------------
+
+/// Fans a decision out, each effect once: the `action.decided` event and the answer's record, the
+/// answer itself (queued for reply-sender, so the 24-hour window, retries and statuses apply), the
+/// `action_status_update` note, the decision on the bubble. `attempt` is SQS's receive count.
+pub async fn fan_out(ports: &ActionPorts<'_>, job: &ActionJob, attempt: u32, now: DateTime<Utc>) -> Result<()> {
+    let Some(action) = ports.actions.action(&job.org_id, &job.action_id).await? else {
+        warn!(action_id = job.action_id, "fan-out for an unknown action dropped");
+        return Ok(());
+    };
+    let Some(decision) = action.decision.clone().filter(|_| action.status.is_decision()) else {
+        warn!(action_id = action.id, "fan-out for an undecided action dropped");
+        return Ok(());
+    };
+    let (org_id, action_id) = (action.org_id.as_str(), action.id.as_str());
+
+    let (settings, conversation, customer) = futures::try_join!(
+        ports.templates.response_templates(org_id),
+        ports.conversations.conversation(org_id, &action.conversation_id),
+        ports.customers.customer(org_id, &action.customer_id),
+    )?;
+    let conversation = conversation.ok_or(Error::NotFound("conversation"))?;
+    let customer_name = customer.and_then(|c| c.name);
+    let (text, template_source) = compose(settings.as_ref(), &action, customer_name.as_deref(), decision.decided_by.name.as_deref());
+    let response = ActionResponse {
+        action_id: action.id.clone(),
+        org_id: action.org_id.clone(),
+        conversation_id: action.conversation_id.clone(),
+        decision: decision.status,
+        text,
+        template_source,
+        message_id: None,
+        status: DeliveryStatus::Queued,
+        wamid: None,
+        failure: None,
+        created_at: decision.decided_at,
+        sent_at: None,
+        delivered_at: None,
+        read_at: None,
+        failed_at: None,
+    };
+    let decided = NewEvent::new(
+        org_id,
+        EventKind::ActionDecided,
+        decision.decided_at,
+        json!({
+            "action_id": action_id,
+            "conversation_id": action.conversation_id,
+            "type": action.action_type,
+            "title": action.title,
+            "status": action.status,
+            "decided_by": decision.decided_by,
+        }),
+        format!("action.decided#{action_id}"),
+    );
+    // The record exists before the answer's message does, so no delivery status can miss it.
+    let (written, _) = futures::try_join!(ports.actions.put_response(&response), ports.events.record_event(&decided))?;
+    let text = match written {
+        Written::Stored => response.text,
+        // A redelivery sends what the first delivery rendered, even if the templates changed since.
+        Written::AlreadyThere => get(ports.actions, org_id, action_id).await?.response.map_or(response.text, |r| r.text),
+    };
+
+    let message = queue_reply(
+        ports.conversations,
+        ports.messages,
+        ports.queue,
+        ports.replies_queue_url,
+        NewReply {
+            org_id,
+            conversation_id: &action.conversation_id,
+            content: OutboundContent::text(text),
+            sender: sender(&decision.decided_by),
+            idempotency_key: Some(&response_key(action_id)),
+            // Derived from the decision, so a redelivery derives the same message id; just after the note.
+            now: decision.decided_at + Duration::milliseconds(1),
+        },
+    )
+    .await?;
+    if attempt > 1 && message.status == DeliveryStatus::Queued {
+        // An earlier attempt may have stored the message and died before queuing it; FIFO
+        // deduplication and reply-sender's status check make a second job harmless.
+        enqueue(ports.queue, ports.replies_queue_url, &conversation, &message).await?;
+    }
+    ports.actions.set_response_message(org_id, action_id, &message.id).await?;
+    record_internal(ports.conversations, ports.messages, org_id, &action.conversation_id, status_note(&action, &message.id)).await?;
+    ports.actions.mark_request_message(&action).await?;
+    ports.actions.mark_fanned_out(org_id, action_id, &message.id, now).await?;
+    info!(action_id, message_id = message.id, "decision fanned out");
+    Ok(())
+}
+
+// --- delivery statuses ------------------------------------------------------------------------------
+
+/// What following a delivery status needs.
+pub struct DeliveryPorts<'a> {
+    pub wamids: &'a dyn WamidIndex,
+    pub actions: &'a dyn ActionStore,
+    pub events: &'a dyn EventStore,
+}
+
+/// A status webhook was applied (`written` is what `MessageStore::apply_status` answered): follow it
+/// into the feed and, for an action's answer, into its record.
+pub async fn status_callback(
+    ports: &DeliveryPorts<'_>,
+    org_id: &str,
+    wamid: &str,
+    status: DeliveryStatus,
+    failure: Option<&FailureReason>,
+    at: DateTime<Utc>,
+    written: Written,
+) -> Result<()> {
+    let Some(message) = ports.wamids.message_by_wamid(org_id, wamid).await? else {
+        return Ok(());
+    };
+    follow_delivery(ports, &message, status, failure, at, written == Written::Stored).await
+}
+
+/// A message's delivery status moved to `status`: record `message.status_changed`, and for an
+/// action's answer move its record and record `action.response_status_changed`. `first_time` says
+/// this caller made the change; otherwise (a retried job) the events are recorded only if `status`
+/// is still the message's current one, and their dedupe keys keep them single.
+pub async fn follow_delivery(
+    ports: &DeliveryPorts<'_>,
+    message: &Message,
+    status: DeliveryStatus,
+    failure: Option<&FailureReason>,
+    at: DateTime<Utc>,
+    first_time: bool,
+) -> Result<()> {
+    if !first_time && message.status != status {
+        return Ok(());
+    }
+    if matches!(status, DeliveryStatus::Queued | DeliveryStatus::Received) {
+        return Ok(());
+    }
+    let action_id = message.idempotency_key.as_deref().and_then(action_of_response);
+    let org_id = message.org_id.as_str();
+    let data = json!({
+        "conversation_id": message.conversation_id,
+        "message_id": message.id,
+        "status": status,
+        "failure": failure,
+        "action_id": action_id,
+    });
+    let key = format!("message.status#{}#{}", message.id, status.as_str());
+    ports.events.record_event(&NewEvent::new(org_id, EventKind::MessageStatusChanged, at, data, key)).await?;
+    let Some(action_id) = action_id else {
+        return Ok(());
+    };
+    let written = ports.actions.apply_response_status(org_id, action_id, status, message.wamid.as_deref(), failure, at).await?;
+    if written == Written::AlreadyThere && first_time {
+        // The answer is already as far or further along (callbacks out of order): nothing new to tell.
+        return Ok(());
+    }
+    let data = json!({
+        "action_id": action_id,
+        "conversation_id": message.conversation_id,
+        "message_id": message.id,
+        "status": status,
+        "failure": failure,
+    });
+    let key = format!("action.response_status#{action_id}#{}", status.as_str());
+    ports.events.record_event(&NewEvent::new(org_id, EventKind::ResponseStatusChanged, at, data, key)).await?;
+    Ok(())
+}
+
+// --- answer templates -----------------------------------------------------------------------------
+
+/// `GET /v1/action-response-templates`: every type's template in force, and where it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TemplatesView {
+    pub custom_types: Vec<String>,
+    pub templates: Vec<EffectiveTemplate>,
+    pub version: u64,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub updated_by: Option<String>,
+}
+
+fn templates_view(settings: Option<ResponseTemplates>, org_id: &str, now: DateTime<Utc>) -> TemplatesView {
+    let stored = settings.is_some();
+    let settings = settings.unwrap_or_else(|| ResponseTemplates::empty(org_id, now));
+    TemplatesView {
+        templates: settings.effective(),
+        custom_types: settings.custom_types,
+        version: settings.version,
+        updated_at: stored.then_some(settings.updated_at),
+        updated_by: settings.updated_by,
+    }
+}
+
+pub async fn templates(store: &dyn ResponseTemplateStore, org_id: &str, now: DateTime<Utc>) -> Result<TemplatesView> {
+    Ok(templates_view(store.response_templates(org_id).await?, org_id, now))
+}
+
+/// `PUT /v1/action-response-templates`: replaces the organisation's types and templates.
+pub async fn save_templates(store: &dyn ResponseTemplateStore, org_id: &str, by: &str, request: TemplateSettingsRequest, now: DateTime<Utc>) -> Result<TemplatesView> {
+    let current = store.response_templates(org_id).await?;
+    let current_version = current.as_ref().map_or(0, |c| c.version);
+    if let Some(v) = request.version.filter(|v| *v != current_version) {
+        return Err(Error::conflict(format!("the templates changed since version {v}"), current_version.to_string()));
+    }
+    let settings = request.into_settings(org_id, by, now, current_version + 1)?;
+    match store.save_response_templates(&settings).await? {
+        Written::Stored => Ok(templates_view(Some(settings), org_id, now)),
+        Written::AlreadyThere => Err(Error::conflict("the templates changed meanwhile; read them again", current_version.to_string())),
+    }
+}
