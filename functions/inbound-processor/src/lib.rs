@@ -56,6 +56,7 @@ fn bot_ports(deps: &Deps) -> BotPorts<'_> {
     BotPorts {
         bot: &deps.store,
         tickets: &deps.store,
+        events: &deps.store,
         conversations: &deps.store,
         messages: &deps.store,
         queue: &deps.queue,

@@ -18,12 +18,13 @@ use crate::domain::conversation::Conversation;
 use crate::domain::message::{Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
 use crate::error::{Error, Result};
-use crate::ports::{BotStore, ConversationStore, JobQueue, MessageStore, SupportStore, Written};
+use crate::ports::{BotStore, ConversationStore, EventStore, JobQueue, MessageStore, SupportStore, Written};
 
 /// The ports the bot needs.
 pub struct BotPorts<'a> {
     pub bot: &'a dyn BotStore,
     pub tickets: &'a dyn SupportStore,
+    pub events: &'a dyn EventStore,
     pub conversations: &'a dyn ConversationStore,
     pub messages: &'a dyn MessageStore,
     pub queue: &'a dyn JobQueue,
@@ -109,11 +110,11 @@ pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTim
 async fn act(ports: &BotPorts<'_>, conversation: &Conversation, received: &Received, decision: &BotDecision) -> Result<Option<String>> {
     let message = &received.message;
     match &decision.ticket {
-        TicketStep::Open => Ok(Some(support::open_from_whatsapp(ports.tickets, conversation, message).await?.id)),
+        TicketStep::Open => Ok(Some(support::open_from_whatsapp(ports.tickets, ports.events, conversation, message).await?.id)),
         TicketStep::Append { ticket_id } => match support::append_from_whatsapp(ports.tickets, conversation, ticket_id, message).await? {
             Some(ticket) => Ok(Some(ticket.id)),
             // The ticket finished (or vanished) without the conversation hearing of it: start anew.
-            None => Ok(Some(support::open_from_whatsapp(ports.tickets, conversation, message).await?.id)),
+            None => Ok(Some(support::open_from_whatsapp(ports.tickets, ports.events, conversation, message).await?.id)),
         },
         TicketStep::None if decision.next_state.is_none() && decision.reply.is_none() => Ok(None),
         TicketStep::None => {
