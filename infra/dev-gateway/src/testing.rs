@@ -43,6 +43,8 @@ pub struct TestOptions {
     pub graph_url: Option<String>,
     /// Poll the queues in the background like Lambda would (default true via `TestStack::start`).
     pub no_pollers: bool,
+    /// Pollers per queue when polling (default 1; `make dev` runs 2).
+    pub pollers_per_queue: Option<usize>,
 }
 
 fn unique_prefix() -> String {
@@ -66,7 +68,7 @@ impl TestStack {
         let mut dev = DevOptions::new(&unique_prefix());
         dev.schedules = false;
         dev.retry_base_ms = Some(0);
-        dev.pollers_per_queue = if options.no_pollers { 0 } else { 1 };
+        dev.pollers_per_queue = if options.no_pollers { 0 } else { options.pollers_per_queue.unwrap_or(1) };
         dev.graph = options.graph_url.map(|base_url| GraphSettings {
             base_url,
             access_token: "test-token".into(),

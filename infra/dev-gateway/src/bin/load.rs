@@ -95,7 +95,8 @@ async fn main() {
         let calls = AwsCalls::now().since(&before);
         (calls.total() as f64 / n as f64, calls)
     };
-    let t = Arc::new(TestStack::start().await);
+    // The same pollers per queue as `make dev`.
+    let t = Arc::new(TestStack::with(max_dev::testing::TestOptions { pollers_per_queue: Some(2), ..Default::default() }).await);
     let number = t.org.seed.phone_number_id.clone();
     let addresses: Vec<String> = (0..customers).map(|i| format!("4915100000{i:03}")).collect();
 
