@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load
+.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-interactions
 
 venv:
 	@infra/scripts/venv.sh
@@ -31,3 +31,7 @@ bench-package-size:
 
 bench-load: venv
 	infra/bench/load.sh
+
+## make bench-interactions: completion -> next interaction visible through the API (p50/p99)
+bench-interactions: venv
+	infra/bench/interactions.sh

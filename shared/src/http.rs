@@ -109,8 +109,16 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
         if inner.is_syntax() || inner.is_eof() {
             Error::BadRequest(format!("body is not valid JSON: {inner}"))
         } else {
-            let field = if path == "." { "body".to_string() } else { path };
-            Error::invalid(field, strip_position(&inner.to_string()))
+            let message = strip_position(&inner.to_string());
+            // serde reports a missing field at its parent's path; name the field itself.
+            let missing = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`'));
+            let field = match (path.as_str(), missing) {
+                (".", Some(name)) => name.to_string(),
+                (_, Some(name)) => format!("{path}.{name}"),
+                (".", None) => "body".to_string(),
+                _ => path,
+            };
+            Error::invalid(field, message)
         }
     })
 }

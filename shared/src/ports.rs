@@ -11,7 +11,9 @@ use crate::domain::bot::StoredBotSettings;
 use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::interaction::{Interaction, InteractionStatus, InteractionType, Priority};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
+use crate::domain::workflow::{InteractionSettings, WorkflowCatalog, WorkflowTemplate};
 use crate::domain::support::{SupportTicket, TicketCounts, TicketFilter, TicketMessage};
 use crate::error::Result;
 
@@ -143,6 +145,59 @@ impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+}
+
+// ------------------------------------------------------------------ interactions (issue 5)
+
+/// What `GET /v1/interactions` may narrow the list by. Due bounds are half-open: `due_after`
+/// inclusive, `due_before` exclusive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InteractionFilter {
+    pub customer_id: Option<String>,
+    pub status: Option<InteractionStatus>,
+    pub kind: Option<InteractionType>,
+    pub priority: Option<Priority>,
+    pub due_after: Option<DateTime<Utc>>,
+    pub due_before: Option<DateTime<Utc>>,
+    /// Pending and in progress only (with `due_before = now`, the overdue list).
+    pub open_only: bool,
+    pub newest_first: bool,
+}
+
+#[async_trait]
+pub trait InteractionStore: Send + Sync {
+    /// A strongly consistent read: what a state change decides from.
+    async fn interaction(&self, org_id: &str, id: &str) -> Result<Option<Interaction>>;
+    /// Stores a new interaction once. With an idempotency key, a repeated request gets back the
+    /// interaction the first one stored.
+    async fn create_interaction(&self, interaction: &Interaction, idempotency_key: Option<&str>) -> Result<Interaction>;
+    /// Saves a changed interaction (its `version` already advanced), refusing a lost update with
+    /// `Error::Conflict { current: None }`: read it again and retry.
+    async fn save_interaction(&self, interaction: &Interaction) -> Result<()>;
+    /// Stores an interaction only if its id is new: `AlreadyThere` when it exists (the next step's
+    /// id is derived from the completion, so an existing one is the same next step).
+    async fn store_if_absent(&self, interaction: &Interaction) -> Result<Written>;
+    async fn interactions(&self, org_id: &str, filter: &InteractionFilter, page: &PageRequest) -> Result<Page<Interaction>>;
+    /// A customer's pending and in-progress interactions, soonest due first; with `due_before`,
+    /// only those due before it (the customer's overdue ones).
+    async fn open_interactions(&self, org_id: &str, customer_id: &str, due_before: Option<DateTime<Utc>>, page: &PageRequest) -> Result<Page<Interaction>>;
+    /// Completed or skipped interactions whose next step is still owed, completed in
+    /// `[from, to)`, across organisations (the recovery sweep after a lost job).
+    async fn owed_next_steps(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: i32) -> Result<Vec<Interaction>>;
+}
+
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// The organisation's templates, its default and its settings, in one read.
+    async fn workflow_catalog(&self, org_id: &str) -> Result<WorkflowCatalog>;
+    async fn workflow_template(&self, org_id: &str, id: &str) -> Result<Option<WorkflowTemplate>>;
+    /// Stores a template: new when `version` is 1, else over `version - 1`. A default template
+    /// becomes the organisation's only default (the previous one loses the flag) in the same
+    /// transaction. `AlreadyThere` when the id exists already (new) or it changed meanwhile.
+    async fn put_workflow_template(&self, template: &WorkflowTemplate) -> Result<Written>;
+    /// Stores the seeded templates once per organisation; `AlreadyThere` when it was done before.
+    async fn seed_workflow_templates(&self, org_id: &str, templates: &[WorkflowTemplate]) -> Result<Written>;
+    async fn save_interaction_settings(&self, org_id: &str, settings: &InteractionSettings) -> Result<()>;
 }
 
 // --- actions, their answers and the dashboard feed -----------------------------------------------

@@ -11,6 +11,7 @@ pub async fn invoke_http(binary: &str, req: Request, deps: &Deps) -> Option<Resu
     Some(match binary {
         "whatsapp-webhook" => whatsapp_webhook::handle(req, deps).await,
         "api-conversations" => api_conversations::handle(req, deps).await,
+        "api-interactions" => api_interactions::handle(req, deps).await,
         "api-actions" => api_actions::handle(req, deps).await,
         "api-events" => api_events::handle(req, deps).await,
         "api-support" => api_support::handle(req, deps).await,
@@ -22,6 +23,7 @@ pub async fn invoke_sqs(binary: &str, event: SqsEvent, deps: &Deps) -> Option<Re
     Some(match binary {
         "inbound-processor" => inbound_processor::handle(event, deps).await,
         "reply-sender" => reply_sender::handle(event, deps).await,
+        "next-step" => next_step::handle(event, deps).await,
         "action-responder" => action_responder::handle(event, deps).await,
         _ => return None,
     })
@@ -29,8 +31,9 @@ pub async fn invoke_sqs(binary: &str, event: SqsEvent, deps: &Deps) -> Option<Re
 
 /// Scheduled functions get an EventBridge scheduled event.
 pub async fn invoke_schedule(binary: &str, event: serde_json::Value, deps: &Deps) -> Option<Result<(), Failure>> {
-    let _ = (&event, deps);
-    match binary {
-        _ => None,
-    }
+    let _ = &event;
+    Some(match binary {
+        "next-step" => next_step::sweep(deps).await.map(|_| ()),
+        _ => return None,
+    })
 }

@@ -325,3 +325,53 @@ mod tests {
         assert!(matches!(t.environment.get("TABLE_NAME"), Some(EnvValue::Ref(r)) if r == "MaxTable"));
     }
 }
+
+#[cfg(test)]
+mod openapi_tests {
+    use serde_yaml::Value;
+
+    use super::Template;
+
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Mapping(m) => {
+                for (k, v) in m {
+                    if k.as_str() == Some("$ref") {
+                        out.extend(v.as_str().map(str::to_string));
+                    }
+                    refs(v, out);
+                }
+            }
+            Value::Sequence(s) => s.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    /// The spec the dev gateway serves describes every route of template.yaml, and every
+    /// `$ref` in it resolves.
+    #[test]
+    fn openapi_covers_every_route_and_resolves() {
+        let root = crate::repo_root();
+        let spec: Value = serde_yaml::from_str(&std::fs::read_to_string(root.join("infra/openapi.yaml")).unwrap()).unwrap();
+        assert_eq!(spec["openapi"].as_str(), Some("3.1.0"));
+        let template = Template::load(&root.join("template.yaml")).unwrap();
+        let mut missing = Vec::new();
+        for r in &template.routes {
+            let op = spec["paths"][r.path.as_str()][r.method.to_lowercase().as_str()].clone();
+            if op.is_null() {
+                missing.push(format!("{} {}", r.method, r.path));
+            }
+        }
+        assert!(missing.is_empty(), "routes missing from infra/openapi.yaml: {missing:?}");
+        let mut all = Vec::new();
+        refs(&spec, &mut all);
+        for r in all {
+            let pointer = r.trim_start_matches('#');
+            let mut node = &spec;
+            for part in pointer.split('/').filter(|p| !p.is_empty()) {
+                node = &node[part];
+            }
+            assert!(!node.is_null(), "unresolved $ref {r}");
+        }
+    }
+}

@@ -5,5 +5,6 @@ pub mod bot;
 pub mod conversations;
 pub mod events;
 pub mod inbound;
+pub mod interactions;
 pub mod replies;
 pub mod support;

@@ -4,6 +4,7 @@
 
 mod actions;
 mod events;
+mod interactions;
 mod replies;
 mod support;
 mod tenancy;

@@ -1,0 +1,573 @@
+//! DynamoDB for interactions and workflow templates (`docs/data-model.md`, section
+//! "Interactions"). Every key is derived from the stored value in one place
+//! (`interaction_item`), so a state change moves the item between indexes by itself:
+//!
+//! - table `ORG#o#INTERACTION#id` / `INTERACTION`: the interaction.
+//! - gsi1 `ORG#o#CUSTOMER#c#INTERACTIONS` / `{O|C}#due#id`: a customer's interactions, open ones
+//!   first by due date (next, pending, the customer's overdue, the customer filter of the list).
+//! - gsi2 `ORG#o#OPEN_INTERACTIONS` / `due#id` while open (the organisation's overdue list);
+//!   `NEXT_STEP_OWED` / `completed#org#id` while a next step is owed (the recovery sweep);
+//!   absent otherwise.
+//! - gsi3 `ORG#o#INTERACTIONS` / `due#id`: every interaction of the organisation by due date.
+//! - table `ORG#o#WORKFLOWS` / `TEMPLATE#id` | `DEFAULT` | `SETTINGS` | `SEEDED`: the workflow
+//!   catalog, read in one query.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
+use chrono::{DateTime, Duration, Utc};
+
+use super::dynamo::{DynamoStore, Item, decode_cursor, encode_cursor, from_item, keyed, s, sort_time};
+use crate::domain::ids::sha256_hex;
+use crate::domain::interaction::Interaction;
+use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
+use crate::error::{Error, Result};
+use crate::ports::{InteractionFilter, InteractionStore, Page, PageRequest, WorkflowStore, Written};
+
+/// How long an idempotency key of `POST /v1/interactions` is remembered.
+const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
+
+pub mod keys {
+    pub fn interaction(org: &str, id: &str) -> (String, String) {
+        (format!("ORG#{org}#INTERACTION#{id}"), "INTERACTION".into())
+    }
+    pub fn idempotency(org: &str, key_hash: &str) -> (String, String) {
+        (format!("ORG#{org}#INTERACTION_KEY#{key_hash}"), "IDEMPOTENCY".into())
+    }
+    /// gsi1: a customer's interactions.
+    pub fn customer_interactions(org: &str, customer: &str) -> String {
+        format!("ORG#{org}#CUSTOMER#{customer}#INTERACTIONS")
+    }
+    /// gsi2: the organisation's open interactions by due date.
+    pub fn open_interactions(org: &str) -> String {
+        format!("ORG#{org}#OPEN_INTERACTIONS")
+    }
+    /// gsi2: completions whose next step is owed, across organisations (the sweep's only key).
+    pub const NEXT_STEP_OWED: &str = "NEXT_STEP_OWED";
+    /// gsi3: every interaction of the organisation by due date.
+    pub fn all_interactions(org: &str) -> String {
+        format!("ORG#{org}#INTERACTIONS")
+    }
+    pub fn workflows(org: &str) -> String {
+        format!("ORG#{org}#WORKFLOWS")
+    }
+    pub fn workflow_template(org: &str, id: &str) -> (String, String) {
+        (workflows(org), format!("TEMPLATE#{id}"))
+    }
+    pub fn default_workflow(org: &str) -> (String, String) {
+        (workflows(org), "DEFAULT".into())
+    }
+    pub fn interaction_settings(org: &str) -> (String, String) {
+        (workflows(org), "SETTINGS".into())
+    }
+    pub fn workflows_seeded(org: &str) -> (String, String) {
+        (workflows(org), "SEEDED".into())
+    }
+}
+
+/// Open interactions sort before closed ones in a customer's partition.
+const OPEN: &str = "O#";
+const CLOSED: &str = "C#";
+/// Sorts after every timestamp: the open end of a range.
+const END: &str = "~";
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key_map(key: (String, String)) -> Item {
+    HashMap::from([("pk".to_string(), s(key.0)), ("sk".to_string(), s(key.1))])
+}
+
+fn dynamo_err(e: impl std::fmt::Display) -> Error {
+    Error::backend("dynamodb", e)
+}
+
+/// The interaction as an item, with every index key its state calls for.
+pub fn interaction_item(i: &Interaction) -> Result<Item> {
+    let due = sort_time(i.due_at);
+    let mut extra = vec![
+        ("gsi1pk", keys::customer_interactions(&i.org_id, &i.customer_id)),
+        ("gsi1sk", format!("{}{due}#{}", if i.status.is_open() { OPEN } else { CLOSED }, i.id)),
+        ("gsi3pk", keys::all_interactions(&i.org_id)),
+        ("gsi3sk", format!("{due}#{}", i.id)),
+        ("due_sort", due.clone()),
+    ];
+    if i.status.is_open() {
+        extra.push(("gsi2pk", keys::open_interactions(&i.org_id)));
+        extra.push(("gsi2sk", format!("{due}#{}", i.id)));
+    } else if i.awaits_next_step() {
+        let completed = sort_time(i.completed_at.unwrap_or(i.updated_at));
+        extra.push(("gsi2pk", keys::NEXT_STEP_OWED.to_string()));
+        extra.push(("gsi2sk", format!("{completed}#{}#{}", i.org_id, i.id)));
+    }
+    keyed(i, keys::interaction(&i.org_id, &i.id), &extra)
+}
+
+/// A key condition on one partition and a sort-key range.
+struct IndexQuery<'a> {
+    index: Option<&'a str>,
+    partition_attr: &'a str,
+    partition: String,
+    sort_attr: &'a str,
+    /// The sort key's fixed prefix (`O#`, `C#`) or "".
+    prefix: &'a str,
+    /// Sort-key bounds after the prefix: `from` inclusive, `to` exclusive (keys are `time#id`).
+    from: Option<String>,
+    to: Option<String>,
+    forward: bool,
+}
+
+/// Filter expressions, with their names and values.
+#[derive(Default)]
+struct Filters {
+    clauses: Vec<String>,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl Filters {
+    fn equals(&mut self, attr: &str, value: &str) {
+        let (name, placeholder) = (format!("#f_{attr}"), format!(":f_{attr}"));
+        self.clauses.push(format!("{name} = {placeholder}"));
+        self.names.insert(name, attr.to_string());
+        self.values.insert(placeholder, s(value));
+    }
+
+    fn compare(&mut self, attr: &str, op: &str, tag: &str, value: String) {
+        let (name, placeholder) = (format!("#f_{attr}"), format!(":f_{attr}_{tag}"));
+        self.clauses.push(format!("{name} {op} {placeholder}"));
+        self.names.insert(name, attr.to_string());
+        self.values.insert(placeholder, s(value));
+    }
+}
+
+impl DynamoStore {
+    async fn get_consistent<T: serde::de::DeserializeOwned>(&self, key: (String, String)) -> Result<Option<T>> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key_map(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        out.item.map(from_item).transpose()
+    }
+
+    async fn query_interactions(&self, q: IndexQuery<'_>, filters: Filters, page: &PageRequest) -> Result<Page<Interaction>> {
+        let mut names: HashMap<String, String> = filters.names;
+        let mut values: Item = filters.values;
+        names.insert("#pk".into(), q.partition_attr.into());
+        values.insert(":pk".into(), s(&q.partition));
+        let mut condition = "#pk = :pk".to_string();
+        let (from, to) = (q.from.map(|f| format!("{}{f}", q.prefix)), q.to.map(|t| format!("{}{t}", q.prefix)));
+        let range = match (from, to) {
+            (Some(lo), Some(hi)) => Some(("BETWEEN :lo AND :hi", Some(lo), Some(hi))),
+            (Some(lo), None) if q.prefix.is_empty() => Some((">= :lo", Some(lo), None)),
+            (Some(lo), None) => Some(("BETWEEN :lo AND :hi", Some(lo), Some(format!("{}{END}", q.prefix)))),
+            (None, Some(hi)) if q.prefix.is_empty() => Some(("< :hi", None, Some(hi))),
+            (None, Some(hi)) => Some(("BETWEEN :lo AND :hi", Some(q.prefix.to_string()), Some(hi))),
+            (None, None) if q.prefix.is_empty() => None,
+            (None, None) => Some(("BETWEEN :lo AND :hi", Some(q.prefix.to_string()), Some(format!("{}{END}", q.prefix)))),
+        };
+        if let Some((op, lo, hi)) = range {
+            names.insert("#sk".into(), q.sort_attr.into());
+            condition.push_str(&format!(" AND #sk {op}"));
+            if let Some(lo) = lo {
+                values.insert(":lo".into(), s(lo));
+            }
+            if let Some(hi) = hi {
+                values.insert(":hi".into(), s(hi));
+            }
+        }
+        let mut query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .set_index_name(q.index.map(str::to_string))
+            .key_condition_expression(condition)
+            .scan_index_forward(q.forward)
+            .limit(page.limit)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values));
+        if !filters.clauses.is_empty() {
+            query = query.filter_expression(filters.clauses.join(" AND "));
+        }
+        if let Some(cursor) = &page.cursor {
+            query = query.set_exclusive_start_key(Some(decode_cursor(cursor, q.partition_attr, &q.partition)?));
+        }
+        let out = query.send().await.map_err(|e| super::sdk_error("dynamodb", e))?;
+        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<Interaction>>>()?;
+        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().map(encode_cursor) })
+    }
+
+    fn interaction_put(&self, i: &Interaction) -> Result<TransactWriteItem> {
+        let item = interaction_item(i)?;
+        if i.version <= 1 {
+            self.put_op(item, Some("attribute_not_exists(pk)"), None)
+        } else {
+            let values = HashMap::from([(":previous".to_string(), n(i.version - 1))]);
+            self.put_op(item, Some("version = :previous"), Some(values))
+        }
+    }
+
+    fn template_put(&self, t: &WorkflowTemplate) -> Result<TransactWriteItem> {
+        let item = keyed(t, keys::workflow_template(&t.org_id, &t.id), &[])?;
+        if t.version <= 1 {
+            self.put_op(item, Some("attribute_not_exists(pk)"), None)
+        } else {
+            let values = HashMap::from([(":previous".to_string(), n(t.version - 1))]);
+            self.put_op(item, Some("version = :previous"), Some(values))
+        }
+    }
+
+    async fn default_template_id(&self, org_id: &str) -> Result<Option<String>> {
+        #[derive(serde::Deserialize)]
+        struct DefaultWorkflow {
+            template_id: String,
+        }
+        Ok(self.get_consistent::<DefaultWorkflow>(keys::default_workflow(org_id)).await?.map(|d| d.template_id))
+    }
+}
+
+#[async_trait]
+impl InteractionStore for DynamoStore {
+    async fn interaction(&self, org_id: &str, id: &str) -> Result<Option<Interaction>> {
+        self.get_consistent(keys::interaction(org_id, id)).await
+    }
+
+    async fn create_interaction(&self, interaction: &Interaction, idempotency_key: Option<&str>) -> Result<Interaction> {
+        let Some(key) = idempotency_key else {
+            return match self.put_new(interaction_item(interaction)?).await? {
+                Written::Stored => Ok(interaction.clone()),
+                Written::AlreadyThere => Err(Error::conflict("an interaction with this id exists already", "exists")),
+            };
+        };
+        let put = self.interaction_put(interaction)?;
+        let marker_key = keys::idempotency(&interaction.org_id, &sha256_hex(key.as_bytes()));
+        let marker = HashMap::from([
+            ("pk".to_string(), s(&marker_key.0)),
+            ("sk".to_string(), s(&marker_key.1)),
+            ("interaction_id".to_string(), s(&interaction.id)),
+            ("expires_at".to_string(), n((interaction.created_at + IDEMPOTENCY_TTL).timestamp())),
+        ]);
+        let marker_put = self.put_op(marker, Some("attribute_not_exists(pk)"), None)?;
+        match self.transact(vec![marker_put, put]).await? {
+            Ok(()) => Ok(interaction.clone()),
+            Err(_) => {
+                #[derive(serde::Deserialize)]
+                struct Marker {
+                    interaction_id: String,
+                }
+                let first = self.get_consistent::<Marker>(marker_key).await?.ok_or(Error::NotFound("interaction"))?;
+                self.interaction(&interaction.org_id, &first.interaction_id).await?.ok_or(Error::NotFound("interaction"))
+            }
+        }
+    }
+
+    async fn save_interaction(&self, interaction: &Interaction) -> Result<()> {
+        // One item: a conditional put (half the cost and latency of a one-item transaction).
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(interaction_item(interaction)?))
+            .condition_expression("version = :previous")
+            .expression_attribute_values(":previous", n(interaction.version.saturating_sub(1)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Err(Error::Conflict { detail: "interaction changed concurrently".into(), current: None })
+            }
+            Err(e) => Err(super::sdk_error("dynamodb", e)),
+        }
+    }
+
+    async fn store_if_absent(&self, interaction: &Interaction) -> Result<Written> {
+        self.put_new(interaction_item(interaction)?).await
+    }
+
+    async fn interactions(&self, org_id: &str, filter: &InteractionFilter, page: &PageRequest) -> Result<Page<Interaction>> {
+        let mut filters = Filters::default();
+        if let Some(kind) = &filter.kind {
+            filters.equals("type", kind.as_str());
+        }
+        if let Some(priority) = filter.priority {
+            filters.equals("priority", priority.as_str());
+        }
+        let (after, before) = (filter.due_after.map(sort_time), filter.due_before.map(sort_time));
+        let forward = !filter.newest_first;
+        let status_open = filter.status.map(|s| s.is_open());
+        let query = if let Some(customer) = &filter.customer_id {
+            // A customer's partition holds open (`O#`) then closed (`C#`) interactions.
+            let prefix = match (filter.open_only, status_open) {
+                (true, _) | (false, Some(true)) => OPEN,
+                (false, Some(false)) => CLOSED,
+                (false, None) => "",
+            };
+            if prefix.is_empty() {
+                if let Some(a) = after.clone() {
+                    filters.compare("due_sort", ">=", "after", a);
+                }
+                if let Some(b) = before.clone() {
+                    filters.compare("due_sort", "<", "before", b);
+                }
+            }
+            let ranged = !prefix.is_empty();
+            IndexQuery {
+                index: Some("gsi1"),
+                partition_attr: "gsi1pk",
+                partition: keys::customer_interactions(org_id, customer),
+                sort_attr: "gsi1sk",
+                prefix,
+                from: after.filter(|_| ranged),
+                to: before.filter(|_| ranged),
+                forward,
+            }
+        } else if filter.open_only || status_open == Some(true) {
+            IndexQuery {
+                index: Some("gsi2"),
+                partition_attr: "gsi2pk",
+                partition: keys::open_interactions(org_id),
+                sort_attr: "gsi2sk",
+                prefix: "",
+                from: after,
+                to: before,
+                forward,
+            }
+        } else {
+            IndexQuery {
+                index: Some("gsi3"),
+                partition_attr: "gsi3pk",
+                partition: keys::all_interactions(org_id),
+                sort_attr: "gsi3sk",
+                prefix: "",
+                from: after,
+                to: before,
+                forward,
+            }
+        };
+        if let Some(status) = filter.status {
+            filters.equals("status", status.as_str());
+        }
+        self.query_interactions(query, filters, page).await
+    }
+
+    async fn open_interactions(&self, org_id: &str, customer_id: &str, due_before: Option<DateTime<Utc>>, page: &PageRequest) -> Result<Page<Interaction>> {
+        let query = IndexQuery {
+            index: Some("gsi1"),
+            partition_attr: "gsi1pk",
+            partition: keys::customer_interactions(org_id, customer_id),
+            sort_attr: "gsi1sk",
+            prefix: OPEN,
+            from: None,
+            to: due_before.map(sort_time),
+            forward: true,
+        };
+        self.query_interactions(query, Filters::default(), page).await
+    }
+
+    async fn owed_next_steps(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: i32) -> Result<Vec<Interaction>> {
+        let query = IndexQuery {
+            index: Some("gsi2"),
+            partition_attr: "gsi2pk",
+            partition: keys::NEXT_STEP_OWED.to_string(),
+            sort_attr: "gsi2sk",
+            prefix: "",
+            from: Some(sort_time(from)),
+            to: Some(sort_time(to)),
+            forward: true,
+        };
+        Ok(self.query_interactions(query, Filters::default(), &PageRequest { limit, cursor: None }).await?.items)
+    }
+}
+
+#[async_trait]
+impl WorkflowStore for DynamoStore {
+    async fn workflow_catalog(&self, org_id: &str) -> Result<WorkflowCatalog> {
+        let mut catalog = WorkflowCatalog::default();
+        let mut cursor: Option<Item> = None;
+        // Templates are capped per organisation, so this is one page in practice.
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(keys::workflows(org_id)))
+                .set_exclusive_start_key(cursor.take())
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb", e))?;
+            for mut item in out.items.unwrap_or_default() {
+                let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                match sk.as_str() {
+                    "DEFAULT" => catalog.default_template_id = item.get("template_id").and_then(|v| v.as_s().ok()).cloned(),
+                    "SETTINGS" => {
+                        // Settings refuse unknown fields (they come from an API body); drop the keys.
+                        item.remove("pk");
+                        item.remove("sk");
+                        catalog.settings = from_item(item)?;
+                    }
+                    "SEEDED" => catalog.seeded = true,
+                    _ if sk.starts_with("TEMPLATE#") => catalog.templates.push(from_item(item)?),
+                    _ => {}
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => cursor = Some(k),
+                _ => break,
+            }
+        }
+        // The pointer is the truth about the default; the flag on the templates follows it.
+        for t in &mut catalog.templates {
+            t.is_default = catalog.default_template_id.as_deref() == Some(t.id.as_str());
+        }
+        catalog.templates.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.name.cmp(&b.name)));
+        Ok(catalog)
+    }
+
+    async fn workflow_template(&self, org_id: &str, id: &str) -> Result<Option<WorkflowTemplate>> {
+        let template: Option<WorkflowTemplate> = self.get_consistent(keys::workflow_template(org_id, id)).await?;
+        match template {
+            Some(mut t) => {
+                t.is_default = self.default_template_id(org_id).await?.as_deref() == Some(id);
+                Ok(Some(t))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn put_workflow_template(&self, t: &WorkflowTemplate) -> Result<Written> {
+        if t.version <= 1 {
+            let count = self.workflow_catalog(&t.org_id).await?.templates.len();
+            if count >= MAX_TEMPLATES {
+                return Err(Error::invalid("name", format!("an organisation has at most {MAX_TEMPLATES} templates")));
+            }
+        }
+        // The pointer item decides the default; moving it is conditional on where it pointed, so
+        // two admins choosing different defaults at once cannot both win.
+        for _ in 0..5 {
+            let current = self.default_template_id(&t.org_id).await?;
+            let mut items = vec![self.template_put(t)?];
+            let pointer = keys::default_workflow(&t.org_id);
+            if t.is_default && current.as_deref() != Some(t.id.as_str()) {
+                let item = HashMap::from([
+                    ("pk".to_string(), s(&pointer.0)),
+                    ("sk".to_string(), s(&pointer.1)),
+                    ("template_id".to_string(), s(&t.id)),
+                ]);
+                items.push(match &current {
+                    None => self.put_op(item, Some("attribute_not_exists(pk)"), None)?,
+                    Some(previous) => {
+                        self.put_op(item, Some("template_id = :previous"), Some(HashMap::from([(":previous".to_string(), s(previous))])))?
+                    }
+                });
+                if let Some(previous) = &current {
+                    let update = Update::builder()
+                        .table_name(self.table())
+                        .set_key(Some(key_map(keys::workflow_template(&t.org_id, previous))))
+                        .update_expression("SET is_default = :no")
+                        .condition_expression("attribute_exists(pk)")
+                        .expression_attribute_values(":no", AttributeValue::Bool(false))
+                        .build()
+                        .map_err(dynamo_err)?;
+                    items.push(TransactWriteItem::builder().update(update).build());
+                }
+            } else if !t.is_default && current.as_deref() == Some(t.id.as_str()) {
+                let delete = Delete::builder()
+                    .table_name(self.table())
+                    .set_key(Some(key_map(pointer)))
+                    .condition_expression("template_id = :me")
+                    .expression_attribute_values(":me", s(&t.id))
+                    .build()
+                    .map_err(dynamo_err)?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
+            match self.transact(items).await? {
+                Ok(()) => return Ok(Written::Stored),
+                Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => return Ok(Written::AlreadyThere),
+                // The default moved meanwhile (or its old template vanished): read it again.
+                Err(_) => continue,
+            }
+        }
+        Err(Error::Conflict { detail: "the default template changed concurrently; try again".into(), current: None })
+    }
+
+    async fn seed_workflow_templates(&self, org_id: &str, templates: &[WorkflowTemplate]) -> Result<Written> {
+        let marker = keys::workflows_seeded(org_id);
+        let marker = HashMap::from([("pk".to_string(), s(marker.0)), ("sk".to_string(), s(marker.1))]);
+        let mut items = vec![self.put_op(marker, Some("attribute_not_exists(pk)"), None)?];
+        for t in templates {
+            items.push(self.template_put(t)?);
+        }
+        Ok(match self.transact(items).await? {
+            Ok(()) => Written::Stored,
+            Err(_) => Written::AlreadyThere,
+        })
+    }
+
+    async fn save_interaction_settings(&self, org_id: &str, settings: &InteractionSettings) -> Result<()> {
+        self.put(keyed(settings, keys::interaction_settings(org_id), &[])?).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::interaction::{Completion, NewInteraction};
+    use chrono::TimeZone;
+
+    fn interaction() -> Interaction {
+        let req: NewInteraction = serde_json::from_value(serde_json::json!({
+            "customer_id": "c1", "type": "phone_call", "title": "Call", "due_at": "2026-01-21T10:00:00Z",
+            "scheduled_at": "2026-01-19T10:00:00Z"
+        }))
+        .unwrap();
+        req.into_interaction("I1".into(), "o1", None, Utc.with_ymd_and_hms(2026, 1, 18, 0, 0, 0).unwrap()).unwrap()
+    }
+
+    fn attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+        item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    }
+
+    #[test]
+    fn an_open_interaction_is_in_the_open_indexes() {
+        let item = interaction_item(&interaction()).unwrap();
+        assert_eq!(attr(&item, "pk"), Some("ORG#o1#INTERACTION#I1"));
+        assert_eq!(attr(&item, "gsi1pk"), Some("ORG#o1#CUSTOMER#c1#INTERACTIONS"));
+        assert_eq!(attr(&item, "gsi1sk"), Some("O#2026-01-21T10:00:00.000Z#I1"));
+        assert_eq!(attr(&item, "gsi2pk"), Some("ORG#o1#OPEN_INTERACTIONS"));
+        assert_eq!(attr(&item, "gsi2sk"), Some("2026-01-21T10:00:00.000Z#I1"));
+        assert_eq!(attr(&item, "gsi3pk"), Some("ORG#o1#INTERACTIONS"));
+    }
+
+    #[test]
+    fn a_completion_moves_it_to_the_owed_list_until_linked_then_out_of_gsi2() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 19, 11, 0, 0).unwrap();
+        let mut done = interaction().complete(&Completion { outcome: "success".into(), outcome_details: None }, at).unwrap();
+        let item = interaction_item(&done).unwrap();
+        assert_eq!(attr(&item, "gsi1sk"), Some("C#2026-01-21T10:00:00.000Z#I1"));
+        assert_eq!(attr(&item, "gsi2pk"), Some(keys::NEXT_STEP_OWED));
+        assert_eq!(attr(&item, "gsi2sk"), Some("2026-01-19T11:00:00.000Z#o1#I1"));
+        done.next_interaction_id = Some("I2".into());
+        let item = interaction_item(&done).unwrap();
+        assert_eq!(attr(&item, "gsi2pk"), None);
+        let cancelled = interaction().cancel(at).unwrap();
+        assert_eq!(attr(&interaction_item(&cancelled).unwrap(), "gsi2pk"), None);
+    }
+
+    #[test]
+    fn due_bounds_sort_as_the_half_open_range_they_mean() {
+        let due = "O#2026-01-21T10:00:00.000Z#I1";
+        assert!(due < "O#2026-01-21T10:00:00.001Z", "due just before the bound is inside");
+        assert!(due > "O#2026-01-21T10:00:00.000Z", "due exactly at the upper bound is outside");
+        assert!(due >= "O#2026-01-21T10:00:00.000Z", "due exactly at the lower bound is inside");
+        assert!(due < "O#~" && due > "O#");
+    }
+}
