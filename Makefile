@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-interactions
+.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-interactions bench-actions
 
 venv:
 	@infra/scripts/venv.sh
@@ -35,3 +35,7 @@ bench-load: venv
 ## make bench-interactions: completion -> next interaction visible through the API (p50/p99)
 bench-interactions: venv
 	infra/bench/interactions.sh
+
+## make bench-actions: approval -> Graph API request with 50 in flight, long-poll wake-up
+bench-actions: venv
+	infra/bench/actions.sh

@@ -95,6 +95,7 @@ fn ports(deps: &Deps) -> SupportPorts<'_> {
         bot: &deps.store,
         queue: &deps.queue,
         replies_queue_url: &deps.settings.replies_queue_url,
+        events: &deps.store,
     }
 }
 

@@ -60,6 +60,7 @@ fn bot_ports(deps: &Deps) -> BotPorts<'_> {
         messages: &deps.store,
         queue: &deps.queue,
         replies_queue_url: &deps.settings.replies_queue_url,
+        events: &deps.store,
     }
 }
 

@@ -491,19 +491,37 @@ impl DynamoStore {
         ])
     }
 
-    /// Writes `events` at the numbers from `first` on, each with its dedupe marker, all or none.
-    /// `false` when a marker existed (an event was recorded before): nothing was written.
-    async fn write_events(&self, events: &[NewEvent], first: u64, now: DateTime<Utc>) -> Result<bool> {
+    /// Writes `events` at the numbers from `first` on, each with its dedupe marker, and `void` at
+    /// the numbers after them up to `last`, all or none. On refusal, which events were recorded
+    /// before (their marker exists); nothing was written then.
+    async fn write_events(&self, events: &[&NewEvent], first: u64, last: u64, now: DateTime<Utc>) -> Result<Result<(), Vec<bool>>> {
         let not_exists = Some("attribute_not_exists(pk)");
         let mut items = Vec::new();
+        let mut marker_at = Vec::new();
         for (i, event) in events.iter().enumerate() {
             let seq = first + i as u64;
+            marker_at.push(event.dedupe_key.as_ref().map(|_| items.len()));
             if let Some(key) = &event.dedupe_key {
                 items.push(self.put_op(self.dedupe_marker(&event.org_id, key, seq, now), not_exists, None)?);
             }
             items.push(self.put_op(self.event_item(&DashboardEvent::recorded(event, seq, now))?, not_exists, None)?);
         }
-        Ok(self.transact(items).await?.is_ok())
+        if let Some(org_id) = events.first().map(|e| e.org_id.as_str()) {
+            for seq in first + events.len() as u64..=last {
+                items.push(self.put_op(self.event_item(&DashboardEvent::void(org_id, seq, now))?, None, None)?);
+            }
+        }
+        Ok(self.transact(items).await?.map_err(|codes| {
+            marker_at.iter().map(|at| at.is_some_and(|i| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed"))).collect()
+        }))
+    }
+
+    /// Fills numbers taken for events that turned out to be recorded already, so readers need not wait.
+    async fn void_events(&self, org_id: &str, first: u64, last: u64, now: DateTime<Utc>) -> Result<()> {
+        let items = (first..=last)
+            .map(|seq| self.put_op(self.event_item(&DashboardEvent::void(org_id, seq, now))?, None, None))
+            .collect::<Result<Vec<_>>>()?;
+        self.transact(items).await?.map_err(|_| Error::backend("dynamodb", "void events refused"))
     }
 }
 
@@ -524,22 +542,29 @@ impl EventStore for DynamoStore {
         let count = events.len() as u64;
         let last = self.take_event_seqs(&org_id, count).await?;
         let first = last + 1 - count;
-        if self.write_events(events, first, now).await? {
-            return Ok(vec![Written::Stored; events.len()]);
+        let all: Vec<&NewEvent> = events.iter().collect();
+        let recorded_before = match self.write_events(&all, first, last, now).await? {
+            Ok(()) => return Ok(vec![Written::Stored; events.len()]),
+            Err(before) => before,
+        };
+        // Some were recorded before (a retried job, a repeated callback): write the others at the
+        // numbers already taken, the rest of the numbers as void.
+        let fresh: Vec<&NewEvent> = events.iter().zip(&recorded_before).filter(|(_, before)| !**before).map(|(e, _)| e).collect();
+        let outcome = if fresh.is_empty() {
+            self.void_events(&org_id, first, last, now).await.map(|()| true)
+        } else {
+            self.write_events(&fresh, first, last, now).await.map(|r| r.is_ok())
+        };
+        if !outcome? {
+            // A concurrent duplicate got there in between: give up these numbers, one at a time.
+            self.void_events(&org_id, first, last, now).await?;
+            let mut written = Vec::new();
+            for event in events {
+                written.push(self.record_event(event).await?);
+            }
+            return Ok(written);
         }
-        // Some were recorded before (a retried job). Fill the numbers taken so readers need not
-        // wait for them, then record each event on its own: the repeats find their markers.
-        for seq in first..=last {
-            self.put(self.event_item(&DashboardEvent::void(&org_id, seq, now))?).await?;
-        }
-        if events.len() == 1 {
-            return Ok(vec![Written::AlreadyThere]);
-        }
-        let mut written = Vec::new();
-        for event in events {
-            written.push(self.record_event(event).await?);
-        }
-        Ok(written)
+        Ok(recorded_before.iter().map(|before| if *before { Written::AlreadyThere } else { Written::Stored }).collect())
     }
 
     async fn events_after(&self, org_id: &str, after: u64, limit: i32) -> Result<Vec<DashboardEvent>> {

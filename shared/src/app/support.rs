@@ -10,6 +10,7 @@ use tracing::info;
 use crate::app::replies::{NewReply, accepts_replies, queue_reply};
 use crate::domain::bot::BotState;
 use crate::domain::conversation::Conversation;
+use crate::domain::event::EventKind;
 use crate::domain::ids::{new_id, stable_id};
 use crate::domain::message::{DeliveryStatus, Message, Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
@@ -28,6 +29,8 @@ pub struct SupportPorts<'a> {
     pub bot: &'a dyn BotStore,
     pub queue: &'a dyn JobQueue,
     pub replies_queue_url: &'a str,
+    /// Issue 4: opened, answered and closed tickets go to the dashboard's event feed.
+    pub events: &'a dyn crate::ports::EventStore,
 }
 
 /// Who is acting from the dashboard.
@@ -215,6 +218,7 @@ pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequ
         match ports.tickets.save_ticket(&write).await {
             Ok(_) => {
                 info!(ticket_id = ticket.id, org_id, "support ticket opened");
+                crate::app::events::ticket_changed(ports.events, EventKind::TicketOpened, &ticket, now, "").await?;
                 return Ok(ticket);
             }
             Err(e) if is_lost_update(&e) => continue,
@@ -403,6 +407,7 @@ pub async fn answer(
         Ok(())
     })
     .await?;
+    crate::app::events::ticket_changed(ports.events, EventKind::TicketAnswered, &ticket, at, &sent.id).await?;
     Ok(Answered { message_id: sent.id, whatsapp_status: sent.status, ticket_status: ticket.status })
 }
 
@@ -452,6 +457,8 @@ pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: Ti
         }
     }
     let ticket = closed.ok_or_else(changed_concurrently)?;
+    let closed_at = ticket.resolved_at.unwrap_or(now);
+    crate::app::events::ticket_changed(ports.events, EventKind::TicketClosed, &ticket, closed_at, &closed_at.timestamp_millis().to_string()).await?;
     let Some(conversation_id) = ticket.conversation_id.clone() else {
         return Ok(Closed { ticket, closing_message_id: None, user_notification: "none" });
     };
@@ -460,7 +467,6 @@ pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: Ti
     }
     let texts = crate::app::bot::settings(ports.bot, org_id).await?.texts;
     let text = if ticket.status == TicketStatus::Closed { texts.ticket_closed } else { texts.ticket_resolved };
-    let closed_at = ticket.resolved_at.unwrap_or(now);
     let key = format!("ticket-closed:{id}");
     let sent = queue_reply(
         ports.conversations,

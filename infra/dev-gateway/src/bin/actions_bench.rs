@@ -212,10 +212,33 @@ async fn main() {
         }
     }
 
+    // What the local DynamoDB (moto) serves: `in_flight` tasks each doing 20 GetItems in a row.
+    let probe_started = Instant::now();
+    let probes: Vec<_> = (0..in_flight)
+        .map(|i| {
+            let t = t.clone();
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    let key = max_core::adapters::dynamo::keys::customer(&t.org.seed.id, &format!("probe-{i}"));
+                    let _ = t.stack.deps.store.get::<Value>(key).await;
+                }
+            })
+        })
+        .collect();
+    for p in probes {
+        let _ = p.await;
+    }
+    let probe_secs = probe_started.elapsed().as_secs_f64();
+
     println!("\nMAX dev stack, issue 4 benchmarks (debug build, moto, WhatsApp sandbox; {pollers} poller(s) per queue)\n");
     report(&format!("approval → Graph API request ({in_flight} in flight)"), approvals);
     println!("approvals that never reached the sandbox: {lost}");
     report("long-poll wake-up after an event", wake);
+    println!(
+        "moto throughput, {in_flight} concurrent GetItem loops: {:.0} calls/s ({:.1} ms per call per task)",
+        (in_flight * 20) as f64 / probe_secs,
+        probe_secs * 1000.0 / 20.0
+    );
     println!(
         "AWS calls per approval (decision + fan-out + send + status follow-up): {:.1}  (dynamodb {:.1}, sqs {:.1})",
         calls.total() as f64 / counted as f64,
