@@ -93,9 +93,9 @@ fn ports(deps: &Deps) -> SupportPorts<'_> {
         conversations: &deps.store,
         messages: &deps.store,
         bot: &deps.store,
+        events: &deps.store,
         queue: &deps.queue,
         replies_queue_url: &deps.settings.replies_queue_url,
-        events: &deps.store,
     }
 }
 

@@ -56,11 +56,11 @@ fn bot_ports(deps: &Deps) -> BotPorts<'_> {
     BotPorts {
         bot: &deps.store,
         tickets: &deps.store,
+        events: &deps.store,
         conversations: &deps.store,
         messages: &deps.store,
         queue: &deps.queue,
         replies_queue_url: &deps.settings.replies_queue_url,
-        events: &deps.store,
     }
 }
 

@@ -59,6 +59,9 @@ impl TestStack {
     }
 
     pub async fn with(options: TestOptions) -> TestStack {
+        // reqwest is built without a TLS provider (see `config::graph_api`); a test that never
+        // builds the Graph API client still needs one for its own HTTP client.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let endpoint = tokio::task::spawn_blocking(moto_url).await.expect("moto start");
         let mut dev = DevOptions::new(&unique_prefix());
         dev.schedules = false;

@@ -18,18 +18,17 @@ use crate::domain::conversation::Conversation;
 use crate::domain::message::{Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
 use crate::error::{Error, Result};
-use crate::ports::{BotStore, ConversationStore, JobQueue, MessageStore, SupportStore, Written};
+use crate::ports::{BotStore, ConversationStore, EventStore, JobQueue, MessageStore, SupportStore, Written};
 
 /// The ports the bot needs.
 pub struct BotPorts<'a> {
     pub bot: &'a dyn BotStore,
     pub tickets: &'a dyn SupportStore,
+    pub events: &'a dyn EventStore,
     pub conversations: &'a dyn ConversationStore,
     pub messages: &'a dyn MessageStore,
     pub queue: &'a dyn JobQueue,
     pub replies_queue_url: &'a str,
-    /// Issue 4: a ticket opened from WhatsApp goes to the dashboard's event feed.
-    pub events: &'a dyn crate::ports::EventStore,
 }
 
 /// The organisation's bot settings, or the default ones (for the texts) when it has none.
@@ -107,22 +106,15 @@ pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTim
     Err(crate::adapters::dynamo::conversation_changed())
 }
 
-/// Opens the conversation's ticket and tells the dashboard's feed (once, whatever the repeats).
-async fn open_ticket(ports: &BotPorts<'_>, conversation: &Conversation, message: &crate::domain::message::Message) -> Result<String> {
-    let ticket = support::open_from_whatsapp(ports.tickets, conversation, message).await?;
-    crate::app::events::ticket_changed(ports.events, crate::domain::event::EventKind::TicketOpened, &ticket, ticket.created_at, "").await?;
-    Ok(ticket.id)
-}
-
 /// Applies the decision's state and ticket step; the ticket touched, if any.
 async fn act(ports: &BotPorts<'_>, conversation: &Conversation, received: &Received, decision: &BotDecision) -> Result<Option<String>> {
     let message = &received.message;
     match &decision.ticket {
-        TicketStep::Open => Ok(Some(open_ticket(ports, conversation, message).await?)),
+        TicketStep::Open => Ok(Some(support::open_from_whatsapp(ports.tickets, ports.events, conversation, message).await?.id)),
         TicketStep::Append { ticket_id } => match support::append_from_whatsapp(ports.tickets, conversation, ticket_id, message).await? {
             Some(ticket) => Ok(Some(ticket.id)),
             // The ticket finished (or vanished) without the conversation hearing of it: start anew.
-            None => Ok(Some(open_ticket(ports, conversation, message).await?)),
+            None => Ok(Some(support::open_from_whatsapp(ports.tickets, ports.events, conversation, message).await?.id)),
         },
         TicketStep::None if decision.next_state.is_none() && decision.reply.is_none() => Ok(None),
         TicketStep::None => {

@@ -6,8 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::domain::event::{DashboardEvent, EventCursor, EventKind, FeedRead, NewEvent, read_feed};
-use crate::domain::support::SupportTicket;
+use crate::domain::event::{DashboardEvent, EventCursor, FeedRead, read_feed};
 use crate::error::Result;
 use crate::ports::{Clock, EventStore};
 
@@ -39,21 +38,6 @@ impl From<&DashboardEvent> for EventView {
     fn from(e: &DashboardEvent) -> Self {
         EventView { id: EventCursor(e.seq).encode(), kind: e.kind.as_str(), at: e.at, data: e.data.clone() }
     }
-}
-
-/// Records a ticket's change in the feed (`ticket.opened`, `ticket.answered`, `ticket.closed`),
-/// once per `occurrence` (what makes this change unique: the answer's message id, the close time).
-pub async fn ticket_changed(events: &dyn EventStore, kind: EventKind, ticket: &SupportTicket, at: chrono::DateTime<chrono::Utc>, occurrence: &str) -> Result<()> {
-    let data = serde_json::json!({
-        "ticket_id": ticket.id,
-        "conversation_id": ticket.conversation_id,
-        "status": ticket.status,
-        "priority": ticket.priority,
-        "assigned_admin_id": ticket.assigned_admin_id,
-    });
-    let key = format!("{}#{}#{occurrence}", kind.as_str(), ticket.id);
-    events.record_event(&NewEvent::new(&ticket.org_id, kind, at, data, key)).await?;
-    Ok(())
 }
 
 /// Reads the organisation's feed after `start`, waiting up to `wait` for something to show.

@@ -5,12 +5,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tracing::info;
+use serde_json::{Value, json};
+use tracing::{info, warn};
 
 use crate::app::replies::{NewReply, accepts_replies, queue_reply};
 use crate::domain::bot::BotState;
 use crate::domain::conversation::Conversation;
-use crate::domain::event::EventKind;
+use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::{new_id, stable_id};
 use crate::domain::message::{DeliveryStatus, Message, Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
@@ -19,7 +20,9 @@ use crate::domain::support::{
     TicketStatus, Transition, validate_message_text,
 };
 use crate::error::{Error, Result};
-use crate::ports::{BotStore, ConversationStore, JobQueue, MessageStore, Page, PageRequest, SupportStore, TicketWrite, Written};
+use crate::ports::{
+    BotStore, ConversationStore, EventStore, JobQueue, MessageStore, Page, PageRequest, SupportStore, TicketWrite, Written,
+};
 
 /// The ports the support use cases need.
 pub struct SupportPorts<'a> {
@@ -27,10 +30,9 @@ pub struct SupportPorts<'a> {
     pub conversations: &'a dyn ConversationStore,
     pub messages: &'a dyn MessageStore,
     pub bot: &'a dyn BotStore,
+    pub events: &'a dyn EventStore,
     pub queue: &'a dyn JobQueue,
     pub replies_queue_url: &'a str,
-    /// Issue 4: opened, answered and closed tickets go to the dashboard's event feed.
-    pub events: &'a dyn crate::ports::EventStore,
 }
 
 /// Who is acting from the dashboard.
@@ -49,6 +51,28 @@ fn changed_concurrently() -> Error {
 
 fn is_lost_update(e: &Error) -> bool {
     matches!(e, Error::Conflict { current: None, .. })
+}
+
+/// Tells the dashboard feed (`ticket.opened`, `ticket.answered`, `ticket.closed`), once per
+/// `dedupe_key`. After the ticket's transaction, and best effort: the ticket and its counters are
+/// committed already, and the notification counts show it even if the feed missed it.
+async fn announce(events: &dyn EventStore, kind: EventKind, ticket: &SupportTicket, at: DateTime<Utc>, dedupe_key: String, extra: Value) {
+    let mut data = json!({
+        "ticket_id": ticket.id,
+        "conversation_id": ticket.conversation_id,
+        "customer_id": ticket.customer_id,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "assigned_admin_id": ticket.assigned_admin_id,
+        "phone_number": ticket.phone_number,
+        "sender_name": ticket.sender_name,
+    });
+    if let (Some(d), Value::Object(more)) = (data.as_object_mut(), extra) {
+        d.extend(more);
+    }
+    if let Err(e) = events.record_event(&NewEvent::new(&ticket.org_id, kind, at, data, dedupe_key)).await {
+        warn!(error = %e, ticket_id = ticket.id, kind = kind.as_str(), "ticket event not recorded in the dashboard feed");
+    }
 }
 
 pub async fn get(tickets: &dyn SupportStore, org_id: &str, id: &str) -> Result<SupportTicket> {
@@ -205,7 +229,7 @@ pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequ
             org_id: org_id.to_string(),
             sender_type: TicketSenderType::User,
             sender_id: None,
-            sender_name: request.sender_name.clone().or_else(|| by.name.clone()),
+            sender_name: request.sender_name.clone(),
             text: request.issue_description.clone(),
             kind: None,
             created_at: now,
@@ -217,8 +241,8 @@ pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequ
         let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: conversation.as_ref() };
         match ports.tickets.save_ticket(&write).await {
             Ok(_) => {
-                info!(ticket_id = ticket.id, org_id, "support ticket opened");
-                crate::app::events::ticket_changed(ports.events, EventKind::TicketOpened, &ticket, now, "").await?;
+                info!(ticket_id = ticket.id, org_id, created_by = by.user_id, "support ticket opened");
+                announce(ports.events, EventKind::TicketOpened, &ticket, now, format!("ticket.opened:{}", ticket.id), json!({})).await;
                 return Ok(ticket);
             }
             Err(e) if is_lost_update(&e) => continue,
@@ -257,7 +281,12 @@ fn customer_message(ticket_id: &str, conversation: &Conversation, message: &Mess
 /// The customer's first message in chat support opens a ticket: ticket, first message,
 /// counters and the conversation (which now points at the ticket) in one transaction. The id
 /// comes from the message's, so a repeat finds the ticket already there.
-pub async fn open_from_whatsapp(tickets: &dyn SupportStore, conversation: &Conversation, message: &Message) -> Result<SupportTicket> {
+pub async fn open_from_whatsapp(
+    tickets: &dyn SupportStore,
+    events: &dyn EventStore,
+    conversation: &Conversation,
+    message: &Message,
+) -> Result<SupportTicket> {
     let id = stable_id(message.created_at, &format!("ticket#{}", message.id));
     let mut ticket = SupportTicket::open(NewTicket {
         id: id.clone(),
@@ -281,6 +310,8 @@ pub async fn open_from_whatsapp(tickets: &dyn SupportStore, conversation: &Conve
     if tickets.save_ticket(&write).await? == Written::Stored {
         info!(ticket_id = id, org_id = conversation.org_id, conversation_id = conversation.id, "support ticket opened from WhatsApp");
     }
+    // Also on a repeat: the dedupe key records it once, even if the first attempt stopped here.
+    announce(events, EventKind::TicketOpened, &ticket, message.created_at, format!("ticket.opened:{id}"), json!({})).await;
     Ok(ticket)
 }
 
@@ -407,7 +438,8 @@ pub async fn answer(
         Ok(())
     })
     .await?;
-    crate::app::events::ticket_changed(ports.events, EventKind::TicketAnswered, &ticket, at, &sent.id).await?;
+    let extra = json!({ "message_id": sent.id, "answered_by": by.user_id });
+    announce(ports.events, EventKind::TicketAnswered, &ticket, at, format!("ticket.answered:{}", sent.id), extra).await;
     Ok(Answered { message_id: sent.id, whatsapp_status: sent.status, ticket_status: ticket.status })
 }
 
@@ -457,14 +489,16 @@ pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: Ti
         }
     }
     let ticket = closed.ok_or_else(changed_concurrently)?;
+    let closed_key = format!("ticket.closed:{id}");
     let closed_at = ticket.resolved_at.unwrap_or(now);
-    crate::app::events::ticket_changed(ports.events, EventKind::TicketClosed, &ticket, closed_at, &closed_at.timestamp_millis().to_string()).await?;
-    let Some(conversation_id) = ticket.conversation_id.clone() else {
+    let conversation = match ticket.conversation_id.clone() {
+        Some(cid) => ports.conversations.conversation(org_id, &cid).await?.map(|_| cid),
+        None => None,
+    };
+    let Some(conversation_id) = conversation else {
+        announce(ports.events, EventKind::TicketClosed, &ticket, closed_at, closed_key, json!({ "closing_message_id": null })).await;
         return Ok(Closed { ticket, closing_message_id: None, user_notification: "none" });
     };
-    if ports.conversations.conversation(org_id, &conversation_id).await?.is_none() {
-        return Ok(Closed { ticket, closing_message_id: None, user_notification: "none" });
-    }
     let texts = crate::app::bot::settings(ports.bot, org_id).await?.texts;
     let text = if ticket.status == TicketStatus::Closed { texts.ticket_closed } else { texts.ticket_resolved };
     let key = format!("ticket-closed:{id}");
@@ -502,6 +536,7 @@ pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: Ti
         Ok(())
     })
     .await?;
+    announce(ports.events, EventKind::TicketClosed, &ticket, closed_at, closed_key, json!({ "closing_message_id": sent.id })).await;
     Ok(Closed { ticket, closing_message_id: Some(sent.id), user_notification: "queued" })
 }
 

@@ -202,10 +202,8 @@ impl BotSettings {
             if m.entries[..i].iter().any(|o| o.id == e.id) {
                 return Err(Error::invalid(field("id"), "must be unique"));
             }
-            if let Some(d) = &e.description {
-                if d.chars().count() > 72 {
-                    return Err(Error::invalid(field("description"), "must be at most 72 characters"));
-                }
+            if e.description.as_ref().is_some_and(|d| d.chars().count() > 72) {
+                return Err(Error::invalid(field("description"), "must be at most 72 characters"));
             }
             match &e.action {
                 MenuAction::ChatSupport => {}

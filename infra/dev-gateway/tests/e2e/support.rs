@@ -350,6 +350,30 @@ async fn menu_chat_support_ticket_answer_close_and_back_to_the_menu() {
     let ticket_messages = ticket(&t, &ana_id).await;
     let last = ticket_messages["messages"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((last["sender_type"].as_str(), last["text"].as_str()), (Some("system"), Some(RESOLVED)));
+
+    // The dashboard feed told admins about each ticket once, in order (the repeated close and the
+    // redelivered messages added nothing).
+    let newer_id = newer["id"].as_str().unwrap();
+    let want = vec![
+        ("ticket.opened", ana_id.as_str()),
+        ("ticket.opened", ben_id.as_str()),
+        ("ticket.answered", ana_id.as_str()),
+        ("ticket.closed", ana_id.as_str()),
+        ("ticket.opened", newer_id),
+    ];
+    let feed = eventually("ticket events in the feed", WAIT, || async {
+        let (_, page) = t.get("/v1/events?limit=100", &t.org.admin).await;
+        let events: Vec<(String, String)> = page["items"]
+            .as_array()?
+            .iter()
+            .filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with("ticket.")))
+            .map(|e| (e["kind"].as_str().unwrap_or_default().to_string(), e["data"]["ticket_id"].as_str().unwrap_or_default().to_string()))
+            .collect();
+        (events.len() >= want.len()).then_some(events)
+    })
+    .await;
+    let want: Vec<(String, String)> = want.into_iter().map(|(k, id)| (k.to_string(), id.to_string())).collect();
+    assert_eq!(feed, want);
 }
 
 #[tokio::test]
