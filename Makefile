@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-interactions bench-support-notifications
+.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-interactions bench-support-notifications bench-actions
 
 venv:
 	@infra/scripts/venv.sh
@@ -39,3 +39,7 @@ bench-interactions: venv
 ## make bench-support-notifications: notification counts with 10 and 10,000 tickets (calls per read, latency)
 bench-support-notifications: venv
 	infra/bench/support-notifications.sh
+
+## make bench-actions: approval -> Graph API request with 50 in flight, long-poll wake-up
+bench-actions: venv
+	infra/bench/actions.sh

@@ -210,6 +210,15 @@ pub struct ActionFilter {
     pub conversation_id: Option<String>,
 }
 
+/// Everything a decision's fan-out reads, fetched in one round trip.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FanOutContext {
+    pub action: Option<crate::domain::action::Action>,
+    pub templates: Option<crate::domain::response_template::ResponseTemplates>,
+    pub conversation: Option<Conversation>,
+    pub customer: Option<Customer>,
+}
+
 #[async_trait]
 pub trait ActionStore: Send + Sync {
     /// Stores a new action; with an idempotency key, `AlreadyThere` when the key was used before
@@ -224,6 +233,9 @@ pub trait ActionStore: Send + Sync {
         org_id: &str,
         action_id: &str,
     ) -> Result<(Option<crate::domain::action::Action>, Option<crate::domain::action::ActionResponse>)>;
+    /// The action, the organisation's answer templates, the conversation and the customer, in one
+    /// strongly consistent read (the fan-out's latency is mostly round trips).
+    async fn fan_out_context(&self, org_id: &str, action_id: &str, conversation_id: &str, customer_id: &str) -> Result<FanOutContext>;
     /// Newest first.
     async fn actions(&self, org_id: &str, filter: &ActionFilter, page: &PageRequest) -> Result<Page<crate::domain::action::Action>>;
     /// Saves a decided action over the pending version it was decided on; `AlreadyThere` when it
@@ -235,7 +247,6 @@ pub trait ActionStore: Send + Sync {
     async fn mark_request_message(&self, action: &crate::domain::action::Action) -> Result<()>;
     /// Stores an answer's record once (keyed by its action).
     async fn put_response(&self, response: &crate::domain::action::ActionResponse) -> Result<Written>;
-    async fn set_response_message(&self, org_id: &str, action_id: &str, message_id: &str) -> Result<()>;
     /// Applies a delivery status to an answer monotonically, like `MessageStore::apply_status`;
     /// `AlreadyThere` when it is already as far or further along, or unknown.
     async fn apply_response_status(
@@ -261,6 +272,9 @@ pub trait ResponseTemplateStore: Send + Sync {
 pub trait EventStore: Send + Sync {
     /// Appends an event to its organisation's feed, once per dedupe key.
     async fn record_event(&self, event: &crate::domain::event::NewEvent) -> Result<Written>;
+    /// Appends several events of one organisation, in this order, with one counter update and
+    /// one transaction.
+    async fn record_events(&self, events: &[crate::domain::event::NewEvent]) -> Result<Vec<Written>>;
     /// Stored events after `after`, in sequence order, from a strongly consistent read.
     async fn events_after(&self, org_id: &str, after: u64, limit: i32) -> Result<Vec<crate::domain::event::DashboardEvent>>;
     /// The last number handed out in the organisation's feed (0 before the first event).

@@ -15,7 +15,7 @@ use crate::domain::event::{DEDUPE_RETENTION, DashboardEvent, NewEvent};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::domain::response_template::ResponseTemplates;
 use crate::error::{Error, Result};
-use crate::ports::{ActionFilter, ActionStore, EventStore, Page, PageRequest, ResponseTemplateStore, WamidIndex, Written};
+use crate::ports::{ActionFilter, ActionStore, EventStore, FanOutContext, Page, PageRequest, ResponseTemplateStore, WamidIndex, Written};
 
 /// Key layout of this feature. Every partition key starts with `ORG#{org}`.
 pub mod keys {
@@ -248,6 +248,52 @@ impl ActionStore for DynamoStore {
         Ok((action, response))
     }
 
+    async fn fan_out_context(&self, org_id: &str, action_id: &str, conversation_id: &str, customer_id: &str) -> Result<FanOutContext> {
+        let action_key = keys::action(org_id, action_id);
+        let templates_key = keys::response_templates(org_id);
+        let conversation_key = super::dynamo::keys::conversation(org_id, conversation_id);
+        let customer_key = super::dynamo::keys::customer(org_id, customer_id);
+        let wanted = KeysAndAttributes::builder()
+            .keys(key_map(action_key.clone()))
+            .keys(key_map(templates_key.clone()))
+            .keys(key_map(conversation_key.clone()))
+            .keys(key_map(customer_key.clone()))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| Error::backend("dynamodb", e))?;
+        let out = self
+            .client()
+            .batch_get_item()
+            .request_items(self.table(), wanted)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
+            // Throttled: read them one by one rather than fail the job.
+            return Ok(FanOutContext {
+                action: self.consistent_get(action_key).await?,
+                templates: self.consistent_get(templates_key).await?,
+                conversation: self.consistent_get(conversation_key).await?,
+                customer: self.consistent_get(customer_key).await?,
+            });
+        }
+        let mut context = FanOutContext::default();
+        for item in out.responses.unwrap_or_default().remove(self.table()).unwrap_or_default() {
+            let key = |attr: &str| item.get(attr).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let key = (key("pk"), key("sk"));
+            if key == action_key {
+                context.action = Some(from_item(item)?);
+            } else if key == templates_key {
+                context.templates = Some(from_item(item)?);
+            } else if key == conversation_key {
+                context.conversation = Some(from_item(item)?);
+            } else if key == customer_key {
+                context.customer = Some(from_item(item)?);
+            }
+        }
+        Ok(context)
+    }
+
     async fn actions(&self, org_id: &str, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>> {
         let status = filter.status.map(ActionStatus::as_str);
         let action_type = filter.action_type.as_deref();
@@ -339,19 +385,6 @@ impl ActionStore for DynamoStore {
         self.put_new(item).await
     }
 
-    async fn set_response_message(&self, org_id: &str, action_id: &str, message_id: &str) -> Result<()> {
-        let values = HashMap::from([(":message".to_string(), s(message_id))]);
-        self.update_where(
-            keys::action_response(org_id, action_id),
-            "SET message_id = :message",
-            "attribute_exists(pk)",
-            HashMap::new(),
-            values,
-        )
-        .await?;
-        Ok(())
-    }
-
     async fn apply_response_status(
         &self,
         org_id: &str,
@@ -420,15 +453,16 @@ impl ResponseTemplateStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// Takes the organisation's next sequence number (an atomic counter: no retries under contention).
-    async fn next_event_seq(&self, org_id: &str) -> Result<u64> {
+    /// Takes the organisation's next `count` sequence numbers and answers the last (an atomic
+    /// counter: no retries under contention).
+    async fn take_event_seqs(&self, org_id: &str, count: u64) -> Result<u64> {
         let out = self
             .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(key_map(keys::event_counter(org_id))))
-            .update_expression("ADD seq :one")
-            .expression_attribute_values(":one", n(1))
+            .update_expression("ADD seq :count")
+            .expression_attribute_values(":count", n(count))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
@@ -446,41 +480,91 @@ impl DynamoStore {
         item.insert("expires_at".into(), n(event.expires_at));
         Ok(item)
     }
+
+    fn dedupe_marker(&self, org_id: &str, key: &str, seq: u64, now: DateTime<Utc>) -> Item {
+        let (pk, sk) = keys::event_dedupe(org_id, key);
+        HashMap::from([
+            ("pk".to_string(), s(pk)),
+            ("sk".to_string(), s(sk)),
+            ("seq".to_string(), n(seq)),
+            ("expires_at".to_string(), n((now + DEDUPE_RETENTION).timestamp())),
+        ])
+    }
+
+    /// Writes `events` at the numbers from `first` on, each with its dedupe marker, and `void` at
+    /// the numbers after them up to `last`, all or none. On refusal, which events were recorded
+    /// before (their marker exists); nothing was written then.
+    async fn write_events(&self, events: &[&NewEvent], first: u64, last: u64, now: DateTime<Utc>) -> Result<Result<(), Vec<bool>>> {
+        let not_exists = Some("attribute_not_exists(pk)");
+        let mut items = Vec::new();
+        let mut marker_at = Vec::new();
+        for (i, event) in events.iter().enumerate() {
+            let seq = first + i as u64;
+            marker_at.push(event.dedupe_key.as_ref().map(|_| items.len()));
+            if let Some(key) = &event.dedupe_key {
+                items.push(self.put_op(self.dedupe_marker(&event.org_id, key, seq, now), not_exists, None)?);
+            }
+            items.push(self.put_op(self.event_item(&DashboardEvent::recorded(event, seq, now))?, not_exists, None)?);
+        }
+        if let Some(org_id) = events.first().map(|e| e.org_id.as_str()) {
+            for seq in first + events.len() as u64..=last {
+                items.push(self.put_op(self.event_item(&DashboardEvent::void(org_id, seq, now))?, None, None)?);
+            }
+        }
+        Ok(self.transact(items).await?.map_err(|codes| {
+            marker_at.iter().map(|at| at.is_some_and(|i| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed"))).collect()
+        }))
+    }
+
+    /// Fills numbers taken for events that turned out to be recorded already, so readers need not wait.
+    async fn void_events(&self, org_id: &str, first: u64, last: u64, now: DateTime<Utc>) -> Result<()> {
+        let items = (first..=last)
+            .map(|seq| self.put_op(self.event_item(&DashboardEvent::void(org_id, seq, now))?, None, None))
+            .collect::<Result<Vec<_>>>()?;
+        self.transact(items).await?.map_err(|_| Error::backend("dynamodb", "void events refused"))
+    }
 }
 
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn record_event(&self, event: &NewEvent) -> Result<Written> {
-        let now = Utc::now();
-        let Some(dedupe) = &event.dedupe_key else {
-            let seq = self.next_event_seq(&event.org_id).await?;
-            return self.put_new(self.event_item(&DashboardEvent::recorded(event, seq, now))?).await;
+        Ok(self.record_events(std::slice::from_ref(event)).await?.pop().unwrap_or(Written::AlreadyThere))
+    }
+
+    async fn record_events(&self, events: &[NewEvent]) -> Result<Vec<Written>> {
+        let Some(org_id) = events.first().map(|e| e.org_id.clone()) else {
+            return Ok(Vec::new());
         };
-        let marker_key = keys::event_dedupe(&event.org_id, dedupe);
-        // Most repeats stop here, before taking a number.
-        if self.consistent_get::<serde_json::Value>(marker_key.clone()).await?.is_some() {
-            return Ok(Written::AlreadyThere);
+        if events.iter().any(|e| e.org_id != org_id) {
+            return Err(Error::backend("dynamodb", "events of one feed only"));
         }
-        let seq = self.next_event_seq(&event.org_id).await?;
-        let marker = HashMap::from([
-            ("pk".to_string(), s(marker_key.0)),
-            ("sk".to_string(), s(marker_key.1)),
-            ("seq".to_string(), n(seq)),
-            ("expires_at".to_string(), n((now + DEDUPE_RETENTION).timestamp())),
-        ]);
-        let not_exists = Some("attribute_not_exists(pk)");
-        let items = vec![
-            self.put_op(marker, not_exists, None)?,
-            self.put_op(self.event_item(&DashboardEvent::recorded(event, seq, now))?, not_exists, None)?,
-        ];
-        match self.transact(items).await? {
-            Ok(()) => Ok(Written::Stored),
-            Err(_) => {
-                // A concurrent duplicate won: fill the number we took so readers need not wait for it.
-                self.put(self.event_item(&DashboardEvent::void(&event.org_id, seq, now))?).await?;
-                Ok(Written::AlreadyThere)
+        let now = Utc::now();
+        let count = events.len() as u64;
+        let last = self.take_event_seqs(&org_id, count).await?;
+        let first = last + 1 - count;
+        let all: Vec<&NewEvent> = events.iter().collect();
+        let recorded_before = match self.write_events(&all, first, last, now).await? {
+            Ok(()) => return Ok(vec![Written::Stored; events.len()]),
+            Err(before) => before,
+        };
+        // Some were recorded before (a retried job, a repeated callback): write the others at the
+        // numbers already taken, the rest of the numbers as void.
+        let fresh: Vec<&NewEvent> = events.iter().zip(&recorded_before).filter(|(_, before)| !**before).map(|(e, _)| e).collect();
+        let outcome = if fresh.is_empty() {
+            self.void_events(&org_id, first, last, now).await.map(|()| true)
+        } else {
+            self.write_events(&fresh, first, last, now).await.map(|r| r.is_ok())
+        };
+        if !outcome? {
+            // A concurrent duplicate got there in between: give up these numbers, one at a time.
+            self.void_events(&org_id, first, last, now).await?;
+            let mut written = Vec::new();
+            for event in events {
+                written.push(self.record_event(event).await?);
             }
+            return Ok(written);
         }
+        Ok(recorded_before.iter().map(|before| if *before { Written::AlreadyThere } else { Written::Stored }).collect())
     }
 
     async fn events_after(&self, org_id: &str, after: u64, limit: i32) -> Result<Vec<DashboardEvent>> {

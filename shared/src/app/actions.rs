@@ -28,7 +28,7 @@ use crate::ports::{
     ResponseTemplateStore, WamidIndex, Written,
 };
 
-use super::replies::{NewReply, customer_group, enqueue, queue_reply};
+use super::replies::{NewReply, customer_group, enqueue, keyed_reply_id, queue_reply};
 
 /// Everything the action use cases touch.
 pub struct ActionPorts<'a> {
@@ -48,6 +48,9 @@ pub struct ActionPorts<'a> {
 pub struct ActionJob {
     pub org_id: String,
     pub action_id: String,
+    /// Never change for an action; carried so the fan-out reads everything in one round trip.
+    pub conversation_id: String,
+    pub customer_id: String,
 }
 
 /// An action with its answer, as `GET /v1/actions/{id}` shows it.
@@ -265,7 +268,12 @@ pub async fn decide(ports: &ActionPorts<'_>, org_id: &str, action_id: &str, requ
 }
 
 async fn queue_fan_out(ports: &ActionPorts<'_>, action: &Action) -> Result<()> {
-    let job = ActionJob { org_id: action.org_id.clone(), action_id: action.id.clone() };
+    let job = ActionJob {
+        org_id: action.org_id.clone(),
+        action_id: action.id.clone(),
+        conversation_id: action.conversation_id.clone(),
+        customer_id: action.customer_id.clone(),
+    };
     let body = serde_json::to_string(&job).map_err(|e| Error::backend("sqs", e))?;
     // Grouped like replies, so one customer's answers go out in the order they were decided.
     let entry = QueueMessage {
@@ -282,7 +290,8 @@ async fn queue_fan_out(ports: &ActionPorts<'_>, action: &Action) -> Result<()> {
 /// answer itself (queued for reply-sender, so the 24-hour window, retries and statuses apply), the
 /// `action_status_update` note, the decision on the bubble. `attempt` is SQS's receive count.
 pub async fn fan_out(ports: &ActionPorts<'_>, job: &ActionJob, attempt: u32, now: DateTime<Utc>) -> Result<()> {
-    let Some(action) = ports.actions.action(&job.org_id, &job.action_id).await? else {
+    let context = ports.actions.fan_out_context(&job.org_id, &job.action_id, &job.conversation_id, &job.customer_id).await?;
+    let Some(action) = context.action.filter(|a| a.conversation_id == job.conversation_id) else {
         warn!(action_id = job.action_id, "fan-out for an unknown action dropped");
         return Ok(());
     };
@@ -291,15 +300,12 @@ pub async fn fan_out(ports: &ActionPorts<'_>, job: &ActionJob, attempt: u32, now
         return Ok(());
     };
     let (org_id, action_id) = (action.org_id.as_str(), action.id.as_str());
-
-    let (settings, conversation, customer) = futures::try_join!(
-        ports.templates.response_templates(org_id),
-        ports.conversations.conversation(org_id, &action.conversation_id),
-        ports.customers.customer(org_id, &action.customer_id),
-    )?;
-    let conversation = conversation.ok_or(Error::NotFound("conversation"))?;
-    let customer_name = customer.and_then(|c| c.name);
-    let (text, template_source) = compose(settings.as_ref(), &action, customer_name.as_deref(), decision.decided_by.name.as_deref());
+    let conversation = context.conversation.ok_or(Error::NotFound("conversation"))?;
+    let customer_name = context.customer.and_then(|c| c.name);
+    let (text, template_source) = compose(context.templates.as_ref(), &action, customer_name.as_deref(), decision.decided_by.name.as_deref());
+    // Derived from the decision, so a redelivery derives the same message; just after the note.
+    let reply_at = decision.decided_at + Duration::milliseconds(1);
+    let reply_key = response_key(action_id);
     let response = ActionResponse {
         action_id: action.id.clone(),
         org_id: action.org_id.clone(),
@@ -307,7 +313,7 @@ pub async fn fan_out(ports: &ActionPorts<'_>, job: &ActionJob, attempt: u32, now
         decision: decision.status,
         text,
         template_source,
-        message_id: None,
+        message_id: Some(keyed_reply_id(org_id, &action.conversation_id, &reply_key, reply_at)),
         status: DeliveryStatus::Queued,
         wamid: None,
         failure: None,
@@ -328,10 +334,12 @@ pub async fn fan_out(ports: &ActionPorts<'_>, job: &ActionJob, attempt: u32, now
             "title": action.title,
             "status": action.status,
             "decided_by": decision.decided_by,
+            "response_message_id": response.message_id,
         }),
         format!("action.decided#{action_id}"),
     );
-    // The record exists before the answer's message does, so no delivery status can miss it.
+    // The record exists before the answer's message does, so no delivery status can miss it; the
+    // event comes before any status of the answer.
     let (written, _) = futures::try_join!(ports.actions.put_response(&response), ports.events.record_event(&decided))?;
     let text = match written {
         Written::Stored => response.text,
@@ -349,9 +357,8 @@ pub async fn fan_out(ports: &ActionPorts<'_>, job: &ActionJob, attempt: u32, now
             conversation_id: &action.conversation_id,
             content: OutboundContent::text(text),
             sender: sender(&decision.decided_by),
-            idempotency_key: Some(&response_key(action_id)),
-            // Derived from the decision, so a redelivery derives the same message id; just after the note.
-            now: decision.decided_at + Duration::milliseconds(1),
+            idempotency_key: Some(&reply_key),
+            now: reply_at,
         },
     )
     .await?;
@@ -360,9 +367,11 @@ pub async fn fan_out(ports: &ActionPorts<'_>, job: &ActionJob, attempt: u32, now
         // deduplication and reply-sender's status check make a second job harmless.
         enqueue(ports.queue, ports.replies_queue_url, &conversation, &message).await?;
     }
-    ports.actions.set_response_message(org_id, action_id, &message.id).await?;
-    record_internal(ports.conversations, ports.messages, org_id, &action.conversation_id, status_note(&action, &message.id)).await?;
-    ports.actions.mark_request_message(&action).await?;
+    futures::try_join!(
+        record_internal(ports.conversations, ports.messages, org_id, &action.conversation_id, status_note(&action, &message.id)),
+        ports.actions.mark_request_message(&action),
+    )?;
+    // Last: a decision repeated before this point queues the fan-out again.
     ports.actions.mark_fanned_out(org_id, action_id, &message.id, now).await?;
     info!(action_id, message_id = message.id, "decision fanned out");
     Ok(())
@@ -414,32 +423,40 @@ pub async fn follow_delivery(
     }
     let action_id = message.idempotency_key.as_deref().and_then(action_of_response);
     let org_id = message.org_id.as_str();
-    let data = json!({
-        "conversation_id": message.conversation_id,
-        "message_id": message.id,
-        "status": status,
-        "failure": failure,
-        "action_id": action_id,
-    });
-    let key = format!("message.status#{}#{}", message.id, status.as_str());
-    ports.events.record_event(&NewEvent::new(org_id, EventKind::MessageStatusChanged, at, data, key)).await?;
-    let Some(action_id) = action_id else {
-        return Ok(());
-    };
-    let written = ports.actions.apply_response_status(org_id, action_id, status, message.wamid.as_deref(), failure, at).await?;
-    if written == Written::AlreadyThere && first_time {
-        // The answer is already as far or further along (callbacks out of order): nothing new to tell.
-        return Ok(());
+    let mut events = vec![NewEvent::new(
+        org_id,
+        EventKind::MessageStatusChanged,
+        at,
+        json!({
+            "conversation_id": message.conversation_id,
+            "message_id": message.id,
+            "status": status,
+            "failure": failure,
+            "action_id": action_id,
+        }),
+        format!("message.status#{}#{}", message.id, status.as_str()),
+    )];
+    if let Some(action_id) = action_id {
+        let written = ports.actions.apply_response_status(org_id, action_id, status, message.wamid.as_deref(), failure, at).await?;
+        // First time and not applied: the answer is already as far or further along (callbacks
+        // out of order), nothing new to tell. A retry tells it again (the dedupe key keeps it single).
+        if written == Written::Stored || !first_time {
+            events.push(NewEvent::new(
+                org_id,
+                EventKind::ResponseStatusChanged,
+                at,
+                json!({
+                    "action_id": action_id,
+                    "conversation_id": message.conversation_id,
+                    "message_id": message.id,
+                    "status": status,
+                    "failure": failure,
+                }),
+                format!("action.response_status#{action_id}#{}", status.as_str()),
+            ));
+        }
     }
-    let data = json!({
-        "action_id": action_id,
-        "conversation_id": message.conversation_id,
-        "message_id": message.id,
-        "status": status,
-        "failure": failure,
-    });
-    let key = format!("action.response_status#{action_id}#{}", status.as_str());
-    ports.events.record_event(&NewEvent::new(org_id, EventKind::ResponseStatusChanged, at, data, key)).await?;
+    ports.events.record_events(&events).await?;
     Ok(())
 }
 

@@ -49,7 +49,7 @@ pub async fn queue_reply(
 ) -> Result<Message> {
     reply.content.validate()?;
     let id = match reply.idempotency_key {
-        Some(key) => stable_id(reply.now, &format!("{}#{}#{key}", reply.org_id, reply.conversation_id)),
+        Some(key) => keyed_reply_id(reply.org_id, reply.conversation_id, key, reply.now),
         None => new_id(reply.now),
     };
     let mut stored = None;
@@ -82,6 +82,12 @@ pub async fn queue_reply(
     let (message, conversation) = stored.ok_or_else(crate::adapters::dynamo::conversation_changed)?;
     enqueue(queue, replies_queue_url, &conversation, &message).await?;
     Ok(message)
+}
+
+/// The id `queue_reply` gives a message queued with an idempotency key at `now` (callers that
+/// record the id elsewhere before queuing use it too).
+pub fn keyed_reply_id(org_id: &str, conversation_id: &str, key: &str, now: DateTime<Utc>) -> String {
+    stable_id(now, &format!("{org_id}#{conversation_id}#{key}"))
 }
 
 async fn find_by_idempotency(messages: &dyn MessageStore, conversation: &Conversation, key: &str) -> Result<Option<Message>> {

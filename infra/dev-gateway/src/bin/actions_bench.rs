@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use max_core::domain::event::{EventKind, NewEvent};
 use max_core::ports::EventStore;
+use max_core::telemetry::AwsCalls;
 use max_dev::pollers::QueuePoller;
 use max_dev::testing::{TestOptions, TestStack};
 use serde_json::{Value, json};
@@ -56,9 +57,12 @@ fn report(name: &str, mut samples: Vec<f64>) {
     );
 }
 
-/// Starts `per_queue` pollers on every queue of template.yaml, like the dev stack does.
-fn start_pollers(t: &TestStack, per_queue: usize) {
-    let sqs = t.stack.deps.queue.client().clone();
+/// Starts `per_queue` pollers on every queue of template.yaml, like the dev stack does (with their
+/// own client: event source mappings are not the functions' AWS calls).
+async fn start_pollers(t: &TestStack, per_queue: usize) {
+    let any_queue = t.stack.resources.queue_urls.values().next().expect("a queue");
+    let endpoint = any_queue.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+    let sqs = aws_sdk_sqs::Client::new(&max_dev::moto::sdk_config(&endpoint).await);
     for source in &t.stack.template.queue_sources {
         let url = t.stack.resources.queue_urls[&source.queue_logical_id].clone();
         let arn = t.stack.resources.queue_arns[&source.queue_logical_id].clone();
@@ -105,7 +109,7 @@ async fn main() {
     let pollers = arg("--pollers", 1) as usize;
     let wakeups = arg("--wakeups", 60) as usize;
     let t = Arc::new(TestStack::with(TestOptions { no_pollers: true, ..Default::default() }).await);
-    start_pollers(&t, pollers);
+    start_pollers(&t, pollers).await;
     let number = t.org.seed.phone_number_id.clone();
 
     // One live conversation per customer.
@@ -115,6 +119,23 @@ async fn main() {
     }
     let conversations = conversations(&t, in_flight).await;
     assert!(conversations.len() >= in_flight, "only {} conversations", conversations.len());
+
+    // AWS calls per approval, one at a time with nothing else running: the decision (API), the
+    // fan-out, the send and its status follow-up. Queue polling is the event source's, not counted.
+    let counted = conversations.len().min(5);
+    let mut ids = Vec::new();
+    for (i, c) in conversations.iter().take(counted).enumerate() {
+        let body = json!({ "conversation_id": c, "type": "refund_request", "title": format!("Count {i}") });
+        let (_, a) = t.post("/v1/actions", &t.org.agent, body).await;
+        ids.push(a["id"].as_str().unwrap_or_default().to_string());
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = AwsCalls::now();
+    for id in &ids {
+        t.post(&format!("/v1/actions/{id}/approve"), &t.org.agent, json!({ "reply_text": "Counted." })).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let calls = AwsCalls::now().since(&before);
 
     // Approval → Graph API request.
     let sandbox = t.stack.sandbox.clone().expect("the bench runs on the WhatsApp sandbox");
@@ -191,8 +212,37 @@ async fn main() {
         }
     }
 
+    // What the local DynamoDB (moto) serves: `in_flight` tasks each doing 20 GetItems in a row.
+    let probe_started = Instant::now();
+    let probes: Vec<_> = (0..in_flight)
+        .map(|i| {
+            let t = t.clone();
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    let key = max_core::adapters::dynamo::keys::customer(&t.org.seed.id, &format!("probe-{i}"));
+                    let _ = t.stack.deps.store.get::<Value>(key).await;
+                }
+            })
+        })
+        .collect();
+    for p in probes {
+        let _ = p.await;
+    }
+    let probe_secs = probe_started.elapsed().as_secs_f64();
+
     println!("\nMAX dev stack, issue 4 benchmarks (debug build, moto, WhatsApp sandbox; {pollers} poller(s) per queue)\n");
     report(&format!("approval → Graph API request ({in_flight} in flight)"), approvals);
     println!("approvals that never reached the sandbox: {lost}");
     report("long-poll wake-up after an event", wake);
+    println!(
+        "moto throughput, {in_flight} concurrent GetItem loops: {:.0} calls/s ({:.1} ms per call per task)",
+        (in_flight * 20) as f64 / probe_secs,
+        probe_secs * 1000.0 / 20.0
+    );
+    println!(
+        "AWS calls per approval (decision + fan-out + send + status follow-up): {:.1}  (dynamodb {:.1}, sqs {:.1})",
+        calls.total() as f64 / counted as f64,
+        calls.dynamodb as f64 / counted as f64,
+        calls.sqs as f64 / counted as f64
+    );
 }

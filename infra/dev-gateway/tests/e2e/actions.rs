@@ -157,6 +157,14 @@ async fn an_approval_reaches_the_customer_once_and_the_dashboard_sees_every_step
     assert_eq!(messages[3]["id"], a["response"]["message_id"]);
 
     assert_eq!(steps(&feed(&t, &t.org.agent).await), FULL_STORY);
+
+    // Meta repeats callbacks: the same statuses again change nothing, in the answer or the feed.
+    for file in ["statuses/status-read.json", "statuses/status-delivered.json", "statuses/status-read.json"] {
+        assert_eq!(t.post_webhook(&status_for(&fixture(file), "wamid.ACT-APPROVE")).await.status(), StatusCode::OK);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(action_when(&t, id, "still read", |_| true).await["response"], a["response"]);
+    assert_eq!(steps(&feed(&t, &t.org.agent).await), FULL_STORY);
     graph.verify().await;
 }
 
@@ -439,4 +447,31 @@ async fn a_waiting_dashboard_is_woken_by_the_decision() {
     let next = woken["next_cursor"].as_str().unwrap();
     let (_, quiet) = t.get(&format!("/v1/events?after={next}&wait=1"), &t.org.agent).await;
     assert!(quiet["items"].as_array().unwrap().iter().all(|e| e["kind"] != "action.decided"));
+}
+
+/// Tickets reach the same feed: opened, answered, closed (once each, even when repeated), with
+/// the answer's and the closing message's delivery statuses in between.
+#[tokio::test]
+async fn ticket_changes_reach_the_feed_once() {
+    let t = TestStack::start().await;
+    let conversation = live_conversation(&t).await;
+    let body = json!({ "issue_description": "The car still makes the noise", "conversation_id": conversation });
+    let (status, opened) = t.post("/v1/support/tickets", &t.org.agent, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let ticket = opened["ticket_id"].as_str().unwrap().to_string();
+    let (status, answered) = t.post(&format!("/v1/admin/support/tickets/{ticket}/messages"), &t.org.admin, json!({ "message": "We'll call you today." })).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answered}");
+    for _ in 0..2 {
+        let (status, closed) = t.post(&format!("/v1/admin/support/tickets/{ticket}/close"), &t.org.admin, json!({ "outcome": "RESOLVED" })).await;
+        assert_eq!(status, StatusCode::OK, "{closed}");
+    }
+    let events = eventually("ticket events and both sends", WAIT, || async {
+        let events = feed(&t, &t.org.agent).await;
+        (events.iter().filter(|e| e["kind"] == "message.status_changed").count() == 2).then_some(events)
+    })
+    .await;
+    let tickets: Vec<String> =
+        events.iter().filter(|e| e["kind"].as_str().unwrap().starts_with("ticket.")).map(|e| format!("{} {}", e["kind"].as_str().unwrap(), e["data"]["status"].as_str().unwrap())).collect();
+    assert_eq!(tickets, ["ticket.opened OPEN", "ticket.answered IN_PROGRESS", "ticket.closed RESOLVED"]);
+    assert!(events.iter().all(|e| !e["kind"].as_str().unwrap().starts_with("ticket.") || e["data"]["ticket_id"] == ticket.as_str()));
 }
