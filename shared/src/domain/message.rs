@@ -113,6 +113,8 @@ pub struct Sender {
     pub name: Option<String>,
 }
 
+/// Unset timestamps are left out of the stored item (not null), so a status update can fill the
+/// earlier ones with `if_not_exists` when their callbacks never came.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub id: String,
@@ -146,13 +148,13 @@ pub struct Message {
     pub failure: Option<FailureReason>,
     pub sender: Sender,
     pub created_at: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_at: Option<DateTime<Utc>>,
     /// Set when the 24-hour window had closed and the organisation's fallback template went instead.
     #[serde(default)]
