@@ -271,7 +271,7 @@ mod tests {
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
+            .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).expect("sample event readable")))
             .collect();
         files.sort();
         files
@@ -298,10 +298,10 @@ mod tests {
 
     #[test]
     fn admin_routes_need_a_supervisor_and_the_menu_edit_an_admin() {
-        let get = Route::parse(&Method::GET, &["v1", "admin", "support", "tickets"]).unwrap();
+        let get = Route::parse(&Method::GET, &["v1", "admin", "support", "tickets"]).expect("route");
         assert_eq!(get.role(), Role::Supervisor);
-        assert_eq!(Route::parse(&Method::PUT, &["v1", "bot", "menu"]).unwrap().role(), Role::Admin);
-        assert_eq!(Route::parse(&Method::GET, &["v1", "support", "open-tickets"]).unwrap().role(), Role::Agent);
+        assert_eq!(Route::parse(&Method::PUT, &["v1", "bot", "menu"]).expect("route").role(), Role::Admin);
+        assert_eq!(Route::parse(&Method::GET, &["v1", "support", "open-tickets"]).expect("route").role(), Role::Agent);
         assert_eq!(Route::parse(&Method::DELETE, &["v1", "support", "tickets", "x"]), None);
     }
 }

@@ -1,6 +1,7 @@
 //! The local stack: moto resources created from template.yaml, the dev gateway serving every
 //! function in process, queue pollers, schedules, demo data, and the test harness built on them.
 
+pub mod bench;
 pub mod gateway;
 pub mod moto;
 pub mod pollers;

@@ -134,6 +134,33 @@ fn failed_condition(codes: &[String], index: usize) -> bool {
     codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed")
 }
 
+/// The update that moves a delivery status forward (messages and action answers alike): a later
+/// status implies the earlier ones happened even if their callbacks never came; `None` for
+/// statuses that never come from a callback. Pair it with the condition
+/// `status_rank < :rank AND status_rank < :failed_rank` (monotonic, failed is final).
+pub fn status_update(status: DeliveryStatus, failure: Option<&FailureReason>, at: DateTime<Utc>) -> Result<Option<(String, Item)>> {
+    let mut values = HashMap::from([
+        (":status".to_string(), s(status.as_str())),
+        (":rank".to_string(), n(status.rank())),
+        (":at".to_string(), s(at.to_rfc3339())),
+        (":failed_rank".to_string(), n(DeliveryStatus::Failed.rank())),
+    ]);
+    let mut expression = String::from("SET #status = :status, status_rank = :rank");
+    match status {
+        DeliveryStatus::Sent => expression.push_str(", sent_at = if_not_exists(sent_at, :at)"),
+        DeliveryStatus::Delivered => expression.push_str(", delivered_at = :at, sent_at = if_not_exists(sent_at, :at)"),
+        DeliveryStatus::Read => expression
+            .push_str(", read_at = :at, delivered_at = if_not_exists(delivered_at, :at), sent_at = if_not_exists(sent_at, :at)"),
+        DeliveryStatus::Failed => {
+            expression.push_str(", failed_at = :at, failure = :failure");
+            let f = failure.cloned().unwrap_or_else(|| FailureReason::ours("failed", None));
+            values.insert(":failure".into(), AttributeValue::M(to_item(&f)?));
+        }
+        DeliveryStatus::Queued | DeliveryStatus::Received => return Ok(None),
+    }
+    Ok(Some((expression, values)))
+}
+
 /// The stored conversation changed under us; the caller reads it again and retries.
 pub fn conversation_changed() -> Error {
     Error::Conflict { detail: "conversation changed concurrently".into(), current: None }
@@ -649,27 +676,9 @@ impl MessageStore for DynamoStore {
         let Some(marker) = self.get::<Marker>(keys::wamid(org_id, wamid)).await? else {
             return Ok(Written::AlreadyThere);
         };
-        let mut values = HashMap::from([
-            (":status".to_string(), s(status.as_str())),
-            (":rank".to_string(), n(status.rank())),
-            (":at".to_string(), s(at.to_rfc3339())),
-            (":failed_rank".to_string(), n(DeliveryStatus::Failed.rank())),
-        ]);
-        // A later status implies the earlier ones happened, even if their callbacks never came.
-        let mut expression = String::from("SET #status = :status, status_rank = :rank");
-        match status {
-            DeliveryStatus::Sent => expression.push_str(", sent_at = if_not_exists(sent_at, :at)"),
-            DeliveryStatus::Delivered => expression.push_str(", delivered_at = :at, sent_at = if_not_exists(sent_at, :at)"),
-            DeliveryStatus::Read => expression.push_str(
-                ", read_at = :at, delivered_at = if_not_exists(delivered_at, :at), sent_at = if_not_exists(sent_at, :at)",
-            ),
-            DeliveryStatus::Failed => {
-                expression.push_str(", failed_at = :at, failure = :failure");
-                let f = failure.cloned().unwrap_or_else(|| FailureReason::ours("failed", None));
-                values.insert(":failure".into(), AttributeValue::M(to_item(&f)?));
-            }
-            DeliveryStatus::Queued | DeliveryStatus::Received => return Ok(Written::AlreadyThere),
-        }
+        let Some((expression, values)) = status_update(status, failure, at)? else {
+            return Ok(Written::AlreadyThere);
+        };
         self.update_if(
             keys::message(org_id, &marker.conversation_id, &marker.message_id),
             &expression,

@@ -394,27 +394,10 @@ impl ActionStore for DynamoStore {
         failure: Option<&FailureReason>,
         at: DateTime<Utc>,
     ) -> Result<Written> {
-        let mut values = HashMap::from([
-            (":status".to_string(), s(status.as_str())),
-            (":rank".to_string(), n(status.rank())),
-            (":at".to_string(), s(at.to_rfc3339())),
-            (":failed_rank".to_string(), n(DeliveryStatus::Failed.rank())),
-        ]);
         // Same rules as messages: a later status implies the earlier ones; failed is final.
-        let mut expression = String::from("SET #status = :status, status_rank = :rank");
-        match status {
-            DeliveryStatus::Sent => expression.push_str(", sent_at = if_not_exists(sent_at, :at)"),
-            DeliveryStatus::Delivered => expression.push_str(", delivered_at = :at, sent_at = if_not_exists(sent_at, :at)"),
-            DeliveryStatus::Read => expression.push_str(
-                ", read_at = :at, delivered_at = if_not_exists(delivered_at, :at), sent_at = if_not_exists(sent_at, :at)",
-            ),
-            DeliveryStatus::Failed => {
-                expression.push_str(", failed_at = :at, failure = :failure");
-                let f = failure.cloned().unwrap_or_else(|| FailureReason::ours("failed", None));
-                values.insert(":failure".into(), AttributeValue::M(to_item(&f)?));
-            }
-            DeliveryStatus::Queued | DeliveryStatus::Received => return Ok(Written::AlreadyThere),
-        }
+        let Some((mut expression, mut values)) = super::dynamo::status_update(status, failure, at)? else {
+            return Ok(Written::AlreadyThere);
+        };
         if let Some(w) = wamid {
             expression.push_str(", wamid = if_not_exists(wamid, :wamid)");
             values.insert(":wamid".into(), s(w));
