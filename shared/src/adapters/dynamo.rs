@@ -201,6 +201,20 @@ impl DynamoStore {
         out.item.map(from_item).transpose()
     }
 
+    /// A strongly consistent read, for read-modify-write paths that must see the latest write.
+    pub async fn get_consistent<T: DeserializeOwned>(&self, key: (String, String)) -> Result<Option<T>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        out.item.map(from_item).transpose()
+    }
+
     pub async fn put(&self, item: Item) -> Result<()> {
         self.client
             .put_item()

@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use super::dynamo::{DynamoStore, Item, decode_cursor, encode_cursor, from_item, keyed, s, to_item};
 use crate::domain::action::{Action, ActionResponse, ActionStatus};
@@ -99,19 +98,6 @@ fn action_item(a: &Action) -> Result<Item> {
 }
 
 impl DynamoStore {
-    async fn consistent_get<T: DeserializeOwned>(&self, key: (String, String)) -> Result<Option<T>> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(key_map(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| super::sdk_error("dynamodb", e))?;
-        out.item.map(from_item).transpose()
-    }
-
     /// One conditional update; `AlreadyThere` when the condition does not hold.
     async fn update_where(
         &self,
@@ -209,14 +195,14 @@ impl ActionStore for DynamoStore {
         struct Marker {
             action_id: String,
         }
-        match self.consistent_get::<Marker>(keys::action_idempotency(org_id, idempotency_key)).await? {
+        match self.get_consistent::<Marker>(keys::action_idempotency(org_id, idempotency_key)).await? {
             Some(m) => self.action(org_id, &m.action_id).await,
             None => Ok(None),
         }
     }
 
     async fn action(&self, org_id: &str, action_id: &str) -> Result<Option<Action>> {
-        self.consistent_get(keys::action(org_id, action_id)).await
+        self.get_consistent(keys::action(org_id, action_id)).await
     }
 
     async fn action_with_response(&self, org_id: &str, action_id: &str) -> Result<(Option<Action>, Option<ActionResponse>)> {
@@ -235,7 +221,7 @@ impl ActionStore for DynamoStore {
             .map_err(|e| super::sdk_error("dynamodb", e))?;
         if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
             // Throttled: read them one by one rather than fail the request.
-            return Ok((self.action(org_id, action_id).await?, self.consistent_get(keys::action_response(org_id, action_id)).await?));
+            return Ok((self.action(org_id, action_id).await?, self.get_consistent(keys::action_response(org_id, action_id)).await?));
         }
         let (mut action, mut response) = (None, None);
         for item in out.responses.unwrap_or_default().remove(self.table()).unwrap_or_default() {
@@ -271,10 +257,10 @@ impl ActionStore for DynamoStore {
         if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
             // Throttled: read them one by one rather than fail the job.
             return Ok(FanOutContext {
-                action: self.consistent_get(action_key).await?,
-                templates: self.consistent_get(templates_key).await?,
-                conversation: self.consistent_get(conversation_key).await?,
-                customer: self.consistent_get(customer_key).await?,
+                action: self.get_consistent(action_key).await?,
+                templates: self.get_consistent(templates_key).await?,
+                conversation: self.get_consistent(conversation_key).await?,
+                customer: self.get_consistent(customer_key).await?,
             });
         }
         let mut context = FanOutContext::default();
@@ -416,7 +402,7 @@ impl ActionStore for DynamoStore {
 #[async_trait]
 impl ResponseTemplateStore for DynamoStore {
     async fn response_templates(&self, org_id: &str) -> Result<Option<ResponseTemplates>> {
-        self.consistent_get(keys::response_templates(org_id)).await
+        self.get_consistent(keys::response_templates(org_id)).await
     }
 
     async fn save_response_templates(&self, settings: &ResponseTemplates) -> Result<Written> {
@@ -572,7 +558,7 @@ impl EventStore for DynamoStore {
         struct Counter {
             seq: u64,
         }
-        Ok(self.consistent_get::<Counter>(keys::event_counter(org_id)).await?.map_or(0, |c| c.seq))
+        Ok(self.get_consistent::<Counter>(keys::event_counter(org_id)).await?.map_or(0, |c| c.seq))
     }
 }
 
@@ -584,10 +570,10 @@ impl WamidIndex for DynamoStore {
             conversation_id: String,
             message_id: String,
         }
-        let Some(marker) = self.consistent_get::<Marker>(super::dynamo::keys::wamid(org_id, wamid)).await? else {
+        let Some(marker) = self.get_consistent::<Marker>(super::dynamo::keys::wamid(org_id, wamid)).await? else {
             return Ok(None);
         };
-        self.consistent_get(super::dynamo::keys::message(org_id, &marker.conversation_id, &marker.message_id)).await
+        self.get_consistent(super::dynamo::keys::message(org_id, &marker.conversation_id, &marker.message_id)).await
     }
 }
 

@@ -144,19 +144,6 @@ impl Filters {
 }
 
 impl DynamoStore {
-    async fn get_consistent<T: serde::de::DeserializeOwned>(&self, key: (String, String)) -> Result<Option<T>> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(key_map(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| super::sdk_error("dynamodb", e))?;
-        out.item.map(from_item).transpose()
-    }
-
     async fn query_interactions(&self, q: IndexQuery<'_>, filters: Filters, page: &PageRequest) -> Result<Page<Interaction>> {
         let mut names: HashMap<String, String> = filters.names;
         let mut values: Item = filters.values;
