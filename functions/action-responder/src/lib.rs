@@ -14,17 +14,7 @@ pub async fn handle(event: SqsEvent, deps: &Deps) -> Result<SqsBatchResponse, Er
 }
 
 fn ports(deps: &Deps) -> ActionPorts<'_> {
-    ActionPorts {
-        actions: &deps.store,
-        templates: &deps.store,
-        conversations: &deps.store,
-        messages: &deps.store,
-        customers: &deps.store,
-        events: &deps.store,
-        queue: &deps.queue,
-        replies_queue_url: &deps.settings.replies_queue_url,
-        actions_queue_url: &deps.settings.actions_queue_url,
-    }
+    ActionPorts::from_deps(deps)
 }
 
 async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {

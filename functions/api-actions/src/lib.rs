@@ -24,17 +24,7 @@ pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> 
 }
 
 fn ports(deps: &Deps) -> ActionPorts<'_> {
-    ActionPorts {
-        actions: &deps.store,
-        templates: &deps.store,
-        conversations: &deps.store,
-        messages: &deps.store,
-        customers: &deps.store,
-        events: &deps.store,
-        queue: &deps.queue,
-        replies_queue_url: &deps.settings.replies_queue_url,
-        actions_queue_url: &deps.settings.actions_queue_url,
-    }
+    ActionPorts::from_deps(deps)
 }
 
 fn actor(caller: &Caller) -> Actor {

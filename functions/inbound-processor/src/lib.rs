@@ -4,7 +4,6 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Error;
-use max_core::app::actions::DeliveryPorts;
 use max_core::app::bot::{self, BotPorts};
 use max_core::app::inbound::{InboundPorts, Received, process_job, quarantine};
 use max_core::batch::{self, RecordResult};
@@ -17,15 +16,7 @@ pub async fn handle(event: SqsEvent, deps: &Deps) -> Result<SqsBatchResponse, Er
 }
 
 fn ports(deps: &Deps) -> InboundPorts<'_> {
-    InboundPorts {
-        channels: &deps.store,
-        customers: &deps.store,
-        conversations: &deps.store,
-        messages: &deps.store,
-        templates: &deps.store,
-        blobs: &deps.blobs,
-        deliveries: DeliveryPorts { wamids: &deps.store, actions: &deps.store, events: &deps.store },
-    }
+    InboundPorts::from_deps(deps)
 }
 
 async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {

@@ -82,15 +82,7 @@ pub async fn demo_conversations(deps: &Deps, org: &SeedOrg) -> Result<(), String
         ]}]
     });
     let changes = read_changes(body.to_string().as_bytes()).map_err(|e| format!("{e:?}"))?;
-    let ports = InboundPorts {
-        channels: &deps.store,
-        customers: &deps.store,
-        conversations: &deps.store,
-        messages: &deps.store,
-        templates: &deps.store,
-        blobs: &deps.blobs,
-        deliveries: max_core::app::actions::DeliveryPorts { wamids: &deps.store, actions: &deps.store, events: &deps.store },
-    };
+    let ports = InboundPorts::from_deps(deps);
     process_job(&ports, &InboundJob::Changes { received_at: Utc::now(), changes }).await.map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -43,6 +43,23 @@ pub struct ActionPorts<'a> {
     pub actions_queue_url: &'a str,
 }
 
+impl<'a> ActionPorts<'a> {
+    /// Every port from the deployed wiring (DynamoDB and SQS).
+    pub fn from_deps(deps: &'a crate::config::Deps) -> Self {
+        ActionPorts {
+            actions: &deps.store,
+            templates: &deps.store,
+            conversations: &deps.store,
+            messages: &deps.store,
+            customers: &deps.store,
+            events: &deps.store,
+            queue: &deps.queue,
+            replies_queue_url: &deps.settings.replies_queue_url,
+            actions_queue_url: &deps.settings.actions_queue_url,
+        }
+    }
+}
+
 /// The job on the actions queue: fan out this action's decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionJob {

@@ -25,6 +25,21 @@ pub struct InboundPorts<'a> {
     pub deliveries: crate::app::actions::DeliveryPorts<'a>,
 }
 
+impl<'a> InboundPorts<'a> {
+    /// Every port from the deployed wiring (DynamoDB and S3).
+    pub fn from_deps(deps: &'a crate::config::Deps) -> Self {
+        InboundPorts {
+            channels: &deps.store,
+            customers: &deps.store,
+            conversations: &deps.store,
+            messages: &deps.store,
+            templates: &deps.store,
+            blobs: &deps.blobs,
+            deliveries: crate::app::actions::DeliveryPorts { wamids: &deps.store, actions: &deps.store, events: &deps.store },
+        }
+    }
+}
+
 /// A message stored for the first time, with its conversation as it now stands: what the bot,
 /// tickets and rate limits react to. Duplicates never appear here.
 #[derive(Debug, Clone)]
