@@ -77,7 +77,7 @@ pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: impl ToString) -> AttributeValue {
+pub fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -100,7 +100,8 @@ pub fn keyed<T: Serialize>(value: &T, key: (String, String), extra: &[(&str, Str
     Ok(item)
 }
 
-fn key_map(key: (String, String)) -> Item {
+/// The `pk`/`sk` map of a key.
+pub fn key_map(key: (String, String)) -> Item {
     HashMap::from([("pk".to_string(), s(key.0)), ("sk".to_string(), s(key.1))])
 }
 
@@ -203,6 +204,10 @@ impl DynamoStore {
 
     /// A strongly consistent read, for read-modify-write paths that must see the latest write.
     pub async fn get_consistent<T: DeserializeOwned>(&self, key: (String, String)) -> Result<Option<T>> {
+        self.get_item_consistent(key).await?.map(from_item).transpose()
+    }
+
+    async fn get_item_consistent(&self, key: (String, String)) -> Result<Option<Item>> {
         let out = self
             .client
             .get_item()
@@ -212,7 +217,42 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| super::sdk_error("dynamodb", e))?;
-        out.item.map(from_item).transpose()
+        Ok(out.item)
+    }
+
+    /// Several items in one strongly consistent BatchGetItem, in the order of `wanted` (`None` where
+    /// absent). Keys DynamoDB leaves unprocessed (throttling) are read one by one rather than failed.
+    pub async fn get_many_consistent(&self, wanted: &[(String, String)]) -> Result<Vec<Option<Item>>> {
+        let mut request = KeysAndAttributes::builder().consistent_read(true);
+        for key in wanted {
+            request = request.keys(key_map(key.clone()));
+        }
+        let request = request.build().map_err(|e| Error::backend("dynamodb", e))?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
+        let key_of = |item: &Item| {
+            let attr = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            (attr("pk"), attr("sk"))
+        };
+        let mut found: Vec<Option<Item>> = vec![None; wanted.len()];
+        for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+            if let Some(i) = wanted.iter().position(|w| *w == key_of(&item)) {
+                found[i] = Some(item);
+            }
+        }
+        let unprocessed = out.unprocessed_keys.unwrap_or_default().remove(&self.table).map(|k| k.keys).unwrap_or_default();
+        for key in unprocessed {
+            let key = key_of(&key);
+            if let Some(i) = wanted.iter().position(|w| *w == key) {
+                found[i] = self.get_item_consistent(key).await?;
+            }
+        }
+        Ok(found)
     }
 
     pub async fn put(&self, item: Item) -> Result<()> {
@@ -608,31 +648,10 @@ impl MessageStore for DynamoStore {
     }
 
     async fn message_with_conversation(&self, org_id: &str, conversation_id: &str, message_id: &str) -> Result<(Option<Message>, Option<Conversation>)> {
-        let wanted = KeysAndAttributes::builder()
-            .keys(key_map(keys::message(org_id, conversation_id, message_id)))
-            .keys(key_map(keys::conversation(org_id, conversation_id)))
-            .consistent_read(true)
-            .build()
-            .map_err(|e| Error::backend("dynamodb", e))?;
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, wanted)
-            .send()
-            .await
-            .map_err(|e| super::sdk_error("dynamodb", e))?;
-        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
-            // Throttled: read them one by one rather than fail the send.
-            return Ok((self.message(org_id, conversation_id, message_id).await?, self.conversation(org_id, conversation_id).await?));
-        }
-        let (mut message, mut conversation) = (None, None);
-        for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-            match item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) {
-                Some("CONVERSATION") => conversation = Some(from_item(item)?),
-                Some(_) => message = Some(from_item(item)?),
-                None => {}
-            }
-        }
+        let wanted = [keys::message(org_id, conversation_id, message_id), keys::conversation(org_id, conversation_id)];
+        let mut found = self.get_many_consistent(&wanted).await?.into_iter();
+        let message = found.next().flatten().map(from_item).transpose()?;
+        let conversation = found.next().flatten().map(from_item).transpose()?;
         Ok((message, conversation))
     }
 

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::dynamo::{DynamoStore, Item, decode_cursor, encode_cursor, from_item, keyed, s, to_item};
+use super::dynamo::{DynamoStore, Item, key_map, n, decode_cursor, encode_cursor, from_item, keyed, s, to_item};
 use crate::domain::action::{Action, ActionResponse, ActionStatus};
 use crate::domain::event::{DEDUPE_RETENTION, DashboardEvent, NewEvent};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
@@ -69,14 +69,6 @@ pub mod keys {
 
 /// How long an `Idempotency-Key` of `POST /v1/actions` is remembered.
 const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::hours(24);
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn key_map(key: (String, String)) -> Item {
-    HashMap::from([("pk".to_string(), s(key.0)), ("sk".to_string(), s(key.1))])
-}
 
 fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -206,78 +198,27 @@ impl ActionStore for DynamoStore {
     }
 
     async fn action_with_response(&self, org_id: &str, action_id: &str) -> Result<(Option<Action>, Option<ActionResponse>)> {
-        let wanted = KeysAndAttributes::builder()
-            .keys(key_map(keys::action(org_id, action_id)))
-            .keys(key_map(keys::action_response(org_id, action_id)))
-            .consistent_read(true)
-            .build()
-            .map_err(|e| Error::backend("dynamodb", e))?;
-        let out = self
-            .client()
-            .batch_get_item()
-            .request_items(self.table(), wanted)
-            .send()
-            .await
-            .map_err(|e| super::sdk_error("dynamodb", e))?;
-        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
-            // Throttled: read them one by one rather than fail the request.
-            return Ok((self.action(org_id, action_id).await?, self.get_consistent(keys::action_response(org_id, action_id)).await?));
-        }
-        let (mut action, mut response) = (None, None);
-        for item in out.responses.unwrap_or_default().remove(self.table()).unwrap_or_default() {
-            match item.get("sk").and_then(|v| v.as_s().ok()) {
-                Some(sk) if sk.starts_with("RESPONSE#") => response = Some(from_item(item)?),
-                Some(_) => action = Some(from_item(item)?),
-                None => {}
-            }
-        }
+        let wanted = [keys::action(org_id, action_id), keys::action_response(org_id, action_id)];
+        let mut found = self.get_many_consistent(&wanted).await?.into_iter();
+        let action = found.next().flatten().map(from_item).transpose()?;
+        let response = found.next().flatten().map(from_item).transpose()?;
         Ok((action, response))
     }
 
     async fn fan_out_context(&self, org_id: &str, action_id: &str, conversation_id: &str, customer_id: &str) -> Result<FanOutContext> {
-        let action_key = keys::action(org_id, action_id);
-        let templates_key = keys::response_templates(org_id);
-        let conversation_key = super::dynamo::keys::conversation(org_id, conversation_id);
-        let customer_key = super::dynamo::keys::customer(org_id, customer_id);
-        let wanted = KeysAndAttributes::builder()
-            .keys(key_map(action_key.clone()))
-            .keys(key_map(templates_key.clone()))
-            .keys(key_map(conversation_key.clone()))
-            .keys(key_map(customer_key.clone()))
-            .consistent_read(true)
-            .build()
-            .map_err(|e| Error::backend("dynamodb", e))?;
-        let out = self
-            .client()
-            .batch_get_item()
-            .request_items(self.table(), wanted)
-            .send()
-            .await
-            .map_err(|e| super::sdk_error("dynamodb", e))?;
-        if out.unprocessed_keys.as_ref().is_some_and(|u| !u.is_empty()) {
-            // Throttled: read them one by one rather than fail the job.
-            return Ok(FanOutContext {
-                action: self.get_consistent(action_key).await?,
-                templates: self.get_consistent(templates_key).await?,
-                conversation: self.get_consistent(conversation_key).await?,
-                customer: self.get_consistent(customer_key).await?,
-            });
-        }
-        let mut context = FanOutContext::default();
-        for item in out.responses.unwrap_or_default().remove(self.table()).unwrap_or_default() {
-            let key = |attr: &str| item.get(attr).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            let key = (key("pk"), key("sk"));
-            if key == action_key {
-                context.action = Some(from_item(item)?);
-            } else if key == templates_key {
-                context.templates = Some(from_item(item)?);
-            } else if key == conversation_key {
-                context.conversation = Some(from_item(item)?);
-            } else if key == customer_key {
-                context.customer = Some(from_item(item)?);
-            }
-        }
-        Ok(context)
+        let wanted = [
+            keys::action(org_id, action_id),
+            keys::response_templates(org_id),
+            super::dynamo::keys::conversation(org_id, conversation_id),
+            super::dynamo::keys::customer(org_id, customer_id),
+        ];
+        let mut found = self.get_many_consistent(&wanted).await?.into_iter();
+        Ok(FanOutContext {
+            action: found.next().flatten().map(from_item).transpose()?,
+            templates: found.next().flatten().map(from_item).transpose()?,
+            conversation: found.next().flatten().map(from_item).transpose()?,
+            customer: found.next().flatten().map(from_item).transpose()?,
+        })
     }
 
     async fn actions(&self, org_id: &str, filter: &ActionFilter, page: &PageRequest) -> Result<Page<Action>> {

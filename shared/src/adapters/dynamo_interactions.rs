@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, Utc};
 
-use super::dynamo::{DynamoStore, Item, decode_cursor, encode_cursor, from_item, keyed, s, sort_time};
+use super::dynamo::{DynamoStore, Item, key_map, n, decode_cursor, encode_cursor, from_item, keyed, s, sort_time};
 use crate::domain::ids::sha256_hex;
 use crate::domain::interaction::Interaction;
 use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
@@ -71,14 +71,6 @@ const OPEN: &str = "O#";
 const CLOSED: &str = "C#";
 /// Sorts after every timestamp: the open end of a range.
 const END: &str = "~";
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn key_map(key: (String, String)) -> Item {
-    HashMap::from([("pk".to_string(), s(key.0)), ("sk".to_string(), s(key.1))])
-}
 
 fn dynamo_err(e: impl std::fmt::Display) -> Error {
     Error::backend("dynamodb", e)

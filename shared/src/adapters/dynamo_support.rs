@@ -9,12 +9,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, TransactWriteItem, Update, WriteRequest};
+use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, TransactWriteItem, Update, WriteRequest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 
-use super::dynamo::{DynamoStore, Item, from_item, keyed, s};
+use super::dynamo::{DynamoStore, Item, key_map, n, from_item, keyed, s};
 use crate::domain::bot::StoredBotSettings;
 use crate::domain::conversation::Conversation;
 use crate::domain::message::DeliveryStatus;
@@ -62,14 +62,6 @@ pub mod keys {
     pub fn bot_settings(org: &str) -> (String, String) {
         (format!("ORG#{org}#BOT"), "SETTINGS".into())
     }
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn key_map(key: (String, String)) -> Item {
-    HashMap::from([("pk".to_string(), s(key.0)), ("sk".to_string(), s(key.1))])
 }
 
 fn sdk(e: impl std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static) -> Error {
