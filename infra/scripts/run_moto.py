@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """Runs moto's server on loopback for the dev stack and tests.
 
+moto's own server (werkzeug's development server) closes the connection after every response,
+so each AWS call paid a TCP connect and a new thread. We serve moto's WSGI application with
+waitress instead: keep-alive connections and a fixed pool of worker threads. The pool is large
+because the dev stack's queue pollers hold a thread for up to 1 s each (long polls), and
+tests run several stacks at once.
+
 Prints `ready http://127.0.0.1:PORT` once it accepts connections, and stops by itself when the
 process that started it goes away (so a killed test run never leaves a server behind).
 
@@ -12,7 +18,10 @@ import socket
 import sys
 import time
 
-from moto.server import ThreadedMotoServer
+import threading
+
+import waitress
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from moto_patches import apply as apply_moto_patches
 
@@ -30,8 +39,18 @@ def main() -> None:
     apply_moto_patches()
     port = args.port or free_port()
     parent = os.getppid()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    app = DomainDispatcherApplication(create_backend_app)
+    server = waitress.create_server(
+        app,
+        host="127.0.0.1",
+        port=port,
+        threads=128,
+        connection_limit=2000,
+        channel_timeout=300,
+        # Large request bodies (media uploads) are spooled to disk above this size.
+        inbuf_overflow=16 * 1024 * 1024,
+    )
+    threading.Thread(target=server.run, daemon=True).start()
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()

@@ -80,9 +80,12 @@ pub trait MessageStore: Send + Sync {
     /// conversation's new state (`conversation.version` already advanced). A concurrent change to the
     /// conversation answers `Error::Conflict`: read it again and retry.
     async fn record_inbound(&self, message: &Message, conversation: &Conversation) -> Result<Written>;
-    /// Stores an outbound or internal message once (keyed by its id) with the conversation's new state.
+    /// Stores an outbound or internal message once (keyed by its id, and by its idempotency key if
+    /// it has one) with the conversation's new state; `AlreadyThere` when either was stored before.
     async fn record_outbound(&self, message: &Message, conversation: &Conversation) -> Result<Written>;
     async fn message(&self, org_id: &str, conversation_id: &str, message_id: &str) -> Result<Option<Message>>;
+    /// The message an earlier request with this idempotency key stored (keys are remembered 24 h).
+    async fn message_by_idempotency_key(&self, org_id: &str, conversation_id: &str, key: &str) -> Result<Option<Message>>;
     /// A message together with its conversation, in one read.
     async fn message_with_conversation(&self, org_id: &str, conversation_id: &str, message_id: &str) -> Result<(Option<Message>, Option<Conversation>)>;
     async fn messages(&self, org_id: &str, conversation_id: &str, page: &PageRequest, newest_first: bool) -> Result<Page<Message>>;

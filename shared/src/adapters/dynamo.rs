@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::ids::sha256_hex;
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::error::{Error, Result};
 use crate::ports::{
@@ -49,6 +50,11 @@ pub mod keys {
     }
     pub fn message(org: &str, conversation: &str, message: &str) -> (String, String) {
         (conversation_pk(org, conversation), format!("MSG#{message}"))
+    }
+    /// A client's idempotency key on a reply, in its conversation's partition (hashed: keys are
+    /// the client's text, of any length).
+    pub fn reply_idempotency(org: &str, conversation: &str, key_hash: &str) -> (String, String) {
+        (conversation_pk(org, conversation), format!("REPLYKEY#{key_hash}"))
     }
     pub fn wamid(org: &str, wamid: &str) -> (String, String) {
         (format!("ORG#{org}#WAMID#{wamid}"), "WAMID".into())
@@ -131,6 +137,10 @@ fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<Str
     }
 }
 
+fn reply_key(message: &Message, key: &str) -> (String, String) {
+    keys::reply_idempotency(&message.org_id, &message.conversation_id, &sha256_hex(key.as_bytes()))
+}
+
 fn failed_condition(codes: &[String], index: usize) -> bool {
     codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed")
 }
@@ -176,6 +186,10 @@ pub struct DynamoStore {
 }
 
 const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// How long a client's idempotency key is remembered (replies, actions, interactions): clients
+/// retry within seconds or minutes, not days.
+pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
@@ -281,6 +295,27 @@ impl DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
             Err(e) => Err(super::sdk_error("dynamodb", e)),
         }
+    }
+
+    /// The transaction item that remembers a client's idempotency key for `IDEMPOTENCY_TTL`,
+    /// pointing at what the request created; it fails (condition) when the key was used before.
+    pub fn idempotency_put(&self, key: (String, String), target_id: &str, created_at: DateTime<Utc>) -> Result<TransactWriteItem> {
+        let marker = HashMap::from([
+            ("pk".to_string(), s(key.0)),
+            ("sk".to_string(), s(key.1)),
+            ("target_id".to_string(), s(target_id)),
+            ("expires_at".to_string(), n((created_at + IDEMPOTENCY_TTL).timestamp())),
+        ]);
+        self.put_op(marker, Some("attribute_not_exists(pk)"), None)
+    }
+
+    /// The id an idempotency key points at, if the key was used (and not yet expired).
+    pub async fn idempotency_target(&self, key: (String, String)) -> Result<Option<String>> {
+        #[derive(serde::Deserialize)]
+        struct Marker {
+            target_id: String,
+        }
+        Ok(self.get_consistent::<Marker>(key).await?.map(|m| m.target_id))
     }
 
     pub fn put_op(&self, item: Item, condition: Option<&str>, values: Option<Item>) -> Result<TransactWriteItem> {
@@ -632,14 +667,25 @@ impl MessageStore for DynamoStore {
     }
 
     async fn record_outbound(&self, message: &Message, conversation: &Conversation) -> Result<Written> {
-        let items = vec![
+        let mut items = vec![
             self.put_op(self.message_item(message)?, Some("attribute_not_exists(pk)"), None)?,
             self.conversation_put(conversation)?,
         ];
+        if let Some(key) = &message.idempotency_key {
+            items.push(self.idempotency_put(reply_key(message, key), &message.id, message.created_at)?);
+        }
         match self.transact(items).await? {
             Ok(()) => Ok(Written::Stored),
-            Err(codes) if failed_condition(&codes, 0) => Ok(Written::AlreadyThere),
+            Err(codes) if failed_condition(&codes, 0) || failed_condition(&codes, 2) => Ok(Written::AlreadyThere),
             Err(_) => Err(conversation_changed()),
+        }
+    }
+
+    async fn message_by_idempotency_key(&self, org_id: &str, conversation_id: &str, key: &str) -> Result<Option<Message>> {
+        let marker = keys::reply_idempotency(org_id, conversation_id, &sha256_hex(key.as_bytes()));
+        match self.idempotency_target(marker).await? {
+            Some(id) => self.message(org_id, conversation_id, &id).await,
+            None => Ok(None),
         }
     }
 

@@ -68,7 +68,6 @@ pub mod keys {
 }
 
 /// How long an `Idempotency-Key` of `POST /v1/actions` is remembered.
-const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::hours(24);
 
 fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
@@ -167,15 +166,10 @@ impl ActionStore for DynamoStore {
         let Some(key) = idempotency_key else {
             return self.put_new(action_item(action)?).await;
         };
-        let (pk, sk) = keys::action_idempotency(&action.org_id, key);
-        let marker = HashMap::from([
-            ("pk".to_string(), s(pk)),
-            ("sk".to_string(), s(sk)),
-            ("action_id".to_string(), s(&action.id)),
-            ("expires_at".to_string(), n((action.created_at + IDEMPOTENCY_RETENTION).timestamp())),
-        ]);
-        let not_exists = Some("attribute_not_exists(pk)");
-        let items = vec![self.put_op(marker, not_exists, None)?, self.put_op(action_item(action)?, not_exists, None)?];
+        let items = vec![
+            self.idempotency_put(keys::action_idempotency(&action.org_id, key), &action.id, action.created_at)?,
+            self.put_op(action_item(action)?, Some("attribute_not_exists(pk)"), None)?,
+        ];
         Ok(match self.transact(items).await? {
             Ok(()) => Written::Stored,
             Err(_) => Written::AlreadyThere,
@@ -183,12 +177,8 @@ impl ActionStore for DynamoStore {
     }
 
     async fn action_by_key(&self, org_id: &str, idempotency_key: &str) -> Result<Option<Action>> {
-        #[derive(Deserialize)]
-        struct Marker {
-            action_id: String,
-        }
-        match self.get_consistent::<Marker>(keys::action_idempotency(org_id, idempotency_key)).await? {
-            Some(m) => self.action(org_id, &m.action_id).await,
+        match self.idempotency_target(keys::action_idempotency(org_id, idempotency_key)).await? {
+            Some(id) => self.action(org_id, &id).await,
             None => Ok(None),
         }
     }

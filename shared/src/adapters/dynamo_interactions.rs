@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use super::dynamo::{DynamoStore, Item, key_map, n, decode_cursor, encode_cursor, from_item, keyed, s, sort_time};
 use crate::domain::ids::sha256_hex;
@@ -25,8 +25,6 @@ use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalo
 use crate::error::{Error, Result};
 use crate::ports::{InteractionFilter, InteractionStore, Page, PageRequest, WorkflowStore, Written};
 
-/// How long an idempotency key of `POST /v1/interactions` is remembered.
-const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
 
 pub mod keys {
     pub fn interaction(org: &str, id: &str) -> (String, String) {
@@ -227,22 +225,12 @@ impl InteractionStore for DynamoStore {
         };
         let put = self.interaction_put(interaction)?;
         let marker_key = keys::idempotency(&interaction.org_id, &sha256_hex(key.as_bytes()));
-        let marker = HashMap::from([
-            ("pk".to_string(), s(&marker_key.0)),
-            ("sk".to_string(), s(&marker_key.1)),
-            ("interaction_id".to_string(), s(&interaction.id)),
-            ("expires_at".to_string(), n((interaction.created_at + IDEMPOTENCY_TTL).timestamp())),
-        ]);
-        let marker_put = self.put_op(marker, Some("attribute_not_exists(pk)"), None)?;
+        let marker_put = self.idempotency_put(marker_key.clone(), &interaction.id, interaction.created_at)?;
         match self.transact(vec![marker_put, put]).await? {
             Ok(()) => Ok(interaction.clone()),
             Err(_) => {
-                #[derive(serde::Deserialize)]
-                struct Marker {
-                    interaction_id: String,
-                }
-                let first = self.get_consistent::<Marker>(marker_key).await?.ok_or(Error::NotFound("interaction"))?;
-                self.interaction(&interaction.org_id, &first.interaction_id).await?.ok_or(Error::NotFound("interaction"))
+                let first = self.idempotency_target(marker_key).await?.ok_or(Error::NotFound("interaction"))?;
+                self.interaction(&interaction.org_id, &first).await?.ok_or(Error::NotFound("interaction"))
             }
         }
     }

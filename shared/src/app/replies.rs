@@ -58,12 +58,6 @@ pub async fn queue_reply(
             .conversation(reply.org_id, reply.conversation_id)
             .await?
             .ok_or(Error::NotFound("conversation"))?;
-        if let Some(key) = reply.idempotency_key {
-            // Keyed ids embed the time; look for an earlier request with the same key first.
-            if let Some(existing) = find_by_idempotency(messages, &conversation, key).await? {
-                return Ok(existing);
-            }
-        }
         let message = outbound_message(&conversation, id.clone(), reply.content.clone(), reply.sender.clone(), reply.now, reply.idempotency_key);
         conversation.touch(reply.now, Some(&reply.content.preview()));
         conversation.version += 1;
@@ -73,7 +67,15 @@ pub async fn queue_reply(
                 break;
             }
             Ok(Written::AlreadyThere) => {
-                return messages.message(reply.org_id, reply.conversation_id, &id).await?.ok_or(Error::NotFound("message"));
+                // Keyed ids embed the time, so a retried request has a new id: the key finds the first.
+                let first = match reply.idempotency_key {
+                    Some(key) => messages.message_by_idempotency_key(reply.org_id, reply.conversation_id, key).await?,
+                    None => None,
+                };
+                return match first {
+                    Some(message) => Ok(message),
+                    None => messages.message(reply.org_id, reply.conversation_id, &id).await?.ok_or(Error::NotFound("message")),
+                };
             }
             Err(Error::Conflict { .. }) => continue,
             Err(e) => return Err(e),
@@ -88,13 +90,6 @@ pub async fn queue_reply(
 /// record the id elsewhere before queuing use it too).
 pub fn keyed_reply_id(org_id: &str, conversation_id: &str, key: &str, now: DateTime<Utc>) -> String {
     stable_id(now, &format!("{org_id}#{conversation_id}#{key}"))
-}
-
-async fn find_by_idempotency(messages: &dyn MessageStore, conversation: &Conversation, key: &str) -> Result<Option<Message>> {
-    // Recent messages only: a client retries within seconds, not after a page of conversation.
-    let page = crate::ports::PageRequest { limit: 50, cursor: None };
-    let recent = messages.messages(&conversation.org_id, &conversation.id, &page, true).await?;
-    Ok(recent.items.into_iter().find(|m| m.idempotency_key.as_deref() == Some(key)))
 }
 
 fn outbound_message(
