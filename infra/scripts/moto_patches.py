@@ -32,6 +32,13 @@ serializing DynamoDB responses, 10% to SQS queue attributes):
    counts.
 7. moto lists a handler class's methods with `inspect.getmembers` on every request; cached
    per class.
+
+And one to SQS long polls:
+8. A FIFO long poll whose queue holds visible messages of groups already in flight (another
+   consumer has them) spins: the wait returns at once because messages are visible, the receive
+   finds none it may hand out, and around again until the poll's end, holding the interpreter.
+   With several consumers per queue (Lambda runs one per message group) that starved every
+   other request. Such a poll now sleeps until a message is added, or 50 ms.
 """
 import copy
 import functools
@@ -203,7 +210,18 @@ def _without_counts(method):
     return wrapper
 
 
+def _wait_for_messages(self, timeout):
+    with self._messages_lock:
+        if self.messages:
+            # Visible but not receivable (their groups are in flight): nothing to wait for but a
+            # new message or the groups' release, which is not signalled.
+            self._messages_lock.wait(timeout=min(timeout, 0.05))
+        else:
+            self._messages_lock.wait_for(lambda: self.messages, timeout=timeout)
+
+
 def apply():
+    Queue.wait_for_messages = _wait_for_messages
     DynamoResult.execute_result = _dynamo_result_as_json
     for name in _QUEUE_COUNTS:
         setattr(Queue, name, _counted_only_when_asked(getattr(Queue, name)))

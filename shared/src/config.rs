@@ -20,8 +20,6 @@ pub struct Settings {
     pub inbound_queue_url: String,
     pub replies_queue_url: String,
     pub next_step_queue_url: String,
-    /// Decided actions waiting to fan out (actions.fifo, consumed by action-responder).
-    pub actions_queue_url: String,
     pub media_bucket: String,
     pub whatsapp_app_secret: String,
     pub whatsapp_verify_token: String,
@@ -64,7 +62,6 @@ impl Settings {
             inbound_queue_url: required("INBOUND_QUEUE_URL"),
             replies_queue_url: required("REPLIES_QUEUE_URL"),
             next_step_queue_url: optional("NEXT_STEP_QUEUE_URL").unwrap_or_default(),
-            actions_queue_url: optional("ACTIONS_QUEUE_URL").unwrap_or_default(),
             media_bucket: required("MEDIA_BUCKET"),
             whatsapp_app_secret: required("WHATSAPP_APP_SECRET"),
             whatsapp_verify_token: required("WHATSAPP_VERIFY_TOKEN"),

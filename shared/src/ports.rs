@@ -213,13 +213,33 @@ pub struct ActionFilter {
     pub conversation_id: Option<String>,
 }
 
-/// Everything a decision's fan-out reads, fetched in one round trip.
+/// Everything a decision reads besides the action, fetched in one round trip.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct FanOutContext {
-    pub action: Option<crate::domain::action::Action>,
+pub struct DecisionContext {
     pub templates: Option<crate::domain::response_template::ResponseTemplates>,
     pub conversation: Option<Conversation>,
     pub customer: Option<Customer>,
+    /// The action's `action_request` bubble is there (with its content) to show the decision.
+    pub bubble_shown: bool,
+}
+
+/// Everything a decision writes, all or nothing (`ActionStore::save_decision`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionWrite {
+    /// Decided, over the pending version it was decided on.
+    pub action: crate::domain::action::Action,
+    /// The answer's record, `queued`.
+    pub response: crate::domain::action::ActionResponse,
+    /// The answer to the customer, `queued` for reply-sender.
+    pub answer: Message,
+    /// The `action_status_update` note in the conversation.
+    pub note: Message,
+    /// Put the decision on the bubble too.
+    pub bubble_shown: bool,
+    /// The conversation with the note and the answer (its `version` advanced).
+    pub conversation: Conversation,
+    /// `action.decided`.
+    pub event: crate::domain::event::NewEvent,
 }
 
 #[async_trait]
@@ -236,20 +256,14 @@ pub trait ActionStore: Send + Sync {
         org_id: &str,
         action_id: &str,
     ) -> Result<(Option<crate::domain::action::Action>, Option<crate::domain::action::ActionResponse>)>;
-    /// The action, the organisation's answer templates, the conversation and the customer, in one
-    /// strongly consistent read (the fan-out's latency is mostly round trips).
-    async fn fan_out_context(&self, org_id: &str, action_id: &str, conversation_id: &str, customer_id: &str) -> Result<FanOutContext>;
+    /// The organisation's answer templates, the action's conversation, its customer and its bubble,
+    /// in one strongly consistent read.
+    async fn decision_context(&self, action: &crate::domain::action::Action) -> Result<DecisionContext>;
     /// Newest first.
     async fn actions(&self, org_id: &str, filter: &ActionFilter, page: &PageRequest) -> Result<Page<crate::domain::action::Action>>;
-    /// Saves a decided action over the pending version it was decided on; `AlreadyThere` when it
-    /// changed meanwhile (read it again and apply the rule again).
-    async fn save_decision(&self, action: &crate::domain::action::Action) -> Result<Written>;
-    /// Notes that the decision has fanned out (its answer's message id), once.
-    async fn mark_fanned_out(&self, org_id: &str, action_id: &str, response_message_id: &str, at: DateTime<Utc>) -> Result<()>;
-    /// Shows the decision on the action bubble (the `action_request` message's `content`).
-    async fn mark_request_message(&self, action: &crate::domain::action::Action) -> Result<()>;
-    /// Stores an answer's record once (keyed by its action).
-    async fn put_response(&self, response: &crate::domain::action::ActionResponse) -> Result<Written>;
+    /// Saves a decision with everything it changes in one transaction; `AlreadyThere` when the
+    /// action or its conversation changed meanwhile (nothing was written: read again, decide again).
+    async fn save_decision(&self, write: &DecisionWrite) -> Result<Written>;
     /// Applies a delivery status to an answer monotonically, like `MessageStore::apply_status`;
     /// `AlreadyThere` when it is already as far or further along, or unknown.
     async fn apply_response_status(

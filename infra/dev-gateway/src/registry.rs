@@ -24,7 +24,6 @@ pub async fn invoke_sqs(binary: &str, event: SqsEvent, deps: &Deps) -> Option<Re
         "inbound-processor" => inbound_processor::handle(event, deps).await,
         "reply-sender" => reply_sender::handle(event, deps).await,
         "next-step" => next_step::handle(event, deps).await,
-        "action-responder" => action_responder::handle(event, deps).await,
         _ => return None,
     })
 }

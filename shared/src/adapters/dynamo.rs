@@ -437,7 +437,7 @@ impl DynamoStore {
         }
     }
 
-    fn message_item(&self, m: &Message) -> Result<Item> {
+    pub fn message_item(&self, m: &Message) -> Result<Item> {
         let mut item = keyed(m, keys::message(&m.org_id, &m.conversation_id, &m.id), &[])?;
         item.insert("status_rank".into(), n(m.status.rank()));
         Ok(item)
@@ -453,7 +453,7 @@ impl DynamoStore {
         ])
     }
 
-    fn update_op(&self, key: (String, String), expression: &str, condition: &str, values: Item, names: Option<HashMap<String, String>>) -> Result<TransactWriteItem> {
+    pub fn update_op(&self, key: (String, String), expression: &str, condition: &str, values: Item, names: Option<HashMap<String, String>>) -> Result<TransactWriteItem> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_map(key)))

@@ -14,7 +14,7 @@ use crate::domain::event::{DEDUPE_RETENTION, DashboardEvent, NewEvent};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::domain::response_template::ResponseTemplates;
 use crate::error::{Error, Result};
-use crate::ports::{ActionFilter, ActionStore, EventStore, FanOutContext, Page, PageRequest, ResponseTemplateStore, WamidIndex, Written};
+use crate::ports::{ActionFilter, ActionStore, DecisionContext, DecisionWrite, EventStore, Page, PageRequest, ResponseTemplateStore, WamidIndex, Written};
 
 /// Key layout of this feature. Every partition key starts with `ORG#{org}`.
 pub mod keys {
@@ -195,19 +195,21 @@ impl ActionStore for DynamoStore {
         Ok((action, response))
     }
 
-    async fn fan_out_context(&self, org_id: &str, action_id: &str, conversation_id: &str, customer_id: &str) -> Result<FanOutContext> {
+    async fn decision_context(&self, action: &Action) -> Result<DecisionContext> {
+        let (org, conversation) = (action.org_id.as_str(), action.conversation_id.as_str());
         let wanted = [
-            keys::action(org_id, action_id),
-            keys::response_templates(org_id),
-            super::dynamo::keys::conversation(org_id, conversation_id),
-            super::dynamo::keys::customer(org_id, customer_id),
+            keys::response_templates(org),
+            super::dynamo::keys::conversation(org, conversation),
+            super::dynamo::keys::customer(org, &action.customer_id),
+            super::dynamo::keys::message(org, conversation, &action.request_message_id),
         ];
         let mut found = self.get_many_consistent(&wanted).await?.into_iter();
-        Ok(FanOutContext {
-            action: found.next().flatten().map(from_item).transpose()?,
+        Ok(DecisionContext {
             templates: found.next().flatten().map(from_item).transpose()?,
             conversation: found.next().flatten().map(from_item).transpose()?,
             customer: found.next().flatten().map(from_item).transpose()?,
+            // A bubble without a content map (written by an older version) is left as it is.
+            bubble_shown: found.next().flatten().is_some_and(|bubble| bubble.get("content").is_some_and(|c| c.is_m())),
         })
     }
 
@@ -239,67 +241,49 @@ impl ActionStore for DynamoStore {
         }
     }
 
-    async fn save_decision(&self, action: &Action) -> Result<Written> {
-        let values = HashMap::from([
-            (":previous".to_string(), n(action.version.saturating_sub(1))),
-            (":pending".to_string(), s(ActionStatus::Pending.as_str())),
-        ]);
-        let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(action_item(action)?))
-            .condition_expression("version = :previous AND #status = :pending")
-            .expression_attribute_names("#status", "status")
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Written::Stored),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
-            Err(e) => Err(super::sdk_error("dynamodb", e)),
+    async fn save_decision(&self, write: &DecisionWrite) -> Result<Written> {
+        let action = &write.action;
+        let org_id = action.org_id.as_str();
+        let now = Utc::now();
+        // The event's number is taken first: the feed orders by it, so `action.decided` comes
+        // before any status of the answer (which is queued only after this transaction).
+        let seq = self.take_event_seqs(org_id, 1).await?;
+        let not_exists = Some("attribute_not_exists(pk)");
+        // Over the version it was decided on (read pending): any change since fails it.
+        let decided_over_read = HashMap::from([(":previous".to_string(), n(action.version.saturating_sub(1)))]);
+        let mut response = keyed(&write.response, keys::action_response(org_id, &action.id), &[])?;
+        response.insert("status_rank".into(), n(write.response.status.rank()));
+        let mut items = vec![
+            self.put_op(action_item(action)?, Some("version = :previous"), Some(decided_over_read))?,
+            self.conversation_put(&write.conversation)?,
+            self.put_op(self.message_item(&write.answer)?, not_exists, None)?,
+            self.put_op(self.message_item(&write.note)?, not_exists, None)?,
+            self.put_op(response, not_exists, None)?,
+            self.put_op(self.event_item(&DashboardEvent::recorded(&write.event, seq, now))?, not_exists, None)?,
+        ];
+        if write.bubble_shown {
+            let decision = match &action.decision {
+                Some(d) => AttributeValue::M(to_item(d)?),
+                None => AttributeValue::Null(true),
+            };
+            let values = HashMap::from([(":status".to_string(), s(action.status.as_str())), (":decision".to_string(), decision)]);
+            items.push(self.update_op(
+                super::dynamo::keys::message(org_id, &action.conversation_id, &action.request_message_id),
+                "SET content.#status = :status, content.decision = :decision",
+                "attribute_exists(pk)",
+                values,
+                Some(names(&[("#status", "status")])),
+            )?);
         }
-    }
-
-    async fn mark_fanned_out(&self, org_id: &str, action_id: &str, response_message_id: &str, at: DateTime<Utc>) -> Result<()> {
-        let values = HashMap::from([(":message".to_string(), s(response_message_id)), (":at".to_string(), s(at.to_rfc3339()))]);
-        self.update_where(
-            keys::action(org_id, action_id),
-            "SET response_message_id = :message, fanned_out_at = if_not_exists(fanned_out_at, :at)",
-            "attribute_exists(pk)",
-            HashMap::new(),
-            values,
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn mark_request_message(&self, action: &Action) -> Result<()> {
-        let decision = match &action.decision {
-            Some(d) => AttributeValue::M(to_item(d)?),
-            None => AttributeValue::Null(true),
-        };
-        let values = HashMap::from([(":status".to_string(), s(action.status.as_str())), (":decision".to_string(), decision)]);
-        // A bubble without a content map (written by an older version) is left as it is.
-        self.update_where(
-            super::dynamo::keys::message(&action.org_id, &action.conversation_id, &action.request_message_id),
-            "SET content.#status = :status, content.decision = :decision",
-            "attribute_exists(pk) AND attribute_type(content, :map)",
-            names(&[("#status", "status")]),
-            {
-                let mut v = values;
-                v.insert(":map".into(), s("M"));
-                v
-            },
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn put_response(&self, response: &ActionResponse) -> Result<Written> {
-        let mut item = keyed(response, keys::action_response(&response.org_id, &response.action_id), &[])?;
-        item.insert("status_rank".into(), n(response.status.rank()));
-        self.put_new(item).await
+        match self.transact(items).await? {
+            Ok(()) => Ok(Written::Stored),
+            Err(_) => {
+                // Nothing was written: give the number up so readers need not wait for it. (Only if
+                // it is still free: a transaction the SDK retried after it had committed wrote it.)
+                self.put_new(self.event_item(&DashboardEvent::void(org_id, seq, now))?).await?;
+                Ok(Written::AlreadyThere)
+            }
+        }
     }
 
     async fn apply_response_status(

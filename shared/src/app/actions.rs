@@ -1,16 +1,19 @@
-//! Actions: create one (with its bubble in the conversation), decide it once, and fan the decision
-//! out to the customer's answer, its record, a note in the conversation and the dashboard feed.
-//! Delivery statuses of the answer flow back through [`follow_delivery`].
+//! Actions: create one (with its bubble in the conversation), decide it once, answer the customer,
+//! and follow the answer's delivery (`follow_delivery`).
 //!
-//! Exactly once, with at-least-once queues: every effect of the fan-out has an id derived from the
-//! action (the answer's idempotency key, the note's `stable_id`, the event's dedupe key, the answer
-//! record keyed by the action) and is written with a conditional put, so a redelivered job finds
-//! each effect already there and changes nothing.
+//! A decision is one transaction and one job. The transaction writes, all or none: the decided
+//! action, its answer's record, the answer itself (a `queued` message), the `action_status_update`
+//! note, the decision on the bubble, the conversation's new state and the `action.decided` event.
+//! The job puts the answer on the replies queue, so reply-sender sends it with the 24-hour window,
+//! retries and delivery statuses of every reply. Exactly once: the transaction is conditional on
+//! the action being the pending version the decision was made on, so it commits once; a repeated
+//! decision finds the action decided and at most queues its answer again (FIFO deduplication and
+//! reply-sender's status check make that harmless).
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::domain::action::{
     Action, ActionResponse, ActionStatus, Actor, DecisionOutcome, DecisionRequest, NewAction, action_of_response, decide as decide_rule,
@@ -24,11 +27,11 @@ use crate::domain::outbound::OutboundContent;
 use crate::domain::response_template::{EffectiveTemplate, ResponseTemplates, TemplateSettingsRequest, compose};
 use crate::error::{Error, Result};
 use crate::ports::{
-    ActionFilter, ActionStore, ConversationStore, CustomerStore, EventStore, JobQueue, MessageStore, Page, PageRequest, QueueMessage,
+    ActionFilter, ActionStore, ConversationStore, DecisionContext, DecisionWrite, EventStore, JobQueue, MessageStore, Page, PageRequest,
     ResponseTemplateStore, WamidIndex, Written,
 };
 
-use super::replies::{NewReply, customer_group, enqueue, keyed_reply_id, queue_reply};
+use super::replies::{enqueue, keyed_reply_id, outbound_message};
 
 /// Everything the action use cases touch.
 pub struct ActionPorts<'a> {
@@ -36,11 +39,9 @@ pub struct ActionPorts<'a> {
     pub templates: &'a dyn ResponseTemplateStore,
     pub conversations: &'a dyn ConversationStore,
     pub messages: &'a dyn MessageStore,
-    pub customers: &'a dyn CustomerStore,
     pub events: &'a dyn EventStore,
     pub queue: &'a dyn JobQueue,
     pub replies_queue_url: &'a str,
-    pub actions_queue_url: &'a str,
 }
 
 impl<'a> ActionPorts<'a> {
@@ -51,23 +52,11 @@ impl<'a> ActionPorts<'a> {
             templates: &deps.store,
             conversations: &deps.store,
             messages: &deps.store,
-            customers: &deps.store,
             events: &deps.store,
             queue: &deps.queue,
             replies_queue_url: &deps.settings.replies_queue_url,
-            actions_queue_url: &deps.settings.actions_queue_url,
         }
     }
-}
-
-/// The job on the actions queue: fan out this action's decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActionJob {
-    pub org_id: String,
-    pub action_id: String,
-    /// Never change for an action; carried so the fan-out reads everything in one round trip.
-    pub conversation_id: String,
-    pub customer_id: String,
 }
 
 /// An action with its answer, as `GET /v1/actions/{id}` shows it.
@@ -211,7 +200,6 @@ pub async fn create(ports: &ActionPorts<'_>, org_id: &str, by: Actor, new: NewAc
         updated_at: now,
         decision: None,
         response_message_id: None,
-        fanned_out_at: None,
         version: 1,
     };
     match ports.actions.create_action(&action, idempotency_key).await? {
@@ -256,73 +244,66 @@ pub async fn list(actions: &dyn ActionStore, org_id: &str, filter: &ActionFilter
 
 // --- decide -----------------------------------------------------------------------------------------
 
-/// Decides an action: one conditional write, then one job that fans the decision out. The same
-/// decision again answers the action as it is (and re-queues a fan-out that never completed); a
-/// different one answers 409 with the current status.
+/// Decides an action and answers the customer: one transaction with every record of the decision,
+/// then the answer's job for reply-sender. The same decision again answers the action as it is
+/// (and queues its answer again if it was never sent: the first request may have died between
+/// its transaction and its job); a different one answers 409 with the current status.
 pub async fn decide(ports: &ActionPorts<'_>, org_id: &str, action_id: &str, request: &DecisionRequest, by: Actor, now: DateTime<Utc>) -> Result<Action> {
     for _ in 0..CONFLICT_RETRIES {
         let action = ports.actions.action(org_id, action_id).await?.ok_or(Error::NotFound("action"))?;
-        match decide_rule(&action, request, by.clone(), now)? {
+        let decided = match decide_rule(&action, request, by.clone(), now)? {
             DecisionOutcome::AlreadyDecided => {
-                if action.fanned_out_at.is_none() {
-                    // The first request may have died between its write and its job.
-                    queue_fan_out(ports, &action).await?;
-                }
+                queue_unsent_answer(ports, &action).await?;
                 return Ok(action);
             }
-            DecisionOutcome::Decide(decided) => match ports.actions.save_decision(&decided).await? {
-                Written::Stored => {
-                    queue_fan_out(ports, &decided).await?;
-                    info!(action_id, status = decided.status.as_str(), "action decided");
-                    return Ok(*decided);
-                }
-                // Someone decided it meanwhile: read it again and apply the rule to what is there.
-                Written::AlreadyThere => continue,
-            },
+            DecisionOutcome::Decide(decided) => *decided,
+        };
+        let context = ports.actions.decision_context(&decided).await?;
+        let write = decision_write(decided, context)?;
+        match ports.actions.save_decision(&write).await? {
+            Written::Stored => {
+                enqueue(ports.queue, ports.replies_queue_url, &write.answer).await?;
+                info!(action_id, status = write.action.status.as_str(), message_id = write.answer.id, "action decided, answer queued");
+                return Ok(write.action);
+            }
+            // Decided by someone else, or the conversation moved on: read again, decide again.
+            Written::AlreadyThere => continue,
         }
     }
     Err(Error::Conflict { detail: "the action changed concurrently".into(), current: None })
 }
 
-async fn queue_fan_out(ports: &ActionPorts<'_>, action: &Action) -> Result<()> {
-    let job = ActionJob {
-        org_id: action.org_id.clone(),
-        action_id: action.id.clone(),
-        conversation_id: action.conversation_id.clone(),
-        customer_id: action.customer_id.clone(),
+async fn queue_unsent_answer(ports: &ActionPorts<'_>, action: &Action) -> Result<()> {
+    let Some(message_id) = action.response_message_id.as_deref() else {
+        return Ok(());
     };
-    let body = serde_json::to_string(&job).map_err(|e| Error::backend("sqs", e))?;
-    // Grouped like replies, so one customer's answers go out in the order they were decided.
-    let entry = QueueMessage {
-        body,
-        group_id: Some(customer_group(&action.org_id, &action.customer_id)),
-        dedup_id: Some(format!("{}#decision", action.id)),
-    };
-    ports.queue.send_batch(ports.actions_queue_url, &[entry]).await
+    match ports.messages.message(&action.org_id, &action.conversation_id, message_id).await? {
+        Some(answer) if answer.status == DeliveryStatus::Queued => enqueue(ports.queue, ports.replies_queue_url, &answer).await,
+        _ => Ok(()),
+    }
 }
 
-// --- fan-out ----------------------------------------------------------------------------------------
-
-/// Fans a decision out, each effect once: the `action.decided` event and the answer's record, the
-/// answer itself (queued for reply-sender, so the 24-hour window, retries and statuses apply), the
-/// `action_status_update` note, the decision on the bubble. `attempt` is SQS's receive count.
-pub async fn fan_out(ports: &ActionPorts<'_>, job: &ActionJob, attempt: u32, now: DateTime<Utc>) -> Result<()> {
-    let context = ports.actions.fan_out_context(&job.org_id, &job.action_id, &job.conversation_id, &job.customer_id).await?;
-    let Some(action) = context.action.filter(|a| a.conversation_id == job.conversation_id) else {
-        warn!(action_id = job.action_id, "fan-out for an unknown action dropped");
-        return Ok(());
-    };
-    let Some(decision) = action.decision.clone().filter(|_| action.status.is_decision()) else {
-        warn!(action_id = action.id, "fan-out for an undecided action dropped");
-        return Ok(());
-    };
-    let (org_id, action_id) = (action.org_id.as_str(), action.id.as_str());
-    let conversation = context.conversation.ok_or(Error::NotFound("conversation"))?;
+/// What deciding `action` writes: the answer rendered from the organisation's template, its
+/// record, the note, the conversation and the event. Ids derive from the decision.
+fn decision_write(mut action: Action, context: DecisionContext) -> Result<DecisionWrite> {
+    let decision = action.decision.clone().ok_or_else(|| Error::backend("actions", "a decided action without its decision"))?;
+    let mut conversation = context.conversation.ok_or(Error::NotFound("conversation"))?;
     let customer_name = context.customer.and_then(|c| c.name);
     let (text, template_source) = compose(context.templates.as_ref(), &action, customer_name.as_deref(), decision.decided_by.name.as_deref());
-    // Derived from the decision, so a redelivery derives the same message; just after the note.
-    let reply_at = decision.decided_at + Duration::milliseconds(1);
-    let reply_key = response_key(action_id);
+    // Just after the note, so the conversation reads: bubble, note, answer.
+    let answer_at = decision.decided_at + Duration::milliseconds(1);
+    let answer_key = response_key(&action.id);
+    let answer_id = keyed_reply_id(&action.org_id, &action.conversation_id, &answer_key, answer_at);
+    action.response_message_id = Some(answer_id.clone());
+
+    let content = OutboundContent::text(text.clone());
+    content.validate()?;
+    let answer = outbound_message(&conversation, answer_id.clone(), content, sender(&decision.decided_by), answer_at, Some(&answer_key));
+    let note = status_note(&action, &answer_id)(&conversation);
+    conversation.touch(note.created_at, note.text.as_deref());
+    conversation.touch(answer.created_at, answer.text.as_deref());
+    conversation.version += 1;
+
     let response = ActionResponse {
         action_id: action.id.clone(),
         org_id: action.org_id.clone(),
@@ -330,7 +311,7 @@ pub async fn fan_out(ports: &ActionPorts<'_>, job: &ActionJob, attempt: u32, now
         decision: decision.status,
         text,
         template_source,
-        message_id: Some(keyed_reply_id(org_id, &action.conversation_id, &reply_key, reply_at)),
+        message_id: Some(answer_id.clone()),
         status: DeliveryStatus::Queued,
         wamid: None,
         failure: None,
@@ -340,58 +321,22 @@ pub async fn fan_out(ports: &ActionPorts<'_>, job: &ActionJob, attempt: u32, now
         read_at: None,
         failed_at: None,
     };
-    let decided = NewEvent::new(
-        org_id,
+    let event = NewEvent::new(
+        &action.org_id,
         EventKind::ActionDecided,
         decision.decided_at,
         json!({
-            "action_id": action_id,
+            "action_id": action.id,
             "conversation_id": action.conversation_id,
             "type": action.action_type,
             "title": action.title,
             "status": action.status,
             "decided_by": decision.decided_by,
-            "response_message_id": response.message_id,
+            "response_message_id": answer_id,
         }),
-        format!("action.decided#{action_id}"),
+        format!("action.decided#{}", action.id),
     );
-    // The record exists before the answer's message does, so no delivery status can miss it; the
-    // event comes before any status of the answer.
-    let (written, _) = futures::try_join!(ports.actions.put_response(&response), ports.events.record_event(&decided))?;
-    let text = match written {
-        Written::Stored => response.text,
-        // A redelivery sends what the first delivery rendered, even if the templates changed since.
-        Written::AlreadyThere => get(ports.actions, org_id, action_id).await?.response.map_or(response.text, |r| r.text),
-    };
-
-    let message = queue_reply(
-        ports.conversations,
-        ports.messages,
-        ports.queue,
-        ports.replies_queue_url,
-        NewReply {
-            org_id,
-            conversation_id: &action.conversation_id,
-            content: OutboundContent::text(text),
-            sender: sender(&decision.decided_by),
-            idempotency_key: Some(&reply_key),
-            now: reply_at,
-        },
-    )
-    .await?;
-    if attempt > 1 && message.status == DeliveryStatus::Queued {
-        // An earlier attempt may have stored the message and died before queuing it; FIFO
-        // deduplication and reply-sender's status check make a second job harmless.
-        enqueue(ports.queue, ports.replies_queue_url, &conversation, &message).await?;
-    }
-    futures::try_join!(
-        record_internal(ports.conversations, ports.messages, org_id, &action.conversation_id, status_note(&action, &message.id)),
-        ports.actions.mark_request_message(&action),
-    )?;
-    // Last: a decision repeated before this point queues the fan-out again.
-    ports.actions.mark_fanned_out(org_id, action_id, &message.id, now).await?;
-    info!(action_id, message_id = message.id, "decision fanned out");
-    Ok(())
+    Ok(DecisionWrite { action, response, answer, note, bubble_shown: context.bubble_shown, conversation, event })
 }
 
 // --- delivery statuses ------------------------------------------------------------------------------

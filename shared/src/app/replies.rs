@@ -63,7 +63,7 @@ pub async fn queue_reply(
         conversation.version += 1;
         match messages.record_outbound(&message, &conversation).await {
             Ok(Written::Stored) => {
-                stored = Some((message, conversation));
+                stored = Some(message);
                 break;
             }
             Ok(Written::AlreadyThere) => {
@@ -81,8 +81,8 @@ pub async fn queue_reply(
             Err(e) => return Err(e),
         }
     }
-    let (message, conversation) = stored.ok_or_else(crate::adapters::dynamo::conversation_changed)?;
-    enqueue(queue, replies_queue_url, &conversation, &message).await?;
+    let message = stored.ok_or_else(crate::adapters::dynamo::conversation_changed)?;
+    enqueue(queue, replies_queue_url, &message).await?;
     Ok(message)
 }
 
@@ -92,7 +92,8 @@ pub fn keyed_reply_id(org_id: &str, conversation_id: &str, key: &str, now: DateT
     stable_id(now, &format!("{org_id}#{conversation_id}#{key}"))
 }
 
-fn outbound_message(
+/// A message to the conversation's customer, `queued` for reply-sender.
+pub(crate) fn outbound_message(
     conversation: &Conversation,
     id: String,
     content: OutboundContent,
@@ -128,12 +129,12 @@ fn outbound_message(
 }
 
 /// Puts the send job for a stored message on the replies queue.
-pub async fn enqueue(queue: &dyn JobQueue, replies_queue_url: &str, conversation: &Conversation, message: &Message) -> Result<()> {
+pub async fn enqueue(queue: &dyn JobQueue, replies_queue_url: &str, message: &Message) -> Result<()> {
     let job = ReplyJob { org_id: message.org_id.clone(), conversation_id: message.conversation_id.clone(), message_id: message.id.clone() };
     let body = serde_json::to_string(&job).map_err(|e| Error::backend("sqs", e))?;
     let entry = QueueMessage {
         body,
-        group_id: Some(customer_group(&conversation.org_id, &conversation.customer_id)),
+        group_id: Some(customer_group(&message.org_id, &message.customer_id)),
         dedup_id: Some(message.id.clone()),
     };
     queue.send_batch(replies_queue_url, &[entry]).await

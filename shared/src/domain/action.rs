@@ -121,12 +121,9 @@ pub struct Action {
     pub request_message_id: String,
     #[serde(default)]
     pub decision: Option<Decision>,
-    /// The answer's message in the conversation, once the decision has fanned out.
-    // Absent rather than null while unset: updates use `if_not_exists`, which sees a null as set.
+    /// The answer's message in the conversation, written with the decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_message_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fanned_out_at: Option<DateTime<Utc>>,
     /// Counts decisions; a decision is saved only over the pending version it was made on.
     #[serde(default)]
     pub version: u64,
@@ -363,7 +360,6 @@ mod tests {
             request_message_id: "m1".into(),
             decision: None,
             response_message_id: None,
-            fanned_out_at: None,
             version: 1,
         }
     }

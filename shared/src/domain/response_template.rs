@@ -318,7 +318,6 @@ mod tests {
             request_message_id: "m".into(),
             decision: Some(Decision { status, reply_text: reply.map(str::to_string), changes: None, previous_details: None, decided_by: by, decided_at: t }),
             response_message_id: None,
-            fanned_out_at: None,
             version: 2,
         }
     }

@@ -107,6 +107,7 @@ async fn main() {
     // Approval → Graph API request.
     let sandbox = t.stack.sandbox.clone().expect("the bench runs on the WhatsApp sandbox");
     let mut approvals = Vec::new();
+    let mut api_answers = Vec::new();
     let mut lost = 0;
     for round in 0..rounds {
         let mut actions = Vec::new();
@@ -125,14 +126,16 @@ async fn main() {
                 tokio::spawn(async move {
                     let sent_at = chrono::Utc::now();
                     let (status, _): (_, Value) = t.post(&format!("/v1/actions/{id}/approve"), &t.org.agent, json!({ "reply_text": reply })).await;
-                    status.is_success().then_some((reply, sent_at))
+                    let answered = (chrono::Utc::now() - sent_at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+                    status.is_success().then_some((reply, sent_at, answered))
                 })
             })
             .collect();
         let mut sent = Vec::new();
         for task in tasks {
-            if let Ok(Some(s)) = task.await {
-                sent.push(s);
+            if let Ok(Some((reply, sent_at, answered))) = task.await {
+                sent.push((reply, sent_at));
+                api_answers.push(answered);
             }
         }
         // Wait for the round to reach the sandbox (and the statuses to settle) before the next one.
@@ -199,6 +202,7 @@ async fn main() {
 
     println!("\nMAX dev stack, issue 4 benchmarks (debug build, moto, WhatsApp sandbox; {pollers} poller(s) per queue)\n");
     report(&format!("approval → Graph API request ({in_flight} in flight)"), approvals);
+    report(&format!("approve API answered ({in_flight} in flight)"), api_answers);
     println!("approvals that never reached the sandbox: {lost}");
     report("long-poll wake-up after an event", wake);
     println!(

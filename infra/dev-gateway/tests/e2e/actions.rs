@@ -144,7 +144,7 @@ async fn an_approval_reaches_the_customer_once_and_the_dashboard_sees_every_step
     assert_eq!(a["response"]["template_source"], "default");
     let a = deliver_and_read(&t, id, "wamid.ACT-APPROVE").await;
     assert_eq!(a["status"], "approved");
-    assert!(a["fanned_out_at"].is_string());
+    assert_eq!(a["response_message_id"], a["response"]["message_id"]);
 
     // The conversation: the bubble shows the decision, a note follows, then the answer itself.
     let messages = t.messages(&conversation).await;
@@ -244,7 +244,7 @@ async fn a_missing_template_falls_back_to_the_generic_answer() {
 }
 
 /// The same decision again is harmless (nothing sent twice), a different one is 409 with the
-/// current status, and a redelivered fan-out job changes nothing.
+/// current status, and the answer's job delivered again (SQS at-least-once) sends nothing.
 #[tokio::test]
 async fn decisions_are_made_once_and_repeats_change_nothing() {
     let graph = MockServer::start().await;
@@ -272,15 +272,16 @@ async fn decisions_are_made_once_and_repeats_change_nothing() {
         assert_eq!(problem["current_status"], "approved");
     }
 
-    let a = action_when(&t, &id, "fanned out", |a| a["fanned_out_at"].is_string() && a["response"]["status"] == "sent").await;
-    // The fan-out job delivered again (SQS at-least-once), after it completed.
-    let job = json!({ "Records": [{
-        "messageId": "redelivered-1", "receiptHandle": "r", "body": json!({ "org_id": t.org.seed.id, "action_id": id }).to_string(),
+    let a = action_when(&t, &id, "answer sent", |a| a["response"]["status"] == "sent").await;
+    // The answer's job for reply-sender delivered again, after it was sent.
+    let job = json!({ "org_id": t.org.seed.id, "conversation_id": conversation, "message_id": a["response_message_id"] });
+    let record = json!({ "Records": [{
+        "messageId": "redelivered-1", "receiptHandle": "r", "body": job.to_string(),
         "attributes": { "ApproximateReceiveCount": "2", "MessageGroupId": "g" }, "messageAttributes": {},
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:actions.fifo", "awsRegion": "us-east-1"
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:replies.fifo", "awsRegion": "us-east-1"
     }]});
-    let event: SqsEvent = serde_json::from_value(job).unwrap();
-    let result = registry::invoke_sqs("action-responder", event, &t.stack.deps).await.unwrap().unwrap();
+    let event: SqsEvent = serde_json::from_value(record).unwrap();
+    let result = registry::invoke_sqs("reply-sender", event, &t.stack.deps).await.unwrap().unwrap();
     assert!(result.batch_item_failures.is_empty());
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
