@@ -476,3 +476,84 @@ async fn ticket_changes_reach_the_feed_once() {
     assert_eq!(tickets, ["ticket.opened OPEN", "ticket.answered IN_PROGRESS", "ticket.closed RESOLVED"]);
     assert!(events.iter().all(|e| !e["kind"].as_str().unwrap().starts_with("ticket.") || e["data"]["ticket_id"] == ticket.as_str()));
 }
+
+/// The queue refuses the answer's job after the decision's transaction committed (the API answers
+/// 5xx): the dashboard retries the same decision, which queues the stored answer; the customer
+/// gets it once.
+#[tokio::test]
+async fn a_decision_whose_job_was_lost_is_answered_when_repeated() {
+    struct DownQueue;
+    #[async_trait::async_trait]
+    impl max_core::ports::JobQueue for DownQueue {
+        async fn send_batch(&self, _: &str, _: &[max_core::ports::QueueMessage]) -> max_core::error::Result<()> {
+            Err(max_core::error::Error::backend("sqs", "queue unavailable"))
+        }
+        async fn retry_later(&self, _: &str, _: &str, _: i32) -> max_core::error::Result<()> {
+            Ok(())
+        }
+    }
+    let graph = graph_expecting("Great news! Your refund request has been approved. Done.", "wamid.ACT-LOST").await;
+    let t = TestStack::with_graph(&graph.uri()).await;
+    let conversation = live_conversation(&t).await;
+    let id = create_action(&t, &conversation, refund()).await["id"].as_str().unwrap().to_string();
+
+    let deps = &t.stack.deps;
+    let mut ports = max_core::app::actions::ActionPorts::from_deps(deps);
+    ports.queue = &DownQueue;
+    let request = max_core::domain::action::DecisionRequest::new(
+        max_core::domain::action::ActionStatus::Approved,
+        Some("Done.".into()),
+        "reply_text",
+        None,
+    )
+    .unwrap();
+    let by = max_core::domain::action::Actor { id: "agent-1".into(), name: Some("Al Agent".into()) };
+    let lost = max_core::app::actions::decide(&ports, &t.org.seed.id, &id, &request, by, chrono::Utc::now()).await;
+    assert!(lost.is_err(), "the job could not be queued: {lost:?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let a = action_when(&t, &id, "decided, answer stored", |a| a["status"] == "approved").await;
+    assert_eq!(a["response"]["status"], "queued", "nothing was sent: {a}");
+
+    let (status, again) = t.post(&format!("/v1/actions/{id}/approve"), &t.org.agent, json!({ "reply_text": "Done." })).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    action_when(&t, &id, "answer sent", |a| a["response"]["status"] == "sent").await;
+    // Once more: the answer is no longer queued, nothing is queued again.
+    t.post(&format!("/v1/actions/{id}/approve"), &t.org.agent, json!({ "reply_text": "Done." })).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let events = steps(&feed(&t, &t.org.agent).await);
+    assert_eq!(events, FULL_STORY[..4]);
+    graph.verify().await;
+}
+
+/// Eight actions on one conversation decided at once: every decision's transaction that meets a
+/// conversation changed by another is read and made again; each customer answer is sent once and
+/// the conversation holds every note and answer.
+#[tokio::test]
+async fn concurrent_decisions_on_one_conversation_all_land_once() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(accepted("wamid.ACT-MANY")).expect(8).mount(&graph).await;
+    let t = TestStack::with_graph(&graph.uri()).await;
+    let conversation = live_conversation(&t).await;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let mut body = refund();
+        body["title"] = json!(format!("Refund {i}"));
+        ids.push(create_action(&t, &conversation, body).await["id"].as_str().unwrap().to_string());
+    }
+    let decisions = ids.iter().map(|id| {
+        let t = &t;
+        async move { t.post(&format!("/v1/actions/{id}/approve"), &t.org.agent, json!({ "reply_text": format!("Ref {id}.") })).await }
+    });
+    for (status, body) in futures::future::join_all(decisions).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    for id in &ids {
+        action_when(&t, id, "answer sent", |a| a["response"]["status"] == "sent").await;
+    }
+    let messages = t.messages(&conversation).await;
+    let count = |kind: &str, direction: &str| messages.iter().filter(|m| m["type"] == kind && m["direction"] == direction).count();
+    assert_eq!((count("action_request", "internal"), count("action_status_update", "internal"), count("text", "outbound")), (8, 8, 8));
+    let decided = feed(&t, &t.org.agent).await.iter().filter(|e| e["kind"] == "action.decided").count();
+    assert_eq!(decided, 8);
+    graph.verify().await;
+}
