@@ -84,6 +84,9 @@ pub trait MessageStore: Send + Sync {
     /// it has one) with the conversation's new state; `AlreadyThere` when either was stored before.
     async fn record_outbound(&self, message: &Message, conversation: &Conversation) -> Result<Written>;
     async fn message(&self, org_id: &str, conversation_id: &str, message_id: &str) -> Result<Option<Message>>;
+    /// Outbound messages still `queued` that were stored between `from` and `to`, oldest first
+    /// per shard (the lost-reply sweep).
+    async fn queued_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit_per_shard: i32) -> Result<Vec<Message>>;
     /// The message an earlier request with this idempotency key stored (keys are remembered 24 h).
     async fn message_by_idempotency_key(&self, org_id: &str, conversation_id: &str, key: &str) -> Result<Option<Message>>;
     /// A message together with its conversation, in one read.

@@ -1,10 +1,13 @@
 //! replies.fifo worker: sends each queued outbound message through the Graph API once, with the
 //! 24-hour window, the fallback template and backoff on throttling.
+//!
+//! On a schedule, the same function queues again the jobs of replies stored but never queued (a
+//! job lost between the write and the queue).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Error;
 use max_core::app::actions::DeliveryPorts;
-use max_core::app::replies::{ReplyJob, SendResult, SenderPorts, send_reply};
+use max_core::app::replies::{ReplyJob, SendResult, SenderPorts, requeue_lost_replies, send_reply};
 use max_core::batch::{self, RecordResult, receive_count};
 use max_core::config::Deps;
 use max_core::ports::JobQueue;
@@ -12,6 +15,11 @@ use tracing::{error, warn};
 
 pub async fn handle(event: SqsEvent, deps: &Deps) -> Result<SqsBatchResponse, Error> {
     Ok(batch::process(&event, |record| process_record(record, deps)).await)
+}
+
+/// The scheduled sweep: queues again the jobs of replies stored but never queued.
+pub async fn sweep(deps: &Deps) -> Result<usize, Error> {
+    Ok(requeue_lost_replies(&deps.store, &deps.queue, &deps.settings.replies_queue_url, deps.clock.now()).await?)
 }
 
 async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {

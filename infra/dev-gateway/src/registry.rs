@@ -33,6 +33,7 @@ pub async fn invoke_schedule(binary: &str, event: serde_json::Value, deps: &Deps
     let _ = &event;
     Some(match binary {
         "next-step" => next_step::sweep(deps).await.map(|_| ()),
+        "reply-sender" => reply_sender::sweep(deps).await.map(|_| ()),
         _ => return None,
     })
 }

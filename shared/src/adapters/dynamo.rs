@@ -19,7 +19,7 @@ use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
 use crate::domain::ids::sha256_hex;
-use crate::domain::message::{DeliveryStatus, FailureReason, Message};
+use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message};
 use crate::error::{Error, Result};
 use crate::ports::{
     ChannelDirectory, ConversationFilter, ConversationStore, CustomerStore, MessageStore, Page, PageRequest,
@@ -55,6 +55,11 @@ pub mod keys {
     /// the client's text, of any length).
     pub fn reply_idempotency(org: &str, conversation: &str, key_hash: &str) -> (String, String) {
         (conversation_pk(org, conversation), format!("REPLYKEY#{key_hash}"))
+    }
+    /// gsi2: outbound messages still `queued`, across organisations, in [`REPLY_OUTBOX_SHARDS`]
+    /// partitions (the lost-reply sweep's only key). A message leaves it when it is sent or fails.
+    pub fn reply_outbox(shard: u32) -> String {
+        format!("REPLY_OUTBOX#{shard}")
     }
     pub fn wamid(org: &str, wamid: &str) -> (String, String) {
         (format!("ORG#{org}#WAMID#{wamid}"), "WAMID".into())
@@ -107,6 +112,18 @@ pub fn keyed<T: Serialize>(value: &T, key: (String, String), extra: &[(&str, Str
 }
 
 /// The `pk`/`sk` map of a key.
+/// A message as stored: keyed in its conversation, with its status rank (for monotonic status
+/// updates) and, while it is an outbound message still `queued`, in the outbox index.
+pub fn message_item(m: &Message) -> Result<Item> {
+    let mut item = keyed(m, keys::message(&m.org_id, &m.conversation_id, &m.id), &[])?;
+    item.insert("status_rank".into(), n(m.status.rank()));
+    if m.direction == Direction::Outbound && m.status == DeliveryStatus::Queued {
+        item.insert("gsi2pk".into(), s(keys::reply_outbox(reply_outbox_shard(&m.id))));
+        item.insert("gsi2sk".into(), s(format!("{}#{}", sort_time(m.created_at), m.id)));
+    }
+    Ok(item)
+}
+
 pub fn key_map(key: (String, String)) -> Item {
     HashMap::from([("pk".to_string(), s(key.0)), ("sk".to_string(), s(key.1))])
 }
@@ -136,6 +153,9 @@ fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<Str
         _ => None,
     }
 }
+
+/// A sent or failed message leaves the outbox index.
+const OUT_OF_THE_OUTBOX: &str = " REMOVE gsi2pk, gsi2sk";
 
 fn reply_key(message: &Message, key: &str) -> (String, String) {
     keys::reply_idempotency(&message.org_id, &message.conversation_id, &sha256_hex(key.as_bytes()))
@@ -186,6 +206,14 @@ pub struct DynamoStore {
 }
 
 const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// Every queued outbound message writes the outbox index: spread over shards so one partition
+/// does not cap the whole system's sending rate (~1,000 index writes per second per partition).
+pub const REPLY_OUTBOX_SHARDS: u32 = 8;
+
+fn reply_outbox_shard(message_id: &str) -> u32 {
+    message_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % REPLY_OUTBOX_SHARDS
+}
 
 /// How long a client's idempotency key is remembered (replies, actions, interactions): clients
 /// retry within seconds or minutes, not days.
@@ -437,12 +465,6 @@ impl DynamoStore {
         }
     }
 
-    pub fn message_item(&self, m: &Message) -> Result<Item> {
-        let mut item = keyed(m, keys::message(&m.org_id, &m.conversation_id, &m.id), &[])?;
-        item.insert("status_rank".into(), n(m.status.rank()));
-        Ok(item)
-    }
-
     fn wamid_item(&self, org: &str, wamid: &str, conversation_id: &str, message_id: &str) -> Item {
         let (pk, sk) = keys::wamid(org, wamid);
         HashMap::from([
@@ -656,7 +678,7 @@ impl MessageStore for DynamoStore {
         let not_exists = Some("attribute_not_exists(pk)");
         let items = vec![
             self.put_op(self.wamid_item(&message.org_id, wamid, &message.conversation_id, &message.id), not_exists, None)?,
-            self.put_op(self.message_item(message)?, not_exists, None)?,
+            self.put_op(message_item(message)?, not_exists, None)?,
             self.conversation_put(conversation)?,
         ];
         match self.transact(items).await? {
@@ -668,7 +690,7 @@ impl MessageStore for DynamoStore {
 
     async fn record_outbound(&self, message: &Message, conversation: &Conversation) -> Result<Written> {
         let mut items = vec![
-            self.put_op(self.message_item(message)?, Some("attribute_not_exists(pk)"), None)?,
+            self.put_op(message_item(message)?, Some("attribute_not_exists(pk)"), None)?,
             self.conversation_put(conversation)?,
         ];
         if let Some(key) = &message.idempotency_key {
@@ -679,6 +701,27 @@ impl MessageStore for DynamoStore {
             Err(codes) if failed_condition(&codes, 0) || failed_condition(&codes, 2) => Ok(Written::AlreadyThere),
             Err(_) => Err(conversation_changed()),
         }
+    }
+
+    async fn queued_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit_per_shard: i32) -> Result<Vec<Message>> {
+        let shards = (0..REPLY_OUTBOX_SHARDS).map(|shard| async move {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi2")
+                .key_condition_expression("gsi2pk = :pk AND gsi2sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(keys::reply_outbox(shard)))
+                .expression_attribute_values(":from", s(sort_time(from)))
+                // Past every id stored at `to`.
+                .expression_attribute_values(":to", s(format!("{}#~", sort_time(to))))
+                .limit(limit_per_shard)
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb", e))?;
+            out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<Message>>>()
+        });
+        Ok(futures::future::try_join_all(shards).await?.into_iter().flatten().collect())
     }
 
     async fn message_by_idempotency_key(&self, org_id: &str, conversation_id: &str, key: &str) -> Result<Option<Message>> {
@@ -719,6 +762,7 @@ impl MessageStore for DynamoStore {
             expression.push_str(", sent_as_template = :template");
             values.insert(":template".into(), s(t));
         }
+        expression.push_str(OUT_OF_THE_OUTBOX);
         let names = Some(HashMap::from([("#status".to_string(), "status".to_string())]));
         let items = vec![
             self.update_op(keys::message(&message.org_id, &message.conversation_id, &message.id), &expression, "#status = :queued", values, names)?,
@@ -739,7 +783,7 @@ impl MessageStore for DynamoStore {
         ]);
         self.update_if(
             keys::message(&message.org_id, &message.conversation_id, &message.id),
-            "SET #status = :failed, status_rank = :rank, failure = :failure, failed_at = :at",
+            &format!("SET #status = :failed, status_rank = :rank, failure = :failure, failed_at = :at{OUT_OF_THE_OUTBOX}"),
             "attribute_exists(pk) AND status_rank < :rank",
             values,
         )
@@ -786,6 +830,28 @@ mod tests {
         assert_eq!(decode_cursor(&cursor, "pk", "ORG#a#CONV#1").unwrap(), key);
         assert!(decode_cursor(&cursor, "pk", "ORG#b#CONV#1").is_err());
         assert!(decode_cursor("!!", "pk", "x").is_err());
+    }
+
+    #[test]
+    fn only_outbound_messages_still_queued_are_in_the_outbox() {
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+        let mut m: Message = serde_json::from_value(serde_json::json!({
+            "id": "M1", "org_id": "o1", "conversation_id": "c1", "customer_id": "u1", "direction": "outbound",
+            "type": "text", "status": "queued", "sender": { "type": "agent" }, "created_at": at
+        }))
+        .unwrap();
+        let attr = |item: &Item, name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let item = message_item(&m).unwrap();
+        let shard = attr(&item, "gsi2pk").unwrap();
+        assert!(shard.starts_with("REPLY_OUTBOX#") && shard["REPLY_OUTBOX#".len()..].parse::<u32>().unwrap() < REPLY_OUTBOX_SHARDS);
+        assert_eq!(attr(&item, "gsi2sk").as_deref(), Some("2026-01-02T03:04:05.000Z#M1"));
+        m.status = DeliveryStatus::Sent;
+        assert_eq!(attr(&message_item(&m).unwrap(), "gsi2pk"), None);
+        m.status = DeliveryStatus::Received;
+        for direction in [Direction::Inbound, Direction::Internal] {
+            m.direction = direction;
+            assert_eq!(attr(&message_item(&m).unwrap(), "gsi2pk"), None);
+        }
     }
 
     #[test]

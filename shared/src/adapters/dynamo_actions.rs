@@ -256,8 +256,8 @@ impl ActionStore for DynamoStore {
         let mut items = vec![
             self.put_op(action_item(action)?, Some("version = :previous"), Some(decided_over_read))?,
             self.conversation_put(&write.conversation)?,
-            self.put_op(self.message_item(&write.answer)?, not_exists, None)?,
-            self.put_op(self.message_item(&write.note)?, not_exists, None)?,
+            self.put_op(super::dynamo::message_item(&write.answer)?, not_exists, None)?,
+            self.put_op(super::dynamo::message_item(&write.note)?, not_exists, None)?,
             self.put_op(response, not_exists, None)?,
             self.put_op(self.event_item(&DashboardEvent::recorded(&write.event, seq, now))?, not_exists, None)?,
         ];

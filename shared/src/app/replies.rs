@@ -1,7 +1,7 @@
 //! Outbound messages: queued as records first, then sent by reply-sender through the Graph API
 //! with the 24-hour window, the fallback template, retries and exactly-once recording.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
@@ -130,14 +130,36 @@ pub(crate) fn outbound_message(
 
 /// Puts the send job for a stored message on the replies queue.
 pub async fn enqueue(queue: &dyn JobQueue, replies_queue_url: &str, message: &Message) -> Result<()> {
+    queue.send_batch(replies_queue_url, &[reply_job(message)?]).await
+}
+
+/// The send job of a stored message: grouped per customer, deduplicated by the message.
+fn reply_job(message: &Message) -> Result<QueueMessage> {
     let job = ReplyJob { org_id: message.org_id.clone(), conversation_id: message.conversation_id.clone(), message_id: message.id.clone() };
     let body = serde_json::to_string(&job).map_err(|e| Error::backend("sqs", e))?;
-    let entry = QueueMessage {
-        body,
-        group_id: Some(customer_group(&message.org_id, &message.customer_id)),
-        dedup_id: Some(message.id.clone()),
-    };
-    queue.send_batch(replies_queue_url, &[entry]).await
+    Ok(QueueMessage { body, group_id: Some(customer_group(&message.org_id, &message.customer_id)), dedup_id: Some(message.id.clone()) })
+}
+
+/// A reply still `queued` this long after it was stored has lost its job (the queue refused it,
+/// or the function died between storing and queueing); a younger one may be waiting its turn.
+pub const LOST_AFTER: Duration = Duration::minutes(2);
+/// Older ones are left as they are (and visible as `queued`): the customer asked a day ago.
+pub const LOST_AT_MOST: Duration = Duration::hours(24);
+const LOST_PER_SHARD_AND_RUN: i32 = 100;
+
+/// The scheduled sweep: queues again the jobs of replies stored but never queued. A job queued
+/// twice is harmless: FIFO deduplication by message id within 5 minutes, and after that
+/// reply-sender finds the message no longer `queued` (one customer's jobs run one at a time).
+pub async fn requeue_lost_replies(messages: &dyn MessageStore, queue: &dyn JobQueue, replies_queue_url: &str, now: DateTime<Utc>) -> Result<usize> {
+    let lost = messages.queued_between(now - LOST_AT_MOST, now - LOST_AFTER, LOST_PER_SHARD_AND_RUN).await?;
+    let jobs = lost.iter().filter(|m| m.status == DeliveryStatus::Queued).map(reply_job).collect::<Result<Vec<_>>>()?;
+    for chunk in jobs.chunks(10) {
+        queue.send_batch(replies_queue_url, chunk).await?;
+    }
+    if !jobs.is_empty() {
+        warn!(count = jobs.len(), "replies queued again: stored, but their jobs were lost");
+    }
+    Ok(jobs.len())
 }
 
 /// What reply-sender does with the queue record after one attempt.

@@ -482,16 +482,6 @@ async fn ticket_changes_reach_the_feed_once() {
 /// gets it once.
 #[tokio::test]
 async fn a_decision_whose_job_was_lost_is_answered_when_repeated() {
-    struct DownQueue;
-    #[async_trait::async_trait]
-    impl max_core::ports::JobQueue for DownQueue {
-        async fn send_batch(&self, _: &str, _: &[max_core::ports::QueueMessage]) -> max_core::error::Result<()> {
-            Err(max_core::error::Error::backend("sqs", "queue unavailable"))
-        }
-        async fn retry_later(&self, _: &str, _: &str, _: i32) -> max_core::error::Result<()> {
-            Ok(())
-        }
-    }
     let graph = graph_expecting("Great news! Your refund request has been approved. Done.", "wamid.ACT-LOST").await;
     let t = TestStack::with_graph(&graph.uri()).await;
     let conversation = live_conversation(&t).await;
@@ -499,7 +489,7 @@ async fn a_decision_whose_job_was_lost_is_answered_when_repeated() {
 
     let deps = &t.stack.deps;
     let mut ports = max_core::app::actions::ActionPorts::from_deps(deps);
-    ports.queue = &DownQueue;
+    ports.queue = &crate::DownQueue;
     let request = max_core::domain::action::DecisionRequest::new(
         max_core::domain::action::ActionStatus::Approved,
         Some("Done.".into()),

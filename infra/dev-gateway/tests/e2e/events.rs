@@ -32,11 +32,12 @@ async fn every_sample_event_runs_through_its_handler() {
                 let res = registry::invoke_http(&function, req, deps).await.expect("registered").expect("handler ran");
                 assert!(res.status().as_u16() < 500, "{name}: {}", res.status());
                 statuses.insert(name, res.status().as_u16());
-            } else if is_sqs {
+            } else if is_sqs && text.contains("\"Records\"") {
                 let event: SqsEvent = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
                 let res = registry::invoke_sqs(&function, event, deps).await.expect("registered").expect("handler ran");
                 assert!(res.batch_item_failures.is_empty(), "{name}: a record failed");
             } else {
+                assert!(is_schedule, "{name}: neither an SQS batch nor a scheduled event of this function");
                 let event: serde_json::Value = serde_json::from_str(&text).unwrap();
                 registry::invoke_schedule(&function, event, deps).await.expect("registered").expect("handler ran");
             }

@@ -38,3 +38,16 @@ pub fn status_for(fixture: &[u8], wamid: &str) -> Vec<u8> {
     }
     serde_json::to_vec(&v).expect("JSON")
 }
+
+/// A queue that refuses every job: a write that landed while its job was lost.
+pub struct DownQueue;
+
+#[async_trait::async_trait]
+impl max_core::ports::JobQueue for DownQueue {
+    async fn send_batch(&self, _: &str, _: &[max_core::ports::QueueMessage]) -> max_core::error::Result<()> {
+        Err(max_core::error::Error::backend("sqs", "queue unavailable"))
+    }
+    async fn retry_later(&self, _: &str, _: &str, _: i32) -> max_core::error::Result<()> {
+        Ok(())
+    }
+}

@@ -291,3 +291,59 @@ async fn the_same_idempotency_key_queues_one_message() {
     let outbox = t.stack.sandbox.as_ref().unwrap().outbox();
     assert_eq!(outbox.len(), 1);
 }
+
+/// A reply stored but never queued (the queue refused its job) is found by reply-sender's sweep
+/// once it is 2 minutes old and sent once; a younger one is left to its job; a sent one is not
+/// in the outbox any more.
+#[tokio::test]
+async fn the_sweep_sends_a_reply_whose_job_was_lost_once() {
+    use max_core::app::replies::{NewReply, queue_reply};
+    use max_core::domain::message::{Sender, SenderType};
+    use max_core::domain::outbound::OutboundContent;
+    use max_core::ports::MessageStore;
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/{NUMBER}/messages")))
+        .and(body_json(json!({
+            "messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER,
+            "type": "text", "text": { "body": "Stored, never queued.", "preview_url": false }
+        })))
+        .respond_with(accepted("wamid.LOST-1"))
+        .expect(1)
+        .mount(&graph)
+        .await;
+    let t = TestStack::with_graph(&graph.uri()).await;
+    let conversation = live_conversation(&t).await;
+    let deps = &t.stack.deps;
+    let org = t.org.seed.id.clone();
+    for (text, age) in [("Stored, never queued.", chrono::Duration::minutes(3)), ("Stored just now, its job may be on its way.", chrono::Duration::seconds(30))] {
+        let reply = NewReply {
+            org_id: &org,
+            conversation_id: &conversation,
+            content: OutboundContent::text(text),
+            sender: Sender { kind: SenderType::Agent, id: Some("agent-1".into()), name: None },
+            idempotency_key: None,
+            now: chrono::Utc::now() - age,
+        };
+        let lost = queue_reply(&deps.store, &deps.store, &crate::DownQueue, &deps.settings.replies_queue_url, reply).await;
+        assert!(lost.is_err(), "the job could not be queued");
+    }
+
+    let sweep = || max_dev::registry::invoke_schedule("reply-sender", json!({ "detail-type": "Scheduled Event" }), deps);
+    sweep().await.expect("registered").expect("swept");
+    let sent = eventually("the lost reply sent", WAIT, || async {
+        t.messages(&conversation).await.into_iter().find(|m| m["text"] == "Stored, never queued." && m["status"] == "sent")
+    })
+    .await;
+    assert_eq!(sent["wamid"], "wamid.LOST-1");
+    // Again: the sent reply left the outbox, the young one is still not due.
+    sweep().await.expect("registered").expect("swept");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let young = t.messages(&conversation).await.into_iter().find(|m| m["text"] == "Stored just now, its job may be on its way.").unwrap();
+    assert_eq!(young["status"], "queued");
+    let now = chrono::Utc::now();
+    let outbox = deps.store.queued_between(now - chrono::Duration::hours(1), now, 100).await.unwrap();
+    let ids: Vec<&str> = outbox.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, [young["id"].as_str().unwrap()], "the sent reply left the outbox, the queued one is in it");
+    graph.verify().await;
+}
