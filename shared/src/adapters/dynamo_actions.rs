@@ -259,6 +259,7 @@ impl ActionStore for DynamoStore {
             self.put_op(super::dynamo::message_item(&write.answer)?, not_exists, None)?,
             self.put_op(super::dynamo::message_item(&write.note)?, not_exists, None)?,
             self.put_op(response, not_exists, None)?,
+            // No dedupe marker: the transaction commits once (the action's version), so does the event.
             self.put_op(self.event_item(&DashboardEvent::recorded(&write.event, seq, now))?, not_exists, None)?,
         ];
         if write.bubble_shown {
