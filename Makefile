@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-interactions bench-support-notifications bench-actions
+.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-interactions bench-support-notifications bench-actions bench-moto
 
 venv:
 	@infra/scripts/venv.sh
@@ -43,3 +43,7 @@ bench-support-notifications: venv
 ## make bench-actions: approval -> Graph API request with 50 in flight, long-poll wake-up
 bench-actions: venv
 	infra/bench/actions.sh
+
+## make bench-moto: what one call costs the local stack's moto (GetItem, PutItem, a 7-item transaction)
+bench-moto: venv
+	.venv/bin/python infra/bench/moto_calls.py
