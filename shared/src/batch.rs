@@ -78,3 +78,25 @@ mod tests {
         assert_eq!(ids, ["a2", "a3"]);
     }
 }
+
+/// The Lambda loop of a queue worker that also runs a scheduled sweep (next-step, reply-sender):
+/// an invocation carrying `Records` is an SQS batch for `handle`; anything else is the
+/// schedule's event, answered with `{"requeued": n}` from `sweep`.
+pub async fn serve_queue_and_sweep<H, HF, S, SF>(handle: H, sweep: S) -> Result<(), lambda_runtime::Error>
+where
+    H: Fn(SqsEvent) -> HF,
+    HF: Future<Output = Result<SqsBatchResponse, lambda_runtime::Error>>,
+    S: Fn() -> SF,
+    SF: Future<Output = Result<usize, lambda_runtime::Error>>,
+{
+    let (handle, sweep) = (&handle, &sweep);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+        if event.payload.get("Records").is_some() {
+            let batch: SqsEvent = serde_json::from_value(event.payload)?;
+            Ok::<serde_json::Value, lambda_runtime::Error>(serde_json::to_value(handle(batch).await?)?)
+        } else {
+            Ok(serde_json::json!({ "requeued": sweep().await? }))
+        }
+    }))
+    .await
+}
