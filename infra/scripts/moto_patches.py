@@ -45,6 +45,12 @@ And one to DynamoDB queries:
    asked partition, so every Query cost O(table): the feed's long poll (a Query every 100 ms)
    and conversation pages slowed as the local data grew (a wake-up went from ~50 ms to ~130 ms
    after 1,000 events). It now starts from the partition's own items.
+
+And one to the way in:
+10. Every DynamoDB call went through a Flask application built for moto's REST services (URL map,
+    request context, CORS hook) only to reach one handler method. DynamoDB calls (a POST to `/`
+    with `X-Amz-Target: DynamoDB_20120810.*`) now go to that handler directly, as moto's Flask
+    view would call it.
 """
 import copy
 import functools
@@ -65,7 +71,11 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.core import responses as core_responses
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoResult
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.core.request import normalize_request
+from moto.dynamodb.responses import DynamoHandler
+from moto.moto_server.werkzeug_app import BackendRequest, DomainDispatcherApplication
+from botocore.exceptions import ClientError
+from werkzeug.wrappers import Response
 from moto.sqs.models import Queue, SQSBackend
 
 _WRITE_LOCK = threading.RLock()
@@ -251,7 +261,25 @@ def _query(self, hash_key, *args, **kwargs):
         _query_partition.key = None
 
 
+_dispatch_by_host = DomainDispatcherApplication.__call__
+
+
+def _dynamodb_directly(self, environ, start_response):
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if not (target.startswith("DynamoDB_20120810.") and environ.get("PATH_INFO") == "/"):
+        return _dispatch_by_host(self, environ, start_response)
+    # What moto's Flask view (moto.core.utils.convert_to_flask_response) does for this handler.
+    request = normalize_request(BackendRequest(environ))
+    try:
+        result = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
+    except ClientError as exc:
+        result = 400, {}, exc.response["Error"]["Message"]
+    status, headers, body = result if len(result) == 3 else (200, {}, result)
+    return Response(response=body, status=status, headers=headers)(environ, start_response)
+
+
 def apply():
+    DomainDispatcherApplication.__call__ = _dynamodb_directly
     Table.all_items = _all_items
     Table.query = _query
     Queue.wait_for_messages = _wait_for_messages
