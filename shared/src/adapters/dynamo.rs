@@ -363,6 +363,11 @@ impl DynamoStore {
             Ok(_) => Ok(Ok(())),
             Err(e) => match cancellation_codes(&e) {
                 Some(codes) if codes.iter().all(|c| c == "ConditionalCheckFailed" || c == "None") => Ok(Err(codes)),
+                // Another transaction was writing one of the items at that moment: a concurrent
+                // change like any other, which the optimistic-lock loops read again and retry.
+                Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
+                    Err(Error::Conflict { detail: "a concurrent transaction wrote the same items".into(), current: None })
+                }
                 _ => Err(super::sdk_error("dynamodb", e)),
             },
         }

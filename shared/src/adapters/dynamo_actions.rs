@@ -276,15 +276,17 @@ impl ActionStore for DynamoStore {
                 Some(names(&[("#status", "status")])),
             )?);
         }
-        match self.transact(items).await? {
-            Ok(()) => Ok(Written::Stored),
-            Err(_) => {
-                // Nothing was written: give the number up so readers need not wait for it. (Only if
-                // it is still free: a transaction the SDK retried after it had committed wrote it.)
-                self.put_new(self.event_item(&DashboardEvent::void(org_id, seq, now))?).await?;
-                Ok(Written::AlreadyThere)
-            }
+        let outcome = self.transact(items).await;
+        if !matches!(outcome, Ok(Ok(()))) {
+            // Nothing was written: give the number up so readers need not wait for it. (Only if
+            // it is still free: a transaction the SDK retried after it had committed wrote it.)
+            self.put_new(self.event_item(&DashboardEvent::void(org_id, seq, now))?).await?;
         }
+        Ok(match outcome? {
+            Ok(()) => Written::Stored,
+            // A condition failed: the action or the conversation changed meanwhile.
+            Err(_) => Written::AlreadyThere,
+        })
     }
 
     async fn apply_response_status(

@@ -260,14 +260,15 @@ pub async fn decide(ports: &ActionPorts<'_>, org_id: &str, action_id: &str, requ
         };
         let context = ports.actions.decision_context(&decided).await?;
         let write = decision_write(decided, context)?;
-        match ports.actions.save_decision(&write).await? {
-            Written::Stored => {
+        match ports.actions.save_decision(&write).await {
+            Ok(Written::Stored) => {
                 enqueue(ports.queue, ports.replies_queue_url, &write.answer).await?;
                 info!(action_id, status = write.action.status.as_str(), message_id = write.answer.id, "action decided, answer queued");
                 return Ok(write.action);
             }
             // Decided by someone else, or the conversation moved on: read again, decide again.
-            Written::AlreadyThere => continue,
+            Ok(Written::AlreadyThere) | Err(Error::Conflict { current: None, .. }) => continue,
+            Err(e) => return Err(e),
         }
     }
     Err(Error::Conflict { detail: "the action changed concurrently".into(), current: None })
