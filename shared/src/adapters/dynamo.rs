@@ -207,6 +207,10 @@ pub struct DynamoStore {
 
 const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(60);
 
+/// DynamoDB calls one filtered page may take before it answers short (each reads up to the page
+/// size of items): bounds the latency and cost of a rare filter on a long partition.
+pub const FILTERED_CALLS_PER_PAGE: usize = 5;
+
 /// Every queued outbound message writes the outbox index: spread over shards so one partition
 /// does not cap the whole system's sending rate (~1,000 index writes per second per partition).
 pub const REPLY_OUTBOX_SHARDS: u32 = 8;
@@ -373,6 +377,41 @@ impl DynamoStore {
         }
     }
 
+    /// One page of `query` (key condition, filter and values set; no `Limit` or start key) from
+    /// the page's cursor: DynamoDB's pages are followed until `page.limit` items passed the filter
+    /// or the partition ends, so a filter that drops items does not answer a short or empty page
+    /// with a cursor. When a call's every evaluated item passed, its last key is the page's last
+    /// item, so the cursor resumes right after it. At most [`FILTERED_CALLS_PER_PAGE`] calls per
+    /// page (the page may then be short, still with its cursor).
+    pub async fn query_filled<T: DeserializeOwned>(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        partition_attr: &str,
+        partition: &str,
+        page: &PageRequest,
+    ) -> Result<Page<T>> {
+        let mut start = page.cursor.as_deref().map(|c| decode_cursor(c, partition_attr, partition)).transpose()?;
+        let mut items = Vec::new();
+        for _ in 0..FILTERED_CALLS_PER_PAGE {
+            let wanted = page.limit - items.len() as i32;
+            let out = query
+                .clone()
+                .limit(wanted)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| super::sdk_error("dynamodb", e))?;
+            for item in out.items.unwrap_or_default() {
+                items.push(from_item(item)?);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || items.len() as i32 >= page.limit {
+                break;
+            }
+        }
+        Ok(Page { items, next_cursor: start.as_ref().map(encode_cursor) })
+    }
+
     /// A query on `index` (or the table) for one partition, newest first unless `forward`.
     #[allow(clippy::too_many_arguments)]
     pub async fn query_page<T: DeserializeOwned>(
@@ -397,27 +436,12 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_index_name(index.map(str::to_string))
             .key_condition_expression(key_condition)
-            .scan_index_forward(forward)
-            .limit(page.limit);
-        let mut names: HashMap<String, String> = HashMap::new();
+            .scan_index_forward(forward);
         if let Some((expression, filter_values)) = filter {
-            query = query.filter_expression(expression);
+            query = query.filter_expression(expression).expression_attribute_names("#status", "status");
             values.extend(filter_values);
-            names.insert("#status".into(), "status".into());
         }
-        if !names.is_empty() {
-            query = query.set_expression_attribute_names(Some(names));
-        }
-        if let Some(cursor) = &page.cursor {
-            query = query.set_exclusive_start_key(Some(decode_cursor(cursor, partition_attr, partition)?));
-        }
-        let out = query
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await
-            .map_err(|e| super::sdk_error("dynamodb", e))?;
-        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<T>>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().map(encode_cursor) })
+        self.query_filled(query.set_expression_attribute_values(Some(values)), partition_attr, partition, page).await
     }
 
     // --- registry (seeding and admin) ---

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::dynamo::{DynamoStore, Item, key_map, n, decode_cursor, encode_cursor, from_item, keyed, s, to_item};
+use super::dynamo::{DynamoStore, Item, from_item, key_map, keyed, n, s, to_item};
 use crate::domain::action::{Action, ActionResponse, ActionStatus};
 use crate::domain::event::{DEDUPE_RETENTION, DashboardEvent, NewEvent};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
@@ -146,17 +146,11 @@ impl DynamoStore {
             .table_name(self.table())
             .set_index_name(index.map(str::to_string))
             .key_condition_expression(key_condition)
-            .scan_index_forward(false)
-            .limit(page.limit);
+            .scan_index_forward(false);
         if !conditions.is_empty() {
             query = query.filter_expression(conditions.join(" AND ")).set_expression_attribute_names(Some(attribute_names));
         }
-        if let Some(cursor) = &page.cursor {
-            query = query.set_exclusive_start_key(Some(decode_cursor(cursor, partition_attr, partition)?));
-        }
-        let out = query.set_expression_attribute_values(Some(values)).send().await.map_err(|e| super::sdk_error("dynamodb", e))?;
-        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<Action>>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().map(encode_cursor) })
+        self.query_filled(query.set_expression_attribute_values(Some(values)), partition_attr, partition, page).await
     }
 }
 

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::dynamo::{DynamoStore, Item, key_map, n, decode_cursor, encode_cursor, from_item, keyed, s, sort_time};
+use super::dynamo::{DynamoStore, Item, from_item, key_map, keyed, n, s, sort_time};
 use crate::domain::ids::sha256_hex;
 use crate::domain::interaction::Interaction;
 use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
@@ -167,18 +167,12 @@ impl DynamoStore {
             .set_index_name(q.index.map(str::to_string))
             .key_condition_expression(condition)
             .scan_index_forward(q.forward)
-            .limit(page.limit)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values));
         if !filters.clauses.is_empty() {
             query = query.filter_expression(filters.clauses.join(" AND "));
         }
-        if let Some(cursor) = &page.cursor {
-            query = query.set_exclusive_start_key(Some(decode_cursor(cursor, q.partition_attr, &q.partition)?));
-        }
-        let out = query.send().await.map_err(|e| super::sdk_error("dynamodb", e))?;
-        let items = out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<Interaction>>>()?;
-        Ok(Page { items, next_cursor: out.last_evaluated_key.as_ref().map(encode_cursor) })
+        self.query_filled(query, q.partition_attr, &q.partition, page).await
     }
 
     fn interaction_put(&self, i: &Interaction) -> Result<TransactWriteItem> {

@@ -547,3 +547,29 @@ async fn concurrent_decisions_on_one_conversation_all_land_once() {
     assert_eq!(decided, 8);
     graph.verify().await;
 }
+
+/// A filter that drops items (a conversation's actions by status) still answers full pages: the
+/// three newest actions are decided, and the first page of two pending ones holds both.
+#[tokio::test]
+async fn a_filtered_list_fills_its_page() {
+    let t = TestStack::start().await;
+    let conversation = live_conversation(&t).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut body = refund();
+        body["title"] = json!(format!("Refund {i}"));
+        ids.push(create_action(&t, &conversation, body).await["id"].as_str().unwrap().to_string());
+    }
+    for id in &ids[2..] {
+        let (status, _) = t.post(&format!("/v1/actions/{id}/deny"), &t.org.agent, json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, page) = t.get(&format!("/v1/actions?conversation_id={conversation}&status=pending&limit=2"), &t.org.agent).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let listed: Vec<&str> = page["items"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, [ids[1].as_str(), ids[0].as_str()], "newest first, both pending actions on the first page");
+    if let Some(cursor) = page["next_cursor"].as_str() {
+        let (_, rest) = t.get(&format!("/v1/actions?conversation_id={conversation}&status=pending&limit=2&cursor={cursor}"), &t.org.agent).await;
+        assert_eq!(rest["items"].as_array().map(Vec::len), Some(0), "{rest}");
+    }
+}
