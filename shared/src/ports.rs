@@ -93,11 +93,23 @@ pub trait MessageStore: Send + Sync {
     async fn message_with_conversation(&self, org_id: &str, conversation_id: &str, message_id: &str) -> Result<(Option<Message>, Option<Conversation>)>;
     async fn messages(&self, org_id: &str, conversation_id: &str, page: &PageRequest, newest_first: bool) -> Result<Page<Message>>;
     /// Marks a queued message sent with its WhatsApp id, once; `AlreadyThere` if it was not queued.
-    async fn mark_sent(&self, message: &Message, wamid: &str, at: DateTime<Utc>, sent_as_template: Option<&str>) -> Result<Written>;
+    /// Statuses Meta called back before the send was recorded (`apply_status` kept them) are
+    /// applied then too; those applied are returned, in order, to be followed like any callback.
+    async fn mark_sent(&self, message: &Message, wamid: &str, at: DateTime<Utc>, sent_as_template: Option<&str>) -> Result<(Written, Vec<EarlyStatus>)>;
     async fn mark_failed(&self, message: &Message, failure: &FailureReason, at: DateTime<Utc>) -> Result<Written>;
     /// Applies a delivery status monotonically; `AlreadyThere` when the message is already as far or
-    /// further along, or unknown.
+    /// further along, or its send is not recorded yet — then the status is kept for `mark_sent`.
     async fn apply_status(&self, org_id: &str, wamid: &str, status: DeliveryStatus, failure: Option<&FailureReason>, at: DateTime<Utc>) -> Result<Written>;
+}
+
+/// A delivery status that came before its message's send was recorded: Meta may call back before
+/// reply-sender has written the WhatsApp id it answered.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EarlyStatus {
+    pub status: DeliveryStatus,
+    #[serde(default)]
+    pub failure: Option<FailureReason>,
+    pub at: DateTime<Utc>,
 }
 
 #[async_trait]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -22,7 +22,7 @@ use crate::domain::ids::sha256_hex;
 use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message};
 use crate::error::{Error, Result};
 use crate::ports::{
-    ChannelDirectory, ConversationFilter, ConversationStore, CustomerStore, MessageStore, Page, PageRequest,
+    ChannelDirectory, ConversationFilter, ConversationStore, CustomerStore, EarlyStatus, MessageStore, Page, PageRequest,
     TemplateStatusStore, Written,
 };
 
@@ -60,6 +60,11 @@ pub mod keys {
     /// partitions (the lost-reply sweep's only key). A message leaves it when it is sent or fails.
     pub fn reply_outbox(shard: u32) -> String {
         format!("REPLY_OUTBOX#{shard}")
+    }
+    /// Delivery statuses Meta sent for a WhatsApp id before reply-sender recorded it (a map by
+    /// status), until `mark_sent` applies them; TTL 7 days.
+    pub fn early_statuses(org: &str, wamid: &str) -> (String, String) {
+        (format!("ORG#{org}#WAMID#{wamid}"), "EARLY".into())
     }
     pub fn wamid(org: &str, wamid: &str) -> (String, String) {
         (format!("ORG#{org}#WAMID#{wamid}"), "WAMID".into())
@@ -778,7 +783,7 @@ impl MessageStore for DynamoStore {
         self.query_page(None, "pk", &pk, Some(("sk", "MSG#")), None, !newest_first, page).await
     }
 
-    async fn mark_sent(&self, message: &Message, wamid: &str, at: DateTime<Utc>, sent_as_template: Option<&str>) -> Result<Written> {
+    async fn mark_sent(&self, message: &Message, wamid: &str, at: DateTime<Utc>, sent_as_template: Option<&str>) -> Result<(Written, Vec<EarlyStatus>)> {
         let mut values = HashMap::from([
             (":sent".to_string(), s(DeliveryStatus::Sent.as_str())),
             (":rank".to_string(), n(DeliveryStatus::Sent.rank())),
@@ -793,14 +798,48 @@ impl MessageStore for DynamoStore {
         }
         expression.push_str(OUT_OF_THE_OUTBOX);
         let names = Some(HashMap::from([("#status".to_string(), "status".to_string())]));
-        let items = vec![
-            self.update_op(keys::message(&message.org_id, &message.conversation_id, &message.id), &expression, "#status = :queued", values, names)?,
-            self.put_op(self.wamid_item(&message.org_id, wamid, &message.conversation_id, &message.id), None, None)?,
+        let org = message.org_id.as_str();
+        let mut items = vec![
+            self.update_op(keys::message(org, &message.conversation_id, &message.id), &expression, "#status = :queued", values, names)?,
+            self.put_op(self.wamid_item(org, wamid, &message.conversation_id, &message.id), None, None)?,
         ];
-        Ok(match self.transact(items).await? {
-            Ok(()) => Written::Stored,
-            Err(_) => Written::AlreadyThere,
-        })
+        // Usually nothing came before us: checked in the same transaction, so it costs no call.
+        let early_key = keys::early_statuses(org, wamid);
+        let no_early = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(early_key.clone())))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::backend("dynamodb", e))?;
+        items.push(TransactWriteItem::builder().condition_check(no_early).build());
+        match self.transact(items.clone()).await? {
+            Ok(()) => return Ok((Written::Stored, Vec::new())),
+            Err(codes) if !failed_condition(&codes, 2) => return Ok((Written::AlreadyThere, Vec::new())),
+            Err(_) => {}
+        }
+        // Meta called back first: record the send (and take the kept statuses), then apply them.
+        let early: Vec<EarlyStatus> = match self.get_item_consistent(early_key.clone()).await? {
+            Some(item) => [DeliveryStatus::Delivered, DeliveryStatus::Read, DeliveryStatus::Failed]
+                .iter()
+                .filter_map(|st| item.get(st.as_str()).and_then(|v| v.as_m().ok()).cloned())
+                .map(from_item)
+                .collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
+        items.pop();
+        items.push(TransactWriteItem::builder().delete(Delete::builder().table_name(&self.table).set_key(Some(key_map(early_key))).build().map_err(|e| Error::backend("dynamodb", e))?).build());
+        if self.transact(items).await?.is_err() {
+            return Ok((Written::AlreadyThere, Vec::new()));
+        }
+        let mut early = early;
+        early.sort_by_key(|e| (e.status.rank(), e.at));
+        let mut applied = Vec::new();
+        for e in early {
+            if self.apply_status(org, wamid, e.status, e.failure.as_ref(), e.at).await? == Written::Stored {
+                applied.push(e);
+            }
+        }
+        Ok((Written::Stored, applied))
     }
 
     async fn mark_failed(&self, message: &Message, failure: &FailureReason, at: DateTime<Utc>) -> Result<Written> {
@@ -825,7 +864,36 @@ impl MessageStore for DynamoStore {
             conversation_id: String,
             message_id: String,
         }
-        let Some(marker) = self.get::<Marker>(keys::wamid(org_id, wamid)).await? else {
+        let mut marker = self.get_consistent::<Marker>(keys::wamid(org_id, wamid)).await?;
+        if marker.is_none() {
+            // The send is not recorded yet (or the WhatsApp id is not ours): keep the status for
+            // `mark_sent` — unless the send gets recorded in between, then apply it after all.
+            let entry = EarlyStatus { status, failure: failure.cloned(), at };
+            let no_send_yet = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key_map(keys::wamid(org_id, wamid))))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| Error::backend("dynamodb", e))?;
+            let values = HashMap::from([
+                (":entry".to_string(), AttributeValue::M(to_item(&entry)?)),
+                (":expires".to_string(), n((at + chrono::Duration::days(7)).timestamp())),
+            ]);
+            let keep = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key_map(keys::early_statuses(org_id, wamid))))
+                .update_expression("SET #status = :entry, expires_at = :expires")
+                .expression_attribute_names("#status", status.as_str())
+                .set_expression_attribute_values(Some(values))
+                .build()
+                .map_err(|e| Error::backend("dynamodb", e))?;
+            let items = vec![TransactWriteItem::builder().condition_check(no_send_yet).build(), TransactWriteItem::builder().update(keep).build()];
+            if self.transact(items).await?.is_ok() {
+                return Ok(Written::AlreadyThere);
+            }
+            marker = self.get_consistent::<Marker>(keys::wamid(org_id, wamid)).await?;
+        }
+        let Some(marker) = marker else {
             return Ok(Written::AlreadyThere);
         };
         let Some((expression, values)) = status_update(status, failure, at)? else {

@@ -265,12 +265,19 @@ async fn fail(ports: &SenderPorts<'_>, message: &Message, failure: FailureReason
 }
 
 async fn sent(ports: &SenderPorts<'_>, message: &Message, wamid: &str, now: DateTime<Utc>, as_template: Option<&str>) -> Result<SendResult> {
-    if ports.messages.mark_sent(message, wamid, now, as_template).await? == Written::Stored {
+    let (written, early) = ports.messages.mark_sent(message, wamid, now, as_template).await?;
+    if written == Written::Stored {
         let mut sent = message.clone();
         sent.status = DeliveryStatus::Sent;
         sent.wamid = Some(wamid.to_string());
         sent.sent_at = Some(now);
         crate::app::actions::follow_delivery(&ports.deliveries, &sent, DeliveryStatus::Sent, None, now, true).await?;
+        // Statuses Meta called back before the send was recorded, applied with it: followed like
+        // the callbacks they were.
+        for e in early {
+            sent.status = e.status;
+            crate::app::actions::follow_delivery(&ports.deliveries, &sent, e.status, e.failure.as_ref(), e.at, true).await?;
+        }
     }
     Ok(SendResult::Done)
 }

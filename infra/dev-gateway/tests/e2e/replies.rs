@@ -347,3 +347,41 @@ async fn the_sweep_sends_a_reply_whose_job_was_lost_once() {
     assert_eq!(ids, [young["id"].as_str().unwrap()], "the sent reply left the outbox, the queued one is in it");
     graph.verify().await;
 }
+
+/// Meta calls back `delivered` before reply-sender has recorded the send (the Graph API answered
+/// slowly): the status is kept, applied when the send is recorded, and the feed tells sent, then
+/// delivered.
+#[tokio::test]
+async fn a_status_that_comes_before_the_send_is_recorded_is_applied_with_it() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/{NUMBER}/messages")))
+        .respond_with(accepted("wamid.EARLY-1").set_delay(Duration::from_millis(2500)))
+        .expect(1)
+        .mount(&graph)
+        .await;
+    let t = TestStack::with_graph(&graph.uri()).await;
+    let conversation = live_conversation(&t).await;
+    let message = reply(&t, &conversation, json!({ "type": "text", "body": "A fast callback" })).await;
+    let id = message["id"].as_str().unwrap();
+    // The Graph API has not answered yet when the callback for the id it will answer arrives.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(t.post_webhook(&status_for(&fixture("statuses/status-delivered.json"), "wamid.EARLY-1")).await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = t.messages(&conversation).await.into_iter().find(|m| m["id"] == id).unwrap();
+    assert_eq!(before["status"], "queued", "the send is not recorded yet: {before}");
+
+    let m = message_when(&t, &conversation, id, "delivered", |m| m["status"] == "delivered").await;
+    assert_eq!(m["wamid"], "wamid.EARLY-1");
+    assert!(m["sent_at"].is_string() && m["delivered_at"].is_string(), "{m}");
+    let (_, feed) = t.get("/v1/events?limit=100", &t.org.agent).await;
+    let statuses: Vec<&str> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "message.status_changed" && e["data"]["message_id"] == id)
+        .map(|e| e["data"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["sent", "delivered"]);
+    graph.verify().await;
+}
