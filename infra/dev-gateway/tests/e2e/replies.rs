@@ -356,7 +356,7 @@ async fn a_status_that_comes_before_the_send_is_recorded_is_applied_with_it() {
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(format!("/{NUMBER}/messages")))
-        .respond_with(accepted("wamid.EARLY-1").set_delay(Duration::from_millis(2500)))
+        .respond_with(accepted("wamid.EARLY-1").set_delay(Duration::from_millis(4000)))
         .expect(1)
         .mount(&graph)
         .await;
@@ -374,14 +374,19 @@ async fn a_status_that_comes_before_the_send_is_recorded_is_applied_with_it() {
     let m = message_when(&t, &conversation, id, "delivered", |m| m["status"] == "delivered").await;
     assert_eq!(m["wamid"], "wamid.EARLY-1");
     assert!(m["sent_at"].is_string() && m["delivered_at"].is_string(), "{m}");
-    let (_, feed) = t.get("/v1/events?limit=100", &t.org.agent).await;
-    let statuses: Vec<&str> = feed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "message.status_changed" && e["data"]["message_id"] == id)
-        .map(|e| e["data"]["status"].as_str().unwrap())
-        .collect();
+    // The feed follows right after the message (reply-sender records the events once both are applied).
+    let statuses = eventually("sent and delivered in the feed", WAIT, || async {
+        let (_, feed) = t.get("/v1/events?limit=100", &t.org.agent).await;
+        let statuses: Vec<String> = feed["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["kind"] == "message.status_changed" && e["data"]["message_id"] == id)
+            .filter_map(|e| e["data"]["status"].as_str().map(str::to_string))
+            .collect();
+        (statuses.len() >= 2).then_some(statuses)
+    })
+    .await;
     assert_eq!(statuses, ["sent", "delivered"]);
     graph.verify().await;
 }
