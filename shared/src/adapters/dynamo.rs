@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -817,8 +817,13 @@ impl MessageStore for DynamoStore {
             Err(codes) if !failed_condition(&codes, 2) => return Ok((Written::AlreadyThere, Vec::new())),
             Err(_) => {}
         }
-        // Meta called back first: record the send (and take the kept statuses), then apply them.
-        let early: Vec<EarlyStatus> = match self.get_item_consistent(early_key.clone()).await? {
+        // Meta called back first. Record the send: from then on no status can be kept any more
+        // (keeping checks the marker is absent), so what is kept after the commit is all of them.
+        items.pop();
+        if self.transact(items).await?.is_err() {
+            return Ok((Written::AlreadyThere, Vec::new()));
+        }
+        let mut early: Vec<EarlyStatus> = match self.get_item_consistent(early_key.clone()).await? {
             Some(item) => [DeliveryStatus::Delivered, DeliveryStatus::Read, DeliveryStatus::Failed]
                 .iter()
                 .filter_map(|st| item.get(st.as_str()).and_then(|v| v.as_m().ok()).cloned())
@@ -826,12 +831,6 @@ impl MessageStore for DynamoStore {
                 .collect::<Result<_>>()?,
             None => Vec::new(),
         };
-        items.pop();
-        items.push(TransactWriteItem::builder().delete(Delete::builder().table_name(&self.table).set_key(Some(key_map(early_key))).build().map_err(|e| Error::backend("dynamodb", e))?).build());
-        if self.transact(items).await?.is_err() {
-            return Ok((Written::AlreadyThere, Vec::new()));
-        }
-        let mut early = early;
         early.sort_by_key(|e| (e.status.rank(), e.at));
         let mut applied = Vec::new();
         for e in early {
@@ -839,6 +838,14 @@ impl MessageStore for DynamoStore {
                 applied.push(e);
             }
         }
+        // Applied: not needed any more (the TTL would remove it too).
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(early_key)))
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("dynamodb", e))?;
         Ok((Written::Stored, applied))
     }
 
