@@ -61,8 +61,8 @@ pub mod keys {
     pub fn reply_outbox(shard: u32) -> String {
         format!("REPLY_OUTBOX#{shard}")
     }
-    /// Delivery statuses Meta sent for a WhatsApp id before reply-sender recorded it (a map by
-    /// status), until `mark_sent` applies them; TTL 7 days.
+    /// Delivery statuses Meta sent for a WhatsApp id before reply-sender recorded it (one
+    /// attribute per status), until `mark_sent` applies them; TTL 7 days.
     pub fn early_statuses(org: &str, wamid: &str) -> (String, String) {
         (format!("ORG#{org}#WAMID#{wamid}"), "EARLY".into())
     }
@@ -353,6 +353,17 @@ impl DynamoStore {
             target_id: String,
         }
         Ok(self.get_consistent::<Marker>(key).await?.map(|m| m.target_id))
+    }
+
+    /// A transaction item that writes nothing and holds only while the item at `key` is absent.
+    pub fn absent_op(&self, key: (String, String)) -> Result<TransactWriteItem> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::backend("dynamodb", e))?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
     }
 
     pub fn put_op(&self, item: Item, condition: Option<&str>, values: Option<Item>) -> Result<TransactWriteItem> {
@@ -738,22 +749,21 @@ impl MessageStore for DynamoStore {
     }
 
     async fn queued_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit_per_shard: i32) -> Result<Vec<Message>> {
-        let shards = (0..REPLY_OUTBOX_SHARDS).map(|shard| async move {
-            let out = self
+        let page = PageRequest { limit: limit_per_shard, cursor: None };
+        let shards = (0..REPLY_OUTBOX_SHARDS).map(|shard| {
+            let partition = keys::reply_outbox(shard);
+            let query = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .index_name("gsi2")
                 .key_condition_expression("gsi2pk = :pk AND gsi2sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(keys::reply_outbox(shard)))
+                .expression_attribute_values(":pk", s(&partition))
                 .expression_attribute_values(":from", s(sort_time(from)))
                 // Past every id stored at `to`.
-                .expression_attribute_values(":to", s(format!("{}#~", sort_time(to))))
-                .limit(limit_per_shard)
-                .send()
-                .await
-                .map_err(|e| super::sdk_error("dynamodb", e))?;
-            out.items.unwrap_or_default().into_iter().map(from_item).collect::<Result<Vec<Message>>>()
+                .expression_attribute_values(":to", s(format!("{}#~", sort_time(to))));
+            let page = &page;
+            async move { Ok::<_, Error>(self.query_filled::<Message>(query, "gsi2pk", &partition, page).await?.items) }
         });
         Ok(futures::future::try_join_all(shards).await?.into_iter().flatten().collect())
     }
@@ -805,13 +815,7 @@ impl MessageStore for DynamoStore {
         ];
         // Usually nothing came before us: checked in the same transaction, so it costs no call.
         let early_key = keys::early_statuses(org, wamid);
-        let no_early = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_map(early_key.clone())))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| Error::backend("dynamodb", e))?;
-        items.push(TransactWriteItem::builder().condition_check(no_early).build());
+        items.push(self.absent_op(early_key.clone())?);
         match self.transact(items.clone()).await? {
             Ok(()) => return Ok((Written::Stored, Vec::new())),
             Err(codes) if !failed_condition(&codes, 2) => return Ok((Written::AlreadyThere, Vec::new())),
@@ -876,12 +880,6 @@ impl MessageStore for DynamoStore {
             // The send is not recorded yet (or the WhatsApp id is not ours): keep the status for
             // `mark_sent` — unless the send gets recorded in between, then apply it after all.
             let entry = EarlyStatus { status, failure: failure.cloned(), at };
-            let no_send_yet = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(key_map(keys::wamid(org_id, wamid))))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|e| Error::backend("dynamodb", e))?;
             let values = HashMap::from([
                 (":entry".to_string(), AttributeValue::M(to_item(&entry)?)),
                 (":expires".to_string(), n((at + chrono::Duration::days(7)).timestamp())),
@@ -894,7 +892,7 @@ impl MessageStore for DynamoStore {
                 .set_expression_attribute_values(Some(values))
                 .build()
                 .map_err(|e| Error::backend("dynamodb", e))?;
-            let items = vec![TransactWriteItem::builder().condition_check(no_send_yet).build(), TransactWriteItem::builder().update(keep).build()];
+            let items = vec![self.absent_op(keys::wamid(org_id, wamid))?, TransactWriteItem::builder().update(keep).build()];
             if self.transact(items).await?.is_ok() {
                 return Ok(Written::AlreadyThere);
             }
