@@ -16,6 +16,11 @@ pub enum Error {
     /// A state transition that makes no sense now (answers 409 with the current state).
     #[error("conflict: {detail}")]
     Conflict { detail: String, current: Option<String> },
+    /// An optimistic update lost to a concurrent change of the thing it names (a conditional write
+    /// over a version that moved on). Use cases read again and retry (`app::optimistic`); one that
+    /// keeps losing answers 409 and the client tries again.
+    #[error("the {0} changed concurrently; try again")]
+    LostUpdate(&'static str),
     /// The caller's role may not do this (answers 403).
     #[error("forbidden: {0}")]
     Forbidden(String),

@@ -173,6 +173,7 @@ pub fn problem(err: &Error) -> Response<Body> {
         Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "The request cannot be read"),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
         Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "The current state does not allow this"),
+        Error::LostUpdate(_) => (StatusCode::CONFLICT, "changed-concurrently", "Changed concurrently; try again"),
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed for this role"),
         Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required"),
         Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "The body is too large"),

@@ -78,7 +78,7 @@ pub trait ConversationStore: Send + Sync {
 pub trait MessageStore: Send + Sync {
     /// Stores an inbound message exactly once (keyed by its WhatsApp id) together with its
     /// conversation's new state (`conversation.version` already advanced). A concurrent change to the
-    /// conversation answers `Error::Conflict`: read it again and retry.
+    /// conversation answers `Error::LostUpdate`: read it again and retry.
     async fn record_inbound(&self, message: &Message, conversation: &Conversation) -> Result<Written>;
     /// Stores an outbound or internal message once (keyed by its id, and by its idempotency key if
     /// it has one) with the conversation's new state; `AlreadyThere` when either was stored before.
@@ -190,7 +190,7 @@ pub trait InteractionStore: Send + Sync {
     /// interaction the first one stored.
     async fn create_interaction(&self, interaction: &Interaction, idempotency_key: Option<&str>) -> Result<Interaction>;
     /// Saves a changed interaction (its `version` already advanced), refusing a lost update with
-    /// `Error::Conflict { current: None }`: read it again and retry.
+    /// `Error::LostUpdate`: read it again and retry.
     async fn save_interaction(&self, interaction: &Interaction) -> Result<()>;
     /// Stores an interaction only if its id is new: `AlreadyThere` when it exists (the next step's
     /// id is derived from the completion, so an existing one is the same next step).
@@ -344,7 +344,7 @@ pub trait SupportStore: Send + Sync {
     /// The organisation's ticket counters: one read, whatever the number of tickets.
     async fn ticket_counts(&self, org_id: &str) -> Result<TicketCounts>;
     /// `Stored`; `AlreadyThere` when the new ticket or the message exists already (the work was
-    /// done before); `Error::Conflict` without a current status when the ticket or the
+    /// done before); `Error::LostUpdate` when the ticket or the
     /// conversation changed since they were read (read again and retry).
     async fn save_ticket(&self, write: &TicketWrite<'_>) -> Result<Written>;
     /// The delivery status of some messages of a conversation, by message id.

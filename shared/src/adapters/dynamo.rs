@@ -197,11 +197,6 @@ pub fn status_update(status: DeliveryStatus, failure: Option<&FailureReason>, at
     Ok(Some((expression, values)))
 }
 
-/// The stored conversation changed under us; the caller reads it again and retries.
-pub fn conversation_changed() -> Error {
-    Error::Conflict { detail: "conversation changed concurrently".into(), current: None }
-}
-
 #[derive(Debug)]
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
@@ -386,7 +381,7 @@ impl DynamoStore {
                 // Another transaction was writing one of the items at that moment: a concurrent
                 // change like any other, which the optimistic-lock loops read again and retry.
                 Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => {
-                    Err(Error::Conflict { detail: "a concurrent transaction wrote the same items".into(), current: None })
+                    Err(Error::LostUpdate("item"))
                 }
                 _ => Err(super::sdk_error("dynamodb", e)),
             },
@@ -506,7 +501,7 @@ impl DynamoStore {
     pub async fn save_conversation(&self, c: &Conversation) -> Result<()> {
         match self.transact(vec![self.conversation_put(c)?]).await? {
             Ok(()) => Ok(()),
-            Err(_) => Err(conversation_changed()),
+            Err(_) => Err(Error::LostUpdate("conversation")),
         }
     }
 
@@ -660,11 +655,11 @@ impl ConversationStore for DynamoStore {
             c.version += 1;
             match self.save_conversation(&c).await {
                 Ok(()) => return Ok(c),
-                Err(Error::Conflict { .. }) => continue,
+                Err(Error::LostUpdate(_)) => continue,
                 Err(e) => return Err(e),
             }
         }
-        Err(conversation_changed())
+        Err(Error::LostUpdate("conversation"))
     }
 
     async fn close(&self, c: &Conversation, at: DateTime<Utc>) -> Result<Written> {
@@ -686,7 +681,7 @@ impl ConversationStore for DynamoStore {
         ];
         match self.transact(items).await? {
             Ok(()) => Ok(Written::Stored),
-            Err(codes) if failed_condition(&codes, 0) => Err(conversation_changed()),
+            Err(codes) if failed_condition(&codes, 0) => Err(Error::LostUpdate("conversation")),
             Err(_) => Ok(Written::AlreadyThere),
         }
     }
@@ -710,7 +705,7 @@ impl ConversationStore for DynamoStore {
         ];
         match self.transact(items).await? {
             Ok(()) => Ok(Written::Stored),
-            Err(codes) if failed_condition(&codes, 0) => Err(conversation_changed()),
+            Err(codes) if failed_condition(&codes, 0) => Err(Error::LostUpdate("conversation")),
             Err(_) => Ok(Written::AlreadyThere),
         }
     }
@@ -729,7 +724,7 @@ impl MessageStore for DynamoStore {
         match self.transact(items).await? {
             Ok(()) => Ok(Written::Stored),
             Err(codes) if failed_condition(&codes, 0) || failed_condition(&codes, 1) => Ok(Written::AlreadyThere),
-            Err(_) => Err(conversation_changed()),
+            Err(_) => Err(Error::LostUpdate("conversation")),
         }
     }
 
@@ -744,7 +739,7 @@ impl MessageStore for DynamoStore {
         match self.transact(items).await? {
             Ok(()) => Ok(Written::Stored),
             Err(codes) if failed_condition(&codes, 0) || failed_condition(&codes, 2) => Ok(Written::AlreadyThere),
-            Err(_) => Err(conversation_changed()),
+            Err(_) => Err(Error::LostUpdate("conversation")),
         }
     }
 

@@ -243,7 +243,7 @@ impl InteractionStore for DynamoStore {
         match result {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Err(Error::Conflict { detail: "interaction changed concurrently".into(), current: None })
+                Err(Error::LostUpdate("interaction"))
             }
             Err(e) => Err(super::sdk_error("dynamodb", e)),
         }
@@ -457,7 +457,7 @@ impl WorkflowStore for DynamoStore {
                 Err(_) => continue,
             }
         }
-        Err(Error::Conflict { detail: "the default template changed concurrently; try again".into(), current: None })
+        Err(Error::LostUpdate("default template"))
     }
 
     async fn seed_workflow_templates(&self, org_id: &str, templates: &[WorkflowTemplate]) -> Result<Written> {

@@ -392,7 +392,7 @@ impl SupportStore for DynamoStore {
                 if message_at.is_some_and(failed) || (write.before.is_none() && failed(0)) {
                     Ok(Written::AlreadyThere)
                 } else {
-                    Err(Error::Conflict { detail: "the ticket or its conversation changed concurrently".into(), current: None })
+                    Err(Error::LostUpdate("ticket or its conversation"))
                 }
             }
         }

@@ -120,11 +120,11 @@ async fn record_internal(
         conversation.version += 1;
         match messages.record_outbound(&message, &conversation).await {
             Ok(Written::Stored | Written::AlreadyThere) => return Ok(()),
-            Err(Error::Conflict { .. }) => continue,
+            Err(Error::LostUpdate(_)) => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(crate::adapters::dynamo::conversation_changed())
+    Err(Error::LostUpdate("conversation"))
 }
 
 /// The action bubble: what was asked, and (updated on decision) its status.
@@ -267,11 +267,11 @@ pub async fn decide(ports: &ActionPorts<'_>, org_id: &str, action_id: &str, requ
                 return Ok(write.action);
             }
             // Decided by someone else, or the conversation moved on: read again, decide again.
-            Ok(Written::AlreadyThere) | Err(Error::Conflict { current: None, .. }) => continue,
+            Ok(Written::AlreadyThere) | Err(Error::LostUpdate(_)) => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(Error::Conflict { detail: "the action changed concurrently".into(), current: None })
+    Err(Error::LostUpdate("action"))
 }
 
 async fn queue_unsent_answer(ports: &ActionPorts<'_>, action: &Action) -> Result<()> {

@@ -99,11 +99,11 @@ pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTim
                 );
                 return Ok(BotOutcome { decision, ticket_id, reply_id });
             }
-            Err(Error::Conflict { current: None, .. }) => continue,
+            Err(Error::LostUpdate(_)) => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(crate::adapters::dynamo::conversation_changed())
+    Err(Error::LostUpdate("conversation"))
 }
 
 /// Applies the decision's state and ticket step; the ticket touched, if any.

@@ -19,11 +19,11 @@ pub async fn close(store: &dyn ConversationStore, org_id: &str, id: &str, now: D
         }
         match store.close(&c, now).await {
             Ok(_) => return get(store, org_id, id).await,
-            Err(Error::Conflict { current: None, .. }) => continue,
+            Err(Error::LostUpdate(_)) => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(crate::adapters::dynamo::conversation_changed())
+    Err(Error::LostUpdate("conversation"))
 }
 
 /// Reopens a closed conversation, unless the customer has since started another one.
@@ -38,9 +38,9 @@ pub async fn reopen(store: &dyn ConversationStore, org_id: &str, id: &str, now: 
             Ok(Written::AlreadyThere) => {
                 return Err(Error::conflict("the customer has another open conversation on this number", "closed"));
             }
-            Err(Error::Conflict { current: None, .. }) => continue,
+            Err(Error::LostUpdate(_)) => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(crate::adapters::dynamo::conversation_changed())
+    Err(Error::LostUpdate("conversation"))
 }

@@ -204,11 +204,11 @@ async fn receive_message(
                 info!(wamid = inbound.wamid, "duplicate message ignored");
                 return Ok(None);
             }
-            Err(Error::Conflict { .. }) => continue,
+            Err(Error::LostUpdate(_)) => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(crate::adapters::dynamo::conversation_changed())
+    Err(Error::LostUpdate("conversation"))
 }
 
 /// The customer's open conversation on this number, creating the customer or a new conversation
@@ -262,7 +262,7 @@ async fn current_conversation(
             }
         }
     }
-    Err(crate::adapters::dynamo::conversation_changed())
+    Err(Error::LostUpdate("conversation"))
 }
 
 fn new_conversation(channel: &Channel, customer_id: &str, address: &WhatsAppAddress, at: DateTime<Utc>, now: DateTime<Utc>) -> Conversation {

@@ -40,7 +40,7 @@ pub struct Actor<'a> {
 const ATTEMPTS: usize = 5;
 
 fn changed_concurrently() -> Error {
-    Error::Conflict { detail: "the interaction changed concurrently; try again".into(), current: None }
+    Error::LostUpdate("interaction")
 }
 
 pub async fn get(store: &dyn InteractionStore, org_id: &str, id: &str) -> Result<Interaction> {
@@ -81,7 +81,7 @@ pub async fn update(ports: &InteractionPorts<'_>, org_id: &str, id: &str, change
                 saved = Some(next);
                 break;
             }
-            Err(Error::Conflict { current: None, .. }) => continue,
+            Err(Error::LostUpdate(_)) => continue,
             Err(e) => return Err(e),
         }
     }
@@ -114,7 +114,7 @@ pub async fn complete(ports: &InteractionPorts<'_>, org_id: &str, id: &str, comp
                 return Ok(done);
             }
             // Another request changed it first: read again (a racing complete then answers 409).
-            Err(Error::Conflict { current: None, .. }) => continue,
+            Err(Error::LostUpdate(_)) => continue,
             Err(e) => return Err(e),
         }
     }
@@ -127,7 +127,7 @@ pub async fn cancel(store: &dyn InteractionStore, org_id: &str, id: &str, now: D
         let cancelled = current.cancel(now)?;
         match store.save_interaction(&cancelled).await {
             Ok(()) => return Ok(cancelled),
-            Err(Error::Conflict { current: None, .. }) => continue,
+            Err(Error::LostUpdate(_)) => continue,
             Err(e) => return Err(e),
         }
     }
@@ -183,7 +183,7 @@ pub async fn create_next_step(interactions: &dyn InteractionStore, workflows: &d
                 ended.version += 1;
                 match interactions.save_interaction(&ended).await {
                     Ok(()) => return Ok(NextStepOutcome::ChainEnded),
-                    Err(Error::Conflict { current: None, .. }) => continue,
+                    Err(Error::LostUpdate(_)) => continue,
                     Err(e) => return Err(e),
                 }
             }
@@ -203,7 +203,7 @@ pub async fn create_next_step(interactions: &dyn InteractionStore, workflows: &d
                         return Ok(NextStepOutcome::Created { next_id: next.id });
                     }
                     // A racing worker linked it first: the next read says so.
-                    Err(Error::Conflict { current: None, .. }) => continue,
+                    Err(Error::LostUpdate(_)) => continue,
                     Err(e) => return Err(e),
                 }
             }
@@ -318,7 +318,7 @@ pub async fn replace_template(workflows: &dyn WorkflowStore, org_id: &str, id: &
     replaced.version = current.version + 1;
     match workflows.put_workflow_template(&replaced).await? {
         Written::Stored => Ok(replaced),
-        Written::AlreadyThere => Err(Error::Conflict { detail: "the template changed concurrently; read it again".into(), current: None }),
+        Written::AlreadyThere => Err(Error::LostUpdate("workflow template")),
     }
 }
 

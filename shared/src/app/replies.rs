@@ -77,11 +77,11 @@ pub async fn queue_reply(
                     None => messages.message(reply.org_id, reply.conversation_id, &id).await?.ok_or(Error::NotFound("message")),
                 };
             }
-            Err(Error::Conflict { .. }) => continue,
+            Err(Error::LostUpdate(_)) => continue,
             Err(e) => return Err(e),
         }
     }
-    let message = stored.ok_or_else(crate::adapters::dynamo::conversation_changed)?;
+    let message = stored.ok_or(Error::LostUpdate("conversation"))?;
     enqueue(queue, replies_queue_url, &message).await?;
     Ok(message)
 }

@@ -46,11 +46,11 @@ pub struct Staff {
 const CONFLICT_RETRIES: usize = 8;
 
 fn changed_concurrently() -> Error {
-    Error::Conflict { detail: "the ticket kept changing; try again".into(), current: None }
+    Error::LostUpdate("ticket")
 }
 
 fn is_lost_update(e: &Error) -> bool {
-    matches!(e, Error::Conflict { current: None, .. })
+    matches!(e, Error::LostUpdate(_))
 }
 
 /// Tells the dashboard feed (`ticket.opened`, `ticket.answered`, `ticket.closed`), once per
