@@ -1,6 +1,9 @@
-//! The environment, read once per cold start into `Deps`, which holds every client. Handlers
-//! borrow it; no client is built per request. A missing setting fails at init, loudly.
+//! Wiring: the one module that names concrete adapters. It reads a function's settings once per
+//! cold start (only those the function declares it needs; a missing one fails init, naming the
+//! variable), builds the clients, and hands the use cases their ports through `Deps`.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,107 +12,296 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::graph::{GraphApi, Sandbox};
 use crate::adapters::s3::S3Blobs;
-use crate::adapters::sqs::SqsQueue;
+use crate::adapters::sqs::SqsOutbox;
+use crate::app::actions::ActionPorts;
+use crate::app::bot::BotPorts;
+use crate::app::delivery::{DeliveryPorts, SenderPorts};
+use crate::app::inbound::InboundPorts;
+use crate::app::interactions::InteractionPorts;
+use crate::app::support::SupportPorts;
 use crate::domain::retry::RetryPolicy;
-use crate::ports::{Clock, SystemClock, WhatsApp};
+use crate::ports::{BlobStore, Clock, Outbox, Queue, Stores, SystemClock, WhatsApp};
 use crate::telemetry::{AwsCallCounter, AwsService};
 
+/// A secret setting: usable, never printed (`Debug` and `Display` say it is redacted).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// What one function needs; its `main` declares it and init reads only those settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// The queues it puts jobs on (or hands back for a retry).
+    pub queues: &'static [Queue],
+    /// The media bucket (webhook bodies too large for a queue message, quarantine, media).
+    pub blobs: bool,
+    /// The Meta app secret and the webhook verify token (the webhook receiver only).
+    pub webhook_secrets: bool,
+    /// Sends to WhatsApp (the Graph API, or the sandbox when asked for explicitly).
+    pub whatsapp: bool,
+}
+
+impl Needs {
+    /// Everything: the dev gateway runs every function in one process.
+    pub const EVERYTHING: Needs =
+        Needs { queues: &[Queue::Inbound, Queue::Replies, Queue::NextSteps], blobs: true, webhook_secrets: true, whatsapp: true };
+}
+
+/// A setting the function needs is missing or unreadable; init stops with this.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("setting {name}: {reason}")]
+pub struct SettingError {
+    pub name: &'static str,
+    pub reason: &'static str,
+}
+
 #[derive(Debug, Clone)]
-pub struct Settings {
-    pub table: String,
-    pub inbound_queue_url: String,
-    pub replies_queue_url: String,
-    pub next_step_queue_url: String,
-    pub media_bucket: String,
-    pub whatsapp_app_secret: String,
-    pub whatsapp_verify_token: String,
-    /// `None` means dev mode: the sandbox records sends instead of calling Meta.
-    pub graph: Option<GraphSettings>,
-    pub retry: RetryPolicy,
+pub struct WebhookSecrets {
+    pub app_secret: Secret,
+    pub verify_token: Secret,
 }
 
 #[derive(Debug, Clone)]
 pub struct GraphSettings {
     pub base_url: String,
-    pub access_token: String,
+    pub access_token: Secret,
     pub timeout: Duration,
 }
 
-impl Settings {
-    pub fn from_env() -> Self {
-        Settings::from_lookup(|name| std::env::var(name).ok())
-    }
+/// Where a function's WhatsApp sends go.
+#[derive(Debug, Clone)]
+pub enum WhatsAppSettings {
+    /// Meta's Graph API.
+    Graph(GraphSettings),
+    /// The local sandbox: sends recorded, never sent. Only when `WHATSAPP_SANDBOX=true` says so,
+    /// so a deployed function with a missing token fails init instead of silently not sending.
+    Sandbox,
+}
 
-    /// Settings from any source of `NAME=value` pairs (the environment in a Lambda; the resources
-    /// created from template.yaml in the dev gateway and tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let optional = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        let required = |name: &str| optional(name).unwrap_or_else(|| panic!("missing setting {name}"));
-        let graph = match (optional("GRAPH_API_BASE_URL"), optional("WHATSAPP_ACCESS_TOKEN")) {
-            (Some(base_url), Some(access_token)) => Some(GraphSettings {
-                base_url,
-                access_token,
-                timeout: Duration::from_millis(optional("GRAPH_API_TIMEOUT_MS").and_then(|v| v.parse().ok()).unwrap_or(10_000)),
-            }),
-            _ => None,
-        };
-        let mut retry = RetryPolicy::default();
-        if let Some(ms) = optional("REPLY_RETRY_BASE_MS").and_then(|v| v.parse().ok()) {
-            retry.base = Duration::from_millis(ms);
-        }
-        Settings {
-            table: required("TABLE_NAME"),
-            inbound_queue_url: required("INBOUND_QUEUE_URL"),
-            replies_queue_url: required("REPLIES_QUEUE_URL"),
-            next_step_queue_url: optional("NEXT_STEP_QUEUE_URL").unwrap_or_default(),
-            media_bucket: required("MEDIA_BUCKET"),
-            whatsapp_app_secret: required("WHATSAPP_APP_SECRET"),
-            whatsapp_verify_token: required("WHATSAPP_VERIFY_TOKEN"),
-            graph,
-            retry,
-        }
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub table: String,
+    /// The URL of each queue the function declared.
+    pub queues: HashMap<Queue, String>,
+    pub media_bucket: Option<String>,
+    pub webhook: Option<WebhookSecrets>,
+    pub whatsapp: Option<WhatsAppSettings>,
+    pub retry: RetryPolicy,
+}
+
+fn queue_variable(queue: Queue) -> &'static str {
+    match queue {
+        Queue::Inbound => "INBOUND_QUEUE_URL",
+        Queue::Replies => "REPLIES_QUEUE_URL",
+        Queue::NextSteps => "NEXT_STEP_QUEUE_URL",
     }
 }
 
-/// Everything a handler needs, built once.
+impl Settings {
+    /// Settings from any source of `NAME=value` pairs (the environment in a Lambda; the resources
+    /// created from template.yaml in the dev gateway and tests). Reads only what `needs` names.
+    pub fn from_lookup(needs: Needs, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingError> {
+        let optional = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let required = |name: &'static str| optional(name).ok_or(SettingError { name, reason: "missing" });
+        let number = |name: &'static str| -> Result<Option<u64>, SettingError> {
+            optional(name).map(|v| v.parse().map_err(|_| SettingError { name, reason: "not a whole number" })).transpose()
+        };
+        let mut queues = HashMap::new();
+        for &queue in needs.queues {
+            queues.insert(queue, required(queue_variable(queue))?);
+        }
+        let webhook = match needs.webhook_secrets {
+            true => Some(WebhookSecrets {
+                app_secret: Secret::new(required("WHATSAPP_APP_SECRET")?),
+                verify_token: Secret::new(required("WHATSAPP_VERIFY_TOKEN")?),
+            }),
+            false => None,
+        };
+        let whatsapp = match needs.whatsapp {
+            false => None,
+            true => match optional("WHATSAPP_SANDBOX").as_deref() {
+                Some("true") => Some(WhatsAppSettings::Sandbox),
+                Some("false") | None => Some(WhatsAppSettings::Graph(GraphSettings {
+                    base_url: required("GRAPH_API_BASE_URL")?,
+                    access_token: Secret::new(required("WHATSAPP_ACCESS_TOKEN")?),
+                    timeout: Duration::from_millis(number("GRAPH_API_TIMEOUT_MS")?.unwrap_or(10_000)),
+                })),
+                Some(_) => return Err(SettingError { name: "WHATSAPP_SANDBOX", reason: "must be true or false" }),
+            },
+        };
+        let mut retry = RetryPolicy::default();
+        if let Some(ms) = number("REPLY_RETRY_BASE_MS")? {
+            retry.base = Duration::from_millis(ms);
+        }
+        Ok(Settings {
+            table: required("TABLE_NAME")?,
+            queues,
+            media_bucket: if needs.blobs { Some(required("MEDIA_BUCKET")?) } else { None },
+            webhook,
+            whatsapp,
+            retry,
+        })
+    }
+}
+
+/// Everything a handler needs, built once: the ports as trait objects, so the same handler runs
+/// on AWS and, in tests, on the memory adapter.
 pub struct Deps {
     pub settings: Settings,
-    pub store: DynamoStore,
-    pub queue: SqsQueue,
-    pub blobs: S3Blobs,
+    pub store: Arc<dyn Stores>,
+    pub outbox: Arc<dyn Outbox>,
+    pub blobs: Arc<dyn BlobStore>,
     pub whatsapp: Arc<dyn WhatsApp>,
     pub clock: Arc<dyn Clock>,
 }
 
 impl Deps {
     /// Cold-start wiring for a Lambda: settings from the environment, AWS from the default chain.
-    pub async fn from_env() -> Self {
+    /// A missing setting stops init here, naming the variable.
+    pub async fn from_env(needs: Needs) -> Self {
         crate::telemetry::init_logging();
-        let settings = Settings::from_env();
-        let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-        let whatsapp: Arc<dyn WhatsApp> = match &settings.graph {
-            Some(g) => Arc::new(graph_api(g)),
-            None => Arc::new(Sandbox::default()),
+        let settings = match Settings::from_lookup(needs, |name| std::env::var(name).ok()) {
+            Ok(settings) => settings,
+            Err(e) => {
+                tracing::error!(setting = e.name, reason = e.reason, "cannot start");
+                panic!("{e}");
+            }
         };
-        Deps::new(settings, &sdk, whatsapp)
+        let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        let whatsapp: Arc<dyn WhatsApp> = match &settings.whatsapp {
+            Some(WhatsAppSettings::Graph(g)) => Arc::new(graph_api(g)),
+            Some(WhatsAppSettings::Sandbox) => Arc::new(Sandbox::default()),
+            None => Arc::new(NoWhatsApp),
+        };
+        Deps::on_aws(settings, &sdk, whatsapp)
     }
 
-    pub fn new(settings: Settings, sdk: &SdkConfig, whatsapp: Arc<dyn WhatsApp>) -> Self {
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(AwsCallCounter(AwsService::DynamoDb)).build();
-        let sqs = aws_sdk_sqs::config::Builder::from(sdk).interceptor(AwsCallCounter(AwsService::Sqs)).build();
-        let s3 = aws_sdk_s3::config::Builder::from(sdk)
-            .interceptor(AwsCallCounter(AwsService::S3))
-            // moto (and any custom endpoint) serves buckets by path; AWS itself by virtual host.
-            .force_path_style(sdk.endpoint_url().is_some())
-            .build();
+    /// The AWS adapters (DynamoDB, SQS, S3) for `settings`, each client counting its calls.
+    pub fn on_aws(settings: Settings, sdk: &SdkConfig, whatsapp: Arc<dyn WhatsApp>) -> Self {
+        let AwsClients { dynamodb, sqs, s3 } = AwsClients::new(sdk);
+        let blobs: Arc<dyn BlobStore> = match &settings.media_bucket {
+            Some(bucket) => Arc::new(S3Blobs::new(s3, bucket)),
+            None => Arc::new(NoBlobs),
+        };
         Deps {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(dynamodb), &settings.table),
-            queue: SqsQueue::new(aws_sdk_sqs::Client::from_conf(sqs)),
-            blobs: S3Blobs::new(aws_sdk_s3::Client::from_conf(s3), &settings.media_bucket),
+            store: Arc::new(DynamoStore::new(dynamodb, &settings.table)),
+            outbox: Arc::new(SqsOutbox::new(sqs, settings.queues.clone())),
+            blobs,
             whatsapp,
             clock: Arc::new(SystemClock),
             settings,
         }
+    }
+
+    pub fn inbound_ports(&self) -> InboundPorts<'_> {
+        let store = &*self.store;
+        InboundPorts {
+            channels: store,
+            customers: store,
+            conversations: store,
+            messages: store,
+            templates: store,
+            blobs: &*self.blobs,
+            deliveries: self.delivery_ports(),
+        }
+    }
+
+    pub fn delivery_ports(&self) -> DeliveryPorts<'_> {
+        let store = &*self.store;
+        DeliveryPorts { wamids: store, actions: store, events: store }
+    }
+
+    pub fn sender_ports(&self) -> SenderPorts<'_> {
+        let store = &*self.store;
+        SenderPorts {
+            messages: store,
+            channels: store,
+            whatsapp: &*self.whatsapp,
+            retry: self.settings.retry,
+            deliveries: self.delivery_ports(),
+        }
+    }
+
+    pub fn bot_ports(&self) -> BotPorts<'_> {
+        let store = &*self.store;
+        BotPorts { bot: store, tickets: store, events: store, conversations: store, messages: store, outbox: &*self.outbox }
+    }
+
+    pub fn support_ports(&self) -> SupportPorts<'_> {
+        let store = &*self.store;
+        SupportPorts { tickets: store, conversations: store, messages: store, bot: store, events: store, outbox: &*self.outbox }
+    }
+
+    pub fn action_ports(&self) -> ActionPorts<'_> {
+        let store = &*self.store;
+        ActionPorts { actions: store, templates: store, conversations: store, messages: store, events: store, outbox: &*self.outbox }
+    }
+
+    pub fn interaction_ports(&self) -> InteractionPorts<'_> {
+        let store = &*self.store;
+        InteractionPorts { interactions: store, workflows: store, customers: store, outbox: &*self.outbox }
+    }
+}
+
+/// The AWS SDK clients, each counting its calls (`telemetry`). S3 is addressed by path on a custom
+/// endpoint (moto), by virtual host on AWS.
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+}
+
+impl AwsClients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(AwsCallCounter(AwsService::DynamoDb)).build();
+        let sqs = aws_sdk_sqs::config::Builder::from(sdk).interceptor(AwsCallCounter(AwsService::Sqs)).build();
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .interceptor(AwsCallCounter(AwsService::S3))
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+        }
+    }
+}
+
+/// The WhatsApp port of a function that declared it never sends: reaching it is a wiring bug.
+struct NoWhatsApp;
+
+#[async_trait::async_trait]
+impl WhatsApp for NoWhatsApp {
+    async fn send(&self, _: &str, _: &serde_json::Value) -> crate::ports::SendOutcome {
+        crate::ports::SendOutcome::Refused { http_status: None, code: None, title: "this function is not wired to send WhatsApp messages".into(), detail: None }
+    }
+}
+
+/// The blob port of a function that declared it stores no blobs.
+struct NoBlobs;
+
+#[async_trait::async_trait]
+impl BlobStore for NoBlobs {
+    async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> crate::Result<()> {
+        Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
+    }
+    async fn get(&self, _: &str) -> crate::Result<Vec<u8>> {
+        Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
     }
 }
 
@@ -122,5 +314,66 @@ pub fn install_tls_provider() {
 /// The Graph API client.
 pub fn graph_api(settings: &GraphSettings) -> GraphApi {
     install_tls_provider();
-    GraphApi::new(&settings.base_url, &settings.access_token, settings.timeout)
+    GraphApi::new(&settings.base_url, settings.access_token.expose(), settings.timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    const SENDER: Needs = Needs { queues: &[Queue::Replies], blobs: false, webhook_secrets: false, whatsapp: true };
+
+    #[test]
+    fn a_missing_setting_is_named() {
+        let err = Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("GRAPH_API_BASE_URL", "https://g"), ("WHATSAPP_ACCESS_TOKEN", "x")]))
+            .unwrap_err();
+        assert_eq!(err, SettingError { name: "REPLIES_QUEUE_URL", reason: "missing" });
+        assert_eq!(err.to_string(), "setting REPLIES_QUEUE_URL: missing");
+    }
+
+    #[test]
+    fn empty_graph_settings_fail_instead_of_switching_to_the_sandbox() {
+        let err = Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("REPLIES_QUEUE_URL", "q")])).unwrap_err();
+        assert_eq!(err.name, "GRAPH_API_BASE_URL");
+        let sandbox = Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("REPLIES_QUEUE_URL", "q"), ("WHATSAPP_SANDBOX", "true")])).unwrap();
+        assert!(matches!(sandbox.whatsapp, Some(WhatsAppSettings::Sandbox)));
+        let typo = Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("REPLIES_QUEUE_URL", "q"), ("WHATSAPP_SANDBOX", "yes")])).unwrap_err();
+        assert_eq!(typo.name, "WHATSAPP_SANDBOX");
+    }
+
+    #[test]
+    fn a_function_reads_only_what_it_declares() {
+        // No secrets, no bucket, no other queue: an API that only reads needs none of them.
+        let reader = Needs::default();
+        let settings = Settings::from_lookup(reader, lookup(&[("TABLE_NAME", "t")])).unwrap();
+        assert!(settings.queues.is_empty() && settings.webhook.is_none() && settings.whatsapp.is_none() && settings.media_bucket.is_none());
+    }
+
+    #[test]
+    fn secrets_never_reach_debug_output() {
+        let settings = Settings::from_lookup(
+            Needs::EVERYTHING,
+            lookup(&[
+                ("TABLE_NAME", "t"),
+                ("INBOUND_QUEUE_URL", "q1"),
+                ("REPLIES_QUEUE_URL", "q2"),
+                ("NEXT_STEP_QUEUE_URL", "q3"),
+                ("MEDIA_BUCKET", "b"),
+                ("WHATSAPP_APP_SECRET", "app-secret-value"),
+                ("WHATSAPP_VERIFY_TOKEN", "verify-token-value"),
+                ("GRAPH_API_BASE_URL", "https://g"),
+                ("WHATSAPP_ACCESS_TOKEN", "access-token-value"),
+            ]),
+        )
+        .unwrap();
+        let printed = format!("{settings:?}");
+        for secret in ["app-secret-value", "verify-token-value", "access-token-value"] {
+            assert!(!printed.contains(secret), "{secret} leaked: {printed}");
+        }
+        assert!(printed.contains("[redacted]"));
+    }
 }

@@ -13,7 +13,10 @@ pub mod batch;
 pub mod config;
 pub mod domain;
 pub mod error;
+#[cfg(test)]
+mod layers;
 pub mod http;
+pub mod optimistic;
 pub mod ports;
 pub mod telemetry;
 

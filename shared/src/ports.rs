@@ -43,6 +43,8 @@ pub enum Written {
 pub trait ChannelDirectory: Send + Sync {
     async fn channel_by_number(&self, phone_number_id: &str) -> Result<Option<Channel>>;
     async fn org_by_waba(&self, waba_id: &str) -> Result<Option<String>>;
+    /// Registers (or replaces) a WhatsApp number of an organisation.
+    async fn put_channel(&self, channel: &Channel) -> Result<()>;
 }
 
 #[async_trait]
@@ -125,12 +127,34 @@ pub struct QueueMessage {
     pub dedup_id: Option<String>,
 }
 
+/// The queues jobs go on. Which URL each one has is the wiring's business, never a use case's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Queue {
+    /// Webhook bodies for inbound-processor.
+    Inbound,
+    /// Stored outbound messages for reply-sender.
+    Replies,
+    /// Completed interactions for next-step.
+    NextSteps,
+}
+
+impl Queue {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Queue::Inbound => "inbound",
+            Queue::Replies => "replies",
+            Queue::NextSteps => "next-steps",
+        }
+    }
+}
+
+/// Where jobs are handed to the workers (SQS when deployed).
 #[async_trait]
-pub trait JobQueue: Send + Sync {
+pub trait Outbox: Send + Sync {
     /// Sends all messages in one call (at most 10).
-    async fn send_batch(&self, queue_url: &str, messages: &[QueueMessage]) -> Result<()>;
+    async fn send_batch(&self, queue: Queue, messages: &[QueueMessage]) -> Result<()>;
     /// Makes an in-flight message visible again after `delay_secs` (retry backoff).
-    async fn retry_later(&self, queue_url: &str, receipt_handle: &str, delay_secs: i32) -> Result<()>;
+    async fn retry_later(&self, queue: Queue, receipt_handle: &str, delay_secs: i32) -> Result<()>;
 }
 
 #[async_trait]
@@ -360,4 +384,42 @@ pub trait BotStore: Send + Sync {
     /// Saves the conversation's bot state (its `version` advanced), refusing a lost update with
     /// `Error::Conflict`.
     async fn save_conversation_state(&self, conversation: &Conversation) -> Result<()>;
+}
+
+// ------------------------------------------------------------------ the whole store
+
+/// Every store port at once: what one table (DynamoDB, or the memory adapter) provides. Handlers
+/// hold it as `Arc<dyn Stores>` and hand each use case the narrow port it takes.
+pub trait Stores:
+    ChannelDirectory
+    + CustomerStore
+    + ConversationStore
+    + MessageStore
+    + TemplateStatusStore
+    + InteractionStore
+    + WorkflowStore
+    + ActionStore
+    + ResponseTemplateStore
+    + EventStore
+    + WamidIndex
+    + SupportStore
+    + BotStore
+{
+}
+
+impl<T> Stores for T where
+    T: ChannelDirectory
+        + CustomerStore
+        + ConversationStore
+        + MessageStore
+        + TemplateStatusStore
+        + InteractionStore
+        + WorkflowStore
+        + ActionStore
+        + ResponseTemplateStore
+        + EventStore
+        + WamidIndex
+        + SupportStore
+        + BotStore
+{
 }

@@ -9,7 +9,7 @@
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
-use max_core::app::actions::{self, ActionPorts};
+use max_core::app::actions;
 use max_core::config::Deps;
 use max_core::domain::action::{ActionStatus, Actor, DecisionRequest, NewAction};
 use max_core::domain::response_template::TemplateSettingsRequest;
@@ -23,10 +23,6 @@ pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> 
     Ok(respond(route(&req, deps).await))
 }
 
-fn ports(deps: &Deps) -> ActionPorts<'_> {
-    ActionPorts::from_deps(deps)
-}
-
 fn actor(caller: &Caller) -> Actor {
     Actor { id: caller.user_id.clone(), name: caller.name.clone() }
 }
@@ -38,17 +34,17 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     match (req.method(), path.as_slice()) {
         (&Method::POST, ["v1", "actions"]) => create(req, deps, &caller).await,
         (&Method::GET, ["v1", "actions"]) => list(req, deps, &caller).await,
-        (&Method::GET, ["v1", "actions", id]) => Ok(ok(&actions::get(&deps.store, &caller.org_id, id).await?)),
+        (&Method::GET, ["v1", "actions", id]) => Ok(ok(&actions::get(&*deps.store, &caller.org_id, id).await?)),
         (&Method::POST, ["v1", "actions", id, verb @ ("approve" | "deny" | "edit")]) => decide_by_verb(req, deps, &caller, id, verb).await,
         (&Method::POST, ["v1", "action-feedback"]) => feedback(req, deps, &caller).await,
         (&Method::GET, ["v1", "action-response-templates"]) => {
             caller.require(Role::Admin)?;
-            Ok(ok(&actions::templates(&deps.store, &caller.org_id, deps.clock.now()).await?))
+            Ok(ok(&actions::templates(&*deps.store, &caller.org_id, deps.clock.now()).await?))
         }
         (&Method::PUT, ["v1", "action-response-templates"]) => {
             caller.require(Role::Admin)?;
             let body: TemplateSettingsRequest = json_body(req)?;
-            Ok(ok(&actions::save_templates(&deps.store, &caller.org_id, &caller.user_id, body, deps.clock.now()).await?))
+            Ok(ok(&actions::save_templates(&*deps.store, &caller.org_id, &caller.user_id, body, deps.clock.now()).await?))
         }
         _ => Err(AppError::NotFound("route")),
     }
@@ -57,7 +53,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
 async fn create(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Body>, AppError> {
     let new: NewAction = json_body(req)?;
     let key = header_value(req, "idempotency-key");
-    let (action, written) = actions::create(&ports(deps), &caller.org_id, actor(caller), new, key, deps.clock.now()).await?;
+    let (action, written) = actions::create(&deps.action_ports(), &caller.org_id, actor(caller), new, key, deps.clock.now()).await?;
     // A repeated Idempotency-Key answers the action the first request created.
     let status = if written == Written::Stored { StatusCode::CREATED } else { StatusCode::OK };
     Ok(json(status, &action))
@@ -69,7 +65,7 @@ async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Bo
         Some(s) => Some(ActionStatus::parse(&s).ok_or_else(|| AppError::invalid("status", "must be one of: pending, approved, denied, edited"))?),
     };
     let filter = ActionFilter { status, action_type: query(req, "type"), conversation_id: query(req, "conversation_id") };
-    let page = actions::list(&deps.store, &caller.org_id, &filter, &page_request(req)?).await?;
+    let page = actions::list(&*deps.store, &caller.org_id, &filter, &page_request(req)?).await?;
     Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
 }
 
@@ -90,7 +86,7 @@ async fn decide_by_verb(req: &Request, deps: &Deps, caller: &Caller, id: &str, v
         _ => ActionStatus::Edited,
     };
     let request = DecisionRequest::new(status, body.reply_text, "reply_text", body.changes)?;
-    let action = actions::decide(&ports(deps), &caller.org_id, id, &request, actor(caller), deps.clock.now()).await?;
+    let action = actions::decide(&deps.action_ports(), &caller.org_id, id, &request, actor(caller), deps.clock.now()).await?;
     Ok(ok(&action))
 }
 
@@ -114,6 +110,6 @@ async fn feedback(req: &Request, deps: &Deps, caller: &Caller) -> Result<Respons
         return Err(AppError::invalid("action_id", "must not be empty"));
     }
     let request = DecisionRequest::new(status, body.user_response, "user_response", body.changes)?;
-    let action = actions::decide(&ports(deps), &caller.org_id, &body.action_id, &request, actor(caller), deps.clock.now()).await?;
+    let action = actions::decide(&deps.action_ports(), &caller.org_id, &body.action_id, &request, actor(caller), deps.clock.now()).await?;
     Ok(ok(&action))
 }

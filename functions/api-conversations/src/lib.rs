@@ -11,14 +11,14 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use max_core::app::conversations;
-use max_core::app::replies::{NewReply, accepts_replies, queue_reply};
+use max_core::app::delivery::{NewReply, accepts_replies, queue_reply};
 use max_core::config::Deps;
 use max_core::domain::conversation::ConversationStatus;
 use max_core::domain::message::{Sender, SenderType};
 use max_core::domain::outbound::OutboundContent;
 use max_core::error::Error as AppError;
 use max_core::http::{Caller, PageBody, caller, header_value, json, json_body, ok, page_request, query, respond, segments};
-use max_core::ports::{ConversationFilter, ConversationStore, CustomerStore, MessageStore};
+use max_core::ports::ConversationFilter;
 use serde::Deserialize;
 
 pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> {
@@ -32,16 +32,16 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     match (req.method(), path.as_slice()) {
         (&Method::GET, ["v1", "conversations"]) => list(req, deps, &caller).await,
         (&Method::GET, ["v1", "conversations", id]) => {
-            Ok(ok(&conversations::get(&deps.store, &caller.org_id, id).await?))
+            Ok(ok(&conversations::get(&*deps.store, &caller.org_id, id).await?))
         }
         (&Method::GET, ["v1", "conversations", id, "messages"]) => messages(req, deps, &caller, id).await,
         (&Method::POST, ["v1", "conversations", id, "messages"]) => reply(req, deps, &caller, id).await,
         (&Method::POST, ["v1", "conversations", id, "assign"]) => assign(req, deps, &caller, id).await,
         (&Method::POST, ["v1", "conversations", id, "close"]) => {
-            Ok(ok(&conversations::close(&deps.store, &caller.org_id, id, deps.clock.now()).await?))
+            Ok(ok(&conversations::close(&*deps.store, &caller.org_id, id, deps.clock.now()).await?))
         }
         (&Method::POST, ["v1", "conversations", id, "reopen"]) => {
-            Ok(ok(&conversations::reopen(&deps.store, &caller.org_id, id, deps.clock.now()).await?))
+            Ok(ok(&conversations::reopen(&*deps.store, &caller.org_id, id, deps.clock.now()).await?))
         }
         (&Method::GET, ["v1", "customers", id]) => {
             let customer = deps.store.customer(&caller.org_id, id).await?.ok_or(AppError::NotFound("customer"))?;
@@ -64,7 +64,7 @@ async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Bo
 }
 
 async fn messages(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<Response<Body>, AppError> {
-    conversations::get(&deps.store, &caller.org_id, id).await?;
+    conversations::get(&*deps.store, &caller.org_id, id).await?;
     let newest_first = match query(req, "order").as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,
@@ -76,13 +76,12 @@ async fn messages(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Resu
 
 async fn reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<Response<Body>, AppError> {
     let content: OutboundContent = json_body(req)?;
-    let conversation = conversations::get(&deps.store, &caller.org_id, id).await?;
+    let conversation = conversations::get(&*deps.store, &caller.org_id, id).await?;
     accepts_replies(&conversation)?;
     let message = queue_reply(
-        &deps.store,
-        &deps.store,
-        &deps.queue,
-        &deps.settings.replies_queue_url,
+        &*deps.store,
+        &*deps.store,
+        &*deps.outbox,
         NewReply {
             org_id: &caller.org_id,
             conversation_id: id,

@@ -39,7 +39,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                     .ok_or_else(|| AppError::invalid("wait", format!("must be a whole number of seconds from 0 to {MAX_WAIT_SECS}")))?,
             };
             let limit = page_request(req)?.limit;
-            let read = events::read(&deps.store, deps.clock.as_ref(), &caller.org_id, start, Duration::from_secs(wait), limit).await?;
+            let read = events::read(&*deps.store, deps.clock.as_ref(), &caller.org_id, start, Duration::from_secs(wait), limit).await?;
             let items: Vec<EventView> = read.events.iter().map(EventView::from).collect();
             Ok(ok(&PageBody { items, next_cursor: Some(read.cursor.encode()) }))
         }

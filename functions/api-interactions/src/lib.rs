@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
-use max_core::app::interactions::{self as use_cases, Actor, InteractionPorts, StartWorkflow};
+use max_core::app::interactions::{self as use_cases, Actor, StartWorkflow};
 use max_core::config::Deps;
 use max_core::domain::interaction::{Completion, InteractionChange, InteractionStatus, InteractionType, NewInteraction, Priority};
 use max_core::domain::workflow::{InteractionSettings, NewWorkflowTemplate};
@@ -28,21 +28,11 @@ pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> 
     Ok(respond(route(&req, deps).await))
 }
 
-fn ports(deps: &Deps) -> InteractionPorts<'_> {
-    InteractionPorts {
-        interactions: &deps.store,
-        workflows: &deps.store,
-        customers: &deps.store,
-        queue: &deps.queue,
-        next_step_queue_url: &deps.settings.next_step_queue_url,
-    }
-}
-
 async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let caller = caller(req)?;
     let path = segments(req);
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
-    let ports = ports(deps);
+    let ports = deps.interaction_ports();
     let actor = Actor { org_id: &caller.org_id, user_id: &caller.user_id };
     let org = caller.org_id.as_str();
     let now = deps.clock.now();
@@ -72,28 +62,28 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
             Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
         }
         (&Method::GET, ["v1", "interactions", "templates"]) => {
-            let items = use_cases::templates(&deps.store, org, now).await?;
+            let items = use_cases::templates(&*deps.store, org, now).await?;
             Ok(ok(&PageBody { items, next_cursor: None }))
         }
         (&Method::POST, ["v1", "interactions", "templates"]) => {
             caller.require(Role::Admin)?;
             let body: NewWorkflowTemplate = json_body(req)?;
-            let template = use_cases::create_template(&deps.store, &actor, body, now).await?;
+            let template = use_cases::create_template(&*deps.store, &actor, body, now).await?;
             Ok(created_at(&format!("/v1/interactions/templates/{}", template.id), &template))
         }
-        (&Method::GET, ["v1", "interactions", "templates", id]) => Ok(ok(&use_cases::template(&deps.store, org, id).await?)),
+        (&Method::GET, ["v1", "interactions", "templates", id]) => Ok(ok(&use_cases::template(&*deps.store, org, id).await?)),
         (&Method::PUT, ["v1", "interactions", "templates", id]) => {
             caller.require(Role::Admin)?;
             let body: NewWorkflowTemplate = json_body(req)?;
-            Ok(ok(&use_cases::replace_template(&deps.store, org, id, body, now).await?))
+            Ok(ok(&use_cases::replace_template(&*deps.store, org, id, body, now).await?))
         }
-        (&Method::GET, ["v1", "interactions", "settings"]) => Ok(ok(&use_cases::settings(&deps.store, org).await?)),
+        (&Method::GET, ["v1", "interactions", "settings"]) => Ok(ok(&use_cases::settings(&*deps.store, org).await?)),
         (&Method::PUT, ["v1", "interactions", "settings"]) => {
             caller.require(Role::Admin)?;
             let body: InteractionSettings = json_body(req)?;
-            Ok(ok(&use_cases::save_settings(&deps.store, org, &body).await?))
+            Ok(ok(&use_cases::save_settings(&*deps.store, org, &body).await?))
         }
-        (&Method::GET, ["v1", "interactions", id]) => Ok(ok(&use_cases::get(&deps.store, org, id).await?)),
+        (&Method::GET, ["v1", "interactions", id]) => Ok(ok(&use_cases::get(&*deps.store, org, id).await?)),
         (&Method::PUT, ["v1", "interactions", id]) => {
             let change: InteractionChange = json_body(req)?;
             Ok(ok(&use_cases::update(&ports, org, id, &change, now).await?))
@@ -102,7 +92,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
             let completion: Completion = json_body(req)?;
             Ok(ok(&use_cases::complete(&ports, org, id, &completion, now).await?))
         }
-        (&Method::POST, ["v1", "interactions", id, "cancel"]) => Ok(ok(&use_cases::cancel(&deps.store, org, id, now).await?)),
+        (&Method::POST, ["v1", "interactions", id, "cancel"]) => Ok(ok(&use_cases::cancel(&*deps.store, org, id, now).await?)),
         _ => Err(AppError::NotFound("route")),
     }
 }
@@ -160,6 +150,6 @@ async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Bo
         open_only: overdue,
         newest_first,
     };
-    let page = max_core::ports::InteractionStore::interactions(&deps.store, &caller.org_id, &filter, &page_request(req)?).await?;
+    let page = max_core::ports::InteractionStore::interactions(&*deps.store, &caller.org_id, &filter, &page_request(req)?).await?;
     Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
 }

@@ -20,13 +20,12 @@
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use max_core::app::bot;
-use max_core::app::support::{self, Staff, SupportPorts, TicketRequest};
+use max_core::app::support::{self, Staff, TicketRequest};
 use max_core::config::Deps;
 use max_core::domain::bot::{BotSettings, StoredBotSettings};
 use max_core::domain::support::{Assigned, TicketFilter, TicketPriority, TicketStatus};
 use max_core::error::Error as AppError;
 use max_core::http::{Caller, Role, caller, header_value, json, json_body, ok, page_request, query, respond, segments};
-use max_core::ports::BotStore;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -87,18 +86,6 @@ impl Route {
     }
 }
 
-fn ports(deps: &Deps) -> SupportPorts<'_> {
-    SupportPorts {
-        tickets: &deps.store,
-        conversations: &deps.store,
-        messages: &deps.store,
-        bot: &deps.store,
-        events: &deps.store,
-        queue: &deps.queue,
-        replies_queue_url: &deps.settings.replies_queue_url,
-    }
-}
-
 fn staff(caller: &Caller) -> Staff {
     Staff { user_id: caller.user_id.clone(), name: caller.name.clone() }
 }
@@ -111,7 +98,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     caller.require(route.role())?;
     let org = caller.org_id.as_str();
     let now = deps.clock.now();
-    let ports = ports(deps);
+    let ports = deps.support_ports();
     match route {
         Route::CreateTicket => {
             let body: CreateTicketBody = json_body(req)?;
@@ -127,16 +114,16 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         }
         Route::AddCustomerMessage(id) => {
             let body: CustomerMessageBody = json_body(req)?;
-            let message = support::add_customer_message(&deps.store, org, &id, &body.message, body.sender_name.as_deref(), now).await?;
+            let message = support::add_customer_message(&*deps.store, org, &id, &body.message, body.sender_name.as_deref(), now).await?;
             Ok(json(StatusCode::CREATED, &json!({ "message_id": message.id })))
         }
         Route::GetTicket(id) | Route::AdminGetTicket(id) => Ok(ok(&support::view(&ports, org, &id, &page_request(req)?).await?)),
-        Route::OpenTickets => Ok(ok(&support::list(&deps.store, org, &TicketFilter::open_list(), &page_request(req)?).await?)),
-        Route::Notifications => Ok(ok(&support::notifications(&deps.store, org, Some(&caller.user_id)).await?)),
-        Route::AdminNotifications => Ok(ok(&support::notifications(&deps.store, org, None).await?)),
+        Route::OpenTickets => Ok(ok(&support::list(&*deps.store, org, &TicketFilter::open_list(), &page_request(req)?).await?)),
+        Route::Notifications => Ok(ok(&support::notifications(&*deps.store, org, Some(&caller.user_id)).await?)),
+        Route::AdminNotifications => Ok(ok(&support::notifications(&*deps.store, org, None).await?)),
         Route::AdminTickets => {
             let filter = ticket_filter(req, &caller)?;
-            Ok(ok(&support::list(&deps.store, org, &filter, &page_request(req)?).await?))
+            Ok(ok(&support::list(&*deps.store, org, &filter, &page_request(req)?).await?))
         }
         Route::AdminAnswer(id) => {
             let body: AnswerBody = json_body(req)?;
@@ -159,7 +146,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         Route::AdminAssign(id) => {
             let body: AssignBody = json_body(req)?;
             let admin = body.admin_id.map(|a| if a == "me" { caller.user_id.clone() } else { a });
-            Ok(ok(&support::assign(&deps.store, org, &id, admin.as_deref(), now).await?))
+            Ok(ok(&support::assign(&*deps.store, org, &id, admin.as_deref(), now).await?))
         }
         Route::GetBotMenu => {
             let stored = deps.store.bot_settings(org).await?;
@@ -172,7 +159,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         }
         Route::PutBotMenu => {
             let settings: BotSettings = json_body(req)?;
-            let stored = bot::save_settings(&deps.store, org, settings, &caller.user_id, now).await?;
+            let stored = bot::save_settings(&*deps.store, org, settings, &caller.user_id, now).await?;
             Ok(ok(&menu_view(&stored.settings, Some(&stored), false)))
         }
     }

@@ -4,8 +4,8 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Error;
-use max_core::app::bot::{self, BotPorts};
-use max_core::app::inbound::{InboundPorts, Received, process_job, quarantine};
+use max_core::app::bot;
+use max_core::app::inbound::{Received, process_job, quarantine};
 use max_core::batch::{self, RecordResult};
 use max_core::config::Deps;
 use max_core::domain::webhook::InboundJob;
@@ -15,10 +15,6 @@ pub async fn handle(event: SqsEvent, deps: &Deps) -> Result<SqsBatchResponse, Er
     Ok(batch::process(&event, |record| process_record(record, deps)).await)
 }
 
-fn ports(deps: &Deps) -> InboundPorts<'_> {
-    InboundPorts::from_deps(deps)
-}
-
 async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
     let body = record.body.as_deref().unwrap_or_default();
     let job: InboundJob = match serde_json::from_str(body) {
@@ -26,10 +22,10 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
         Err(e) => {
             // Not ours to retry: keep it for a person and let the queue move on.
             error!(error = %e, "inbound record is not an inbound job");
-            return quarantine(&deps.blobs, "unreadable-inbound-job", body.as_bytes()).await.map(|_| ()).map_err(|_| ());
+            return quarantine(&*deps.blobs, "unreadable-inbound-job", body.as_bytes()).await.map(|_| ()).map_err(|_| ());
         }
     };
-    match process_job(&ports(deps), &job).await {
+    match process_job(&deps.inbound_ports(), &job).await {
         Ok(received) => {
             for r in &received {
                 run_bot(r, deps).await;
@@ -43,18 +39,6 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
     }
 }
 
-fn bot_ports(deps: &Deps) -> BotPorts<'_> {
-    BotPorts {
-        bot: &deps.store,
-        tickets: &deps.store,
-        events: &deps.store,
-        conversations: &deps.store,
-        messages: &deps.store,
-        queue: &deps.queue,
-        replies_queue_url: &deps.settings.replies_queue_url,
-    }
-}
-
 /// The bot reacts to a message once it is stored. A redelivered job finds its messages stored
 /// already and never reaches here again, so a failure is retried in place (every bot action is
 /// keyed by the message and safe to repeat) rather than by failing the record.
@@ -64,7 +48,7 @@ async fn run_bot(received: &Received, deps: &Deps) {
         if attempt > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
         }
-        match bot::on_received(&bot_ports(deps), received, deps.clock.now()).await {
+        match bot::on_received(&deps.bot_ports(), received, deps.clock.now()).await {
             Ok(_) => return,
             Err(e) => {
                 warn!(error = %e, attempt, message_id = received.message.id, "bot step failed");

@@ -21,7 +21,7 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
         error!(message_id = record.message_id.as_deref().unwrap_or_default(), "next-step record is not a next-step job; dropped");
         return Ok(());
     };
-    match create_next_step(&deps.store, &deps.store, &job, deps.clock.now()).await {
+    match create_next_step(&*deps.store, &*deps.store, &job, deps.clock.now()).await {
         Ok(_) => Ok(()),
         Err(e) => {
             error!(error = %e, interaction_id = job.interaction_id, "next-step job failed; SQS retries it");
@@ -32,5 +32,5 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
 
 /// The scheduled sweep: queues again the jobs of next steps still owed.
 pub async fn sweep(deps: &Deps) -> Result<usize, Error> {
-    Ok(requeue_owed_next_steps(&deps.store, &deps.queue, &deps.settings.next_step_queue_url, deps.clock.now()).await?)
+    Ok(requeue_owed_next_steps(&*deps.store, &*deps.outbox, deps.clock.now()).await?)
 }

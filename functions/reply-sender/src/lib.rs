@@ -6,11 +6,10 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Error;
-use max_core::app::actions::DeliveryPorts;
-use max_core::app::replies::{ReplyJob, SendResult, SenderPorts, requeue_lost_replies, send_reply};
+use max_core::app::delivery::{ReplyJob, SendResult, requeue_lost_replies, send_reply};
 use max_core::batch::{self, RecordResult, receive_count};
 use max_core::config::Deps;
-use max_core::ports::JobQueue;
+use max_core::ports::Queue;
 use tracing::{error, warn};
 
 pub async fn handle(event: SqsEvent, deps: &Deps) -> Result<SqsBatchResponse, Error> {
@@ -19,7 +18,7 @@ pub async fn handle(event: SqsEvent, deps: &Deps) -> Result<SqsBatchResponse, Er
 
 /// The scheduled sweep: queues again the jobs of replies stored but never queued.
 pub async fn sweep(deps: &Deps) -> Result<usize, Error> {
-    Ok(requeue_lost_replies(&deps.store, &deps.queue, &deps.settings.replies_queue_url, deps.clock.now()).await?)
+    Ok(requeue_lost_replies(&*deps.store, &*deps.outbox, deps.clock.now()).await?)
 }
 
 async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
@@ -27,14 +26,7 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
         error!(message_id = record.message_id.as_deref().unwrap_or_default(), "reply record is not a reply job; dropped");
         return Ok(());
     };
-    let ports = SenderPorts {
-        messages: &deps.store,
-        channels: &deps.store,
-        whatsapp: deps.whatsapp.as_ref(),
-        retry: deps.settings.retry,
-        deliveries: DeliveryPorts { wamids: &deps.store, actions: &deps.store, events: &deps.store },
-    };
-    match send_reply(&ports, &job, receive_count(record), deps.clock.now()).await {
+    match send_reply(&deps.sender_ports(), &job, receive_count(record), deps.clock.now()).await {
         Ok(SendResult::Done) => Ok(()),
         // Visible again at once: SQS sees the receive count past maxReceiveCount and moves the job
         // to the DLQ instead of waiting out the visibility timeout.
@@ -50,7 +42,7 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
 /// Reports the record failed after setting when SQS hands it out again.
 async fn retry_after(record: &SqsMessage, deps: &Deps, delay_secs: i32) -> RecordResult {
     if let Some(receipt) = record.receipt_handle.as_deref() {
-        if let Err(e) = deps.queue.retry_later(&deps.settings.replies_queue_url, receipt, delay_secs).await {
+        if let Err(e) = deps.outbox.retry_later(Queue::Replies, receipt, delay_secs).await {
             warn!(error = %e, "could not set the retry delay; the visibility timeout applies");
         }
     }

@@ -13,7 +13,7 @@ use max_core::domain::ids::sha256_hex;
 use max_core::domain::webhook::{InboundJob, MAX_WEBHOOK_BYTES, group_by_ordering_key, read_changes, verify_signature};
 use max_core::error::Error as AppError;
 use max_core::http::{header_value, ok, problem, query, raw_body, respond, text};
-use max_core::ports::{BlobStore, JobQueue, QueueMessage};
+use max_core::ports::{Queue, QueueMessage};
 use serde_json::json;
 use tracing::{error, warn};
 
@@ -34,13 +34,14 @@ fn verify_subscription(req: &Request, deps: &Deps) -> Response<Body> {
     let mode = query(req, "hub.mode");
     let token = query(req, "hub.verify_token");
     let challenge = query(req, "hub.challenge");
-    match (mode.as_deref(), token, challenge) {
-        (Some("subscribe"), Some(token), Some(challenge))
-            if max_core::domain::webhook::constant_time_eq(token.as_bytes(), deps.settings.whatsapp_verify_token.as_bytes()) =>
+    let expected = deps.settings.webhook.as_ref().map(|w| w.verify_token.expose());
+    match (mode.as_deref(), token, challenge, expected) {
+        (Some("subscribe"), Some(token), Some(challenge), Some(expected))
+            if max_core::domain::webhook::constant_time_eq(token.as_bytes(), expected.as_bytes()) =>
         {
             text(StatusCode::OK, challenge)
         }
-        (Some("subscribe"), Some(_), Some(_)) => {
+        (Some("subscribe"), Some(_), Some(_), _) => {
             warn!("webhook verification with a wrong verify token");
             text(StatusCode::FORBIDDEN, "verify token mismatch")
         }
@@ -53,7 +54,9 @@ async fn receive(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError>
     if body.len() > MAX_WEBHOOK_BYTES {
         return Err(AppError::TooLarge { limit: MAX_WEBHOOK_BYTES });
     }
-    if !verify_signature(deps.settings.whatsapp_app_secret.as_bytes(), body, header_value(req, "x-hub-signature-256")) {
+    // The wiring refuses to start without the secret (`Needs::webhook_secrets`).
+    let secrets = deps.settings.webhook.as_ref().ok_or_else(|| AppError::backend("config", "WHATSAPP_APP_SECRET not wired"))?;
+    if !verify_signature(secrets.app_secret.expose().as_bytes(), body, header_value(req, "x-hub-signature-256")) {
         warn!(bytes = body.len(), "webhook signature missing or wrong");
         return Err(AppError::Unauthorized);
     }
@@ -61,7 +64,7 @@ async fn receive(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError>
         Ok(changes) => changes,
         Err(reason) => {
             // Signed by Meta but unreadable: keep it, and answer 200 so Meta does not retry for days.
-            quarantine(&deps.blobs, "unreadable-body", body).await.inspect_err(|e| error!(error = %e, "quarantine failed"))?;
+            quarantine(&*deps.blobs, "unreadable-body", body).await.inspect_err(|e| error!(error = %e, "quarantine failed"))?;
             warn!(?reason, "signed webhook body is not a webhook");
             return Ok(accepted());
         }
@@ -81,7 +84,7 @@ async fn receive(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError>
     if batch.len() > MAX_QUEUE_BATCH || total > MAX_QUEUE_BATCH_BYTES {
         batch = vec![store_large_body(deps, body, &batch[0]).await?];
     }
-    deps.queue.send_batch(&deps.settings.inbound_queue_url, &batch).await.inspect_err(|e| error!(error = %e, "inbound enqueue failed"))?;
+    deps.outbox.send_batch(Queue::Inbound, &batch).await.inspect_err(|e| error!(error = %e, "inbound enqueue failed"))?;
     Ok(accepted())
 }
 

@@ -95,7 +95,7 @@ fn ms(d: Duration) -> String {
 
 async fn run(size: usize, import: bool) {
     let t = TestStack::with(TestOptions { no_pollers: true, ..Default::default() }).await;
-    let store = &t.stack.deps.store;
+    let store = &t.stack.dynamo;
     let org = t.org.seed.id.clone();
 
     let started = Instant::now();

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use max_core::adapters::graph::Sandbox;
-use max_core::config::{Deps, GraphSettings, Settings};
+use max_core::adapters::dynamo::DynamoStore;
+use max_core::config::{AwsClients, Deps, GraphSettings, Needs, Settings, WhatsAppSettings};
 use max_core::ports::WhatsApp;
 use tokio::task::JoinHandle;
 
@@ -79,6 +80,11 @@ pub struct DevStack {
     pub resources: Resources,
     pub template: Template,
     pub settings: Settings,
+    /// The same table, queues and bucket as `deps`, as concrete clients: for tests and benchmarks
+    /// that look underneath the ports (raw queue reads, bulk imports).
+    pub dynamo: DynamoStore,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
     pub sandbox: Option<Arc<Sandbox>>,
     pub tokens: DevTokens,
     ready: Arc<std::sync::atomic::AtomicBool>,
@@ -102,19 +108,31 @@ impl DevStack {
         let sdk = moto::sdk_config(endpoint).await;
         let resources = stack::create(&sdk, &template, &options.prefix).await?;
         let env = resources.environment(&template, &options.parameters);
-        let mut settings = Settings::from_lookup(|name| env.get(name).cloned());
-        settings.graph = options.graph.clone();
+        // Every function runs in this one process; the sandbox is asked for explicitly, as the
+        // wiring requires, unless a Graph API (Meta, or wiremock in tests) is given.
+        let lookup = |name: &str| match name {
+            "WHATSAPP_SANDBOX" => Some(options.graph.is_none().to_string()),
+            "GRAPH_API_BASE_URL" => options.graph.as_ref().map(|g| g.base_url.clone()),
+            "WHATSAPP_ACCESS_TOKEN" => options.graph.as_ref().map(|g| g.access_token.expose().to_string()),
+            _ => env.get(name).cloned(),
+        };
+        let mut settings = Settings::from_lookup(Needs::EVERYTHING, lookup).map_err(|e| e.to_string())?;
+        if let (Some(WhatsAppSettings::Graph(g)), Some(given)) = (&mut settings.whatsapp, &options.graph) {
+            g.timeout = given.timeout;
+        }
         if let Some(ms) = options.retry_base_ms {
             settings.retry.base = Duration::from_millis(ms);
         }
-        let (whatsapp, sandbox): (Arc<dyn WhatsApp>, Option<Arc<Sandbox>>) = match &settings.graph {
-            Some(g) => (Arc::new(max_core::config::graph_api(g)), None),
-            None => {
+        let (whatsapp, sandbox): (Arc<dyn WhatsApp>, Option<Arc<Sandbox>>) = match &settings.whatsapp {
+            Some(WhatsAppSettings::Graph(g)) => (Arc::new(max_core::config::graph_api(g)), None),
+            _ => {
                 let s = Arc::new(Sandbox::default());
                 (s.clone(), Some(s))
             }
         };
-        let deps = Arc::new(Deps::new(settings.clone(), &sdk, whatsapp));
+        let deps = Arc::new(Deps::on_aws(settings.clone(), &sdk, whatsapp));
+        let AwsClients { dynamodb, sqs, s3 } = AwsClients::new(&sdk);
+        let dynamo = DynamoStore::new(dynamodb, &settings.table);
         let tokens = DevTokens::new(&options.jwt_secret);
 
         let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -159,7 +177,7 @@ impl DevStack {
                 tasks.push(tokio::spawn(pollers::run_schedule(s.binary.clone(), period, deps.clone())));
             }
         }
-        Ok(DevStack { url, deps, resources, template, settings, sandbox, tokens, ready, tasks })
+        Ok(DevStack { url, deps, resources, template, settings, dynamo, sqs, s3, sandbox, tokens, ready, tasks })
     }
 
     /// Seeding is done: `/health` answers 200 from now on.

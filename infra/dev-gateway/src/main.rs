@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use max_core::config::GraphSettings;
+use max_core::config::{GraphSettings, Secret};
 use max_dev::seed::{self, SeedOrg};
 use max_dev::{DevOptions, DevStack, moto::Moto, repo_root};
 
@@ -40,7 +40,7 @@ async fn run() -> Result<(), String> {
     }
     // A Graph API base URL and a token switch the sandbox off and talk to Meta.
     if let (Some(base_url), Some(access_token)) = (env("GRAPH_API_BASE_URL"), env("WHATSAPP_ACCESS_TOKEN")) {
-        options.graph = Some(GraphSettings { base_url, access_token, timeout: Duration::from_secs(10) });
+        options.graph = Some(GraphSettings { base_url, access_token: Secret::new(access_token), timeout: Duration::from_secs(10) });
     }
     let stack = DevStack::start(&moto.url, options.clone()).await?;
 

@@ -2,7 +2,7 @@
 //! through the real inbound path.
 
 use chrono::Utc;
-use max_core::app::inbound::{InboundPorts, process_job};
+use max_core::app::inbound::process_job;
 use max_core::config::Deps;
 use max_core::domain::channel::{Channel, TemplateRef};
 use max_core::domain::webhook::{InboundJob, read_changes};
@@ -56,7 +56,7 @@ pub async fn register(deps: &Deps, org: &SeedOrg) -> Result<(), String> {
 
 /// The default WhatsApp bot menu and texts (the bot answers only where they are stored).
 pub async fn bot_menu(deps: &Deps, org: &SeedOrg) -> Result<(), String> {
-    max_core::app::bot::seed_defaults(&deps.store, &org.id, Utc::now()).await.map(|_| ()).map_err(|e| e.to_string())
+    max_core::app::bot::seed_defaults(&*deps.store, &org.id, Utc::now()).await.map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// A couple of customers writing in, processed as if WhatsApp had sent them.
@@ -82,7 +82,7 @@ pub async fn demo_conversations(deps: &Deps, org: &SeedOrg) -> Result<(), String
         ]}]
     });
     let changes = read_changes(body.to_string().as_bytes()).map_err(|e| format!("{e:?}"))?;
-    let ports = InboundPorts::from_deps(deps);
+    let ports = deps.inbound_ports();
     process_job(&ports, &InboundJob::Changes { received_at: Utc::now(), changes }).await.map_err(|e| e.to_string())?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use max_core::config::GraphSettings;
+use max_core::config::{GraphSettings, Secret};
 use max_core::domain::webhook::sign;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -71,7 +71,7 @@ impl TestStack {
         dev.pollers_per_queue = if options.no_pollers { 0 } else { options.pollers_per_queue.unwrap_or(1) };
         dev.graph = options.graph_url.map(|base_url| GraphSettings {
             base_url,
-            access_token: "test-token".into(),
+            access_token: Secret::new("test-token"),
             timeout: Duration::from_secs(5),
         });
         let app_secret = dev.parameters["WhatsAppAppSecret"].clone();

@@ -455,21 +455,6 @@ impl DynamoStore {
         self.query_filled(query.set_expression_attribute_values(Some(values)), partition_attr, partition, page).await
     }
 
-    // --- registry (seeding and admin) ---
-
-    pub async fn put_channel(&self, channel: &Channel) -> Result<()> {
-        self.put(keyed(channel, keys::channel(&channel.phone_number_id), &[])?).await?;
-        if let Some(waba) = &channel.waba_id {
-            let item = HashMap::from([
-                ("pk".to_string(), s(keys::waba(waba).0)),
-                ("sk".to_string(), s(keys::waba(waba).1)),
-                ("org_id".to_string(), s(&channel.org_id)),
-            ]);
-            self.put(item).await?;
-        }
-        self.channels.lock().unwrap_or_else(|p| p.into_inner()).remove(&channel.phone_number_id);
-        Ok(())
-    }
 
     fn conversation_item(&self, c: &Conversation) -> Result<Item> {
         let sort = format!("{}#{}", sort_time(c.last_message_at), c.id);
@@ -552,6 +537,20 @@ impl DynamoStore {
 
 #[async_trait]
 impl ChannelDirectory for DynamoStore {
+    async fn put_channel(&self, channel: &Channel) -> Result<()> {
+        self.put(keyed(channel, keys::channel(&channel.phone_number_id), &[])?).await?;
+        if let Some(waba) = &channel.waba_id {
+            let item = HashMap::from([
+                ("pk".to_string(), s(keys::waba(waba).0)),
+                ("sk".to_string(), s(keys::waba(waba).1)),
+                ("org_id".to_string(), s(&channel.org_id)),
+            ]);
+            self.put(item).await?;
+        }
+        self.channels.lock().unwrap_or_else(|p| p.into_inner()).remove(&channel.phone_number_id);
+        Ok(())
+    }
+
     async fn channel_by_number(&self, phone_number_id: &str) -> Result<Option<Channel>> {
         if let Some((at, cached)) = self.channels.lock().unwrap_or_else(|p| p.into_inner()).get(phone_number_id) {
             if at.elapsed() < CHANNEL_CACHE_TTL {

@@ -1,29 +1,34 @@
 //! SQS: the inbound, replies and next-step queues.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
 use crate::error::{Error, Result};
-use crate::ports::{JobQueue, QueueMessage};
+use crate::ports::{Outbox, Queue, QueueMessage};
 
+/// The outbox on SQS: each function knows the URLs of the queues it writes to, and only those.
 #[derive(Debug, Clone)]
-pub struct SqsQueue {
+pub struct SqsOutbox {
     client: aws_sdk_sqs::Client,
+    urls: HashMap<Queue, String>,
 }
 
-impl SqsQueue {
-    pub fn new(client: aws_sdk_sqs::Client) -> Self {
-        SqsQueue { client }
+impl SqsOutbox {
+    pub fn new(client: aws_sdk_sqs::Client, urls: HashMap<Queue, String>) -> Self {
+        SqsOutbox { client, urls }
     }
 
-    pub fn client(&self) -> &aws_sdk_sqs::Client {
-        &self.client
+    fn url(&self, queue: Queue) -> Result<&str> {
+        // The wiring reads the URL of every queue a function declares; reaching this is a wiring bug.
+        self.urls.get(&queue).map(String::as_str).ok_or_else(|| Error::backend("sqs", format!("no URL for the {} queue in this function", queue.as_str())))
     }
 }
 
 #[async_trait]
-impl JobQueue for SqsQueue {
-    async fn send_batch(&self, queue_url: &str, messages: &[QueueMessage]) -> Result<()> {
+impl Outbox for SqsOutbox {
+    async fn send_batch(&self, queue: Queue, messages: &[QueueMessage]) -> Result<()> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -46,7 +51,7 @@ impl JobQueue for SqsQueue {
         let out = self
             .client
             .send_message_batch()
-            .queue_url(queue_url)
+            .queue_url(self.url(queue)?)
             .set_entries(Some(entries))
             .send()
             .await
@@ -58,10 +63,10 @@ impl JobQueue for SqsQueue {
         Ok(())
     }
 
-    async fn retry_later(&self, queue_url: &str, receipt_handle: &str, delay_secs: i32) -> Result<()> {
+    async fn retry_later(&self, queue: Queue, receipt_handle: &str, delay_secs: i32) -> Result<()> {
         self.client
             .change_message_visibility()
-            .queue_url(queue_url)
+            .queue_url(self.url(queue)?)
             .receipt_handle(receipt_handle)
             .visibility_timeout(delay_secs.clamp(0, 43_200))
             .send()

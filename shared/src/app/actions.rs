@@ -16,22 +16,23 @@ use serde_json::{Value, json};
 use tracing::info;
 
 use crate::domain::action::{
-    Action, ActionResponse, ActionStatus, Actor, DecisionOutcome, DecisionRequest, NewAction, action_of_response, decide as decide_rule,
+    Action, ActionResponse, ActionStatus, Actor, DecisionOutcome, DecisionRequest, NewAction, decide as decide_rule,
     is_built_in, response_key,
 };
 use crate::domain::conversation::Conversation;
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::{new_id, stable_id};
-use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message, Sender, SenderType};
+use crate::domain::message::{DeliveryStatus, Direction, Message, Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
 use crate::domain::response_template::{EffectiveTemplate, ResponseTemplates, TemplateSettingsRequest, compose};
 use crate::error::{Error, Result};
+use crate::optimistic::retry_lost_updates;
 use crate::ports::{
-    ActionFilter, ActionStore, ConversationStore, DecisionContext, DecisionWrite, EventStore, JobQueue, MessageStore, Page, PageRequest,
-    ResponseTemplateStore, WamidIndex, Written,
+    ActionFilter, ActionStore, ConversationStore, DecisionContext, DecisionWrite, EventStore, MessageStore, Outbox, Page, PageRequest,
+    ResponseTemplateStore, Written,
 };
 
-use super::replies::{enqueue, keyed_reply_id, outbound_message};
+use super::delivery::{enqueue, keyed_reply_id, outbound_message};
 
 /// Everything the action use cases touch.
 pub struct ActionPorts<'a> {
@@ -40,23 +41,7 @@ pub struct ActionPorts<'a> {
     pub conversations: &'a dyn ConversationStore,
     pub messages: &'a dyn MessageStore,
     pub events: &'a dyn EventStore,
-    pub queue: &'a dyn JobQueue,
-    pub replies_queue_url: &'a str,
-}
-
-impl<'a> ActionPorts<'a> {
-    /// Every port from the deployed wiring (DynamoDB and SQS).
-    pub fn from_deps(deps: &'a crate::config::Deps) -> Self {
-        ActionPorts {
-            actions: &deps.store,
-            templates: &deps.store,
-            conversations: &deps.store,
-            messages: &deps.store,
-            events: &deps.store,
-            queue: &deps.queue,
-            replies_queue_url: &deps.settings.replies_queue_url,
-        }
-    }
+    pub outbox: &'a dyn Outbox,
 }
 
 /// An action with its answer, as `GET /v1/actions/{id}` shows it.
@@ -68,7 +53,6 @@ pub struct ActionView {
 }
 
 /// Conversation writes retried when the conversation changed under them.
-const CONFLICT_RETRIES: usize = 8;
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 200;
 
 fn sender(actor: &Actor) -> Sender {
@@ -113,18 +97,16 @@ async fn record_internal(
     conversation_id: &str,
     build: impl Fn(&Conversation) -> Message,
 ) -> Result<()> {
-    for _ in 0..CONFLICT_RETRIES {
+    let build = &build;
+    retry_lost_updates("conversation", |_| async move {
         let mut conversation = conversations.conversation(org_id, conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
         let message = build(&conversation);
         conversation.touch(message.created_at, message.text.as_deref());
         conversation.version += 1;
-        match messages.record_outbound(&message, &conversation).await {
-            Ok(Written::Stored | Written::AlreadyThere) => return Ok(()),
-            Err(Error::LostUpdate(_)) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Error::LostUpdate("conversation"))
+        // Stored now or before: either way it is there once.
+        messages.record_outbound(&message, &conversation).await.map(|_| ())
+    })
+    .await
 }
 
 /// The action bubble: what was asked, and (updated on decision) its status.
@@ -249,7 +231,8 @@ pub async fn list(actions: &dyn ActionStore, org_id: &str, filter: &ActionFilter
 /// (and queues its answer again if it was never sent: the first request may have died between
 /// its transaction and its job); a different one answers 409 with the current status.
 pub async fn decide(ports: &ActionPorts<'_>, org_id: &str, action_id: &str, request: &DecisionRequest, by: Actor, now: DateTime<Utc>) -> Result<Action> {
-    for _ in 0..CONFLICT_RETRIES {
+    let by = &by;
+    retry_lost_updates("action", |_| async move {
         let action = ports.actions.action(org_id, action_id).await?.ok_or(Error::NotFound("action"))?;
         let decided = match decide_rule(&action, request, by.clone(), now)? {
             DecisionOutcome::AlreadyDecided => {
@@ -260,18 +243,17 @@ pub async fn decide(ports: &ActionPorts<'_>, org_id: &str, action_id: &str, requ
         };
         let context = ports.actions.decision_context(&decided).await?;
         let write = decision_write(decided, context)?;
-        match ports.actions.save_decision(&write).await {
-            Ok(Written::Stored) => {
-                enqueue(ports.queue, ports.replies_queue_url, &write.answer).await?;
+        match ports.actions.save_decision(&write).await? {
+            Written::Stored => {
+                enqueue(ports.outbox, &write.answer).await?;
                 info!(action_id, status = write.action.status.as_str(), message_id = write.answer.id, "action decided, answer queued");
-                return Ok(write.action);
+                Ok(write.action)
             }
             // Decided by someone else, or the conversation moved on: read again, decide again.
-            Ok(Written::AlreadyThere) | Err(Error::LostUpdate(_)) => continue,
-            Err(e) => return Err(e),
+            Written::AlreadyThere => Err(Error::LostUpdate("action")),
         }
-    }
-    Err(Error::LostUpdate("action"))
+    })
+    .await
 }
 
 async fn queue_unsent_answer(ports: &ActionPorts<'_>, action: &Action) -> Result<()> {
@@ -279,7 +261,7 @@ async fn queue_unsent_answer(ports: &ActionPorts<'_>, action: &Action) -> Result
         return Ok(());
     };
     match ports.messages.message(&action.org_id, &action.conversation_id, message_id).await? {
-        Some(answer) if answer.status == DeliveryStatus::Queued => enqueue(ports.queue, ports.replies_queue_url, &answer).await,
+        Some(answer) if answer.status == DeliveryStatus::Queued => enqueue(ports.outbox, &answer).await,
         _ => Ok(()),
     }
 }
@@ -338,89 +320,6 @@ fn decision_write(mut action: Action, context: DecisionContext) -> Result<Decisi
         format!("action.decided#{}", action.id),
     );
     Ok(DecisionWrite { action, response, answer, note, bubble_shown: context.bubble_shown, conversation, event })
-}
-
-// --- delivery statuses ------------------------------------------------------------------------------
-
-/// What following a delivery status needs.
-pub struct DeliveryPorts<'a> {
-    pub wamids: &'a dyn WamidIndex,
-    pub actions: &'a dyn ActionStore,
-    pub events: &'a dyn EventStore,
-}
-
-/// A status webhook was applied (`written` is what `MessageStore::apply_status` answered): follow it
-/// into the feed and, for an action's answer, into its record.
-pub async fn status_callback(
-    ports: &DeliveryPorts<'_>,
-    org_id: &str,
-    wamid: &str,
-    status: DeliveryStatus,
-    failure: Option<&FailureReason>,
-    at: DateTime<Utc>,
-    written: Written,
-) -> Result<()> {
-    let Some(message) = ports.wamids.message_by_wamid(org_id, wamid).await? else {
-        return Ok(());
-    };
-    follow_delivery(ports, &message, status, failure, at, written == Written::Stored).await
-}
-
-/// A message's delivery status moved to `status`: record `message.status_changed`, and for an
-/// action's answer move its record and record `action.response_status_changed`. `first_time` says
-/// this caller made the change; otherwise (a retried job) the events are recorded only if `status`
-/// is still the message's current one, and their dedupe keys keep them single.
-pub async fn follow_delivery(
-    ports: &DeliveryPorts<'_>,
-    message: &Message,
-    status: DeliveryStatus,
-    failure: Option<&FailureReason>,
-    at: DateTime<Utc>,
-    first_time: bool,
-) -> Result<()> {
-    if !first_time && message.status != status {
-        return Ok(());
-    }
-    if matches!(status, DeliveryStatus::Queued | DeliveryStatus::Received) {
-        return Ok(());
-    }
-    let action_id = message.idempotency_key.as_deref().and_then(action_of_response);
-    let org_id = message.org_id.as_str();
-    let mut events = vec![NewEvent::new(
-        org_id,
-        EventKind::MessageStatusChanged,
-        at,
-        json!({
-            "conversation_id": message.conversation_id,
-            "message_id": message.id,
-            "status": status,
-            "failure": failure,
-            "action_id": action_id,
-        }),
-        format!("message.status#{}#{}", message.id, status.as_str()),
-    )];
-    if let Some(action_id) = action_id {
-        let written = ports.actions.apply_response_status(org_id, action_id, status, message.wamid.as_deref(), failure, at).await?;
-        // First time and not applied: the answer is already as far or further along (callbacks
-        // out of order), nothing new to tell. A retry tells it again (the dedupe key keeps it single).
-        if written == Written::Stored || !first_time {
-            events.push(NewEvent::new(
-                org_id,
-                EventKind::ResponseStatusChanged,
-                at,
-                json!({
-                    "action_id": action_id,
-                    "conversation_id": message.conversation_id,
-                    "message_id": message.id,
-                    "status": status,
-                    "failure": failure,
-                }),
-                format!("action.response_status#{action_id}#{}", status.as_str()),
-            ));
-        }
-    }
-    ports.events.record_events(&events).await?;
-    Ok(())
 }
 
 // --- answer templates -----------------------------------------------------------------------------

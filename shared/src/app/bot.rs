@@ -1,7 +1,7 @@
 //! The WhatsApp bot at work: each newly stored customer message (`inbound::Received`) is
 //! decided on (`domain::bot::decide`) against the conversation's state, then acted on: the
 //! conversation's state, a ticket opened or joined, and a reply queued through
-//! `replies::queue_reply`.
+//! `delivery::queue_reply`.
 //!
 //! Every action saves the conversation over the version it was decided on, so a decision taken on
 //! a stale conversation (a second message of the same job, an admin closing the ticket meanwhile)
@@ -11,14 +11,15 @@ use chrono::{DateTime, Utc};
 use tracing::info;
 
 use crate::app::inbound::Received;
-use crate::app::replies::{NewReply, queue_reply};
+use crate::app::delivery::{NewReply, queue_reply};
 use crate::app::support;
 use crate::domain::bot::{BotDecision, BotReply, BotSettings, BotState, StoredBotSettings, TicketStep, decide};
 use crate::domain::conversation::Conversation;
 use crate::domain::message::{Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
 use crate::error::{Error, Result};
-use crate::ports::{BotStore, ConversationStore, EventStore, JobQueue, MessageStore, SupportStore, Written};
+use crate::optimistic::retry_lost_updates;
+use crate::ports::{BotStore, ConversationStore, EventStore, Outbox, MessageStore, SupportStore, Written};
 
 /// The ports the bot needs.
 pub struct BotPorts<'a> {
@@ -27,8 +28,7 @@ pub struct BotPorts<'a> {
     pub events: &'a dyn EventStore,
     pub conversations: &'a dyn ConversationStore,
     pub messages: &'a dyn MessageStore,
-    pub queue: &'a dyn JobQueue,
-    pub replies_queue_url: &'a str,
+    pub outbox: &'a dyn Outbox,
 }
 
 /// The organisation's bot settings, or the default ones (for the texts) when it has none.
@@ -60,8 +60,6 @@ pub struct BotOutcome {
     pub reply_id: Option<String>,
 }
 
-const CONFLICT_RETRIES: usize = 8;
-
 /// Reacts to one newly stored customer message. An organisation without bot settings (none
 /// seeded or saved), or with the bot switched off, gets no menu; messages of a conversation
 /// already in chat support still join its ticket.
@@ -70,40 +68,35 @@ pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTim
     let stored = ports.bot.bot_settings(org_id).await?;
     let active = stored.as_ref().is_some_and(|s| s.settings.enabled);
     let settings = stored.map(|s| s.settings).unwrap_or_default();
-    let mut conversation = received.conversation.clone();
-    for attempt in 0..CONFLICT_RETRIES {
-        if attempt > 0 {
-            conversation = ports
-                .conversations
-                .conversation(org_id, &received.conversation.id)
-                .await?
-                .ok_or(Error::NotFound("conversation"))?;
-        }
+    let settings = &settings;
+    retry_lost_updates("conversation", |attempt| async move {
+        // The first attempt decides on the conversation as the message left it; later ones on
+        // what a concurrent change made of it.
+        let conversation = if attempt == 1 {
+            received.conversation.clone()
+        } else {
+            ports.conversations.conversation(org_id, &received.conversation.id).await?.ok_or(Error::NotFound("conversation"))?
+        };
         let state = BotState::parse(&conversation.state);
-        let mut decision = decide(&settings, &state, conversation.ticket_id.as_deref(), &received.inbound);
+        let mut decision = decide(settings, &state, conversation.ticket_id.as_deref(), &received.inbound);
         if !active && decision.ticket == TicketStep::None {
             decision = BotDecision { next_state: None, reply: None, ticket: TicketStep::None };
         }
-        match act(ports, &conversation, received, &decision).await {
-            Ok(ticket_id) => {
-                let reply_id = match &decision.reply {
-                    Some(reply) => Some(send(ports, &settings, &conversation, received, reply, now).await?),
-                    None => None,
-                };
-                info!(
-                    conversation_id = conversation.id,
-                    message_id = received.message.id,
-                    state = decision.next_state.as_ref().map_or(state.as_str(), |s| s.as_str()),
-                    ticket_id = ticket_id.as_deref().unwrap_or_default(),
-                    "bot handled message"
-                );
-                return Ok(BotOutcome { decision, ticket_id, reply_id });
-            }
-            Err(Error::LostUpdate(_)) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Error::LostUpdate("conversation"))
+        let ticket_id = act(ports, &conversation, received, &decision).await?;
+        let reply_id = match &decision.reply {
+            Some(reply) => Some(send(ports, settings, &conversation, received, reply, now).await?),
+            None => None,
+        };
+        info!(
+            conversation_id = conversation.id,
+            message_id = received.message.id,
+            state = decision.next_state.as_ref().map_or(state.as_str(), |s| s.as_str()),
+            ticket_id = ticket_id.as_deref().unwrap_or_default(),
+            "bot handled message"
+        );
+        Ok(BotOutcome { decision, ticket_id, reply_id })
+    })
+    .await
 }
 
 /// Applies the decision's state and ticket step; the ticket touched, if any.
@@ -146,8 +139,7 @@ async fn send(
     let sent = queue_reply(
         ports.conversations,
         ports.messages,
-        ports.queue,
-        ports.replies_queue_url,
+        ports.outbox,
         NewReply {
             org_id: &conversation.org_id,
             conversation_id: &conversation.id,

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::error::{Error, Result};
+use crate::optimistic::retry_lost_updates;
 use crate::ports::{ConversationStore, Written};
 
 pub async fn get(store: &dyn ConversationStore, org_id: &str, id: &str) -> Result<Conversation> {
@@ -12,35 +13,28 @@ pub async fn get(store: &dyn ConversationStore, org_id: &str, id: &str) -> Resul
 
 /// Closes an open conversation. Closing a closed one again is harmless.
 pub async fn close(store: &dyn ConversationStore, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Conversation> {
-    for _ in 0..5 {
+    retry_lost_updates("conversation", |_| async move {
         let c = get(store, org_id, id).await?;
         if c.status == ConversationStatus::Closed {
             return Ok(c);
         }
-        match store.close(&c, now).await {
-            Ok(_) => return get(store, org_id, id).await,
-            Err(Error::LostUpdate(_)) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(Error::LostUpdate("conversation"))
+        store.close(&c, now).await?;
+        get(store, org_id, id).await
+    })
+    .await
 }
 
 /// Reopens a closed conversation, unless the customer has since started another one.
 pub async fn reopen(store: &dyn ConversationStore, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Conversation> {
-    for _ in 0..5 {
+    retry_lost_updates("conversation", |_| async move {
         let c = get(store, org_id, id).await?;
         if c.status == ConversationStatus::Open {
             return Ok(c);
         }
-        match store.reopen(&c, now).await {
-            Ok(Written::Stored) => return get(store, org_id, id).await,
-            Ok(Written::AlreadyThere) => {
-                return Err(Error::conflict("the customer has another open conversation on this number", "closed"));
-            }
-            Err(Error::LostUpdate(_)) => continue,
-            Err(e) => return Err(e),
+        match store.reopen(&c, now).await? {
+            Written::Stored => get(store, org_id, id).await,
+            Written::AlreadyThere => Err(Error::conflict("the customer has another open conversation on this number", "closed")),
         }
-    }
-    Err(Error::LostUpdate("conversation"))
+    })
+    .await
 }

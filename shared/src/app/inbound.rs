@@ -11,6 +11,7 @@ use crate::domain::ids::{new_id, sha256_hex, stable_id};
 use crate::domain::message::{DeliveryStatus, Direction, Message, Sender, SenderType};
 use crate::domain::webhook::{InboundJob, InboundMessage, MessagesChange, TemplateStatusChange, WebhookChange, read_changes};
 use crate::error::{Error, Result};
+use crate::optimistic::retry_lost_updates;
 use crate::ports::{BlobStore, ChannelDirectory, ConversationStore, CustomerStore, MessageStore, TemplateStatusStore, Written};
 
 /// The ports inbound processing needs.
@@ -21,23 +22,8 @@ pub struct InboundPorts<'a> {
     pub messages: &'a dyn MessageStore,
     pub templates: &'a dyn TemplateStatusStore,
     pub blobs: &'a dyn BlobStore,
-    /// Issue 4: delivery statuses also move action answers and feed the dashboard's events.
-    pub deliveries: crate::app::actions::DeliveryPorts<'a>,
-}
-
-impl<'a> InboundPorts<'a> {
-    /// Every port from the deployed wiring (DynamoDB and S3).
-    pub fn from_deps(deps: &'a crate::config::Deps) -> Self {
-        InboundPorts {
-            channels: &deps.store,
-            customers: &deps.store,
-            conversations: &deps.store,
-            messages: &deps.store,
-            templates: &deps.store,
-            blobs: &deps.blobs,
-            deliveries: crate::app::actions::DeliveryPorts { wamids: &deps.store, actions: &deps.store, events: &deps.store },
-        }
-    }
+    /// Delivery statuses also move action answers and feed the dashboard's events.
+    pub deliveries: crate::app::delivery::DeliveryPorts<'a>,
 }
 
 /// A message stored for the first time, with its conversation as it now stands: what the bot,
@@ -49,9 +35,6 @@ pub struct Received {
     pub message: Message,
     pub inbound: InboundMessage,
 }
-
-/// How many times a write is retried when the conversation changed under it.
-const CONFLICT_RETRIES: usize = 8;
 
 pub async fn process_job(ports: &InboundPorts<'_>, job: &InboundJob) -> Result<Vec<Received>> {
     let (received_at, changes) = match job {
@@ -103,7 +86,7 @@ async fn process_change(ports: &InboundPorts<'_>, change: &WebhookChange, receiv
                 let at = status.timestamp.unwrap_or(received_at);
                 let written = ports.messages.apply_status(&channel.org_id, &status.wamid, s, status.failure.as_ref(), at).await?;
                 // Issue 4: `message.status_changed` for the dashboard, and an action's answer follows its message.
-                crate::app::actions::status_callback(&ports.deliveries, &channel.org_id, &status.wamid, s, status.failure.as_ref(), at, written)
+                crate::app::delivery::status_callback(&ports.deliveries, &channel.org_id, &status.wamid, s, status.failure.as_ref(), at, written)
                     .await?;
             }
             let mut received = Vec::new();
@@ -167,8 +150,9 @@ async fn receive_message(
     let at = inbound.timestamp.unwrap_or(received_at);
     let name = contact.and_then(|c| c.name.clone());
 
-    for _ in 0..CONFLICT_RETRIES {
-        let mut conversation = current_conversation(ports, channel, &address, name.as_deref(), at).await?;
+    let (address, name) = (&address, &name);
+    retry_lost_updates("conversation", |_| async move {
+        let mut conversation = current_conversation(ports, channel, address, name.as_deref(), at).await?;
         let message = Message {
             id: stable_id(at, &inbound.wamid),
             org_id: org.to_string(),
@@ -196,19 +180,15 @@ async fn receive_message(
         };
         conversation.touch_inbound(at, inbound.text.as_deref().or(Some(&inbound.kind)));
         conversation.version += 1;
-        match ports.messages.record_inbound(&message, &conversation).await {
-            Ok(Written::Stored) => {
-                return Ok(Some(Received { channel: channel.clone(), conversation, message, inbound: inbound.clone() }));
-            }
-            Ok(Written::AlreadyThere) => {
+        match ports.messages.record_inbound(&message, &conversation).await? {
+            Written::Stored => Ok(Some(Received { channel: channel.clone(), conversation, message, inbound: inbound.clone() })),
+            Written::AlreadyThere => {
                 info!(wamid = inbound.wamid, "duplicate message ignored");
-                return Ok(None);
+                Ok(None)
             }
-            Err(Error::LostUpdate(_)) => continue,
-            Err(e) => return Err(e),
         }
-    }
-    Err(Error::LostUpdate("conversation"))
+    })
+    .await
 }
 
 /// The customer's open conversation on this number, creating the customer or a new conversation
@@ -221,7 +201,8 @@ async fn current_conversation(
     at: DateTime<Utc>,
 ) -> Result<Conversation> {
     let org = channel.org_id.as_str();
-    for _ in 0..CONFLICT_RETRIES {
+    // Another worker creating the customer or opening a conversation first is a lost update too.
+    retry_lost_updates("conversation", |_| async move {
         let now = Utc::now();
         match ports.customers.whatsapp_identity(org, &address.0).await? {
             None => {
@@ -242,8 +223,9 @@ async fn current_conversation(
                     open_conversation_id: Some(conversation.id.clone()),
                     profile_name: name.map(str::to_string),
                 };
-                if ports.customers.create_customer(&customer, &identity, &conversation).await? == Written::Stored {
-                    return Ok(conversation);
+                match ports.customers.create_customer(&customer, &identity, &conversation).await? {
+                    Written::Stored => Ok(conversation),
+                    Written::AlreadyThere => Err(Error::LostUpdate("customer")),
                 }
             }
             Some(identity) => {
@@ -256,13 +238,14 @@ async fn current_conversation(
                 }
                 let conversation = new_conversation(channel, &identity.customer_id, address, at, now);
                 let previous = identity.open_conversation_id.as_deref();
-                if ports.customers.open_conversation(&identity, previous, &conversation).await? == Written::Stored {
-                    return Ok(conversation);
+                match ports.customers.open_conversation(&identity, previous, &conversation).await? {
+                    Written::Stored => Ok(conversation),
+                    Written::AlreadyThere => Err(Error::LostUpdate("conversation")),
                 }
             }
         }
-    }
-    Err(Error::LostUpdate("conversation"))
+    })
+    .await
 }
 
 fn new_conversation(channel: &Channel, customer_id: &str, address: &WhatsAppAddress, at: DateTime<Utc>, now: DateTime<Utc>) -> Conversation {

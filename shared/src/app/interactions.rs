@@ -12,7 +12,8 @@ use crate::domain::workflow::{
     InteractionSettings, NewWorkflowTemplate, WorkflowCatalog, WorkflowTemplate, first_interaction, next_interaction, seeded_templates,
 };
 use crate::error::{Error, Result};
-use crate::ports::{CustomerStore, InteractionStore, JobQueue, Page, PageRequest, QueueMessage, WorkflowStore, Written};
+use crate::optimistic::retry_lost_updates;
+use crate::ports::{CustomerStore, InteractionStore, Outbox, Page, PageRequest, Queue, QueueMessage, WorkflowStore, Written};
 
 /// The job on the next-step queue: which completed interaction needs its successor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,21 +27,13 @@ pub struct InteractionPorts<'a> {
     pub interactions: &'a dyn InteractionStore,
     pub workflows: &'a dyn WorkflowStore,
     pub customers: &'a dyn CustomerStore,
-    pub queue: &'a dyn JobQueue,
-    pub next_step_queue_url: &'a str,
+    pub outbox: &'a dyn Outbox,
 }
 
 /// Who acts, for `created_by`.
 pub struct Actor<'a> {
     pub org_id: &'a str,
     pub user_id: &'a str,
-}
-
-/// Optimistic locking gives up after this many concurrent changes in a row.
-const ATTEMPTS: usize = 5;
-
-fn changed_concurrently() -> Error {
-    Error::LostUpdate("interaction")
 }
 
 pub async fn get(store: &dyn InteractionStore, org_id: &str, id: &str) -> Result<Interaction> {
@@ -68,24 +61,18 @@ pub async fn create(ports: &InteractionPorts<'_>, actor: &Actor<'_>, request: Ne
 pub async fn update(ports: &InteractionPorts<'_>, org_id: &str, id: &str, change: &InteractionChange, now: DateTime<Utc>) -> Result<Interaction> {
     let skipping = change.status == Some(InteractionStatus::Skipped);
     let edit = InteractionChange { status: if skipping { None } else { change.status }, ..change.clone() };
-    let mut saved = None;
-    for _ in 0..ATTEMPTS {
+    let edit = &edit;
+    let saved = retry_lost_updates("interaction", |_| async move {
         let current = get(ports.interactions, org_id, id).await?;
-        let mut next = current.edit(&edit, now)?;
+        let mut next = current.edit(edit, now)?;
         if skipping {
             next = next.skip(now)?;
             next.version = current.version + 1;
         }
-        match ports.interactions.save_interaction(&next).await {
-            Ok(()) => {
-                saved = Some(next);
-                break;
-            }
-            Err(Error::LostUpdate(_)) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    let saved = saved.ok_or_else(changed_concurrently)?;
+        ports.interactions.save_interaction(&next).await?;
+        Ok(next)
+    })
+    .await?;
     if skipping {
         enqueue_next_step(ports, &saved).await?;
     }
@@ -97,7 +84,7 @@ pub async fn update(ports: &InteractionPorts<'_>, org_id: &str, id: &str, change
 /// job is queued again first, since the caller is most likely retrying after a failure.
 pub async fn complete(ports: &InteractionPorts<'_>, org_id: &str, id: &str, completion: &Completion, now: DateTime<Utc>) -> Result<Interaction> {
     completion.validate()?;
-    for _ in 0..ATTEMPTS {
+    retry_lost_updates("interaction", |_| async move {
         let current = get(ports.interactions, org_id, id).await?;
         let done = match current.complete(completion, now) {
             Ok(done) => done,
@@ -108,36 +95,27 @@ pub async fn complete(ports: &InteractionPorts<'_>, org_id: &str, id: &str, comp
                 return Err(conflict);
             }
         };
-        match ports.interactions.save_interaction(&done).await {
-            Ok(()) => {
-                enqueue_next_step(ports, &done).await?;
-                return Ok(done);
-            }
-            // Another request changed it first: read again (a racing complete then answers 409).
-            Err(Error::LostUpdate(_)) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(changed_concurrently())
+        // Another request changed it first: read again (a racing complete then answers 409).
+        ports.interactions.save_interaction(&done).await?;
+        enqueue_next_step(ports, &done).await?;
+        Ok(done)
+    })
+    .await
 }
 
 pub async fn cancel(store: &dyn InteractionStore, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Interaction> {
-    for _ in 0..ATTEMPTS {
-        let current = get(store, org_id, id).await?;
-        let cancelled = current.cancel(now)?;
-        match store.save_interaction(&cancelled).await {
-            Ok(()) => return Ok(cancelled),
-            Err(Error::LostUpdate(_)) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(changed_concurrently())
+    retry_lost_updates("interaction", |_| async move {
+        let cancelled = get(store, org_id, id).await?.cancel(now)?;
+        store.save_interaction(&cancelled).await?;
+        Ok(cancelled)
+    })
+    .await
 }
 
 async fn enqueue_next_step(ports: &InteractionPorts<'_>, done: &Interaction) -> Result<()> {
     let job = NextStepJob { org_id: done.org_id.clone(), interaction_id: done.id.clone() };
     let body = serde_json::to_string(&job).map_err(|e| Error::backend("sqs", e))?;
-    ports.queue.send_batch(ports.next_step_queue_url, &[QueueMessage { body, group_id: None, dedup_id: None }]).await
+    ports.outbox.send_batch(Queue::NextSteps, &[QueueMessage { body, group_id: None, dedup_id: None }]).await
 }
 
 // ------------------------------------------------------------------ the next-step job
@@ -158,8 +136,10 @@ pub enum NextStepOutcome {
 /// of times, concurrently, and after a crash at any point: the next id is derived from the
 /// completion, the new item is written only if absent, and the link only over the version read.
 pub async fn create_next_step(interactions: &dyn InteractionStore, workflows: &dyn WorkflowStore, job: &NextStepJob, now: DateTime<Utc>) -> Result<NextStepOutcome> {
-    let mut catalog: Option<WorkflowCatalog> = None;
-    for _ in 0..ATTEMPTS {
+    // Read once, on the first attempt that needs it.
+    let catalog = tokio::sync::OnceCell::<WorkflowCatalog>::new();
+    let catalog = &catalog;
+    retry_lost_updates("interaction", |_| async move {
         let Some(previous) = interactions.interaction(&job.org_id, &job.interaction_id).await? else {
             warn!(org_id = job.org_id, interaction_id = job.interaction_id, "next-step job for an unknown interaction dropped");
             return Ok(NextStepOutcome::Ignored);
@@ -171,21 +151,15 @@ pub async fn create_next_step(interactions: &dyn InteractionStore, workflows: &d
             info!(interaction_id = previous.id, status = previous.status.as_str(), "no next step owed");
             return Ok(NextStepOutcome::Ignored);
         }
-        if catalog.is_none() {
-            catalog = Some(workflows.workflow_catalog(&job.org_id).await?);
-        }
-        let Some(catalog) = catalog.as_ref() else { continue };
+        let catalog = catalog.get_or_try_init(|| workflows.workflow_catalog(&job.org_id)).await?;
         match next_interaction(&previous, catalog, now) {
             None => {
                 let mut ended = previous.clone();
                 ended.chain_ended = true;
                 ended.updated_at = now.max(previous.updated_at);
                 ended.version += 1;
-                match interactions.save_interaction(&ended).await {
-                    Ok(()) => return Ok(NextStepOutcome::ChainEnded),
-                    Err(Error::LostUpdate(_)) => continue,
-                    Err(e) => return Err(e),
-                }
+                interactions.save_interaction(&ended).await?;
+                Ok(NextStepOutcome::ChainEnded)
             }
             Some(next) => {
                 // Two conditional writes, each idempotent: a crash between them leaves the next
@@ -197,19 +171,14 @@ pub async fn create_next_step(interactions: &dyn InteractionStore, workflows: &d
                 linked.next_interaction_id = Some(next.id.clone());
                 linked.updated_at = now.max(previous.updated_at);
                 linked.version += 1;
-                match interactions.save_interaction(&linked).await {
-                    Ok(()) => {
-                        info!(interaction_id = previous.id, next_id = next.id, kind = next.kind.as_str(), "next step created");
-                        return Ok(NextStepOutcome::Created { next_id: next.id });
-                    }
-                    // A racing worker linked it first: the next read says so.
-                    Err(Error::LostUpdate(_)) => continue,
-                    Err(e) => return Err(e),
-                }
+                // A racing worker linked it first: the next attempt's read says so.
+                interactions.save_interaction(&linked).await?;
+                info!(interaction_id = previous.id, next_id = next.id, kind = next.kind.as_str(), "next step created");
+                Ok(NextStepOutcome::Created { next_id: next.id })
             }
         }
-    }
-    Err(changed_concurrently())
+    })
+    .await
 }
 
 /// A next step still owed this long after the completion lost its job (or keeps failing).
@@ -220,7 +189,7 @@ pub const OWED_AT_MOST: chrono::Duration = chrono::Duration::hours(24);
 /// Queues again the next-step jobs of completions that still have no next step after
 /// [`OWED_AFTER`] (their job was lost: a crash between the completion and the queue). Returns
 /// how many were queued.
-pub async fn requeue_owed_next_steps(interactions: &dyn InteractionStore, queue: &dyn JobQueue, next_step_queue_url: &str, now: DateTime<Utc>) -> Result<usize> {
+pub async fn requeue_owed_next_steps(interactions: &dyn InteractionStore, outbox: &dyn Outbox, now: DateTime<Utc>) -> Result<usize> {
     let owed = interactions.owed_next_steps(now - OWED_AT_MOST, now - OWED_AFTER, 100).await?;
     let messages = owed
         .iter()
@@ -231,7 +200,7 @@ pub async fn requeue_owed_next_steps(interactions: &dyn InteractionStore, queue:
         })
         .collect::<Result<Vec<_>>>()?;
     for chunk in messages.chunks(10) {
-        queue.send_batch(next_step_queue_url, chunk).await?;
+        outbox.send_batch(Queue::NextSteps, chunk).await?;
     }
     if !messages.is_empty() {
         warn!(count = messages.len(), "next-step jobs queued again for completions without a next step");

@@ -3,8 +3,8 @@
 pub mod actions;
 pub mod bot;
 pub mod conversations;
+pub mod delivery;
 pub mod events;
 pub mod inbound;
 pub mod interactions;
-pub mod replies;
 pub mod support;

@@ -1,6 +1,6 @@
 //! Support tickets: opened from the WhatsApp bot or the API, answered and closed by admins from
 //! the dashboard. Answers and the closing message reach the customer through
-//! `replies::queue_reply` (24 h window, retries, statuses); every ticket write moves the
+//! `delivery::queue_reply` (24 h window, retries, statuses); every ticket write moves the
 //! notification counters in the same transaction.
 
 use chrono::{DateTime, Utc};
@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::app::replies::{NewReply, accepts_replies, queue_reply};
+use crate::app::delivery::{NewReply, accepts_replies, queue_reply};
 use crate::domain::bot::BotState;
 use crate::domain::conversation::Conversation;
 use crate::domain::event::{EventKind, NewEvent};
@@ -20,8 +20,9 @@ use crate::domain::support::{
     TicketStatus, Transition, validate_message_text,
 };
 use crate::error::{Error, Result};
+use crate::optimistic::retry_lost_updates;
 use crate::ports::{
-    BotStore, ConversationStore, EventStore, JobQueue, MessageStore, Page, PageRequest, SupportStore, TicketWrite, Written,
+    BotStore, ConversationStore, EventStore, Outbox, MessageStore, Page, PageRequest, SupportStore, TicketWrite, Written,
 };
 
 /// The ports the support use cases need.
@@ -31,8 +32,7 @@ pub struct SupportPorts<'a> {
     pub messages: &'a dyn MessageStore,
     pub bot: &'a dyn BotStore,
     pub events: &'a dyn EventStore,
-    pub queue: &'a dyn JobQueue,
-    pub replies_queue_url: &'a str,
+    pub outbox: &'a dyn Outbox,
 }
 
 /// Who is acting from the dashboard.
@@ -40,17 +40,6 @@ pub struct SupportPorts<'a> {
 pub struct Staff {
     pub user_id: String,
     pub name: Option<String>,
-}
-
-/// How many times a write is retried when the ticket or conversation changed under it.
-const CONFLICT_RETRIES: usize = 8;
-
-fn changed_concurrently() -> Error {
-    Error::LostUpdate("ticket")
-}
-
-fn is_lost_update(e: &Error) -> bool {
-    matches!(e, Error::LostUpdate(_))
 }
 
 /// Tells the dashboard feed (`ticket.opened`, `ticket.answered`, `ticket.closed`), once per
@@ -85,20 +74,18 @@ async fn change_ticket<F>(tickets: &dyn SupportStore, org_id: &str, id: &str, ch
 where
     F: Fn(&mut SupportTicket) -> Result<Transition>,
 {
-    for _ in 0..CONFLICT_RETRIES {
+    let change = &change;
+    retry_lost_updates("ticket", |_| async move {
         let before = get(tickets, org_id, id).await?;
         let mut after = before.clone();
         if change(&mut after)? == Transition::Unchanged {
             return Ok((before, Transition::Unchanged));
         }
         after.version += 1;
-        match tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: None, conversation: None }).await {
-            Ok(_) => return Ok((after, Transition::Changed)),
-            Err(e) if is_lost_update(&e) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(changed_concurrently())
+        tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: None, conversation: None }).await?;
+        Ok((after, Transition::Changed))
+    })
+    .await
 }
 
 /// Adds `message` to the ticket with `change` applied, once; retried over concurrent writes.
@@ -106,19 +93,18 @@ async fn add_message<F>(tickets: &dyn SupportStore, org_id: &str, id: &str, mess
 where
     F: Fn(&mut SupportTicket) -> Result<()>,
 {
-    for _ in 0..CONFLICT_RETRIES {
+    let change = &change;
+    retry_lost_updates("ticket", |_| async move {
         let before = get(tickets, org_id, id).await?;
         let mut after = before.clone();
         change(&mut after)?;
         after.version += 1;
-        match tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: Some(message), conversation: None }).await {
-            Ok(Written::Stored) => return Ok(after),
-            Ok(Written::AlreadyThere) => return Ok(before),
-            Err(e) if is_lost_update(&e) => continue,
-            Err(e) => return Err(e),
+        match tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: Some(message), conversation: None }).await? {
+            Written::Stored => Ok(after),
+            Written::AlreadyThere => Ok(before),
         }
-    }
-    Err(changed_concurrently())
+    })
+    .await
 }
 
 // ------------------------------------------------------------------------------- reading
@@ -188,8 +174,8 @@ pub struct TicketRequest {
 /// `chat_support`) unless it already has an active ticket (409).
 pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequest, by: &Staff, now: DateTime<Utc>) -> Result<SupportTicket> {
     validate_message_text("issue_description", &request.issue_description)?;
-    let id = new_id(now);
-    for _ in 0..CONFLICT_RETRIES {
+    let id = &new_id(now);
+    retry_lost_updates("conversation", |_| async move {
         let mut conversation = match &request.conversation_id {
             None => None,
             Some(cid) => Some(ports.conversations.conversation(org_id, cid).await?.ok_or(Error::NotFound("conversation"))?),
@@ -239,17 +225,12 @@ pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequ
         };
         ticket.note_message(now, &first.text);
         let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: conversation.as_ref() };
-        match ports.tickets.save_ticket(&write).await {
-            Ok(_) => {
-                info!(ticket_id = ticket.id, org_id, created_by = by.user_id, "support ticket opened");
-                announce(ports.events, EventKind::TicketOpened, &ticket, now, format!("ticket.opened:{}", ticket.id), json!({})).await;
-                return Ok(ticket);
-            }
-            Err(e) if is_lost_update(&e) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(changed_concurrently())
+        ports.tickets.save_ticket(&write).await?;
+        info!(ticket_id = ticket.id, org_id, created_by = by.user_id, "support ticket opened");
+        announce(ports.events, EventKind::TicketOpened, &ticket, now, format!("ticket.opened:{}", ticket.id), json!({})).await;
+        Ok(ticket)
+    })
+    .await
 }
 
 fn phone_of(c: &Conversation) -> Option<String> {
@@ -403,8 +384,7 @@ pub async fn answer(
     let sent = queue_reply(
         ports.conversations,
         ports.messages,
-        ports.queue,
-        ports.replies_queue_url,
+        ports.outbox,
         NewReply {
             org_id,
             conversation_id: &conversation_id,
@@ -457,13 +437,11 @@ pub struct Closed {
 /// then the closing message is queued. Repeating the same close changes nothing and sends
 /// nothing new (the closing message's id is derived from the ticket and its close time).
 pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: TicketStatus, now: DateTime<Utc>) -> Result<Closed> {
-    let mut closed = None;
-    for _ in 0..CONFLICT_RETRIES {
+    let ticket = retry_lost_updates("ticket", |_| async move {
         let before = get(ports.tickets, org_id, id).await?;
         let mut after = before.clone();
         if after.close(outcome, now)? == Transition::Unchanged {
-            closed = Some(before);
-            break;
+            return Ok(before);
         }
         after.version += 1;
         let mut conversation = match &after.conversation_id {
@@ -478,17 +456,11 @@ pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: Ti
             c.version += 1;
             &*c
         });
-        match ports.tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: None, conversation }).await {
-            Ok(_) => {
-                info!(ticket_id = id, org_id, status = after.status.as_str(), "support ticket closed");
-                closed = Some(after);
-                break;
-            }
-            Err(e) if is_lost_update(&e) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    let ticket = closed.ok_or_else(changed_concurrently)?;
+        ports.tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: None, conversation }).await?;
+        info!(ticket_id = id, org_id, status = after.status.as_str(), "support ticket closed");
+        Ok(after)
+    })
+    .await?;
     let closed_key = format!("ticket.closed:{id}");
     let closed_at = ticket.resolved_at.unwrap_or(now);
     let conversation = match ticket.conversation_id.clone() {
@@ -499,14 +471,13 @@ pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: Ti
         announce(ports.events, EventKind::TicketClosed, &ticket, closed_at, closed_key, json!({ "closing_message_id": null })).await;
         return Ok(Closed { ticket, closing_message_id: None, user_notification: "none" });
     };
-    let texts = crate::app::bot::settings(ports.bot, org_id).await?.texts;
+    let texts = ports.bot.bot_settings(org_id).await?.map(|s| s.settings).unwrap_or_default().texts;
     let text = if ticket.status == TicketStatus::Closed { texts.ticket_closed } else { texts.ticket_resolved };
     let key = format!("ticket-closed:{id}");
     let sent = queue_reply(
         ports.conversations,
         ports.messages,
-        ports.queue,
-        ports.replies_queue_url,
+        ports.outbox,
         NewReply {
             org_id,
             conversation_id: &conversation_id,

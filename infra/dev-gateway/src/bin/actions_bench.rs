@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use max_core::domain::event::{EventKind, NewEvent};
-use max_core::ports::EventStore;
 use max_core::telemetry::AwsCalls;
 use max_dev::pollers::QueuePoller;
 use max_dev::bench::{arg, report, text_message};
@@ -190,7 +189,7 @@ async fn main() {
             tokio::spawn(async move {
                 for _ in 0..20 {
                     let key = max_core::adapters::dynamo::keys::customer(&t.org.seed.id, &format!("probe-{i}"));
-                    let _ = t.stack.deps.store.get::<Value>(key).await;
+                    let _ = t.stack.dynamo.get::<Value>(key).await;
                 }
             })
         })

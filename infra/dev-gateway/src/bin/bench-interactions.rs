@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use max_core::domain::conversation::{Conversation, ConversationStatus};
 use max_core::domain::customer::{Customer, WhatsAppIdentity};
-use max_core::ports::CustomerStore;
 use max_dev::testing::TestStack;
 use serde_json::json;
 

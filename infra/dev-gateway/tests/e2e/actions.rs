@@ -488,8 +488,8 @@ async fn a_decision_whose_job_was_lost_is_answered_when_repeated() {
     let id = create_action(&t, &conversation, refund()).await["id"].as_str().unwrap().to_string();
 
     let deps = &t.stack.deps;
-    let mut ports = max_core::app::actions::ActionPorts::from_deps(deps);
-    ports.queue = &crate::DownQueue;
+    let mut ports = deps.action_ports();
+    ports.outbox = &crate::DownQueue;
     let request = max_core::domain::action::DecisionRequest::new(
         max_core::domain::action::ActionStatus::Approved,
         Some("Done.".into()),

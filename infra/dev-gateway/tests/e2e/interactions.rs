@@ -8,7 +8,6 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use max_core::domain::conversation::{Conversation, ConversationStatus};
 use max_core::domain::customer::{Customer, WhatsAppIdentity};
-use max_core::ports::{CustomerStore, InteractionStore};
 use max_dev::registry;
 use max_dev::testing::{TestOptions, TestStack, eventually};
 use reqwest::{Method, StatusCode};
@@ -85,7 +84,7 @@ async fn template_named(t: &TestStack, name: &str) -> Value {
 /// Waits until the next-step queue has nothing visible or in flight.
 async fn queue_drained(t: &TestStack) {
     let url = t.stack.resources.queue_urls["NextStepQueue"].clone();
-    let sqs = t.stack.deps.queue.client().clone();
+    let sqs = t.stack.sqs.clone();
     eventually("the next-step queue to drain", WAIT, || async {
         let attrs = sqs
             .get_queue_attributes()
@@ -261,7 +260,7 @@ async fn duplicate_jobs_and_racing_completes_give_exactly_one_next_interaction()
     let queue_url = t.stack.resources.queue_urls["NextStepQueue"].clone();
     let body = json!({ "org_id": t.org.seed.id, "interaction_id": id }).to_string();
     for _ in 0..2 {
-        t.stack.deps.queue.client().send_message().queue_url(&queue_url).message_body(&body).send().await.unwrap();
+        t.stack.sqs.send_message().queue_url(&queue_url).message_body(&body).send().await.unwrap();
     }
     let deps = &t.stack.deps;
     let (a, b) = futures::join!(
@@ -280,7 +279,7 @@ async fn duplicate_jobs_and_racing_completes_give_exactly_one_next_interaction()
 #[tokio::test]
 async fn a_lost_job_is_queued_again_by_a_retried_complete_or_the_sweep() {
     let t = TestStack::start().await;
-    let store = &t.stack.deps.store;
+    let store = &*t.stack.deps.store;
     let c = customer(&t, &t.org.seed.id).await;
     let org = t.org.seed.id.clone();
 

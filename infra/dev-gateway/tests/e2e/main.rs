@@ -43,11 +43,11 @@ pub fn status_for(fixture: &[u8], wamid: &str) -> Vec<u8> {
 pub struct DownQueue;
 
 #[async_trait::async_trait]
-impl max_core::ports::JobQueue for DownQueue {
-    async fn send_batch(&self, _: &str, _: &[max_core::ports::QueueMessage]) -> max_core::error::Result<()> {
+impl max_core::ports::Outbox for DownQueue {
+    async fn send_batch(&self, _: max_core::ports::Queue, _: &[max_core::ports::QueueMessage]) -> max_core::error::Result<()> {
         Err(max_core::error::Error::backend("sqs", "queue unavailable"))
     }
-    async fn retry_later(&self, _: &str, _: &str, _: i32) -> max_core::error::Result<()> {
+    async fn retry_later(&self, _: max_core::ports::Queue, _: &str, _: i32) -> max_core::error::Result<()> {
         Ok(())
     }
 }

@@ -135,7 +135,7 @@ async fn outside_the_window_without_a_fallback_the_message_fails_with_the_reason
     let graph = MockServer::start().await;
     Mock::given(method("POST")).respond_with(accepted("x")).expect(0).mount(&graph).await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let mut channel = t.stack.deps.store.get::<max_core::domain::channel::Channel>(max_core::adapters::dynamo::keys::channel(NUMBER)).await.unwrap().unwrap();
+    let mut channel = t.stack.dynamo.get::<max_core::domain::channel::Channel>(max_core::adapters::dynamo::keys::channel(NUMBER)).await.unwrap().unwrap();
     channel.fallback_template = None;
     t.stack.deps.store.put_channel(&channel).await.unwrap();
     assert_eq!(t.post_webhook(&fixture("meta-openapi/text-message.json")).await.status(), StatusCode::OK);
@@ -175,7 +175,7 @@ async fn throttling_is_retried_later_then_fails_into_the_dlq() {
     assert_eq!(m["failure"]["code"], 130429);
     assert_eq!(graph_requests(&graph).await, 5, "bounded: one attempt per delivery, five deliveries");
     let dlq = t.stack.resources.queue_urls["RepliesDLQ"].clone();
-    let sqs = t.stack.deps.queue.client().clone();
+    let sqs = t.stack.sqs.clone();
     eventually("the job in the DLQ", WAIT, || async {
         let out = sqs.receive_message().queue_url(&dlq).send().await.ok()?;
         out.messages.filter(|m| !m.is_empty()).map(|_| ())
@@ -208,11 +208,9 @@ async fn a_redelivered_job_after_a_successful_send_sends_nothing() {
     // SQS delivers at least once: the same job again (past deduplication, as a redelivery would be).
     let job = json!({ "org_id": t.org.seed.id, "conversation_id": conversation, "message_id": id }).to_string();
     t.stack
-        .deps
-        .queue
-        .client()
+        .sqs
         .send_message()
-        .queue_url(&t.stack.settings.replies_queue_url)
+        .queue_url(&t.stack.settings.queues[&max_core::ports::Queue::Replies])
         .message_body(job)
         .message_group_id("redelivery")
         .message_deduplication_id("redelivery-1")
@@ -297,10 +295,9 @@ async fn the_same_idempotency_key_queues_one_message() {
 /// in the outbox any more.
 #[tokio::test]
 async fn the_sweep_sends_a_reply_whose_job_was_lost_once() {
-    use max_core::app::replies::{NewReply, queue_reply};
+    use max_core::app::delivery::{NewReply, queue_reply};
     use max_core::domain::message::{Sender, SenderType};
     use max_core::domain::outbound::OutboundContent;
-    use max_core::ports::MessageStore;
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(format!("/{NUMBER}/messages")))
@@ -325,7 +322,7 @@ async fn the_sweep_sends_a_reply_whose_job_was_lost_once() {
             idempotency_key: None,
             now: chrono::Utc::now() - age,
         };
-        let lost = queue_reply(&deps.store, &deps.store, &crate::DownQueue, &deps.settings.replies_queue_url, reply).await;
+        let lost = queue_reply(&*deps.store, &*deps.store, &crate::DownQueue, reply).await;
         assert!(lost.is_err(), "the job could not be queued");
     }
 

@@ -73,7 +73,7 @@ async fn every_fixture_is_accepted_and_what_it_carries_is_visible() {
                         let template_id = value["message_template_id"].to_string();
                         let key = max_core::adapters::dynamo::keys::whatsapp_template(&t.org.seed.id, &template_id);
                         let stored: Value = eventually("template status", WAIT, || async {
-                            t.stack.deps.store.get::<Value>(key.clone()).await.ok().flatten()
+                            t.stack.dynamo.get::<Value>(key.clone()).await.ok().flatten()
                         })
                         .await;
                         assert_eq!(stored["status"], value["event"], "{name}");
@@ -81,8 +81,8 @@ async fn every_fixture_is_accepted_and_what_it_carries_is_visible() {
                     }
                     field => {
                         // Fields we do not act on are kept whole in S3, not dropped.
-                        let s3 = t.stack.deps.blobs.client().clone();
-                        let bucket = t.stack.deps.blobs.bucket().to_string();
+                        let s3 = t.stack.s3.clone();
+                        let bucket = t.stack.settings.media_bucket.clone().expect("bucket");
                         let prefix = format!("webhooks/unhandled/{field}/");
                         eventually(&format!("{field} kept"), WAIT, || async {
                             let out = s3.list_objects_v2().bucket(&bucket).prefix(&prefix).send().await.ok()?;
@@ -135,12 +135,10 @@ async fn the_same_payload_twenty_times_at_once_is_stored_once() {
 }
 
 async fn queued_inbound(t: &TestStack) -> i64 {
-    let url = &t.stack.settings.inbound_queue_url;
+    let url = &t.stack.settings.queues[&max_core::ports::Queue::Inbound];
     let attrs = t
         .stack
-        .deps
-        .queue
-        .client()
+        .sqs
         .get_queue_attributes()
         .queue_url(url)
         .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
@@ -186,8 +184,8 @@ async fn unsigned_wrongly_signed_and_oversized_bodies_are_refused_and_nothing_is
 #[tokio::test]
 async fn signed_bodies_we_cannot_place_are_quarantined_with_200() {
     let t = TestStack::start().await;
-    let s3 = t.stack.deps.blobs.client().clone();
-    let bucket = t.stack.deps.blobs.bucket().to_string();
+    let s3 = t.stack.s3.clone();
+    let bucket = t.stack.settings.media_bucket.clone().expect("bucket");
     assert_eq!(t.post_webhook(b"this is not json").await.status(), StatusCode::OK);
     let mut unknown: Value = serde_json::from_slice(&fixture("meta-openapi/text-message.json")).unwrap();
     unknown["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = Value::String("999".into());

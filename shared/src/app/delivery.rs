@@ -1,18 +1,25 @@
-//! Outbound messages: queued as records first, then sent by reply-sender through the Graph API
-//! with the 24-hour window, the fallback template, retries and exactly-once recording.
+//! Delivery: every message MAX sends to a customer (agent replies, ticket answers, action answers,
+//! the bot's menus) is stored as `queued` first, its job handed to the outbox, then sent by
+//! reply-sender through the Graph API (24-hour window, fallback template, retries, exactly-once
+//! recording); its delivery statuses (ours and Meta's callbacks) are followed into the dashboard
+//! feed and, for an action's answer, into the action. Every feature queues through here.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tracing::{error, info, warn};
 
+use crate::domain::action::action_of_response;
 use crate::domain::conversation::{Conversation, ConversationStatus, window_is_open};
 use crate::domain::customer::WhatsAppAddress;
+use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::{new_id, stable_id};
 use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message, OUTSIDE_WINDOW, Sender};
 use crate::domain::outbound::OutboundContent;
 use crate::domain::retry::{RetryPolicy, SendFailureKind, classify_graph_error};
 use crate::error::{Error, Result};
-use crate::ports::{ChannelDirectory, ConversationStore, JobQueue, MessageStore, QueueMessage, SendOutcome, WhatsApp, Written};
+use crate::optimistic::retry_lost_updates;
+use crate::ports::{ActionStore, ChannelDirectory, ConversationStore, EventStore, MessageStore, Outbox, Queue, QueueMessage, SendOutcome, WamidIndex, WhatsApp, Written};
 
 /// The job on the replies queue: which stored message to send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,8 +50,7 @@ pub struct NewReply<'a> {
 pub async fn queue_reply(
     conversations: &dyn ConversationStore,
     messages: &dyn MessageStore,
-    queue: &dyn JobQueue,
-    replies_queue_url: &str,
+    outbox: &dyn Outbox,
     reply: NewReply<'_>,
 ) -> Result<Message> {
     reply.content.validate()?;
@@ -52,37 +58,31 @@ pub async fn queue_reply(
         Some(key) => keyed_reply_id(reply.org_id, reply.conversation_id, key, reply.now),
         None => new_id(reply.now),
     };
-    let mut stored = None;
-    for _ in 0..8 {
+    let (reply, id) = (&reply, id.as_str());
+    let (message, written) = retry_lost_updates("conversation", |_| async move {
         let mut conversation = conversations
             .conversation(reply.org_id, reply.conversation_id)
             .await?
             .ok_or(Error::NotFound("conversation"))?;
-        let message = outbound_message(&conversation, id.clone(), reply.content.clone(), reply.sender.clone(), reply.now, reply.idempotency_key);
+        let message = outbound_message(&conversation, id.to_string(), reply.content.clone(), reply.sender.clone(), reply.now, reply.idempotency_key);
         conversation.touch(reply.now, Some(&reply.content.preview()));
         conversation.version += 1;
-        match messages.record_outbound(&message, &conversation).await {
-            Ok(Written::Stored) => {
-                stored = Some(message);
-                break;
-            }
-            Ok(Written::AlreadyThere) => {
-                // Keyed ids embed the time, so a retried request has a new id: the key finds the first.
-                let first = match reply.idempotency_key {
-                    Some(key) => messages.message_by_idempotency_key(reply.org_id, reply.conversation_id, key).await?,
-                    None => None,
-                };
-                return match first {
-                    Some(message) => Ok(message),
-                    None => messages.message(reply.org_id, reply.conversation_id, &id).await?.ok_or(Error::NotFound("message")),
-                };
-            }
-            Err(Error::LostUpdate(_)) => continue,
-            Err(e) => return Err(e),
-        }
+        let written = messages.record_outbound(&message, &conversation).await?;
+        Ok((message, written))
+    })
+    .await?;
+    if written == Written::AlreadyThere {
+        // Keyed ids embed the time, so a retried request has a new id: the key finds the first.
+        let first = match reply.idempotency_key {
+            Some(key) => messages.message_by_idempotency_key(reply.org_id, reply.conversation_id, key).await?,
+            None => None,
+        };
+        return match first {
+            Some(message) => Ok(message),
+            None => messages.message(reply.org_id, reply.conversation_id, id).await?.ok_or(Error::NotFound("message")),
+        };
     }
-    let message = stored.ok_or(Error::LostUpdate("conversation"))?;
-    enqueue(queue, replies_queue_url, &message).await?;
+    enqueue(outbox, &message).await?;
     Ok(message)
 }
 
@@ -129,8 +129,8 @@ pub(crate) fn outbound_message(
 }
 
 /// Puts the send job for a stored message on the replies queue.
-pub async fn enqueue(queue: &dyn JobQueue, replies_queue_url: &str, message: &Message) -> Result<()> {
-    queue.send_batch(replies_queue_url, &[reply_job(message)?]).await
+pub async fn enqueue(outbox: &dyn Outbox, message: &Message) -> Result<()> {
+    outbox.send_batch(Queue::Replies, &[reply_job(message)?]).await
 }
 
 /// The send job of a stored message: grouped per customer, deduplicated by the message.
@@ -150,11 +150,11 @@ const LOST_PER_SHARD_AND_RUN: i32 = 100;
 /// The scheduled sweep: queues again the jobs of replies stored but never queued. A job queued
 /// twice is harmless: FIFO deduplication by message id within 5 minutes, and after that
 /// reply-sender finds the message no longer `queued` (one customer's jobs run one at a time).
-pub async fn requeue_lost_replies(messages: &dyn MessageStore, queue: &dyn JobQueue, replies_queue_url: &str, now: DateTime<Utc>) -> Result<usize> {
+pub async fn requeue_lost_replies(messages: &dyn MessageStore, outbox: &dyn Outbox, now: DateTime<Utc>) -> Result<usize> {
     let lost = messages.queued_between(now - LOST_AT_MOST, now - LOST_AFTER, LOST_PER_SHARD_AND_RUN).await?;
     let jobs = lost.iter().filter(|m| m.status == DeliveryStatus::Queued).map(reply_job).collect::<Result<Vec<_>>>()?;
     for chunk in jobs.chunks(10) {
-        queue.send_batch(replies_queue_url, chunk).await?;
+        outbox.send_batch(Queue::Replies, chunk).await?;
     }
     if !jobs.is_empty() {
         warn!(count = jobs.len(), "replies queued again: stored, but their jobs were lost");
@@ -178,8 +178,8 @@ pub struct SenderPorts<'a> {
     pub channels: &'a dyn ChannelDirectory,
     pub whatsapp: &'a dyn WhatsApp,
     pub retry: RetryPolicy,
-    /// Issue 4: sent and failed also move action answers and feed the dashboard's events.
-    pub deliveries: crate::app::actions::DeliveryPorts<'a>,
+    /// Sent and failed also move action answers and feed the dashboard's events.
+    pub deliveries: DeliveryPorts<'a>,
 }
 
 /// One attempt at sending a queued message. `attempt` is SQS's receive count (1 for the first).
@@ -194,7 +194,7 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
         info!(message_id = message.id, status = message.status.as_str(), "reply already handled");
         // A retried job: an earlier attempt may have died before following its status.
         let at = status_time(&message).unwrap_or(now);
-        crate::app::actions::follow_delivery(&ports.deliveries, &message, message.status, message.failure.as_ref(), at, false).await?;
+        follow_delivery(&ports.deliveries, &message, message.status, message.failure.as_ref(), at, false).await?;
         return Ok(SendResult::Done);
     }
     let Some(content) = message.outbound.clone() else {
@@ -259,7 +259,7 @@ async fn fail(ports: &SenderPorts<'_>, message: &Message, failure: FailureReason
         failed.status = DeliveryStatus::Failed;
         failed.failure = Some(failure.clone());
         failed.failed_at = Some(now);
-        crate::app::actions::follow_delivery(&ports.deliveries, &failed, DeliveryStatus::Failed, Some(&failure), now, true).await?;
+        follow_delivery(&ports.deliveries, &failed, DeliveryStatus::Failed, Some(&failure), now, true).await?;
     }
     Ok(SendResult::Done)
 }
@@ -271,12 +271,12 @@ async fn sent(ports: &SenderPorts<'_>, message: &Message, wamid: &str, now: Date
         sent.status = DeliveryStatus::Sent;
         sent.wamid = Some(wamid.to_string());
         sent.sent_at = Some(now);
-        crate::app::actions::follow_delivery(&ports.deliveries, &sent, DeliveryStatus::Sent, None, now, true).await?;
+        follow_delivery(&ports.deliveries, &sent, DeliveryStatus::Sent, None, now, true).await?;
         // Statuses Meta called back before the send was recorded, applied with it: followed like
         // the callbacks they were.
         for e in early {
             sent.status = e.status;
-            crate::app::actions::follow_delivery(&ports.deliveries, &sent, e.status, e.failure.as_ref(), e.at, true).await?;
+            follow_delivery(&ports.deliveries, &sent, e.status, e.failure.as_ref(), e.at, true).await?;
         }
     }
     Ok(SendResult::Done)
@@ -308,4 +308,87 @@ pub fn accepts_replies(conversation: &Conversation) -> Result<()> {
         ConversationStatus::Open => Ok(()),
         ConversationStatus::Closed => Err(Error::conflict("the conversation is closed; reopen it to reply", "closed")),
     }
+}
+
+// --- delivery statuses: followed into the feed and into action answers -------------------------
+
+/// What following a delivery status needs.
+pub struct DeliveryPorts<'a> {
+    pub wamids: &'a dyn WamidIndex,
+    pub actions: &'a dyn ActionStore,
+    pub events: &'a dyn EventStore,
+}
+
+/// A status webhook was applied (`written` is what `MessageStore::apply_status` answered): follow it
+/// into the feed and, for an action's answer, into its record.
+pub async fn status_callback(
+    ports: &DeliveryPorts<'_>,
+    org_id: &str,
+    wamid: &str,
+    status: DeliveryStatus,
+    failure: Option<&FailureReason>,
+    at: DateTime<Utc>,
+    written: Written,
+) -> Result<()> {
+    let Some(message) = ports.wamids.message_by_wamid(org_id, wamid).await? else {
+        return Ok(());
+    };
+    follow_delivery(ports, &message, status, failure, at, written == Written::Stored).await
+}
+
+/// A message's delivery status moved to `status`: record `message.status_changed`, and for an
+/// action's answer move its record and record `action.response_status_changed`. `first_time` says
+/// this caller made the change; otherwise (a retried job) the events are recorded only if `status`
+/// is still the message's current one, and their dedupe keys keep them single.
+pub async fn follow_delivery(
+    ports: &DeliveryPorts<'_>,
+    message: &Message,
+    status: DeliveryStatus,
+    failure: Option<&FailureReason>,
+    at: DateTime<Utc>,
+    first_time: bool,
+) -> Result<()> {
+    if !first_time && message.status != status {
+        return Ok(());
+    }
+    if matches!(status, DeliveryStatus::Queued | DeliveryStatus::Received) {
+        return Ok(());
+    }
+    let action_id = message.idempotency_key.as_deref().and_then(action_of_response);
+    let org_id = message.org_id.as_str();
+    let mut events = vec![NewEvent::new(
+        org_id,
+        EventKind::MessageStatusChanged,
+        at,
+        json!({
+            "conversation_id": message.conversation_id,
+            "message_id": message.id,
+            "status": status,
+            "failure": failure,
+            "action_id": action_id,
+        }),
+        format!("message.status#{}#{}", message.id, status.as_str()),
+    )];
+    if let Some(action_id) = action_id {
+        let written = ports.actions.apply_response_status(org_id, action_id, status, message.wamid.as_deref(), failure, at).await?;
+        // First time and not applied: the answer is already as far or further along (callbacks
+        // out of order), nothing new to tell. A retry tells it again (the dedupe key keeps it single).
+        if written == Written::Stored || !first_time {
+            events.push(NewEvent::new(
+                org_id,
+                EventKind::ResponseStatusChanged,
+                at,
+                json!({
+                    "action_id": action_id,
+                    "conversation_id": message.conversation_id,
+                    "message_id": message.id,
+                    "status": status,
+                    "failure": failure,
+                }),
+                format!("action.response_status#{action_id}#{}", status.as_str()),
+            ));
+        }
+    }
+    ports.events.record_events(&events).await?;
+    Ok(())
 }
