@@ -1,9 +1,6 @@
 //! Every call to AWS and to the Graph API lives here.
 
 pub mod dynamo;
-pub mod dynamo_interactions;
-pub mod dynamo_actions;
-pub mod dynamo_support;
 pub mod graph;
 pub mod s3;
 pub mod sqs;

@@ -18,11 +18,12 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::dynamo::{DynamoStore, Item, from_item, key_map, keyed, n, s, sort_time};
+use super::{DynamoStore, Item, from_item, key_map, keyed, n, s, sort_time};
 use crate::domain::ids::sha256_hex;
 use crate::domain::interaction::Interaction;
 use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
 use crate::error::{Error, Result};
+use crate::optimistic::retry_lost_updates;
 use crate::ports::{InteractionFilter, InteractionStore, Page, PageRequest, WorkflowStore, Written};
 
 
@@ -245,7 +246,7 @@ impl InteractionStore for DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
                 Err(Error::LostUpdate("interaction"))
             }
-            Err(e) => Err(super::sdk_error("dynamodb", e)),
+            Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
         }
     }
 
@@ -364,7 +365,7 @@ impl WorkflowStore for DynamoStore {
                 .set_exclusive_start_key(cursor.take())
                 .send()
                 .await
-                .map_err(|e| super::sdk_error("dynamodb", e))?;
+                .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
             for mut item in out.items.unwrap_or_default() {
                 let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 match sk.as_str() {
@@ -413,7 +414,7 @@ impl WorkflowStore for DynamoStore {
         }
         // The pointer item decides the default; moving it is conditional on where it pointed, so
         // two admins choosing different defaults at once cannot both win.
-        for _ in 0..5 {
+        retry_lost_updates("default template", |_| async move {
             let current = self.default_template_id(&t.org_id).await?;
             let mut items = vec![self.template_put(t)?];
             let pointer = keys::default_workflow(&t.org_id);
@@ -451,13 +452,13 @@ impl WorkflowStore for DynamoStore {
                 items.push(TransactWriteItem::builder().delete(delete).build());
             }
             match self.transact(items).await? {
-                Ok(()) => return Ok(Written::Stored),
-                Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => return Ok(Written::AlreadyThere),
+                Ok(()) => Ok(Written::Stored),
+                Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => Ok(Written::AlreadyThere),
                 // The default moved meanwhile (or its old template vanished): read it again.
-                Err(_) => continue,
+                Err(_) => Err(Error::LostUpdate("default template")),
             }
-        }
-        Err(Error::LostUpdate("default template"))
+        })
+        .await
     }
 
     async fn seed_workflow_templates(&self, org_id: &str, templates: &[WorkflowTemplate]) -> Result<Written> {
