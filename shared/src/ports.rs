@@ -131,7 +131,7 @@ pub struct QueueMessage {
 }
 
 /// The queues jobs go on. Which URL each one has is the wiring's business, never a use case's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Queue {
     /// Webhook bodies for inbound-processor.
     Inbound,
