@@ -5,6 +5,7 @@ pub mod dynamo_interactions;
 pub mod dynamo_actions;
 pub mod dynamo_support;
 pub mod graph;
+pub mod memory;
 pub mod s3;
 pub mod sqs;
 
