@@ -1,5 +1,7 @@
 //! Every call to AWS and to the Graph API lives here.
 
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
 pub mod dynamo;
 pub mod dynamo_interactions;
 pub mod dynamo_actions;
