@@ -3,6 +3,7 @@
 //! (own table, queues, bucket) per test.
 
 mod actions;
+mod contract;
 mod events;
 mod interactions;
 mod replies;
