@@ -7,12 +7,10 @@
 //! Pages: DynamoDB may answer a full page with a cursor even when nothing follows (the next page
 //! is then empty), so cases walk cursors to the end instead of asserting that exact boundary.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::memory::MemoryStore;
 use crate::domain::action::{Action, ActionResponse, ActionStatus, Actor, Decision, TemplateSource};
 use crate::domain::bot::{BotSettings, StoredBotSettings};
@@ -28,30 +26,9 @@ use crate::domain::workflow::{InteractionSettings, WorkflowTemplate};
 use crate::error::{Error, Result};
 use crate::ports::*;
 
-/// Registering a channel is an admin write outside the ports; both stores have it.
-#[async_trait]
-pub trait ChannelRegistry: Send + Sync {
-    async fn register_channel(&self, channel: &Channel) -> Result<()>;
-}
-
-#[async_trait]
-impl ChannelRegistry for DynamoStore {
-    async fn register_channel(&self, channel: &Channel) -> Result<()> {
-        self.put_channel(channel).await
-    }
-}
-
-#[async_trait]
-impl ChannelRegistry for MemoryStore {
-    async fn register_channel(&self, channel: &Channel) -> Result<()> {
-        self.put_channel(channel).await
-    }
-}
-
 /// Every store port, as one bound.
 pub trait ContractStore:
-    ChannelRegistry
-    + ChannelDirectory
+    ChannelDirectory
     + CustomerStore
     + ConversationStore
     + MessageStore
@@ -68,8 +45,7 @@ pub trait ContractStore:
 }
 
 impl<T> ContractStore for T where
-    T: ChannelRegistry
-        + ChannelDirectory
+    T: ChannelDirectory
         + CustomerStore
         + ConversationStore
         + MessageStore
@@ -109,7 +85,7 @@ macro_rules! store_contract {
             another_organisation_finds_nothing,
             a_conversation_opens_only_over_the_previous_one,
             close_frees_the_identity_and_reopen_takes_it,
-            assign_advances_the_version,
+            a_conversation_is_saved_only_over_the_version_read,
             conversations_list_newest_activity_first_in_pages,
             filtered_conversation_pages_are_filled,
             a_cursor_of_another_list_is_refused,
@@ -206,6 +182,16 @@ fn conversation(org: &str, id: &str, address: &str, last_message_at: DateTime<Ut
 }
 
 /// A conversation stored with its customer and identity (the identity points at it).
+/// Assigns the conversation as the use case does: read, change, save over the version read.
+async fn assign<S: ContractStore + ?Sized>(s: &S, org: &str, id: &str, agent: Option<&str>, at: DateTime<Utc>) -> Conversation {
+    let mut c = s.conversation(org, id).await.unwrap().unwrap();
+    c.assignee_id = agent.map(str::to_string);
+    c.updated_at = at;
+    c.version += 1;
+    s.save_conversation(&c).await.unwrap();
+    c
+}
+
 async fn stored_conversation<S: ContractStore + ?Sized>(s: &S, org: &str, id: &str, last_message_at: DateTime<Utc>) -> Conversation {
     let address = format!("addr-{id}");
     let c = conversation(org, id, &address, last_message_at);
@@ -354,7 +340,7 @@ fn conversation_id(c: &Conversation) -> String {
 // ------------------------------------------------------------- channels, customers, conversations
 
 pub async fn channels_are_found_by_number_and_waba<S: ContractStore + ?Sized>(s: &S) {
-    s.register_channel(&channel(ORG, "PN1", "WABA1")).await.unwrap();
+    s.put_channel(&channel(ORG, "PN1", "WABA1")).await.unwrap();
     assert_eq!(s.channel_by_number("PN1").await.unwrap().map(|c| c.org_id), Some(ORG.to_string()));
     assert_eq!(s.org_by_waba("WABA1").await.unwrap().as_deref(), Some(ORG));
     assert_eq!(s.channel_by_number("PN2").await.unwrap(), None);
@@ -455,17 +441,20 @@ pub async fn close_frees_the_identity_and_reopen_takes_it<S: ContractStore + ?Si
     assert_eq!(s.whatsapp_identity(ORG, &address).await.unwrap().unwrap().open_conversation_id.as_deref(), Some("C2"));
 }
 
-pub async fn assign_advances_the_version<S: ContractStore + ?Sized>(s: &S) {
-    stored_conversation(s, ORG, "C1", t(1)).await;
-    let assigned = s.assign(ORG, "C1", Some("agent-1"), t(2)).await.unwrap();
-    assert_eq!((assigned.assignee_id.as_deref(), assigned.version, assigned.updated_at), (Some("agent-1"), 2, t(2)));
+pub async fn a_conversation_is_saved_only_over_the_version_read<S: ContractStore + ?Sized>(s: &S) {
+    let stored = stored_conversation(s, ORG, "C1", t(1)).await;
+    let mut assigned = stored.clone();
+    assigned.assignee_id = Some("agent-1".into());
+    assigned.updated_at = t(2);
+    assigned.version += 1;
+    s.save_conversation(&assigned).await.unwrap();
+    assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(assigned.clone()));
+    // A save decided on the version before loses, and changes nothing.
+    let mut stale = stored.clone();
+    stale.state = "chat_support".into();
+    stale.version += 1;
+    assert!(matches!(s.save_conversation(&stale).await, Err(Error::LostUpdate(_))));
     assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(assigned));
-    assert_eq!(s.assign(ORG, "C1", None, t(3)).await.unwrap().assignee_id, None);
-    assert!(matches!(s.assign(ORG, "C9", Some("agent-1"), t(3)).await, Err(Error::NotFound(_))));
-    assert!(matches!(s.assign(OTHER, "C1", Some("agent-1"), t(3)).await, Err(Error::NotFound(_))));
-    // The bot's save over a stale version loses.
-    let stale = next_version(&conversation(ORG, "C1", "addr-C1", t(1)));
-    assert!(matches!(s.save_conversation_state(&stale).await, Err(Error::LostUpdate(_))));
 }
 
 pub async fn conversations_list_newest_activity_first_in_pages<S: ContractStore + ?Sized>(s: &S) {
@@ -487,7 +476,7 @@ pub async fn filtered_conversation_pages_are_filled<S: ContractStore + ?Sized>(s
     let mut latest = Vec::new();
     for i in 0..6 {
         stored_conversation(s, ORG, &format!("C{i}"), t(i)).await;
-        latest.push(s.assign(ORG, &format!("C{i}"), Some("agent-a"), t(10)).await.unwrap());
+        latest.push(assign(s, ORG, &format!("C{i}"), Some("agent-a"), t(10)).await);
     }
     stored_conversation(s, ORG, "C9", t(20)).await;
     for i in [3, 4] {
@@ -540,7 +529,7 @@ pub async fn an_inbound_message_is_stored_once_per_wamid<S: ContractStore + ?Siz
 
 pub async fn an_inbound_message_over_a_changed_conversation_is_a_lost_update<S: ContractStore + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
-    s.assign(ORG, "C1", Some("agent-1"), t(2)).await.unwrap();
+    assign(s, ORG, "C1", Some("agent-1"), t(2)).await;
     let m = inbound(&c, "M1", "wamid.in1", t(3));
     assert!(matches!(s.record_inbound(&m, &next_version(&c)).await, Err(Error::LostUpdate(_))));
     assert_eq!(s.message(ORG, "C1", "M1").await.unwrap(), None);
@@ -576,7 +565,7 @@ pub async fn an_outbound_message_is_stored_once_per_idempotency_key<S: ContractS
 
 pub async fn an_outbound_message_over_a_changed_conversation_writes_nothing<S: ContractStore + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
-    s.assign(ORG, "C1", Some("agent-1"), t(2)).await.unwrap();
+    assign(s, ORG, "C1", Some("agent-1"), t(2)).await;
     let mut m = queued(&c, "M1", t(3));
     m.idempotency_key = Some("key-1".into());
     assert!(matches!(s.record_outbound(&m, &next_version(&c)).await, Err(Error::LostUpdate(_))));
@@ -883,7 +872,7 @@ pub async fn a_decision_is_saved_all_or_nothing<S: ContractStore + ?Sized>(s: &S
 
 pub async fn a_decision_over_a_changed_conversation_writes_nothing_but_a_void_event<S: ContractStore + ?Sized>(s: &S) {
     let (pending, write) = decision(s).await;
-    s.assign(ORG, "C1", Some("agent-2"), t(3)).await.unwrap();
+    assign(s, ORG, "C1", Some("agent-2"), t(3)).await;
     assert_eq!(s.save_decision(&write).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.action_with_response(ORG, "A1").await.unwrap(), (Some(pending.clone()), None));
     assert_eq!(s.message(ORG, "C1", "ANSWER").await.unwrap(), None);
@@ -1243,7 +1232,7 @@ pub async fn a_ticket_write_over_a_changed_conversation_writes_nothing<S: Contra
     let t1 = ticket(ORG, "T1", TicketPriority::Medium);
     let mut with_ticket = next_version(&c);
     with_ticket.ticket_id = Some("T1".into());
-    s.assign(ORG, "C1", Some("agent-1"), t(2)).await.unwrap();
+    assign(s, ORG, "C1", Some("agent-1"), t(2)).await;
     let m1 = ticket_message(&t1, "TM1", t(1));
     let write = TicketWrite { before: None, after: &t1, message: Some(&m1), conversation: Some(&with_ticket) };
     assert!(matches!(s.save_ticket(&write).await, Err(Error::LostUpdate(_))));
@@ -1320,10 +1309,10 @@ pub async fn bot_settings_are_stored_if_missing_and_state_is_versioned<S: Contra
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let mut chatting = next_version(&c);
     chatting.state = "chat_support".into();
-    s.save_conversation_state(&chatting).await.unwrap();
+    s.save_conversation(&chatting).await.unwrap();
     let mut menu = next_version(&c);
     menu.state = "menu".into();
-    assert!(matches!(s.save_conversation_state(&menu).await, Err(Error::LostUpdate(_))));
+    assert!(matches!(s.save_conversation(&menu).await, Err(Error::LostUpdate(_))));
     assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(chatting));
 }
 

@@ -11,7 +11,7 @@ struct Moto(TestStack);
 impl Fixture for Moto {
     type Store = DynamoStore;
     fn store(&self) -> &DynamoStore {
-        &self.0.stack.deps.store
+        &self.0.stack.dynamo
     }
 }
 

@@ -75,6 +75,15 @@ impl ChannelDirectory for MemoryStore {
     async fn org_by_waba(&self, waba_id: &str) -> Result<Option<String>> {
         Ok(self.read("org_by_waba")?.wabas.get(waba_id).cloned())
     }
+
+    async fn put_channel(&self, channel: &Channel) -> Result<()> {
+        let mut st = self.write("put_channel")?;
+        st.channels.insert(channel.phone_number_id.clone(), channel.clone());
+        if let Some(waba) = &channel.waba_id {
+            st.wabas.insert(waba.clone(), channel.org_id.clone());
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -119,7 +128,7 @@ impl CustomerStore for MemoryStore {
 
 impl MemoryStore {
     /// Saves a changed conversation (its `version` already advanced), refusing a lost update.
-    pub(super) fn save_conversation(&self, operation: &'static str, c: &Conversation) -> Result<()> {
+    pub(super) fn save_conversation_as(&self, operation: &'static str, c: &Conversation) -> Result<()> {
         let mut st = self.write(operation)?;
         if !st.conversation_fits(c) {
             return Err(Error::LostUpdate("conversation"));
@@ -177,13 +186,8 @@ impl ConversationStore for MemoryStore {
         fill_page(&partition, entries, false, |c| status.is_none_or(|s| c.status == s), page)
     }
 
-    async fn assign(&self, org_id: &str, conversation_id: &str, assignee_id: Option<&str>, at: DateTime<Utc>) -> Result<Conversation> {
-        let mut c = self.conversation(org_id, conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
-        c.assignee_id = assignee_id.map(str::to_string);
-        c.updated_at = at;
-        c.version += 1;
-        self.save_conversation("assign", &c)?;
-        Ok(c)
+    async fn save_conversation(&self, conversation: &Conversation) -> Result<()> {
+        self.save_conversation_as("save_conversation", conversation)
     }
 
     async fn close(&self, conversation: &Conversation, at: DateTime<Utc>) -> Result<Written> {

@@ -11,7 +11,10 @@
 mod actions;
 mod interactions;
 mod messaging;
+mod jobs;
 mod support;
+
+pub use jobs::{ManualClock, MemoryBlobs, MemoryOutbox};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
@@ -162,16 +165,7 @@ impl MemoryStore {
         Ok(self.lock())
     }
 
-    // --- registry (seeding and admin), as `DynamoStore` has them ---
-
-    pub async fn put_channel(&self, channel: &Channel) -> Result<()> {
-        let mut st = self.write("put_channel")?;
-        st.channels.insert(channel.phone_number_id.clone(), channel.clone());
-        if let Some(waba) = &channel.waba_id {
-            st.wabas.insert(waba.clone(), channel.org_id.clone());
-        }
-        Ok(())
-    }
+    // --- bulk writes outside the ports, as `DynamoStore` has them ---
 
     /// Bulk import of tickets that do not exist yet (history from another system, benchmarks).
     pub async fn import_tickets(&self, tickets: &[SupportTicket]) -> Result<()> {

@@ -8,7 +8,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::{MemoryStore, State, fill_page, key, written};
 use crate::domain::bot::StoredBotSettings;
-use crate::domain::conversation::Conversation;
 use crate::domain::message::DeliveryStatus;
 use crate::domain::support::{Assigned, SupportTicket, TicketCounts, TicketFilter, TicketMessage, counter_changes};
 use crate::error::{Error, Result};
@@ -152,9 +151,5 @@ impl BotStore for MemoryStore {
             st.bot_settings.insert(settings.org_id.clone(), settings.clone());
         }
         Ok(written(missing))
-    }
-
-    async fn save_conversation_state(&self, conversation: &Conversation) -> Result<()> {
-        self.save_conversation("save_conversation_state", conversation)
     }
 }
