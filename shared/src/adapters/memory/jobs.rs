@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{Error, Result};
@@ -46,6 +47,14 @@ impl MemoryOutbox {
         self.state().queued.remove(&queue).unwrap_or_default()
     }
 
+    /// The jobs queued on `queue` since the last take, as the SQS event Lambda would hand the
+    /// worker (first delivery; message ids and receipt handles numbered in order).
+    pub fn take_event(&self, queue: Queue) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = self.take(queue).iter().enumerate().map(|(i, m)| sqs_record(i, m, 1)).collect();
+        event
+    }
+
     /// `(queue, receipt handle, delay)` of every retry asked for.
     pub fn retries(&self) -> Vec<(Queue, String, i32)> {
         self.state().retries.clone()
@@ -82,6 +91,19 @@ impl Outbox for MemoryOutbox {
         self.state().retries.push((queue, receipt_handle.to_string(), delay_secs));
         Ok(())
     }
+}
+
+/// A queued job as an SQS record delivered for the `receive_count`th time.
+pub fn sqs_record(index: usize, message: &QueueMessage, receive_count: u32) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(format!("memory-{index}"));
+    record.receipt_handle = Some(format!("receipt-{index}"));
+    record.body = Some(message.body.clone());
+    record.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    if let Some(group) = &message.group_id {
+        record.attributes.insert("MessageGroupId".into(), group.clone());
+    }
+    record
 }
 
 /// Blobs in memory, with their content types.

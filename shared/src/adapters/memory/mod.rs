@@ -14,7 +14,7 @@ mod messaging;
 mod jobs;
 mod support;
 
-pub use jobs::{ManualClock, MemoryBlobs, MemoryOutbox};
+pub use jobs::{ManualClock, MemoryBlobs, MemoryOutbox, sqs_record};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
