@@ -289,9 +289,10 @@ impl Deps {
     }
 }
 
-/// The webhook secrets of `Deps::in_memory`, for tests that sign bodies.
-pub const IN_MEMORY_APP_SECRET: &str = "in-memory-app-secret";
-pub const IN_MEMORY_VERIFY_TOKEN: &str = "in-memory-verify-token";
+/// The webhook secrets of `Deps::in_memory`: the dev stack's defaults, which the `events/` samples are
+/// signed with.
+pub const IN_MEMORY_APP_SECRET: &str = "dev-app-secret";
+pub const IN_MEMORY_VERIFY_TOKEN: &str = "dev-verify-token";
 
 /// The adapters behind `Deps::in_memory`, for the test to look at and steer.
 pub struct InMemory {

@@ -109,3 +109,6 @@ async fn assign(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result
     let conversation = conversations::assign(&*deps.store, &caller.org_id, id, body.assignee_id.as_deref(), deps.clock.now()).await?;
     Ok(ok(&conversation))
 }
+
+#[cfg(test)]
+mod tests;

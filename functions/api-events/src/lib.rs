@@ -46,3 +46,6 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         _ => Err(AppError::NotFound("route")),
     }
 }
+
+#[cfg(test)]
+mod tests;
