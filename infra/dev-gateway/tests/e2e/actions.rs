@@ -5,27 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use max_dev::registry;
-use max_dev::testing::{TestStack, eventually, fixture};
+use max_dev::testing::{CUSTOMER, NUMBER, TestStack, WAIT, eventually, fixture, sqs_job};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::{fresh, status_for};
-
-const WAIT: Duration = Duration::from_secs(20);
-const NUMBER: &str = "106540352242922";
-const CUSTOMER: &str = "16505551234";
-
-fn accepted(wamid: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({
-        "messaging_product": "whatsapp",
-        "contacts": [{ "input": CUSTOMER, "wa_id": CUSTOMER }],
-        "messages": [{ "id": wamid }]
-    }))
-}
+use crate::{accepted, status_for};
 
 /// The Graph API request for a text to the fixture's customer.
 fn text_to_customer(body: &str) -> Value {
@@ -51,9 +38,7 @@ async fn graph_expecting(text: &str, wamid: &str) -> MockServer {
 
 /// Sheena Nelson wrote just now; returns the conversation id.
 async fn live_conversation(t: &TestStack) -> String {
-    assert_eq!(t.post_webhook(&fresh(&fixture("meta-openapi/text-message.json"))).await.status(), StatusCode::OK);
-    let c = eventually("conversation", WAIT, || async { t.conversations().await.into_iter().next() }).await;
-    c["id"].as_str().unwrap().to_string()
+    t.live_conversation().await
 }
 
 async fn create_action(t: &TestStack, conversation: &str, body: Value) -> Value {
@@ -82,11 +67,9 @@ async fn action_when(t: &TestStack, id: &str, what: &str, check: impl Fn(&Value)
     .await
 }
 
-/// Every event of the organisation's feed so far, as (kind, status) pairs.
+/// Every event of the organisation's feed so far.
 async fn feed(t: &TestStack, token: &str) -> Vec<Value> {
-    let (status, body) = t.get("/v1/events?limit=100", token).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["items"].as_array().cloned().unwrap_or_default()
+    t.feed(token).await
 }
 
 fn steps(events: &[Value]) -> Vec<String> {
@@ -162,7 +145,7 @@ async fn an_approval_reaches_the_customer_once_and_the_dashboard_sees_every_step
     for file in ["statuses/status-read.json", "statuses/status-delivered.json", "statuses/status-read.json"] {
         assert_eq!(t.post_webhook(&status_for(&fixture(file), "wamid.ACT-APPROVE")).await.status(), StatusCode::OK);
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    t.drained().await;
     assert_eq!(action_when(&t, id, "still read", |_| true).await["response"], a["response"]);
     assert_eq!(steps(&feed(&t, &t.org.agent).await), FULL_STORY);
     graph.verify().await;
@@ -275,15 +258,10 @@ async fn decisions_are_made_once_and_repeats_change_nothing() {
     let a = action_when(&t, &id, "answer sent", |a| a["response"]["status"] == "sent").await;
     // The answer's job for reply-sender delivered again, after it was sent.
     let job = json!({ "org_id": t.org.seed.id, "conversation_id": conversation, "message_id": a["response_message_id"] });
-    let record = json!({ "Records": [{
-        "messageId": "redelivered-1", "receiptHandle": "r", "body": job.to_string(),
-        "attributes": { "ApproximateReceiveCount": "2", "MessageGroupId": "g" }, "messageAttributes": {},
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:replies.fifo", "awsRegion": "us-east-1"
-    }]});
-    let event: SqsEvent = serde_json::from_value(record).unwrap();
-    let result = registry::invoke_sqs("reply-sender", event, &t.stack.deps).await.unwrap().unwrap();
+    let result = registry::invoke_sqs("reply-sender", sqs_job(&job, 1, "replies.fifo"), &t.stack.deps).await.unwrap().unwrap();
     assert!(result.batch_item_failures.is_empty());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The handler ran to its end above; whatever it queued is consumed too.
+    t.drained().await;
 
     let after = action_when(&t, &id, "unchanged", |_| true).await;
     assert_eq!(after["response"], a["response"]);
@@ -500,7 +478,7 @@ async fn a_decision_whose_job_was_lost_is_answered_when_repeated() {
     let by = max_core::domain::action::Actor { id: "agent-1".into(), name: Some("Al Agent".into()) };
     let lost = max_core::app::actions::decide(&ports, &t.org.seed.id, &id, &request, by, chrono::Utc::now()).await;
     assert!(lost.is_err(), "the job could not be queued: {lost:?}");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    t.drained().await;
     let a = action_when(&t, &id, "decided, answer stored", |a| a["status"] == "approved").await;
     assert_eq!(a["response"]["status"], "queued", "nothing was sent: {a}");
 
@@ -508,8 +486,9 @@ async fn a_decision_whose_job_was_lost_is_answered_when_repeated() {
     assert_eq!(status, StatusCode::OK, "{again}");
     action_when(&t, &id, "answer sent", |a| a["response"]["status"] == "sent").await;
     // Once more: the answer is no longer queued, nothing is queued again.
-    t.post(&format!("/v1/actions/{id}/approve"), &t.org.agent, json!({ "reply_text": "Done." })).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, again) = t.post(&format!("/v1/actions/{id}/approve"), &t.org.agent, json!({ "reply_text": "Done." })).await;
+    assert_eq!((status, again["status"].as_str()), (StatusCode::OK, Some("approved")), "{again}");
+    t.drained().await;
     let events = steps(&feed(&t, &t.org.agent).await);
     assert_eq!(events, FULL_STORY[..4]);
     graph.verify().await;

@@ -2,19 +2,16 @@
 //! next interaction with the right dates and links, whatever the duplicates and races; 409s,
 //! 404s across organisations, 422s naming the field.
 
-use std::time::Duration;
-
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use max_core::domain::conversation::{Conversation, ConversationStatus};
 use max_core::domain::customer::{Customer, WhatsAppIdentity};
 use max_core::ports::{CustomerStore, InteractionStore};
 use max_dev::registry;
-use max_dev::testing::{TestOptions, TestStack, eventually};
+use max_dev::testing::{TestOptions, TestStack, WAIT, eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const WAIT: Duration = Duration::from_secs(20);
 
 /// A customer of `org` (as the inbound path would have created it); returns their id.
 async fn customer(t: &TestStack, org: &str) -> String {
@@ -82,39 +79,9 @@ async fn template_named(t: &TestStack, name: &str) -> Value {
     list["items"].as_array().unwrap().iter().find(|x| x["name"] == name).cloned().unwrap_or_else(|| panic!("no template {name}: {list}"))
 }
 
-/// Waits until the next-step queue has nothing visible or in flight.
-async fn queue_drained(t: &TestStack) {
-    let url = t.stack.resources.queue_urls["NextStepQueue"].clone();
-    let sqs = t.stack.deps.queue.client().clone();
-    eventually("the next-step queue to drain", WAIT, || async {
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-            .send()
-            .await
-            .ok()?
-            .attributes?;
-        let count = |name: aws_sdk_sqs::types::QueueAttributeName| attrs.get(&name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
-        (count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages) == 0
-            && count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible) == 0)
-            .then_some(())
-    })
-    .await;
-}
-
+/// `copies` of the next-step job for `interaction`, in one batch.
 fn job_event(org: &str, interaction: &str, copies: usize) -> SqsEvent {
-    let records: Vec<Value> = (0..copies)
-        .map(|i| {
-            json!({
-                "messageId": format!("dup-{i}"), "receiptHandle": format!("r-{i}"),
-                "body": json!({ "org_id": org, "interaction_id": interaction }).to_string(),
-                "attributes": { "ApproximateReceiveCount": "2" }, "messageAttributes": {},
-                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:next-step", "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
+    max_dev::testing::sqs_job(&json!({ "org_id": org, "interaction_id": interaction }), copies, "next-step")
 }
 
 #[tokio::test]
@@ -271,7 +238,7 @@ async fn duplicate_jobs_and_racing_completes_give_exactly_one_next_interaction()
     for response in [a, b] {
         assert!(response.expect("registered").expect("ran").batch_item_failures.is_empty());
     }
-    queue_drained(&t).await;
+    t.drained().await;
     let all = all_of(&t, &c).await;
     assert_eq!(all.len(), 2, "the completed call and exactly one next step: {all:?}");
     assert!(all.iter().any(|x| x["id"] == next["id"]));

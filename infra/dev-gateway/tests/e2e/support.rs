@@ -6,14 +6,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use max_dev::testing::{TestStack, eventually};
+use max_dev::testing::{NUMBER, TestStack, WAIT, eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const WAIT: Duration = Duration::from_secs(20);
-const NUMBER: &str = "106540352242922";
 const GREETING: &str = "Live chat support — you can now chat with our support team. Please describe your issue.";
 const RESOLVED: &str = "Your support ticket has been resolved!";
 
@@ -193,10 +191,14 @@ async fn menu_chat_support_ticket_answer_close_and_back_to_the_menu() {
     let ana = Customer::new("16505551234", "Ana Ruiz");
     let ben = Customer::new("5215512345678", "Ben Ortiz");
 
-    // A first message gets the menu; a redelivery of it changes nothing.
+    // A first message gets the menu; its job delivered again (through inbound-processor, not
+    // left to SQS deduplication) changes nothing: no second menu.
     let hello = ana.says(&t, "Hello").await;
     assert!(is_menu(&nth_sent(&server, ana.wa_id, 1).await));
-    assert_eq!(t.post_webhook(&hello).await.status(), StatusCode::OK);
+    t.drained().await;
+    assert!(t.process_inbound(&hello).await.batch_item_failures.is_empty());
+    t.drained().await;
+    assert_eq!(sent_to(&server, ana.wa_id).await.len(), 1, "one menu for one message");
 
     // Chat support from the list: the greeting, exactly.
     ana.taps(&t, "chat_support", "Chat support").await;
@@ -210,10 +212,18 @@ async fn menu_chat_support_ticket_answer_close_and_back_to_the_menu() {
     assert_eq!(opened["sender_name"], "Ana Ruiz");
     assert_eq!(opened["source"], "whatsapp");
     ana.says(&t, "It started yesterday").await;
-    assert_eq!(t.post_webhook(&first).await.status(), StatusCode::OK, "a redelivered first message");
     let ana_ticket = ticket_with(&t, ana.wa_id, 2).await;
     let ana_id = ana_ticket["id"].as_str().unwrap().to_string();
     assert_eq!(ana_id, opened["id"].as_str().unwrap());
+    // The first message's job delivered again: it neither joins the ticket twice nor opens another.
+    t.drained().await;
+    assert!(t.process_inbound(&first).await.batch_item_failures.is_empty());
+    t.drained().await;
+    let (all, total) = tickets(&t, "").await;
+    assert_eq!((ids(&all), total), (vec![ana_id.as_str()], 1), "one ticket");
+    let joined = [("user", "My car makes a grinding noise when I brake"), ("user", "It started yesterday")];
+    assert_eq!(texts(&ticket(&t, &ana_id).await), joined.map(|(a, b)| (a.to_string(), b.to_string())), "each message joined once");
+    assert_eq!(sent_to(&server, ana.wa_id).await.len(), 2, "nothing sent back for ticket messages");
 
     // Notifications count it at once (admin); agents see their own view and not the admin one.
     assert_eq!(counts(&notifications(&t).await), (1, 0, 1, true));
@@ -334,7 +344,7 @@ async fn menu_chat_support_ticket_answer_close_and_back_to_the_menu() {
     // Ana writes again later: the menu, not her old ticket; support again opens a new ticket.
     ana.says(&t, "Car is fixed, thanks!").await;
     assert!(is_menu(&nth_sent(&server, ana.wa_id, 5).await));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    t.drained().await;
     assert_eq!(sent_to(&server, ana.wa_id).await.len(), 5, "one menu, nothing else, no repeat of the closing message");
     assert_eq!(ticket(&t, &ana_id).await["messages"].as_array().unwrap().len(), 5, "4 messages and the closing one");
     ana.taps(&t, "chat_support", "Chat support").await;
@@ -463,7 +473,7 @@ async fn admins_edit_the_menu_and_customers_get_the_new_one() {
     assert_eq!(shown["texts"]["chat_support_greeting"], GREETING);
     let sam = Customer::new("4915112345678", "Sam Weber");
     sam.says(&t, "Hi").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    t.drained().await;
     assert!(sent_to(&server, sam.wa_id).await.is_empty(), "no menu without a stored bot");
 
     // Three entries go out as buttons; the greeting is the organisation's own.
