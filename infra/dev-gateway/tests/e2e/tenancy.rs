@@ -1,16 +1,20 @@
 //! Another organisation's data answers 404; no token answers 401.
 
-use std::time::Duration;
-
-use max_dev::testing::{TestStack, eventually, fixture};
+use max_dev::testing::{TestStack, WAIT, eventually, fixture};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 #[tokio::test]
 async fn organisation_b_sees_none_of_organisation_a() {
     let t = TestStack::start().await;
-    assert_eq!(t.post_webhook(&crate::fresh(&fixture("meta-openapi/text-message.json"))).await.status(), StatusCode::OK);
-    let c = eventually("conversation", Duration::from_secs(15), || async { t.conversations().await.into_iter().next() }).await;
+    // Two customers, so A's list has a second page and a cursor to try in B's.
+    assert_eq!(t.post_webhook(&crate::fresh(&fixture("batched-two-changes.json"))).await.status(), StatusCode::OK);
+    let all = eventually("two conversations", WAIT, || async {
+        let c = t.conversations().await;
+        (c.len() == 2).then_some(c)
+    })
+    .await;
+    let c = &all[0];
     let id = c["id"].as_str().unwrap();
     let customer = c["customer_id"].as_str().unwrap();
     let b = &t.other.admin;
@@ -28,14 +32,17 @@ async fn organisation_b_sees_none_of_organisation_a() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = t.post(&format!("/v1/conversations/{id}/assign"), b, json!({ "assignee_id": "x" })).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, list) = t.get("/v1/conversations", b).await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 0);
-    // A cursor from A's list is refused in B's.
-    let (_, page) = t.get("/v1/conversations?limit=1", &t.org.admin).await;
-    if let Some(cursor) = page["next_cursor"].as_str() {
-        let (status, _) = t.get(&format!("/v1/conversations?cursor={cursor}"), b).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    }
+    let (status, list) = t.get("/v1/conversations", b).await;
+    assert_eq!((status, list["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{list}");
+    // A cursor from A's list is refused in B's (and works in A's).
+    let (status, page) = t.get("/v1/conversations?limit=1", &t.org.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let cursor = page["next_cursor"].as_str().expect("A's list has a second page");
+    let (status, second) = t.get(&format!("/v1/conversations?limit=1&cursor={cursor}"), &t.org.admin).await;
+    assert_eq!((status, second["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{second}");
+    let (status, problem) = t.get(&format!("/v1/conversations?limit=1&cursor={cursor}"), b).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "cursor");
     let res = t.http.get(t.url("/v1/conversations")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
@@ -44,7 +51,7 @@ async fn organisation_b_sees_none_of_organisation_a() {
 async fn assign_close_reopen_and_filters() {
     let t = TestStack::start().await;
     assert_eq!(t.post_webhook(&crate::fresh(&fixture("batched-two-changes.json"))).await.status(), StatusCode::OK);
-    let all = eventually("two conversations", Duration::from_secs(15), || async {
+    let all = eventually("two conversations", WAIT, || async {
         let c = t.conversations().await;
         (c.len() == 2).then_some(c)
     })
@@ -82,12 +89,14 @@ async fn assign_close_reopen_and_filters() {
 #[tokio::test]
 async fn a_closed_conversation_is_followed_by_a_new_one_when_the_customer_writes() {
     let t = TestStack::start().await;
-    t.post_webhook(&crate::fresh(&fixture("meta-openapi/text-message.json"))).await;
-    let c = eventually("conversation", Duration::from_secs(15), || async { t.conversations().await.into_iter().next() }).await;
-    let id = c["id"].as_str().unwrap();
-    t.post(&format!("/v1/conversations/{id}/close"), &t.org.agent, json!({})).await;
-    t.post_webhook(&crate::fresh(&fixture("meta-openapi/text-message-with-context-product-inquiry.json"))).await;
-    let newer = eventually("a new conversation", Duration::from_secs(15), || async {
+    let id = t.live_conversation().await;
+    let id = id.as_str();
+    let c = t.conversations().await.into_iter().find(|c| c["id"] == id).unwrap();
+    let (status, closed) = t.post(&format!("/v1/conversations/{id}/close"), &t.org.agent, json!({})).await;
+    assert_eq!((status, closed["status"].as_str()), (StatusCode::OK, Some("closed")), "{closed}");
+    let later = crate::fresh(&fixture("meta-openapi/text-message-with-context-product-inquiry.json"));
+    assert_eq!(t.post_webhook(&later).await.status(), StatusCode::OK);
+    let newer = eventually("a new conversation", WAIT, || async {
         t.conversations().await.into_iter().find(|x| x["id"] != id && x["status"] == "open")
     })
     .await;
