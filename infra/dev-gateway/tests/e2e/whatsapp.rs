@@ -257,3 +257,23 @@ async fn the_verification_handshake_answers_the_challenge_only_with_the_right_to
     assert_eq!(ok.text().await.unwrap(), "1158201444");
     assert_eq!(verify("wrong").await.unwrap().status(), StatusCode::FORBIDDEN);
 }
+
+/// The WhatsApp id is the key of an inbound message: the store refuses a second message with the
+/// same wamid even under another message id (the marker, not only the message's own key).
+#[tokio::test]
+async fn the_store_keeps_one_message_per_wamid_whatever_its_id() {
+    use max_core::ports::{ConversationStore, MessageStore, Written};
+    let t = TestStack::with(TestOptions { no_pollers: true, ..Default::default() }).await;
+    assert!(t.process_inbound(&crate::fresh(&fixture("meta-openapi/text-message.json"))).await.batch_item_failures.is_empty());
+    let listed = t.conversations().await;
+    let (org, conversation_id) = (t.org.seed.id.as_str(), listed[0]["id"].as_str().unwrap());
+    let stored_id = t.messages(conversation_id).await[0]["id"].as_str().unwrap().to_string();
+    let store = &t.stack.deps.store;
+    let mut message = store.message(org, conversation_id, &stored_id).await.unwrap().expect("stored");
+    let mut conversation = store.conversation(org, conversation_id).await.unwrap().expect("stored");
+    message.id = max_core::domain::ids::new_id(chrono::Utc::now());
+    conversation.version += 1;
+    assert_eq!(store.record_inbound(&message, &conversation).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(t.messages(conversation_id).await.len(), 1);
+    assert_eq!(t.conversations().await, listed, "the conversation is untouched");
+}
