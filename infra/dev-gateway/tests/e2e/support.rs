@@ -508,3 +508,54 @@ async fn admins_edit_the_menu_and_customers_get_the_new_one() {
     let (_, other) = t.get("/v1/bot/menu", &t.other.admin).await;
     assert_eq!(other["is_default"], true);
 }
+
+/// PATCH to a final status behaves like close (closing message included, once); a CLOSED outcome
+/// sends its own message; one active ticket per conversation (409); a ticket whose conversation
+/// an agent closed cannot be answered (409).
+#[tokio::test]
+async fn final_statuses_by_patch_or_close_send_their_message_once_and_conflicts_answer_409() {
+    let server = graph().await;
+    let t = TestStack::with_graph(&server.uri()).await;
+    let conversation = t.live_conversation().await;
+    let customer = max_dev::testing::CUSTOMER;
+    let open = |text: &'static str| {
+        let t = &t;
+        let conversation = conversation.clone();
+        async move {
+            let (s, b) = t.post("/v1/support/tickets", &t.org.agent, json!({ "issue_description": text, "conversation_id": conversation })).await;
+            assert_eq!(s, StatusCode::CREATED, "{b}");
+            b["ticket_id"].as_str().unwrap().to_string()
+        }
+    };
+
+    let first = open("The brakes squeak").await;
+    let (s, b) = t.post("/v1/support/tickets", &t.org.agent, json!({ "issue_description": "Again", "conversation_id": conversation })).await;
+    assert_eq!((s, b["current_status"].as_str()), (StatusCode::CONFLICT, Some("OPEN")), "a second active ticket on the conversation: {b}");
+
+    // PATCH to RESOLVED: like close, the resolved message goes out; the same PATCH again sends nothing.
+    for _ in 0..2 {
+        let (s, patched) = t.api(Method::PATCH, &format!("/v1/admin/support/tickets/{first}"), &t.org.admin, Some(json!({ "status": "RESOLVED" }))).await;
+        assert_eq!((s, patched["status"].as_str()), (StatusCode::OK, Some("RESOLVED")), "{patched}");
+        assert!(patched["resolved_at"].is_string(), "{patched}");
+    }
+    let (s, b) = t.api(Method::PATCH, &format!("/v1/admin/support/tickets/{first}"), &t.org.admin, Some(json!({ "status": "CLOSED" }))).await;
+    assert_eq!((s, b["current_status"].as_str()), (StatusCode::CONFLICT, Some("RESOLVED")), "{b}");
+    let last = ticket(&t, &first).await["messages"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!((last["sender_type"].as_str(), last["text"].as_str()), (Some("system"), Some(RESOLVED)));
+
+    // The conversation is free again: a new ticket, closed with the CLOSED outcome.
+    let second = open("The radio is broken").await;
+    let (s, closed) = t.post(&format!("/v1/admin/support/tickets/{second}/close"), &t.org.admin, json!({ "outcome": "CLOSED" })).await;
+    assert_eq!((s, closed["status"].as_str()), (StatusCode::OK, Some("CLOSED")), "{closed}");
+
+    // A third ticket; an agent closes the conversation: the ticket cannot be answered on WhatsApp.
+    let third = open("The window sticks").await;
+    let (s, b) = t.post(&format!("/v1/conversations/{conversation}/close"), &t.org.agent, json!({})).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("closed")), "{b}");
+    let (s, b) = t.post(&format!("/v1/admin/support/tickets/{third}/messages"), &t.org.admin, json!({ "message": "We'll look at it" })).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+
+    t.drained().await;
+    let texts: Vec<String> = sent_to(&server, customer).await.iter().map(|b| text_of(b).to_string()).collect();
+    assert_eq!(texts, [RESOLVED, max_core::domain::bot::TICKET_CLOSED], "each closing message once, nothing else");
+}
