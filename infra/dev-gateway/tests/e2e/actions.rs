@@ -552,3 +552,24 @@ async fn a_filtered_list_fills_its_page() {
         assert_eq!(rest["items"].as_array().map(Vec::len), Some(0), "{rest}");
     }
 }
+
+/// An edit is a decision: approving or denying afterwards is 409 with the current status, and only
+/// the edit's answer is sent.
+#[tokio::test]
+async fn an_edited_action_cannot_then_be_approved() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(accepted("wamid.ACT-EDIT-ONCE")).expect(1).mount(&graph).await;
+    let t = TestStack::with_graph(&graph.uri()).await;
+    let conversation = live_conversation(&t).await;
+    let id = create_action(&t, &conversation, refund()).await["id"].as_str().unwrap().to_string();
+    let (status, edited) = t.post(&format!("/v1/actions/{id}/edit"), &t.org.agent, json!({ "changes": { "amount": "20.00" } })).await;
+    assert_eq!((status, edited["status"].as_str()), (StatusCode::OK, Some("edited")), "{edited}");
+    for path in [format!("/v1/actions/{id}/approve"), format!("/v1/actions/{id}/deny")] {
+        let (status, problem) = t.post(&path, &t.org.agent, json!({})).await;
+        assert_eq!((status, problem["current_status"].as_str()), (StatusCode::CONFLICT, Some("edited")), "{path}: {problem}");
+    }
+    let a = action_when(&t, &id, "answer sent", |a| a["response"]["status"] == "sent").await;
+    assert_eq!((a["status"].as_str(), a["details"]["amount"].as_str()), (Some("edited"), Some("20.00")));
+    t.drained().await;
+    graph.verify().await;
+}

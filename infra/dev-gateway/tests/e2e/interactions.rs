@@ -500,3 +500,39 @@ async fn the_sample_events_answer_what_they_show() {
     let res = registry::invoke_sqs("next-step", event, &t.stack.deps).await.expect("registered").expect("ran");
     assert!(res.batch_item_failures.is_empty(), "a job for an unknown interaction is dropped, not retried");
 }
+
+/// Skipping a step (`PUT` with `status: skipped`) moves the chain on like a completion, with the
+/// next step's dates counted from the skip; an inactive template cannot be started, but a chain
+/// already running through it goes on.
+#[tokio::test]
+async fn a_skipped_step_moves_the_chain_and_an_inactive_template_cannot_be_started() {
+    let t = TestStack::start().await;
+    let c = customer(&t, &t.org.seed.id).await;
+    let standard = template_named(&t, "Standard Follow-up Sequence").await;
+    let (status, first) = t.post("/v1/interactions/workflow/start", &t.org.agent, json!({ "customer_id": c, "template_id": standard["id"] })).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let first_id = first["id"].as_str().unwrap();
+
+    // The template goes inactive while its chain runs.
+    let mut inactive = standard.clone();
+    for field in ["id", "org_id", "created_by", "created_at", "updated_at", "version"] {
+        inactive.as_object_mut().unwrap().remove(field);
+    }
+    inactive["is_active"] = json!(false);
+    let (status, saved) = t.api(Method::PUT, &format!("/v1/interactions/templates/{}", standard["id"].as_str().unwrap()), &t.org.admin, Some(inactive)).await;
+    assert_eq!((status, saved["is_active"].clone()), (StatusCode::OK, json!(false)), "{saved}");
+    let (status, problem) = t.post("/v1/interactions/workflow/start", &t.org.agent, json!({ "customer_id": c, "template_id": standard["id"] })).await;
+    assert_eq!((status, problem["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("template_id")), "{problem}");
+
+    let (status, skipped) = t.api(Method::PUT, &format!("/v1/interactions/{first_id}"), &t.org.agent, Some(json!({ "status": "skipped" }))).await;
+    assert_eq!((status, skipped["status"].clone()), (StatusCode::OK, json!("skipped")), "{skipped}");
+    let skipped_at = time(&skipped["completed_at"]);
+    let proposal = next_of(&t, first_id).await;
+    assert_eq!((proposal["type"].clone(), proposal["step_number"].clone(), proposal["template_id"].clone()), (json!("send_proposal"), json!(2), standard["id"].clone()));
+    assert_eq!(time(&proposal["scheduled_at"]), skipped_at);
+    assert_eq!(time(&proposal["due_at"]), skipped_at + days(2));
+    let (status, problem) = t.api(Method::PUT, &format!("/v1/interactions/{first_id}"), &t.org.agent, Some(json!({ "status": "skipped" }))).await;
+    assert_eq!((status, problem["current_status"].clone()), (StatusCode::CONFLICT, json!("skipped")));
+    t.drained().await;
+    assert_eq!(all_of(&t, &c).await.len(), 2, "the skipped step and exactly one next");
+}
