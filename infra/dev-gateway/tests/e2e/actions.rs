@@ -90,6 +90,9 @@ async fn deliver_and_read(t: &TestStack, action_id: &str, wamid: &str) -> Value 
     }
     let a = action_when(t, action_id, "read", |a| a["response"]["status"] == "read").await;
     assert!(a["response"]["delivered_at"].is_string() && a["response"]["read_at"].is_string(), "{a}");
+    // The feed is written after the answer's status, by the same job: once the callbacks' jobs
+    // are consumed, the feed is complete (reading it right after the status above raced).
+    t.drained().await;
     a
 }
 
@@ -297,6 +300,7 @@ async fn a_refused_answer_shows_failed_with_its_reason_and_the_action_stays_deci
     assert_eq!(a["response"]["failure"]["reason"], "Message Undeliverable");
     let answer = t.messages(&conversation).await.into_iter().find(|m| m["id"] == a["response"]["message_id"]).unwrap();
     assert_eq!((answer["status"].as_str(), answer["failure"]["code"].as_i64()), (Some("failed"), Some(131026)));
+    t.drained().await;
     let events = steps(&feed(&t, &t.org.agent).await);
     assert_eq!(events, ["action.created", "action.decided", "message.status_changed failed", "action.response_status_changed failed"]);
     graph.verify().await;
