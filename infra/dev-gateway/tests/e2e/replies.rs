@@ -12,10 +12,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::{accepted, graph_requests, meta_error, status_for};
 
-async fn live_conversation(t: &TestStack) -> String {
-    t.live_conversation().await
-}
-
 async fn reply(t: &TestStack, conversation: &str, body: Value) -> Value {
     let (status, message) = t.post(&format!("/v1/conversations/{conversation}/messages"), &t.org.agent, body).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{message}");
@@ -58,7 +54,7 @@ async fn an_agent_reply_reaches_the_graph_api_once_and_statuses_follow() {
         .mount(&graph)
         .await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let sent = reply(&t, &conversation, json!({ "type": "text", "body": "Yes, it also comes in blue." })).await;
     let id = sent["id"].as_str().unwrap();
     let m = message_when(&t, &conversation, id, "sent", |m| m["status"] == "sent").await;
@@ -81,7 +77,7 @@ async fn a_failed_status_shows_its_reason() {
     let graph = MockServer::start().await;
     Mock::given(method("POST")).respond_with(accepted("wamid.OUT-2")).mount(&graph).await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let sent = reply(&t, &conversation, json!({ "type": "text", "body": "Are you still there?" })).await;
     let id = sent["id"].as_str().unwrap();
     message_when(&t, &conversation, id, "sent", |m| m["status"] == "sent").await;
@@ -143,7 +139,7 @@ async fn two_server_errors_then_success_sends_once() {
     Mock::given(method("POST")).respond_with(ResponseTemplate::new(500)).up_to_n_times(2).with_priority(1).mount(&graph).await;
     Mock::given(method("POST")).respond_with(accepted("wamid.OUT-3")).with_priority(2).mount(&graph).await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let sent = reply(&t, &conversation, json!({ "type": "text", "body": "Third time lucky" })).await;
     let m = message_when(&t, &conversation, sent["id"].as_str().unwrap(), "sent", |m| m["status"] == "sent").await;
     assert_eq!(m["wamid"], "wamid.OUT-3");
@@ -156,7 +152,7 @@ async fn throttling_is_retried_later_then_fails_into_the_dlq() {
     let graph = MockServer::start().await;
     Mock::given(method("POST")).respond_with(meta_error(400, 130429, "Rate limit hit")).mount(&graph).await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let sent = reply(&t, &conversation, json!({ "type": "text", "body": "Busy line" })).await;
     let id = sent["id"].as_str().unwrap();
     eventually("a retry", WAIT, || async { (graph_requests(&graph).await >= 2).then_some(()) }).await;
@@ -178,7 +174,7 @@ async fn an_invalid_token_fails_at_once() {
     let graph = MockServer::start().await;
     Mock::given(method("POST")).respond_with(meta_error(401, 190, "Error validating access token")).expect(1).mount(&graph).await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let sent = reply(&t, &conversation, json!({ "type": "text", "body": "Hello" })).await;
     let m = message_when(&t, &conversation, sent["id"].as_str().unwrap(), "failed", |m| m["status"] == "failed").await;
     assert_eq!(m["failure"]["code"], 190);
@@ -191,7 +187,7 @@ async fn a_redelivered_job_after_a_successful_send_sends_nothing() {
     let graph = MockServer::start().await;
     Mock::given(method("POST")).respond_with(accepted("wamid.OUT-4")).expect(1).mount(&graph).await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let sent = reply(&t, &conversation, json!({ "type": "text", "body": "Only once" })).await;
     let id = sent["id"].as_str().unwrap();
     message_when(&t, &conversation, id, "sent", |m| m["status"] == "sent").await;
@@ -209,7 +205,7 @@ async fn templates_buttons_lists_and_media_become_graph_requests() {
     let graph = MockServer::start().await;
     Mock::given(method("POST")).respond_with(accepted("wamid.ANY")).mount(&graph).await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let bodies = [
         json!({ "type": "template", "name": "order_shipped", "language": "es", "parameters": ["Ana", "#123"] }),
         json!({ "type": "buttons", "body": "Pick one", "buttons": [{ "id": "yes", "title": "Yes" }, { "id": "no", "title": "No" }] }),
@@ -234,7 +230,7 @@ async fn templates_buttons_lists_and_media_become_graph_requests() {
 #[tokio::test]
 async fn bad_replies_are_refused_naming_the_field() {
     let t = TestStack::start().await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let path = format!("/v1/conversations/{conversation}/messages");
     let (status, body) = t.post(&path, &t.org.agent, json!({ "type": "text", "body": "" })).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -251,7 +247,7 @@ async fn bad_replies_are_refused_naming_the_field() {
 #[tokio::test]
 async fn the_same_idempotency_key_queues_one_message() {
     let t = TestStack::start().await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let path = format!("/v1/conversations/{conversation}/messages");
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -294,7 +290,7 @@ async fn the_sweep_sends_a_reply_whose_job_was_lost_once() {
         .mount(&graph)
         .await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let deps = &t.stack.deps;
     let org = t.org.seed.id.clone();
     for (text, age) in [("Stored, never queued.", chrono::Duration::minutes(3)), ("Stored just now, its job may be on its way.", chrono::Duration::seconds(30))] {
@@ -424,7 +420,7 @@ async fn meta_saying_the_window_closed_sends_the_fallback_template_once() {
         .mount(&graph)
         .await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let sent = reply(&t, &conversation, json!({ "type": "text", "body": "Are you still there?" })).await;
     let m = message_when(&t, &conversation, sent["id"].as_str().unwrap(), "sent as template", |m| m["status"] == "sent").await;
     assert_eq!((m["sent_as_template"].as_str(), m["wamid"].as_str()), (Some("hello_world"), Some("wamid.TPL-2")));
