@@ -526,10 +526,19 @@ mod tests {
 
     #[test]
     fn due_bounds_sort_as_the_half_open_range_they_mean() {
-        let due = "O#2026-01-21T10:00:00.000Z#I1";
-        assert!(due < "O#2026-01-21T10:00:00.001Z", "due just before the bound is inside");
-        assert!(due > "O#2026-01-21T10:00:00.000Z", "due exactly at the upper bound is outside");
-        assert!(due >= "O#2026-01-21T10:00:00.000Z", "due exactly at the lower bound is inside");
-        assert!(due < "O#~" && due > "O#");
+        // The item's own sort key against bounds built as `query_interactions` builds them
+        // (`BETWEEN prefix+from AND prefix+to`, or `prefix+END` for an open end).
+        let due = Utc.with_ymd_and_hms(2026, 1, 21, 10, 0, 0).unwrap();
+        let item = interaction_item(&interaction()).unwrap();
+        let key = attr(&item, "gsi1sk").unwrap().to_string();
+        let bound = |at: chrono::DateTime<Utc>| format!("{OPEN}{}", sort_time(at));
+        let inside = |lo: &str, hi: &str| lo <= key.as_str() && key.as_str() <= hi;
+        let ms = chrono::Duration::milliseconds(1);
+        assert!(inside(&bound(due - ms), &bound(due + ms)), "due between the bounds is inside");
+        assert!(inside(&bound(due), &bound(due + ms)), "due exactly at the lower bound is inside");
+        assert!(!inside(&bound(due - ms), &bound(due)), "due exactly at the upper bound is outside");
+        assert!(!inside(&bound(due + ms), &format!("{OPEN}{END}")), "due before the lower bound is outside");
+        assert!(inside(OPEN, &format!("{OPEN}{END}")), "the open prefix holds it");
+        assert!(!inside(CLOSED, &format!("{CLOSED}{END}")), "the closed prefix does not");
     }
 }
