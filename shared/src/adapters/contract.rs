@@ -1273,6 +1273,9 @@ pub async fn tickets_list_newest_first_filtered_in_pages<S: ContractStore + ?Siz
     assert_eq!(list(TicketFilter { assigned: Some(Assigned::Nobody), ..TicketFilter::open_list() }).await, ["T4", "T1"]);
     let pages = all_pages(async |cursor| s.tickets(ORG, &TicketFilter::default(), &page(4, cursor)).await).await;
     assert_eq!(page_ids(pages, |t: &SupportTicket| t.id.clone()), [vec!["T6", "T5", "T4", "T3"], vec!["T2", "T1"]]);
+    // Ticket lists read one more than the page: a page that ends the list has no cursor.
+    assert_eq!(s.tickets(ORG, &TicketFilter::default(), &page(6, None)).await.unwrap().next_cursor, None);
+    assert_eq!(s.tickets(ORG, &TicketFilter::open_list(), &page(4, None)).await.unwrap().next_cursor, None);
     let pages = all_pages(async |cursor| s.tickets(ORG, &TicketFilter::open_list(), &page(2, cursor)).await).await;
     assert_eq!(page_ids(pages, |t: &SupportTicket| t.id.clone()), [vec!["T6", "T4"], vec!["T3", "T1"]]);
     assert!(matches!(s.tickets(ORG, &TicketFilter::default(), &page(2, Some("nonsense".into()))).await, Err(Error::Invalid { .. })));

@@ -321,6 +321,51 @@ mod tests {
         assert!(decode_cursor(page.next_cursor.as_deref().unwrap(), "Q").is_err());
     }
 
+    fn conversation(version: u64) -> Conversation {
+        serde_json::from_value(serde_json::json!({
+            "id": "C1", "org_id": "o1", "customer_id": "u1", "channel": "whatsapp", "phone_number_id": "PN1",
+            "customer_address": "A1", "status": "open", "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z", "last_message_at": "2026-01-01T00:00:00Z", "version": version
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_leaves_nothing_behind_and_the_retry_stores() {
+        use crate::ports::{ConversationStore, MessageStore};
+        // GIVEN a stored conversation and a reply whose write will fail
+        let store = MemoryStore::new();
+        store.lock().put_conversation(&conversation(1));
+        let mut reply: Message = serde_json::from_value(serde_json::json!({
+            "id": "M1", "org_id": "o1", "conversation_id": "C1", "customer_id": "u1", "direction": "outbound",
+            "type": "text", "status": "queued", "sender": { "type": "agent" }, "created_at": "2026-01-01T00:01:00Z"
+        }))
+        .unwrap();
+        reply.idempotency_key = Some("k1".into());
+        store.fail_next("record_outbound", Error::backend("dynamodb", "throttled"));
+        // WHEN it is recorded
+        let failed = store.record_outbound(&reply, &conversation(2)).await;
+        // THEN it failed, and neither the message, its key nor the conversation changed
+        assert!(matches!(failed, Err(Error::Backend { .. })));
+        assert_eq!(store.message("o1", "C1", "M1").await.unwrap(), None);
+        assert_eq!(store.message_by_idempotency_key("o1", "C1", "k1").await.unwrap(), None);
+        assert_eq!(store.conversation("o1", "C1").await.unwrap().map(|c| c.version), Some(1));
+        // AND the retry goes through
+        assert_eq!(store.record_outbound(&reply, &conversation(2)).await.unwrap(), Written::Stored);
+    }
+
+    #[tokio::test]
+    async fn a_write_fault_waits_for_a_write() {
+        use crate::ports::ConversationStore;
+        let store = MemoryStore::new();
+        store.lock().put_conversation(&conversation(1));
+        store.fail_next_write(Error::backend("dynamodb", "down"));
+        assert!(store.conversation("o1", "C1").await.unwrap().is_some(), "reads are not hit");
+        assert!(store.assign("o1", "C1", Some("a1"), Utc::now()).await.is_err());
+        assert_eq!(store.conversation("o1", "C1").await.unwrap().map(|c| c.version), Some(1));
+        assert_eq!(store.assign("o1", "C1", Some("a1"), Utc::now()).await.unwrap().version, 2);
+    }
+
     #[test]
     fn a_planted_fault_hits_once() {
         let store = MemoryStore::new();
