@@ -26,6 +26,9 @@
      `s3:Get*`), NotAction, or Resource "*"; dynamodb:Scan appears nowhere;
      DynamoDB actions are item-level ones IAM knows (TransactWriteItems is not
      an IAM action: a transaction needs the action of each of its items);
+   - each function's DynamoDB grants are exactly the actions its code reaches
+     (infra/scripts/dynamo_actions.py reads them from the Rust source), Query on
+     the indexes only if it queries one;
    - S3 grants name a prefix of the bucket (`${MediaBucket.Arn}/inbound/*`),
      and every prefix granted (and every one the code writes: BASELINE_PREFIXES)
      has an enabled lifecycle rule that expires it;
@@ -50,6 +53,8 @@ import re
 import sys
 
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # What config.rs reads for each part of `Needs` (TABLE_NAME always).
 NEEDS_ENV = {
@@ -473,6 +478,9 @@ def check_security(template, resources, functions, problems, repo_root=None):
             for name in sorted(own - wanted - GLOBAL_ENV_ALLOWED):
                 problems.append(f"{fname}: Environment has {name}, which its Needs does not read (least privilege: leave it out)")
 
+    # DynamoDB grants = what the code reaches (dynamo_actions.py), no more, no less.
+    check_dynamodb_grants(functions, problems, repo_root)
+
     # Every other policy document of the template: no wildcard grants either.
     for rname, res in resources.items():
         if not isinstance(res, dict):
@@ -599,6 +607,48 @@ def check_security(template, resources, functions, problems, repo_root=None):
             settings = route_settings.get(route) or {}
             if settings.get("ThrottlingRateLimit") is None or settings.get("ThrottlingBurstLimit") is None:
                 problems.append(f"{fname}: webhook route {route} needs its own RouteSettings throttle (rate and burst)")
+
+
+def granted_dynamodb(fn):
+    """(actions on the table, whether Query on its indexes is granted) of a function's policies."""
+    table, index = set(), False
+    for policy in as_list((fn.get("Properties") or {}).get("Policies")):
+        if not isinstance(policy, dict) or "Statement" not in policy:
+            continue
+        for st in as_list(policy["Statement"]):
+            if not isinstance(st, dict) or st.get("Effect") != "Allow":
+                continue
+            actions = {a.split(":", 1)[1] for a in as_list(st.get("Action")) if isinstance(a, str) and a.lower().startswith("dynamodb:")}
+            for r in as_list(st.get("Resource")):
+                if getatt(r) == ("MaxTable", "Arn"):
+                    table |= actions
+                elif (sub_or_str(r) or "").startswith("${MaxTable.Arn}/index/"):
+                    index = index or "Query" in actions
+    return table, index
+
+
+def check_dynamodb_grants(functions, problems, repo_root):
+    if not os.path.isdir(os.path.join(repo_root, "functions")):
+        return
+    import dynamo_actions
+
+    derived = dynamo_actions.derive(repo_root)
+    for fname, fn in functions.items():
+        binary = ((fn.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+        if binary not in derived:
+            continue
+        used = derived[binary]
+        if "Scan" in used:
+            problems.append(f"{fname}: its code scans the table ({binary}); no access pattern may scan")
+        table, index = granted_dynamodb(fn)
+        for action in sorted(used - {"index", "Scan"} - table):
+            problems.append(f"{fname}: its code calls dynamodb:{action} (infra/scripts/dynamo_actions.py) but its policy does not grant it on MaxTable")
+        for action in sorted(table - used):
+            problems.append(f"{fname}: grants dynamodb:{action} on MaxTable, which its code never calls (infra/scripts/dynamo_actions.py)")
+        if "index" in used and not index:
+            problems.append(f"{fname}: its code queries an index but its policy grants no dynamodb:Query on ${{MaxTable.Arn}}/index/*")
+        if index and "index" not in used:
+            problems.append(f"{fname}: grants dynamodb:Query on the indexes, which its code never queries")
 
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))

@@ -101,6 +101,28 @@ class CheckTemplate(unittest.TestCase):
             self.statements(t).append({"Effect": "Allow", "NotAction": ["iam:*"], "Resource": "*"})
         self.assertFires(mutate, 'Resource "*"', "NotAction/NotResource")
 
+    def test_dynamodb_grants_must_match_the_code(self):
+        def mutate(t):
+            # inbound-processor stores messages (PutItem); api-events never deletes.
+            st = self.statements(t, "InboundProcessorFunction")[0]
+            st["Action"] = [a for a in st["Action"] if a != "dynamodb:PutItem"]
+            self.statements(t)[0]["Action"].append("dynamodb:DeleteItem")
+            self.statements(t, "ApiConversationsFunction")[:] = [s for s in self.statements(t, "ApiConversationsFunction") if s.get("Sid") != "IndexQueries"]
+        self.assertFires(
+            mutate,
+            "InboundProcessorFunction: its code calls dynamodb:PutItem",
+            "ApiEventsFunction: grants dynamodb:DeleteItem on MaxTable, which its code never calls",
+            "ApiConversationsFunction: its code queries an index",
+        )
+
+    def test_index_query_without_index_use_fires(self):
+        self.assertFires(lambda t: self.statements(t).append(snippet("""
+            Sid: IndexQueries
+            Effect: Allow
+            Action: [dynamodb:Query]
+            Resource: !Sub "${MaxTable.Arn}/index/*"
+        """)), "ApiEventsFunction: grants dynamodb:Query on the indexes")
+
     def test_crud_policy_template_fires(self):
         self.assertFires(
             lambda t: self.fn(t)["Policies"].append(snippet("DynamoDBCrudPolicy: {TableName: !Ref MaxTable}")),
