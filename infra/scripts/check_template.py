@@ -29,6 +29,7 @@
    - each function's DynamoDB grants are exactly the actions its code reaches
      (infra/scripts/dynamo_actions.py reads them from the Rust source), Query on
      the indexes only if it queries one;
+   - the table's TTL is enabled on the attribute the code writes (expires_at);
    - S3 grants name a prefix of the bucket (`${MediaBucket.Arn}/inbound/*`),
      and every prefix granted (and every one the code writes: BASELINE_PREFIXES)
      has an enabled lifecycle rule that expires it;
@@ -48,6 +49,7 @@ Usage: check_template.py [template.yaml]   (exit 1 with a list of problems)
 Self-tests: python3 -m unittest infra/scripts/test_check_template.py (run by lint-template.sh)
 """
 
+import glob as globbing
 import os
 import re
 import sys
@@ -555,6 +557,16 @@ def check_security(template, resources, functions, problems, repo_root=None):
     for prefix, who in sorted(wanted.items()):
         if not any(prefix.startswith(r) for r in rules):
             problems.append(f"{BUCKET}: S3 prefix {prefix} ({', '.join(sorted(set(who)))}) has no enabled lifecycle rule with an expiration")
+
+    # Transient items expire: if the code writes a TTL attribute, the table's TTL is on it.
+    ttl_attrs = set()
+    for path in sorted(globbing.glob(os.path.join(repo_root, "shared/src/adapters/dynamo/*.rs"))):
+        with open(path, encoding="utf-8") as f:
+            ttl_attrs.update(re.findall(r'"(expires_at|ttl)"', f.read()))
+    table_ttl = ((resources.get("MaxTable") or {}).get("Properties") or {}).get("TimeToLiveSpecification") or {}
+    for attr in sorted(ttl_attrs):
+        if table_ttl.get("AttributeName") != attr or table_ttl.get("Enabled") is not True:
+            problems.append(f"MaxTable: the code writes the TTL attribute {attr!r}; TimeToLiveSpecification must enable it")
 
     # Alarms: Errors and Throttles per function, the log lines of LOG_ALARMS.
     alarms = of_type("AWS::CloudWatch::Alarm")

@@ -213,6 +213,9 @@ class CheckTemplate(unittest.TestCase):
                     r["Status"] = "Disabled"
         self.assertFires(mutate, "S3 prefix inbound/")
 
+    def test_table_without_ttl_fires(self):
+        self.assertFires(lambda t: t["Resources"]["MaxTable"]["Properties"].pop("TimeToLiveSpecification"), "TTL attribute 'expires_at'")
+
     # ------------------------------------------------------------ alarms
 
     def test_dlq_without_alarm_fires(self):
