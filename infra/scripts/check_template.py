@@ -7,7 +7,9 @@
 2. MAX's conventions hold:
    - every function: CodeUri ".", BuildMethod rust-cargolambda with a Binary,
      a unique Binary, its own /aws/lambda/${Fn} log group with retention;
-   - Globals.Function sets every shared environment variable;
+   - Globals.Function's environment hands no secret, queue or bucket to every
+     function; each function's own environment holds exactly the variables its
+     `Needs` (functions/<binary>/src/main.rs) makes config.rs read;
    - every SQS event: Queue: !GetAtt <Queue>.Arn, ReportBatchItemFailures,
      queue VisibilityTimeout >= 6 x the consumer's Timeout, a RedrivePolicy
      with maxReceiveCount >= 5 to a DLQ of the same kind (FIFO or not);
@@ -16,27 +18,74 @@
    - every HttpApi event: ApiId: !Ref MaxHttpApi, Method, Path starting with
      "/", {name} path parameters, no duplicate method + path, and /v1 routes
      never public (Authorizer: NONE).
+3. Least privilege and safe defaults (issue 10):
+   - every function has explicit Policies made only of inline statements: no
+     managed policies and no SAM policy templates (DynamoDBCrudPolicy grants
+     Scan, *FullAccess everything, SQSSendMessagePolicy sqs:SendMessage*);
+   - no Allow statement anywhere has a wildcard action (`*`, `service:*`,
+     `s3:Get*`), NotAction, or Resource "*"; dynamodb:Scan appears nowhere;
+     DynamoDB actions are item-level ones IAM knows (TransactWriteItems is not
+     an IAM action: a transaction needs the action of each of its items);
+   - each function's DynamoDB grants are exactly the actions its code reaches
+     (infra/scripts/dynamo_actions.py reads them from the Rust source), Query on
+     the indexes only if it queries one;
+   - the table's TTL is enabled on the attribute the code writes (expires_at);
+   - S3 grants name a prefix of the bucket (`${MediaBucket.Arn}/inbound/*`),
+     and every prefix granted (and every one the code writes: BASELINE_PREFIXES)
+     has an enabled lifecycle rule that expires it;
+   - GraphApiBaseUrl: an https default and an AllowedPattern refusing http;
+     CORS origins come from a parameter with no "*" default whose
+     AllowedPattern refuses "*"; LogLevel defaults to info;
+   - every dead-letter queue (SQS redrive targets, schedules' DeadLetterConfig,
+     Lambda on-failure destinations, SNS subscription redrive) has an alarm;
+     schedules name their DLQ (DeadLetterConfig.Arn) so it can have one;
+   - every function has an Errors and a Throttles alarm (AWS/Lambda, with
+     AlarmActions); the log lines of LOG_ALARMS have a metric filter and an
+     alarm on its metric;
+   - the webhook receiver and every queue worker have ReservedConcurrentExecutions;
+     every public webhook route has its own RouteSettings throttle.
 
 Usage: check_template.py [template.yaml]   (exit 1 with a list of problems)
+Self-tests: python3 -m unittest infra/scripts/test_check_template.py (run by lint-template.sh)
 """
 
+import glob as globbing
+import os
 import re
 import sys
 
 import yaml
 
-REQUIRED_ENV = [
-    "TABLE_NAME",
-    "INBOUND_QUEUE_URL",
-    "REPLIES_QUEUE_URL",
-    "NEXT_STEP_QUEUE_URL",
-    "MEDIA_BUCKET",
-    "WHATSAPP_APP_SECRET",
-    "WHATSAPP_VERIFY_TOKEN",
-    "WHATSAPP_ACCESS_TOKEN",
-    "GRAPH_API_BASE_URL",
-    "RUST_LOG",
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# What config.rs reads for each part of `Needs` (TABLE_NAME always).
+NEEDS_ENV = {
+    "queue:Inbound": ["INBOUND_QUEUE_URL"],
+    "queue:Replies": ["REPLIES_QUEUE_URL"],
+    "queue:NextSteps": ["NEXT_STEP_QUEUE_URL"],
+    "blobs": ["MEDIA_BUCKET"],
+    "webhook_secrets": ["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"],
+    "whatsapp": ["GRAPH_API_BASE_URL", "WHATSAPP_ACCESS_TOKEN"],
+}
+ALWAYS_ENV = ["TABLE_NAME"]
+# Variables every function may get from Globals (not secrets, nothing to reach).
+GLOBAL_ENV_ALLOWED = {"TABLE_NAME", "RUST_LOG"}
+
+# Item-level DynamoDB actions (IAM names). Scan is deliberately absent.
+DYNAMODB_ACTIONS = {
+    "GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem",
+    "BatchWriteItem", "Query", "ConditionCheckItem",
+}
+# Prefixes of the media bucket the code writes (shared/src/app/inbound.rs,
+# functions/whatsapp-webhook): each needs a lifecycle rule even if no grant names it.
+BASELINE_PREFIXES = ["inbound/", "webhooks/unhandled/", "quarantine/"]
+BUCKET = "MediaBucket"
+# Log lines that must raise an alarm: (log message, what it means).
+LOG_ALARMS = [
+    ("webhook signature missing or wrong", "webhook 401 bursts"),
+    ("WhatsApp access token rejected", "Graph error 190, every send fails"),
 ]
+MANAGED_WILDCARD_RE = re.compile(r"Crud|FullAccess|PowerUser|Administrator", re.I)
 
 CFN_TAGS = {
     "!Ref", "!GetAtt", "!Sub", "!Join", "!Select", "!Split", "!If", "!Equals",
@@ -79,7 +128,8 @@ CfnLoader.add_multi_constructor("!", _construct_tagged)
 
 
 def load(path, problems):
-    text = open(path, encoding="utf-8").read()
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
     # Structural checks on the event stream: one document, no anchors/aliases,
     # only CloudFormation tags.
     docs = 0
@@ -150,10 +200,11 @@ def check(template, problems):
     log_groups = of_type("AWS::Logs::LogGroup")
     alarms = of_type("AWS::CloudWatch::Alarm")
 
-    env = ((glob.get("Environment") or {}).get("Variables")) or {}
-    for name in REQUIRED_ENV:
-        if name not in env:
-            problems.append(f"Globals.Function.Environment.Variables lacks {name}")
+    secret_params = {k for k, v in (template.get("Parameters") or {}).items() if isinstance(v, dict) and str(v.get("NoEcho")).lower() == "true"}
+    global_env = ((glob.get("Environment") or {}).get("Variables")) or {}
+    for name, value in global_env.items():
+        if name not in GLOBAL_ENV_ALLOWED or ref_name(value) in secret_params:
+            problems.append(f"Globals.Function.Environment.Variables.{name}: every function would get it; give it to the functions that need it")
 
     # Log groups named /aws/lambda/${Fn} with retention.
     logged = set()
@@ -250,6 +301,30 @@ def check(template, problems):
         if props.get("RedrivePolicy") is None:
             problems.append(f"{qname}: consumed by {fns[0][0]} but has no RedrivePolicy")
 
+    # Other dead-letter queues: the schedules', Lambda on-failure destinations, SNS redrive.
+    for fname, fn in functions.items():
+        props = fn.get("Properties") or {}
+        on_failure = (((props.get("EventInvokeConfig") or {}).get("DestinationConfig") or {}).get("OnFailure")) or {}
+        target = getatt(on_failure.get("Destination"))
+        if on_failure.get("Type") == "SQS":
+            if target and target[0] in queues:
+                dlqs.setdefault(target[0], f"{fname} (on-failure destination)")
+            else:
+                problems.append(f"{fname}: EventInvokeConfig OnFailure SQS destination must be !GetAtt <queue>.Arn of this template")
+        for ename, event in (props.get("Events") or {}).items():
+            if event.get("Type") not in ("Schedule", "ScheduleV2"):
+                continue
+            dl = (event.get("Properties") or {}).get("DeadLetterConfig") or {}
+            target = getatt(dl.get("Arn"))
+            if target and target[0] in queues:
+                dlqs.setdefault(target[0], f"{fname}.Events.{ename} (schedule)")
+            else:
+                problems.append(f"{fname}.Events.{ename}: schedule needs DeadLetterConfig.Arn: !GetAtt <queue>.Arn (a named DLQ, so it can have an alarm)")
+    for sname, sub in of_type("AWS::SNS::Subscription").items():
+        target = getatt(((sub.get("Properties") or {}).get("RedrivePolicy") or {}).get("deadLetterTargetArn"))
+        if target and target[0] in queues:
+            dlqs.setdefault(target[0], sname)
+
     alarmed = set()
     for alarm in alarms.values():
         props = alarm.get("Properties") or {}
@@ -265,6 +340,330 @@ def check(template, problems):
             problems.append(f"{dlq}: DLQ MessageRetentionPeriod must be {DLQ_RETENTION} (14 days)")
         if dlq not in alarmed:
             problems.append(f"{dlq}: DLQ of {source} has no ApproximateNumberOfMessagesVisible alarm with AlarmActions")
+
+    check_security(template, resources, functions, problems)
+
+
+# ------------------------------------------------------------------ issue 10
+
+def sub_or_str(value):
+    if isinstance(value, str):
+        return value
+    return sub_string(value)
+
+
+def as_list(value):
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def walk(value):
+    """Every scalar of a loaded value (into tagged intrinsics too)."""
+    if isinstance(value, Tagged):
+        yield from walk(value.value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from walk(v)
+    else:
+        yield value
+
+
+def check_statements(where, statements, problems, s3_prefixes=None):
+    """Allow statements: no wildcard action, no NotAction, no Resource "*", known DynamoDB
+    actions; S3 resources per prefix (collected into s3_prefixes)."""
+    for i, st in enumerate(as_list(statements)):
+        if not isinstance(st, dict):
+            problems.append(f"{where}: statement {i} is not a mapping")
+            continue
+        sid = st.get("Sid", i)
+        if st.get("Effect") != "Allow":
+            continue
+        if "NotAction" in st or "NotResource" in st:
+            problems.append(f"{where}: statement {sid}: NotAction/NotResource grant everything else")
+        actions = [a for a in as_list(st.get("Action")) if isinstance(a, str)]
+        for action in actions:
+            if "*" in action:
+                problems.append(f"{where}: statement {sid}: wildcard action {action!r}")
+            service, _, name = action.partition(":")
+            if service.lower() == "dynamodb" and name.lower() == "scan":
+                problems.append(f"{where}: statement {sid}: dynamodb:Scan (no access pattern scans)")
+            elif service.lower() == "dynamodb" and "*" not in name and name not in DYNAMODB_ACTIONS:
+                problems.append(f"{where}: statement {sid}: {action} is not one of the item actions {sorted(DYNAMODB_ACTIONS)}")
+        resources = as_list(st.get("Resource"))
+        if "*" in resources:
+            problems.append(f"{where}: statement {sid}: Resource \"*\"")
+        if s3_prefixes is not None and any(a.lower().startswith("s3:") for a in actions):
+            for r in resources:
+                text = sub_or_str(r) or ""
+                m = re.fullmatch(r"\$\{" + BUCKET + r"\.Arn\}/(.*)\*", text)
+                if not m or not m.group(1) or not m.group(1).endswith("/"):
+                    problems.append(f"{where}: statement {sid}: S3 resource {text or r!r} must be one prefix of the bucket: ${{{BUCKET}.Arn}}/<prefix>/*")
+                else:
+                    s3_prefixes.setdefault(m.group(1), []).append(where)
+
+
+def parse_needs(main_rs):
+    """The environment variables a function's `Needs` makes config.rs read."""
+    with open(main_rs, encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"Deps::from_env\((.*?)\)\s*\.await", text, re.S)
+    if not m:
+        return None
+    needs = m.group(1)
+    if "EVERYTHING" in needs:
+        parts = [k for k in NEEDS_ENV]
+    else:
+        parts = ["queue:" + q for q in re.findall(r"Queue::(\w+)", needs)]
+        parts += [k for k in ("blobs", "webhook_secrets", "whatsapp") if re.search(k + r"\s*:\s*true", needs)]
+    wanted = set(ALWAYS_ENV)
+    for part in parts:
+        wanted.update(NEEDS_ENV.get(part, []))
+    return wanted
+
+
+def check_security(template, resources, functions, problems, repo_root=None):
+    params = template.get("Parameters") or {}
+    glob = ((template.get("Globals") or {}).get("Function")) or {}
+    global_env = set((((glob.get("Environment") or {}).get("Variables")) or {}).keys())
+    if repo_root is None:
+        repo_root = REPO_ROOT
+
+    def of_type(t):
+        return {k: v for k, v in resources.items() if isinstance(v, dict) and v.get("Type") == t}
+
+    # Scan, anywhere at all.
+    for value in walk(resources):
+        if isinstance(value, str) and value.lower() in ("dynamodb:scan", "dynamodb:scan*"):
+            problems.append(f"dynamodb:Scan appears in the template ({value})")
+            break
+
+    # Function policies and environments.
+    s3_prefixes = {}
+    for fname, fn in functions.items():
+        props = fn.get("Properties") or {}
+        policies = props.get("Policies")
+        if props.get("Role") is not None:
+            problems.append(f"{fname}: Role given; declare the function's own Policies instead")
+        if not policies:
+            problems.append(f"{fname}: no explicit Policies (a function states what it may do)")
+        for i, policy in enumerate(as_list(policies)):
+            where = f"{fname}.Policies[{i}]"
+            if isinstance(policy, (str, Tagged)):
+                name = policy if isinstance(policy, str) else repr(policy)
+                kind = "managed wildcard policy" if MANAGED_WILDCARD_RE.search(name) else "managed policy"
+                problems.append(f"{where}: {kind} {name}: use inline statements with the exact actions")
+            elif isinstance(policy, dict) and "Statement" in policy:
+                check_statements(where, policy["Statement"], problems, s3_prefixes)
+            elif isinstance(policy, dict):
+                name = next(iter(policy), "?")
+                kind = "managed wildcard policy" if MANAGED_WILDCARD_RE.search(name) else "SAM policy template"
+                problems.append(f"{where}: {kind} {name} (hides its actions, some of them wildcards or Scan): use inline statements")
+            else:
+                problems.append(f"{where}: not a policy")
+        # Environment: exactly what its Needs reads.
+        binary = ((fn.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+        main_rs = os.path.join(repo_root, "functions", str(binary), "src", "main.rs")
+        own = set((((props.get("Environment") or {}).get("Variables")) or {}).keys())
+        if binary and os.path.exists(main_rs):
+            wanted = parse_needs(main_rs)
+            if wanted is None:
+                problems.append(f"{fname}: cannot read its Needs from {main_rs}")
+                continue
+            given = own | global_env
+            for name in sorted(wanted - given):
+                problems.append(f"{fname}: Environment lacks {name} (its Needs reads it)")
+            for name in sorted(own - wanted - GLOBAL_ENV_ALLOWED):
+                problems.append(f"{fname}: Environment has {name}, which its Needs does not read (least privilege: leave it out)")
+
+    # DynamoDB grants = what the code reaches (dynamo_actions.py), no more, no less.
+    check_dynamodb_grants(functions, problems, repo_root)
+
+    # Every other policy document of the template: no wildcard grants either.
+    for rname, res in resources.items():
+        if not isinstance(res, dict):
+            continue
+        rprops = res.get("Properties") or {}
+        docs = []
+        if res.get("Type") in ("AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            docs.append(rprops.get("PolicyDocument") or {})
+        if res.get("Type") == "AWS::IAM::Role":
+            docs += [p.get("PolicyDocument") or {} for p in as_list(rprops.get("Policies")) if isinstance(p, dict)]
+            for arn in as_list(rprops.get("ManagedPolicyArns")):
+                text = arn if isinstance(arn, str) else sub_or_str(arn) or ""
+                if MANAGED_WILDCARD_RE.search(text):
+                    problems.append(f"{rname}: managed wildcard policy {text}")
+        for doc in docs:
+            check_statements(rname, doc.get("Statement") if isinstance(doc, dict) else None, problems)
+
+    # Parameters: https Graph API, CORS origins, log level.
+    graph = params.get("GraphApiBaseUrl")
+    if not isinstance(graph, dict):
+        problems.append("Parameters.GraphApiBaseUrl missing")
+    else:
+        default, pattern = graph.get("Default"), graph.get("AllowedPattern")
+        if default is not None and not str(default).startswith("https://"):
+            problems.append(f"Parameters.GraphApiBaseUrl: default {default!r} is not https")
+        if not pattern:
+            problems.append("Parameters.GraphApiBaseUrl: needs an AllowedPattern that only accepts https URLs")
+        else:
+            if re.fullmatch(pattern, "http://graph.facebook.com/v23.0"):
+                problems.append(f"Parameters.GraphApiBaseUrl: AllowedPattern {pattern!r} accepts http://")
+            if default is not None and not re.fullmatch(pattern, str(default)):
+                problems.append(f"Parameters.GraphApiBaseUrl: the default does not match its own AllowedPattern")
+    log_level = params.get("LogLevel")
+    if not isinstance(log_level, dict) or log_level.get("Default") != "info":
+        problems.append(f"Parameters.LogLevel: default must be info (found {None if not isinstance(log_level, dict) else log_level.get('Default')!r})")
+    apis = of_type("AWS::Serverless::HttpApi")
+    for aname, api in apis.items():
+        aprops = api.get("Properties") or {}
+        cors = aprops.get("CorsConfiguration")
+        if cors is None:
+            continue
+        if not isinstance(cors, dict):
+            problems.append(f"{aname}: CorsConfiguration must be a mapping with AllowOrigins from a parameter")
+            continue
+        origins = cors.get("AllowOrigins")
+        if "*" in [o for o in walk(origins)]:
+            problems.append(f"{aname}: CORS AllowOrigins contains \"*\"")
+        refs = [ref_name(origins)] if ref_name(origins) else [ref_name(o) for o in as_list(origins)]
+        if not refs or None in refs:
+            problems.append(f"{aname}: CORS AllowOrigins must come from a parameter (each deployment names its dashboards)")
+        for ref in filter(None, refs):
+            param = params.get(ref)
+            if not isinstance(param, dict):
+                problems.append(f"{aname}: CORS origins parameter {ref} is not a parameter")
+                continue
+            if "*" in str(param.get("Default", "")):
+                problems.append(f"Parameters.{ref}: CORS origins default contains \"*\"")
+            pattern = param.get("AllowedPattern")
+            if not pattern or re.fullmatch(pattern, "*"):
+                problems.append(f"Parameters.{ref}: needs an AllowedPattern that refuses \"*\"")
+
+    # Data lifetimes: every S3 prefix granted or written expires.
+    rules = []
+    bucket = resources.get(BUCKET) or {}
+    for rule in (((bucket.get("Properties") or {}).get("LifecycleConfiguration") or {}).get("Rules")) or []:
+        prefix = rule.get("Prefix", ((rule.get("Filter") or {}).get("Prefix")))
+        if rule.get("Status") == "Enabled" and prefix and (rule.get("ExpirationInDays") or rule.get("ExpirationDate")):
+            rules.append(prefix)
+    wanted = dict((p, ["the code"]) for p in BASELINE_PREFIXES)
+    for p, who in s3_prefixes.items():
+        wanted.setdefault(p, []).extend(who)
+    for prefix, who in sorted(wanted.items()):
+        if not any(prefix.startswith(r) for r in rules):
+            problems.append(f"{BUCKET}: S3 prefix {prefix} ({', '.join(sorted(set(who)))}) has no enabled lifecycle rule with an expiration")
+
+    # Transient items expire: if the code writes a TTL attribute, the table's TTL is on it.
+    ttl_attrs = set()
+    for path in sorted(globbing.glob(os.path.join(repo_root, "shared/src/adapters/dynamo/*.rs"))):
+        with open(path, encoding="utf-8") as f:
+            ttl_attrs.update(re.findall(r'"(expires_at|ttl)"', f.read()))
+    table_ttl = ((resources.get("MaxTable") or {}).get("Properties") or {}).get("TimeToLiveSpecification") or {}
+    for attr in sorted(ttl_attrs):
+        if table_ttl.get("AttributeName") != attr or table_ttl.get("Enabled") is not True:
+            problems.append(f"MaxTable: the code writes the TTL attribute {attr!r}; TimeToLiveSpecification must enable it")
+
+    # Alarms: Errors and Throttles per function, the log lines of LOG_ALARMS.
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    per_function = set()
+    alarmed_metrics = set()
+    for alarm in alarms.values():
+        props = alarm.get("Properties") or {}
+        if not props.get("AlarmActions"):
+            continue
+        ns = props.get("Namespace")
+        alarmed_metrics.add((sub_or_str(ns) or ns if not isinstance(ns, str) else ns, props.get("MetricName")))
+        if ns == "AWS/Lambda":
+            for dim in props.get("Dimensions") or []:
+                if dim.get("Name") == "FunctionName" and ref_name(dim.get("Value")):
+                    per_function.add((ref_name(dim.get("Value")), props.get("MetricName")))
+    for fname in functions:
+        for metric in ("Errors", "Throttles"):
+            if (fname, metric) not in per_function:
+                problems.append(f"{fname}: no AWS/Lambda {metric} alarm with AlarmActions")
+    filters = of_type("AWS::Logs::MetricFilter")
+    for message, meaning in LOG_ALARMS:
+        found = False
+        for f in filters.values():
+            props = f.get("Properties") or {}
+            if message not in str(props.get("FilterPattern", "")):
+                continue
+            for t in props.get("MetricTransformations") or []:
+                ns = t.get("MetricNamespace")
+                key = (ns if isinstance(ns, str) else sub_or_str(ns), t.get("MetricName"))
+                found = found or key in alarmed_metrics
+        if not found:
+            problems.append(f"no metric filter on {message!r} with an alarm ({meaning})")
+
+    # One tenant cannot starve the rest: reserved concurrency, the webhook's own throttle.
+    route_settings = {}
+    for api in apis.values():
+        route_settings.update(((api.get("Properties") or {}).get("RouteSettings")) or {})
+    for fname, fn in functions.items():
+        props = fn.get("Properties") or {}
+        events = (props.get("Events") or {}).values()
+        webhook_routes = [
+            f"{(e.get('Properties') or {}).get('Method', '').upper()} {(e.get('Properties') or {}).get('Path')}"
+            for e in events
+            if e.get("Type") == "HttpApi" and str((e.get("Properties") or {}).get("Path", "")).startswith("/webhooks/")
+        ]
+        is_worker = any(e.get("Type") == "SQS" for e in events)
+        if (webhook_routes or is_worker) and props.get("ReservedConcurrentExecutions") is None:
+            problems.append(f"{fname}: {'webhook receiver' if webhook_routes else 'queue worker'} needs ReservedConcurrentExecutions")
+        for route in webhook_routes:
+            settings = route_settings.get(route) or {}
+            if settings.get("ThrottlingRateLimit") is None or settings.get("ThrottlingBurstLimit") is None:
+                problems.append(f"{fname}: webhook route {route} needs its own RouteSettings throttle (rate and burst)")
+
+
+def granted_dynamodb(fn):
+    """(actions on the table, whether Query on its indexes is granted) of a function's policies."""
+    table, index = set(), False
+    for policy in as_list((fn.get("Properties") or {}).get("Policies")):
+        if not isinstance(policy, dict) or "Statement" not in policy:
+            continue
+        for st in as_list(policy["Statement"]):
+            if not isinstance(st, dict) or st.get("Effect") != "Allow":
+                continue
+            actions = {a.split(":", 1)[1] for a in as_list(st.get("Action")) if isinstance(a, str) and a.lower().startswith("dynamodb:")}
+            for r in as_list(st.get("Resource")):
+                if getatt(r) == ("MaxTable", "Arn"):
+                    table |= actions
+                elif (sub_or_str(r) or "").startswith("${MaxTable.Arn}/index/"):
+                    index = index or "Query" in actions
+    return table, index
+
+
+def check_dynamodb_grants(functions, problems, repo_root):
+    if not os.path.isdir(os.path.join(repo_root, "functions")):
+        return
+    import dynamo_actions
+
+    derived = dynamo_actions.derive(repo_root)
+    for fname, fn in functions.items():
+        binary = ((fn.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+        if binary not in derived:
+            continue
+        used = derived[binary]
+        if "Scan" in used:
+            problems.append(f"{fname}: its code scans the table ({binary}); no access pattern may scan")
+        table, index = granted_dynamodb(fn)
+        for action in sorted(used - {"index", "Scan"} - table):
+            problems.append(f"{fname}: its code calls dynamodb:{action} (infra/scripts/dynamo_actions.py) but its policy does not grant it on MaxTable")
+        for action in sorted(table - used):
+            problems.append(f"{fname}: grants dynamodb:{action} on MaxTable, which its code never calls (infra/scripts/dynamo_actions.py)")
+        if "index" in used and not index:
+            problems.append(f"{fname}: its code queries an index but its policy grants no dynamodb:Query on ${{MaxTable.Arn}}/index/*")
+        if index and "index" not in used:
+            problems.append(f"{fname}: grants dynamodb:Query on the indexes, which its code never queries")
+
+
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def main():

@@ -32,7 +32,8 @@ impl Resources {
             .cloned()
     }
 
-    /// The functions' environment from template.yaml's Globals, with parameters from `params`.
+    /// The functions' environment from template.yaml (Globals and every function's own variables,
+    /// one process runs them all), with parameters from `params`.
     pub fn environment(&self, template: &Template, params: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         template
             .environment

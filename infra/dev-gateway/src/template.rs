@@ -14,7 +14,8 @@ pub struct Template {
     pub routes: Vec<HttpRoute>,
     pub queue_sources: Vec<QueueSource>,
     pub schedules: Vec<ScheduleDef>,
-    /// Globals.Function.Environment.Variables, unresolved.
+    /// Every function's environment variables, unresolved: Globals.Function's and each
+    /// function's own (the dev gateway runs them all in one process, so it takes the union).
     pub environment: BTreeMap<String, EnvValue>,
 }
 
@@ -129,15 +130,8 @@ impl Template {
             schedules: vec![],
             environment: BTreeMap::new(),
         };
-        if let Some(vars) = path(&doc, &["Globals", "Function", "Environment", "Variables"]).and_then(Value::as_mapping) {
-            for (k, v) in vars {
-                let Some(name) = as_str(k) else { continue };
-                let value = match tag_name(v) {
-                    Some((tag, inner)) if tag == "Ref" => EnvValue::Ref(as_str(inner).unwrap_or_default()),
-                    _ => EnvValue::Literal(as_str(v).unwrap_or_default()),
-                };
-                t.environment.insert(name, value);
-            }
+        if let Some(globals) = path(&doc, &["Globals", "Function"]) {
+            environment(&mut t, globals);
         }
         for (id, res) in resources {
             let Some(id) = as_str(id) else { continue };
@@ -149,6 +143,7 @@ impl Template {
                 "AWS::S3::Bucket" => t.buckets.push(id),
                 "AWS::Serverless::Function" => {
                     let binary = path(res, &["Metadata", "BuildProperties", "Binary"]).and_then(as_str).unwrap_or(id.clone());
+                    environment(&mut t, &props);
                     function_events(&mut t, &binary, &props);
                 }
                 _ => {}
@@ -278,6 +273,19 @@ pub fn match_path(pattern: &str, path: &str) -> Option<BTreeMap<String, String>>
     (pattern.len() == actual.len()).then_some(params)
 }
 
+/// Adds `Environment.Variables` of a function (or of Globals.Function) to the union.
+fn environment(t: &mut Template, function: &Value) {
+    let Some(vars) = path(function, &["Environment", "Variables"]).and_then(Value::as_mapping) else { return };
+    for (k, v) in vars {
+        let Some(name) = as_str(k) else { continue };
+        let value = match tag_name(v) {
+            Some((tag, inner)) if tag == "Ref" => EnvValue::Ref(as_str(inner).unwrap_or_default()),
+            _ => EnvValue::Literal(as_str(v).unwrap_or_default()),
+        };
+        t.environment.insert(name, value);
+    }
+}
+
 /// Schedule `rate(N unit)` as seconds; cron expressions run every minute locally.
 pub fn schedule_period_secs(expression: &str) -> u64 {
     let inner = expression.trim().strip_prefix("rate(").and_then(|r| r.strip_suffix(')'));
@@ -323,6 +331,20 @@ mod tests {
         let inbound = t.queues.iter().find(|q| q.logical_id == "InboundQueue").unwrap();
         assert_eq!(inbound.dead_letter.as_ref().unwrap().0, "InboundDLQ");
         assert!(matches!(t.environment.get("TABLE_NAME"), Some(EnvValue::Ref(r)) if r == "MaxTable"));
+        // Each function declares its own variables; the union still holds everything the
+        // gateway's Needs::EVERYTHING reads.
+        for (name, reference) in [
+            ("INBOUND_QUEUE_URL", "InboundQueue"),
+            ("REPLIES_QUEUE_URL", "RepliesQueue"),
+            ("NEXT_STEP_QUEUE_URL", "NextStepQueue"),
+            ("MEDIA_BUCKET", "MediaBucket"),
+            ("WHATSAPP_APP_SECRET", "WhatsAppAppSecret"),
+            ("WHATSAPP_VERIFY_TOKEN", "WhatsAppVerifyToken"),
+            ("WHATSAPP_ACCESS_TOKEN", "WhatsAppAccessToken"),
+            ("GRAPH_API_BASE_URL", "GraphApiBaseUrl"),
+        ] {
+            assert!(matches!(t.environment.get(name), Some(EnvValue::Ref(r)) if r == reference), "{name}: {:?}", t.environment.get(name));
+        }
     }
 }
 
