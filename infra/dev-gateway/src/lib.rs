@@ -87,6 +87,8 @@ pub struct DevStack {
     pub s3: aws_sdk_s3::Client,
     pub sandbox: Option<Arc<Sandbox>>,
     pub tokens: DevTokens,
+    /// One per queue event source: what its pollers did (see `pollers::PollerStats`).
+    pub pollers: Vec<Arc<pollers::PollerStats>>,
     ready: Arc<std::sync::atomic::AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -155,12 +157,16 @@ impl DevStack {
 
         // Pollers use their own client: event source mappings are not the functions' AWS calls.
         let poller_sqs = aws_sdk_sqs::Client::new(&sdk);
+        let mut poller_stats = Vec::new();
         for source in &template.queue_sources {
             let (Some(url), Some(arn)) = (resources.queue_urls.get(&source.queue_logical_id), resources.queue_arns.get(&source.queue_logical_id)) else {
                 return Err(format!("{} polls unknown queue {}", source.binary, source.queue_logical_id));
             };
+            let stats = Arc::new(pollers::PollerStats::new(&source.queue_logical_id));
+            poller_stats.push(stats.clone());
             for _ in 0..options.pollers_per_queue {
                 let poller = pollers::QueuePoller {
+                    stats: stats.clone(),
                     sqs: poller_sqs.clone(),
                     queue_url: url.clone(),
                     queue_arn: arn.clone(),
@@ -177,7 +183,7 @@ impl DevStack {
                 tasks.push(tokio::spawn(pollers::run_schedule(s.binary.clone(), period, deps.clone())));
             }
         }
-        Ok(DevStack { url, deps, resources, template, settings, dynamo, sqs, s3, sandbox, tokens, ready, tasks })
+        Ok(DevStack { url, deps, resources, template, settings, dynamo, sqs, s3, sandbox, tokens, pollers: poller_stats, ready, tasks })
     }
 
     /// Seeding is done: `/health` answers 200 from now on.

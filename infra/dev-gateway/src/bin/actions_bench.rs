@@ -34,6 +34,7 @@ async fn start_pollers(t: &TestStack, per_queue: usize) {
         let arn = t.stack.resources.queue_arns[&source.queue_logical_id].clone();
         for _ in 0..per_queue {
             let poller = QueuePoller {
+                stats: Arc::new(max_dev::pollers::PollerStats::new(&source.queue_logical_id)),
                 sqs: sqs.clone(),
                 queue_url: url.clone(),
                 queue_arn: arn.clone(),
