@@ -187,7 +187,11 @@ async fn main() {
     let sent_bodies = || -> HashMap<String, chrono::DateTime<chrono::Utc>> {
         sandbox.outbox().into_iter().filter_map(|e| Some((e.request["text"]["body"].as_str()?.to_string(), e.at))).collect()
     };
-    while Instant::now() < run_end + Duration::from_secs(10) && replies.iter().any(|(_, body, _)| !sent_bodies().contains_key(body)) {
+    loop {
+        let sent = sent_bodies();
+        if Instant::now() >= run_end + Duration::from_secs(10) || replies.iter().all(|(_, body, _)| sent.contains_key(body)) {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let drained_after_run = run_end.elapsed();
