@@ -45,7 +45,11 @@ pub struct DevOptions {
     /// Template parameters (`WhatsAppAppSecret`, `WhatsAppVerifyToken`, ...).
     pub parameters: BTreeMap<String, String>,
     pub jwt_secret: String,
+    /// Receive loops (long polls) per queue; 0 polls nothing.
     pub pollers_per_queue: usize,
+    /// Most invocations at once per queue (Lambda's `MaximumConcurrency`) when template.yaml
+    /// sets none: a FIFO queue's concurrency grows with its active message groups up to this.
+    pub max_concurrency: usize,
     pub schedules: bool,
     /// Overrides the reply retry base delay (tests use 0 to retry at once).
     pub retry_base_ms: Option<u64>,
@@ -67,6 +71,7 @@ impl DevOptions {
             parameters,
             jwt_secret: "max-dev-jwt-secret".to_string(),
             pollers_per_queue: 2,
+            max_concurrency: 64,
             schedules: true,
             retry_base_ms: None,
         }
@@ -164,18 +169,21 @@ impl DevStack {
             };
             let stats = Arc::new(pollers::PollerStats::new(&source.queue_logical_id));
             poller_stats.push(stats.clone());
-            for _ in 0..options.pollers_per_queue {
-                let poller = pollers::QueuePoller {
-                    stats: stats.clone(),
-                    sqs: poller_sqs.clone(),
-                    queue_url: url.clone(),
-                    queue_arn: arn.clone(),
-                    binary: source.binary.clone(),
-                    batch_size: source.batch_size,
-                    deps: deps.clone(),
-                };
-                tasks.push(tokio::spawn(poller.run()));
+            if options.pollers_per_queue == 0 {
+                continue;
             }
+            let mapping = pollers::EventSourceMapping {
+                stats,
+                sqs: poller_sqs.clone(),
+                queue_url: url.clone(),
+                queue_arn: arn.clone(),
+                binary: source.binary.clone(),
+                batch_size: source.batch_size,
+                deps: deps.clone(),
+                receivers: options.pollers_per_queue,
+                max_concurrency: source.maximum_concurrency.unwrap_or(options.max_concurrency),
+            };
+            tasks.extend(mapping.start());
         }
         if options.schedules {
             for s in &template.schedules {

@@ -1,5 +1,6 @@
 //! Local stand-ins for Lambda's SQS event source mappings and EventBridge schedules: poll each
-//! queue, hand the function real `SqsEvent` batches, delete what succeeded; fire schedules.
+//! queue, hand the function real `SqsEvent` batches (concurrently across FIFO message groups, in
+//! order within one), delete what succeeded; fire schedules.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -7,9 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use max_core::config::Deps;
 use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tracing::{error, warn};
 
 use crate::registry;
@@ -133,7 +136,18 @@ impl std::fmt::Display for PollerCounts {
     }
 }
 
-pub struct QueuePoller {
+/// Lambda's event source mapping for one queue, locally.
+///
+/// `receivers` loops long-poll the queue (up to `batch_size`, at most 10, per receive). For a
+/// FIFO queue the records of one receive are split by message group and each group's records go
+/// to the function as one invocation, in their order, while the receivers go on receiving: so
+/// invocations run concurrently across groups, up to one per active group, bounded by
+/// `max_concurrency` (Lambda's `ScalingConfig.MaximumConcurrency`). SQS (and moto) hands out no
+/// message of a group while an earlier one is in flight, so a group's records are never processed
+/// concurrently or out of order. A receive of a standard queue is one invocation. What the function
+/// reports failed (`batchItemFailures`) is left on the queue; everything else is deleted as soon as
+/// its invocation returns, which frees its group for the next receive.
+pub struct EventSourceMapping {
     pub stats: Arc<PollerStats>,
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
@@ -141,20 +155,56 @@ pub struct QueuePoller {
     pub binary: String,
     pub batch_size: i32,
     pub deps: Arc<Deps>,
+    /// Concurrent receive loops (long polls) on the queue.
+    pub receivers: usize,
+    /// Most invocations of the function at once for this queue.
+    pub max_concurrency: usize,
 }
 
-impl QueuePoller {
-    pub async fn run(self) {
+impl EventSourceMapping {
+    /// Starts the receive loops; they run until their tasks are aborted.
+    pub fn start(self) -> Vec<JoinHandle<()>> {
+        let receivers = self.receivers;
+        let slots = Arc::new(Semaphore::new(self.max_concurrency.max(1)));
+        let mapping = Arc::new(self);
+        (0..receivers).map(|_| tokio::spawn(mapping.clone().receive_loop(slots.clone()))).collect()
+    }
+
+    async fn receive_loop(self: Arc<Self>, slots: Arc<Semaphore>) {
         loop {
-            if let Err(e) = self.poll_once().await {
-                warn!(queue = self.queue_url, error = e, "poll failed");
-                tokio::time::sleep(Duration::from_millis(500)).await;
+            // Receive only with room for at least one more invocation: what is received is in
+            // flight (its visibility timeout runs) until its invocation returns.
+            let Ok(slot) = slots.clone().acquire_owned().await else { return };
+            let messages = match self.receive().await {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(queue = self.queue_url, error = e, "receive failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
+            let received = Instant::now();
+            let mut slot = Some(slot);
+            for batch in split_by_group(messages) {
+                let slot = match slot.take() {
+                    Some(s) => s,
+                    None => match slots.clone().acquire_owned().await {
+                        Ok(s) => s,
+                        Err(_) => return,
+                    },
+                };
+                let mapping = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = mapping.invoke(batch, received).await {
+                        warn!(queue = mapping.queue_url, error = e, "invocation's records not deleted; they come back after their visibility timeout");
+                    }
+                    drop(slot);
+                });
             }
         }
     }
 
-    /// One receive, one invocation, one delete. Returns how many records were handled.
-    pub async fn poll_once(&self) -> Result<usize, String> {
+    async fn receive(&self) -> Result<Vec<Message>, String> {
         let asked = Instant::now();
         let out = self
             .sqs
@@ -167,11 +217,50 @@ impl QueuePoller {
             .await
             .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
         let messages = out.messages.unwrap_or_default();
-        let received = Instant::now();
-        self.stats.received(messages.len(), received - asked);
-        if messages.is_empty() {
-            return Ok(0);
+        self.stats.received(messages.len(), asked.elapsed());
+        Ok(messages)
+    }
+
+    /// One invocation with `messages` as its batch, then one delete of what succeeded.
+    async fn invoke(&self, messages: Vec<Message>, received: Instant) -> Result<(), String> {
+        let event = self.event(&messages)?;
+        self.stats.invoking(split_groups_count(&messages));
+        let started = Instant::now();
+        let outcome = registry::invoke_sqs(&self.binary, event, &self.deps).await;
+        let failed: HashSet<String> = match outcome {
+            Some(Ok(response)) => response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+            Some(Err(e)) => {
+                self.stats.invoked(started.elapsed(), messages.len());
+                error!(function = self.binary, error = %e, "function failed; the batch comes back after its visibility timeout");
+                return Ok(());
+            }
+            None => {
+                self.stats.invoked(started.elapsed(), messages.len());
+                return Err(format!("function {} is not registered in the dev gateway", self.binary));
+            }
+        };
+        self.stats.invoked(started.elapsed(), failed.len());
+        let done: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .filter(|m| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
+            .enumerate()
+            .filter_map(|(i, m)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok())
+            .collect();
+        if !done.is_empty() {
+            self.sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(done))
+                .send()
+                .await
+                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
         }
+        self.stats.held(messages.len(), received.elapsed());
+        Ok(())
+    }
+
+    /// The `SqsEvent` Lambda would send for `messages`.
+    fn event(&self, messages: &[Message]) -> Result<SqsEvent, String> {
         let records: Vec<_> = messages
             .iter()
             .map(|m| {
@@ -193,41 +282,30 @@ impl QueuePoller {
                 })
             })
             .collect();
-        let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).map_err(|e| e.to_string())?;
-        let groups: HashSet<&str> = messages.iter().filter_map(|m| m.attributes.as_ref()?.get(&MessageSystemAttributeName::MessageGroupId).map(String::as_str)).collect();
-        self.stats.invoking(groups.len());
-        let outcome = registry::invoke_sqs(&self.binary, event, &self.deps).await;
-        let n_failed = match &outcome {
-            Some(Ok(r)) => r.batch_item_failures.len(),
-            _ => messages.len(),
-        };
-        self.stats.invoked(received.elapsed(), n_failed);
-        let failed: HashSet<String> = match outcome {
-            Some(Ok(response)) => response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
-            Some(Err(e)) => {
-                error!(function = self.binary, error = %e, "function failed; the batch comes back after its visibility timeout");
-                return Ok(messages.len());
-            }
-            None => return Err(format!("function {} is not registered in the dev gateway", self.binary)),
-        };
-        let done: Vec<DeleteMessageBatchRequestEntry> = messages
-            .iter()
-            .filter(|m| m.message_id.as_ref().is_some_and(|id| !failed.contains(id)))
-            .enumerate()
-            .filter_map(|(i, m)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).set_receipt_handle(m.receipt_handle.clone()).build().ok())
-            .collect();
-        if !done.is_empty() {
-            self.sqs
-                .delete_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(done))
-                .send()
-                .await
-                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
-        }
-        self.stats.held(messages.len(), received.elapsed());
-        Ok(messages.len())
+        serde_json::from_value(json!({ "Records": records })).map_err(|e| e.to_string())
     }
+}
+
+fn group_of(m: &Message) -> Option<&str> {
+    m.attributes.as_ref()?.get(&MessageSystemAttributeName::MessageGroupId).map(String::as_str)
+}
+
+fn split_groups_count(messages: &[Message]) -> usize {
+    messages.iter().map(group_of).collect::<HashSet<_>>().len()
+}
+
+/// One batch per message group, each in the order received (the group's order); messages without
+/// a group (a standard queue) stay together as one batch.
+pub fn split_by_group(messages: Vec<Message>) -> Vec<Vec<Message>> {
+    let mut batches: Vec<(Option<String>, Vec<Message>)> = Vec::new();
+    for m in messages {
+        let group = group_of(&m).map(str::to_string);
+        match batches.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, batch)) => batch.push(m),
+            None => batches.push((group, vec![m])),
+        }
+    }
+    batches.into_iter().map(|(_, b)| b).collect()
 }
 
 pub async fn run_schedule(binary: String, period: Duration, deps: Arc<Deps>) {

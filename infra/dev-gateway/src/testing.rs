@@ -52,6 +52,8 @@ pub struct TestOptions {
     pub pollers_per_queue: Option<usize>,
     /// Poll exactly as `make dev` does (benchmarks).
     pub dev_pollers: bool,
+    /// Most invocations at once per queue (default: `DevOptions`').
+    pub max_concurrency: Option<usize>,
 }
 
 fn unique_prefix() -> String {
@@ -75,6 +77,9 @@ impl TestStack {
         let mut dev = DevOptions::new(&unique_prefix());
         dev.schedules = false;
         dev.retry_base_ms = Some(0);
+        if let Some(n) = options.max_concurrency {
+            dev.max_concurrency = n;
+        }
         if !options.dev_pollers {
             dev.pollers_per_queue = if options.no_pollers { 0 } else { options.pollers_per_queue.unwrap_or(1) };
         }

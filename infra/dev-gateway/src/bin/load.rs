@@ -6,7 +6,7 @@
 //!
 //! - the CPU moto and this process used in each phase, and what each queue's pollers did.
 //!
-//! Usage: max-load [--rate 20] [--seconds 30] [--customers 20]
+//! Usage: max-load [--rate 20] [--seconds 30] [--customers 20] [--max-concurrency 64]
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,7 +77,8 @@ async fn main() {
         (calls.total() as f64 / n as f64, calls)
     };
     // The same pollers as `make dev`.
-    let t = Arc::new(TestStack::with(max_dev::testing::TestOptions { dev_pollers: true, ..Default::default() }).await);
+    let max_concurrency = std::env::args().any(|a| a == "--max-concurrency").then(|| arg("--max-concurrency", 64) as usize);
+    let t = Arc::new(TestStack::with(max_dev::testing::TestOptions { dev_pollers: true, max_concurrency, ..Default::default() }).await);
     let number = t.org.seed.phone_number_id.clone();
     let addresses: Vec<String> = (0..customers).map(|i| format!("4915100000{i:03}")).collect();
 
