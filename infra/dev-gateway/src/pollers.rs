@@ -328,3 +328,32 @@ pub async fn run_schedule(binary: String, period: Duration, deps: Arc<Deps>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str, group: Option<&str>) -> Message {
+        let mut m = Message::builder().message_id(id);
+        if let Some(g) = group {
+            m = m.attributes(MessageSystemAttributeName::MessageGroupId, g);
+        }
+        m.build()
+    }
+
+    fn ids(batches: &[Vec<Message>]) -> Vec<Vec<&str>> {
+        batches.iter().map(|b| b.iter().map(|m| m.message_id().unwrap_or_default()).collect()).collect()
+    }
+
+    #[test]
+    fn a_fifo_receive_becomes_one_batch_per_group_in_the_group_s_order() {
+        let received = vec![message("a1", Some("A")), message("b1", Some("B")), message("a2", Some("A")), message("c1", Some("C")), message("b2", Some("B"))];
+        assert_eq!(ids(&split_by_group(received)), [vec!["a1", "a2"], vec!["b1", "b2"], vec!["c1"]]);
+    }
+
+    #[test]
+    fn a_standard_queue_receive_stays_one_batch() {
+        let received = vec![message("1", None), message("2", None), message("3", None)];
+        assert_eq!(ids(&split_by_group(received)), [vec!["1", "2", "3"]]);
+    }
+}

@@ -209,7 +209,7 @@ async fn main() {
     }
     let unsent = replies.len() - reply_latency.len();
 
-    println!("\nMAX dev stack load: {rate} msg/s for {seconds} s, {customers} customers (debug build unless noted)\n");
+    println!("\nMAX dev stack load: {rate} msg/s for {seconds} s, {customers} customers ({} build)\n", if cfg!(debug_assertions) { "debug" } else { "release" });
     report("inbound → visible through the API", inbound);
     println!("  CPU: {inbound_cpu}");
     print!("{inbound_pollers}");
