@@ -22,5 +22,5 @@ else
   cargo build -q -p max-dev --bin load
 fi
 echo "build profile: $profile; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-RUST_LOG=warn "$CARGO_TARGET_DIR/$profile/load" "$@" 2>/dev/null
+RUST_LOG=warn "$CARGO_TARGET_DIR/$profile/load" "$@" 2> >(grep --line-buffered '^load:' >&2)
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -86,7 +86,10 @@ async fn main() {
     for (i, a) in addresses.iter().enumerate() {
         t.post_webhook(&text_message(&number, a, &format!("wamid.warm.{i}"), "hello")).await;
     }
+    let began = Instant::now();
+    let progress = |what: &str| eprintln!("load: {what} at {:.1} s (load average {})", began.elapsed().as_secs_f64(), std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" "));
     let conversations = conversation_ids(&t, customers).await;
+    progress("warm-up done");
     let conversation_of = |address: &str| conversations.iter().find(|(a, _)| a == address).map(|(_, c)| c.clone()).unwrap_or_default();
 
     // Phase 1: AWS calls per inbound text message, with nothing else running.
@@ -111,6 +114,7 @@ async fn main() {
     // last message is this one: sampling keeps the watchers' own reads from loading the stack
     // they measure. (Listing conversations would go through a GSI, which moto serves by scanning
     // the whole table: the bench would measure moto, not MAX.)
+    progress("calls counted");
     let total = (rate * seconds) as usize;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let pollers_before = poller_counts(&t);
@@ -147,6 +151,7 @@ async fn main() {
         }
     }
     let inbound_lost = total / 5 - inbound.len();
+    progress("inbound phase done");
     let inbound_cpu = cpu.report();
     let mut inbound_pollers = String::new();
     for (queue, now) in poller_counts(&t) {
@@ -183,6 +188,7 @@ async fn main() {
             replies.push(r);
         }
     }
+    progress("replies posted");
     // Every reply must reach the Graph API within the run plus 10 s.
     let run_end = start + interval * total as u32;
     let sent_bodies = || -> HashMap<String, chrono::DateTime<chrono::Utc>> {
