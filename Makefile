@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-interactions bench-support-notifications bench-actions bench-moto
+.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-load-80 bench-interactions bench-support-notifications bench-actions bench-moto
 
 venv:
 	@infra/scripts/venv.sh
@@ -29,8 +29,13 @@ bench-cold-start:
 bench-package-size:
 	infra/bench/package-size.sh
 
+## make bench-load: 20 msg/s for 30 s from 20 customers, as many agent replies (ARGS="--rate 40 ..." changes it)
 bench-load: venv
-	infra/bench/load.sh
+	infra/bench/load.sh $(ARGS)
+
+## make bench-load-80: one WhatsApp number's full rate: 80 msg/s for 30 s from 80 customers (issue 18)
+bench-load-80: venv
+	infra/bench/load.sh --rate 80 --customers 80 --seconds 30 $(ARGS)
 
 ## make bench-interactions: completion -> next interaction visible through the API (p50/p99)
 bench-interactions: venv

@@ -43,3 +43,45 @@ pub fn report(name: &str, mut samples: Vec<f64>) {
         samples.last().copied().unwrap_or(f64::NAN)
     );
 }
+
+/// CPU time (user + system, seconds) a process has used so far, from `/proc/{pid}/stat`; `None`
+/// off Linux. `pid` `None` is this process.
+pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = pid.map_or("/proc/self/stat".to_string(), |p| format!("/proc/{p}/stat"));
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on every Linux we run on.
+    Some((utime + stime) / 100.0)
+}
+
+/// CPU used by moto and by this process over a phase, as a share of one core.
+pub struct CpuMeter {
+    moto: Option<u32>,
+    start: std::time::Instant,
+    moto_cpu: Option<f64>,
+    own_cpu: Option<f64>,
+}
+
+impl CpuMeter {
+    pub fn start(moto: Option<u32>) -> Self {
+        CpuMeter { moto, start: std::time::Instant::now(), moto_cpu: moto.and_then(|p| cpu_seconds(Some(p))), own_cpu: cpu_seconds(None) }
+    }
+
+    /// "moto NN % of a core, this process NN %" over the time since `start`.
+    pub fn report(&self) -> String {
+        let wall = self.start.elapsed().as_secs_f64();
+        let share = |before: Option<f64>, now: Option<f64>| match (before, now) {
+            (Some(b), Some(n)) => format!("{:.0} %", (n - b) / wall * 100.0),
+            _ => "n/a".to_string(),
+        };
+        format!(
+            "moto {} of a core, the functions' process (gateway, pollers, functions, load generator) {}, over {wall:.1} s",
+            share(self.moto_cpu, self.moto.and_then(|p| cpu_seconds(Some(p)))),
+            share(self.own_cpu, cpu_seconds(None))
+        )
+    }
+}

@@ -45,7 +45,11 @@ pub struct DevOptions {
     /// Template parameters (`WhatsAppAppSecret`, `WhatsAppVerifyToken`, ...).
     pub parameters: BTreeMap<String, String>,
     pub jwt_secret: String,
+    /// Receive loops (long polls) per queue; 0 polls nothing.
     pub pollers_per_queue: usize,
+    /// Most invocations at once per queue (Lambda's `MaximumConcurrency`) when template.yaml
+    /// sets none: a FIFO queue's concurrency grows with its active message groups up to this.
+    pub max_concurrency: usize,
     pub schedules: bool,
     /// Overrides the reply retry base delay (tests use 0 to retry at once).
     pub retry_base_ms: Option<u64>,
@@ -67,6 +71,7 @@ impl DevOptions {
             parameters,
             jwt_secret: "max-dev-jwt-secret".to_string(),
             pollers_per_queue: 2,
+            max_concurrency: 64,
             schedules: true,
             retry_base_ms: None,
         }
@@ -87,6 +92,8 @@ pub struct DevStack {
     pub s3: aws_sdk_s3::Client,
     pub sandbox: Option<Arc<Sandbox>>,
     pub tokens: DevTokens,
+    /// One per queue event source: what its pollers did (see `pollers::PollerStats`).
+    pub pollers: Vec<Arc<pollers::PollerStats>>,
     ready: Arc<std::sync::atomic::AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -155,21 +162,28 @@ impl DevStack {
 
         // Pollers use their own client: event source mappings are not the functions' AWS calls.
         let poller_sqs = aws_sdk_sqs::Client::new(&sdk);
+        let mut poller_stats = Vec::new();
         for source in &template.queue_sources {
             let (Some(url), Some(arn)) = (resources.queue_urls.get(&source.queue_logical_id), resources.queue_arns.get(&source.queue_logical_id)) else {
                 return Err(format!("{} polls unknown queue {}", source.binary, source.queue_logical_id));
             };
-            for _ in 0..options.pollers_per_queue {
-                let poller = pollers::QueuePoller {
-                    sqs: poller_sqs.clone(),
-                    queue_url: url.clone(),
-                    queue_arn: arn.clone(),
-                    binary: source.binary.clone(),
-                    batch_size: source.batch_size,
-                    deps: deps.clone(),
-                };
-                tasks.push(tokio::spawn(poller.run()));
+            let stats = Arc::new(pollers::PollerStats::new(&source.queue_logical_id));
+            poller_stats.push(stats.clone());
+            if options.pollers_per_queue == 0 {
+                continue;
             }
+            let mapping = pollers::EventSourceMapping {
+                stats,
+                sqs: poller_sqs.clone(),
+                queue_url: url.clone(),
+                queue_arn: arn.clone(),
+                binary: source.binary.clone(),
+                batch_size: source.batch_size,
+                deps: deps.clone(),
+                receivers: options.pollers_per_queue,
+                max_concurrency: source.maximum_concurrency.unwrap_or(options.max_concurrency),
+            };
+            tasks.extend(mapping.start());
         }
         if options.schedules {
             for s in &template.schedules {
@@ -177,7 +191,7 @@ impl DevStack {
                 tasks.push(tokio::spawn(pollers::run_schedule(s.binary.clone(), period, deps.clone())));
             }
         }
-        Ok(DevStack { url, deps, resources, template, settings, dynamo, sqs, s3, sandbox, tokens, ready, tasks })
+        Ok(DevStack { url, deps, resources, template, settings, dynamo, sqs, s3, sandbox, tokens, pollers: poller_stats, ready, tasks })
     }
 
     /// Seeding is done: `/health` answers 200 from now on.

@@ -35,6 +35,9 @@ async fn run() -> Result<(), String> {
     if let Some(token) = env("MAX_WHATSAPP_VERIFY_TOKEN") {
         options.parameters.insert("WhatsAppVerifyToken".into(), token);
     }
+    if let Some(n) = env("MAX_QUEUE_CONCURRENCY") {
+        options.max_concurrency = n.parse().map_err(|_| format!("MAX_QUEUE_CONCURRENCY={n} is not a number"))?;
+    }
     if let Some(secret) = env("MAX_DEV_JWT_SECRET") {
         options.jwt_secret = secret;
     }

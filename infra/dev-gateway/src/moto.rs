@@ -20,6 +20,11 @@ impl Drop for Moto {
 }
 
 impl Moto {
+    /// The server's process id, when this process started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Reuses `MAX_MOTO_URL` when set, else starts one on `port` (0 picks a free one). Blocks until
     /// moto answers (a second or two).
     pub fn start(repo: &Path, port: u16) -> Result<Moto, String> {

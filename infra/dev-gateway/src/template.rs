@@ -67,6 +67,8 @@ pub struct QueueSource {
     pub queue_logical_id: String,
     pub binary: String,
     pub batch_size: i32,
+    /// `ScalingConfig.MaximumConcurrency`, when set.
+    pub maximum_concurrency: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -235,7 +237,8 @@ fn function_events(t: &mut Template, binary: &str, props: &Value) {
             "SQS" => {
                 if let Some(queue) = get(&p, "Queue").and_then(get_att_resource) {
                     let batch_size = get(&p, "BatchSize").and_then(as_str).and_then(|b| b.parse().ok()).unwrap_or(10);
-                    t.queue_sources.push(QueueSource { queue_logical_id: queue, binary: binary.to_string(), batch_size });
+                    let maximum_concurrency = path(&p, &["ScalingConfig", "MaximumConcurrency"]).and_then(as_str).and_then(|m| m.parse().ok());
+                    t.queue_sources.push(QueueSource { queue_logical_id: queue, binary: binary.to_string(), batch_size, maximum_concurrency });
                 }
             }
             "Schedule" | "ScheduleV2" => {

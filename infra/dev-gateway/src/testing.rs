@@ -23,6 +23,11 @@ fn moto_url() -> String {
     }
 }
 
+/// The process id of the tests' moto, when this process started it (benchmarks read its CPU time).
+pub fn moto_pid() -> Option<u32> {
+    MOTO.get().and_then(|m| m.as_ref().ok()).and_then(Moto::pid)
+}
+
 pub struct TestOrg {
     pub seed: SeedOrg,
     pub admin: String,
@@ -46,6 +51,10 @@ pub struct TestOptions {
     pub no_pollers: bool,
     /// Pollers per queue when polling (default 1; `make dev` runs 2).
     pub pollers_per_queue: Option<usize>,
+    /// Poll exactly as `make dev` does (benchmarks).
+    pub dev_pollers: bool,
+    /// Most invocations at once per queue (default: `DevOptions`').
+    pub max_concurrency: Option<usize>,
 }
 
 fn unique_prefix() -> String {
@@ -69,7 +78,12 @@ impl TestStack {
         let mut dev = DevOptions::new(&unique_prefix());
         dev.schedules = false;
         dev.retry_base_ms = Some(0);
-        dev.pollers_per_queue = if options.no_pollers { 0 } else { options.pollers_per_queue.unwrap_or(1) };
+        if let Some(n) = options.max_concurrency {
+            dev.max_concurrency = n;
+        }
+        if !options.dev_pollers {
+            dev.pollers_per_queue = if options.no_pollers { 0 } else { options.pollers_per_queue.unwrap_or(1) };
+        }
         dev.graph = options.graph_url.map(|base_url| GraphSettings {
             base_url,
             access_token: Secret::new("test-token"),

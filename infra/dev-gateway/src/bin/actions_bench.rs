@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use max_core::domain::event::{EventKind, NewEvent};
 use max_core::telemetry::AwsCalls;
-use max_dev::pollers::QueuePoller;
+use max_dev::pollers::EventSourceMapping;
 use max_dev::bench::{arg, report, text_message};
 use max_dev::testing::{TestOptions, TestStack};
 use serde_json::{Value, json};
@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 
 
-/// Starts `per_queue` pollers on every queue of template.yaml, like the dev stack does (with their
+/// Starts an event source mapping with `per_queue` receive loops on every queue of template.yaml, like the dev stack does (with their
 /// own client: event source mappings are not the functions' AWS calls).
 async fn start_pollers(t: &TestStack, per_queue: usize) {
     let any_queue = t.stack.resources.queue_urls.values().next().expect("a queue");
@@ -32,17 +32,18 @@ async fn start_pollers(t: &TestStack, per_queue: usize) {
     for source in &t.stack.template.queue_sources {
         let url = t.stack.resources.queue_urls[&source.queue_logical_id].clone();
         let arn = t.stack.resources.queue_arns[&source.queue_logical_id].clone();
-        for _ in 0..per_queue {
-            let poller = QueuePoller {
-                sqs: sqs.clone(),
-                queue_url: url.clone(),
-                queue_arn: arn.clone(),
-                binary: source.binary.clone(),
-                batch_size: source.batch_size,
-                deps: t.stack.deps.clone(),
-            };
-            tokio::spawn(poller.run());
-        }
+        let mapping = EventSourceMapping {
+            stats: Arc::new(max_dev::pollers::PollerStats::new(&source.queue_logical_id)),
+            sqs: sqs.clone(),
+            queue_url: url,
+            queue_arn: arn,
+            binary: source.binary.clone(),
+            batch_size: source.batch_size,
+            deps: t.stack.deps.clone(),
+            receivers: per_queue,
+            max_concurrency: source.maximum_concurrency.unwrap_or(max_dev::DevOptions::new("bench").max_concurrency),
+        };
+        mapping.start();
     }
 }
 

@@ -4,20 +4,34 @@
 //! - agent reply → Graph API request (reply POST sent → the sandbox receives the send),
 //! - AWS calls per inbound text message (receiver + processor), from the code's own counter.
 //!
-//! Usage: max-load [--rate 20] [--seconds 30] [--customers 20]
+//! - the CPU moto and this process used in each phase, and what each queue's pollers did.
+//!
+//! Usage: max-load [--rate 20] [--seconds 30] [--customers 20] [--max-concurrency 64]
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use max_core::telemetry::AwsCalls;
-use max_dev::bench::{arg, report, text_message};
-use max_dev::testing::TestStack;
+use max_dev::bench::{CpuMeter, arg, report, text_message};
+use max_dev::pollers::PollerCounts;
+use max_dev::testing::{TestStack, moto_pid};
 use serde_json::{Value, json};
 
+fn poller_counts(t: &TestStack) -> Vec<(String, PollerCounts)> {
+    t.stack.pollers.iter().map(|p| (p.queue.clone(), p.snapshot())).collect()
+}
 
-
-
-
+/// What each busy queue's pollers did since `before`.
+fn report_pollers(t: &TestStack, before: &[(String, PollerCounts)]) {
+    for (queue, now) in poller_counts(t) {
+        let Some((_, b)) = before.iter().find(|(q, _)| *q == queue) else { continue };
+        let d = now.since(b);
+        if d.received > 0 {
+            println!("  {queue}: {d}");
+        }
+    }
+}
 async fn conversation_ids(t: &TestStack, customers: usize) -> Vec<(String, String)> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -62,8 +76,9 @@ async fn main() {
         let calls = AwsCalls::now().since(&before);
         (calls.total() as f64 / n as f64, calls)
     };
-    // The same pollers per queue as `make dev`.
-    let t = Arc::new(TestStack::with(max_dev::testing::TestOptions { pollers_per_queue: Some(2), ..Default::default() }).await);
+    // The same pollers as `make dev`.
+    let max_concurrency = std::env::args().any(|a| a == "--max-concurrency").then(|| arg("--max-concurrency", 64) as usize);
+    let t = Arc::new(TestStack::with(max_dev::testing::TestOptions { dev_pollers: true, max_concurrency, ..Default::default() }).await);
     let number = t.org.seed.phone_number_id.clone();
     let addresses: Vec<String> = (0..customers).map(|i| format!("4915100000{i:03}")).collect();
 
@@ -71,7 +86,10 @@ async fn main() {
     for (i, a) in addresses.iter().enumerate() {
         t.post_webhook(&text_message(&number, a, &format!("wamid.warm.{i}"), "hello")).await;
     }
+    let began = Instant::now();
+    let progress = |what: &str| eprintln!("load: {what} at {:.1} s (load average {})", began.elapsed().as_secs_f64(), std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split(' ').take(3).collect::<Vec<_>>().join(" "));
     let conversations = conversation_ids(&t, customers).await;
+    progress("warm-up done");
     let conversation_of = |address: &str| conversations.iter().find(|(a, _)| a == address).map(|(_, c)| c.clone()).unwrap_or_default();
 
     // Phase 1: AWS calls per inbound text message, with nothing else running.
@@ -96,8 +114,11 @@ async fn main() {
     // last message is this one: sampling keeps the watchers' own reads from loading the stack
     // they measure. (Listing conversations would go through a GSI, which moto serves by scanning
     // the whole table: the bench would measure moto, not MAX.)
+    progress("calls counted");
     let total = (rate * seconds) as usize;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let pollers_before = poller_counts(&t);
+    let cpu = CpuMeter::start(moto_pid());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..total {
@@ -130,10 +151,23 @@ async fn main() {
         }
     }
     let inbound_lost = total / 5 - inbound.len();
+    progress("inbound phase done");
+    let inbound_cpu = cpu.report();
+    let mut inbound_pollers = String::new();
+    for (queue, now) in poller_counts(&t) {
+        if let Some((_, b)) = pollers_before.iter().find(|(q, _)| *q == queue) {
+            let d = now.since(b);
+            if d.received > 0 {
+                inbound_pollers.push_str(&format!("  {queue}: {d}\n"));
+            }
+        }
+    }
 
     // Phase 3: agent reply → Graph API request (the sandbox records the send time).
     let sandbox = t.stack.sandbox.clone().expect("sandbox");
     let mut tasks = Vec::new();
+    let pollers_before = poller_counts(&t);
+    let cpu = CpuMeter::start(moto_pid());
     let start = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     for i in 0..total {
@@ -154,19 +188,48 @@ async fn main() {
             replies.push(r);
         }
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let outbox = sandbox.outbox();
+    progress("replies posted");
+    // Every reply must reach the Graph API within the run plus 10 s.
+    let run_end = start + interval * total as u32;
+    let sent_bodies = || -> HashMap<String, chrono::DateTime<chrono::Utc>> {
+        sandbox.outbox().into_iter().filter_map(|e| Some((e.request["text"]["body"].as_str()?.to_string(), e.at))).collect()
+    };
+    loop {
+        let sent = sent_bodies();
+        if Instant::now() >= run_end + Duration::from_secs(10) || replies.iter().all(|(_, body, _)| sent.contains_key(body)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let drained_after_run = run_end.elapsed();
+    let run_end_utc = chrono::Utc::now() - chrono::Duration::from_std(drained_after_run).unwrap_or_default();
+    let reply_cpu = cpu.report();
+    let sent = sent_bodies();
     let mut reply_latency = Vec::new();
+    let mut last_sent: Option<chrono::DateTime<chrono::Utc>> = None;
     for (_, body, sent_at) in &replies {
-        if let Some(entry) = outbox.iter().find(|e| e.request["text"]["body"] == body.as_str()) {
-            reply_latency.push((entry.at - *sent_at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        if let Some(at) = sent.get(body) {
+            reply_latency.push((*at - *sent_at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+            last_sent = last_sent.max(Some(*at));
         }
     }
+    let unsent = replies.len() - reply_latency.len();
 
-    println!("\nMAX dev stack load: {rate} msg/s for {seconds} s, {customers} customers (debug build unless noted)\n");
+    println!("\nMAX dev stack load: {rate} msg/s for {seconds} s, {customers} customers ({} build)\n", if cfg!(debug_assertions) { "debug" } else { "release" });
     report("inbound → visible through the API", inbound);
+    println!("  CPU: {inbound_cpu}");
+    print!("{inbound_pollers}");
     report("agent reply → Graph API request", reply_latency);
-    println!("sampled inbound never seen within 10 s: {inbound_lost}; replies not sent: {}", replies.len().saturating_sub(outbox.len().min(replies.len())));
+    println!("  CPU: {reply_cpu}");
+    report_pollers(&t, &pollers_before);
+    println!(
+        "sampled inbound never seen within 10 s: {inbound_lost}; replies accepted {}, not sent within the run + 10 s: {unsent} (checked {:.1} s after the run)",
+        replies.len(),
+        drained_after_run.as_secs_f64()
+    );
+    if let Some(last) = last_sent {
+        println!("last reply reached the Graph API {:.1} s after the run's last reply POST was due", (last - run_end_utc).num_milliseconds() as f64 / 1000.0);
+    }
     println!(
         "AWS calls per webhook POST (ack path): {:.2}  (dynamodb {}, sqs {}, s3 {} over 50 POSTs)",
         ack_calls.0, ack_calls.1.dynamodb, ack_calls.1.sqs, ack_calls.1.s3
