@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-interactions bench-support-notifications bench-actions bench-moto
+.PHONY: dev test venv lint build openapi bench-cold-start bench-package-size bench-load bench-interactions bench-support-notifications bench-actions bench-moto
 
 venv:
 	@infra/scripts/venv.sh
@@ -16,6 +16,10 @@ dev: venv
 ## make test: template lint, unit tests and end-to-end tests (moto started on a free port)
 test: venv lint
 	cargo test --workspace
+
+## make openapi: write infra/openapi.yaml from the code (a test fails while it differs)
+openapi:
+	cargo run -q -p max-dev --bin openapi
 
 lint: venv
 	infra/scripts/lint-template.sh

@@ -31,13 +31,16 @@ pub struct Gateway {
     pub routes: Vec<HttpRoute>,
     pub tokens: DevTokens,
     pub sandbox: Option<Arc<Sandbox>>,
-    pub openapi: String,
+    /// The contract generated from the code (`crate::openapi`), as YAML and as JSON.
+    pub openapi_yaml: String,
+    pub openapi_json: String,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/health", get(health))
-        .route("/openapi.yaml", get(openapi))
+        .route("/openapi.yaml", get(openapi_yaml))
+        .route("/openapi.json", get(openapi_json))
         .route("/dev/outbox", get(outbox))
         .route("/dev/metrics", get(metrics))
         .fallback(dispatch)
@@ -53,8 +56,12 @@ async fn health(State(g): State<Arc<Gateway>>) -> Response {
     }
 }
 
-async fn openapi(State(g): State<Arc<Gateway>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/yaml")], g.openapi.clone()).into_response()
+async fn openapi_yaml(State(g): State<Arc<Gateway>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/yaml")], g.openapi_yaml.clone()).into_response()
+}
+
+async fn openapi_json(State(g): State<Arc<Gateway>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], g.openapi_json.clone()).into_response()
 }
 
 async fn outbox(State(g): State<Arc<Gateway>>) -> Response {

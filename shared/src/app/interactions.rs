@@ -211,7 +211,7 @@ pub async fn requeue_owed_next_steps(interactions: &dyn InteractionStore, outbox
 // ------------------------------------------------------------------ workflows
 
 /// The body of `POST /v1/interactions/workflow/start`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartWorkflow {
     pub customer_id: String,

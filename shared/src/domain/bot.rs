@@ -47,7 +47,7 @@ impl BotState {
 }
 
 /// What choosing a menu entry does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MenuAction {
     /// Live chat with the support team: `chat_support`, then tickets.
@@ -58,7 +58,7 @@ pub enum MenuAction {
     Handover { state: String, text: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MenuEntry {
     /// The id WhatsApp sends back when the entry is tapped.
     pub id: String,
@@ -68,7 +68,7 @@ pub struct MenuEntry {
     pub action: MenuAction,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BotMenu {
     /// The message text above the choices.
     pub body: String,
@@ -81,7 +81,7 @@ pub struct BotMenu {
     pub entries: Vec<MenuEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BotTexts {
     /// Sent when the customer chooses Chat support.
     pub chat_support_greeting: String,
@@ -93,7 +93,7 @@ pub struct BotTexts {
 
 /// An organisation's bot: its menu and texts (`GET/PUT /v1/bot/menu`). The bot answers only
 /// for organisations that have settings stored (seeded or saved) with `enabled`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BotSettings {
     /// Off: the menu never answers; conversations already in chat support still feed their ticket.
     #[serde(default = "enabled_by_default")]

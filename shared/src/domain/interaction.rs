@@ -18,8 +18,9 @@ const MAX_REFERENCE_CHARS: usize = 128;
 
 /// What kind of action an interaction is. The well-known ones are constants; organisations may use
 /// their own (`site_visit`), written in lower snake case.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(pattern = "^[a-z][a-z0-9_]{0,49}$")]
 pub struct InteractionType(String);
 
 impl InteractionType {
@@ -77,7 +78,7 @@ impl fmt::Display for InteractionType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InteractionStatus {
     Pending,
@@ -116,7 +117,7 @@ impl InteractionStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Low,
@@ -143,7 +144,7 @@ impl Priority {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Interaction {
     pub id: String,
     pub org_id: String,
@@ -320,7 +321,7 @@ pub fn is_overdue(status: InteractionStatus, due_at: DateTime<Utc>, now: DateTim
 }
 
 /// The body of `POST /v1/interactions/{id}/complete`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Completion {
     pub outcome: String,
@@ -345,7 +346,7 @@ impl Completion {
 }
 
 /// The body of `POST /v1/interactions`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewInteraction {
     pub customer_id: String,
@@ -421,7 +422,7 @@ impl NewInteraction {
 
 /// The body of `PUT /v1/interactions/{id}`: any subset of the editable fields. For the optional
 /// ones, `null` clears the value and an absent field leaves it alone.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InteractionChange {
     #[serde(default, rename = "type")]

@@ -69,7 +69,7 @@ impl ResponseTemplates {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EffectiveTemplate {
     pub action_type: String,
     pub decision: ActionStatus,
@@ -79,7 +79,7 @@ pub struct EffectiveTemplate {
 
 /// `PUT /v1/action-response-templates`: the whole settings document (the organisation's own types
 /// and the templates it wants; templates equal to the default are not stored).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateSettingsRequest {
     #[serde(default)]
@@ -93,7 +93,7 @@ pub struct TemplateSettingsRequest {
 
 /// A template as the admin sends it. `source` is what GET answered; it is ignored here so the
 /// GET document can be sent back as it is.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateEntry {
     pub action_type: String,

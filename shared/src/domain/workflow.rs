@@ -20,7 +20,7 @@ pub const DEFAULT_FOLLOW_UP_DAYS: u32 = 3;
 const MAX_HOLIDAYS: usize = 1000;
 
 /// What happens when the last step of a template is completed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnLastStep {
     /// The chain goes on with the default follow-up (so the customer still has a next step).
@@ -30,7 +30,7 @@ pub enum OnLastStep {
     End,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowStep {
     pub step_number: u32,
@@ -50,7 +50,7 @@ pub struct WorkflowStep {
     pub priority: Option<Priority>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkflowTemplate {
     pub id: String,
     pub org_id: String,
@@ -84,7 +84,7 @@ impl WorkflowTemplate {
 }
 
 /// The body of `POST /v1/interactions/templates` (and of a replacement with PUT).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWorkflowTemplate {
     pub name: String,
@@ -213,7 +213,7 @@ pub fn validate_steps(steps: &[WorkflowStep]) -> Result<()> {
 
 // ------------------------------------------------------------------ settings and calendar
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OffsetUnit {
     /// Offsets count every day.
@@ -223,7 +223,7 @@ pub enum OffsetUnit {
     BusinessDays,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DayOfWeek {
     Monday,
@@ -250,7 +250,7 @@ impl DayOfWeek {
 }
 
 /// An organisation's interaction settings: the default follow-up and how offsets are counted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InteractionSettings {
     /// Days from a completion to the default follow-up's `scheduled_at`.
