@@ -186,32 +186,44 @@ fn body_bytes(req: &Request) -> &[u8] {
     }
 }
 
-/// Parses a JSON body; a wrong field answers 422 naming it, unreadable JSON answers 400.
+/// Parses a JSON body; a wrong field answers 422 naming it, unreadable JSON answers 400. A
+/// missing body reads as `{}`. JSON has one number type: `3.0` is the integer 3 wherever an
+/// integer is expected, as JSON Schema (and so the contract) reads it.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
     let bytes = body_bytes(req);
     if bytes.len() > MAX_JSON_BODY {
         return Err(Error::TooLarge { limit: MAX_JSON_BODY });
     }
     let bytes = if bytes.is_empty() { b"{}".as_slice() } else { bytes };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(format!("body is not valid JSON: {e}")))?;
+    integral_floats_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            Error::BadRequest(format!("body is not valid JSON: {inner}"))
-        } else {
-            let message = strip_position(&inner.to_string());
-            // serde reports a missing field at its parent's path; name the field itself.
-            let missing = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`'));
-            let field = match (path.as_str(), missing) {
-                (".", Some(name)) => name.to_string(),
-                (_, Some(name)) => format!("{path}.{name}"),
-                (".", None) => "body".to_string(),
-                _ => path,
-            };
-            Error::invalid(field, message)
-        }
+        let message = strip_position(&e.into_inner().to_string());
+        // serde reports a missing field at its parent's path; name the field itself.
+        let missing = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`'));
+        let field = match (path.as_str(), missing) {
+            (".", Some(name)) => name.to_string(),
+            (_, Some(name)) => format!("{path}.{name}"),
+            (".", None) => "body".to_string(),
+            _ => path,
+        };
+        Error::invalid(field, message)
     })
+}
+
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *n = serde_json::Number::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 fn strip_position(message: &str) -> String {
@@ -366,6 +378,20 @@ pub fn respond(result: Result<Response<Body>, Error>) -> Response<Body> {
 /// A header as text.
 pub fn header_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Idempotency keys are short: they become part of a stored key.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// The `Idempotency-Key` header, when given: 1 to 200 characters, not blank (422 otherwise).
+pub fn idempotency_key(req: &Request) -> Result<Option<&str>, Error> {
+    match req.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.trim().is_empty() && k.chars().count() <= MAX_IDEMPOTENCY_KEY => Ok(Some(k)),
+            _ => Err(Error::invalid("Idempotency-Key", format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible characters"))),
+        },
+    }
 }
 
 /// The raw body bytes (webhooks verify signatures over exactly these).

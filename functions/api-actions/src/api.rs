@@ -7,7 +7,11 @@ use max_core::domain::response_template::TemplateSettingsRequest;
 use max_core::http::PageBody;
 use utoipa::OpenApi;
 
-use crate::{DecisionBody, FeedbackBody, ListQuery};
+use crate::ListQuery;
+use max_core::domain::action::details_schema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 #[derive(OpenApi)]
 #[openapi(paths(create_action, list_actions, get_action, approve_action, deny_action, edit_action, action_feedback, get_action_response_templates, put_action_response_templates))]
@@ -41,7 +45,7 @@ fn list_actions() {}
 fn get_action() {}
 
 /// Approves the action; the customer is told.
-#[utoipa::path(post, path = "/v1/actions/{id}/approve", tag = "actions", params(("id" = String, Path)), request_body = DecisionBody,
+#[utoipa::path(post, path = "/v1/actions/{id}/approve", tag = "actions", params(("id" = String, Path)), request_body = ApproveOrDeny,
     responses(
         (status = 200, description = "The action, decided", body = Action),
         (status = 404, description = "No such action"),
@@ -50,7 +54,7 @@ fn get_action() {}
 fn approve_action() {}
 
 /// Denies the action; the customer is told.
-#[utoipa::path(post, path = "/v1/actions/{id}/deny", tag = "actions", params(("id" = String, Path)), request_body = DecisionBody,
+#[utoipa::path(post, path = "/v1/actions/{id}/deny", tag = "actions", params(("id" = String, Path)), request_body = ApproveOrDeny,
     responses(
         (status = 200, description = "The action, decided", body = Action),
         (status = 404, description = "No such action"),
@@ -59,7 +63,7 @@ fn approve_action() {}
 fn deny_action() {}
 
 /// Approves the action with changes to its details (`changes` required).
-#[utoipa::path(post, path = "/v1/actions/{id}/edit", tag = "actions", params(("id" = String, Path)), request_body = DecisionBody,
+#[utoipa::path(post, path = "/v1/actions/{id}/edit", tag = "actions", params(("id" = String, Path)), request_body = EditDecision,
     responses(
         (status = 200, description = "The action, decided", body = Action),
         (status = 404, description = "No such action"),
@@ -68,7 +72,7 @@ fn deny_action() {}
 fn edit_action() {}
 
 /// The seed design's single decision endpoint.
-#[utoipa::path(post, path = "/v1/action-feedback", tag = "actions", request_body = FeedbackBody,
+#[utoipa::path(post, path = "/v1/action-feedback", tag = "actions", request_body = ActionFeedback,
     responses(
         (status = 200, description = "The action, decided", body = Action),
         (status = 404, description = "No such action"),
@@ -89,3 +93,63 @@ fn get_action_response_templates() {}
         (status = 409, description = "Saved by someone else since `version`"),
     ))]
 fn put_action_response_templates() {}
+
+// The request bodies as each operation takes them (the handlers read them as `DecisionBody` and
+// `FeedbackBody`, then `DecisionRequest::new` applies these rules).
+
+/// `approve` and `deny` take no changes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ApproveOrDeny {
+    /// What the customer is told (`{{user_response}}` in the templates); the proposed reply when absent.
+    #[schema(max_length = 2048)]
+    reply_text: Option<String>,
+}
+
+/// `edit` needs its changes to the details (`null` removes a field).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct EditDecision {
+    #[schema(max_length = 2048)]
+    reply_text: Option<String>,
+    #[schema(schema_with = changes_schema)]
+    changes: Map<String, Value>,
+}
+
+fn changes_schema() -> utoipa::openapi::Object {
+    let mut changes = details_schema();
+    changes.min_properties = Some(1);
+    changes
+}
+
+/// The seed design's body: a decision, or an edit with its changes.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+enum ActionFeedback {
+    Decide(FeedbackDecision),
+    Edit(FeedbackEdit),
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct FeedbackDecision {
+    #[schema(min_length = 1, pattern = "\\S")]
+    action_id: String,
+    #[schema(pattern = "^(approved|denied)$")]
+    status: String,
+    #[schema(max_length = 2048)]
+    user_response: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct FeedbackEdit {
+    #[schema(min_length = 1, pattern = "\\S")]
+    action_id: String,
+    #[schema(pattern = "^edited$")]
+    status: String,
+    #[schema(max_length = 2048)]
+    user_response: Option<String>,
+    #[schema(schema_with = changes_schema)]
+    changes: Map<String, Value>,
+}

@@ -19,10 +19,10 @@ use max_core::config::Deps;
 use max_core::domain::action::{ActionStatus, Actor, DecisionRequest, NewAction};
 use max_core::domain::response_template::TemplateSettingsRequest;
 use max_core::error::Error as AppError;
-use max_core::http::{Caller, NoQuery, PageBody, PageQuery, Role, caller, header_value, json, json_body, ok, query_params, respond, segments};
+use max_core::http::{Caller, NoQuery, PageBody, PageQuery, Role, caller, idempotency_key, json, json_body, ok, query_params, respond, segments};
 use max_core::ports::{ActionFilter, Written};
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use serde_json::{Map, Value};
 
 pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> {
@@ -63,7 +63,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
 
 async fn create(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Body>, AppError> {
     let new: NewAction = json_body(req)?;
-    let key = header_value(req, "idempotency-key");
+    let key = idempotency_key(req)?;
     let (action, written) = actions::create(&deps.action_ports(), &caller.org_id, actor(caller), new, key, deps.clock.now()).await?;
     // A repeated Idempotency-Key answers the action the first request created.
     let status = if written == Written::Stored { StatusCode::CREATED } else { StatusCode::OK };
@@ -79,7 +79,7 @@ pub struct ListQuery {
     pub status: Option<ActionStatus>,
     /// An action type (built-in or the organisation's own).
     #[serde(rename = "type")]
-    #[param(rename = "type", min_length = 1)]
+    #[param(rename = "type", pattern = "^[a-z][a-z0-9_]{0,47}$")]
     pub action_type: Option<String>,
     #[param(min_length = 1)]
     pub conversation_id: Option<String>,
@@ -98,12 +98,11 @@ async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Bo
 }
 
 /// `POST /v1/actions/{id}/approve|deny|edit`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     /// What the customer is told (`{{user_response}}` in the templates).
     #[serde(default)]
-    #[schema(max_length = 4096)]
     reply_text: Option<String>,
     /// An edit's changes to the details (`null` removes a field); edits only.
     #[serde(default)]
@@ -123,13 +122,10 @@ async fn decide_by_verb(req: &Request, deps: &Deps, caller: &Caller, id: &str, v
 }
 
 /// `POST /v1/action-feedback`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackBody {
-    #[schema(min_length = 1, pattern = "\\S")]
     action_id: String,
-    /// `approved`, `denied` or `edited` (an edit needs `changes`).
-    #[schema(pattern = "^(approved|denied|edited)$")]
     status: String,
     #[serde(default)]
     user_response: Option<String>,

@@ -22,7 +22,7 @@ use max_core::domain::conversation::ConversationStatus;
 use max_core::domain::message::{Sender, SenderType};
 use max_core::domain::outbound::OutboundContent;
 use max_core::error::Error as AppError;
-use max_core::http::{Caller, NoQuery, Order, PageBody, PageQuery, caller, header_value, json, json_body, ok, query_params, respond, segments};
+use max_core::http::{Caller, NoQuery, Order, PageBody, PageQuery, caller, idempotency_key, json, json_body, ok, query_params, respond, segments};
 use max_core::ports::ConversationFilter;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -122,7 +122,7 @@ async fn reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<
             conversation_id: id,
             content,
             sender: Sender { kind: SenderType::Agent, id: Some(caller.user_id.clone()), name: caller.name.clone() },
-            idempotency_key: header_value(req, "idempotency-key"),
+            idempotency_key: idempotency_key(req)?,
             now: deps.clock.now(),
         },
     )

@@ -56,12 +56,12 @@ fn next_for_customer() {}
 
 /// The customer's open interactions.
 #[utoipa::path(get, path = "/v1/interactions/customers/{customerId}/pending", tag = "interactions", params(("customerId" = String, Path), PageQuery),
-    responses((status = 200, description = "A page of interactions", body = PageBody<Interaction>)))]
+    responses((status = 200, description = "A page of interactions", body = PageBody<Interaction>), (status = 404, description = "No such customer")))]
 fn pending_for_customer() {}
 
 /// The customer's open interactions already due.
 #[utoipa::path(get, path = "/v1/interactions/customers/{customerId}/overdue", tag = "interactions", params(("customerId" = String, Path), PageQuery),
-    responses((status = 200, description = "A page of interactions", body = PageBody<Interaction>)))]
+    responses((status = 200, description = "A page of interactions", body = PageBody<Interaction>), (status = 404, description = "No such customer")))]
 fn overdue_for_customer() {}
 
 /// The organisation's workflow templates (the default one seeded on first read).

@@ -25,7 +25,7 @@ use max_core::config::Deps;
 use max_core::domain::interaction::{Completion, InteractionChange, InteractionStatus, InteractionType, NewInteraction, Priority};
 use max_core::domain::workflow::{InteractionSettings, NewWorkflowTemplate};
 use max_core::error::Error as AppError;
-use max_core::http::{Caller, NoQuery, Order, PageBody, PageQuery, Role, caller, header_value, json, json_body, ok, query_params, respond, segments};
+use max_core::http::{Caller, NoQuery, Order, PageBody, PageQuery, Role, caller, idempotency_key, json, json_body, ok, query_params, respond, segments};
 use max_core::ports::InteractionFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
@@ -64,12 +64,12 @@ async fn single(req: &Request, deps: &Deps, caller: &Caller, method: &Method, pa
     match (method, path) {
         (&Method::POST, ["v1", "interactions"]) => {
             let body: NewInteraction = json_body(req)?;
-            let created = use_cases::create(&ports, &actor, body, header_value(req, "idempotency-key"), now).await?;
+            let created = use_cases::create(&ports, &actor, body, idempotency_key(req)?, now).await?;
             Ok(created_at(&format!("/v1/interactions/{}", created.id), &created))
         }
         (&Method::POST, ["v1", "interactions", "workflow", "start"]) => {
             let body: StartWorkflow = json_body(req)?;
-            let first = use_cases::start_workflow(&ports, &actor, &body, header_value(req, "idempotency-key"), now).await?;
+            let first = use_cases::start_workflow(&ports, &actor, &body, idempotency_key(req)?, now).await?;
             Ok(created_at(&format!("/v1/interactions/{}", first.id), &first))
         }
         (&Method::GET, ["v1", "interactions", "customers", customer, "next"]) => {

@@ -8,6 +8,8 @@ use max_core::http::PageQuery;
 use utoipa::OpenApi;
 
 use crate::{AnswerBody, AssignBody, CloseBody, CreateTicketBody, CustomerMessageBody, MenuView, MessageAdded, TicketCreated, TicketsQuery, UpdateBody};
+use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema};
+use utoipa::openapi::{RefOr, Type};
 
 #[derive(OpenApi)]
 #[openapi(paths(
@@ -23,7 +25,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Opens a support ticket.
 #[utoipa::path(post, path = "/v1/support/tickets", tag = "support", request_body = CreateTicketBody,
-    responses((status = 201, description = "Opened", body = TicketCreated), (status = 404, description = "No such conversation")))]
+    responses(
+        (status = 201, description = "Opened", body = TicketCreated),
+        (status = 404, description = "No such conversation"),
+        (status = 409, description = "The conversation has a ticket open already, or does not accept replies"),
+    ))]
 fn create_ticket() {}
 
 /// Adds a message from the customer's side to a ticket.
@@ -92,7 +98,7 @@ fn admin_answer() {}
 fn admin_close() {}
 
 /// Changes a ticket's status, priority or both.
-#[utoipa::path(patch, path = "/v1/admin/support/tickets/{id}", tag = "support", params(("id" = String, Path)), request_body = UpdateBody,
+#[utoipa::path(patch, path = "/v1/admin/support/tickets/{id}", tag = "support", params(("id" = String, Path)), request_body = UpdateTicket,
     responses(
         (status = 200, description = "The ticket", body = SupportTicket),
         (status = 403, description = "Supervisors and admins only"),
@@ -119,3 +125,15 @@ fn get_bot_menu() {}
 #[utoipa::path(put, path = "/v1/bot/menu", tag = "support", request_body = BotSettings,
     responses((status = 200, description = "The settings", body = MenuView), (status = 403, description = "Admins only")))]
 fn put_bot_menu() {}
+
+/// The PATCH body: `UpdateBody` with at least one of its fields set (not null).
+struct UpdateTicket;
+
+impl utoipa::PartialSchema for UpdateTicket {
+    fn schema() -> RefOr<Schema> {
+        let set = |field: &str| ObjectBuilder::new().property(field, ObjectBuilder::new().schema_type(Type::String)).required(field);
+        AllOfBuilder::new().item(<UpdateBody as utoipa::PartialSchema>::schema()).item(AnyOfBuilder::new().item(set("status")).item(set("priority"))).into()
+    }
+}
+
+impl utoipa::ToSchema for UpdateTicket {}

@@ -31,7 +31,7 @@ use max_core::domain::bot::{BotSettings, StoredBotSettings};
 use max_core::domain::support::{Assigned, TicketFilter, TicketPriority, TicketStatus};
 use max_core::error::Error as AppError;
 use chrono::{DateTime, Utc};
-use max_core::http::{Caller, NoQuery, PageQuery, Role, caller, header_value, json, json_body, ok, query_params, respond, segments};
+use max_core::http::{Caller, NoQuery, PageQuery, Role, caller, idempotency_key, json, json_body, ok, query_params, respond, segments};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -144,7 +144,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         }
         Route::AdminAnswer(id) => {
             let body: AnswerBody = json_body(req)?;
-            let key = header_value(req, "idempotency-key");
+            let key = idempotency_key(req)?;
             let answered = support::answer(&ports, org, &id, &staff(&caller), &body.message, key, now).await?;
             Ok(json(StatusCode::ACCEPTED, &answered))
         }
@@ -301,7 +301,10 @@ pub struct UpdateBody {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TicketAssignBody)]
 pub struct AssignBody {
+    /// An admin's id, `me`, or `null` to unassign.
+    #[schema(min_length = 1, pattern = "\\S")]
     admin_id: Option<String>,
 }
 

@@ -47,11 +47,21 @@ pub fn document() -> OpenApi {
         api_events::api::openapi(),
         api_interactions::api::openapi(),
     ] {
+        // Two types with one schema name would silently become one: refuse it.
+        let (ours, theirs) = (doc.components.as_ref().map(|c| &c.schemas), part.components.as_ref().map(|c| &c.schemas));
+        for (name, schema) in theirs.into_iter().flatten() {
+            if let Some(existing) = ours.and_then(|o| o.get(name)) {
+                let same = serde_json::to_value(existing).ok() == serde_json::to_value(schema).ok();
+                assert!(same, "two different types are named {name} in the contract: rename one (`#[schema(as = ...)]`)");
+            }
+        }
         doc.merge(part);
     }
+    let schemas = doc.components.as_ref().map(|c| c.schemas.clone()).unwrap_or_default();
     for (path, item) in doc.paths.paths.iter_mut() {
         for op in operations(item) {
             shared_statuses(path, op);
+            optional_body(op, &schemas);
         }
     }
     doc
@@ -68,6 +78,21 @@ pub fn json() -> String {
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().filter_map(Option::as_mut)
+}
+
+/// A body whose fields are all optional may be left out (`http::json_body` reads none as `{}`).
+fn optional_body(op: &mut Operation, schemas: &std::collections::BTreeMap<String, RefOr<Schema>>) {
+    let Some(body) = &mut op.request_body else { return };
+    let all_optional = body.content.values().all(|c| {
+        let schema = match &c.schema {
+            Some(RefOr::Ref(r)) => schemas.get(r.ref_location.trim_start_matches("#/components/schemas/")),
+            other => other.as_ref(),
+        };
+        matches!(schema, Some(RefOr::T(Schema::Object(o))) if o.required.is_empty())
+    });
+    if all_optional {
+        body.required = Some(utoipa::openapi::Required::False);
+    }
 }
 
 fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
@@ -111,12 +136,16 @@ fn shared_statuses(path: &str, op: &mut Operation) {
             }
         }
     }
-    // An empty path segment never reaches a route.
     for p in op.parameters.iter_mut().flatten() {
+        let Some(RefOr::T(Schema::Object(o))) = &mut p.schema else { continue };
         if p.parameter_in == ParameterIn::Path {
-            if let Some(RefOr::T(Schema::Object(o))) = &mut p.schema {
-                o.min_length = Some(1);
-            }
+            // An empty path segment never reaches a route.
+            o.min_length = Some(1);
+        } else if p.name == "Idempotency-Key" {
+            // `http::idempotency_key`: 1 to 200 visible characters.
+            o.min_length = Some(1);
+            o.max_length = Some(max_core::http::MAX_IDEMPOTENCY_KEY);
+            o.pattern = Some("^[ -~]*[!-~][ -~]*$".to_string());
         }
     }
 }

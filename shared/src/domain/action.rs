@@ -133,14 +133,37 @@ pub struct Action {
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAction {
+    #[schema(min_length = 1, max_length = 10000, pattern = "\\S")]
     pub conversation_id: String,
     #[serde(rename = "type")]
+    #[schema(schema_with = action_type_schema)]
     pub action_type: String,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: String,
     #[serde(default)]
+    #[schema(schema_with = details_schema)]
     pub details: Map<String, Value>,
     #[serde(default)]
+    #[schema(max_length = 2048)]
     pub proposed_reply: Option<String>,
+}
+
+/// `type` in the contract: a built-in type, or one of the organisation's own.
+fn action_type_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(BUILT_IN_TYPES))
+        .description(Some("A built-in type, or one of the organisation's own (`custom_types` of /v1/action-response-templates)"))
+        .build()
+}
+
+/// `details` in the contract: at most 50 named fields (16 KB of JSON).
+pub fn details_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Object)
+        .max_properties(Some(MAX_DETAIL_FIELDS))
+        .property_names(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).pattern(Some("\\S"))))
+        .build()
 }
 
 fn chars(s: &str) -> usize {

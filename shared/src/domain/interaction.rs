@@ -324,8 +324,10 @@ pub fn is_overdue(status: InteractionStatus, due_at: DateTime<Utc>, now: DateTim
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Completion {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub outcome: String,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub outcome_details: Option<String>,
 }
 
@@ -349,11 +351,14 @@ impl Completion {
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewInteraction {
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub customer_id: String,
     #[serde(rename = "type")]
     pub kind: InteractionType,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
     #[serde(default)]
     pub priority: Priority,
@@ -365,10 +370,13 @@ pub struct NewInteraction {
     pub due_at: Option<DateTime<Utc>>,
     /// `pending` (default) or `in_progress`.
     #[serde(default)]
+    #[schema(schema_with = open_status_schema)]
     pub status: Option<InteractionStatus>,
     #[serde(default)]
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub campaign_id: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub conversation_id: Option<String>,
 }
 
@@ -428,8 +436,10 @@ pub struct InteractionChange {
     #[serde(default, rename = "type")]
     pub kind: Option<InteractionType>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 5000)]
     pub description: Option<Option<String>>,
     #[serde(default)]
     pub priority: Option<Priority>,
@@ -440,8 +450,10 @@ pub struct InteractionChange {
     #[serde(default)]
     pub status: Option<InteractionStatus>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub campaign_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub conversation_id: Option<Option<String>>,
 }
 
@@ -468,6 +480,14 @@ pub fn validate_fields(title: &str, description: Option<&str>, scheduled_at: Dat
         return Err(Error::invalid("due_at", "must not be before scheduled_at"));
     }
     Ok(())
+}
+
+/// A new interaction's `status` in the contract: open ones only.
+fn open_status_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([utoipa::openapi::Type::String, utoipa::openapi::Type::Null]))
+        .enum_values(Some(["pending", "in_progress"]))
+        .build()
 }
 
 fn validate_reference(field: &str, value: Option<&str>) -> Result<()> {

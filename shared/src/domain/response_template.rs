@@ -83,6 +83,7 @@ pub struct EffectiveTemplate {
 #[serde(deny_unknown_fields)]
 pub struct TemplateSettingsRequest {
     #[serde(default)]
+    #[schema(schema_with = custom_types_schema)]
     pub custom_types: Vec<String>,
     #[serde(default)]
     pub templates: Vec<TemplateEntry>,
@@ -97,10 +98,23 @@ pub struct TemplateSettingsRequest {
 #[serde(deny_unknown_fields)]
 pub struct TemplateEntry {
     pub action_type: String,
+    #[schema(schema_with = decision_schema)]
     pub decision: ActionStatus,
+    #[schema(min_length = 1, max_length = 1024, pattern = "\\S")]
     pub body: String,
     #[serde(default)]
     pub source: Option<Value>,
+}
+
+/// A template's `decision` in the contract: a decision, never `pending`.
+fn decision_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).enum_values(Some(ActionStatus::DECISIONS.map(ActionStatus::as_str))).build()
+}
+
+/// `custom_types` in the contract: at most 20 distinct type names.
+fn custom_types_schema() -> utoipa::openapi::schema::Array {
+    let name = utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).pattern(Some("^[a-z][a-z0-9_]{0,47}$"));
+    utoipa::openapi::schema::ArrayBuilder::new().items(name).max_items(Some(MAX_CUSTOM_TYPES)).unique_items(true).build()
 }
 
 impl TemplateSettingsRequest {
