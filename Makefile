@@ -13,9 +13,11 @@ dev: venv
 	cargo build -p max-dev --bin max-dev
 	"$(CARGO_TARGET_DIR)/debug/max-dev"
 
-## make test: template lint, unit tests and end-to-end tests (moto started on a free port)
+## make test: template lint, unit tests, end-to-end tests (moto started on a free port), then the
+## API contract test: schemathesis against the dev stack (infra/scripts/schemathesis.sh)
 test: venv lint
 	cargo test --workspace
+	infra/scripts/schemathesis.sh
 
 ## make openapi: write infra/openapi.yaml from the code (a test fails while it differs)
 openapi:

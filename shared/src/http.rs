@@ -398,3 +398,60 @@ pub fn idempotency_key(req: &Request) -> Result<Option<&str>, Error> {
 pub fn raw_body(req: &Request) -> &[u8] {
     body_bytes(req)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Q {
+        limit: Option<i32>,
+        status: Option<Order>,
+        flag: Option<bool>,
+        name: Option<String>,
+    }
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Q, Error> {
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in pairs {
+            map.entry(k.to_string()).or_default().push(v.to_string());
+        }
+        query_params(&Request::default().with_query_string_parameters(map))
+    }
+
+    fn refused(pairs: &[(&str, &str)]) -> (String, String) {
+        match parse(pairs) {
+            Err(Error::Invalid { field, reason }) => (field, reason),
+            other => panic!("{pairs:?} was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn query_parameters_parse_into_their_types() {
+        let q = parse(&[("limit", "7"), ("status", "desc"), ("flag", "true"), ("name", "a b")]).unwrap();
+        assert_eq!((q.limit, q.status, q.flag, q.name.as_deref()), (Some(7), Some(Order::Desc), Some(true), Some("a b")));
+        assert!(parse(&[]).unwrap().limit.is_none());
+    }
+
+    #[test]
+    fn unknown_empty_repeated_or_mistyped_parameters_answer_422_naming_them() {
+        assert_eq!(refused(&[("skip", "50")]).0, "skip");
+        assert!(refused(&[("skip", "50")]).1.contains("limit"), "the reason lists the known ones");
+        assert_eq!(refused(&[("limit", "")]), ("limit".into(), "must not be empty".into()));
+        assert_eq!(refused(&[("name", "")]).0, "name");
+        assert_eq!(refused(&[("limit", "1"), ("limit", "2")]).0, "limit");
+        assert_eq!(refused(&[("limit", "ten")]).0, "limit");
+        assert_eq!(refused(&[("status", "sideways")]), ("status".into(), "must be one of: asc, desc".into()));
+        assert_eq!(refused(&[("flag", "yes")]).0, "flag");
+    }
+
+    #[test]
+    fn limits_have_bounds() {
+        assert_eq!(page_request(None, None).unwrap().limit, DEFAULT_PAGE);
+        assert!(page_request(Some(0), None).is_err() && page_request(Some(MAX_PAGE + 1), None).is_err());
+        assert_eq!(page_request(Some(MAX_PAGE), None).unwrap().limit, MAX_PAGE);
+    }
+}
