@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test venv lint build bench-cold-start bench-package-size bench-load bench-load-80 bench-interactions bench-support-notifications bench-actions bench-moto
+.PHONY: dev test venv lint build openapi bench-cold-start bench-package-size bench-load bench-load-80 bench-interactions bench-support-notifications bench-actions bench-moto
 
 venv:
 	@infra/scripts/venv.sh
@@ -13,9 +13,15 @@ dev: venv
 	cargo build -p max-dev --bin max-dev
 	"$(CARGO_TARGET_DIR)/debug/max-dev"
 
-## make test: template lint, unit tests and end-to-end tests (moto started on a free port)
+## make test: template lint, unit tests, end-to-end tests (moto started on a free port), then the
+## API contract test: schemathesis against the dev stack (infra/scripts/schemathesis.sh)
 test: venv lint
 	cargo test --workspace
+	infra/scripts/schemathesis.sh
+
+## make openapi: write infra/openapi.yaml from the code (a test fails while it differs)
+openapi:
+	cargo run -q -p max-dev --bin openapi
 
 lint: venv
 	infra/scripts/lint-template.sh

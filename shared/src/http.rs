@@ -82,8 +82,99 @@ pub fn segments(req: &Request) -> Vec<String> {
     req.uri().path().split('/').filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
+/// One query parameter as text (the webhook handshake's `hub.*`, which Meta names, not us).
 pub fn query(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_string).filter(|v| !v.is_empty())
+}
+
+/// The query string as the route's typed parameters (a struct with `#[serde(deny_unknown_fields)]`
+/// and only `Option` fields). The one way every route reads its query: a parameter the route does
+/// not know answers 422 naming it (a `skip=50` is never silently ignored), an empty value
+/// (`limit=`) answers 422 naming it, a repeated one too, and a value of the wrong type answers 422
+/// with what it must be.
+pub fn query_params<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
+    let mut pairs: Vec<(&str, &str)> = req.query_string_parameters_ref().map(|q| q.iter().collect()).unwrap_or_default();
+    pairs.sort_unstable();
+    if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(Error::invalid(w[0].0, "must be given once"));
+    }
+    let map = serde::de::value::MapDeserializer::new(pairs.into_iter().map(|(k, v)| (k, query::Value(v))));
+    serde_path_to_error::deserialize(map).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        match message.strip_prefix("unknown field `").and_then(|m| m.split_once('`')) {
+            Some((name, rest)) => {
+                let known = rest.strip_prefix(", expected one of ").or_else(|| rest.strip_prefix(", expected ")).unwrap_or("none");
+                Error::invalid(name, format!("is not a query parameter of this route (known: {})", known.replace('`', "")))
+            }
+            None => Error::invalid(if path == "." { "query".to_string() } else { path }, message),
+        }
+    })
+}
+
+/// The deserializer of one query value: text, numbers, booleans and enum names, never empty.
+mod query {
+    use serde::de::{self, IntoDeserializer, Visitor};
+
+    pub(super) struct Value<'a>(pub &'a str);
+
+    pub(super) type Error = de::value::Error;
+
+    impl<'de, 'a> IntoDeserializer<'de, Error> for Value<'a> {
+        type Deserializer = Self;
+        fn into_deserializer(self) -> Self {
+            self
+        }
+    }
+
+    impl<'a> Value<'a> {
+        fn number<T: std::str::FromStr>(&self) -> Result<T, Error> {
+            self.0.parse().map_err(|_| de::Error::custom("must be an integer"))
+        }
+    }
+
+    macro_rules! numbers {
+        ($($method:ident $visit:ident $t:ty),*) => {$(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+                visitor.$visit(self.number::<$t>()?)
+            }
+        )*};
+    }
+
+    impl<'de, 'a> de::Deserializer<'de> for Value<'a> {
+        type Error = Error;
+
+        fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            visitor.visit_string(self.0.to_string())
+        }
+
+        fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            if self.0.is_empty() { Err(de::Error::custom("must not be empty")) } else { visitor.visit_some(self) }
+        }
+
+        fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match self.0 {
+                "true" => visitor.visit_bool(true),
+                "false" => visitor.visit_bool(false),
+                _ => Err(de::Error::custom("must be true or false")),
+            }
+        }
+
+        numbers!(deserialize_i32 visit_i32 i32, deserialize_i64 visit_i64 i64, deserialize_u32 visit_u32 u32, deserialize_u64 visit_u64 u64);
+
+        fn deserialize_enum<V: Visitor<'de>>(self, name: &'static str, variants: &'static [&'static str], visitor: V) -> Result<V::Value, Error> {
+            let text: de::value::StrDeserializer<'_, Error> = self.0.into_deserializer();
+            de::Deserializer::deserialize_enum(text, name, variants, visitor).map_err(|_| de::Error::custom(format!("must be one of: {}", variants.join(", "))))
+        }
+
+        fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+            visitor.visit_newtype_struct(self)
+        }
+
+        serde::forward_to_deserialize_any! {
+            i8 i16 i128 u8 u16 u128 f32 f64 char str string bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
+        }
+    }
 }
 
 fn body_bytes(req: &Request) -> &[u8] {
@@ -95,53 +186,81 @@ fn body_bytes(req: &Request) -> &[u8] {
     }
 }
 
-/// Parses a JSON body; a wrong field answers 422 naming it, unreadable JSON answers 400.
+/// Parses a JSON body; a wrong field answers 422 naming it, unreadable JSON answers 400. A
+/// missing body reads as `{}`. JSON has one number type: `3.0` is the integer 3 wherever an
+/// integer is expected, as JSON Schema (and so the contract) reads it.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
     let bytes = body_bytes(req);
     if bytes.len() > MAX_JSON_BODY {
         return Err(Error::TooLarge { limit: MAX_JSON_BODY });
     }
     let bytes = if bytes.is_empty() { b"{}".as_slice() } else { bytes };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(format!("body is not valid JSON: {e}")))?;
+    integral_floats_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            Error::BadRequest(format!("body is not valid JSON: {inner}"))
-        } else {
-            let message = strip_position(&inner.to_string());
-            // serde reports a missing field at its parent's path; name the field itself.
-            let missing = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`'));
-            let field = match (path.as_str(), missing) {
-                (".", Some(name)) => name.to_string(),
-                (_, Some(name)) => format!("{path}.{name}"),
-                (".", None) => "body".to_string(),
-                _ => path,
-            };
-            Error::invalid(field, message)
-        }
+        let message = strip_position(&e.into_inner().to_string());
+        // serde reports a missing field at its parent's path; name the field itself.
+        let missing = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`'));
+        let field = match (path.as_str(), missing) {
+            (".", Some(name)) => name.to_string(),
+            (_, Some(name)) => format!("{path}.{name}"),
+            (".", None) => "body".to_string(),
+            _ => path,
+        };
+        Error::invalid(field, message)
     })
+}
+
+fn integral_floats_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *n = serde_json::Number::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
+    }
 }
 
 fn strip_position(message: &str) -> String {
     message.split(" at line ").next().unwrap_or(message).to_string()
 }
 
-/// `limit` (1..=100, default 50) and `cursor` from the query string.
-pub fn page_request(req: &Request) -> Result<PageRequest, Error> {
-    let limit = match query(req, "limit") {
+/// `limit` (1..=100, default 50) and `cursor`, as every paged route's query struct carries them.
+pub fn page_request(limit: Option<i32>, cursor: Option<String>) -> Result<PageRequest, Error> {
+    let limit = match limit {
         None => DEFAULT_PAGE,
-        Some(l) => l
-            .parse::<i32>()
-            .ok()
-            .filter(|l| (1..=MAX_PAGE).contains(l))
-            .ok_or_else(|| Error::invalid("limit", format!("must be an integer from 1 to {MAX_PAGE}")))?,
+        Some(l) if (1..=MAX_PAGE).contains(&l) => l,
+        Some(_) => return Err(Error::invalid("limit", format!("must be an integer from 1 to {MAX_PAGE}"))),
     };
-    Ok(PageRequest { limit, cursor: query(req, "cursor") })
+    Ok(PageRequest { limit, cursor })
+}
+
+/// The query of a route that only pages: `limit` and `cursor`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page.
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub limit: Option<i32>,
+    /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn page(self) -> Result<PageRequest, Error> {
+        page_request(self.limit, self.cursor)
+    }
 }
 
 /// A page as the API answers it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PageBody<T: Serialize> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
@@ -206,6 +325,51 @@ pub fn problem(err: &Error) -> Response<Body> {
     response
 }
 
+/// The body of every error answer (RFC 9457), as [`problem`] writes it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Problem {
+    /// `https://max.dev/problems/{slug}`: invalid-field, bad-request, not-found, conflict,
+    /// changed-concurrently, forbidden, unauthorized, too-large, internal.
+    r#type: String,
+    title: String,
+    /// The HTTP status, repeated.
+    status: u16,
+    detail: Option<String>,
+    /// The invalid field (422): a body field's path, or a query parameter's name.
+    field: Option<String>,
+    invalid_params: Option<Vec<InvalidParam>>,
+    /// The state that refused the change (409).
+    current_status: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct InvalidParam {
+    name: String,
+    reason: String,
+}
+
+/// What the API Gateway itself answers (no or a bad token: 401) before a function runs.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct GatewayMessage {
+    message: String,
+}
+
+/// A list's order, in queries (`order=asc|desc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+/// The query of a route that takes no parameter: any parameter answers 422.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
 /// Turns a handler's result into the answer, errors included.
 pub fn respond(result: Result<Response<Body>, Error>) -> Response<Body> {
     result.unwrap_or_else(|e| problem(&e))
@@ -216,7 +380,78 @@ pub fn header_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// Idempotency keys are short: they become part of a stored key.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// The `Idempotency-Key` header, when given: 1 to 200 characters, not blank (422 otherwise).
+pub fn idempotency_key(req: &Request) -> Result<Option<&str>, Error> {
+    match req.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.trim().is_empty() && k.chars().count() <= MAX_IDEMPOTENCY_KEY => Ok(Some(k)),
+            _ => Err(Error::invalid("Idempotency-Key", format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible characters"))),
+        },
+    }
+}
+
 /// The raw body bytes (webhooks verify signatures over exactly these).
 pub fn raw_body(req: &Request) -> &[u8] {
     body_bytes(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Q {
+        limit: Option<i32>,
+        status: Option<Order>,
+        flag: Option<bool>,
+        name: Option<String>,
+    }
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Q, Error> {
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
+        for (k, v) in pairs {
+            map.entry(k.to_string()).or_default().push(v.to_string());
+        }
+        query_params(&Request::default().with_query_string_parameters(map))
+    }
+
+    fn refused(pairs: &[(&str, &str)]) -> (String, String) {
+        match parse(pairs) {
+            Err(Error::Invalid { field, reason }) => (field, reason),
+            other => panic!("{pairs:?} was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn query_parameters_parse_into_their_types() {
+        let q = parse(&[("limit", "7"), ("status", "desc"), ("flag", "true"), ("name", "a b")]).unwrap();
+        assert_eq!((q.limit, q.status, q.flag, q.name.as_deref()), (Some(7), Some(Order::Desc), Some(true), Some("a b")));
+        assert!(parse(&[]).unwrap().limit.is_none());
+    }
+
+    #[test]
+    fn unknown_empty_repeated_or_mistyped_parameters_answer_422_naming_them() {
+        assert_eq!(refused(&[("skip", "50")]).0, "skip");
+        assert!(refused(&[("skip", "50")]).1.contains("limit"), "the reason lists the known ones");
+        assert_eq!(refused(&[("limit", "")]), ("limit".into(), "must not be empty".into()));
+        assert_eq!(refused(&[("name", "")]).0, "name");
+        assert_eq!(refused(&[("limit", "1"), ("limit", "2")]).0, "limit");
+        assert_eq!(refused(&[("limit", "ten")]).0, "limit");
+        assert_eq!(refused(&[("status", "sideways")]), ("status".into(), "must be one of: asc, desc".into()));
+        assert_eq!(refused(&[("flag", "yes")]).0, "flag");
+    }
+
+    #[test]
+    fn limits_have_bounds() {
+        assert_eq!(page_request(None, None).unwrap().limit, DEFAULT_PAGE);
+        assert!(page_request(Some(0), None).is_err() && page_request(Some(MAX_PAGE + 1), None).is_err());
+        assert_eq!(page_request(Some(MAX_PAGE), None).unwrap().limit, MAX_PAGE);
+    }
 }

@@ -6,6 +6,11 @@
 //! - `POST /v1/actions/{id}/approve`, `/deny` `{ reply_text? }`, `/edit` `{ reply_text?, changes }`
 //! - `POST /v1/action-feedback` `{ action_id, status, user_response?, changes? }` (the seed design's single endpoint)
 //! - `GET|PUT /v1/action-response-templates` (admins)
+//!
+//! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
+//! parameter answers 422. The contract of these routes is `api::openapi()`.
+
+pub mod api;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -14,9 +19,10 @@ use max_core::config::Deps;
 use max_core::domain::action::{ActionStatus, Actor, DecisionRequest, NewAction};
 use max_core::domain::response_template::TemplateSettingsRequest;
 use max_core::error::Error as AppError;
-use max_core::http::{Caller, PageBody, Role, caller, header_value, json, json_body, ok, page_request, query, respond, segments};
+use max_core::http::{Caller, NoQuery, PageBody, PageQuery, Role, caller, idempotency_key, json, json_body, ok, query_params, respond, segments};
 use max_core::ports::{ActionFilter, Written};
 use serde::Deserialize;
+use utoipa::IntoParams;
 use serde_json::{Map, Value};
 
 pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> {
@@ -32,48 +38,73 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let path = segments(req);
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     match (req.method(), path.as_slice()) {
-        (&Method::POST, ["v1", "actions"]) => create(req, deps, &caller).await,
         (&Method::GET, ["v1", "actions"]) => list(req, deps, &caller).await,
-        (&Method::GET, ["v1", "actions", id]) => Ok(ok(&actions::get(&*deps.store, &caller.org_id, id).await?)),
-        (&Method::POST, ["v1", "actions", id, verb @ ("approve" | "deny" | "edit")]) => decide_by_verb(req, deps, &caller, id, verb).await,
-        (&Method::POST, ["v1", "action-feedback"]) => feedback(req, deps, &caller).await,
-        (&Method::GET, ["v1", "action-response-templates"]) => {
-            caller.require(Role::Admin)?;
-            Ok(ok(&actions::templates(&*deps.store, &caller.org_id, deps.clock.now()).await?))
+        (method, path) => {
+            let NoQuery {} = query_params(req)?;
+            match (method, path) {
+                (&Method::POST, ["v1", "actions"]) => create(req, deps, &caller).await,
+                (&Method::GET, ["v1", "actions", id]) => Ok(ok(&actions::get(&*deps.store, &caller.org_id, id).await?)),
+                (&Method::POST, ["v1", "actions", id, verb @ ("approve" | "deny" | "edit")]) => decide_by_verb(req, deps, &caller, id, verb).await,
+                (&Method::POST, ["v1", "action-feedback"]) => feedback(req, deps, &caller).await,
+                (&Method::GET, ["v1", "action-response-templates"]) => {
+                    caller.require(Role::Admin)?;
+                    Ok(ok(&actions::templates(&*deps.store, &caller.org_id, deps.clock.now()).await?))
+                }
+                (&Method::PUT, ["v1", "action-response-templates"]) => {
+                    caller.require(Role::Admin)?;
+                    let body: TemplateSettingsRequest = json_body(req)?;
+                    Ok(ok(&actions::save_templates(&*deps.store, &caller.org_id, &caller.user_id, body, deps.clock.now()).await?))
+                }
+                _ => Err(AppError::NotFound("route")),
+            }
         }
-        (&Method::PUT, ["v1", "action-response-templates"]) => {
-            caller.require(Role::Admin)?;
-            let body: TemplateSettingsRequest = json_body(req)?;
-            Ok(ok(&actions::save_templates(&*deps.store, &caller.org_id, &caller.user_id, body, deps.clock.now()).await?))
-        }
-        _ => Err(AppError::NotFound("route")),
     }
 }
 
 async fn create(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Body>, AppError> {
     let new: NewAction = json_body(req)?;
-    let key = header_value(req, "idempotency-key");
+    let key = idempotency_key(req)?;
     let (action, written) = actions::create(&deps.action_ports(), &caller.org_id, actor(caller), new, key, deps.clock.now()).await?;
     // A repeated Idempotency-Key answers the action the first request created.
     let status = if written == Written::Stored { StatusCode::CREATED } else { StatusCode::OK };
     Ok(json(status, &action))
 }
 
+/// `GET /v1/actions`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    #[param(inline)]
+    pub status: Option<ActionStatus>,
+    /// An action type (built-in or the organisation's own).
+    #[serde(rename = "type")]
+    #[param(rename = "type", pattern = "^[a-z][a-z0-9_]{0,47}$")]
+    pub action_type: Option<String>,
+    #[param(min_length = 1)]
+    pub conversation_id: Option<String>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub limit: Option<i32>,
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
+}
+
 async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Body>, AppError> {
-    let status = match query(req, "status") {
-        None => None,
-        Some(s) => Some(ActionStatus::parse(&s).ok_or_else(|| AppError::invalid("status", "must be one of: pending, approved, denied, edited"))?),
-    };
-    let filter = ActionFilter { status, action_type: query(req, "type"), conversation_id: query(req, "conversation_id") };
-    let page = actions::list(&*deps.store, &caller.org_id, &filter, &page_request(req)?).await?;
+    let q: ListQuery = query_params(req)?;
+    let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
+    let filter = ActionFilter { status: q.status, action_type: q.action_type, conversation_id: q.conversation_id };
+    let page = actions::list(&*deps.store, &caller.org_id, &filter, &page).await?;
     Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
 }
 
+/// `POST /v1/actions/{id}/approve|deny|edit`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DecisionBody {
+pub struct DecisionBody {
+    /// What the customer is told (`{{user_response}}` in the templates).
     #[serde(default)]
     reply_text: Option<String>,
+    /// An edit's changes to the details (`null` removes a field); edits only.
     #[serde(default)]
     changes: Option<Map<String, Value>>,
 }
@@ -90,9 +121,10 @@ async fn decide_by_verb(req: &Request, deps: &Deps, caller: &Caller, id: &str, v
     Ok(ok(&action))
 }
 
+/// `POST /v1/action-feedback`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FeedbackBody {
+pub struct FeedbackBody {
     action_id: String,
     status: String,
     #[serde(default)]

@@ -7,6 +7,11 @@
 //! - `POST /v1/conversations/{id}/assign` `{ "assignee_id": "..." | null }`
 //! - `POST /v1/conversations/{id}/close`, `POST /v1/conversations/{id}/reopen`
 //! - `GET  /v1/customers/{id}`
+//!
+//! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
+//! parameter answers 422. The contract of these routes is `api::openapi()`.
+
+pub mod api;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -17,9 +22,10 @@ use max_core::domain::conversation::ConversationStatus;
 use max_core::domain::message::{Sender, SenderType};
 use max_core::domain::outbound::OutboundContent;
 use max_core::error::Error as AppError;
-use max_core::http::{Caller, PageBody, caller, header_value, json, json_body, ok, page_request, query, respond, segments};
+use max_core::http::{Caller, NoQuery, Order, PageBody, PageQuery, caller, idempotency_key, json, json_body, ok, query_params, respond, segments};
 use max_core::ports::ConversationFilter;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> {
     Ok(respond(route(&req, deps).await))
@@ -31,50 +37,79 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     match (req.method(), path.as_slice()) {
         (&Method::GET, ["v1", "conversations"]) => list(req, deps, &caller).await,
-        (&Method::GET, ["v1", "conversations", id]) => {
-            Ok(ok(&conversations::get(&*deps.store, &caller.org_id, id).await?))
-        }
         (&Method::GET, ["v1", "conversations", id, "messages"]) => messages(req, deps, &caller, id).await,
         (&Method::POST, ["v1", "conversations", id, "messages"]) => reply(req, deps, &caller, id).await,
-        (&Method::POST, ["v1", "conversations", id, "assign"]) => assign(req, deps, &caller, id).await,
-        (&Method::POST, ["v1", "conversations", id, "close"]) => {
-            Ok(ok(&conversations::close(&*deps.store, &caller.org_id, id, deps.clock.now()).await?))
+        (method, path) => {
+            let NoQuery {} = query_params(req)?;
+            match (method, path) {
+                (&Method::GET, ["v1", "conversations", id]) => Ok(ok(&conversations::get(&*deps.store, &caller.org_id, id).await?)),
+                (&Method::POST, ["v1", "conversations", id, "assign"]) => assign(req, deps, &caller, id).await,
+                (&Method::POST, ["v1", "conversations", id, "close"]) => {
+                    Ok(ok(&conversations::close(&*deps.store, &caller.org_id, id, deps.clock.now()).await?))
+                }
+                (&Method::POST, ["v1", "conversations", id, "reopen"]) => {
+                    Ok(ok(&conversations::reopen(&*deps.store, &caller.org_id, id, deps.clock.now()).await?))
+                }
+                (&Method::GET, ["v1", "customers", id]) => {
+                    let customer = deps.store.customer(&caller.org_id, id).await?.ok_or(AppError::NotFound("customer"))?;
+                    Ok(ok(&customer))
+                }
+                _ => Err(AppError::NotFound("route")),
+            }
         }
-        (&Method::POST, ["v1", "conversations", id, "reopen"]) => {
-            Ok(ok(&conversations::reopen(&*deps.store, &caller.org_id, id, deps.clock.now()).await?))
-        }
-        (&Method::GET, ["v1", "customers", id]) => {
-            let customer = deps.store.customer(&caller.org_id, id).await?.ok_or(AppError::NotFound("customer"))?;
-            Ok(ok(&customer))
-        }
-        _ => Err(AppError::NotFound("route")),
     }
 }
 
+/// `GET /v1/conversations`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    #[param(inline)]
+    pub status: Option<ConversationStatus>,
+    /// A user id, or `me` for the caller's own queue.
+    #[param(min_length = 1)]
+    pub assignee: Option<String>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub limit: Option<i32>,
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
+}
+
+/// `GET /v1/conversations/{id}/messages`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MessagesQuery {
+    /// Oldest first (`asc`, the default) or newest first.
+    #[param(inline)]
+    pub order: Option<Order>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub limit: Option<i32>,
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
+}
+
 async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Body>, AppError> {
-    let status = match query(req, "status") {
-        None => None,
-        Some(s) => Some(ConversationStatus::parse(&s).ok_or_else(|| AppError::invalid("status", "must be one of: open, closed"))?),
-    };
+    let q: ListQuery = query_params(req)?;
     // `assignee=me` is the caller's own queue.
-    let assignee_id = query(req, "assignee").map(|a| if a == "me" { caller.user_id.clone() } else { a });
-    let filter = ConversationFilter { status, assignee_id };
-    let page = deps.store.conversations(&caller.org_id, &filter, &page_request(req)?).await?;
+    let assignee_id = q.assignee.map(|a| if a == "me" { caller.user_id.clone() } else { a });
+    let filter = ConversationFilter { status: q.status, assignee_id };
+    let page = deps.store.conversations(&caller.org_id, &filter, &PageQuery { limit: q.limit, cursor: q.cursor }.page()?).await?;
     Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
 }
 
 async fn messages(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<Response<Body>, AppError> {
+    let q: MessagesQuery = query_params(req)?;
+    let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
     conversations::get(&*deps.store, &caller.org_id, id).await?;
-    let newest_first = match query(req, "order").as_deref() {
-        None | Some("asc") => false,
-        Some("desc") => true,
-        Some(_) => return Err(AppError::invalid("order", "must be one of: asc, desc")),
-    };
-    let page = deps.store.messages(&caller.org_id, id, &page_request(req)?, newest_first).await?;
+    let newest_first = q.order == Some(Order::Desc);
+    let page = deps.store.messages(&caller.org_id, id, &page, newest_first).await?;
     Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
 }
 
 async fn reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<Response<Body>, AppError> {
+    let NoQuery {} = query_params(req)?;
     let content: OutboundContent = json_body(req)?;
     let conversation = conversations::get(&*deps.store, &caller.org_id, id).await?;
     accepts_replies(&conversation)?;
@@ -87,7 +122,7 @@ async fn reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<
             conversation_id: id,
             content,
             sender: Sender { kind: SenderType::Agent, id: Some(caller.user_id.clone()), name: caller.name.clone() },
-            idempotency_key: header_value(req, "idempotency-key"),
+            idempotency_key: idempotency_key(req)?,
             now: deps.clock.now(),
         },
     )
@@ -95,10 +130,13 @@ async fn reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<
     Ok(json(StatusCode::ACCEPTED, &message))
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/conversations/{id}/assign`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AssignBody {
-    assignee_id: Option<String>,
+pub struct AssignBody {
+    /// A user id, or `null` to unassign.
+    #[schema(min_length = 1, pattern = "\\S")]
+    pub assignee_id: Option<String>,
 }
 
 async fn assign(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<Response<Body>, AppError> {

@@ -10,6 +10,11 @@
 //! - `GET  /v1/interactions/templates`, `POST /v1/interactions/templates` (admin)
 //! - `GET  /v1/interactions/templates/{id}`, `PUT /v1/interactions/templates/{id}` (admin)
 //! - `GET  /v1/interactions/settings`, `PUT /v1/interactions/settings` (admin)
+//!
+//! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
+//! parameter answers 422. The contract of these routes is `api::openapi()`.
+
+pub mod api;
 
 use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderValue, StatusCode, header};
@@ -20,9 +25,10 @@ use max_core::config::Deps;
 use max_core::domain::interaction::{Completion, InteractionChange, InteractionStatus, InteractionType, NewInteraction, Priority};
 use max_core::domain::workflow::{InteractionSettings, NewWorkflowTemplate};
 use max_core::error::Error as AppError;
-use max_core::http::{Caller, PageBody, Role, caller, header_value, json, json_body, ok, page_request, query, respond, segments};
+use max_core::http::{Caller, NoQuery, Order, PageBody, PageQuery, Role, caller, idempotency_key, json, json_body, ok, query_params, respond, segments};
 use max_core::ports::InteractionFilter;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
 pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> {
     Ok(respond(route(&req, deps).await))
@@ -32,34 +38,43 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let caller = caller(req)?;
     let path = segments(req);
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    let (org, now) = (caller.org_id.as_str(), deps.clock.now());
+    // Fixed segments first: `templates`, `settings`, `workflow` and `customers` are not ids.
+    match (req.method(), path.as_slice()) {
+        (&Method::GET, ["v1", "interactions"]) => list(req, deps, &caller).await,
+        (&Method::GET, ["v1", "interactions", "customers", customer, which @ ("pending" | "overdue")]) => {
+            let page = query_params::<PageQuery>(req)?.page()?;
+            let overdue_at = (*which == "overdue").then_some(now);
+            let page = use_cases::open_for_customer(&deps.interaction_ports(), org, customer, overdue_at, &page).await?;
+            Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
+        }
+        (method, path) => {
+            let NoQuery {} = query_params(req)?;
+            single(req, deps, &caller, method, path).await
+        }
+    }
+}
+
+/// The routes without query parameters.
+async fn single(req: &Request, deps: &Deps, caller: &Caller, method: &Method, path: &[&str]) -> Result<Response<Body>, AppError> {
     let ports = deps.interaction_ports();
     let actor = Actor { org_id: &caller.org_id, user_id: &caller.user_id };
     let org = caller.org_id.as_str();
     let now = deps.clock.now();
-    // Fixed segments first: `templates`, `settings`, `workflow` and `customers` are not ids.
-    match (req.method(), path.as_slice()) {
-        (&Method::GET, ["v1", "interactions"]) => list(req, deps, &caller).await,
+    match (method, path) {
         (&Method::POST, ["v1", "interactions"]) => {
             let body: NewInteraction = json_body(req)?;
-            let created = use_cases::create(&ports, &actor, body, header_value(req, "idempotency-key"), now).await?;
+            let created = use_cases::create(&ports, &actor, body, idempotency_key(req)?, now).await?;
             Ok(created_at(&format!("/v1/interactions/{}", created.id), &created))
         }
         (&Method::POST, ["v1", "interactions", "workflow", "start"]) => {
             let body: StartWorkflow = json_body(req)?;
-            let first = use_cases::start_workflow(&ports, &actor, &body, header_value(req, "idempotency-key"), now).await?;
+            let first = use_cases::start_workflow(&ports, &actor, &body, idempotency_key(req)?, now).await?;
             Ok(created_at(&format!("/v1/interactions/{}", first.id), &first))
         }
         (&Method::GET, ["v1", "interactions", "customers", customer, "next"]) => {
             let next = use_cases::next_for_customer(&ports, org, customer).await?.ok_or(AppError::NotFound("next interaction"))?;
             Ok(ok(&next))
-        }
-        (&Method::GET, ["v1", "interactions", "customers", customer, "pending"]) => {
-            let page = use_cases::open_for_customer(&ports, org, customer, None, &page_request(req)?).await?;
-            Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
-        }
-        (&Method::GET, ["v1", "interactions", "customers", customer, "overdue"]) => {
-            let page = use_cases::open_for_customer(&ports, org, customer, Some(now), &page_request(req)?).await?;
-            Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
         }
         (&Method::GET, ["v1", "interactions", "templates"]) => {
             let items = use_cases::templates(&*deps.store, org, now).await?;
@@ -106,28 +121,41 @@ fn created_at<T: Serialize>(location: &str, value: &T) -> Response<Body> {
     response
 }
 
-fn time_param(req: &Request, name: &str) -> Result<Option<DateTime<Utc>>, AppError> {
-    query(req, name)
-        .map(|v| {
-            DateTime::parse_from_rfc3339(&v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| AppError::invalid(name, "must be an RFC 3339 date-time, e.g. 2026-01-22T17:00:00Z"))
-        })
-        .transpose()
-}
-
-fn choice<T>(req: &Request, name: &str, parse: impl Fn(&str) -> Option<T>, allowed: &str) -> Result<Option<T>, AppError> {
-    query(req, name).map(|v| parse(&v).ok_or_else(|| AppError::invalid(name, format!("must be one of: {allowed}")))).transpose()
+/// `GET /v1/interactions`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    #[param(min_length = 1)]
+    pub customer_id: Option<String>,
+    #[param(inline)]
+    pub status: Option<InteractionStatus>,
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub kind: Option<InteractionType>,
+    #[param(inline)]
+    pub priority: Option<Priority>,
+    pub due_after: Option<DateTime<Utc>>,
+    pub due_before: Option<DateTime<Utc>>,
+    /// Only open interactions already due.
+    pub overdue: Option<bool>,
+    /// By due date: `asc` (default) or `desc`.
+    #[param(inline)]
+    pub order: Option<Order>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub limit: Option<i32>,
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
 }
 
 async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Body>, AppError> {
-    let status = choice(req, "status", InteractionStatus::parse, "pending, in_progress, completed, cancelled, skipped")?;
-    let priority = choice(req, "priority", Priority::parse, "low, normal, high, urgent")?;
-    let kind = query(req, "type").map(|t| InteractionType::new(&t).map_err(|reason| AppError::invalid("type", reason))).transpose()?;
-    let overdue = choice(req, "overdue", |v| v.parse::<bool>().ok(), "true, false")?.unwrap_or(false);
-    let newest_first = choice(req, "order", |v| matches!(v, "asc" | "desc").then(|| v == "desc"), "asc, desc")?.unwrap_or(false);
-    let due_after = time_param(req, "due_after")?;
-    let mut due_before = time_param(req, "due_before")?;
+    let q: ListQuery = query_params(req)?;
+    let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
+    let (status, priority, kind) = (q.status, q.priority, q.kind);
+    let overdue = q.overdue.unwrap_or(false);
+    let newest_first = q.order == Some(Order::Desc);
+    let due_after = q.due_after;
+    let mut due_before = q.due_before;
     if overdue {
         if status.is_some_and(|s| !s.is_open()) {
             return Err(AppError::invalid("status", "overdue interactions are pending or in_progress"));
@@ -141,7 +169,7 @@ async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Bo
         return Err(AppError::invalid("due_after", "must not be after due_before"));
     }
     let filter = InteractionFilter {
-        customer_id: query(req, "customer_id"),
+        customer_id: q.customer_id,
         status,
         kind,
         priority,
@@ -150,7 +178,7 @@ async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Bo
         open_only: overdue,
         newest_first,
     };
-    let page = max_core::ports::InteractionStore::interactions(&*deps.store, &caller.org_id, &filter, &page_request(req)?).await?;
+    let page = max_core::ports::InteractionStore::interactions(&*deps.store, &caller.org_id, &filter, &page).await?;
     Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
 }
 

@@ -16,6 +16,11 @@
 //! - `PATCH /v1/admin/support/tickets/{id}` `{ status?, priority? }`
 //! - `POST  /v1/admin/support/tickets/{id}/assign` `{ admin_id: "..." | "me" | null }`
 //! - `GET   /v1/bot/menu`; `PUT /v1/bot/menu` (admins only)
+//!
+//! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
+//! parameter answers 422. The contract of these routes is `api::openapi()`.
+
+pub mod api;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -25,9 +30,10 @@ use max_core::config::Deps;
 use max_core::domain::bot::{BotSettings, StoredBotSettings};
 use max_core::domain::support::{Assigned, TicketFilter, TicketPriority, TicketStatus};
 use max_core::error::Error as AppError;
-use max_core::http::{Caller, Role, caller, header_value, json, json_body, ok, page_request, query, respond, segments};
-use serde::Deserialize;
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use max_core::http::{Caller, NoQuery, PageQuery, Role, caller, idempotency_key, json, json_body, ok, query_params, respond, segments};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> {
     Ok(respond(route(&req, deps).await))
@@ -99,6 +105,16 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let org = caller.org_id.as_str();
     let now = deps.clock.now();
     let ports = deps.support_ports();
+    // The query: a page of tickets or messages, the admin list's own (read below), or none.
+    let page = match route {
+        Route::GetTicket(_) | Route::AdminGetTicket(_) | Route::OpenTickets => query_params::<PageQuery>(req)?,
+        Route::AdminTickets => PageQuery::default(),
+        _ => {
+            let NoQuery {} = query_params(req)?;
+            PageQuery::default()
+        }
+    }
+    .page()?;
     match route {
         Route::CreateTicket => {
             let body: CreateTicketBody = json_body(req)?;
@@ -110,24 +126,25 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 conversation_id: body.conversation_id,
             };
             let ticket = support::create(&ports, org, &request, &staff(&caller), now).await?;
-            Ok(json(StatusCode::CREATED, &json!({ "ticket_id": ticket.id })))
+            Ok(json(StatusCode::CREATED, &TicketCreated { ticket_id: ticket.id }))
         }
         Route::AddCustomerMessage(id) => {
             let body: CustomerMessageBody = json_body(req)?;
             let message = support::add_customer_message(&*deps.store, org, &id, &body.message, body.sender_name.as_deref(), now).await?;
-            Ok(json(StatusCode::CREATED, &json!({ "message_id": message.id })))
+            Ok(json(StatusCode::CREATED, &MessageAdded { message_id: message.id }))
         }
-        Route::GetTicket(id) | Route::AdminGetTicket(id) => Ok(ok(&support::view(&ports, org, &id, &page_request(req)?).await?)),
-        Route::OpenTickets => Ok(ok(&support::list(&*deps.store, org, &TicketFilter::open_list(), &page_request(req)?).await?)),
+        Route::GetTicket(id) | Route::AdminGetTicket(id) => Ok(ok(&support::view(&ports, org, &id, &page).await?)),
+        Route::OpenTickets => Ok(ok(&support::list(&*deps.store, org, &TicketFilter::open_list(), &page).await?)),
         Route::Notifications => Ok(ok(&support::notifications(&*deps.store, org, Some(&caller.user_id)).await?)),
         Route::AdminNotifications => Ok(ok(&support::notifications(&*deps.store, org, None).await?)),
         Route::AdminTickets => {
-            let filter = ticket_filter(req, &caller)?;
-            Ok(ok(&support::list(&*deps.store, org, &filter, &page_request(req)?).await?))
+            let q: TicketsQuery = query_params(req)?;
+            let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.page()?;
+            Ok(ok(&support::list(&*deps.store, org, &ticket_filter(q, &caller)?, &page).await?))
         }
         Route::AdminAnswer(id) => {
             let body: AnswerBody = json_body(req)?;
-            let key = header_value(req, "idempotency-key");
+            let key = idempotency_key(req)?;
             let answered = support::answer(&ports, org, &id, &staff(&caller), &body.message, key, now).await?;
             Ok(json(StatusCode::ACCEPTED, &answered))
         }
@@ -165,38 +182,76 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     }
 }
 
-fn menu_view(settings: &BotSettings, stored: Option<&StoredBotSettings>, is_default: bool) -> serde_json::Value {
-    let mut view = serde_json::to_value(settings).unwrap_or_default();
-    view["is_default"] = json!(is_default);
-    view["updated_at"] = json!(stored.map(|s| s.updated_at));
-    view["updated_by"] = json!(stored.and_then(|s| s.updated_by.clone()));
-    view
+/// `POST /v1/support/tickets` answers the new ticket's id.
+#[derive(Serialize, ToSchema)]
+pub struct TicketCreated {
+    pub ticket_id: String,
 }
 
-/// `status` (one or several, comma-separated), `priority`, `assigned` (an admin id, `me` or `none`).
-fn ticket_filter(req: &Request, caller: &Caller) -> Result<TicketFilter, AppError> {
-    let statuses = match query(req, "status") {
-        None => Vec::new(),
-        Some(list) => {
-            let mut out = Vec::new();
-            for s in list.split(',') {
-                let st = TicketStatus::parse("status", s)?;
-                if !out.contains(&st) {
-                    out.push(st);
-                }
-            }
-            out
+/// `POST /v1/support/tickets/{id}/messages` answers the new message's id.
+#[derive(Serialize, ToSchema)]
+pub struct MessageAdded {
+    pub message_id: String,
+}
+
+/// The bot's settings as `GET/PUT /v1/bot/menu` show them.
+#[derive(Serialize, ToSchema)]
+pub struct MenuView {
+    #[serde(flatten)]
+    pub settings: BotSettings,
+    /// Nothing is stored: the bot is off, and this is what saving the default would turn on.
+    pub is_default: bool,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub updated_by: Option<String>,
+}
+
+fn menu_view(settings: &BotSettings, stored: Option<&StoredBotSettings>, is_default: bool) -> MenuView {
+    MenuView {
+        settings: settings.clone(),
+        is_default,
+        updated_at: stored.map(|s| s.updated_at),
+        updated_by: stored.and_then(|s| s.updated_by.clone()),
+    }
+}
+
+/// `GET /v1/admin/support/tickets`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TicketsQuery {
+    /// One status or several, comma-separated (`OPEN,IN_PROGRESS`).
+    #[param(min_length = 1, pattern = "^(OPEN|IN_PROGRESS|RESOLVED|CLOSED)(,(OPEN|IN_PROGRESS|RESOLVED|CLOSED))*$")]
+    pub status: Option<String>,
+    /// Case does not matter.
+    #[param(value_type = Option<TicketPriority>, inline)]
+    pub priority: Option<String>,
+    /// An admin's id, `me` or `none`.
+    #[param(min_length = 1)]
+    pub assigned: Option<String>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub limit: Option<i32>,
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
+}
+
+fn ticket_filter(q: TicketsQuery, caller: &Caller) -> Result<TicketFilter, AppError> {
+    let mut statuses = Vec::new();
+    for s in q.status.as_deref().map(|l| l.split(',').collect::<Vec<_>>()).unwrap_or_default() {
+        let st = TicketStatus::parse("status", s)?;
+        if !statuses.contains(&st) {
+            statuses.push(st);
         }
-    };
-    let priority = query(req, "priority").map(|p| TicketPriority::parse("priority", &p)).transpose()?;
-    let assigned = query(req, "assigned").map(|a| Assigned::parse(&a, &caller.user_id)).transpose()?;
+    }
+    let assigned = q.assigned.map(|a| Assigned::parse(&a, &caller.user_id)).transpose()?;
+    let priority = q.priority.map(|p| TicketPriority::parse("priority", &p)).transpose()?;
     Ok(TicketFilter { statuses, priority, assigned })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateTicketBody {
+pub struct CreateTicketBody {
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 4096, pattern = "\\S")]
     issue_description: String,
     #[serde(default)]
     phone_number: Option<String>,
@@ -208,42 +263,48 @@ struct CreateTicketBody {
     conversation_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CustomerMessageBody {
+pub struct CustomerMessageBody {
     /// Missing reads as empty, so both answer "message: must not be empty".
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 4096, pattern = "\\S")]
     message: String,
     #[serde(default)]
     sender_name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AnswerBody {
+pub struct AnswerBody {
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 4096, pattern = "\\S")]
     message: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CloseBody {
+pub struct CloseBody {
+    /// `RESOLVED` (the default) or `CLOSED`.
     #[serde(default)]
     outcome: Option<TicketStatus>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateBody {
+pub struct UpdateBody {
     #[serde(default)]
     status: Option<TicketStatus>,
     #[serde(default)]
     priority: Option<TicketPriority>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AssignBody {
+#[schema(as = TicketAssignBody)]
+pub struct AssignBody {
+    /// An admin's id, `me`, or `null` to unassign.
+    #[schema(min_length = 1, pattern = "\\S")]
     admin_id: Option<String>,
 }
 

@@ -4,6 +4,8 @@
 //! - `POST /webhooks/whatsapp`: verify `X-Hub-Signature-256` over the raw bytes, make one durable
 //!   write (the inbound queue), answer 200. Everything else happens in inbound-processor.
 
+pub mod api;
+
 use chrono::Utc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};

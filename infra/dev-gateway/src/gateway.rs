@@ -31,13 +31,16 @@ pub struct Gateway {
     pub routes: Vec<HttpRoute>,
     pub tokens: DevTokens,
     pub sandbox: Option<Arc<Sandbox>>,
-    pub openapi: String,
+    /// The contract generated from the code (`crate::openapi`), as YAML and as JSON.
+    pub openapi_yaml: String,
+    pub openapi_json: String,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/health", get(health))
-        .route("/openapi.yaml", get(openapi))
+        .route("/openapi.yaml", get(openapi_yaml))
+        .route("/openapi.json", get(openapi_json))
         .route("/dev/outbox", get(outbox))
         .route("/dev/metrics", get(metrics))
         .fallback(dispatch)
@@ -53,8 +56,12 @@ async fn health(State(g): State<Arc<Gateway>>) -> Response {
     }
 }
 
-async fn openapi(State(g): State<Arc<Gateway>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/yaml")], g.openapi.clone()).into_response()
+async fn openapi_yaml(State(g): State<Arc<Gateway>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/yaml")], g.openapi_yaml.clone()).into_response()
+}
+
+async fn openapi_json(State(g): State<Arc<Gateway>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], g.openapi_json.clone()).into_response()
 }
 
 async fn outbox(State(g): State<Arc<Gateway>>) -> Response {
@@ -79,6 +86,24 @@ async fn dispatch(State(g): State<Arc<Gateway>>, method: Method, uri: Uri, heade
         match_path(&r.path, path).filter(|_| method_ok).map(|params| (r, params))
     });
     let Some((route, params)) = found else {
+        // A path of the API with a method it does not have: 405 naming the ones it has. (API
+        // Gateway itself answers 404 here; the dev stack is stricter so the contract test can
+        // check that no undeclared method is served.)
+        // The most specific path wins, as in API Gateway: `/templates` is not an `{id}`.
+        let matching: Vec<&HttpRoute> = g.routes.iter().filter(|r| match_path(&r.path, path).is_some()).collect();
+        let specific = matching.iter().map(|r| r.path.matches('{').count()).min();
+        let allowed: Vec<&str> = matching
+            .iter()
+            .filter(|r| Some(r.path.matches('{').count()) == specific)
+            .map(|r| r.method.as_str())
+            .collect();
+        if !allowed.is_empty() {
+            let mut response = gateway_error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+            if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, v);
+            }
+            return response;
+        }
         return gateway_error(StatusCode::NOT_FOUND, "Not Found");
     };
     let claims = if route.authorized {

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod gateway;
 pub mod moto;
+pub mod openapi;
 pub mod pollers;
 pub mod registry;
 pub mod seed;
@@ -143,14 +144,14 @@ impl DevStack {
         let tokens = DevTokens::new(&options.jwt_secret);
 
         let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let openapi = std::fs::read_to_string(root.join("infra/openapi.yaml")).unwrap_or_default();
         let gateway = Arc::new(gateway::Gateway {
             ready: ready.clone(),
             deps: deps.clone(),
             routes: template.routes.clone(),
             tokens: tokens.clone(),
             sandbox: sandbox.clone(),
-            openapi,
+            openapi_yaml: openapi::yaml(),
+            openapi_json: openapi::json(),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
             .await

@@ -72,9 +72,12 @@ async fn run() -> Result<(), String> {
         ("MAX_WHATSAPP_MODE", if stack.sandbox.is_some() { "sandbox".into() } else { "graph-api".into() }),
     ];
     let env_file: String = lines.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
-    let dev_dir = root.join(".dev");
-    std::fs::create_dir_all(&dev_dir).map_err(|e| e.to_string())?;
-    std::fs::write(dev_dir.join("env"), &env_file).map_err(|e| e.to_string())?;
+    // MAX_DEV_ENV_FILE: another place (the contract test's own stack leaves .dev/env alone).
+    let env_path = env("MAX_DEV_ENV_FILE").map(std::path::PathBuf::from).unwrap_or_else(|| root.join(".dev/env"));
+    if let Some(dir) = env_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(&env_path, &env_file).map_err(|e| e.to_string())?;
 
     println!("\nMAX dev stack is up (written to .dev/env):\n");
     print!("{env_file}");
@@ -90,6 +93,6 @@ async fn run() -> Result<(), String> {
     println!("\nstopping");
     drop(stack);
     drop(moto);
-    let _ = std::fs::remove_file(dev_dir.join("env"));
+    let _ = std::fs::remove_file(&env_path);
     Ok(())
 }

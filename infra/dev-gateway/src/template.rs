@@ -388,6 +388,17 @@ mod openapi_tests {
             }
         }
         assert!(missing.is_empty(), "routes missing from infra/openapi.yaml: {missing:?}");
+        // ... and describes no route the API does not serve.
+        let mut unserved = Vec::new();
+        for (path, item) in spec["paths"].as_mapping().into_iter().flatten() {
+            for (method, _) in item.as_mapping().into_iter().flatten() {
+                let (path, method) = (path.as_str().unwrap_or_default(), method.as_str().unwrap_or_default().to_uppercase());
+                if !template.routes.iter().any(|r| r.path == path && r.method == method) {
+                    unserved.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(unserved.is_empty(), "infra/openapi.yaml describes routes template.yaml does not have: {unserved:?}");
         let mut all = Vec::new();
         refs(&spec, &mut all);
         for r in all {

@@ -45,7 +45,7 @@ pub struct ActionPorts<'a> {
 }
 
 /// An action with its answer, as `GET /v1/actions/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ActionView {
     #[serde(flatten)]
     pub action: Action,
@@ -325,7 +325,7 @@ fn decision_write(mut action: Action, context: DecisionContext) -> Result<Decisi
 // --- answer templates -----------------------------------------------------------------------------
 
 /// `GET /v1/action-response-templates`: every type's template in force, and where it comes from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TemplatesView {
     pub custom_types: Vec<String>,
     pub templates: Vec<EffectiveTemplate>,

@@ -26,7 +26,7 @@ pub enum FeedStart {
 }
 
 /// One event as the API shows it: `id` is the cursor that continues after it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     pub id: String,
     pub kind: &'static str,

@@ -211,14 +211,30 @@ pub async fn requeue_owed_next_steps(interactions: &dyn InteractionStore, outbox
 // ------------------------------------------------------------------ workflows
 
 /// The body of `POST /v1/interactions/workflow/start`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartWorkflow {
+    #[schema(min_length = 1, pattern = "\\S")]
     pub customer_id: String,
+    #[schema(min_length = 1, pattern = "\\S")]
     pub template_id: String,
     /// `YYYY-MM-DD` (midnight in the organisation's time zone) or an RFC 3339 date-time; now if absent.
     #[serde(default)]
+    #[schema(schema_with = start_date_schema)]
     pub start_date: Option<String>,
+}
+
+/// `start_date` in the contract: a date or a date-time (blank: now).
+fn start_date_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let format = |f| ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(f)));
+    utoipa::openapi::schema::AnyOfBuilder::new()
+        .item(format(KnownFormat::Date))
+        .item(format(KnownFormat::DateTime))
+        .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^\\s*$")))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
 }
 
 fn start_time(start_date: Option<&str>, catalog: &WorkflowCatalog, now: DateTime<Utc>) -> Result<DateTime<Utc>> {

@@ -110,7 +110,7 @@ where
 // ------------------------------------------------------------------------------- reading
 
 /// A ticket with its messages, as the dashboard shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TicketView {
     #[serde(flatten)]
     pub ticket: SupportTicket,
@@ -139,7 +139,7 @@ pub async fn view(ports: &SupportPorts<'_>, org_id: &str, id: &str, page: &PageR
 }
 
 /// A page of tickets with the filter's total.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TicketList {
     pub items: Vec<SupportTicket>,
     pub next_cursor: Option<String>,
@@ -353,7 +353,7 @@ pub async fn add_customer_message(
 // ------------------------------------------------------------------------- admin actions
 
 /// What an admin answer became.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Answered {
     pub message_id: String,
     pub whatsapp_status: DeliveryStatus,
@@ -424,7 +424,7 @@ pub async fn answer(
 }
 
 /// What closing a ticket did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Closed {
     #[serde(flatten)]
     pub ticket: SupportTicket,

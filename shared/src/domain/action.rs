@@ -38,7 +38,7 @@ pub fn validate_type_name(field: &str, name: &str) -> Result<()> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionStatus {
     Pending,
@@ -76,14 +76,14 @@ impl ActionStatus {
 }
 
 /// Who did something: a user of the dashboard (or the assistant's service account).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Actor {
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decision {
     pub status: ActionStatus,
     /// What the person wrote for the customer (`{{user_response}}` in the templates).
@@ -99,7 +99,7 @@ pub struct Decision {
     pub decided_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Action {
     pub id: String,
     pub org_id: String,
@@ -130,17 +130,40 @@ pub struct Action {
 }
 
 /// `POST /v1/actions`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAction {
+    #[schema(min_length = 1, max_length = 10000, pattern = "\\S")]
     pub conversation_id: String,
     #[serde(rename = "type")]
+    #[schema(schema_with = action_type_schema)]
     pub action_type: String,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: String,
     #[serde(default)]
+    #[schema(schema_with = details_schema)]
     pub details: Map<String, Value>,
     #[serde(default)]
+    #[schema(max_length = 2048)]
     pub proposed_reply: Option<String>,
+}
+
+/// `type` in the contract: a built-in type, or one of the organisation's own.
+fn action_type_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(BUILT_IN_TYPES))
+        .description(Some("A built-in type, or one of the organisation's own (`custom_types` of /v1/action-response-templates)"))
+        .build()
+}
+
+/// `details` in the contract: at most 50 named fields (16 KB of JSON).
+pub fn details_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::Object)
+        .max_properties(Some(MAX_DETAIL_FIELDS))
+        .property_names(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).pattern(Some("\\S"))))
+        .build()
 }
 
 fn chars(s: &str) -> usize {
@@ -289,7 +312,7 @@ pub fn action_of_response(idempotency_key: &str) -> Option<&str> {
 }
 
 /// Where the answer's text came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TemplateSource {
     /// The organisation's own template for this type and decision.
@@ -302,7 +325,7 @@ pub enum TemplateSource {
 
 /// The answer to the customer for a decided action (`action_responses`): its text, its message and
 /// that message's delivery status, kept current by reply-sender and the status webhooks.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActionResponse {
     pub action_id: String,
     pub org_id: String,

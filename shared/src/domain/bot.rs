@@ -47,53 +47,73 @@ impl BotState {
 }
 
 /// What choosing a menu entry does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MenuAction {
     /// Live chat with the support team: `chat_support`, then tickets.
     ChatSupport,
     /// Answers with a text and stays in the menu.
-    Reply { text: String },
+    Reply {
+        #[schema(min_length = 1, max_length = 4096, pattern = "\\S")]
+        text: String,
+    },
     /// Answers with a text and moves the conversation to `state`, where agents take over.
-    Handover { state: String, text: String },
+    Handover {
+        /// Not `menu` nor `chat_support`.
+        #[schema(pattern = "^[a-z0-9_]{1,40}$")]
+        state: String,
+        #[schema(min_length = 1, max_length = 4096, pattern = "\\S")]
+        text: String,
+    },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MenuEntry {
     /// The id WhatsApp sends back when the entry is tapped.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub id: String,
+    #[schema(min_length = 1, max_length = 20, pattern = "\\S")]
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 72)]
     pub description: Option<String>,
     pub action: MenuAction,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BotMenu {
     /// The message text above the choices.
+    #[schema(min_length = 1, max_length = 1024, pattern = "\\S")]
     pub body: String,
     /// The label of the button that opens a list (lists only; up to 3 entries go as buttons).
+    #[schema(min_length = 1, max_length = 20, pattern = "\\S")]
     pub button: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 60, pattern = "\\S")]
     pub header: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 60, pattern = "\\S")]
     pub footer: Option<String>,
+    #[schema(min_items = 1, max_items = 10)]
     pub entries: Vec<MenuEntry>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BotTexts {
     /// Sent when the customer chooses Chat support.
+    #[schema(min_length = 1, max_length = 4096, pattern = "\\S")]
     pub chat_support_greeting: String,
     /// Sent when an admin resolves the ticket.
+    #[schema(min_length = 1, max_length = 4096, pattern = "\\S")]
     pub ticket_resolved: String,
     /// Sent when an admin closes the ticket without resolving it.
+    #[schema(min_length = 1, max_length = 4096, pattern = "\\S")]
     pub ticket_closed: String,
 }
 
 /// An organisation's bot: its menu and texts (`GET/PUT /v1/bot/menu`). The bot answers only
 /// for organisations that have settings stored (seeded or saved) with `enabled`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BotSettings {
     /// Off: the menu never answers; conversations already in chat support still feed their ticket.
     #[serde(default = "enabled_by_default")]
@@ -102,7 +122,14 @@ pub struct BotSettings {
     pub texts: BotTexts,
     /// Words that bring the menu back (besides `menu`, which always does).
     #[serde(default = "default_keywords")]
+    #[schema(schema_with = keywords_schema)]
     pub menu_keywords: Vec<String>,
+}
+
+/// `menu_keywords` in the contract: words of 1 to 40 characters.
+fn keywords_schema() -> utoipa::openapi::schema::Array {
+    let word = utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).min_length(Some(1)).max_length(Some(40)).pattern(Some("\\S"));
+    utoipa::openapi::schema::ArrayBuilder::new().items(word).build()
 }
 
 fn enabled_by_default() -> bool {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// Meta lets a business send free-form messages for 24 hours after the customer's last message.
 pub const CUSTOMER_SERVICE_WINDOW: Duration = Duration::hours(24);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationStatus {
     Open,
@@ -30,7 +30,7 @@ impl ConversationStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conversation {
     pub id: String,
     pub org_id: String,

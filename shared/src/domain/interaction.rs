@@ -18,8 +18,9 @@ const MAX_REFERENCE_CHARS: usize = 128;
 
 /// What kind of action an interaction is. The well-known ones are constants; organisations may use
 /// their own (`site_visit`), written in lower snake case.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(pattern = "^[a-z][a-z0-9_]{0,49}$")]
 pub struct InteractionType(String);
 
 impl InteractionType {
@@ -77,7 +78,7 @@ impl fmt::Display for InteractionType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InteractionStatus {
     Pending,
@@ -116,7 +117,7 @@ impl InteractionStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Low,
@@ -143,7 +144,7 @@ impl Priority {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Interaction {
     pub id: String,
     pub org_id: String,
@@ -320,11 +321,13 @@ pub fn is_overdue(status: InteractionStatus, due_at: DateTime<Utc>, now: DateTim
 }
 
 /// The body of `POST /v1/interactions/{id}/complete`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Completion {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     pub outcome: String,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub outcome_details: Option<String>,
 }
 
@@ -345,14 +348,17 @@ impl Completion {
 }
 
 /// The body of `POST /v1/interactions`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewInteraction {
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub customer_id: String,
     #[serde(rename = "type")]
     pub kind: InteractionType,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
     #[serde(default)]
     pub priority: Priority,
@@ -364,10 +370,13 @@ pub struct NewInteraction {
     pub due_at: Option<DateTime<Utc>>,
     /// `pending` (default) or `in_progress`.
     #[serde(default)]
+    #[schema(schema_with = open_status_schema)]
     pub status: Option<InteractionStatus>,
     #[serde(default)]
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub campaign_id: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub conversation_id: Option<String>,
 }
 
@@ -421,14 +430,16 @@ impl NewInteraction {
 
 /// The body of `PUT /v1/interactions/{id}`: any subset of the editable fields. For the optional
 /// ones, `null` clears the value and an absent field leaves it alone.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InteractionChange {
     #[serde(default, rename = "type")]
     pub kind: Option<InteractionType>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 5000)]
     pub description: Option<Option<String>>,
     #[serde(default)]
     pub priority: Option<Priority>,
@@ -439,8 +450,10 @@ pub struct InteractionChange {
     #[serde(default)]
     pub status: Option<InteractionStatus>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub campaign_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub conversation_id: Option<Option<String>>,
 }
 
@@ -467,6 +480,14 @@ pub fn validate_fields(title: &str, description: Option<&str>, scheduled_at: Dat
         return Err(Error::invalid("due_at", "must not be before scheduled_at"));
     }
     Ok(())
+}
+
+/// A new interaction's `status` in the contract: open ones only.
+fn open_status_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::from_iter([utoipa::openapi::Type::String, utoipa::openapi::Type::Null]))
+        .enum_values(Some(["pending", "in_progress"]))
+        .build()
 }
 
 fn validate_reference(field: &str, value: Option<&str>) -> Result<()> {

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::outbound::OutboundContent;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Inbound,
@@ -17,7 +17,7 @@ pub enum Direction {
 
 /// Where an outbound message is. Statuses only move forward: queued < sent < delivered < read,
 /// and failed is final, whatever order Meta's callbacks arrive in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// An inbound message: it reached us. Only outbound messages move on from `queued`.
@@ -68,7 +68,7 @@ impl DeliveryStatus {
 pub const OUTSIDE_WINDOW: &str = "outside_customer_service_window";
 
 /// Why a message failed: Meta's error code and title, or one of ours (`outside_customer_service_window`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FailureReason {
     #[serde(default)]
     pub code: Option<i64>,
@@ -94,7 +94,7 @@ impl FailureReason {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SenderType {
     Customer,
@@ -103,7 +103,7 @@ pub enum SenderType {
     System,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sender {
     #[serde(rename = "type")]
     pub kind: SenderType,
@@ -115,7 +115,7 @@ pub struct Sender {
 
 /// Unset timestamps are left out of the stored item (not null), so a status update can fill the
 /// earlier ones with `if_not_exists` when their callbacks never came.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub id: String,
     pub org_id: String,

@@ -15,23 +15,28 @@ const MAX_ROW_TITLE_CHARS: usize = 24;
 const MAX_ROW_DESCRIPTION_CHARS: usize = 72;
 const MAX_INTERACTIVE_BODY_CHARS: usize = 1024;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutboundContent {
     Text {
+        #[schema(min_length = 1, max_length = 4096, pattern = "\\S")]
         body: String,
         #[serde(default)]
         preview_url: bool,
     },
     Template {
+        #[schema(min_length = 1, max_length = 512, pattern = "\\S")]
         name: String,
+        #[schema(min_length = 1, max_length = 15, pattern = "\\S")]
         language: String,
         /// Body parameters, in order ({{1}}, {{2}}, ...).
         #[serde(default)]
         parameters: Vec<String>,
     },
     Buttons {
+        #[schema(min_length = 1, max_length = 1024, pattern = "\\S")]
         body: String,
+        #[schema(min_items = 1, max_items = 3)]
         buttons: Vec<ReplyButton>,
         #[serde(default)]
         header: Option<String>,
@@ -39,8 +44,10 @@ pub enum OutboundContent {
         footer: Option<String>,
     },
     List {
+        #[schema(min_length = 1, max_length = 1024, pattern = "\\S")]
         body: String,
         /// The label of the button that opens the list.
+        #[schema(min_length = 1, max_length = 20, pattern = "\\S")]
         button: String,
         sections: Vec<ListSection>,
         #[serde(default)]
@@ -55,34 +62,40 @@ pub enum OutboundContent {
         #[serde(default)]
         link: Option<String>,
         #[serde(default)]
+        #[schema(max_length = 1024)]
         caption: Option<String>,
         #[serde(default)]
         filename: Option<String>,
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReplyButton {
+    #[schema(min_length = 1, max_length = 256, pattern = "\\S")]
     pub id: String,
+    #[schema(min_length = 1, max_length = 20, pattern = "\\S")]
     pub title: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     pub rows: Vec<ListRow>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListRow {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub id: String,
+    #[schema(min_length = 1, max_length = 24, pattern = "\\S")]
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 72)]
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaType {
     Image,

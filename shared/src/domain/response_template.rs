@@ -69,7 +69,7 @@ impl ResponseTemplates {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EffectiveTemplate {
     pub action_type: String,
     pub decision: ActionStatus,
@@ -79,10 +79,11 @@ pub struct EffectiveTemplate {
 
 /// `PUT /v1/action-response-templates`: the whole settings document (the organisation's own types
 /// and the templates it wants; templates equal to the default are not stored).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateSettingsRequest {
     #[serde(default)]
+    #[schema(schema_with = custom_types_schema)]
     pub custom_types: Vec<String>,
     #[serde(default)]
     pub templates: Vec<TemplateEntry>,
@@ -93,14 +94,27 @@ pub struct TemplateSettingsRequest {
 
 /// A template as the admin sends it. `source` is what GET answered; it is ignored here so the
 /// GET document can be sent back as it is.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateEntry {
     pub action_type: String,
+    #[schema(schema_with = decision_schema)]
     pub decision: ActionStatus,
+    #[schema(min_length = 1, max_length = 1024, pattern = "\\S")]
     pub body: String,
     #[serde(default)]
     pub source: Option<Value>,
+}
+
+/// A template's `decision` in the contract: a decision, never `pending`.
+fn decision_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).enum_values(Some(ActionStatus::DECISIONS.map(ActionStatus::as_str))).build()
+}
+
+/// `custom_types` in the contract: at most 20 distinct type names.
+fn custom_types_schema() -> utoipa::openapi::schema::Array {
+    let name = utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).pattern(Some("^[a-z][a-z0-9_]{0,47}$"));
+    utoipa::openapi::schema::ArrayBuilder::new().items(name).max_items(Some(MAX_CUSTOM_TYPES)).unique_items(true).build()
 }
 
 impl TemplateSettingsRequest {

@@ -17,7 +17,7 @@ use crate::domain::message::DeliveryStatus;
 use crate::domain::outbound::MAX_TEXT_CHARS;
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TicketStatus {
     Open,
@@ -59,7 +59,7 @@ impl fmt::Display for TicketStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TicketPriority {
     Low,
@@ -100,7 +100,7 @@ fn allowed<T: fmt::Display>(values: &[T]) -> String {
 }
 
 /// Who wrote a ticket message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketSenderType {
     /// The customer (on WhatsApp, or typed in for them through the API).
@@ -112,7 +112,7 @@ pub enum TicketSenderType {
 }
 
 /// Where a ticket came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketSource {
     /// The customer chose Chat support in the WhatsApp bot menu and wrote.
@@ -121,7 +121,7 @@ pub enum TicketSource {
     Api,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SupportTicket {
     pub id: String,
     pub org_id: String,
@@ -323,7 +323,7 @@ impl SupportTicket {
 }
 
 /// A message of a ticket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TicketMessage {
     /// For messages that came from or went to WhatsApp, the conversation message's id: storing
     /// the same message twice is then a no-op.
@@ -477,7 +477,7 @@ pub struct TicketCounts {
 }
 
 /// What the dashboard's notification badge shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SupportNotifications {
     pub open_tickets: i64,
     pub in_progress: i64,

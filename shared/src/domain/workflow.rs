@@ -20,7 +20,7 @@ pub const DEFAULT_FOLLOW_UP_DAYS: u32 = 3;
 const MAX_HOLIDAYS: usize = 1000;
 
 /// What happens when the last step of a template is completed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnLastStep {
     /// The chain goes on with the default follow-up (so the customer still has a next step).
@@ -30,18 +30,23 @@ pub enum OnLastStep {
     End,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowStep {
+    #[schema(minimum = 1)]
     pub step_number: u32,
     #[serde(rename = "type")]
     pub kind: InteractionType,
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
     /// Days from the previous step's completion (or the workflow's start) to `scheduled_at`.
+    #[schema(minimum = 0, maximum = 365)]
     pub scheduled_offset_days: i32,
     /// Days from `scheduled_at` to `due_at`.
+    #[schema(minimum = 0, maximum = 365)]
     pub due_offset_days: i32,
     /// The step that follows this one; `None` on the last step.
     #[serde(default)]
@@ -50,7 +55,7 @@ pub struct WorkflowStep {
     pub priority: Option<Priority>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkflowTemplate {
     pub id: String,
     pub org_id: String,
@@ -84,16 +89,19 @@ impl WorkflowTemplate {
 }
 
 /// The body of `POST /v1/interactions/templates` (and of a replacement with PUT).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWorkflowTemplate {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub description: Option<String>,
     #[serde(default = "yes")]
     pub is_active: bool,
     #[serde(default)]
     pub is_default: bool,
+    #[schema(min_items = 1, max_items = 20)]
     pub steps: Vec<WorkflowStep>,
     #[serde(default)]
     pub on_last_step: OnLastStep,
@@ -213,7 +221,7 @@ pub fn validate_steps(steps: &[WorkflowStep]) -> Result<()> {
 
 // ------------------------------------------------------------------ settings and calendar
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OffsetUnit {
     /// Offsets count every day.
@@ -223,7 +231,7 @@ pub enum OffsetUnit {
     BusinessDays,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DayOfWeek {
     Monday,
@@ -250,21 +258,43 @@ impl DayOfWeek {
 }
 
 /// An organisation's interaction settings: the default follow-up and how offsets are counted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InteractionSettings {
     /// Days from a completion to the default follow-up's `scheduled_at`.
     #[serde(default = "default_follow_up_days")]
+    #[schema(minimum = 1, maximum = 365)]
     pub default_follow_up_days: u32,
     #[serde(default)]
     pub offsets_in: OffsetUnit,
     /// IANA time zone in which days are counted (a day later keeps the local time of day).
     #[serde(default = "utc")]
+    #[schema(schema_with = time_zone_schema)]
     pub time_zone: String,
     #[serde(default = "default_weekend")]
+    #[schema(schema_with = weekend_schema)]
     pub weekend: Vec<DayOfWeek>,
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub holidays: Vec<NaiveDate>,
+}
+
+/// `time_zone` in the contract: the IANA names MAX knows.
+fn time_zone_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))
+        .default(Some("UTC".into()))
+        .build()
+}
+
+/// `weekend` in the contract: each day once, and at least one business day.
+fn weekend_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(<DayOfWeek as utoipa::PartialSchema>::schema())
+        .max_items(Some(6))
+        .unique_items(true)
+        .build()
 }
 
 fn default_follow_up_days() -> u32 {
@@ -300,6 +330,9 @@ impl InteractionSettings {
             return Err(Error::invalid("time_zone", "must be an IANA time zone such as Europe/Paris"));
         }
         let weekend: HashSet<DayOfWeek> = self.weekend.iter().copied().collect();
+        if weekend.len() < self.weekend.len() {
+            return Err(Error::invalid("weekend", "names a day twice"));
+        }
         if weekend.len() >= 7 {
             return Err(Error::invalid("weekend", "at least one day of the week must be a business day"));
         }

@@ -409,7 +409,8 @@ impl WorkflowStore for DynamoStore {
         if t.version <= 1 {
             let count = self.workflow_catalog(&t.org_id).await?.templates.len();
             if count >= MAX_TEMPLATES {
-                return Err(Error::invalid("name", format!("an organisation has at most {MAX_TEMPLATES} templates")));
+                // The organisation's state refuses it, not the request: 409, like other limits of state.
+                return Err(Error::Conflict { detail: format!("an organisation has at most {MAX_TEMPLATES} templates"), current: None });
             }
         }
         // The pointer item decides the default; moving it is conditional on where it pointed, so

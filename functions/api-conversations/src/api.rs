@@ -1,0 +1,72 @@
+#![allow(dead_code)] // the functions only carry their operation's attributes
+//! The contract of this function's routes (OpenAPI, assembled by max-dev). The statuses every
+//! route shares (401, 422 for the query, 500; 400/413 for a body) are added there, once.
+
+use max_core::domain::conversation::Conversation;
+use max_core::domain::customer::Customer;
+use max_core::domain::message::Message;
+use max_core::domain::outbound::OutboundContent;
+use max_core::http::PageBody;
+use utoipa::OpenApi;
+
+use crate::{AssignBody, ListQuery, MessagesQuery};
+
+#[derive(OpenApi)]
+#[openapi(paths(list_conversations, get_conversation, list_messages, send_message, assign_conversation, close_conversation, reopen_conversation, get_customer))]
+struct Api;
+
+/// This function's operations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    Api::openapi()
+}
+
+/// Conversations, newest activity first.
+#[utoipa::path(get, path = "/v1/conversations", tag = "conversations", params(ListQuery),
+    responses((status = 200, description = "A page of conversations", body = PageBody<Conversation>)))]
+fn list_conversations() {}
+
+/// One conversation.
+#[utoipa::path(get, path = "/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path)),
+    responses((status = 200, description = "The conversation", body = Conversation), (status = 404, description = "No such conversation")))]
+fn get_conversation() {}
+
+/// A page of a conversation's messages.
+#[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path), MessagesQuery),
+    responses((status = 200, description = "A page of messages", body = PageBody<Message>), (status = 404, description = "No such conversation")))]
+fn list_messages() {}
+
+/// Queues a reply to the customer (text, template, buttons, list, media). It is stored as a
+/// `queued` message at once; reply-sender sends it.
+#[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "conversations",
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first message")),
+    request_body = OutboundContent,
+    responses(
+        (status = 202, description = "Queued", body = Message),
+        (status = 404, description = "No such conversation"),
+        (status = 409, description = "The conversation does not accept replies (closed, or outside the 24-hour window for free-form text)"),
+    ))]
+fn send_message() {}
+
+/// Assigns the conversation to a user, or unassigns it.
+#[utoipa::path(post, path = "/v1/conversations/{id}/assign", tag = "conversations", params(("id" = String, Path)), request_body = AssignBody,
+    responses((status = 200, description = "The conversation", body = Conversation), (status = 404, description = "No such conversation")))]
+fn assign_conversation() {}
+
+/// Closes the conversation.
+#[utoipa::path(post, path = "/v1/conversations/{id}/close", tag = "conversations", params(("id" = String, Path)),
+    responses((status = 200, description = "The conversation", body = Conversation), (status = 404, description = "No such conversation")))]
+fn close_conversation() {}
+
+/// Reopens the conversation.
+#[utoipa::path(post, path = "/v1/conversations/{id}/reopen", tag = "conversations", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The conversation", body = Conversation),
+        (status = 404, description = "No such conversation"),
+        (status = 409, description = "Another conversation is open with this customer"),
+    ))]
+fn reopen_conversation() {}
+
+/// A customer.
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "conversations", params(("id" = String, Path)),
+    responses((status = 200, description = "The customer", body = Customer), (status = 404, description = "No such customer")))]
+fn get_customer() {}

@@ -1,0 +1,23 @@
+#![allow(dead_code)] // the functions only carry their operation's attributes
+//! The contract of the change feed (OpenAPI, assembled by max-dev).
+
+use max_core::app::events::EventView;
+use max_core::http::PageBody;
+use utoipa::OpenApi;
+
+use crate::EventsQuery;
+
+#[derive(OpenApi)]
+#[openapi(paths(list_events))]
+struct Api;
+
+/// This function's operations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    Api::openapi()
+}
+
+/// The organisation's events after the cursor, oldest first; waits up to `wait` seconds when
+/// there is none yet. `next_cursor` always continues the feed.
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery),
+    responses((status = 200, description = "Events (possibly none) and the cursor to continue from", body = PageBody<EventView>)))]
+fn list_events() {}

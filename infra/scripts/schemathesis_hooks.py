@@ -1,0 +1,128 @@
+"""What the contract cannot say in JSON Schema, taught to schemathesis (SCHEMATHESIS_HOOKS).
+
+Only schema-valid (positive) cases are touched, and only to satisfy rules that tie two values
+together or need data that exists (the API's own validation states every one of them, in the
+description of the field or operation, and answers 422 naming the field when broken):
+
+- cursors (`cursor`, `after`) are opaque: only a page the server answered makes one;
+- `due_after` <= `due_before`, `scheduled_at` <= `due_at`; `overdue=true` lists open interactions;
+- ids a body refers to (`customer_id`, `template_id`) are the organisation's own;
+- workflow steps form one chain (`next_step` names an existing step, no loop); a default template
+  is active;
+- bot menu entries have distinct ids; a handover goes to a state other than menu/chat_support;
+- answer templates name a built-in or custom type, once per decision;
+- media replies give exactly one of `id` and `link`; list replies have 1 to 10 rows in all.
+
+Negative cases are sent as generated: the API must refuse them.
+"""
+
+import json
+from datetime import datetime
+import os
+import urllib.request
+
+import schemathesis
+
+_known = {}
+
+
+def _get(path):
+    request = urllib.request.Request(
+        os.environ["MAX_API_URL"] + path, headers={"Authorization": "Bearer " + os.environ["MAX_ADMIN_TOKEN"]}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def _known_ids():
+    if not _known:
+        customers = [c["customer_id"] for c in _get("/v1/conversations?limit=20")["items"]]
+        templates = [t["id"] for t in _get("/v1/interactions/templates")["items"] if t["is_active"]]
+        _known["customer_id"] = customers or ["none"]
+        _known["template_id"] = templates or ["none"]
+    return _known
+
+
+def _pick(name, seed):
+    ids = _known_ids()[name]
+    return ids[hash(json.dumps(seed, sort_keys=True, default=str)) % len(ids)]
+
+
+def _instant(text):
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _ordered(obj, first, second):
+    a, b = _instant(obj.get(first)), _instant(obj.get(second))
+    if a is not None and b is not None and a.timestamp() > b.timestamp():
+        obj[first], obj[second] = obj[second], obj[first]
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    meta = getattr(case, "meta", None)
+    if meta is None or not meta.generation.mode.is_positive:
+        return
+    method, path = case.operation.method.upper(), case.operation.path
+    query = case.query if isinstance(case.query, dict) else None
+    body = case.body if isinstance(case.body, dict) else None
+    if query is not None:
+        query.pop("cursor", None)
+        query.pop("after", None)
+        if path == "/v1/interactions":
+            _ordered(query, "due_after", "due_before")
+            if str(query.get("overdue")).lower() == "true" and query.get("status") not in (None, "pending", "in_progress"):
+                query.pop("status")
+    if body is None:
+        return
+    if (method, path) == ("POST", "/v1/interactions"):
+        body["customer_id"] = _pick("customer_id", body)
+        _ordered(body, "scheduled_at", "due_at")
+        if body.get("scheduled_at") is None and body.get("due_at") is not None:
+            body["scheduled_at"] = body["due_at"]  # it defaults to now, maybe after due_at
+    elif (method, path) == ("PUT", "/v1/interactions/{id}"):
+        _ordered(body, "scheduled_at", "due_at")
+        for a, b in (("scheduled_at", "due_at"), ("due_at", "scheduled_at")):
+            if body.get(a) is not None and body.get(b) is None:
+                body[b] = body[a]
+    elif (method, path) == ("POST", "/v1/interactions/workflow/start"):
+        body["customer_id"] = _pick("customer_id", body)
+        body["template_id"] = _pick("template_id", body)
+    elif path in ("/v1/interactions/templates", "/v1/interactions/templates/{templateId}"):
+        steps = body.get("steps") or []
+        for i, step in enumerate(steps):
+            step["step_number"] = i + 1
+            step["next_step"] = i + 2 if i + 1 < len(steps) else None
+        if body.get("is_default"):
+            body["is_active"] = True
+    elif (method, path) == ("PUT", "/v1/bot/menu"):
+        for i, entry in enumerate((body.get("menu") or {}).get("entries") or []):
+            entry["id"] = f"{i}-{entry.get('id')}"[:200]
+            action = entry.get("action") or {}
+            if action.get("type") == "handover" and action.get("state") in ("menu", "chat_support"):
+                action["state"] = "sales"
+    elif (method, path) == ("PUT", "/v1/action-response-templates"):
+        built_in = ["refund_request", "policy_clarification", "appointment_change", "discount_request", "other"]
+        custom = [t for t in body.get("custom_types") or [] if t not in built_in]
+        body["custom_types"] = custom
+        seen, templates = set(), []
+        for t in body.get("templates") or []:
+            if t.get("action_type") not in built_in + custom:
+                t["action_type"] = built_in[len(templates) % len(built_in)]
+            if (t["action_type"], t.get("decision")) not in seen and "{{" not in t.get("body", ""):
+                seen.add((t["action_type"], t.get("decision")))
+                templates.append(t)
+        body["templates"] = templates
+    elif (method, path) == ("POST", "/v1/conversations/{id}/messages"):
+        if body.get("type") == "media":
+            body["id"], body["link"] = body.get("id") or "media-id", None
+        elif body.get("type") == "list":
+            rows = 0
+            for section in body.get("sections") or []:
+                section["rows"] = (section.get("rows") or [])[: max(0, 10 - rows)]
+                rows += len(section["rows"])
+            if rows == 0:
+                body["sections"] = [{"rows": [{"id": "row", "title": "Row"}]}]
