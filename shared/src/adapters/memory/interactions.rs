@@ -241,7 +241,8 @@ impl WorkflowStore for MemoryStore {
     async fn put_workflow_template(&self, t: &WorkflowTemplate) -> Result<Written> {
         let mut st = self.write("put_workflow_template")?;
         if t.version <= 1 && st.workflow_catalog(&t.org_id).templates.len() >= MAX_TEMPLATES {
-            return Err(Error::invalid("name", format!("an organisation has at most {MAX_TEMPLATES} templates")));
+            // A full catalogue is the organisation's state, not a bad field: 409, as on DynamoDB.
+            return Err(Error::Conflict { detail: format!("an organisation has at most {MAX_TEMPLATES} templates"), current: None });
         }
         if !st.template_fits(t) {
             return Ok(Written::AlreadyThere);

@@ -361,9 +361,10 @@ mod tests {
         store.lock().put_conversation(&conversation(1));
         store.fail_next_write(Error::backend("dynamodb", "down"));
         assert!(store.conversation("o1", "C1").await.unwrap().is_some(), "reads are not hit");
-        assert!(store.assign("o1", "C1", Some("a1"), Utc::now()).await.is_err());
+        assert!(store.save_conversation(&conversation(2)).await.is_err());
         assert_eq!(store.conversation("o1", "C1").await.unwrap().map(|c| c.version), Some(1));
-        assert_eq!(store.assign("o1", "C1", Some("a1"), Utc::now()).await.unwrap().version, 2);
+        store.save_conversation(&conversation(2)).await.unwrap();
+        assert_eq!(store.conversation("o1", "C1").await.unwrap().map(|c| c.version), Some(2));
     }
 
     #[test]
