@@ -197,6 +197,11 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
     let bytes = if bytes.is_empty() { b"{}".as_slice() } else { bytes };
     let mut value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(format!("body is not valid JSON: {e}")))?;
+    // Every body is an object: serde would also read a struct from an array of its fields in
+    // order (`[]` for one whose fields are all optional), which no client means.
+    if !value.is_object() {
+        return Err(Error::invalid("body", "must be a JSON object"));
+    }
     integral_floats_as_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -453,5 +458,18 @@ mod tests {
         assert_eq!(page_request(None, None).unwrap().limit, DEFAULT_PAGE);
         assert!(page_request(Some(0), None).is_err() && page_request(Some(MAX_PAGE + 1), None).is_err());
         assert_eq!(page_request(Some(MAX_PAGE), None).unwrap().limit, MAX_PAGE);
+    }
+
+    #[test]
+    fn a_body_is_an_object_never_an_array_of_fields() {
+        let with_body = |text: &str| Request::new(Body::from(text.to_string()));
+        for array in ["[]", "[null, null]", "[50, null, null, null]"] {
+            match json_body::<Q>(&with_body(array)) {
+                Err(Error::Invalid { field, .. }) => assert_eq!(field, "body", "{array}"),
+                other => panic!("{array} read as {other:?}"),
+            }
+        }
+        assert_eq!(json_body::<Q>(&with_body(r#"{"limit": 5}"#)).unwrap().limit, Some(5));
+        assert!(json_body::<Q>(&with_body("")).unwrap().limit.is_none(), "no body is an empty object");
     }
 }

@@ -250,9 +250,8 @@ impl BotSettings {
             }
         }
         require("menu.body", &m.body, 1024)?;
-        if m.entries.len() > MAX_BUTTONS {
-            require("menu.button", &m.button, 20)?;
-        }
+        // Shown only when the menu goes as a list, but stored and answered always: never blank.
+        require("menu.button", &m.button, 20)?;
         if let Some(h) = &m.header {
             require("menu.header", h, 60)?;
         }
@@ -526,6 +525,11 @@ mod tests {
         let mut s = BotSettings::default();
         s.menu.entries.clear();
         assert!(s.validate().is_err());
+        // A blank list button is refused even when the menu would go as reply buttons.
+        let mut s = BotSettings::default();
+        s.menu.entries.truncate(2);
+        s.menu.button = "\u{c}".into();
+        assert!(matches!(s.validate().unwrap_err(), Error::Invalid { ref field, .. } if field == "menu.button"));
     }
 
     #[test]
