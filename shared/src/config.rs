@@ -11,6 +11,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::graph::{GraphApi, Sandbox};
+use crate::adapters::memory::{ManualClock, MemoryBlobs, MemoryOutbox, MemoryStore};
 use crate::adapters::s3::S3Blobs;
 use crate::adapters::sqs::SqsOutbox;
 use crate::app::actions::ActionPorts;
@@ -208,6 +209,36 @@ impl Deps {
         }
     }
 
+    /// Every port in memory, for tests of handlers and use cases: the store, the outbox, blobs,
+    /// the WhatsApp sandbox and a clock standing at `now`. `InMemory` hands the test the same
+    /// adapters to look at and steer.
+    pub fn in_memory(now: chrono::DateTime<chrono::Utc>) -> (Deps, InMemory) {
+        let world = InMemory {
+            store: Arc::new(MemoryStore::new()),
+            outbox: Arc::new(MemoryOutbox::new()),
+            blobs: Arc::new(MemoryBlobs::new()),
+            whatsapp: Arc::new(Sandbox::default()),
+            clock: Arc::new(ManualClock::at(now)),
+        };
+        let settings = Settings {
+            table: "memory".into(),
+            queues: HashMap::new(),
+            media_bucket: Some("memory".into()),
+            webhook: Some(WebhookSecrets { app_secret: Secret::new(IN_MEMORY_APP_SECRET), verify_token: Secret::new(IN_MEMORY_VERIFY_TOKEN) }),
+            whatsapp: Some(WhatsAppSettings::Sandbox),
+            retry: RetryPolicy::default(),
+        };
+        let deps = Deps {
+            settings,
+            store: world.store.clone(),
+            outbox: world.outbox.clone(),
+            blobs: world.blobs.clone(),
+            whatsapp: world.whatsapp.clone(),
+            clock: world.clock.clone(),
+        };
+        (deps, world)
+    }
+
     pub fn inbound_ports(&self) -> InboundPorts<'_> {
         let store = &*self.store;
         InboundPorts {
@@ -256,6 +287,20 @@ impl Deps {
         let store = &*self.store;
         InteractionPorts { interactions: store, workflows: store, customers: store, outbox: &*self.outbox }
     }
+}
+
+/// The webhook secrets of `Deps::in_memory`: the dev stack's defaults, which the `events/` samples are
+/// signed with.
+pub const IN_MEMORY_APP_SECRET: &str = "dev-app-secret";
+pub const IN_MEMORY_VERIFY_TOKEN: &str = "dev-verify-token";
+
+/// The adapters behind `Deps::in_memory`, for the test to look at and steer.
+pub struct InMemory {
+    pub store: Arc<MemoryStore>,
+    pub outbox: Arc<MemoryOutbox>,
+    pub blobs: Arc<MemoryBlobs>,
+    pub whatsapp: Arc<Sandbox>,
+    pub clock: Arc<ManualClock>,
 }
 
 /// The AWS SDK clients, each counting its calls (`telemetry`). S3 is addressed by path on a custom

@@ -17,7 +17,7 @@ pub enum Error {
     #[error("conflict: {detail}")]
     Conflict { detail: String, current: Option<String> },
     /// An optimistic update lost to a concurrent change of the thing it names (a conditional write
-    /// over a version that moved on). Use cases read again and retry (`app::optimistic`); one that
+    /// over a version that moved on). Use cases read again and retry (`optimistic::retry_lost_updates`); one that
     /// keeps losing answers 409 and the client tries again.
     #[error("the {0} changed concurrently; try again")]
     LostUpdate(&'static str),

@@ -19,5 +19,7 @@ pub mod http;
 pub mod optimistic;
 pub mod ports;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::{Error, Result};

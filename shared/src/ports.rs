@@ -17,7 +17,8 @@ use crate::domain::workflow::{InteractionSettings, WorkflowCatalog, WorkflowTemp
 use crate::domain::support::{SupportTicket, TicketCounts, TicketFilter, TicketMessage};
 use crate::error::Result;
 
-/// Where `Page::cursor` continues from; opaque to callers (see `http::cursor`).
+/// Where a page continues from (`Page::next_cursor` of the page before); opaque to callers, and
+/// refused by the adapter when it points into another organisation's partition.
 pub type Cursor = Option<String>;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +70,9 @@ pub struct ConversationFilter {
 pub trait ConversationStore: Send + Sync {
     async fn conversation(&self, org_id: &str, conversation_id: &str) -> Result<Option<Conversation>>;
     async fn conversations(&self, org_id: &str, filter: &ConversationFilter, page: &PageRequest) -> Result<Page<Conversation>>;
-    async fn assign(&self, org_id: &str, conversation_id: &str, assignee_id: Option<&str>, at: DateTime<Utc>) -> Result<Conversation>;
+    /// Saves a changed conversation (its `version` already advanced) over the version it was read
+    /// at, refusing a lost update with `Error::LostUpdate`.
+    async fn save_conversation(&self, conversation: &Conversation) -> Result<()>;
     /// Closes the conversation and frees the customer's identity for a new one.
     async fn close(&self, conversation: &Conversation, at: DateTime<Utc>) -> Result<Written>;
     /// Reopens it, if the customer has no other open conversation on that number.
@@ -128,7 +131,7 @@ pub struct QueueMessage {
 }
 
 /// The queues jobs go on. Which URL each one has is the wiring's business, never a use case's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Queue {
     /// Webhook bodies for inbound-processor.
     Inbound,
@@ -381,9 +384,6 @@ pub trait BotStore: Send + Sync {
     async fn put_bot_settings(&self, settings: &StoredBotSettings) -> Result<()>;
     /// Stores the settings only if the organisation has none yet.
     async fn put_bot_settings_if_missing(&self, settings: &StoredBotSettings) -> Result<Written>;
-    /// Saves the conversation's bot state (its `version` advanced), refusing a lost update with
-    /// `Error::Conflict`.
-    async fn save_conversation_state(&self, conversation: &Conversation) -> Result<()>;
 }
 
 // ------------------------------------------------------------------ the whole store

@@ -145,3 +145,6 @@ async fn feedback(req: &Request, deps: &Deps, caller: &Caller) -> Result<Respons
     let action = actions::decide(&deps.action_ports(), &caller.org_id, &body.action_id, &request, actor(caller), deps.clock.now()).await?;
     Ok(ok(&action))
 }
+
+#[cfg(test)]
+mod tests;

@@ -144,6 +144,9 @@ async fn assign(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result
     if body.assignee_id.as_deref().is_some_and(|a| a.trim().is_empty()) {
         return Err(AppError::invalid("assignee_id", "must be a user id or null"));
     }
-    let conversation = deps.store.assign(&caller.org_id, id, body.assignee_id.as_deref(), deps.clock.now()).await?;
+    let conversation = conversations::assign(&*deps.store, &caller.org_id, id, body.assignee_id.as_deref(), deps.clock.now()).await?;
     Ok(ok(&conversation))
 }
+
+#[cfg(test)]
+mod tests;

@@ -63,3 +63,6 @@ pub struct EventsQuery {
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<i32>,
 }
+
+#[cfg(test)]
+mod tests;

@@ -181,3 +181,6 @@ async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Bo
     let page = max_core::ports::InteractionStore::interactions(&*deps.store, &caller.org_id, &filter, &page).await?;
     Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
 }
+
+#[cfg(test)]
+mod tests;

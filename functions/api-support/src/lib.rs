@@ -309,47 +309,4 @@ pub struct AssignBody {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn event_files() -> Vec<(String, String)> {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/api-support");
-        let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
-            .expect("events/api-support exists")
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).expect("sample event readable")))
-            .collect();
-        files.sort();
-        files
-    }
-
-    #[test]
-    fn every_sample_event_reaches_a_route_with_a_caller() {
-        let files = event_files();
-        assert!(files.len() >= 14, "one sample per route");
-        let mut seen = Vec::new();
-        for (name, text) in files {
-            let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let path = segments(&req);
-            let path: Vec<&str> = path.iter().map(String::as_str).collect();
-            let route = Route::parse(req.method(), &path).unwrap_or_else(|| panic!("{name}: no route"));
-            let who = caller(&req).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(who.require(route.role()).is_ok(), "{name}: the sample's role may call its route");
-            seen.push(std::mem::discriminant(&route));
-        }
-        seen.sort_by_key(|d| format!("{d:?}"));
-        seen.dedup();
-        assert_eq!(seen.len(), 14, "every route has a sample event");
-    }
-
-    #[test]
-    fn admin_routes_need_a_supervisor_and_the_menu_edit_an_admin() {
-        let get = Route::parse(&Method::GET, &["v1", "admin", "support", "tickets"]).expect("route");
-        assert_eq!(get.role(), Role::Supervisor);
-        assert_eq!(Route::parse(&Method::PUT, &["v1", "bot", "menu"]).expect("route").role(), Role::Admin);
-        assert_eq!(Route::parse(&Method::GET, &["v1", "support", "open-tickets"]).expect("route").role(), Role::Agent);
-        assert_eq!(Route::parse(&Method::DELETE, &["v1", "support", "tickets", "x"]), None);
-    }
-}
+mod tests;

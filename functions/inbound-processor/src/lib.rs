@@ -66,3 +66,6 @@ async fn run_bot(received: &Received, deps: &Deps) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -34,3 +34,6 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
 pub async fn sweep(deps: &Deps) -> Result<usize, Error> {
     Ok(requeue_owed_next_steps(&*deps.store, &*deps.outbox, deps.clock.now()).await?)
 }
+
+#[cfg(test)]
+mod tests;

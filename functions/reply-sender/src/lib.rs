@@ -48,3 +48,6 @@ async fn retry_after(record: &SqsMessage, deps: &Deps, delay_secs: i32) -> Recor
     }
     Err(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -103,3 +103,6 @@ async fn store_large_body(deps: &Deps, body: &[u8], first: &QueueMessage) -> Res
 fn accepted() -> Response<Body> {
     ok(&json!({ "received": true }))
 }
+
+#[cfg(test)]
+mod tests;

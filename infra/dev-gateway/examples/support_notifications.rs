@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use chrono::Utc;
 use futures::StreamExt;
-use max_core::adapters::dynamo_support::keys;
+use max_core::adapters::dynamo::support::keys;
 use max_core::app::support;
 use max_core::domain::ids::new_id;
 use max_core::domain::support::{NewTicket, SupportTicket, TicketPriority, TicketSource, TicketStatus};

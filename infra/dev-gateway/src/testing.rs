@@ -4,10 +4,11 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use max_core::config::{GraphSettings, Secret};
-use max_core::domain::webhook::sign;
+use max_core::config::{Deps, GraphSettings, Secret};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use max_core::domain::webhook::{InboundJob, group_by_ordering_key, read_changes, sign};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::moto::Moto;
 use crate::seed::{self, SeedOrg};
@@ -130,17 +131,167 @@ impl TestStack {
         self.api(Method::POST, path, token, Some(body)).await
     }
 
-    /// The demo org's open conversations (first page).
+    /// The demo org's open conversations (first page). Anything but 200 fails the test, so an
+    /// empty list means empty, never a refused call.
     pub async fn conversations(&self) -> Vec<Value> {
-        let (_, body) = self.get("/v1/conversations", &self.org.admin).await;
-        body["items"].as_array().cloned().unwrap_or_default()
+        let (status, body) = self.get("/v1/conversations", &self.org.admin).await;
+        assert_eq!(status, StatusCode::OK, "GET /v1/conversations: {body}");
+        items(&body)
     }
 
-    /// All messages of a conversation, oldest first.
+    /// All messages of a conversation, oldest first (200 asserted, as for `conversations`).
     pub async fn messages(&self, conversation_id: &str) -> Vec<Value> {
-        let (_, body) = self.get(&format!("/v1/conversations/{conversation_id}/messages?limit=100"), &self.org.admin).await;
-        body["items"].as_array().cloned().unwrap_or_default()
+        let path = format!("/v1/conversations/{conversation_id}/messages?limit=100");
+        let (status, body) = self.get(&path, &self.org.admin).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        items(&body)
     }
+
+    /// The organisation's event feed so far, oldest first, as `token` sees it (200 asserted).
+    pub async fn feed(&self, token: &str) -> Vec<Value> {
+        let (status, body) = self.get("/v1/events?limit=100", token).await;
+        assert_eq!(status, StatusCode::OK, "GET /v1/events: {body}");
+        items(&body)
+    }
+
+    /// A customer (Meta's example text message, stamped now so the 24-hour window is open) wrote;
+    /// returns the conversation id once it is visible.
+    pub async fn live_conversation(&self) -> String {
+        let body = stamped_now(&fixture("meta-openapi/text-message.json"));
+        assert_eq!(self.post_webhook(&body).await.status(), StatusCode::OK);
+        let c = eventually("conversation", WAIT, || async { self.conversations().await.into_iter().next() }).await;
+        c["id"].as_str().expect("conversation id").to_string()
+    }
+
+    /// The URL of a queue of template.yaml by logical id (`InboundQueue`, `RepliesQueue`, ...).
+    pub fn queue_url(&self, logical_id: &str) -> String {
+        self.stack.resources.queue_urls.get(logical_id).unwrap_or_else(|| panic!("no queue {logical_id}")).clone()
+    }
+
+    /// How many messages a queue holds: visible, in flight or delayed.
+    pub async fn queued(&self, logical_id: &str) -> u64 {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let attrs = self
+            .stack
+            .sqs
+            .get_queue_attributes()
+            .queue_url(self.queue_url(logical_id))
+            .attribute_names(A::All)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("attributes of {logical_id}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))
+            .attributes
+            .unwrap_or_default();
+        let n = |k: A| attrs.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        n(A::ApproximateNumberOfMessages) + n(A::ApproximateNumberOfMessagesNotVisible) + n(A::ApproximateNumberOfMessagesDelayed)
+    }
+
+    /// Waits until every worker queue (inbound, replies, next-step) is empty at once: every job
+    /// queued so far, and every job those jobs queued, has been consumed. Checked in pipeline
+    /// order, and a worker queues its follow-up jobs before its own job is deleted, so an empty
+    /// upstream queue means its follow-ups are already counted downstream. A "nothing else
+    /// happened" check waits for this first, so it knows the event it is about was consumed.
+    pub async fn drained(&self) {
+        eventually("the inbound, replies and next-step queues to drain", WAIT, || async {
+            for q in ["InboundQueue", "RepliesQueue", "NextStepQueue"] {
+                if self.queued(q).await > 0 {
+                    return None;
+                }
+            }
+            Some(())
+        })
+        .await;
+    }
+
+    /// Runs inbound-processor's handler on the jobs the webhook would queue for `body` (one
+    /// record per customer), as SQS would deliver them: a test calls it twice to redeliver.
+    pub async fn process_inbound(&self, body: &[u8]) -> SqsBatchResponse {
+        crate::registry::invoke_sqs("inbound-processor", inbound_event(body), &self.stack.deps).await.expect("registered").expect("handler ran")
+    }
+}
+
+impl TestStack {
+    /// A copy of the stack's dependencies (same table, queues, bucket, Graph API client) that a
+    /// test changes to inject a double (`whatsapp`, `outbox`, `settings.retry`) before it runs a
+    /// function's handler with it.
+    pub fn deps_copy(&self) -> Deps {
+        let deps = &self.stack.deps;
+        Deps {
+            settings: deps.settings.clone(),
+            store: deps.store.clone(),
+            outbox: deps.outbox.clone(),
+            blobs: deps.blobs.clone(),
+            whatsapp: deps.whatsapp.clone(),
+            clock: deps.clock.clone(),
+        }
+    }
+}
+
+/// How long a test waits for something asynchronous before it fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+/// The demo organisation's WhatsApp number (Meta's example `phone_number_id`).
+pub const NUMBER: &str = "106540352242922";
+/// The customer of Meta's example payloads.
+pub const CUSTOMER: &str = "16505551234";
+
+/// The `items` of a list answer (empty if none).
+pub fn items(body: &Value) -> Vec<Value> {
+    body["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// A webhook body with every message timestamp set to now, so the 24-hour window is open.
+pub fn stamped_now(body: &[u8]) -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(body).expect("fixture is JSON");
+    let now = chrono::Utc::now().timestamp().to_string();
+    for entry in v["entry"].as_array_mut().into_iter().flatten() {
+        for change in entry["changes"].as_array_mut().into_iter().flatten() {
+            for m in change["value"]["messages"].as_array_mut().into_iter().flatten() {
+                m["timestamp"] = Value::String(now.clone());
+            }
+        }
+    }
+    serde_json::to_vec(&v).expect("JSON")
+}
+
+/// The batch inbound-processor gets for a webhook `body`: the jobs the webhook queues for it
+/// (one record per customer, in Meta's order).
+pub fn inbound_event(body: &[u8]) -> SqsEvent {
+    let changes = read_changes(body).expect("a webhook body");
+    let records: Vec<(String, Option<String>)> = group_by_ordering_key(changes)
+        .into_iter()
+        .map(|(group, changes)| {
+            let job = InboundJob::Changes { received_at: chrono::Utc::now(), changes };
+            (serde_json::to_string(&job).expect("job JSON"), Some(group))
+        })
+        .collect();
+    sqs_event(&records, "inbound.fifo")
+}
+
+/// An SQS batch as Lambda hands it to a function: one record per `(body, message group)`, each
+/// on its second delivery (a redelivery, past SQS deduplication).
+pub fn sqs_event(records: &[(String, Option<String>)], queue: &str) -> SqsEvent {
+    let records: Vec<Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (body, group))| {
+            let mut attributes = json!({ "ApproximateReceiveCount": "2" });
+            if let Some(g) = group {
+                attributes["MessageGroupId"] = json!(g);
+            }
+            json!({
+                "messageId": format!("test-{i}-{}", ulid::Ulid::new()), "receiptHandle": format!("receipt-{i}"),
+                "body": body, "attributes": attributes, "messageAttributes": {},
+                "eventSource": "aws:sqs", "eventSourceARN": format!("arn:aws:sqs:us-east-1:000000000000:{queue}"), "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("an SQS event")
+}
+
+/// `copies` records of one job body, for a function's handler.
+pub fn sqs_job(body: &Value, copies: usize, queue: &str) -> SqsEvent {
+    let records: Vec<(String, Option<String>)> = (0..copies).map(|_| (body.to_string(), Some("test".to_string()))).collect();
+    sqs_event(&records, queue)
 }
 
 /// Polls `check` until it returns `Some` or `timeout` passes (then panics with `what`).

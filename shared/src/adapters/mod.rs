@@ -1,10 +1,10 @@
 //! Every call to AWS and to the Graph API lives here.
 
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
 pub mod dynamo;
-pub mod dynamo_interactions;
-pub mod dynamo_actions;
-pub mod dynamo_support;
 pub mod graph;
+pub mod memory;
 pub mod s3;
 pub mod sqs;
 

@@ -117,7 +117,7 @@ async fn act(ports: &BotPorts<'_>, conversation: &Conversation, received: &Recei
                 updated.state = state.as_str().to_string();
             }
             updated.version += 1;
-            ports.bot.save_conversation_state(&updated).await?;
+            ports.conversations.save_conversation(&updated).await?;
             Ok(None)
         }
     }

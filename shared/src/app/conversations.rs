@@ -11,6 +11,19 @@ pub async fn get(store: &dyn ConversationStore, org_id: &str, id: &str) -> Resul
     store.conversation(org_id, id).await?.ok_or(Error::NotFound("conversation"))
 }
 
+/// Assigns the conversation to an agent (`None` unassigns it), over the version read.
+pub async fn assign(store: &dyn ConversationStore, org_id: &str, id: &str, assignee_id: Option<&str>, now: DateTime<Utc>) -> Result<Conversation> {
+    retry_lost_updates("conversation", |_| async move {
+        let mut c = get(store, org_id, id).await?;
+        c.assignee_id = assignee_id.map(str::to_string);
+        c.updated_at = now;
+        c.version += 1;
+        store.save_conversation(&c).await?;
+        Ok(c)
+    })
+    .await
+}
+
 /// Closes an open conversation. Closing a closed one again is harmless.
 pub async fn close(store: &dyn ConversationStore, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Conversation> {
     retry_lost_updates("conversation", |_| async move {

@@ -8,3 +8,6 @@ pub mod events;
 pub mod inbound;
 pub mod interactions;
 pub mod support;
+
+#[cfg(test)]
+mod tests;

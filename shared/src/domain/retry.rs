@@ -83,14 +83,33 @@ mod tests {
         assert!(p.exhausted(5));
     }
 
+    #[test]
+    fn the_delay_doubles_from_two_seconds_up_to_five_minutes() {
+        // The default policy's bounds, written out: 2 s, 4 s, 8 s ... capped at 300 s.
+        let p = RetryPolicy::default();
+        let secs = |attempt: u32, unit: f64| p.delay(attempt, unit).as_secs_f64();
+        for (attempt, cap) in [(1, 2.0), (2, 4.0), (3, 8.0), (4, 16.0), (5, 32.0), (8, 256.0), (9, 300.0), (40, 300.0)] {
+            assert_eq!(secs(attempt, 0.0), 0.0, "attempt {attempt}: full jitter starts at zero");
+            assert!((secs(attempt, 0.5) - cap / 2.0).abs() < 1e-6, "attempt {attempt}: half way is {}", cap / 2.0);
+            assert!((secs(attempt, 0.999_999) - cap).abs() < 1e-3, "attempt {attempt}: the top is {cap}");
+        }
+        assert_eq!(p.delay(0, 0.5), Duration::from_secs(1), "attempt 0 is treated as the first");
+        assert_eq!(p.delay(2, 7.0), Duration::from_secs(4), "units beyond [0, 1] are clamped");
+    }
+
     proptest! {
         #[test]
-        fn delay_never_exceeds_the_exponential_cap(attempt in 1u32..40, unit in 0.0f64..1.0) {
+        fn delay_is_uniform_in_its_cap_and_never_shrinks_with_attempts(attempt in 1u32..40, unit in 0.0f64..1.0) {
             let p = RetryPolicy::default();
             let d = p.delay(attempt, unit);
             prop_assert!(d <= p.max_delay);
-            let cap = p.base.saturating_mul(1u32 << (attempt - 1).min(20)).min(p.max_delay);
-            prop_assert!(d <= cap);
+            // Linear in the random unit: the delay is `unit` of the top for this attempt.
+            let top = p.delay(attempt, 1.0);
+            prop_assert!((d.as_secs_f64() - top.as_secs_f64() * unit).abs() < 1e-6);
+            // The top grows with each attempt until it meets the maximum.
+            let next = p.delay(attempt + 1, 1.0);
+            prop_assert!(next >= top);
+            prop_assert!(next == p.max_delay || next == top * 2);
         }
     }
 }

@@ -5,27 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::SqsEvent;
 use max_dev::registry;
-use max_dev::testing::{TestStack, eventually, fixture};
+use max_dev::testing::{CUSTOMER, NUMBER, TestStack, WAIT, eventually, fixture, sqs_job};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::{fresh, status_for};
-
-const WAIT: Duration = Duration::from_secs(20);
-const NUMBER: &str = "106540352242922";
-const CUSTOMER: &str = "16505551234";
-
-fn accepted(wamid: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({
-        "messaging_product": "whatsapp",
-        "contacts": [{ "input": CUSTOMER, "wa_id": CUSTOMER }],
-        "messages": [{ "id": wamid }]
-    }))
-}
+use crate::{accepted, status_for};
 
 /// The Graph API request for a text to the fixture's customer.
 fn text_to_customer(body: &str) -> Value {
@@ -47,13 +34,6 @@ async fn graph_expecting(text: &str, wamid: &str) -> MockServer {
         .mount(&graph)
         .await;
     graph
-}
-
-/// Sheena Nelson wrote just now; returns the conversation id.
-async fn live_conversation(t: &TestStack) -> String {
-    assert_eq!(t.post_webhook(&fresh(&fixture("meta-openapi/text-message.json"))).await.status(), StatusCode::OK);
-    let c = eventually("conversation", WAIT, || async { t.conversations().await.into_iter().next() }).await;
-    c["id"].as_str().unwrap().to_string()
 }
 
 async fn create_action(t: &TestStack, conversation: &str, body: Value) -> Value {
@@ -82,13 +62,6 @@ async fn action_when(t: &TestStack, id: &str, what: &str, check: impl Fn(&Value)
     .await
 }
 
-/// Every event of the organisation's feed so far, as (kind, status) pairs.
-async fn feed(t: &TestStack, token: &str) -> Vec<Value> {
-    let (status, body) = t.get("/v1/events?limit=100", token).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["items"].as_array().cloned().unwrap_or_default()
-}
-
 fn steps(events: &[Value]) -> Vec<String> {
     events
         .iter()
@@ -107,6 +80,9 @@ async fn deliver_and_read(t: &TestStack, action_id: &str, wamid: &str) -> Value 
     }
     let a = action_when(t, action_id, "read", |a| a["response"]["status"] == "read").await;
     assert!(a["response"]["delivered_at"].is_string() && a["response"]["read_at"].is_string(), "{a}");
+    // The feed is written after the answer's status, by the same job: once the callbacks' jobs
+    // are consumed, the feed is complete (reading it right after the status above raced).
+    t.drained().await;
     a
 }
 
@@ -128,7 +104,7 @@ async fn an_approval_reaches_the_customer_once_and_the_dashboard_sees_every_step
     let expected = "Great news! Your refund request has been approved. You'll see it on your card by Friday.";
     let graph = graph_expecting(expected, "wamid.ACT-APPROVE").await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let action = create_action(&t, &conversation, refund()).await;
     let id = action["id"].as_str().unwrap();
 
@@ -156,15 +132,15 @@ async fn an_approval_reaches_the_customer_once_and_the_dashboard_sees_every_step
     assert_eq!(messages[3]["status"], "read");
     assert_eq!(messages[3]["id"], a["response"]["message_id"]);
 
-    assert_eq!(steps(&feed(&t, &t.org.agent).await), FULL_STORY);
+    assert_eq!(steps(&t.feed(&t.org.agent).await), FULL_STORY);
 
     // Meta repeats callbacks: the same statuses again change nothing, in the answer or the feed.
     for file in ["statuses/status-read.json", "statuses/status-delivered.json", "statuses/status-read.json"] {
         assert_eq!(t.post_webhook(&status_for(&fixture(file), "wamid.ACT-APPROVE")).await.status(), StatusCode::OK);
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    t.drained().await;
     assert_eq!(action_when(&t, id, "still read", |_| true).await["response"], a["response"]);
-    assert_eq!(steps(&feed(&t, &t.org.agent).await), FULL_STORY);
+    assert_eq!(steps(&t.feed(&t.org.agent).await), FULL_STORY);
     graph.verify().await;
 }
 
@@ -174,7 +150,7 @@ async fn a_denial_through_action_feedback_sends_the_denial_template() {
     let expected = "We've reviewed your refund request and unfortunately can't approve it. The order is past the 30-day return window.";
     let graph = graph_expecting(expected, "wamid.ACT-DENY").await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let id = create_action(&t, &conversation, refund()).await["id"].as_str().unwrap().to_string();
 
     let body = json!({ "action_id": id, "status": "denied", "user_response": "The order is past the 30-day return window." });
@@ -185,7 +161,7 @@ async fn a_denial_through_action_feedback_sends_the_denial_template() {
     let a = action_when(&t, &id, "answer sent", |a| a["response"]["status"] == "sent").await;
     assert_eq!(a["response"]["text"], expected);
     deliver_and_read(&t, &id, "wamid.ACT-DENY").await;
-    assert_eq!(steps(&feed(&t, &t.org.agent).await), FULL_STORY);
+    assert_eq!(steps(&t.feed(&t.org.agent).await), FULL_STORY);
     graph.verify().await;
 }
 
@@ -202,7 +178,7 @@ async fn an_edit_changes_the_details_and_the_organisation_template_renders_them(
     let (status, saved) = t.api(Method::PUT, "/v1/action-response-templates", &t.org.admin, Some(templates)).await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert_eq!(saved["version"], 1);
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let id = create_action(&t, &conversation, refund()).await["id"].as_str().unwrap().to_string();
 
     let body = json!({ "reply_text": "The rest is store credit.", "changes": { "amount": "20.00" } });
@@ -214,7 +190,7 @@ async fn an_edit_changes_the_details_and_the_organisation_template_renders_them(
     let a = action_when(&t, &id, "answer sent", |a| a["response"]["status"] == "sent").await;
     assert_eq!((a["response"]["text"].as_str(), a["response"]["template_source"].as_str()), (Some(expected), Some("organisation")));
     deliver_and_read(&t, &id, "wamid.ACT-EDIT").await;
-    assert_eq!(steps(&feed(&t, &t.org.agent).await), FULL_STORY);
+    assert_eq!(steps(&t.feed(&t.org.agent).await), FULL_STORY);
     graph.verify().await;
 }
 
@@ -229,7 +205,7 @@ async fn a_missing_template_falls_back_to_the_generic_answer() {
     assert_eq!(status, StatusCode::OK, "{saved}");
     let generic = saved["templates"].as_array().unwrap().iter().find(|e| e["action_type"] == "warranty_claim" && e["decision"] == "approved");
     assert_eq!(generic.unwrap()["source"], "generic");
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let body = json!({ "type": "warranty_claim", "title": "Replace the kettle", "proposed_reply": "A new one ships tomorrow." });
     let id = create_action(&t, &conversation, body).await["id"].as_str().unwrap().to_string();
 
@@ -239,7 +215,7 @@ async fn a_missing_template_falls_back_to_the_generic_answer() {
     let a = action_when(&t, &id, "answer sent", |a| a["response"]["status"] == "sent").await;
     assert_eq!((a["response"]["text"].as_str(), a["response"]["template_source"].as_str()), (Some(expected), Some("generic")));
     deliver_and_read(&t, &id, "wamid.ACT-GENERIC").await;
-    assert_eq!(steps(&feed(&t, &t.org.agent).await), FULL_STORY);
+    assert_eq!(steps(&t.feed(&t.org.agent).await), FULL_STORY);
     graph.verify().await;
 }
 
@@ -250,7 +226,7 @@ async fn decisions_are_made_once_and_repeats_change_nothing() {
     let graph = MockServer::start().await;
     Mock::given(method("POST")).respond_with(accepted("wamid.ACT-ONCE")).expect(1).mount(&graph).await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let id = create_action(&t, &conversation, refund()).await["id"].as_str().unwrap().to_string();
     let approve = format!("/v1/actions/{id}/approve");
 
@@ -275,22 +251,17 @@ async fn decisions_are_made_once_and_repeats_change_nothing() {
     let a = action_when(&t, &id, "answer sent", |a| a["response"]["status"] == "sent").await;
     // The answer's job for reply-sender delivered again, after it was sent.
     let job = json!({ "org_id": t.org.seed.id, "conversation_id": conversation, "message_id": a["response_message_id"] });
-    let record = json!({ "Records": [{
-        "messageId": "redelivered-1", "receiptHandle": "r", "body": job.to_string(),
-        "attributes": { "ApproximateReceiveCount": "2", "MessageGroupId": "g" }, "messageAttributes": {},
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:replies.fifo", "awsRegion": "us-east-1"
-    }]});
-    let event: SqsEvent = serde_json::from_value(record).unwrap();
-    let result = registry::invoke_sqs("reply-sender", event, &t.stack.deps).await.unwrap().unwrap();
+    let result = registry::invoke_sqs("reply-sender", sqs_job(&job, 1, "replies.fifo"), &t.stack.deps).await.unwrap().unwrap();
     assert!(result.batch_item_failures.is_empty());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The handler ran to its end above; whatever it queued is consumed too.
+    t.drained().await;
 
     let after = action_when(&t, &id, "unchanged", |_| true).await;
     assert_eq!(after["response"], a["response"]);
     let messages = t.messages(&conversation).await;
     let kinds: Vec<&str> = messages.iter().map(|m| m["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["text", "action_request", "action_status_update", "text"]);
-    let events = steps(&feed(&t, &t.org.agent).await);
+    let events = steps(&t.feed(&t.org.agent).await);
     assert_eq!(events, FULL_STORY[..4]);
     graph.verify().await;
 }
@@ -308,7 +279,7 @@ async fn a_refused_answer_shows_failed_with_its_reason_and_the_action_stays_deci
         .mount(&graph)
         .await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let id = create_action(&t, &conversation, refund()).await["id"].as_str().unwrap().to_string();
     let (status, _) = t.post(&format!("/v1/actions/{id}/approve"), &t.org.agent, json!({})).await;
     assert_eq!(status, StatusCode::OK);
@@ -319,7 +290,8 @@ async fn a_refused_answer_shows_failed_with_its_reason_and_the_action_stays_deci
     assert_eq!(a["response"]["failure"]["reason"], "Message Undeliverable");
     let answer = t.messages(&conversation).await.into_iter().find(|m| m["id"] == a["response"]["message_id"]).unwrap();
     assert_eq!((answer["status"].as_str(), answer["failure"]["code"].as_i64()), (Some("failed"), Some(131026)));
-    let events = steps(&feed(&t, &t.org.agent).await);
+    t.drained().await;
+    let events = steps(&t.feed(&t.org.agent).await);
     assert_eq!(events, ["action.created", "action.decided", "message.status_changed failed", "action.response_status_changed failed"]);
     graph.verify().await;
 }
@@ -329,7 +301,7 @@ async fn a_refused_answer_shows_failed_with_its_reason_and_the_action_stays_deci
 #[tokio::test]
 async fn another_organisation_gets_404_and_sees_no_events() {
     let t = TestStack::start().await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let id = create_action(&t, &conversation, refund()).await["id"].as_str().unwrap().to_string();
     let other = &t.other.admin;
 
@@ -341,9 +313,9 @@ async fn another_organisation_gets_404_and_sees_no_events() {
     assert_eq!(t.post("/v1/actions", other, body).await.0, StatusCode::NOT_FOUND);
     let (_, list) = t.get(&format!("/v1/actions?conversation_id={conversation}"), other).await;
     assert_eq!(list["items"], json!([]));
-    assert_eq!(feed(&t, other).await, Vec::<Value>::new());
+    assert_eq!(t.feed(other).await, Vec::<Value>::new());
     // Our cursor in their feed shows them nothing of ours either.
-    let ours = feed(&t, &t.org.agent).await;
+    let ours = t.feed(&t.org.agent).await;
     let (_, theirs) = t.get(&format!("/v1/events?after={}", ours[0]["id"].as_str().unwrap()), other).await;
     assert_eq!(theirs["items"], json!([]));
     // Still pending for us.
@@ -354,7 +326,7 @@ async fn another_organisation_gets_404_and_sees_no_events() {
 #[tokio::test]
 async fn actions_list_by_status_type_and_conversation_and_bad_input_names_the_field() {
     let t = TestStack::start().await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let mut ids = Vec::new();
     for (kind, title) in [("refund_request", "Refund 1"), ("discount_request", "10% off"), ("refund_request", "Refund 2")] {
         let body = json!({ "type": kind, "title": title });
@@ -406,7 +378,7 @@ async fn actions_list_by_status_type_and_conversation_and_bad_input_names_the_fi
 #[tokio::test]
 async fn a_retried_create_with_the_same_key_creates_one_action() {
     let t = TestStack::start().await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let mut body = refund();
     body["conversation_id"] = json!(conversation);
     let send = || async {
@@ -419,14 +391,14 @@ async fn a_retried_create_with_the_same_key_creates_one_action() {
     assert_eq!(a["id"], b["id"]);
     let bubbles = t.messages(&conversation).await.into_iter().filter(|m| m["type"] == "action_request").count();
     assert_eq!(bubbles, 1);
-    assert_eq!(steps(&feed(&t, &t.org.agent).await), ["action.created"]);
+    assert_eq!(steps(&t.feed(&t.org.agent).await), ["action.created"]);
 }
 
 /// A long-poll caller waiting on the feed is answered as soon as the decision lands.
 #[tokio::test]
 async fn a_waiting_dashboard_is_woken_by_the_decision() {
     let t = TestStack::start().await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let id = create_action(&t, &conversation, refund()).await["id"].as_str().unwrap().to_string();
     let (_, now) = t.get("/v1/events?after=now", &t.org.agent).await;
     let cursor = now["next_cursor"].as_str().unwrap().to_string();
@@ -455,7 +427,7 @@ async fn a_waiting_dashboard_is_woken_by_the_decision() {
 #[tokio::test]
 async fn ticket_changes_reach_the_feed_once() {
     let t = TestStack::start().await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let body = json!({ "issue_description": "The car still makes the noise", "conversation_id": conversation });
     let (status, opened) = t.post("/v1/support/tickets", &t.org.agent, body).await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
@@ -467,7 +439,7 @@ async fn ticket_changes_reach_the_feed_once() {
         assert_eq!(status, StatusCode::OK, "{closed}");
     }
     let events = eventually("ticket events and both sends", WAIT, || async {
-        let events = feed(&t, &t.org.agent).await;
+        let events = t.feed(&t.org.agent).await;
         (events.iter().filter(|e| e["kind"] == "message.status_changed").count() == 2).then_some(events)
     })
     .await;
@@ -484,7 +456,7 @@ async fn ticket_changes_reach_the_feed_once() {
 async fn a_decision_whose_job_was_lost_is_answered_when_repeated() {
     let graph = graph_expecting("Great news! Your refund request has been approved. Done.", "wamid.ACT-LOST").await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let id = create_action(&t, &conversation, refund()).await["id"].as_str().unwrap().to_string();
 
     let deps = &t.stack.deps;
@@ -500,7 +472,7 @@ async fn a_decision_whose_job_was_lost_is_answered_when_repeated() {
     let by = max_core::domain::action::Actor { id: "agent-1".into(), name: Some("Al Agent".into()) };
     let lost = max_core::app::actions::decide(&ports, &t.org.seed.id, &id, &request, by, chrono::Utc::now()).await;
     assert!(lost.is_err(), "the job could not be queued: {lost:?}");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    t.drained().await;
     let a = action_when(&t, &id, "decided, answer stored", |a| a["status"] == "approved").await;
     assert_eq!(a["response"]["status"], "queued", "nothing was sent: {a}");
 
@@ -508,9 +480,10 @@ async fn a_decision_whose_job_was_lost_is_answered_when_repeated() {
     assert_eq!(status, StatusCode::OK, "{again}");
     action_when(&t, &id, "answer sent", |a| a["response"]["status"] == "sent").await;
     // Once more: the answer is no longer queued, nothing is queued again.
-    t.post(&format!("/v1/actions/{id}/approve"), &t.org.agent, json!({ "reply_text": "Done." })).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let events = steps(&feed(&t, &t.org.agent).await);
+    let (status, again) = t.post(&format!("/v1/actions/{id}/approve"), &t.org.agent, json!({ "reply_text": "Done." })).await;
+    assert_eq!((status, again["status"].as_str()), (StatusCode::OK, Some("approved")), "{again}");
+    t.drained().await;
+    let events = steps(&t.feed(&t.org.agent).await);
     assert_eq!(events, FULL_STORY[..4]);
     graph.verify().await;
 }
@@ -523,7 +496,7 @@ async fn concurrent_decisions_on_one_conversation_all_land_once() {
     let graph = MockServer::start().await;
     Mock::given(method("POST")).respond_with(accepted("wamid.ACT-MANY")).expect(8).mount(&graph).await;
     let t = TestStack::with_graph(&graph.uri()).await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let mut ids = Vec::new();
     for i in 0..8 {
         let mut body = refund();
@@ -543,7 +516,7 @@ async fn concurrent_decisions_on_one_conversation_all_land_once() {
     let messages = t.messages(&conversation).await;
     let count = |kind: &str, direction: &str| messages.iter().filter(|m| m["type"] == kind && m["direction"] == direction).count();
     assert_eq!((count("action_request", "internal"), count("action_status_update", "internal"), count("text", "outbound")), (8, 8, 8));
-    let decided = feed(&t, &t.org.agent).await.iter().filter(|e| e["kind"] == "action.decided").count();
+    let decided = t.feed(&t.org.agent).await.iter().filter(|e| e["kind"] == "action.decided").count();
     assert_eq!(decided, 8);
     graph.verify().await;
 }
@@ -553,7 +526,7 @@ async fn concurrent_decisions_on_one_conversation_all_land_once() {
 #[tokio::test]
 async fn a_filtered_list_fills_its_page() {
     let t = TestStack::start().await;
-    let conversation = live_conversation(&t).await;
+    let conversation = t.live_conversation().await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let mut body = refund();
@@ -572,4 +545,25 @@ async fn a_filtered_list_fills_its_page() {
         let (_, rest) = t.get(&format!("/v1/actions?conversation_id={conversation}&status=pending&limit=2&cursor={cursor}"), &t.org.agent).await;
         assert_eq!(rest["items"].as_array().map(Vec::len), Some(0), "{rest}");
     }
+}
+
+/// An edit is a decision: approving or denying afterwards is 409 with the current status, and only
+/// the edit's answer is sent.
+#[tokio::test]
+async fn an_edited_action_cannot_then_be_approved() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(accepted("wamid.ACT-EDIT-ONCE")).expect(1).mount(&graph).await;
+    let t = TestStack::with_graph(&graph.uri()).await;
+    let conversation = t.live_conversation().await;
+    let id = create_action(&t, &conversation, refund()).await["id"].as_str().unwrap().to_string();
+    let (status, edited) = t.post(&format!("/v1/actions/{id}/edit"), &t.org.agent, json!({ "changes": { "amount": "20.00" } })).await;
+    assert_eq!((status, edited["status"].as_str()), (StatusCode::OK, Some("edited")), "{edited}");
+    for path in [format!("/v1/actions/{id}/approve"), format!("/v1/actions/{id}/deny")] {
+        let (status, problem) = t.post(&path, &t.org.agent, json!({})).await;
+        assert_eq!((status, problem["current_status"].as_str()), (StatusCode::CONFLICT, Some("edited")), "{path}: {problem}");
+    }
+    let a = action_when(&t, &id, "answer sent", |a| a["response"]["status"] == "sent").await;
+    assert_eq!((a["status"].as_str(), a["details"]["amount"].as_str()), (Some("edited"), Some("20.00")));
+    t.drained().await;
+    graph.verify().await;
 }

@@ -2,18 +2,15 @@
 //! next interaction with the right dates and links, whatever the duplicates and races; 409s,
 //! 404s across organisations, 422s naming the field.
 
-use std::time::Duration;
-
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use max_core::domain::conversation::{Conversation, ConversationStatus};
 use max_core::domain::customer::{Customer, WhatsAppIdentity};
 use max_dev::registry;
-use max_dev::testing::{TestOptions, TestStack, eventually};
+use max_dev::testing::{TestOptions, TestStack, WAIT, eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const WAIT: Duration = Duration::from_secs(20);
 
 /// A customer of `org` (as the inbound path would have created it); returns their id.
 async fn customer(t: &TestStack, org: &str) -> String {
@@ -81,39 +78,9 @@ async fn template_named(t: &TestStack, name: &str) -> Value {
     list["items"].as_array().unwrap().iter().find(|x| x["name"] == name).cloned().unwrap_or_else(|| panic!("no template {name}: {list}"))
 }
 
-/// Waits until the next-step queue has nothing visible or in flight.
-async fn queue_drained(t: &TestStack) {
-    let url = t.stack.resources.queue_urls["NextStepQueue"].clone();
-    let sqs = t.stack.sqs.clone();
-    eventually("the next-step queue to drain", WAIT, || async {
-        let attrs = sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-            .send()
-            .await
-            .ok()?
-            .attributes?;
-        let count = |name: aws_sdk_sqs::types::QueueAttributeName| attrs.get(&name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(1);
-        (count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages) == 0
-            && count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible) == 0)
-            .then_some(())
-    })
-    .await;
-}
-
+/// `copies` of the next-step job for `interaction`, in one batch.
 fn job_event(org: &str, interaction: &str, copies: usize) -> SqsEvent {
-    let records: Vec<Value> = (0..copies)
-        .map(|i| {
-            json!({
-                "messageId": format!("dup-{i}"), "receiptHandle": format!("r-{i}"),
-                "body": json!({ "org_id": org, "interaction_id": interaction }).to_string(),
-                "attributes": { "ApproximateReceiveCount": "2" }, "messageAttributes": {},
-                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:next-step", "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
+    max_dev::testing::sqs_job(&json!({ "org_id": org, "interaction_id": interaction }), copies, "next-step")
 }
 
 #[tokio::test]
@@ -270,7 +237,7 @@ async fn duplicate_jobs_and_racing_completes_give_exactly_one_next_interaction()
     for response in [a, b] {
         assert!(response.expect("registered").expect("ran").batch_item_failures.is_empty());
     }
-    queue_drained(&t).await;
+    t.drained().await;
     let all = all_of(&t, &c).await;
     assert_eq!(all.len(), 2, "the completed call and exactly one next step: {all:?}");
     assert!(all.iter().any(|x| x["id"] == next["id"]));
@@ -531,4 +498,40 @@ async fn the_sample_events_answer_what_they_show() {
     let event: SqsEvent = serde_json::from_str(&text).unwrap();
     let res = registry::invoke_sqs("next-step", event, &t.stack.deps).await.expect("registered").expect("ran");
     assert!(res.batch_item_failures.is_empty(), "a job for an unknown interaction is dropped, not retried");
+}
+
+/// Skipping a step (`PUT` with `status: skipped`) moves the chain on like a completion, with the
+/// next step's dates counted from the skip; an inactive template cannot be started, but a chain
+/// already running through it goes on.
+#[tokio::test]
+async fn a_skipped_step_moves_the_chain_and_an_inactive_template_cannot_be_started() {
+    let t = TestStack::start().await;
+    let c = customer(&t, &t.org.seed.id).await;
+    let standard = template_named(&t, "Standard Follow-up Sequence").await;
+    let (status, first) = t.post("/v1/interactions/workflow/start", &t.org.agent, json!({ "customer_id": c, "template_id": standard["id"] })).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let first_id = first["id"].as_str().unwrap();
+
+    // The template goes inactive while its chain runs.
+    let mut inactive = standard.clone();
+    for field in ["id", "org_id", "created_by", "created_at", "updated_at", "version"] {
+        inactive.as_object_mut().unwrap().remove(field);
+    }
+    inactive["is_active"] = json!(false);
+    let (status, saved) = t.api(Method::PUT, &format!("/v1/interactions/templates/{}", standard["id"].as_str().unwrap()), &t.org.admin, Some(inactive)).await;
+    assert_eq!((status, saved["is_active"].clone()), (StatusCode::OK, json!(false)), "{saved}");
+    let (status, problem) = t.post("/v1/interactions/workflow/start", &t.org.agent, json!({ "customer_id": c, "template_id": standard["id"] })).await;
+    assert_eq!((status, problem["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("template_id")), "{problem}");
+
+    let (status, skipped) = t.api(Method::PUT, &format!("/v1/interactions/{first_id}"), &t.org.agent, Some(json!({ "status": "skipped" }))).await;
+    assert_eq!((status, skipped["status"].clone()), (StatusCode::OK, json!("skipped")), "{skipped}");
+    let skipped_at = time(&skipped["completed_at"]);
+    let proposal = next_of(&t, first_id).await;
+    assert_eq!((proposal["type"].clone(), proposal["step_number"].clone(), proposal["template_id"].clone()), (json!("send_proposal"), json!(2), standard["id"].clone()));
+    assert_eq!(time(&proposal["scheduled_at"]), skipped_at);
+    assert_eq!(time(&proposal["due_at"]), skipped_at + days(2));
+    let (status, problem) = t.api(Method::PUT, &format!("/v1/interactions/{first_id}"), &t.org.agent, Some(json!({ "status": "skipped" }))).await;
+    assert_eq!((status, problem["current_status"].clone()), (StatusCode::CONFLICT, json!("skipped")));
+    t.drained().await;
+    assert_eq!(all_of(&t, &c).await.len(), 2, "the skipped step and exactly one next");
 }

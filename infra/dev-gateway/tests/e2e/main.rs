@@ -3,6 +3,7 @@
 //! (own table, queues, bucket) per test.
 
 mod actions;
+mod contract;
 mod events;
 mod interactions;
 mod replies;
@@ -10,20 +11,32 @@ mod support;
 mod tenancy;
 mod whatsapp;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A fixture with every message timestamp set to now, so the 24-hour window is open.
 pub fn fresh(fixture: &[u8]) -> Vec<u8> {
-    let mut v: Value = serde_json::from_slice(fixture).expect("fixture is JSON");
-    let now = chrono::Utc::now().timestamp().to_string();
-    for entry in v["entry"].as_array_mut().into_iter().flatten() {
-        for change in entry["changes"].as_array_mut().into_iter().flatten() {
-            for m in change["value"]["messages"].as_array_mut().into_iter().flatten() {
-                m["timestamp"] = Value::String(now.clone());
-            }
-        }
-    }
-    serde_json::to_vec(&v).expect("JSON")
+    max_dev::testing::stamped_now(fixture)
+}
+
+/// The Graph API accepting a send to the fixtures' customer with WhatsApp id `wamid`.
+pub fn accepted(wamid: &str) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(200).set_body_json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{ "input": max_dev::testing::CUSTOMER, "wa_id": max_dev::testing::CUSTOMER }],
+        "messages": [{ "id": wamid }]
+    }))
+}
+
+/// The Graph API refusing a send the way Meta does.
+pub fn meta_error(status: u16, code: i64, message: &str) -> wiremock::ResponseTemplate {
+    wiremock::ResponseTemplate::new(status).set_body_json(json!({
+        "error": { "message": message, "type": "OAuthException", "code": code, "fbtrace_id": "Az8or2yhqkZfEZ-_4Qn_Bam" }
+    }))
+}
+
+/// How many requests the Graph API fake has received.
+pub async fn graph_requests(server: &wiremock::MockServer) -> usize {
+    server.received_requests().await.map_or(0, |r| r.len())
 }
 
 /// A status fixture rewritten to name `wamid`.

@@ -6,14 +6,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use max_dev::testing::{TestStack, eventually};
+use max_dev::testing::{NUMBER, TestStack, WAIT, eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const WAIT: Duration = Duration::from_secs(20);
-const NUMBER: &str = "106540352242922";
 const GREETING: &str = "Live chat support — you can now chat with our support team. Please describe your issue.";
 const RESOLVED: &str = "Your support ticket has been resolved!";
 
@@ -193,10 +191,14 @@ async fn menu_chat_support_ticket_answer_close_and_back_to_the_menu() {
     let ana = Customer::new("16505551234", "Ana Ruiz");
     let ben = Customer::new("5215512345678", "Ben Ortiz");
 
-    // A first message gets the menu; a redelivery of it changes nothing.
+    // A first message gets the menu; its job delivered again (through inbound-processor, not
+    // left to SQS deduplication) changes nothing: no second menu.
     let hello = ana.says(&t, "Hello").await;
     assert!(is_menu(&nth_sent(&server, ana.wa_id, 1).await));
-    assert_eq!(t.post_webhook(&hello).await.status(), StatusCode::OK);
+    t.drained().await;
+    assert!(t.process_inbound(&hello).await.batch_item_failures.is_empty());
+    t.drained().await;
+    assert_eq!(sent_to(&server, ana.wa_id).await.len(), 1, "one menu for one message");
 
     // Chat support from the list: the greeting, exactly.
     ana.taps(&t, "chat_support", "Chat support").await;
@@ -210,10 +212,18 @@ async fn menu_chat_support_ticket_answer_close_and_back_to_the_menu() {
     assert_eq!(opened["sender_name"], "Ana Ruiz");
     assert_eq!(opened["source"], "whatsapp");
     ana.says(&t, "It started yesterday").await;
-    assert_eq!(t.post_webhook(&first).await.status(), StatusCode::OK, "a redelivered first message");
     let ana_ticket = ticket_with(&t, ana.wa_id, 2).await;
     let ana_id = ana_ticket["id"].as_str().unwrap().to_string();
     assert_eq!(ana_id, opened["id"].as_str().unwrap());
+    // The first message's job delivered again: it neither joins the ticket twice nor opens another.
+    t.drained().await;
+    assert!(t.process_inbound(&first).await.batch_item_failures.is_empty());
+    t.drained().await;
+    let (all, total) = tickets(&t, "").await;
+    assert_eq!((ids(&all), total), (vec![ana_id.as_str()], 1), "one ticket");
+    let joined = [("user", "My car makes a grinding noise when I brake"), ("user", "It started yesterday")];
+    assert_eq!(texts(&ticket(&t, &ana_id).await), joined.map(|(a, b)| (a.to_string(), b.to_string())), "each message joined once");
+    assert_eq!(sent_to(&server, ana.wa_id).await.len(), 2, "nothing sent back for ticket messages");
 
     // Notifications count it at once (admin); agents see their own view and not the admin one.
     assert_eq!(counts(&notifications(&t).await), (1, 0, 1, true));
@@ -334,7 +344,7 @@ async fn menu_chat_support_ticket_answer_close_and_back_to_the_menu() {
     // Ana writes again later: the menu, not her old ticket; support again opens a new ticket.
     ana.says(&t, "Car is fixed, thanks!").await;
     assert!(is_menu(&nth_sent(&server, ana.wa_id, 5).await));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    t.drained().await;
     assert_eq!(sent_to(&server, ana.wa_id).await.len(), 5, "one menu, nothing else, no repeat of the closing message");
     assert_eq!(ticket(&t, &ana_id).await["messages"].as_array().unwrap().len(), 5, "4 messages and the closing one");
     ana.taps(&t, "chat_support", "Chat support").await;
@@ -463,7 +473,7 @@ async fn admins_edit_the_menu_and_customers_get_the_new_one() {
     assert_eq!(shown["texts"]["chat_support_greeting"], GREETING);
     let sam = Customer::new("4915112345678", "Sam Weber");
     sam.says(&t, "Hi").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    t.drained().await;
     assert!(sent_to(&server, sam.wa_id).await.is_empty(), "no menu without a stored bot");
 
     // Three entries go out as buttons; the greeting is the organisation's own.
@@ -497,4 +507,55 @@ async fn admins_edit_the_menu_and_customers_get_the_new_one() {
     // Other organisations keep their own (unset) menu.
     let (_, other) = t.get("/v1/bot/menu", &t.other.admin).await;
     assert_eq!(other["is_default"], true);
+}
+
+/// PATCH to a final status behaves like close (closing message included, once); a CLOSED outcome
+/// sends its own message; one active ticket per conversation (409); a ticket whose conversation
+/// an agent closed cannot be answered (409).
+#[tokio::test]
+async fn final_statuses_by_patch_or_close_send_their_message_once_and_conflicts_answer_409() {
+    let server = graph().await;
+    let t = TestStack::with_graph(&server.uri()).await;
+    let conversation = t.live_conversation().await;
+    let customer = max_dev::testing::CUSTOMER;
+    let open = |text: &'static str| {
+        let t = &t;
+        let conversation = conversation.clone();
+        async move {
+            let (s, b) = t.post("/v1/support/tickets", &t.org.agent, json!({ "issue_description": text, "conversation_id": conversation })).await;
+            assert_eq!(s, StatusCode::CREATED, "{b}");
+            b["ticket_id"].as_str().unwrap().to_string()
+        }
+    };
+
+    let first = open("The brakes squeak").await;
+    let (s, b) = t.post("/v1/support/tickets", &t.org.agent, json!({ "issue_description": "Again", "conversation_id": conversation })).await;
+    assert_eq!((s, b["current_status"].as_str()), (StatusCode::CONFLICT, Some("OPEN")), "a second active ticket on the conversation: {b}");
+
+    // PATCH to RESOLVED: like close, the resolved message goes out; the same PATCH again sends nothing.
+    for _ in 0..2 {
+        let (s, patched) = t.api(Method::PATCH, &format!("/v1/admin/support/tickets/{first}"), &t.org.admin, Some(json!({ "status": "RESOLVED" }))).await;
+        assert_eq!((s, patched["status"].as_str()), (StatusCode::OK, Some("RESOLVED")), "{patched}");
+        assert!(patched["resolved_at"].is_string(), "{patched}");
+    }
+    let (s, b) = t.api(Method::PATCH, &format!("/v1/admin/support/tickets/{first}"), &t.org.admin, Some(json!({ "status": "CLOSED" }))).await;
+    assert_eq!((s, b["current_status"].as_str()), (StatusCode::CONFLICT, Some("RESOLVED")), "{b}");
+    let last = ticket(&t, &first).await["messages"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!((last["sender_type"].as_str(), last["text"].as_str()), (Some("system"), Some(RESOLVED)));
+
+    // The conversation is free again: a new ticket, closed with the CLOSED outcome.
+    let second = open("The radio is broken").await;
+    let (s, closed) = t.post(&format!("/v1/admin/support/tickets/{second}/close"), &t.org.admin, json!({ "outcome": "CLOSED" })).await;
+    assert_eq!((s, closed["status"].as_str()), (StatusCode::OK, Some("CLOSED")), "{closed}");
+
+    // A third ticket; an agent closes the conversation: the ticket cannot be answered on WhatsApp.
+    let third = open("The window sticks").await;
+    let (s, b) = t.post(&format!("/v1/conversations/{conversation}/close"), &t.org.agent, json!({})).await;
+    assert_eq!((s, b["status"].as_str()), (StatusCode::OK, Some("closed")), "{b}");
+    let (s, b) = t.post(&format!("/v1/admin/support/tickets/{third}/messages"), &t.org.admin, json!({ "message": "We'll look at it" })).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{b}");
+
+    t.drained().await;
+    let texts: Vec<String> = sent_to(&server, customer).await.iter().map(|b| text_of(b).to_string()).collect();
+    assert_eq!(texts, [RESOLVED, max_core::domain::bot::TICKET_CLOSED], "each closing message once, nothing else");
 }

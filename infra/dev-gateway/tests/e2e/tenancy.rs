@@ -1,16 +1,20 @@
 //! Another organisation's data answers 404; no token answers 401.
 
-use std::time::Duration;
-
-use max_dev::testing::{TestStack, eventually, fixture};
+use max_dev::testing::{TestStack, WAIT, eventually, fixture};
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn organisation_b_sees_none_of_organisation_a() {
     let t = TestStack::start().await;
-    assert_eq!(t.post_webhook(&crate::fresh(&fixture("meta-openapi/text-message.json"))).await.status(), StatusCode::OK);
-    let c = eventually("conversation", Duration::from_secs(15), || async { t.conversations().await.into_iter().next() }).await;
+    // Two customers, so A's list has a second page and a cursor to try in B's.
+    assert_eq!(t.post_webhook(&crate::fresh(&fixture("batched-two-changes.json"))).await.status(), StatusCode::OK);
+    let all = eventually("two conversations", WAIT, || async {
+        let c = t.conversations().await;
+        (c.len() == 2).then_some(c)
+    })
+    .await;
+    let c = &all[0];
     let id = c["id"].as_str().unwrap();
     let customer = c["customer_id"].as_str().unwrap();
     let b = &t.other.admin;
@@ -28,14 +32,17 @@ async fn organisation_b_sees_none_of_organisation_a() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = t.post(&format!("/v1/conversations/{id}/assign"), b, json!({ "assignee_id": "x" })).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, list) = t.get("/v1/conversations", b).await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 0);
-    // A cursor from A's list is refused in B's.
-    let (_, page) = t.get("/v1/conversations?limit=1", &t.org.admin).await;
-    if let Some(cursor) = page["next_cursor"].as_str() {
-        let (status, _) = t.get(&format!("/v1/conversations?cursor={cursor}"), b).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    }
+    let (status, list) = t.get("/v1/conversations", b).await;
+    assert_eq!((status, list["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{list}");
+    // A cursor from A's list is refused in B's (and works in A's).
+    let (status, page) = t.get("/v1/conversations?limit=1", &t.org.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let cursor = page["next_cursor"].as_str().expect("A's list has a second page");
+    let (status, second) = t.get(&format!("/v1/conversations?limit=1&cursor={cursor}"), &t.org.admin).await;
+    assert_eq!((status, second["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{second}");
+    let (status, problem) = t.get(&format!("/v1/conversations?limit=1&cursor={cursor}"), b).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "cursor");
     let res = t.http.get(t.url("/v1/conversations")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 }
@@ -44,7 +51,7 @@ async fn organisation_b_sees_none_of_organisation_a() {
 async fn assign_close_reopen_and_filters() {
     let t = TestStack::start().await;
     assert_eq!(t.post_webhook(&crate::fresh(&fixture("batched-two-changes.json"))).await.status(), StatusCode::OK);
-    let all = eventually("two conversations", Duration::from_secs(15), || async {
+    let all = eventually("two conversations", WAIT, || async {
         let c = t.conversations().await;
         (c.len() == 2).then_some(c)
     })
@@ -82,16 +89,185 @@ async fn assign_close_reopen_and_filters() {
 #[tokio::test]
 async fn a_closed_conversation_is_followed_by_a_new_one_when_the_customer_writes() {
     let t = TestStack::start().await;
-    t.post_webhook(&crate::fresh(&fixture("meta-openapi/text-message.json"))).await;
-    let c = eventually("conversation", Duration::from_secs(15), || async { t.conversations().await.into_iter().next() }).await;
-    let id = c["id"].as_str().unwrap();
-    t.post(&format!("/v1/conversations/{id}/close"), &t.org.agent, json!({})).await;
-    t.post_webhook(&crate::fresh(&fixture("meta-openapi/text-message-with-context-product-inquiry.json"))).await;
-    let newer = eventually("a new conversation", Duration::from_secs(15), || async {
+    let id = t.live_conversation().await;
+    let id = id.as_str();
+    let c = t.conversations().await.into_iter().find(|c| c["id"] == id).unwrap();
+    let (status, closed) = t.post(&format!("/v1/conversations/{id}/close"), &t.org.agent, json!({})).await;
+    assert_eq!((status, closed["status"].as_str()), (StatusCode::OK, Some("closed")), "{closed}");
+    let later = crate::fresh(&fixture("meta-openapi/text-message-with-context-product-inquiry.json"));
+    assert_eq!(t.post_webhook(&later).await.status(), StatusCode::OK);
+    let newer = eventually("a new conversation", WAIT, || async {
         t.conversations().await.into_iter().find(|x| x["id"] != id && x["status"] == "open")
     })
     .await;
     assert_eq!(newer["customer_id"], c["customer_id"], "same customer");
     let (status, _) = t.post(&format!("/v1/conversations/{id}/reopen"), &t.org.agent, json!({})).await;
     assert_eq!(status, StatusCode::CONFLICT, "the customer already has an open conversation");
+}
+
+/// Every route of template.yaml: without a token 401; every route naming a resource in its path,
+/// called by another organisation with this organisation's real ids, 404 (as if it did not exist).
+#[tokio::test]
+async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_ids() {
+    let t = TestStack::with(max_dev::testing::TestOptions { no_pollers: true, ..Default::default() }).await;
+    assert!(t.process_inbound(&crate::fresh(&fixture("meta-openapi/text-message.json"))).await.batch_item_failures.is_empty());
+    let c = t.conversations().await[0].clone();
+    let (conversation, customer) = (c["id"].as_str().unwrap(), c["customer_id"].as_str().unwrap());
+    let (s, ticket) = t.post("/v1/support/tickets", &t.org.agent, json!({ "issue_description": "Noise", "conversation_id": conversation })).await;
+    assert_eq!(s, StatusCode::CREATED, "{ticket}");
+    let ticket = ticket["ticket_id"].as_str().unwrap();
+    let (s, action) = t.post("/v1/actions", &t.org.agent, json!({ "conversation_id": conversation, "type": "refund_request", "title": "Refund" })).await;
+    assert_eq!(s, StatusCode::CREATED, "{action}");
+    let action = action["id"].as_str().unwrap();
+    let (s, interaction) = t.post("/v1/interactions", &t.org.agent, json!({ "customer_id": customer, "type": "phone_call", "title": "Call" })).await;
+    assert_eq!(s, StatusCode::CREATED, "{interaction}");
+    let interaction = interaction["id"].as_str().unwrap();
+    let (s, templates) = t.get("/v1/interactions/templates", &t.org.agent).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut template = templates["items"][0].clone();
+    let template_id = template["id"].as_str().unwrap().to_string();
+    for field in ["id", "org_id", "created_by", "created_at", "updated_at", "version"] {
+        template.as_object_mut().unwrap().remove(field);
+    }
+
+    // (method, path of template.yaml) -> (path with our ids, a body the route would accept).
+    let cases: Vec<(&str, &str, String, Value)> = vec![
+        ("GET", "/v1/conversations/{id}", format!("/v1/conversations/{conversation}"), Value::Null),
+        ("GET", "/v1/conversations/{id}/messages", format!("/v1/conversations/{conversation}/messages"), Value::Null),
+        ("POST", "/v1/conversations/{id}/messages", format!("/v1/conversations/{conversation}/messages"), json!({ "type": "text", "body": "hi" })),
+        ("POST", "/v1/conversations/{id}/assign", format!("/v1/conversations/{conversation}/assign"), json!({ "assignee_id": "x" })),
+        ("POST", "/v1/conversations/{id}/close", format!("/v1/conversations/{conversation}/close"), json!({})),
+        ("POST", "/v1/conversations/{id}/reopen", format!("/v1/conversations/{conversation}/reopen"), json!({})),
+        ("GET", "/v1/customers/{id}", format!("/v1/customers/{customer}"), Value::Null),
+        ("POST", "/v1/support/tickets/{id}/messages", format!("/v1/support/tickets/{ticket}/messages"), json!({ "message": "hi" })),
+        ("GET", "/v1/support/tickets/{id}", format!("/v1/support/tickets/{ticket}"), Value::Null),
+        ("GET", "/v1/admin/support/tickets/{id}", format!("/v1/admin/support/tickets/{ticket}"), Value::Null),
+        ("POST", "/v1/admin/support/tickets/{id}/messages", format!("/v1/admin/support/tickets/{ticket}/messages"), json!({ "message": "hi" })),
+        ("POST", "/v1/admin/support/tickets/{id}/close", format!("/v1/admin/support/tickets/{ticket}/close"), json!({})),
+        ("PATCH", "/v1/admin/support/tickets/{id}", format!("/v1/admin/support/tickets/{ticket}"), json!({ "priority": "HIGH" })),
+        ("POST", "/v1/admin/support/tickets/{id}/assign", format!("/v1/admin/support/tickets/{ticket}/assign"), json!({ "admin_id": "me" })),
+        ("GET", "/v1/actions/{id}", format!("/v1/actions/{action}"), Value::Null),
+        ("POST", "/v1/actions/{id}/approve", format!("/v1/actions/{action}/approve"), json!({})),
+        ("POST", "/v1/actions/{id}/deny", format!("/v1/actions/{action}/deny"), json!({})),
+        ("POST", "/v1/actions/{id}/edit", format!("/v1/actions/{action}/edit"), json!({ "changes": { "amount": "1.00" } })),
+        ("GET", "/v1/interactions/customers/{customerId}/next", format!("/v1/interactions/customers/{customer}/next"), Value::Null),
+        ("GET", "/v1/interactions/customers/{customerId}/pending", format!("/v1/interactions/customers/{customer}/pending"), Value::Null),
+        ("GET", "/v1/interactions/customers/{customerId}/overdue", format!("/v1/interactions/customers/{customer}/overdue"), Value::Null),
+        ("GET", "/v1/interactions/templates/{templateId}", format!("/v1/interactions/templates/{template_id}"), Value::Null),
+        ("PUT", "/v1/interactions/templates/{templateId}", format!("/v1/interactions/templates/{template_id}"), template.clone()),
+        ("GET", "/v1/interactions/{id}", format!("/v1/interactions/{interaction}"), Value::Null),
+        ("PUT", "/v1/interactions/{id}", format!("/v1/interactions/{interaction}"), json!({ "title": "mine now" })),
+        ("POST", "/v1/interactions/{id}/complete", format!("/v1/interactions/{interaction}/complete"), json!({ "outcome": "success" })),
+        ("POST", "/v1/interactions/{id}/cancel", format!("/v1/interactions/{interaction}/cancel"), json!({})),
+    ];
+    let routes = &t.stack.template.routes;
+    let with_ids: Vec<(String, String)> = routes.iter().filter(|r| r.authorized && r.path.contains('{')).map(|r| (r.method.to_uppercase(), r.path.clone())).collect();
+    let covered: Vec<(String, String)> = cases.iter().map(|(m, p, _, _)| (m.to_string(), p.to_string())).collect();
+    for route in &with_ids {
+        assert!(covered.contains(route), "route {route:?} of template.yaml has no case here");
+    }
+    for (m, template_path, path, body) in &cases {
+        assert!(with_ids.contains(&(m.to_string(), template_path.to_string())), "{m} {template_path} is not a route of template.yaml");
+        let method = Method::from_bytes(m.as_bytes()).unwrap();
+        let body = (!body.is_null()).then(|| body.clone());
+        let (status, problem) = t.api(method, path, &t.other.admin, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{m} {path} as another organisation: {problem}");
+    }
+    // Nothing of ours changed under their calls.
+    assert_eq!(t.get(&format!("/v1/actions/{action}"), &t.org.agent).await.1["status"], "pending");
+    assert_eq!(t.get(&format!("/v1/interactions/{interaction}"), &t.org.agent).await.1["title"], "Call");
+    assert_eq!(t.get(&format!("/v1/conversations/{conversation}"), &t.org.agent).await.1["status"], "open");
+
+    for route in routes.iter().filter(|r| r.authorized) {
+        let path = route.path.replace("{id}", "x").replace("{customerId}", "x").replace("{templateId}", "x");
+        let method = Method::from_bytes(route.method.to_uppercase().as_bytes()).unwrap();
+        let res = t.http.request(method, t.url(&path)).json(&json!({})).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{} {path} without a token", route.method);
+    }
+}
+
+/// What the API reads from a token, through a handler as API Gateway calls it: the organisation
+/// from `org_id` or Cognito's `custom:org_id`, the role from `role` or `cognito:groups`; a token
+/// without an organisation is 401.
+#[tokio::test]
+async fn claims_name_the_organisation_and_the_role() {
+    let t = TestStack::with(max_dev::testing::TestOptions { no_pollers: true, ..Default::default() }).await;
+    let sample = std::fs::read_to_string(max_dev::repo_root().join("events/api-support/admin-notifications.json")).unwrap();
+    let call = |claims: Value| {
+        let mut event: Value = serde_json::from_str(&sample).unwrap();
+        event["requestContext"]["authorizer"]["jwt"]["claims"] = claims;
+        let req = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let deps = &t.stack.deps;
+        async move {
+            let res = max_dev::registry::invoke_http("api-support", req, deps).await.unwrap().unwrap();
+            let body: Value = match res.body() {
+                lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+                _ => Value::Null,
+            };
+            (res.status().as_u16(), body)
+        }
+    };
+    let org = t.org.seed.id.as_str();
+    let (s, body) = call(json!({ "sub": "u1", "custom:org_id": org, "cognito:groups": "[agent admin]" })).await;
+    assert_eq!(s, 200, "custom:org_id and the highest group: {body}");
+    assert!(body["open_tickets"].is_number(), "{body}");
+    let (s, _) = call(json!({ "sub": "u1", "custom:org_id": org, "cognito:groups": "[agent]" })).await;
+    assert_eq!(s, 403, "an agent's group does not reach the admin view");
+    let (s, _) = call(json!({ "sub": "u1", "org_id": org, "custom:role": "admin" })).await;
+    assert_eq!(s, 200, "custom:role");
+    let (s, body) = call(json!({ "sub": "u1", "role": "admin" })).await;
+    assert_eq!((s, body["status"].as_u64()), (401, Some(401)), "no organisation: {body}");
+    let (s, _) = call(json!({ "sub": "u1", "custom:org_id": "", "role": "admin" })).await;
+    assert_eq!(s, 401, "an empty organisation");
+    let (s, _) = call(json!({ "org_id": org, "role": "admin" })).await;
+    assert_eq!(s, 401, "no subject");
+}
+
+/// Errors are problem+json with `type`, `title`, `status` (and `invalid_params` naming a bad
+/// field); a backend failure is a 500 that tells the caller nothing of the backend.
+#[tokio::test]
+async fn errors_are_problem_json_and_a_500_hides_the_backend() {
+    let t = TestStack::with(max_dev::testing::TestOptions { no_pollers: true, ..Default::default() }).await;
+    assert!(t.process_inbound(&crate::fresh(&fixture("meta-openapi/text-message.json"))).await.batch_item_failures.is_empty());
+    let conversation = t.conversations().await[0]["id"].as_str().unwrap().to_string();
+    let res = t
+        .http
+        .post(t.url(&format!("/v1/conversations/{conversation}/messages")))
+        .bearer_auth(&t.org.agent)
+        .json(&json!({ "type": "text", "body": "" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["type"], "https://max.dev/problems/invalid-field", "{problem}");
+    assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()), "{problem}");
+    assert_eq!(problem["status"], 422);
+    assert_eq!(problem["invalid_params"][0]["name"], "content.body", "{problem}");
+    assert!(problem["invalid_params"][0]["reason"].is_string(), "{problem}");
+    for (path, status, kind) in [("/v1/conversations/nope", 404, "not-found"), ("/v1/admin/support/notifications", 403, "forbidden")] {
+        let (s, problem) = t.get(path, &t.org.agent).await;
+        assert_eq!(s.as_u16(), status, "{path}: {problem}");
+        assert_eq!((problem["type"].as_str(), problem["status"].as_u64()), (Some(format!("https://max.dev/problems/{kind}").as_str()), Some(status as u64)));
+    }
+
+    // The table is gone: every read fails in DynamoDB.
+    let mut broken = t.deps_copy();
+    broken.store = std::sync::Arc::new(max_core::adapters::dynamo::DynamoStore::new(t.stack.dynamo.client().clone(), "no-such-table-secret-name"));
+    let sample = std::fs::read_to_string(max_dev::repo_root().join("events/api-conversations/list-open-conversations.json")).unwrap();
+    let req = lambda_http::request::from_str(&sample).unwrap();
+    let res = max_dev::registry::invoke_http("api-conversations", req, &broken).await.unwrap().unwrap();
+    assert_eq!(res.status().as_u16(), 500);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let text = match res.body() {
+        lambda_http::Body::Text(text) => text.clone(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    let problem: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((problem["type"].as_str(), problem["status"].as_u64()), (Some("https://max.dev/problems/internal"), Some(500)), "{problem}");
+    assert_eq!(problem.as_object().unwrap().len(), 3, "type, title and status only: {problem}");
+    for secret in ["no-such-table", "dynamodb", "ResourceNotFound", "DynamoDB"] {
+        assert!(!text.contains(secret), "the answer names the backend ({secret}): {text}");
+    }
 }

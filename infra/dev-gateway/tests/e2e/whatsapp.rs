@@ -1,13 +1,9 @@
 //! The webhook receiver and inbound processing, with Meta's own example payloads.
 
-use std::time::Duration;
-
 use futures::future::join_all;
-use max_dev::testing::{TestStack, all_fixtures, eventually, fixture};
+use max_dev::testing::{TestOptions, TestStack, WAIT, all_fixtures, eventually, fixture};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-const WAIT: Duration = Duration::from_secs(15);
 
 /// The conversation of the customer with WhatsApp address `address`, once it exists.
 async fn conversation_of(t: &TestStack, address: &str) -> Value {
@@ -34,6 +30,7 @@ async fn every_fixture_is_accepted_and_what_it_carries_is_visible() {
         let res = t.post_webhook(&body).await;
         assert_eq!(res.status(), StatusCode::OK, "{name}");
         let json: Value = serde_json::from_slice(&body).unwrap();
+        let mut statuses = 0;
         for entry in json["entry"].as_array().unwrap() {
             for change in entry["changes"].as_array().unwrap() {
                 let value = &change["value"];
@@ -64,10 +61,7 @@ async fn every_fixture_is_accepted_and_what_it_carries_is_visible() {
                                 assert_eq!(customer["name"], profile, "{name}");
                             }
                         }
-                        for s in value["statuses"].as_array().into_iter().flatten() {
-                            // Statuses for messages we never sent change nothing and are not errors.
-                            assert!(s["id"].is_string());
-                        }
+                        statuses += value["statuses"].as_array().map_or(0, Vec::len);
                     }
                     "message_template_status_update" => {
                         let template_id = value["message_template_id"].to_string();
@@ -90,6 +84,19 @@ async fn every_fixture_is_accepted_and_what_it_carries_is_visible() {
                         })
                         .await;
                     }
+                }
+            }
+        }
+        if statuses > 0 {
+            // Statuses for messages we never sent change nothing and are not errors: once the
+            // job is consumed, no message moved and no status reached the feed.
+            t.drained().await;
+            let feed = t.feed(&t.org.admin).await;
+            assert!(feed.iter().all(|e| e["kind"] != "message.status_changed"), "{name}: {feed:?}");
+            for c in t.conversations().await {
+                for m in t.messages(c["id"].as_str().unwrap()).await {
+                    assert_eq!(m["direction"], "inbound", "{name}: only what the customer wrote: {m}");
+                    assert_eq!(m["status"], "received", "{name}: {m}");
                 }
             }
         }
@@ -121,40 +128,76 @@ async fn the_same_payload_twenty_times_at_once_is_stored_once() {
     let body = fixture("meta-openapi/text-message.json");
     let answers = join_all((0..20).map(|_| t.post_webhook(&body))).await;
     assert!(answers.iter().all(|r| r.status() == StatusCode::OK));
-    let conversation = conversation_of(&t, "16505551234").await;
-    message_with_wamid(&t, conversation["id"].as_str().unwrap(), "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=").await;
-    // Let every queued copy be processed before counting.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // However many copies SQS let through, every one was consumed before counting.
+    t.drained().await;
     let all = t.conversations().await;
     assert_eq!(all.len(), 1, "one conversation");
-    assert_eq!(t.messages(conversation["id"].as_str().unwrap()).await.len(), 1, "one message");
-    // And a redelivery much later (past SQS deduplication) still changes nothing.
-    assert_eq!(t.post_webhook(&body).await.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(t.messages(conversation["id"].as_str().unwrap()).await.len(), 1);
+    let messages = t.messages(all[0]["id"].as_str().unwrap()).await;
+    assert_eq!(messages.len(), 1, "one message");
+    assert_eq!(messages[0]["wamid"], "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=");
 }
 
-async fn queued_inbound(t: &TestStack) -> i64 {
-    let url = &t.stack.settings.queues[&max_core::ports::Queue::Inbound];
-    let attrs = t
-        .stack
-        .sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default();
-    let n = |k: aws_sdk_sqs::types::QueueAttributeName| attrs.get(&k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
-    n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-        + n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+/// SQS delivers at least once: the same job through inbound-processor twice (not left to the
+/// queue's deduplication window) stores the message once and leaves the conversation as it was.
+#[tokio::test]
+async fn a_redelivered_inbound_job_is_stored_once() {
+    let t = TestStack::with(TestOptions { no_pollers: true, ..Default::default() }).await;
+    let body = crate::fresh(&fixture("batched-two-changes.json"));
+    assert!(t.process_inbound(&body).await.batch_item_failures.is_empty());
+    let first = t.conversations().await;
+    assert_eq!(first.len(), 2, "two customers");
+    let before: Vec<Vec<Value>> = join_all(first.iter().map(|c| t.messages(c["id"].as_str().unwrap()))).await;
+    assert_eq!(before.iter().map(Vec::len).sum::<usize>(), 3, "Ana's two messages and Juan's one");
+    let feed = t.feed(&t.org.admin).await;
+
+    assert!(t.process_inbound(&body).await.batch_item_failures.is_empty(), "a duplicate is not a failure");
+    assert_eq!(t.conversations().await, first, "the conversations are untouched (no new message, preview or version)");
+    let after: Vec<Vec<Value>> = join_all(first.iter().map(|c| t.messages(c["id"].as_str().unwrap()))).await;
+    assert_eq!(after, before, "each message stored once");
+    assert_eq!(t.feed(&t.org.admin).await, feed, "nothing new in the feed");
+}
+
+/// A webhook body too large for one queue message (over 256 KiB) is kept in S3 under `inbound/`,
+/// the queue gets a pointer to it, and inbound-processor reads it from there.
+#[tokio::test]
+async fn a_body_over_256_kib_goes_through_s3_and_is_processed() {
+    let t = TestStack::start().await;
+    let mut v: Value = serde_json::from_slice(&crate::fresh(&fixture("meta-openapi/text-message.json"))).unwrap();
+    let template = v["entry"][0]["changes"][0]["value"]["messages"][0].clone();
+    let messages: Vec<Value> = (0..20)
+        .map(|i| {
+            let mut m = template.clone();
+            m["id"] = Value::String(format!("wamid.LARGE-{i:02}"));
+            m["text"]["body"] = Value::String(format!("{i:02} {}", "x".repeat(14_000)));
+            m
+        })
+        .collect();
+    v["entry"][0]["changes"][0]["value"]["messages"] = Value::Array(messages);
+    let body = serde_json::to_vec(&v).unwrap();
+    assert!(body.len() > 256 * 1024, "{} bytes", body.len());
+    assert_eq!(t.post_webhook(&body).await.status(), StatusCode::OK);
+
+    let s3 = t.stack.s3.clone();
+    let bucket = t.stack.settings.media_bucket.clone().expect("bucket");
+    let listed = s3.list_objects_v2().bucket(&bucket).prefix("inbound/").send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys.len(), 1, "the body is kept whole once: {keys:?}");
+    let kept = s3.get_object().bucket(&bucket).key(keys[0]).send().await.unwrap().body.collect().await.unwrap().into_bytes();
+    assert_eq!(kept.as_ref(), body.as_slice());
+
+    t.drained().await;
+    let conversation = conversation_of(&t, "16505551234").await;
+    let stored = t.messages(conversation["id"].as_str().unwrap()).await;
+    let mut wamids: Vec<&str> = stored.iter().filter_map(|m| m["wamid"].as_str()).collect();
+    wamids.sort();
+    let want: Vec<String> = (0..20).map(|i| format!("wamid.LARGE-{i:02}")).collect();
+    assert_eq!(wamids, want, "every message of the body");
+    assert_eq!(stored[19]["text"].as_str().map(str::len), Some(14_003));
 }
 
 #[tokio::test]
 async fn unsigned_wrongly_signed_and_oversized_bodies_are_refused_and_nothing_is_stored() {
-    let t = TestStack::with(max_dev::testing::TestOptions { no_pollers: true, ..Default::default() }).await;
+    let t = TestStack::with(TestOptions { no_pollers: true, ..Default::default() }).await;
     let body = fixture("meta-openapi/text-message.json");
     let post = |signature: Option<String>, body: Vec<u8>| {
         let mut req = t.http.post(t.url("/webhooks/whatsapp")).header("content-type", "application/json").body(body);
@@ -175,10 +218,10 @@ async fn unsigned_wrongly_signed_and_oversized_bodies_are_refused_and_nothing_is
     let res = post(Some(signed), huge).await.unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
-    assert_eq!(queued_inbound(&t).await, 0, "nothing was queued");
+    assert_eq!(t.queued("InboundQueue").await, 0, "nothing was queued");
     // A correct one is queued, once.
     assert_eq!(t.post_webhook(&body).await.status(), StatusCode::OK);
-    assert_eq!(queued_inbound(&t).await, 1);
+    assert_eq!(t.queued("InboundQueue").await, 1);
 }
 
 #[tokio::test]
@@ -197,6 +240,7 @@ async fn signed_bodies_we_cannot_place_are_quarantined_with_200() {
         })
         .await;
     }
+    t.drained().await;
     assert!(t.conversations().await.is_empty());
 }
 
@@ -212,4 +256,24 @@ async fn the_verification_handshake_answers_the_challenge_only_with_the_right_to
     assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(ok.text().await.unwrap(), "1158201444");
     assert_eq!(verify("wrong").await.unwrap().status(), StatusCode::FORBIDDEN);
+}
+
+/// The WhatsApp id is the key of an inbound message: the store refuses a second message with the
+/// same wamid even under another message id (the marker, not only the message's own key).
+#[tokio::test]
+async fn the_store_keeps_one_message_per_wamid_whatever_its_id() {
+    use max_core::ports::Written;
+    let t = TestStack::with(TestOptions { no_pollers: true, ..Default::default() }).await;
+    assert!(t.process_inbound(&crate::fresh(&fixture("meta-openapi/text-message.json"))).await.batch_item_failures.is_empty());
+    let listed = t.conversations().await;
+    let (org, conversation_id) = (t.org.seed.id.as_str(), listed[0]["id"].as_str().unwrap());
+    let stored_id = t.messages(conversation_id).await[0]["id"].as_str().unwrap().to_string();
+    let store = &t.stack.deps.store;
+    let mut message = store.message(org, conversation_id, &stored_id).await.unwrap().expect("stored");
+    let mut conversation = store.conversation(org, conversation_id).await.unwrap().expect("stored");
+    message.id = max_core::domain::ids::new_id(chrono::Utc::now());
+    conversation.version += 1;
+    assert_eq!(store.record_inbound(&message, &conversation).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(t.messages(conversation_id).await.len(), 1);
+    assert_eq!(t.conversations().await, listed, "the conversation is untouched");
 }

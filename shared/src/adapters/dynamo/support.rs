@@ -14,12 +14,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 
-use super::dynamo::{DynamoStore, Item, key_map, n, from_item, keyed, s};
+use super::{DynamoStore, Item, key_map, n, from_item, keyed, s};
 use crate::domain::bot::StoredBotSettings;
-use crate::domain::conversation::Conversation;
 use crate::domain::message::DeliveryStatus;
 use crate::domain::support::{Assigned, SupportTicket, TicketCounts, TicketFilter, TicketMessage, TicketStatus, counter_changes};
 use crate::error::{Error, Result};
+use crate::optimistic::retry_lost_updates;
 use crate::ports::{BotStore, Page, PageRequest, SupportStore, TicketWrite, Written};
 
 /// Key layout of tickets and the bot. Every partition key starts with `ORG#{org}`.
@@ -65,7 +65,7 @@ pub mod keys {
 }
 
 fn sdk(e: impl std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static) -> Error {
-    super::sdk_error("dynamodb", e)
+    crate::adapters::sdk_error("dynamodb", e)
 }
 
 /// How a transaction ended: done, or cancelled with a reason code per item.
@@ -153,22 +153,20 @@ impl DynamoStore {
     /// Runs a transaction, retrying DynamoDB's transaction conflicts (two writers on the counter
     /// item at once); a failed condition comes back as `Cancelled` with the per-item codes.
     async fn transact_support(&self, items: Vec<TransactWriteItem>) -> Result<Outcome> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let items = &items;
+        retry_lost_updates("ticket counters", |_| async move {
             match self.client().transact_write_items().set_transact_items(Some(items.clone())).send().await {
-                Ok(_) => return Ok(Outcome::Done),
+                Ok(_) => Ok(Outcome::Done),
                 Err(e) => match cancellation_codes(&e) {
-                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") && attempt < 6 => {
-                        tokio::time::sleep(Duration::from_millis(10 * attempt + rand::random::<u64>() % 20)).await;
-                    }
-                    Some(codes) if codes.iter().all(|c| c == "ConditionalCheckFailed" || c == "None") => {
-                        return Ok(Outcome::Cancelled(codes));
-                    }
-                    _ => return Err(sdk(e)),
+                    // Another ticket write held the counter item at that moment: the same
+                    // transaction again, after the helper's jittered pause.
+                    Some(codes) if codes.iter().any(|c| c == "TransactionConflict") => Err(Error::LostUpdate("ticket counters")),
+                    Some(codes) if codes.iter().all(|c| c == "ConditionalCheckFailed" || c == "None") => Ok(Outcome::Cancelled(codes)),
+                    _ => Err(sdk(e)),
                 },
             }
-        }
+        })
+        .await
     }
 
     /// Bulk import of tickets (moving an organisation's history over from another system,
@@ -411,7 +409,7 @@ impl SupportStore for DynamoStore {
         for chunk in ids.chunks(100) {
             let mut wanted = KeysAndAttributes::builder().projection_expression("id, #status").expression_attribute_names("#status", "status");
             for id in chunk {
-                wanted = wanted.keys(key_map(super::dynamo::keys::message(org_id, conversation_id, id)));
+                wanted = wanted.keys(key_map(super::keys::message(org_id, conversation_id, id)));
             }
             let mut request = Some(HashMap::from([(self.table().to_string(), wanted.build().map_err(|e| Error::backend("dynamodb", e))?)]));
             // Throttled keys come back unprocessed: ask again a few times, then show what we have.
@@ -441,10 +439,6 @@ impl BotStore for DynamoStore {
 
     async fn put_bot_settings_if_missing(&self, settings: &StoredBotSettings) -> Result<Written> {
         self.put_new(keyed(settings, keys::bot_settings(&settings.org_id), &[])?).await
-    }
-
-    async fn save_conversation_state(&self, conversation: &Conversation) -> Result<()> {
-        self.save_conversation(conversation).await
     }
 }
 

@@ -18,11 +18,12 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::dynamo::{DynamoStore, Item, from_item, key_map, keyed, n, s, sort_time};
+use super::{DynamoStore, Item, from_item, key_map, keyed, n, s, sort_time};
 use crate::domain::ids::sha256_hex;
 use crate::domain::interaction::Interaction;
 use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
 use crate::error::{Error, Result};
+use crate::optimistic::retry_lost_updates;
 use crate::ports::{InteractionFilter, InteractionStore, Page, PageRequest, WorkflowStore, Written};
 
 
@@ -245,7 +246,7 @@ impl InteractionStore for DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
                 Err(Error::LostUpdate("interaction"))
             }
-            Err(e) => Err(super::sdk_error("dynamodb", e)),
+            Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
         }
     }
 
@@ -364,7 +365,7 @@ impl WorkflowStore for DynamoStore {
                 .set_exclusive_start_key(cursor.take())
                 .send()
                 .await
-                .map_err(|e| super::sdk_error("dynamodb", e))?;
+                .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
             for mut item in out.items.unwrap_or_default() {
                 let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 match sk.as_str() {
@@ -414,7 +415,7 @@ impl WorkflowStore for DynamoStore {
         }
         // The pointer item decides the default; moving it is conditional on where it pointed, so
         // two admins choosing different defaults at once cannot both win.
-        for _ in 0..5 {
+        retry_lost_updates("default template", |_| async move {
             let current = self.default_template_id(&t.org_id).await?;
             let mut items = vec![self.template_put(t)?];
             let pointer = keys::default_workflow(&t.org_id);
@@ -452,13 +453,13 @@ impl WorkflowStore for DynamoStore {
                 items.push(TransactWriteItem::builder().delete(delete).build());
             }
             match self.transact(items).await? {
-                Ok(()) => return Ok(Written::Stored),
-                Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => return Ok(Written::AlreadyThere),
+                Ok(()) => Ok(Written::Stored),
+                Err(codes) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => Ok(Written::AlreadyThere),
                 // The default moved meanwhile (or its old template vanished): read it again.
-                Err(_) => continue,
+                Err(_) => Err(Error::LostUpdate("default template")),
             }
-        }
-        Err(Error::LostUpdate("default template"))
+        })
+        .await
     }
 
     async fn seed_workflow_templates(&self, org_id: &str, templates: &[WorkflowTemplate]) -> Result<Written> {
@@ -526,10 +527,19 @@ mod tests {
 
     #[test]
     fn due_bounds_sort_as_the_half_open_range_they_mean() {
-        let due = "O#2026-01-21T10:00:00.000Z#I1";
-        assert!(due < "O#2026-01-21T10:00:00.001Z", "due just before the bound is inside");
-        assert!(due > "O#2026-01-21T10:00:00.000Z", "due exactly at the upper bound is outside");
-        assert!(due >= "O#2026-01-21T10:00:00.000Z", "due exactly at the lower bound is inside");
-        assert!(due < "O#~" && due > "O#");
+        // The item's own sort key against bounds built as `query_interactions` builds them
+        // (`BETWEEN prefix+from AND prefix+to`, or `prefix+END` for an open end).
+        let due = Utc.with_ymd_and_hms(2026, 1, 21, 10, 0, 0).unwrap();
+        let item = interaction_item(&interaction()).unwrap();
+        let key = attr(&item, "gsi1sk").unwrap().to_string();
+        let bound = |at: chrono::DateTime<Utc>| format!("{OPEN}{}", sort_time(at));
+        let inside = |lo: &str, hi: &str| lo <= key.as_str() && key.as_str() <= hi;
+        let ms = chrono::Duration::milliseconds(1);
+        assert!(inside(&bound(due - ms), &bound(due + ms)), "due between the bounds is inside");
+        assert!(inside(&bound(due), &bound(due + ms)), "due exactly at the lower bound is inside");
+        assert!(!inside(&bound(due - ms), &bound(due)), "due exactly at the upper bound is outside");
+        assert!(!inside(&bound(due + ms), &format!("{OPEN}{END}")), "due before the lower bound is outside");
+        assert!(inside(OPEN, &format!("{OPEN}{END}")), "the open prefix holds it");
+        assert!(!inside(CLOSED, &format!("{CLOSED}{END}")), "the closed prefix does not");
     }
 }

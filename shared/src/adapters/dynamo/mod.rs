@@ -1,11 +1,13 @@
 //! DynamoDB: one table, every key prefixed by the organisation. `docs/data-model.md` lists each
 //! access pattern and the key or index that serves it; nothing here scans.
 
+//!
+//! The toolkit lives here (keys, items, reads, conditional writes, transactions, pages and
+//! cursors); each store is a file of its own.
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
@@ -15,16 +17,21 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
-use crate::domain::conversation::{Conversation, ConversationStatus};
-use crate::domain::customer::{Customer, WhatsAppIdentity};
-use crate::domain::ids::sha256_hex;
-use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message};
+use crate::domain::channel::Channel;
+use crate::domain::message::{DeliveryStatus, FailureReason};
 use crate::error::{Error, Result};
 use crate::ports::{
-    ChannelDirectory, ConversationFilter, ConversationStore, CustomerStore, EarlyStatus, MessageStore, Page, PageRequest,
-    TemplateStatusStore, Written,
+    Page, PageRequest, Written,
 };
+
+pub mod actions;
+mod conversations;
+pub mod interactions;
+mod messages;
+pub mod support;
+
+pub use interactions::interaction_item;
+pub use messages::{REPLY_OUTBOX_SHARDS, message_item};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -116,19 +123,8 @@ pub fn keyed<T: Serialize>(value: &T, key: (String, String), extra: &[(&str, Str
     Ok(item)
 }
 
-/// The `pk`/`sk` map of a key.
-/// A message as stored: keyed in its conversation, with its status rank (for monotonic status
-/// updates) and, while it is an outbound message still `queued`, in the outbox index.
-pub fn message_item(m: &Message) -> Result<Item> {
-    let mut item = keyed(m, keys::message(&m.org_id, &m.conversation_id, &m.id), &[])?;
-    item.insert("status_rank".into(), n(m.status.rank()));
-    if m.direction == Direction::Outbound && m.status == DeliveryStatus::Queued {
-        item.insert("gsi2pk".into(), s(keys::reply_outbox(reply_outbox_shard(&m.id))));
-        item.insert("gsi2sk".into(), s(format!("{}#{}", sort_time(m.created_at), m.id)));
-    }
-    Ok(item)
-}
 
+/// The `pk`/`sk` map of a key.
 pub fn key_map(key: (String, String)) -> Item {
     HashMap::from([("pk".to_string(), s(key.0)), ("sk".to_string(), s(key.1))])
 }
@@ -159,12 +155,6 @@ fn cancellation_codes(err: &SdkError<TransactWriteItemsError>) -> Option<Vec<Str
     }
 }
 
-/// A sent or failed message leaves the outbox index.
-const OUT_OF_THE_OUTBOX: &str = " REMOVE gsi2pk, gsi2sk";
-
-fn reply_key(message: &Message, key: &str) -> (String, String) {
-    keys::reply_idempotency(&message.org_id, &message.conversation_id, &sha256_hex(key.as_bytes()))
-}
 
 fn failed_condition(codes: &[String], index: usize) -> bool {
     codes.get(index).is_some_and(|c| c == "ConditionalCheckFailed")
@@ -211,13 +201,6 @@ const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(60);
 /// size of items): bounds the latency and cost of a rare filter on a long partition.
 pub const FILTERED_CALLS_PER_PAGE: usize = 5;
 
-/// Every queued outbound message writes the outbox index: spread over shards so one partition
-/// does not cap the whole system's sending rate (~1,000 index writes per second per partition).
-pub const REPLY_OUTBOX_SHARDS: u32 = 8;
-
-fn reply_outbox_shard(message_id: &str) -> u32 {
-    message_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % REPLY_OUTBOX_SHARDS
-}
 
 /// How long a client's idempotency key is remembered (replies, actions, interactions): clients
 /// retry within seconds or minutes, not days.
@@ -456,49 +439,6 @@ impl DynamoStore {
     }
 
 
-    fn conversation_item(&self, c: &Conversation) -> Result<Item> {
-        let sort = format!("{}#{}", sort_time(c.last_message_at), c.id);
-        let mut extra = vec![
-            ("gsi1pk", keys::conversations_all(&c.org_id)),
-            ("gsi1sk", sort.clone()),
-            ("gsi2pk", keys::conversations_by_status(&c.org_id, c.status.as_str())),
-            ("gsi2sk", sort.clone()),
-        ];
-        if let Some(a) = &c.assignee_id {
-            extra.push(("gsi3pk", keys::conversations_by_assignee(&c.org_id, a)));
-            extra.push(("gsi3sk", sort));
-        }
-        keyed(c, keys::conversation(&c.org_id, &c.id), &extra)
-    }
-
-    /// The put that saves conversation `c` at `c.version`: over version - 1, or new when version is 1.
-    pub fn conversation_put(&self, c: &Conversation) -> Result<TransactWriteItem> {
-        let item = self.conversation_item(c)?;
-        if c.version <= 1 {
-            self.put_op(item, Some("attribute_not_exists(pk)"), None)
-        } else {
-            let values = HashMap::from([(":previous".to_string(), n(c.version - 1))]);
-            self.put_op(item, Some("version = :previous"), Some(values))
-        }
-    }
-
-    /// Saves a changed conversation (its `version` already advanced), refusing a lost update.
-    pub async fn save_conversation(&self, c: &Conversation) -> Result<()> {
-        match self.transact(vec![self.conversation_put(c)?]).await? {
-            Ok(()) => Ok(()),
-            Err(_) => Err(Error::LostUpdate("conversation")),
-        }
-    }
-
-    fn wamid_item(&self, org: &str, wamid: &str, conversation_id: &str, message_id: &str) -> Item {
-        let (pk, sk) = keys::wamid(org, wamid);
-        HashMap::from([
-            ("pk".to_string(), s(pk)),
-            ("sk".to_string(), s(sk)),
-            ("conversation_id".to_string(), s(conversation_id)),
-            ("message_id".to_string(), s(message_id)),
-        ])
-    }
 
     pub fn update_op(&self, key: (String, String), expression: &str, condition: &str, values: Item, names: Option<HashMap<String, String>>) -> Result<TransactWriteItem> {
         let update = Update::builder()
@@ -535,389 +475,10 @@ impl DynamoStore {
     }
 }
 
-#[async_trait]
-impl ChannelDirectory for DynamoStore {
-    async fn put_channel(&self, channel: &Channel) -> Result<()> {
-        self.put(keyed(channel, keys::channel(&channel.phone_number_id), &[])?).await?;
-        if let Some(waba) = &channel.waba_id {
-            let item = HashMap::from([
-                ("pk".to_string(), s(keys::waba(waba).0)),
-                ("sk".to_string(), s(keys::waba(waba).1)),
-                ("org_id".to_string(), s(&channel.org_id)),
-            ]);
-            self.put(item).await?;
-        }
-        self.channels.lock().unwrap_or_else(|p| p.into_inner()).remove(&channel.phone_number_id);
-        Ok(())
-    }
-
-    async fn channel_by_number(&self, phone_number_id: &str) -> Result<Option<Channel>> {
-        if let Some((at, cached)) = self.channels.lock().unwrap_or_else(|p| p.into_inner()).get(phone_number_id) {
-            if at.elapsed() < CHANNEL_CACHE_TTL {
-                return Ok(cached.clone());
-            }
-        }
-        let channel: Option<Channel> = self.get(keys::channel(phone_number_id)).await?;
-        self.channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(phone_number_id.to_string(), (Instant::now(), channel.clone()));
-        Ok(channel)
-    }
-
-    async fn org_by_waba(&self, waba_id: &str) -> Result<Option<String>> {
-        #[derive(serde::Deserialize)]
-        struct Waba {
-            org_id: String,
-        }
-        Ok(self.get::<Waba>(keys::waba(waba_id)).await?.map(|w| w.org_id))
-    }
-}
-
-#[async_trait]
-impl CustomerStore for DynamoStore {
-    async fn whatsapp_identity(&self, org_id: &str, address: &str) -> Result<Option<WhatsAppIdentity>> {
-        self.get(keys::whatsapp_identity(org_id, address)).await
-    }
-
-    async fn create_customer(&self, customer: &Customer, identity: &WhatsAppIdentity, conversation: &Conversation) -> Result<Written> {
-        let not_exists = Some("attribute_not_exists(pk)");
-        let items = vec![
-            self.put_op(keyed(identity, keys::whatsapp_identity(&identity.org_id, &identity.address), &[])?, not_exists, None)?,
-            self.put_op(keyed(customer, keys::customer(&customer.org_id, &customer.id), &[])?, not_exists, None)?,
-            self.conversation_put(conversation)?,
-        ];
-        Ok(match self.transact(items).await? {
-            Ok(()) => Written::Stored,
-            Err(_) => Written::AlreadyThere,
-        })
-    }
-
-    async fn open_conversation(&self, identity: &WhatsAppIdentity, previous: Option<&str>, conversation: &Conversation) -> Result<Written> {
-        let mut values = HashMap::from([(":new".to_string(), s(&conversation.id))]);
-        let condition = match previous {
-            Some(p) => {
-                values.insert(":previous".into(), s(p));
-                "open_conversation_id = :previous"
-            }
-            None => "attribute_exists(pk) AND attribute_not_exists(open_conversation_id)",
-        };
-        let items = vec![
-            self.update_op(
-                keys::whatsapp_identity(&identity.org_id, &identity.address),
-                "SET open_conversation_id = :new",
-                condition,
-                values,
-                None,
-            )?,
-            self.conversation_put(conversation)?,
-        ];
-        Ok(match self.transact(items).await? {
-            Ok(()) => Written::Stored,
-            Err(_) => Written::AlreadyThere,
-        })
-    }
-
-    async fn customer(&self, org_id: &str, customer_id: &str) -> Result<Option<Customer>> {
-        self.get(keys::customer(org_id, customer_id)).await
-    }
-}
-
-#[async_trait]
-impl ConversationStore for DynamoStore {
-    async fn conversation(&self, org_id: &str, conversation_id: &str) -> Result<Option<Conversation>> {
-        self.get(keys::conversation(org_id, conversation_id)).await
-    }
-
-    async fn conversations(&self, org_id: &str, filter: &ConversationFilter, page: &PageRequest) -> Result<Page<Conversation>> {
-        match (&filter.assignee_id, filter.status) {
-            (Some(assignee), status) => {
-                let status_filter =
-                    status.map(|st| ("#status = :status", HashMap::from([(":status".to_string(), s(st.as_str()))])));
-                let pk = keys::conversations_by_assignee(org_id, assignee);
-                self.query_page(Some("gsi3"), "gsi3pk", &pk, None, status_filter, false, page).await
-            }
-            (None, Some(status)) => {
-                let pk = keys::conversations_by_status(org_id, status.as_str());
-                self.query_page(Some("gsi2"), "gsi2pk", &pk, None, None, false, page).await
-            }
-            (None, None) => self.query_page(Some("gsi1"), "gsi1pk", &keys::conversations_all(org_id), None, None, false, page).await,
-        }
-    }
-
-    async fn assign(&self, org_id: &str, conversation_id: &str, assignee_id: Option<&str>, at: DateTime<Utc>) -> Result<Conversation> {
-        // Read, change, write over the version read; a concurrent change makes us read again.
-        for _ in 0..5 {
-            let mut c = self.conversation(org_id, conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
-            c.assignee_id = assignee_id.map(str::to_string);
-            c.updated_at = at;
-            c.version += 1;
-            match self.save_conversation(&c).await {
-                Ok(()) => return Ok(c),
-                Err(Error::LostUpdate(_)) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::LostUpdate("conversation"))
-    }
-
-    async fn close(&self, c: &Conversation, at: DateTime<Utc>) -> Result<Written> {
-        let mut closed = c.clone();
-        closed.status = ConversationStatus::Closed;
-        closed.closed_at = Some(at);
-        closed.updated_at = at;
-        closed.version += 1;
-        let values = HashMap::from([(":conversation".to_string(), s(&c.id))]);
-        let items = vec![
-            self.conversation_put(&closed)?,
-            self.update_op(
-                keys::whatsapp_identity(&c.org_id, &c.customer_address),
-                "REMOVE open_conversation_id",
-                "attribute_not_exists(open_conversation_id) OR open_conversation_id = :conversation",
-                values,
-                None,
-            )?,
-        ];
-        match self.transact(items).await? {
-            Ok(()) => Ok(Written::Stored),
-            Err(codes) if failed_condition(&codes, 0) => Err(Error::LostUpdate("conversation")),
-            Err(_) => Ok(Written::AlreadyThere),
-        }
-    }
-
-    async fn reopen(&self, c: &Conversation, at: DateTime<Utc>) -> Result<Written> {
-        let mut open = c.clone();
-        open.status = ConversationStatus::Open;
-        open.closed_at = None;
-        open.updated_at = at;
-        open.version += 1;
-        let values = HashMap::from([(":conversation".to_string(), s(&c.id))]);
-        let items = vec![
-            self.conversation_put(&open)?,
-            self.update_op(
-                keys::whatsapp_identity(&c.org_id, &c.customer_address),
-                "SET open_conversation_id = :conversation",
-                "attribute_not_exists(open_conversation_id) OR open_conversation_id = :conversation",
-                values,
-                None,
-            )?,
-        ];
-        match self.transact(items).await? {
-            Ok(()) => Ok(Written::Stored),
-            Err(codes) if failed_condition(&codes, 0) => Err(Error::LostUpdate("conversation")),
-            Err(_) => Ok(Written::AlreadyThere),
-        }
-    }
-}
-
-#[async_trait]
-impl MessageStore for DynamoStore {
-    async fn record_inbound(&self, message: &Message, conversation: &Conversation) -> Result<Written> {
-        let wamid = message.wamid.as_deref().ok_or_else(|| Error::invalid("wamid", "inbound messages carry one"))?;
-        let not_exists = Some("attribute_not_exists(pk)");
-        let items = vec![
-            self.put_op(self.wamid_item(&message.org_id, wamid, &message.conversation_id, &message.id), not_exists, None)?,
-            self.put_op(message_item(message)?, not_exists, None)?,
-            self.conversation_put(conversation)?,
-        ];
-        match self.transact(items).await? {
-            Ok(()) => Ok(Written::Stored),
-            Err(codes) if failed_condition(&codes, 0) || failed_condition(&codes, 1) => Ok(Written::AlreadyThere),
-            Err(_) => Err(Error::LostUpdate("conversation")),
-        }
-    }
-
-    async fn record_outbound(&self, message: &Message, conversation: &Conversation) -> Result<Written> {
-        let mut items = vec![
-            self.put_op(message_item(message)?, Some("attribute_not_exists(pk)"), None)?,
-            self.conversation_put(conversation)?,
-        ];
-        if let Some(key) = &message.idempotency_key {
-            items.push(self.idempotency_put(reply_key(message, key), &message.id, message.created_at)?);
-        }
-        match self.transact(items).await? {
-            Ok(()) => Ok(Written::Stored),
-            Err(codes) if failed_condition(&codes, 0) || failed_condition(&codes, 2) => Ok(Written::AlreadyThere),
-            Err(_) => Err(Error::LostUpdate("conversation")),
-        }
-    }
-
-    async fn queued_between(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit_per_shard: i32) -> Result<Vec<Message>> {
-        let page = PageRequest { limit: limit_per_shard, cursor: None };
-        let shards = (0..REPLY_OUTBOX_SHARDS).map(|shard| {
-            let partition = keys::reply_outbox(shard);
-            let query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi2")
-                .key_condition_expression("gsi2pk = :pk AND gsi2sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(&partition))
-                .expression_attribute_values(":from", s(sort_time(from)))
-                // Past every id stored at `to`.
-                .expression_attribute_values(":to", s(format!("{}#~", sort_time(to))));
-            let page = &page;
-            async move { Ok::<_, Error>(self.query_filled::<Message>(query, "gsi2pk", &partition, page).await?.items) }
-        });
-        Ok(futures::future::try_join_all(shards).await?.into_iter().flatten().collect())
-    }
-
-    async fn message_by_idempotency_key(&self, org_id: &str, conversation_id: &str, key: &str) -> Result<Option<Message>> {
-        let marker = keys::reply_idempotency(org_id, conversation_id, &sha256_hex(key.as_bytes()));
-        match self.idempotency_target(marker).await? {
-            Some(id) => self.message(org_id, conversation_id, &id).await,
-            None => Ok(None),
-        }
-    }
-
-    async fn message(&self, org_id: &str, conversation_id: &str, message_id: &str) -> Result<Option<Message>> {
-        self.get(keys::message(org_id, conversation_id, message_id)).await
-    }
-
-    async fn message_with_conversation(&self, org_id: &str, conversation_id: &str, message_id: &str) -> Result<(Option<Message>, Option<Conversation>)> {
-        let wanted = [keys::message(org_id, conversation_id, message_id), keys::conversation(org_id, conversation_id)];
-        let mut found = self.get_many_consistent(&wanted).await?.into_iter();
-        let message = found.next().flatten().map(from_item).transpose()?;
-        let conversation = found.next().flatten().map(from_item).transpose()?;
-        Ok((message, conversation))
-    }
-
-    async fn messages(&self, org_id: &str, conversation_id: &str, page: &PageRequest, newest_first: bool) -> Result<Page<Message>> {
-        let pk = keys::conversation_pk(org_id, conversation_id);
-        self.query_page(None, "pk", &pk, Some(("sk", "MSG#")), None, !newest_first, page).await
-    }
-
-    async fn mark_sent(&self, message: &Message, wamid: &str, at: DateTime<Utc>, sent_as_template: Option<&str>) -> Result<(Written, Vec<EarlyStatus>)> {
-        let mut values = HashMap::from([
-            (":sent".to_string(), s(DeliveryStatus::Sent.as_str())),
-            (":rank".to_string(), n(DeliveryStatus::Sent.rank())),
-            (":queued".to_string(), s(DeliveryStatus::Queued.as_str())),
-            (":wamid".to_string(), s(wamid)),
-            (":at".to_string(), s(at.to_rfc3339())),
-        ]);
-        let mut expression = "SET #status = :sent, status_rank = :rank, wamid = :wamid, sent_at = :at".to_string();
-        if let Some(t) = sent_as_template {
-            expression.push_str(", sent_as_template = :template");
-            values.insert(":template".into(), s(t));
-        }
-        expression.push_str(OUT_OF_THE_OUTBOX);
-        let names = Some(HashMap::from([("#status".to_string(), "status".to_string())]));
-        let org = message.org_id.as_str();
-        let mut items = vec![
-            self.update_op(keys::message(org, &message.conversation_id, &message.id), &expression, "#status = :queued", values, names)?,
-            self.put_op(self.wamid_item(org, wamid, &message.conversation_id, &message.id), None, None)?,
-        ];
-        // Usually nothing came before us: checked in the same transaction, so it costs no call.
-        let early_key = keys::early_statuses(org, wamid);
-        items.push(self.absent_op(early_key.clone())?);
-        match self.transact(items.clone()).await? {
-            Ok(()) => return Ok((Written::Stored, Vec::new())),
-            Err(codes) if !failed_condition(&codes, 2) => return Ok((Written::AlreadyThere, Vec::new())),
-            Err(_) => {}
-        }
-        // Meta called back first. Record the send: from then on no status can be kept any more
-        // (keeping checks the marker is absent), so what is kept after the commit is all of them.
-        items.pop();
-        if self.transact(items).await?.is_err() {
-            return Ok((Written::AlreadyThere, Vec::new()));
-        }
-        let mut early: Vec<EarlyStatus> = match self.get_item_consistent(early_key.clone()).await? {
-            Some(item) => [DeliveryStatus::Delivered, DeliveryStatus::Read, DeliveryStatus::Failed]
-                .iter()
-                .filter_map(|st| item.get(st.as_str()).and_then(|v| v.as_m().ok()).cloned())
-                .map(from_item)
-                .collect::<Result<_>>()?,
-            None => Vec::new(),
-        };
-        early.sort_by_key(|e| (e.status.rank(), e.at));
-        let mut applied = Vec::new();
-        for e in early {
-            if self.apply_status(org, wamid, e.status, e.failure.as_ref(), e.at).await? == Written::Stored {
-                applied.push(e);
-            }
-        }
-        // Applied: not needed any more (the TTL would remove it too).
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_map(early_key)))
-            .send()
-            .await
-            .map_err(|e| super::sdk_error("dynamodb", e))?;
-        Ok((Written::Stored, applied))
-    }
-
-    async fn mark_failed(&self, message: &Message, failure: &FailureReason, at: DateTime<Utc>) -> Result<Written> {
-        let values = HashMap::from([
-            (":failed".to_string(), s(DeliveryStatus::Failed.as_str())),
-            (":rank".to_string(), n(DeliveryStatus::Failed.rank())),
-            (":failure".to_string(), AttributeValue::M(to_item(failure)?)),
-            (":at".to_string(), s(at.to_rfc3339())),
-        ]);
-        self.update_if(
-            keys::message(&message.org_id, &message.conversation_id, &message.id),
-            &format!("SET #status = :failed, status_rank = :rank, failure = :failure, failed_at = :at{OUT_OF_THE_OUTBOX}"),
-            "attribute_exists(pk) AND status_rank < :rank",
-            values,
-        )
-        .await
-    }
-
-    async fn apply_status(&self, org_id: &str, wamid: &str, status: DeliveryStatus, failure: Option<&FailureReason>, at: DateTime<Utc>) -> Result<Written> {
-        #[derive(serde::Deserialize)]
-        struct Marker {
-            conversation_id: String,
-            message_id: String,
-        }
-        let mut marker = self.get_consistent::<Marker>(keys::wamid(org_id, wamid)).await?;
-        if marker.is_none() {
-            // The send is not recorded yet (or the WhatsApp id is not ours): keep the status for
-            // `mark_sent` — unless the send gets recorded in between, then apply it after all.
-            let entry = EarlyStatus { status, failure: failure.cloned(), at };
-            let values = HashMap::from([
-                (":entry".to_string(), AttributeValue::M(to_item(&entry)?)),
-                (":expires".to_string(), n((at + chrono::Duration::days(7)).timestamp())),
-            ]);
-            let keep = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key_map(keys::early_statuses(org_id, wamid))))
-                .update_expression("SET #status = :entry, expires_at = :expires")
-                .expression_attribute_names("#status", status.as_str())
-                .set_expression_attribute_values(Some(values))
-                .build()
-                .map_err(|e| Error::backend("dynamodb", e))?;
-            let items = vec![self.absent_op(keys::wamid(org_id, wamid))?, TransactWriteItem::builder().update(keep).build()];
-            if self.transact(items).await?.is_ok() {
-                return Ok(Written::AlreadyThere);
-            }
-            marker = self.get_consistent::<Marker>(keys::wamid(org_id, wamid)).await?;
-        }
-        let Some(marker) = marker else {
-            return Ok(Written::AlreadyThere);
-        };
-        let Some((expression, values)) = status_update(status, failure, at)? else {
-            return Ok(Written::AlreadyThere);
-        };
-        self.update_if(
-            keys::message(org_id, &marker.conversation_id, &marker.message_id),
-            &expression,
-            "attribute_exists(pk) AND status_rank < :rank AND status_rank < :failed_rank",
-            values,
-        )
-        .await
-    }
-}
-
-#[async_trait]
-impl TemplateStatusStore for DynamoStore {
-    async fn record_template_status(&self, status: &WhatsAppTemplateStatus) -> Result<()> {
-        self.put(keyed(status, keys::whatsapp_template(&status.org_id, &status.template_id), &[])?).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::message::{Direction, Message};
 
     #[test]
     fn cursors_round_trip_and_stay_in_their_partition() {

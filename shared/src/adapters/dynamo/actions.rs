@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::dynamo::{DynamoStore, Item, from_item, key_map, keyed, n, s, to_item};
+use super::{DynamoStore, Item, from_item, key_map, keyed, n, s, to_item};
 use crate::domain::action::{Action, ActionResponse, ActionStatus};
 use crate::domain::event::{DEDUPE_RETENTION, DashboardEvent, NewEvent};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
@@ -113,7 +113,7 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(Written::Stored),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
-            Err(e) => Err(super::sdk_error("dynamodb", e)),
+            Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
         }
     }
 
@@ -193,9 +193,9 @@ impl ActionStore for DynamoStore {
         let (org, conversation) = (action.org_id.as_str(), action.conversation_id.as_str());
         let wanted = [
             keys::response_templates(org),
-            super::dynamo::keys::conversation(org, conversation),
-            super::dynamo::keys::customer(org, &action.customer_id),
-            super::dynamo::keys::message(org, conversation, &action.request_message_id),
+            super::keys::conversation(org, conversation),
+            super::keys::customer(org, &action.customer_id),
+            super::keys::message(org, conversation, &action.request_message_id),
         ];
         let mut found = self.get_many_consistent(&wanted).await?.into_iter();
         Ok(DecisionContext {
@@ -250,8 +250,8 @@ impl ActionStore for DynamoStore {
         let mut items = vec![
             self.put_op(action_item(action)?, Some("version = :previous"), Some(decided_over_read))?,
             self.conversation_put(&write.conversation)?,
-            self.put_op(super::dynamo::message_item(&write.answer)?, not_exists, None)?,
-            self.put_op(super::dynamo::message_item(&write.note)?, not_exists, None)?,
+            self.put_op(super::message_item(&write.answer)?, not_exists, None)?,
+            self.put_op(super::message_item(&write.note)?, not_exists, None)?,
             self.put_op(response, not_exists, None)?,
             // No dedupe marker: the transaction commits once (the action's version), so does the event.
             self.put_op(self.event_item(&DashboardEvent::recorded(&write.event, seq, now))?, not_exists, None)?,
@@ -263,7 +263,7 @@ impl ActionStore for DynamoStore {
             };
             let values = HashMap::from([(":status".to_string(), s(action.status.as_str())), (":decision".to_string(), decision)]);
             items.push(self.update_op(
-                super::dynamo::keys::message(org_id, &action.conversation_id, &action.request_message_id),
+                super::keys::message(org_id, &action.conversation_id, &action.request_message_id),
                 "SET content.#status = :status, content.decision = :decision",
                 "attribute_exists(pk)",
                 values,
@@ -293,7 +293,7 @@ impl ActionStore for DynamoStore {
         at: DateTime<Utc>,
     ) -> Result<Written> {
         // Same rules as messages: a later status implies the earlier ones; failed is final.
-        let Some((mut expression, mut values)) = super::dynamo::status_update(status, failure, at)? else {
+        let Some((mut expression, mut values)) = super::status_update(status, failure, at)? else {
             return Ok(Written::AlreadyThere);
         };
         if let Some(w) = wamid {
@@ -328,7 +328,7 @@ impl ResponseTemplateStore for DynamoStore {
         match put.send().await {
             Ok(_) => Ok(Written::Stored),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
-            Err(e) => Err(super::sdk_error("dynamodb", e)),
+            Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
         }
     }
 }
@@ -347,7 +347,7 @@ impl DynamoStore {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
-            .map_err(|e| super::sdk_error("dynamodb", e))?;
+            .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
         out.attributes
             .as_ref()
             .and_then(|a| a.get("seq"))
@@ -461,7 +461,7 @@ impl EventStore for DynamoStore {
             .limit(limit)
             .send()
             .await
-            .map_err(|e| super::sdk_error("dynamodb", e))?;
+            .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
         out.items.unwrap_or_default().into_iter().map(from_item).collect()
     }
 
@@ -482,10 +482,10 @@ impl WamidIndex for DynamoStore {
             conversation_id: String,
             message_id: String,
         }
-        let Some(marker) = self.get_consistent::<Marker>(super::dynamo::keys::wamid(org_id, wamid)).await? else {
+        let Some(marker) = self.get_consistent::<Marker>(super::keys::wamid(org_id, wamid)).await? else {
             return Ok(None);
         };
-        self.get_consistent(super::dynamo::keys::message(org_id, &marker.conversation_id, &marker.message_id)).await
+        self.get_consistent(super::keys::message(org_id, &marker.conversation_id, &marker.message_id)).await
     }
 }
 

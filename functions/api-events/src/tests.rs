@@ -1,0 +1,13 @@
+//! This function's `events/` samples through its handler, on the memory adapter.
+
+use max_core::config::Deps;
+use max_core::testing::{http_samples, statuses};
+
+#[tokio::test]
+async fn its_sample_events_answer_what_they_show() {
+    let (deps, world) = Deps::in_memory(chrono::Utc::now());
+    let deps = &deps;
+    let answered = http_samples("api-events", |req| crate::handle(req, deps)).await;
+    assert_eq!(answered, statuses(&[("events-from-now.json", 200), ("events-from-the-beginning.json", 200)]));
+    let _ = &world;
+}

@@ -1,0 +1,68 @@
+//! This function's `events/` sample (the lost-reply sweep) through its handler, on the memory
+//! adapter, and the job it queues again through the send handler.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use chrono::Duration;
+use max_core::app::delivery::{NewReply, queue_reply};
+use max_core::app::inbound::process_job;
+use max_core::config::Deps;
+use max_core::domain::message::{DeliveryStatus, Sender, SenderType};
+use max_core::domain::outbound::OutboundContent;
+use max_core::domain::webhook::InboundJob;
+use max_core::error::Error;
+use max_core::ports::{ChannelDirectory, MessageStore, Queue};
+use max_core::testing::{DEMO_ORG, demo_channel, sample_events};
+
+#[tokio::test]
+async fn the_sweep_queues_a_reply_whose_job_was_lost_and_it_is_sent_once() {
+    // GIVEN a customer's conversation (from inbound-processor's sample) and a reply stored while
+    // the queue was down: stored `queued`, its job lost.
+    let (deps, world) = Deps::in_memory(chrono::Utc::now());
+    world.store.put_channel(&demo_channel()).await.unwrap();
+    let [(_, inbound)] = sample_events("inbound-processor").try_into().expect("one sample");
+    let inbound: SqsEvent = serde_json::from_str(&inbound).unwrap();
+    let job: InboundJob = serde_json::from_str(inbound.records[0].body.as_deref().unwrap()).unwrap();
+    let received = process_job(&deps.inbound_ports(), &job).await.unwrap();
+    let conversation = &received[0].conversation;
+    world.outbox.fail_next_send(Error::backend("sqs", "queue unavailable"));
+    let reply = NewReply {
+        org_id: DEMO_ORG,
+        conversation_id: &conversation.id,
+        content: OutboundContent::text("We have it in blue and red."),
+        sender: Sender { kind: SenderType::Agent, id: Some("agent-1".into()), name: None },
+        idempotency_key: None,
+        now: deps.clock.now(),
+    };
+    assert!(queue_reply(&*deps.store, &*deps.store, &*deps.outbox, reply).await.is_err());
+    assert!(world.outbox.jobs(Queue::Replies).is_empty());
+
+    // WHEN the schedule fires (its sample) before and after the reply counts as lost
+    let [(_, schedule), _] = sample_events("reply-sender").try_into().expect("the sweep's and a job's samples");
+    assert!(schedule.contains("Scheduled Event"));
+    assert_eq!(crate::sweep(&deps).await.unwrap(), 0, "a young reply may still be on its way");
+    world.clock.advance(Duration::minutes(3));
+    assert_eq!(crate::sweep(&deps).await.unwrap(), 1);
+
+    // THEN its job is queued again, and sending it sends once and records the send.
+    let jobs = world.outbox.take_event(Queue::Replies);
+    assert_eq!(jobs.records.len(), 1);
+    let job: serde_json::Value = serde_json::from_str(jobs.records[0].body.as_deref().unwrap()).unwrap();
+    let answer = crate::handle(jobs, &deps).await.unwrap();
+    assert!(answer.batch_item_failures.is_empty());
+    assert_eq!(world.whatsapp.outbox().len(), 1);
+    let message = world.store.message(DEMO_ORG, &conversation.id, job["message_id"].as_str().unwrap()).await.unwrap().unwrap();
+    assert_eq!(message.status, DeliveryStatus::Sent);
+}
+
+#[tokio::test]
+async fn its_job_sample_names_an_unknown_message_and_is_dropped_without_a_send() {
+    let (deps, world) = Deps::in_memory(chrono::Utc::now());
+    let [_, (name, job)] = sample_events("reply-sender").try_into().expect("the sweep's and a job's samples");
+    assert_eq!(name, "sqs-reply-job.json");
+    let event: SqsEvent = serde_json::from_str(&job).unwrap();
+    let answer = crate::handle(event, &deps).await.unwrap();
+    // A job for a message that is not stored is not retried (it never will be), and sends nothing.
+    assert!(answer.batch_item_failures.is_empty());
+    assert!(world.whatsapp.outbox().is_empty());
+    assert!(world.outbox.retries().is_empty());
+}

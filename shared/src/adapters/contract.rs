@@ -1,0 +1,1329 @@
+//! The store contract: what every store adapter must answer, as cases run against each of them
+//! (the memory store here, DynamoDB on moto in `max-dev`'s e2e tests), so they cannot drift.
+//!
+//! Each case takes a fresh, empty store. `store_contract!(#[tokio::test] fresh)` writes one test
+//! per case, where `fresh()` is an async fn returning a [`Fixture`] (something that lends a store).
+//!
+//! Pages: DynamoDB may answer a full page with a cursor even when nothing follows (the next page
+//! is then empty), so cases walk cursors to the end instead of asserting that exact boundary.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::adapters::memory::MemoryStore;
+use crate::domain::action::{Action, ActionResponse, ActionStatus, Actor, Decision, TemplateSource};
+use crate::domain::bot::{BotSettings, StoredBotSettings};
+use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
+use crate::domain::conversation::{Conversation, ConversationStatus};
+use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::event::{EventKind, NewEvent};
+use crate::domain::interaction::{Interaction, InteractionStatus, Priority};
+use crate::domain::message::{DeliveryStatus, FailureReason, Message};
+use crate::domain::response_template::ResponseTemplates;
+use crate::domain::support::{Assigned, NewTicket, SupportTicket, TicketFilter, TicketMessage, TicketPriority, TicketSource, TicketStatus};
+use crate::domain::workflow::{InteractionSettings, WorkflowTemplate};
+use crate::error::{Error, Result};
+use crate::ports::*;
+
+/// Every store port, as one bound.
+pub trait ContractStore:
+    ChannelDirectory
+    + CustomerStore
+    + ConversationStore
+    + MessageStore
+    + TemplateStatusStore
+    + InteractionStore
+    + WorkflowStore
+    + ActionStore
+    + ResponseTemplateStore
+    + EventStore
+    + WamidIndex
+    + SupportStore
+    + BotStore
+{
+}
+
+impl<T> ContractStore for T where
+    T: ChannelDirectory
+        + CustomerStore
+        + ConversationStore
+        + MessageStore
+        + TemplateStatusStore
+        + InteractionStore
+        + WorkflowStore
+        + ActionStore
+        + ResponseTemplateStore
+        + EventStore
+        + WamidIndex
+        + SupportStore
+        + BotStore
+        + ?Sized
+{
+}
+
+/// What a case runs on: a fresh store, and whatever keeps it alive (a test stack).
+pub trait Fixture {
+    type Store: ContractStore + ?Sized;
+    fn store(&self) -> &Self::Store;
+}
+
+impl Fixture for MemoryStore {
+    type Store = MemoryStore;
+    fn store(&self) -> &MemoryStore {
+        self
+    }
+}
+
+/// One test per contract case: `store_contract!(#[tokio::test] fresh);`.
+#[macro_export]
+macro_rules! store_contract {
+    ($(#[$attr:meta])* $fresh:path) => {
+        $crate::store_contract!(@cases [$(#[$attr])*] $fresh;
+            channels_are_found_by_number_and_waba,
+            a_customer_is_created_once_and_all_or_nothing,
+            another_organisation_finds_nothing,
+            a_conversation_opens_only_over_the_previous_one,
+            close_frees_the_identity_and_reopen_takes_it,
+            a_conversation_is_saved_only_over_the_version_read,
+            conversations_list_newest_activity_first_in_pages,
+            filtered_conversation_pages_are_filled,
+            a_cursor_of_another_list_is_refused,
+            an_inbound_message_is_stored_once_per_wamid,
+            an_inbound_message_over_a_changed_conversation_is_a_lost_update,
+            an_outbound_message_is_stored_once_per_idempotency_key,
+            an_outbound_message_over_a_changed_conversation_writes_nothing,
+            messages_page_in_both_orders,
+            a_send_is_recorded_once_and_indexed_by_wamid,
+            delivery_statuses_only_move_forward,
+            early_statuses_are_kept_and_applied_by_mark_sent,
+            a_failed_message_is_final,
+            queued_between_finds_queued_replies_in_range_across_organisations,
+            queued_between_respects_its_limit_per_shard,
+            a_message_is_read_with_its_conversation_and_statuses,
+            an_action_is_created_once_per_idempotency_key,
+            actions_list_newest_first_by_filter,
+            action_pages_follow_cursors_and_fill_filtered_pages,
+            a_decision_is_saved_all_or_nothing,
+            a_decision_over_a_changed_conversation_writes_nothing_but_a_void_event,
+            answer_statuses_only_move_forward,
+            response_templates_are_versioned,
+            events_are_numbered_in_order_and_deduplicated,
+            a_repeated_event_leaves_a_void_number,
+            events_after_respects_position_limit_and_organisation,
+            events_of_two_organisations_in_one_call_are_refused,
+            an_interaction_is_created_once_per_idempotency_key,
+            an_interaction_save_refuses_a_lost_update,
+            store_if_absent_stores_once,
+            interactions_list_by_index_filter_and_order,
+            filtered_interaction_pages_are_filled_like_dynamodb,
+            open_interactions_are_soonest_due_first,
+            owed_next_steps_are_completions_in_range_across_organisations,
+            workflow_templates_are_versioned_with_one_default,
+            workflow_templates_are_seeded_once_all_or_nothing,
+            a_ticket_is_saved_with_its_counters,
+            a_ticket_write_with_a_known_message_writes_nothing,
+            a_ticket_write_over_a_changed_conversation_writes_nothing,
+            tickets_list_newest_first_filtered_in_pages,
+            ticket_messages_are_oldest_first,
+            bot_settings_are_stored_if_missing_and_state_is_versioned,
+        );
+    };
+    (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
+        $( $crate::store_contract!(@case $attrs $fresh; $case); )*
+    };
+    (@case [$($attr:tt)*] $fresh:path; $case:ident) => {
+        $($attr)*
+        async fn $case() {
+            let fixture = $fresh().await;
+            $crate::adapters::contract::$case($crate::adapters::contract::Fixture::store(&fixture)).await;
+        }
+    };
+}
+
+// ------------------------------------------------------------------------------------ builders
+
+const ORG: &str = "o1";
+const OTHER: &str = "o2";
+
+fn from_json<T: DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).expect("a valid fixture")
+}
+
+/// Minutes after a fixed start.
+fn t(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + Duration::minutes(minutes)
+}
+
+fn channel(org: &str, number: &str, waba: &str) -> Channel {
+    from_json(json!({ "org_id": org, "phone_number_id": number, "waba_id": waba }))
+}
+
+fn customer(org: &str, id: &str) -> Customer {
+    from_json(json!({ "id": id, "org_id": org, "created_at": t(0), "updated_at": t(0) }))
+}
+
+fn identity(org: &str, address: &str, customer: &str, open: Option<&str>) -> WhatsAppIdentity {
+    WhatsAppIdentity {
+        org_id: org.into(),
+        address: address.into(),
+        customer_id: customer.into(),
+        open_conversation_id: open.map(str::to_string),
+        profile_name: None,
+    }
+}
+
+fn conversation(org: &str, id: &str, address: &str, last_message_at: DateTime<Utc>) -> Conversation {
+    from_json(json!({
+        "id": id, "org_id": org, "customer_id": format!("cu-{address}"), "channel": "whatsapp", "phone_number_id": "PN1",
+        "customer_address": address, "status": "open", "created_at": t(0), "updated_at": last_message_at,
+        "last_message_at": last_message_at, "version": 1
+    }))
+}
+
+/// A conversation stored with its customer and identity (the identity points at it).
+/// Assigns the conversation as the use case does: read, change, save over the version read.
+async fn assign<S: ContractStore + ?Sized>(s: &S, org: &str, id: &str, agent: Option<&str>, at: DateTime<Utc>) -> Conversation {
+    let mut c = s.conversation(org, id).await.unwrap().unwrap();
+    c.assignee_id = agent.map(str::to_string);
+    c.updated_at = at;
+    c.version += 1;
+    s.save_conversation(&c).await.unwrap();
+    c
+}
+
+async fn stored_conversation<S: ContractStore + ?Sized>(s: &S, org: &str, id: &str, last_message_at: DateTime<Utc>) -> Conversation {
+    let address = format!("addr-{id}");
+    let c = conversation(org, id, &address, last_message_at);
+    let written = s.create_customer(&customer(org, &c.customer_id), &identity(org, &address, &c.customer_id, Some(id)), &c).await;
+    assert_eq!(written.unwrap(), Written::Stored);
+    c
+}
+
+fn next_version(c: &Conversation) -> Conversation {
+    let mut next = c.clone();
+    next.version += 1;
+    next
+}
+
+fn message(c: &Conversation, id: &str, direction: &str, status: &str, at: DateTime<Utc>) -> Message {
+    from_json(json!({
+        "id": id, "org_id": c.org_id, "conversation_id": c.id, "customer_id": c.customer_id, "direction": direction,
+        "type": "text", "text": id, "status": status, "sender": { "type": if direction == "inbound" { "customer" } else { "agent" } },
+        "created_at": at
+    }))
+}
+
+fn inbound(c: &Conversation, id: &str, wamid: &str, at: DateTime<Utc>) -> Message {
+    let mut m = message(c, id, "inbound", "received", at);
+    m.wamid = Some(wamid.into());
+    m
+}
+
+fn queued(c: &Conversation, id: &str, at: DateTime<Utc>) -> Message {
+    message(c, id, "outbound", "queued", at)
+}
+
+/// Records `m` over `c`, answering the conversation's new state.
+async fn record_outbound<S: ContractStore + ?Sized>(s: &S, c: &Conversation, m: &Message) -> Conversation {
+    let next = next_version(c);
+    assert_eq!(s.record_outbound(m, &next).await.unwrap(), Written::Stored);
+    next
+}
+
+fn action(org: &str, id: &str, conversation: &Conversation, action_type: &str, status: ActionStatus) -> Action {
+    Action {
+        id: id.into(),
+        org_id: org.into(),
+        conversation_id: conversation.id.clone(),
+        customer_id: conversation.customer_id.clone(),
+        action_type: action_type.into(),
+        title: format!("action {id}"),
+        details: Default::default(),
+        proposed_reply: None,
+        status,
+        created_by: Actor { id: "u1".into(), name: None },
+        created_at: t(1),
+        updated_at: t(1),
+        request_message_id: format!("bubble-{id}"),
+        decision: None,
+        response_message_id: None,
+        version: 1,
+    }
+}
+
+fn interaction(org: &str, id: &str, customer: &str, due: DateTime<Utc>, status: &str) -> Interaction {
+    let mut i: Interaction = from_json(json!({
+        "id": id, "org_id": org, "customer_id": customer, "type": "phone_call", "title": id, "status": status,
+        "scheduled_at": due - Duration::hours(1), "due_at": due, "created_at": t(0), "updated_at": t(0), "version": 1
+    }));
+    if matches!(i.status, InteractionStatus::Completed | InteractionStatus::Skipped) {
+        i.completed_at = Some(due);
+    }
+    i
+}
+
+fn ticket(org: &str, id: &str, priority: TicketPriority) -> SupportTicket {
+    SupportTicket::open(NewTicket {
+        id: id.into(),
+        org_id: org.into(),
+        source: TicketSource::Api,
+        customer_id: None,
+        conversation_id: None,
+        phone_number: None,
+        sender_name: None,
+        issue_description: format!("ticket {id}"),
+        priority,
+        now: t(0),
+    })
+}
+
+fn ticket_message(t_: &SupportTicket, id: &str, at: DateTime<Utc>) -> TicketMessage {
+    from_json(json!({
+        "id": id, "ticket_id": t_.id, "org_id": t_.org_id, "sender_type": "user", "text": id, "created_at": at
+    }))
+}
+
+fn new_ticket<'a>(after: &'a SupportTicket) -> TicketWrite<'a> {
+    TicketWrite { before: None, after, message: None, conversation: None }
+}
+
+fn workflow_template(org: &str, id: &str, is_default: bool, version: u64, created: i64) -> WorkflowTemplate {
+    from_json(json!({
+        "id": id, "org_id": org, "name": format!("template {id}"), "is_active": true, "is_default": is_default,
+        "steps": [{ "step_number": 1, "type": "phone_call", "title": "Call", "scheduled_offset_days": 0, "due_offset_days": 1 }],
+        "created_at": t(created), "updated_at": t(created), "version": version
+    }))
+}
+
+fn event(org: &str, key: &str) -> NewEvent {
+    NewEvent::new(org, EventKind::MessageStatusChanged, t(5), json!({ "key": key }), key)
+}
+
+fn page(limit: i32, cursor: Option<String>) -> PageRequest {
+    PageRequest { limit, cursor }
+}
+
+/// Every page of a list, following cursors to the end (at most 50 pages).
+async fn all_pages<T>(mut read: impl AsyncFnMut(Option<String>) -> Result<Page<T>>) -> Vec<Vec<T>> {
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    for _ in 0..50 {
+        let p = read(cursor).await.expect("a page");
+        pages.push(p.items);
+        match p.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return pages,
+        }
+    }
+    panic!("a list that never ends");
+}
+
+/// The ids of pages walked to the end, dropping an empty last page (DynamoDB may answer a full
+/// page with a cursor when nothing follows).
+fn page_ids<T>(pages: Vec<Vec<T>>, id: impl Fn(&T) -> String) -> Vec<Vec<String>> {
+    let mut ids: Vec<Vec<String>> = pages.iter().map(|p| p.iter().map(&id).collect()).collect();
+    if ids.len() > 1 && ids.last().is_some_and(Vec::is_empty) {
+        ids.pop();
+    }
+    ids
+}
+
+fn ids<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
+    items.iter().map(|i| id(i).to_string()).collect()
+}
+
+fn conversation_id(c: &Conversation) -> String {
+    c.id.clone()
+}
+
+// ------------------------------------------------------------- channels, customers, conversations
+
+pub async fn channels_are_found_by_number_and_waba<S: ContractStore + ?Sized>(s: &S) {
+    s.put_channel(&channel(ORG, "PN1", "WABA1")).await.unwrap();
+    assert_eq!(s.channel_by_number("PN1").await.unwrap().map(|c| c.org_id), Some(ORG.to_string()));
+    assert_eq!(s.org_by_waba("WABA1").await.unwrap().as_deref(), Some(ORG));
+    assert_eq!(s.channel_by_number("PN2").await.unwrap(), None);
+    assert_eq!(s.org_by_waba("WABA2").await.unwrap(), None);
+    let status: WhatsAppTemplateStatus = from_json(json!({
+        "org_id": ORG, "template_id": "T1", "name": "hello", "language": "en", "category": null, "status": "APPROVED",
+        "reason": null, "updated_at": t(0)
+    }));
+    s.record_template_status(&status).await.unwrap();
+}
+
+pub async fn a_customer_is_created_once_and_all_or_nothing<S: ContractStore + ?Sized>(s: &S) {
+    let c = conversation(ORG, "C1", "A1", t(1));
+    let id = identity(ORG, "A1", &c.customer_id, Some("C1"));
+    assert_eq!(s.create_customer(&customer(ORG, &c.customer_id), &id, &c).await.unwrap(), Written::Stored);
+    assert_eq!(s.whatsapp_identity(ORG, "A1").await.unwrap(), Some(id.clone()));
+    assert_eq!(s.customer(ORG, &c.customer_id).await.unwrap().map(|c| c.id), Some(c.customer_id.clone()));
+
+    // A second worker creating another customer for the same address: nothing of it is stored.
+    let c2 = conversation(ORG, "C2", "A1", t(2));
+    let id2 = identity(ORG, "A1", "CU2", Some("C2"));
+    assert_eq!(s.create_customer(&customer(ORG, "CU2"), &id2, &c2).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.customer(ORG, "CU2").await.unwrap(), None);
+    assert_eq!(s.conversation(ORG, "C2").await.unwrap(), None);
+    assert_eq!(s.whatsapp_identity(ORG, "A1").await.unwrap(), Some(id));
+}
+
+pub async fn another_organisation_finds_nothing<S: ContractStore + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let m = queued(&c, "M1", t(2));
+    let c = record_outbound(s, &c, &m).await;
+    s.mark_sent(&m, "wamid.1", t(3), None).await.unwrap();
+    s.create_action(&action(ORG, "A1", &c, "other", ActionStatus::Pending), Some("K1")).await.unwrap();
+    s.store_if_absent(&interaction(ORG, "I1", &c.customer_id, t(4), "pending")).await.unwrap();
+    s.save_ticket(&new_ticket(&ticket(ORG, "T1", TicketPriority::High))).await.unwrap();
+    s.record_event(&event(ORG, "E1")).await.unwrap();
+
+    assert_eq!(s.conversation(OTHER, "C1").await.unwrap(), None);
+    assert_eq!(s.customer(OTHER, &c.customer_id).await.unwrap(), None);
+    assert_eq!(s.whatsapp_identity(OTHER, &c.customer_address).await.unwrap(), None);
+    assert_eq!(s.message(OTHER, "C1", "M1").await.unwrap(), None);
+    assert_eq!(s.message_by_wamid(OTHER, "wamid.1").await.unwrap(), None);
+    assert_eq!(s.action(OTHER, "A1").await.unwrap(), None);
+    assert_eq!(s.action_by_key(OTHER, "K1").await.unwrap(), None);
+    assert_eq!(s.interaction(OTHER, "I1").await.unwrap(), None);
+    assert_eq!(s.ticket(OTHER, "T1").await.unwrap(), None);
+    assert!(s.conversations(OTHER, &ConversationFilter::default(), &page(10, None)).await.unwrap().items.is_empty());
+    assert!(s.actions(OTHER, &ActionFilter::default(), &page(10, None)).await.unwrap().items.is_empty());
+    assert!(s.interactions(OTHER, &InteractionFilter::default(), &page(10, None)).await.unwrap().items.is_empty());
+    assert!(s.tickets(OTHER, &TicketFilter::default(), &page(10, None)).await.unwrap().items.is_empty());
+    assert!(s.ticket_counts(OTHER).await.unwrap().counts.values().all(|n| *n == 0));
+    assert_eq!(s.latest_event_seq(OTHER).await.unwrap(), 0);
+    assert!(s.events_after(OTHER, 0, 10).await.unwrap().is_empty());
+    // A status for our WhatsApp id in another organisation changes nothing of ours.
+    assert_eq!(s.apply_status(OTHER, "wamid.1", DeliveryStatus::Read, None, t(5)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.message(ORG, "C1", "M1").await.unwrap().unwrap().status, DeliveryStatus::Sent);
+}
+
+pub async fn a_conversation_opens_only_over_the_previous_one<S: ContractStore + ?Sized>(s: &S) {
+    let c1 = stored_conversation(s, ORG, "C1", t(1)).await;
+    let id = s.whatsapp_identity(ORG, &c1.customer_address).await.unwrap().unwrap();
+    let c2 = conversation(ORG, "C2", &c1.customer_address, t(2));
+    // The identity points at C1: opening "over none" loses, and writes nothing.
+    assert_eq!(s.open_conversation(&id, None, &c2).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.conversation(ORG, "C2").await.unwrap(), None);
+    assert_eq!(s.open_conversation(&id, Some("C0"), &c2).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.open_conversation(&id, Some("C1"), &c2).await.unwrap(), Written::Stored);
+    assert_eq!(s.whatsapp_identity(ORG, &c1.customer_address).await.unwrap().unwrap().open_conversation_id.as_deref(), Some("C2"));
+    assert_eq!(s.conversation(ORG, "C2").await.unwrap(), Some(c2.clone()));
+    // An identity that does not exist cannot be pointed anywhere.
+    let nobody = identity(ORG, "A9", "CU9", None);
+    assert_eq!(s.open_conversation(&nobody, None, &conversation(ORG, "C9", "A9", t(3))).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.conversation(ORG, "C9").await.unwrap(), None);
+}
+
+pub async fn close_frees_the_identity_and_reopen_takes_it<S: ContractStore + ?Sized>(s: &S) {
+    let c1 = stored_conversation(s, ORG, "C1", t(1)).await;
+    let address = c1.customer_address.clone();
+    assert_eq!(s.close(&c1, t(2)).await.unwrap(), Written::Stored);
+    let closed = s.conversation(ORG, "C1").await.unwrap().unwrap();
+    assert_eq!((closed.status, closed.closed_at, closed.version), (ConversationStatus::Closed, Some(t(2)), 2));
+    assert_eq!(s.whatsapp_identity(ORG, &address).await.unwrap().unwrap().open_conversation_id, None);
+    // Closing the version read before is a lost update.
+    assert!(matches!(s.close(&c1, t(3)).await, Err(Error::LostUpdate(_))));
+
+    assert_eq!(s.reopen(&closed, t(4)).await.unwrap(), Written::Stored);
+    let open = s.conversation(ORG, "C1").await.unwrap().unwrap();
+    assert_eq!((open.status, open.closed_at, open.version), (ConversationStatus::Open, None, 3));
+    assert_eq!(s.whatsapp_identity(ORG, &address).await.unwrap().unwrap().open_conversation_id.as_deref(), Some("C1"));
+
+    // Another conversation took the number meanwhile: C1 cannot reopen, and stays closed.
+    assert_eq!(s.close(&open, t(5)).await.unwrap(), Written::Stored);
+    let id = s.whatsapp_identity(ORG, &address).await.unwrap().unwrap();
+    assert_eq!(s.open_conversation(&id, None, &conversation(ORG, "C2", &address, t(6))).await.unwrap(), Written::Stored);
+    let closed = s.conversation(ORG, "C1").await.unwrap().unwrap();
+    assert_eq!(s.reopen(&closed, t(7)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(closed));
+    assert_eq!(s.whatsapp_identity(ORG, &address).await.unwrap().unwrap().open_conversation_id.as_deref(), Some("C2"));
+}
+
+pub async fn a_conversation_is_saved_only_over_the_version_read<S: ContractStore + ?Sized>(s: &S) {
+    let stored = stored_conversation(s, ORG, "C1", t(1)).await;
+    let mut assigned = stored.clone();
+    assigned.assignee_id = Some("agent-1".into());
+    assigned.updated_at = t(2);
+    assigned.version += 1;
+    s.save_conversation(&assigned).await.unwrap();
+    assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(assigned.clone()));
+    // A save decided on the version before loses, and changes nothing.
+    let mut stale = stored.clone();
+    stale.state = "chat_support".into();
+    stale.version += 1;
+    assert!(matches!(s.save_conversation(&stale).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(assigned));
+}
+
+pub async fn conversations_list_newest_activity_first_in_pages<S: ContractStore + ?Sized>(s: &S) {
+    for (id, at) in [("C1", 3), ("C2", 1), ("C3", 5), ("C4", 2), ("C5", 4)] {
+        stored_conversation(s, ORG, id, t(at)).await;
+    }
+    stored_conversation(s, OTHER, "C6", t(9)).await;
+    let all = ConversationFilter::default();
+    let first = s.conversations(ORG, &all, &page(2, None)).await.unwrap();
+    assert_eq!(ids(&first.items, |c| &c.id), ["C3", "C5"]);
+    assert!(first.next_cursor.is_some(), "more remain");
+    let pages = all_pages(async |cursor| s.conversations(ORG, &all, &page(2, cursor)).await).await;
+    assert_eq!(page_ids(pages, conversation_id), [vec!["C3", "C5"], vec!["C1", "C4"], vec!["C2"]]);
+    let short = s.conversations(ORG, &all, &page(10, None)).await.unwrap();
+    assert_eq!((short.items.len(), short.next_cursor), (5, None));
+}
+
+pub async fn filtered_conversation_pages_are_filled<S: ContractStore + ?Sized>(s: &S) {
+    let mut latest = Vec::new();
+    for i in 0..6 {
+        stored_conversation(s, ORG, &format!("C{i}"), t(i)).await;
+        latest.push(assign(s, ORG, &format!("C{i}"), Some("agent-a"), t(10)).await);
+    }
+    stored_conversation(s, ORG, "C9", t(20)).await;
+    for i in [3, 4] {
+        assert_eq!(s.close(&latest[i], t(11)).await.unwrap(), Written::Stored);
+    }
+    let open_of_a = ConversationFilter { status: Some(ConversationStatus::Open), assignee_id: Some("agent-a".into()) };
+    // Newest first C5, C4 (closed), C3 (closed), C2, ...: the page is filled past the closed ones.
+    let first = s.conversations(ORG, &open_of_a, &page(2, None)).await.unwrap();
+    assert_eq!(ids(&first.items, |c| &c.id), ["C5", "C2"]);
+    let pages = all_pages(async |cursor| s.conversations(ORG, &open_of_a, &page(2, cursor)).await).await;
+    assert_eq!(page_ids(pages, conversation_id), [vec!["C5", "C2"], vec!["C1", "C0"]]);
+    let closed = ConversationFilter { status: Some(ConversationStatus::Closed), assignee_id: None };
+    assert_eq!(ids(&s.conversations(ORG, &closed, &page(10, None)).await.unwrap().items, |c| &c.id), ["C4", "C3"]);
+    let open = ConversationFilter { status: Some(ConversationStatus::Open), assignee_id: None };
+    assert_eq!(ids(&s.conversations(ORG, &open, &page(10, None)).await.unwrap().items, |c| &c.id), ["C9", "C5", "C2", "C1", "C0"]);
+    let of_a = ConversationFilter { status: None, assignee_id: Some("agent-a".into()) };
+    assert_eq!(s.conversations(ORG, &of_a, &page(10, None)).await.unwrap().items.len(), 6);
+}
+
+pub async fn a_cursor_of_another_list_is_refused<S: ContractStore + ?Sized>(s: &S) {
+    for i in 0..3 {
+        stored_conversation(s, ORG, &format!("C{i}"), t(i)).await;
+    }
+    let all = ConversationFilter::default();
+    let cursor = s.conversations(ORG, &all, &page(1, None)).await.unwrap().next_cursor.expect("a cursor");
+    assert!(matches!(s.conversations(OTHER, &all, &page(1, Some(cursor.clone()))).await, Err(Error::Invalid { .. })));
+    let open = ConversationFilter { status: Some(ConversationStatus::Open), assignee_id: None };
+    assert!(matches!(s.conversations(ORG, &open, &page(1, Some(cursor))).await, Err(Error::Invalid { .. })));
+    assert!(matches!(s.conversations(ORG, &all, &page(1, Some("not a cursor".into()))).await, Err(Error::Invalid { .. })));
+}
+
+// ------------------------------------------------------------------------------------ messages
+
+pub async fn an_inbound_message_is_stored_once_per_wamid<S: ContractStore + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let m = inbound(&c, "M1", "wamid.in1", t(2));
+    let c2 = next_version(&c);
+    assert_eq!(s.record_inbound(&m, &c2).await.unwrap(), Written::Stored);
+    assert_eq!(s.message(ORG, "C1", "M1").await.unwrap(), Some(m.clone()));
+    assert_eq!(s.message_by_wamid(ORG, "wamid.in1").await.unwrap(), Some(m.clone()));
+    // Meta delivers it again, under another id of ours: nothing changes, the conversation neither.
+    let again = inbound(&c, "M2", "wamid.in1", t(2));
+    assert_eq!(s.record_inbound(&again, &next_version(&c2)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.message(ORG, "C1", "M2").await.unwrap(), None);
+    assert_eq!(s.conversation(ORG, "C1").await.unwrap().unwrap().version, 2);
+    let mut no_wamid = inbound(&c, "M3", "x", t(3));
+    no_wamid.wamid = None;
+    assert!(matches!(s.record_inbound(&no_wamid, &next_version(&c2)).await, Err(Error::Invalid { .. })));
+}
+
+pub async fn an_inbound_message_over_a_changed_conversation_is_a_lost_update<S: ContractStore + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    assign(s, ORG, "C1", Some("agent-1"), t(2)).await;
+    let m = inbound(&c, "M1", "wamid.in1", t(3));
+    assert!(matches!(s.record_inbound(&m, &next_version(&c)).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.message(ORG, "C1", "M1").await.unwrap(), None);
+    assert_eq!(s.message_by_wamid(ORG, "wamid.in1").await.unwrap(), None);
+    let fresh = s.conversation(ORG, "C1").await.unwrap().unwrap();
+    assert_eq!(s.record_inbound(&m, &next_version(&fresh)).await.unwrap(), Written::Stored);
+}
+
+pub async fn an_outbound_message_is_stored_once_per_idempotency_key<S: ContractStore + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let mut m = queued(&c, "M1", t(2));
+    m.idempotency_key = Some("key-1".into());
+    let c = record_outbound(s, &c, &m).await;
+    // A retried request: a new id, the same key.
+    let mut retry = queued(&c, "M2", t(3));
+    retry.idempotency_key = Some("key-1".into());
+    assert_eq!(s.record_outbound(&retry, &next_version(&c)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.message(ORG, "C1", "M2").await.unwrap(), None);
+    assert_eq!(s.message_by_idempotency_key(ORG, "C1", "key-1").await.unwrap(), Some(m.clone()));
+    // The same id again (no key) is there already too.
+    let same = queued(&c, "M1", t(4));
+    assert_eq!(s.record_outbound(&same, &next_version(&c)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(c.clone()));
+    // Keys belong to their conversation.
+    let other = stored_conversation(s, ORG, "C2", t(1)).await;
+    let mut elsewhere = queued(&other, "M3", t(5));
+    elsewhere.idempotency_key = Some("key-1".into());
+    record_outbound(s, &other, &elsewhere).await;
+    assert_eq!(s.message_by_idempotency_key(ORG, "C2", "key-1").await.unwrap().map(|m| m.id), Some("M3".into()));
+    assert_eq!(s.message_by_idempotency_key(ORG, "C1", "key-2").await.unwrap(), None);
+    assert_eq!(s.message_by_idempotency_key(OTHER, "C1", "key-1").await.unwrap(), None);
+}
+
+pub async fn an_outbound_message_over_a_changed_conversation_writes_nothing<S: ContractStore + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    assign(s, ORG, "C1", Some("agent-1"), t(2)).await;
+    let mut m = queued(&c, "M1", t(3));
+    m.idempotency_key = Some("key-1".into());
+    assert!(matches!(s.record_outbound(&m, &next_version(&c)).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.message(ORG, "C1", "M1").await.unwrap(), None);
+    assert_eq!(s.message_by_idempotency_key(ORG, "C1", "key-1").await.unwrap(), None);
+    assert!(s.queued_between(t(0), t(10), 10).await.unwrap().is_empty());
+    // The key was not used up: the retry over the fresh conversation is stored.
+    let fresh = s.conversation(ORG, "C1").await.unwrap().unwrap();
+    assert_eq!(s.record_outbound(&m, &next_version(&fresh)).await.unwrap(), Written::Stored);
+}
+
+pub async fn messages_page_in_both_orders<S: ContractStore + ?Sized>(s: &S) {
+    let mut c = stored_conversation(s, ORG, "C1", t(1)).await;
+    for i in 1..=5 {
+        c = record_outbound(s, &c, &queued(&c, &format!("M{i}"), t(i))).await;
+    }
+    let other = stored_conversation(s, ORG, "C2", t(1)).await;
+    record_outbound(s, &other, &queued(&other, "M9", t(9))).await;
+    let id = |m: &Message| m.id.clone();
+    let oldest = all_pages(async |cursor| s.messages(ORG, "C1", &page(2, cursor), false).await).await;
+    assert_eq!(page_ids(oldest, id), [vec!["M1", "M2"], vec!["M3", "M4"], vec!["M5"]]);
+    let newest = all_pages(async |cursor| s.messages(ORG, "C1", &page(2, cursor), true).await).await;
+    assert_eq!(page_ids(newest, id), [vec!["M5", "M4"], vec!["M3", "M2"], vec!["M1"]]);
+    let first = s.messages(ORG, "C1", &page(3, None), false).await.unwrap();
+    assert!(first.next_cursor.is_some());
+    assert!(s.messages(OTHER, "C1", &page(3, None), false).await.unwrap().items.is_empty());
+}
+
+pub async fn a_send_is_recorded_once_and_indexed_by_wamid<S: ContractStore + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let m = queued(&c, "M1", t(2));
+    record_outbound(s, &c, &m).await;
+    assert_eq!(s.mark_sent(&m, "wamid.1", t(3), Some("fallback")).await.unwrap(), (Written::Stored, Vec::new()));
+    let sent = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
+    assert_eq!(
+        (sent.status, sent.wamid.as_deref(), sent.sent_at, sent.sent_as_template.as_deref()),
+        (DeliveryStatus::Sent, Some("wamid.1"), Some(t(3)), Some("fallback"))
+    );
+    assert_eq!(s.message_by_wamid(ORG, "wamid.1").await.unwrap(), Some(sent.clone()));
+    // A second sender (SQS redelivery) finds it sent and changes nothing.
+    assert_eq!(s.mark_sent(&m, "wamid.2", t(4), None).await.unwrap(), (Written::AlreadyThere, Vec::new()));
+    assert_eq!(s.message_by_wamid(ORG, "wamid.2").await.unwrap(), None);
+    assert_eq!(s.message(ORG, "C1", "M1").await.unwrap(), Some(sent));
+    // A message never stored is not sent.
+    assert_eq!(s.mark_sent(&queued(&c, "M9", t(2)), "wamid.9", t(4), None).await.unwrap().0, Written::AlreadyThere);
+    assert_eq!(s.message_by_wamid(ORG, "wamid.9").await.unwrap(), None);
+}
+
+pub async fn delivery_statuses_only_move_forward<S: ContractStore + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let m = queued(&c, "M1", t(2));
+    record_outbound(s, &c, &m).await;
+    s.mark_sent(&m, "wamid.1", t(3), None).await.unwrap();
+    let apply = async |status: DeliveryStatus, at: i64| s.apply_status(ORG, "wamid.1", status, None, t(at)).await.unwrap();
+    assert_eq!(apply(DeliveryStatus::Sent, 4).await, Written::AlreadyThere);
+    assert_eq!(apply(DeliveryStatus::Read, 6).await, Written::Stored);
+    assert_eq!(apply(DeliveryStatus::Delivered, 5).await, Written::AlreadyThere, "read implies delivered");
+    assert_eq!(apply(DeliveryStatus::Queued, 5).await, Written::AlreadyThere);
+    let read = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
+    assert_eq!((read.status, read.sent_at, read.delivered_at, read.read_at), (DeliveryStatus::Read, Some(t(3)), Some(t(6)), Some(t(6))));
+    let failure = FailureReason::from_meta(Some(131026), Some("undeliverable".into()), None);
+    assert_eq!(s.apply_status(ORG, "wamid.1", DeliveryStatus::Failed, Some(&failure), t(7)).await.unwrap(), Written::Stored);
+    assert_eq!(apply(DeliveryStatus::Failed, 8).await, Written::AlreadyThere, "failed is final");
+    let failed = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
+    assert_eq!((failed.status, failed.failure, failed.failed_at), (DeliveryStatus::Failed, Some(failure), Some(t(7))));
+}
+
+pub async fn early_statuses_are_kept_and_applied_by_mark_sent<S: ContractStore + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let m = queued(&c, "M1", t(2));
+    record_outbound(s, &c, &m).await;
+    // Meta calls back before reply-sender records the send: kept, not applied.
+    assert_eq!(s.apply_status(ORG, "wamid.1", DeliveryStatus::Read, None, t(5)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.apply_status(ORG, "wamid.1", DeliveryStatus::Delivered, None, t(4)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.message(ORG, "C1", "M1").await.unwrap().unwrap().status, DeliveryStatus::Queued);
+    let (written, applied) = s.mark_sent(&m, "wamid.1", t(3), None).await.unwrap();
+    assert_eq!(written, Written::Stored);
+    let applied: Vec<(DeliveryStatus, DateTime<Utc>)> = applied.iter().map(|e| (e.status, e.at)).collect();
+    assert_eq!(applied, [(DeliveryStatus::Delivered, t(4)), (DeliveryStatus::Read, t(5))], "in order");
+    let read = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
+    assert_eq!((read.status, read.sent_at, read.delivered_at, read.read_at), (DeliveryStatus::Read, Some(t(3)), Some(t(4)), Some(t(5))));
+    // They were applied once: another message sent under that id later gets none of them.
+    let m2 = queued(&c, "M2", t(6));
+    record_outbound(s, &s.conversation(ORG, "C1").await.unwrap().unwrap(), &m2).await;
+    assert_eq!(s.mark_sent(&m2, "wamid.1", t(7), None).await.unwrap(), (Written::Stored, Vec::new()));
+    // A status for another organisation's id is kept there, not applied here.
+    assert_eq!(s.apply_status(OTHER, "wamid.9", DeliveryStatus::Failed, None, t(8)).await.unwrap(), Written::AlreadyThere);
+}
+
+pub async fn a_failed_message_is_final<S: ContractStore + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let m = queued(&c, "M1", t(2));
+    record_outbound(s, &c, &m).await;
+    let failure = FailureReason::ours("outside_customer_service_window", None);
+    assert_eq!(s.mark_failed(&m, &failure, t(3)).await.unwrap(), Written::Stored);
+    assert_eq!(s.mark_failed(&m, &failure, t(4)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.mark_sent(&m, "wamid.1", t(5), None).await.unwrap().0, Written::AlreadyThere);
+    let failed = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
+    assert_eq!((failed.status, failed.failure, failed.failed_at, failed.wamid), (DeliveryStatus::Failed, Some(failure), Some(t(3)), None));
+    assert_eq!(s.mark_failed(&queued(&c, "M9", t(2)), &FailureReason::ours("x", None), t(3)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.message(ORG, "C1", "M9").await.unwrap(), None);
+}
+
+pub async fn queued_between_finds_queued_replies_in_range_across_organisations<S: ContractStore + ?Sized>(s: &S) {
+    let mut c = stored_conversation(s, ORG, "C1", t(1)).await;
+    for (id, at) in [("M10", 10), ("M15", 15), ("M20", 20), ("M21", 21), ("M9", 9), ("SENT", 12), ("FAILED", 13)] {
+        c = record_outbound(s, &c, &queued(&c, id, t(at))).await;
+    }
+    s.mark_sent(&queued(&c, "SENT", t(12)), "wamid.1", t(14), None).await.unwrap();
+    s.mark_failed(&queued(&c, "FAILED", t(13)), &FailureReason::ours("x", None), t(14)).await.unwrap();
+    let c = s.conversation(ORG, "C1").await.unwrap().unwrap();
+    assert_eq!(s.record_inbound(&inbound(&c, "IN", "wamid.in", t(11)), &next_version(&c)).await.unwrap(), Written::Stored);
+    let o = stored_conversation(s, OTHER, "C2", t(1)).await;
+    record_outbound(s, &o, &queued(&o, "O12", t(12))).await;
+
+    let mut found = ids(&s.queued_between(t(10), t(20), 10).await.unwrap(), |m| &m.id);
+    found.sort();
+    assert_eq!(found, ["M10", "M15", "M20", "O12"], "both bounds inclusive, only queued outbound");
+}
+
+pub async fn queued_between_respects_its_limit_per_shard<S: ContractStore + ?Sized>(s: &S) {
+    let mut c = stored_conversation(s, ORG, "C1", t(1)).await;
+    for i in 0..20 {
+        c = record_outbound(s, &c, &queued(&c, &format!("M{i:02}"), t(10 + i))).await;
+    }
+    assert_eq!(s.queued_between(t(0), t(100), 100).await.unwrap().len(), 20);
+    let one_each = s.queued_between(t(0), t(100), 1).await.unwrap();
+    assert!(!one_each.is_empty() && one_each.len() <= 8, "at most one per shard: {}", one_each.len());
+    // Oldest first within a shard: each one found is the oldest of its shard, so two per shard
+    // find those plus one more each.
+    let two_each = s.queued_between(t(0), t(100), 2).await.unwrap();
+    assert!(one_each.iter().all(|m| two_each.contains(m)));
+    assert!(two_each.len() > one_each.len() && two_each.len() <= 16);
+}
+
+pub async fn a_message_is_read_with_its_conversation_and_statuses<S: ContractStore + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let m1 = queued(&c, "M1", t(2));
+    let c = record_outbound(s, &c, &m1).await;
+    let m2 = queued(&c, "M2", t(3));
+    let c = record_outbound(s, &c, &m2).await;
+    s.mark_sent(&m2, "wamid.2", t(4), None).await.unwrap();
+    let (message, conversation) = s.message_with_conversation(ORG, "C1", "M1").await.unwrap();
+    assert_eq!((message, conversation), (Some(m1), Some(c.clone())));
+    assert_eq!(s.message_with_conversation(ORG, "C1", "M9").await.unwrap(), (None, Some(c)));
+    assert_eq!(s.message_with_conversation(OTHER, "C1", "M1").await.unwrap(), (None, None));
+    let wanted = ["M1".to_string(), "M2".to_string(), "M9".to_string(), "M1".to_string()];
+    let statuses = s.delivery_statuses(ORG, "C1", &wanted).await.unwrap();
+    assert_eq!(statuses.len(), 2);
+    assert_eq!((statuses["M1"], statuses["M2"]), (DeliveryStatus::Queued, DeliveryStatus::Sent));
+    assert!(s.delivery_statuses(OTHER, "C1", &wanted).await.unwrap().is_empty());
+}
+
+// ------------------------------------------------------------------------------------- actions
+
+pub async fn an_action_is_created_once_per_idempotency_key<S: ContractStore + ?Sized>(s: &S) {
+    let c = conversation(ORG, "C1", "A1", t(1));
+    let a1 = action(ORG, "A1", &c, "other", ActionStatus::Pending);
+    assert_eq!(s.create_action(&a1, Some("key-1")).await.unwrap(), Written::Stored);
+    let a2 = action(ORG, "A2", &c, "other", ActionStatus::Pending);
+    assert_eq!(s.create_action(&a2, Some("key-1")).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.action(ORG, "A2").await.unwrap(), None, "nothing of the repeat is stored");
+    assert_eq!(s.action_by_key(ORG, "key-1").await.unwrap(), Some(a1.clone()));
+    assert_eq!(s.action_by_key(ORG, "key-2").await.unwrap(), None);
+    // The same id under a new key: the key is not used up either.
+    assert_eq!(s.create_action(&a1, Some("key-3")).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.action_by_key(ORG, "key-3").await.unwrap(), None);
+    assert_eq!(s.create_action(&a1, None).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.create_action(&a2, None).await.unwrap(), Written::Stored);
+    // Keys are per organisation.
+    let theirs = action(OTHER, "A1", &c, "other", ActionStatus::Pending);
+    assert_eq!(s.create_action(&theirs, Some("key-1")).await.unwrap(), Written::Stored);
+}
+
+async fn stored_actions<S: ContractStore + ?Sized>(s: &S) {
+    let c1 = conversation(ORG, "C1", "A1", t(1));
+    let c2 = conversation(ORG, "C2", "A2", t(1));
+    for (id, c, kind, status) in [
+        ("A1", &c1, "refund_request", ActionStatus::Pending),
+        ("A2", &c1, "other", ActionStatus::Approved),
+        ("A3", &c2, "refund_request", ActionStatus::Approved),
+        ("A4", &c1, "refund_request", ActionStatus::Approved),
+        ("A5", &c2, "other", ActionStatus::Pending),
+        ("A6", &c1, "refund_request", ActionStatus::Denied),
+    ] {
+        assert_eq!(s.create_action(&action(ORG, id, c, kind, status), None).await.unwrap(), Written::Stored);
+    }
+    s.create_action(&action(OTHER, "A7", &c1, "other", ActionStatus::Pending), None).await.unwrap();
+}
+
+pub async fn actions_list_newest_first_by_filter<S: ContractStore + ?Sized>(s: &S) {
+    stored_actions(s).await;
+    let list = async |filter: ActionFilter| ids(&s.actions(ORG, &filter, &page(10, None)).await.unwrap().items, |a| &a.id);
+    assert_eq!(list(ActionFilter::default()).await, ["A6", "A5", "A4", "A3", "A2", "A1"]);
+    let by_conversation = ActionFilter { conversation_id: Some("C1".into()), ..Default::default() };
+    assert_eq!(list(by_conversation.clone()).await, ["A6", "A4", "A2", "A1"]);
+    let approved = Some(ActionStatus::Approved);
+    assert_eq!(list(ActionFilter { status: approved, ..by_conversation.clone() }).await, ["A4", "A2"]);
+    let refunds = Some("refund_request".to_string());
+    assert_eq!(list(ActionFilter { status: approved, action_type: refunds.clone(), ..by_conversation }).await, ["A4"]);
+    assert_eq!(list(ActionFilter { status: approved, ..Default::default() }).await, ["A4", "A3", "A2"]);
+    assert_eq!(list(ActionFilter { status: approved, action_type: refunds.clone(), conversation_id: None }).await, ["A4", "A3"]);
+    assert_eq!(list(ActionFilter { action_type: refunds, ..Default::default() }).await, ["A6", "A4", "A3", "A1"]);
+    assert_eq!(list(ActionFilter { action_type: Some("none_such".into()), ..Default::default() }).await, Vec::<String>::new());
+}
+
+pub async fn action_pages_follow_cursors_and_fill_filtered_pages<S: ContractStore + ?Sized>(s: &S) {
+    stored_actions(s).await;
+    let id = |a: &Action| a.id.clone();
+    let all = ActionFilter::default();
+    let pages = all_pages(async |cursor| s.actions(ORG, &all, &page(4, cursor)).await).await;
+    assert_eq!(page_ids(pages, id), [vec!["A6", "A5", "A4", "A3"], vec!["A2", "A1"]]);
+    // In C1 (A6 A4 A2 A1) the approved ones are A4, A2: one page of 2 skips A6 and holds both.
+    let approved_in_c1 = ActionFilter { status: Some(ActionStatus::Approved), conversation_id: Some("C1".into()), action_type: None };
+    let first = s.actions(ORG, &approved_in_c1, &page(2, None)).await.unwrap();
+    assert_eq!(ids(&first.items, |a| &a.id), ["A4", "A2"]);
+    let pages = all_pages(async |cursor| s.actions(ORG, &approved_in_c1, &page(2, cursor)).await).await;
+    assert_eq!(page_ids(pages, id), [vec!["A4", "A2"]]);
+}
+
+/// An action with its bubble in a stored conversation, and the decision on it.
+async fn decision<S: ContractStore + ?Sized>(s: &S) -> (Action, DecisionWrite) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let pending = action(ORG, "A1", &c, "refund_request", ActionStatus::Pending);
+    let mut bubble = message(&c, &pending.request_message_id, "internal", "received", t(1));
+    bubble.content = Some(json!({ "action_id": "A1", "status": "pending" }));
+    let c = record_outbound(s, &c, &bubble).await;
+    s.create_action(&pending, None).await.unwrap();
+
+    let mut decided = pending.clone();
+    decided.status = ActionStatus::Approved;
+    decided.version = 2;
+    decided.decision = Some(Decision {
+        status: ActionStatus::Approved,
+        reply_text: Some("yes".into()),
+        changes: None,
+        previous_details: None,
+        decided_by: Actor { id: "u1".into(), name: None },
+        decided_at: t(2),
+    });
+    decided.response_message_id = Some("ANSWER".into());
+    let answer = queued(&c, "ANSWER", t(2));
+    let note = message(&c, "NOTE", "internal", "received", t(2));
+    let response = ActionResponse {
+        action_id: "A1".into(),
+        org_id: ORG.into(),
+        conversation_id: c.id.clone(),
+        decision: ActionStatus::Approved,
+        text: "yes".into(),
+        template_source: TemplateSource::Generic,
+        message_id: Some("ANSWER".into()),
+        status: DeliveryStatus::Queued,
+        wamid: None,
+        failure: None,
+        created_at: t(2),
+        sent_at: None,
+        delivered_at: None,
+        read_at: None,
+        failed_at: None,
+    };
+    let write = DecisionWrite {
+        action: decided,
+        response,
+        answer,
+        note,
+        bubble_shown: true,
+        conversation: next_version(&c),
+        event: NewEvent { dedupe_key: None, ..NewEvent::new(ORG, EventKind::ActionDecided, t(2), json!({ "action_id": "A1" }), "") },
+    };
+    (pending, write)
+}
+
+pub async fn a_decision_is_saved_all_or_nothing<S: ContractStore + ?Sized>(s: &S) {
+    let (pending, write) = decision(s).await;
+    let context = s.decision_context(&pending).await.unwrap();
+    assert!(context.bubble_shown);
+    assert_eq!(context.conversation.as_ref().map(|c| c.version), Some(2));
+    assert_eq!(context.customer.map(|c| c.id), Some(pending.customer_id.clone()));
+    assert_eq!(context.templates, None);
+
+    assert_eq!(s.save_decision(&write).await.unwrap(), Written::Stored);
+    let (action, response) = s.action_with_response(ORG, "A1").await.unwrap();
+    assert_eq!(action, Some(write.action.clone()));
+    assert_eq!(response, Some(write.response.clone()));
+    assert_eq!(s.message(ORG, "C1", "ANSWER").await.unwrap(), Some(write.answer.clone()));
+    assert_eq!(s.message(ORG, "C1", "NOTE").await.unwrap(), Some(write.note.clone()));
+    assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(write.conversation.clone()));
+    let bubble = s.message(ORG, "C1", &pending.request_message_id).await.unwrap().unwrap();
+    let content = bubble.content.unwrap();
+    assert_eq!((content["status"].as_str(), content["decision"]["reply_text"].as_str()), (Some("approved"), Some("yes")));
+    assert_eq!(content["action_id"], "A1", "the rest of the bubble is kept");
+    let feed = s.events_after(ORG, 0, 10).await.unwrap();
+    assert_eq!(feed.iter().map(|e| (e.seq, e.kind)).collect::<Vec<_>>(), [(1, EventKind::ActionDecided)]);
+    assert!(ids(&s.queued_between(t(0), t(10), 10).await.unwrap(), |m| &m.id).contains(&"ANSWER".to_string()));
+
+    // A second decision on the pending version read before: nothing is written.
+    let mut again = write.clone();
+    again.action.decision.as_mut().unwrap().reply_text = Some("no".into());
+    again.conversation.version += 1;
+    assert_eq!(s.save_decision(&again).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.action(ORG, "A1").await.unwrap(), Some(write.action));
+    assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(write.conversation));
+}
+
+pub async fn a_decision_over_a_changed_conversation_writes_nothing_but_a_void_event<S: ContractStore + ?Sized>(s: &S) {
+    let (pending, write) = decision(s).await;
+    assign(s, ORG, "C1", Some("agent-2"), t(3)).await;
+    assert_eq!(s.save_decision(&write).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.action_with_response(ORG, "A1").await.unwrap(), (Some(pending.clone()), None));
+    assert_eq!(s.message(ORG, "C1", "ANSWER").await.unwrap(), None);
+    assert_eq!(s.message(ORG, "C1", "NOTE").await.unwrap(), None);
+    let bubble = s.message(ORG, "C1", &pending.request_message_id).await.unwrap().unwrap();
+    assert_eq!(bubble.content.unwrap()["status"], "pending");
+    // The feed number it took is filled, so readers do not wait for it.
+    assert_eq!(s.latest_event_seq(ORG).await.unwrap(), 1);
+    let feed = s.events_after(ORG, 0, 10).await.unwrap();
+    assert_eq!(feed.iter().map(|e| (e.seq, e.kind)).collect::<Vec<_>>(), [(1, EventKind::Void)]);
+}
+
+pub async fn answer_statuses_only_move_forward<S: ContractStore + ?Sized>(s: &S) {
+    let (_, write) = decision(s).await;
+    s.save_decision(&write).await.unwrap();
+    let apply = async |status: DeliveryStatus, wamid: Option<&'static str>, at: i64| s.apply_response_status(ORG, "A1", status, wamid, None, t(at)).await.unwrap();
+    assert_eq!(apply(DeliveryStatus::Sent, Some("wamid.1"), 3).await, Written::Stored);
+    assert_eq!(apply(DeliveryStatus::Delivered, Some("wamid.2"), 4).await, Written::Stored);
+    assert_eq!(apply(DeliveryStatus::Sent, None, 5).await, Written::AlreadyThere);
+    assert_eq!(apply(DeliveryStatus::Queued, None, 5).await, Written::AlreadyThere);
+    let r = s.action_with_response(ORG, "A1").await.unwrap().1.unwrap();
+    assert_eq!((r.status, r.wamid.as_deref(), r.sent_at, r.delivered_at), (DeliveryStatus::Delivered, Some("wamid.1"), Some(t(3)), Some(t(4))));
+    assert_eq!(apply(DeliveryStatus::Failed, None, 6).await, Written::Stored);
+    assert_eq!(apply(DeliveryStatus::Read, None, 7).await, Written::AlreadyThere);
+    let r = s.action_with_response(ORG, "A1").await.unwrap().1.unwrap();
+    assert_eq!((r.status, r.failure.map(|f| f.reason)), (DeliveryStatus::Failed, Some("failed".to_string())));
+    assert_eq!(s.apply_response_status(ORG, "A9", DeliveryStatus::Read, None, None, t(8)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.action_with_response(ORG, "A9").await.unwrap(), (None, None));
+}
+
+pub async fn response_templates_are_versioned<S: ContractStore + ?Sized>(s: &S) {
+    let mut v1 = ResponseTemplates::empty(ORG, t(1));
+    v1.version = 1;
+    v1.custom_types = vec!["warranty".into()];
+    assert_eq!(s.save_response_templates(&v1).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_response_templates(&v1).await.unwrap(), Written::AlreadyThere, "new only once");
+    let mut v2 = v1.clone();
+    v2.version = 2;
+    v2.custom_types.push("loan".into());
+    assert_eq!(s.save_response_templates(&v2).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_response_templates(&v2).await.unwrap(), Written::AlreadyThere, "someone saved in between");
+    let mut v4 = v2.clone();
+    v4.version = 4;
+    assert_eq!(s.save_response_templates(&v4).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.response_templates(ORG).await.unwrap(), Some(v2));
+    assert_eq!(s.response_templates(OTHER).await.unwrap(), None);
+}
+
+// -------------------------------------------------------------------------------------- events
+
+pub async fn events_are_numbered_in_order_and_deduplicated<S: ContractStore + ?Sized>(s: &S) {
+    assert_eq!(s.latest_event_seq(ORG).await.unwrap(), 0);
+    let written = s.record_events(&[event(ORG, "E1"), event(ORG, "E2"), event(ORG, "E3")]).await.unwrap();
+    assert_eq!(written, [Written::Stored; 3]);
+    assert_eq!(s.record_event(&event(ORG, "E2")).await.unwrap(), Written::AlreadyThere);
+    let mut without_key = event(ORG, "E4");
+    without_key.dedupe_key = None;
+    assert_eq!(s.record_event(&without_key).await.unwrap(), Written::Stored);
+    assert_eq!(s.record_event(&without_key).await.unwrap(), Written::Stored, "no key, no deduplication");
+    assert_eq!(s.record_events(&[]).await.unwrap(), Vec::<Written>::new());
+    let feed = s.events_after(ORG, 0, 100).await.unwrap();
+    let seen: Vec<(u64, Option<&str>)> = feed.iter().map(|e| (e.seq, e.data["key"].as_str())).collect();
+    assert_eq!(seen, [(1, Some("E1")), (2, Some("E2")), (3, Some("E3")), (4, None), (5, Some("E4")), (6, Some("E4"))]);
+    assert_eq!(feed[3].kind, EventKind::Void, "the repeat's number is filled");
+    assert_eq!(s.latest_event_seq(ORG).await.unwrap(), 6);
+}
+
+pub async fn a_repeated_event_leaves_a_void_number<S: ContractStore + ?Sized>(s: &S) {
+    s.record_event(&event(ORG, "E1")).await.unwrap();
+    // A retried job: one event recorded before, one new. The new one takes the first number.
+    let written = s.record_events(&[event(ORG, "E1"), event(ORG, "E2")]).await.unwrap();
+    assert_eq!(written, [Written::AlreadyThere, Written::Stored]);
+    let feed = s.events_after(ORG, 1, 10).await.unwrap();
+    let seen: Vec<(u64, EventKind, Option<&str>)> = feed.iter().map(|e| (e.seq, e.kind, e.data["key"].as_str())).collect();
+    assert_eq!(seen, [(2, EventKind::MessageStatusChanged, Some("E2")), (3, EventKind::Void, None)]);
+    assert_eq!(s.record_events(&[event(ORG, "E1"), event(ORG, "E2")]).await.unwrap(), [Written::AlreadyThere; 2]);
+    assert_eq!(s.latest_event_seq(ORG).await.unwrap(), 5);
+    assert!(s.events_after(ORG, 3, 10).await.unwrap().iter().all(|e| e.kind == EventKind::Void));
+}
+
+pub async fn events_after_respects_position_limit_and_organisation<S: ContractStore + ?Sized>(s: &S) {
+    let batch: Vec<NewEvent> = (1..=12).map(|i| event(ORG, &format!("E{i}"))).collect();
+    s.record_events(&batch).await.unwrap();
+    s.record_event(&event(OTHER, "X1")).await.unwrap();
+    let seqs = |events: Vec<crate::domain::event::DashboardEvent>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(s.events_after(ORG, 0, 3).await.unwrap()), [1, 2, 3]);
+    assert_eq!(seqs(s.events_after(ORG, 9, 10).await.unwrap()), [10, 11, 12]);
+    assert_eq!(seqs(s.events_after(ORG, 12, 10).await.unwrap()), Vec::<u64>::new());
+    assert_eq!(seqs(s.events_after(OTHER, 0, 10).await.unwrap()), [1]);
+    assert_eq!((s.latest_event_seq(ORG).await.unwrap(), s.latest_event_seq(OTHER).await.unwrap()), (12, 1));
+    let recorded = &s.events_after(ORG, 4, 1).await.unwrap()[0];
+    assert_eq!((recorded.org_id.as_str(), recorded.at, recorded.data["key"].as_str()), (ORG, t(5), Some("E5")));
+}
+
+pub async fn events_of_two_organisations_in_one_call_are_refused<S: ContractStore + ?Sized>(s: &S) {
+    assert!(s.record_events(&[event(ORG, "E1"), event(OTHER, "E2")]).await.is_err());
+    assert_eq!(s.record_event(&event(ORG, "E1")).await.unwrap(), Written::Stored, "nothing of the refused call was kept");
+    assert_eq!(s.record_event(&event(OTHER, "E2")).await.unwrap(), Written::Stored);
+}
+
+// --------------------------------------------------------------------------------- interactions
+
+pub async fn an_interaction_is_created_once_per_idempotency_key<S: ContractStore + ?Sized>(s: &S) {
+    let i1 = interaction(ORG, "I1", "CU1", t(10), "pending");
+    assert_eq!(s.create_interaction(&i1, Some("key-1")).await.unwrap(), i1);
+    let i2 = interaction(ORG, "I2", "CU1", t(20), "pending");
+    assert_eq!(s.create_interaction(&i2, Some("key-1")).await.unwrap(), i1, "the repeat gets the first");
+    assert_eq!(s.interaction(ORG, "I2").await.unwrap(), None);
+    assert!(matches!(s.create_interaction(&i1, None).await, Err(Error::Conflict { .. })));
+    assert_eq!(s.create_interaction(&i2, None).await.unwrap(), i2);
+    // Keys are per organisation.
+    let theirs = interaction(OTHER, "I3", "CU1", t(10), "pending");
+    assert_eq!(s.create_interaction(&theirs, Some("key-1")).await.unwrap(), theirs);
+}
+
+pub async fn an_interaction_save_refuses_a_lost_update<S: ContractStore + ?Sized>(s: &S) {
+    let i = interaction(ORG, "I1", "CU1", t(10), "pending");
+    s.create_interaction(&i, None).await.unwrap();
+    let mut started = i.clone();
+    started.status = InteractionStatus::InProgress;
+    started.version = 2;
+    s.save_interaction(&started).await.unwrap();
+    // Another writer saving over version 1 too loses.
+    let mut cancelled = i.clone();
+    cancelled.status = InteractionStatus::Cancelled;
+    cancelled.version = 2;
+    assert!(matches!(s.save_interaction(&cancelled).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.interaction(ORG, "I1").await.unwrap(), Some(started));
+    let mut never = interaction(ORG, "I9", "CU1", t(10), "pending");
+    never.version = 2;
+    assert!(matches!(s.save_interaction(&never).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.interaction(ORG, "I9").await.unwrap(), None);
+}
+
+pub async fn store_if_absent_stores_once<S: ContractStore + ?Sized>(s: &S) {
+    let next = interaction(ORG, "NEXT", "CU1", t(10), "pending");
+    assert_eq!(s.store_if_absent(&next).await.unwrap(), Written::Stored);
+    let mut other = next.clone();
+    other.title = "another".into();
+    assert_eq!(s.store_if_absent(&other).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.interaction(ORG, "NEXT").await.unwrap(), Some(next));
+}
+
+async fn stored_interactions<S: ContractStore + ?Sized>(s: &S) {
+    let mut high = interaction(ORG, "I3", "CU1", t(30), "in_progress");
+    high.priority = Priority::High;
+    let mut email = interaction(ORG, "I4", "CU1", t(40), "cancelled");
+    email.kind = from_json(json!("email"));
+    for i in [
+        interaction(ORG, "I1", "CU1", t(10), "pending"),
+        interaction(ORG, "I2", "CU1", t(20), "completed"),
+        high,
+        email,
+        interaction(ORG, "I5", "CU2", t(50), "pending"),
+        interaction(OTHER, "I6", "CU1", t(5), "pending"),
+    ] {
+        assert_eq!(s.store_if_absent(&i).await.unwrap(), Written::Stored);
+    }
+}
+
+pub async fn interactions_list_by_index_filter_and_order<S: ContractStore + ?Sized>(s: &S) {
+    stored_interactions(s).await;
+    let list = async |filter: InteractionFilter| ids(&s.interactions(ORG, &filter, &page(20, None)).await.unwrap().items, |i| &i.id);
+    let of = |customer: &str| InteractionFilter { customer_id: Some(customer.into()), ..Default::default() };
+    assert_eq!(list(InteractionFilter::default()).await, ["I1", "I2", "I3", "I4", "I5"], "soonest due first");
+    assert_eq!(list(InteractionFilter { newest_first: true, ..Default::default() }).await, ["I5", "I4", "I3", "I2", "I1"]);
+    assert_eq!(list(InteractionFilter { open_only: true, ..Default::default() }).await, ["I1", "I3", "I5"]);
+    assert_eq!(list(InteractionFilter { status: Some(InteractionStatus::Completed), ..Default::default() }).await, ["I2"]);
+    assert_eq!(list(InteractionFilter { status: Some(InteractionStatus::Pending), ..Default::default() }).await, ["I1", "I5"]);
+    assert_eq!(list(InteractionFilter { priority: Some(Priority::High), ..Default::default() }).await, ["I3"]);
+    assert_eq!(list(InteractionFilter { kind: Some(from_json(json!("email"))), ..Default::default() }).await, ["I4"]);
+    let window = InteractionFilter { due_after: Some(t(20)), due_before: Some(t(40)), ..Default::default() };
+    assert_eq!(list(window.clone()).await, ["I2", "I3"], "due_after inclusive, due_before exclusive");
+    // A customer's partition holds the closed ones, then the open ones, each by due date.
+    assert_eq!(list(of("CU1")).await, ["I2", "I4", "I1", "I3"]);
+    assert_eq!(list(InteractionFilter { open_only: true, ..of("CU1") }).await, ["I1", "I3"]);
+    assert_eq!(list(InteractionFilter { status: Some(InteractionStatus::Completed), ..of("CU1") }).await, ["I2"]);
+    assert_eq!(list(InteractionFilter { customer_id: Some("CU1".into()), ..window }).await, ["I2", "I3"]);
+    let overdue = InteractionFilter { open_only: true, due_before: Some(t(30)), customer_id: Some("CU1".into()), ..Default::default() };
+    assert_eq!(list(overdue).await, ["I1"]);
+    assert_eq!(list(of("CU9")).await, Vec::<String>::new());
+}
+
+pub async fn filtered_interaction_pages_are_filled_like_dynamodb<S: ContractStore + ?Sized>(s: &S) {
+    for n in 1..=10 {
+        let mut i = interaction(ORG, &format!("I{n:02}"), "CU1", t(n), "pending");
+        if [2, 7, 9].contains(&n) {
+            i.priority = Priority::High;
+        }
+        s.store_if_absent(&i).await.unwrap();
+    }
+    let high = InteractionFilter { priority: Some(Priority::High), ..Default::default() };
+    // Each call reads as many as the page still wants; five calls at most: I01..I06 give one.
+    let first = s.interactions(ORG, &high, &page(2, None)).await.unwrap();
+    assert_eq!(ids(&first.items, |i| &i.id), ["I02"]);
+    assert!(first.next_cursor.is_some(), "a short page still has its cursor");
+    let pages = all_pages(async |cursor| s.interactions(ORG, &high, &page(2, cursor)).await).await;
+    assert_eq!(page_ids(pages, |i: &Interaction| i.id.clone()), [vec!["I02"], vec!["I07", "I09"]]);
+    let pages = all_pages(async |cursor| s.interactions(ORG, &InteractionFilter::default(), &page(4, cursor)).await).await;
+    assert_eq!(pages.concat().len(), 10);
+}
+
+pub async fn open_interactions_are_soonest_due_first<S: ContractStore + ?Sized>(s: &S) {
+    stored_interactions(s).await;
+    let open = s.open_interactions(ORG, "CU1", None, &page(10, None)).await.unwrap();
+    assert_eq!((ids(&open.items, |i| &i.id), open.next_cursor), (vec!["I1".to_string(), "I3".to_string()], None));
+    let overdue = s.open_interactions(ORG, "CU1", Some(t(30)), &page(10, None)).await.unwrap();
+    assert_eq!(ids(&overdue.items, |i| &i.id), ["I1"], "due_before is exclusive");
+    let first = s.open_interactions(ORG, "CU1", None, &page(1, None)).await.unwrap();
+    assert_eq!(ids(&first.items, |i| &i.id), ["I1"]);
+    let second = s.open_interactions(ORG, "CU1", None, &page(1, first.next_cursor)).await.unwrap();
+    assert_eq!(ids(&second.items, |i| &i.id), ["I3"]);
+    assert!(s.open_interactions(OTHER, "CU2", None, &page(10, None)).await.unwrap().items.is_empty());
+}
+
+pub async fn owed_next_steps_are_completions_in_range_across_organisations<S: ContractStore + ?Sized>(s: &S) {
+    let done = |org: &str, id: &str, at: i64| interaction(org, id, "CU1", t(at), "completed");
+    let mut linked = done(ORG, "LINKED", 15);
+    linked.next_interaction_id = Some("NEXT".into());
+    let mut ended = done(ORG, "ENDED", 15);
+    ended.chain_ended = true;
+    let skipped = interaction(ORG, "SKIPPED", "CU1", t(16), "skipped");
+    for i in [
+        done(ORG, "AT_FROM", 10),
+        done(ORG, "MIDDLE", 14),
+        done(ORG, "AT_TO", 20),
+        done(ORG, "BEFORE", 9),
+        done(OTHER, "THEIRS", 12),
+        linked,
+        ended,
+        skipped,
+        interaction(ORG, "OPEN", "CU1", t(15), "pending"),
+        interaction(ORG, "CANCELLED", "CU1", t(15), "cancelled"),
+    ] {
+        s.store_if_absent(&i).await.unwrap();
+    }
+    let owed = s.owed_next_steps(t(10), t(20), 10).await.unwrap();
+    assert_eq!(ids(&owed, |i| &i.id), ["AT_FROM", "THEIRS", "MIDDLE", "SKIPPED"], "completed in [from, to), oldest first");
+    assert_eq!(ids(&s.owed_next_steps(t(10), t(20), 2).await.unwrap(), |i| &i.id), ["AT_FROM", "THEIRS"]);
+    // Linking the next step takes it off the list.
+    let mut middle = s.interaction(ORG, "MIDDLE").await.unwrap().unwrap();
+    middle.next_interaction_id = Some("NEXT2".into());
+    middle.version += 1;
+    s.save_interaction(&middle).await.unwrap();
+    assert_eq!(ids(&s.owed_next_steps(t(10), t(20), 10).await.unwrap(), |i| &i.id), ["AT_FROM", "THEIRS", "SKIPPED"]);
+}
+
+// ------------------------------------------------------------------------------------ workflows
+
+pub async fn workflow_templates_are_versioned_with_one_default<S: ContractStore + ?Sized>(s: &S) {
+    let a = workflow_template(ORG, "WA", true, 1, 1);
+    assert_eq!(s.put_workflow_template(&a).await.unwrap(), Written::Stored);
+    assert_eq!(s.put_workflow_template(&a).await.unwrap(), Written::AlreadyThere, "new only once");
+    let b = workflow_template(ORG, "WB", true, 1, 2);
+    assert_eq!(s.put_workflow_template(&b).await.unwrap(), Written::Stored);
+    let catalog = s.workflow_catalog(ORG).await.unwrap();
+    assert_eq!(catalog.default_template_id.as_deref(), Some("WB"));
+    let flags: Vec<(&str, bool)> = catalog.templates.iter().map(|t| (t.id.as_str(), t.is_default)).collect();
+    assert_eq!(flags, [("WA", false), ("WB", true)], "one default, oldest first");
+    assert!(!s.workflow_template(ORG, "WA").await.unwrap().unwrap().is_default);
+    assert!(s.workflow_template(ORG, "WB").await.unwrap().unwrap().is_default);
+
+    let mut b2 = b.clone();
+    b2.version = 2;
+    b2.is_default = false;
+    b2.name = "renamed".into();
+    assert_eq!(s.put_workflow_template(&b2).await.unwrap(), Written::Stored);
+    assert_eq!(s.put_workflow_template(&b2).await.unwrap(), Written::AlreadyThere, "changed meanwhile");
+    let catalog = s.workflow_catalog(ORG).await.unwrap();
+    assert_eq!(catalog.default_template_id, None);
+    assert_eq!(catalog.template("WB").map(|t| t.name.as_str()), Some("renamed"));
+    assert!(catalog.templates.iter().all(|t| !t.is_default));
+    assert_eq!(s.workflow_template(OTHER, "WA").await.unwrap(), None);
+    assert!(s.workflow_catalog(OTHER).await.unwrap().templates.is_empty());
+}
+
+pub async fn workflow_templates_are_seeded_once_all_or_nothing<S: ContractStore + ?Sized>(s: &S) {
+    let seeds = [workflow_template(ORG, "S1", false, 1, 1), workflow_template(ORG, "S2", false, 1, 2)];
+    assert!(!s.workflow_catalog(ORG).await.unwrap().seeded);
+    assert_eq!(s.seed_workflow_templates(ORG, &seeds).await.unwrap(), Written::Stored);
+    assert_eq!(s.seed_workflow_templates(ORG, &seeds).await.unwrap(), Written::AlreadyThere);
+    let catalog = s.workflow_catalog(ORG).await.unwrap();
+    assert!(catalog.seeded);
+    assert_eq!(ids(&catalog.templates, |t| &t.id), ["S1", "S2"]);
+    assert_eq!(catalog.settings, InteractionSettings::default());
+
+    // One of them exists already: none is stored, and the organisation is not marked seeded.
+    s.put_workflow_template(&workflow_template(OTHER, "S1", false, 1, 1)).await.unwrap();
+    let theirs = [workflow_template(OTHER, "S1", false, 1, 1), workflow_template(OTHER, "S3", false, 1, 3)];
+    assert_eq!(s.seed_workflow_templates(OTHER, &theirs).await.unwrap(), Written::AlreadyThere);
+    let catalog = s.workflow_catalog(OTHER).await.unwrap();
+    assert_eq!((catalog.seeded, ids(&catalog.templates, |t| &t.id)), (false, vec!["S1".to_string()]));
+
+    let settings: InteractionSettings = from_json(json!({ "default_follow_up_days": 5, "time_zone": "Europe/Paris" }));
+    s.save_interaction_settings(ORG, &settings).await.unwrap();
+    assert_eq!(s.workflow_catalog(ORG).await.unwrap().settings, settings);
+    assert_eq!(s.workflow_catalog(OTHER).await.unwrap().settings, InteractionSettings::default());
+}
+
+// -------------------------------------------------------------------------------------- support
+
+fn counts_of(counts: &crate::domain::support::TicketCounts, statuses: &[TicketStatus]) -> i64 {
+    counts.total(&TicketFilter { statuses: statuses.to_vec(), ..Default::default() })
+}
+
+pub async fn a_ticket_is_saved_with_its_counters<S: ContractStore + ?Sized>(s: &S) {
+    let t1 = ticket(ORG, "T1", TicketPriority::High);
+    assert_eq!(s.save_ticket(&new_ticket(&t1)).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_ticket(&new_ticket(&t1)).await.unwrap(), Written::AlreadyThere, "new only once");
+    s.save_ticket(&new_ticket(&ticket(ORG, "T2", TicketPriority::Low))).await.unwrap();
+    let counts = s.ticket_counts(ORG).await.unwrap();
+    assert_eq!((counts_of(&counts, &[TicketStatus::Open]), counts_of(&counts, &[])), (2, 2), "counted once");
+    assert_eq!(counts.total(&TicketFilter { priority: Some(TicketPriority::High), ..Default::default() }), 1);
+
+    let mut taken = t1.clone();
+    taken.status = TicketStatus::InProgress;
+    taken.assigned_admin_id = Some("admin-1".into());
+    taken.version = 2;
+    let write = TicketWrite { before: Some(&t1), after: &taken, message: None, conversation: None };
+    assert_eq!(s.save_ticket(&write).await.unwrap(), Written::Stored);
+    // Another admin saving over the version read before loses, and moves no counter.
+    let mut closed = t1.clone();
+    closed.status = TicketStatus::Closed;
+    closed.version = 2;
+    let stale = TicketWrite { before: Some(&t1), after: &closed, message: None, conversation: None };
+    assert!(matches!(s.save_ticket(&stale).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.ticket(ORG, "T1").await.unwrap(), Some(taken));
+    let counts = s.ticket_counts(ORG).await.unwrap();
+    let by_status = [TicketStatus::Open, TicketStatus::InProgress, TicketStatus::Closed].map(|st| counts_of(&counts, &[st]));
+    assert_eq!(by_status, [1, 1, 0]);
+    let mine = TicketFilter { statuses: TicketStatus::ACTIVE.to_vec(), assigned: Some(Assigned::To("admin-1".into())), priority: None };
+    let nobody = TicketFilter { assigned: Some(Assigned::Nobody), ..TicketFilter::open_list() };
+    assert_eq!((counts.total(&mine), counts.total(&nobody)), (1, 1));
+}
+
+pub async fn a_ticket_write_with_a_known_message_writes_nothing<S: ContractStore + ?Sized>(s: &S) {
+    let t1 = ticket(ORG, "T1", TicketPriority::Medium);
+    let m1 = ticket_message(&t1, "TM1", t(1));
+    assert_eq!(s.save_ticket(&TicketWrite { message: Some(&m1), ..new_ticket(&t1) }).await.unwrap(), Written::Stored);
+    let mut answered = t1.clone();
+    answered.status = TicketStatus::InProgress;
+    answered.message_count = 2;
+    answered.version = 2;
+    // The same message again (a redelivered job): nothing changes, counters neither.
+    let again = TicketWrite { before: Some(&t1), after: &answered, message: Some(&m1), conversation: None };
+    assert_eq!(s.save_ticket(&again).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.ticket(ORG, "T1").await.unwrap(), Some(t1.clone()));
+    assert_eq!(counts_of(&s.ticket_counts(ORG).await.unwrap(), &[TicketStatus::InProgress]), 0);
+    let m2 = ticket_message(&t1, "TM2", t(2));
+    let next = TicketWrite { before: Some(&t1), after: &answered, message: Some(&m2), conversation: None };
+    assert_eq!(s.save_ticket(&next).await.unwrap(), Written::Stored);
+    assert_eq!(counts_of(&s.ticket_counts(ORG).await.unwrap(), &[TicketStatus::InProgress]), 1);
+}
+
+pub async fn a_ticket_write_over_a_changed_conversation_writes_nothing<S: ContractStore + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let t1 = ticket(ORG, "T1", TicketPriority::Medium);
+    let mut with_ticket = next_version(&c);
+    with_ticket.ticket_id = Some("T1".into());
+    assign(s, ORG, "C1", Some("agent-1"), t(2)).await;
+    let m1 = ticket_message(&t1, "TM1", t(1));
+    let write = TicketWrite { before: None, after: &t1, message: Some(&m1), conversation: Some(&with_ticket) };
+    assert!(matches!(s.save_ticket(&write).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.ticket(ORG, "T1").await.unwrap(), None);
+    assert!(s.ticket_messages(ORG, "T1", &page(10, None)).await.unwrap().items.is_empty());
+    assert_eq!(counts_of(&s.ticket_counts(ORG).await.unwrap(), &[]), 0);
+    let fresh = s.conversation(ORG, "C1").await.unwrap().unwrap();
+    let mut with_ticket = next_version(&fresh);
+    with_ticket.ticket_id = Some("T1".into());
+    let retry = TicketWrite { conversation: Some(&with_ticket), ..write };
+    assert_eq!(s.save_ticket(&retry).await.unwrap(), Written::Stored);
+    assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(with_ticket));
+}
+
+pub async fn tickets_list_newest_first_filtered_in_pages<S: ContractStore + ?Sized>(s: &S) {
+    let plan = [
+        ("T1", TicketPriority::High, TicketStatus::Open, None),
+        ("T2", TicketPriority::Low, TicketStatus::Closed, None),
+        ("T3", TicketPriority::High, TicketStatus::InProgress, Some("admin-1")),
+        ("T4", TicketPriority::Low, TicketStatus::Open, None),
+        ("T5", TicketPriority::High, TicketStatus::Resolved, Some("admin-1")),
+        ("T6", TicketPriority::Low, TicketStatus::InProgress, Some("admin-2")),
+    ];
+    for (id, priority, status, assignee) in plan {
+        let mut t_ = ticket(ORG, id, priority);
+        t_.status = status;
+        t_.assigned_admin_id = assignee.map(str::to_string);
+        s.save_ticket(&new_ticket(&t_)).await.unwrap();
+    }
+    s.save_ticket(&new_ticket(&ticket(OTHER, "T7", TicketPriority::High))).await.unwrap();
+    let list = async |filter: TicketFilter| ids(&s.tickets(ORG, &filter, &page(10, None)).await.unwrap().items, |t| &t.id);
+    assert_eq!(list(TicketFilter::default()).await, ["T6", "T5", "T4", "T3", "T2", "T1"]);
+    assert_eq!(list(TicketFilter::open_list()).await, ["T6", "T4", "T3", "T1"]);
+    let high = TicketFilter { priority: Some(TicketPriority::High), ..Default::default() };
+    assert_eq!(list(high.clone()).await, ["T5", "T3", "T1"]);
+    assert_eq!(list(TicketFilter { statuses: TicketStatus::ACTIVE.to_vec(), ..high }).await, ["T3", "T1"]);
+    assert_eq!(list(TicketFilter { assigned: Some(Assigned::To("admin-1".into())), ..Default::default() }).await, ["T5", "T3"]);
+    assert_eq!(list(TicketFilter { assigned: Some(Assigned::Nobody), ..TicketFilter::open_list() }).await, ["T4", "T1"]);
+    let pages = all_pages(async |cursor| s.tickets(ORG, &TicketFilter::default(), &page(4, cursor)).await).await;
+    assert_eq!(page_ids(pages, |t: &SupportTicket| t.id.clone()), [vec!["T6", "T5", "T4", "T3"], vec!["T2", "T1"]]);
+    // Ticket lists read one more than the page: a page that ends the list has no cursor.
+    assert_eq!(s.tickets(ORG, &TicketFilter::default(), &page(6, None)).await.unwrap().next_cursor, None);
+    assert_eq!(s.tickets(ORG, &TicketFilter::open_list(), &page(4, None)).await.unwrap().next_cursor, None);
+    let pages = all_pages(async |cursor| s.tickets(ORG, &TicketFilter::open_list(), &page(2, cursor)).await).await;
+    assert_eq!(page_ids(pages, |t: &SupportTicket| t.id.clone()), [vec!["T6", "T4"], vec!["T3", "T1"]]);
+    assert!(matches!(s.tickets(ORG, &TicketFilter::default(), &page(2, Some("nonsense".into()))).await, Err(Error::Invalid { .. })));
+}
+
+pub async fn ticket_messages_are_oldest_first<S: ContractStore + ?Sized>(s: &S) {
+    let t1 = ticket(ORG, "T1", TicketPriority::Medium);
+    s.save_ticket(&new_ticket(&t1)).await.unwrap();
+    let mut before = t1.clone();
+    for n in 1..=5 {
+        let mut after = before.clone();
+        after.version += 1;
+        let m = ticket_message(&t1, &format!("TM{n}"), t(n));
+        s.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: Some(&m), conversation: None }).await.unwrap();
+        before = after;
+    }
+    let pages = all_pages(async |cursor| s.ticket_messages(ORG, "T1", &page(2, cursor)).await).await;
+    assert_eq!(page_ids(pages, |m: &TicketMessage| m.id.clone()), [vec!["TM1", "TM2"], vec!["TM3", "TM4"], vec!["TM5"]]);
+    assert!(s.ticket_messages(OTHER, "T1", &page(10, None)).await.unwrap().items.is_empty());
+}
+
+// ------------------------------------------------------------------------------------------ bot
+
+pub async fn bot_settings_are_stored_if_missing_and_state_is_versioned<S: ContractStore + ?Sized>(s: &S) {
+    let first = StoredBotSettings { org_id: ORG.into(), settings: BotSettings::default(), updated_at: t(1), updated_by: None };
+    assert_eq!(s.put_bot_settings_if_missing(&first).await.unwrap(), Written::Stored);
+    let second = StoredBotSettings { updated_at: t(2), updated_by: Some("admin".into()), ..first.clone() };
+    assert_eq!(s.put_bot_settings_if_missing(&second).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.bot_settings(ORG).await.unwrap(), Some(first));
+    s.put_bot_settings(&second).await.unwrap();
+    assert_eq!(s.bot_settings(ORG).await.unwrap(), Some(second));
+    assert_eq!(s.bot_settings(OTHER).await.unwrap(), None);
+
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let mut chatting = next_version(&c);
+    chatting.state = "chat_support".into();
+    s.save_conversation(&chatting).await.unwrap();
+    let mut menu = next_version(&c);
+    menu.state = "menu".into();
+    assert!(matches!(s.save_conversation(&menu).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(chatting));
+}
+
+#[cfg(test)]
+mod memory {
+    async fn fresh() -> crate::adapters::memory::MemoryStore {
+        crate::adapters::memory::MemoryStore::new()
+    }
+
+    crate::store_contract!(#[tokio::test] fresh);
+}

@@ -1,0 +1,220 @@
+//! Channels, customers and their identities, conversations, and template statuses on DynamoDB.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use chrono::{DateTime, Utc};
+
+use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
+use crate::domain::conversation::{Conversation, ConversationStatus};
+use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::error::{Error, Result};
+use crate::ports::{
+    ChannelDirectory, ConversationFilter, ConversationStore, CustomerStore, Page, PageRequest,
+    TemplateStatusStore, Written,
+};
+
+use super::*;
+
+impl DynamoStore {
+    fn conversation_item(&self, c: &Conversation) -> Result<Item> {
+        let sort = format!("{}#{}", sort_time(c.last_message_at), c.id);
+        let mut extra = vec![
+            ("gsi1pk", keys::conversations_all(&c.org_id)),
+            ("gsi1sk", sort.clone()),
+            ("gsi2pk", keys::conversations_by_status(&c.org_id, c.status.as_str())),
+            ("gsi2sk", sort.clone()),
+        ];
+        if let Some(a) = &c.assignee_id {
+            extra.push(("gsi3pk", keys::conversations_by_assignee(&c.org_id, a)));
+            extra.push(("gsi3sk", sort));
+        }
+        keyed(c, keys::conversation(&c.org_id, &c.id), &extra)
+    }
+
+    /// The put that saves conversation `c` at `c.version`: over version - 1, or new when version is 1.
+    pub fn conversation_put(&self, c: &Conversation) -> Result<TransactWriteItem> {
+        let item = self.conversation_item(c)?;
+        if c.version <= 1 {
+            self.put_op(item, Some("attribute_not_exists(pk)"), None)
+        } else {
+            let values = HashMap::from([(":previous".to_string(), n(c.version - 1))]);
+            self.put_op(item, Some("version = :previous"), Some(values))
+        }
+    }
+}
+
+#[async_trait]
+impl ChannelDirectory for DynamoStore {
+    async fn put_channel(&self, channel: &Channel) -> Result<()> {
+        self.put(keyed(channel, keys::channel(&channel.phone_number_id), &[])?).await?;
+        if let Some(waba) = &channel.waba_id {
+            let item = HashMap::from([
+                ("pk".to_string(), s(keys::waba(waba).0)),
+                ("sk".to_string(), s(keys::waba(waba).1)),
+                ("org_id".to_string(), s(&channel.org_id)),
+            ]);
+            self.put(item).await?;
+        }
+        self.channels.lock().unwrap_or_else(|p| p.into_inner()).remove(&channel.phone_number_id);
+        Ok(())
+    }
+
+    async fn channel_by_number(&self, phone_number_id: &str) -> Result<Option<Channel>> {
+        if let Some((at, cached)) = self.channels.lock().unwrap_or_else(|p| p.into_inner()).get(phone_number_id) {
+            if at.elapsed() < CHANNEL_CACHE_TTL {
+                return Ok(cached.clone());
+            }
+        }
+        let channel: Option<Channel> = self.get(keys::channel(phone_number_id)).await?;
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(phone_number_id.to_string(), (Instant::now(), channel.clone()));
+        Ok(channel)
+    }
+
+    async fn org_by_waba(&self, waba_id: &str) -> Result<Option<String>> {
+        #[derive(serde::Deserialize)]
+        struct Waba {
+            org_id: String,
+        }
+        Ok(self.get::<Waba>(keys::waba(waba_id)).await?.map(|w| w.org_id))
+    }
+}
+
+#[async_trait]
+impl CustomerStore for DynamoStore {
+    async fn whatsapp_identity(&self, org_id: &str, address: &str) -> Result<Option<WhatsAppIdentity>> {
+        self.get(keys::whatsapp_identity(org_id, address)).await
+    }
+
+    async fn create_customer(&self, customer: &Customer, identity: &WhatsAppIdentity, conversation: &Conversation) -> Result<Written> {
+        let not_exists = Some("attribute_not_exists(pk)");
+        let items = vec![
+            self.put_op(keyed(identity, keys::whatsapp_identity(&identity.org_id, &identity.address), &[])?, not_exists, None)?,
+            self.put_op(keyed(customer, keys::customer(&customer.org_id, &customer.id), &[])?, not_exists, None)?,
+            self.conversation_put(conversation)?,
+        ];
+        Ok(match self.transact(items).await? {
+            Ok(()) => Written::Stored,
+            Err(_) => Written::AlreadyThere,
+        })
+    }
+
+    async fn open_conversation(&self, identity: &WhatsAppIdentity, previous: Option<&str>, conversation: &Conversation) -> Result<Written> {
+        let mut values = HashMap::from([(":new".to_string(), s(&conversation.id))]);
+        let condition = match previous {
+            Some(p) => {
+                values.insert(":previous".into(), s(p));
+                "open_conversation_id = :previous"
+            }
+            None => "attribute_exists(pk) AND attribute_not_exists(open_conversation_id)",
+        };
+        let items = vec![
+            self.update_op(
+                keys::whatsapp_identity(&identity.org_id, &identity.address),
+                "SET open_conversation_id = :new",
+                condition,
+                values,
+                None,
+            )?,
+            self.conversation_put(conversation)?,
+        ];
+        Ok(match self.transact(items).await? {
+            Ok(()) => Written::Stored,
+            Err(_) => Written::AlreadyThere,
+        })
+    }
+
+    async fn customer(&self, org_id: &str, customer_id: &str) -> Result<Option<Customer>> {
+        self.get(keys::customer(org_id, customer_id)).await
+    }
+}
+
+#[async_trait]
+impl ConversationStore for DynamoStore {
+    async fn conversation(&self, org_id: &str, conversation_id: &str) -> Result<Option<Conversation>> {
+        self.get(keys::conversation(org_id, conversation_id)).await
+    }
+
+    async fn conversations(&self, org_id: &str, filter: &ConversationFilter, page: &PageRequest) -> Result<Page<Conversation>> {
+        match (&filter.assignee_id, filter.status) {
+            (Some(assignee), status) => {
+                let status_filter =
+                    status.map(|st| ("#status = :status", HashMap::from([(":status".to_string(), s(st.as_str()))])));
+                let pk = keys::conversations_by_assignee(org_id, assignee);
+                self.query_page(Some("gsi3"), "gsi3pk", &pk, None, status_filter, false, page).await
+            }
+            (None, Some(status)) => {
+                let pk = keys::conversations_by_status(org_id, status.as_str());
+                self.query_page(Some("gsi2"), "gsi2pk", &pk, None, None, false, page).await
+            }
+            (None, None) => self.query_page(Some("gsi1"), "gsi1pk", &keys::conversations_all(org_id), None, None, false, page).await,
+        }
+    }
+
+    async fn save_conversation(&self, c: &Conversation) -> Result<()> {
+        match self.transact(vec![self.conversation_put(c)?]).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Error::LostUpdate("conversation")),
+        }
+    }
+
+    async fn close(&self, c: &Conversation, at: DateTime<Utc>) -> Result<Written> {
+        let mut closed = c.clone();
+        closed.status = ConversationStatus::Closed;
+        closed.closed_at = Some(at);
+        closed.updated_at = at;
+        closed.version += 1;
+        let values = HashMap::from([(":conversation".to_string(), s(&c.id))]);
+        let items = vec![
+            self.conversation_put(&closed)?,
+            self.update_op(
+                keys::whatsapp_identity(&c.org_id, &c.customer_address),
+                "REMOVE open_conversation_id",
+                "attribute_not_exists(open_conversation_id) OR open_conversation_id = :conversation",
+                values,
+                None,
+            )?,
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(Written::Stored),
+            Err(codes) if failed_condition(&codes, 0) => Err(Error::LostUpdate("conversation")),
+            Err(_) => Ok(Written::AlreadyThere),
+        }
+    }
+
+    async fn reopen(&self, c: &Conversation, at: DateTime<Utc>) -> Result<Written> {
+        let mut open = c.clone();
+        open.status = ConversationStatus::Open;
+        open.closed_at = None;
+        open.updated_at = at;
+        open.version += 1;
+        let values = HashMap::from([(":conversation".to_string(), s(&c.id))]);
+        let items = vec![
+            self.conversation_put(&open)?,
+            self.update_op(
+                keys::whatsapp_identity(&c.org_id, &c.customer_address),
+                "SET open_conversation_id = :conversation",
+                "attribute_not_exists(open_conversation_id) OR open_conversation_id = :conversation",
+                values,
+                None,
+            )?,
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(Written::Stored),
+            Err(codes) if failed_condition(&codes, 0) => Err(Error::LostUpdate("conversation")),
+            Err(_) => Ok(Written::AlreadyThere),
+        }
+    }
+}
+
+#[async_trait]
+impl TemplateStatusStore for DynamoStore {
+    async fn record_template_status(&self, status: &WhatsAppTemplateStatus) -> Result<()> {
+        self.put(keyed(status, keys::whatsapp_template(&status.org_id, &status.template_id), &[])?).await
+    }
+}

@@ -1,0 +1,160 @@
+//! The rest of the world in memory: an outbox with FIFO deduplication that keeps what was queued,
+//! a blob store, and a clock a test moves by hand. With `MemoryStore` and the WhatsApp sandbox,
+//! a handler runs whole without AWS.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::error::{Error, Result};
+use crate::ports::{BlobStore, Clock, Outbox, Queue, QueueMessage};
+
+#[derive(Default)]
+struct OutboxState {
+    queued: BTreeMap<Queue, Vec<QueueMessage>>,
+    /// Deduplication ids seen per queue: a FIFO queue drops a repeated one (SQS does for five
+    /// minutes; a test never runs that long).
+    seen: BTreeSet<(Queue, String)>,
+    retries: Vec<(Queue, String, i32)>,
+    fail_next: Option<Error>,
+}
+
+/// The outbox in memory: what was queued, in order, per queue.
+#[derive(Default)]
+pub struct MemoryOutbox {
+    state: Mutex<OutboxState>,
+}
+
+impl MemoryOutbox {
+    pub fn new() -> Self {
+        MemoryOutbox::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every job queued on `queue` so far (duplicates dropped), oldest first.
+    pub fn jobs(&self, queue: Queue) -> Vec<QueueMessage> {
+        self.state().queued.get(&queue).cloned().unwrap_or_default()
+    }
+
+    /// The jobs queued on `queue` since the last take: what a worker would receive next.
+    pub fn take(&self, queue: Queue) -> Vec<QueueMessage> {
+        self.state().queued.remove(&queue).unwrap_or_default()
+    }
+
+    /// The jobs queued on `queue` since the last take, as the SQS event Lambda would hand the
+    /// worker (first delivery; message ids and receipt handles numbered in order).
+    pub fn take_event(&self, queue: Queue) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = self.take(queue).iter().enumerate().map(|(i, m)| sqs_record(i, m, 1)).collect();
+        event
+    }
+
+    /// `(queue, receipt handle, delay)` of every retry asked for.
+    pub fn retries(&self) -> Vec<(Queue, String, i32)> {
+        self.state().retries.clone()
+    }
+
+    /// The next `send_batch` fails with `error` and queues nothing (a queue outage).
+    pub fn fail_next_send(&self, error: Error) {
+        self.state().fail_next = Some(error);
+    }
+}
+
+#[async_trait]
+impl Outbox for MemoryOutbox {
+    async fn send_batch(&self, queue: Queue, messages: &[QueueMessage]) -> Result<()> {
+        if messages.len() > 10 {
+            return Err(Error::backend("sqs", "a batch holds at most 10 messages"));
+        }
+        let mut state = self.state();
+        if let Some(e) = state.fail_next.take() {
+            return Err(e);
+        }
+        for m in messages {
+            if let Some(dedup) = &m.dedup_id {
+                if !state.seen.insert((queue, dedup.clone())) {
+                    continue;
+                }
+            }
+            state.queued.entry(queue).or_default().push(m.clone());
+        }
+        Ok(())
+    }
+
+    async fn retry_later(&self, queue: Queue, receipt_handle: &str, delay_secs: i32) -> Result<()> {
+        self.state().retries.push((queue, receipt_handle.to_string(), delay_secs));
+        Ok(())
+    }
+}
+
+/// A queued job as an SQS record delivered for the `receive_count`th time.
+pub fn sqs_record(index: usize, message: &QueueMessage, receive_count: u32) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(format!("memory-{index}"));
+    record.receipt_handle = Some(format!("receipt-{index}"));
+    record.body = Some(message.body.clone());
+    record.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    if let Some(group) = &message.group_id {
+        record.attributes.insert("MessageGroupId".into(), group.clone());
+    }
+    record
+}
+
+/// Blobs in memory, with their content types.
+#[derive(Default)]
+pub struct MemoryBlobs {
+    blobs: Mutex<BTreeMap<String, (Vec<u8>, String)>>,
+}
+
+impl MemoryBlobs {
+    pub fn new() -> Self {
+        MemoryBlobs::default()
+    }
+
+    /// The keys stored under `prefix`.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
+        blobs.keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+    }
+}
+
+#[async_trait]
+impl BlobStore for MemoryBlobs {
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()> {
+        self.blobs.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), (bytes, content_type.to_string()));
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Vec<u8>> {
+        let blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
+        // S3 answers NoSuchKey: a backend failure from the caller's view, as the S3 adapter maps it.
+        blobs.get(key).map(|(b, _)| b.clone()).ok_or_else(|| Error::backend("s3", format!("no blob at {key}")))
+    }
+}
+
+/// A clock that stands still until a test moves it.
+pub struct ManualClock {
+    now: Mutex<DateTime<Utc>>,
+}
+
+impl ManualClock {
+    pub fn at(now: DateTime<Utc>) -> Self {
+        ManualClock { now: Mutex::new(now) }
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner()) += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,72 @@
+//! `app::bot`: the menu, chat support opening one ticket, a message handled once however often it
+//! is handed over.
+
+use super::*;
+use crate::app::bot::{on_received, seed_defaults};
+use crate::domain::bot::{BotReply, TicketStep};
+use crate::ports::{ConversationStore, Written};
+
+async fn given_bot(w: &World) {
+    assert_eq!(seed_defaults(w.store(), ORG, t(0)).await.unwrap(), Written::Stored);
+}
+
+/// The customer writes `text`; the bot reacts as inbound-processor has it do.
+async fn customer_says(w: &World, wamid: &str, text: &str, at: DateTime<Utc>) -> (Received, crate::app::bot::BotOutcome) {
+    let received = w.receive_text(CUSTOMER, wamid, text, at).await.remove(0);
+    let outcome = on_received(&w.deps.bot_ports(), &received, at).await.unwrap();
+    (received, outcome)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_message_gets_the_menu_once_however_often_it_is_handled() {
+    let w = World::new().with_channel(None).await;
+    given_bot(&w).await;
+    let (received, outcome) = customer_says(&w, "wamid.1", "hello", t(0)).await;
+    assert_eq!(outcome.decision.reply, Some(BotReply::Menu));
+    // WHEN the same stored message is handed to the bot again (the worker retried its bot step)
+    let again = on_received(&w.deps.bot_ports(), &received, t(1)).await.unwrap();
+    // THEN the same reply, queued once
+    assert_eq!(again.reply_id, outcome.reply_id);
+    let jobs = w.reply_jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(Some(jobs[0].message_id.clone()), outcome.reply_id);
+    let menu = w.message(&received.conversation.id, &jobs[0].message_id).await;
+    assert_eq!(menu.kind, "interactive");
+}
+
+#[tokio::test(start_paused = true)]
+async fn chat_support_opens_one_ticket_and_later_messages_join_it() {
+    let w = World::new().with_channel(None).await;
+    given_bot(&w).await;
+    customer_says(&w, "wamid.1", "hello", t(0)).await;
+    let (_, chose) = customer_says(&w, "wamid.2", "2", t(1)).await;
+    assert!(matches!(chose.decision.reply, Some(BotReply::Text(_))), "the chat support greeting");
+    // WHEN the customer describes the problem, and the bot is handed that message twice
+    let (received, opened) = customer_says(&w, "wamid.3", "my order is late", t(2)).await;
+    assert_eq!(opened.decision.ticket, TicketStep::Open);
+    let ticket_id = opened.ticket_id.clone().expect("a ticket");
+    let repeat = on_received(&w.deps.bot_ports(), &received, t(3)).await.unwrap();
+    // THEN one ticket (the same one), counted once, announced once
+    assert_eq!(repeat.ticket_id.as_deref(), Some(ticket_id.as_str()));
+    assert_eq!(crate::app::support::notifications(w.store(), ORG, None).await.unwrap().open_tickets, 1);
+    assert_eq!(w.events_of(ORG, EventKind::TicketOpened).await.len(), 1);
+    let c = w.store().conversation(ORG, &received.conversation.id).await.unwrap().unwrap();
+    assert_eq!((c.state.as_str(), c.ticket_id.as_deref()), ("chat_support", Some(ticket_id.as_str())));
+    // AND the next message joins it without a reply
+    let (_, joined) = customer_says(&w, "wamid.4", "any news?", t(4)).await;
+    assert_eq!(joined.ticket_id.as_deref(), Some(ticket_id.as_str()));
+    assert_eq!(joined.reply_id, None);
+    let view = crate::app::support::view(&w.deps.support_ports(), ORG, &ticket_id, &crate::ports::PageRequest { limit: 10, cursor: None }).await.unwrap();
+    assert_eq!(view.messages.len(), 2);
+    assert_eq!(w.reply_jobs().len(), 2, "the menu and the greeting only");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_bot_settings_nobody_gets_a_menu() {
+    let w = World::new().with_channel(None).await;
+    let (received, outcome) = customer_says(&w, "wamid.1", "hello", t(0)).await;
+    assert_eq!((outcome.decision.reply, outcome.reply_id), (None, None));
+    assert!(w.reply_jobs().is_empty());
+    let c = w.store().conversation(ORG, &received.conversation.id).await.unwrap().unwrap();
+    assert_eq!(c, received.conversation, "nothing written");
+}

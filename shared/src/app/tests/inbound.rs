@@ -1,0 +1,168 @@
+//! `app::inbound`: a queued webhook change becomes a customer, a conversation and a message once;
+//! statuses move forward only; template statuses are stored; what cannot be placed is kept.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::app::inbound::InboundPorts;
+use crate::domain::channel::WhatsAppTemplateStatus;
+use crate::domain::message::{DeliveryStatus, Direction};
+use crate::ports::{ConversationStore, CustomerStore, TemplateStatusStore, WamidIndex};
+
+#[tokio::test(start_paused = true)]
+async fn a_first_message_stores_customer_conversation_and_message_once() {
+    // GIVEN the organisation's number
+    let w = World::new().with_channel(None).await;
+    // WHEN the customer's first text arrives
+    let received = w.given_conversation().await;
+    // THEN the customer, their identity, an open conversation with a 24 h window and the message exist
+    let identity = w.store().whatsapp_identity(ORG, CUSTOMER).await.unwrap().expect("identity");
+    assert_eq!(identity.open_conversation_id.as_deref(), Some(received.conversation.id.as_str()));
+    let customer = w.store().customer(ORG, &identity.customer_id).await.unwrap().expect("customer");
+    assert_eq!(customer.name.as_deref(), Some("Sheena Nelson"));
+    let c = w.store().conversation(ORG, &received.conversation.id).await.unwrap().unwrap();
+    assert_eq!(c, received.conversation);
+    assert_eq!(c.window_closes_at, Some(t(0) + Duration::hours(24)));
+    let messages = w.messages(&c.id).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!((messages[0].direction, messages[0].status), (Direction::Inbound, DeliveryStatus::Received));
+    assert_eq!(messages[0].wamid.as_deref(), Some("wamid.hello"));
+    assert_eq!(messages[0].text.as_deref(), Some("hello"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redelivered_wamid_stores_nothing_and_reaches_no_bot() {
+    // GIVEN a message already stored
+    let w = World::new().with_channel(None).await;
+    let first = w.given_conversation().await;
+    // WHEN Meta (or SQS) delivers the same wamid again
+    let again = w.receive_text(CUSTOMER, "wamid.hello", "hello", t(0)).await;
+    // THEN nothing is new: no message, no conversation change, nothing handed to the bot
+    assert!(again.is_empty());
+    assert_eq!(w.messages(&first.conversation.id).await.len(), 1);
+    let c = w.store().conversation(ORG, &first.conversation.id).await.unwrap().unwrap();
+    assert_eq!(c.version, first.conversation.version);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_customer_gets_a_conversation_of_their_own() {
+    let w = World::new().with_channel(None).await;
+    let a = w.given_conversation().await;
+    let b = w.given_conversation_of("447700900123", "wamid.b").await;
+    assert_ne!(a.conversation.id, b.conversation.id);
+    assert_ne!(a.conversation.customer_id, b.conversation.customer_id);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_losing_to_a_concurrent_writer_is_stored_once_on_retry() {
+    // GIVEN a conversation another worker changes while this message is recorded
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    w.store().fail_next("record_inbound", Error::LostUpdate("conversation"));
+    // WHEN the next message arrives
+    let received = w.receive_text(CUSTOMER, "wamid.2", "second", t(1)).await;
+    // THEN it is stored once, in the same conversation
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].conversation.id, c.id);
+    assert_eq!(w.messages(&c.id).await.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_store_write_leaves_nothing_and_the_retried_job_stores_it() {
+    let w = World::new().with_channel(None).await;
+    w.store().fail_next_write(Error::backend("dynamodb", "throttled"));
+    let body = text_webhook(CUSTOMER, "wamid.x", "hi", t(0));
+    let out = process_job(&w.deps.inbound_ports(), &job(body.clone(), t(0))).await;
+    assert!(matches!(out, Err(Error::Backend { .. })), "{out:?}");
+    assert!(w.store().whatsapp_identity(ORG, CUSTOMER).await.unwrap().is_none(), "no half customer");
+    // WHEN SQS delivers the job again
+    let received = process_job(&w.deps.inbound_ports(), &job(body, t(0))).await.unwrap();
+    assert_eq!(received.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_number_is_quarantined_not_stored() {
+    // GIVEN no channel for the number
+    let w = World::new();
+    let received = w.receive_text(CUSTOMER, "wamid.x", "hi", t(0)).await;
+    assert!(received.is_empty());
+    assert_eq!(w.mem.blobs.keys("quarantine/unknown-phone-number-id/").len(), 1);
+    assert!(w.store().whatsapp_identity(ORG, CUSTOMER).await.unwrap().is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn delivery_statuses_only_move_forward() {
+    // GIVEN a reply sent (its wamid known)
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let wamid = super::delivery::given_sent_reply(&w, &c, t(1)).await.wamid.unwrap();
+    // WHEN Meta calls back read, then (late) delivered, then read again
+    for (status, at) in [("read", t(3)), ("delivered", t(2)), ("read", t(3))] {
+        process_job(&w.deps.inbound_ports(), &job(status_webhook(&wamid, status, at, None), at)).await.unwrap();
+    }
+    // THEN the message is read, delivered on the way, and the feed told each status once
+    let m = w.store().message_by_wamid(ORG, &wamid).await.unwrap().expect("indexed by wamid");
+    assert_eq!(m.status, DeliveryStatus::Read);
+    assert_eq!((m.read_at, m.delivered_at), (Some(t(3)), Some(t(3))));
+    let told: Vec<String> = w.events_of(ORG, EventKind::MessageStatusChanged).await.iter().map(|e| e.data["status"].as_str().unwrap().to_string()).collect();
+    assert_eq!(told, ["sent", "read"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_status_of_another_organisations_number_touches_nothing_here() {
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let sent = super::delivery::given_sent_reply(&w, &c, t(1)).await;
+    // An unknown wamid (another tenant's message) on our number: nothing moves, nothing is told.
+    process_job(&w.deps.inbound_ports(), &job(status_webhook("wamid.someone-else", "read", t(2), None), t(2))).await.unwrap();
+    assert_eq!(w.message(&c.id, &sent.id).await.status, DeliveryStatus::Sent);
+    assert_eq!(w.events_of(ORG, EventKind::MessageStatusChanged).await.len(), 1);
+}
+
+/// Keeps what it is told, for a port the memory store does not expose for reading.
+#[derive(Default)]
+struct RecordedTemplates(Mutex<Vec<WhatsAppTemplateStatus>>);
+
+#[async_trait]
+impl TemplateStatusStore for RecordedTemplates {
+    async fn record_template_status(&self, status: &WhatsAppTemplateStatus) -> crate::Result<()> {
+        self.0.lock().unwrap().push(status.clone());
+        Ok(())
+    }
+}
+
+/// `fixtures/whatsapp/template-status-approved.json`.
+fn template_approved() -> Value {
+    json!({ "object": "whatsapp_business_account", "entry": [{ "id": WABA, "time": 1749416500, "changes": [{
+        "field": "message_template_status_update",
+        "value": { "event": "APPROVED", "message_template_id": 1689556908129832u64, "message_template_name": "order_shipped",
+                   "message_template_language": "es", "reason": null, "message_template_category": "UTILITY" }
+    }]}]})
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_template_status_is_stored_for_the_organisation_of_its_waba() {
+    let w = World::new().with_channel(None).await;
+    let recorded = RecordedTemplates::default();
+    let ports = InboundPorts { templates: &recorded, ..w.deps.inbound_ports() };
+    process_job(&ports, &job(template_approved(), t(5))).await.unwrap();
+    let stored = recorded.0.lock().unwrap().clone();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].org_id.as_str(), stored[0].template_id.as_str(), stored[0].name.as_str(), stored[0].status.as_str()),
+        (ORG, "1689556908129832", "order_shipped", "APPROVED")
+    );
+    assert_eq!(stored[0].updated_at, t(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_template_status_of_an_unknown_waba_is_quarantined() {
+    let w = World::new();
+    let recorded = RecordedTemplates::default();
+    let ports = InboundPorts { templates: &recorded, ..w.deps.inbound_ports() };
+    process_job(&ports, &job(template_approved(), t(5))).await.unwrap();
+    assert!(recorded.0.lock().unwrap().is_empty());
+    assert_eq!(w.mem.blobs.keys("quarantine/unknown-waba/").len(), 1);
+}

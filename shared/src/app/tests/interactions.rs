@@ -1,0 +1,182 @@
+//! `app::interactions`: create (idempotent), update, complete, skip, cancel — 409s on closed ones,
+//! exactly one next step per completion, owed next steps swept, templates and settings, tenancy.
+
+use super::*;
+use crate::app::interactions::{
+    Actor, NextStepJob, NextStepOutcome, InteractionPorts, cancel, complete, create, create_next_step, get, requeue_owed_next_steps,
+    save_settings, settings, templates, update,
+};
+use crate::domain::interaction::{Completion, Interaction, InteractionChange, InteractionStatus, InteractionType, NewInteraction, Priority};
+use crate::ports::{InteractionFilter, InteractionStore, PageRequest};
+
+const USER: Actor<'static> = Actor { org_id: ORG, user_id: "agent-1" };
+
+fn call(customer_id: &str) -> NewInteraction {
+    NewInteraction {
+        customer_id: customer_id.into(),
+        kind: InteractionType::new("phone_call").unwrap(),
+        title: "Call about the damaged order".into(),
+        description: None,
+        priority: Priority::default(),
+        scheduled_at: Some(t(60)),
+        due_at: Some(t(120)),
+        status: None,
+        campaign_id: None,
+        conversation_id: None,
+    }
+}
+
+fn done() -> Completion {
+    Completion { outcome: "reached".into(), outcome_details: None }
+}
+
+fn ports(w: &World) -> InteractionPorts<'_> {
+    w.deps.interaction_ports()
+}
+
+/// GIVEN a customer (they wrote on WhatsApp) with one pending call.
+async fn given_call(w: &World) -> Interaction {
+    let customer = w.given_conversation().await.conversation.customer_id;
+    create(&ports(w), &USER, call(&customer), None, t(1)).await.unwrap()
+}
+
+fn next_step_jobs(w: &World) -> Vec<NextStepJob> {
+    w.outbox().take(Queue::NextSteps).iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect()
+}
+
+async fn all_interactions(w: &World, org: &str) -> Vec<Interaction> {
+    let page = PageRequest { limit: 100, cursor: None };
+    w.store().interactions(org, &InteractionFilter::default(), &page).await.unwrap().items
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_repeated_create_with_the_same_key_returns_the_first_interaction() {
+    let w = World::new().with_channel(None).await;
+    let customer = w.given_conversation().await.conversation.customer_id;
+    let first = create(&ports(&w), &USER, call(&customer), Some("req-1"), t(1)).await.unwrap();
+    let again = create(&ports(&w), &USER, call(&customer), Some("req-1"), t(2)).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(all_interactions(&w, ORG).await.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_organisations_customer_and_interaction_are_not_found() {
+    let w = World::new().with_channel(None).await;
+    let mine = given_call(&w).await;
+    let theirs = Actor { org_id: OTHER_ORG, user_id: "agent-9" };
+    let out = create(&ports(&w), &theirs, call(&mine.customer_id), None, t(2)).await;
+    assert!(matches!(&out, Err(Error::Invalid { field, .. }) if field == "customer_id"), "{out:?}");
+    assert_not_found(get(w.store(), OTHER_ORG, &mine.id).await, "interaction");
+    assert_not_found(complete(&ports(&w), OTHER_ORG, &mine.id, &done(), t(2)).await, "interaction");
+    assert_not_found(cancel(w.store(), OTHER_ORG, &mine.id, t(2)).await, "interaction");
+    assert!(all_interactions(&w, OTHER_ORG).await.is_empty());
+    assert!(next_step_jobs(&w).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_completion_queues_one_job_and_the_job_creates_one_next_step() {
+    let w = World::new().with_channel(None).await;
+    let call = given_call(&w).await;
+    let completed = complete(&ports(&w), ORG, &call.id, &done(), t(10)).await.unwrap();
+    assert_eq!(completed.status, InteractionStatus::Completed);
+    let jobs = next_step_jobs(&w);
+    assert_eq!(jobs, [NextStepJob { org_id: ORG.into(), interaction_id: call.id.clone() }]);
+    // WHEN the job runs twice (SQS delivers at least once)
+    let first = create_next_step(w.store(), w.store(), &jobs[0], t(11)).await.unwrap();
+    let second = create_next_step(w.store(), w.store(), &jobs[0], t(12)).await.unwrap();
+    // THEN one next interaction, linked both ways
+    let NextStepOutcome::Created { next_id } = first else { panic!("{first:?}") };
+    assert_eq!(second, NextStepOutcome::AlreadyLinked);
+    assert_eq!(all_interactions(&w, ORG).await.len(), 2);
+    let next = get(w.store(), ORG, &next_id).await.unwrap();
+    assert_eq!(next.previous_interaction_id.as_deref(), Some(call.id.as_str()));
+    assert_eq!(get(w.store(), ORG, &call.id).await.unwrap().next_interaction_id, Some(next_id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn completing_twice_is_409_and_requeues_a_next_step_still_owed() {
+    let w = World::new().with_channel(None).await;
+    let call = given_call(&w).await;
+    complete(&ports(&w), ORG, &call.id, &done(), t(10)).await.unwrap();
+    next_step_jobs(&w);
+    // WHEN the client retries the completion (its first answer was lost)
+    assert_conflict(complete(&ports(&w), ORG, &call.id, &done(), t(11)).await, "completed");
+    // THEN the owed next step's job is queued again
+    let jobs = next_step_jobs(&w);
+    assert_eq!(jobs.len(), 1);
+    // AND once the next step exists, a further retry queues nothing
+    create_next_step(w.store(), w.store(), &jobs[0], t(12)).await.unwrap();
+    assert_conflict(complete(&ports(&w), ORG, &call.id, &done(), t(13)).await, "completed");
+    assert!(next_step_jobs(&w).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_queue_down_the_completion_stays_and_the_sweep_queues_its_next_step() {
+    let w = World::new().with_channel(None).await;
+    let call = given_call(&w).await;
+    w.outbox().fail_next_send(Error::backend("sqs", "unavailable"));
+    assert!(complete(&ports(&w), ORG, &call.id, &done(), t(10)).await.is_err());
+    assert_eq!(get(w.store(), ORG, &call.id).await.unwrap().status, InteractionStatus::Completed);
+    assert!(next_step_jobs(&w).is_empty());
+    // WHEN the sweep runs: too early, then after ten minutes
+    assert_eq!(requeue_owed_next_steps(w.store(), w.outbox(), t(15)).await.unwrap(), 0);
+    assert_eq!(requeue_owed_next_steps(w.store(), w.outbox(), t(21)).await.unwrap(), 1);
+    let jobs = next_step_jobs(&w);
+    create_next_step(w.store(), w.store(), &jobs[0], t(22)).await.unwrap();
+    // THEN nothing is owed any more
+    assert_eq!(requeue_owed_next_steps(w.store(), w.outbox(), t(25)).await.unwrap(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn skipping_through_update_moves_the_workflow_on_once() {
+    let w = World::new().with_channel(None).await;
+    let call = given_call(&w).await;
+    let change = InteractionChange { status: Some(InteractionStatus::Skipped), priority: Some(Priority::High), ..Default::default() };
+    let skipped = update(&ports(&w), ORG, &call.id, &change, t(5)).await.unwrap();
+    assert_eq!((skipped.status, skipped.priority, skipped.version), (InteractionStatus::Skipped, Priority::High, call.version + 1));
+    assert_eq!(next_step_jobs(&w).len(), 1);
+    assert_conflict(update(&ports(&w), ORG, &call.id, &change, t(6)).await, "skipped");
+    assert!(next_step_jobs(&w).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_interaction_is_closed_and_owes_nothing() {
+    let w = World::new().with_channel(None).await;
+    let call = given_call(&w).await;
+    assert_eq!(cancel(w.store(), ORG, &call.id, t(5)).await.unwrap().status, InteractionStatus::Cancelled);
+    assert_conflict(complete(&ports(&w), ORG, &call.id, &done(), t(6)).await, "cancelled");
+    assert_conflict(cancel(w.store(), ORG, &call.id, t(6)).await, "cancelled");
+    assert!(next_step_jobs(&w).is_empty());
+    let job = NextStepJob { org_id: ORG.into(), interaction_id: call.id.clone() };
+    assert_eq!(create_next_step(w.store(), w.store(), &job, t(7)).await.unwrap(), NextStepOutcome::Ignored);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_edit_losing_once_is_retried_and_losing_always_answers_lost_update() {
+    let w = World::new().with_channel(None).await;
+    let call = given_call(&w).await;
+    w.store().fail_next("save_interaction", Error::LostUpdate("interaction"));
+    let change = InteractionChange { title: Some("Call back".into()), ..Default::default() };
+    assert_eq!(update(&ports(&w), ORG, &call.id, &change, t(2)).await.unwrap().version, call.version + 1);
+    w.keeps_losing("save_interaction", "interaction");
+    let out = complete(&ports(&w), ORG, &call.id, &done(), t(3)).await;
+    assert!(matches!(out, Err(Error::LostUpdate("interaction"))), "{out:?}");
+    assert_eq!(get(w.store(), ORG, &call.id).await.unwrap().status, InteractionStatus::Pending);
+    assert!(next_step_jobs(&w).is_empty(), "no job for a completion that was not stored");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_starter_templates_are_seeded_once_and_settings_are_validated() {
+    let w = World::new();
+    let first = templates(w.store(), ORG, t(0)).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(templates(w.store(), ORG, t(1)).await.unwrap(), first);
+    assert!(templates(w.store(), OTHER_ORG, t(1)).await.unwrap().iter().all(|tpl| tpl.org_id == OTHER_ORG));
+    let mut s = settings(w.store(), ORG).await.unwrap();
+    s.default_follow_up_days = 3;
+    save_settings(w.store(), ORG, &s).await.unwrap();
+    assert_eq!(settings(w.store(), ORG).await.unwrap().default_follow_up_days, 3);
+    s.time_zone = "Mars/Olympus".into();
+    assert!(matches!(save_settings(w.store(), ORG, &s).await, Err(Error::Invalid { .. })));
+    assert_eq!(settings(w.store(), ORG).await.unwrap().time_zone, "UTC");
+}

@@ -1,0 +1,164 @@
+//! `app::support`: tickets created, answered, closed, updated and assigned — 409s on finished
+//! tickets, one answer / one closing message per request, exact counters, tenancy, and nothing
+//! half-written when the store fails.
+
+use super::*;
+use crate::app::support::{Staff, SupportPorts, TicketRequest, answer, assign, close, create, get, notifications, update, view};
+use crate::domain::conversation::Conversation;
+use crate::domain::message::DeliveryStatus;
+use crate::domain::support::{SupportTicket, TicketPriority, TicketStatus};
+use crate::ports::{ConversationStore, PageRequest};
+
+fn admin() -> Staff {
+    Staff { user_id: "admin-1".into(), name: Some("Ana".into()) }
+}
+
+fn about(c: Option<&Conversation>) -> TicketRequest {
+    TicketRequest {
+        issue_description: "Order 1042 arrived damaged".into(),
+        conversation_id: c.map(|c| c.id.clone()),
+        ..Default::default()
+    }
+}
+
+fn ports(w: &World) -> SupportPorts<'_> {
+    w.deps.support_ports()
+}
+
+/// GIVEN a customer's conversation with a ticket opened on it from the dashboard.
+async fn given_ticket(w: &World) -> (Conversation, SupportTicket) {
+    let c = w.given_conversation().await.conversation;
+    let ticket = create(&ports(w), ORG, &about(Some(&c)), &admin(), t(1)).await.unwrap();
+    (c, ticket)
+}
+
+const PAGE: PageRequest = PageRequest { limit: 100, cursor: None };
+
+#[tokio::test(start_paused = true)]
+async fn a_ticket_on_a_conversation_takes_it_over_and_is_counted_and_announced() {
+    let w = World::new().with_channel(None).await;
+    let (c, ticket) = given_ticket(&w).await;
+    assert_eq!(ticket.status, TicketStatus::Open);
+    let conversation = w.store().conversation(ORG, &c.id).await.unwrap().unwrap();
+    assert_eq!((conversation.state.as_str(), conversation.ticket_id.as_deref()), ("chat_support", Some(ticket.id.as_str())));
+    let n = notifications(w.store(), ORG, None).await.unwrap();
+    assert_eq!((n.open_tickets, n.in_progress, n.unassigned, n.has_alerts), (1, 0, 1, true));
+    assert_eq!(w.events_of(ORG, EventKind::TicketOpened).await.len(), 1);
+    assert_eq!(view(&ports(&w), ORG, &ticket.id, &PAGE).await.unwrap().messages.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_ticket_on_the_same_conversation_is_refused_with_409() {
+    let w = World::new().with_channel(None).await;
+    let (c, first) = given_ticket(&w).await;
+    assert_conflict(create(&ports(&w), ORG, &about(Some(&c)), &admin(), t(2)).await, "OPEN");
+    assert_eq!(notifications(w.store(), ORG, None).await.unwrap().open_tickets, 1);
+    assert_eq!(w.store().conversation(ORG, &c.id).await.unwrap().unwrap().ticket_id, Some(first.id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_failure_while_opening_leaves_no_ticket_no_count_and_the_conversation_as_it_was() {
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    w.store().fail_next("save_ticket", Error::backend("dynamodb", "transaction cancelled"));
+    assert!(create(&ports(&w), ORG, &about(Some(&c)), &admin(), t(1)).await.is_err());
+    assert_eq!(notifications(w.store(), ORG, None).await.unwrap().open_tickets, 0);
+    assert_eq!(w.store().conversation(ORG, &c.id).await.unwrap().unwrap(), c);
+    assert!(w.events(ORG).await.iter().all(|e| e.kind != EventKind::TicketOpened));
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_organisation_finds_no_ticket() {
+    let w = World::new().with_channel(None).await;
+    let (_, ticket) = given_ticket(&w).await;
+    assert_not_found(get(w.store(), OTHER_ORG, &ticket.id).await, "ticket");
+    assert_not_found(answer(&ports(&w), OTHER_ORG, &ticket.id, &admin(), "hi", None, t(2)).await, "ticket");
+    assert_not_found(close(&ports(&w), OTHER_ORG, &ticket.id, TicketStatus::Resolved, t(2)).await, "ticket");
+    assert_not_found(assign(w.store(), OTHER_ORG, &ticket.id, Some("x"), t(2)).await, "ticket");
+    // and a ticket on another organisation's conversation is refused too
+    let c = w.given_conversation_of("447700900123", "wamid.b").await.conversation;
+    assert_not_found(create(&ports(&w), OTHER_ORG, &about(Some(&c)), &admin(), t(2)).await, "conversation");
+    assert!(w.reply_jobs().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_is_queued_once_per_idempotency_key_and_takes_the_ticket_in_progress() {
+    let w = World::new().with_channel(None).await;
+    let (c, ticket) = given_ticket(&w).await;
+    let first = answer(&ports(&w), ORG, &ticket.id, &admin(), "We are sending a new one", Some("k1"), t(2)).await.unwrap();
+    let again = answer(&ports(&w), ORG, &ticket.id, &admin(), "We are sending a new one", Some("k1"), t(3)).await.unwrap();
+    assert_eq!(again.message_id, first.message_id);
+    assert_eq!((first.ticket_status, first.whatsapp_status), (TicketStatus::InProgress, DeliveryStatus::Queued));
+    let jobs = w.reply_jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].conversation_id.as_str(), jobs[0].message_id.as_str()), (c.id.as_str(), first.message_id.as_str()));
+    let v = view(&ports(&w), ORG, &ticket.id, &PAGE).await.unwrap();
+    assert_eq!(v.messages.len(), 2, "the issue and one answer");
+    assert_eq!(w.events_of(ORG, EventKind::TicketAnswered).await.len(), 1);
+    let n = notifications(w.store(), ORG, None).await.unwrap();
+    assert_eq!((n.open_tickets, n.in_progress), (0, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn closing_sends_one_closing_message_and_gives_the_conversation_back_to_the_menu() {
+    let w = World::new().with_channel(None).await;
+    let (c, ticket) = given_ticket(&w).await;
+    let closed = close(&ports(&w), ORG, &ticket.id, TicketStatus::Resolved, t(5)).await.unwrap();
+    assert_eq!(closed.ticket.status, TicketStatus::Resolved);
+    let closing = closed.closing_message_id.clone().expect("a closing message");
+    let conversation = w.store().conversation(ORG, &c.id).await.unwrap().unwrap();
+    assert_eq!((conversation.state.as_str(), conversation.ticket_id), ("menu", None));
+    // WHEN the same close is repeated
+    let again = close(&ports(&w), ORG, &ticket.id, TicketStatus::Resolved, t(6)).await.unwrap();
+    // THEN the same closing message, queued once; one event; counts exact
+    assert_eq!(again.closing_message_id.as_deref(), Some(closing.as_str()));
+    let jobs = w.reply_jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].message_id, closing);
+    assert_eq!(w.events_of(ORG, EventKind::TicketClosed).await.len(), 1);
+    let n = notifications(w.store(), ORG, None).await.unwrap();
+    assert_eq!((n.open_tickets, n.in_progress, n.unassigned, n.has_alerts), (0, 0, 0, false));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_finished_ticket_refuses_answers_other_outcomes_reopening_and_assignment() {
+    let w = World::new().with_channel(None).await;
+    let (_, ticket) = given_ticket(&w).await;
+    close(&ports(&w), ORG, &ticket.id, TicketStatus::Resolved, t(5)).await.unwrap();
+    w.reply_jobs();
+    assert_conflict(answer(&ports(&w), ORG, &ticket.id, &admin(), "hello?", None, t(6)).await, "RESOLVED");
+    assert_conflict(close(&ports(&w), ORG, &ticket.id, TicketStatus::Closed, t(6)).await, "RESOLVED");
+    assert_conflict(update(&ports(&w), ORG, &ticket.id, Some(TicketStatus::Open), None, t(6)).await, "RESOLVED");
+    assert_conflict(assign(w.store(), ORG, &ticket.id, Some("admin-2"), t(6)).await, "RESOLVED");
+    assert!(w.reply_jobs().is_empty(), "nothing sent to the customer");
+}
+
+#[tokio::test(start_paused = true)]
+async fn update_and_assign_move_the_counters() {
+    let w = World::new().with_channel(None).await;
+    let (_, ticket) = given_ticket(&w).await;
+    let updated = update(&ports(&w), ORG, &ticket.id, Some(TicketStatus::InProgress), Some(TicketPriority::High), t(2)).await.unwrap();
+    assert_eq!((updated.status, updated.priority), (TicketStatus::InProgress, TicketPriority::High));
+    let assigned = assign(w.store(), ORG, &ticket.id, Some("admin-1"), t(3)).await.unwrap();
+    assert_eq!(assigned.assigned_admin_id.as_deref(), Some("admin-1"));
+    let n = notifications(w.store(), ORG, Some("admin-1")).await.unwrap();
+    assert_eq!((n.open_tickets, n.in_progress, n.unassigned, n.assigned_to_me), (0, 1, 0, Some(1)));
+    // Assigning to the same admin again writes nothing.
+    assert_eq!(assign(w.store(), ORG, &ticket.id, Some("admin-1"), t(4)).await.unwrap().version, assigned.version);
+    // A status of RESOLVED through update closes the ticket like close does (one closing message).
+    update(&ports(&w), ORG, &ticket.id, Some(TicketStatus::Resolved), None, t(5)).await.unwrap();
+    assert_eq!(w.reply_jobs().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_assignment_losing_once_is_retried_and_losing_always_answers_lost_update() {
+    let w = World::new().with_channel(None).await;
+    let (_, ticket) = given_ticket(&w).await;
+    w.store().fail_next("save_ticket", Error::LostUpdate("ticket"));
+    let assigned = assign(w.store(), ORG, &ticket.id, Some("admin-1"), t(2)).await.unwrap();
+    assert_eq!(assigned.version, ticket.version + 1);
+    w.keeps_losing("save_ticket", "ticket");
+    let out = assign(w.store(), ORG, &ticket.id, Some("admin-2"), t(3)).await;
+    assert!(matches!(out, Err(Error::LostUpdate("ticket"))), "{out:?}");
+    assert_eq!(get(w.store(), ORG, &ticket.id).await.unwrap().assigned_admin_id.as_deref(), Some("admin-1"));
+}

@@ -1,0 +1,57 @@
+//! What the function crates' tests share: their `events/` samples, and the demo organisation the
+//! samples speak for, to run each function's handler on the memory adapter (`Deps::in_memory`).
+
+use std::path::PathBuf;
+
+use crate::domain::channel::{Channel, TemplateRef};
+
+/// The organisation every sample's claims (and the dev stack's demo data) name.
+pub const DEMO_ORG: &str = "org_demo";
+
+/// The demo organisation's WhatsApp number: the one in Meta's example payloads.
+pub fn demo_channel() -> Channel {
+    Channel {
+        org_id: DEMO_ORG.into(),
+        phone_number_id: "106540352242922".into(),
+        display_phone_number: Some("15550783881".into()),
+        waba_id: Some("102290129340398".into()),
+        fallback_template: Some(TemplateRef { name: "hello_world".into(), language: "en_US".into() }),
+    }
+}
+
+/// `events/<function>/*.json` as `(file name, text)`, in name order.
+pub fn sample_events(function: &str) -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(function);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|f| f.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "events/{function} has no sample");
+    files
+        .into_iter()
+        .map(|p| (p.file_name().unwrap_or_default().to_string_lossy().to_string(), std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))))
+        .collect()
+}
+
+/// Every HTTP sample of `function` through `handle`, with the status each answered, in name order.
+pub async fn http_samples<F, Fut>(function: &str, mut handle: F) -> Vec<(String, u16)>
+where
+    F: FnMut(lambda_http::Request) -> Fut,
+    Fut: std::future::Future<Output = Result<lambda_http::Response<lambda_http::Body>, lambda_http::Error>>,
+{
+    let mut answered = Vec::new();
+    for (name, text) in sample_events(function) {
+        let request = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("events/{function}/{name}: {e}"));
+        let response = handle(request).await.unwrap_or_else(|e| panic!("events/{function}/{name}: {e}"));
+        answered.push((name, response.status().as_u16()));
+    }
+    answered
+}
+
+/// `[("file.json", 200), …]` as `http_samples` answers, for one `assert_eq!`.
+pub fn statuses(expected: &[(&str, u16)]) -> Vec<(String, u16)> {
+    expected.iter().map(|(name, status)| (name.to_string(), *status)).collect()
+}
