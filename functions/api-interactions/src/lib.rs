@@ -156,6 +156,12 @@ async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Bo
     let newest_first = q.order == Some(Order::Desc);
     let due_after = q.due_after;
     let mut due_before = q.due_before;
+    // The caller's own range must make sense; `overdue` then narrows it to what is already due.
+    if let (Some(a), Some(b)) = (due_after, due_before)
+        && a > b
+    {
+        return Err(AppError::invalid("due_after", "must not be after due_before"));
+    }
     if overdue {
         if status.is_some_and(|s| !s.is_open()) {
             return Err(AppError::invalid("status", "overdue interactions are pending or in_progress"));
@@ -163,10 +169,11 @@ async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Bo
         let now = deps.clock.now();
         due_before = Some(due_before.map_or(now, |b| b.min(now)));
     }
+    // Overdue from a date still to come: nothing can be, an empty page rather than an error.
     if let (Some(a), Some(b)) = (due_after, due_before)
         && a > b
     {
-        return Err(AppError::invalid("due_after", "must not be after due_before"));
+        return Ok(ok(&PageBody::<max_core::domain::interaction::Interaction> { items: Vec::new(), next_cursor: None }));
     }
     let filter = InteractionFilter {
         customer_id: q.customer_id,

@@ -23,3 +23,29 @@ async fn its_sample_events_answer_what_they_show() {
     // Nothing completed: no next step owed.
     assert!(world.outbox.jobs(Queue::NextSteps).is_empty());
 }
+
+/// `overdue` narrows the caller's range to what is already due: a range starting later is empty,
+/// not an error; a range the caller wrote backwards is still refused.
+#[tokio::test]
+async fn overdue_from_a_future_date_is_an_empty_page_and_a_backward_range_is_refused() {
+    let (deps, _world) = Deps::in_memory(chrono::Utc::now());
+    let sample = max_core::testing::sample_events("api-interactions")
+        .into_iter()
+        .find(|(name, _)| name == "list-overdue-interactions.json")
+        .expect("the overdue sample")
+        .1;
+    let with_query = |pairs: &[(&str, &str)]| {
+        let mut event: serde_json::Value = serde_json::from_str(&sample).unwrap();
+        let query: serde_json::Map<String, serde_json::Value> = pairs.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect();
+        event["rawQueryString"] = serde_json::json!(pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&"));
+        event["queryStringParameters"] = serde_json::Value::Object(query);
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    };
+    let future = (chrono::Utc::now() + chrono::Duration::days(400)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let answer = crate::handle(with_query(&[("overdue", "true"), ("due_after", &future)]), &deps).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let body: serde_json::Value = serde_json::from_slice(answer.body()).unwrap();
+    assert_eq!(body["items"], serde_json::json!([]));
+    let backwards = crate::handle(with_query(&[("due_after", &future), ("due_before", "2026-01-01T00:00:00Z")]), &deps).await.unwrap();
+    assert_eq!(backwards.status().as_u16(), 422);
+}
