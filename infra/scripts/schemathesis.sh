@@ -53,9 +53,13 @@ export SCHEMATHESIS_HOOKS=schemathesis_hooks
 export PYTHONPATH="$ROOT/infra/scripts${PYTHONPATH:+:$PYTHONPATH}"
 
 # --max-response-time: GET /v1/events long-polls up to 20 s by design (`wait`).
+# --phases: the stateful phase chains real responses, so what it sends depends on timing and ids
+# (it is not reproducible from the seed); make test runs the seeded phases, and
+# SCHEMATHESIS_PHASES=examples,coverage,fuzzing,stateful explores further by hand.
 set +e
 "$ROOT/.venv/bin/schemathesis" --no-color run "$URL/openapi.json" \
   --checks all \
+  --phases "${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing}" \
   --seed "$SEED" \
   --max-time "$SECONDS_BUDGET" \
   --workers "${MAX_SCHEMATHESIS_WORKERS:-1}" \
