@@ -421,5 +421,6 @@ impl<T> Stores for T where
         + WamidIndex
         + SupportStore
         + BotStore
+        + ?Sized
 {
 }

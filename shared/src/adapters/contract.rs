@@ -26,45 +26,9 @@ use crate::domain::workflow::{InteractionSettings, WorkflowTemplate};
 use crate::error::{Error, Result};
 use crate::ports::*;
 
-/// Every store port, as one bound.
-pub trait ContractStore:
-    ChannelDirectory
-    + CustomerStore
-    + ConversationStore
-    + MessageStore
-    + TemplateStatusStore
-    + InteractionStore
-    + WorkflowStore
-    + ActionStore
-    + ResponseTemplateStore
-    + EventStore
-    + WamidIndex
-    + SupportStore
-    + BotStore
-{
-}
-
-impl<T> ContractStore for T where
-    T: ChannelDirectory
-        + CustomerStore
-        + ConversationStore
-        + MessageStore
-        + TemplateStatusStore
-        + InteractionStore
-        + WorkflowStore
-        + ActionStore
-        + ResponseTemplateStore
-        + EventStore
-        + WamidIndex
-        + SupportStore
-        + BotStore
-        + ?Sized
-{
-}
-
 /// What a case runs on: a fresh store, and whatever keeps it alive (a test stack).
 pub trait Fixture {
-    type Store: ContractStore + ?Sized;
+    type Store: Stores + ?Sized;
     fn store(&self) -> &Self::Store;
 }
 
@@ -183,7 +147,7 @@ fn conversation(org: &str, id: &str, address: &str, last_message_at: DateTime<Ut
 
 /// A conversation stored with its customer and identity (the identity points at it).
 /// Assigns the conversation as the use case does: read, change, save over the version read.
-async fn assign<S: ContractStore + ?Sized>(s: &S, org: &str, id: &str, agent: Option<&str>, at: DateTime<Utc>) -> Conversation {
+async fn assign<S: Stores + ?Sized>(s: &S, org: &str, id: &str, agent: Option<&str>, at: DateTime<Utc>) -> Conversation {
     let mut c = s.conversation(org, id).await.unwrap().unwrap();
     c.assignee_id = agent.map(str::to_string);
     c.updated_at = at;
@@ -192,7 +156,7 @@ async fn assign<S: ContractStore + ?Sized>(s: &S, org: &str, id: &str, agent: Op
     c
 }
 
-async fn stored_conversation<S: ContractStore + ?Sized>(s: &S, org: &str, id: &str, last_message_at: DateTime<Utc>) -> Conversation {
+async fn stored_conversation<S: Stores + ?Sized>(s: &S, org: &str, id: &str, last_message_at: DateTime<Utc>) -> Conversation {
     let address = format!("addr-{id}");
     let c = conversation(org, id, &address, last_message_at);
     let written = s.create_customer(&customer(org, &c.customer_id), &identity(org, &address, &c.customer_id, Some(id)), &c).await;
@@ -225,7 +189,7 @@ fn queued(c: &Conversation, id: &str, at: DateTime<Utc>) -> Message {
 }
 
 /// Records `m` over `c`, answering the conversation's new state.
-async fn record_outbound<S: ContractStore + ?Sized>(s: &S, c: &Conversation, m: &Message) -> Conversation {
+async fn record_outbound<S: Stores + ?Sized>(s: &S, c: &Conversation, m: &Message) -> Conversation {
     let next = next_version(c);
     assert_eq!(s.record_outbound(m, &next).await.unwrap(), Written::Stored);
     next
@@ -339,7 +303,7 @@ fn conversation_id(c: &Conversation) -> String {
 
 // ------------------------------------------------------------- channels, customers, conversations
 
-pub async fn channels_are_found_by_number_and_waba<S: ContractStore + ?Sized>(s: &S) {
+pub async fn channels_are_found_by_number_and_waba<S: Stores + ?Sized>(s: &S) {
     s.put_channel(&channel(ORG, "PN1", "WABA1")).await.unwrap();
     assert_eq!(s.channel_by_number("PN1").await.unwrap().map(|c| c.org_id), Some(ORG.to_string()));
     assert_eq!(s.org_by_waba("WABA1").await.unwrap().as_deref(), Some(ORG));
@@ -352,7 +316,7 @@ pub async fn channels_are_found_by_number_and_waba<S: ContractStore + ?Sized>(s:
     s.record_template_status(&status).await.unwrap();
 }
 
-pub async fn a_customer_is_created_once_and_all_or_nothing<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_customer_is_created_once_and_all_or_nothing<S: Stores + ?Sized>(s: &S) {
     let c = conversation(ORG, "C1", "A1", t(1));
     let id = identity(ORG, "A1", &c.customer_id, Some("C1"));
     assert_eq!(s.create_customer(&customer(ORG, &c.customer_id), &id, &c).await.unwrap(), Written::Stored);
@@ -368,7 +332,7 @@ pub async fn a_customer_is_created_once_and_all_or_nothing<S: ContractStore + ?S
     assert_eq!(s.whatsapp_identity(ORG, "A1").await.unwrap(), Some(id));
 }
 
-pub async fn another_organisation_finds_nothing<S: ContractStore + ?Sized>(s: &S) {
+pub async fn another_organisation_finds_nothing<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let m = queued(&c, "M1", t(2));
     let c = record_outbound(s, &c, &m).await;
@@ -399,7 +363,7 @@ pub async fn another_organisation_finds_nothing<S: ContractStore + ?Sized>(s: &S
     assert_eq!(s.message(ORG, "C1", "M1").await.unwrap().unwrap().status, DeliveryStatus::Sent);
 }
 
-pub async fn a_conversation_opens_only_over_the_previous_one<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_conversation_opens_only_over_the_previous_one<S: Stores + ?Sized>(s: &S) {
     let c1 = stored_conversation(s, ORG, "C1", t(1)).await;
     let id = s.whatsapp_identity(ORG, &c1.customer_address).await.unwrap().unwrap();
     let c2 = conversation(ORG, "C2", &c1.customer_address, t(2));
@@ -416,7 +380,7 @@ pub async fn a_conversation_opens_only_over_the_previous_one<S: ContractStore + 
     assert_eq!(s.conversation(ORG, "C9").await.unwrap(), None);
 }
 
-pub async fn close_frees_the_identity_and_reopen_takes_it<S: ContractStore + ?Sized>(s: &S) {
+pub async fn close_frees_the_identity_and_reopen_takes_it<S: Stores + ?Sized>(s: &S) {
     let c1 = stored_conversation(s, ORG, "C1", t(1)).await;
     let address = c1.customer_address.clone();
     assert_eq!(s.close(&c1, t(2)).await.unwrap(), Written::Stored);
@@ -441,7 +405,7 @@ pub async fn close_frees_the_identity_and_reopen_takes_it<S: ContractStore + ?Si
     assert_eq!(s.whatsapp_identity(ORG, &address).await.unwrap().unwrap().open_conversation_id.as_deref(), Some("C2"));
 }
 
-pub async fn a_conversation_is_saved_only_over_the_version_read<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_conversation_is_saved_only_over_the_version_read<S: Stores + ?Sized>(s: &S) {
     let stored = stored_conversation(s, ORG, "C1", t(1)).await;
     let mut assigned = stored.clone();
     assigned.assignee_id = Some("agent-1".into());
@@ -457,7 +421,7 @@ pub async fn a_conversation_is_saved_only_over_the_version_read<S: ContractStore
     assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(assigned));
 }
 
-pub async fn conversations_list_newest_activity_first_in_pages<S: ContractStore + ?Sized>(s: &S) {
+pub async fn conversations_list_newest_activity_first_in_pages<S: Stores + ?Sized>(s: &S) {
     for (id, at) in [("C1", 3), ("C2", 1), ("C3", 5), ("C4", 2), ("C5", 4)] {
         stored_conversation(s, ORG, id, t(at)).await;
     }
@@ -472,7 +436,7 @@ pub async fn conversations_list_newest_activity_first_in_pages<S: ContractStore 
     assert_eq!((short.items.len(), short.next_cursor), (5, None));
 }
 
-pub async fn filtered_conversation_pages_are_filled<S: ContractStore + ?Sized>(s: &S) {
+pub async fn filtered_conversation_pages_are_filled<S: Stores + ?Sized>(s: &S) {
     let mut latest = Vec::new();
     for i in 0..6 {
         stored_conversation(s, ORG, &format!("C{i}"), t(i)).await;
@@ -496,7 +460,7 @@ pub async fn filtered_conversation_pages_are_filled<S: ContractStore + ?Sized>(s
     assert_eq!(s.conversations(ORG, &of_a, &page(10, None)).await.unwrap().items.len(), 6);
 }
 
-pub async fn a_cursor_of_another_list_is_refused<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_cursor_of_another_list_is_refused<S: Stores + ?Sized>(s: &S) {
     for i in 0..3 {
         stored_conversation(s, ORG, &format!("C{i}"), t(i)).await;
     }
@@ -510,7 +474,7 @@ pub async fn a_cursor_of_another_list_is_refused<S: ContractStore + ?Sized>(s: &
 
 // ------------------------------------------------------------------------------------ messages
 
-pub async fn an_inbound_message_is_stored_once_per_wamid<S: ContractStore + ?Sized>(s: &S) {
+pub async fn an_inbound_message_is_stored_once_per_wamid<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let m = inbound(&c, "M1", "wamid.in1", t(2));
     let c2 = next_version(&c);
@@ -527,7 +491,7 @@ pub async fn an_inbound_message_is_stored_once_per_wamid<S: ContractStore + ?Siz
     assert!(matches!(s.record_inbound(&no_wamid, &next_version(&c2)).await, Err(Error::Invalid { .. })));
 }
 
-pub async fn an_inbound_message_over_a_changed_conversation_is_a_lost_update<S: ContractStore + ?Sized>(s: &S) {
+pub async fn an_inbound_message_over_a_changed_conversation_is_a_lost_update<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     assign(s, ORG, "C1", Some("agent-1"), t(2)).await;
     let m = inbound(&c, "M1", "wamid.in1", t(3));
@@ -538,7 +502,7 @@ pub async fn an_inbound_message_over_a_changed_conversation_is_a_lost_update<S: 
     assert_eq!(s.record_inbound(&m, &next_version(&fresh)).await.unwrap(), Written::Stored);
 }
 
-pub async fn an_outbound_message_is_stored_once_per_idempotency_key<S: ContractStore + ?Sized>(s: &S) {
+pub async fn an_outbound_message_is_stored_once_per_idempotency_key<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let mut m = queued(&c, "M1", t(2));
     m.idempotency_key = Some("key-1".into());
@@ -563,7 +527,7 @@ pub async fn an_outbound_message_is_stored_once_per_idempotency_key<S: ContractS
     assert_eq!(s.message_by_idempotency_key(OTHER, "C1", "key-1").await.unwrap(), None);
 }
 
-pub async fn an_outbound_message_over_a_changed_conversation_writes_nothing<S: ContractStore + ?Sized>(s: &S) {
+pub async fn an_outbound_message_over_a_changed_conversation_writes_nothing<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     assign(s, ORG, "C1", Some("agent-1"), t(2)).await;
     let mut m = queued(&c, "M1", t(3));
@@ -577,7 +541,7 @@ pub async fn an_outbound_message_over_a_changed_conversation_writes_nothing<S: C
     assert_eq!(s.record_outbound(&m, &next_version(&fresh)).await.unwrap(), Written::Stored);
 }
 
-pub async fn messages_page_in_both_orders<S: ContractStore + ?Sized>(s: &S) {
+pub async fn messages_page_in_both_orders<S: Stores + ?Sized>(s: &S) {
     let mut c = stored_conversation(s, ORG, "C1", t(1)).await;
     for i in 1..=5 {
         c = record_outbound(s, &c, &queued(&c, &format!("M{i}"), t(i))).await;
@@ -594,7 +558,7 @@ pub async fn messages_page_in_both_orders<S: ContractStore + ?Sized>(s: &S) {
     assert!(s.messages(OTHER, "C1", &page(3, None), false).await.unwrap().items.is_empty());
 }
 
-pub async fn a_send_is_recorded_once_and_indexed_by_wamid<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_send_is_recorded_once_and_indexed_by_wamid<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let m = queued(&c, "M1", t(2));
     record_outbound(s, &c, &m).await;
@@ -614,7 +578,7 @@ pub async fn a_send_is_recorded_once_and_indexed_by_wamid<S: ContractStore + ?Si
     assert_eq!(s.message_by_wamid(ORG, "wamid.9").await.unwrap(), None);
 }
 
-pub async fn delivery_statuses_only_move_forward<S: ContractStore + ?Sized>(s: &S) {
+pub async fn delivery_statuses_only_move_forward<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let m = queued(&c, "M1", t(2));
     record_outbound(s, &c, &m).await;
@@ -633,7 +597,7 @@ pub async fn delivery_statuses_only_move_forward<S: ContractStore + ?Sized>(s: &
     assert_eq!((failed.status, failed.failure, failed.failed_at), (DeliveryStatus::Failed, Some(failure), Some(t(7))));
 }
 
-pub async fn early_statuses_are_kept_and_applied_by_mark_sent<S: ContractStore + ?Sized>(s: &S) {
+pub async fn early_statuses_are_kept_and_applied_by_mark_sent<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let m = queued(&c, "M1", t(2));
     record_outbound(s, &c, &m).await;
@@ -655,7 +619,7 @@ pub async fn early_statuses_are_kept_and_applied_by_mark_sent<S: ContractStore +
     assert_eq!(s.apply_status(OTHER, "wamid.9", DeliveryStatus::Failed, None, t(8)).await.unwrap(), Written::AlreadyThere);
 }
 
-pub async fn a_failed_message_is_final<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_failed_message_is_final<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let m = queued(&c, "M1", t(2));
     record_outbound(s, &c, &m).await;
@@ -669,7 +633,7 @@ pub async fn a_failed_message_is_final<S: ContractStore + ?Sized>(s: &S) {
     assert_eq!(s.message(ORG, "C1", "M9").await.unwrap(), None);
 }
 
-pub async fn queued_between_finds_queued_replies_in_range_across_organisations<S: ContractStore + ?Sized>(s: &S) {
+pub async fn queued_between_finds_queued_replies_in_range_across_organisations<S: Stores + ?Sized>(s: &S) {
     let mut c = stored_conversation(s, ORG, "C1", t(1)).await;
     for (id, at) in [("M10", 10), ("M15", 15), ("M20", 20), ("M21", 21), ("M9", 9), ("SENT", 12), ("FAILED", 13)] {
         c = record_outbound(s, &c, &queued(&c, id, t(at))).await;
@@ -686,7 +650,7 @@ pub async fn queued_between_finds_queued_replies_in_range_across_organisations<S
     assert_eq!(found, ["M10", "M15", "M20", "O12"], "both bounds inclusive, only queued outbound");
 }
 
-pub async fn queued_between_respects_its_limit_per_shard<S: ContractStore + ?Sized>(s: &S) {
+pub async fn queued_between_respects_its_limit_per_shard<S: Stores + ?Sized>(s: &S) {
     let mut c = stored_conversation(s, ORG, "C1", t(1)).await;
     for i in 0..20 {
         c = record_outbound(s, &c, &queued(&c, &format!("M{i:02}"), t(10 + i))).await;
@@ -701,7 +665,7 @@ pub async fn queued_between_respects_its_limit_per_shard<S: ContractStore + ?Siz
     assert!(two_each.len() > one_each.len() && two_each.len() <= 16);
 }
 
-pub async fn a_message_is_read_with_its_conversation_and_statuses<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_message_is_read_with_its_conversation_and_statuses<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let m1 = queued(&c, "M1", t(2));
     let c = record_outbound(s, &c, &m1).await;
@@ -721,7 +685,7 @@ pub async fn a_message_is_read_with_its_conversation_and_statuses<S: ContractSto
 
 // ------------------------------------------------------------------------------------- actions
 
-pub async fn an_action_is_created_once_per_idempotency_key<S: ContractStore + ?Sized>(s: &S) {
+pub async fn an_action_is_created_once_per_idempotency_key<S: Stores + ?Sized>(s: &S) {
     let c = conversation(ORG, "C1", "A1", t(1));
     let a1 = action(ORG, "A1", &c, "other", ActionStatus::Pending);
     assert_eq!(s.create_action(&a1, Some("key-1")).await.unwrap(), Written::Stored);
@@ -740,7 +704,7 @@ pub async fn an_action_is_created_once_per_idempotency_key<S: ContractStore + ?S
     assert_eq!(s.create_action(&theirs, Some("key-1")).await.unwrap(), Written::Stored);
 }
 
-async fn stored_actions<S: ContractStore + ?Sized>(s: &S) {
+async fn stored_actions<S: Stores + ?Sized>(s: &S) {
     let c1 = conversation(ORG, "C1", "A1", t(1));
     let c2 = conversation(ORG, "C2", "A2", t(1));
     for (id, c, kind, status) in [
@@ -756,7 +720,7 @@ async fn stored_actions<S: ContractStore + ?Sized>(s: &S) {
     s.create_action(&action(OTHER, "A7", &c1, "other", ActionStatus::Pending), None).await.unwrap();
 }
 
-pub async fn actions_list_newest_first_by_filter<S: ContractStore + ?Sized>(s: &S) {
+pub async fn actions_list_newest_first_by_filter<S: Stores + ?Sized>(s: &S) {
     stored_actions(s).await;
     let list = async |filter: ActionFilter| ids(&s.actions(ORG, &filter, &page(10, None)).await.unwrap().items, |a| &a.id);
     assert_eq!(list(ActionFilter::default()).await, ["A6", "A5", "A4", "A3", "A2", "A1"]);
@@ -772,7 +736,7 @@ pub async fn actions_list_newest_first_by_filter<S: ContractStore + ?Sized>(s: &
     assert_eq!(list(ActionFilter { action_type: Some("none_such".into()), ..Default::default() }).await, Vec::<String>::new());
 }
 
-pub async fn action_pages_follow_cursors_and_fill_filtered_pages<S: ContractStore + ?Sized>(s: &S) {
+pub async fn action_pages_follow_cursors_and_fill_filtered_pages<S: Stores + ?Sized>(s: &S) {
     stored_actions(s).await;
     let id = |a: &Action| a.id.clone();
     let all = ActionFilter::default();
@@ -787,7 +751,7 @@ pub async fn action_pages_follow_cursors_and_fill_filtered_pages<S: ContractStor
 }
 
 /// An action with its bubble in a stored conversation, and the decision on it.
-async fn decision<S: ContractStore + ?Sized>(s: &S) -> (Action, DecisionWrite) {
+async fn decision<S: Stores + ?Sized>(s: &S) -> (Action, DecisionWrite) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let pending = action(ORG, "A1", &c, "refund_request", ActionStatus::Pending);
     let mut bubble = message(&c, &pending.request_message_id, "internal", "received", t(1));
@@ -838,7 +802,7 @@ async fn decision<S: ContractStore + ?Sized>(s: &S) -> (Action, DecisionWrite) {
     (pending, write)
 }
 
-pub async fn a_decision_is_saved_all_or_nothing<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_decision_is_saved_all_or_nothing<S: Stores + ?Sized>(s: &S) {
     let (pending, write) = decision(s).await;
     let context = s.decision_context(&pending).await.unwrap();
     assert!(context.bubble_shown);
@@ -870,7 +834,7 @@ pub async fn a_decision_is_saved_all_or_nothing<S: ContractStore + ?Sized>(s: &S
     assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(write.conversation));
 }
 
-pub async fn a_decision_over_a_changed_conversation_writes_nothing_but_a_void_event<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_decision_over_a_changed_conversation_writes_nothing_but_a_void_event<S: Stores + ?Sized>(s: &S) {
     let (pending, write) = decision(s).await;
     assign(s, ORG, "C1", Some("agent-2"), t(3)).await;
     assert_eq!(s.save_decision(&write).await.unwrap(), Written::AlreadyThere);
@@ -885,7 +849,7 @@ pub async fn a_decision_over_a_changed_conversation_writes_nothing_but_a_void_ev
     assert_eq!(feed.iter().map(|e| (e.seq, e.kind)).collect::<Vec<_>>(), [(1, EventKind::Void)]);
 }
 
-pub async fn answer_statuses_only_move_forward<S: ContractStore + ?Sized>(s: &S) {
+pub async fn answer_statuses_only_move_forward<S: Stores + ?Sized>(s: &S) {
     let (_, write) = decision(s).await;
     s.save_decision(&write).await.unwrap();
     let apply = async |status: DeliveryStatus, wamid: Option<&'static str>, at: i64| s.apply_response_status(ORG, "A1", status, wamid, None, t(at)).await.unwrap();
@@ -903,7 +867,7 @@ pub async fn answer_statuses_only_move_forward<S: ContractStore + ?Sized>(s: &S)
     assert_eq!(s.action_with_response(ORG, "A9").await.unwrap(), (None, None));
 }
 
-pub async fn response_templates_are_versioned<S: ContractStore + ?Sized>(s: &S) {
+pub async fn response_templates_are_versioned<S: Stores + ?Sized>(s: &S) {
     let mut v1 = ResponseTemplates::empty(ORG, t(1));
     v1.version = 1;
     v1.custom_types = vec!["warranty".into()];
@@ -923,7 +887,7 @@ pub async fn response_templates_are_versioned<S: ContractStore + ?Sized>(s: &S) 
 
 // -------------------------------------------------------------------------------------- events
 
-pub async fn events_are_numbered_in_order_and_deduplicated<S: ContractStore + ?Sized>(s: &S) {
+pub async fn events_are_numbered_in_order_and_deduplicated<S: Stores + ?Sized>(s: &S) {
     assert_eq!(s.latest_event_seq(ORG).await.unwrap(), 0);
     let written = s.record_events(&[event(ORG, "E1"), event(ORG, "E2"), event(ORG, "E3")]).await.unwrap();
     assert_eq!(written, [Written::Stored; 3]);
@@ -940,7 +904,7 @@ pub async fn events_are_numbered_in_order_and_deduplicated<S: ContractStore + ?S
     assert_eq!(s.latest_event_seq(ORG).await.unwrap(), 6);
 }
 
-pub async fn a_repeated_event_leaves_a_void_number<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_repeated_event_leaves_a_void_number<S: Stores + ?Sized>(s: &S) {
     s.record_event(&event(ORG, "E1")).await.unwrap();
     // A retried job: one event recorded before, one new. The new one takes the first number.
     let written = s.record_events(&[event(ORG, "E1"), event(ORG, "E2")]).await.unwrap();
@@ -953,7 +917,7 @@ pub async fn a_repeated_event_leaves_a_void_number<S: ContractStore + ?Sized>(s:
     assert!(s.events_after(ORG, 3, 10).await.unwrap().iter().all(|e| e.kind == EventKind::Void));
 }
 
-pub async fn events_after_respects_position_limit_and_organisation<S: ContractStore + ?Sized>(s: &S) {
+pub async fn events_after_respects_position_limit_and_organisation<S: Stores + ?Sized>(s: &S) {
     let batch: Vec<NewEvent> = (1..=12).map(|i| event(ORG, &format!("E{i}"))).collect();
     s.record_events(&batch).await.unwrap();
     s.record_event(&event(OTHER, "X1")).await.unwrap();
@@ -967,7 +931,7 @@ pub async fn events_after_respects_position_limit_and_organisation<S: ContractSt
     assert_eq!((recorded.org_id.as_str(), recorded.at, recorded.data["key"].as_str()), (ORG, t(5), Some("E5")));
 }
 
-pub async fn events_of_two_organisations_in_one_call_are_refused<S: ContractStore + ?Sized>(s: &S) {
+pub async fn events_of_two_organisations_in_one_call_are_refused<S: Stores + ?Sized>(s: &S) {
     assert!(s.record_events(&[event(ORG, "E1"), event(OTHER, "E2")]).await.is_err());
     assert_eq!(s.record_event(&event(ORG, "E1")).await.unwrap(), Written::Stored, "nothing of the refused call was kept");
     assert_eq!(s.record_event(&event(OTHER, "E2")).await.unwrap(), Written::Stored);
@@ -975,7 +939,7 @@ pub async fn events_of_two_organisations_in_one_call_are_refused<S: ContractStor
 
 // --------------------------------------------------------------------------------- interactions
 
-pub async fn an_interaction_is_created_once_per_idempotency_key<S: ContractStore + ?Sized>(s: &S) {
+pub async fn an_interaction_is_created_once_per_idempotency_key<S: Stores + ?Sized>(s: &S) {
     let i1 = interaction(ORG, "I1", "CU1", t(10), "pending");
     assert_eq!(s.create_interaction(&i1, Some("key-1")).await.unwrap(), i1);
     let i2 = interaction(ORG, "I2", "CU1", t(20), "pending");
@@ -988,7 +952,7 @@ pub async fn an_interaction_is_created_once_per_idempotency_key<S: ContractStore
     assert_eq!(s.create_interaction(&theirs, Some("key-1")).await.unwrap(), theirs);
 }
 
-pub async fn an_interaction_save_refuses_a_lost_update<S: ContractStore + ?Sized>(s: &S) {
+pub async fn an_interaction_save_refuses_a_lost_update<S: Stores + ?Sized>(s: &S) {
     let i = interaction(ORG, "I1", "CU1", t(10), "pending");
     s.create_interaction(&i, None).await.unwrap();
     let mut started = i.clone();
@@ -1007,7 +971,7 @@ pub async fn an_interaction_save_refuses_a_lost_update<S: ContractStore + ?Sized
     assert_eq!(s.interaction(ORG, "I9").await.unwrap(), None);
 }
 
-pub async fn store_if_absent_stores_once<S: ContractStore + ?Sized>(s: &S) {
+pub async fn store_if_absent_stores_once<S: Stores + ?Sized>(s: &S) {
     let next = interaction(ORG, "NEXT", "CU1", t(10), "pending");
     assert_eq!(s.store_if_absent(&next).await.unwrap(), Written::Stored);
     let mut other = next.clone();
@@ -1016,7 +980,7 @@ pub async fn store_if_absent_stores_once<S: ContractStore + ?Sized>(s: &S) {
     assert_eq!(s.interaction(ORG, "NEXT").await.unwrap(), Some(next));
 }
 
-async fn stored_interactions<S: ContractStore + ?Sized>(s: &S) {
+async fn stored_interactions<S: Stores + ?Sized>(s: &S) {
     let mut high = interaction(ORG, "I3", "CU1", t(30), "in_progress");
     high.priority = Priority::High;
     let mut email = interaction(ORG, "I4", "CU1", t(40), "cancelled");
@@ -1033,7 +997,7 @@ async fn stored_interactions<S: ContractStore + ?Sized>(s: &S) {
     }
 }
 
-pub async fn interactions_list_by_index_filter_and_order<S: ContractStore + ?Sized>(s: &S) {
+pub async fn interactions_list_by_index_filter_and_order<S: Stores + ?Sized>(s: &S) {
     stored_interactions(s).await;
     let list = async |filter: InteractionFilter| ids(&s.interactions(ORG, &filter, &page(20, None)).await.unwrap().items, |i| &i.id);
     let of = |customer: &str| InteractionFilter { customer_id: Some(customer.into()), ..Default::default() };
@@ -1056,7 +1020,7 @@ pub async fn interactions_list_by_index_filter_and_order<S: ContractStore + ?Siz
     assert_eq!(list(of("CU9")).await, Vec::<String>::new());
 }
 
-pub async fn filtered_interaction_pages_are_filled_like_dynamodb<S: ContractStore + ?Sized>(s: &S) {
+pub async fn filtered_interaction_pages_are_filled_like_dynamodb<S: Stores + ?Sized>(s: &S) {
     for n in 1..=10 {
         let mut i = interaction(ORG, &format!("I{n:02}"), "CU1", t(n), "pending");
         if [2, 7, 9].contains(&n) {
@@ -1075,7 +1039,7 @@ pub async fn filtered_interaction_pages_are_filled_like_dynamodb<S: ContractStor
     assert_eq!(pages.concat().len(), 10);
 }
 
-pub async fn open_interactions_are_soonest_due_first<S: ContractStore + ?Sized>(s: &S) {
+pub async fn open_interactions_are_soonest_due_first<S: Stores + ?Sized>(s: &S) {
     stored_interactions(s).await;
     let open = s.open_interactions(ORG, "CU1", None, &page(10, None)).await.unwrap();
     assert_eq!((ids(&open.items, |i| &i.id), open.next_cursor), (vec!["I1".to_string(), "I3".to_string()], None));
@@ -1088,7 +1052,7 @@ pub async fn open_interactions_are_soonest_due_first<S: ContractStore + ?Sized>(
     assert!(s.open_interactions(OTHER, "CU2", None, &page(10, None)).await.unwrap().items.is_empty());
 }
 
-pub async fn owed_next_steps_are_completions_in_range_across_organisations<S: ContractStore + ?Sized>(s: &S) {
+pub async fn owed_next_steps_are_completions_in_range_across_organisations<S: Stores + ?Sized>(s: &S) {
     let done = |org: &str, id: &str, at: i64| interaction(org, id, "CU1", t(at), "completed");
     let mut linked = done(ORG, "LINKED", 15);
     linked.next_interaction_id = Some("NEXT".into());
@@ -1122,7 +1086,7 @@ pub async fn owed_next_steps_are_completions_in_range_across_organisations<S: Co
 
 // ------------------------------------------------------------------------------------ workflows
 
-pub async fn workflow_templates_are_versioned_with_one_default<S: ContractStore + ?Sized>(s: &S) {
+pub async fn workflow_templates_are_versioned_with_one_default<S: Stores + ?Sized>(s: &S) {
     let a = workflow_template(ORG, "WA", true, 1, 1);
     assert_eq!(s.put_workflow_template(&a).await.unwrap(), Written::Stored);
     assert_eq!(s.put_workflow_template(&a).await.unwrap(), Written::AlreadyThere, "new only once");
@@ -1149,7 +1113,7 @@ pub async fn workflow_templates_are_versioned_with_one_default<S: ContractStore 
     assert!(s.workflow_catalog(OTHER).await.unwrap().templates.is_empty());
 }
 
-pub async fn workflow_templates_are_seeded_once_all_or_nothing<S: ContractStore + ?Sized>(s: &S) {
+pub async fn workflow_templates_are_seeded_once_all_or_nothing<S: Stores + ?Sized>(s: &S) {
     let seeds = [workflow_template(ORG, "S1", false, 1, 1), workflow_template(ORG, "S2", false, 1, 2)];
     assert!(!s.workflow_catalog(ORG).await.unwrap().seeded);
     assert_eq!(s.seed_workflow_templates(ORG, &seeds).await.unwrap(), Written::Stored);
@@ -1178,7 +1142,7 @@ fn counts_of(counts: &crate::domain::support::TicketCounts, statuses: &[TicketSt
     counts.total(&TicketFilter { statuses: statuses.to_vec(), ..Default::default() })
 }
 
-pub async fn a_ticket_is_saved_with_its_counters<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_ticket_is_saved_with_its_counters<S: Stores + ?Sized>(s: &S) {
     let t1 = ticket(ORG, "T1", TicketPriority::High);
     assert_eq!(s.save_ticket(&new_ticket(&t1)).await.unwrap(), Written::Stored);
     assert_eq!(s.save_ticket(&new_ticket(&t1)).await.unwrap(), Written::AlreadyThere, "new only once");
@@ -1208,7 +1172,7 @@ pub async fn a_ticket_is_saved_with_its_counters<S: ContractStore + ?Sized>(s: &
     assert_eq!((counts.total(&mine), counts.total(&nobody)), (1, 1));
 }
 
-pub async fn a_ticket_write_with_a_known_message_writes_nothing<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_ticket_write_with_a_known_message_writes_nothing<S: Stores + ?Sized>(s: &S) {
     let t1 = ticket(ORG, "T1", TicketPriority::Medium);
     let m1 = ticket_message(&t1, "TM1", t(1));
     assert_eq!(s.save_ticket(&TicketWrite { message: Some(&m1), ..new_ticket(&t1) }).await.unwrap(), Written::Stored);
@@ -1227,7 +1191,7 @@ pub async fn a_ticket_write_with_a_known_message_writes_nothing<S: ContractStore
     assert_eq!(counts_of(&s.ticket_counts(ORG).await.unwrap(), &[TicketStatus::InProgress]), 1);
 }
 
-pub async fn a_ticket_write_over_a_changed_conversation_writes_nothing<S: ContractStore + ?Sized>(s: &S) {
+pub async fn a_ticket_write_over_a_changed_conversation_writes_nothing<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let t1 = ticket(ORG, "T1", TicketPriority::Medium);
     let mut with_ticket = next_version(&c);
@@ -1247,7 +1211,7 @@ pub async fn a_ticket_write_over_a_changed_conversation_writes_nothing<S: Contra
     assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(with_ticket));
 }
 
-pub async fn tickets_list_newest_first_filtered_in_pages<S: ContractStore + ?Sized>(s: &S) {
+pub async fn tickets_list_newest_first_filtered_in_pages<S: Stores + ?Sized>(s: &S) {
     let plan = [
         ("T1", TicketPriority::High, TicketStatus::Open, None),
         ("T2", TicketPriority::Low, TicketStatus::Closed, None),
@@ -1281,7 +1245,7 @@ pub async fn tickets_list_newest_first_filtered_in_pages<S: ContractStore + ?Siz
     assert!(matches!(s.tickets(ORG, &TicketFilter::default(), &page(2, Some("nonsense".into()))).await, Err(Error::Invalid { .. })));
 }
 
-pub async fn ticket_messages_are_oldest_first<S: ContractStore + ?Sized>(s: &S) {
+pub async fn ticket_messages_are_oldest_first<S: Stores + ?Sized>(s: &S) {
     let t1 = ticket(ORG, "T1", TicketPriority::Medium);
     s.save_ticket(&new_ticket(&t1)).await.unwrap();
     let mut before = t1.clone();
@@ -1299,7 +1263,7 @@ pub async fn ticket_messages_are_oldest_first<S: ContractStore + ?Sized>(s: &S) 
 
 // ------------------------------------------------------------------------------------------ bot
 
-pub async fn bot_settings_are_stored_if_missing_and_state_is_versioned<S: ContractStore + ?Sized>(s: &S) {
+pub async fn bot_settings_are_stored_if_missing_and_state_is_versioned<S: Stores + ?Sized>(s: &S) {
     let first = StoredBotSettings { org_id: ORG.into(), settings: BotSettings::default(), updated_at: t(1), updated_by: None };
     assert_eq!(s.put_bot_settings_if_missing(&first).await.unwrap(), Written::Stored);
     let second = StoredBotSettings { updated_at: t(2), updated_by: Some("admin".into()), ..first.clone() };
