@@ -183,7 +183,7 @@ impl Deps {
                 panic!("{e}");
             }
         };
-        let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(aws_https_client()).load().await;
         let whatsapp: Arc<dyn WhatsApp> = match &settings.whatsapp {
             Some(WhatsAppSettings::Graph(g)) => Arc::new(graph_api(g)),
             Some(WhatsAppSettings::Sandbox) => Arc::new(Sandbox::default()),
@@ -350,6 +350,34 @@ impl BlobStore for NoBlobs {
     }
 }
 
+/// The AWS SDK's HTTPS client, trusting only the certificate authorities AWS endpoints chain to
+/// (Amazon Trust Services, its Starfield cross-sign, and DigiCert for endpoints not yet moved to
+/// Amazon's CA), taken from the Mozilla root set compiled into the binary, instead of the host's
+/// store. The SDK's default reads the platform's certificates at init: on a Debian host the bundle
+/// and the 146 files of /etc/ssl/certs cost 7 ms of every cold start, and parsing all of Mozilla's
+/// 150 roots still cost 4 ms (`make bench-cold-start`); these are a dozen, and do not depend on the
+/// image. The Graph API client (reqwest) keeps the whole Mozilla set.
+fn aws_https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    use base64::Engine as _;
+    let roots = aws_ca_roots().fold(TrustStore::empty().with_native_roots(false), |roots, der| {
+            let body = base64::engine::general_purpose::STANDARD.encode(der);
+            roots.with_pem_certificate(format!("-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"))
+        });
+    let tls = TlsContext::builder().with_trust_store(roots).build().expect("a trust store of valid certificates");
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).tls_context(tls).build_https()
+}
+
+/// The Mozilla roots whose subject names an organisation AWS endpoints' certificates chain to (the
+/// DER holds the organisation's name as a plain string).
+fn aws_ca_roots() -> impl Iterator<Item = &'static [u8]> {
+    const AWS_CA_ORGANISATIONS: [&[u8]; 3] = [b"Amazon", b"Starfield Technologies", b"DigiCert Inc"];
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| der.as_ref())
+        .filter(|der| AWS_CA_ORGANISATIONS.iter().any(|org| der.windows(org.len()).any(|w| w == *org)))
+}
+
 /// reqwest is built without a TLS crypto provider so it shares aws-lc with the AWS SDK instead of
 /// pulling in a second implementation: install it once before building any reqwest client.
 pub fn install_tls_provider() {
@@ -365,6 +393,17 @@ pub fn graph_api(settings: &GraphSettings) -> GraphApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_endpoints_roots_are_trusted_and_few() {
+        let roots: Vec<&[u8]> = aws_ca_roots().collect();
+        let has = |name: &str| roots.iter().any(|der| der.windows(name.len()).any(|w| w == name.as_bytes()));
+        for name in ["Amazon Root CA 1", "Amazon Root CA 2", "Amazon Root CA 3", "Amazon Root CA 4", "Starfield Services Root Certificate Authority - G2", "DigiCert Global Root G2"] {
+            assert!(has(name), "{name} is not trusted");
+        }
+        assert!(roots.len() <= 20, "{} roots: the point is to parse a few at init", roots.len());
+        let _ = aws_https_client();
+    }
 
     fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
