@@ -45,7 +45,12 @@ def main() -> None:
         host="127.0.0.1",
         port=port,
         threads=128,
-        connection_limit=2000,
+        # The SDK's connection pools open one connection per concurrent call and keep it: at the
+        # limit waitress stops accepting, and the calls beyond it wait in the listen backlog for
+        # ever (the load benchmark at 80 msg/s hung that way with ~1,900 connections open).
+        # AWS has no such limit; the process's descriptor limit (ulimit -n) is the real one.
+        connection_limit=15000,
+        backlog=4096,
         channel_timeout=300,
         # Large request bodies (media uploads) are spooled to disk above this size.
         inbuf_overflow=16 * 1024 * 1024,

@@ -183,7 +183,7 @@ impl Deps {
                 panic!("{e}");
             }
         };
-        let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(aws_https_client()).load().await;
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(aws_https_client()).timeout_config(aws_timeouts()).load().await;
         let whatsapp: Arc<dyn WhatsApp> = match &settings.whatsapp {
             Some(WhatsAppSettings::Graph(g)) => Arc::new(graph_api(g)),
             Some(WhatsAppSettings::Sandbox) => Arc::new(Sandbox::default()),
@@ -376,6 +376,19 @@ fn aws_ca_roots() -> impl Iterator<Item = &'static [u8]> {
         .iter()
         .map(|der| der.as_ref())
         .filter(|der| AWS_CA_ORGANISATIONS.iter().any(|org| der.windows(org.len()).any(|w| w == *org)))
+}
+
+/// The SDK sets no timeout on a call by default: a connection that never answers holds the function
+/// until Lambda kills it, and the batch comes back after its visibility timeout. A DynamoDB, SQS or
+/// S3 call answers in milliseconds; 4 s is a hung attempt, retried by the SDK, and the whole call
+/// gives up within 9 s, under the API functions' 10 s Lambda timeout, so the caller gets a problem
+/// answer instead of a Lambda timeout.
+fn aws_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(4))
+        .operation_timeout(Duration::from_secs(9))
+        .build()
 }
 
 /// reqwest is built without a TLS crypto provider so it shares aws-lc with the AWS SDK instead of
