@@ -253,6 +253,37 @@ async fn a_token_whose_attributes_say_admin_but_whose_groups_say_agent_is_an_age
     }
 }
 
+/// `POST /dev/tokens` mints a token the gateway accepts for any organisation, groups, subject and
+/// extra claims; the API reads it like any other (the role from the groups only).
+#[tokio::test]
+async fn dev_tokens_act_as_any_user() {
+    let t = TestStack::with(max_dev::testing::TestOptions { no_pollers: true, ..Default::default() }).await;
+    let mint = |body: Value| {
+        let req = t.http.post(t.url("/dev/tokens")).json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let org = t.org.seed.id.as_str();
+    let (status, answer) = mint(json!({ "org_id": org, "groups": ["supervisor"], "sub": "u_sue", "claims": { "name": "Sue", "custom:role": "admin" } })).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let supervisor = answer["token"].as_str().expect("a token").to_string();
+    assert_eq!(t.get("/v1/admin/support/notifications", &supervisor).await.0, StatusCode::OK, "a supervisor's route");
+    assert_eq!(t.get("/v1/action-response-templates", &supervisor).await.0, StatusCode::FORBIDDEN, "an admin's route");
+    let (_, answer) = mint(json!({ "org_id": org, "groups": [], "sub": "u_nobody" })).await;
+    assert_eq!(t.get("/v1/conversations", answer["token"].as_str().unwrap()).await.0, StatusCode::FORBIDDEN, "no role group");
+    let (_, answer) = mint(json!({ "org_id": t.other.seed.id, "groups": ["admin"], "sub": "u_other" })).await;
+    assert_eq!(t.get("/v1/action-response-templates", answer["token"].as_str().unwrap()).await.0, StatusCode::OK, "any organisation");
+    for bad in [json!({ "groups": ["admin"], "sub": "u1" }), json!({ "org_id": "", "groups": [], "sub": "u1" }), json!({ "org_id": org, "groups": "admin", "sub": "u1" })] {
+        let (status, answer) = mint(bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {answer}");
+    }
+    // A token signed with another secret is still refused.
+    let forged = max_dev::tokens::DevTokens::new("not-the-dev-secret").mint(org, "u1", "admin", "Mallory");
+    assert_eq!(t.get("/v1/conversations", &forged).await.0, StatusCode::UNAUTHORIZED);
+}
+
 /// Errors are problem+json with `type`, `title`, `status` (and `invalid_params` naming a bad
 /// field); a backend failure is a 500 that tells the caller nothing of the backend.
 #[tokio::test]
