@@ -43,7 +43,12 @@
      AlarmActions); the log lines of LOG_ALARMS have a metric filter and an
      alarm on its metric;
    - the webhook receiver and every queue worker have ReservedConcurrentExecutions;
-     every public webhook route has its own RouteSettings throttle.
+     every public webhook route has its own RouteSettings throttle;
+   - who may act: one Cognito user pool, without self sign-up
+     (AllowAdminCreateUserOnly), whose custom:org_id is immutable and that has
+     the groups admin, supervisor, agent; every app client lists its
+     WriteAttributes and custom:org_id is not among them; the HTTP API's JWT
+     authorizer trusts that pool (issuer) and its clients (audience) only.
 
 Usage: check_template.py [template.yaml]   (exit 1 with a list of problems)
 Self-tests: python3 -m unittest infra/scripts/test_check_template.py (run by lint-template.sh)
@@ -85,6 +90,9 @@ LOG_ALARMS = [
     ("webhook signature missing or wrong", "webhook 401 bursts"),
     ("WhatsApp access token rejected", "Graph error 190, every send fails"),
 ]
+# The claim naming a user's organisation (shared/src/http.rs ORG_CLAIM) and the groups that are roles.
+ORG_ATTRIBUTE = "custom:org_id"
+ROLE_GROUPS = ["admin", "supervisor", "agent"]
 MANAGED_WILDCARD_RE = re.compile(r"Crud|FullAccess|PowerUser|Administrator", re.I)
 
 CFN_TAGS = {
@@ -342,6 +350,7 @@ def check(template, problems):
             problems.append(f"{dlq}: DLQ of {source} has no ApproximateNumberOfMessagesVisible alarm with AlarmActions")
 
     check_security(template, resources, functions, problems)
+    check_users(resources, problems)
 
 
 # ------------------------------------------------------------------ issue 10
@@ -619,6 +628,47 @@ def check_security(template, resources, functions, problems, repo_root=None):
             settings = route_settings.get(route) or {}
             if settings.get("ThrottlingRateLimit") is None or settings.get("ThrottlingBurstLimit") is None:
                 problems.append(f"{fname}: webhook route {route} needs its own RouteSettings throttle (rate and burst)")
+
+
+def check_users(resources, problems):
+    """Who may act: the stack's own user pool, whose users cannot choose their organisation or role."""
+    pools = {k: v for k, v in resources.items() if isinstance(v, dict) and v.get("Type") == "AWS::Cognito::UserPool"}
+    clients = {k: v for k, v in resources.items() if isinstance(v, dict) and v.get("Type") == "AWS::Cognito::UserPoolClient"}
+    groups = {k: v for k, v in resources.items() if isinstance(v, dict) and v.get("Type") == "AWS::Cognito::UserPoolGroup"}
+    if len(pools) != 1:
+        problems.append(f"the template must create exactly one Cognito user pool (found {len(pools)}): the API trusts only its own")
+    for pname, pool in pools.items():
+        props = pool.get("Properties") or {}
+        if ((props.get("AdminCreateUserConfig") or {}).get("AllowAdminCreateUserOnly")) is not True:
+            problems.append(f"{pname}: AdminCreateUserConfig.AllowAdminCreateUserOnly must be true (no self sign-up: a stranger would pick an organisation)")
+        org = [a for a in as_list(props.get("Schema")) if isinstance(a, dict) and a.get("Name") == ORG_ATTRIBUTE.removeprefix("custom:")]
+        if not org:
+            problems.append(f"{pname}: Schema has no {ORG_ATTRIBUTE} attribute (the organisation of every user)")
+        elif org[0].get("Mutable") is not False:
+            problems.append(f"{pname}: {ORG_ATTRIBUTE} must be Mutable: false (set once, when an administrator creates the user)")
+        named = {(ref_name((g.get("Properties") or {}).get("UserPoolId")), (g.get("Properties") or {}).get("GroupName")) for g in groups.values()}
+        for group in ROLE_GROUPS:
+            if (pname, group) not in named:
+                problems.append(f"{pname}: no AWS::Cognito::UserPoolGroup {group!r} (roles come only from groups)")
+    for cname, client in clients.items():
+        props = client.get("Properties") or {}
+        writable = props.get("WriteAttributes")
+        if writable is None:
+            problems.append(f"{cname}: WriteAttributes must be listed (by default a client writes every attribute it may)")
+        elif ORG_ATTRIBUTE in as_list(writable):
+            problems.append(f"{cname}: WriteAttributes must not include {ORG_ATTRIBUTE} (a user would move to another organisation)")
+    # The API trusts tokens of this pool and client only.
+    for aname, api in resources.items():
+        if not isinstance(api, dict) or api.get("Type") != "AWS::Serverless::HttpApi":
+            continue
+        for auth_name, auth in (((api.get("Properties") or {}).get("Auth") or {}).get("Authorizers") or {}).items():
+            jwt = (auth or {}).get("JwtConfiguration") or {}
+            issuer = sub_or_str(jwt.get("issuer")) or ""
+            audiences = [ref_name(a) for a in as_list(jwt.get("audience"))]
+            if not any(f"${{{p}}}" in issuer for p in pools):
+                problems.append(f"{aname}.Auth.Authorizers.{auth_name}: issuer must be the template's user pool (!Sub ...${{UserPool}}), not {issuer or jwt.get('issuer')!r}")
+            if not audiences or not all(a in clients for a in audiences):
+                problems.append(f"{aname}.Auth.Authorizers.{auth_name}: audience must be the template's app clients (!Ref), not {jwt.get('audience')!r}")
 
 
 def granted_dynamodb(fn):

@@ -259,6 +259,35 @@ class CheckTemplate(unittest.TestCase):
             "webhook route POST /webhooks/whatsapp needs its own RouteSettings throttle",
         )
 
+    # ------------------------------------------------------------ who may act
+
+    @staticmethod
+    def pool(t):
+        return t["Resources"]["UserPool"]["Properties"]
+
+    def test_self_sign_up_fires(self):
+        self.assertFires(lambda t: self.pool(t)["AdminCreateUserConfig"].update(AllowAdminCreateUserOnly=False), "AllowAdminCreateUserOnly must be true")
+        self.assertFires(lambda t: self.pool(t).pop("AdminCreateUserConfig"), "AllowAdminCreateUserOnly must be true")
+
+    def test_a_client_that_can_write_the_organisation_fires(self):
+        client = lambda t: t["Resources"]["DashboardClient"]["Properties"]  # noqa: E731
+        self.assertFires(lambda t: client(t)["WriteAttributes"].append("custom:org_id"), "DashboardClient: WriteAttributes must not include custom:org_id")
+        self.assertFires(lambda t: client(t).pop("WriteAttributes"), "DashboardClient: WriteAttributes must be listed")
+
+    def test_a_mutable_or_missing_organisation_attribute_fires(self):
+        self.assertFires(lambda t: self.pool(t)["Schema"][0].update(Mutable=True), "custom:org_id must be Mutable: false")
+        self.assertFires(lambda t: self.pool(t).update(Schema=[]), "Schema has no custom:org_id")
+
+    def test_a_missing_role_group_fires(self):
+        self.assertFires(lambda t: t["Resources"].pop("SupervisorGroup"), "no AWS::Cognito::UserPoolGroup 'supervisor'")
+
+    def test_an_authorizer_trusting_another_issuer_or_audience_fires(self):
+        def mutate(t):
+            jwt = t["Resources"]["MaxHttpApi"]["Properties"]["Auth"]["Authorizers"]["CognitoJwt"]["JwtConfiguration"]
+            jwt["issuer"] = ct.Tagged("!Ref", "CognitoIssuer")
+            jwt["audience"] = [ct.Tagged("!Ref", "CognitoAudience")]
+        self.assertFires(mutate, "issuer must be the template's user pool", "audience must be the template's app clients")
+
 
 if __name__ == "__main__":
     unittest.main()

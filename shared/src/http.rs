@@ -25,13 +25,24 @@ pub enum Role {
 }
 
 impl Role {
-    fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
+    /// The Cognito group that grants the role (group names are exact: `Admin` is not `admin`).
+    fn from_group(group: &str) -> Option<Self> {
+        match group {
             "agent" => Some(Role::Agent),
             "supervisor" => Some(Role::Supervisor),
             "admin" => Some(Role::Admin),
             _ => None,
         }
+    }
+
+    /// The strongest role among the `cognito:groups` claim's groups, as the HTTP API authorizer
+    /// passes an array claim: `[admin agent]` (brackets, names separated by spaces; Cognito group
+    /// names contain no whitespace, but may contain commas, so only whitespace separates them).
+    /// Groups that name no role (`billing`) are ignored.
+    pub fn strongest_of_groups(claim: &str) -> Option<Self> {
+        let inner = claim.trim();
+        let inner = inner.strip_prefix('[').and_then(|g| g.strip_suffix(']')).unwrap_or(inner);
+        inner.split_whitespace().filter_map(Role::from_group).max()
     }
 }
 
@@ -55,26 +66,32 @@ impl Caller {
     }
 }
 
-/// Reads the caller from the request context. Cognito puts custom attributes under `custom:`;
-/// groups (`cognito:groups`) may carry the role instead.
+/// The claim naming the caller's organisation: a custom attribute the app client cannot write
+/// (template.yaml leaves it out of the client's `WriteAttributes`, and it is immutable), set only
+/// when an administrator creates the user (`infra/scripts/create-org.sh`).
+pub const ORG_CLAIM: &str = "custom:org_id";
+/// The claim naming the caller's groups; only an administrator adds a user to a group.
+pub const GROUPS_CLAIM: &str = "cognito:groups";
+
+/// Reads the caller from the JWT authorizer's claims, trusting only claims a user cannot write
+/// (docs/security.md, "Tenancy" and "Roles"): the organisation from `custom:org_id`, the role
+/// from `cognito:groups` (the strongest of `admin`, `supervisor`, `agent`). A `role`,
+/// `custom:role` or plain `org_id` claim is ignored: a user may be able to write those.
+/// No organisation or no subject is 401 (the token does not say who is calling); a valid
+/// caller in none of the role groups is 403 (known, but granted nothing; signing in again
+/// would not help).
 pub fn caller(req: &Request) -> Result<Caller, Error> {
     let RequestContext::ApiGatewayV2(ctx) = req.request_context() else {
         return Err(Error::Unauthorized);
     };
     let claims = ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims).ok_or(Error::Unauthorized)?;
-    let claim = |names: &[&str]| names.iter().find_map(|n| claims.get(*n)).filter(|v| !v.is_empty()).cloned();
-    let org_id = claim(&["org_id", "custom:org_id"]).ok_or(Error::Unauthorized)?;
-    let user_id = claim(&["sub"]).ok_or(Error::Unauthorized)?;
-    let role = claim(&["role", "custom:role"])
-        .and_then(|r| Role::parse(&r))
-        .or_else(|| {
-            // `cognito:groups` arrives as "[admin agent]" from an HTTP API authorizer.
-            claim(&["cognito:groups"]).and_then(|g| {
-                g.trim_matches(|c| c == '[' || c == ']').split([' ', ',']).filter_map(Role::parse).max()
-            })
-        })
-        .unwrap_or(Role::Agent);
-    Ok(Caller { org_id, user_id, role, name: claim(&["name", "email"]) })
+    let claim = |name: &str| claims.get(name).filter(|v| !v.trim().is_empty()).cloned();
+    let org_id = claim(ORG_CLAIM).ok_or(Error::Unauthorized)?;
+    let user_id = claim("sub").ok_or(Error::Unauthorized)?;
+    let role = claim(GROUPS_CLAIM)
+        .and_then(|g| Role::strongest_of_groups(&g))
+        .ok_or_else(|| Error::Forbidden("the user is in none of the groups admin, supervisor, agent".into()))?;
+    Ok(Caller { org_id, user_id, role, name: claim("name").or_else(|| claim("email")) })
 }
 
 /// The path split into segments, without empty ones.
@@ -451,6 +468,67 @@ mod tests {
         assert_eq!(refused(&[("limit", "ten")]).0, "limit");
         assert_eq!(refused(&[("status", "sideways")]), ("status".into(), "must be one of: asc, desc".into()));
         assert_eq!(refused(&[("flag", "yes")]).0, "flag");
+    }
+
+    /// A request as the HTTP API authorizer hands it over, with these claims.
+    fn with_claims(claims: serde_json::Value) -> Request {
+        let event = json!({
+            "version": "2.0", "routeKey": "GET /v1/x", "rawPath": "/v1/x", "rawQueryString": "", "headers": {},
+            "requestContext": {
+                "accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d", "requestId": "r",
+                "routeKey": "GET /v1/x", "stage": "$default", "time": "t", "timeEpoch": 0,
+                "http": { "method": "GET", "path": "/v1/x", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t" },
+                "authorizer": { "jwt": { "claims": claims, "scopes": null } }
+            },
+            "isBase64Encoded": false
+        });
+        lambda_http::request::from_str(&event.to_string()).expect("an HTTP API v2 event")
+    }
+
+    fn role_of(claims: serde_json::Value) -> Result<Role, Error> {
+        caller(&with_claims(claims)).map(|c| c.role)
+    }
+
+    #[test]
+    fn the_role_is_the_strongest_role_group() {
+        let groups = |g: &str| role_of(json!({ "sub": "u1", "custom:org_id": "o1", "cognito:groups": g })).ok();
+        assert_eq!(groups("[agent]"), Some(Role::Agent));
+        assert_eq!(groups("[supervisor]"), Some(Role::Supervisor));
+        assert_eq!(groups("[agent admin supervisor]"), Some(Role::Admin));
+        assert_eq!(groups("[billing supervisor]"), Some(Role::Supervisor), "groups naming no role are ignored");
+        assert_eq!(groups("admin"), Some(Role::Admin), "one group without brackets");
+        assert_eq!(groups("[Admin]"), None, "group names are exact");
+        assert_eq!(groups("[x,admin]"), None, "a comma is part of a group's name, not a separator");
+    }
+
+    #[test]
+    fn role_claims_a_user_could_write_grant_nothing() {
+        // GIVEN a token whose attributes say admin but whose groups say agent
+        let claims = json!({ "sub": "u1", "custom:org_id": "o1", "role": "admin", "custom:role": "admin", "cognito:groups": "[agent]" });
+        // THEN the caller is an agent
+        assert_eq!(role_of(claims).unwrap(), Role::Agent);
+        // AND attributes without a role group are no role at all: 403
+        for claims in [
+            json!({ "sub": "u1", "custom:org_id": "o1", "role": "admin", "custom:role": "admin" }),
+            json!({ "sub": "u1", "custom:org_id": "o1", "cognito:groups": "[]" }),
+            json!({ "sub": "u1", "custom:org_id": "o1", "cognito:groups": "[billing]" }),
+        ] {
+            assert!(matches!(role_of(claims.clone()), Err(Error::Forbidden(_))), "{claims}");
+        }
+    }
+
+    #[test]
+    fn the_organisation_comes_only_from_custom_org_id() {
+        let c = caller(&with_claims(json!({ "sub": "u1", "custom:org_id": "o1", "org_id": "o2", "cognito:groups": "[agent]", "name": "Al" }))).unwrap();
+        assert_eq!((c.org_id.as_str(), c.user_id.as_str(), c.name.as_deref()), ("o1", "u1", Some("Al")));
+        for claims in [
+            json!({ "sub": "u1", "org_id": "o2", "cognito:groups": "[admin]" }),
+            json!({ "sub": "u1", "custom:org_id": "", "cognito:groups": "[admin]" }),
+            json!({ "sub": "u1", "custom:org_id": " ", "cognito:groups": "[admin]" }),
+            json!({ "custom:org_id": "o1", "cognito:groups": "[admin]" }),
+        ] {
+            assert!(matches!(caller(&with_claims(claims.clone())), Err(Error::Unauthorized)), "{claims}");
+        }
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //! JWTs like the authorizer, and hands each function the API Gateway v2 event AWS would send.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use max_core::adapters::graph::Sandbox;
@@ -19,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::registry;
 use crate::template::{HttpRoute, match_path};
-use crate::tokens::DevTokens;
+use crate::tokens::{DevTokens, TokenRequest};
 
 /// API Gateway's own payload limit; the functions apply their stricter ones.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
@@ -43,6 +44,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/openapi.json", get(openapi_json))
         .route("/dev/outbox", get(outbox))
         .route("/dev/metrics", get(metrics))
+        .route("/dev/tokens", post(mint_token))
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD))
         .with_state(gateway)
@@ -73,6 +75,24 @@ async fn outbox(State(g): State<Arc<Gateway>>) -> Response {
 
 async fn metrics() -> Response {
     axum::Json(json!({ "aws_calls": AwsCalls::now() })).into_response()
+}
+
+/// `POST /dev/tokens`: a signed token for any user (`{org_id, groups, sub, claims?}`), so tests
+/// and tools act as anyone. Only the dev gateway has this route (it is no function of
+/// template.yaml), and it answers loopback peers only: whoever reaches it can be anyone.
+async fn mint_token(State(g): State<Arc<Gateway>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+    if !peer.ip().is_loopback() {
+        return gateway_error(StatusCode::FORBIDDEN, "dev tokens are minted for loopback callers only");
+    }
+    let request: TokenRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return gateway_error(StatusCode::UNPROCESSABLE_ENTITY, &format!("body must be {{org_id, groups, sub, claims?}}: {e}")),
+    };
+    if request.org_id.trim().is_empty() || request.sub.trim().is_empty() {
+        return gateway_error(StatusCode::UNPROCESSABLE_ENTITY, "org_id and sub must not be empty");
+    }
+    let token = g.tokens.mint_for(&request);
+    axum::Json(json!({ "token": token, "token_type": "Bearer" })).into_response()
 }
 
 fn gateway_error(status: StatusCode, message: &str) -> Response {
@@ -224,4 +244,36 @@ fn into_axum(response: lambda_http::Response<lambda_http::Body>) -> Response {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway() -> State<Arc<Gateway>> {
+        let (deps, _) = Deps::in_memory(chrono::Utc::now());
+        State(Arc::new(Gateway {
+            ready: Arc::default(),
+            deps: Arc::new(deps),
+            routes: Vec::new(),
+            tokens: DevTokens::new("test"),
+            sandbox: None,
+            openapi_yaml: String::new(),
+            openapi_json: String::new(),
+        }))
+    }
+
+    const BODY: &str = r#"{"org_id": "o1", "groups": ["admin"], "sub": "u1"}"#;
+
+    #[tokio::test]
+    async fn dev_tokens_are_minted_for_loopback_peers_only() {
+        for peer in ["10.0.0.7:5000", "192.168.1.2:5000", "[2001:db8::1]:5000"] {
+            let res = mint_token(gateway(), ConnectInfo(peer.parse().unwrap()), Bytes::from_static(BODY.as_bytes())).await;
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{peer}");
+        }
+        for peer in ["127.0.0.1:5000", "[::1]:5000"] {
+            let res = mint_token(gateway(), ConnectInfo(peer.parse().unwrap()), Bytes::from_static(BODY.as_bytes())).await;
+            assert_eq!(res.status(), StatusCode::OK, "{peer}");
+        }
+    }
 }

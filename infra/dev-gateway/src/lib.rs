@@ -158,7 +158,9 @@ impl DevStack {
             .map_err(|e| format!("binding 127.0.0.1:{}: {e}", options.port))?;
         let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
         let mut tasks = vec![tokio::spawn(async move {
-            let _ = axum::serve(listener, gateway::router(gateway)).await;
+            // The peer's address: `/dev/tokens` answers loopback callers only.
+            let app = gateway::router(gateway).into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let _ = axum::serve(listener, app).await;
         })];
 
         // Pollers use their own client: event source mappings are not the functions' AWS calls.

@@ -87,6 +87,10 @@ async fn run() -> Result<(), String> {
     println!(
         "  curl -s -X POST -H \"Authorization: Bearer $MAX_AGENT_TOKEN\" -H 'content-type: application/json' \\\n    -d '{{\"type\":\"text\",\"body\":\"Hello from MAX\"}}' \"$MAX_API_URL/v1/conversations/<id>/messages\" && curl -s \"$MAX_API_URL/dev/outbox\""
     );
+    println!(
+        "  curl -s -X POST -H 'content-type: application/json' -d '{{\"org_id\":\"{}\",\"groups\":[\"supervisor\"],\"sub\":\"u_sue\"}}' \"$MAX_API_URL/dev/tokens\"   # a token for any user",
+        demo.id
+    );
     println!("\nSigned webhooks: infra/scripts/send-webhook.sh <payload.json>. Ctrl-C stops everything.");
 
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;

@@ -22,8 +22,8 @@ pub fn document() -> OpenApi {
         .title("MAX HTTP API")
         .version(env!("CARGO_PKG_VERSION"))
         .description(Some(
-            "WhatsApp-first customer engagement backend. Every /v1 route needs a Cognito JWT whose claims carry \
-             `org_id`, `sub` and the role (`agent`, `supervisor`, `admin`). Errors are application/problem+json \
+            "WhatsApp-first customer engagement backend. Every /v1 route needs a Cognito ID token: the organisation comes \
+             from `custom:org_id`, the user from `sub`, the role from `cognito:groups` (`agent`, `supervisor`, `admin`). Errors are application/problem+json \
              (RFC 9457). Generated from the code (`make openapi`); do not edit by hand.",
         ))
         .build();

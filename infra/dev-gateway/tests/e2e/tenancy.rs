@@ -1,6 +1,7 @@
 //! Another organisation's data answers 404; no token answers 401.
 
 use max_dev::testing::{TestStack, WAIT, eventually, fixture};
+use max_dev::tokens::TokenRequest;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -187,8 +188,9 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
 }
 
 /// What the API reads from a token, through a handler as API Gateway calls it: the organisation
-/// from `org_id` or Cognito's `custom:org_id`, the role from `role` or `cognito:groups`; a token
-/// without an organisation is 401.
+/// only from Cognito's `custom:org_id`, the role only from `cognito:groups` (the strongest role
+/// group). Claims a user could write (`org_id`, `role`, `custom:role`) count for nothing. A token
+/// without an organisation or a subject is 401; one in no role group is 403.
 #[tokio::test]
 async fn claims_name_the_organisation_and_the_role() {
     let t = TestStack::with(max_dev::testing::TestOptions { no_pollers: true, ..Default::default() }).await;
@@ -209,18 +211,77 @@ async fn claims_name_the_organisation_and_the_role() {
     };
     let org = t.org.seed.id.as_str();
     let (s, body) = call(json!({ "sub": "u1", "custom:org_id": org, "cognito:groups": "[agent admin]" })).await;
-    assert_eq!(s, 200, "custom:org_id and the highest group: {body}");
+    assert_eq!(s, 200, "custom:org_id and the strongest group: {body}");
     assert!(body["open_tickets"].is_number(), "{body}");
     let (s, _) = call(json!({ "sub": "u1", "custom:org_id": org, "cognito:groups": "[agent]" })).await;
     assert_eq!(s, 403, "an agent's group does not reach the admin view");
-    let (s, _) = call(json!({ "sub": "u1", "org_id": org, "custom:role": "admin" })).await;
-    assert_eq!(s, 200, "custom:role");
-    let (s, body) = call(json!({ "sub": "u1", "role": "admin" })).await;
-    assert_eq!((s, body["status"].as_u64()), (401, Some(401)), "no organisation: {body}");
-    let (s, _) = call(json!({ "sub": "u1", "custom:org_id": "", "role": "admin" })).await;
+    let (s, _) = call(json!({ "sub": "u1", "custom:org_id": org, "cognito:groups": "[agent]", "role": "admin", "custom:role": "admin" })).await;
+    assert_eq!(s, 403, "role attributes do not outrank the groups");
+    let (s, body) = call(json!({ "sub": "u1", "custom:org_id": org, "custom:role": "admin" })).await;
+    assert_eq!((s, body["status"].as_u64()), (403, Some(403)), "no role group is no role: {body}");
+    let (s, body) = call(json!({ "sub": "u1", "org_id": org, "cognito:groups": "[admin]" })).await;
+    assert_eq!((s, body["status"].as_u64()), (401, Some(401)), "a plain org_id names no organisation: {body}");
+    let (s, _) = call(json!({ "sub": "u1", "custom:org_id": "", "cognito:groups": "[admin]" })).await;
     assert_eq!(s, 401, "an empty organisation");
-    let (s, _) = call(json!({ "org_id": org, "role": "admin" })).await;
+    let (s, _) = call(json!({ "custom:org_id": org, "cognito:groups": "[admin]" })).await;
     assert_eq!(s, 401, "no subject");
+}
+
+/// Through the dev gateway, with a signed token as Cognito would issue it: custom attributes that
+/// say admin (of another organisation, even) do not make an agent an admin.
+#[tokio::test]
+async fn a_token_whose_attributes_say_admin_but_whose_groups_say_agent_is_an_agent() {
+    let t = TestStack::with(max_dev::testing::TestOptions { no_pollers: true, ..Default::default() }).await;
+    let mut request = TokenRequest::user(&t.org.seed.id, "u_sneaky", "agent", "Sneaky Agent");
+    for (name, value) in [("role", "admin"), ("custom:role", "admin"), ("org_id", t.other.seed.id.as_str())] {
+        request.claims.insert(name.into(), json!(value));
+    }
+    let sneaky = t.stack.tokens.mint_for(&request);
+    for admin_only in ["/v1/action-response-templates", "/v1/admin/support/notifications"] {
+        let (status, problem) = t.get(admin_only, &sneaky).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{admin_only}: {problem}");
+        assert_eq!(problem["type"], "https://max.dev/problems/forbidden");
+    }
+    // The same token works where an agent may act, in the organisation of `custom:org_id`.
+    assert!(t.process_inbound(&crate::fresh(&fixture("meta-openapi/text-message.json"))).await.batch_item_failures.is_empty());
+    let (status, list) = t.get("/v1/conversations", &sneaky).await;
+    assert_eq!((status, list["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{list}");
+    assert_eq!(list["items"][0]["org_id"].as_str(), Some(t.org.seed.id.as_str()));
+    // And the admin group does reach them.
+    for admin_only in ["/v1/action-response-templates", "/v1/admin/support/notifications"] {
+        assert_eq!(t.get(admin_only, &t.org.admin).await.0, StatusCode::OK, "{admin_only}");
+    }
+}
+
+/// `POST /dev/tokens` mints a token the gateway accepts for any organisation, groups, subject and
+/// extra claims; the API reads it like any other (the role from the groups only).
+#[tokio::test]
+async fn dev_tokens_act_as_any_user() {
+    let t = TestStack::with(max_dev::testing::TestOptions { no_pollers: true, ..Default::default() }).await;
+    let mint = |body: Value| {
+        let req = t.http.post(t.url("/dev/tokens")).json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status(), res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let org = t.org.seed.id.as_str();
+    let (status, answer) = mint(json!({ "org_id": org, "groups": ["supervisor"], "sub": "u_sue", "claims": { "name": "Sue", "custom:role": "admin" } })).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let supervisor = answer["token"].as_str().expect("a token").to_string();
+    assert_eq!(t.get("/v1/admin/support/notifications", &supervisor).await.0, StatusCode::OK, "a supervisor's route");
+    assert_eq!(t.get("/v1/action-response-templates", &supervisor).await.0, StatusCode::FORBIDDEN, "an admin's route");
+    let (_, answer) = mint(json!({ "org_id": org, "groups": [], "sub": "u_nobody" })).await;
+    assert_eq!(t.get("/v1/conversations", answer["token"].as_str().unwrap()).await.0, StatusCode::FORBIDDEN, "no role group");
+    let (_, answer) = mint(json!({ "org_id": t.other.seed.id, "groups": ["admin"], "sub": "u_other" })).await;
+    assert_eq!(t.get("/v1/action-response-templates", answer["token"].as_str().unwrap()).await.0, StatusCode::OK, "any organisation");
+    for bad in [json!({ "groups": ["admin"], "sub": "u1" }), json!({ "org_id": "", "groups": [], "sub": "u1" }), json!({ "org_id": org, "groups": "admin", "sub": "u1" })] {
+        let (status, answer) = mint(bad.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {answer}");
+    }
+    // A token signed with another secret is still refused.
+    let forged = max_dev::tokens::DevTokens::new("not-the-dev-secret").mint(org, "u1", "admin", "Mallory");
+    assert_eq!(t.get("/v1/conversations", &forged).await.0, StatusCode::UNAUTHORIZED);
 }
 
 /// Errors are problem+json with `type`, `title`, `status` (and `invalid_params` naming a bad
