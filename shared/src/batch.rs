@@ -2,6 +2,7 @@
 //! order within one; only the failed ids are reported back (never an empty id).
 
 use std::future::Future;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 
@@ -17,9 +18,35 @@ pub fn receive_count(record: &SqsMessage) -> u32 {
     record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1)
 }
 
+/// When a batch stops taking new records: the invocation's deadline less what one record may
+/// take. A record cut off by the timeout would fail the whole batch, so SQS would hand back the
+/// records already done too; records not started by then are handed back unprocessed instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopBy(Option<tokio::time::Instant>);
+
+impl StopBy {
+    /// No deadline (the dev gateway, tests of other things).
+    pub const NEVER: StopBy = StopBy(None);
+
+    pub fn at(instant: tokio::time::Instant) -> Self {
+        StopBy(Some(instant))
+    }
+
+    /// `reserve` before the Lambda invocation's deadline.
+    pub fn before_deadline(context: &lambda_runtime::Context, reserve: Duration) -> Self {
+        let left = context.deadline().duration_since(SystemTime::now()).unwrap_or_default();
+        StopBy(Some(tokio::time::Instant::now() + left.saturating_sub(reserve)))
+    }
+
+    fn passed(self) -> bool {
+        self.0.is_some_and(|at| tokio::time::Instant::now() >= at)
+    }
+}
+
 /// Runs `work` on each record. For a FIFO queue, once a record of a group fails the rest of that
-/// group is reported failed unprocessed, so the group's order survives the retry.
-pub async fn process<'a, F, Fut>(event: &'a SqsEvent, work: F) -> SqsBatchResponse
+/// group is reported failed unprocessed, so the group's order survives the retry. Records not
+/// started by `stop_by` are reported failed unprocessed too.
+pub async fn process<'a, F, Fut>(event: &'a SqsEvent, stop_by: StopBy, work: F) -> SqsBatchResponse
 where
     F: Fn(&'a SqsMessage) -> Fut,
     Fut: Future<Output = RecordResult>,
@@ -36,7 +63,7 @@ where
     let failures = futures::future::join_all(groups.into_iter().map(|(_, records)| async move {
         let mut failed: Vec<&SqsMessage> = Vec::new();
         for record in records {
-            if !failed.is_empty() || work(record).await.is_err() {
+            if !failed.is_empty() || stop_by.passed() || work(record).await.is_err() {
                 failed.push(record);
             }
         }
@@ -73,18 +100,42 @@ mod tests {
     #[tokio::test]
     async fn a_failure_fails_the_rest_of_its_group_only() {
         let ev = event();
-        let response = process(&ev, |r| async move { if r.body.as_deref() == Some("fail") { Err(()) } else { Ok(()) } }).await;
+        let response = process(&ev, StopBy::NEVER, |r| async move { if r.body.as_deref() == Some("fail") { Err(()) } else { Ok(()) } }).await;
         let ids: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(ids, ["a2", "a3"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn records_not_started_by_the_deadline_are_handed_back_unprocessed() {
+        // GIVEN records that take a second each, and 1.5 s before the batch must stop
+        let ev = event();
+        let started = std::sync::Mutex::new(Vec::new());
+        let stop_by = StopBy::at(tokio::time::Instant::now() + Duration::from_millis(1500));
+        let response = process(&ev, stop_by, |r| {
+            started.lock().unwrap().push(r.message_id.clone().unwrap_or_default());
+            async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok(())
+            }
+        })
+        .await;
+        // THEN each group started its first record (they run side by side) and A its second, and
+        // the rest comes back untouched
+        let ids: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(ids, ["a3"]);
+        let mut started = started.into_inner().unwrap();
+        started.sort();
+        assert_eq!(started, ["", "a1", "a2", "b1"]);
     }
 }
 
 /// The Lambda loop of a queue worker that also runs a scheduled sweep (next-step, reply-sender):
-/// an invocation carrying `Records` is an SQS batch for `handle`; anything else is the
-/// schedule's event, answered with `{"requeued": n}` from `sweep`.
+/// an invocation carrying `Records` is an SQS batch for `handle` (with its invocation's context,
+/// for the deadline); anything else is the schedule's event, answered with `{"requeued": n}` from
+/// `sweep`.
 pub async fn serve_queue_and_sweep<H, HF, S, SF>(handle: H, sweep: S) -> Result<(), lambda_runtime::Error>
 where
-    H: Fn(SqsEvent) -> HF,
+    H: Fn(SqsEvent, lambda_runtime::Context) -> HF,
     HF: Future<Output = Result<SqsBatchResponse, lambda_runtime::Error>>,
     S: Fn() -> SF,
     SF: Future<Output = Result<usize, lambda_runtime::Error>>,
@@ -93,7 +144,7 @@ where
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
         if event.payload.get("Records").is_some() {
             let batch: SqsEvent = serde_json::from_value(event.payload)?;
-            Ok::<serde_json::Value, lambda_runtime::Error>(serde_json::to_value(handle(batch).await?)?)
+            Ok::<serde_json::Value, lambda_runtime::Error>(serde_json::to_value(handle(batch, event.context).await?)?)
         } else {
             Ok(serde_json::json!({ "requeued": sweep().await? }))
         }

@@ -254,7 +254,7 @@ impl Deps {
 
     pub fn delivery_ports(&self) -> DeliveryPorts<'_> {
         let store = &*self.store;
-        DeliveryPorts { wamids: store, actions: store, events: store }
+        DeliveryPorts { wamids: store, messages: store, actions: store, events: store }
     }
 
     pub fn sender_ports(&self) -> SenderPorts<'_> {

@@ -12,21 +12,46 @@ use crate::error::{Error, Result};
 /// for one conversation spread out instead of colliding again in step.
 pub const LOCKING: RetryPolicy = RetryPolicy { base: Duration::from_millis(2), max_delay: Duration::from_millis(50), max_attempts: 8 };
 
+/// For a write that must land because what it records already happened outside (Meta accepted a
+/// send): six attempts, 50 ms doubling to at most 2 s, riding out throttling and timeouts too.
+pub const MUST_LAND: RetryPolicy = RetryPolicy { base: Duration::from_millis(50), max_delay: Duration::from_secs(2), max_attempts: 6 };
+
 /// Runs `attempt` (given its 1-based number) until it does not lose an update. `what` names the
 /// thing that kept changing when every attempt lost (the 409 the caller sees).
-pub async fn retry_lost_updates<T, F, Fut>(what: &'static str, mut attempt: F) -> Result<T>
+pub async fn retry_lost_updates<T, F, Fut>(what: &'static str, attempt: F) -> Result<T>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    for n in 1..=LOCKING.max_attempts {
+    match retry(LOCKING, |e| matches!(e, Error::LostUpdate(_)), attempt).await {
+        Err(Error::LostUpdate(_)) => Err(Error::LostUpdate(what)),
+        other => other,
+    }
+}
+
+/// Runs `attempt` (given its 1-based number) until it lands, through lost updates and backend
+/// faults alike ([`MUST_LAND`]); the last error when none did.
+pub async fn retry_until_landed<T, F, Fut>(attempt: F) -> Result<T>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    retry(MUST_LAND, |e| matches!(e, Error::LostUpdate(_) | Error::Backend { .. }), attempt).await
+}
+
+async fn retry<T, F, Fut>(policy: RetryPolicy, retryable: impl Fn(&Error) -> bool, mut attempt: F) -> Result<T>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut n = 1;
+    loop {
         match attempt(n).await {
-            Err(Error::LostUpdate(_)) if n < LOCKING.max_attempts => tokio::time::sleep(LOCKING.delay(n, rand::random::<f64>())).await,
-            Err(Error::LostUpdate(_)) => break,
+            Err(e) if retryable(&e) && n < policy.max_attempts => tokio::time::sleep(policy.delay(n, rand::random::<f64>())).await,
             other => return other,
         }
+        n += 1;
     }
-    Err(Error::LostUpdate(what))
 }
 
 #[cfg(test)]
@@ -57,6 +82,27 @@ mod tests {
         .await;
         assert!(matches!(out, Err(Error::LostUpdate("ticket"))));
         assert_eq!(calls.load(Ordering::SeqCst), LOCKING.max_attempts);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_must_land_rides_out_backend_faults_but_not_bad_input() {
+        let calls = AtomicU32::new(0);
+        let out = retry_until_landed(|n| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match n {
+                    1 => Err(Error::backend("dynamodb", "throttled")),
+                    2 => Err(Error::LostUpdate("item")),
+                    _ => Ok(n),
+                }
+            }
+        })
+        .await;
+        assert_eq!(out.unwrap(), 3);
+        let out: Result<()> = retry_until_landed(|_| async { Err(Error::backend("dynamodb", "down")) }).await;
+        assert!(matches!(out, Err(Error::Backend { .. })));
+        let out: Result<()> = retry_until_landed(|_| async { Err(Error::invalid("wamid", "bad")) }).await;
+        assert!(matches!(out, Err(Error::Invalid { .. })));
     }
 
     #[tokio::test]

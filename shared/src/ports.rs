@@ -97,7 +97,17 @@ pub trait MessageStore: Send + Sync {
     /// A message together with its conversation, in one read.
     async fn message_with_conversation(&self, org_id: &str, conversation_id: &str, message_id: &str) -> Result<(Option<Message>, Option<Conversation>)>;
     async fn messages(&self, org_id: &str, conversation_id: &str, page: &PageRequest, newest_first: bool) -> Result<Page<Message>>;
-    /// Marks a queued message sent with its WhatsApp id, once; `AlreadyThere` if it was not queued.
+    /// reply-sender's claim before it calls the Graph API: `queued` → `sending` at `at`, once;
+    /// `AlreadyThere` when the message is not `queued` any more.
+    async fn claim_send(&self, message: &Message, at: DateTime<Utc>) -> Result<Written>;
+    /// Claims a `sending` message again to send it a second time (Meta never answered the first
+    /// request nor called back): only over the claim as read (`message.sending_at`) and only if it
+    /// was never resent; sets `resent_at`. `AlreadyThere` otherwise.
+    async fn claim_resend(&self, message: &Message, at: DateTime<Utc>) -> Result<Written>;
+    /// Gives up the claim `message.sending_at` after Meta refused the send: `sending` → `queued`.
+    async fn release_send(&self, message: &Message) -> Result<Written>;
+    /// Marks a queued or sending message sent with its WhatsApp id, once; `AlreadyThere` if it
+    /// was neither.
     /// Statuses Meta called back before the send was recorded (`apply_status` kept them) are
     /// applied then too; those applied are returned, in order, to be followed like any callback.
     async fn mark_sent(&self, message: &Message, wamid: &str, at: DateTime<Utc>, sent_as_template: Option<&str>) -> Result<(Written, Vec<EarlyStatus>)>;
@@ -171,12 +181,16 @@ pub trait BlobStore: Send + Sync {
 pub enum SendOutcome {
     Accepted { wamid: String },
     Refused { http_status: Option<u16>, code: Option<i64>, title: String, detail: Option<String> },
+    /// The request went out and no usable answer came back (a timeout, the connection cut, a 2xx
+    /// without a message id): Meta may have accepted it, and may deliver it.
+    Unanswered { reason: String },
 }
 
 #[async_trait]
 pub trait WhatsApp: Send + Sync {
-    /// `POST /{phone_number_id}/messages` with `body`. Transport failures come back as `Refused`
-    /// without an HTTP status, so every outcome is classified in one place.
+    /// `POST /{phone_number_id}/messages` with `body`. A request that never reached Meta (no
+    /// connection) comes back as `Refused` without an HTTP status, so every outcome is classified
+    /// in one place; one that may have reached it as `Unanswered`.
     async fn send(&self, phone_number_id: &str, body: &Value) -> SendOutcome;
 }
 

@@ -6,13 +6,17 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Error;
 use max_core::app::bot;
 use max_core::app::inbound::{Received, process_job, quarantine};
-use max_core::batch::{self, RecordResult};
+use max_core::batch::{self, RecordResult, StopBy};
 use max_core::config::Deps;
 use max_core::domain::webhook::InboundJob;
 use tracing::{error, warn};
 
-pub async fn handle(event: SqsEvent, deps: &Deps) -> Result<SqsBatchResponse, Error> {
-    Ok(batch::process(&event, |record| process_record(record, deps)).await)
+/// What one record may take once started (a webhook body's messages, each stored and handed to
+/// the bot): the batch stops taking new records this long before the invocation's deadline.
+pub const RECORD_RESERVE: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub async fn handle(event: SqsEvent, deps: &Deps, stop_by: StopBy) -> Result<SqsBatchResponse, Error> {
+    Ok(batch::process(&event, stop_by, |record| process_record(record, deps)).await)
 }
 
 async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {

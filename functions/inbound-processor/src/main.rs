@@ -2,6 +2,7 @@
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use max_core::batch::StopBy;
 use max_core::config::{Deps, Needs};
 use max_core::ports::Queue;
 
@@ -9,5 +10,9 @@ use max_core::ports::Queue;
 async fn main() -> Result<(), Error> {
     let deps = Deps::from_env(Needs { queues: &[Queue::Replies], blobs: true, ..Needs::default() }).await;
     let deps = &deps;
-    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move { inbound_processor::handle(event.payload, deps).await })).await
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let stop_by = StopBy::before_deadline(&event.context, inbound_processor::RECORD_RESERVE);
+        inbound_processor::handle(event.payload, deps, stop_by).await
+    }))
+    .await
 }

@@ -7,13 +7,26 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Error;
 use max_core::app::delivery::{ReplyJob, SendResult, requeue_lost_replies, send_reply};
-use max_core::batch::{self, RecordResult, receive_count};
-use max_core::config::Deps;
+use std::time::Duration;
+
+use max_core::batch::{self, RecordResult, StopBy, receive_count};
+use max_core::config::{Deps, WhatsAppSettings};
 use max_core::ports::Queue;
 use tracing::{error, warn};
 
-pub async fn handle(event: SqsEvent, deps: &Deps) -> Result<SqsBatchResponse, Error> {
-    Ok(batch::process(&event, |record| process_record(record, deps)).await)
+pub async fn handle(event: SqsEvent, deps: &Deps, stop_by: StopBy) -> Result<SqsBatchResponse, Error> {
+    Ok(batch::process(&event, stop_by, |record| process_record(record, deps)).await)
+}
+
+/// What one record may take once started: the Graph request (twice when Meta's 131047 sends the
+/// fallback template after it) and the recording of the send with its retries. The batch stops
+/// taking new records this long before the invocation's deadline, so no send is cut off mid-way.
+pub fn record_reserve(deps: &Deps) -> Duration {
+    let graph = match &deps.settings.whatsapp {
+        Some(WhatsAppSettings::Graph(graph)) => graph.timeout,
+        _ => Duration::from_secs(1),
+    };
+    2 * graph + Duration::from_secs(3)
 }
 
 /// The scheduled sweep: queues again the jobs of replies stored but never queued.

@@ -1,16 +1,20 @@
 //! This function's `events/` sample (the lost-reply sweep) through its handler, on the memory
-//! adapter, and the job it queues again through the send handler.
+//! adapter, and the job it queues again through the send handler; a batch meeting its deadline.
+
+use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Duration;
 use max_core::app::delivery::{NewReply, queue_reply};
 use max_core::app::inbound::process_job;
 use max_core::config::Deps;
-use max_core::domain::message::{DeliveryStatus, Sender, SenderType};
+use max_core::domain::message::{DeliveryStatus, Sender, SenderType, callback_tag};
 use max_core::domain::outbound::OutboundContent;
 use max_core::domain::webhook::InboundJob;
 use max_core::error::Error;
-use max_core::ports::{ChannelDirectory, MessageStore, Queue};
+use max_core::adapters::graph::Sandbox;
+use max_core::batch::StopBy;
+use max_core::ports::{ChannelDirectory, MessageStore, Queue, SendOutcome, WhatsApp};
 use max_core::testing::{DEMO_ORG, demo_channel, sample_events};
 
 #[tokio::test]
@@ -47,7 +51,7 @@ async fn the_sweep_queues_a_reply_whose_job_was_lost_and_it_is_sent_once() {
     let jobs = world.outbox.take_event(Queue::Replies);
     assert_eq!(jobs.records.len(), 1);
     let job: serde_json::Value = serde_json::from_str(jobs.records[0].body.as_deref().unwrap()).unwrap();
-    let answer = crate::handle(jobs, &deps).await.unwrap();
+    let answer = crate::handle(jobs, &deps, StopBy::NEVER).await.unwrap();
     assert!(answer.batch_item_failures.is_empty());
     assert_eq!(world.whatsapp.outbox().len(), 1);
     let message = world.store.message(DEMO_ORG, &conversation.id, job["message_id"].as_str().unwrap()).await.unwrap().unwrap();
@@ -60,9 +64,75 @@ async fn its_job_sample_names_an_unknown_message_and_is_dropped_without_a_send()
     let [_, (name, job)] = sample_events("reply-sender").try_into().expect("the sweep's and a job's samples");
     assert_eq!(name, "sqs-reply-job.json");
     let event: SqsEvent = serde_json::from_str(&job).unwrap();
-    let answer = crate::handle(event, &deps).await.unwrap();
+    let answer = crate::handle(event, &deps, StopBy::NEVER).await.unwrap();
     // A job for a message that is not stored is not retried (it never will be), and sends nothing.
     assert!(answer.batch_item_failures.is_empty());
     assert!(world.whatsapp.outbox().is_empty());
     assert!(world.outbox.retries().is_empty());
+}
+
+/// A Graph API that takes `SLOW` to answer each send (the sandbox's answer), on tokio's clock.
+struct SlowGraph(Sandbox);
+
+const SLOW: std::time::Duration = std::time::Duration::from_secs(4);
+
+#[async_trait::async_trait]
+impl WhatsApp for SlowGraph {
+    async fn send(&self, phone_number_id: &str, body: &serde_json::Value) -> SendOutcome {
+        tokio::time::sleep(SLOW).await;
+        self.0.send(phone_number_id, body).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_batch_stops_before_the_deadline_and_no_reply_is_sent_twice() {
+    // GIVEN a customer's conversation and three replies queued for them (one FIFO group)
+    let (deps, world) = Deps::in_memory(chrono::Utc::now());
+    world.store.put_channel(&demo_channel()).await.unwrap();
+    let [(_, inbound)] = sample_events("inbound-processor").try_into().expect("one sample");
+    let inbound: SqsEvent = serde_json::from_str(&inbound).unwrap();
+    let job: InboundJob = serde_json::from_str(inbound.records[0].body.as_deref().unwrap()).unwrap();
+    let conversation = process_job(&deps.inbound_ports(), &job).await.unwrap().remove(0).conversation;
+    for text in ["one", "two", "three"] {
+        let reply = NewReply {
+            org_id: DEMO_ORG,
+            conversation_id: &conversation.id,
+            content: OutboundContent::text(text),
+            sender: Sender { kind: SenderType::Agent, id: Some("agent-1".into()), name: None },
+            idempotency_key: None,
+            now: deps.clock.now(),
+        };
+        queue_reply(&*deps.store, &*deps.store, &*deps.outbox, reply).await.unwrap();
+    }
+    let batch = world.outbox.take_event(Queue::Replies);
+    assert_eq!(batch.records.len(), 3);
+    let batch_ids: Vec<String> = batch
+        .records
+        .iter()
+        .map(|r| serde_json::from_str::<serde_json::Value>(r.body.as_deref().unwrap()).unwrap()["message_id"].as_str().unwrap().to_string())
+        .collect();
+    let graph = Arc::new(SlowGraph(Sandbox::default()));
+    let deps = Deps { whatsapp: graph.clone(), ..deps };
+
+    // WHEN the batch runs with time for two sends before it must stop
+    let stop_by = StopBy::at(tokio::time::Instant::now() + SLOW + SLOW / 2);
+    let answer = crate::handle(batch.clone(), &deps, stop_by).await.unwrap();
+
+    // THEN two were sent and the third is handed back unprocessed, still queued
+    let failed: Vec<&str> = answer.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, [batch.records[2].message_id.as_deref().unwrap()]);
+    assert_eq!(graph.0.outbox().len(), 2);
+    // WHEN SQS hands back the whole batch (as it would after a timeout), then it all goes through
+    let answer = crate::handle(batch, &deps, StopBy::NEVER).await.unwrap();
+    assert!(answer.batch_item_failures.is_empty());
+    // THEN each reply went out once, in order (the sample's window has long closed: each as the
+    // fallback template, tagged with its message)
+    let tags: Vec<String> = graph.0.outbox().iter().rev().map(|e| e.request["biz_opaque_callback_data"].as_str().unwrap().to_string()).collect();
+    let mut expected = Vec::new();
+    for record in &batch_ids {
+        let message = world.store.message(DEMO_ORG, &conversation.id, record).await.unwrap().unwrap();
+        assert_eq!(message.status, DeliveryStatus::Sent);
+        expected.push(callback_tag(&conversation.id, &message.id));
+    }
+    assert_eq!(tags, expected);
 }

@@ -3,6 +3,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, Response};
+use max_core::batch::StopBy;
 use max_core::config::Deps;
 
 pub type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -21,9 +22,10 @@ pub async fn invoke_http(binary: &str, req: Request, deps: &Deps) -> Option<Resu
 
 pub async fn invoke_sqs(binary: &str, event: SqsEvent, deps: &Deps) -> Option<Result<SqsBatchResponse, Failure>> {
     Some(match binary {
-        "inbound-processor" => inbound_processor::handle(event, deps).await,
-        "reply-sender" => reply_sender::handle(event, deps).await,
-        "next-step" => next_step::handle(event, deps).await,
+        // The dev stack has no invocation deadline.
+        "inbound-processor" => inbound_processor::handle(event, deps, StopBy::NEVER).await,
+        "reply-sender" => reply_sender::handle(event, deps, StopBy::NEVER).await,
+        "next-step" => next_step::handle(event, deps, StopBy::NEVER).await,
         _ => return None,
     })
 }

@@ -59,6 +59,7 @@ macro_rules! store_contract {
             an_outbound_message_over_a_changed_conversation_writes_nothing,
             messages_page_in_both_orders,
             a_send_is_recorded_once_and_indexed_by_wamid,
+            a_send_is_claimed_once_resent_at_most_once_and_released_by_its_claimant,
             delivery_statuses_only_move_forward,
             early_statuses_are_kept_and_applied_by_mark_sent,
             a_failed_message_is_final,
@@ -576,6 +577,42 @@ pub async fn a_send_is_recorded_once_and_indexed_by_wamid<S: Stores + ?Sized>(s:
     // A message never stored is not sent.
     assert_eq!(s.mark_sent(&queued(&c, "M9", t(2)), "wamid.9", t(4), None).await.unwrap().0, Written::AlreadyThere);
     assert_eq!(s.message_by_wamid(ORG, "wamid.9").await.unwrap(), None);
+}
+
+pub async fn a_send_is_claimed_once_resent_at_most_once_and_released_by_its_claimant<S: Stores + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let m = queued(&c, "M1", t(2));
+    record_outbound(s, &c, &m).await;
+    // One claim: `queued` → `sending`; a second claimant finds it taken.
+    assert_eq!(s.claim_send(&m, t(3)).await.unwrap(), Written::Stored);
+    assert_eq!(s.claim_send(&m, t(3)).await.unwrap(), Written::AlreadyThere);
+    let claimed = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
+    assert_eq!((claimed.status, claimed.sending_at, claimed.resent_at), (DeliveryStatus::Sending, Some(t(3)), None));
+    // Still in the outbox until sent or failed (the lost-reply sweep skips what is not `queued`).
+    assert_eq!(s.queued_between(t(0), t(9), 10).await.unwrap().len(), 1);
+    // A release needs the claim as read; then it is `queued` again and can be claimed anew.
+    assert_eq!(s.release_send(&m).await.unwrap(), Written::AlreadyThere, "not the claim held");
+    assert_eq!(s.release_send(&claimed).await.unwrap(), Written::Stored);
+    assert_eq!(s.message(ORG, "C1", "M1").await.unwrap().unwrap().status, DeliveryStatus::Queued);
+    assert_eq!(s.claim_send(&m, t(4)).await.unwrap(), Written::Stored);
+    let claimed = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
+    // A resend goes over the claim as read, once.
+    assert_eq!(s.claim_resend(&m, t(6)).await.unwrap(), Written::AlreadyThere, "not the claim held");
+    assert_eq!(s.claim_resend(&claimed, t(6)).await.unwrap(), Written::Stored);
+    assert_eq!(s.claim_resend(&claimed, t(7)).await.unwrap(), Written::AlreadyThere, "that claim is gone");
+    let resent = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
+    assert_eq!((resent.status, resent.sending_at, resent.resent_at), (DeliveryStatus::Sending, Some(t(6)), Some(t(6))));
+    assert_eq!(s.claim_resend(&resent, t(8)).await.unwrap(), Written::AlreadyThere, "never a third send");
+    // A sending message is recorded sent (and leaves the outbox); claims and releases no longer apply.
+    assert_eq!(s.mark_sent(&resent, "wamid.1", t(9), None).await.unwrap(), (Written::Stored, Vec::new()));
+    assert!(s.queued_between(t(0), t(9), 10).await.unwrap().is_empty());
+    let sent = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
+    assert_eq!(s.release_send(&sent).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.claim_send(&sent, t(10)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.message(ORG, "C1", "M1").await.unwrap().unwrap().status, DeliveryStatus::Sent);
+    // A message never stored is never claimed.
+    assert_eq!(s.claim_send(&queued(&c, "M9", t(2)), t(3)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.message(ORG, "C1", "M9").await.unwrap(), None);
 }
 
 pub async fn delivery_statuses_only_move_forward<S: Stores + ?Sized>(s: &S) {

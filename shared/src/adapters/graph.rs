@@ -36,17 +36,22 @@ impl WhatsApp for GraphApi {
         let url = format!("{}/{}/messages", self.base_url, phone_number_id);
         let response = match self.http.post(&url).bearer_auth(&self.access_token).json(body).send().await {
             Ok(r) => r,
-            Err(e) => {
+            // Never connected: Meta cannot have it.
+            Err(e) if e.is_connect() => {
                 return SendOutcome::Refused { http_status: None, code: None, title: transport_error(&e), detail: None };
             }
+            Err(e) => return SendOutcome::Unanswered { reason: transport_error(&e) },
         };
         let status = response.status().as_u16();
-        let json: Value = response.json().await.unwrap_or(Value::Null);
+        let json = response.json::<Value>().await;
         if (200..300).contains(&status) {
-            if let Some(wamid) = json.pointer("/messages/0/id").and_then(Value::as_str) {
-                return SendOutcome::Accepted { wamid: wamid.to_string() };
-            }
+            return match json.as_ref().ok().and_then(|j| j.pointer("/messages/0/id")).and_then(Value::as_str) {
+                Some(wamid) => SendOutcome::Accepted { wamid: wamid.to_string() },
+                // Accepted, but its id was lost on the way: only a status callback can tell it now.
+                None => SendOutcome::Unanswered { reason: format!("HTTP {status} without a message id") },
+            };
         }
+        let json = json.unwrap_or(Value::Null);
         let error = json.get("error").cloned().unwrap_or(Value::Null);
         SendOutcome::Refused {
             http_status: Some(status),

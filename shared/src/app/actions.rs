@@ -86,6 +86,8 @@ fn internal_message(conversation: &Conversation, id: String, kind: &str, text: S
         failed_at: None,
         sent_as_template: None,
         idempotency_key: None,
+        sending_at: None,
+        resent_at: None,
     }
 }
 

@@ -14,12 +14,12 @@ use crate::domain::conversation::{Conversation, ConversationStatus, window_is_op
 use crate::domain::customer::WhatsAppAddress;
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::{new_id, stable_id};
-use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message, OUTSIDE_WINDOW, Sender};
+use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message, OUTSIDE_WINDOW, Sender, callback_tag, read_callback_tag};
 use crate::domain::outbound::OutboundContent;
 use crate::domain::retry::{RetryPolicy, SendFailureKind, classify_graph_error};
 use crate::error::{Error, Result};
-use crate::optimistic::retry_lost_updates;
-use crate::ports::{ActionStore, ChannelDirectory, ConversationStore, EventStore, MessageStore, Outbox, Queue, QueueMessage, SendOutcome, WamidIndex, WhatsApp, Written};
+use crate::optimistic::{retry_lost_updates, retry_until_landed};
+use crate::ports::{ActionStore, ChannelDirectory, ConversationStore, EventStore, EarlyStatus, MessageStore, Outbox, Queue, QueueMessage, SendOutcome, WamidIndex, WhatsApp, Written};
 
 /// The job on the replies queue: which stored message to send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,6 +125,8 @@ pub(crate) fn outbound_message(
         failed_at: None,
         sent_as_template: None,
         idempotency_key: idempotency_key.map(str::to_string),
+        sending_at: None,
+        resent_at: None,
     }
 }
 
@@ -182,28 +184,52 @@ pub struct SenderPorts<'a> {
     pub deliveries: DeliveryPorts<'a>,
 }
 
+/// How long a `sending` claim waits for word from Meta (a status callback carrying the send's tag,
+/// which records the send) before the message may be sent once more: Meta calls back `sent`
+/// within seconds of accepting a message.
+pub const SEND_CONFIRM_WAIT: Duration = Duration::minutes(2);
+
 /// One attempt at sending a queued message. `attempt` is SQS's receive count (1 for the first).
+///
+/// The message is claimed (`queued` → `sending`) before the Graph API is called, so a job that
+/// comes back (the function died, the send's recording failed, Meta never answered) finds it
+/// `sending` and does not send it again blindly: it waits [`SEND_CONFIRM_WAIT`] for Meta's status
+/// callback, then sends it at most once more (`resent_at` says so). Once Meta has accepted a send,
+/// the job never fails: the recording is retried in place, and if it still cannot land the
+/// callback records it.
 pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, now: DateTime<Utc>) -> Result<SendResult> {
     let (message, conversation) = ports.messages.message_with_conversation(&job.org_id, &job.conversation_id, &job.message_id).await?;
     let (Some(message), Some(conversation)) = (message, conversation) else {
         warn!(message_id = job.message_id, "reply job for an unknown message dropped");
         return Ok(SendResult::Done);
     };
-    if message.status != DeliveryStatus::Queued {
-        // Redelivered after it was sent (or failed): never send twice.
-        info!(message_id = message.id, status = message.status.as_str(), "reply already handled");
-        // A retried job: an earlier attempt may have died before following its status.
-        let at = status_time(&message).unwrap_or(now);
-        follow_delivery(&ports.deliveries, &message, message.status, message.failure.as_ref(), at, false).await?;
-        return Ok(SendResult::Done);
-    }
+    let message = match message.status {
+        DeliveryStatus::Queued => match ports.messages.claim_send(&message, now).await? {
+            Written::Stored => Message { status: DeliveryStatus::Sending, sending_at: Some(now), ..message },
+            Written::AlreadyThere => {
+                info!(message_id = message.id, "reply claimed or handled meanwhile");
+                return Ok(SendResult::Done);
+            }
+        },
+        DeliveryStatus::Sending => match claim_unconfirmed(ports, message, now).await? {
+            Ok(claimed) => claimed,
+            Err(result) => return Ok(result),
+        },
+        _ => {
+            // Redelivered after it was sent (or failed): never send twice.
+            info!(message_id = message.id, status = message.status.as_str(), "reply already handled");
+            // A retried job: an earlier attempt may have died before following its status.
+            let at = status_time(&message).unwrap_or(now);
+            follow_delivery(&ports.deliveries, &message, message.status, message.failure.as_ref(), at, false).await?;
+            return Ok(SendResult::Done);
+        }
+    };
     let Some(content) = message.outbound.clone() else {
         return fail(ports, &message, FailureReason::ours("nothing_to_send", None), now).await;
     };
-    let recipient = WhatsAppAddress(conversation.customer_address.clone());
 
     let window_open = window_is_open(conversation.window_closes_at, now);
-    let (to_send, as_template) = if content.is_template() || window_open {
+    let (to_send, mut as_template) = if content.is_template() || window_open {
         (content.clone(), None)
     } else {
         match fallback(ports, &conversation).await? {
@@ -212,44 +238,81 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
         }
     };
 
-    match ports.whatsapp.send(&conversation.phone_number_id, &to_send.graph_request(recipient.recipient())).await {
-        SendOutcome::Accepted { wamid } => sent(ports, &message, &wamid, now, as_template.as_deref()).await,
-        SendOutcome::Refused { http_status, code, title, detail } => {
-            match classify_graph_error(http_status, code) {
-                SendFailureKind::OutsideWindow if as_template.is_none() && !content.is_template() => {
-                    // Meta knows better than our clock: the window has closed. Try the fallback once.
-                    if let Some((template, name)) = fallback(ports, &conversation).await? {
-                        return match ports.whatsapp.send(&conversation.phone_number_id, &template.graph_request(recipient.recipient())).await {
-                            SendOutcome::Accepted { wamid } => sent(ports, &message, &wamid, now, name.as_deref()).await,
-                            SendOutcome::Refused { code, title, detail, .. } => {
-                                fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
-                            }
-                        };
-                    }
-                    fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
-                }
-                SendFailureKind::OutsideWindow | SendFailureKind::Permanent => {
-                    fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
-                }
-                SendFailureKind::InvalidToken => {
-                    error!(code, title, "WhatsApp access token rejected: sends fail until it is replaced");
-                    fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
-                }
-                SendFailureKind::Retryable if ports.retry.exhausted(attempt) => {
-                    let mut failure = FailureReason::from_meta(code, Some(title), detail);
-                    failure.reason = format!("retries_exhausted: {}", failure.reason);
-                    fail(ports, &message, failure, now).await?;
-                    warn!(message_id = message.id, attempt, "reply failed after its last retry");
-                    Ok(SendResult::GiveUp)
-                }
-                SendFailureKind::Retryable => {
-                    let delay = ports.retry.delay(attempt, rand::random::<f64>());
-                    info!(message_id = message.id, attempt, code, http_status, delay_ms = delay.as_millis() as u64, "send retried later");
-                    Ok(SendResult::RetryLater { delay_secs: delay.as_secs_f64().ceil() as i32 })
-                }
+    let mut outcome = graph_send(ports, &conversation, &message, &to_send).await;
+    if let SendOutcome::Refused { http_status, code, .. } = &outcome {
+        let outside = classify_graph_error(*http_status, *code) == SendFailureKind::OutsideWindow;
+        if outside && as_template.is_none() && !content.is_template() {
+            // Meta knows better than our clock: the window has closed. Try the fallback once.
+            if let Some((template, name)) = fallback(ports, &conversation).await? {
+                as_template = name;
+                outcome = graph_send(ports, &conversation, &message, &template).await;
             }
         }
     }
+    match outcome {
+        SendOutcome::Accepted { wamid } => sent(ports, &message, &wamid, now, as_template.as_deref()).await,
+        SendOutcome::Unanswered { reason } => {
+            // Meta may have it: the claim stays, and the job comes back when its callback is due.
+            warn!(message_id = message.id, attempt, reason, "send unanswered; waiting for Meta's callback before sending again");
+            Ok(SendResult::RetryLater { delay_secs: SEND_CONFIRM_WAIT.num_seconds() as i32 })
+        }
+        SendOutcome::Refused { http_status, code, title, detail } => match classify_graph_error(http_status, code) {
+            SendFailureKind::OutsideWindow | SendFailureKind::Permanent => {
+                fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
+            }
+            SendFailureKind::InvalidToken => {
+                error!(code, title, "WhatsApp access token rejected: sends fail until it is replaced");
+                fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
+            }
+            SendFailureKind::Retryable if ports.retry.exhausted(attempt) => {
+                let mut failure = FailureReason::from_meta(code, Some(title), detail);
+                failure.reason = format!("retries_exhausted: {}", failure.reason);
+                fail(ports, &message, failure, now).await?;
+                warn!(message_id = message.id, attempt, "reply failed after its last retry");
+                Ok(SendResult::GiveUp)
+            }
+            SendFailureKind::Retryable => {
+                // Meta said no: nothing went out, so the next attempt sends without waiting.
+                ports.messages.release_send(&message).await?;
+                let delay = ports.retry.delay(attempt, rand::random::<f64>());
+                info!(message_id = message.id, attempt, code, http_status, delay_ms = delay.as_millis() as u64, "send retried later");
+                Ok(SendResult::RetryLater { delay_secs: delay.as_secs_f64().ceil() as i32 })
+            }
+        },
+    }
+}
+
+/// A job found its message `sending`: an earlier attempt claimed it and never learned (or never
+/// recorded) what Meta made of it. Until [`SEND_CONFIRM_WAIT`] has passed since the claim, wait
+/// for Meta's callback; after that, claim it once more to send it a second time (`Ok`); never a
+/// third (`Err` with what to do with the job).
+async fn claim_unconfirmed(ports: &SenderPorts<'_>, message: Message, now: DateTime<Utc>) -> Result<Result<Message, SendResult>> {
+    let claimed = message.sending_at.unwrap_or(message.created_at);
+    let waited = now - claimed;
+    if waited < SEND_CONFIRM_WAIT {
+        let delay_secs = (SEND_CONFIRM_WAIT - waited).num_seconds().max(1) as i32;
+        info!(message_id = message.id, delay_secs, "reply being sent; waiting for Meta's word");
+        return Ok(Err(SendResult::RetryLater { delay_secs }));
+    }
+    if message.resent_at.is_some() {
+        warn!(message_id = message.id, "reply sent twice without a word from Meta; not sending it a third time");
+        return Ok(Err(SendResult::Done));
+    }
+    match ports.messages.claim_resend(&message, now).await? {
+        Written::Stored => {
+            warn!(message_id = message.id, "no word from Meta on the first send; sending once more");
+            Ok(Ok(Message { sending_at: Some(now), resent_at: Some(now), ..message }))
+        }
+        Written::AlreadyThere => Ok(Err(SendResult::Done)),
+    }
+}
+
+/// Sends `content` for `message`, tagged so Meta's status callbacks name the message.
+async fn graph_send(ports: &SenderPorts<'_>, conversation: &Conversation, message: &Message, content: &OutboundContent) -> SendOutcome {
+    let recipient = WhatsAppAddress(conversation.customer_address.clone());
+    let mut request = content.graph_request(recipient.recipient());
+    request["biz_opaque_callback_data"] = json!(callback_tag(&message.conversation_id, &message.id));
+    ports.whatsapp.send(&conversation.phone_number_id, &request).await
 }
 
 async fn fail(ports: &SenderPorts<'_>, message: &Message, failure: FailureReason, now: DateTime<Utc>) -> Result<SendResult> {
@@ -264,22 +327,38 @@ async fn fail(ports: &SenderPorts<'_>, message: &Message, failure: FailureReason
     Ok(SendResult::Done)
 }
 
+/// Meta accepted the send: record it, retried in place. Past this point a failed job is never a
+/// second send: the message is `sent`, or still `sending` if the recording never landed, and then
+/// Meta's `sent` callback, carrying the send's tag, records it.
 async fn sent(ports: &SenderPorts<'_>, message: &Message, wamid: &str, now: DateTime<Utc>, as_template: Option<&str>) -> Result<SendResult> {
-    let (written, early) = ports.messages.mark_sent(message, wamid, now, as_template).await?;
+    match retry_until_landed(|_| ports.messages.mark_sent(message, wamid, now, as_template)).await {
+        Ok(recorded) => follow_sent(&ports.deliveries, message, wamid, now, recorded).await?,
+        Err(e) => error!(error = %e, message_id = message.id, wamid, "Meta accepted the reply but recording it failed; its status callback will"),
+    }
+    Ok(SendResult::Done)
+}
+
+/// Follows a send `mark_sent` answered for, with the statuses Meta called back before it was
+/// recorded (applied with it: followed like the callbacks they were).
+async fn follow_sent(
+    deliveries: &DeliveryPorts<'_>,
+    message: &Message,
+    wamid: &str,
+    at: DateTime<Utc>,
+    (written, early): (Written, Vec<EarlyStatus>),
+) -> Result<()> {
     if written == Written::Stored {
         let mut sent = message.clone();
         sent.status = DeliveryStatus::Sent;
         sent.wamid = Some(wamid.to_string());
-        sent.sent_at = Some(now);
-        follow_delivery(&ports.deliveries, &sent, DeliveryStatus::Sent, None, now, true).await?;
-        // Statuses Meta called back before the send was recorded, applied with it: followed like
-        // the callbacks they were.
+        sent.sent_at = Some(at);
+        follow_delivery(deliveries, &sent, DeliveryStatus::Sent, None, at, true).await?;
         for e in early {
             sent.status = e.status;
-            follow_delivery(&ports.deliveries, &sent, e.status, e.failure.as_ref(), e.at, true).await?;
+            follow_delivery(deliveries, &sent, e.status, e.failure.as_ref(), e.at, true).await?;
         }
     }
-    Ok(SendResult::Done)
+    Ok(())
 }
 
 /// When a message reached its current status.
@@ -289,7 +368,7 @@ fn status_time(message: &Message) -> Option<DateTime<Utc>> {
         DeliveryStatus::Delivered => message.delivered_at,
         DeliveryStatus::Read => message.read_at,
         DeliveryStatus::Failed => message.failed_at,
-        DeliveryStatus::Queued | DeliveryStatus::Received => None,
+        DeliveryStatus::Queued | DeliveryStatus::Sending | DeliveryStatus::Received => None,
     }
 }
 
@@ -315,25 +394,41 @@ pub fn accepts_replies(conversation: &Conversation) -> Result<()> {
 /// What following a delivery status needs.
 pub struct DeliveryPorts<'a> {
     pub wamids: &'a dyn WamidIndex,
+    /// A callback may be the first to tell of a send (its recording failed): recorded from it.
+    pub messages: &'a dyn MessageStore,
     pub actions: &'a dyn ActionStore,
     pub events: &'a dyn EventStore,
 }
 
 /// A status webhook was applied (`written` is what `MessageStore::apply_status` answered): follow it
-/// into the feed and, for an action's answer, into its record.
+/// into the feed and, for an action's answer, into its record. When the send it is about was never
+/// recorded (Meta accepted it, then the store failed) but its `tag` names one of our messages still
+/// `sending`, the send is recorded now: `apply_status` kept the status, `mark_sent` applies it.
+#[allow(clippy::too_many_arguments)]
 pub async fn status_callback(
     ports: &DeliveryPorts<'_>,
     org_id: &str,
     wamid: &str,
+    tag: Option<&str>,
     status: DeliveryStatus,
     failure: Option<&FailureReason>,
     at: DateTime<Utc>,
     written: Written,
 ) -> Result<()> {
-    let Some(message) = ports.wamids.message_by_wamid(org_id, wamid).await? else {
+    if let Some(message) = ports.wamids.message_by_wamid(org_id, wamid).await? {
+        return follow_delivery(ports, &message, status, failure, at, written == Written::Stored).await;
+    }
+    let Some((conversation_id, message_id)) = tag.and_then(read_callback_tag) else {
         return Ok(());
     };
-    follow_delivery(ports, &message, status, failure, at, written == Written::Stored).await
+    match ports.messages.message(org_id, conversation_id, message_id).await? {
+        Some(message) if message.status == DeliveryStatus::Sending => {
+            info!(message_id = message.id, wamid, "send recorded from Meta's callback");
+            let recorded = ports.messages.mark_sent(&message, wamid, at, None).await?;
+            follow_sent(ports, &message, wamid, at, recorded).await
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A message's delivery status moved to `status`: record `message.status_changed`, and for an
@@ -351,7 +446,7 @@ pub async fn follow_delivery(
     if !first_time && message.status != status {
         return Ok(());
     }
-    if matches!(status, DeliveryStatus::Queued | DeliveryStatus::Received) {
+    if matches!(status, DeliveryStatus::Queued | DeliveryStatus::Sending | DeliveryStatus::Received) {
         return Ok(());
     }
     let action_id = message.idempotency_key.as_deref().and_then(action_of_response);

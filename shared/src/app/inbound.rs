@@ -86,7 +86,8 @@ async fn process_change(ports: &InboundPorts<'_>, change: &WebhookChange, receiv
                 let at = status.timestamp.unwrap_or(received_at);
                 let written = ports.messages.apply_status(&channel.org_id, &status.wamid, s, status.failure.as_ref(), at).await?;
                 // Issue 4: `message.status_changed` for the dashboard, and an action's answer follows its message.
-                crate::app::delivery::status_callback(&ports.deliveries, &channel.org_id, &status.wamid, s, status.failure.as_ref(), at, written)
+                let tag = status.callback_tag.as_deref();
+                crate::app::delivery::status_callback(&ports.deliveries, &channel.org_id, &status.wamid, tag, s, status.failure.as_ref(), at, written)
                     .await?;
             }
             let mut received = Vec::new();

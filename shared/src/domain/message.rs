@@ -16,13 +16,16 @@ pub enum Direction {
 }
 
 /// Where an outbound message is. Statuses only move forward: queued < sent < delivered < read,
-/// and failed is final, whatever order Meta's callbacks arrive in.
+/// and failed is final, whatever order Meta's callbacks arrive in. `sending` is reply-sender's
+/// claim on a queued message while it calls the Graph API: nothing is known of Meta yet, so it
+/// ranks with `queued` (a callback moves it on, and a refusal gives it back to `queued`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// An inbound message: it reached us. Only outbound messages move on from `queued`.
     Received,
     Queued,
+    Sending,
     Sent,
     Delivered,
     Read,
@@ -34,6 +37,7 @@ impl DeliveryStatus {
         match s {
             "received" => Some(Self::Received),
             "queued" => Some(Self::Queued),
+            "sending" => Some(Self::Sending),
             "sent" => Some(Self::Sent),
             "delivered" => Some(Self::Delivered),
             "read" => Some(Self::Read),
@@ -46,6 +50,7 @@ impl DeliveryStatus {
         match self {
             Self::Received => "received",
             Self::Queued => "queued",
+            Self::Sending => "sending",
             Self::Sent => "sent",
             Self::Delivered => "delivered",
             Self::Read => "read",
@@ -54,8 +59,16 @@ impl DeliveryStatus {
     }
 
     /// Rank stored beside the status so DynamoDB can enforce monotonic updates in a condition.
+    /// The numbers are stored: never renumber them.
     pub fn rank(self) -> u8 {
-        self as u8
+        match self {
+            Self::Received => 0,
+            Self::Queued | Self::Sending => 1,
+            Self::Sent => 2,
+            Self::Delivered => 3,
+            Self::Read => 4,
+            Self::Failed => 5,
+        }
     }
 
     /// Whether a callback saying `next` may replace `self`.
@@ -162,6 +175,26 @@ pub struct Message {
     /// The client's `Idempotency-Key` for an agent reply: a retried request finds this message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// When reply-sender last claimed it to call the Graph API (outbound only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_at: Option<DateTime<Utc>>,
+    /// Set when it was sent a second time because Meta never answered the first request (a
+    /// timeout) nor called back about it: the customer may have received it twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resent_at: Option<DateTime<Utc>>,
+}
+
+/// What reply-sender tags each send with (Graph's `biz_opaque_callback_data`, up to 512
+/// characters): Meta returns it in the message's status callbacks, so a status finds its message
+/// even when the send was never recorded (the store failed after Meta accepted it).
+pub fn callback_tag(conversation_id: &str, message_id: &str) -> String {
+    format!("max1:{conversation_id}:{message_id}")
+}
+
+/// The conversation and message a status callback's tag names, if it is one of ours.
+pub fn read_callback_tag(tag: &str) -> Option<(&str, &str)> {
+    let (conversation_id, message_id) = tag.strip_prefix("max1:")?.split_once(':')?;
+    (!conversation_id.is_empty() && !message_id.is_empty() && !message_id.contains(':')).then_some((conversation_id, message_id))
 }
 
 #[cfg(test)]
@@ -177,5 +210,16 @@ mod tests {
         assert!(Delivered.may_advance_to(Failed));
         assert!(!Failed.may_advance_to(Read));
         assert!(!Sent.may_advance_to(Sent));
+        assert!(Sending.may_advance_to(Sent) && !Queued.may_advance_to(Sending));
+    }
+
+    #[test]
+    fn a_callback_tag_reads_back_and_foreign_ones_do_not() {
+        let tag = super::callback_tag("01CONV", "01MSG");
+        assert_eq!(super::read_callback_tag(&tag), Some(("01CONV", "01MSG")));
+        assert!(tag.len() <= 512);
+        for foreign in ["", "max1:", "max1:c", "max1::m", "max1:c:", "other:c:m", "{\"source\":\"api\"}", "max1:c:m:x"] {
+            assert_eq!(super::read_callback_tag(foreign), None, "{foreign}");
+        }
     }
 }

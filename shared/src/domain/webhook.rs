@@ -191,6 +191,8 @@ pub struct StatusUpdate {
     pub timestamp: Option<DateTime<Utc>>,
     pub recipient_id: Option<String>,
     pub failure: Option<FailureReason>,
+    /// The `biz_opaque_callback_data` the send carried (`message::callback_tag` for ours).
+    pub callback_tag: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -323,6 +325,7 @@ impl StatusUpdate {
             timestamp: timestamp(v.get("timestamp")),
             recipient_id: scalar_string(v.get("recipient_id")),
             failure,
+            callback_tag: str_at(v, "/biz_opaque_callback_data").map(str::to_string),
         })
     }
 }

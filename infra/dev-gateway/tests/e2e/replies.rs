@@ -7,7 +7,7 @@ use std::time::Duration;
 use max_dev::testing::{CUSTOMER, NUMBER, TestOptions, TestStack, WAIT, eventually, fixture, sqs_job};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wiremock::matchers::{body_json, header, method, path};
+use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::{accepted, graph_requests, meta_error, status_for};
@@ -45,7 +45,7 @@ async fn an_agent_reply_reaches_the_graph_api_once_and_statuses_follow() {
     Mock::given(method("POST"))
         .and(path(format!("/{NUMBER}/messages")))
         .and(header("authorization", "Bearer test-token"))
-        .and(body_json(json!({
+        .and(body_partial_json(json!({
             "messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER,
             "type": "text", "text": { "body": "Yes, it also comes in blue.", "preview_url": false }
         })))
@@ -97,7 +97,7 @@ async fn a_failed_status_shows_its_reason() {
 async fn outside_the_window_the_fallback_template_goes_instead() {
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(body_json(json!({
+        .and(body_partial_json(json!({
             "messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER,
             "type": "template", "template": { "name": "hello_world", "language": { "code": "en_US" } }
         })))
@@ -280,7 +280,7 @@ async fn the_sweep_sends_a_reply_whose_job_was_lost_once() {
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(format!("/{NUMBER}/messages")))
-        .and(body_json(json!({
+        .and(body_partial_json(json!({
             "messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER,
             "type": "text", "text": { "body": "Stored, never queued.", "preview_url": false }
         })))
@@ -403,13 +403,13 @@ async fn a_status_that_comes_before_the_send_is_recorded_is_applied_with_it() {
 async fn meta_saying_the_window_closed_sends_the_fallback_template_once() {
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
-        .and(body_json(text_request("Are you still there?")))
+        .and(body_partial_json(text_request("Are you still there?")))
         .respond_with(meta_error(400, 131047, "Re-engagement message"))
         .expect(1)
         .mount(&graph)
         .await;
     Mock::given(method("POST"))
-        .and(body_json(json!({
+        .and(body_partial_json(json!({
             "messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER,
             "type": "template", "template": { "name": "hello_world", "language": { "code": "en_US" } }
         })))
@@ -535,4 +535,31 @@ async fn retry_delays_handed_to_sqs_back_off_exponentially() {
     assert_eq!(m["status"], "failed");
     assert!(m["failure"]["reason"].as_str().unwrap().starts_with("retries_exhausted"), "{m}");
     assert_eq!(graph_requests(&graph).await, 4 * SAMPLES + 1);
+}
+
+#[tokio::test]
+async fn a_send_graph_never_answered_is_recorded_by_metas_tagged_callback_and_not_sent_again() {
+    // GIVEN a Graph API that takes the message but answers after the client's timeout (5 s)
+    let graph = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(accepted("wamid.SLOW-1").set_delay(Duration::from_secs(7))).mount(&graph).await;
+    let t = TestStack::with_graph(&graph.uri()).await;
+    let conversation = t.live_conversation().await;
+    let sent = reply(&t, &conversation, json!({ "type": "text", "body": "Slow line" })).await;
+    let id = sent["id"].as_str().unwrap();
+    // WHEN the send goes unanswered: the message is `sending`, its job waits for Meta's word
+    eventually("the request", WAIT, || async { (graph_requests(&graph).await == 1).then_some(()) }).await;
+    message_when(&t, &conversation, id, "sending", |m| m["status"] == "sending").await;
+    let request: Value = serde_json::from_slice(&graph.received_requests().await.unwrap()[0].body).unwrap();
+    // AND Meta, which delivered it all the same, calls back with the tag the send carried
+    let mut callback: Value = serde_json::from_slice(&status_for(&fixture("statuses/status-delivered.json"), "wamid.SLOW-1")).unwrap();
+    callback["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] = request["biz_opaque_callback_data"].clone();
+    assert_eq!(t.post_webhook(&serde_json::to_vec(&callback).unwrap()).await.status(), StatusCode::OK);
+    // THEN the callback records the send under Meta's id
+    let m = message_when(&t, &conversation, id, "delivered", |m| m["status"] == "delivered").await;
+    assert_eq!((m["wamid"].as_str(), m.get("resent_at")), (Some("wamid.SLOW-1"), None), "{m}");
+    // AND the job, when it comes back, sends nothing more
+    let job = reply_job(&t, &conversation, id);
+    let response = max_dev::registry::invoke_sqs("reply-sender", sqs_job(&job, 1, "replies.fifo"), &t.stack.deps).await.unwrap().unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(graph_requests(&graph).await, 1);
 }

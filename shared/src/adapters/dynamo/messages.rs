@@ -18,7 +18,7 @@ use crate::ports::{
 use super::*;
 
 /// A message as stored: keyed in its conversation, with its status rank (for monotonic status
-/// updates) and, while it is an outbound message still `queued`, in the outbox index.
+/// updates) and, while it is an outbound message not yet sent or failed, in the outbox index.
 pub fn message_item(m: &Message) -> Result<Item> {
     let mut item = keyed(m, keys::message(&m.org_id, &m.conversation_id, &m.id), &[])?;
     item.insert("status_rank".into(), n(m.status.rank()));
@@ -133,11 +133,49 @@ impl MessageStore for DynamoStore {
         self.query_page(None, "pk", &pk, Some(("sk", "MSG#")), None, !newest_first, page).await
     }
 
+    async fn claim_send(&self, message: &Message, at: DateTime<Utc>) -> Result<Written> {
+        let values = HashMap::from([
+            (":queued".to_string(), s(DeliveryStatus::Queued.as_str())),
+            (":sending".to_string(), s(DeliveryStatus::Sending.as_str())),
+            (":at".to_string(), s(at.to_rfc3339())),
+        ]);
+        let key = keys::message(&message.org_id, &message.conversation_id, &message.id);
+        self.update_if(key, "SET #status = :sending, sending_at = :at", "#status = :queued", values).await
+    }
+
+    async fn claim_resend(&self, message: &Message, at: DateTime<Utc>) -> Result<Written> {
+        let Some(claimed) = message.sending_at else {
+            return Ok(Written::AlreadyThere);
+        };
+        let values = HashMap::from([
+            (":sending".to_string(), s(DeliveryStatus::Sending.as_str())),
+            (":claimed".to_string(), s(claimed.to_rfc3339())),
+            (":at".to_string(), s(at.to_rfc3339())),
+        ]);
+        let key = keys::message(&message.org_id, &message.conversation_id, &message.id);
+        let condition = "#status = :sending AND sending_at = :claimed AND attribute_not_exists(resent_at)";
+        self.update_if(key, "SET sending_at = :at, resent_at = :at", condition, values).await
+    }
+
+    async fn release_send(&self, message: &Message) -> Result<Written> {
+        let Some(claimed) = message.sending_at else {
+            return Ok(Written::AlreadyThere);
+        };
+        let values = HashMap::from([
+            (":queued".to_string(), s(DeliveryStatus::Queued.as_str())),
+            (":sending".to_string(), s(DeliveryStatus::Sending.as_str())),
+            (":claimed".to_string(), s(claimed.to_rfc3339())),
+        ]);
+        let key = keys::message(&message.org_id, &message.conversation_id, &message.id);
+        self.update_if(key, "SET #status = :queued REMOVE sending_at", "#status = :sending AND sending_at = :claimed", values).await
+    }
+
     async fn mark_sent(&self, message: &Message, wamid: &str, at: DateTime<Utc>, sent_as_template: Option<&str>) -> Result<(Written, Vec<EarlyStatus>)> {
         let mut values = HashMap::from([
             (":sent".to_string(), s(DeliveryStatus::Sent.as_str())),
             (":rank".to_string(), n(DeliveryStatus::Sent.rank())),
             (":queued".to_string(), s(DeliveryStatus::Queued.as_str())),
+            (":sending".to_string(), s(DeliveryStatus::Sending.as_str())),
             (":wamid".to_string(), s(wamid)),
             (":at".to_string(), s(at.to_rfc3339())),
         ]);
@@ -150,7 +188,7 @@ impl MessageStore for DynamoStore {
         let names = Some(HashMap::from([("#status".to_string(), "status".to_string())]));
         let org = message.org_id.as_str();
         let mut items = vec![
-            self.update_op(keys::message(org, &message.conversation_id, &message.id), &expression, "#status = :queued", values, names)?,
+            self.update_op(keys::message(org, &message.conversation_id, &message.id), &expression, "#status IN (:queued, :sending)", values, names)?,
             self.put_op(self.wamid_item(org, wamid, &message.conversation_id, &message.id), None, None)?,
         ];
         // Usually nothing came before us: checked in the same transaction, so it costs no call.

@@ -182,7 +182,7 @@ pub fn status_update(status: DeliveryStatus, failure: Option<&FailureReason>, at
             let f = failure.cloned().unwrap_or_else(|| FailureReason::ours("failed", None));
             values.insert(":failure".into(), AttributeValue::M(to_item(&f)?));
         }
-        DeliveryStatus::Queued | DeliveryStatus::Received => return Ok(None),
+        DeliveryStatus::Queued | DeliveryStatus::Sending | DeliveryStatus::Received => return Ok(None),
     }
     Ok(Some((expression, values)))
 }

@@ -241,8 +241,9 @@ impl MessageStore for MemoryStore {
         let st = self.read("queued_between")?;
         let (low, high) = (sort_time(from), format!("{}#~", sort_time(to)));
         let mut shards: Vec<Vec<(String, Message)>> = vec![Vec::new(); REPLY_OUTBOX_SHARDS as usize];
-        // In the outbox: outbound and still queued (sending or failing takes a message out).
-        for m in st.messages.values().filter(|m| m.direction == Direction::Outbound && m.status == DeliveryStatus::Queued) {
+        // In the outbox: outbound, not yet sent nor failed (recording either takes a message out).
+        let in_outbox = |m: &&Message| m.direction == Direction::Outbound && matches!(m.status, DeliveryStatus::Queued | DeliveryStatus::Sending);
+        for m in st.messages.values().filter(in_outbox) {
             let sort = format!("{}#{}", sort_time(m.created_at), m.id);
             if low <= sort && sort <= high {
                 shards[reply_outbox_shard(&m.id) as usize].push((sort, m.clone()));
@@ -288,13 +289,52 @@ impl MessageStore for MemoryStore {
         fill_page(&format!("ORG#{org_id}#CONV#{conversation_id}"), entries, !newest_first, |_| true, page)
     }
 
+    async fn claim_send(&self, message: &Message, at: DateTime<Utc>) -> Result<Written> {
+        let mut st = self.write("claim_send")?;
+        let Some(m) = st.messages.get_mut(&message_key(&message.org_id, &message.conversation_id, &message.id)) else {
+            return Ok(Written::AlreadyThere);
+        };
+        if m.status != DeliveryStatus::Queued {
+            return Ok(Written::AlreadyThere);
+        }
+        m.status = DeliveryStatus::Sending;
+        m.sending_at = Some(at);
+        Ok(Written::Stored)
+    }
+
+    async fn claim_resend(&self, message: &Message, at: DateTime<Utc>) -> Result<Written> {
+        let mut st = self.write("claim_resend")?;
+        let Some(m) = st.messages.get_mut(&message_key(&message.org_id, &message.conversation_id, &message.id)) else {
+            return Ok(Written::AlreadyThere);
+        };
+        if m.status != DeliveryStatus::Sending || message.sending_at.is_none() || m.sending_at != message.sending_at || m.resent_at.is_some() {
+            return Ok(Written::AlreadyThere);
+        }
+        m.sending_at = Some(at);
+        m.resent_at = Some(at);
+        Ok(Written::Stored)
+    }
+
+    async fn release_send(&self, message: &Message) -> Result<Written> {
+        let mut st = self.write("release_send")?;
+        let Some(m) = st.messages.get_mut(&message_key(&message.org_id, &message.conversation_id, &message.id)) else {
+            return Ok(Written::AlreadyThere);
+        };
+        if m.status != DeliveryStatus::Sending || message.sending_at.is_none() || m.sending_at != message.sending_at {
+            return Ok(Written::AlreadyThere);
+        }
+        m.status = DeliveryStatus::Queued;
+        m.sending_at = None;
+        Ok(Written::Stored)
+    }
+
     async fn mark_sent(&self, message: &Message, wamid: &str, at: DateTime<Utc>, sent_as_template: Option<&str>) -> Result<(Written, Vec<EarlyStatus>)> {
         let mut st = self.write("mark_sent")?;
         let org = message.org_id.as_str();
         let Some(m) = st.messages.get_mut(&message_key(org, &message.conversation_id, &message.id)) else {
             return Ok((Written::AlreadyThere, Vec::new()));
         };
-        if m.status != DeliveryStatus::Queued {
+        if !matches!(m.status, DeliveryStatus::Queued | DeliveryStatus::Sending) {
             return Ok((Written::AlreadyThere, Vec::new()));
         }
         m.status = DeliveryStatus::Sent;

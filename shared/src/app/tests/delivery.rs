@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::*;
-use crate::app::delivery::{NewReply, SendResult, SenderPorts, queue_reply, requeue_lost_replies, send_reply};
+use crate::app::delivery::{NewReply, SEND_CONFIRM_WAIT, SendResult, SenderPorts, queue_reply, requeue_lost_replies, send_reply};
 use crate::domain::conversation::Conversation;
-use crate::domain::message::{DeliveryStatus, OUTSIDE_WINDOW, Sender, SenderType};
+use crate::domain::message::{DeliveryStatus, OUTSIDE_WINDOW, Sender, SenderType, callback_tag};
 use crate::domain::outbound::OutboundContent;
 use crate::ports::{SendOutcome, WhatsApp};
 
@@ -174,6 +174,8 @@ async fn inside_the_window_the_reply_is_sent_once_and_the_feed_told() {
     assert_eq!(outbox.len(), 1);
     assert_eq!(sent.wamid.as_deref(), Some(outbox[0].wamid.as_str()));
     assert_eq!(outbox[0].request["to"], CUSTOMER);
+    // Tagged, so Meta's status callbacks name the message.
+    assert_eq!(outbox[0].request["biz_opaque_callback_data"], callback_tag(&c.id, &m.id));
     // WHEN SQS delivers the job again
     assert_eq!(send_reply(&w.deps.sender_ports(), &job, 2, t(2)).await.unwrap(), SendResult::Done);
     // THEN it is not sent twice, and the feed has one `sent`
@@ -289,11 +291,161 @@ async fn the_last_retryable_attempt_gives_up_and_marks_the_reply_failed() {
     let w = World::new().with_channel(None).await;
     let c = w.given_conversation().await.conversation;
     let m = queue(&w, &c, "hi", None, t(1)).await.unwrap();
-    let graph = ScriptedGraph::answering([SendOutcome::Refused { http_status: None, code: None, title: "timeout".into(), detail: None }]);
+    let graph = ScriptedGraph::answering([SendOutcome::Refused { http_status: None, code: None, title: "connection failed".into(), detail: None }]);
     let last = w.deps.settings.retry.max_attempts;
     let out = send_reply(&sender(&w, &graph), &w.reply_jobs()[0], last, t(1)).await.unwrap();
     assert_eq!(out, SendResult::GiveUp);
     let failed = w.message(&c.id, &m.id).await;
     assert_eq!(failed.status, DeliveryStatus::Failed);
     assert!(failed.failure.unwrap().reason.starts_with("retries_exhausted"));
+}
+
+// --- never a message twice, nothing lost --------------------------------------------------------
+
+fn unanswered() -> SendOutcome {
+    SendOutcome::Unanswered { reason: "timeout".into() }
+}
+
+/// What SQS does with a reply job: hands it to reply-sender from `start` (receive count 1, 2, …)
+/// until it is done, again after a failed attempt's visibility timeout or after the delay an
+/// attempt asked for, with Meta's status callbacks (`meta`) delivered on the way. Returns when it
+/// is done (or given up, or after `receives`), with the time it ended at.
+async fn deliver_job(w: &World, graph: &ScriptedGraph, job: &ReplyJob, start: DateTime<Utc>, receives: u32) -> DateTime<Utc> {
+    const VISIBILITY: i64 = 180;
+    let mut now = start;
+    for attempt in 1..=receives {
+        match send_reply(&sender(w, graph), job, attempt, now).await {
+            Ok(SendResult::Done | SendResult::GiveUp) => return now,
+            Ok(SendResult::RetryLater { delay_secs }) => now += Duration::seconds(i64::from(delay_secs)),
+            Err(_) => now += Duration::seconds(VISIBILITY),
+        }
+    }
+    now
+}
+
+/// Meta's status callback for the `n`th request `graph` received, as Meta sends it: the wamid it
+/// answered (or would have) and the tag the request carried.
+async fn meta_calls_back(w: &World, graph: &ScriptedGraph, n: usize, status: &str, at: DateTime<Utc>) {
+    let tag = graph.requests()[n - 1]["biz_opaque_callback_data"].clone();
+    let mut body = status_webhook(&format!("wamid.out.{n}"), status, at, None);
+    body["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] = tag;
+    process_job(&w.deps.inbound_ports(), &job(body, at)).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_store_failing_after_metas_200_sends_once() {
+    // GIVEN a queued reply, and DynamoDB failing (throttled) when its send is recorded
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let m = queue(&w, &c, "your car is ready", None, t(1)).await.unwrap();
+    let job = w.reply_jobs().remove(0);
+    let graph = ScriptedGraph::default();
+    w.store().fail_next("mark_sent", Error::backend("dynamodb", "throttled"));
+    w.store().fail_next("mark_sent", Error::LostUpdate("item"));
+    // WHEN SQS delivers the job as long as it takes
+    deliver_job(&w, &graph, &job, t(1), 5).await;
+    // THEN Meta got one request, and the message is sent with its wamid, told once
+    assert_eq!(graph.requests().len(), 1);
+    let sent = w.message(&c.id, &m.id).await;
+    assert_eq!((sent.status, sent.wamid.as_deref(), sent.resent_at), (DeliveryStatus::Sent, Some("wamid.out.1"), None));
+    assert_eq!(w.events_of(ORG, EventKind::MessageStatusChanged).await.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_the_store_never_recorded_is_recorded_by_metas_callback_and_never_resent() {
+    // GIVEN DynamoDB refusing every attempt to record the send Meta accepted
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let m = queue(&w, &c, "your car is ready", None, t(1)).await.unwrap();
+    let job = w.reply_jobs().remove(0);
+    let graph = ScriptedGraph::default();
+    for _ in 0..crate::optimistic::MUST_LAND.max_attempts {
+        w.store().fail_next("mark_sent", Error::backend("dynamodb", "unavailable"));
+    }
+    // WHEN the job runs: it is done (Meta has the message), the message still `sending`
+    assert_eq!(send_reply(&sender(&w, &graph), &job, 1, t(1)).await.unwrap(), SendResult::Done);
+    assert_eq!(w.message(&c.id, &m.id).await.status, DeliveryStatus::Sending);
+    // AND SQS delivers the job again at once (a duplicate), before Meta has called back
+    let out = send_reply(&sender(&w, &graph), &job, 2, t(1)).await.unwrap();
+    assert!(matches!(out, SendResult::RetryLater { .. }), "it waits for Meta's word: {out:?}");
+    // AND Meta calls back `sent`, then `delivered`, with the send's tag
+    meta_calls_back(&w, &graph, 1, "sent", t(1)).await;
+    meta_calls_back(&w, &graph, 1, "delivered", t(2)).await;
+    // AND the job comes back once more, long after
+    deliver_job(&w, &graph, &job, t(10), 5).await;
+    // THEN one request, and the message is delivered under the wamid Meta gave it
+    assert_eq!(graph.requests().len(), 1);
+    let m = w.message(&c.id, &m.id).await;
+    assert_eq!((m.status, m.wamid.as_deref(), m.sent_at, m.resent_at), (DeliveryStatus::Delivered, Some("wamid.out.1"), Some(t(1)), None));
+    let told: Vec<String> = w.events_of(ORG, EventKind::MessageStatusChanged).await.iter().map(|e| e.data["status"].as_str().unwrap().to_string()).collect();
+    assert_eq!(told, ["sent", "delivered"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_send_meta_delivered_is_sent_at_most_once_more_and_the_message_says_so() {
+    // GIVEN Graph timing out on the first request (Meta took it all the same), then answering
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let m = queue(&w, &c, "your car is ready", None, t(1)).await.unwrap();
+    let job = w.reply_jobs().remove(0);
+    let graph = ScriptedGraph::answering([unanswered()]);
+    // WHEN SQS delivers the job as long as it takes, and Meta's callback of the first send is lost
+    let ended = deliver_job(&w, &graph, &job, t(1), 5).await;
+    // THEN it was sent once more, only after waiting for Meta's word, and the message shows it
+    assert_eq!(graph.requests().len(), 2);
+    assert_eq!(ended - t(1), SEND_CONFIRM_WAIT);
+    let m = w.message(&c.id, &m.id).await;
+    assert_eq!((m.status, m.wamid.as_deref(), m.resent_at), (DeliveryStatus::Sent, Some("wamid.out.2"), Some(ended)));
+    // AND a later delivery of the job sends nothing more
+    deliver_job(&w, &graph, &job, ended + Duration::hours(1), 5).await;
+    assert_eq!(graph.requests().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_unanswered_twice_is_never_sent_a_third_time() {
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let m = queue(&w, &c, "your car is ready", None, t(1)).await.unwrap();
+    let job = w.reply_jobs().remove(0);
+    let graph = ScriptedGraph::answering([unanswered(), unanswered()]);
+    deliver_job(&w, &graph, &job, t(1), 5).await;
+    assert_eq!(graph.requests().len(), 2);
+    // The message stays `sending` (Meta may still call back), marked as sent twice.
+    let m = w.message(&c.id, &m.id).await;
+    assert_eq!(m.status, DeliveryStatus::Sending);
+    assert!(m.resent_at.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_send_meta_confirms_in_time_is_not_sent_again() {
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let m = queue(&w, &c, "your car is ready", None, t(1)).await.unwrap();
+    let job = w.reply_jobs().remove(0);
+    let graph = ScriptedGraph::answering([unanswered()]);
+    let out = send_reply(&sender(&w, &graph), &job, 1, t(1)).await.unwrap();
+    assert!(matches!(out, SendResult::RetryLater { .. }), "{out:?}");
+    // WHEN Meta's `sent` callback comes before the job is back
+    meta_calls_back(&w, &graph, 1, "sent", t(1)).await;
+    deliver_job(&w, &graph, &job, t(3), 5).await;
+    // THEN one request; the message is sent, never resent
+    assert_eq!(graph.requests().len(), 1);
+    let m = w.message(&c.id, &m.id).await;
+    assert_eq!((m.status, m.resent_at), (DeliveryStatus::Sent, None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_callback_tag_of_another_message_or_not_ours_records_nothing() {
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let m = queue(&w, &c, "hi", None, t(1)).await.unwrap();
+    let graph = ScriptedGraph::answering([unanswered()]);
+    send_reply(&sender(&w, &graph), &w.reply_jobs()[0], 1, t(1)).await.unwrap();
+    // A tag naming no message of ours, and another system's tag: nothing moves.
+    for tag in [json!(callback_tag("nope", "nope")), json!("{\"source\":\"crm\"}")] {
+        let mut body = status_webhook("wamid.x", "delivered", t(2), None);
+        body["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] = tag;
+        process_job(&w.deps.inbound_ports(), &job(body, t(2))).await.unwrap();
+    }
+    assert_eq!(w.message(&c.id, &m.id).await.status, DeliveryStatus::Sending);
 }
