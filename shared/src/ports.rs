@@ -82,9 +82,15 @@ pub trait ConversationStore: Send + Sync {
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// Stores an inbound message exactly once (keyed by its WhatsApp id) together with its
-    /// conversation's new state (`conversation.version` already advanced). A concurrent change to the
-    /// conversation answers `Error::LostUpdate`: read it again and retry.
+    /// conversation's new state (`conversation.version` already advanced), its handling (bot,
+    /// ticket) owed until `mark_handled`. A concurrent change to the conversation answers
+    /// `Error::LostUpdate`: read it again and retry.
     async fn record_inbound(&self, message: &Message, conversation: &Conversation) -> Result<Written>;
+    /// The stored inbound message with this WhatsApp id, if its handling is still owed (the job
+    /// that stored it failed before handing it on).
+    async fn unhandled_inbound(&self, org_id: &str, wamid: &str) -> Result<Option<Message>>;
+    /// Its handling is done: a redelivered job will not hand it on again.
+    async fn mark_handled(&self, message: &Message) -> Result<()>;
     /// Stores an outbound or internal message once (keyed by its id, and by its idempotency key if
     /// it has one) with the conversation's new state; `AlreadyThere` when either was stored before.
     async fn record_outbound(&self, message: &Message, conversation: &Conversation) -> Result<Written>;

@@ -32,7 +32,8 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
     match process_job(&deps.inbound_ports(), &job).await {
         Ok(received) => {
             for r in &received {
-                run_bot(r, deps).await;
+                // The rest stay owed: the redelivered record hands them on, in order.
+                run_bot(r, deps).await?;
             }
             Ok(())
         }
@@ -43,17 +44,17 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
     }
 }
 
-/// The bot reacts to a message once it is stored. A redelivered job finds its messages stored
-/// already and never reaches here again, so a failure is retried in place (every bot action is
-/// keyed by the message and safe to repeat) rather than by failing the record.
-async fn run_bot(received: &Received, deps: &Deps) {
+/// The bot reacts to a stored message, and its handling is recorded done. A failure is retried in
+/// place first (every bot action is keyed by the message and safe to repeat), then by failing the
+/// record: the redelivered job finds the message stored but still owed, and hands it on again.
+async fn run_bot(received: &Received, deps: &Deps) -> RecordResult {
     let mut last = None;
     for attempt in 0..3u64 {
         if attempt > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
         }
-        match bot::on_received(&deps.bot_ports(), received, deps.clock.now()).await {
-            Ok(_) => return,
+        match bot::handle_received(&deps.bot_ports(), received, deps.clock.now()).await {
+            Ok(_) => return Ok(()),
             Err(e) => {
                 warn!(error = %e, attempt, message_id = received.message.id, "bot step failed");
                 last = Some(e);
@@ -66,9 +67,10 @@ async fn run_bot(received: &Received, deps: &Deps) {
             org_id = received.conversation.org_id,
             conversation_id = received.conversation.id,
             message_id = received.message.id,
-            "bot gave up on a message; it is stored but unanswered"
+            "bot step failed; the record is retried with the message still owed its handling"
         );
     }
+    Err(())
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::domain::conversation::Conversation;
 use crate::domain::message::{Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
 use crate::error::{Error, Result};
-use crate::optimistic::retry_lost_updates;
+use crate::optimistic::{retry_lost_updates, retry_until_landed};
 use crate::ports::{BotStore, ConversationStore, EventStore, Outbox, MessageStore, SupportStore, Written};
 
 /// The ports the bot needs.
@@ -58,6 +58,15 @@ pub struct BotOutcome {
     pub ticket_id: Option<String>,
     /// The reply queued, if any.
     pub reply_id: Option<String>,
+}
+
+/// Hands a stored customer message to the bot, then records its handling done: a redelivered
+/// job hands on only the messages still owed (each is handed on once; a repeat after a failure
+/// between the two steps finds every bot action keyed by the message, its reply among them).
+pub async fn handle_received(ports: &BotPorts<'_>, received: &Received, now: DateTime<Utc>) -> Result<BotOutcome> {
+    let outcome = on_received(ports, received, now).await?;
+    retry_until_landed(|_| ports.messages.mark_handled(&received.message)).await?;
+    Ok(outcome)
 }
 
 /// Reacts to one newly stored customer message. An organisation without bot settings (none

@@ -7,7 +7,7 @@ use tracing::{info, warn};
 use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, IdentityRef, WhatsAppAddress, WhatsAppIdentity};
-use crate::domain::ids::{new_id, sha256_hex, stable_id};
+use crate::domain::ids::{inbound_message_id, new_id, sha256_hex};
 use crate::domain::message::{DeliveryStatus, Direction, Message, Sender, SenderType};
 use crate::domain::webhook::{InboundJob, InboundMessage, MessagesChange, TemplateStatusChange, WebhookChange, read_changes};
 use crate::error::{Error, Result};
@@ -26,8 +26,9 @@ pub struct InboundPorts<'a> {
     pub deliveries: crate::app::delivery::DeliveryPorts<'a>,
 }
 
-/// A message stored for the first time, with its conversation as it now stands: what the bot,
-/// tickets and rate limits react to. Duplicates never appear here.
+/// A stored message whose handling (bot, tickets) is owed, with its conversation as it now
+/// stands: what the bot, tickets and rate limits react to. Stored by this job, or by an earlier
+/// delivery of it that failed before handing it on; duplicates already handled never appear here.
 #[derive(Debug, Clone)]
 pub struct Received {
     pub channel: Channel,
@@ -155,7 +156,7 @@ async fn receive_message(
     retry_lost_updates("conversation", |_| async move {
         let mut conversation = current_conversation(ports, channel, address, name.as_deref(), at).await?;
         let message = Message {
-            id: stable_id(at, &inbound.wamid),
+            id: inbound_message_id(at, &inbound.wamid, conversation.last_inbound_message_id.as_deref()),
             org_id: org.to_string(),
             conversation_id: conversation.id.clone(),
             customer_id: conversation.customer_id.clone(),
@@ -178,15 +179,26 @@ async fn receive_message(
             failed_at: None,
             sent_as_template: None,
             idempotency_key: None,
+            sending_at: None,
+            resent_at: None,
         };
-        conversation.touch_inbound(at, inbound.text.as_deref().or(Some(&inbound.kind)));
+        conversation.touch_inbound(at, &message.id, inbound.text.as_deref().or(Some(&inbound.kind)));
         conversation.version += 1;
         match ports.messages.record_inbound(&message, &conversation).await? {
             Written::Stored => Ok(Some(Received { channel: channel.clone(), conversation, message, inbound: inbound.clone() })),
-            Written::AlreadyThere => {
-                info!(wamid = inbound.wamid, "duplicate message ignored");
-                Ok(None)
-            }
+            Written::AlreadyThere => match ports.messages.unhandled_inbound(org, &inbound.wamid).await? {
+                // Stored by an earlier delivery of this job that failed before handing it on.
+                Some(stored) => {
+                    let conversation =
+                        ports.conversations.conversation(org, &stored.conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
+                    info!(wamid = inbound.wamid, "duplicate message still owed its handling: handed on");
+                    Ok(Some(Received { channel: channel.clone(), conversation, message: stored, inbound: inbound.clone() }))
+                }
+                None => {
+                    info!(wamid = inbound.wamid, "duplicate message ignored");
+                    Ok(None)
+                }
+            },
         }
     })
     .await
@@ -266,6 +278,7 @@ fn new_conversation(channel: &Channel, customer_id: &str, address: &WhatsAppAddr
         last_message_at: at.min(now),
         last_message_preview: None,
         last_inbound_at: None,
+        last_inbound_message_id: None,
         window_closes_at: None,
         closed_at: None,
         version: 1,

@@ -55,6 +55,9 @@ pub struct Conversation {
     pub last_message_preview: Option<String>,
     #[serde(default)]
     pub last_inbound_at: Option<DateTime<Utc>>,
+    /// The id of the customer's latest message: the next one of the same second lists after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inbound_message_id: Option<String>,
     /// When free-form replies stop being allowed; `None` until the customer has written.
     #[serde(default)]
     pub window_closes_at: Option<DateTime<Utc>>,
@@ -66,10 +69,14 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    /// Records an inbound message: newer activity moves `last_message_at`, the window only grows.
-    pub fn touch_inbound(&mut self, at: DateTime<Utc>, preview: Option<&str>) {
+    /// Records an inbound message (`message_id` its id): newer activity moves `last_message_at`,
+    /// the window only grows.
+    pub fn touch_inbound(&mut self, at: DateTime<Utc>, message_id: &str, preview: Option<&str>) {
         self.window_closes_at = Some(extend_window(self.window_closes_at, at));
         self.last_inbound_at = Some(self.last_inbound_at.map_or(at, |l| l.max(at)));
+        if self.last_inbound_message_id.as_deref().is_none_or(|latest| latest < message_id) {
+            self.last_inbound_message_id = Some(message_id.to_string());
+        }
         self.touch(at, preview);
     }
 
@@ -129,11 +136,11 @@ mod tests {
             id: "c".into(), org_id: "o".into(), customer_id: "u".into(), channel: "whatsapp".into(),
             phone_number_id: "p".into(), customer_address: "1".into(), status: ConversationStatus::Open,
             assignee_id: None, state: "menu".into(), ticket_id: None, created_at: t(0), updated_at: t(0),
-            last_message_at: t(0), last_message_preview: None, last_inbound_at: None, window_closes_at: None,
+            last_message_at: t(0), last_message_preview: None, last_inbound_at: None, last_inbound_message_id: None, window_closes_at: None,
             closed_at: None, version: 1,
         };
-        c.touch_inbound(t(200), Some("new"));
-        c.touch_inbound(t(100), Some("old"));
+        c.touch_inbound(t(200), "M2", Some("new"));
+        c.touch_inbound(t(100), "M1", Some("old"));
         assert_eq!(c.last_message_at, t(200));
         assert_eq!(c.last_message_preview.as_deref(), Some("new"));
         assert_eq!(c.window_closes_at, Some(window_closes_at(t(200))));

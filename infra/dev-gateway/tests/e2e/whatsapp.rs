@@ -3,7 +3,7 @@
 use futures::future::join_all;
 use max_dev::testing::{TestOptions, TestStack, WAIT, all_fixtures, eventually, fixture};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The conversation of the customer with WhatsApp address `address`, once it exists.
 async fn conversation_of(t: &TestStack, address: &str) -> Value {
@@ -276,4 +276,31 @@ async fn the_store_keeps_one_message_per_wamid_whatever_its_id() {
     assert_eq!(store.record_inbound(&message, &conversation).await.unwrap(), Written::AlreadyThere);
     assert_eq!(t.messages(conversation_id).await.len(), 1);
     assert_eq!(t.conversations().await, listed, "the conversation is untouched");
+}
+
+#[tokio::test]
+async fn a_customers_messages_of_one_second_list_in_the_order_sent() {
+    // GIVEN ten messages a customer sent within one WhatsApp second, posted by Meta in order
+    let t = TestStack::start().await;
+    let base: Value = serde_json::from_slice(&fixture("meta-openapi/text-message.json")).unwrap();
+    let second = chrono::Utc::now().timestamp().to_string();
+    for i in 0..10 {
+        let mut body = base.clone();
+        let m = &mut body["entry"][0]["changes"][0]["value"]["messages"][0];
+        m["id"] = json!(format!("wamid.ORDER-{i:02}"));
+        m["timestamp"] = json!(second);
+        m["text"]["body"] = json!(format!("{i:02}"));
+        assert_eq!(t.post_webhook(&serde_json::to_vec(&body).unwrap()).await.status(), StatusCode::OK);
+    }
+    // THEN the conversation lists them in that order
+    let from = base["entry"][0]["changes"][0]["value"]["messages"][0]["from"].as_str().unwrap();
+    let conversation = conversation_of(&t, from).await;
+    let id = conversation["id"].as_str().unwrap();
+    let texts = eventually("the ten messages", WAIT, || async {
+        let inbound = t.messages(id).await.into_iter().filter(|m| m["direction"] == "inbound");
+        let texts: Vec<String> = inbound.map(|m| m["text"].as_str().unwrap_or_default().to_string()).collect();
+        (texts.len() == 10).then_some(texts)
+    })
+    .await;
+    assert_eq!(texts, (0..10).map(|i| format!("{i:02}")).collect::<Vec<_>>());
 }

@@ -29,6 +29,9 @@ pub fn message_item(m: &Message) -> Result<Item> {
     Ok(item)
 }
 
+/// Set on an inbound message until its handling (bot, ticket) is done (`mark_handled`).
+const HANDLING_OWED: &str = "handling_owed";
+
 /// A sent or failed message leaves the outbox index.
 const OUT_OF_THE_OUTBOX: &str = " REMOVE gsi2pk, gsi2sk";
 
@@ -61,9 +64,11 @@ impl MessageStore for DynamoStore {
     async fn record_inbound(&self, message: &Message, conversation: &Conversation) -> Result<Written> {
         let wamid = message.wamid.as_deref().ok_or_else(|| Error::invalid("wamid", "inbound messages carry one"))?;
         let not_exists = Some("attribute_not_exists(pk)");
+        let mut item = message_item(message)?;
+        item.insert(HANDLING_OWED.into(), AttributeValue::Bool(true));
         let items = vec![
             self.put_op(self.wamid_item(&message.org_id, wamid, &message.conversation_id, &message.id), not_exists, None)?,
-            self.put_op(message_item(message)?, not_exists, None)?,
+            self.put_op(item, not_exists, None)?,
             self.conversation_put(conversation)?,
         ];
         match self.transact(items).await? {
@@ -71,6 +76,28 @@ impl MessageStore for DynamoStore {
             Err(codes) if failed_condition(&codes, 0) || failed_condition(&codes, 1) => Ok(Written::AlreadyThere),
             Err(_) => Err(Error::LostUpdate("conversation")),
         }
+    }
+
+    async fn unhandled_inbound(&self, org_id: &str, wamid: &str) -> Result<Option<Message>> {
+        #[derive(serde::Deserialize)]
+        struct Marker {
+            conversation_id: String,
+            message_id: String,
+        }
+        let Some(marker) = self.get_consistent::<Marker>(keys::wamid(org_id, wamid)).await? else {
+            return Ok(None);
+        };
+        match self.get_item_consistent(keys::message(org_id, &marker.conversation_id, &marker.message_id)).await? {
+            Some(item) if item.contains_key(HANDLING_OWED) => Ok(Some(from_item(item)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn mark_handled(&self, message: &Message) -> Result<()> {
+        let values = HashMap::from([(":received".to_string(), s(DeliveryStatus::Received.as_str()))]);
+        let key = keys::message(&message.org_id, &message.conversation_id, &message.id);
+        self.update_if(key, &format!("REMOVE {HANDLING_OWED}"), "#status = :received", values).await?;
+        Ok(())
     }
 
     async fn record_outbound(&self, message: &Message, conversation: &Conversation) -> Result<Written> {

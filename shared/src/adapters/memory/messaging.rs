@@ -212,8 +212,23 @@ impl MessageStore for MemoryStore {
         }
         st.wamids.insert(key(&message.org_id, wamid), (message.conversation_id.clone(), message.id.clone()));
         st.put_message(message);
+        st.unhandled.insert(message_key(&message.org_id, &message.conversation_id, &message.id));
         st.put_conversation(conversation);
         Ok(Written::Stored)
+    }
+
+    async fn unhandled_inbound(&self, org_id: &str, wamid: &str) -> Result<Option<Message>> {
+        let st = self.read("unhandled_inbound")?;
+        let Some((conversation, message)) = st.wamids.get(&key(org_id, wamid)) else {
+            return Ok(None);
+        };
+        let at = message_key(org_id, conversation, message);
+        Ok(st.unhandled.contains(&at).then(|| st.messages.get(&at).cloned()).flatten())
+    }
+
+    async fn mark_handled(&self, message: &Message) -> Result<()> {
+        self.write("mark_handled")?.unhandled.remove(&message_key(&message.org_id, &message.conversation_id, &message.id));
+        Ok(())
     }
 
     async fn record_outbound(&self, message: &Message, conversation: &Conversation) -> Result<Written> {

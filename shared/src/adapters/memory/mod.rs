@@ -61,6 +61,8 @@ struct State {
     reply_keys: BTreeMap<(String, String, String), String>,
     /// `(org, wamid)` → `(conversation, message)`.
     wamids: BTreeMap<Key, (String, String)>,
+    /// Inbound messages whose handling (bot, ticket) is owed: `(org, conversation, message)`.
+    unhandled: BTreeSet<(String, String, String)>,
     /// Statuses Meta called back before the send was recorded: `(org, wamid)` → one per status.
     early_statuses: BTreeMap<Key, BTreeMap<&'static str, EarlyStatus>>,
     whatsapp_templates: BTreeMap<Key, WhatsAppTemplateStatus>,
@@ -104,11 +106,18 @@ enum FaultOn {
     AnyWrite,
 }
 
+/// A planted failure: the call it hits after letting `spare` such calls through.
+struct Fault {
+    on: FaultOn,
+    spare: u32,
+    error: Error,
+}
+
 /// The in-memory store. `Default` is an empty table.
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
-    faults: Mutex<Vec<(FaultOn, Error)>>,
+    faults: Mutex<Vec<Fault>>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -125,26 +134,36 @@ impl MemoryStore {
     /// The next call of `operation` (a port method's name, e.g. `"record_outbound"`) fails with
     /// `error` before it reads or writes anything: what a failed call leaves behind, in a test.
     pub fn fail_next(&self, operation: &'static str, error: Error) {
-        self.lock_faults().push((FaultOn::Operation(operation), error));
+        self.fail_after(operation, 0, error);
+    }
+
+    /// The call of `operation` after the next `spare` ones fails with `error` (those go through):
+    /// a failure in the middle of a job.
+    pub fn fail_after(&self, operation: &'static str, spare: u32, error: Error) {
+        self.lock_faults().push(Fault { on: FaultOn::Operation(operation), spare, error });
     }
 
     /// The next call that writes (whichever it is) fails with `error`, writing nothing.
     pub fn fail_next_write(&self, error: Error) {
-        self.lock_faults().push((FaultOn::AnyWrite, error));
+        self.lock_faults().push(Fault { on: FaultOn::AnyWrite, spare: 0, error });
     }
 
-    fn lock_faults(&self) -> MutexGuard<'_, Vec<(FaultOn, Error)>> {
+    fn lock_faults(&self) -> MutexGuard<'_, Vec<Fault>> {
         self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn planted_fault(&self, operation: &'static str, writes: bool) -> Result<()> {
         let mut faults = self.lock_faults();
-        let hit = faults.iter().position(|(on, _)| match on {
-            FaultOn::Operation(name) => *name == operation,
+        let hit = faults.iter().position(|f| match f.on {
+            FaultOn::Operation(name) => name == operation,
             FaultOn::AnyWrite => writes,
         });
         match hit {
-            Some(i) => Err(faults.remove(i).1),
+            Some(i) if faults[i].spare > 0 => {
+                faults[i].spare -= 1;
+                Ok(())
+            }
+            Some(i) => Err(faults.remove(i).error),
             None => Ok(()),
         }
     }
@@ -372,6 +391,16 @@ mod tests {
         let store = MemoryStore::new();
         store.fail_next_write(Error::backend("memory", "down"));
         assert!(store.read("r").is_ok());
+        assert!(store.write("w").is_err());
+        assert!(store.write("w").is_ok());
+    }
+
+    #[test]
+    fn a_fault_after_spare_calls_lets_them_through_first() {
+        let store = MemoryStore::new();
+        store.fail_after("w", 2, Error::backend("memory", "down"));
+        assert!(store.write("other").is_ok());
+        assert!(store.write("w").is_ok() && store.write("w").is_ok());
         assert!(store.write("w").is_err());
         assert!(store.write("w").is_ok());
     }

@@ -9,7 +9,7 @@ use super::*;
 use crate::app::inbound::InboundPorts;
 use crate::domain::channel::WhatsAppTemplateStatus;
 use crate::domain::message::{DeliveryStatus, Direction};
-use crate::ports::{ConversationStore, CustomerStore, TemplateStatusStore, WamidIndex};
+use crate::ports::{ConversationStore, CustomerStore, MessageStore, TemplateStatusStore, WamidIndex};
 
 #[tokio::test(start_paused = true)]
 async fn a_first_message_stores_customer_conversation_and_message_once() {
@@ -34,9 +34,10 @@ async fn a_first_message_stores_customer_conversation_and_message_once() {
 
 #[tokio::test(start_paused = true)]
 async fn a_redelivered_wamid_stores_nothing_and_reaches_no_bot() {
-    // GIVEN a message already stored
+    // GIVEN a message already stored and handled
     let w = World::new().with_channel(None).await;
     let first = w.given_conversation().await;
+    w.store().mark_handled(&first.message).await.unwrap();
     // WHEN Meta (or SQS) delivers the same wamid again
     let again = w.receive_text(CUSTOMER, "wamid.hello", "hello", t(0)).await;
     // THEN nothing is new: no message, no conversation change, nothing handed to the bot
@@ -44,6 +45,25 @@ async fn a_redelivered_wamid_stores_nothing_and_reaches_no_bot() {
     assert_eq!(w.messages(&first.conversation.id).await.len(), 1);
     let c = w.store().conversation(ORG, &first.conversation.id).await.unwrap().unwrap();
     assert_eq!(c.version, first.conversation.version);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redelivered_wamid_still_owed_its_handling_is_handed_on_again_not_stored_again() {
+    // GIVEN a message stored by a job that failed before handing it to the bot
+    let w = World::new().with_channel(None).await;
+    let first = w.given_conversation().await;
+    w.receive_text(CUSTOMER, "wamid.later", "later", t(1)).await;
+    // WHEN the job is delivered again
+    let again = w.receive_text(CUSTOMER, "wamid.hello", "hello", t(0)).await;
+    // THEN the stored message is handed on, with its conversation as it now stands
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].message, first.message);
+    let now = w.store().conversation(ORG, &first.conversation.id).await.unwrap().unwrap();
+    assert_eq!(again[0].conversation, now);
+    assert_eq!(w.messages(&now.id).await.len(), 2, "nothing stored twice");
+    // AND once handled, never again
+    w.store().mark_handled(&again[0].message).await.unwrap();
+    assert!(w.receive_text(CUSTOMER, "wamid.hello", "hello", t(0)).await.is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -165,4 +185,23 @@ async fn a_template_status_of_an_unknown_waba_is_quarantined() {
     process_job(&ports, &job(template_approved(), t(5))).await.unwrap();
     assert!(recorded.0.lock().unwrap().is_empty());
     assert_eq!(w.mem.blobs.keys("quarantine/unknown-waba/").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_customers_messages_of_one_second_list_in_the_order_they_arrived() {
+    // GIVEN a customer who writes ten messages within one WhatsApp second (the issue measured
+    // them listed 04, 03, 01, 02, 00, 06, 05, 08, 07, 09)
+    let w = World::new().with_channel(None).await;
+    let second = t(0);
+    for i in 0..10 {
+        w.receive_text(CUSTOMER, &format!("wamid.{i:02}"), &format!("{i:02}"), second).await;
+    }
+    // AND Meta delivering the fifth one again
+    w.receive_text(CUSTOMER, "wamid.04", "04", second).await;
+    // THEN the conversation lists them once each, in the order sent
+    let c = w.store().whatsapp_identity(ORG, CUSTOMER).await.unwrap().unwrap().open_conversation_id.unwrap();
+    let texts: Vec<String> = w.messages(&c).await.iter().map(|m| m.text.clone().unwrap()).collect();
+    assert_eq!(texts, (0..10).map(|i| format!("{i:02}")).collect::<Vec<_>>());
+    // AND each keeps WhatsApp's time
+    assert!(w.messages(&c).await.iter().all(|m| m.created_at == second));
 }
