@@ -381,7 +381,7 @@ async fn a_status_that_comes_before_the_send_is_recorded_is_applied_with_it() {
     assert!(response.batch_item_failures.is_empty());
 
     let before = racing.seen.lock().unwrap().clone().expect("the callback ran during the send");
-    assert_eq!(before, "queued", "the callback came before the send was recorded");
+    assert_eq!(before, "sending", "the callback came before the send was recorded (claimed, not yet sent)");
     let m = message_when(&t, &conversation, id, "the message", |_| true).await;
     assert_eq!((m["status"].as_str(), m["wamid"].as_str()), (Some("delivered"), Some("wamid.EARLY-1")), "the early status was kept and applied: {m}");
     assert!(m["sent_at"].is_string() && m["delivered_at"].is_string(), "{m}");
@@ -443,10 +443,11 @@ fn delivery(job: &Value, attempt: u32) -> aws_lambda_events::event::sqs::SqsEven
     event
 }
 
-/// The Graph API does not answer in time (no HTTP status at all): the job is retried, and the
-/// next delivery sends it.
+/// The Graph API does not answer in time (Meta may have the message): the message stays
+/// `sending` and its job waits for Meta's word; with none after `SEND_CONFIRM_WAIT`, it is sent
+/// once more, and the message says so.
 #[tokio::test]
-async fn a_graph_timeout_is_retried() {
+async fn a_graph_timeout_waits_for_metas_word_then_sends_once_more() {
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(accepted("wamid.TOO-LATE").set_delay(Duration::from_secs(3)))
@@ -461,15 +462,23 @@ async fn a_graph_timeout_is_retried() {
     deps.whatsapp = Arc::new(max_core::adapters::graph::GraphApi::new(&graph.uri(), "test-token", Duration::from_millis(300)));
 
     let first = max_dev::registry::invoke_sqs("reply-sender", delivery(&job, 1), &deps).await.unwrap().unwrap();
-    assert_eq!(first.batch_item_failures.len(), 1, "the timed-out send is reported failed, to be retried");
+    assert_eq!(first.batch_item_failures.len(), 1, "the unanswered send is reported failed, to come back");
     let id = job["message_id"].as_str().unwrap();
     let m = message_when(&t, &conversation, id, "the message", |_| true).await;
-    assert_eq!(m["status"], "queued", "a timeout is not a failure: {m}");
+    assert_eq!(m["status"], "sending", "a timeout is neither a failure nor a send: {m}");
 
+    // Back at once (a duplicate, a short delay): nothing is sent while Meta may still call back.
     let second = max_dev::registry::invoke_sqs("reply-sender", delivery(&job, 2), &deps).await.unwrap().unwrap();
-    assert!(second.batch_item_failures.is_empty());
+    assert_eq!(second.batch_item_failures.len(), 1);
+    assert_eq!(graph_requests(&graph).await, 1);
+
+    // Back after the wait with no word from Meta: sent once more.
+    deps.clock = Arc::new(max_core::adapters::memory::ManualClock::at(chrono::Utc::now() + max_core::app::delivery::SEND_CONFIRM_WAIT));
+    let third = max_dev::registry::invoke_sqs("reply-sender", delivery(&job, 3), &deps).await.unwrap().unwrap();
+    assert!(third.batch_item_failures.is_empty());
     let m = message_when(&t, &conversation, id, "the message", |_| true).await;
     assert_eq!((m["status"].as_str(), m["wamid"].as_str()), (Some("sent"), Some("wamid.IN-TIME")), "{m}");
+    assert!(m["resent_at"].is_string(), "the message shows it was sent twice: {m}");
     assert_eq!(graph_requests(&graph).await, 2);
 }
 
