@@ -418,7 +418,7 @@ pub async fn take_due_calls(calls: &dyn CallStore, now: DateTime<Utc>) -> Result
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
     /// Place this call now (the attempt is taken; its slot counted).
-    Place { call: Call, config: ScheduleConfig },
+    Place { call: Box<Call>, config: Box<ScheduleConfig> },
     /// Nothing to place: the attempt was taken before (a redelivered job) or the call moved on.
     Skip,
     /// The organisation is at its cap: try the job again a little later.
@@ -440,7 +440,7 @@ pub async fn claim(calls: &dyn CallStore, job: &DialJob, now: DateTime<Utc>) -> 
         return Ok(Claim::Skip);
     }
     let config = schedule_config(calls, &job.org_id, call.campaign_id.as_deref()).await?;
-    Ok(Claim::Place { call, config })
+    Ok(Claim::Place { call: Box::new(call), config: Box::new(config) })
 }
 
 /// The provider accepted the attempt under `provider_call_id`.

@@ -304,17 +304,20 @@ impl CallingRules {
     /// most once a day).
     fn transition(&self, date: NaiveDate) -> Option<DateTime<Utc>> {
         let offset = |t: DateTime<Utc>| self.time_zone.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc();
-        let (mut lo, mut hi) = self.utc_span(date);
-        let after = offset(hi);
-        if offset(lo) == after {
+        let at = |second: i64| DateTime::from_timestamp(second, 0).unwrap_or_else(|| unreachable!("a date's span is a valid time"));
+        let (lo, hi) = self.utc_span(date);
+        // Whole seconds: halving a `Duration` would land between seconds (zones change on one).
+        let (mut lo, mut hi) = (lo.timestamp(), hi.timestamp());
+        let after = offset(at(hi));
+        if offset(at(lo)) == after {
             return None;
         }
         // Invariant: offset(lo) differs from `after`, offset(hi) equals it.
-        while hi - lo > Duration::seconds(1) {
+        while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            if offset(mid) == after { hi = mid } else { lo = mid }
+            if offset(at(mid)) == after { hi = mid } else { lo = mid }
         }
-        Some(hi)
+        Some(at(hi))
     }
 
     /// The first attempt of a call for a service performed at `service_at`.

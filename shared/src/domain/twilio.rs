@@ -1,6 +1,6 @@
 //! Twilio's request signature (`X-Twilio-Signature`): base64 of HMAC-SHA1, keyed with the
 //! account's auth token, over the full callback URL followed by every POST parameter sorted by
-//! name (a repeated name by value), each written as its name then its value.
+//! name (a repeated name by value, a repeated pair once), each written as its name then its value.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -19,8 +19,11 @@ pub fn verify_signature(auth_token: &str, url: &str, params: &[(String, String)]
 }
 
 fn signed(auth_token: &str, url: &str, params: &[(String, String)]) -> Hmac<Sha1> {
+    // Twilio's helper libraries sign each distinct name/value pair once (a value repeated under
+    // one name counts once): sorted and deduplicated.
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
+    sorted.dedup();
     let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
     mac.update(url.as_bytes());
     for (name, value) in sorted {
@@ -53,8 +56,10 @@ mod tests {
         assert!(verify_signature(TOKEN, URL, &documented(), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
     }
 
+    /// Twilio's vector for a repeated name (twilio-php `testValidateWithArrayAndDuplicates`):
+    /// values sorted, the duplicate `1234` signed once.
     #[test]
-    fn repeated_parameters_sort_by_value() {
+    fn repeated_parameters_sort_by_value_once_each() {
         let params = pairs(&[("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"), ("Digits", "1234"), ("Digits", "1234")]);
         assert_eq!(signature(TOKEN, URL, &params), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
     }

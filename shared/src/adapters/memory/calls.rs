@@ -32,7 +32,7 @@ impl State {
         }
         for change in nps_changes(before, after) {
             let day = self.nps_days.entry((after.org_id.clone(), change.date)).or_default();
-            day.entry(change.group).or_insert_with(NpsCounts::default).add(change.class, change.delta);
+            day.entry(change.group).or_default().add(change.class, change.delta);
         }
     }
 
@@ -97,7 +97,7 @@ impl CallStore for MemoryStore {
     async fn save_service_record(&self, record: &ServiceRecord) -> Result<()> {
         let mut st = self.write("save_service_record")?;
         let k = key(&record.org_id, &record.id);
-        if !st.service_records.get(&k).is_some_and(|r| r.version + 1 == record.version) {
+        if st.service_records.get(&k).is_none_or(|r| r.version + 1 != record.version) {
             return Err(Error::LostUpdate("service record"));
         }
         st.service_records.insert(k, record.clone());
