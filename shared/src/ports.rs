@@ -534,8 +534,7 @@ pub trait CallStore: Send + Sync {
 
 // ------------------------------------------------------------------ the whole store
 
-/// Every store port at once: what one table (DynamoDB, or the memory adapter) provides.
-/// (`CallStore` joins it once `DynamoStore` implements it; until then the memory store has it.) Handlers
+/// Every store port at once: what one table (DynamoDB, or the memory adapter) provides. Handlers
 /// hold it as `Arc<dyn Stores>` and hand each use case the narrow port it takes.
 pub trait Stores:
     ChannelDirectory
@@ -551,6 +550,7 @@ pub trait Stores:
     + WamidIndex
     + SupportStore
     + BotStore
+    + CallStore
 {
 }
 
@@ -568,6 +568,7 @@ impl<T> Stores for T where
         + WamidIndex
         + SupportStore
         + BotStore
+        + CallStore
         + ?Sized
 {
 }
