@@ -16,6 +16,7 @@ use crate::adapters::s3::S3Blobs;
 use crate::adapters::sqs::SqsOutbox;
 use crate::app::actions::ActionPorts;
 use crate::app::bot::BotPorts;
+use crate::app::calls::CallPorts;
 use crate::app::delivery::{DeliveryPorts, SenderPorts};
 use crate::app::inbound::InboundPorts;
 use crate::app::interactions::InteractionPorts;
@@ -286,6 +287,11 @@ impl Deps {
     pub fn interaction_ports(&self) -> InteractionPorts<'_> {
         let store = &*self.store;
         InteractionPorts { interactions: store, workflows: store, customers: store, outbox: &*self.outbox }
+    }
+
+    pub fn call_ports(&self) -> CallPorts<'_> {
+        let store = &*self.store;
+        CallPorts { calls: store, customers: store, events: store }
     }
 }
 

@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 use crate::domain::bot::StoredBotSettings;
+use crate::domain::call::{Call, CallStatus, NpsDay, ServiceRecord, ServiceStatus};
+use crate::domain::call_schedule::ScheduleConfig;
 use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
@@ -406,6 +408,130 @@ pub trait BotStore: Send + Sync {
     async fn put_bot_settings_if_missing(&self, settings: &StoredBotSettings) -> Result<Written>;
 }
 
+// ------------------------------------------------------------------ feedback calls (issue 11)
+
+/// Which calls a list (`GET /v1/calls/ready|missed|completed`) shows. Time bounds are on the
+/// list's own time (`Call::list_time`), half-open: `from` inclusive, `to` exclusive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallFilter {
+    pub status: CallStatus,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub advisor_id: Option<String>,
+    pub service_type: Option<String>,
+    /// NPS range, inclusive both ends (calls without a score never match a range).
+    pub nps_min: Option<u8>,
+    pub nps_max: Option<u8>,
+    pub tag: Option<String>,
+}
+
+impl CallFilter {
+    pub fn of(status: CallStatus) -> Self {
+        CallFilter { status, from: None, to: None, advisor_id: None, service_type: None, nps_min: None, nps_max: None, tag: None }
+    }
+
+    /// Whether a call of the list passes the filters that are not key bounds.
+    pub fn admits(&self, call: &Call) -> bool {
+        let nps_bounded = self.nps_min.is_some() || self.nps_max.is_some();
+        call.status == self.status
+            && self.advisor_id.as_ref().is_none_or(|a| call.service_advisor_id.as_ref() == Some(a))
+            && self.service_type.as_ref().is_none_or(|t| call.service_type.as_ref() == Some(t))
+            && self.tag.as_ref().is_none_or(|t| call.tags.contains(t))
+            && (!nps_bounded
+                || call.nps_score.is_some_and(|n| self.nps_min.is_none_or(|m| n >= m) && self.nps_max.is_none_or(|m| n <= m)))
+    }
+}
+
+/// Which service records a list shows, newest service first; bounds on `ServiceRecord::service_time`,
+/// `from` inclusive, `to` exclusive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceRecordFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub advisor_id: Option<String>,
+    pub status: Option<ServiceStatus>,
+}
+
+/// A schedule the call scheduler visits: an organisation's own (`campaign_id` absent) or a
+/// campaign's. Its due calls are the ready calls of that organisation and campaign.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ScheduleRef {
+    pub org_id: String,
+    pub campaign_id: Option<String>,
+}
+
+/// One change to a call, written with everything that follows from it in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct CallWrite<'a> {
+    /// The call as read (`None` for a new one): the write succeeds only over that version.
+    pub before: Option<&'a Call>,
+    /// The call to store, its `version` advanced.
+    pub after: &'a Call,
+    /// For a claim: the organisation's `max_concurrent_calls`; the write takes a slot only while
+    /// fewer calls than that are in progress.
+    pub in_flight_cap: Option<u32>,
+}
+
+/// What `CallStore::save_call` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallSaved {
+    Stored,
+    /// A new call whose id exists already (the work was done before).
+    AlreadyThere,
+    /// A claim found the organisation at its concurrency cap: nothing was written.
+    AtCapacity,
+}
+
+/// The feedback calls' store. Every key starts with the organisation except the schedule
+/// registry, which the scheduler reads across organisations (`docs/feedback-calls.md`).
+///
+/// Every call write derives the call's index keys from the stored value (its status list, and
+/// the due index while `ready`) and moves, in the same transaction, the organisation's in-flight
+/// counter (`domain::call::in_flight_change`) and its NPS day counters
+/// (`domain::call::nps_changes`), so lists, counters and calls never disagree.
+#[async_trait]
+pub trait CallStore: Send + Sync {
+    /// The stored config of an organisation (`campaign_id` `None`) or of a campaign.
+    async fn schedule_config(&self, org_id: &str, campaign_id: Option<&str>) -> Result<Option<ScheduleConfig>>;
+    /// Stores a config at `config.version`, over `version - 1` (new at 1), and registers its
+    /// schedule; `AlreadyThere` when someone saved in between.
+    async fn save_schedule_config(&self, config: &ScheduleConfig) -> Result<Written>;
+    /// Every registered schedule (a config was saved, or a call was created for it), across
+    /// organisations: what the scheduler visits each minute.
+    async fn call_schedules(&self) -> Result<Vec<ScheduleRef>>;
+
+    /// Creates a customer known only by phone with their WhatsApp identity (no conversation yet:
+    /// the first message they write opens one); `AlreadyThere` when the identity exists.
+    async fn register_customer(&self, customer: &Customer, identity: &WhatsAppIdentity) -> Result<Written>;
+
+    async fn service_record(&self, org_id: &str, id: &str) -> Result<Option<ServiceRecord>>;
+    /// Stores a new record and, when given, its call (registering the call's schedule), all or
+    /// nothing; `AlreadyThere` when the record or the call exists.
+    async fn create_service_record(&self, record: &ServiceRecord, call: Option<&Call>) -> Result<Written>;
+    /// Saves a changed record (its `version` advanced) over `version - 1`; `Error::LostUpdate`
+    /// when it changed meanwhile.
+    async fn save_service_record(&self, record: &ServiceRecord) -> Result<()>;
+    /// Newest service first.
+    async fn service_records(&self, org_id: &str, filter: &ServiceRecordFilter, page: &PageRequest) -> Result<Page<ServiceRecord>>;
+
+    /// A strongly consistent read: every change decides from it.
+    async fn call(&self, org_id: &str, id: &str) -> Result<Option<Call>>;
+    /// Stores a call (new, or over `before`'s version) with its counters. `Error::LostUpdate` when
+    /// the call changed since `before` was read (read again and retry).
+    async fn save_call(&self, write: &CallWrite<'_>) -> Result<CallSaved>;
+    /// One status list: ready soonest due first, the others newest first (`CallStatus::newest_first`).
+    async fn calls(&self, org_id: &str, filter: &CallFilter, page: &PageRequest) -> Result<Page<Call>>;
+    /// The schedule's ready calls due at or before `now`, soonest first, at most `limit`: reads
+    /// only what is due.
+    async fn due_calls(&self, schedule: &ScheduleRef, now: DateTime<Utc>, limit: i32) -> Result<Vec<Call>>;
+    /// Calls in progress whose last change is before `before` (heard nothing since), oldest first.
+    async fn stale_calls(&self, org_id: &str, before: DateTime<Utc>, limit: i32) -> Result<Vec<Call>>;
+    /// The organisation's calls in progress now (the in-flight counter).
+    async fn calls_in_flight(&self, org_id: &str) -> Result<i64>;
+    /// The NPS day counters of local dates `from..=to` that have any.
+    async fn nps_days(&self, org_id: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<NpsDay>>;
+}
+
 // ------------------------------------------------------------------ the whole store
 
 /// Every store port at once: what one table (DynamoDB, or the memory adapter) provides. Handlers
@@ -424,6 +550,7 @@ pub trait Stores:
     + WamidIndex
     + SupportStore
     + BotStore
+    + CallStore
 {
 }
 
@@ -441,6 +568,7 @@ impl<T> Stores for T where
         + WamidIndex
         + SupportStore
         + BotStore
+        + CallStore
         + ?Sized
 {
 }

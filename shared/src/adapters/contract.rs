@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use crate::adapters::memory::MemoryStore;
 use crate::domain::action::{Action, ActionResponse, ActionStatus, Actor, Decision, TemplateSource};
 use crate::domain::bot::{BotSettings, StoredBotSettings};
+use crate::domain::call::{Call, CallStatus, CallType, CompletedVia, NewCall, ServiceRecord, ServiceRecordInput, ServiceStatus};
+use crate::domain::call_schedule::ScheduleConfig;
 use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
@@ -92,6 +94,15 @@ macro_rules! store_contract {
             tickets_list_newest_first_filtered_in_pages,
             ticket_messages_are_oldest_first,
             bot_settings_are_stored_if_missing_and_state_is_versioned,
+            schedule_configs_are_versioned_and_registered,
+            a_customer_is_registered_by_phone_once,
+            a_service_record_and_its_call_are_created_once_all_or_nothing,
+            service_records_list_newest_service_first_by_advisor_status_and_range,
+            a_call_is_saved_over_the_version_read_with_its_counters,
+            a_claim_takes_a_slot_only_below_the_cap,
+            call_lists_are_ordered_filtered_and_paged,
+            due_calls_are_the_ready_calls_of_their_schedule_due_by_now,
+            stale_calls_are_in_progress_calls_quiet_since_before,
         );
     };
     (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
@@ -1318,6 +1329,269 @@ pub async fn bot_settings_are_stored_if_missing_and_state_is_versioned<S: Stores
     menu.state = "menu".into();
     assert!(matches!(s.save_conversation(&menu).await, Err(Error::LostUpdate(_))));
     assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(chatting));
+}
+
+// ------------------------------------------------------------------------------ feedback calls
+
+fn new_call(org: &str, id: &str, campaign: Option<&str>, due: DateTime<Utc>) -> Call {
+    let new = NewCall {
+        id: id.into(),
+        org_id: org.into(),
+        customer_number: "+16505551234".into(),
+        customer_name: None,
+        customer_id: None,
+        call_type: CallType::Feedback,
+        campaign_id: campaign.map(str::to_string),
+    };
+    Call::ready(new, due, t(0))
+}
+
+/// Stores a new call and answers it as stored.
+async fn stored_call<S: Stores + ?Sized>(s: &S, call: Call) -> Call {
+    assert_eq!(s.save_call(&CallWrite { before: None, after: &call, in_flight_cap: None }).await.unwrap(), CallSaved::Stored);
+    call
+}
+
+/// `change` applied to `before` and saved over it (version advanced).
+async fn changed<S: Stores + ?Sized>(s: &S, before: &Call, cap: Option<u32>, change: impl FnOnce(&mut Call)) -> (Call, CallSaved) {
+    let mut after = before.clone();
+    change(&mut after);
+    after.version += 1;
+    let saved = s.save_call(&CallWrite { before: Some(before), after: &after, in_flight_cap: cap }).await.unwrap();
+    (after, saved)
+}
+
+fn completed(c: &mut Call, score: u8, at: DateTime<Utc>) {
+    c.status = CallStatus::Completed;
+    c.due_at = None;
+    c.nps_score = Some(score);
+    c.completed_via = Some(CompletedVia::Voice);
+    c.completed_at = Some(at);
+    c.nps_date = Some(at.date_naive());
+    c.updated_at = at;
+}
+
+fn in_progress(c: &mut Call, at: DateTime<Utc>) {
+    c.status = CallStatus::InProgress;
+    c.due_at = None;
+    c.attempts += 1;
+    c.updated_at = at;
+}
+
+fn service_record(org: &str, id: &str, advisor: Option<&str>, status: ServiceStatus, at: DateTime<Utc>) -> ServiceRecord {
+    let input = ServiceRecordInput {
+        customer_phone: Some("+16505551234".into()),
+        service_advisor_id: advisor.map(str::to_string),
+        status,
+        appointment_date: Some(at),
+        ..ServiceRecordInput::default()
+    };
+    input.into_record(id.into(), org, None, t(0))
+}
+
+fn call_ids(calls: &[Call]) -> Vec<String> {
+    ids(calls, |c| &c.id)
+}
+
+pub async fn schedule_configs_are_versioned_and_registered<S: Stores + ?Sized>(s: &S) {
+    let mut first = ScheduleConfig::default_for(ORG, None);
+    first.version = 1;
+    assert_eq!(s.save_schedule_config(&first).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_schedule_config(&first).await.unwrap(), Written::AlreadyThere, "a second first save");
+    let second = ScheduleConfig { version: 2, max_attempts: 3, ..first.clone() };
+    assert_eq!(s.save_schedule_config(&second).await.unwrap(), Written::Stored);
+    let stale = ScheduleConfig { version: 2, max_attempts: 4, ..first.clone() };
+    assert_eq!(s.save_schedule_config(&stale).await.unwrap(), Written::AlreadyThere, "saved over an old version");
+    assert_eq!(s.schedule_config(ORG, None).await.unwrap(), Some(second));
+    let campaign = ScheduleConfig { version: 1, ..ScheduleConfig::default_for(ORG, Some("spring")) };
+    assert_eq!(s.save_schedule_config(&campaign).await.unwrap(), Written::Stored);
+    assert_eq!(s.schedule_config(ORG, Some("spring")).await.unwrap(), Some(campaign));
+    assert_eq!(s.schedule_config(OTHER, None).await.unwrap(), None);
+    let schedules = s.call_schedules().await.unwrap();
+    assert_eq!(
+        schedules,
+        vec![ScheduleRef { org_id: ORG.into(), campaign_id: None }, ScheduleRef { org_id: ORG.into(), campaign_id: Some("spring".into()) }]
+    );
+}
+
+pub async fn a_customer_is_registered_by_phone_once<S: Stores + ?Sized>(s: &S) {
+    let id = identity(ORG, "16505551234", "CU1", None);
+    assert_eq!(s.register_customer(&customer(ORG, "CU1"), &id).await.unwrap(), Written::Stored);
+    assert_eq!(s.whatsapp_identity(ORG, "16505551234").await.unwrap(), Some(id));
+    // A second registration of the number (another record at the same moment): nothing of it.
+    let id2 = identity(ORG, "16505551234", "CU2", None);
+    assert_eq!(s.register_customer(&customer(ORG, "CU2"), &id2).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.customer(ORG, "CU2").await.unwrap(), None);
+    assert_eq!(s.whatsapp_identity(OTHER, "16505551234").await.unwrap(), None);
+}
+
+pub async fn a_service_record_and_its_call_are_created_once_all_or_nothing<S: Stores + ?Sized>(s: &S) {
+    let record = service_record(ORG, "R1", Some("adv-1"), ServiceStatus::Completed, t(10));
+    let mut call = new_call(ORG, "CALL1", None, t(60));
+    call.service_record_id = Some("R1".into());
+    assert_eq!(s.create_service_record(&record, Some(&call)).await.unwrap(), Written::Stored);
+    assert_eq!(s.service_record(ORG, "R1").await.unwrap(), Some(record.clone()));
+    assert_eq!(s.call(ORG, "CALL1").await.unwrap(), Some(call.clone()));
+    assert_eq!(s.call_schedules().await.unwrap(), vec![ScheduleRef { org_id: ORG.into(), campaign_id: None }], "the call's schedule is visited");
+    // A retried create writes nothing twice.
+    assert_eq!(s.create_service_record(&record, Some(&call)).await.unwrap(), Written::AlreadyThere);
+    // A new record whose call exists already: neither is written.
+    let other = service_record(ORG, "R2", None, ServiceStatus::Completed, t(20));
+    assert_eq!(s.create_service_record(&other, Some(&call)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.service_record(ORG, "R2").await.unwrap(), None);
+    // A record without a call, and another organisation's reads.
+    assert_eq!(s.create_service_record(&other, None).await.unwrap(), Written::Stored);
+    assert_eq!(s.service_record(OTHER, "R1").await.unwrap(), None);
+    assert_eq!(s.call(OTHER, "CALL1").await.unwrap(), None);
+    // A record is saved only over the version read.
+    let mut edited = record.clone();
+    edited.version += 1;
+    edited.feedback = Some("great".into());
+    s.save_service_record(&edited).await.unwrap();
+    assert!(matches!(s.save_service_record(&edited).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.service_record(ORG, "R1").await.unwrap(), Some(edited));
+}
+
+pub async fn service_records_list_newest_service_first_by_advisor_status_and_range<S: Stores + ?Sized>(s: &S) {
+    for (id, advisor, status, at) in [
+        ("R1", Some("adv-1"), ServiceStatus::Completed, t(10)),
+        ("R2", Some("adv-2"), ServiceStatus::Completed, t(20)),
+        ("R3", Some("adv-1"), ServiceStatus::Scheduled, t(30)),
+        ("R4", None, ServiceStatus::Completed, t(40)),
+        ("R5", Some("adv-1"), ServiceStatus::Completed, t(50)),
+    ] {
+        s.create_service_record(&service_record(ORG, id, advisor, status, at), None).await.unwrap();
+    }
+    s.create_service_record(&service_record(OTHER, "X1", Some("adv-1"), ServiceStatus::Completed, t(15)), None).await.unwrap();
+    let list = async |filter: ServiceRecordFilter| {
+        let pages = all_pages(async |cursor| s.service_records(ORG, &filter, &page(2, cursor)).await).await;
+        page_ids(pages, |r: &ServiceRecord| r.id.clone()).concat()
+    };
+    assert_eq!(list(ServiceRecordFilter::default()).await, ["R5", "R4", "R3", "R2", "R1"]);
+    let adv1 = ServiceRecordFilter { advisor_id: Some("adv-1".into()), ..ServiceRecordFilter::default() };
+    assert_eq!(list(adv1.clone()).await, ["R5", "R3", "R1"]);
+    assert_eq!(list(ServiceRecordFilter { status: Some(ServiceStatus::Completed), ..adv1 }).await, ["R5", "R1"]);
+    // From inclusive, to exclusive.
+    assert_eq!(list(ServiceRecordFilter { from: Some(t(20)), to: Some(t(40)), ..ServiceRecordFilter::default() }).await, ["R3", "R2"]);
+}
+
+pub async fn a_call_is_saved_over_the_version_read_with_its_counters<S: Stores + ?Sized>(s: &S) {
+    let call = stored_call(s, new_call(ORG, "CALL1", None, t(0))).await;
+    let duplicate = new_call(ORG, "CALL1", None, t(5));
+    assert_eq!(s.save_call(&CallWrite { before: None, after: &duplicate, in_flight_cap: None }).await.unwrap(), CallSaved::AlreadyThere);
+    // Claimed: one in flight.
+    let (claimed, saved) = changed(s, &call, Some(5), |c| in_progress(c, t(1))).await;
+    assert_eq!(saved, CallSaved::Stored);
+    assert_eq!(s.calls_in_flight(ORG).await.unwrap(), 1);
+    // A second writer over the version it read: lost, nothing written.
+    let mut late = call.clone();
+    late.notes = Some("late".into());
+    late.version += 1;
+    assert!(matches!(s.save_call(&CallWrite { before: Some(&call), after: &late, in_flight_cap: None }).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.call(ORG, "CALL1").await.unwrap(), Some(claimed.clone()));
+    // Completed with 9 by an advisor: the slot frees and the day counts a promoter.
+    let (done, _) = changed(s, &claimed, None, |c| {
+        c.service_advisor_id = Some("adv-1".into());
+        completed(c, 9, t(3));
+    })
+    .await;
+    assert_eq!(s.calls_in_flight(ORG).await.unwrap(), 0);
+    let day = t(3).date_naive();
+    let days = s.nps_days(ORG, day, day).await.unwrap();
+    assert_eq!(days.len(), 1);
+    assert_eq!((days[0].date, days[0].groups["all"].promoters, days[0].groups["advisor:adv-1"].promoters), (day, 1, 1));
+    // The score corrected to 6: −promoter +detractor, in every group.
+    changed(s, &done, None, |c| c.nps_score = Some(6)).await;
+    let days = s.nps_days(ORG, day - Duration::days(3), day + Duration::days(3)).await.unwrap();
+    assert_eq!(days.len(), 1, "only days with counters");
+    let all = days[0].groups["all"];
+    assert_eq!((all.promoters, all.passives, all.detractors), (0, 0, 1));
+    assert_eq!(days[0].groups["advisor:adv-1"].detractors, 1);
+    assert!(s.nps_days(OTHER, day, day).await.unwrap().is_empty());
+    assert_eq!(s.calls_in_flight(OTHER).await.unwrap(), 0);
+}
+
+pub async fn a_claim_takes_a_slot_only_below_the_cap<S: Stores + ?Sized>(s: &S) {
+    let a = stored_call(s, new_call(ORG, "A", None, t(0))).await;
+    let b = stored_call(s, new_call(ORG, "B", None, t(0))).await;
+    let elsewhere = stored_call(s, new_call(OTHER, "A", None, t(0))).await;
+    assert_eq!(changed(s, &a, Some(1), |c| in_progress(c, t(1))).await.1, CallSaved::Stored);
+    // The organisation is at its cap of one: the claim writes nothing.
+    assert_eq!(changed(s, &b, Some(1), |c| in_progress(c, t(1))).await.1, CallSaved::AtCapacity);
+    assert_eq!(s.call(ORG, "B").await.unwrap(), Some(b.clone()));
+    assert_eq!(s.calls_in_flight(ORG).await.unwrap(), 1);
+    // Another organisation's cap is its own.
+    assert_eq!(changed(s, &elsewhere, Some(1), |c| in_progress(c, t(1))).await.1, CallSaved::Stored);
+    // A higher cap lets it through.
+    assert_eq!(changed(s, &b, Some(2), |c| in_progress(c, t(1))).await.1, CallSaved::Stored);
+    assert_eq!(s.calls_in_flight(ORG).await.unwrap(), 2);
+}
+
+pub async fn call_lists_are_ordered_filtered_and_paged<S: Stores + ?Sized>(s: &S) {
+    // Ready: soonest due first.
+    for (id, due) in [("R3", t(30)), ("R1", t(10)), ("R2", t(20))] {
+        stored_call(s, new_call(ORG, id, None, due)).await;
+    }
+    stored_call(s, new_call(OTHER, "R0", None, t(5))).await;
+    let list = async |filter: CallFilter, limit: i32| {
+        let pages = all_pages(async |cursor| s.calls(ORG, &filter, &page(limit, cursor)).await).await;
+        page_ids(pages, |c: &Call| c.id.clone()).concat()
+    };
+    assert_eq!(list(CallFilter::of(CallStatus::Ready), 2).await, ["R1", "R2", "R3"]);
+    assert_eq!(list(CallFilter { from: Some(t(10)), to: Some(t(30)), ..CallFilter::of(CallStatus::Ready) }, 2).await, ["R1", "R2"]);
+    // Completed: newest completion first, filtered by advisor, service type, tag and NPS range.
+    for (id, score, advisor, tag, at) in [
+        ("C1", 9, "adv-1", "vip", t(100)),
+        ("C2", 3, "adv-2", "vip", t(110)),
+        ("C3", 7, "adv-1", "fleet", t(120)),
+        ("C4", 10, "adv-1", "vip", t(130)),
+    ] {
+        let mut c = new_call(ORG, id, None, t(0));
+        c.service_advisor_id = Some(advisor.into());
+        c.service_type = Some("oil change".into());
+        c.tags = vec![tag.into()];
+        completed(&mut c, score, at);
+        stored_call(s, c).await;
+    }
+    let done = CallFilter::of(CallStatus::Completed);
+    assert_eq!(list(done.clone(), 3).await, ["C4", "C3", "C2", "C1"]);
+    assert_eq!(list(CallFilter { advisor_id: Some("adv-1".into()), ..done.clone() }, 1).await, ["C4", "C3", "C1"]);
+    assert_eq!(list(CallFilter { tag: Some("vip".into()), nps_min: Some(9), ..done.clone() }, 2).await, ["C4", "C1"]);
+    assert_eq!(list(CallFilter { nps_min: Some(3), nps_max: Some(7), ..done.clone() }, 5).await, ["C3", "C2"]);
+    assert_eq!(list(CallFilter { service_type: Some("tyres".into()), ..done.clone() }, 5).await, Vec::<String>::new());
+    assert_eq!(list(CallFilter { from: Some(t(110)), to: Some(t(130)), ..done }, 5).await, ["C3", "C2"]);
+    assert!(list(CallFilter::of(CallStatus::Missed), 5).await.is_empty());
+}
+
+pub async fn due_calls_are_the_ready_calls_of_their_schedule_due_by_now<S: Stores + ?Sized>(s: &S) {
+    for (id, campaign, due) in [("D2", None, t(20)), ("D1", None, t(10)), ("D3", None, t(30)), ("P1", Some("spring"), t(10))] {
+        stored_call(s, new_call(ORG, id, campaign, due)).await;
+    }
+    let claimed = stored_call(s, new_call(ORG, "D0", None, t(0))).await;
+    changed(s, &claimed, None, |c| in_progress(c, t(1))).await;
+    let mut demo = new_call(ORG, "DEMO", None, t(0));
+    demo.due_at = None;
+    stored_call(s, demo).await;
+    stored_call(s, new_call(OTHER, "D1", None, t(10))).await;
+    let own = ScheduleRef { org_id: ORG.into(), campaign_id: None };
+    let due = async |now, limit| call_ids(&s.due_calls(&own, now, limit).await.unwrap());
+    assert_eq!(due(t(20), 10).await, ["D1", "D2"], "due at now itself is due; in progress and demo are not");
+    assert_eq!(due(t(30), 2).await, ["D1", "D2"], "soonest first, at most the limit");
+    assert!(due(t(5), 10).await.is_empty());
+    let spring = ScheduleRef { org_id: ORG.into(), campaign_id: Some("spring".into()) };
+    assert_eq!(call_ids(&s.due_calls(&spring, t(30), 10).await.unwrap()), ["P1"]);
+    assert_eq!(call_ids(&s.due_calls(&ScheduleRef { org_id: OTHER.into(), ..own.clone() }, t(30), 10).await.unwrap()), ["D1"]);
+}
+
+pub async fn stale_calls_are_in_progress_calls_quiet_since_before<S: Stores + ?Sized>(s: &S) {
+    for (id, at) in [("S2", t(20)), ("S1", t(10)), ("S3", t(30))] {
+        let c = stored_call(s, new_call(ORG, id, None, t(0))).await;
+        changed(s, &c, None, |c| in_progress(c, at)).await;
+    }
+    stored_call(s, new_call(ORG, "READY", None, t(0))).await;
+    assert_eq!(call_ids(&s.stale_calls(ORG, t(30), 10).await.unwrap()), ["S1", "S2"], "quiet since before, oldest first");
+    assert_eq!(call_ids(&s.stale_calls(ORG, t(31), 1).await.unwrap()), ["S1"]);
+    assert!(s.stale_calls(OTHER, t(31), 10).await.unwrap().is_empty());
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod bot;
+pub mod calls;
 pub mod conversations;
 pub mod delivery;
 pub mod events;

@@ -39,6 +39,17 @@ pub enum EventKind {
     TicketAnswered,
     #[serde(rename = "ticket.closed")]
     TicketClosed,
+    /// A feedback call is ready: created, or due again after a missed attempt.
+    #[serde(rename = "call.ready")]
+    CallReady,
+    /// The voice provider accepted an attempt.
+    #[serde(rename = "call.started")]
+    CallStarted,
+    #[serde(rename = "call.completed")]
+    CallCompleted,
+    /// An attempt was missed on its last try (with `fallback` when the WhatsApp survey follows).
+    #[serde(rename = "call.missed")]
+    CallMissed,
     /// A number taken by a duplicate that found its event already recorded: keeps the sequence
     /// gap-free, never shown.
     #[serde(rename = "void")]
@@ -55,6 +66,10 @@ impl EventKind {
             EventKind::TicketOpened => "ticket.opened",
             EventKind::TicketAnswered => "ticket.answered",
             EventKind::TicketClosed => "ticket.closed",
+            EventKind::CallReady => "call.ready",
+            EventKind::CallStarted => "call.started",
+            EventKind::CallCompleted => "call.completed",
+            EventKind::CallMissed => "call.missed",
             EventKind::Void => "void",
         }
     }

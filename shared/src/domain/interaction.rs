@@ -458,7 +458,7 @@ pub struct InteractionChange {
 }
 
 /// A field that is present, possibly as `null` (absent fields stay `None` through `default`).
-fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+pub(crate) fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

@@ -2,6 +2,8 @@
 
 pub mod action;
 pub mod bot;
+pub mod call;
+pub mod call_schedule;
 pub mod channel;
 pub mod conversation;
 pub mod customer;
@@ -13,5 +15,6 @@ pub mod outbound;
 pub mod response_template;
 pub mod retry;
 pub mod support;
+pub mod twilio;
 pub mod webhook;
 pub mod workflow;

@@ -265,7 +265,7 @@ impl ActionStore for DynamoStore {
             items.push(self.update_op(
                 super::keys::message(org_id, &action.conversation_id, &action.request_message_id),
                 "SET content.#status = :status, content.decision = :decision",
-                "attribute_exists(pk)",
+                Some("attribute_exists(pk)"),
                 values,
                 Some(names(&[("#status", "status")])),
             )?);

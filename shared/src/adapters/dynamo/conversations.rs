@@ -117,7 +117,7 @@ impl CustomerStore for DynamoStore {
             self.update_op(
                 keys::whatsapp_identity(&identity.org_id, &identity.address),
                 "SET open_conversation_id = :new",
-                condition,
+                Some(condition),
                 values,
                 None,
             )?,
@@ -175,7 +175,7 @@ impl ConversationStore for DynamoStore {
             self.update_op(
                 keys::whatsapp_identity(&c.org_id, &c.customer_address),
                 "REMOVE open_conversation_id",
-                "attribute_not_exists(open_conversation_id) OR open_conversation_id = :conversation",
+                Some("attribute_not_exists(open_conversation_id) OR open_conversation_id = :conversation"),
                 values,
                 None,
             )?,
@@ -199,7 +199,7 @@ impl ConversationStore for DynamoStore {
             self.update_op(
                 keys::whatsapp_identity(&c.org_id, &c.customer_address),
                 "SET open_conversation_id = :conversation",
-                "attribute_not_exists(open_conversation_id) OR open_conversation_id = :conversation",
+                Some("attribute_not_exists(open_conversation_id) OR open_conversation_id = :conversation"),
                 values,
                 None,
             )?,

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::{DynamoStore, Item, from_item, key_map, keyed, n, s, sort_time};
+use super::{DynamoStore, Filters, IndexQuery, Item, from_item, key_map, keyed, n, s, sort_time};
 use crate::domain::ids::sha256_hex;
 use crate::domain::interaction::Interaction;
 use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
@@ -68,8 +68,6 @@ pub mod keys {
 /// Open interactions sort before closed ones in a customer's partition.
 const OPEN: &str = "O#";
 const CLOSED: &str = "C#";
-/// Sorts after every timestamp: the open end of a range.
-const END: &str = "~";
 
 fn dynamo_err(e: impl std::fmt::Display) -> Error {
     Error::backend("dynamodb", e)
@@ -96,86 +94,7 @@ pub fn interaction_item(i: &Interaction) -> Result<Item> {
     keyed(i, keys::interaction(&i.org_id, &i.id), &extra)
 }
 
-/// A key condition on one partition and a sort-key range.
-struct IndexQuery<'a> {
-    index: Option<&'a str>,
-    partition_attr: &'a str,
-    partition: String,
-    sort_attr: &'a str,
-    /// The sort key's fixed prefix (`O#`, `C#`) or "".
-    prefix: &'a str,
-    /// Sort-key bounds after the prefix: `from` inclusive, `to` exclusive (keys are `time#id`).
-    from: Option<String>,
-    to: Option<String>,
-    forward: bool,
-}
-
-/// Filter expressions, with their names and values.
-#[derive(Default)]
-struct Filters {
-    clauses: Vec<String>,
-    names: HashMap<String, String>,
-    values: Item,
-}
-
-impl Filters {
-    fn equals(&mut self, attr: &str, value: &str) {
-        let (name, placeholder) = (format!("#f_{attr}"), format!(":f_{attr}"));
-        self.clauses.push(format!("{name} = {placeholder}"));
-        self.names.insert(name, attr.to_string());
-        self.values.insert(placeholder, s(value));
-    }
-
-    fn compare(&mut self, attr: &str, op: &str, tag: &str, value: String) {
-        let (name, placeholder) = (format!("#f_{attr}"), format!(":f_{attr}_{tag}"));
-        self.clauses.push(format!("{name} {op} {placeholder}"));
-        self.names.insert(name, attr.to_string());
-        self.values.insert(placeholder, s(value));
-    }
-}
-
 impl DynamoStore {
-    async fn query_interactions(&self, q: IndexQuery<'_>, filters: Filters, page: &PageRequest) -> Result<Page<Interaction>> {
-        let mut names: HashMap<String, String> = filters.names;
-        let mut values: Item = filters.values;
-        names.insert("#pk".into(), q.partition_attr.into());
-        values.insert(":pk".into(), s(&q.partition));
-        let mut condition = "#pk = :pk".to_string();
-        let (from, to) = (q.from.map(|f| format!("{}{f}", q.prefix)), q.to.map(|t| format!("{}{t}", q.prefix)));
-        let range = match (from, to) {
-            (Some(lo), Some(hi)) => Some(("BETWEEN :lo AND :hi", Some(lo), Some(hi))),
-            (Some(lo), None) if q.prefix.is_empty() => Some((">= :lo", Some(lo), None)),
-            (Some(lo), None) => Some(("BETWEEN :lo AND :hi", Some(lo), Some(format!("{}{END}", q.prefix)))),
-            (None, Some(hi)) if q.prefix.is_empty() => Some(("< :hi", None, Some(hi))),
-            (None, Some(hi)) => Some(("BETWEEN :lo AND :hi", Some(q.prefix.to_string()), Some(hi))),
-            (None, None) if q.prefix.is_empty() => None,
-            (None, None) => Some(("BETWEEN :lo AND :hi", Some(q.prefix.to_string()), Some(format!("{}{END}", q.prefix)))),
-        };
-        if let Some((op, lo, hi)) = range {
-            names.insert("#sk".into(), q.sort_attr.into());
-            condition.push_str(&format!(" AND #sk {op}"));
-            if let Some(lo) = lo {
-                values.insert(":lo".into(), s(lo));
-            }
-            if let Some(hi) = hi {
-                values.insert(":hi".into(), s(hi));
-            }
-        }
-        let mut query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .set_index_name(q.index.map(str::to_string))
-            .key_condition_expression(condition)
-            .scan_index_forward(q.forward)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values));
-        if !filters.clauses.is_empty() {
-            query = query.filter_expression(filters.clauses.join(" AND "));
-        }
-        self.query_filled(query, q.partition_attr, &q.partition, page).await
-    }
-
     fn interaction_put(&self, i: &Interaction) -> Result<TransactWriteItem> {
         let item = interaction_item(i)?;
         if i.version <= 1 {
@@ -274,10 +193,10 @@ impl InteractionStore for DynamoStore {
             };
             if prefix.is_empty() {
                 if let Some(a) = after.clone() {
-                    filters.compare("due_sort", ">=", "after", a);
+                    filters.compare("due_sort", ">=", "after", s(a));
                 }
                 if let Some(b) = before.clone() {
-                    filters.compare("due_sort", "<", "before", b);
+                    filters.compare("due_sort", "<", "before", s(b));
                 }
             }
             let ranged = !prefix.is_empty();
@@ -317,7 +236,7 @@ impl InteractionStore for DynamoStore {
         if let Some(status) = filter.status {
             filters.equals("status", status.as_str());
         }
-        self.query_interactions(query, filters, page).await
+        self.query_index(query, filters, page).await
     }
 
     async fn open_interactions(&self, org_id: &str, customer_id: &str, due_before: Option<DateTime<Utc>>, page: &PageRequest) -> Result<Page<Interaction>> {
@@ -331,7 +250,7 @@ impl InteractionStore for DynamoStore {
             to: due_before.map(sort_time),
             forward: true,
         };
-        self.query_interactions(query, Filters::default(), page).await
+        self.query_index(query, Filters::default(), page).await
     }
 
     async fn owed_next_steps(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: i32) -> Result<Vec<Interaction>> {
@@ -345,7 +264,7 @@ impl InteractionStore for DynamoStore {
             to: Some(sort_time(to)),
             forward: true,
         };
-        Ok(self.query_interactions(query, Filters::default(), &PageRequest { limit, cursor: None }).await?.items)
+        Ok(self.query_index(query, Filters::default(), &PageRequest { limit, cursor: None }).await?.items)
     }
 }
 
@@ -484,6 +403,7 @@ impl WorkflowStore for DynamoStore {
 mod tests {
     use super::*;
     use crate::domain::interaction::{Completion, NewInteraction};
+    use crate::adapters::dynamo::END;
     use chrono::TimeZone;
 
     fn interaction() -> Interaction {

@@ -215,7 +215,7 @@ impl MessageStore for DynamoStore {
         let names = Some(HashMap::from([("#status".to_string(), "status".to_string())]));
         let org = message.org_id.as_str();
         let mut items = vec![
-            self.update_op(keys::message(org, &message.conversation_id, &message.id), &expression, "#status IN (:queued, :sending)", values, names)?,
+            self.update_op(keys::message(org, &message.conversation_id, &message.id), &expression, Some("#status IN (:queued, :sending)"), values, names)?,
             self.put_op(self.wamid_item(org, wamid, &message.conversation_id, &message.id), None, None)?,
         ];
         // Usually nothing came before us: checked in the same transaction, so it costs no call.

@@ -25,6 +25,7 @@ use crate::ports::{
 };
 
 pub mod actions;
+mod calls;
 mod conversations;
 pub mod interactions;
 mod messages;
@@ -185,6 +186,55 @@ pub fn status_update(status: DeliveryStatus, failure: Option<&FailureReason>, at
         DeliveryStatus::Queued | DeliveryStatus::Sending | DeliveryStatus::Received => return Ok(None),
     }
     Ok(Some((expression, values)))
+}
+
+/// Sorts after every timestamp: the open end of a range.
+pub(crate) const END: &str = "~";
+
+/// A key condition on one partition and a sort-key range.
+pub(crate) struct IndexQuery<'a> {
+    pub(crate) index: Option<&'a str>,
+    pub(crate) partition_attr: &'a str,
+    pub(crate) partition: String,
+    pub(crate) sort_attr: &'a str,
+    /// The sort key's fixed prefix (`O#`, `C#`) or "".
+    pub(crate) prefix: &'a str,
+    /// Sort-key bounds after the prefix: `from` inclusive, `to` exclusive (keys are `time#id`).
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+    pub(crate) forward: bool,
+}
+
+/// Filter expressions, with their names and values.
+#[derive(Default)]
+pub(crate) struct Filters {
+    clauses: Vec<String>,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl Filters {
+    pub(crate) fn equals(&mut self, attr: &str, value: &str) {
+        let (name, placeholder) = (format!("#f_{attr}"), format!(":f_{attr}"));
+        self.clauses.push(format!("{name} = {placeholder}"));
+        self.names.insert(name, attr.to_string());
+        self.values.insert(placeholder, s(value));
+    }
+
+    pub(crate) fn compare(&mut self, attr: &str, op: &str, tag: &str, value: AttributeValue) {
+        let (name, placeholder) = (format!("#f_{attr}"), format!(":f_{attr}_{tag}"));
+        self.clauses.push(format!("{name} {op} {placeholder}"));
+        self.names.insert(name, attr.to_string());
+        self.values.insert(placeholder, value);
+    }
+
+    /// `attr` (a list or a set) holds `value`.
+    pub(crate) fn contains(&mut self, attr: &str, value: &str) {
+        let (name, placeholder) = (format!("#f_{attr}"), format!(":f_{attr}"));
+        self.clauses.push(format!("contains({name}, {placeholder})"));
+        self.names.insert(name, attr.to_string());
+        self.values.insert(placeholder, s(value));
+    }
 }
 
 #[derive(Debug)]
@@ -438,14 +488,54 @@ impl DynamoStore {
         self.query_filled(query.set_expression_attribute_values(Some(values)), partition_attr, partition, page).await
     }
 
+    /// One page of a partition of the table or of an index, between sort-key bounds, with filters.
+    pub(crate) async fn query_index<T: DeserializeOwned>(&self, q: IndexQuery<'_>, filters: Filters, page: &PageRequest) -> Result<Page<T>> {
+        let mut names: HashMap<String, String> = filters.names;
+        let mut values: Item = filters.values;
+        names.insert("#pk".into(), q.partition_attr.into());
+        values.insert(":pk".into(), s(&q.partition));
+        let mut condition = "#pk = :pk".to_string();
+        let (from, to) = (q.from.map(|f| format!("{}{f}", q.prefix)), q.to.map(|t| format!("{}{t}", q.prefix)));
+        let range = match (from, to) {
+            (Some(lo), Some(hi)) => Some(("BETWEEN :lo AND :hi", Some(lo), Some(hi))),
+            (Some(lo), None) if q.prefix.is_empty() => Some((">= :lo", Some(lo), None)),
+            (Some(lo), None) => Some(("BETWEEN :lo AND :hi", Some(lo), Some(format!("{}{END}", q.prefix)))),
+            (None, Some(hi)) if q.prefix.is_empty() => Some(("< :hi", None, Some(hi))),
+            (None, Some(hi)) => Some(("BETWEEN :lo AND :hi", Some(q.prefix.to_string()), Some(hi))),
+            (None, None) if q.prefix.is_empty() => None,
+            (None, None) => Some(("BETWEEN :lo AND :hi", Some(q.prefix.to_string()), Some(format!("{}{END}", q.prefix)))),
+        };
+        if let Some((op, lo, hi)) = range {
+            names.insert("#sk".into(), q.sort_attr.into());
+            condition.push_str(&format!(" AND #sk {op}"));
+            if let Some(lo) = lo {
+                values.insert(":lo".into(), s(lo));
+            }
+            if let Some(hi) = hi {
+                values.insert(":hi".into(), s(hi));
+            }
+        }
+        let mut query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .set_index_name(q.index.map(str::to_string))
+            .key_condition_expression(condition)
+            .scan_index_forward(q.forward)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values));
+        if !filters.clauses.is_empty() {
+            query = query.filter_expression(filters.clauses.join(" AND "));
+        }
+        self.query_filled(query, q.partition_attr, &q.partition, page).await
+    }
 
-
-    pub fn update_op(&self, key: (String, String), expression: &str, condition: &str, values: Item, names: Option<HashMap<String, String>>) -> Result<TransactWriteItem> {
+    pub fn update_op(&self, key: (String, String), expression: &str, condition: Option<&str>, values: Item, names: Option<HashMap<String, String>>) -> Result<TransactWriteItem> {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_map(key)))
             .update_expression(expression)
-            .condition_expression(condition)
+            .set_condition_expression(condition.map(str::to_string))
             .set_expression_attribute_values(Some(values))
             .set_expression_attribute_names(names)
             .build()

@@ -9,6 +9,7 @@
 //! of them, and up to [`FILTERED_CALLS_PER_PAGE`] calls fill one page (`DynamoStore::query_filled`).
 
 mod actions;
+mod calls;
 mod interactions;
 mod messaging;
 mod jobs;
@@ -21,10 +22,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 
 use crate::domain::action::{Action, ActionResponse};
 use crate::domain::bot::StoredBotSettings;
+use crate::domain::call::{Call, NpsCounts, ServiceRecord};
+use crate::domain::call_schedule::ScheduleConfig;
 use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
 use crate::domain::conversation::Conversation;
 use crate::domain::customer::{Customer, WhatsAppIdentity};
@@ -35,7 +38,7 @@ use crate::domain::response_template::ResponseTemplates;
 use crate::domain::support::{SupportTicket, TicketMessage};
 use crate::domain::workflow::{InteractionSettings, WorkflowTemplate};
 use crate::error::{Error, Result};
-use crate::ports::{EarlyStatus, Page, PageRequest, Written};
+use crate::ports::{EarlyStatus, Page, PageRequest, ScheduleRef, Written};
 
 /// Calls one filtered page may take before it answers short, as `DynamoStore::query_filled`.
 const FILTERED_CALLS_PER_PAGE: usize = 5;
@@ -86,6 +89,14 @@ struct State {
     ticket_messages: BTreeMap<(String, String, String), TicketMessage>,
     ticket_counters: BTreeMap<String, BTreeMap<String, i64>>,
     bot_settings: BTreeMap<String, StoredBotSettings>,
+    /// `(org, campaign or "-")`.
+    schedule_configs: BTreeMap<Key, ScheduleConfig>,
+    call_schedules: BTreeSet<ScheduleRef>,
+    service_records: BTreeMap<Key, ServiceRecord>,
+    calls: BTreeMap<Key, Call>,
+    calls_in_flight: BTreeMap<String, i64>,
+    /// `(org, local date)` → group → counts.
+    nps_days: BTreeMap<(String, NaiveDate), BTreeMap<String, NpsCounts>>,
 }
 
 impl State {

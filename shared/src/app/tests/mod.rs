@@ -8,6 +8,7 @@
 
 mod actions;
 mod bot;
+mod calls;
 mod conversations;
 mod delivery;
 mod events;

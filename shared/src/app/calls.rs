@@ -1,0 +1,574 @@
+//! Feedback calls: service records and the calls they create, the schedule config, the
+//! scheduler's due calls, the dialer's claim, the provider's outcomes, the WhatsApp survey's
+//! answer and NPS stats. Decisions: `docs/feedback-calls.md`.
+//!
+//! Every change reads the call, applies a pure rule (`domain::call`), and saves over the
+//! version read (`retry_lost_updates`); a rule that finds its work done answers `Unchanged` and
+//! nothing is written, so redelivered jobs and repeated callbacks change nothing twice.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::warn;
+
+use crate::domain::call::{
+    AfterMiss, Call, CallChange, CallEdit, CallEnd, CallType, NewCall, NpsGroupStats, NpsGrouping, ServiceRecord, ServiceRecordInput,
+    normalise_phone, nps_stats as sum_nps, whatsapp_address,
+};
+use crate::domain::call_schedule::{CallingRules, ScheduleConfig};
+use crate::domain::customer::{Customer, IdentityRef, WhatsAppIdentity};
+use crate::domain::event::{EventKind, NewEvent};
+use crate::domain::ids::{new_id, stable_id};
+use crate::domain::support::Transition;
+use crate::error::{Error, Result};
+use crate::optimistic::retry_lost_updates;
+use crate::ports::{
+    CallFilter, CallSaved, CallStore, CallWrite, CustomerStore, EventStore, Page, PageRequest, QueueMessage, ServiceRecordFilter,
+    Written,
+};
+
+/// The ports the call use cases need.
+pub struct CallPorts<'a> {
+    pub calls: &'a dyn CallStore,
+    pub customers: &'a dyn CustomerStore,
+    pub events: &'a dyn EventStore,
+}
+
+/// A call in progress that heard nothing from the provider for this long is given up as `failed`.
+pub const STALE_AFTER: Duration = Duration::minutes(15);
+/// The largest NPS range one request may ask for.
+pub const MAX_NPS_DAYS: i64 = 366;
+
+// ------------------------------------------------------------------------------ schedule config
+
+/// The schedule that decides for `campaign_id` (its own config, else the organisation's), or the
+/// defaults when none is stored.
+pub async fn schedule_config(calls: &dyn CallStore, org_id: &str, campaign_id: Option<&str>) -> Result<ScheduleConfig> {
+    if let Some(campaign) = campaign_id
+        && let Some(c) = calls.schedule_config(org_id, Some(campaign)).await?
+    {
+        return Ok(c);
+    }
+    Ok(calls.schedule_config(org_id, None).await?.unwrap_or_else(|| ScheduleConfig::default_for(org_id, None)))
+}
+
+/// The rules of a stored config. A stored config was valid when saved; one that no longer is
+/// (a time zone dropped from the database) falls back to the defaults rather than stop calling.
+fn rules_of(config: &ScheduleConfig) -> CallingRules {
+    config.rules().unwrap_or_else(|e| {
+        warn!(org_id = config.org_id, error = %e, "stored schedule config no longer valid; calling with the defaults");
+        ScheduleConfig::default_for(&config.org_id, None).rules().unwrap_or_else(|_| unreachable!("the defaults are valid"))
+    })
+}
+
+/// `PUT /v1/calls/schedule-config`: `config.version` is the version the admin read (0 when none
+/// was stored); saving over a newer one answers 409.
+pub async fn save_schedule_config(calls: &dyn CallStore, org_id: &str, mut config: ScheduleConfig, now: DateTime<Utc>) -> Result<ScheduleConfig> {
+    config.rules()?;
+    config.org_id = org_id.to_string();
+    config.version += 1;
+    config.updated_at = Some(now);
+    match calls.save_schedule_config(&config).await? {
+        Written::Stored => Ok(config),
+        Written::AlreadyThere => {
+            let current = calls.schedule_config(org_id, config.campaign_id.as_deref()).await?.map_or(0, |c| c.version);
+            Err(Error::conflict("the schedule config was changed meanwhile; read it again", current.to_string()))
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------- events
+
+/// Tells the dashboard feed, once per kind, call and attempt. After the call's write and best
+/// effort: the call is committed, and the lists show it even if the feed missed it.
+async fn announce(events: &dyn EventStore, kind: EventKind, call: &Call, at: DateTime<Utc>) {
+    let data = json!({
+        "call_id": call.id,
+        "service_record_id": call.service_record_id,
+        "customer_id": call.customer_id,
+        "status": call.status,
+        "attempts": call.attempts,
+        "due_at": call.due_at,
+        "miss_reason": call.miss_reason,
+        "nps_score": call.nps_score,
+        "completed_via": call.completed_via,
+        "fallback": call.fallback.is_some(),
+    });
+    let dedupe = format!("{}:{}:{}:{}", kind.as_str(), call.id, call.attempts, call.manual_retries);
+    if let Err(e) = events.record_event(&NewEvent::new(&call.org_id, kind, at, data, dedupe)).await {
+        warn!(error = %e, call_id = call.id, kind = kind.as_str(), "call event not recorded in the dashboard feed");
+    }
+}
+
+// ---------------------------------------------------------------------------- service records
+
+/// The customer with this E.164 phone: found through its WhatsApp identity, or created with it.
+async fn customer_by_phone(ports: &CallPorts<'_>, org_id: &str, phone: &str, name: Option<&str>, now: DateTime<Utc>) -> Result<String> {
+    let address = whatsapp_address(phone);
+    for _ in 0..2 {
+        if let Some(identity) = ports.customers.whatsapp_identity(org_id, address).await? {
+            return Ok(identity.customer_id);
+        }
+        let customer = Customer {
+            id: new_id(now),
+            org_id: org_id.to_string(),
+            name: name.map(str::to_string),
+            phone: Some(address.to_string()),
+            identities: vec![IdentityRef { channel: "whatsapp".into(), address: address.to_string() }],
+            created_at: now,
+            updated_at: now,
+        };
+        let identity = WhatsAppIdentity {
+            org_id: org_id.to_string(),
+            address: address.to_string(),
+            customer_id: customer.id.clone(),
+            open_conversation_id: None,
+            profile_name: None,
+        };
+        if ports.calls.register_customer(&customer, &identity).await? == Written::Stored {
+            return Ok(customer.id);
+        }
+        // Someone registered the number meanwhile (a message, another record): read theirs.
+    }
+    Err(Error::LostUpdate("customer"))
+}
+
+/// The call a new record creates, if any: it needs a phone and a customer who may be called.
+async fn call_for(calls: &dyn CallStore, record: &ServiceRecord, now: DateTime<Utc>) -> Result<Option<Call>> {
+    let Some(phone) = record.customer_phone.as_deref().filter(|_| !record.do_not_call) else { return Ok(None) };
+    let config = schedule_config(calls, &record.org_id, record.campaign_id.as_deref()).await?;
+    let rules = rules_of(&config);
+    let due = rules.first_attempt_due(record.service_time()).ok_or_else(|| Error::invalid("holidays", "leave no day to call"))?;
+    let id = stable_id(record.created_at, &format!("call#{}", record.id));
+    Ok(Some(Call::for_service(id, record, phone, due, now)))
+}
+
+/// `POST /v1/service-records`: the record, its customer (found or created by phone) and, with a
+/// phone, its feedback call, `ready` at the schedule's time.
+pub async fn create_service_record(ports: &CallPorts<'_>, org_id: &str, input: ServiceRecordInput, now: DateTime<Utc>) -> Result<ServiceRecord> {
+    let input = input.validated()?;
+    let customer_id = match input.customer_phone.as_deref() {
+        Some(phone) => Some(customer_by_phone(ports, org_id, phone, input.customer_name.as_deref(), now).await?),
+        None => None,
+    };
+    let mut record = input.into_record(new_id(now), org_id, customer_id, now);
+    let call = call_for(ports.calls, &record, now).await?;
+    record.call_id = call.as_ref().map(|c| c.id.clone());
+    if ports.calls.create_service_record(&record, call.as_ref()).await? == Written::AlreadyThere {
+        return Err(Error::conflict("a record with this id exists", "exists"));
+    }
+    if let Some(c) = &call {
+        announce(ports.events, EventKind::CallReady, c, now).await;
+    }
+    Ok(record)
+}
+
+pub async fn service_record(calls: &dyn CallStore, org_id: &str, id: &str) -> Result<ServiceRecord> {
+    calls.service_record(org_id, id).await?.ok_or(Error::NotFound("service record"))
+}
+
+pub async fn service_records(calls: &dyn CallStore, org_id: &str, filter: &ServiceRecordFilter, page: &PageRequest) -> Result<Page<ServiceRecord>> {
+    calls.service_records(org_id, filter, page).await
+}
+
+/// `PUT /v1/service-records/{id}`. A customer who asked not to be called gets their ready call
+/// cancelled.
+pub async fn update_service_record(ports: &CallPorts<'_>, org_id: &str, id: &str, input: ServiceRecordInput, now: DateTime<Utc>) -> Result<ServiceRecord> {
+    let input = input.validated()?;
+    let input = &input;
+    let record = retry_lost_updates("service record", |_| async move {
+        let mut record = service_record(ports.calls, org_id, id).await?;
+        input.clone().apply_to(&mut record);
+        record.updated_at = now;
+        record.version += 1;
+        ports.calls.save_service_record(&record).await?;
+        Ok(record)
+    })
+    .await?;
+    if record.do_not_call
+        && let Some(call_id) = &record.call_id
+    {
+        let stop = change_call(ports.calls, org_id, call_id, None, |c| match c.status {
+            crate::domain::call::CallStatus::Ready => c.cancel(now),
+            _ => Ok(Transition::Unchanged),
+        });
+        stop.await?;
+    }
+    Ok(record)
+}
+
+// ---------------------------------------------------------------------------------- the calls
+
+/// Reads the call, applies `change` and saves it over the version read, retrying when something
+/// else wrote first. `Unchanged` writes nothing. With `cap`, the write is a claim (`AtCapacity`).
+async fn change_call<F>(calls: &dyn CallStore, org_id: &str, id: &str, cap: Option<u32>, change: F) -> Result<(Call, Transition, CallSaved)>
+where
+    F: Fn(&mut Call) -> Result<Transition>,
+{
+    let change = &change;
+    retry_lost_updates("call", |_| async move {
+        let before = get(calls, org_id, id).await?;
+        let mut after = before.clone();
+        if change(&mut after)? == Transition::Unchanged {
+            return Ok((before, Transition::Unchanged, CallSaved::Stored));
+        }
+        after.version += 1;
+        let saved = calls.save_call(&CallWrite { before: Some(&before), after: &after, in_flight_cap: cap }).await?;
+        match saved {
+            CallSaved::AtCapacity => Ok((before, Transition::Unchanged, saved)),
+            _ => Ok((after, Transition::Changed, saved)),
+        }
+    })
+    .await
+}
+
+pub async fn get(calls: &dyn CallStore, org_id: &str, id: &str) -> Result<Call> {
+    calls.call(org_id, id).await?.ok_or(Error::NotFound("call"))
+}
+
+/// `GET /v1/calls/ready|missed|completed`.
+pub async fn list(calls: &dyn CallStore, org_id: &str, filter: &CallFilter, page: &PageRequest) -> Result<Page<Call>> {
+    if let (Some(from), Some(to)) = (filter.from, filter.to)
+        && from >= to
+    {
+        return Err(Error::invalid("to", "must be after from"));
+    }
+    if let (Some(min), Some(max)) = (filter.nps_min, filter.nps_max)
+        && min > max
+    {
+        return Err(Error::invalid("nps_max", "must not be below nps_min"));
+    }
+    if filter.nps_max.is_some_and(|m| m > 10) || filter.nps_min.is_some_and(|m| m > 10) {
+        return Err(Error::invalid(if filter.nps_min.is_some_and(|m| m > 10) { "nps_min" } else { "nps_max" }, "must be from 0 to 10"));
+    }
+    calls.calls(org_id, filter, page).await
+}
+
+/// `POST /v1/calls` (a manual feedback call) and `POST /v1/calls/demo` (a demo call).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCallRequest {
+    pub customer_number: String,
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    #[serde(default)]
+    pub service_record_id: Option<String>,
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+}
+
+/// A manual call: `ready`, due at the schedule's next open instant.
+pub async fn create_call(ports: &CallPorts<'_>, org_id: &str, request: &NewCallRequest, now: DateTime<Utc>) -> Result<Call> {
+    let number = normalise_phone("customer_number", &request.customer_number)?;
+    let record = match &request.service_record_id {
+        Some(id) => Some(service_record(ports.calls, org_id, id).await?),
+        None => None,
+    };
+    let campaign = request.campaign_id.clone().or_else(|| record.as_ref().and_then(|r| r.campaign_id.clone()));
+    let rules = rules_of(&schedule_config(ports.calls, org_id, campaign.as_deref()).await?);
+    let due = rules.next_open(now).ok_or_else(|| Error::invalid("holidays", "leave no day to call"))?;
+    let customer_id = customer_by_phone(ports, org_id, &number, request.customer_name.as_deref(), now).await?;
+    let new = NewCall {
+        id: new_id(now),
+        org_id: org_id.to_string(),
+        customer_number: number.clone(),
+        customer_name: request.customer_name.clone(),
+        customer_id: Some(customer_id),
+        call_type: CallType::Feedback,
+        campaign_id: campaign,
+    };
+    let mut call = match &record {
+        Some(r) => {
+            let mut c = Call::for_service(new.id.clone(), r, &number, due, now);
+            c.customer_name = new.customer_name.clone().or(c.customer_name);
+            c.customer_id = new.customer_id.clone();
+            c.campaign_id = new.campaign_id.clone();
+            c
+        }
+        None => Call::ready(new, due, now),
+    };
+    call.call_reason.get_or_insert_with(|| "manual".into());
+    store_new(ports, &call, now).await?;
+    Ok(call)
+}
+
+/// A demo call to the number entered: `ready` without a due time, placed only when initiated.
+pub async fn create_demo_call(ports: &CallPorts<'_>, org_id: &str, request: &NewCallRequest, now: DateTime<Utc>) -> Result<Call> {
+    let number = normalise_phone("customer_number", &request.customer_number)?;
+    let new = NewCall {
+        id: new_id(now),
+        org_id: org_id.to_string(),
+        customer_number: number,
+        customer_name: request.customer_name.clone(),
+        customer_id: None,
+        call_type: CallType::Demo,
+        campaign_id: request.campaign_id.clone(),
+    };
+    let mut call = Call::ready(new, now, now);
+    call.due_at = None;
+    call.call_reason = Some("demo".into());
+    store_new(ports, &call, now).await?;
+    Ok(call)
+}
+
+async fn store_new(ports: &CallPorts<'_>, call: &Call, now: DateTime<Utc>) -> Result<()> {
+    match ports.calls.save_call(&CallWrite { before: None, after: call, in_flight_cap: None }).await? {
+        CallSaved::Stored => {
+            announce(ports.events, EventKind::CallReady, call, now).await;
+            Ok(())
+        }
+        _ => Err(Error::conflict("a call with this id exists", "exists")),
+    }
+}
+
+/// `POST /v1/calls/demo/{id}/initiate`: the dial job of a demo call's next attempt, now.
+pub async fn initiate_demo(calls: &dyn CallStore, org_id: &str, id: &str) -> Result<DialJob> {
+    let call = get(calls, org_id, id).await?;
+    if call.call_type != CallType::Demo {
+        return Err(Error::NotFound("demo call"));
+    }
+    if call.status != crate::domain::call::CallStatus::Ready {
+        return Err(Error::conflict(format!("the demo call is {}", call.status.as_str()), call.status.as_str()));
+    }
+    Ok(DialJob::of(&call))
+}
+
+/// `PUT /v1/calls/{id}`.
+pub async fn edit(ports: &CallPorts<'_>, org_id: &str, id: &str, edit: CallEdit, now: DateTime<Utc>) -> Result<Call> {
+    let edit = &edit;
+    Ok(change_call(ports.calls, org_id, id, None, |c| c.edit(edit.clone(), now)).await?.0)
+}
+
+/// `DELETE /v1/calls/{id}`: the call is cancelled (its history and counters stay).
+pub async fn cancel(ports: &CallPorts<'_>, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Call> {
+    Ok(change_call(ports.calls, org_id, id, None, |c| c.cancel(now)).await?.0)
+}
+
+/// `POST /v1/calls/{id}/retry`: a missed call is ready again at the schedule's next open instant.
+pub async fn retry(ports: &CallPorts<'_>, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Call> {
+    let call = get(ports.calls, org_id, id).await?;
+    let rules = rules_of(&schedule_config(ports.calls, org_id, call.campaign_id.as_deref()).await?);
+    let due = rules.next_open(now).ok_or_else(|| Error::invalid("holidays", "leave no day to call"))?;
+    let (call, transition, _) = change_call(ports.calls, org_id, id, None, |c| c.retry_by_hand(due, now)).await?;
+    if transition == Transition::Changed {
+        announce(ports.events, EventKind::CallReady, &call, now).await;
+    }
+    Ok(call)
+}
+
+// ------------------------------------------------------------------------- scheduler and dialer
+
+/// One attempt for the dialer. Its deduplication id names the attempt, so a job sent twice is one
+/// job on a FIFO queue, and the claim makes a job delivered twice place one call anyway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialJob {
+    pub org_id: String,
+    pub call_id: String,
+    pub attempt: u32,
+}
+
+impl DialJob {
+    pub fn of(call: &Call) -> Self {
+        DialJob { org_id: call.org_id.clone(), call_id: call.id.clone(), attempt: call.attempts + 1 }
+    }
+
+    /// The message for the calls queue (grouped by organisation).
+    pub fn queue_message(&self) -> QueueMessage {
+        QueueMessage {
+            body: serde_json::to_string(self).unwrap_or_else(|_| unreachable!("a dial job serialises")),
+            group_id: Some(self.org_id.clone()),
+            dedup_id: Some(format!("call:{}:{}", self.call_id, self.attempt)),
+        }
+    }
+}
+
+/// The scheduler, each minute: for every schedule whose window is open now, the due calls, at most
+/// as many as its organisation has free slots (`max_concurrent_calls` − calls in flight). Reads
+/// only what it can place; a schedule whose window is closed, or an organisation at its cap, is
+/// not read at all. The caller puts the jobs on the calls queue.
+pub async fn take_due_calls(calls: &dyn CallStore, now: DateTime<Utc>) -> Result<Vec<DialJob>> {
+    let schedules = calls.call_schedules().await?;
+    let mut jobs = Vec::new();
+    let mut free: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for schedule in schedules {
+        let config = schedule_config(calls, &schedule.org_id, schedule.campaign_id.as_deref()).await?;
+        if !rules_of(&config).is_open(now) {
+            continue;
+        }
+        let slots = match free.get(&schedule.org_id) {
+            Some(n) => *n,
+            None => {
+                // The cap is the organisation's: its calls share one provider account.
+                let cap = schedule_config(calls, &schedule.org_id, None).await?.max_concurrent_calls;
+                i64::from(cap) - calls.calls_in_flight(&schedule.org_id).await?
+            }
+        };
+        if slots <= 0 {
+            free.insert(schedule.org_id.clone(), 0);
+            continue;
+        }
+        let due = calls.due_calls(&schedule, now, i32::try_from(slots).unwrap_or(i32::MAX)).await?;
+        free.insert(schedule.org_id.clone(), slots - due.len() as i64);
+        jobs.extend(due.iter().map(DialJob::of));
+    }
+    Ok(jobs)
+}
+
+/// What the dialer does with a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Place this call now (the attempt is taken; its slot counted).
+    Place { call: Box<Call>, config: Box<ScheduleConfig> },
+    /// Nothing to place: the attempt was taken before (a redelivered job) or the call moved on.
+    Skip,
+    /// The organisation is at its cap: try the job again a little later.
+    AtCapacity,
+}
+
+/// The dialer takes the job's attempt before it asks the provider to call: ready → in progress,
+/// only over the version read and while the organisation has a free slot.
+pub async fn claim(calls: &dyn CallStore, job: &DialJob, now: DateTime<Utc>) -> Result<Claim> {
+    let cap = schedule_config(calls, &job.org_id, None).await?.max_concurrent_calls;
+    let (call, transition, saved) = match change_call(calls, &job.org_id, &job.call_id, Some(cap), |c| Ok(c.claim(job.attempt, now))).await {
+        Err(Error::NotFound(_)) => return Ok(Claim::Skip),
+        other => other?,
+    };
+    if saved == CallSaved::AtCapacity {
+        return Ok(Claim::AtCapacity);
+    }
+    if transition == Transition::Unchanged {
+        return Ok(Claim::Skip);
+    }
+    let config = schedule_config(calls, &job.org_id, call.campaign_id.as_deref()).await?;
+    Ok(Claim::Place { call: Box::new(call), config: Box::new(config) })
+}
+
+/// The provider accepted the attempt under `provider_call_id`.
+pub async fn record_placement(ports: &CallPorts<'_>, job: &DialJob, provider_call_id: &str, now: DateTime<Utc>) -> Result<Call> {
+    let (call, transition, _) = change_call(ports.calls, &job.org_id, &job.call_id, None, |c| c.placed(job.attempt, provider_call_id, now)).await?;
+    if transition == Transition::Changed {
+        announce(ports.events, EventKind::CallStarted, &call, now).await;
+    }
+    Ok(call)
+}
+
+/// The customer's answers during an attempt (`<Gather>` results: digits, then speech).
+pub async fn record_answers(
+    ports: &CallPorts<'_>,
+    job: &DialJob,
+    provider_call_id: Option<&str>,
+    score: Option<u8>,
+    speech: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Call> {
+    Ok(change_call(ports.calls, &job.org_id, &job.call_id, None, |c| c.record_answers(job.attempt, provider_call_id, score, speech, now)).await?.0)
+}
+
+/// What the schedule of `call` says after a miss at `ended_at`.
+fn after_miss(call: &Call, config: &ScheduleConfig, ended_at: DateTime<Utc>) -> AfterMiss {
+    let rules = rules_of(config);
+    AfterMiss {
+        max_attempts: config.max_attempts,
+        retry_at: rules.retry_due(ended_at),
+        whatsapp_fallback: config.whatsapp_fallback && call.call_type == CallType::Feedback,
+        local_date: rules.local_date(ended_at),
+    }
+}
+
+/// How an attempt ended (the provider's final status callback, or its refusal to place it):
+/// completed with NPS, or missed and rescheduled, or missed for good (and the WhatsApp survey asked
+/// for). A repeated or late callback changes nothing.
+pub async fn apply_call_end(ports: &CallPorts<'_>, job: &DialJob, end: &CallEnd) -> Result<(Call, CallChange)> {
+    let call = get(ports.calls, &job.org_id, &job.call_id).await?;
+    let config = schedule_config(ports.calls, &job.org_id, call.campaign_id.as_deref()).await?;
+    let outcome = std::sync::Mutex::new(CallChange::Unchanged);
+    let (call, _, _) = change_call(ports.calls, &job.org_id, &job.call_id, None, |c| {
+        let next = after_miss(c, &config, end.ended_at);
+        let change = c.finish(job.attempt, end, &next)?;
+        *outcome.lock().unwrap_or_else(|p| p.into_inner()) = change;
+        Ok(if change == CallChange::Unchanged { Transition::Unchanged } else { Transition::Changed })
+    })
+    .await?;
+    let change = *outcome.lock().unwrap_or_else(|p| p.into_inner());
+    follow(ports.events, &call, change, end.ended_at).await;
+    Ok((call, change))
+}
+
+async fn follow(events: &dyn EventStore, call: &Call, change: CallChange, at: DateTime<Utc>) {
+    match change {
+        CallChange::Completed => announce(events, EventKind::CallCompleted, call, at).await,
+        CallChange::Rescheduled => announce(events, EventKind::CallReady, call, at).await,
+        CallChange::Missed { .. } => announce(events, EventKind::CallMissed, call, at).await,
+        CallChange::Unchanged => {}
+    }
+}
+
+/// The sweep (with the scheduler): calls in progress that heard nothing for [`STALE_AFTER`] are
+/// missed as `failed` — a dialer that died between its claim and the provider frees its slot, and
+/// the call is retried or followed on WhatsApp like any miss.
+pub async fn give_up_stale_calls(ports: &CallPorts<'_>, now: DateTime<Utc>) -> Result<Vec<(Call, CallChange)>> {
+    let mut orgs: Vec<String> = ports.calls.call_schedules().await?.into_iter().map(|s| s.org_id).collect();
+    orgs.dedup();
+    let mut given_up = Vec::new();
+    for org in orgs {
+        for stale in ports.calls.stale_calls(&org, now - STALE_AFTER, 100).await? {
+            let config = schedule_config(ports.calls, &org, stale.campaign_id.as_deref()).await?;
+            let outcome = std::sync::Mutex::new(CallChange::Unchanged);
+            let attempt = stale.attempts;
+            let (call, _, _) = change_call(ports.calls, &org, &stale.id, None, |c| {
+                // Only the attempt found stale: one that moved on meanwhile is left alone.
+                if c.attempts != attempt || c.list_time() >= now - STALE_AFTER {
+                    return Ok(Transition::Unchanged);
+                }
+                let next = after_miss(c, &config, now);
+                let change = c.give_up(now, &next);
+                *outcome.lock().unwrap_or_else(|p| p.into_inner()) = change;
+                Ok(if change == CallChange::Unchanged { Transition::Unchanged } else { Transition::Changed })
+            })
+            .await?;
+            let change = *outcome.lock().unwrap_or_else(|p| p.into_inner());
+            if change != CallChange::Unchanged {
+                follow(ports.events, &call, change, now).await;
+                given_up.push((call, change));
+            }
+        }
+    }
+    Ok(given_up)
+}
+
+/// The WhatsApp survey's answer completes the call (`completed_via: whatsapp`), counted in NPS.
+pub async fn complete_by_whatsapp(ports: &CallPorts<'_>, org_id: &str, call_id: &str, score: u8, feedback: Option<&str>, now: DateTime<Utc>) -> Result<Call> {
+    let call = get(ports.calls, org_id, call_id).await?;
+    let rules = rules_of(&schedule_config(ports.calls, org_id, call.campaign_id.as_deref()).await?);
+    let today = rules.local_date(now);
+    let (call, transition, _) = change_call(ports.calls, org_id, call_id, None, |c| c.complete_by_whatsapp(score, feedback, now, today)).await?;
+    if transition == Transition::Changed {
+        announce(ports.events, EventKind::CallCompleted, &call, now).await;
+    }
+    Ok(call)
+}
+
+// ------------------------------------------------------------------------------------------ NPS
+
+/// `GET /v1/calls/nps`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct NpsReport {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub total: NpsGroupStats,
+    pub groups: Vec<NpsGroupStats>,
+}
+
+/// NPS of the local dates `from..=to` from the day counters: one read per day item, whatever the
+/// number of calls.
+pub async fn nps(calls: &dyn CallStore, org_id: &str, from: NaiveDate, to: NaiveDate, group_by: Option<NpsGrouping>) -> Result<NpsReport> {
+    if to < from {
+        return Err(Error::invalid("to", "must not be before from"));
+    }
+    if (to - from).num_days() >= MAX_NPS_DAYS {
+        return Err(Error::invalid("to", format!("a range covers at most {MAX_NPS_DAYS} days")));
+    }
+    let days = calls.nps_days(org_id, from, to).await?;
+    let (total, groups) = sum_nps(&days, group_by);
+    Ok(NpsReport { from, to, total, groups })
+}
