@@ -5,6 +5,7 @@ pub mod bot;
 pub mod channel;
 pub mod conversation;
 pub mod customer;
+pub mod erasure;
 pub mod event;
 pub mod ids;
 pub mod interaction;

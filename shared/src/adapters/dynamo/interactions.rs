@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::{DynamoStore, Item, from_item, key_map, keyed, n, s, sort_time};
+use super::{DynamoStore, Item, SortRange, from_item, key_map, keyed, n, s, sort_time};
 use crate::domain::ids::sha256_hex;
 use crate::domain::interaction::Interaction;
 use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
@@ -151,6 +151,7 @@ impl DynamoStore {
             (None, None) if q.prefix.is_empty() => None,
             (None, None) => Some(("BETWEEN :lo AND :hi", Some(q.prefix.to_string()), Some(format!("{}{END}", q.prefix)))),
         };
+        let admitted = range.as_ref().map_or_else(SortRange::all, |(_, lo, hi)| SortRange::between(lo.clone(), hi.clone()));
         if let Some((op, lo, hi)) = range {
             names.insert("#sk".into(), q.sort_attr.into());
             condition.push_str(&format!(" AND #sk {op}"));
@@ -173,7 +174,7 @@ impl DynamoStore {
         if !filters.clauses.is_empty() {
             query = query.filter_expression(filters.clauses.join(" AND "));
         }
-        self.query_filled(query, q.partition_attr, &q.partition, page).await
+        self.query_filled(query, q.partition_attr, &q.partition, &admitted, page).await
     }
 
     fn interaction_put(&self, i: &Interaction) -> Result<TransactWriteItem> {

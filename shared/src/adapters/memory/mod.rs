@@ -9,6 +9,7 @@
 //! of them, and up to [`FILTERED_CALLS_PER_PAGE`] calls fill one page (`DynamoStore::query_filled`).
 
 mod actions;
+mod customers;
 mod interactions;
 mod messaging;
 mod jobs;
@@ -84,6 +85,8 @@ struct State {
     ticket_messages: BTreeMap<(String, String, String), TicketMessage>,
     ticket_counters: BTreeMap<String, BTreeMap<String, i64>>,
     bot_settings: BTreeMap<String, StoredBotSettings>,
+    /// `org` → the feed's long-poll waiters and when each place frees itself.
+    waiters: BTreeMap<String, BTreeMap<String, DateTime<Utc>>>,
 }
 
 impl State {
