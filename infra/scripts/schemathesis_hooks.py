@@ -12,10 +12,13 @@ description of the field or operation, and answers 422 naming the field when bro
 - bot menu entries have distinct ids; a handover goes to a state other than menu/chat_support;
 - answer templates name a built-in or custom type, once per decision;
 - media replies give exactly one of `id` and `link`; list replies have 1 to 10 rows in all.
+- an `Idempotency-Key` belongs to one request: the same key with another body answers 422, so
+  each generated key is made that request's own.
 
 Negative cases are sent as generated: the API must refuse them.
 """
 
+import hashlib
 import json
 from datetime import datetime
 import os
@@ -69,6 +72,11 @@ def before_call(ctx, case, **kwargs):
     method, path = case.operation.method.upper(), case.operation.path
     query = case.query if isinstance(case.query, dict) else None
     body = case.body if isinstance(case.body, dict) else None
+    headers = case.headers  # a case-insensitive mapping, not a dict
+    if headers is not None and isinstance(headers.get("Idempotency-Key"), str):
+        request = json.dumps([method, case.formatted_path, case.body], sort_keys=True, default=str)
+        own = hashlib.sha256(request.encode()).hexdigest()[:16]
+        headers["Idempotency-Key"] = headers["Idempotency-Key"][:150].strip() + "-" + own
     if query is not None:
         query.pop("cursor", None)
         query.pop("after", None)

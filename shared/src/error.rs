@@ -27,6 +27,10 @@ pub enum Error {
     /// Missing or unusable credentials (answers 401).
     #[error("unauthorized")]
     Unauthorized,
+    /// Too many of the organisation's requests are waiting already (long polls): come back after
+    /// `retry_after_secs` (answers 429 with `Retry-After`).
+    #[error("too many requests of the organisation are waiting; retry after {retry_after_secs} s")]
+    TooManyWaiting { retry_after_secs: u64 },
     /// The request body is too large (answers 413).
     #[error("payload too large: limit {limit} bytes")]
     TooLarge { limit: usize },

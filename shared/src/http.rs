@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::domain::ids::IdempotencyKey;
 use crate::error::Error;
 use crate::ports::PageRequest;
 
@@ -94,9 +95,15 @@ pub fn caller(req: &Request) -> Result<Caller, Error> {
     Ok(Caller { org_id, user_id, role, name: claim("name").or_else(|| claim("email")) })
 }
 
-/// The path split into segments, without empty ones.
-pub fn segments(req: &Request) -> Vec<String> {
-    req.uri().path().split('/').filter(|s| !s.is_empty()).map(str::to_string).collect()
+/// The path split into segments, without empty ones. A segment longer than any id
+/// (`ids::MAX_ID_CHARS`) names nothing we store: 404 before a store builds a key from it (a key
+/// past DynamoDB's size limit would fail as a 500).
+pub fn segments(req: &Request) -> Result<Vec<String>, Error> {
+    let path: Vec<String> = req.uri().path().split('/').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    if path.iter().any(|s| s.chars().count() > crate::domain::ids::MAX_ID_CHARS) {
+        return Err(Error::NotFound("resource"));
+    }
+    Ok(path)
 }
 
 /// One query parameter as text (the webhook handshake's `hub.*`, which Meta names, not us).
@@ -300,6 +307,13 @@ pub fn ok<T: Serialize>(value: &T) -> Response<Body> {
     json(StatusCode::OK, value)
 }
 
+/// 204: done, nothing to show.
+pub fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
 pub fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     let mut response = Response::new(Body::Text(body.into()));
     *response.status_mut() = status;
@@ -318,6 +332,7 @@ pub fn problem(err: &Error) -> Response<Body> {
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Not allowed for this role"),
         Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Authentication required"),
         Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too-large", "The body is too large"),
+        Error::TooManyWaiting { .. } => (StatusCode::TOO_MANY_REQUESTS, "too-many-waiting", "Too many requests are waiting"),
         Error::Backend { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side"),
     };
     let mut body = json!({
@@ -344,6 +359,9 @@ pub fn problem(err: &Error) -> Response<Body> {
     }
     let mut response = json(status, &body);
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    if let Error::TooManyWaiting { retry_after_secs } = err {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+    }
     response
 }
 
@@ -352,7 +370,7 @@ pub fn problem(err: &Error) -> Response<Body> {
 #[allow(dead_code)]
 pub struct Problem {
     /// `https://max.dev/problems/{slug}`: invalid-field, bad-request, not-found, conflict,
-    /// changed-concurrently, forbidden, unauthorized, too-large, internal.
+    /// changed-concurrently, forbidden, unauthorized, too-large, too-many-waiting, internal.
     r#type: String,
     title: String,
     /// The HTTP status, repeated.
@@ -405,15 +423,23 @@ pub fn header_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 /// Idempotency keys are short: they become part of a stored key.
 pub const MAX_IDEMPOTENCY_KEY: usize = 200;
 
-/// The `Idempotency-Key` header, when given: 1 to 200 characters, not blank (422 otherwise).
-pub fn idempotency_key(req: &Request) -> Result<Option<&str>, Error> {
-    match req.headers().get("idempotency-key") {
-        None => Ok(None),
+/// The `Idempotency-Key` header, when given: 1 to 200 characters, not blank (422 otherwise), with
+/// the fingerprint of this request (method, path, body as canonical JSON: a retry that orders its
+/// fields differently is the same request).
+pub fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, Error> {
+    let key = match req.headers().get("idempotency-key") {
+        None => return Ok(None),
         Some(v) => match v.to_str() {
-            Ok(k) if !k.trim().is_empty() && k.chars().count() <= MAX_IDEMPOTENCY_KEY => Ok(Some(k)),
-            _ => Err(Error::invalid("Idempotency-Key", format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible characters"))),
+            Ok(k) if !k.trim().is_empty() && k.chars().count() <= MAX_IDEMPOTENCY_KEY => k,
+            _ => return Err(Error::invalid("Idempotency-Key", format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible characters"))),
         },
-    }
+    };
+    let body = body_bytes(req);
+    // serde_json's maps are sorted: the same fields in any order serialise alike.
+    let canonical = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| serde_json::to_vec(&v).ok());
+    let mut request = format!("{} {}\n", req.method(), req.uri().path()).into_bytes();
+    request.extend_from_slice(canonical.as_deref().unwrap_or(body));
+    Ok(Some(IdempotencyKey::for_request(key, &request)))
 }
 
 /// The raw body bytes (webhooks verify signatures over exactly these).
@@ -529,6 +555,26 @@ mod tests {
         ] {
             assert!(matches!(caller(&with_claims(claims.clone())), Err(Error::Unauthorized)), "{claims}");
         }
+    }
+
+    #[test]
+    fn too_many_waiting_answers_429_with_retry_after() {
+        let response = problem(&Error::TooManyWaiting { retry_after_secs: 7 });
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+    }
+
+    #[test]
+    fn a_path_segment_longer_than_any_id_names_nothing() {
+        let req = |path: String| {
+            let mut r = Request::new(Body::Empty);
+            *r.uri_mut() = path.parse().unwrap();
+            r
+        };
+        assert_eq!(segments(&req("/v1/customers/01J".into())).unwrap(), ["v1", "customers", "01J"]);
+        let long = "A".repeat(crate::domain::ids::MAX_ID_CHARS + 1);
+        assert!(matches!(segments(&req(format!("/v1/customers/{long}"))), Err(Error::NotFound(_))));
     }
 
     #[test]

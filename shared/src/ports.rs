@@ -13,6 +13,7 @@ use crate::domain::call_schedule::ScheduleConfig;
 use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::erasure::{CustomerRecord, Erasure};
 use crate::domain::interaction::{Interaction, InteractionStatus, InteractionType, Priority};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::domain::workflow::{InteractionSettings, WorkflowCatalog, WorkflowTemplate};
@@ -60,6 +61,18 @@ pub trait CustomerStore: Send + Sync {
     /// `previous` (another worker may have opened one first: then `AlreadyThere`).
     async fn open_conversation(&self, identity: &WhatsAppIdentity, previous: Option<&str>, conversation: &Conversation) -> Result<Written>;
     async fn customer(&self, org_id: &str, customer_id: &str) -> Result<Option<Customer>>;
+}
+
+/// Everything stored about a customer, for export and erasure.
+#[async_trait]
+pub trait CustomerRecords: Send + Sync {
+    /// The customer with their identities, conversations and their messages, tickets and their
+    /// messages, actions and interactions; `None` for an unknown customer (or another
+    /// organisation's).
+    async fn customer_record(&self, org_id: &str, customer_id: &str) -> Result<Option<CustomerRecord>>;
+    /// Writes what an erasure changed over the stored records and deletes the identities it
+    /// forgets. Each record is written whole, so a repeat writes the same again.
+    async fn store_erasure(&self, erasure: &Erasure) -> Result<()>;
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -362,6 +375,25 @@ pub trait EventStore: Send + Sync {
     async fn latest_event_seq(&self, org_id: &str) -> Result<u64>;
 }
 
+/// What a long-poll reader of the feed got when it asked to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitPlace {
+    Taken,
+    /// Every place of the organisation is held; the first frees itself at `frees_at`.
+    Full { frees_at: DateTime<Utc> },
+}
+
+/// The places an organisation's long-poll readers wait in: capped, so one tenant's dashboards
+/// cannot hold every instance of the API function while the other tenants' requests queue.
+#[async_trait]
+pub trait FeedWaiters: Send + Sync {
+    /// Takes a place for `waiter` until `until`, if fewer than `cap` of the organisation's places
+    /// are held at `now`. A place past its `until` is free: a reader that crashed frees its own.
+    async fn take_wait_place(&self, org_id: &str, waiter: &str, now: DateTime<Utc>, until: DateTime<Utc>, cap: usize) -> Result<WaitPlace>;
+    /// Gives the place back (one not held is fine).
+    async fn leave_wait_place(&self, org_id: &str, waiter: &str) -> Result<()>;
+}
+
 #[async_trait]
 pub trait WamidIndex: Send + Sync {
     /// The message a WhatsApp message id belongs to (ours once sent, or the customer's).
@@ -539,6 +571,7 @@ pub trait CallStore: Send + Sync {
 pub trait Stores:
     ChannelDirectory
     + CustomerStore
+    + CustomerRecords
     + ConversationStore
     + MessageStore
     + TemplateStatusStore
@@ -547,6 +580,7 @@ pub trait Stores:
     + ActionStore
     + ResponseTemplateStore
     + EventStore
+    + FeedWaiters
     + WamidIndex
     + SupportStore
     + BotStore
@@ -557,6 +591,7 @@ pub trait Stores:
 impl<T> Stores for T where
     T: ChannelDirectory
         + CustomerStore
+        + CustomerRecords
         + ConversationStore
         + MessageStore
         + TemplateStatusStore
@@ -565,6 +600,7 @@ impl<T> Stores for T where
         + ActionStore
         + ResponseTemplateStore
         + EventStore
+        + FeedWaiters
         + WamidIndex
         + SupportStore
         + BotStore

@@ -35,7 +35,7 @@ fn actor(caller: &Caller) -> Actor {
 
 async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let caller = caller(req)?;
-    let path = segments(req);
+    let path = segments(req)?;
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     match (req.method(), path.as_slice()) {
         (&Method::GET, ["v1", "actions"]) => list(req, deps, &caller).await,
@@ -64,7 +64,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
 async fn create(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Body>, AppError> {
     let new: NewAction = json_body(req)?;
     let key = idempotency_key(req)?;
-    let (action, written) = actions::create(&deps.action_ports(), &caller.org_id, actor(caller), new, key, deps.clock.now()).await?;
+    let (action, written) = actions::create(&deps.action_ports(), &caller.org_id, actor(caller), new, key.as_ref(), deps.clock.now()).await?;
     // A repeated Idempotency-Key answers the action the first request created.
     let status = if written == Written::Stored { StatusCode::CREATED } else { StatusCode::OK };
     Ok(json(status, &action))
@@ -81,7 +81,8 @@ pub struct ListQuery {
     #[serde(rename = "type")]
     #[param(rename = "type", pattern = "^[a-z][a-z0-9_]{0,47}$")]
     pub action_type: Option<String>,
-    #[param(min_length = 1)]
+    #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
+    #[param(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub conversation_id: Option<String>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<i32>,
@@ -125,6 +126,7 @@ async fn decide_by_verb(req: &Request, deps: &Deps, caller: &Caller, id: &str, v
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackBody {
+    #[serde(deserialize_with = "max_core::domain::ids::id")]
     action_id: String,
     status: String,
     #[serde(default)]
@@ -138,9 +140,6 @@ async fn feedback(req: &Request, deps: &Deps, caller: &Caller) -> Result<Respons
     let status = ActionStatus::parse(&body.status)
         .filter(|s| s.is_decision())
         .ok_or_else(|| AppError::invalid("status", "must be one of: approved, denied, edited"))?;
-    if body.action_id.trim().is_empty() {
-        return Err(AppError::invalid("action_id", "must not be empty"));
-    }
     let request = DecisionRequest::new(status, body.user_response, "user_response", body.changes)?;
     let action = actions::decide(&deps.action_ports(), &caller.org_id, &body.action_id, &request, actor(caller), deps.clock.now()).await?;
     Ok(ok(&action))

@@ -4,6 +4,7 @@
 
 use max_core::domain::conversation::Conversation;
 use max_core::domain::customer::Customer;
+use max_core::domain::erasure::CustomerRecord;
 use max_core::domain::message::Message;
 use max_core::domain::outbound::OutboundContent;
 use max_core::http::PageBody;
@@ -12,7 +13,18 @@ use utoipa::OpenApi;
 use crate::{AssignBody, ListQuery, MessagesQuery};
 
 #[derive(OpenApi)]
-#[openapi(paths(list_conversations, get_conversation, list_messages, send_message, assign_conversation, close_conversation, reopen_conversation, get_customer))]
+#[openapi(paths(
+    list_conversations,
+    get_conversation,
+    list_messages,
+    send_message,
+    assign_conversation,
+    close_conversation,
+    reopen_conversation,
+    get_customer,
+    erase_customer,
+    export_customer
+))]
 struct Api;
 
 /// This function's operations.
@@ -70,3 +82,24 @@ fn reopen_conversation() {}
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "conversations", params(("id" = String, Path)),
     responses((status = 200, description = "The customer", body = Customer), (status = 404, description = "No such customer")))]
 fn get_customer() {}
+
+/// Erases the customer (admins): names, numbers, addresses, message bodies and media references,
+/// ticket, action and interaction texts are removed from every record of theirs; the records stay,
+/// so every count stays; their conversations are closed. Erasing again changes nothing.
+#[utoipa::path(delete, path = "/v1/customers/{id}", tag = "conversations", params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such customer"),
+    ))]
+fn erase_customer() {}
+
+/// Everything stored about the customer (admins): the customer, their identities, conversations
+/// and messages, tickets and their messages, actions and interactions.
+#[utoipa::path(get, path = "/v1/customers/{id}/export", tag = "conversations", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The customer's records", body = CustomerRecord),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such customer"),
+    ))]
+fn export_customer() {}

@@ -7,6 +7,8 @@
 //! - `POST /v1/conversations/{id}/assign` `{ "assignee_id": "..." | null }`
 //! - `POST /v1/conversations/{id}/close`, `POST /v1/conversations/{id}/reopen`
 //! - `GET  /v1/customers/{id}`
+//! - `DELETE /v1/customers/{id}` (admins): erases the customer; `GET /v1/customers/{id}/export`
+//!   (admins): everything stored about them
 //!
 //! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
 //! parameter answers 422. The contract of these routes is `api::openapi()`.
@@ -15,14 +17,16 @@ pub mod api;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
-use max_core::app::conversations;
+use max_core::app::{conversations, customers};
 use max_core::app::delivery::{NewReply, accepts_replies, queue_reply};
 use max_core::config::Deps;
 use max_core::domain::conversation::ConversationStatus;
 use max_core::domain::message::{Sender, SenderType};
 use max_core::domain::outbound::OutboundContent;
 use max_core::error::Error as AppError;
-use max_core::http::{Caller, NoQuery, Order, PageBody, PageQuery, caller, idempotency_key, json, json_body, ok, query_params, respond, segments};
+use max_core::http::{
+    Caller, NoQuery, Order, PageBody, PageQuery, Role, caller, idempotency_key, json, json_body, no_content, ok, query_params, respond, segments,
+};
 use max_core::ports::ConversationFilter;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -33,7 +37,7 @@ pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> 
 
 async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let caller = caller(req)?;
-    let path = segments(req);
+    let path = segments(req)?;
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     match (req.method(), path.as_slice()) {
         (&Method::GET, ["v1", "conversations"]) => list(req, deps, &caller).await,
@@ -54,6 +58,15 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                     let customer = deps.store.customer(&caller.org_id, id).await?.ok_or(AppError::NotFound("customer"))?;
                     Ok(ok(&customer))
                 }
+                (&Method::DELETE, ["v1", "customers", id]) => {
+                    caller.require(Role::Admin)?;
+                    customers::erase(&*deps.store, &caller.org_id, id, deps.clock.now()).await?;
+                    Ok(no_content())
+                }
+                (&Method::GET, ["v1", "customers", id, "export"]) => {
+                    caller.require(Role::Admin)?;
+                    Ok(ok(&customers::export(&*deps.store, &caller.org_id, id).await?))
+                }
                 _ => Err(AppError::NotFound("route")),
             }
         }
@@ -68,7 +81,8 @@ pub struct ListQuery {
     #[param(inline)]
     pub status: Option<ConversationStatus>,
     /// A user id, or `me` for the caller's own queue.
-    #[param(min_length = 1)]
+    #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
+    #[param(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub assignee: Option<String>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<i32>,
@@ -111,6 +125,7 @@ async fn messages(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Resu
 async fn reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<Response<Body>, AppError> {
     let NoQuery {} = query_params(req)?;
     let content: OutboundContent = json_body(req)?;
+    let key = idempotency_key(req)?;
     let conversation = conversations::get(&*deps.store, &caller.org_id, id).await?;
     accepts_replies(&conversation)?;
     let message = queue_reply(
@@ -122,7 +137,7 @@ async fn reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<
             conversation_id: id,
             content,
             sender: Sender { kind: SenderType::Agent, id: Some(caller.user_id.clone()), name: caller.name.clone() },
-            idempotency_key: idempotency_key(req)?,
+            idempotency_key: key.as_ref(),
             now: deps.clock.now(),
         },
     )
@@ -135,15 +150,13 @@ async fn reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     /// A user id, or `null` to unassign.
-    #[schema(min_length = 1, pattern = "\\S")]
+    #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub assignee_id: Option<String>,
 }
 
 async fn assign(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<Response<Body>, AppError> {
     let body: AssignBody = json_body(req)?;
-    if body.assignee_id.as_deref().is_some_and(|a| a.trim().is_empty()) {
-        return Err(AppError::invalid("assignee_id", "must be a user id or null"));
-    }
     let conversation = conversations::assign(&*deps.store, &caller.org_id, id, body.assignee_id.as_deref(), deps.clock.now()).await?;
     Ok(ok(&conversation))
 }

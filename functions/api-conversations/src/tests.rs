@@ -11,7 +11,13 @@ async fn its_sample_events_answer_what_they_show() {
     let answered = http_samples("api-conversations", |req| crate::handle(req, deps)).await;
     assert_eq!(
         answered,
-        statuses(&[("get-unknown-conversation.json", 404), ("list-open-conversations.json", 200), ("send-text-reply.json", 404)])
+        statuses(&[
+            ("erase-unknown-customer.json", 404),
+            ("export-unknown-customer.json", 404),
+            ("get-unknown-conversation.json", 404),
+            ("list-open-conversations.json", 200),
+            ("send-text-reply.json", 404),
+        ])
     );
     // A reply to a conversation that does not exist queues nothing.
     assert!(world.outbox.jobs(Queue::Replies).is_empty());

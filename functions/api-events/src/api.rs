@@ -17,7 +17,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The organisation's events after the cursor, oldest first; waits up to `wait` seconds when
-/// there is none yet. `next_cursor` always continues the feed.
+/// there is none yet. `next_cursor` always continues the feed. At most 20 of an organisation's
+/// readers wait at once; the next one that would have to wait answers 429.
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery),
-    responses((status = 200, description = "Events (possibly none) and the cursor to continue from", body = PageBody<EventView>)))]
+    responses(
+        (status = 200, description = "Events (possibly none) and the cursor to continue from", body = PageBody<EventView>),
+        (status = 429, description = "Too many of the organisation's readers are waiting already; come back after `Retry-After` seconds",
+            headers(("Retry-After" = u64, description = "Seconds until a waiting place frees"))),
+    ))]
 fn list_events() {}

@@ -25,7 +25,7 @@ pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> 
 
 async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let caller = caller(req)?;
-    let path = segments(req);
+    let path = segments(req)?;
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     match (req.method(), path.as_slice()) {
         (&Method::GET, ["v1", "events"]) => {

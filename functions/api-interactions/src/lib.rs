@@ -36,7 +36,7 @@ pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> 
 
 async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let caller = caller(req)?;
-    let path = segments(req);
+    let path = segments(req)?;
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     let (org, now) = (caller.org_id.as_str(), deps.clock.now());
     // Fixed segments first: `templates`, `settings`, `workflow` and `customers` are not ids.
@@ -64,12 +64,12 @@ async fn single(req: &Request, deps: &Deps, caller: &Caller, method: &Method, pa
     match (method, path) {
         (&Method::POST, ["v1", "interactions"]) => {
             let body: NewInteraction = json_body(req)?;
-            let created = use_cases::create(&ports, &actor, body, idempotency_key(req)?, now).await?;
+            let created = use_cases::create(&ports, &actor, body, idempotency_key(req)?.as_ref(), now).await?;
             Ok(created_at(&format!("/v1/interactions/{}", created.id), &created))
         }
         (&Method::POST, ["v1", "interactions", "workflow", "start"]) => {
             let body: StartWorkflow = json_body(req)?;
-            let first = use_cases::start_workflow(&ports, &actor, &body, idempotency_key(req)?, now).await?;
+            let first = use_cases::start_workflow(&ports, &actor, &body, idempotency_key(req)?.as_ref(), now).await?;
             Ok(created_at(&format!("/v1/interactions/{}", first.id), &first))
         }
         (&Method::GET, ["v1", "interactions", "customers", customer, "next"]) => {
@@ -126,7 +126,8 @@ fn created_at<T: Serialize>(location: &str, value: &T) -> Response<Body> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    #[param(min_length = 1)]
+    #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
+    #[param(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub customer_id: Option<String>,
     #[param(inline)]
     pub status: Option<InteractionStatus>,

@@ -98,7 +98,7 @@ fn staff(caller: &Caller) -> Staff {
 
 async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let caller = caller(req)?;
-    let path = segments(req);
+    let path = segments(req)?;
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     let route = Route::parse(req.method(), &path).ok_or(AppError::NotFound("route"))?;
     caller.require(route.role())?;
@@ -145,7 +145,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         Route::AdminAnswer(id) => {
             let body: AnswerBody = json_body(req)?;
             let key = idempotency_key(req)?;
-            let answered = support::answer(&ports, org, &id, &staff(&caller), &body.message, key, now).await?;
+            let answered = support::answer(&ports, org, &id, &staff(&caller), &body.message, key.as_ref(), now).await?;
             Ok(json(StatusCode::ACCEPTED, &answered))
         }
         Route::AdminClose(id) => {
@@ -226,7 +226,8 @@ pub struct TicketsQuery {
     #[param(value_type = Option<TicketPriority>, inline)]
     pub priority: Option<String>,
     /// An admin's id, `me` or `none`.
-    #[param(min_length = 1)]
+    #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
+    #[param(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub assigned: Option<String>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<i32>,
@@ -253,13 +254,16 @@ pub struct CreateTicketBody {
     #[serde(default)]
     #[schema(required = true, min_length = 1, max_length = 4096, pattern = "\\S")]
     issue_description: String,
+    /// E.164: `+34600111222` (the `+` may be left out).
     #[serde(default)]
+    #[schema(pattern = "^\\+?[1-9][0-9]{6,14}$")]
     phone_number: Option<String>,
     #[serde(default)]
     sender_name: Option<String>,
     #[serde(default)]
     priority: Option<TicketPriority>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     conversation_id: Option<String>,
 }
 
@@ -304,7 +308,8 @@ pub struct UpdateBody {
 #[schema(as = TicketAssignBody)]
 pub struct AssignBody {
     /// An admin's id, `me`, or `null` to unassign.
-    #[schema(min_length = 1, pattern = "\\S")]
+    #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     admin_id: Option<String>,
 }
 

@@ -42,7 +42,7 @@ fn every_sample_event_reaches_a_route_with_a_caller() {
     let mut seen = Vec::new();
     for (name, text) in files {
         let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let path = segments(&req);
+        let path = segments(&req).unwrap_or_else(|e| panic!("{name}: {e}"));
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
         let route = Route::parse(req.method(), &path).unwrap_or_else(|| panic!("{name}: no route"));
         let who = caller(&req).unwrap_or_else(|e| panic!("{name}: {e}"));

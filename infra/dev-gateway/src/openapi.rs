@@ -104,9 +104,14 @@ fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
 }
 
 /// What every operation can answer besides its own statuses, described once: the gateway's and
-/// the function's 401, 422 for a query parameter that is unknown, empty or invalid, 400 and 413
-/// for a body, 500 when a backend fails. Every error answer carries the problem+json body.
+/// the function's 401, 422 for a query parameter that is unknown, empty or invalid (and for an
+/// `Idempotency-Key` reused with another request), 404 for a path id (at most
+/// `ids::MAX_ID_CHARS`), 400 and 413 for a body, 500 when a backend fails. Every error answer
+/// carries the problem+json body.
 fn shared_statuses(path: &str, op: &mut Operation) {
+    let params = op.parameters.iter().flatten();
+    let has_path_id = params.clone().any(|p| p.parameter_in == ParameterIn::Path);
+    let keyed = params.clone().any(|p| p.name == "Idempotency-Key");
     let responses = &mut op.responses.responses;
     let mut add = |status: &str, response: RefOr<utoipa::openapi::Response>| {
         responses.entry(status.to_string()).or_insert(response);
@@ -121,7 +126,16 @@ fn shared_statuses(path: &str, op: &mut Operation) {
             .content(PROBLEM_JSON, ContentBuilder::new().schema(Some(Ref::from_schema_name(Problem::name()))).build())
             .build();
         add("401", unauthorized.into());
+        if keyed {
+            add(
+                "422",
+                problem("A query parameter is unknown, empty or invalid, a body field is invalid, or the `Idempotency-Key` was used with another request (`field` names it)"),
+            );
+        }
         add("422", problem("A query parameter is unknown, empty or invalid, or a body field is invalid (`field` names it)"));
+    }
+    if has_path_id {
+        add("404", problem("Nothing with this id in the caller's organisation (ids are at most 128 characters)"));
     }
     if op.request_body.is_some() {
         add("400", problem("The body is not JSON"));
@@ -139,8 +153,9 @@ fn shared_statuses(path: &str, op: &mut Operation) {
     for p in op.parameters.iter_mut().flatten() {
         let Some(RefOr::T(Schema::Object(o))) = &mut p.schema else { continue };
         if p.parameter_in == ParameterIn::Path {
-            // An empty path segment never reaches a route.
+            // An empty path segment never reaches a route; a longer one than any id answers 404.
             o.min_length = Some(1);
+            o.max_length = Some(max_core::domain::ids::MAX_ID_CHARS);
         } else if p.name == "Idempotency-Key" {
             // `http::idempotency_key`: 1 to 200 visible characters.
             o.min_length = Some(1);

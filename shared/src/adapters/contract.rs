@@ -18,7 +18,8 @@ use crate::domain::call::{Call, CallStatus, CallType, CompletedVia, NewCall, Ser
 use crate::domain::call_schedule::ScheduleConfig;
 use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
 use crate::domain::conversation::{Conversation, ConversationStatus};
-use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::customer::{Customer, IdentityRef, WhatsAppIdentity};
+use crate::domain::erasure::ERASED;
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::interaction::{Interaction, InteractionStatus, Priority};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
@@ -79,6 +80,7 @@ macro_rules! store_contract {
             a_repeated_event_leaves_a_void_number,
             events_after_respects_position_limit_and_organisation,
             events_of_two_organisations_in_one_call_are_refused,
+            feed_waiters_are_capped_per_organisation_and_free_themselves,
             an_interaction_is_created_once_per_idempotency_key,
             an_interaction_save_refuses_a_lost_update,
             store_if_absent_stores_once,
@@ -103,6 +105,7 @@ macro_rules! store_contract {
             call_lists_are_ordered_filtered_and_paged,
             due_calls_are_the_ready_calls_of_their_schedule_due_by_now,
             stale_calls_are_in_progress_calls_quiet_since_before,
+            a_customers_records_are_read_whole_and_erased_in_place,
         );
     };
     (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
@@ -985,6 +988,26 @@ pub async fn events_of_two_organisations_in_one_call_are_refused<S: Stores + ?Si
     assert_eq!(s.record_event(&event(OTHER, "E2")).await.unwrap(), Written::Stored);
 }
 
+pub async fn feed_waiters_are_capped_per_organisation_and_free_themselves<S: Stores + ?Sized>(s: &S) {
+    let until = |minutes| t(minutes);
+    assert_eq!(s.take_wait_place(ORG, "r1", t(0), until(1), 2).await.unwrap(), WaitPlace::Taken);
+    assert_eq!(s.take_wait_place(ORG, "r2", t(0), until(2), 2).await.unwrap(), WaitPlace::Taken);
+    // Full: the answer says when the first place frees itself; the holders may take theirs again.
+    assert_eq!(s.take_wait_place(ORG, "r3", t(0), until(1), 2).await.unwrap(), WaitPlace::Full { frees_at: until(1) });
+    assert_eq!(s.take_wait_place(ORG, "r1", t(0), until(1), 2).await.unwrap(), WaitPlace::Taken);
+    // Another organisation's places are its own.
+    assert_eq!(s.take_wait_place(OTHER, "x1", t(0), until(1), 2).await.unwrap(), WaitPlace::Taken);
+    // A reader that leaves frees its place; leaving twice (or without a place) is harmless.
+    s.leave_wait_place(ORG, "r2").await.unwrap();
+    s.leave_wait_place(ORG, "r2").await.unwrap();
+    s.leave_wait_place(OTHER, "nobody").await.unwrap();
+    s.leave_wait_place("o-without-waiters", "nobody").await.unwrap();
+    assert_eq!(s.take_wait_place(ORG, "r3", t(0), until(1), 2).await.unwrap(), WaitPlace::Taken);
+    assert!(matches!(s.take_wait_place(ORG, "r4", t(0), until(1), 2).await.unwrap(), WaitPlace::Full { .. }));
+    // A place past its time (a reader that died) is free.
+    assert_eq!(s.take_wait_place(ORG, "r4", t(1), until(3), 2).await.unwrap(), WaitPlace::Taken);
+}
+
 // --------------------------------------------------------------------------------- interactions
 
 pub async fn an_interaction_is_created_once_per_idempotency_key<S: Stores + ?Sized>(s: &S) {
@@ -1601,4 +1624,66 @@ mod memory {
     }
 
     crate::store_contract!(#[tokio::test] fresh);
+}
+
+// ------------------------------------------------------------------------ a customer's records
+
+pub async fn a_customers_records_are_read_whole_and_erased_in_place<S: Stores + ?Sized>(s: &S) {
+    // GIVEN a customer who wrote twice (a second conversation after the first was closed), with an
+    // action, a ticket and an interaction; and another customer of the organisation
+    let mut first = conversation(ORG, "C1", "34600111222", t(1));
+    first.customer_id = "CU1".into();
+    let mut cu1 = customer(ORG, "CU1");
+    cu1.name = Some("Ana Ruiz".into());
+    cu1.phone = Some("34600111222".into());
+    cu1.identities = vec![IdentityRef { channel: "whatsapp".into(), address: "34600111222".into() }];
+    let identity1 = identity(ORG, "34600111222", "CU1", Some("C1"));
+    assert_eq!(s.create_customer(&cu1, &identity1, &first).await.unwrap(), Written::Stored);
+    s.record_inbound(&inbound(&first, "M1", "wamid.M1", t(1)), &next_version(&first)).await.unwrap();
+    let first = s.conversation(ORG, "C1").await.unwrap().unwrap();
+    assert_eq!(s.close(&first, t(2)).await.unwrap(), Written::Stored);
+    let mut second = conversation(ORG, "C2", "34600111222", t(3));
+    second.customer_id = "CU1".into();
+    let identity1 = s.whatsapp_identity(ORG, "34600111222").await.unwrap().unwrap();
+    assert_eq!(s.open_conversation(&identity1, None, &second).await.unwrap(), Written::Stored);
+    s.record_inbound(&inbound(&second, "M2", "wamid.M2", t(3)), &next_version(&second)).await.unwrap();
+    s.create_action(&action(ORG, "A1", &second, "refund", ActionStatus::Pending), None).await.unwrap();
+    let mut t1 = ticket(ORG, "T1", TicketPriority::High);
+    (t1.customer_id, t1.conversation_id, t1.phone_number) = (Some("CU1".into()), Some("C2".into()), Some("34600111222".into()));
+    let tm = ticket_message(&t1, "TM1", t(3));
+    s.save_ticket(&TicketWrite { before: None, after: &t1, message: Some(&tm), conversation: None }).await.unwrap();
+    s.create_interaction(&interaction(ORG, "I1", "CU1", t(10), "pending"), None).await.unwrap();
+    stored_conversation(s, ORG, "C9", t(4)).await;
+    s.create_interaction(&interaction(ORG, "I9", "cu-addr-C9", t(10), "pending"), None).await.unwrap();
+
+    // WHEN the record is read
+    let record = s.customer_record(ORG, "CU1").await.unwrap().expect("the customer's record");
+    // THEN it holds everything of theirs and nothing of anyone else's
+    assert_eq!(record.customer.name.as_deref(), Some("Ana Ruiz"));
+    assert_eq!(ids(&record.identities, |i| &i.address), ["34600111222"]);
+    assert_eq!(ids(&record.conversations, |c| &c.id), ["C1", "C2"]);
+    assert_eq!(ids(&record.messages, |m| &m.id), ["M1", "M2"]);
+    assert_eq!(ids(&record.actions, |a| &a.id), ["A1"]);
+    assert_eq!((ids(&record.tickets, |t| &t.id), ids(&record.ticket_messages, |m| &m.id)), (vec!["T1".to_string()], vec!["TM1".to_string()]));
+    assert_eq!(ids(&record.interactions, |i| &i.id), ["I1"]);
+    assert_eq!(s.customer_record(OTHER, "CU1").await.unwrap(), None, "another organisation's");
+    assert_eq!(s.customer_record(ORG, "nobody").await.unwrap(), None);
+
+    // WHEN the erasure is stored
+    s.store_erasure(&record.erasure(t(20))).await.unwrap();
+    // THEN the records are there, without what identified the customer; the identity is gone
+    let after = s.customer_record(ORG, "CU1").await.unwrap().expect("the records stay");
+    assert_eq!((after.customer.name.clone(), after.customer.phone.clone(), after.identities.len()), (None, None, 0));
+    assert!(s.whatsapp_identity(ORG, "34600111222").await.unwrap().is_none());
+    assert_eq!(ids(&after.messages, |m| &m.id), ["M1", "M2"]);
+    assert!(after.messages.iter().all(|m| m.text.as_deref() == Some(ERASED) && m.content.is_none()));
+    assert!(after.tickets.iter().all(|t| t.phone_number.is_none() && t.issue_description == ERASED));
+    assert!(after.conversations.iter().all(|c| c.status == ConversationStatus::Closed && c.customer_address == "erased:CU1"));
+    assert_eq!(after.interactions[0].title, ERASED);
+    assert_eq!(s.ticket_counts(ORG).await.unwrap().notifications(None).open_tickets, 1, "counters kept");
+    // Everything was found again by the same links, so erasing again changes nothing.
+    assert!(after.erasure(t(30)).is_empty());
+    // The other customer is untouched.
+    assert!(s.whatsapp_identity(ORG, "addr-C9").await.unwrap().is_some());
+    assert_eq!(s.interaction(ORG, "I9").await.unwrap().unwrap().title, "I9");
 }

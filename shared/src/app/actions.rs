@@ -21,7 +21,7 @@ use crate::domain::action::{
 };
 use crate::domain::conversation::Conversation;
 use crate::domain::event::{EventKind, NewEvent};
-use crate::domain::ids::{new_id, stable_id};
+use crate::domain::ids::{IdempotencyKey, new_id, stable_id};
 use crate::domain::message::{DeliveryStatus, Direction, Message, Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
 use crate::domain::response_template::{EffectiveTemplate, ResponseTemplates, TemplateSettingsRequest, compose};
@@ -51,9 +51,6 @@ pub struct ActionView {
     pub action: Action,
     pub response: Option<ActionResponse>,
 }
-
-/// Conversation writes retried when the conversation changed under them.
-const MAX_IDEMPOTENCY_KEY_CHARS: usize = 200;
 
 fn sender(actor: &Actor) -> Sender {
     Sender { kind: SenderType::Agent, id: Some(actor.id.clone()), name: actor.name.clone() }
@@ -149,12 +146,14 @@ fn status_note<'a>(action: &'a Action, response_message_id: &'a str) -> impl Fn(
 
 /// Creates an action on a conversation and shows it there as an `action_request` bubble. With an
 /// idempotency key, a repeated request answers the action the first one created.
-pub async fn create(ports: &ActionPorts<'_>, org_id: &str, by: Actor, new: NewAction, idempotency_key: Option<&str>, now: DateTime<Utc>) -> Result<(Action, Written)> {
-    if let Some(key) = idempotency_key
-        && (key.trim().is_empty() || key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS)
-    {
-        return Err(Error::invalid("Idempotency-Key", format!("must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters")));
-    }
+pub async fn create(
+    ports: &ActionPorts<'_>,
+    org_id: &str,
+    by: Actor,
+    new: NewAction,
+    idempotency_key: Option<&IdempotencyKey>,
+    now: DateTime<Utc>,
+) -> Result<(Action, Written)> {
     let custom_types = if is_built_in(&new.action_type) {
         Vec::new()
     } else {
@@ -162,12 +161,13 @@ pub async fn create(ports: &ActionPorts<'_>, org_id: &str, by: Actor, new: NewAc
     };
     let new = new.validate(&custom_types)?;
     if let Some(key) = idempotency_key
-        && let Some(existing) = ports.actions.action_by_key(org_id, key).await?
+        && let Some(existing) = ports.actions.action_by_key(org_id, &key.key).await?
     {
+        key.check_first(org_id, &existing.id, existing.created_at)?;
         return finish_create(ports, existing, Written::AlreadyThere).await;
     }
     let conversation = ports.conversations.conversation(org_id, &new.conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
-    let id = new_id(now);
+    let id = idempotency_key.map_or_else(|| new_id(now), |k| k.id_at(org_id, now));
     let action = Action {
         request_message_id: stable_id(now, &format!("action_request#{id}")),
         id,
@@ -186,12 +186,13 @@ pub async fn create(ports: &ActionPorts<'_>, org_id: &str, by: Actor, new: NewAc
         response_message_id: None,
         version: 1,
     };
-    match ports.actions.create_action(&action, idempotency_key).await? {
+    match ports.actions.create_action(&action, idempotency_key.map(|k| k.key.as_str())).await? {
         Written::Stored => finish_create(ports, action, Written::Stored).await,
         Written::AlreadyThere => {
             // A concurrent request with the same key won.
-            let key = idempotency_key.unwrap_or_default();
-            let existing = ports.actions.action_by_key(org_id, key).await?.ok_or(Error::NotFound("action"))?;
+            let key = idempotency_key.ok_or(Error::NotFound("action"))?;
+            let existing = ports.actions.action_by_key(org_id, &key.key).await?.ok_or(Error::NotFound("action"))?;
+            key.check_first(org_id, &existing.id, existing.created_at)?;
             finish_create(ports, existing, Written::AlreadyThere).await
         }
     }

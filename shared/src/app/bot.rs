@@ -15,6 +15,7 @@ use crate::app::delivery::{NewReply, queue_reply};
 use crate::app::support;
 use crate::domain::bot::{BotDecision, BotReply, BotSettings, BotState, StoredBotSettings, TicketStep, decide};
 use crate::domain::conversation::Conversation;
+use crate::domain::ids::IdempotencyKey;
 use crate::domain::message::{Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
 use crate::error::{Error, Result};
@@ -154,7 +155,7 @@ async fn send(
             conversation_id: &conversation.id,
             content,
             sender: Sender { kind: SenderType::Bot, id: None, name: None },
-            idempotency_key: Some(&key),
+            idempotency_key: Some(&IdempotencyKey::internal(key)),
             now,
         },
     )

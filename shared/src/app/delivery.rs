@@ -13,7 +13,7 @@ use crate::domain::action::action_of_response;
 use crate::domain::conversation::{Conversation, ConversationStatus, window_is_open};
 use crate::domain::customer::WhatsAppAddress;
 use crate::domain::event::{EventKind, NewEvent};
-use crate::domain::ids::{new_id, stable_id};
+use crate::domain::ids::{IdempotencyKey, new_id};
 use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message, OUTSIDE_WINDOW, Sender, callback_tag, read_callback_tag};
 use crate::domain::outbound::OutboundContent;
 use crate::domain::retry::{RetryPolicy, SendFailureKind, classify_graph_error};
@@ -40,8 +40,9 @@ pub struct NewReply<'a> {
     pub conversation_id: &'a str,
     pub content: OutboundContent,
     pub sender: Sender,
-    /// The same key gives the same message: a retried request queues nothing new.
-    pub idempotency_key: Option<&'a str>,
+    /// The same key gives the same message: a retried request queues nothing new; the key with
+    /// another request answers 422.
+    pub idempotency_key: Option<&'a IdempotencyKey>,
     pub now: DateTime<Utc>,
 }
 
@@ -55,7 +56,7 @@ pub async fn queue_reply(
 ) -> Result<Message> {
     reply.content.validate()?;
     let id = match reply.idempotency_key {
-        Some(key) => keyed_reply_id(reply.org_id, reply.conversation_id, key, reply.now),
+        Some(key) => key.id_at(&reply_scope(reply.org_id, reply.conversation_id), reply.now),
         None => new_id(reply.now),
     };
     let (reply, id) = (&reply, id.as_str());
@@ -64,7 +65,8 @@ pub async fn queue_reply(
             .conversation(reply.org_id, reply.conversation_id)
             .await?
             .ok_or(Error::NotFound("conversation"))?;
-        let message = outbound_message(&conversation, id.to_string(), reply.content.clone(), reply.sender.clone(), reply.now, reply.idempotency_key);
+        let key = reply.idempotency_key.map(|k| k.key.as_str());
+        let message = outbound_message(&conversation, id.to_string(), reply.content.clone(), reply.sender.clone(), reply.now, key);
         conversation.touch(reply.now, Some(&reply.content.preview()));
         conversation.version += 1;
         let written = messages.record_outbound(&message, &conversation).await?;
@@ -74,11 +76,16 @@ pub async fn queue_reply(
     if written == Written::AlreadyThere {
         // Keyed ids embed the time, so a retried request has a new id: the key finds the first.
         let first = match reply.idempotency_key {
-            Some(key) => messages.message_by_idempotency_key(reply.org_id, reply.conversation_id, key).await?,
+            Some(key) => messages.message_by_idempotency_key(reply.org_id, reply.conversation_id, &key.key).await?,
             None => None,
         };
         return match first {
-            Some(message) => Ok(message),
+            Some(message) => {
+                if let Some(key) = reply.idempotency_key {
+                    key.check_first(&reply_scope(reply.org_id, reply.conversation_id), &message.id, message.created_at)?;
+                }
+                Ok(message)
+            }
             None => messages.message(reply.org_id, reply.conversation_id, id).await?.ok_or(Error::NotFound("message")),
         };
     }
@@ -86,10 +93,15 @@ pub async fn queue_reply(
     Ok(message)
 }
 
-/// The id `queue_reply` gives a message queued with an idempotency key at `now` (callers that
-/// record the id elsewhere before queuing use it too).
+/// Where a reply's idempotency key is unique: its conversation.
+fn reply_scope(org_id: &str, conversation_id: &str) -> String {
+    format!("{org_id}#{conversation_id}")
+}
+
+/// The id `queue_reply` gives a message queued with one of our own idempotency keys at `now`
+/// (callers that record the id elsewhere before queuing use it too).
 pub fn keyed_reply_id(org_id: &str, conversation_id: &str, key: &str, now: DateTime<Utc>) -> String {
-    stable_id(now, &format!("{org_id}#{conversation_id}#{key}"))
+    IdempotencyKey::internal(key).id_at(&reply_scope(org_id, conversation_id), now)
 }
 
 /// A message to the conversation's customer, `queued` for reply-sender.

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::domain::ids::new_id;
+use crate::domain::ids::{IdempotencyKey, new_id};
 use crate::domain::interaction::{Completion, Interaction, InteractionChange, InteractionStatus, NewInteraction};
 use crate::domain::workflow::{
     InteractionSettings, NewWorkflowTemplate, WorkflowCatalog, WorkflowTemplate, first_interaction, next_interaction, seeded_templates,
@@ -50,10 +50,27 @@ async fn require_customer(customers: &dyn CustomerStore, org_id: &str, customer_
     }
 }
 
-pub async fn create(ports: &InteractionPorts<'_>, actor: &Actor<'_>, request: NewInteraction, idempotency_key: Option<&str>, now: DateTime<Utc>) -> Result<Interaction> {
-    let interaction = request.into_interaction(new_id(now), actor.org_id, Some(actor.user_id), now)?;
+pub async fn create(ports: &InteractionPorts<'_>, actor: &Actor<'_>, request: NewInteraction, idempotency_key: Option<&IdempotencyKey>, now: DateTime<Utc>) -> Result<Interaction> {
+    let interaction = request.into_interaction(interaction_id(actor.org_id, idempotency_key, now), actor.org_id, Some(actor.user_id), now)?;
     require_customer(ports.customers, actor.org_id, &interaction.customer_id, Some("customer_id")).await?;
-    ports.interactions.create_interaction(&interaction, idempotency_key).await
+    create_once(ports, &interaction, idempotency_key).await
+}
+
+/// A new interaction's id: derived from the idempotency key and the request when there is one.
+fn interaction_id(org_id: &str, key: Option<&IdempotencyKey>, now: DateTime<Utc>) -> String {
+    key.map_or_else(|| new_id(now), |k| k.id_at(org_id, now))
+}
+
+/// Stores a new interaction; a repeated key answers the interaction its first request created
+/// (422 when that request was another one).
+async fn create_once(ports: &InteractionPorts<'_>, interaction: &Interaction, key: Option<&IdempotencyKey>) -> Result<Interaction> {
+    let stored = ports.interactions.create_interaction(interaction, key.map(|k| k.key.as_str())).await?;
+    if let Some(key) = key
+        && stored.id != interaction.id
+    {
+        key.check_first(&interaction.org_id, &stored.id, stored.created_at)?;
+    }
+    Ok(stored)
 }
 
 /// Applies an edit; `status: skipped` skips the interaction (after the other changes), which
@@ -214,9 +231,11 @@ pub async fn requeue_owed_next_steps(interactions: &dyn InteractionStore, outbox
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartWorkflow {
-    #[schema(min_length = 1, pattern = "\\S")]
+    #[serde(deserialize_with = "crate::domain::ids::id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub customer_id: String,
-    #[schema(min_length = 1, pattern = "\\S")]
+    #[serde(deserialize_with = "crate::domain::ids::id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub template_id: String,
     /// `YYYY-MM-DD` (midnight in the organisation's time zone) or an RFC 3339 date-time; now if absent.
     #[serde(default)]
@@ -248,10 +267,13 @@ fn start_time(start_date: Option<&str>, catalog: &WorkflowCatalog, now: DateTime
 }
 
 /// Creates the first interaction of a workflow for a customer.
-pub async fn start_workflow(ports: &InteractionPorts<'_>, actor: &Actor<'_>, request: &StartWorkflow, idempotency_key: Option<&str>, now: DateTime<Utc>) -> Result<Interaction> {
-    if request.customer_id.trim().is_empty() {
-        return Err(Error::invalid("customer_id", "must not be empty"));
-    }
+pub async fn start_workflow(
+    ports: &InteractionPorts<'_>,
+    actor: &Actor<'_>,
+    request: &StartWorkflow,
+    idempotency_key: Option<&IdempotencyKey>,
+    now: DateTime<Utc>,
+) -> Result<Interaction> {
     let catalog = catalog_seeded(ports.workflows, actor.org_id, now).await?;
     let template = catalog.template(&request.template_id).ok_or_else(|| Error::invalid("template_id", "no template with this id"))?;
     if !template.is_active {
@@ -259,8 +281,9 @@ pub async fn start_workflow(ports: &InteractionPorts<'_>, actor: &Actor<'_>, req
     }
     let start = start_time(request.start_date.as_deref(), &catalog, now)?;
     require_customer(ports.customers, actor.org_id, &request.customer_id, Some("customer_id")).await?;
-    let first = first_interaction(template, &catalog.settings.calendar(), new_id(now), &request.customer_id, start, Some(actor.user_id), now)?;
-    ports.interactions.create_interaction(&first, idempotency_key).await
+    let id = interaction_id(actor.org_id, idempotency_key, now);
+    let first = first_interaction(template, &catalog.settings.calendar(), id, &request.customer_id, start, Some(actor.user_id), now)?;
+    create_once(ports, &first, idempotency_key).await
 }
 
 /// The catalog, with the starter templates stored first if this organisation never had them.

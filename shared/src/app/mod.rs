@@ -4,6 +4,7 @@ pub mod actions;
 pub mod bot;
 pub mod calls;
 pub mod conversations;
+pub mod customers;
 pub mod delivery;
 pub mod events;
 pub mod inbound;

@@ -11,8 +11,9 @@ use tracing::{info, warn};
 use crate::app::delivery::{NewReply, accepts_replies, queue_reply};
 use crate::domain::bot::BotState;
 use crate::domain::conversation::Conversation;
+use crate::domain::customer::e164_digits;
 use crate::domain::event::{EventKind, NewEvent};
-use crate::domain::ids::{new_id, stable_id};
+use crate::domain::ids::{IdempotencyKey, new_id, stable_id};
 use crate::domain::message::{DeliveryStatus, Message, Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
 use crate::domain::support::{
@@ -174,6 +175,8 @@ pub struct TicketRequest {
 /// `chat_support`) unless it already has an active ticket (409).
 pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequest, by: &Staff, now: DateTime<Utc>) -> Result<SupportTicket> {
     validate_message_text("issue_description", &request.issue_description)?;
+    let phone_number = request.phone_number.as_deref().map(|p| e164_digits("phone_number", p)).transpose()?;
+    let phone_number = &phone_number;
     let id = &new_id(now);
     retry_lost_updates("conversation", |_| async move {
         let mut conversation = match &request.conversation_id {
@@ -200,10 +203,7 @@ pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequ
             source: TicketSource::Api,
             customer_id: conversation.as_ref().map(|c| c.customer_id.clone()),
             conversation_id: conversation.as_ref().map(|c| c.id.clone()),
-            phone_number: request
-                .phone_number
-                .clone()
-                .or_else(|| conversation.as_ref().and_then(phone_of)),
+            phone_number: phone_number.clone().or_else(|| conversation.as_ref().and_then(phone_of)),
             sender_name: request.sender_name.clone(),
             issue_description: request.issue_description.clone(),
             priority: request.priority.unwrap_or_default(),
@@ -369,7 +369,7 @@ pub async fn answer(
     id: &str,
     by: &Staff,
     text: &str,
-    idempotency_key: Option<&str>,
+    idempotency_key: Option<&IdempotencyKey>,
     now: DateTime<Utc>,
 ) -> Result<Answered> {
     validate_message_text("message", text)?;
@@ -380,7 +380,7 @@ pub async fn answer(
     })?;
     let conversation = ports.conversations.conversation(org_id, &conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
     accepts_replies(&conversation)?;
-    let key = idempotency_key.map(|k| format!("ticket:{id}:{k}"));
+    let key = idempotency_key.map(|k| k.renamed(format!("ticket:{id}:{}", k.key)));
     let sent = queue_reply(
         ports.conversations,
         ports.messages,
@@ -390,7 +390,7 @@ pub async fn answer(
             conversation_id: &conversation_id,
             content: OutboundContent::text(text),
             sender: Sender { kind: SenderType::Agent, id: Some(by.user_id.clone()), name: by.name.clone() },
-            idempotency_key: key.as_deref(),
+            idempotency_key: key.as_ref(),
             now,
         },
     )
@@ -473,7 +473,7 @@ pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: Ti
     };
     let texts = ports.bot.bot_settings(org_id).await?.map(|s| s.settings).unwrap_or_default().texts;
     let text = if ticket.status == TicketStatus::Closed { texts.ticket_closed } else { texts.ticket_resolved };
-    let key = format!("ticket-closed:{id}");
+    let key = IdempotencyKey::internal(format!("ticket-closed:{id}"));
     let sent = queue_reply(
         ports.conversations,
         ports.messages,

@@ -133,7 +133,8 @@ pub struct Action {
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAction {
-    #[schema(min_length = 1, max_length = 10000, pattern = "\\S")]
+    #[serde(deserialize_with = "crate::domain::ids::id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub conversation_id: String,
     #[serde(rename = "type")]
     #[schema(schema_with = action_type_schema)]

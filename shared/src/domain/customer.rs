@@ -51,7 +51,7 @@ impl WhatsAppAddress {
 }
 
 /// The link from a WhatsApp address to a customer, with the conversation currently open there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WhatsAppIdentity {
     pub org_id: String,
     pub address: String,
@@ -63,9 +63,30 @@ pub struct WhatsAppIdentity {
     pub profile_name: Option<String>,
 }
 
+/// A phone number in E.164 (`+` optional, a country code that does not start with 0, at most 15
+/// digits in all), as the digits alone: the form WhatsApp gives a customer's number (`wa_id`) in.
+pub fn e164_digits(field: &str, raw: &str) -> crate::error::Result<String> {
+    let digits = raw.strip_prefix('+').unwrap_or(raw);
+    let valid = (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+    if valid {
+        Ok(digits.to_string())
+    } else {
+        Err(crate::error::Error::invalid(field, "must be a phone number in E.164 (+ and 7 to 15 digits, no spaces)"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phone_numbers_are_e164_kept_as_digits() {
+        assert_eq!(e164_digits("p", "+34600111222").unwrap(), "34600111222");
+        assert_eq!(e164_digits("p", "16505551234").unwrap(), "16505551234");
+        for bad in ["", "+", "0034600111222", "+34 600 111 222", "3460011122233344", "call me", "+1-650"] {
+            assert!(e164_digits("p", bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn wa_id_wins_over_user_id() {

@@ -194,6 +194,11 @@ pub fn read_feed(after: EventCursor, items: Vec<DashboardEvent>, now: DateTime<U
 /// How long `GET /v1/events` may hold a request open.
 pub const MAX_WAIT_SECS: u64 = 20;
 
+/// Long-poll readers of one organisation's feed waiting at once; the next one answers 429. Each
+/// holds an instance of the API function for up to [`MAX_WAIT_SECS`]: a few dashboards' worth,
+/// far below the account's concurrency, so one tenant cannot take it from the rest.
+pub const MAX_FEED_WAITERS: usize = 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,46 @@
 //! Identifiers. Ids are ULIDs: sortable by time, so keys built from them list in order.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 use ulid::Ulid;
+
+use crate::error::{Error, Result};
+
+/// The longest id a client may name, in a path, a body or a query. Ours are 26-character ULIDs and
+/// Cognito subs 36; 128 characters (at most 512 bytes) leave room for imported ids and keep every
+/// key built from one below DynamoDB's limits (2048 bytes for a partition key, 1024 for a sort key).
+pub const MAX_ID_CHARS: usize = 128;
+
+/// An id a client names: not blank, at most [`MAX_ID_CHARS`], no `#` (it separates the parts of
+/// our keys). A body or query field that breaks this answers 422 naming it; a path segment, 404.
+pub fn check_id(field: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if value.chars().count() > MAX_ID_CHARS || value.contains('#') {
+        return Err(Error::invalid(field, format!("must be an id of at most {MAX_ID_CHARS} characters without '#'")));
+    }
+    Ok(())
+}
+
+/// `#[serde(deserialize_with = "ids::id")]`: a body or query field that is an id (see [`check_id`]).
+pub fn id<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    checked(String::deserialize(d)?)
+}
+
+/// [`id`] for an optional field (with `#[serde(default)]`); `null` stays `None`.
+pub fn optional_id<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)?.map(checked).transpose()
+}
+
+fn checked<E: serde::de::Error>(value: String) -> std::result::Result<String, E> {
+    match check_id("id", &value) {
+        Ok(()) => Ok(value),
+        Err(Error::Invalid { reason, .. }) => Err(E::custom(reason)),
+        Err(other) => Err(E::custom(other)),
+    }
+}
 
 /// A fresh id for something created now.
 pub fn new_id(now: DateTime<Utc>) -> String {
@@ -35,6 +73,53 @@ pub fn inbound_message_id(at: DateTime<Utc>, wamid: &str, latest: Option<&str>) 
     let mut random = [0u8; 16];
     random.copy_from_slice(&digest[..16]);
     Ulid::from_parts(after_latest.unwrap_or(at_ms), u128::from_be_bytes(random)).to_string()
+}
+
+/// A client's `Idempotency-Key` with the fingerprint of the request it came with. What a keyed
+/// request creates takes its id from both ([`IdempotencyKey::id_at`]), so the first answer, found
+/// again by the key, tells whether this very request created it: a retry gets it back, the same key
+/// with another request is refused (422), as payment APIs do — with nothing more stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    /// Hex SHA-256 of the request (method, path, canonical body); empty for our own keys.
+    fingerprint: String,
+}
+
+impl IdempotencyKey {
+    /// A client's key for a request; `request` is what identifies it (method, path, body).
+    pub fn for_request(key: &str, request: &[u8]) -> Self {
+        IdempotencyKey { key: key.to_string(), fingerprint: sha256_hex(request) }
+    }
+
+    /// A key we derive ourselves (a bot reply, a ticket's closing message): no request to compare.
+    pub fn internal(key: impl Into<String>) -> Self {
+        IdempotencyKey { key: key.into(), fingerprint: String::new() }
+    }
+
+    /// The same client key for another use (a ticket answer's reply): same request, new key text.
+    pub fn renamed(&self, key: impl Into<String>) -> Self {
+        IdempotencyKey { key: key.into(), fingerprint: self.fingerprint.clone() }
+    }
+
+    /// The id of what this key creates in `scope` (an organisation, a conversation) at `at`.
+    pub fn id_at(&self, scope: &str, at: DateTime<Utc>) -> String {
+        if self.fingerprint.is_empty() {
+            stable_id(at, &format!("{scope}#{}", self.key))
+        } else {
+            stable_id(at, &format!("{scope}#{}#{}", self.key, self.fingerprint))
+        }
+    }
+
+    /// `first_id`, created at `first_at`, is what an earlier request with this key created: fine
+    /// when that was this same request, 422 when it was another one.
+    pub fn check_first(&self, scope: &str, first_id: &str, first_at: DateTime<Utc>) -> Result<()> {
+        if self.id_at(scope, first_at) == first_id {
+            Ok(())
+        } else {
+            Err(Error::invalid("Idempotency-Key", "was used with a different request: a new request needs a new key"))
+        }
+    }
 }
 
 /// Hex SHA-256, for deduplication ids and content hashes.
@@ -77,6 +162,30 @@ mod tests {
         assert!(late < ids[0]);
         // The same WhatsApp id after the same message gives the same id.
         assert_eq!(inbound_message_id(second, "wamid.03", Some(&ids[0])), ids[1]);
+    }
+
+    #[test]
+    fn a_key_tells_its_own_request_from_another() {
+        let at = Utc.timestamp_opt(1_749_416_383, 0).unwrap();
+        let key = IdempotencyKey::for_request("k1", b"POST /v1/x {\"a\":1}");
+        let first = key.id_at("org", at);
+        assert!(key.check_first("org", &first, at).is_ok(), "a retry");
+        let other = IdempotencyKey::for_request("k1", b"POST /v1/x {\"a\":2}");
+        match other.check_first("org", &first, at) {
+            Err(Error::Invalid { field, .. }) => assert_eq!(field, "Idempotency-Key"),
+            wrong => panic!("another request with the key: {wrong:?}"),
+        }
+        assert_eq!(IdempotencyKey::internal("k1").id_at("org", at), stable_id(at, "org#k1"), "our own keys keep their ids");
+    }
+
+    #[test]
+    fn ids_are_short_and_free_of_key_separators() {
+        assert!(check_id("f", "01JXAMPLE0000000000000000").is_ok());
+        assert!(check_id("f", &"é".repeat(MAX_ID_CHARS)).is_ok());
+        for bad in ["", "  ", "a#b"] {
+            assert!(matches!(check_id("f", bad), Err(Error::Invalid { ref field, .. }) if field == "f"), "{bad:?}");
+        }
+        assert!(check_id("f", &"a".repeat(MAX_ID_CHARS + 1)).is_err());
     }
 
     #[test]

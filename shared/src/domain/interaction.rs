@@ -14,7 +14,6 @@ pub const MAX_DESCRIPTION_CHARS: usize = 5000;
 pub const MAX_OUTCOME_CHARS: usize = 100;
 pub const MAX_OUTCOME_DETAILS_CHARS: usize = 5000;
 const MAX_TYPE_CHARS: usize = 50;
-const MAX_REFERENCE_CHARS: usize = 128;
 
 /// What kind of action an interaction is. The well-known ones are constants; organisations may use
 /// their own (`site_visit`), written in lower snake case.
@@ -351,7 +350,8 @@ impl Completion {
 #[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewInteraction {
-    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+    #[serde(deserialize_with = "crate::domain::ids::id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub customer_id: String,
     #[serde(rename = "type")]
     pub kind: InteractionType,
@@ -383,9 +383,6 @@ pub struct NewInteraction {
 impl NewInteraction {
     /// The interaction this request creates, or the first field that is wrong.
     pub fn into_interaction(self, id: String, org_id: &str, created_by: Option<&str>, now: DateTime<Utc>) -> Result<Interaction> {
-        if self.customer_id.trim().is_empty() {
-            return Err(Error::invalid("customer_id", "must not be empty"));
-        }
         validate_reference("customer_id", Some(&self.customer_id))?;
         let status = self.status.unwrap_or(InteractionStatus::Pending);
         if !status.is_open() {
@@ -491,13 +488,7 @@ fn open_status_schema() -> utoipa::openapi::Object {
 }
 
 fn validate_reference(field: &str, value: Option<&str>) -> Result<()> {
-    match value {
-        Some(v) if v.trim().is_empty() => Err(Error::invalid(field, "must not be empty")),
-        Some(v) if v.len() > MAX_REFERENCE_CHARS || v.contains('#') => {
-            Err(Error::invalid(field, format!("must be an id of at most {MAX_REFERENCE_CHARS} characters without '#'")))
-        }
-        _ => Ok(()),
-    }
+    value.map_or(Ok(()), |v| crate::domain::ids::check_id(field, v))
 }
 
 #[cfg(test)]

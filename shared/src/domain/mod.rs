@@ -7,6 +7,7 @@ pub mod call_schedule;
 pub mod channel;
 pub mod conversation;
 pub mod customer;
+pub mod erasure;
 pub mod event;
 pub mod ids;
 pub mod interaction;

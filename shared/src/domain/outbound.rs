@@ -14,6 +14,15 @@ const MAX_LIST_ROWS: usize = 10;
 const MAX_ROW_TITLE_CHARS: usize = 24;
 const MAX_ROW_DESCRIPTION_CHARS: usize = 72;
 const MAX_INTERACTIVE_BODY_CHARS: usize = 1024;
+/// A template's body parameters: a body is at most 1024 characters, so neither more parameters
+/// nor longer ones than these can make sense to Meta.
+const MAX_TEMPLATE_PARAMETERS: usize = 50;
+const MAX_TEMPLATE_PARAMETER_CHARS: usize = 1024;
+/// Graph media ids are numeric strings of about 16 digits.
+const MAX_MEDIA_ID_CHARS: usize = 128;
+const MAX_MEDIA_LINK_CHARS: usize = 2048;
+/// What the customer's phone shows as the document's name: a name, not a path.
+const MAX_FILENAME_CHARS: usize = 240;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -31,6 +40,7 @@ pub enum OutboundContent {
         language: String,
         /// Body parameters, in order ({{1}}, {{2}}, ...).
         #[serde(default)]
+        #[schema(schema_with = template_parameters_schema)]
         parameters: Vec<String>,
     },
     Buttons {
@@ -57,14 +67,19 @@ pub enum OutboundContent {
     },
     Media {
         media_type: MediaType,
+        /// A Graph media id (from an upload); give it or `link`.
         #[serde(default)]
+        #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
         id: Option<String>,
         #[serde(default)]
+        #[schema(min_length = 1, max_length = 2048, pattern = "^https?://")]
         link: Option<String>,
         #[serde(default)]
         #[schema(max_length = 1024)]
         caption: Option<String>,
+        /// A document's name as the customer sees it: no path, no control characters.
         #[serde(default)]
+        #[schema(min_length = 1, max_length = 240, pattern = "^[^/\\\\\\x00-\\x1f\\x7f-\\x9f]*[^/\\\\\\s][^/\\\\\\x00-\\x1f\\x7f-\\x9f]*$")]
         filename: Option<String>,
     },
 }
@@ -121,6 +136,15 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
+fn template_parameters_schema() -> utoipa::openapi::Array {
+    let item = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_TEMPLATE_PARAMETER_CHARS))
+        .pattern(Some("\\S"));
+    utoipa::openapi::ArrayBuilder::new().items(item).max_items(Some(MAX_TEMPLATE_PARAMETERS)).build()
+}
+
 fn require_text(field: &str, value: &str, max: usize) -> Result<()> {
     if value.trim().is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
@@ -168,9 +192,16 @@ impl OutboundContent {
     pub fn validate(&self) -> Result<()> {
         match self {
             OutboundContent::Text { body, .. } => require_text("content.body", body, MAX_TEXT_CHARS),
-            OutboundContent::Template { name, language, .. } => {
+            OutboundContent::Template { name, language, parameters } => {
                 require_text("content.name", name, 512)?;
-                require_text("content.language", language, 15)
+                require_text("content.language", language, 15)?;
+                if parameters.len() > MAX_TEMPLATE_PARAMETERS {
+                    return Err(Error::invalid("content.parameters", format!("must have at most {MAX_TEMPLATE_PARAMETERS} parameters")));
+                }
+                for (i, p) in parameters.iter().enumerate() {
+                    require_text(&format!("content.parameters[{i}]"), p, MAX_TEMPLATE_PARAMETER_CHARS)?;
+                }
+                Ok(())
             }
             OutboundContent::Buttons { body, buttons, .. } => {
                 require_text("content.body", body, MAX_INTERACTIVE_BODY_CHARS)?;
@@ -206,7 +237,7 @@ impl OutboundContent {
                 }
                 Ok(())
             }
-            OutboundContent::Media { id, link, caption, .. } => {
+            OutboundContent::Media { id, link, caption, filename, .. } => {
                 match (id.as_deref().filter(|s| !s.is_empty()), link.as_deref().filter(|s| !s.is_empty())) {
                     (Some(_), Some(_)) | (None, None) => {
                         return Err(Error::invalid("content.id", "give exactly one of id or link"));
@@ -214,7 +245,19 @@ impl OutboundContent {
                     (None, Some(l)) if !(l.starts_with("https://") || l.starts_with("http://")) => {
                         return Err(Error::invalid("content.link", "must be an http(s) URL"));
                     }
+                    (None, Some(l)) if chars(l) > MAX_MEDIA_LINK_CHARS => {
+                        return Err(Error::invalid("content.link", format!("must be at most {MAX_MEDIA_LINK_CHARS} characters")));
+                    }
+                    (Some(i), None) if chars(i) > MAX_MEDIA_ID_CHARS || i.contains('#') || i.trim().is_empty() => {
+                        return Err(Error::invalid("content.id", format!("must be a media id of at most {MAX_MEDIA_ID_CHARS} characters")));
+                    }
                     _ => {}
+                }
+                if let Some(f) = filename {
+                    require_text("content.filename", f, MAX_FILENAME_CHARS)?;
+                    if f.contains(['/', '\\']) || f.chars().any(char::is_control) {
+                        return Err(Error::invalid("content.filename", "must be a file name, without '/', '\\' or control characters"));
+                    }
                 }
                 if let Some(c) = caption {
                     if chars(c) > MAX_INTERACTIVE_BODY_CHARS {
@@ -339,6 +382,33 @@ mod tests {
         assert!(matches!(four.validate().unwrap_err(), Error::Invalid { ref field, .. } if field == "content.buttons"));
         let media = OutboundContent::Media { media_type: MediaType::Image, id: None, link: None, caption: None, filename: None };
         assert!(media.validate().is_err());
+    }
+
+    #[test]
+    fn template_parameters_media_ids_links_and_filenames_have_limits() {
+        let field = |c: OutboundContent| match c.validate() {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("{c:?} was accepted: {other:?}"),
+        };
+        let template = |parameters: Vec<String>| OutboundContent::Template { name: "order_shipped".into(), language: "es".into(), parameters };
+        assert!(template(vec!["Ana".into(); MAX_TEMPLATE_PARAMETERS]).validate().is_ok());
+        assert_eq!(field(template(vec!["Ana".into(); MAX_TEMPLATE_PARAMETERS + 1])), "content.parameters");
+        assert_eq!(field(template(vec!["Ana".into(), "x".repeat(MAX_TEMPLATE_PARAMETER_CHARS + 1)])), "content.parameters[1]");
+        assert_eq!(field(template(vec![" ".into()])), "content.parameters[0]");
+        let media = |id: Option<&str>, link: Option<&str>, filename: Option<&str>| OutboundContent::Media {
+            media_type: MediaType::Document,
+            id: id.map(str::to_string),
+            link: link.map(str::to_string),
+            caption: None,
+            filename: filename.map(str::to_string),
+        };
+        assert!(media(Some("1166846181421424"), None, Some("invoice 1042.pdf")).validate().is_ok());
+        assert_eq!(field(media(Some(&"1".repeat(MAX_MEDIA_ID_CHARS + 1)), None, None)), "content.id");
+        let long_link = format!("https://example.com/{}", "a".repeat(MAX_MEDIA_LINK_CHARS));
+        assert_eq!(field(media(None, Some(&long_link), None)), "content.link");
+        for bad in ["../etc/passwd", "a\\b.pdf", "line\nbreak.pdf", " ", &"f".repeat(MAX_FILENAME_CHARS + 1)] {
+            assert_eq!(field(media(Some("1"), None, Some(bad))), "content.filename", "{bad:?}");
+        }
     }
 
     #[test]

@@ -54,6 +54,8 @@ async fn every_sample_event_runs_through_its_handler() {
         ("api-actions/get-response-templates-as-admin.json", 200),
         ("api-actions/get-unknown-action.json", 404),
         ("api-actions/list-pending-actions.json", 200),
+        ("api-conversations/erase-unknown-customer.json", 404),
+        ("api-conversations/export-unknown-customer.json", 404),
         ("api-conversations/get-unknown-conversation.json", 404),
         ("api-conversations/list-open-conversations.json", 200),
         ("api-conversations/send-text-reply.json", 404),

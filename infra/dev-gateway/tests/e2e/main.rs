@@ -4,7 +4,9 @@
 
 mod actions;
 mod contract;
+mod customers;
 mod events;
+mod input;
 mod interactions;
 mod replies;
 mod support;

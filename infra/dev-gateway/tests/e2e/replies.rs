@@ -264,6 +264,18 @@ async fn the_same_idempotency_key_queues_one_message() {
         ids.push(res.json::<Value>().await.unwrap()["id"].clone());
     }
     assert!(ids.windows(2).all(|w| w[0] == w[1]));
+    // The key with another body is another request: 422, nothing queued.
+    let res = t
+        .http
+        .post(t.url(&path))
+        .bearer_auth(&t.org.agent)
+        .header("idempotency-key", "client-retry-1")
+        .json(&json!({ "type": "text", "body": "Something else" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.json::<Value>().await.unwrap()["field"], "Idempotency-Key");
     t.drained().await;
     let outbox = t.stack.sandbox.as_ref().unwrap().outbox();
     assert_eq!(outbox.len(), 1);

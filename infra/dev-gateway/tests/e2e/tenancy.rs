@@ -140,6 +140,8 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("POST", "/v1/conversations/{id}/close", format!("/v1/conversations/{conversation}/close"), json!({})),
         ("POST", "/v1/conversations/{id}/reopen", format!("/v1/conversations/{conversation}/reopen"), json!({})),
         ("GET", "/v1/customers/{id}", format!("/v1/customers/{customer}"), Value::Null),
+        ("GET", "/v1/customers/{id}/export", format!("/v1/customers/{customer}/export"), Value::Null),
+        ("DELETE", "/v1/customers/{id}", format!("/v1/customers/{customer}"), Value::Null),
         ("POST", "/v1/support/tickets/{id}/messages", format!("/v1/support/tickets/{ticket}/messages"), json!({ "message": "hi" })),
         ("GET", "/v1/support/tickets/{id}", format!("/v1/support/tickets/{ticket}"), Value::Null),
         ("GET", "/v1/admin/support/tickets/{id}", format!("/v1/admin/support/tickets/{ticket}"), Value::Null),
@@ -178,6 +180,7 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     assert_eq!(t.get(&format!("/v1/actions/{action}"), &t.org.agent).await.1["status"], "pending");
     assert_eq!(t.get(&format!("/v1/interactions/{interaction}"), &t.org.agent).await.1["title"], "Call");
     assert_eq!(t.get(&format!("/v1/conversations/{conversation}"), &t.org.agent).await.1["status"], "open");
+    assert!(t.get(&format!("/v1/customers/{customer}"), &t.org.agent).await.1["phone"].is_string(), "not erased by another organisation");
 
     for route in routes.iter().filter(|r| r.authorized) {
         let path = route.path.replace("{id}", "x").replace("{customerId}", "x").replace("{templateId}", "x");

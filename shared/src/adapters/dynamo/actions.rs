@@ -8,13 +8,16 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{DynamoStore, Item, from_item, key_map, keyed, n, s, to_item};
+use super::{DynamoStore, Item, SortRange, from_item, key_map, keyed, n, s, to_item};
 use crate::domain::action::{Action, ActionResponse, ActionStatus};
 use crate::domain::event::{DEDUPE_RETENTION, DashboardEvent, NewEvent};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::domain::response_template::ResponseTemplates;
 use crate::error::{Error, Result};
-use crate::ports::{ActionFilter, ActionStore, DecisionContext, DecisionWrite, EventStore, Page, PageRequest, ResponseTemplateStore, WamidIndex, Written};
+use crate::ports::{
+    ActionFilter, ActionStore, DecisionContext, DecisionWrite, EventStore, FeedWaiters, Page, PageRequest, ResponseTemplateStore, WaitPlace, WamidIndex,
+    Written,
+};
 
 /// Key layout of this feature. Every partition key starts with `ORG#{org}`.
 pub mod keys {
@@ -61,6 +64,10 @@ pub mod keys {
     pub fn event_counter(org: &str) -> (String, String) {
         (format!("ORG#{org}#EVENTS#SEQ"), "SEQ".into())
     }
+    /// The feed's long-poll waiters: one item per organisation, a map of places.
+    pub fn feed_waiters(org: &str) -> (String, String) {
+        (format!("ORG#{org}#EVENTS#WAITERS"), "WAITERS".into())
+    }
     /// One per recorded dedupe key: a retried job finds its event already there.
     pub fn event_dedupe(org: &str, key: &str) -> (String, String) {
         (format!("ORG#{org}#EVENTKEY#{key}"), "EVENTKEY".into())
@@ -73,7 +80,7 @@ fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-fn action_item(a: &Action) -> Result<Item> {
+pub(super) fn action_item(a: &Action) -> Result<Item> {
     keyed(
         a,
         keys::action(&a.org_id, &a.id),
@@ -129,9 +136,11 @@ impl DynamoStore {
     ) -> Result<Page<Action>> {
         let mut key_condition = format!("{partition_attr} = :pk");
         let mut values: Item = HashMap::from([(":pk".to_string(), s(partition))]);
+        let mut range = SortRange::all();
         if let Some(prefix) = sort_prefix {
             key_condition.push_str(" AND begins_with(sk, :prefix)");
             values.insert(":prefix".into(), s(prefix));
+            range = SortRange::prefix(prefix);
         }
         let mut attribute_names = HashMap::new();
         let mut conditions = Vec::new();
@@ -150,7 +159,7 @@ impl DynamoStore {
         if !conditions.is_empty() {
             query = query.filter_expression(conditions.join(" AND ")).set_expression_attribute_names(Some(attribute_names));
         }
-        self.query_filled(query.set_expression_attribute_values(Some(values)), partition_attr, partition, page).await
+        self.query_filled(query.set_expression_attribute_values(Some(values)), partition_attr, partition, &range, page).await
     }
 }
 
@@ -486,6 +495,73 @@ impl WamidIndex for DynamoStore {
             return Ok(None);
         };
         self.get_consistent(super::keys::message(org_id, &marker.conversation_id, &marker.message_id)).await
+    }
+}
+
+/// The waiters item: each place's holder and when it frees itself (epoch milliseconds), with a
+/// version for optimistic locking.
+#[derive(Debug, Default, serde::Serialize, Deserialize)]
+struct FeedWaitersItem {
+    #[serde(default)]
+    places: HashMap<String, i64>,
+    #[serde(default)]
+    version: u64,
+}
+
+/// Takes of a place that lose to a concurrent one read again; past this many, the reader is told
+/// to come back (a waiter storm is what the cap is for).
+const WAIT_PLACE_ATTEMPTS: usize = 5;
+
+#[async_trait]
+impl FeedWaiters for DynamoStore {
+    async fn take_wait_place(&self, org_id: &str, waiter: &str, now: DateTime<Utc>, until: DateTime<Utc>, cap: usize) -> Result<WaitPlace> {
+        let key = keys::feed_waiters(org_id);
+        for _ in 0..WAIT_PLACE_ATTEMPTS {
+            let stored: FeedWaitersItem = self.get_consistent(key.clone()).await?.unwrap_or_default();
+            let mut places: HashMap<String, i64> = stored.places.into_iter().filter(|(_, frees)| *frees > now.timestamp_millis()).collect();
+            if places.len() >= cap && !places.contains_key(waiter) {
+                let first = places.values().min().copied().unwrap_or_else(|| now.timestamp_millis());
+                let frees_at = DateTime::from_timestamp_millis(first).unwrap_or(now);
+                return Ok(WaitPlace::Full { frees_at });
+            }
+            places.insert(waiter.to_string(), until.timestamp_millis());
+            let last = places.values().max().copied().unwrap_or_default();
+            let mut item = keyed(&FeedWaitersItem { places, version: stored.version + 1 }, key.clone(), &[])?;
+            // Gone once every place has freed itself (TTL), plus a margin.
+            item.insert("expires_at".into(), n(last / 1000 + 3600));
+            let put = self.client().put_item().table_name(self.table()).set_item(Some(item));
+            let put = if stored.version == 0 {
+                put.condition_expression("attribute_not_exists(pk)")
+            } else {
+                put.condition_expression("version = :version").expression_attribute_values(":version", n(stored.version))
+            };
+            match put.send().await {
+                Ok(_) => return Ok(WaitPlace::Taken),
+                Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => continue,
+                Err(e) => return Err(crate::adapters::sdk_error("dynamodb", e)),
+            }
+        }
+        Err(Error::LostUpdate("feed waiters"))
+    }
+
+    async fn leave_wait_place(&self, org_id: &str, waiter: &str) -> Result<()> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key_map(keys::feed_waiters(org_id))))
+            // The version moves too, so a concurrent take does not write the place back.
+            .update_expression("REMOVE places.#waiter ADD version :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#waiter", waiter)
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
+        }
     }
 }
 

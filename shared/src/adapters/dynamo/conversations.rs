@@ -19,7 +19,7 @@ use crate::ports::{
 use super::*;
 
 impl DynamoStore {
-    fn conversation_item(&self, c: &Conversation) -> Result<Item> {
+    pub(super) fn conversation_item(&self, c: &Conversation) -> Result<Item> {
         let sort = format!("{}#{}", sort_time(c.last_message_at), c.id);
         let mut extra = vec![
             ("gsi1pk", keys::conversations_all(&c.org_id)),
@@ -97,6 +97,7 @@ impl CustomerStore for DynamoStore {
             self.put_op(keyed(identity, keys::whatsapp_identity(&identity.org_id, &identity.address), &[])?, not_exists, None)?,
             self.put_op(keyed(customer, keys::customer(&customer.org_id, &customer.id), &[])?, not_exists, None)?,
             self.conversation_put(conversation)?,
+            self.link_op(keys::customer_conversation(&customer.org_id, &customer.id, &conversation.id))?,
         ];
         Ok(match self.transact(items).await? {
             Ok(()) => Written::Stored,
@@ -122,6 +123,7 @@ impl CustomerStore for DynamoStore {
                 None,
             )?,
             self.conversation_put(conversation)?,
+            self.link_op(keys::customer_conversation(&conversation.org_id, &conversation.customer_id, &conversation.id))?,
         ];
         Ok(match self.transact(items).await? {
             Ok(()) => Written::Stored,

@@ -129,8 +129,8 @@ impl MessageStore for DynamoStore {
                 .expression_attribute_values(":from", s(sort_time(from)))
                 // Past every id stored at `to`.
                 .expression_attribute_values(":to", s(format!("{}#~", sort_time(to))));
-            let page = &page;
-            async move { Ok::<_, Error>(self.query_filled::<Message>(query, "gsi2pk", &partition, page).await?.items) }
+            let (page, range) = (&page, SortRange::all());
+            async move { Ok::<_, Error>(self.query_filled::<Message>(query, "gsi2pk", &partition, &range, page).await?.items) }
         });
         Ok(futures::future::try_join_all(shards).await?.into_iter().flatten().collect())
     }

@@ -27,6 +27,7 @@ use crate::ports::{
 pub mod actions;
 mod calls;
 mod conversations;
+mod customers;
 pub mod interactions;
 mod messages;
 pub mod support;
@@ -44,8 +45,19 @@ pub mod keys {
     pub fn waba(waba_id: &str) -> (String, String) {
         (format!("WABA#{waba_id}"), "WABA".into())
     }
+    pub fn customer_pk(org: &str, customer: &str) -> String {
+        format!("ORG#{org}#CUSTOMER#{customer}")
+    }
     pub fn customer(org: &str, customer: &str) -> (String, String) {
-        (format!("ORG#{org}#CUSTOMER#{customer}"), "CUSTOMER".into())
+        (customer_pk(org, customer), "CUSTOMER".into())
+    }
+    /// In the customer's partition, one link per conversation and per ticket of theirs: what
+    /// export and erasure find them by (a Query of one partition, no scan).
+    pub fn customer_conversation(org: &str, customer: &str, conversation: &str) -> (String, String) {
+        (customer_pk(org, customer), format!("CONV#{conversation}"))
+    }
+    pub fn customer_ticket(org: &str, customer: &str, ticket: &str) -> (String, String) {
+        (customer_pk(org, customer), format!("TICKET#{ticket}"))
     }
     pub fn whatsapp_identity(org: &str, address: &str) -> (String, String) {
         (format!("ORG#{org}#WA#{address}"), "IDENTITY".into())
@@ -136,12 +148,61 @@ pub fn encode_cursor(key: &Item) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&plain).unwrap_or_default())
 }
 
-/// Reads a cursor back, refusing one that points into another partition (another organisation).
-pub fn decode_cursor(cursor: &str, partition_attr: &str, partition: &str) -> Result<Item> {
+/// The sort keys a query's key condition admits. A cursor's must be one of them: DynamoDB refuses
+/// a start key outside the condition (a 500 for us), and no page we return ends outside it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SortRange {
+    /// `begins_with(sort key, prefix)`.
+    pub prefix: Option<String>,
+    /// Inclusive bounds (`BETWEEN`, `>=`, `<`: the exclusive end admits one key more, harmlessly).
+    pub low: Option<String>,
+    pub high: Option<String>,
+}
+
+impl SortRange {
+    /// Every sort key of the partition.
+    pub fn all() -> Self {
+        SortRange::default()
+    }
+
+    pub fn prefix(prefix: &str) -> Self {
+        SortRange { prefix: Some(prefix.to_string()), ..SortRange::default() }
+    }
+
+    pub fn between(low: Option<String>, high: Option<String>) -> Self {
+        SortRange { prefix: None, low, high }
+    }
+
+    fn admits(&self, sort: &str) -> bool {
+        self.prefix.as_deref().is_none_or(|p| sort.starts_with(p))
+            && self.low.as_deref().is_none_or(|l| sort >= l)
+            && self.high.as_deref().is_none_or(|h| sort <= h)
+    }
+}
+
+/// The longest key value a cursor may carry: DynamoDB's sort-key limit (partition keys allow 2048
+/// bytes; ours are far shorter).
+const MAX_CURSOR_KEY_BYTES: usize = 1024;
+
+/// Reads a cursor back, refusing anything but what this list's query could have returned as its
+/// last key: exactly the key attributes of the index queried (the table's `pk`/`sk`, plus the
+/// index's own), all text of a key's size, the list's partition (another organisation's is
+/// refused), and a sort key inside the query's range. Anything else would reach DynamoDB as an
+/// invalid start key: a 500, where a forged or stale cursor deserves a 422.
+pub fn decode_cursor(cursor: &str, partition_attr: &str, partition: &str, range: &SortRange) -> Result<Item> {
     let bad = || Error::invalid("cursor", "is not a cursor this list returned");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let plain: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if plain.get(partition_attr).map(String::as_str) != Some(partition) {
+    // `gsi1pk` → the index `gsi1`, sorted by `gsi1sk`; `pk` → the table.
+    let index = partition_attr.strip_suffix("pk").unwrap_or(partition_attr);
+    let sort_attr = format!("{index}sk");
+    let mut expected = vec!["pk".to_string(), "sk".to_string()];
+    if !index.is_empty() {
+        expected.extend([partition_attr.to_string(), sort_attr.clone()]);
+    }
+    let shaped = plain.len() == expected.len()
+        && expected.iter().all(|name| plain.get(name).is_some_and(|v| !v.is_empty() && v.len() <= MAX_CURSOR_KEY_BYTES));
+    if !shaped || plain.get(partition_attr).map(String::as_str) != Some(partition) || !range.admits(&plain[&sort_attr]) {
         return Err(bad());
     }
     Ok(plain.into_iter().map(|(k, v)| (k, s(v))).collect())
@@ -383,6 +444,11 @@ impl DynamoStore {
         Ok(self.get_consistent::<Marker>(key).await?.map(|m| m.target_id))
     }
 
+    /// The put of a link item (`pk`/`sk` only, written again harmlessly), inside a transaction.
+    pub fn link_op(&self, key: (String, String)) -> Result<TransactWriteItem> {
+        self.put_op(key_map(key), None, None)
+    }
+
     /// A transaction item that writes nothing and holds only while the item at `key` is absent.
     pub fn absent_op(&self, key: (String, String)) -> Result<TransactWriteItem> {
         let check = ConditionCheck::builder()
@@ -432,9 +498,10 @@ impl DynamoStore {
         query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
         partition_attr: &str,
         partition: &str,
+        range: &SortRange,
         page: &PageRequest,
     ) -> Result<Page<T>> {
-        let mut start = page.cursor.as_deref().map(|c| decode_cursor(c, partition_attr, partition)).transpose()?;
+        let mut start = page.cursor.as_deref().map(|c| decode_cursor(c, partition_attr, partition, range)).transpose()?;
         let mut items = Vec::new();
         for _ in 0..FILTERED_CALLS_PER_PAGE {
             let wanted = page.limit - items.len() as i32;
@@ -470,9 +537,11 @@ impl DynamoStore {
     ) -> Result<Page<T>> {
         let mut key_condition = format!("{partition_attr} = :pk");
         let mut values: Item = HashMap::from([(":pk".to_string(), s(partition))]);
+        let mut range = SortRange::all();
         if let Some((attr, prefix)) = sort_prefix {
             key_condition.push_str(&format!(" AND begins_with({attr}, :prefix)"));
             values.insert(":prefix".into(), s(prefix));
+            range = SortRange::prefix(prefix);
         }
         let mut query = self
             .client
@@ -485,7 +554,7 @@ impl DynamoStore {
             query = query.filter_expression(expression).expression_attribute_names("#status", "status");
             values.extend(filter_values);
         }
-        self.query_filled(query.set_expression_attribute_values(Some(values)), partition_attr, partition, page).await
+        self.query_filled(query.set_expression_attribute_values(Some(values)), partition_attr, partition, &range, page).await
     }
 
     /// One page of a partition of the table or of an index, between sort-key bounds, with filters.
@@ -505,6 +574,7 @@ impl DynamoStore {
             (None, None) if q.prefix.is_empty() => None,
             (None, None) => Some(("BETWEEN :lo AND :hi", Some(q.prefix.to_string()), Some(format!("{}{END}", q.prefix)))),
         };
+        let admitted = range.as_ref().map_or_else(SortRange::all, |(_, lo, hi)| SortRange::between(lo.clone(), hi.clone()));
         if let Some((op, lo, hi)) = range {
             names.insert("#sk".into(), q.sort_attr.into());
             condition.push_str(&format!(" AND #sk {op}"));
@@ -527,7 +597,7 @@ impl DynamoStore {
         if !filters.clauses.is_empty() {
             query = query.filter_expression(filters.clauses.join(" AND "));
         }
-        self.query_filled(query, q.partition_attr, &q.partition, page).await
+        self.query_filled(query, q.partition_attr, &q.partition, &admitted, page).await
     }
 
     pub fn update_op(&self, key: (String, String), expression: &str, condition: Option<&str>, values: Item, names: Option<HashMap<String, String>>) -> Result<TransactWriteItem> {
@@ -574,9 +644,31 @@ mod tests {
     fn cursors_round_trip_and_stay_in_their_partition() {
         let key: Item = HashMap::from([("pk".to_string(), s("ORG#a#CONV#1")), ("sk".to_string(), s("MSG#2"))]);
         let cursor = encode_cursor(&key);
-        assert_eq!(decode_cursor(&cursor, "pk", "ORG#a#CONV#1").unwrap(), key);
-        assert!(decode_cursor(&cursor, "pk", "ORG#b#CONV#1").is_err());
-        assert!(decode_cursor("!!", "pk", "x").is_err());
+        let messages = SortRange::prefix("MSG#");
+        assert_eq!(decode_cursor(&cursor, "pk", "ORG#a#CONV#1", &messages).unwrap(), key);
+        assert!(decode_cursor(&cursor, "pk", "ORG#b#CONV#1", &messages).is_err());
+        assert!(decode_cursor("!!", "pk", "x", &messages).is_err());
+    }
+
+    #[test]
+    fn a_cursor_carries_exactly_the_keys_of_its_index_within_its_range() {
+        let plain = |pairs: &[(&str, &str)]| {
+            let key: Item = pairs.iter().map(|(k, v)| (k.to_string(), s(*v))).collect();
+            encode_cursor(&key)
+        };
+        let gsi1 = [("pk", "ORG#a#CONV#1"), ("sk", "CONVERSATION"), ("gsi1pk", "ORG#a#CONVS"), ("gsi1sk", "2026-01-01T00:00:00.000Z")];
+        assert!(decode_cursor(&plain(&gsi1), "gsi1pk", "ORG#a#CONVS", &SortRange::all()).is_ok());
+        let refused = |pairs: &[(&str, &str)], range: &SortRange| decode_cursor(&plain(pairs), "gsi1pk", "ORG#a#CONVS", range).is_err();
+        assert!(refused(&[gsi1.as_slice(), &[("status", "open")]].concat(), &SortRange::all()), "an attribute that is no key");
+        assert!(refused(&gsi1[1..], &SortRange::all()), "a key missing");
+        assert!(refused(&[&gsi1[..3], &[("gsi1sk", "")]].concat(), &SortRange::all()), "an empty key");
+        let long = "9".repeat(MAX_CURSOR_KEY_BYTES + 1);
+        assert!(refused(&[&gsi1[..3], &[("gsi1sk", long.as_str())]].concat(), &SortRange::all()), "a key past DynamoDB's size");
+        assert!(refused(&gsi1, &SortRange::prefix("O#")), "outside a prefix");
+        assert!(refused(&gsi1, &SortRange::between(Some("2027".into()), None)), "below the range");
+        assert!(refused(&gsi1, &SortRange::between(None, Some("2025".into()))), "above the range");
+        let numeric = URL_SAFE_NO_PAD.encode(r#"{"pk":"ORG#a#CONV#1","sk":7}"#);
+        assert!(decode_cursor(&numeric, "pk", "ORG#a#CONV#1", &SortRange::all()).is_err(), "a key that is not text");
     }
 
     #[test]

@@ -117,7 +117,7 @@ struct PartitionRead {
 }
 
 impl DynamoStore {
-    fn ticket_item(&self, t: &SupportTicket) -> Result<Item> {
+    pub(super) fn ticket_item(&self, t: &SupportTicket) -> Result<Item> {
         let sort = keys::ticket_sort(&t.id);
         let extra = [
             ("gsi1pk", keys::tickets_by_status(&t.org_id, t.status)),
@@ -382,6 +382,9 @@ impl SupportStore for DynamoStore {
         }
         if let Some(c) = write.conversation {
             items.push(self.conversation_put(c)?);
+        }
+        if let (None, Some(customer)) = (write.before, &after.customer_id) {
+            items.push(self.link_op(super::keys::customer_ticket(&after.org_id, customer, &after.id))?);
         }
         match self.transact_support(items).await? {
             Outcome::Done => Ok(Written::Stored),

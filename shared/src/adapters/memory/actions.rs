@@ -10,7 +10,7 @@ use crate::domain::event::{DashboardEvent, NewEvent};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::domain::response_template::ResponseTemplates;
 use crate::error::{Error, Result};
-use crate::ports::{ActionFilter, ActionStore, DecisionContext, DecisionWrite, EventStore, Page, PageRequest, ResponseTemplateStore, Written};
+use crate::ports::{ActionFilter, ActionStore, DecisionContext, DecisionWrite, EventStore, FeedWaiters, Page, PageRequest, ResponseTemplateStore, WaitPlace, Written};
 
 impl State {
     /// Takes the organisation's next `count` sequence numbers and answers the last.
@@ -230,5 +230,28 @@ impl EventStore for MemoryStore {
 
     async fn latest_event_seq(&self, org_id: &str) -> Result<u64> {
         Ok(self.read("latest_event_seq")?.event_counters.get(org_id).copied().unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl FeedWaiters for MemoryStore {
+    async fn take_wait_place(&self, org_id: &str, waiter: &str, now: DateTime<Utc>, until: DateTime<Utc>, cap: usize) -> Result<WaitPlace> {
+        let mut st = self.write("take_wait_place")?;
+        let places = st.waiters.entry(org_id.to_string()).or_default();
+        places.retain(|_, frees_at| *frees_at > now);
+        if places.len() >= cap && !places.contains_key(waiter) {
+            let frees_at = places.values().min().copied().unwrap_or(now);
+            return Ok(WaitPlace::Full { frees_at });
+        }
+        places.insert(waiter.to_string(), until);
+        Ok(WaitPlace::Taken)
+    }
+
+    async fn leave_wait_place(&self, org_id: &str, waiter: &str) -> Result<()> {
+        let mut st = self.write("leave_wait_place")?;
+        if let Some(places) = st.waiters.get_mut(org_id) {
+            places.remove(waiter);
+        }
+        Ok(())
     }
 }

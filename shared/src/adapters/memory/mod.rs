@@ -10,6 +10,7 @@
 
 mod actions;
 mod calls;
+mod customers;
 mod interactions;
 mod messaging;
 mod jobs;
@@ -97,6 +98,8 @@ struct State {
     calls_in_flight: BTreeMap<String, i64>,
     /// `(org, local date)` → group → counts.
     nps_days: BTreeMap<(String, NaiveDate), BTreeMap<String, NpsCounts>>,
+    /// `org` → the feed's long-poll waiters and when each place frees itself.
+    waiters: BTreeMap<String, BTreeMap<String, DateTime<Utc>>>,
 }
 
 impl State {

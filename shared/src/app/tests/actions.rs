@@ -48,7 +48,7 @@ fn ports(w: &World) -> ActionPorts<'_> {
 /// GIVEN a customer's conversation with a pending refund request.
 async fn given_action(w: &World) -> (Conversation, Action) {
     let c = w.given_conversation().await.conversation;
-    let (action, written) = create(&ports(w), ORG, agent(), refund(&c), Some("req-1"), t(1)).await.unwrap();
+    let (action, written) = create(&ports(w), ORG, agent(), refund(&c), Some(&request_key("req-1", "refund 1042")), t(1)).await.unwrap();
     assert_eq!(written, Written::Stored);
     (c, action)
 }
@@ -57,12 +57,27 @@ async fn given_action(w: &World) -> (Conversation, Action) {
 async fn a_repeated_create_answers_the_first_action_with_one_bubble_and_one_event() {
     let w = World::new().with_channel(None).await;
     let (c, first) = given_action(&w).await;
-    let (again, written) = create(&ports(&w), ORG, agent(), refund(&c), Some("req-1"), t(2)).await.unwrap();
+    let (again, written) = create(&ports(&w), ORG, agent(), refund(&c), Some(&request_key("req-1", "refund 1042")), t(2)).await.unwrap();
     assert_eq!((again, written), (first.clone(), Written::AlreadyThere));
     let bubbles: Vec<_> = w.messages(&c.id).await.into_iter().filter(|m| m.kind == "action_request").collect();
     assert_eq!(bubbles.len(), 1);
     assert_eq!(bubbles[0].id, first.request_message_id);
     assert_eq!(w.events_of(ORG, EventKind::ActionCreated).await.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idempotency_key_reused_with_another_request_creates_no_action() {
+    let w = World::new().with_channel(None).await;
+    let (c, first) = given_action(&w).await;
+    let mut other = refund(&c);
+    other.title = "Another refund".into();
+    let out = create(&ports(&w), ORG, agent(), other, Some(&request_key("req-1", "another refund")), t(2)).await;
+    match out {
+        Err(Error::Invalid { field, .. }) => assert_eq!(field, "Idempotency-Key"),
+        other => panic!("the key was reused for another request: {other:?}"),
+    }
+    let page = crate::ports::ActionStore::actions(w.store(), ORG, &Default::default(), &crate::ports::PageRequest { limit: 10, cursor: None }).await.unwrap();
+    assert_eq!(page.items.iter().map(|a| &a.id).collect::<Vec<_>>(), vec![&first.id]);
 }
 
 #[tokio::test(start_paused = true)]

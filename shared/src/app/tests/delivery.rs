@@ -18,12 +18,14 @@ fn agent() -> Sender {
     Sender { kind: SenderType::Agent, id: Some("agent-1".into()), name: Some("Ana".into()) }
 }
 
-fn reply<'a>(conversation_id: &'a str, text: &str, key: Option<&'a str>, now: DateTime<Utc>) -> NewReply<'a> {
+fn reply<'a>(conversation_id: &'a str, text: &str, key: Option<&'a IdempotencyKey>, now: DateTime<Utc>) -> NewReply<'a> {
     NewReply { org_id: ORG, conversation_id, content: OutboundContent::text(text), sender: agent(), idempotency_key: key, now }
 }
 
+/// Queues `text` as a request with `key` (the text is the request the key's fingerprint covers).
 async fn queue(w: &World, c: &Conversation, text: &str, key: Option<&str>, now: DateTime<Utc>) -> crate::Result<Message> {
-    queue_reply(w.store(), w.store(), w.outbox(), reply(&c.id, text, key, now)).await
+    let key = key.map(|k| request_key(k, text));
+    queue_reply(w.store(), w.store(), w.outbox(), reply(&c.id, text, key.as_ref(), now)).await
 }
 
 /// GIVEN an agent's reply queued at `at` and sent by reply-sender through the sandbox.
@@ -87,6 +89,23 @@ async fn a_repeated_idempotency_key_returns_the_first_reply_and_queues_nothing_n
     let jobs = w.reply_jobs();
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].message_id, first.id);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idempotency_key_reused_with_another_request_answers_422_and_queues_nothing() {
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let first = queue(&w, &c, "hello there", Some("req-1"), t(1)).await.unwrap();
+    // WHEN the key comes back with another text
+    let out = queue(&w, &c, "goodbye", Some("req-1"), t(2)).await;
+    // THEN 422 naming the key, and still the one message and its one job
+    match out {
+        Err(Error::Invalid { field, .. }) => assert_eq!(field, "Idempotency-Key"),
+        other => panic!("the key was reused for another request: {other:?}"),
+    }
+    let outbound: Vec<_> = w.messages(&c.id).await.into_iter().filter(|m| m.status == DeliveryStatus::Queued).collect();
+    assert_eq!(outbound.iter().map(|m| &m.id).collect::<Vec<_>>(), vec![&first.id]);
+    assert_eq!(w.reply_jobs().len(), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -4,8 +4,8 @@ use std::time::Duration as Wait;
 
 use super::*;
 use crate::app::events::{EventView, FeedStart, read};
-use crate::domain::event::{EventCursor, NewEvent};
-use crate::ports::Clock;
+use crate::domain::event::{EventCursor, MAX_FEED_WAITERS, NewEvent};
+use crate::ports::{Clock, FeedWaiters, WaitPlace};
 
 async fn given_events(w: &World, org: &str, keys: &[&str]) {
     for k in keys {
@@ -90,4 +90,45 @@ async fn a_long_poll_on_a_quiet_feed_answers_empty_when_its_wait_is_over() {
     let feed = read(w.store(), &*w.mem.clock, ORG, FeedStart::Beginning, Wait::from_secs(2), 10).await.unwrap();
     assert!(feed.events.is_empty());
     assert!(started.elapsed() >= Wait::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn beyond_the_organisations_waiters_a_long_poll_answers_429_at_once() {
+    // GIVEN every place of the organisation held by readers waiting 20 s
+    let w = World::new();
+    let clock = &*w.mem.clock;
+    let now = clock.now();
+    for i in 0..MAX_FEED_WAITERS {
+        let place = w.store().take_wait_place(ORG, &format!("reader-{i}"), now, now + Duration::seconds(20), MAX_FEED_WAITERS).await.unwrap();
+        assert_eq!(place, WaitPlace::Taken);
+    }
+    let started = tokio::time::Instant::now();
+    // WHEN one more reader would have to wait
+    let out = read(w.store(), clock, ORG, FeedStart::Beginning, Wait::from_secs(20), 10).await;
+    // THEN it answers 429 with when a place frees, at once: paused time never moved, so it neither
+    // slept nor polled
+    match out {
+        Err(Error::TooManyWaiting { retry_after_secs }) => assert_eq!(retry_after_secs, 20),
+        other => panic!("the waiters' cap was not applied: {other:?}"),
+    }
+    assert_eq!(started.elapsed(), Wait::ZERO);
+    // A read that need not wait still answers, and another organisation's readers still wait.
+    let theirs = read(w.store(), clock, OTHER_ORG, FeedStart::Beginning, Wait::from_secs(1), 10).await.unwrap();
+    assert!(theirs.events.is_empty());
+    given_events(&w, ORG, &["a"]).await;
+    let mine = read(w.store(), clock, ORG, FeedStart::Beginning, Wait::from_secs(20), 10).await.unwrap();
+    assert_eq!(ticket_ids(&mine.events), ["a"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_poll_gives_its_place_back_when_it_answers() {
+    let w = World::new();
+    let clock = &*w.mem.clock;
+    // GIVEN a reader that waited its full second on an empty feed
+    let feed = read(w.store(), clock, ORG, FeedStart::Beginning, Wait::from_secs(1), 10).await.unwrap();
+    assert!(feed.events.is_empty());
+    // THEN its place is free again: the only place of a cap of one is taken by the next reader
+    let now = clock.now();
+    let place = w.store().take_wait_place(ORG, "next", now, now + Duration::seconds(20), 1).await.unwrap();
+    assert_eq!(place, WaitPlace::Taken);
 }

@@ -53,9 +53,17 @@ async fn all_interactions(w: &World, org: &str) -> Vec<Interaction> {
 async fn a_repeated_create_with_the_same_key_returns_the_first_interaction() {
     let w = World::new().with_channel(None).await;
     let customer = w.given_conversation().await.conversation.customer_id;
-    let first = create(&ports(&w), &USER, call(&customer), Some("req-1"), t(1)).await.unwrap();
-    let again = create(&ports(&w), &USER, call(&customer), Some("req-1"), t(2)).await.unwrap();
+    let key = request_key("req-1", "a call");
+    let first = create(&ports(&w), &USER, call(&customer), Some(&key), t(1)).await.unwrap();
+    let again = create(&ports(&w), &USER, call(&customer), Some(&key), t(2)).await.unwrap();
     assert_eq!(again, first);
+    assert_eq!(all_interactions(&w, ORG).await.len(), 1);
+    // The key with another request: 422, nothing more stored.
+    let out = create(&ports(&w), &USER, call(&customer), Some(&request_key("req-1", "another call")), t(3)).await;
+    match out {
+        Err(Error::Invalid { field, .. }) => assert_eq!(field, "Idempotency-Key"),
+        other => panic!("the key was reused for another request: {other:?}"),
+    }
     assert_eq!(all_interactions(&w, ORG).await.len(), 1);
 }
 

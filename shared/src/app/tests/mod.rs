@@ -10,6 +10,7 @@ mod actions;
 mod bot;
 mod calls;
 mod conversations;
+mod customers;
 mod delivery;
 mod events;
 mod inbound;
@@ -27,6 +28,7 @@ use crate::app::inbound::{Received, process_job};
 use crate::config::{Deps, InMemory};
 use crate::domain::channel::{Channel, TemplateRef};
 use crate::domain::event::{DashboardEvent, EventKind};
+use crate::domain::ids::IdempotencyKey;
 use crate::domain::message::Message;
 use crate::domain::webhook::{InboundJob, read_changes};
 use crate::error::Error;
@@ -41,6 +43,11 @@ pub const NUMBER: &str = "106540352242922";
 pub const WABA: &str = "102290129340398";
 /// The customer of Meta's text-message fixture.
 pub const CUSTOMER: &str = "16505551234";
+
+/// A client's `Idempotency-Key` sent with `request` (what `http::idempotency_key` fingerprints).
+pub fn request_key(key: &str, request: &str) -> IdempotencyKey {
+    IdempotencyKey::for_request(key, request.as_bytes())
+}
 
 /// Minutes after a fixed start (the fixtures' day).
 pub fn t(minutes: i64) -> DateTime<Utc> {

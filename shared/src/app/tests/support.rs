@@ -68,6 +68,22 @@ async fn a_store_failure_while_opening_leaves_no_ticket_no_count_and_the_convers
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_ticket_phone_number_is_e164_stored_as_its_digits() {
+    let w = World::new().with_channel(None).await;
+    for bad in ["call me", "+34 600 111 222", "0034600111222", "1234567890123456"] {
+        let request = TicketRequest { phone_number: Some(bad.into()), ..about(None) };
+        match create(&ports(&w), ORG, &request, &admin(), t(1)).await {
+            Err(Error::Invalid { field, .. }) => assert_eq!(field, "phone_number", "{bad}"),
+            other => panic!("{bad} was accepted: {other:?}"),
+        }
+    }
+    assert_eq!(notifications(w.store(), ORG, None).await.unwrap().open_tickets, 0);
+    let request = TicketRequest { phone_number: Some("+34600111222".into()), ..about(None) };
+    let ticket = create(&ports(&w), ORG, &request, &admin(), t(1)).await.unwrap();
+    assert_eq!(ticket.phone_number.as_deref(), Some("34600111222"));
+}
+
+#[tokio::test(start_paused = true)]
 async fn another_organisation_finds_no_ticket() {
     let w = World::new().with_channel(None).await;
     let (_, ticket) = given_ticket(&w).await;
@@ -85,8 +101,8 @@ async fn another_organisation_finds_no_ticket() {
 async fn an_answer_is_queued_once_per_idempotency_key_and_takes_the_ticket_in_progress() {
     let w = World::new().with_channel(None).await;
     let (c, ticket) = given_ticket(&w).await;
-    let first = answer(&ports(&w), ORG, &ticket.id, &admin(), "We are sending a new one", Some("k1"), t(2)).await.unwrap();
-    let again = answer(&ports(&w), ORG, &ticket.id, &admin(), "We are sending a new one", Some("k1"), t(3)).await.unwrap();
+    let first = answer(&ports(&w), ORG, &ticket.id, &admin(), "We are sending a new one", Some(&request_key("k1", "We are sending a new one")), t(2)).await.unwrap();
+    let again = answer(&ports(&w), ORG, &ticket.id, &admin(), "We are sending a new one", Some(&request_key("k1", "We are sending a new one")), t(3)).await.unwrap();
     assert_eq!(again.message_id, first.message_id);
     assert_eq!((first.ticket_status, first.whatsapp_status), (TicketStatus::InProgress, DeliveryStatus::Queued));
     let jobs = w.reply_jobs();

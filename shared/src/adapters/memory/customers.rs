@@ -1,0 +1,71 @@
+//! Everything stored about one customer, in memory (`adapters::dynamo::customers`): found by
+//! the customer's id on each record, as DynamoDB finds it through the customer's links.
+
+use async_trait::async_trait;
+
+use super::{MemoryStore, key};
+use crate::domain::erasure::{CustomerRecord, Erasure};
+use crate::error::Result;
+use crate::ports::CustomerRecords;
+
+#[async_trait]
+impl CustomerRecords for MemoryStore {
+    async fn customer_record(&self, org_id: &str, customer_id: &str) -> Result<Option<CustomerRecord>> {
+        let st = self.read("customer_record")?;
+        let Some(customer) = st.customers.get(&key(org_id, customer_id)).cloned() else { return Ok(None) };
+        // Through the customer's own list of addresses, as DynamoDB reads them.
+        let identities = customer
+            .identities
+            .iter()
+            .filter(|i| i.channel == "whatsapp")
+            .filter_map(|i| st.identities.get(&key(org_id, &i.address)))
+            .filter(|i| i.customer_id == customer_id)
+            .cloned()
+            .collect();
+        let conversations: Vec<_> = st.conversations.values().filter(|c| c.org_id == org_id && c.customer_id == customer_id).cloned().collect();
+        let theirs = |conversation_id: &str| conversations.iter().any(|c| c.id == conversation_id);
+        let messages = st.messages.values().filter(|m| m.org_id == org_id && theirs(&m.conversation_id)).cloned().collect();
+        let actions = st.actions.values().filter(|a| a.org_id == org_id && theirs(&a.conversation_id)).cloned().collect();
+        let tickets: Vec<_> =
+            st.tickets.values().filter(|t| t.org_id == org_id && t.customer_id.as_deref() == Some(customer_id)).cloned().collect();
+        let ticket_messages = st
+            .ticket_messages
+            .values()
+            .filter(|m| m.org_id == org_id && tickets.iter().any(|t| t.id == m.ticket_id))
+            .cloned()
+            .collect();
+        let interactions = st.interactions.values().filter(|i| i.org_id == org_id && i.customer_id == customer_id).cloned().collect();
+        Ok(Some(
+            CustomerRecord { customer, identities, conversations, messages, tickets, ticket_messages, actions, interactions }.in_id_order(),
+        ))
+    }
+
+    async fn store_erasure(&self, erasure: &Erasure) -> Result<()> {
+        let mut st = self.write("store_erasure")?;
+        if let Some(c) = &erasure.customer {
+            st.customers.insert(key(&c.org_id, &c.id), c.clone());
+        }
+        for i in &erasure.forget_identities {
+            st.identities.remove(&key(&i.org_id, &i.address));
+        }
+        for c in &erasure.conversations {
+            st.put_conversation(c);
+        }
+        for m in &erasure.messages {
+            st.put_message(m);
+        }
+        for t in &erasure.tickets {
+            st.tickets.insert(key(&t.org_id, &t.id), t.clone());
+        }
+        for m in &erasure.ticket_messages {
+            st.ticket_messages.insert((m.org_id.clone(), m.ticket_id.clone(), m.id.clone()), m.clone());
+        }
+        for a in &erasure.actions {
+            st.actions.insert(key(&a.org_id, &a.id), a.clone());
+        }
+        for i in &erasure.interactions {
+            st.interactions.insert(key(&i.org_id, &i.id), i.clone());
+        }
+        Ok(())
+    }
+}
