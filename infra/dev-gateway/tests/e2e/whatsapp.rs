@@ -304,3 +304,42 @@ async fn a_customers_messages_of_one_second_list_in_the_order_sent() {
     .await;
     assert_eq!(texts, (0..10).map(|i| format!("{i:02}")).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn two_hundred_messages_from_twenty_customers_posted_at_once_are_all_stored_each_in_order() {
+    // GIVEN twenty customers writing at the same time, each sending ten messages one after the
+    // other (Meta posts a number's webhooks concurrently, one customer's in order)
+    let t = TestStack::start().await;
+    let base: Value = serde_json::from_slice(&fixture("meta-openapi/text-message.json")).unwrap();
+    let address = |c: usize| format!("3161555{c:04}");
+    let customer = |c: usize| {
+        let (t, base) = (&t, base.clone());
+        async move {
+            for i in 0..10 {
+                let mut body = base.clone();
+                let value = &mut body["entry"][0]["changes"][0]["value"];
+                value["contacts"][0]["wa_id"] = json!(address(c));
+                let m = &mut value["messages"][0];
+                m["from"] = json!(address(c));
+                m["id"] = json!(format!("wamid.LOAD-{c:02}-{i:02}"));
+                m["timestamp"] = json!((chrono::Utc::now().timestamp()).to_string());
+                m["text"]["body"] = json!(format!("{c:02}-{i:02}"));
+                assert_eq!(t.post_webhook(&serde_json::to_vec(&body).unwrap()).await.status(), StatusCode::OK);
+            }
+        }
+    };
+    join_all((0..20).map(customer)).await;
+    // THEN every message is stored, and each customer's conversation lists theirs in the order sent
+    // (a minute: two hundred messages and the bot's answers on a shared machine)
+    for c in 0..20 {
+        let conversation = conversation_of(&t, &address(c)).await;
+        let id = conversation["id"].as_str().unwrap();
+        let texts = eventually(&format!("customer {c}'s ten messages"), std::time::Duration::from_secs(60), || async {
+            let inbound = t.messages(id).await.into_iter().filter(|m| m["direction"] == "inbound");
+            let texts: Vec<String> = inbound.map(|m| m["text"].as_str().unwrap_or_default().to_string()).collect();
+            (texts.len() >= 10).then_some(texts)
+        })
+        .await;
+        assert_eq!(texts, (0..10).map(|i| format!("{c:02}-{i:02}")).collect::<Vec<_>>(), "customer {c}");
+    }
+}
