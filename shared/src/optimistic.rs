@@ -36,7 +36,20 @@ where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    retry(MUST_LAND, |e| matches!(e, Error::LostUpdate(_) | Error::Backend { .. }), attempt).await
+    let mut attempt = attempt;
+    let mut n = 1;
+    loop {
+        // A lost update is another writer that just landed: go again at once (LOCKING's pace; a
+        // conversation busy with replies and statuses loses often, and MUST_LAND's pace made each
+        // such send wait seconds). A backend fault (throttling, a timeout) waits MUST_LAND's.
+        let pace = match attempt(n).await {
+            Err(Error::LostUpdate(_)) if n < MUST_LAND.max_attempts + LOCKING.max_attempts => LOCKING,
+            Err(Error::Backend { .. }) if n < MUST_LAND.max_attempts => MUST_LAND,
+            other => return other,
+        };
+        tokio::time::sleep(pace.delay(n.min(pace.max_attempts), rand::random::<f64>())).await;
+        n += 1;
+    }
 }
 
 async fn retry<T, F, Fut>(policy: RetryPolicy, retryable: impl Fn(&Error) -> bool, mut attempt: F) -> Result<T>
