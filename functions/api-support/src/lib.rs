@@ -291,7 +291,17 @@ pub struct AnswerBody {
 pub struct CloseBody {
     /// `RESOLVED` (the default) or `CLOSED`.
     #[serde(default)]
+    #[schema(value_type = Option<CloseOutcome>)]
     outcome: Option<TicketStatus>,
+}
+
+/// The statuses a close may leave a ticket in: the contract's view of `CloseBody::outcome` (the
+/// use case refuses the others with 422).
+#[derive(ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+enum CloseOutcome {
+    RESOLVED,
+    CLOSED,
 }
 
 #[derive(Deserialize, ToSchema)]

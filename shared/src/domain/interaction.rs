@@ -87,6 +87,17 @@ pub enum InteractionStatus {
     Skipped,
 }
 
+/// The statuses an edit may set (completing has its own route, which creates the next step): the
+/// contract's view of an edit's `status`; the others answer 422.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, non_camel_case_types)]
+pub enum EditableStatus {
+    pending,
+    in_progress,
+    cancelled,
+    skipped,
+}
+
 impl InteractionStatus {
     pub const ALL: [InteractionStatus; 5] = [Self::Pending, Self::InProgress, Self::Completed, Self::Cancelled, Self::Skipped];
 
@@ -445,6 +456,7 @@ pub struct InteractionChange {
     #[serde(default)]
     pub due_at: Option<DateTime<Utc>>,
     #[serde(default)]
+    #[schema(value_type = Option<EditableStatus>)]
     pub status: Option<InteractionStatus>,
     #[serde(default, deserialize_with = "present")]
     #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
