@@ -11,11 +11,6 @@ fn sources(dir: &Path) -> Vec<(String, String)> {
     for entry in std::fs::read_dir(dir).expect("source folder") {
         let path = entry.expect("entry").path();
         if path.is_dir() {
-            // `app/tests`: the use cases' unit tests wire them as a handler does (`Deps::in_memory`),
-            // so they sit above the layers they test, like `functions/*`.
-            if path.file_name().is_some_and(|n| n == "tests") {
-                continue;
-            }
             out.extend(sources(&path));
         } else if path.extension().is_some_and(|e| e == "rs") {
             out.push((path.display().to_string(), std::fs::read_to_string(&path).expect("source")));

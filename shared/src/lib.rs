@@ -19,6 +19,10 @@ pub mod http;
 pub mod optimistic;
 pub mod ports;
 pub mod telemetry;
+/// The use cases' unit tests: they wire them as a handler does (`Deps::in_memory`), so they sit
+/// above the layers they test, outside `app/`, like `functions/*`.
+#[cfg(test)]
+mod use_case_tests;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

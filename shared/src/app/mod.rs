@@ -11,5 +11,3 @@ pub mod inbound;
 pub mod interactions;
 pub mod support;
 
-#[cfg(test)]
-mod tests;
