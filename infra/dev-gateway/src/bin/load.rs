@@ -179,7 +179,8 @@ async fn main() {
             let sent_at = chrono::Utc::now();
             let (status, message): (_, Value) =
                 t.post(&format!("/v1/conversations/{conversation}/messages"), &t.org.agent, json!({ "type": "text", "body": format!("Reply {i}") })).await;
-            status.is_success().then(|| (message["id"].as_str().unwrap_or_default().to_string(), format!("Reply {i}"), sent_at))
+            let answered_at = chrono::Utc::now();
+            status.is_success().then(|| (message["id"].as_str().unwrap_or_default().to_string(), format!("Reply {i}"), sent_at, answered_at))
         }));
     }
     let mut replies = Vec::new();
@@ -196,7 +197,7 @@ async fn main() {
     };
     loop {
         let sent = sent_bodies();
-        if Instant::now() >= run_end + Duration::from_secs(10) || replies.iter().all(|(_, body, _)| sent.contains_key(body)) {
+        if Instant::now() >= run_end + Duration::from_secs(10) || replies.iter().all(|(_, body, _, _)| sent.contains_key(body)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -206,10 +207,15 @@ async fn main() {
     let reply_cpu = cpu.report();
     let sent = sent_bodies();
     let mut reply_latency = Vec::new();
+    // The two halves of it: the API storing and queueing the reply, then the queue and reply-sender.
+    let (mut reply_post, mut reply_queued_to_graph) = (Vec::new(), Vec::new());
+    let ms = |d: chrono::Duration| d.num_microseconds().unwrap_or(0) as f64 / 1000.0;
     let mut last_sent: Option<chrono::DateTime<chrono::Utc>> = None;
-    for (_, body, sent_at) in &replies {
+    for (_, body, sent_at, answered_at) in &replies {
         if let Some(at) = sent.get(body) {
-            reply_latency.push((*at - *sent_at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+            reply_latency.push(ms(*at - *sent_at));
+            reply_post.push(ms(*answered_at - *sent_at));
+            reply_queued_to_graph.push(ms(*at - *answered_at));
             last_sent = last_sent.max(Some(*at));
         }
     }
@@ -220,6 +226,8 @@ async fn main() {
     println!("  CPU: {inbound_cpu}");
     print!("{inbound_pollers}");
     report("agent reply → Graph API request", reply_latency);
+    report("  of which the reply POST (stored, queued)", reply_post);
+    report("  of which queued → Graph API request", reply_queued_to_graph);
     println!("  CPU: {reply_cpu}");
     report_pollers(&t, &pollers_before);
     println!(
