@@ -113,6 +113,7 @@ fn admin_update() {}
         (status = 200, description = "The ticket", body = SupportTicket),
         (status = 403, description = "Supervisors and admins only"),
         (status = 404, description = "No such ticket"),
+        (status = 409, description = "The ticket is resolved or closed: only an open or in-progress ticket is assigned (`current_status`)"),
     ))]
 fn admin_assign() {}
 
