@@ -277,7 +277,7 @@ pub async fn start_workflow(
     let catalog = catalog_seeded(ports.workflows, actor.org_id, now).await?;
     let template = catalog.template(&request.template_id).ok_or_else(|| Error::invalid("template_id", "no template with this id"))?;
     if !template.is_active {
-        return Err(Error::invalid("template_id", "the template is inactive"));
+        return Err(Error::conflict("the template is inactive: activate it to start its workflow", "inactive"));
     }
     let start = start_time(request.start_date.as_deref(), &catalog, now)?;
     require_customer(ports.customers, actor.org_id, &request.customer_id, Some("customer_id")).await?;

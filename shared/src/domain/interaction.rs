@@ -87,14 +87,15 @@ pub enum InteractionStatus {
     Skipped,
 }
 
-/// The statuses an edit may set (completing or skipping goes through `POST …/complete`, which
-/// creates the next step, cancelling through `POST …/cancel`): the contract's view of an edit's
-/// `status`; the others answer 422.
+/// The statuses an edit may set (`skipped` moves the chain on like completing; completing has its
+/// own route, which creates the next step, and so has cancelling): the contract's view of an
+/// edit's `status`; the others answer 422.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code, non_camel_case_types)]
 pub enum EditableStatus {
     pending,
     in_progress,
+    skipped,
 }
 
 impl InteractionStatus {

@@ -521,7 +521,7 @@ async fn a_skipped_step_moves_the_chain_and_an_inactive_template_cannot_be_start
     let (status, saved) = t.api(Method::PUT, &format!("/v1/interactions/templates/{}", standard["id"].as_str().unwrap()), &t.org.admin, Some(inactive)).await;
     assert_eq!((status, saved["is_active"].clone()), (StatusCode::OK, json!(false)), "{saved}");
     let (status, problem) = t.post("/v1/interactions/workflow/start", &t.org.agent, json!({ "customer_id": c, "template_id": standard["id"] })).await;
-    assert_eq!((status, problem["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("template_id")), "{problem}");
+    assert_eq!((status, problem["current_status"].clone()), (StatusCode::CONFLICT, json!("inactive")), "{problem}");
 
     let (status, skipped) = t.api(Method::PUT, &format!("/v1/interactions/{first_id}"), &t.org.agent, Some(json!({ "status": "skipped" }))).await;
     assert_eq!((status, skipped["status"].clone()), (StatusCode::OK, json!("skipped")), "{skipped}");
