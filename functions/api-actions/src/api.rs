@@ -133,7 +133,7 @@ enum ActionFeedback {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FeedbackDecision {
-    #[schema(min_length = 1, pattern = "\\S")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     action_id: String,
     #[schema(pattern = "^(approved|denied)$")]
     status: String,
@@ -144,7 +144,7 @@ struct FeedbackDecision {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FeedbackEdit {
-    #[schema(min_length = 1, pattern = "\\S")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     action_id: String,
     #[schema(pattern = "^edited$")]
     status: String,
