@@ -139,6 +139,7 @@ async fn reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<
             sender: Sender { kind: SenderType::Agent, id: Some(caller.user_id.clone()), name: caller.name.clone() },
             idempotency_key: key.as_ref(),
             now: deps.clock.now(),
+            just_read: Some(&conversation),
         },
     )
     .await?;

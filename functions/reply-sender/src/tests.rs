@@ -36,6 +36,7 @@ async fn the_sweep_queues_a_reply_whose_job_was_lost_and_it_is_sent_once() {
         sender: Sender { kind: SenderType::Agent, id: Some("agent-1".into()), name: None },
         idempotency_key: None,
         now: deps.clock.now(),
+        just_read: None,
     };
     assert!(queue_reply(&*deps.store, &*deps.store, &*deps.outbox, reply).await.is_err());
     assert!(world.outbox.jobs(Queue::Replies).is_empty());
@@ -101,6 +102,7 @@ async fn a_batch_stops_before_the_deadline_and_no_reply_is_sent_twice() {
             sender: Sender { kind: SenderType::Agent, id: Some("agent-1".into()), name: None },
             idempotency_key: None,
             now: deps.clock.now(),
+            just_read: None,
         };
         queue_reply(&*deps.store, &*deps.store, &*deps.outbox, reply).await.unwrap();
     }

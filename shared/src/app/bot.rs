@@ -157,6 +157,8 @@ async fn send(
             sender: Sender { kind: SenderType::Bot, id: None, name: None },
             idempotency_key: Some(&IdempotencyKey::internal(key)),
             now,
+            // The bot's step may have just written the conversation (its state, a ticket).
+            just_read: None,
         },
     )
     .await?;

@@ -44,6 +44,10 @@ pub struct NewReply<'a> {
     /// another request answers 422.
     pub idempotency_key: Option<&'a IdempotencyKey>,
     pub now: DateTime<Utc>,
+    /// The conversation as the caller has just read it (to check it accepts replies): the first
+    /// attempt writes on it instead of reading it again. A stale copy costs a lost update and a
+    /// fresh read, never a wrong write (the write is conditional on its version).
+    pub just_read: Option<&'a Conversation>,
 }
 
 /// Stores the message as `queued` with its conversation, then puts the send job on the replies
@@ -60,11 +64,11 @@ pub async fn queue_reply(
         None => new_id(reply.now),
     };
     let (reply, id) = (&reply, id.as_str());
-    let (message, written) = retry_lost_updates("conversation", |_| async move {
-        let mut conversation = conversations
-            .conversation(reply.org_id, reply.conversation_id)
-            .await?
-            .ok_or(Error::NotFound("conversation"))?;
+    let (message, written) = retry_lost_updates("conversation", |attempt| async move {
+        let mut conversation = match reply.just_read {
+            Some(c) if attempt == 1 && c.org_id == reply.org_id && c.id == reply.conversation_id => c.clone(),
+            _ => conversations.conversation(reply.org_id, reply.conversation_id).await?.ok_or(Error::NotFound("conversation"))?,
+        };
         let key = reply.idempotency_key.map(|k| k.key.as_str());
         let message = outbound_message(&conversation, id.to_string(), reply.content.clone(), reply.sender.clone(), reply.now, key);
         conversation.touch(reply.now, Some(&reply.content.preview()));

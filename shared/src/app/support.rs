@@ -392,6 +392,7 @@ pub async fn answer(
             sender: Sender { kind: SenderType::Agent, id: Some(by.user_id.clone()), name: by.name.clone() },
             idempotency_key: key.as_ref(),
             now,
+            just_read: Some(&conversation),
         },
     )
     .await?;
@@ -485,6 +486,7 @@ pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: Ti
             sender: Sender { kind: SenderType::System, id: None, name: None },
             idempotency_key: Some(&key),
             now: closed_at,
+            just_read: None,
         },
     )
     .await?;

@@ -12,14 +12,14 @@ use crate::app::delivery::{NewReply, SEND_CONFIRM_WAIT, SendResult, SenderPorts,
 use crate::domain::conversation::Conversation;
 use crate::domain::message::{DeliveryStatus, OUTSIDE_WINDOW, Sender, SenderType, callback_tag};
 use crate::domain::outbound::OutboundContent;
-use crate::ports::{SendOutcome, WhatsApp};
+use crate::ports::{ConversationStore, SendOutcome, WhatsApp};
 
 fn agent() -> Sender {
     Sender { kind: SenderType::Agent, id: Some("agent-1".into()), name: Some("Ana".into()) }
 }
 
 fn reply<'a>(conversation_id: &'a str, text: &str, key: Option<&'a IdempotencyKey>, now: DateTime<Utc>) -> NewReply<'a> {
-    NewReply { org_id: ORG, conversation_id, content: OutboundContent::text(text), sender: agent(), idempotency_key: key, now }
+    NewReply { org_id: ORG, conversation_id, content: OutboundContent::text(text), sender: agent(), idempotency_key: key, now, just_read: None }
 }
 
 /// Queues `text` as a request with `key` (the text is the request the key's fingerprint covers).
@@ -119,6 +119,36 @@ async fn replies_without_a_key_are_each_queued_once_in_the_customers_group() {
     assert_eq!(jobs.len(), 2);
     assert!(jobs.iter().all(|j| j.group_id.as_deref() == Some(format!("{ORG}#{}", c.customer_id).as_str())));
     assert_eq!(jobs.iter().map(|j| j.dedup_id.clone().unwrap()).collect::<Vec<_>>(), [a.id, b.id]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_queued_on_a_stale_copy_of_the_conversation_lands_on_the_current_one() {
+    // GIVEN the caller's copy of the conversation, then another reply written after it was read
+    let w = World::new().with_channel(None).await;
+    let stale = w.given_conversation().await.conversation;
+    queue(&w, &stale, "first", None, t(1)).await.unwrap();
+    // WHEN a reply is queued on the stale copy
+    let second = queue_reply(w.store(), w.store(), w.outbox(), NewReply { just_read: Some(&stale), ..reply(&stale.id, "second", None, t(2)) })
+        .await
+        .unwrap();
+    // THEN it is stored once, on the current conversation: both replies kept, the preview the last
+    let conversation = w.store().conversation(ORG, &stale.id).await.unwrap().unwrap();
+    assert_eq!(conversation.version, stale.version + 2, "the stale write lost and went again on a fresh read");
+    assert_eq!(conversation.last_message_preview.as_deref(), Some("second"));
+    let texts: Vec<_> = w.messages(&stale.id).await.into_iter().filter_map(|m| m.text).collect();
+    assert!(texts.ends_with(&["first".to_string(), "second".to_string()]), "{texts:?}");
+    assert_eq!(w.reply_jobs().last().map(|j| j.message_id.clone()), Some(second.id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_copy_of_another_conversation_is_not_written_on() {
+    let w = World::new().with_channel(None).await;
+    let a = w.given_conversation_of("4915100000001", "wamid.a").await.conversation;
+    let b = w.given_conversation_of("4915100000002", "wamid.b").await.conversation;
+    queue_reply(w.store(), w.store(), w.outbox(), NewReply { just_read: Some(&b), ..reply(&a.id, "for a", None, t(2)) }).await.unwrap();
+    let b_now = w.store().conversation(ORG, &b.id).await.unwrap().unwrap();
+    assert_eq!(b_now.version, b.version, "b untouched");
+    assert!(w.messages(&a.id).await.iter().any(|m| m.text.as_deref() == Some("for a")));
 }
 
 #[tokio::test(start_paused = true)]

@@ -2,7 +2,8 @@
 //! 30 s through the signed webhook, and as many agent replies, measuring
 //! - inbound → visible through the API (webhook POST sent → message listed by the API),
 //! - agent reply → Graph API request (reply POST sent → the sandbox receives the send),
-//! - AWS calls per inbound text message (receiver + processor), from the code's own counter.
+//! - AWS calls per inbound text message (receiver + processor) and per agent reply (the API and
+//!   reply-sender), from the code's own counter.
 //!
 //! - the CPU moto and this process used in each phase, and what each queue's pollers did.
 //!
@@ -109,6 +110,27 @@ async fn main() {
         stored += page["items"].as_array().map_or(0, |m| m.iter().filter(|m| m["wamid"].as_str().is_some_and(|w| w.starts_with("wamid.count."))).count());
     }
 
+    // Phase 1b: AWS calls per agent reply (the POST, then reply-sender's send and its recording),
+    // one at a time with nothing else running; waits on the sandbox, which costs no AWS call.
+    let sandbox = t.stack.sandbox.clone().expect("sandbox");
+    let reply_calls = {
+        let before = AwsCalls::now();
+        let n = 20;
+        for i in 0..n {
+            let conversation = conversation_of(&addresses[i % customers]);
+            let body = format!("Counted reply {i}");
+            t.post(&format!("/v1/conversations/{conversation}/messages"), &t.org.agent, json!({ "type": "text", "body": body })).await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && !sandbox.outbox().iter().any(|e| e.request["text"]["body"] == body.as_str()) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        // The last send's recording lands after its Graph request.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let calls = AwsCalls::now().since(&before);
+        (calls.total() as f64 / n as f64, calls)
+    };
+
     // Phase 2: inbound → visible, at `rate` per second for `seconds`. For one message in five a
     // watcher reads the customer's conversation (one GetItem behind the API) every 10 ms until its
     // last message is this one: sampling keeps the watchers' own reads from loading the stack
@@ -164,7 +186,6 @@ async fn main() {
     }
 
     // Phase 3: agent reply → Graph API request (the sandbox records the send time).
-    let sandbox = t.stack.sandbox.clone().expect("sandbox");
     let mut tasks = Vec::new();
     let pollers_before = poller_counts(&t);
     let cpu = CpuMeter::start(moto_pid());
@@ -246,5 +267,9 @@ async fn main() {
     println!(
         "AWS calls per inbound text message (receiver + processor): {per_message:.2}  (over {n_count} messages: stored {stored}; dynamodb {}, sqs {}, s3 {})",
         calls.dynamodb, calls.sqs, calls.s3
+    );
+    println!(
+        "AWS calls per agent reply (the API, then reply-sender): {:.2}  (dynamodb {}, sqs {}, s3 {} over 20 replies; the pollers' receives and deletes not counted)",
+        reply_calls.0, reply_calls.1.dynamodb, reply_calls.1.sqs, reply_calls.1.s3
     );
 }

@@ -312,6 +312,7 @@ async fn the_sweep_sends_a_reply_whose_job_was_lost_once() {
             sender: Sender { kind: SenderType::Agent, id: Some("agent-1".into()), name: None },
             idempotency_key: None,
             now: chrono::Utc::now() - age,
+            just_read: None,
         };
         let lost = queue_reply(&*deps.store, &*deps.store, &crate::DownQueue, reply).await;
         assert!(lost.is_err(), "the job could not be queued");
