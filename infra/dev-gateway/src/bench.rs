@@ -58,29 +58,39 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// CPU used by moto and by this process over a phase, as a share of one core.
+/// CPU used by each moto server and by this process over a phase, as a share of one core.
 pub struct CpuMeter {
-    moto: Option<u32>,
+    /// The moto servers: SQS, S3, ... first, then DynamoDB (`testing::moto_pids`).
+    moto: Vec<u32>,
     start: std::time::Instant,
-    moto_cpu: Option<f64>,
+    moto_cpu: Vec<Option<f64>>,
     own_cpu: Option<f64>,
 }
 
 impl CpuMeter {
-    pub fn start(moto: Option<u32>) -> Self {
-        CpuMeter { moto, start: std::time::Instant::now(), moto_cpu: moto.and_then(|p| cpu_seconds(Some(p))), own_cpu: cpu_seconds(None) }
+    pub fn start(moto: Vec<u32>) -> Self {
+        let moto_cpu = moto.iter().map(|p| cpu_seconds(Some(*p))).collect();
+        CpuMeter { moto, start: std::time::Instant::now(), moto_cpu, own_cpu: cpu_seconds(None) }
     }
 
-    /// "moto NN % of a core, this process NN %" over the time since `start`.
+    /// "moto: SQS, S3, ... NN %, DynamoDB NN % of a core; this process NN %" over the time since `start`.
     pub fn report(&self) -> String {
         let wall = self.start.elapsed().as_secs_f64();
         let share = |before: Option<f64>, now: Option<f64>| match (before, now) {
             (Some(b), Some(n)) => format!("{:.0} %", (n - b) / wall * 100.0),
             _ => "n/a".to_string(),
         };
+        let names = ["SQS, S3, ...", "DynamoDB"];
+        let moto: Vec<String> = self
+            .moto
+            .iter()
+            .zip(&self.moto_cpu)
+            .enumerate()
+            .map(|(i, (pid, before))| format!("{} {}", names.get(i).unwrap_or(&"moto"), share(*before, cpu_seconds(Some(*pid)))))
+            .collect();
+        let moto = if moto.is_empty() { "n/a (not started here)".to_string() } else { moto.join(", ") };
         format!(
-            "moto {} of a core, the functions' process (gateway, pollers, functions, load generator) {}, over {wall:.1} s",
-            share(self.moto_cpu, self.moto.and_then(|p| cpu_seconds(Some(p)))),
+            "moto: {moto} of a core; the functions' process (gateway, pollers, functions, load generator) {}, over {wall:.1} s",
             share(self.own_cpu, cpu_seconds(None))
         )
     }

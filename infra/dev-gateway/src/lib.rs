@@ -110,10 +110,10 @@ impl Drop for DevStack {
 impl DevStack {
     /// Creates the resources under `options.prefix` at `endpoint`, wires the functions and starts
     /// serving, polling and scheduling.
-    pub async fn start(endpoint: &str, options: DevOptions) -> Result<DevStack, String> {
+    pub async fn start(endpoints: &moto::LocalAws, options: DevOptions) -> Result<DevStack, String> {
         let root = repo_root();
         let template = Template::load(&root.join("template.yaml"))?;
-        let sdk = moto::sdk_config(endpoint).await;
+        let sdk = moto::sdk_config(endpoints).await;
         let resources = stack::create(&sdk, &template, &options.prefix).await?;
         let env = resources.environment(&template, &options.parameters);
         // Every function runs in this one process; the sandbox is asked for explicitly, as the

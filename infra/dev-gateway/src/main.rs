@@ -45,7 +45,7 @@ async fn run() -> Result<(), String> {
     if let (Some(base_url), Some(access_token)) = (env("GRAPH_API_BASE_URL"), env("WHATSAPP_ACCESS_TOKEN")) {
         options.graph = Some(GraphSettings { base_url, access_token: Secret::new(access_token), timeout: Duration::from_secs(10) });
     }
-    let stack = DevStack::start(&moto.url, options.clone()).await?;
+    let stack = DevStack::start(&moto.endpoints, options.clone()).await?;
 
     let demo = SeedOrg::demo();
     let other = SeedOrg::other();
@@ -68,7 +68,8 @@ async fn run() -> Result<(), String> {
         ("MAX_PHONE_NUMBER_ID", demo.phone_number_id.clone()),
         ("MAX_WHATSAPP_APP_SECRET", options.parameters["WhatsAppAppSecret"].clone()),
         ("MAX_WHATSAPP_VERIFY_TOKEN", options.parameters["WhatsAppVerifyToken"].clone()),
-        ("MAX_MOTO_URL", moto.url.clone()),
+        ("MAX_MOTO_URL", moto.endpoints.url.clone()),
+        ("MAX_MOTO_DYNAMODB_URL", moto.endpoints.dynamodb_url.clone()),
         ("MAX_WHATSAPP_MODE", if stack.sandbox.is_some() { "sandbox".into() } else { "graph-api".into() }),
     ];
     let env_file: String = lines.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();

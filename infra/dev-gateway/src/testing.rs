@@ -10,22 +10,23 @@ use max_core::domain::webhook::{InboundJob, group_by_ordering_key, read_changes,
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::moto::Moto;
+use crate::moto::{LocalAws, Moto};
 use crate::seed::{self, SeedOrg};
 use crate::{DevOptions, DevStack, repo_root};
 
 static MOTO: OnceLock<Result<Moto, String>> = OnceLock::new();
 
-fn moto_url() -> String {
+fn moto_endpoints() -> LocalAws {
     match MOTO.get_or_init(|| Moto::start(&repo_root(), 0)) {
-        Ok(m) => m.url.clone(),
+        Ok(m) => m.endpoints.clone(),
         Err(e) => panic!("moto is needed for integration tests: {e}"),
     }
 }
 
-/// The process id of the tests' moto, when this process started it (benchmarks read its CPU time).
-pub fn moto_pid() -> Option<u32> {
-    MOTO.get().and_then(|m| m.as_ref().ok()).and_then(Moto::pid)
+/// The process ids of the tests' moto servers, when this process started them (benchmarks read
+/// their CPU time).
+pub fn moto_pids() -> Vec<u32> {
+    MOTO.get().and_then(|m| m.as_ref().ok()).map(Moto::pids).unwrap_or_default()
 }
 
 pub struct TestOrg {
@@ -74,7 +75,7 @@ impl TestStack {
         // reqwest is built without a TLS provider (see `config::graph_api`); a test that never
         // builds the Graph API client still needs one for its own HTTP client.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let endpoint = tokio::task::spawn_blocking(moto_url).await.expect("moto start");
+        let endpoints = tokio::task::spawn_blocking(moto_endpoints).await.expect("moto start");
         let mut dev = DevOptions::new(&unique_prefix());
         dev.schedules = false;
         dev.retry_base_ms = Some(0);
@@ -90,7 +91,7 @@ impl TestStack {
             timeout: Duration::from_secs(5),
         });
         let app_secret = dev.parameters["WhatsAppAppSecret"].clone();
-        let stack = DevStack::start(&endpoint, dev).await.expect("dev stack starts");
+        let stack = DevStack::start(&endpoints, dev).await.expect("dev stack starts");
         let org = SeedOrg::demo();
         let other = SeedOrg::other();
         for o in [&org, &other] {

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 async fn start_pollers(t: &TestStack, per_queue: usize) {
     let any_queue = t.stack.resources.queue_urls.values().next().expect("a queue");
     let endpoint = any_queue.splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
-    let sqs = aws_sdk_sqs::Client::new(&max_dev::moto::sdk_config(&endpoint).await);
+    let sqs = aws_sdk_sqs::Client::new(&max_dev::moto::sdk_config(&max_dev::moto::LocalAws::at(&endpoint)).await);
     for source in &t.stack.template.queue_sources {
         let url = t.stack.resources.queue_urls[&source.queue_logical_id].clone();
         let arn = t.stack.resources.queue_arns[&source.queue_logical_id].clone();

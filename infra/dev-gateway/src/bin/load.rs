@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use max_core::telemetry::AwsCalls;
 use max_dev::bench::{CpuMeter, arg, report, text_message};
 use max_dev::pollers::PollerCounts;
-use max_dev::testing::{TestStack, moto_pid};
+use max_dev::testing::{TestStack, moto_pids};
 use serde_json::{Value, json};
 
 fn poller_counts(t: &TestStack) -> Vec<(String, PollerCounts)> {
@@ -140,7 +140,7 @@ async fn main() {
     let total = (rate * seconds) as usize;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let pollers_before = poller_counts(&t);
-    let cpu = CpuMeter::start(moto_pid());
+    let cpu = CpuMeter::start(moto_pids());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..total {
@@ -188,7 +188,7 @@ async fn main() {
     // Phase 3: agent reply → Graph API request (the sandbox records the send time).
     let mut tasks = Vec::new();
     let pollers_before = poller_counts(&t);
-    let cpu = CpuMeter::start(moto_pid());
+    let cpu = CpuMeter::start(moto_pids());
     let start = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     for i in 0..total {
@@ -242,7 +242,7 @@ async fn main() {
     }
     let unsent = replies.len() - reply_latency.len();
 
-    println!("\nMAX dev stack load: {rate} msg/s for {seconds} s, {customers} customers ({} build)\n", if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!("\nMAX dev stack load: {rate} msg/s for {seconds} s, {customers} customers ({} build)\n", if cfg!(debug_assertions) { "debug" } else { "optimised: the stack profile, release without LTO" });
     report("inbound → visible through the API", inbound);
     println!("  CPU: {inbound_cpu}");
     print!("{inbound_pollers}");
