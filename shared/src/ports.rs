@@ -215,6 +215,54 @@ pub trait WhatsApp: Send + Sync {
     async fn send(&self, phone_number_id: &str, body: &Value) -> SendOutcome;
 }
 
+/// The voice provider account an organisation calls from (its own secret).
+#[derive(Clone, PartialEq)]
+pub struct VoiceAccount {
+    pub account_sid: String,
+    pub auth_token: String,
+}
+
+impl std::fmt::Debug for VoiceAccount {
+    // The token never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoiceAccount").field("account_sid", &self.account_sid).field("auth_token", &"<redacted>").finish()
+    }
+}
+
+/// One attempt of a call for the provider to place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceCall {
+    /// The customer, E.164.
+    pub to: String,
+    /// The caller id, E.164 (one of the account's numbers).
+    pub from: String,
+    /// Where the provider fetches the call's first TwiML.
+    pub twiml_url: String,
+    /// Where the provider posts the call's progress (initiated, ringing, answered, completed).
+    pub status_callback_url: String,
+    /// How long it rings before it counts as no answer.
+    pub ring_timeout_secs: u32,
+    /// Ask the provider whether a person or a machine answered (`AnsweredBy`).
+    pub detect_machine: bool,
+}
+
+/// What the provider said to a call request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlaceOutcome {
+    /// Queued for dialling under the provider's id for it.
+    Placed { provider_call_id: String },
+    /// Not placed (a bad number, a suspended account, the request never arrived).
+    Refused { http_status: Option<u16>, code: Option<i64>, message: String },
+    /// The request went out and no usable answer came back: the call may be under way, and its
+    /// status callbacks (which carry the call in their URL) will tell.
+    Unanswered { reason: String },
+}
+
+#[async_trait]
+pub trait VoiceProvider: Send + Sync {
+    async fn place_call(&self, account: &VoiceAccount, call: &PlaceCall) -> PlaceOutcome;
+}
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }

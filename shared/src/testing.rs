@@ -19,6 +19,12 @@ pub fn demo_channel() -> Channel {
     }
 }
 
+/// `../shared` beside the repository: the guide, the seeds and the fixtures (Meta's and Twilio's
+/// bodies).
+pub fn shared_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+}
+
 /// `events/<function>/*.json` as `(file name, text)`, in name order.
 pub fn sample_events(function: &str) -> Vec<(String, String)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(function);

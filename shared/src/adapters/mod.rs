@@ -7,6 +7,7 @@ pub mod graph;
 pub mod memory;
 pub mod s3;
 pub mod sqs;
+pub mod twilio;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 
