@@ -68,6 +68,7 @@ NEEDS_ENV = {
     "queue:Inbound": ["INBOUND_QUEUE_URL"],
     "queue:Replies": ["REPLIES_QUEUE_URL"],
     "queue:NextSteps": ["NEXT_STEP_QUEUE_URL"],
+    "queue:Calls": ["CALLS_QUEUE_URL"],
     "blobs": ["MEDIA_BUCKET"],
     "webhook_secrets": ["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"],
     "whatsapp": ["GRAPH_API_BASE_URL", "WHATSAPP_ACCESS_TOKEN"],

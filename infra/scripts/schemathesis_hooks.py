@@ -12,6 +12,9 @@ description of the field or operation, and answers 422 naming the field when bro
 - bot menu entries have distinct ids; a handover goes to a state other than menu/chat_support;
 - answer templates name a built-in or custom type, once per decision;
 - media replies give exactly one of `id` and `link`; list replies have 1 to 10 rows in all.
+- feedback calls: a list's `from` < `to` and `nps_min` <= `nps_max`; an NPS range runs forward over
+  at most 366 days; a service's `appointment_date` is in 2000–2099; a schedule's windows are in
+  order and do not overlap (`start` < `end`);
 - an `Idempotency-Key` belongs to one request: the same key with another body answers 422, so
   each generated key is made that request's own.
 
@@ -20,7 +23,7 @@ Negative cases are sent as generated: the API must refuse them.
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 import os
 import urllib.request
 
@@ -64,6 +67,59 @@ def _ordered(obj, first, second):
         obj[first], obj[second] = obj[second], obj[first]
 
 
+_CALL_LISTS = ("/v1/calls/ready", "/v1/calls/missed", "/v1/calls/completed")
+
+
+def _strictly_ordered(obj, first, second):
+    """`first` before `second` (a half-open range): swapped when reversed, `second` dropped when equal."""
+    a, b = _instant(obj.get(first)), _instant(obj.get(second))
+    if a is None or b is None:
+        return
+    if a.timestamp() > b.timestamp():
+        obj[first], obj[second] = obj[second], obj[first]
+    elif a.timestamp() == b.timestamp():
+        obj.pop(second)
+
+
+def _day(text):
+    try:
+        return date.fromisoformat(str(text))
+    except ValueError:
+        return None
+
+
+def _nps_range(query):
+    """Both ends given: forward, at most 366 days (`app::calls::MAX_NPS_DAYS`)."""
+    a, b = _day(query.get("from")), _day(query.get("to"))
+    if a is None or b is None:
+        return
+    if a > b:
+        a, b = b, a
+    if (b - a).days >= 366:
+        a = b - timedelta(days=365)
+    query["from"], query["to"] = a.isoformat(), b.isoformat()
+
+
+def _minutes(text):
+    try:
+        h, m = str(text).split(":")
+        return int(h) * 60 + int(m)
+    except ValueError:
+        return None
+
+
+def _calling_windows(body):
+    """Windows in order, not overlapping, each starting before it ends: rewritten (as many) when not."""
+    windows = body.get("windows")
+    if not isinstance(windows, list) or not windows:
+        return
+    spans = [(_minutes(w.get("start")), _minutes(w.get("end"))) for w in windows if isinstance(w, dict)]
+    ok = len(spans) == len(windows) and all(s is not None and e is not None and s < e for s, e in spans)
+    ok = ok and all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
+    if not ok:
+        body["windows"] = [{"start": f"{3 * i:02d}:00", "end": f"{3 * i + 2:02d}:30"} for i in range(len(windows))]
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     meta = getattr(case, "meta", None)
@@ -80,13 +136,31 @@ def before_call(ctx, case, **kwargs):
     if query is not None:
         query.pop("cursor", None)
         query.pop("after", None)
+        if path in _CALL_LISTS or path == "/v1/service-records":
+            _strictly_ordered(query, "from", "to")
+        if path in _CALL_LISTS:
+            a, b = query.get("nps_min"), query.get("nps_max")
+            if isinstance(a, int) and isinstance(b, int) and a > b:
+                query["nps_min"], query["nps_max"] = b, a
+        if path == "/v1/calls/nps":
+            _nps_range(query)
         if path == "/v1/interactions":
             _ordered(query, "due_after", "due_before")
             if str(query.get("overdue")).lower() == "true" and query.get("status") not in (None, "pending", "in_progress"):
                 query.pop("status")
     if body is None:
         return
-    if (method, path) == ("POST", "/v1/interactions"):
+    if path in ("/v1/service-records", "/v1/service-records/{id}"):
+        when = _instant(body.get("appointment_date"))
+        try:
+            year = when.astimezone(timezone.utc).year if when is not None else None
+        except (OverflowError, ValueError):
+            year = 0
+        if year is not None and not 2000 <= year <= 2099:
+            body["appointment_date"] = "2030-01-07T15:00:00Z"
+    elif (method, path) == ("PUT", "/v1/calls/schedule-config"):
+        _calling_windows(body)
+    elif (method, path) == ("POST", "/v1/interactions"):
         body["customer_id"] = _pick("customer_id", body)
         _ordered(body, "scheduled_at", "due_at")
         if body.get("scheduled_at") is None and body.get("due_at") is not None:

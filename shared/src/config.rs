@@ -61,7 +61,7 @@ pub struct Needs {
 impl Needs {
     /// Everything: the dev gateway runs every function in one process.
     pub const EVERYTHING: Needs =
-        Needs { queues: &[Queue::Inbound, Queue::Replies, Queue::NextSteps], blobs: true, webhook_secrets: true, whatsapp: true };
+        Needs { queues: &[Queue::Inbound, Queue::Replies, Queue::NextSteps, Queue::Calls], blobs: true, webhook_secrets: true, whatsapp: true };
 }
 
 /// A setting the function needs is missing or unreadable; init stops with this.
@@ -111,6 +111,7 @@ fn queue_variable(queue: Queue) -> &'static str {
         Queue::Inbound => "INBOUND_QUEUE_URL",
         Queue::Replies => "REPLIES_QUEUE_URL",
         Queue::NextSteps => "NEXT_STEP_QUEUE_URL",
+        Queue::Calls => "CALLS_QUEUE_URL",
     }
 }
 
@@ -465,6 +466,7 @@ mod tests {
                 ("INBOUND_QUEUE_URL", "q1"),
                 ("REPLIES_QUEUE_URL", "q2"),
                 ("NEXT_STEP_QUEUE_URL", "q3"),
+                ("CALLS_QUEUE_URL", "q4"),
                 ("MEDIA_BUCKET", "b"),
                 ("WHATSAPP_APP_SECRET", "app-secret-value"),
                 ("WHATSAPP_VERIFY_TOKEN", "verify-token-value"),

@@ -170,6 +170,9 @@ pub enum Queue {
     Replies,
     /// Completed interactions for next-step.
     NextSteps,
+    /// Feedback calls to place (`app::calls::DialJob`) for the dialer: FIFO, grouped by
+    /// organisation, deduplicated by attempt.
+    Calls,
 }
 
 impl Queue {
@@ -178,6 +181,7 @@ impl Queue {
             Queue::Inbound => "inbound",
             Queue::Replies => "replies",
             Queue::NextSteps => "next-steps",
+            Queue::Calls => "calls",
         }
     }
 }
@@ -591,6 +595,9 @@ pub trait CallStore: Send + Sync {
     /// Saves a changed record (its `version` advanced) over `version - 1`; `Error::LostUpdate`
     /// when it changed meanwhile.
     async fn save_service_record(&self, record: &ServiceRecord) -> Result<()>;
+    /// Deletes the record as read (over its `version`); `Error::LostUpdate` when it changed
+    /// meanwhile. Its call, if any, stays.
+    async fn delete_service_record(&self, record: &ServiceRecord) -> Result<()>;
     /// Newest service first.
     async fn service_records(&self, org_id: &str, filter: &ServiceRecordFilter, page: &PageRequest) -> Result<Page<ServiceRecord>>;
 

@@ -46,6 +46,7 @@ pub fn document() -> OpenApi {
         api_actions::api::openapi(),
         api_events::api::openapi(),
         api_interactions::api::openapi(),
+        api_calls::api::openapi(),
     ] {
         // Two types with one schema name would silently become one: refuse it.
         let (ours, theirs) = (doc.components.as_ref().map(|c| &c.schemas), part.components.as_ref().map(|c| &c.schemas));

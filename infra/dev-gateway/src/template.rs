@@ -340,6 +340,7 @@ mod tests {
             ("INBOUND_QUEUE_URL", "InboundQueue"),
             ("REPLIES_QUEUE_URL", "RepliesQueue"),
             ("NEXT_STEP_QUEUE_URL", "NextStepQueue"),
+            ("CALLS_QUEUE_URL", "CallsQueue"),
             ("MEDIA_BUCKET", "MediaBucket"),
             ("WHATSAPP_APP_SECRET", "WhatsAppAppSecret"),
             ("WHATSAPP_VERIFY_TOKEN", "WhatsAppVerifyToken"),

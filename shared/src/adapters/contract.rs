@@ -1472,7 +1472,15 @@ pub async fn a_service_record_and_its_call_are_created_once_all_or_nothing<S: St
     edited.feedback = Some("great".into());
     s.save_service_record(&edited).await.unwrap();
     assert!(matches!(s.save_service_record(&edited).await, Err(Error::LostUpdate(_))));
-    assert_eq!(s.service_record(ORG, "R1").await.unwrap(), Some(edited));
+    assert_eq!(s.service_record(ORG, "R1").await.unwrap(), Some(edited.clone()));
+    // A record is deleted only as read: an older read loses, and its lists no longer show it.
+    assert!(matches!(s.delete_service_record(&record).await, Err(Error::LostUpdate(_))));
+    s.delete_service_record(&edited).await.unwrap();
+    assert_eq!(s.service_record(ORG, "R1").await.unwrap(), None);
+    let listed = s.service_records(ORG, &ServiceRecordFilter::default(), &page(10, None)).await.unwrap();
+    assert_eq!(listed.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["R2"]);
+    // Its call stays (its history and counters are the call's own).
+    assert!(s.call(ORG, "CALL1").await.unwrap().is_some());
 }
 
 pub async fn service_records_list_newest_service_first_by_advisor_status_and_range<S: Stores + ?Sized>(s: &S) {

@@ -12,7 +12,7 @@ use serde_json::json;
 use tracing::warn;
 
 use crate::domain::call::{
-    AfterMiss, Call, CallChange, CallEdit, CallEnd, CallType, NewCall, NpsGroupStats, NpsGrouping, ServiceRecord, ServiceRecordInput,
+    AfterMiss, Call, CallChange, CallEdit, CallEnd, CallStatus, CallType, MAX_NAME_CHARS, NewCall, NpsGroupStats, NpsGrouping, ServiceRecord, ServiceRecordInput,
     normalise_phone, nps_stats as sum_nps, whatsapp_address,
 };
 use crate::domain::call_schedule::{CallingRules, ScheduleConfig};
@@ -197,6 +197,29 @@ pub async fn update_service_record(ports: &CallPorts<'_>, org_id: &str, id: &str
     Ok(record)
 }
 
+/// `DELETE /v1/service-records/{id}`: the record goes; its call, while still to be placed
+/// (`ready`) or retried (`missed`), is cancelled first, so nobody is called about a deleted
+/// service. A call being placed answers 409; a completed call stays with its NPS.
+pub async fn delete_service_record(ports: &CallPorts<'_>, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<()> {
+    let record = service_record(ports.calls, org_id, id).await?;
+    if let Some(call_id) = &record.call_id {
+        let stop = change_call(ports.calls, org_id, call_id, None, |c| match c.status {
+            CallStatus::Completed | CallStatus::Cancelled => Ok(Transition::Unchanged),
+            CallStatus::Ready | CallStatus::Missed | CallStatus::InProgress => c.cancel(now),
+        });
+        match stop.await {
+            Ok(_) | Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Over the version read: a record edited meanwhile is read again (its call may be new).
+    retry_lost_updates("service record", |_| async move {
+        let current = service_record(ports.calls, org_id, id).await?;
+        ports.calls.delete_service_record(&current).await
+    })
+    .await
+}
+
 // ---------------------------------------------------------------------------------- the calls
 
 /// Reads the call, applies `change` and saves it over the version read, retrying when something
@@ -248,18 +271,34 @@ pub async fn list(calls: &dyn CallStore, org_id: &str, filter: &CallFilter, page
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCallRequest {
+    /// E.164 once spaces, dashes, dots and brackets are dropped.
+    #[schema(pattern = "^[ ().-]*\\+[ ().-]*[1-9]([ ().-]*[0-9]){7,14}[ ().-]*$", example = "+1 650-555-1234")]
     pub customer_number: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub customer_name: Option<String>,
-    #[serde(default)]
+    /// The service the call asks about (a manual call only; 404 when unknown).
+    #[serde(default, deserialize_with = "crate::domain::ids::optional_id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub service_record_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::ids::optional_id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub campaign_id: Option<String>,
+}
+
+impl NewCallRequest {
+    /// The number in E.164, once every field is checked (errors name the field).
+    fn checked_number(&self) -> Result<String> {
+        if self.customer_name.as_ref().is_some_and(|n| n.chars().count() > MAX_NAME_CHARS) {
+            return Err(Error::invalid("customer_name", format!("must be at most {MAX_NAME_CHARS} characters")));
+        }
+        normalise_phone("customer_number", &self.customer_number)
+    }
 }
 
 /// A manual call: `ready`, due at the schedule's next open instant.
 pub async fn create_call(ports: &CallPorts<'_>, org_id: &str, request: &NewCallRequest, now: DateTime<Utc>) -> Result<Call> {
-    let number = normalise_phone("customer_number", &request.customer_number)?;
+    let number = request.checked_number()?;
     let record = match &request.service_record_id {
         Some(id) => Some(service_record(ports.calls, org_id, id).await?),
         None => None,
@@ -294,7 +333,7 @@ pub async fn create_call(ports: &CallPorts<'_>, org_id: &str, request: &NewCallR
 
 /// A demo call to the number entered: `ready` without a due time, placed only when initiated.
 pub async fn create_demo_call(ports: &CallPorts<'_>, org_id: &str, request: &NewCallRequest, now: DateTime<Utc>) -> Result<Call> {
-    let number = normalise_phone("customer_number", &request.customer_number)?;
+    let number = request.checked_number()?;
     let new = NewCall {
         id: new_id(now),
         org_id: org_id.to_string(),

@@ -57,6 +57,30 @@ fn check_list(field: &str, values: &[String], max_items: usize) -> Result<()> {
     }
 }
 
+/// A list of short texts in the contract (`positive_mentions`, `tags`, ...): at most `max_items`,
+/// each 1 to [`MAX_NAME_CHARS`] characters and not blank, as [`check_list`] reads them.
+fn short_texts(max_items: usize) -> utoipa::openapi::schema::Array {
+    let item = utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_NAME_CHARS))
+        .pattern(Some("\\S"));
+    utoipa::openapi::schema::ArrayBuilder::new().items(item).max_items(Some(max_items)).build()
+}
+
+pub(crate) fn mentions_schema() -> utoipa::openapi::schema::Array {
+    short_texts(MAX_LIST_ITEMS)
+}
+
+pub(crate) fn tags_schema() -> utoipa::openapi::schema::Array {
+    short_texts(MAX_TAGS)
+}
+
+/// Whether a phone as typed holds anything but the separators [`normalise_phone`] drops.
+fn has_phone(raw: &str) -> bool {
+    raw.chars().any(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+}
+
 // ------------------------------------------------------------------------- service records
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -141,33 +165,48 @@ impl ServiceRecord {
 #[serde(deny_unknown_fields)]
 pub struct ServiceRecordInput {
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub customer_name: Option<String>,
+    /// E.164 once spaces, dashes, dots and brackets are dropped (`+1 650-555-1234`); blank or
+    /// absent for none (then no call).
     #[serde(default)]
+    #[schema(pattern = "^[ ().-]*(\\+[ ().-]*[1-9]([ ().-]*[0-9]){7,14}[ ().-]*)?$", example = "+1 650-555-1234")]
     pub customer_phone: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub vehicle_info: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub service_type: Option<String>,
     #[serde(default)]
     pub status: ServiceStatus,
+    /// When the service was (or is) performed, from 2000-01-01 to 2099-12-31 (UTC): the call
+    /// follows it by the schedule's delay.
     #[serde(default)]
     pub appointment_date: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::ids::optional_id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub service_advisor_id: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub service_advisor_name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub feedback: Option<String>,
     #[serde(default)]
     #[schema(minimum = 0, maximum = 10)]
     pub rating: Option<u8>,
     #[serde(default)]
+    #[schema(schema_with = mentions_schema)]
     pub positive_mentions: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = mentions_schema)]
     pub areas_to_improve: Vec<String>,
     #[serde(default)]
+    #[schema(max_length = 5000)]
     pub overall_feedback: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::ids::optional_id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub campaign_id: Option<String>,
     #[serde(default)]
     pub do_not_call: bool,
@@ -176,7 +215,7 @@ pub struct ServiceRecordInput {
 impl ServiceRecordInput {
     /// Checks every field (errors name it) and answers the input with its phone in E.164.
     pub fn validated(mut self) -> Result<Self> {
-        self.customer_phone = match self.customer_phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        self.customer_phone = match self.customer_phone.as_deref().filter(|p| has_phone(p)) {
             Some(p) => Some(normalise_phone("customer_phone", p)?),
             None => None,
         };
@@ -192,6 +231,11 @@ impl ServiceRecordInput {
         }
         check_text("feedback", &self.feedback, MAX_TEXT_CHARS)?;
         check_text("overall_feedback", &self.overall_feedback, MAX_TEXT_CHARS)?;
+        // A service is performed in our lifetime; a date a millennium away is a typo (and a call
+        // due then is past the range of RFC 3339 dates).
+        if self.appointment_date.is_some_and(|d| !(2000..=2099).contains(&d.year())) {
+            return Err(Error::invalid("appointment_date", "must be from 2000-01-01 to 2099-12-31"));
+        }
         if self.rating.is_some_and(|r| r > 10) {
             return Err(Error::invalid("rating", "must be from 0 to 10"));
         }
@@ -712,7 +756,8 @@ impl Call {
         let before = self.clone();
         if let Some(score) = edit.nps_score {
             if self.status != CallStatus::Completed {
-                return Err(Error::invalid("nps_score", "can only be corrected on a completed call"));
+                // The call's state, not the request, is wrong: a score exists once it is completed.
+                return Err(self.conflict("given a score"));
             }
             self.nps_score = Some(score);
         }
@@ -749,21 +794,30 @@ fn check_provider_id(a: &CallAttempt, given: Option<&str>) -> Result<()> {
 #[serde(deny_unknown_fields)]
 pub struct CallEdit {
     #[serde(default, deserialize_with = "crate::domain::interaction::present")]
+    #[schema(max_length = 200)]
     pub customer_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::domain::interaction::present")]
+    #[schema(max_length = 5000)]
     pub notes: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::domain::interaction::present")]
+    #[schema(max_length = 5000)]
     pub feedback_summary: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::domain::interaction::present")]
+    #[schema(max_length = 200)]
     pub call_reason: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::domain::interaction::present")]
+    #[schema(max_length = 2000)]
     pub recording_url: Option<Option<String>>,
     #[serde(default)]
+    #[schema(schema_with = tags_schema)]
     pub tags: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = mentions_schema)]
     pub positive_mentions: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = mentions_schema)]
     pub areas_to_improve: Option<Vec<String>>,
+    /// Corrects the score of a completed call (409 on any other).
     #[serde(default)]
     #[schema(minimum = 0, maximum = 10)]
     pub nps_score: Option<u8>,
@@ -1234,7 +1288,8 @@ mod tests {
     #[test]
     fn editing_is_checked_and_the_score_only_on_completed_calls() {
         let mut c = call();
-        assert!(matches!(c.edit(CallEdit { nps_score: Some(5), ..Default::default() }, t(0)), Err(Error::Invalid { field, .. }) if field == "nps_score"));
+        // A score on a call not completed: the call's state refuses it (409), not the request.
+        assert!(matches!(c.edit(CallEdit { nps_score: Some(5), ..Default::default() }, t(0)), Err(Error::Conflict { current: Some(s), .. }) if s == "ready"));
         let tags = CallEdit { tags: Some(vec!["vip".into()]), notes: Some(Some("call after 5".into())), ..Default::default() };
         assert_eq!(c.edit(tags.clone(), t(1)).unwrap(), Transition::Changed);
         assert_eq!(c.edit(tags, t(2)).unwrap(), Transition::Unchanged);

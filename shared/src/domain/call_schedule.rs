@@ -27,9 +27,10 @@ const MINUTES_PER_DAY: u32 = 24 * 60;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallWindow {
-    #[schema(example = "09:00", pattern = "^[0-2][0-9]:[0-5][0-9]$")]
+    #[schema(example = "09:00", pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub start: String,
-    #[schema(example = "12:00", pattern = "^[0-2][0-9]:[0-5][0-9]$")]
+    /// After `start`, and before the next window's start.
+    #[schema(example = "12:00", pattern = "^(00:(0[1-9]|[1-5][0-9])|(0[1-9]|1[0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
     pub end: String,
 }
 
@@ -45,49 +46,77 @@ pub struct ScheduleConfig {
     #[serde(default)]
     pub org_id: String,
     /// The campaign this config decides for; absent for the organisation's own.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::domain::ids::optional_id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub campaign_id: Option<String>,
     /// IANA time zone of the windows, calling days and holidays.
     #[serde(default = "utc")]
+    #[schema(schema_with = crate::domain::workflow::time_zone_schema)]
     pub time_zone: String,
+    /// Each day once.
     #[serde(default = "weekdays")]
+    #[schema(schema_with = calling_days_schema)]
     pub calling_days: Vec<DayOfWeek>,
+    /// In order, not overlapping.
     #[serde(default = "default_windows")]
+    #[schema(min_items = 1, max_items = 6)]
     pub windows: Vec<CallWindow>,
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub holidays: Vec<NaiveDate>,
     /// From the service to the first attempt.
     #[serde(default = "default_delay")]
+    #[schema(minimum = 0, maximum = 43200)]
     pub delay_after_service_minutes: u32,
     /// Calls placed before the WhatsApp fallback.
     #[serde(default = "default_attempts")]
+    #[schema(minimum = 1, maximum = 10)]
     pub max_attempts: u32,
     /// From a missed attempt's end to the next attempt.
     #[serde(default = "default_spacing")]
+    #[schema(minimum = 5, maximum = 10080)]
     pub retry_spacing_minutes: u32,
     /// Calls in flight at once for the organisation.
     #[serde(default = "default_concurrency")]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_concurrent_calls: u32,
     /// The E.164 number calls come from.
     #[serde(default)]
+    #[schema(pattern = "^[ ().-]*\\+[ ().-]*[1-9]([ ().-]*[0-9]){7,14}[ ().-]*$")]
     pub caller_id: Option<String>,
     #[serde(default = "default_nps_prompt")]
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
     pub nps_prompt: String,
     #[serde(default = "default_follow_up_prompt")]
+    #[schema(min_length = 1, max_length = 1000, pattern = "\\S")]
     pub follow_up_prompt: String,
     /// BCP 47 language of the prompts and of speech recognition.
     #[serde(default = "default_language")]
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9-]{0,63}$")]
     pub language: String,
     /// The provider's voice name.
     #[serde(default = "default_voice")]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub voice: String,
     /// Ask on WhatsApp after the last missed attempt.
     #[serde(default = "yes")]
     pub whatsapp_fallback: bool,
+    /// The version read (0 when none was stored): saving over a newer one answers 409.
     #[serde(default)]
+    #[schema(maximum = 9007199254740991.0)]
     pub version: u64,
     #[serde(default)]
     pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// `calling_days` in the contract: 1 to 7 days, each once.
+fn calling_days_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(<DayOfWeek as utoipa::PartialSchema>::schema())
+        .min_items(Some(1))
+        .max_items(Some(7))
+        .unique_items(true)
+        .build()
 }
 
 fn utc() -> String {

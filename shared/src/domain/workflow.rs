@@ -280,7 +280,7 @@ pub struct InteractionSettings {
 }
 
 /// `time_zone` in the contract: the IANA names MAX knows.
-fn time_zone_schema() -> utoipa::openapi::Object {
+pub(crate) fn time_zone_schema() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::Type::String)
         .enum_values(Some(chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())))

@@ -358,3 +358,23 @@ async fn nps_ranges_are_checked_by_name() {
     assert!(matches!(calls::nps(w.store(), ORG, d(1), year_later, None).await, Err(Error::Invalid { field, .. }) if field == "to"));
     assert_eq!(calls::nps(w.store(), ORG, d(1), d(30), Some(NpsGrouping::Week)).await.unwrap().total.nps, None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn deleting_a_service_record_cancels_its_call_unless_it_is_being_placed() {
+    // GIVEN two records with ready calls
+    let w = World::new();
+    given_schedule(&w, 5).await;
+    let r = calls::create_service_record(&ports(&w), ORG, record("+16505551234", "adv-1"), monday(10, 0)).await.unwrap();
+    let busy = calls::create_service_record(&ports(&w), ORG, record("+16505551235", "adv-1"), monday(10, 0)).await.unwrap();
+    // WHEN another organisation deletes one THEN it is not found and nothing changes
+    assert_not_found(calls::delete_service_record(&ports(&w), OTHER_ORG, &r.id, monday(10, 1)).await, "service record");
+    // WHEN the organisation deletes it THEN the record is gone and its call cancelled, never placed
+    calls::delete_service_record(&ports(&w), ORG, &r.id, monday(10, 1)).await.unwrap();
+    assert_not_found(calls::service_record(w.store(), ORG, &r.id).await, "service record");
+    assert_eq!(calls::get(w.store(), ORG, r.call_id.as_deref().unwrap()).await.unwrap().status, CallStatus::Cancelled);
+    let placed = dial_due(&w, monday(9, 0) + Duration::days(1)).await;
+    assert_eq!(placed.iter().map(|j| j.call_id.as_str()).collect::<Vec<_>>(), [busy.call_id.as_deref().unwrap()]);
+    // AND a record whose call is being placed stays (409): the provider is dialling
+    assert_conflict(calls::delete_service_record(&ports(&w), ORG, &busy.id, monday(10, 2)).await, "in_progress");
+    assert!(calls::service_record(w.store(), ORG, &busy.id).await.is_ok());
+}

@@ -3,6 +3,7 @@
 //! (own table, queues, bucket) per test.
 
 mod actions;
+mod calls;
 mod contract;
 mod customers;
 mod events;

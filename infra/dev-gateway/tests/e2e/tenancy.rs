@@ -130,6 +130,12 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     for field in ["id", "org_id", "created_by", "created_at", "updated_at", "version"] {
         template.as_object_mut().unwrap().remove(field);
     }
+    let (s, record) = t.post("/v1/service-records", &t.org.agent, json!({ "customer_name": "Ana Ruiz", "customer_phone": "+34 600 111 222" })).await;
+    assert_eq!(s, StatusCode::CREATED, "{record}");
+    let (record, call) = (record["id"].as_str().unwrap().to_string(), record["call_id"].as_str().unwrap().to_string());
+    let (s, demo) = t.post("/v1/calls/demo", &t.org.admin, json!({ "customer_number": "+34600111222" })).await;
+    assert_eq!(s, StatusCode::CREATED, "{demo}");
+    let demo = demo["id"].as_str().unwrap().to_string();
 
     // (method, path of template.yaml) -> (path with our ids, a body the route would accept).
     let cases: Vec<(&str, &str, String, Value)> = vec![
@@ -162,6 +168,14 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("PUT", "/v1/interactions/{id}", format!("/v1/interactions/{interaction}"), json!({ "title": "mine now" })),
         ("POST", "/v1/interactions/{id}/complete", format!("/v1/interactions/{interaction}/complete"), json!({ "outcome": "success" })),
         ("POST", "/v1/interactions/{id}/cancel", format!("/v1/interactions/{interaction}/cancel"), json!({})),
+        ("GET", "/v1/service-records/{id}", format!("/v1/service-records/{record}"), Value::Null),
+        ("PUT", "/v1/service-records/{id}", format!("/v1/service-records/{record}"), json!({ "do_not_call": true })),
+        ("DELETE", "/v1/service-records/{id}", format!("/v1/service-records/{record}"), Value::Null),
+        ("GET", "/v1/calls/{id}", format!("/v1/calls/{call}"), Value::Null),
+        ("PUT", "/v1/calls/{id}", format!("/v1/calls/{call}"), json!({ "notes": "ours now" })),
+        ("DELETE", "/v1/calls/{id}", format!("/v1/calls/{call}"), Value::Null),
+        ("POST", "/v1/calls/{id}/retry", format!("/v1/calls/{call}/retry"), json!({})),
+        ("POST", "/v1/calls/demo/{id}/initiate", format!("/v1/calls/demo/{demo}/initiate"), json!({})),
     ];
     let routes = &t.stack.template.routes;
     let with_ids: Vec<(String, String)> = routes.iter().filter(|r| r.authorized && r.path.contains('{')).map(|r| (r.method.to_uppercase(), r.path.clone())).collect();
@@ -181,6 +195,10 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     assert_eq!(t.get(&format!("/v1/interactions/{interaction}"), &t.org.agent).await.1["title"], "Call");
     assert_eq!(t.get(&format!("/v1/conversations/{conversation}"), &t.org.agent).await.1["status"], "open");
     assert!(t.get(&format!("/v1/customers/{customer}"), &t.org.agent).await.1["phone"].is_string(), "not erased by another organisation");
+    let (s, ours) = t.get(&format!("/v1/calls/{call}"), &t.org.agent).await;
+    assert_eq!((s, ours["status"].as_str(), ours["notes"].clone()), (StatusCode::OK, Some("ready"), Value::Null), "{ours}");
+    assert_eq!(t.get(&format!("/v1/service-records/{record}"), &t.org.agent).await.1["do_not_call"], false);
+    assert_eq!(t.queued("CallsQueue").await, 0, "another organisation initiated nothing");
 
     for route in routes.iter().filter(|r| r.authorized) {
         let path = route.path.replace("{id}", "x").replace("{customerId}", "x").replace("{templateId}", "x");

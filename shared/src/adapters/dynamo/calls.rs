@@ -22,11 +22,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{DynamoStore, Filters, IndexQuery, Item, failed_condition, keyed, n, s, sort_time};
+use super::{DynamoStore, Filters, IndexQuery, Item, failed_condition, key_map, keyed, n, s, sort_time};
 use crate::domain::call::{Call, CallStatus, NpsClass, NpsCounts, NpsDay, ServiceRecord, in_flight_change, nps_changes};
 use crate::domain::call_schedule::ScheduleConfig;
 use crate::domain::customer::{Customer, WhatsAppIdentity};
@@ -272,6 +272,21 @@ impl CallStore for DynamoStore {
     async fn save_service_record(&self, record: &ServiceRecord) -> Result<()> {
         let values = HashMap::from([(":previous".to_string(), n(record.version.saturating_sub(1)))]);
         match self.transact(vec![self.put_op(service_record_item(record)?, Some("version = :previous"), Some(values))?]).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Error::LostUpdate("service record")),
+        }
+    }
+
+    async fn delete_service_record(&self, record: &ServiceRecord) -> Result<()> {
+        let values = HashMap::from([(":read".to_string(), n(record.version))]);
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_map(keys::service_record(&record.org_id, &record.id))))
+            .condition_expression("version = :read")
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| Error::backend("dynamodb", e))?;
+        match self.transact(vec![TransactWriteItem::builder().delete(delete).build()]).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(Error::LostUpdate("service record")),
         }

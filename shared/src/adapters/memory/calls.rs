@@ -104,6 +104,16 @@ impl CallStore for MemoryStore {
         Ok(())
     }
 
+    async fn delete_service_record(&self, record: &ServiceRecord) -> Result<()> {
+        let mut st = self.write("delete_service_record")?;
+        let k = key(&record.org_id, &record.id);
+        if st.service_records.get(&k).is_none_or(|r| r.version != record.version) {
+            return Err(Error::LostUpdate("service record"));
+        }
+        st.service_records.remove(&k);
+        Ok(())
+    }
+
     async fn service_records(&self, org_id: &str, filter: &ServiceRecordFilter, page: &PageRequest) -> Result<Page<ServiceRecord>> {
         let st = self.read("service_records")?;
         // The index of the advisor when there is one (gsi3), else the organisation's (gsi1); the
