@@ -58,22 +58,25 @@ fn check_list(field: &str, values: &[String], max_items: usize) -> Result<()> {
 }
 
 /// A list of short texts in the contract (`positive_mentions`, `tags`, ...): at most `max_items`,
-/// each 1 to [`MAX_NAME_CHARS`] characters and not blank, as [`check_list`] reads them.
-fn short_texts(max_items: usize) -> utoipa::openapi::schema::Array {
-    let item = utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::Type::String)
-        .min_length(Some(1))
-        .max_length(Some(MAX_NAME_CHARS))
-        .pattern(Some("\\S"));
-    utoipa::openapi::schema::ArrayBuilder::new().items(item).max_items(Some(max_items)).build()
+/// each 1 to [`MAX_NAME_CHARS`] characters and not blank, as [`check_list`] reads them; `null`
+/// too where the field is optional (an edit's "leave it as it is").
+fn short_texts(max_items: usize, nullable: bool) -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::{Type, schema::SchemaType};
+    let item = utoipa::openapi::ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(MAX_NAME_CHARS)).pattern(Some("\\S"));
+    let types: SchemaType = if nullable { [Type::Array, Type::Null].into_iter().collect() } else { SchemaType::Type(Type::Array) };
+    utoipa::openapi::schema::ArrayBuilder::new().schema_type(types).items(item).max_items(Some(max_items)).build()
 }
 
-pub(crate) fn mentions_schema() -> utoipa::openapi::schema::Array {
-    short_texts(MAX_LIST_ITEMS)
+fn mentions_schema() -> utoipa::openapi::schema::Array {
+    short_texts(MAX_LIST_ITEMS, false)
 }
 
-pub(crate) fn tags_schema() -> utoipa::openapi::schema::Array {
-    short_texts(MAX_TAGS)
+fn optional_mentions_schema() -> utoipa::openapi::schema::Array {
+    short_texts(MAX_LIST_ITEMS, true)
+}
+
+fn optional_tags_schema() -> utoipa::openapi::schema::Array {
+    short_texts(MAX_TAGS, true)
 }
 
 /// Whether a phone as typed holds anything but the separators [`normalise_phone`] drops.
@@ -809,13 +812,13 @@ pub struct CallEdit {
     #[schema(max_length = 2000)]
     pub recording_url: Option<Option<String>>,
     #[serde(default)]
-    #[schema(schema_with = tags_schema)]
+    #[schema(schema_with = optional_tags_schema)]
     pub tags: Option<Vec<String>>,
     #[serde(default)]
-    #[schema(schema_with = mentions_schema)]
+    #[schema(schema_with = optional_mentions_schema)]
     pub positive_mentions: Option<Vec<String>>,
     #[serde(default)]
-    #[schema(schema_with = mentions_schema)]
+    #[schema(schema_with = optional_mentions_schema)]
     pub areas_to_improve: Option<Vec<String>>,
     /// Corrects the score of a completed call (409 on any other).
     #[serde(default)]
