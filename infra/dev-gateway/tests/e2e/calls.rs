@@ -79,19 +79,20 @@ async fn a_service_records_call_is_ready_at_the_configured_time_and_is_edited_ca
     let record = given_record(&t, "adv-1", "oil change").await;
     assert_eq!(record["customer_phone"], "+16505551234");
     let call_id = record["call_id"].as_str().expect("a record with a phone has its call").to_string();
-    // THEN its call is ready 24 h later, at the next open window: Tuesday 09:00
+    // THEN its call is ready 24 h later, when the window opens next: Tuesday 15:00 is past 12:00,
+    // so Wednesday 09:00
     let (status, call) = t.get(&format!("/v1/calls/{call_id}"), &t.org.agent).await;
     assert_eq!(status, StatusCode::OK, "{call}");
-    assert_eq!((call["status"].as_str(), time(&call["due_at"])), (Some("ready"), monday(9) + Duration::days(1)));
+    assert_eq!((call["status"].as_str(), time(&call["due_at"])), (Some("ready"), monday(9) + Duration::days(2)));
     assert_eq!((call["service_record_id"].clone(), call["service_advisor_id"].as_str()), (record["id"].clone(), Some("adv-1")));
     // AND the lists show it by advisor and by due time (`to` exclusive); the feed announced it
     let (_, ready) = t.get("/v1/calls/ready?advisor_id=adv-1", &t.org.agent).await;
     assert_eq!(ids(&ready), [call_id.clone()]);
     let (_, other_advisor) = t.get("/v1/calls/ready?advisor_id=adv-2", &t.org.agent).await;
     assert!(ids(&other_advisor).is_empty());
-    let (_, before) = t.get("/v1/calls/ready?to=2030-01-08T09:00:00Z", &t.org.agent).await;
+    let (_, before) = t.get("/v1/calls/ready?to=2030-01-09T09:00:00Z", &t.org.agent).await;
     assert!(ids(&before).is_empty(), "{before}");
-    let (_, at) = t.get("/v1/calls/ready?from=2030-01-08T09:00:00Z&to=2030-01-08T09:00:01Z", &t.org.agent).await;
+    let (_, at) = t.get("/v1/calls/ready?from=2030-01-09T09:00:00Z&to=2030-01-09T09:00:01Z", &t.org.agent).await;
     assert_eq!(ids(&at), [call_id.clone()]);
     let (_, records) = t.get("/v1/service-records?advisor_id=adv-1&status=completed", &t.org.agent).await;
     assert_eq!(ids(&records), [record["id"].as_str().unwrap()]);
@@ -114,13 +115,13 @@ async fn a_service_records_call_is_ready_at_the_configured_time_and_is_edited_ca
     assert!(ids(&t.get("/v1/calls/ready", &t.org.agent).await.1).is_empty());
     let (status, problem) = t.post(&format!("/v1/calls/{call_id}/retry"), &t.org.agent, json!({})).await;
     assert_eq!((status, problem["current_status"].as_str()), (StatusCode::CONFLICT, Some("cancelled")));
-    assert!(calls::take_due_calls(&*t.stack.deps.store, monday(9) + Duration::days(1)).await.unwrap().is_empty());
+    assert!(calls::take_due_calls(&*t.stack.deps.store, monday(9) + Duration::days(2)).await.unwrap().is_empty());
 
     // Retry: a second record's call is missed on its only attempt, listed as missed, and a retry
     // makes it ready again at the schedule's next open time, with one more attempt allowed.
     let second = given_record(&t, "adv-1", "oil change").await;
     let second_call = second["call_id"].as_str().unwrap().to_string();
-    let placed = dial_due(&t, monday(9) + Duration::days(1), |_| (ProviderResult::NoAnswer, None)).await;
+    let placed = dial_due(&t, monday(9) + Duration::days(2), |_| (ProviderResult::NoAnswer, None)).await;
     assert_eq!(placed.len(), 1);
     let (_, missed) = t.get("/v1/calls/missed?advisor_id=adv-1", &t.org.agent).await;
     assert_eq!(ids(&missed), [second_call.clone()]);
@@ -185,10 +186,10 @@ async fn nps_moves_as_calls_complete_by_advisor_service_type_and_week() {
         let r = given_record(&t, advisor, service).await;
         scores.insert(r["call_id"].as_str().unwrap().to_string(), score);
     }
-    // The customers answer Tuesday between 09:00 and 09:01: completed on 2030-01-08 (UTC).
-    let placed = dial_due(&t, monday(9) + Duration::days(1), |job| (ProviderResult::Completed { machine: false }, Some(scores[&job.call_id]))).await;
+    // The customers answer Wednesday between 09:00 and 09:01: completed on 2030-01-09 (UTC).
+    let placed = dial_due(&t, monday(9) + Duration::days(2), |job| (ProviderResult::Completed { machine: false }, Some(scores[&job.call_id]))).await;
     assert_eq!(placed.len(), 3);
-    let (status, nps) = t.get("/v1/calls/nps?from=2030-01-08&to=2030-01-08&group_by=advisor", &t.org.supervisor).await;
+    let (status, nps) = t.get("/v1/calls/nps?from=2030-01-09&to=2030-01-09&group_by=advisor", &t.org.supervisor).await;
     assert_eq!(status, StatusCode::OK, "{nps}");
     assert_eq!(
         (nps["total"]["promoters"].as_i64(), nps["total"]["detractors"].as_i64(), nps["total"]["responses"].as_i64(), nps["total"]["nps"].as_f64()),
@@ -201,7 +202,7 @@ async fn nps_moves_as_calls_complete_by_advisor_service_type_and_week() {
     assert_eq!(by_type["groups"].as_array().unwrap().iter().map(|g| g["group"].as_str().unwrap()).collect::<Vec<_>>(), ["oil change", "tyres"]);
     let (_, by_week) = t.get("/v1/calls/nps?from=2030-01-01&to=2030-01-31&group_by=week", &t.org.agent).await;
     assert_eq!((by_week["groups"][0]["group"].as_str(), by_week["groups"][0]["responses"].as_i64()), (Some("2030-W02"), Some(3)), "{by_week}");
-    let (_, before) = t.get("/v1/calls/nps?from=2030-01-01&to=2030-01-07", &t.org.agent).await;
+    let (_, before) = t.get("/v1/calls/nps?from=2030-01-01&to=2030-01-08", &t.org.agent).await;
     assert_eq!((before["total"]["responses"].as_i64(), before["total"]["nps"].clone()), (Some(0), Value::Null));
     // The completed list, by score range; the feed announced every completion.
     let (_, promoters) = t.get("/v1/calls/completed?nps_min=9&nps_max=10", &t.org.agent).await;
@@ -213,10 +214,10 @@ async fn nps_moves_as_calls_complete_by_advisor_service_type_and_week() {
     let detractor = scores.iter().find(|(_, s)| **s == 3).unwrap().0;
     let (status, corrected) = t.api(Method::PUT, &format!("/v1/calls/{detractor}"), &t.org.agent, Some(json!({ "nps_score": 7 }))).await;
     assert_eq!((status, corrected["nps_score"].as_u64()), (StatusCode::OK, Some(7)), "{corrected}");
-    let (_, nps) = t.get("/v1/calls/nps?from=2030-01-08&to=2030-01-08", &t.org.agent).await;
+    let (_, nps) = t.get("/v1/calls/nps?from=2030-01-09&to=2030-01-09", &t.org.agent).await;
     assert_eq!((nps["total"]["passives"].as_i64(), nps["total"]["detractors"].as_i64(), nps["total"]["nps"].as_f64()), (Some(1), Some(0), Some(66.7)));
     // A range backwards, or longer than a year, names `to`.
-    for query in ["from=2030-01-08&to=2030-01-01", "from=2030-01-01&to=2031-01-02"] {
+    for query in ["from=2030-01-09&to=2030-01-01", "from=2030-01-01&to=2031-01-02"] {
         let (status, problem) = t.get(&format!("/v1/calls/nps?{query}"), &t.org.agent).await;
         assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("to")), "{query}: {problem}");
     }
