@@ -139,9 +139,12 @@ def before_call(ctx, case, **kwargs):
         if path in _CALL_LISTS or path == "/v1/service-records":
             _strictly_ordered(query, "from", "to")
         if path in _CALL_LISTS:
-            a, b = query.get("nps_min"), query.get("nps_max")
-            if isinstance(a, int) and isinstance(b, int) and a > b:
-                query["nps_min"], query["nps_max"] = b, a
+            try:
+                a, b = int(query["nps_min"]), int(query["nps_max"])
+            except (KeyError, TypeError, ValueError):
+                a, b = None, None
+            if a is not None and a > b:
+                query["nps_min"], query["nps_max"] = query["nps_max"], query["nps_min"]
         if path == "/v1/calls/nps":
             _nps_range(query)
         if path == "/v1/interactions":

@@ -43,7 +43,9 @@ impl CallWindow {
 /// The schedule of an organisation's feedback calls (`campaign_id` absent), or of one campaign's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScheduleConfig {
+    /// The caller's organisation (set by the API, whatever a body says).
     #[serde(default)]
+    #[schema(read_only)]
     pub org_id: String,
     /// The campaign this config decides for; absent for the organisation's own.
     #[serde(default, deserialize_with = "crate::domain::ids::optional_id")]
@@ -105,7 +107,9 @@ pub struct ScheduleConfig {
     #[serde(default)]
     #[schema(maximum = 9007199254740991.0)]
     pub version: u64,
+    /// When it was saved (set by the API).
     #[serde(default)]
+    #[schema(read_only)]
     pub updated_at: Option<DateTime<Utc>>,
 }
 
