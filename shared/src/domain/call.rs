@@ -47,11 +47,19 @@ fn check_text(field: &str, value: &Option<String>, max: usize) -> Result<()> {
     }
 }
 
+/// Whether a text is blank as the contract reads it (`pattern: \S`): only ECMAScript's white
+/// space, which counts U+FEFF and not U+0085, unlike `char::is_whitespace`.
+pub fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        matches!(c, '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}')
+    })
+}
+
 fn check_list(field: &str, values: &[String], max_items: usize) -> Result<()> {
     if values.len() > max_items {
         return Err(Error::invalid(field, format!("at most {max_items} items")));
     }
-    match values.iter().position(|v| v.trim().is_empty() || v.chars().count() > MAX_NAME_CHARS) {
+    match values.iter().position(|v| is_blank(v) || v.chars().count() > MAX_NAME_CHARS) {
         Some(i) => Err(Error::invalid(format!("{field}[{i}]"), format!("must have 1 to {MAX_NAME_CHARS} characters"))),
         None => Ok(()),
     }
@@ -1094,6 +1102,16 @@ mod tests {
         assert_eq!(c.claim(n, at), Transition::Changed);
         c.placed(n, "CA1", at).unwrap();
         c
+    }
+
+    #[test]
+    fn blank_is_what_the_contracts_pattern_calls_blank() {
+        // ECMAScript's \s (the contract's regex) has U+FEFF and not U+0085 (NEL): schemathesis
+        // sent a prompt "\u{85}", valid by the contract, that `str::trim` had emptied.
+        assert!(is_blank("") && is_blank(" \t\n\u{a0}\u{3000}\u{feff}"));
+        assert!(!is_blank("\u{85}") && !is_blank(" x "));
+        assert!(CallEdit { tags: Some(vec!["\u{85}".into()]), ..Default::default() }.validate().is_ok());
+        assert!(CallEdit { tags: Some(vec!["\u{feff}".into()]), ..Default::default() }.validate().is_err());
     }
 
     #[test]

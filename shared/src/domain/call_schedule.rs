@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::call::normalise_phone;
+use crate::domain::call::{is_blank, normalise_phone};
 use crate::domain::workflow::DayOfWeek;
 use crate::error::{Error, Result};
 
@@ -216,7 +216,7 @@ impl ScheduleConfig {
             normalise_phone("caller_id", caller_id)?;
         }
         for (field, text) in [("nps_prompt", &self.nps_prompt), ("follow_up_prompt", &self.follow_up_prompt)] {
-            if text.trim().is_empty() || text.chars().count() > MAX_PROMPT_CHARS {
+            if is_blank(text) || text.chars().count() > MAX_PROMPT_CHARS {
                 return Err(Error::invalid(field, format!("must have 1 to {MAX_PROMPT_CHARS} characters")));
             }
         }
