@@ -150,6 +150,7 @@ impl DevStack {
             routes: template.routes.clone(),
             tokens: tokens.clone(),
             sandbox: sandbox.clone(),
+            scheduled: template.schedules.iter().map(|s| s.binary.clone()).collect(),
             openapi_yaml: openapi::yaml(),
             openapi_json: openapi::json(),
         });

@@ -308,17 +308,21 @@ pub fn split_by_group(messages: Vec<Message>) -> Vec<Vec<Message>> {
     batches.into_iter().map(|(_, b)| b).collect()
 }
 
+/// The event EventBridge sends a scheduled function, for now.
+pub fn scheduled_event() -> serde_json::Value {
+    json!({
+        "version": "0", "id": ulid::Ulid::new().to_string(), "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "000000000000", "time": chrono::Utc::now().to_rfc3339(),
+        "region": "us-east-1", "resources": [], "detail": {}
+    })
+}
+
 pub async fn run_schedule(binary: String, period: Duration, deps: Arc<Deps>) {
     let mut tick = tokio::time::interval(period);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let event = json!({
-            "version": "0", "id": ulid::Ulid::new().to_string(), "detail-type": "Scheduled Event",
-            "source": "aws.events", "account": "000000000000", "time": chrono::Utc::now().to_rfc3339(),
-            "region": "us-east-1", "resources": [], "detail": {}
-        });
-        match registry::invoke_schedule(&binary, event, &deps).await {
+        match registry::invoke_schedule(&binary, scheduled_event(), &deps).await {
             Some(Ok(())) => {}
             Some(Err(e)) => error!(function = binary, error = %e, "scheduled run failed"),
             None => {

@@ -37,6 +37,7 @@ pub async fn invoke_schedule(binary: &str, event: serde_json::Value, deps: &Deps
     Some(match binary {
         "next-step" => next_step::sweep(deps).await.map(|_| ()),
         "reply-sender" => reply_sender::sweep(deps).await.map(|_| ()),
+        "call-scheduler" => call_scheduler::run(deps).await.map(|_| ()),
         _ => return None,
     })
 }

@@ -23,7 +23,8 @@ use crate::domain::support::Transition;
 use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
 use crate::ports::{
-    CallFilter, CallSaved, CallStore, CallWrite, CustomerStore, EventStore, Page, PageRequest, QueueMessage, ServiceRecordFilter,
+    CallFilter, CallSaved, CallStore, CallWrite, CustomerStore, EventStore, Outbox, Page, PageRequest, Queue, QueueMessage,
+    ServiceRecordFilter,
     Written,
 };
 
@@ -451,6 +452,28 @@ pub async fn take_due_calls(calls: &dyn CallStore, now: DateTime<Utc>) -> Result
         jobs.extend(due.iter().map(DialJob::of));
     }
     Ok(jobs)
+}
+
+/// What one run of the scheduler did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Dispatched {
+    /// Dial jobs put on the calls queue.
+    pub queued: usize,
+    /// Calls in progress given up as `failed` (heard nothing for [`STALE_AFTER`]).
+    pub given_up: usize,
+}
+
+/// The scheduler's minute: first the calls that heard nothing for too long are given up (which
+/// frees their slots), then the due calls each organisation has room for go to the dialer, ten
+/// jobs per queue request. A job sent again next minute, before the dialer took it, is the same
+/// job (deduplicated by attempt), and a claim places an attempt once whatever arrives.
+pub async fn dispatch_due_calls(ports: &CallPorts<'_>, outbox: &dyn Outbox, now: DateTime<Utc>) -> Result<Dispatched> {
+    let given_up = give_up_stale_calls(ports, now).await?.len();
+    let jobs: Vec<QueueMessage> = take_due_calls(ports.calls, now).await?.iter().map(DialJob::queue_message).collect();
+    for chunk in jobs.chunks(10) {
+        outbox.send_batch(Queue::Calls, chunk).await?;
+    }
+    Ok(Dispatched { queued: jobs.len(), given_up })
 }
 
 /// What the dialer does with a job.

@@ -10,7 +10,7 @@ use crate::domain::call::{CallChange, CallEnd, CallStatus, CompletedVia, MissRea
 use crate::domain::call_schedule::{CallWindow, ScheduleConfig};
 use crate::domain::event::EventKind;
 use crate::error::Error;
-use crate::ports::{CallFilter, CallStore, CustomerStore, PageRequest};
+use crate::ports::{CallFilter, CallStore, CustomerStore, PageRequest, Queue};
 
 /// Monday 2025-06-09 at `h:m` UTC.
 fn monday(h: u32, m: u32) -> DateTime<Utc> {
@@ -196,6 +196,37 @@ async fn the_scheduler_takes_only_due_calls_inside_the_window_up_to_the_cap() {
     // WHEN one call ends, one slot frees
     calls::apply_call_end(&ports(&w), &jobs[0], &end(ProviderResult::Busy, tuesday(9, 2))).await.unwrap();
     assert_eq!(calls::take_due_calls(w.store(), tuesday(9, 3)).await.unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_schedulers_minute_gives_up_the_silent_then_queues_what_fits_ten_jobs_a_request() {
+    // GIVEN twelve calls due Tuesday 09:00 and room for eleven at once
+    let w = World::new();
+    given_schedule(&w, 11).await;
+    for i in 0..12 {
+        given_ready_call(&w, &format!("+165055512{i:02}")).await;
+    }
+    let tuesday = |h, m| monday(h, m) + Duration::days(1);
+    // WHEN the scheduler's minute runs before the window: nothing queued
+    let before = calls::dispatch_due_calls(&ports(&w), w.outbox(), tuesday(8, 59)).await.unwrap();
+    assert_eq!(before, calls::Dispatched { queued: 0, given_up: 0 });
+    // WHEN it runs inside it: eleven jobs (two queue requests: the memory queue refuses more
+    // than ten at once, as SQS does), each the organisation's and named by its attempt
+    let first = calls::dispatch_due_calls(&ports(&w), w.outbox(), tuesday(9, 0)).await.unwrap();
+    assert_eq!(first, calls::Dispatched { queued: 11, given_up: 0 });
+    let jobs = w.outbox().jobs(Queue::Calls);
+    assert_eq!(jobs.len(), 11);
+    assert!(jobs.iter().all(|j| j.group_id.as_deref() == Some(ORG) && j.dedup_id.as_deref().is_some_and(|d| d.starts_with("call:") && d.ends_with(":1"))));
+    // GIVEN the dialer claimed one and died before the provider answered
+    let job: DialJob = serde_json::from_str(&jobs[0].body).unwrap();
+    assert!(matches!(calls::claim(w.store(), &job, tuesday(9, 0)).await.unwrap(), Claim::Place { .. }));
+    // WHEN the minute runs after 15 minutes of silence
+    let later = calls::dispatch_due_calls(&ports(&w), w.outbox(), tuesday(9, 16)).await.unwrap();
+    // THEN the silent call is given up (retried later) and its slot is used by the ready ones:
+    // the ten the dialer had not taken (the same jobs again) and the twelfth
+    assert_eq!(later, calls::Dispatched { queued: 11, given_up: 1 });
+    assert_eq!(calls::get(w.store(), ORG, &job.call_id).await.unwrap().miss_reason, Some(MissReason::Failed));
+    assert_eq!(w.outbox().jobs(Queue::Calls).len(), 12, "the ten sent again are the same jobs (deduplicated by attempt)");
 }
 
 #[tokio::test(start_paused = true)]

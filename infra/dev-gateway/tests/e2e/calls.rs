@@ -273,3 +273,33 @@ async fn another_organisation_sees_none_of_ours_and_our_cursors_are_refused_in_i
     let (_, nps) = t.get("/v1/calls/nps", b).await;
     assert_eq!(nps["total"]["responses"], 0);
 }
+
+#[tokio::test]
+async fn the_scheduler_run_now_puts_the_due_call_on_the_calls_queue_once() {
+    // GIVEN calls allowed at any hour of any day, a first attempt 24 h after the service, and a
+    // service done two days ago: its call is due
+    let t = stack().await;
+    let every_day = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+    let body = json!({
+        "time_zone": "UTC", "calling_days": every_day, "windows": [{ "start": "00:00", "end": "24:00" }],
+        "delay_after_service_minutes": 1440, "max_attempts": 2, "version": 0,
+    });
+    assert_eq!(t.api(Method::PUT, "/v1/calls/schedule-config", &t.org.admin, Some(body)).await.0, StatusCode::OK);
+    let service = json!({ "customer_name": "Sheena Nelson", "customer_phone": "+16505551234", "appointment_date": Utc::now() - Duration::days(2) });
+    let (status, record) = t.post("/v1/service-records", &t.org.agent, service).await;
+    assert_eq!(status, StatusCode::CREATED, "{record}");
+    assert_eq!(t.queued("CallsQueue").await, 0, "nothing queued before the scheduler runs");
+    // WHEN the scheduler's minute is run now, twice (as two minutes before a dialer takes it)
+    let run = || async { t.http.post(t.url("/dev/schedules/call-scheduler")).send().await.unwrap() };
+    for _ in 0..2 {
+        let res = run().await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    // THEN its first attempt is one job on the calls queue (deduplicated by attempt), and the call
+    // is still ready (a dialer claims it)
+    assert_eq!(t.queued("CallsQueue").await, 1);
+    let (_, call) = t.get(&format!("/v1/calls/{}", record["call_id"].as_str().unwrap()), &t.org.agent).await;
+    assert_eq!(call["status"], "ready", "{call}");
+    // AND a function that is not scheduled is not run
+    assert_eq!(t.http.post(t.url("/dev/schedules/api-calls")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
