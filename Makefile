@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test venv lint build openapi bench-cold-start bench-package-size bench-load bench-load-80 bench-interactions bench-support-notifications bench-actions bench-moto
+.PHONY: dev test venv lint build openapi bench-cold-start bench-package-size bench-load bench-load-80 bench-interactions bench-calls bench-support-notifications bench-actions bench-moto
 
 venv:
 	@infra/scripts/venv.sh
@@ -46,6 +46,10 @@ bench-load-80: venv
 ## make bench-interactions: completion -> next interaction visible through the API (p50/p99)
 bench-interactions: venv
 	infra/bench/interactions.sh
+
+## make bench-calls: the feedback calls' scheduler with 10,000 ready calls, 500 due (AWS calls per run)
+bench-calls: venv
+	infra/bench/calls.sh $(ARGS)
 
 ## make bench-support-notifications: notification counts with 10 and 10,000 tickets (calls per read, latency)
 bench-support-notifications: venv
