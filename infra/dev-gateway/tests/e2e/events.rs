@@ -102,7 +102,7 @@ async fn every_sample_event_runs_through_its_handler() {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     assert_eq!(statuses, expected, "every HTTP sample answers what it shows");
-    assert_eq!(seen, expected.len() + 4, "the HTTP samples and the four SQS / schedule samples");
+    assert_eq!(seen, expected.len() + 5, "the HTTP samples and the five SQS / schedule samples");
     // The inbound sample stored Meta's text message in the demo organisation.
     let conversations = t.conversations().await;
     assert_eq!(conversations.len(), 1);
