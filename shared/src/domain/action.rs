@@ -172,10 +172,12 @@ fn chars(s: &str) -> usize {
 }
 
 fn optional_text(field: &str, value: Option<String>, max: usize) -> Result<Option<String>> {
-    match value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
-        Some(v) if chars(&v) > max => Err(Error::invalid(field, format!("must be at most {max} characters"))),
-        other => Ok(other),
+    // The limit is on the text as sent, as the contract's maxLength reads it: white space trimmed
+    // away afterwards does not make a text that was too long fit.
+    if value.as_deref().is_some_and(|v| chars(v) > max) {
+        return Err(Error::invalid(field, format!("must be at most {max} characters")));
     }
+    Ok(value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
 }
 
 fn validate_details(field: &str, details: &Map<String, Value>) -> Result<()> {
@@ -188,7 +190,24 @@ fn validate_details(field: &str, details: &Map<String, Value>) -> Result<()> {
     if let Some(key) = details.keys().find(|k| k.trim().is_empty()) {
         return Err(Error::invalid(format!("{field}.{key}"), "field names must not be empty"));
     }
+    if let Some((key, _)) = details.iter().find(|(_, v)| !storable_numbers(v)) {
+        return Err(Error::invalid(
+            format!("{field}.{key}"),
+            "numbers must be 0 or between 1e-130 and 1e126 in magnitude (DynamoDB's range)",
+        ));
+    }
     Ok(())
+}
+
+/// Whether every number in `value` is one DynamoDB can store: 0, or a magnitude from 1e-130 to
+/// below 1e126 (schemathesis sent 4.06e-161, which the table refused: a 500).
+fn storable_numbers(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.as_f64().is_some_and(|x| x == 0.0 || (1e-130..1e126).contains(&x.abs())),
+        Value::Array(items) => items.iter().all(storable_numbers),
+        Value::Object(fields) => fields.values().all(storable_numbers),
+        _ => true,
+    }
 }
 
 impl NewAction {
@@ -453,6 +472,11 @@ mod tests {
         assert_eq!(err(DecisionRequest::new(ActionStatus::Approved, None, "reply_text", Some(changes))), "changes");
         let long = "x".repeat(MAX_REPLY_CHARS + 1);
         assert_eq!(err(DecisionRequest::new(ActionStatus::Denied, Some(long), "user_response", None)), "user_response");
+        // Too long as sent, though it would fit once its white space is trimmed (schemathesis).
+        let padded = format!("\n{}", "x".repeat(MAX_REPLY_CHARS));
+        assert_eq!(err(DecisionRequest::new(ActionStatus::Approved, Some(padded), "reply_text", None)), "reply_text");
+        let fits = format!("\n{}", "x".repeat(MAX_REPLY_CHARS - 1));
+        assert_eq!(DecisionRequest::new(ActionStatus::Approved, Some(fits), "reply_text", None).unwrap().reply_text.map(|r| r.len()), Some(MAX_REPLY_CHARS - 1));
         let blank = DecisionRequest::new(ActionStatus::Denied, Some("  ".into()), "reply_text", None).unwrap();
         assert_eq!(blank.reply_text, None);
     }
@@ -489,5 +513,18 @@ mod tests {
         assert_eq!(action_of_response(&response_key("01ABC")), Some("01ABC"));
         assert_eq!(action_of_response("client-key-1"), None);
         assert_eq!(action_of_response("action::response"), None);
+    }
+
+    #[test]
+    fn details_hold_only_numbers_dynamodb_can_store() {
+        let details = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let check = |v| validate_details("details", &details(v));
+        assert!(check(json!({"amount": 0, "rate": 1e-130, "big": 9.9e125, "neg": -12.5, "list": [1, {"x": 2}]})).is_ok());
+        for bad in [json!({"tiny": 4.056434139765059e-161}), json!({"huge": 1e126}), json!({"deep": [[], {"x": -1e-200}]})] {
+            match check(bad.clone()) {
+                Err(Error::Invalid { field, .. }) => assert!(field.starts_with("details."), "{field}"),
+                other => panic!("{bad} accepted: {other:?}"),
+            }
+        }
     }
 }
