@@ -65,7 +65,7 @@ ENV_ARGS=(
   --env MEDIA_BUCKET=max-bench-media
   --env WHATSAPP_APP_SECRET=bench-app-secret
   --env WHATSAPP_VERIFY_TOKEN=bench-verify-token
-  --env WHATSAPP_ACCESS_TOKEN=bench-access-token
+  --env SECRETS_PREFIX=max/bench/
   --env "GRAPH_API_BASE_URL=http://{sink}"
   --env RUST_LOG=info
 )

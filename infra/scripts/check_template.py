@@ -30,9 +30,12 @@
      (infra/scripts/dynamo_actions.py reads them from the Rust source), Query on
      the indexes only if it queries one;
    - the table's TTL is enabled on the attribute the code writes (expires_at);
-   - S3 grants name a prefix of the bucket (`${MediaBucket.Arn}/inbound/*`),
+   - S3 grants name a prefix of the bucket (`${MediaBucket.Arn}/inbound/*`; s3:ListBucket,
+     which names the bucket, alone in its statement with a StringLike s3:prefix condition),
      and every prefix granted (and every one the code writes: BASELINE_PREFIXES)
      has an enabled lifecycle rule that expires it;
+   - Secrets Manager: only SECRET_WRITERS may write secrets, only SECRET_READERS read them,
+     and every grant names secrets below max/${AWS::StackName}/;
    - GraphApiBaseUrl: an https default and an AllowedPattern refusing http;
      CORS origins come from a parameter with no "*" default whose
      AllowedPattern refuses "*"; LogLevel defaults to info;
@@ -71,7 +74,8 @@ NEEDS_ENV = {
     "queue:Calls": ["CALLS_QUEUE_URL"],
     "blobs": ["MEDIA_BUCKET"],
     "webhook_secrets": ["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"],
-    "whatsapp": ["GRAPH_API_BASE_URL", "WHATSAPP_ACCESS_TOKEN"],
+    "whatsapp": ["GRAPH_API_BASE_URL"],
+    "secrets": ["SECRETS_PREFIX"],
 }
 ALWAYS_ENV = ["TABLE_NAME"]
 # Variables every function may get from Globals (not secrets, nothing to reach).
@@ -89,8 +93,15 @@ BUCKET = "MediaBucket"
 # Log lines that must raise an alarm: (log message, what it means).
 LOG_ALARMS = [
     ("webhook signature missing or wrong", "webhook 401 bursts"),
-    ("WhatsApp access token rejected", "Graph error 190, every send fails"),
+    ("WhatsApp access token", "Graph error 190 or no token: every send from a number fails"),
 ]
+# Who may touch the numbers' Graph tokens (Secrets Manager), by binary: only the channels API
+# writes them, only the sender reads them. Every grant names secrets below the stack's prefix.
+SECRET_WRITERS = {"api-channels"}
+SECRET_READERS = {"reply-sender"}
+SECRET_READ_ACTIONS = {"GetSecretValue"}
+SECRET_WRITE_ACTIONS = {"DescribeSecret", "CreateSecret", "PutSecretValue", "RestoreSecret", "DeleteSecret"}
+SECRET_ARN_PREFIX = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:max/${AWS::StackName}/"
 # The claim naming a user's organisation (shared/src/http.rs ORG_CLAIM) and the groups that are roles.
 ORG_ATTRIBUTE = "custom:org_id"
 ROLE_GROUPS = ["admin", "supervisor", "agent"]
@@ -407,6 +418,9 @@ def check_statements(where, statements, problems, s3_prefixes=None):
         resources = as_list(st.get("Resource"))
         if "*" in resources:
             problems.append(f"{where}: statement {sid}: Resource \"*\"")
+        if s3_prefixes is not None and any(a.lower() == "s3:listbucket" for a in actions):
+            check_list_bucket(where, sid, st, actions, resources, problems, s3_prefixes)
+            continue
         if s3_prefixes is not None and any(a.lower().startswith("s3:") for a in actions):
             for r in resources:
                 text = sub_or_str(r) or ""
@@ -415,6 +429,50 @@ def check_statements(where, statements, problems, s3_prefixes=None):
                     problems.append(f"{where}: statement {sid}: S3 resource {text or r!r} must be one prefix of the bucket: ${{{BUCKET}.Arn}}/<prefix>/*")
                 else:
                     s3_prefixes.setdefault(m.group(1), []).append(where)
+
+
+def check_list_bucket(where, sid, st, actions, resources, problems, s3_prefixes):
+    """s3:ListBucket names the bucket itself, so it is held to prefixes by its condition: alone in
+    its statement, on the media bucket, with StringLike s3:prefix values `<prefix>/*` (each prefix
+    then needs its lifecycle rule like any granted one)."""
+    if any(a.lower() != "s3:listbucket" for a in actions):
+        problems.append(f"{where}: statement {sid}: s3:ListBucket must have a statement of its own (it is granted on the bucket, not on a prefix)")
+    if len(resources) != 1 or getatt(resources[0]) != (BUCKET, "Arn"):
+        problems.append(f"{where}: statement {sid}: s3:ListBucket must name the bucket (!GetAtt {BUCKET}.Arn) and nothing else")
+    listed = as_list((((st.get("Condition") or {}).get("StringLike")) or {}).get("s3:prefix"))
+    if not listed:
+        problems.append(f"{where}: statement {sid}: s3:ListBucket needs Condition StringLike s3:prefix (one prefix of the bucket, not all of it)")
+    for value in listed:
+        m = re.fullmatch(r"(.+/)\*", value if isinstance(value, str) else "")
+        if not m:
+            problems.append(f"{where}: statement {sid}: s3:prefix {value!r} must be <prefix>/*")
+        else:
+            s3_prefixes.setdefault(m.group(1), []).append(where)
+
+
+def check_secret_grants(functions, problems):
+    """Secrets Manager: writers write, readers read, nobody else touches a secret, and every grant
+    names secrets below the stack's own prefix."""
+    for fname, fn in functions.items():
+        binary = ((fn.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+        for policy in as_list((fn.get("Properties") or {}).get("Policies")):
+            if not isinstance(policy, dict) or "Statement" not in policy:
+                continue
+            for st in as_list(policy["Statement"]):
+                if not isinstance(st, dict) or st.get("Effect") != "Allow":
+                    continue
+                sid = st.get("Sid", "?")
+                actions = {a.split(":", 1)[1] for a in as_list(st.get("Action")) if isinstance(a, str) and a.lower().startswith("secretsmanager:")}
+                if not actions:
+                    continue
+                allowed = (SECRET_WRITE_ACTIONS if binary in SECRET_WRITERS else set()) | (SECRET_READ_ACTIONS if binary in SECRET_READERS else set())
+                for action in sorted(actions - allowed):
+                    who = "the channels API (SECRET_WRITERS)" if action in SECRET_WRITE_ACTIONS else "the sender (SECRET_READERS)" if action in SECRET_READ_ACTIONS else "no function"
+                    problems.append(f"{fname}: statement {sid}: secretsmanager:{action} is for {who} only")
+                for r in as_list(st.get("Resource")):
+                    text = sub_or_str(r) or ""
+                    if not text.startswith(SECRET_ARN_PREFIX) or len(text) <= len(SECRET_ARN_PREFIX):
+                        problems.append(f"{fname}: statement {sid}: secrets must be named below {SECRET_ARN_PREFIX} (found {text or r!r})")
 
 
 def parse_needs(main_rs):
@@ -430,6 +488,7 @@ def parse_needs(main_rs):
     else:
         parts = ["queue:" + q for q in re.findall(r"Queue::(\w+)", needs)]
         parts += [k for k in ("blobs", "webhook_secrets", "whatsapp") if re.search(k + r"\s*:\s*true", needs)]
+        parts += ["secrets"] if re.search(r"secrets\s*:\s*Some\(", needs) else []
     wanted = set(ALWAYS_ENV)
     for part in parts:
         wanted.update(NEEDS_ENV.get(part, []))
@@ -492,6 +551,8 @@ def check_security(template, resources, functions, problems, repo_root=None):
 
     # DynamoDB grants = what the code reaches (dynamo_actions.py), no more, no less.
     check_dynamodb_grants(functions, problems, repo_root)
+    # Secrets: who may write, who may read, and only the stack's own.
+    check_secret_grants(functions, problems)
 
     # Every other policy document of the template: no wildcard grants either.
     for rname, res in resources.items():

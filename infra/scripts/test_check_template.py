@@ -243,7 +243,7 @@ class CheckTemplate(unittest.TestCase):
         def mutate(t):
             t["Resources"].pop("WebhookUnauthorizedAlarm")
             t["Resources"].pop("GraphTokenRejectedMetricFilter")
-        self.assertFires(mutate, "'webhook signature missing or wrong'", "'WhatsApp access token rejected'")
+        self.assertFires(mutate, "'webhook signature missing or wrong'", "'WhatsApp access token'")
 
     # ------------------------------------------------------------ starvation
 
@@ -287,6 +287,50 @@ class CheckTemplate(unittest.TestCase):
             jwt["issuer"] = ct.Tagged("!Ref", "CognitoIssuer")
             jwt["audience"] = [ct.Tagged("!Ref", "CognitoAudience")]
         self.assertFires(mutate, "issuer must be the template's user pool", "audience must be the template's app clients")
+
+    # ------------------------------------------------------------ secrets (the numbers' Graph tokens)
+
+    @staticmethod
+    def statement(t, function, sid):
+        return next(st for st in t["Resources"][function]["Properties"]["Policies"][0]["Statement"] if st.get("Sid") == sid)
+
+    def test_a_secret_written_outside_the_channels_api_fires(self):
+        self.assertFires(lambda t: self.statements(t).append(snippet("""
+            Sid: WriteTokens
+            Effect: Allow
+            Action: [secretsmanager:PutSecretValue]
+            Resource: !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:max/${AWS::StackName}/whatsapp/*"
+        """)), "ApiEventsFunction: statement WriteTokens: secretsmanager:PutSecretValue is for the channels API")
+
+    def test_a_secret_read_outside_the_sender_fires(self):
+        def mutate(t):
+            self.statement(t, "ApiChannelsFunction", "WriteNumbersAccessTokens")["Action"].append("secretsmanager:GetSecretValue")
+        self.assertFires(mutate, "ApiChannelsFunction: statement WriteNumbersAccessTokens: secretsmanager:GetSecretValue is for the sender")
+
+    def test_a_secret_outside_the_stacks_prefix_fires(self):
+        def mutate(t):
+            self.statement(t, "ReplySenderFunction", "ReadNumbersAccessTokens")["Resource"] = ct.Tagged(
+                "!Sub", "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*")
+        self.assertFires(mutate, "ReplySenderFunction: statement ReadNumbersAccessTokens: secrets must be named below")
+
+    def test_a_global_access_token_in_the_senders_environment_fires(self):
+        def mutate(t):
+            self.fn(t, "ReplySenderFunction")["Environment"]["Variables"]["WHATSAPP_ACCESS_TOKEN"] = "one-for-every-number"
+        self.assertFires(mutate, "ReplySenderFunction: Environment has WHATSAPP_ACCESS_TOKEN, which its Needs does not read")
+
+    def test_a_secrets_prefix_missing_from_a_function_that_reads_secrets_fires(self):
+        self.assertFires(lambda t: self.fn(t, "ApiChannelsFunction")["Environment"]["Variables"].pop("SECRETS_PREFIX"),
+                         "ApiChannelsFunction: Environment lacks SECRETS_PREFIX")
+
+    def test_list_bucket_without_a_prefix_condition_or_on_a_prefix_without_lifecycle_fires(self):
+        self.assertFires(lambda t: self.statement(t, "ApiChannelsFunction", "ListQuarantinedChanges").pop("Condition"),
+                         "s3:ListBucket needs Condition StringLike s3:prefix")
+        def elsewhere(t):
+            self.statement(t, "ApiChannelsFunction", "ListQuarantinedChanges")["Condition"]["StringLike"]["s3:prefix"] = ["media/*"]
+        self.assertFires(elsewhere, "S3 prefix media/ (ApiChannelsFunction.Policies[0])")
+        def with_objects(t):
+            self.statement(t, "ApiChannelsFunction", "ListQuarantinedChanges")["Action"].append("s3:GetObject")
+        self.assertFires(with_objects, "s3:ListBucket must have a statement of its own")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 //! variable), builds the clients, and hands the use cases their ports through `Deps`.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,42 +10,33 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::graph::{GraphApi, Sandbox};
-use crate::adapters::memory::{ManualClock, MemoryBlobs, MemoryOutbox, MemoryStore};
+use crate::adapters::memory::{ManualClock, MemoryBlobs, MemoryOutbox, MemorySecrets, MemoryStore};
 use crate::adapters::s3::S3Blobs;
+use crate::adapters::secrets::SecretsManager;
 use crate::adapters::sqs::SqsOutbox;
+use crate::app::access_tokens::AccessTokens;
 use crate::app::actions::ActionPorts;
 use crate::app::bot::BotPorts;
 use crate::app::calls::CallPorts;
+use crate::app::channels::ChannelPorts;
 use crate::app::delivery::{DeliveryPorts, SenderPorts};
 use crate::app::inbound::InboundPorts;
 use crate::app::interactions::InteractionPorts;
 use crate::app::support::SupportPorts;
 use crate::domain::retry::RetryPolicy;
-use crate::ports::{BlobStore, Clock, Outbox, Queue, Stores, SystemClock, WhatsApp};
+use crate::ports::{BlobStore, Clock, Outbox, Queue, Secrets, Stores, SystemClock, WhatsApp};
 use crate::telemetry::{AwsCallCounter, AwsService};
 
-/// A secret setting: usable, never printed (`Debug` and `Display` say it is redacted).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A secret setting: usable, never printed (`Debug` says it is redacted).
+pub use crate::domain::secret::Secret;
 
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
+/// Builds the client of the secrets store (`secrets_manager`) on the function's AWS configuration,
+/// below a name prefix. A function that reads or writes secrets names it in its `Needs`, so only
+/// those functions link the Secrets Manager SDK (each Lambda package stays small).
+pub type SecretsClient = fn(&SdkConfig, &str) -> Arc<dyn Secrets>;
 
 /// What one function needs; its `main` declares it and init reads only those settings.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Needs {
     /// The queues it puts jobs on (or hands back for a retry).
     pub queues: &'static [Queue],
@@ -56,12 +46,20 @@ pub struct Needs {
     pub webhook_secrets: bool,
     /// Sends to WhatsApp (the Graph API, or the sandbox when asked for explicitly).
     pub whatsapp: bool,
+    /// Reads or writes secrets (the numbers' Graph access tokens, below `SECRETS_PREFIX`): the
+    /// client to build, `Some(config::secrets_manager)`.
+    pub secrets: Option<SecretsClient>,
 }
 
 impl Needs {
     /// Everything: the dev gateway runs every function in one process.
-    pub const EVERYTHING: Needs =
-        Needs { queues: &[Queue::Inbound, Queue::Replies, Queue::NextSteps, Queue::Calls], blobs: true, webhook_secrets: true, whatsapp: true };
+    pub const EVERYTHING: Needs = Needs {
+        queues: &[Queue::Inbound, Queue::Replies, Queue::NextSteps, Queue::Calls],
+        blobs: true,
+        webhook_secrets: true,
+        whatsapp: true,
+        secrets: Some(secrets_manager),
+    };
 }
 
 /// A setting the function needs is missing or unreadable; init stops with this.
@@ -78,10 +76,11 @@ pub struct WebhookSecrets {
     pub verify_token: Secret,
 }
 
+/// The Graph API: where it is and how long a send may take. No token: each number's own is a
+/// secret (`SECRETS_PREFIX`), never one token for every organisation's numbers.
 #[derive(Debug, Clone)]
 pub struct GraphSettings {
     pub base_url: String,
-    pub access_token: Secret,
     pub timeout: Duration,
 }
 
@@ -103,6 +102,8 @@ pub struct Settings {
     pub media_bucket: Option<String>,
     pub webhook: Option<WebhookSecrets>,
     pub whatsapp: Option<WhatsAppSettings>,
+    /// Where the secrets are named (`max/{stack}/`), when the function reads or writes them.
+    pub secrets_prefix: Option<String>,
     pub retry: RetryPolicy,
 }
 
@@ -141,11 +142,17 @@ impl Settings {
                 Some("true") => Some(WhatsAppSettings::Sandbox),
                 Some("false") | None => Some(WhatsAppSettings::Graph(GraphSettings {
                     base_url: required("GRAPH_API_BASE_URL")?,
-                    access_token: Secret::new(required("WHATSAPP_ACCESS_TOKEN")?),
                     timeout: Duration::from_millis(number("GRAPH_API_TIMEOUT_MS")?.unwrap_or(10_000)),
                 })),
                 Some(_) => return Err(SettingError { name: "WHATSAPP_SANDBOX", reason: "must be true or false" }),
             },
+        };
+        let secrets_prefix = match needs.secrets {
+            Some(_) => {
+                let prefix = required("SECRETS_PREFIX")?;
+                Some(if prefix.ends_with('/') { prefix } else { format!("{prefix}/") })
+            }
+            None => None,
         };
         let mut retry = RetryPolicy::default();
         if let Some(ms) = number("REPLY_RETRY_BASE_MS")? {
@@ -157,6 +164,7 @@ impl Settings {
             media_bucket: if needs.blobs { Some(required("MEDIA_BUCKET")?) } else { None },
             webhook,
             whatsapp,
+            secrets_prefix,
             retry,
         })
     }
@@ -170,6 +178,9 @@ pub struct Deps {
     pub outbox: Arc<dyn Outbox>,
     pub blobs: Arc<dyn BlobStore>,
     pub whatsapp: Arc<dyn WhatsApp>,
+    pub secrets: Arc<dyn Secrets>,
+    /// The Graph access tokens this warm function has read (reply-sender's cache).
+    pub tokens: Arc<AccessTokens>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -191,11 +202,16 @@ impl Deps {
             Some(WhatsAppSettings::Sandbox) => Arc::new(Sandbox::default()),
             None => Arc::new(NoWhatsApp),
         };
-        Deps::on_aws(settings, &sdk, whatsapp)
+        let secrets: Arc<dyn Secrets> = match (needs.secrets, &settings.secrets_prefix) {
+            (Some(client), Some(prefix)) => client(&sdk, prefix),
+            _ => Arc::new(NoSecrets),
+        };
+        Deps::on_aws(settings, &sdk, whatsapp, secrets)
     }
 
-    /// The AWS adapters (DynamoDB, SQS, S3) for `settings`, each client counting its calls.
-    pub fn on_aws(settings: Settings, sdk: &SdkConfig, whatsapp: Arc<dyn WhatsApp>) -> Self {
+    /// The AWS adapters (DynamoDB, SQS, S3) for `settings`, each client counting its calls, with
+    /// the given WhatsApp and secrets ports.
+    pub fn on_aws(settings: Settings, sdk: &SdkConfig, whatsapp: Arc<dyn WhatsApp>, secrets: Arc<dyn Secrets>) -> Self {
         let AwsClients { dynamodb, sqs, s3 } = AwsClients::new(sdk);
         let blobs: Arc<dyn BlobStore> = match &settings.media_bucket {
             Some(bucket) => Arc::new(S3Blobs::new(s3, bucket)),
@@ -206,6 +222,8 @@ impl Deps {
             outbox: Arc::new(SqsOutbox::new(sqs, settings.queues.clone())),
             blobs,
             whatsapp,
+            secrets,
+            tokens: Arc::new(AccessTokens::new()),
             clock: Arc::new(SystemClock),
             settings,
         }
@@ -220,6 +238,7 @@ impl Deps {
             outbox: Arc::new(MemoryOutbox::new()),
             blobs: Arc::new(MemoryBlobs::new()),
             whatsapp: Arc::new(Sandbox::default()),
+            secrets: Arc::new(MemorySecrets::new()),
             clock: Arc::new(ManualClock::at(now)),
         };
         let settings = Settings {
@@ -228,6 +247,7 @@ impl Deps {
             media_bucket: Some("memory".into()),
             webhook: Some(WebhookSecrets { app_secret: Secret::new(IN_MEMORY_APP_SECRET), verify_token: Secret::new(IN_MEMORY_VERIFY_TOKEN) }),
             whatsapp: Some(WhatsAppSettings::Sandbox),
+            secrets_prefix: Some("memory/".into()),
             retry: RetryPolicy::default(),
         };
         let deps = Deps {
@@ -236,6 +256,8 @@ impl Deps {
             outbox: world.outbox.clone(),
             blobs: world.blobs.clone(),
             whatsapp: world.whatsapp.clone(),
+            secrets: world.secrets.clone(),
+            tokens: Arc::new(AccessTokens::new()),
             clock: world.clock.clone(),
         };
         (deps, world)
@@ -265,9 +287,15 @@ impl Deps {
             messages: store,
             channels: store,
             whatsapp: &*self.whatsapp,
+            secrets: &*self.secrets,
+            tokens: &self.tokens,
             retry: self.settings.retry,
             deliveries: self.delivery_ports(),
         }
+    }
+
+    pub fn channel_ports(&self) -> ChannelPorts<'_> {
+        ChannelPorts { channels: &*self.store, secrets: &*self.secrets, blobs: &*self.blobs, outbox: &*self.outbox }
     }
 
     pub fn bot_ports(&self) -> BotPorts<'_> {
@@ -307,6 +335,7 @@ pub struct InMemory {
     pub outbox: Arc<MemoryOutbox>,
     pub blobs: Arc<MemoryBlobs>,
     pub whatsapp: Arc<Sandbox>,
+    pub secrets: Arc<MemorySecrets>,
     pub clock: Arc<ManualClock>,
 }
 
@@ -339,9 +368,32 @@ struct NoWhatsApp;
 
 #[async_trait::async_trait]
 impl WhatsApp for NoWhatsApp {
-    async fn send(&self, _: &str, _: &serde_json::Value) -> crate::ports::SendOutcome {
+    async fn send(&self, _: &str, _: &Secret, _: &serde_json::Value) -> crate::ports::SendOutcome {
         crate::ports::SendOutcome::Refused { http_status: None, code: None, title: "this function is not wired to send WhatsApp messages".into(), detail: None }
     }
+}
+
+/// The secrets port of a function that declared it reads no secrets.
+struct NoSecrets;
+
+#[async_trait::async_trait]
+impl Secrets for NoSecrets {
+    async fn put_secret(&self, _: &str, _: &Secret) -> crate::Result<()> {
+        Err(crate::Error::backend("secretsmanager", "this function is not wired to Secrets Manager"))
+    }
+    async fn secret(&self, _: &str) -> crate::Result<Option<Secret>> {
+        Err(crate::Error::backend("secretsmanager", "this function is not wired to Secrets Manager"))
+    }
+    async fn delete_secret(&self, _: &str) -> crate::Result<()> {
+        Err(crate::Error::backend("secretsmanager", "this function is not wired to Secrets Manager"))
+    }
+}
+
+/// The Secrets Manager client below `prefix`, counting its calls: what a function that reads or
+/// writes secrets names in its `Needs` (`secrets: Some(config::secrets_manager)`).
+pub fn secrets_manager(sdk: &SdkConfig, prefix: &str) -> Arc<dyn Secrets> {
+    let config = aws_sdk_secretsmanager::config::Builder::from(sdk).interceptor(AwsCallCounter(AwsService::SecretsManager)).build();
+    Arc::new(SecretsManager::new(aws_sdk_secretsmanager::Client::from_conf(config), prefix))
 }
 
 /// The blob port of a function that declared it stores no blobs.
@@ -353,6 +405,12 @@ impl BlobStore for NoBlobs {
         Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
     }
     async fn get(&self, _: &str) -> crate::Result<Vec<u8>> {
+        Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
+    }
+    async fn list(&self, _: &str, _: i32) -> crate::Result<Vec<String>> {
+        Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
+    }
+    async fn delete(&self, _: &str) -> crate::Result<()> {
         Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
     }
 }
@@ -407,7 +465,7 @@ pub fn install_tls_provider() {
 /// The Graph API client.
 pub fn graph_api(settings: &GraphSettings) -> GraphApi {
     install_tls_provider();
-    GraphApi::new(&settings.base_url, settings.access_token.expose(), settings.timeout)
+    GraphApi::new(&settings.base_url, settings.timeout)
 }
 
 #[cfg(test)]
@@ -429,23 +487,39 @@ mod tests {
         move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
     }
 
-    const SENDER: Needs = Needs { queues: &[Queue::Replies], blobs: false, webhook_secrets: false, whatsapp: true };
+    const SENDER: Needs = Needs { queues: &[Queue::Replies], blobs: false, webhook_secrets: false, whatsapp: true, secrets: Some(secrets_manager) };
 
     #[test]
     fn a_missing_setting_is_named() {
-        let err = Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("GRAPH_API_BASE_URL", "https://g"), ("WHATSAPP_ACCESS_TOKEN", "x")]))
+        let err = Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("GRAPH_API_BASE_URL", "https://g"), ("SECRETS_PREFIX", "max/s/")]))
             .unwrap_err();
         assert_eq!(err, SettingError { name: "REPLIES_QUEUE_URL", reason: "missing" });
         assert_eq!(err.to_string(), "setting REPLIES_QUEUE_URL: missing");
+        let err = Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("GRAPH_API_BASE_URL", "https://g"), ("REPLIES_QUEUE_URL", "q")]))
+            .unwrap_err();
+        assert_eq!(err.name, "SECRETS_PREFIX", "a function that reads secrets names where they are");
+    }
+
+    #[test]
+    fn the_secrets_prefix_is_a_folder_and_no_token_is_read_from_the_environment() {
+        let settings = Settings::from_lookup(
+            SENDER,
+            lookup(&[("TABLE_NAME", "t"), ("REPLIES_QUEUE_URL", "q"), ("GRAPH_API_BASE_URL", "https://g"), ("SECRETS_PREFIX", "max/prod"), ("WHATSAPP_ACCESS_TOKEN", "global")]),
+        )
+        .unwrap();
+        assert_eq!(settings.secrets_prefix.as_deref(), Some("max/prod/"));
+        assert!(!format!("{settings:?}").contains("global"), "a global token is not a setting any more");
     }
 
     #[test]
     fn empty_graph_settings_fail_instead_of_switching_to_the_sandbox() {
-        let err = Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("REPLIES_QUEUE_URL", "q")])).unwrap_err();
+        let err = Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("REPLIES_QUEUE_URL", "q"), ("SECRETS_PREFIX", "p/")])).unwrap_err();
         assert_eq!(err.name, "GRAPH_API_BASE_URL");
-        let sandbox = Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("REPLIES_QUEUE_URL", "q"), ("WHATSAPP_SANDBOX", "true")])).unwrap();
+        let sandbox =
+            Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("REPLIES_QUEUE_URL", "q"), ("SECRETS_PREFIX", "p/"), ("WHATSAPP_SANDBOX", "true")])).unwrap();
         assert!(matches!(sandbox.whatsapp, Some(WhatsAppSettings::Sandbox)));
-        let typo = Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("REPLIES_QUEUE_URL", "q"), ("WHATSAPP_SANDBOX", "yes")])).unwrap_err();
+        let typo =
+            Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("REPLIES_QUEUE_URL", "q"), ("SECRETS_PREFIX", "p/"), ("WHATSAPP_SANDBOX", "yes")])).unwrap_err();
         assert_eq!(typo.name, "WHATSAPP_SANDBOX");
     }
 
@@ -455,6 +529,7 @@ mod tests {
         let reader = Needs::default();
         let settings = Settings::from_lookup(reader, lookup(&[("TABLE_NAME", "t")])).unwrap();
         assert!(settings.queues.is_empty() && settings.webhook.is_none() && settings.whatsapp.is_none() && settings.media_bucket.is_none());
+        assert!(settings.secrets_prefix.is_none());
     }
 
     #[test]
@@ -471,12 +546,12 @@ mod tests {
                 ("WHATSAPP_APP_SECRET", "app-secret-value"),
                 ("WHATSAPP_VERIFY_TOKEN", "verify-token-value"),
                 ("GRAPH_API_BASE_URL", "https://g"),
-                ("WHATSAPP_ACCESS_TOKEN", "access-token-value"),
+                ("SECRETS_PREFIX", "max/dev/"),
             ]),
         )
         .unwrap();
         let printed = format!("{settings:?}");
-        for secret in ["app-secret-value", "verify-token-value", "access-token-value"] {
+        for secret in ["app-secret-value", "verify-token-value"] {
             assert!(!printed.contains(secret), "{secret} leaked: {printed}");
         }
         assert!(printed.contains("[redacted]"));

@@ -16,6 +16,7 @@ use crate::domain::customer::{Customer, WhatsAppIdentity};
 use crate::domain::erasure::{CustomerRecord, Erasure};
 use crate::domain::interaction::{Interaction, InteractionStatus, InteractionType, Priority};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
+use crate::domain::secret::Secret;
 use crate::domain::workflow::{InteractionSettings, WorkflowCatalog, WorkflowTemplate};
 use crate::domain::support::{SupportTicket, TicketCounts, TicketFilter, TicketMessage};
 use crate::error::Result;
@@ -43,12 +44,35 @@ pub enum Written {
     AlreadyThere,
 }
 
+/// What registering a number did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelPut {
+    /// Registered, or replaced (the organisation's own number).
+    Stored,
+    /// Another organisation holds the number: nothing was written.
+    NumberTaken,
+    /// Another organisation holds the number's WhatsApp Business Account: nothing was written.
+    WabaTaken,
+}
+
+/// The registry of WhatsApp numbers: which organisation each belongs to (and each WABA).
 #[async_trait]
 pub trait ChannelDirectory: Send + Sync {
+    /// The number's channel. An adapter may keep a channel it found for a short while (every
+    /// inbound message reads one); a number it did not find is read again, strongly consistent,
+    /// every time (it may have just been registered).
     async fn channel_by_number(&self, phone_number_id: &str) -> Result<Option<Channel>>;
     async fn org_by_waba(&self, waba_id: &str) -> Result<Option<String>>;
-    /// Registers (or replaces) a WhatsApp number of an organisation.
-    async fn put_channel(&self, channel: &Channel) -> Result<()>;
+    /// Registers, or replaces, a number of `channel.org_id` and makes its WABA the organisation's,
+    /// both or neither: not over another organisation's number or WABA.
+    async fn put_channel(&self, channel: &Channel) -> Result<ChannelPut>;
+    /// The organisation's numbers, by phone number id.
+    async fn channels(&self, org_id: &str, page: &PageRequest) -> Result<Page<Channel>>;
+    /// Removes the number if it is the organisation's; `AlreadyThere` when it is not (nothing
+    /// removed).
+    async fn delete_channel(&self, org_id: &str, phone_number_id: &str) -> Result<Written>;
+    /// Forgets that the WABA is the organisation's (its last number is gone), if it still is.
+    async fn forget_waba(&self, org_id: &str, waba_id: &str) -> Result<()>;
 }
 
 #[async_trait]
@@ -199,6 +223,25 @@ pub trait Outbox: Send + Sync {
 pub trait BlobStore: Send + Sync {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<()>;
     async fn get(&self, key: &str) -> Result<Vec<u8>>;
+    /// The first `limit` keys under `prefix`, in key order (S3 lists keys in UTF-8 binary order).
+    async fn list(&self, prefix: &str, limit: i32) -> Result<Vec<String>>;
+    /// Deletes the blob; one that is not there is fine.
+    async fn delete(&self, key: &str) -> Result<()>;
+}
+
+/// Secrets (Secrets Manager when deployed): values kept nowhere else — not in the table, not in a
+/// log, not in an answer. Names are relative; the adapter places them under the deployment's
+/// prefix, the only names its grants cover.
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    /// Stores `value` as the secret's current value, creating the secret, or bringing back one
+    /// whose deletion was scheduled.
+    async fn put_secret(&self, name: &str, value: &Secret) -> Result<()>;
+    /// The current value; `None` when there is no such secret, or its deletion is scheduled.
+    async fn secret(&self, name: &str) -> Result<Option<Secret>>;
+    /// Schedules the secret's deletion (Secrets Manager keeps it, recoverable, for a while); one
+    /// that is not there, or already scheduled, is fine.
+    async fn delete_secret(&self, name: &str) -> Result<()>;
 }
 
 /// What the Graph API said to a send.
@@ -213,10 +256,11 @@ pub enum SendOutcome {
 
 #[async_trait]
 pub trait WhatsApp: Send + Sync {
-    /// `POST /{phone_number_id}/messages` with `body`. A request that never reached Meta (no
-    /// connection) comes back as `Refused` without an HTTP status, so every outcome is classified
-    /// in one place; one that may have reached it as `Unanswered`.
-    async fn send(&self, phone_number_id: &str, body: &Value) -> SendOutcome;
+    /// `POST /{phone_number_id}/messages` with `body`, authorised by the number's own
+    /// `access_token`. A request that never reached Meta (no connection) comes back as `Refused`
+    /// without an HTTP status, so every outcome is classified in one place; one that may have
+    /// reached it as `Unanswered`.
+    async fn send(&self, phone_number_id: &str, access_token: &Secret, body: &Value) -> SendOutcome;
 }
 
 /// The voice provider account an organisation calls from (its own secret).

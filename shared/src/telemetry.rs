@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::error::BoxError;
 static DYNAMODB_CALLS: AtomicU64 = AtomicU64::new(0);
 static SQS_CALLS: AtomicU64 = AtomicU64::new(0);
 static S3_CALLS: AtomicU64 = AtomicU64::new(0);
+static SECRETS_MANAGER_CALLS: AtomicU64 = AtomicU64::new(0);
 
 /// Counts the requests one AWS service client transmits.
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +20,7 @@ pub enum AwsService {
     DynamoDb,
     Sqs,
     S3,
+    SecretsManager,
 }
 
 impl AwsService {
@@ -27,6 +29,7 @@ impl AwsService {
             AwsService::DynamoDb => &DYNAMODB_CALLS,
             AwsService::Sqs => &SQS_CALLS,
             AwsService::S3 => &S3_CALLS,
+            AwsService::SecretsManager => &SECRETS_MANAGER_CALLS,
         }
     }
 }
@@ -53,6 +56,7 @@ pub struct AwsCalls {
     pub dynamodb: u64,
     pub sqs: u64,
     pub s3: u64,
+    pub secrets_manager: u64,
 }
 
 impl AwsCalls {
@@ -61,15 +65,21 @@ impl AwsCalls {
             dynamodb: DYNAMODB_CALLS.load(Ordering::Relaxed),
             sqs: SQS_CALLS.load(Ordering::Relaxed),
             s3: S3_CALLS.load(Ordering::Relaxed),
+            secrets_manager: SECRETS_MANAGER_CALLS.load(Ordering::Relaxed),
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.dynamodb + self.sqs + self.s3
+        self.dynamodb + self.sqs + self.s3 + self.secrets_manager
     }
 
     pub fn since(&self, earlier: &AwsCalls) -> AwsCalls {
-        AwsCalls { dynamodb: self.dynamodb - earlier.dynamodb, sqs: self.sqs - earlier.sqs, s3: self.s3 - earlier.s3 }
+        AwsCalls {
+            dynamodb: self.dynamodb - earlier.dynamodb,
+            sqs: self.sqs - earlier.sqs,
+            s3: self.s3 - earlier.s3,
+            secrets_manager: self.secrets_manager - earlier.secrets_manager,
+        }
     }
 }
 

@@ -3,10 +3,14 @@
 
 use std::path::PathBuf;
 
-use crate::domain::channel::{Channel, TemplateRef};
+use crate::domain::channel::{Channel, TemplateRef, access_token_secret};
+use crate::domain::secret::Secret;
+use crate::ports::{ChannelDirectory, ChannelPut, Secrets};
 
 /// The organisation every sample's claims (and the dev stack's demo data) name.
 pub const DEMO_ORG: &str = "org_demo";
+/// The demo number's Graph access token, in its secret once the number is registered.
+pub const DEMO_ACCESS_TOKEN: &str = "EAAG-demo-token";
 
 /// The demo organisation's WhatsApp number: the one in Meta's example payloads.
 pub fn demo_channel() -> Channel {
@@ -16,7 +20,16 @@ pub fn demo_channel() -> Channel {
         display_phone_number: Some("15550783881".into()),
         waba_id: Some("102290129340398".into()),
         fallback_template: Some(TemplateRef { name: "hello_world".into(), language: "en_US".into() }),
+        access_token_rotated_at: Some(chrono::DateTime::UNIX_EPOCH),
     }
+}
+
+/// The demo number registered with its token ([`DEMO_ACCESS_TOKEN`]) in its secret, as
+/// `POST /v1/channels/whatsapp` leaves it: what a function that sends needs.
+pub async fn register_demo_channel(channels: &dyn ChannelDirectory, secrets: &dyn Secrets) {
+    let channel = demo_channel();
+    secrets.put_secret(&access_token_secret(DEMO_ORG, &channel.phone_number_id), &Secret::new(DEMO_ACCESS_TOKEN)).await.expect("the demo token is stored");
+    assert_eq!(channels.put_channel(&channel).await.expect("the demo channel is stored"), ChannelPut::Stored);
 }
 
 /// `../shared` beside the repository: the guide, the seeds and the fixtures (Meta's and Twilio's

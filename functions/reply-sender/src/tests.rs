@@ -14,15 +14,16 @@ use max_core::domain::webhook::InboundJob;
 use max_core::error::Error;
 use max_core::adapters::graph::Sandbox;
 use max_core::batch::StopBy;
-use max_core::ports::{ChannelDirectory, MessageStore, Queue, SendOutcome, WhatsApp};
-use max_core::testing::{DEMO_ORG, demo_channel, sample_events};
+use max_core::domain::secret::Secret;
+use max_core::ports::{MessageStore, Queue, SendOutcome, WhatsApp};
+use max_core::testing::{DEMO_ORG, register_demo_channel, sample_events};
 
 #[tokio::test]
 async fn the_sweep_queues_a_reply_whose_job_was_lost_and_it_is_sent_once() {
     // GIVEN a customer's conversation (from inbound-processor's sample) and a reply stored while
     // the queue was down: stored `queued`, its job lost.
     let (deps, world) = Deps::in_memory(chrono::Utc::now());
-    world.store.put_channel(&demo_channel()).await.unwrap();
+    register_demo_channel(&*world.store, &*world.secrets).await;
     let [(_, inbound)] = sample_events("inbound-processor").try_into().expect("one sample");
     let inbound: SqsEvent = serde_json::from_str(&inbound).unwrap();
     let job: InboundJob = serde_json::from_str(inbound.records[0].body.as_deref().unwrap()).unwrap();
@@ -79,9 +80,9 @@ const SLOW: std::time::Duration = std::time::Duration::from_secs(4);
 
 #[async_trait::async_trait]
 impl WhatsApp for SlowGraph {
-    async fn send(&self, phone_number_id: &str, body: &serde_json::Value) -> SendOutcome {
+    async fn send(&self, phone_number_id: &str, token: &Secret, body: &serde_json::Value) -> SendOutcome {
         tokio::time::sleep(SLOW).await;
-        self.0.send(phone_number_id, body).await
+        self.0.send(phone_number_id, token, body).await
     }
 }
 
@@ -89,7 +90,7 @@ impl WhatsApp for SlowGraph {
 async fn a_batch_stops_before_the_deadline_and_no_reply_is_sent_twice() {
     // GIVEN a customer's conversation and three replies queued for them (one FIFO group)
     let (deps, world) = Deps::in_memory(chrono::Utc::now());
-    world.store.put_channel(&demo_channel()).await.unwrap();
+    register_demo_channel(&*world.store, &*world.secrets).await;
     let [(_, inbound)] = sample_events("inbound-processor").try_into().expect("one sample");
     let inbound: SqsEvent = serde_json::from_str(&inbound).unwrap();
     let job: InboundJob = serde_json::from_str(inbound.records[0].body.as_deref().unwrap()).unwrap();

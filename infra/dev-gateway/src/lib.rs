@@ -61,7 +61,6 @@ impl DevOptions {
         let parameters = BTreeMap::from([
             ("WhatsAppAppSecret".to_string(), "dev-app-secret".to_string()),
             ("WhatsAppVerifyToken".to_string(), "dev-verify-token".to_string()),
-            ("WhatsAppAccessToken".to_string(), String::new()),
             ("GraphApiBaseUrl".to_string(), String::new()),
             ("LogLevel".to_string(), "info".to_string()),
         ]);
@@ -121,7 +120,6 @@ impl DevStack {
         let lookup = |name: &str| match name {
             "WHATSAPP_SANDBOX" => Some(options.graph.is_none().to_string()),
             "GRAPH_API_BASE_URL" => options.graph.as_ref().map(|g| g.base_url.clone()),
-            "WHATSAPP_ACCESS_TOKEN" => options.graph.as_ref().map(|g| g.access_token.expose().to_string()),
             _ => env.get(name).cloned(),
         };
         let mut settings = Settings::from_lookup(Needs::EVERYTHING, lookup).map_err(|e| e.to_string())?;
@@ -138,7 +136,10 @@ impl DevStack {
                 (s.clone(), Some(s))
             }
         };
-        let deps = Arc::new(Deps::on_aws(settings.clone(), &sdk, whatsapp));
+        // Secrets Manager in moto, below this stack's own prefix (`max/{prefix}/`, from the template).
+        let prefix = settings.secrets_prefix.clone().ok_or("SECRETS_PREFIX is not in template.yaml")?;
+        let secrets = max_core::config::secrets_manager(&sdk, &prefix);
+        let deps = Arc::new(Deps::on_aws(settings.clone(), &sdk, whatsapp, secrets));
         let AwsClients { dynamodb, sqs, s3 } = AwsClients::new(&sdk);
         let dynamo = DynamoStore::new(dynamodb, &settings.table);
         let tokens = DevTokens::new(&options.jwt_secret);

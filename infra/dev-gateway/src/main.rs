@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use max_core::config::{GraphSettings, Secret};
+use max_core::config::GraphSettings;
 use max_dev::seed::{self, SeedOrg};
 use max_dev::{DevOptions, DevStack, moto::Moto, repo_root};
 
@@ -41,13 +41,17 @@ async fn run() -> Result<(), String> {
     if let Some(secret) = env("MAX_DEV_JWT_SECRET") {
         options.jwt_secret = secret;
     }
-    // A Graph API base URL and a token switch the sandbox off and talk to Meta.
-    if let (Some(base_url), Some(access_token)) = (env("GRAPH_API_BASE_URL"), env("WHATSAPP_ACCESS_TOKEN")) {
-        options.graph = Some(GraphSettings { base_url, access_token: Secret::new(access_token), timeout: Duration::from_secs(10) });
+    // A Graph API base URL switches the sandbox off and talks to Meta, with the demo number's own
+    // token (MAX_DEMO_ACCESS_TOKEN, registered for it in moto's Secrets Manager like any number's).
+    if let Some(base_url) = env("GRAPH_API_BASE_URL") {
+        options.graph = Some(GraphSettings { base_url, timeout: Duration::from_secs(10) });
     }
     let stack = DevStack::start(&moto.endpoints, options.clone()).await?;
 
-    let demo = SeedOrg::demo();
+    let mut demo = SeedOrg::demo();
+    if let Some(token) = env("MAX_DEMO_ACCESS_TOKEN") {
+        demo.access_token = token;
+    }
     let other = SeedOrg::other();
     for org in [&demo, &other] {
         seed::register(&stack.deps, org).await?;

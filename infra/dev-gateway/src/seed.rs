@@ -2,9 +2,10 @@
 //! through the real inbound path.
 
 use chrono::Utc;
+use max_core::app::channels;
 use max_core::app::inbound::process_job;
 use max_core::config::Deps;
-use max_core::domain::channel::{Channel, TemplateRef};
+use max_core::domain::channel::ChannelRegistration;
 use max_core::domain::webhook::{InboundJob, read_changes};
 use serde_json::json;
 
@@ -16,6 +17,8 @@ pub struct SeedOrg {
     pub phone_number_id: String,
     pub display_phone_number: String,
     pub waba_id: String,
+    /// The number's Graph access token (a stand-in: the sandbox and the tests' Graph fake accept any).
+    pub access_token: String,
 }
 
 impl SeedOrg {
@@ -28,6 +31,7 @@ impl SeedOrg {
             phone_number_id: "106540352242922".into(),
             display_phone_number: "15550783881".into(),
             waba_id: "102290129340398".into(),
+            access_token: "EAAG-dev-demo-token".into(),
         }
     }
 
@@ -38,20 +42,23 @@ impl SeedOrg {
             phone_number_id: "209999999999999".into(),
             display_phone_number: "15550000000".into(),
             waba_id: "209999999999990".into(),
+            access_token: "EAAG-dev-other-token".into(),
         }
     }
 }
 
-/// Registers the organisation's WhatsApp number (with `hello_world` as the fallback template).
+/// Registers the organisation's WhatsApp number with its token (with `hello_world` as the fallback
+/// template), as its admin would with `POST /v1/channels/whatsapp`.
 pub async fn register(deps: &Deps, org: &SeedOrg) -> Result<(), String> {
-    let channel = Channel {
-        org_id: org.id.clone(),
-        phone_number_id: org.phone_number_id.clone(),
-        display_phone_number: Some(org.display_phone_number.clone()),
-        waba_id: Some(org.waba_id.clone()),
-        fallback_template: Some(TemplateRef { name: "hello_world".into(), language: "en_US".into() }),
-    };
-    deps.store.put_channel(&channel).await.map_err(|e| e.to_string())
+    let registration: ChannelRegistration = serde_json::from_value(json!({
+        "phone_number_id": org.phone_number_id,
+        "waba_id": org.waba_id,
+        "display_phone_number": org.display_phone_number,
+        "fallback_template": { "name": "hello_world", "language": "en_US" },
+        "access_token": org.access_token,
+    }))
+    .map_err(|e| e.to_string())?;
+    channels::register(&deps.channel_ports(), &org.id, &registration, Utc::now()).await.map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// The default WhatsApp bot menu and texts (the bot answers only where they are stored).

@@ -32,6 +32,25 @@ impl Resources {
             .cloned()
     }
 
+    /// `!Sub` text with `${AWS::StackName}` (the prefix), resources and parameters put in.
+    pub fn substitute(&self, text: &str, params: &BTreeMap<String, String>) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find('}') else { break };
+            let name = &rest[start + 2..start + end];
+            let value = match name {
+                "AWS::StackName" => Some(self.prefix.clone()),
+                _ => self.reference(name).or_else(|| params.get(name).cloned()),
+            };
+            out.push_str(&value.unwrap_or_default());
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
     /// The functions' environment from template.yaml (Globals and every function's own variables,
     /// one process runs them all), with parameters from `params`.
     pub fn environment(&self, template: &Template, params: &BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -42,6 +61,7 @@ impl Resources {
                 let v = match value {
                     EnvValue::Literal(l) => l.clone(),
                     EnvValue::Ref(r) => self.reference(r).or_else(|| params.get(r).cloned()).unwrap_or_default(),
+                    EnvValue::Sub(text) => self.substitute(text, params),
                 };
                 (name.clone(), v)
             })

@@ -24,6 +24,8 @@ pub enum EnvValue {
     Literal(String),
     /// `!Ref Name`: a resource (its physical name or URL) or a parameter.
     Ref(String),
+    /// `!Sub "...${Name}..."`: `${AWS::StackName}`, resources and parameters put in.
+    Sub(String),
 }
 
 #[derive(Debug, Clone)]
@@ -283,6 +285,7 @@ fn environment(t: &mut Template, function: &Value) {
         let Some(name) = as_str(k) else { continue };
         let value = match tag_name(v) {
             Some((tag, inner)) if tag == "Ref" => EnvValue::Ref(as_str(inner).unwrap_or_default()),
+            Some((tag, inner)) if tag == "Sub" => EnvValue::Sub(as_str(inner).unwrap_or_default()),
             _ => EnvValue::Literal(as_str(v).unwrap_or_default()),
         };
         t.environment.insert(name, value);
@@ -344,11 +347,12 @@ mod tests {
             ("MEDIA_BUCKET", "MediaBucket"),
             ("WHATSAPP_APP_SECRET", "WhatsAppAppSecret"),
             ("WHATSAPP_VERIFY_TOKEN", "WhatsAppVerifyToken"),
-            ("WHATSAPP_ACCESS_TOKEN", "WhatsAppAccessToken"),
             ("GRAPH_API_BASE_URL", "GraphApiBaseUrl"),
         ] {
             assert!(matches!(t.environment.get(name), Some(EnvValue::Ref(r)) if r == reference), "{name}: {:?}", t.environment.get(name));
         }
+        assert!(matches!(t.environment.get("SECRETS_PREFIX"), Some(EnvValue::Sub(s)) if s.contains("${AWS::StackName}")));
+        assert!(!t.environment.contains_key("WHATSAPP_ACCESS_TOKEN"), "no global Graph token: each number has its own secret");
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use max_core::config::{Deps, GraphSettings, Secret};
+use max_core::config::{Deps, GraphSettings};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use max_core::domain::webhook::{InboundJob, group_by_ordering_key, read_changes, sign};
 use reqwest::{Method, StatusCode};
@@ -85,11 +85,7 @@ impl TestStack {
         if !options.dev_pollers {
             dev.pollers_per_queue = if options.no_pollers { 0 } else { options.pollers_per_queue.unwrap_or(1) };
         }
-        dev.graph = options.graph_url.map(|base_url| GraphSettings {
-            base_url,
-            access_token: Secret::new("test-token"),
-            timeout: Duration::from_secs(5),
-        });
+        dev.graph = options.graph_url.map(|base_url| GraphSettings { base_url, timeout: Duration::from_secs(5) });
         let app_secret = dev.parameters["WhatsAppAppSecret"].clone();
         let stack = DevStack::start(&endpoints, dev).await.expect("dev stack starts");
         let org = SeedOrg::demo();
@@ -237,6 +233,8 @@ impl TestStack {
             outbox: deps.outbox.clone(),
             blobs: deps.blobs.clone(),
             whatsapp: deps.whatsapp.clone(),
+            secrets: deps.secrets.clone(),
+            tokens: deps.tokens.clone(),
             clock: deps.clock.clone(),
         }
     }

@@ -25,6 +25,7 @@ use crate::domain::interaction::{Interaction, InteractionStatus, Priority};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::domain::response_template::ResponseTemplates;
 use crate::domain::support::{Assigned, NewTicket, SupportTicket, TicketFilter, TicketMessage, TicketPriority, TicketSource, TicketStatus};
+use crate::domain::secret::Secret;
 use crate::domain::workflow::{InteractionSettings, WorkflowTemplate};
 use crate::error::{Error, Result};
 use crate::ports::*;
@@ -48,6 +49,7 @@ macro_rules! store_contract {
     ($(#[$attr:meta])* $fresh:path) => {
         $crate::store_contract!(@cases [$(#[$attr])*] $fresh;
             channels_are_found_by_number_and_waba,
+            a_number_and_its_waba_are_one_organisations_listed_and_removed,
             a_customer_is_created_once_and_all_or_nothing,
             another_organisation_finds_nothing,
             a_conversation_opens_only_over_the_previous_one,
@@ -329,6 +331,42 @@ pub async fn channels_are_found_by_number_and_waba<S: Stores + ?Sized>(s: &S) {
         "reason": null, "updated_at": t(0)
     }));
     s.record_template_status(&status).await.unwrap();
+}
+
+pub async fn a_number_and_its_waba_are_one_organisations_listed_and_removed<S: Stores + ?Sized>(s: &S) {
+    let all = async |org: &str| {
+        let pages = all_pages(async |cursor| s.channels(org, &page(1, cursor)).await).await;
+        page_ids(pages, |c: &Channel| c.phone_number_id.clone()).concat()
+    };
+    assert_eq!(s.put_channel(&channel(ORG, "200", "W1")).await.unwrap(), ChannelPut::Stored);
+    assert_eq!(s.put_channel(&channel(ORG, "100", "W1")).await.unwrap(), ChannelPut::Stored);
+    // Another organisation may take neither the number nor the account, and writes nothing trying.
+    assert_eq!(s.put_channel(&channel(OTHER, "100", "W2")).await.unwrap(), ChannelPut::NumberTaken);
+    assert_eq!(s.put_channel(&channel(OTHER, "300", "W1")).await.unwrap(), ChannelPut::WabaTaken);
+    assert_eq!(s.org_by_waba("W2").await.unwrap(), None, "all or nothing");
+    assert_eq!(s.channel_by_number("300").await.unwrap(), None, "all or nothing");
+    assert_eq!(s.channel_by_number("100").await.unwrap().map(|c| c.org_id).as_deref(), Some(ORG));
+    // Registering again replaces it.
+    let mut again = channel(ORG, "100", "W1");
+    again.display_phone_number = Some("+1 555".into());
+    again.access_token_rotated_at = Some(t(5));
+    assert_eq!(s.put_channel(&again).await.unwrap(), ChannelPut::Stored);
+    assert_eq!(s.channel_by_number("100").await.unwrap(), Some(again));
+    // Listed by number, one organisation's only.
+    assert_eq!(all(ORG).await, ["100", "200"]);
+    assert!(all(OTHER).await.is_empty());
+    // Removed by its organisation only.
+    assert_eq!(s.delete_channel(OTHER, "100").await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.delete_channel(ORG, "100").await.unwrap(), Written::Stored);
+    assert_eq!(s.delete_channel(ORG, "100").await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.channel_by_number("100").await.unwrap(), None);
+    assert_eq!(all(ORG).await, ["200"]);
+    s.forget_waba(OTHER, "W1").await.unwrap();
+    assert_eq!(s.org_by_waba("W1").await.unwrap().as_deref(), Some(ORG), "not theirs to forget");
+    s.forget_waba(ORG, "W1").await.unwrap();
+    assert_eq!(s.org_by_waba("W1").await.unwrap(), None);
+    // Now another organisation may take the number.
+    assert_eq!(s.put_channel(&channel(OTHER, "100", "W2")).await.unwrap(), ChannelPut::Stored);
 }
 
 pub async fn a_customer_is_created_once_and_all_or_nothing<S: Stores + ?Sized>(s: &S) {
@@ -1632,6 +1670,120 @@ mod memory {
     }
 
     crate::store_contract!(#[tokio::test] fresh);
+
+    async fn fresh_secrets() -> crate::adapters::memory::MemorySecrets {
+        crate::adapters::memory::MemorySecrets::new()
+    }
+
+    crate::secrets_contract!(#[tokio::test] fresh_secrets);
+
+    async fn fresh_blobs() -> crate::adapters::memory::MemoryBlobs {
+        crate::adapters::memory::MemoryBlobs::new()
+    }
+
+    crate::blob_contract!(#[tokio::test] fresh_blobs);
+}
+
+// ------------------------------------------------------------------- secrets and blobs
+
+/// What a secrets case runs on: a fresh secrets store (or one below a fresh prefix).
+pub trait SecretsFixture {
+    fn secrets(&self) -> &dyn Secrets;
+}
+
+impl SecretsFixture for crate::adapters::memory::MemorySecrets {
+    fn secrets(&self) -> &dyn Secrets {
+        self
+    }
+}
+
+/// What a blob case runs on: a fresh, empty blob store.
+pub trait BlobFixture {
+    fn blobs(&self) -> &dyn BlobStore;
+}
+
+impl BlobFixture for crate::adapters::memory::MemoryBlobs {
+    fn blobs(&self) -> &dyn BlobStore {
+        self
+    }
+}
+
+/// One test per secrets contract case (memory here, Secrets Manager on moto in `max-dev`).
+#[macro_export]
+macro_rules! secrets_contract {
+    ($(#[$attr:meta])* $fresh:path) => {
+        $crate::secrets_contract!(@cases [$(#[$attr])*] $fresh;
+            a_secret_is_created_read_replaced_and_deleted,
+            a_secret_scheduled_for_deletion_comes_back_when_put_again,
+        );
+    };
+    (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
+        $( $crate::secrets_contract!(@case $attrs $fresh; $case); )*
+    };
+    (@case [$($attr:tt)*] $fresh:path; $case:ident) => {
+        $($attr)*
+        async fn $case() {
+            let fixture = $fresh().await;
+            $crate::adapters::contract::$case($crate::adapters::contract::SecretsFixture::secrets(&fixture)).await;
+        }
+    };
+}
+
+/// One test per blob contract case (memory here, S3 on moto in `max-dev`).
+#[macro_export]
+macro_rules! blob_contract {
+    ($(#[$attr:meta])* $fresh:path) => {
+        $crate::blob_contract!(@cases [$(#[$attr])*] $fresh;
+            blobs_are_listed_by_prefix_in_key_order_up_to_a_limit_and_deleted,
+        );
+    };
+    (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
+        $( $crate::blob_contract!(@case $attrs $fresh; $case); )*
+    };
+    (@case [$($attr:tt)*] $fresh:path; $case:ident) => {
+        $($attr)*
+        async fn $case() {
+            let fixture = $fresh().await;
+            $crate::adapters::contract::$case($crate::adapters::contract::BlobFixture::blobs(&fixture)).await;
+        }
+    };
+}
+
+pub async fn a_secret_is_created_read_replaced_and_deleted(s: &dyn Secrets) {
+    let value = async |name: &str| s.secret(name).await.unwrap().map(|v| v.expose().to_string());
+    assert_eq!(value("whatsapp/o1/1").await, None);
+    s.put_secret("whatsapp/o1/1", &Secret::new("first")).await.unwrap();
+    s.put_secret("whatsapp/o1/2", &Secret::new("other")).await.unwrap();
+    assert_eq!(value("whatsapp/o1/1").await.as_deref(), Some("first"));
+    s.put_secret("whatsapp/o1/1", &Secret::new("second")).await.unwrap();
+    assert_eq!(value("whatsapp/o1/1").await.as_deref(), Some("second"));
+    assert_eq!(value("whatsapp/o1/2").await.as_deref(), Some("other"), "each name its own secret");
+    s.delete_secret("whatsapp/o1/1").await.unwrap();
+    assert_eq!(value("whatsapp/o1/1").await, None);
+    s.delete_secret("whatsapp/o1/1").await.unwrap();
+    s.delete_secret("whatsapp/o1/never").await.unwrap();
+    assert_eq!(value("whatsapp/o1/2").await.as_deref(), Some("other"));
+}
+
+pub async fn a_secret_scheduled_for_deletion_comes_back_when_put_again(s: &dyn Secrets) {
+    s.put_secret("whatsapp/o1/1", &Secret::new("first")).await.unwrap();
+    s.delete_secret("whatsapp/o1/1").await.unwrap();
+    s.put_secret("whatsapp/o1/1", &Secret::new("again")).await.unwrap();
+    assert_eq!(s.secret("whatsapp/o1/1").await.unwrap().map(|v| v.expose().to_string()).as_deref(), Some("again"));
+}
+
+pub async fn blobs_are_listed_by_prefix_in_key_order_up_to_a_limit_and_deleted(b: &dyn BlobStore) {
+    for key in ["q/1/b.json", "q/1/a.json", "q/12/c.json", "q/other.json"] {
+        b.put(key, key.as_bytes().to_vec(), "application/json").await.unwrap();
+    }
+    assert_eq!(b.list("q/1/", 10).await.unwrap(), ["q/1/a.json", "q/1/b.json"], "the prefix is a folder: q/12/ is not in it");
+    assert_eq!(b.list("q/1/", 1).await.unwrap(), ["q/1/a.json"]);
+    assert!(b.list("nothing/", 10).await.unwrap().is_empty());
+    b.delete("q/1/a.json").await.unwrap();
+    b.delete("q/1/never.json").await.unwrap();
+    assert_eq!(b.list("q/1/", 10).await.unwrap(), ["q/1/b.json"]);
+    assert!(b.get("q/1/a.json").await.is_err());
+    assert_eq!(b.get("q/1/b.json").await.unwrap(), b"q/1/b.json");
 }
 
 // ------------------------------------------------------------------------ a customer's records

@@ -8,33 +8,34 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::domain::secret::Secret;
 use crate::ports::{SendOutcome, WhatsApp};
 
+/// The Graph API client. It holds no token: each send carries its number's own (`ports::WhatsApp`).
 #[derive(Debug, Clone)]
 pub struct GraphApi {
     http: reqwest::Client,
     base_url: String,
-    access_token: String,
 }
 
 impl GraphApi {
     /// `base_url` like `https://graph.facebook.com/v23.0`. Builds the HTTP client once (cold start).
-    pub fn new(base_url: &str, access_token: &str, timeout: Duration) -> Self {
+    pub fn new(base_url: &str, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(3))
             .pool_idle_timeout(Duration::from_secs(50))
             .build()
             .expect("the Graph API HTTP client builds (TLS provider installed at cold start)");
-        GraphApi { http, base_url: base_url.trim_end_matches('/').to_string(), access_token: access_token.to_string() }
+        GraphApi { http, base_url: base_url.trim_end_matches('/').to_string() }
     }
 }
 
 #[async_trait]
 impl WhatsApp for GraphApi {
-    async fn send(&self, phone_number_id: &str, body: &Value) -> SendOutcome {
+    async fn send(&self, phone_number_id: &str, access_token: &Secret, body: &Value) -> SendOutcome {
         let url = format!("{}/{}/messages", self.base_url, phone_number_id);
-        let response = match self.http.post(&url).bearer_auth(&self.access_token).json(body).send().await {
+        let response = match self.http.post(&url).bearer_auth(access_token.expose()).json(body).send().await {
             Ok(r) => r,
             // Never connected: Meta cannot have it.
             Err(e) if e.is_connect() => {
@@ -101,7 +102,7 @@ impl Sandbox {
 
 #[async_trait]
 impl WhatsApp for Sandbox {
-    async fn send(&self, phone_number_id: &str, body: &Value) -> SendOutcome {
+    async fn send(&self, phone_number_id: &str, _access_token: &Secret, body: &Value) -> SendOutcome {
         let now = Utc::now();
         let wamid = format!("wamid.sandbox.{}", crate::domain::ids::new_id(now));
         let entry = OutboxEntry { at: now, phone_number_id: phone_number_id.to_string(), wamid: wamid.clone(), request: body.clone() };

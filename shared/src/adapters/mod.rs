@@ -6,6 +6,7 @@ pub mod dynamo;
 pub mod graph;
 pub mod memory;
 pub mod s3;
+pub mod secrets;
 pub mod sqs;
 pub mod twilio;
 

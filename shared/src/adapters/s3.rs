@@ -1,4 +1,5 @@
-//! S3: media, quarantined webhook bodies and bodies too large for a queue message.
+//! S3: media, quarantined webhook bodies (listed and deleted when they are replayed) and bodies too
+//! large for a queue message.
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
@@ -52,5 +53,23 @@ impl BlobStore for S3Blobs {
             .map_err(|e| super::sdk_error("s3", e))?;
         let bytes = out.body.collect().await.map_err(|e| Error::backend("s3", e))?;
         Ok(bytes.into_bytes().to_vec())
+    }
+
+    async fn list(&self, prefix: &str, limit: i32) -> Result<Vec<String>> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(limit)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("s3", e))?;
+        Ok(out.contents.unwrap_or_default().into_iter().filter_map(|o| o.key).collect())
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(|e| super::sdk_error("s3", e))?;
+        Ok(())
     }
 }

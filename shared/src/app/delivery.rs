@@ -14,12 +14,14 @@ use crate::domain::conversation::{Conversation, ConversationStatus, window_is_op
 use crate::domain::customer::WhatsAppAddress;
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::{IdempotencyKey, new_id};
-use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message, OUTSIDE_WINDOW, Sender, callback_tag, read_callback_tag};
+use crate::app::access_tokens::AccessTokens;
+use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message, NO_ACCESS_TOKEN, OUTSIDE_WINDOW, Sender, callback_tag, read_callback_tag};
 use crate::domain::outbound::OutboundContent;
 use crate::domain::retry::{RetryPolicy, SendFailureKind, classify_graph_error};
+use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
 use crate::optimistic::{retry_lost_updates, retry_until_landed};
-use crate::ports::{ActionStore, ChannelDirectory, ConversationStore, EventStore, EarlyStatus, MessageStore, Outbox, Queue, QueueMessage, SendOutcome, WamidIndex, WhatsApp, Written};
+use crate::ports::{ActionStore, ChannelDirectory, ConversationStore, EventStore, EarlyStatus, MessageStore, Outbox, Queue, QueueMessage, Secrets, SendOutcome, WamidIndex, WhatsApp, Written};
 
 /// The job on the replies queue: which stored message to send.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,6 +197,9 @@ pub struct SenderPorts<'a> {
     pub messages: &'a dyn MessageStore,
     pub channels: &'a dyn ChannelDirectory,
     pub whatsapp: &'a dyn WhatsApp,
+    /// Where each number's Graph access token is kept, and the tokens this function read already.
+    pub secrets: &'a dyn Secrets,
+    pub tokens: &'a AccessTokens,
     pub retry: RetryPolicy,
     /// Sent and failed also move action answers and feed the dashboard's events.
     pub deliveries: DeliveryPorts<'a>,
@@ -219,6 +224,21 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
         warn!(message_id = job.message_id, "reply job for an unknown message dropped");
         return Ok(SendResult::Done);
     };
+    if !matches!(message.status, DeliveryStatus::Queued | DeliveryStatus::Sending) {
+        // Redelivered after it was sent (or failed): never send twice.
+        info!(message_id = message.id, status = message.status.as_str(), "reply already handled");
+        // A retried job: an earlier attempt may have died before following its status.
+        let at = status_time(&message).unwrap_or(now);
+        follow_delivery(&ports.deliveries, &message, message.status, message.failure.as_ref(), at, false).await?;
+        return Ok(SendResult::Done);
+    }
+    // The number's own token, read before the claim: a failed read leaves the message queued for
+    // SQS's retry instead of claimed (a claimed message waits for Meta's word before a resend).
+    let (org, number) = (conversation.org_id.as_str(), conversation.phone_number_id.as_str());
+    let Some(mut token) = ports.tokens.token(ports.secrets, org, number, now).await? else {
+        error!(org_id = org, phone_number_id = number, "WhatsApp access token missing: the number has none registered, its replies fail");
+        return fail(ports, &message, FailureReason::ours(NO_ACCESS_TOKEN, None), now).await;
+    };
     let message = match message.status {
         DeliveryStatus::Queued => match ports.messages.claim_send(&message, now).await? {
             Written::Stored => Message { status: DeliveryStatus::Sending, sending_at: Some(now), ..message },
@@ -227,18 +247,10 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
                 return Ok(SendResult::Done);
             }
         },
-        DeliveryStatus::Sending => match claim_unconfirmed(ports, message, now).await? {
+        _ => match claim_unconfirmed(ports, message, now).await? {
             Ok(claimed) => claimed,
             Err(result) => return Ok(result),
         },
-        _ => {
-            // Redelivered after it was sent (or failed): never send twice.
-            info!(message_id = message.id, status = message.status.as_str(), "reply already handled");
-            // A retried job: an earlier attempt may have died before following its status.
-            let at = status_time(&message).unwrap_or(now);
-            follow_delivery(&ports.deliveries, &message, message.status, message.failure.as_ref(), at, false).await?;
-            return Ok(SendResult::Done);
-        }
     };
     let Some(content) = message.outbound.clone() else {
         return fail(ports, &message, FailureReason::ours("nothing_to_send", None), now).await;
@@ -254,14 +266,31 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
         }
     };
 
-    let mut outcome = graph_send(ports, &conversation, &message, &to_send).await;
+    let mut outcome = graph_send(ports, &token, &conversation, &message, &to_send).await;
+    if refused_as(&outcome, SendFailureKind::InvalidToken) {
+        // Meta refused the token this function kept: it may have been rotated since it was read.
+        // Read it again; a new one gets one more try (a refused send went nowhere).
+        match ports.tokens.refresh(ports.secrets, org, number, now).await {
+            Ok(Some(fresh)) if fresh != token => {
+                info!(message_id = message.id, phone_number_id = number, "access token rotated since it was read; sending with the new one");
+                token = fresh;
+                outcome = graph_send(ports, &token, &conversation, &message, &to_send).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // Nothing went out: give the claim back, so SQS's retry sends without waiting.
+                ports.messages.release_send(&message).await?;
+                return Err(e);
+            }
+        }
+    }
     if let SendOutcome::Refused { http_status, code, .. } = &outcome {
         let outside = classify_graph_error(*http_status, *code) == SendFailureKind::OutsideWindow;
         if outside && as_template.is_none() && !content.is_template() {
             // Meta knows better than our clock: the window has closed. Try the fallback once.
             if let Some((template, name)) = fallback(ports, &conversation).await? {
                 as_template = name;
-                outcome = graph_send(ports, &conversation, &message, &template).await;
+                outcome = graph_send(ports, &token, &conversation, &message, &template).await;
             }
         }
     }
@@ -277,7 +306,7 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
                 fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
             }
             SendFailureKind::InvalidToken => {
-                error!(code, title, "WhatsApp access token rejected: sends fail until it is replaced");
+                error!(org_id = org, phone_number_id = number, code, title, "WhatsApp access token rejected: sends fail until it is replaced");
                 fail(ports, &message, FailureReason::from_meta(code, Some(title), detail), now).await
             }
             SendFailureKind::Retryable if ports.retry.exhausted(attempt) => {
@@ -323,12 +352,18 @@ async fn claim_unconfirmed(ports: &SenderPorts<'_>, message: Message, now: DateT
     }
 }
 
-/// Sends `content` for `message`, tagged so Meta's status callbacks name the message.
-async fn graph_send(ports: &SenderPorts<'_>, conversation: &Conversation, message: &Message, content: &OutboundContent) -> SendOutcome {
+/// Sends `content` for `message` from the conversation's number with its `token`, tagged so Meta's
+/// status callbacks name the message.
+async fn graph_send(ports: &SenderPorts<'_>, token: &Secret, conversation: &Conversation, message: &Message, content: &OutboundContent) -> SendOutcome {
     let recipient = WhatsAppAddress(conversation.customer_address.clone());
     let mut request = content.graph_request(recipient.recipient());
     request["biz_opaque_callback_data"] = json!(callback_tag(&message.conversation_id, &message.id));
-    ports.whatsapp.send(&conversation.phone_number_id, &request).await
+    ports.whatsapp.send(&conversation.phone_number_id, token, &request).await
+}
+
+/// Whether Meta refused the send for this kind of reason.
+fn refused_as(outcome: &SendOutcome, kind: SendFailureKind) -> bool {
+    matches!(outcome, SendOutcome::Refused { http_status, code, .. } if classify_graph_error(*http_status, *code) == kind)
 }
 
 async fn fail(ports: &SenderPorts<'_>, message: &Message, failure: FailureReason, now: DateTime<Utc>) -> Result<SendResult> {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
+use crate::domain::channel::{Channel, WhatsAppTemplateStatus, is_graph_id, quarantine_key};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, IdentityRef, WhatsAppAddress, WhatsAppIdentity};
 use crate::domain::ids::{inbound_message_id, new_id, sha256_hex};
@@ -66,6 +66,34 @@ pub async fn quarantine(blobs: &dyn BlobStore, reason: &str, bytes: &[u8]) -> Re
     Ok(key)
 }
 
+/// Keeps a change for a number nobody has registered in the number's quarantine folder, as the
+/// job it came in (`app::channels::replay` queues it again once the number is registered). Then
+/// looks the number up once more: registered meanwhile, its replay may have listed the folder
+/// before this change was in it, so it is handled here (and the kept copy dropped) instead of
+/// waiting for a replay nobody will ask for. `None`: still nobody's.
+async fn quarantine_for_number(ports: &InboundPorts<'_>, number: &str, change: &WebhookChange, received_at: DateTime<Utc>) -> Result<Option<Channel>> {
+    if !is_graph_id(number) {
+        // No number could ever be registered with this id (and it cannot name a folder).
+        quarantine(ports.blobs, "no-phone-number-id", &serde_json::to_vec(change).unwrap_or_default()).await?;
+        return Ok(None);
+    }
+    let job = InboundJob::Changes { received_at, changes: vec![change.clone()] };
+    let bytes = serde_json::to_vec(&job).map_err(|e| Error::backend("s3", e))?;
+    let key = quarantine_key(number, received_at, &sha256_hex(&bytes));
+    ports.blobs.put(&key, bytes, "application/json").await?;
+    match ports.channels.channel_by_number(number).await? {
+        Some(channel) => {
+            ports.blobs.delete(&key).await?;
+            info!(phone_number_id = number, "number registered while its change was quarantined; handled now");
+            Ok(Some(channel))
+        }
+        None => {
+            warn!(reason = "unknown-phone-number-id", key, "webhook body quarantined");
+            Ok(None)
+        }
+    }
+}
+
 async fn process_change(ports: &InboundPorts<'_>, change: &WebhookChange, received_at: DateTime<Utc>) -> Result<Vec<Received>> {
     let raw = || serde_json::to_vec(change).unwrap_or_default();
     match change.field.as_str() {
@@ -74,9 +102,12 @@ async fn process_change(ports: &InboundPorts<'_>, change: &WebhookChange, receiv
                 quarantine(ports.blobs, "no-phone-number-id", &raw()).await?;
                 return Ok(Vec::new());
             };
-            let Some(channel) = ports.channels.channel_by_number(&number).await? else {
-                quarantine(ports.blobs, "unknown-phone-number-id", &raw()).await?;
-                return Ok(Vec::new());
+            let channel = match ports.channels.channel_by_number(&number).await? {
+                Some(channel) => channel,
+                None => match quarantine_for_number(ports, &number, change, received_at).await? {
+                    Some(channel) => channel,
+                    None => return Ok(Vec::new()),
+                },
             };
             let value = MessagesChange::read(&change.value);
             for status in &value.statuses {

@@ -1,8 +1,10 @@
 //! Use cases, one module per feature, written only against ports.
 
+pub mod access_tokens;
 pub mod actions;
 pub mod bot;
 pub mod calls;
+pub mod channels;
 pub mod conversations;
 pub mod customers;
 pub mod delivery;

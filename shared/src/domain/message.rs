@@ -79,6 +79,8 @@ impl DeliveryStatus {
 
 /// Our reason for Meta's 131047 and for our own refusal to send outside the window.
 pub const OUTSIDE_WINDOW: &str = "outside_customer_service_window";
+/// Our failure reason for a reply from a number that has no Graph access token registered.
+pub const NO_ACCESS_TOKEN: &str = "no_access_token";
 
 /// Why a message failed: Meta's error code and title, or one of ours (`outside_customer_service_window`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -15,6 +15,7 @@ pub mod message;
 pub mod outbound;
 pub mod response_template;
 pub mod retry;
+pub mod secret;
 pub mod support;
 pub mod twilio;
 pub mod webhook;

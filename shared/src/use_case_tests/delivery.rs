@@ -12,6 +12,7 @@ use crate::app::delivery::{NewReply, SEND_CONFIRM_WAIT, SendResult, SenderPorts,
 use crate::domain::conversation::Conversation;
 use crate::domain::message::{DeliveryStatus, OUTSIDE_WINDOW, Sender, SenderType, callback_tag};
 use crate::domain::outbound::OutboundContent;
+use crate::domain::secret::Secret;
 use crate::ports::{ConversationStore, SendOutcome, WhatsApp};
 
 fn agent() -> Sender {
@@ -37,26 +38,34 @@ pub(super) async fn given_sent_reply(w: &World, c: &Conversation, at: DateTime<U
     w.message(&c.id, &m.id).await
 }
 
-/// A Graph API that answers as scripted (accepting once the script is over) and keeps every request.
+/// A Graph API that answers as scripted (accepting once the script is over) and keeps every request
+/// with the token it carried.
 #[derive(Default)]
-struct ScriptedGraph {
+pub(super) struct ScriptedGraph {
     answers: Mutex<VecDeque<SendOutcome>>,
     requests: Mutex<Vec<Value>>,
+    tokens: Mutex<Vec<String>>,
 }
 
 impl ScriptedGraph {
-    fn answering(answers: impl IntoIterator<Item = SendOutcome>) -> Self {
-        ScriptedGraph { answers: Mutex::new(answers.into_iter().collect()), requests: Mutex::default() }
+    pub(super) fn answering(answers: impl IntoIterator<Item = SendOutcome>) -> Self {
+        ScriptedGraph { answers: Mutex::new(answers.into_iter().collect()), ..ScriptedGraph::default() }
     }
 
-    fn requests(&self) -> Vec<Value> {
+    pub(super) fn requests(&self) -> Vec<Value> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// The access token of each request, in order.
+    pub(super) fn tokens(&self) -> Vec<String> {
+        self.tokens.lock().unwrap().clone()
     }
 }
 
 #[async_trait]
 impl WhatsApp for ScriptedGraph {
-    async fn send(&self, _: &str, body: &Value) -> SendOutcome {
+    async fn send(&self, _: &str, token: &Secret, body: &Value) -> SendOutcome {
+        self.tokens.lock().unwrap().push(token.expose().to_string());
         let mut requests = self.requests.lock().unwrap();
         requests.push(body.clone());
         let n = requests.len();
@@ -64,11 +73,11 @@ impl WhatsApp for ScriptedGraph {
     }
 }
 
-fn refused(http_status: u16, code: i64) -> SendOutcome {
+pub(super) fn refused(http_status: u16, code: i64) -> SendOutcome {
     SendOutcome::Refused { http_status: Some(http_status), code: Some(code), title: format!("error {code}"), detail: None }
 }
 
-fn sender<'a>(w: &'a World, graph: &'a ScriptedGraph) -> SenderPorts<'a> {
+pub(super) fn sender<'a>(w: &'a World, graph: &'a ScriptedGraph) -> SenderPorts<'a> {
     SenderPorts { whatsapp: graph, ..w.deps.sender_ports() }
 }
 

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::app::inbound::InboundPorts;
-use crate::domain::channel::WhatsAppTemplateStatus;
+use crate::domain::channel::{WhatsAppTemplateStatus, quarantine_prefix};
 use crate::domain::message::{DeliveryStatus, Direction};
-use crate::ports::{ConversationStore, CustomerStore, MessageStore, TemplateStatusStore, WamidIndex};
+use crate::ports::{BlobStore, ConversationStore, CustomerStore, MessageStore, TemplateStatusStore, WamidIndex};
 
 #[tokio::test(start_paused = true)]
 async fn a_first_message_stores_customer_conversation_and_message_once() {
@@ -103,13 +103,78 @@ async fn a_failed_store_write_leaves_nothing_and_the_retried_job_stores_it() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_unknown_number_is_quarantined_not_stored() {
+async fn an_unknown_number_is_quarantined_in_its_own_folder_not_stored() {
     // GIVEN no channel for the number
     let w = World::new();
     let received = w.receive_text(CUSTOMER, "wamid.x", "hi", t(0)).await;
     assert!(received.is_empty());
-    assert_eq!(w.mem.blobs.keys("quarantine/unknown-phone-number-id/").len(), 1);
+    // THEN the change is kept under the number's folder, as the job it came in
+    let kept = w.mem.blobs.keys(&quarantine_prefix(NUMBER));
+    assert_eq!(kept.len(), 1);
+    let job: InboundJob = serde_json::from_slice(&w.mem.blobs.get(&kept[0]).await.unwrap()).unwrap();
+    assert!(matches!(job, InboundJob::Changes { received_at, ref changes } if received_at == t(0) && changes.len() == 1));
     assert!(w.store().whatsapp_identity(ORG, CUSTOMER).await.unwrap().is_none());
+    // AND the same change delivered again is the same object
+    w.receive_text(CUSTOMER, "wamid.x", "hi", t(0)).await;
+    assert_eq!(w.mem.blobs.keys(&quarantine_prefix(NUMBER)).len(), 1);
+}
+
+/// A registry in which the number gets registered while its first lookup's answer (none) is on its
+/// way back: what a registration racing the processor looks like.
+struct RegisteredDuringTheLookup<'a> {
+    store: &'a MemoryStore,
+    channel: Channel,
+    done: Mutex<bool>,
+}
+
+#[async_trait]
+impl ChannelDirectory for RegisteredDuringTheLookup<'_> {
+    async fn channel_by_number(&self, number: &str) -> crate::Result<Option<Channel>> {
+        let found = self.store.channel_by_number(number).await?;
+        let first = !std::mem::replace(&mut *self.done.lock().unwrap(), true);
+        if first {
+            self.store.put_channel(&self.channel).await?;
+        }
+        Ok(found)
+    }
+    async fn org_by_waba(&self, waba: &str) -> crate::Result<Option<String>> {
+        self.store.org_by_waba(waba).await
+    }
+    async fn put_channel(&self, channel: &Channel) -> crate::Result<ChannelPut> {
+        self.store.put_channel(channel).await
+    }
+    async fn channels(&self, org: &str, page: &crate::ports::PageRequest) -> crate::Result<crate::ports::Page<Channel>> {
+        self.store.channels(org, page).await
+    }
+    async fn delete_channel(&self, org: &str, number: &str) -> crate::Result<crate::ports::Written> {
+        self.store.delete_channel(org, number).await
+    }
+    async fn forget_waba(&self, org: &str, waba: &str) -> crate::Result<()> {
+        self.store.forget_waba(org, waba).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_number_registered_while_its_change_is_quarantined_handles_it_at_once() {
+    // GIVEN the number is registered between the processor's lookup and its quarantine (the
+    // registration's replay may have listed the folder before the change was in it)
+    let w = World::new();
+    let channel = Channel {
+        org_id: ORG.into(),
+        phone_number_id: NUMBER.into(),
+        display_phone_number: None,
+        waba_id: Some(WABA.into()),
+        fallback_template: None,
+        access_token_rotated_at: None,
+    };
+    let racing = RegisteredDuringTheLookup { store: w.store(), channel, done: Mutex::new(false) };
+    let ports = InboundPorts { channels: &racing, ..w.deps.inbound_ports() };
+    // WHEN the change is processed
+    let received = process_job(&ports, &job(text_webhook(CUSTOMER, "wamid.race", "hi", t(0)), t(0))).await.unwrap();
+    // THEN it is stored now, and nothing waits in quarantine for a replay nobody will ask for
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].conversation.org_id, ORG);
+    assert!(w.mem.blobs.keys("quarantine/").is_empty());
 }
 
 #[tokio::test(start_paused = true)]

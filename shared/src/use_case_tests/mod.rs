@@ -9,6 +9,7 @@
 mod actions;
 mod bot;
 mod calls;
+mod channels;
 mod conversations;
 mod customers;
 mod delivery;
@@ -26,14 +27,15 @@ use crate::adapters::memory::{MemoryOutbox, MemoryStore};
 use crate::app::delivery::ReplyJob;
 use crate::app::inbound::{Received, process_job};
 use crate::config::{Deps, InMemory};
-use crate::domain::channel::{Channel, TemplateRef};
+use crate::domain::channel::{Channel, TemplateRef, access_token_secret};
 use crate::domain::event::{DashboardEvent, EventKind};
 use crate::domain::ids::IdempotencyKey;
 use crate::domain::message::Message;
+use crate::domain::secret::Secret;
 use crate::domain::webhook::{InboundJob, read_changes};
 use crate::error::Error;
 use crate::optimistic::LOCKING;
-use crate::ports::{ChannelDirectory, EventStore, MessageStore, Queue};
+use crate::ports::{ChannelDirectory, ChannelPut, EventStore, MessageStore, Queue, Secrets};
 
 /// The organisation under test, and another one that must never see its data.
 pub const ORG: &str = "org-1";
@@ -43,6 +45,8 @@ pub const NUMBER: &str = "106540352242922";
 pub const WABA: &str = "102290129340398";
 /// The customer of Meta's text-message fixture.
 pub const CUSTOMER: &str = "16505551234";
+/// The Graph access token registered for `NUMBER` (`World::with_channel`).
+pub const TOKEN: &str = "EAAG-org-1-token";
 
 /// A client's `Idempotency-Key` sent with `request` (what `http::idempotency_key` fingerprints).
 pub fn request_key(key: &str, request: &str) -> IdempotencyKey {
@@ -66,7 +70,8 @@ impl World {
         World { deps, mem }
     }
 
-    /// GIVEN the organisation's WhatsApp number (with a fallback template when given).
+    /// GIVEN the organisation's WhatsApp number (with a fallback template when given) and its
+    /// Graph access token [`TOKEN`] in its secret.
     pub async fn with_channel(self, fallback: Option<&str>) -> Self {
         let channel = Channel {
             org_id: ORG.into(),
@@ -74,8 +79,10 @@ impl World {
             display_phone_number: Some("15550783881".into()),
             waba_id: Some(WABA.into()),
             fallback_template: fallback.map(|name| TemplateRef { name: name.into(), language: "en".into() }),
+            access_token_rotated_at: Some(t(0)),
         };
-        self.store().put_channel(&channel).await.unwrap();
+        assert_eq!(self.store().put_channel(&channel).await.unwrap(), ChannelPut::Stored);
+        self.mem.secrets.put_secret(&access_token_secret(ORG, NUMBER), &Secret::new(TOKEN)).await.unwrap();
         self
     }
 

@@ -27,7 +27,7 @@ async fn graph_expecting(text: &str, wamid: &str) -> MockServer {
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(format!("/{NUMBER}/messages")))
-        .and(header("authorization", "Bearer test-token"))
+        .and(header("authorization", "Bearer EAAG-dev-demo-token"))
         .and(body_partial_json(text_to_customer(text)))
         .respond_with(accepted(wamid))
         .expect(1)

@@ -1,7 +1,8 @@
 //! The store contract (`max_core::adapters::contract`) on DynamoDB: every case on a fresh table
-//! in moto, the same cases the memory store passes in max-core's unit tests.
+//! in moto, the same cases the memory store passes in max-core's unit tests; and the secrets and
+//! blob contracts on Secrets Manager and S3 (a fresh stack: its own secrets prefix and bucket).
 
-use max_core::adapters::contract::Fixture;
+use max_core::adapters::contract::{BlobFixture, Fixture, SecretsFixture};
 use max_core::adapters::dynamo::DynamoStore;
 use max_dev::testing::{TestOptions, TestStack};
 
@@ -20,3 +21,18 @@ async fn fresh() -> Moto {
 }
 
 max_core::store_contract!(#[tokio::test] fresh);
+
+impl SecretsFixture for Moto {
+    fn secrets(&self) -> &dyn max_core::ports::Secrets {
+        &*self.0.stack.deps.secrets
+    }
+}
+
+impl BlobFixture for Moto {
+    fn blobs(&self) -> &dyn max_core::ports::BlobStore {
+        &*self.0.stack.deps.blobs
+    }
+}
+
+max_core::secrets_contract!(#[tokio::test] fresh);
+max_core::blob_contract!(#[tokio::test] fresh);

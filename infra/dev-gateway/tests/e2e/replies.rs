@@ -44,7 +44,7 @@ async fn an_agent_reply_reaches_the_graph_api_once_and_statuses_follow() {
     let graph = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(format!("/{NUMBER}/messages")))
-        .and(header("authorization", "Bearer test-token"))
+        .and(header("authorization", "Bearer EAAG-dev-demo-token"))
         .and(body_partial_json(json!({
             "messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER,
             "type": "text", "text": { "body": "Yes, it also comes in blue.", "preview_url": false }
@@ -472,7 +472,7 @@ async fn a_graph_timeout_waits_for_metas_word_then_sends_once_more() {
     let t = TestStack::with(TestOptions { graph_url: Some(graph.uri()), no_pollers: true, ..Default::default() }).await;
     let (conversation, job) = queued_reply(&t, "Hello in time").await;
     let mut deps = t.deps_copy();
-    deps.whatsapp = Arc::new(max_core::adapters::graph::GraphApi::new(&graph.uri(), "test-token", Duration::from_millis(300)));
+    deps.whatsapp = Arc::new(max_core::adapters::graph::GraphApi::new(&graph.uri(), Duration::from_millis(300)));
 
     let first = max_dev::registry::invoke_sqs("reply-sender", delivery(&job, 1), &deps).await.unwrap().unwrap();
     assert_eq!(first.batch_item_failures.len(), 1, "the unanswered send is reported failed, to come back");

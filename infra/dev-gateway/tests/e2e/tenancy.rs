@@ -176,6 +176,8 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("DELETE", "/v1/calls/{id}", format!("/v1/calls/{call}"), Value::Null),
         ("POST", "/v1/calls/{id}/retry", format!("/v1/calls/{call}/retry"), json!({})),
         ("POST", "/v1/calls/demo/{id}/initiate", format!("/v1/calls/demo/{demo}/initiate"), json!({})),
+        ("DELETE", "/v1/channels/whatsapp/{phoneNumberId}", format!("/v1/channels/whatsapp/{}", t.org.seed.phone_number_id), Value::Null),
+        ("POST", "/v1/channels/whatsapp/{phoneNumberId}/replay", format!("/v1/channels/whatsapp/{}/replay", t.org.seed.phone_number_id), json!({})),
     ];
     let routes = &t.stack.template.routes;
     let with_ids: Vec<(String, String)> = routes.iter().filter(|r| r.authorized && r.path.contains('{')).map(|r| (r.method.to_uppercase(), r.path.clone())).collect();
@@ -199,9 +201,11 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     assert_eq!((s, ours["status"].as_str(), ours["notes"].clone()), (StatusCode::OK, Some("ready"), Value::Null), "{ours}");
     assert_eq!(t.get(&format!("/v1/service-records/{record}"), &t.org.agent).await.1["do_not_call"], false);
     assert_eq!(t.queued("CallsQueue").await, 0, "another organisation initiated nothing");
+    let (_, numbers) = t.get("/v1/channels/whatsapp", &t.org.admin).await;
+    assert_eq!(numbers["items"][0]["phone_number_id"].as_str(), Some(t.org.seed.phone_number_id.as_str()), "not removed by another organisation");
 
     for route in routes.iter().filter(|r| r.authorized) {
-        let path = route.path.replace("{id}", "x").replace("{customerId}", "x").replace("{templateId}", "x");
+        let path = route.path.replace("{id}", "x").replace("{customerId}", "x").replace("{templateId}", "x").replace("{phoneNumberId}", "1");
         let method = Method::from_bytes(route.method.to_uppercase().as_bytes()).unwrap();
         let res = t.http.request(method, t.url(&path)).json(&json!({})).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{} {path} without a token", route.method);

@@ -233,7 +233,7 @@ async fn signed_bodies_we_cannot_place_are_quarantined_with_200() {
     let mut unknown: Value = serde_json::from_slice(&fixture("meta-openapi/text-message.json")).unwrap();
     unknown["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = Value::String("999".into());
     assert_eq!(t.post_webhook(&serde_json::to_vec(&unknown).unwrap()).await.status(), StatusCode::OK);
-    for prefix in ["quarantine/unreadable-body/", "quarantine/unknown-phone-number-id/"] {
+    for prefix in ["quarantine/unreadable-body/", "quarantine/unknown-phone-number-id/999/"] {
         eventually(prefix, WAIT, || async {
             let out = s3.list_objects_v2().bucket(&bucket).prefix(prefix).send().await.ok()?;
             (out.key_count().unwrap_or(0) == 1).then_some(())

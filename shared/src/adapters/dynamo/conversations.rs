@@ -12,7 +12,7 @@ use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
 use crate::error::{Error, Result};
 use crate::ports::{
-    ChannelDirectory, ConversationFilter, ConversationStore, CustomerStore, Page, PageRequest,
+    ChannelDirectory, ChannelPut, ConversationFilter, ConversationStore, CustomerStore, Page, PageRequest,
     TemplateStatusStore, Written,
 };
 
@@ -48,31 +48,39 @@ impl DynamoStore {
 
 #[async_trait]
 impl ChannelDirectory for DynamoStore {
-    async fn put_channel(&self, channel: &Channel) -> Result<()> {
-        self.put(keyed(channel, keys::channel(&channel.phone_number_id), &[])?).await?;
+    async fn put_channel(&self, channel: &Channel) -> Result<ChannelPut> {
+        let org = &channel.org_id;
+        // Ours or nobody's: another organisation's number or WABA is never overwritten.
+        let ours = Some("attribute_not_exists(pk) OR org_id = :org");
+        let values = || Some(HashMap::from([(":org".to_string(), s(org))]));
+        let extra = [("gsi1pk", keys::channels(org)), ("gsi1sk", channel.phone_number_id.clone())];
+        let mut items = vec![self.put_op(keyed(channel, keys::channel(&channel.phone_number_id), &extra)?, ours, values())?];
         if let Some(waba) = &channel.waba_id {
-            let item = HashMap::from([
-                ("pk".to_string(), s(keys::waba(waba).0)),
-                ("sk".to_string(), s(keys::waba(waba).1)),
-                ("org_id".to_string(), s(&channel.org_id)),
-            ]);
-            self.put(item).await?;
+            let mut item = key_map(keys::waba(waba));
+            item.insert("org_id".to_string(), s(org));
+            items.push(self.put_op(item, ours, values())?);
         }
+        let put = match self.transact(items).await? {
+            Ok(()) => ChannelPut::Stored,
+            Err(codes) if failed_condition(&codes, 0) => ChannelPut::NumberTaken,
+            Err(_) => ChannelPut::WabaTaken,
+        };
         self.channels.lock().unwrap_or_else(|p| p.into_inner()).remove(&channel.phone_number_id);
-        Ok(())
+        Ok(put)
     }
 
     async fn channel_by_number(&self, phone_number_id: &str) -> Result<Option<Channel>> {
         if let Some((at, cached)) = self.channels.lock().unwrap_or_else(|p| p.into_inner()).get(phone_number_id) {
             if at.elapsed() < CHANNEL_CACHE_TTL {
-                return Ok(cached.clone());
+                return Ok(Some(cached.clone()));
             }
         }
-        let channel: Option<Channel> = self.get(keys::channel(phone_number_id)).await?;
-        self.channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(phone_number_id.to_string(), (Instant::now(), channel.clone()));
+        // Strongly consistent: a number registered a moment ago must be found (a change to it that
+        // came in meanwhile would otherwise stay in quarantine).
+        let channel: Option<Channel> = self.get_consistent(keys::channel(phone_number_id)).await?;
+        if let Some(c) = &channel {
+            self.channels.lock().unwrap_or_else(|p| p.into_inner()).insert(phone_number_id.to_string(), (Instant::now(), c.clone()));
+        }
         Ok(channel)
     }
 
@@ -82,6 +90,40 @@ impl ChannelDirectory for DynamoStore {
             org_id: String,
         }
         Ok(self.get::<Waba>(keys::waba(waba_id)).await?.map(|w| w.org_id))
+    }
+
+    async fn channels(&self, org_id: &str, page: &PageRequest) -> Result<Page<Channel>> {
+        self.query_page(Some("gsi1"), "gsi1pk", &keys::channels(org_id), None, None, true, page).await
+    }
+
+    async fn delete_channel(&self, org_id: &str, phone_number_id: &str) -> Result<Written> {
+        let written = self.delete_if_org(keys::channel(phone_number_id), org_id).await?;
+        self.channels.lock().unwrap_or_else(|p| p.into_inner()).remove(phone_number_id);
+        Ok(written)
+    }
+
+    async fn forget_waba(&self, org_id: &str, waba_id: &str) -> Result<()> {
+        self.delete_if_org(keys::waba(waba_id), org_id).await.map(|_| ())
+    }
+}
+
+impl DynamoStore {
+    /// Deletes the item at `key` if it is `org`'s (its `org_id`); `AlreadyThere` otherwise.
+    async fn delete_if_org(&self, key: (String, String), org: &str) -> Result<Written> {
+        let result = self
+            .client()
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(key_map(key)))
+            .condition_expression("org_id = :org")
+            .expression_attribute_values(":org", s(org))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Written::Stored),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
+            Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
+        }
     }
 }
 

@@ -45,6 +45,10 @@ pub mod keys {
     pub fn waba(waba_id: &str) -> (String, String) {
         (format!("WABA#{waba_id}"), "WABA".into())
     }
+    /// gsi1: an organisation's numbers, by phone number id.
+    pub fn channels(org: &str) -> String {
+        format!("ORG#{org}#CHANNELS")
+    }
     pub fn customer_pk(org: &str, customer: &str) -> String {
         format!("ORG#{org}#CUSTOMER#{customer}")
     }
@@ -302,8 +306,8 @@ impl Filters {
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
-    /// Channels rarely change and every inbound message needs one: keep them for a minute.
-    channels: Mutex<HashMap<String, (Instant, Option<Channel>)>>,
+    /// Channels rarely change and every inbound message needs one: keep those found for a minute.
+    channels: Mutex<HashMap<String, (Instant, Channel)>>,
 }
 
 const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(60);

@@ -1,5 +1,5 @@
 //! The rest of the world in memory: an outbox with FIFO deduplication that keeps what was queued,
-//! a blob store, and a clock a test moves by hand. With `MemoryStore` and the WhatsApp sandbox,
+//! a blob store, secrets, and a clock a test moves by hand. With `MemoryStore` and the WhatsApp sandbox,
 //! a handler runs whole without AWS.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,7 +10,8 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{Error, Result};
-use crate::ports::{BlobStore, Clock, Outbox, Queue, QueueMessage};
+use crate::domain::secret::Secret;
+use crate::ports::{BlobStore, Clock, Outbox, Queue, QueueMessage, Secrets};
 
 #[derive(Default)]
 struct OutboxState {
@@ -135,6 +136,86 @@ impl BlobStore for MemoryBlobs {
         let blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
         // S3 answers NoSuchKey: a backend failure from the caller's view, as the S3 adapter maps it.
         blobs.get(key).map(|(b, _)| b.clone()).ok_or_else(|| Error::backend("s3", format!("no blob at {key}")))
+    }
+
+    async fn list(&self, prefix: &str, limit: i32) -> Result<Vec<String>> {
+        let limit = usize::try_from(limit).ok().filter(|l| *l >= 1).ok_or_else(|| Error::backend("s3", "max-keys must be at least 1"))?;
+        // BTreeMap order is byte order, as S3 lists keys.
+        Ok(self.keys(prefix).into_iter().take(limit).collect())
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.blobs.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct SecretsState {
+    /// Name → current value, and whether its deletion is scheduled.
+    secrets: BTreeMap<String, (Secret, bool)>,
+    reads: usize,
+    fail_next: Option<Error>,
+}
+
+/// Secrets in memory, with Secrets Manager's answers (a secret scheduled for deletion reads as
+/// none, and a put brings it back); counts reads, so a test sees what a cache saved.
+#[derive(Default)]
+pub struct MemorySecrets {
+    state: Mutex<SecretsState>,
+}
+
+impl MemorySecrets {
+    pub fn new() -> Self {
+        MemorySecrets::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, SecretsState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many times a value was read (`secret`): Secrets Manager calls on the send path.
+    pub fn reads(&self) -> usize {
+        self.state().reads
+    }
+
+    /// The names of the secrets that exist and are not scheduled for deletion.
+    pub fn names(&self) -> Vec<String> {
+        self.state().secrets.iter().filter(|(_, (_, deleted))| !deleted).map(|(n, _)| n.clone()).collect()
+    }
+
+    /// The next call fails with `error` (Secrets Manager unavailable).
+    pub fn fail_next(&self, error: Error) {
+        self.state().fail_next = Some(error);
+    }
+
+    fn planted(&self) -> Result<std::sync::MutexGuard<'_, SecretsState>> {
+        let mut state = self.state();
+        match state.fail_next.take() {
+            Some(e) => Err(e),
+            None => Ok(state),
+        }
+    }
+}
+
+#[async_trait]
+impl Secrets for MemorySecrets {
+    async fn put_secret(&self, name: &str, value: &Secret) -> Result<()> {
+        self.planted()?.secrets.insert(name.to_string(), (value.clone(), false));
+        Ok(())
+    }
+
+    async fn secret(&self, name: &str) -> Result<Option<Secret>> {
+        let mut state = self.planted()?;
+        state.reads += 1;
+        Ok(state.secrets.get(name).filter(|(_, deleted)| !deleted).map(|(v, _)| v.clone()))
+    }
+
+    async fn delete_secret(&self, name: &str) -> Result<()> {
+        if let Some((_, deleted)) = self.planted()?.secrets.get_mut(name) {
+            *deleted = true;
+        }
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use crate::domain::customer::{Customer, WhatsAppIdentity};
 use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message};
 use crate::error::{Error, Result};
 use crate::ports::{
-    ChannelDirectory, ConversationFilter, ConversationStore, CustomerStore, EarlyStatus, MessageStore, Page, PageRequest,
+    ChannelDirectory, ChannelPut, ConversationFilter, ConversationStore, CustomerStore, EarlyStatus, MessageStore, Page, PageRequest,
     TemplateStatusStore, WamidIndex, Written,
 };
 
@@ -76,11 +76,42 @@ impl ChannelDirectory for MemoryStore {
         Ok(self.read("org_by_waba")?.wabas.get(waba_id).cloned())
     }
 
-    async fn put_channel(&self, channel: &Channel) -> Result<()> {
+    async fn put_channel(&self, channel: &Channel) -> Result<ChannelPut> {
         let mut st = self.write("put_channel")?;
-        st.channels.insert(channel.phone_number_id.clone(), channel.clone());
+        let org = &channel.org_id;
+        if st.channels.get(&channel.phone_number_id).is_some_and(|c| c.org_id != *org) {
+            return Ok(ChannelPut::NumberTaken);
+        }
         if let Some(waba) = &channel.waba_id {
-            st.wabas.insert(waba.clone(), channel.org_id.clone());
+            if st.wabas.get(waba).is_some_and(|owner| owner != org) {
+                return Ok(ChannelPut::WabaTaken);
+            }
+            st.wabas.insert(waba.clone(), org.clone());
+        }
+        st.channels.insert(channel.phone_number_id.clone(), channel.clone());
+        Ok(ChannelPut::Stored)
+    }
+
+    async fn channels(&self, org_id: &str, page: &PageRequest) -> Result<Page<Channel>> {
+        let st = self.read("channels")?;
+        // The index is keyed by number within the organisation's partition, as on DynamoDB.
+        let entries = st.channels.values().filter(|c| c.org_id == org_id).map(|c| (c.phone_number_id.clone(), c.clone())).collect();
+        fill_page(&format!("{org_id}#CHANNELS"), entries, true, |_| true, page)
+    }
+
+    async fn delete_channel(&self, org_id: &str, phone_number_id: &str) -> Result<Written> {
+        let mut st = self.write("delete_channel")?;
+        if !st.channels.get(phone_number_id).is_some_and(|c| c.org_id == org_id) {
+            return Ok(Written::AlreadyThere);
+        }
+        st.channels.remove(phone_number_id);
+        Ok(Written::Stored)
+    }
+
+    async fn forget_waba(&self, org_id: &str, waba_id: &str) -> Result<()> {
+        let mut st = self.write("forget_waba")?;
+        if st.wabas.get(waba_id).is_some_and(|owner| owner == org_id) {
+            st.wabas.remove(waba_id);
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ mod messaging;
 mod jobs;
 mod support;
 
-pub use jobs::{ManualClock, MemoryBlobs, MemoryOutbox, sqs_record};
+pub use jobs::{ManualClock, MemoryBlobs, MemoryOutbox, MemorySecrets, sqs_record};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};

@@ -1,0 +1,62 @@
+#![allow(dead_code)] // the functions only carry their operation's attributes
+//! The contract of this function's routes (OpenAPI, assembled by max-dev). The statuses every
+//! route shares (401, 422 for the query, 500; 400/413 for a body) are added there, once.
+
+use max_core::app::channels::{ChannelView, Registered, Replayed};
+use max_core::domain::channel::ChannelRegistration;
+use max_core::http::{PageBody, PageQuery};
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(paths(list_channels, register_channel, remove_channel, replay_channel))]
+struct Api;
+
+/// This function's operations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    Api::openapi()
+}
+
+/// The organisation's WhatsApp numbers, by phone number id (admins). A number's access token is
+/// never shown: only whether it has one and when it was last rotated.
+#[utoipa::path(get, path = "/v1/channels/whatsapp", tag = "channels", params(PageQuery),
+    responses(
+        (status = 200, description = "A page of numbers", body = PageBody<ChannelView>),
+        (status = 403, description = "Not an admin"),
+    ))]
+fn list_channels() {}
+
+/// Registers one of the organisation's WhatsApp numbers with its Graph access token (admins), or
+/// registers it again (new details, a new token: rotation). The token is kept in the number's own
+/// secret and never answered. Messages that came to the number before it was registered are
+/// replayed at once (`replay`; when `more` is true, call the replay route for the rest).
+#[utoipa::path(post, path = "/v1/channels/whatsapp", tag = "channels", request_body = ChannelRegistration,
+    responses(
+        (status = 201, description = "Registered", body = Registered),
+        (status = 200, description = "Registered again: details replaced, token rotated", body = Registered),
+        (status = 403, description = "Not an admin"),
+        (status = 409, description = "The number, or its WhatsApp Business Account, is registered to another organisation"),
+    ))]
+fn register_channel() {}
+
+/// Removes one of the organisation's numbers (admins): its token's secret is scheduled for
+/// deletion, and messages to the number are quarantined again until it is registered.
+#[utoipa::path(delete, path = "/v1/channels/whatsapp/{phoneNumberId}", tag = "channels",
+    params(("phoneNumberId" = String, Path, description = "The number's phone_number_id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such number of the organisation"),
+    ))]
+fn remove_channel() {}
+
+/// Queues again, through the normal inbound path, the messages kept for the number while it was
+/// not registered (admins): the oldest 100 at a time, each once; what was queued leaves
+/// quarantine, so asking again replays nothing twice.
+#[utoipa::path(post, path = "/v1/channels/whatsapp/{phoneNumberId}/replay", tag = "channels",
+    params(("phoneNumberId" = String, Path, description = "The number's phone_number_id")),
+    responses(
+        (status = 200, description = "What was queued again", body = Replayed),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such number of the organisation"),
+    ))]
+fn replay_channel() {}

@@ -1,0 +1,67 @@
+//! An organisation's WhatsApp numbers (admins only; supervisors and agents get 403).
+//!
+//! - `GET    /v1/channels/whatsapp?limit=&cursor=` (by phone number id; never a token, only
+//!   whether one is set and when it was rotated)
+//! - `POST   /v1/channels/whatsapp` `{ phone_number_id, waba_id, display_phone_number,
+//!   fallback_template?, access_token }` → 201 (200 when the number was the organisation's
+//!   already: its token rotated); another organisation's number or WABA → 409. The changes
+//!   quarantined for the number are replayed at once (`replay` in the answer).
+//! - `DELETE /v1/channels/whatsapp/{phoneNumberId}` → 204 (the token's secret is scheduled for
+//!   deletion)
+//! - `POST   /v1/channels/whatsapp/{phoneNumberId}/replay` → what was queued again
+//!
+//! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
+//! parameter answers 422. The contract of these routes is `api::openapi()`.
+
+pub mod api;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use max_core::app::channels;
+use max_core::config::Deps;
+use max_core::domain::channel::ChannelRegistration;
+use max_core::error::Error as AppError;
+use max_core::http::{NoQuery, PageBody, PageQuery, Role, caller, json, json_body, no_content, ok, query_params, respond, segments};
+
+pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> {
+    Ok(respond(route(&req, deps).await))
+}
+
+async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
+    let caller = caller(req)?;
+    // Every route here is an admin's: numbers and their tokens are settings.
+    caller.require(Role::Admin)?;
+    let path = segments(req)?;
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    let org = caller.org_id.as_str();
+    let ports = deps.channel_ports();
+    match (req.method(), path.as_slice()) {
+        (&Method::GET, ["v1", "channels", "whatsapp"]) => {
+            let page = query_params::<PageQuery>(req)?.page()?;
+            let page = channels::list(&*deps.store, org, &page).await?;
+            Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
+        }
+        (method, path) => {
+            let NoQuery {} = query_params(req)?;
+            match (method, path) {
+                (&Method::POST, ["v1", "channels", "whatsapp"]) => {
+                    let registration: ChannelRegistration = json_body(req)?;
+                    let registered = channels::register(&ports, org, &registration, deps.clock.now()).await?;
+                    let status = if registered.replaced { StatusCode::OK } else { StatusCode::CREATED };
+                    Ok(json(status, &registered))
+                }
+                (&Method::DELETE, ["v1", "channels", "whatsapp", number]) => {
+                    channels::remove(&ports, org, number).await?;
+                    Ok(no_content())
+                }
+                (&Method::POST, ["v1", "channels", "whatsapp", number, "replay"]) => {
+                    Ok(ok(&channels::replay(&ports, org, number).await?))
+                }
+                _ => Err(AppError::NotFound("route")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
