@@ -366,3 +366,49 @@ async fn each_organisations_number_sends_with_its_own_token() {
     // THEN each request carried its own organisation's token
     assert_eq!(graph.tokens(), vec!["EAAG-org-1", "EAAG-org-2"]);
 }
+
+// --- never in a log line ------------------------------------------------------------------------
+
+/// Log lines, as the functions write them (JSON), kept for the test to read.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_log_line_carries_a_token_even_at_trace() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt().json().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // WHEN a number is registered, its token rotated, Meta refuses the kept one, a number
+    // without a token tries to send, and the number is removed
+    let w = World::new();
+    register(&w, ORG, &registration(NUMBER, WABA, "EAAG-logged-never-1")).await.unwrap();
+    let c = w.given_conversation().await.conversation;
+    let graph = ScriptedGraph::answering([SendOutcome::Accepted { wamid: "wamid.out.1".into() }, refused(401, 190), refused(401, 190)]);
+    queued_reply(&w, &c.id, "one").await;
+    send_all(&w, &graph).await;
+    register(&w, ORG, &registration(NUMBER, WABA, "EAAG-logged-never-2")).await.unwrap();
+    queued_reply(&w, &c.id, "two").await;
+    send_all(&w, &graph).await;
+    channels::remove(&w.deps.channel_ports(), ORG, NUMBER).await.unwrap();
+    w.store().put_channel(&registration(NUMBER, WABA, "x").channel(ORG, t(0))).await.unwrap();
+    w.mem.clock.advance(TOKEN_TTL + Duration::seconds(1));
+    queued_reply(&w, &c.id, "three").await;
+    send_all(&w, &graph).await;
+    // THEN the log tells all of it, and no line holds a token
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    for told in ["WhatsApp number registered", "WhatsApp access token rejected", "WhatsApp access token missing", "WhatsApp number removed"] {
+        assert!(text.contains(told), "the log does not say {told:?}:\n{text}");
+    }
+    assert!(!text.contains("EAAG-logged-never"), "a token reached the log:\n{text}");
+}
