@@ -20,7 +20,7 @@ pub fn demo_channel() -> Channel {
         display_phone_number: Some("15550783881".into()),
         waba_id: Some("102290129340398".into()),
         fallback_template: Some(TemplateRef { name: "hello_world".into(), language: "en_US".into() }),
-        access_token_rotated_at: Some(chrono::DateTime::UNIX_EPOCH),
+        access_token_rotated_at: Some(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH),
     }
 }
 

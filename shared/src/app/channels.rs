@@ -191,7 +191,7 @@ async fn replay_quarantined(ports: &ChannelPorts<'_>, phone_number_id: &str) -> 
         if batch.len() == 10 || size + message.body.len() > QUEUE_BATCH_BYTES {
             replayed.requeued += requeue(ports, std::mem::take(&mut batch)).await?;
         }
-        batch.push((message, key));
+        batch.push((message, key.as_str()));
     }
     replayed.requeued += requeue(ports, batch).await?;
     if replayed.requeued > 0 {

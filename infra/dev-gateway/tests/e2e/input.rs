@@ -28,6 +28,8 @@ async fn ids_longer_than_any_id_answer_404_in_paths_and_422_in_bodies_and_querie
         (Method::GET, format!("/v1/interactions/templates/{long}")),
         (Method::GET, format!("/v1/support/tickets/{long}")),
         (Method::GET, format!("/v1/admin/support/tickets/{long}")),
+        (Method::DELETE, format!("/v1/channels/whatsapp/{long}")),
+        (Method::POST, format!("/v1/channels/whatsapp/{long}/replay")),
     ] {
         let body = (method == Method::POST).then(|| json!({}));
         let (status, problem) = t.api(method.clone(), &path, admin, body).await;

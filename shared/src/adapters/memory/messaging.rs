@@ -95,7 +95,7 @@ impl ChannelDirectory for MemoryStore {
     async fn channels(&self, org_id: &str, page: &PageRequest) -> Result<Page<Channel>> {
         let st = self.read("channels")?;
         // The index is keyed by number within the organisation's partition, as on DynamoDB.
-        let entries = st.channels.values().filter(|c| c.org_id == org_id).map(|c| (c.phone_number_id.clone(), c.clone())).collect();
+        let entries: Vec<(String, Channel)> = st.channels.values().filter(|c| c.org_id == org_id).map(|c| (c.phone_number_id.clone(), c.clone())).collect();
         fill_page(&format!("{org_id}#CHANNELS"), entries, true, |_| true, page)
     }
 
