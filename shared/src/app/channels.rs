@@ -157,7 +157,8 @@ async fn own_channel(channels: &dyn ChannelDirectory, org_id: &str, phone_number
 async fn forget_waba_if_unused(channels: &dyn ChannelDirectory, org_id: &str, waba_id: &str) -> Result<()> {
     let mut cursor = None;
     loop {
-        let page = channels.channels(org_id, &PageRequest { limit: 100, cursor }).await?;
+        let request = PageRequest { limit: 100, cursor };
+        let page = channels.channels(org_id, &request).await?;
         if page.items.iter().any(|c| c.waba_id.as_deref() == Some(waba_id)) {
             return Ok(());
         }
@@ -177,7 +178,10 @@ async fn replay_quarantined(ports: &ChannelPorts<'_>, phone_number_id: &str) -> 
     let mut keys = ports.blobs.list(&quarantine_prefix(phone_number_id), REPLAY_BATCH as i32 + 1).await?;
     let more = keys.len() > REPLAY_BATCH;
     keys.truncate(REPLAY_BATCH);
-    let bodies: Vec<Result<Vec<u8>>> = stream::iter(keys.iter().map(|k| ports.blobs.get(k))).buffered(READS_AT_ONCE).collect().await;
+    // The reads as a list first: a stream over a closure borrowing `ports` would make the
+    // handler's future not `Send` for every lifetime (rust-lang/rust#102211).
+    let reads: Vec<_> = keys.iter().map(|k| ports.blobs.get(k)).collect();
+    let bodies: Vec<Result<Vec<u8>>> = stream::iter(reads).buffered(READS_AT_ONCE).collect().await;
     let mut replayed = Replayed { requeued: 0, skipped: 0, more };
     let mut batch: Vec<(QueueMessage, &str)> = Vec::new();
     for (key, body) in keys.iter().zip(bodies) {

@@ -247,6 +247,7 @@ async fn queued_reply(w: &World, conversation_id: &str, text: &str) -> Message {
         sender: Sender { kind: SenderType::Agent, id: Some("agent-1".into()), name: None },
         idempotency_key: None,
         now: w.deps.clock.now(),
+        just_read: None,
     };
     queue_reply(w.store(), w.store(), w.outbox(), reply).await.unwrap()
 }
@@ -360,6 +361,7 @@ async fn each_organisations_number_sends_with_its_own_token() {
         sender: Sender { kind: SenderType::Agent, id: None, name: None },
         idempotency_key: None,
         now: t(0),
+        just_read: None,
     };
     queue_reply(w.store(), w.store(), w.outbox(), reply).await.unwrap();
     send_all(&w, &graph).await;
