@@ -3,7 +3,6 @@
 //! replayed once, replies go out with the number's own token (read again when Meta refuses it),
 //! and only admins of the organisation may touch it.
 
-use max_core::ports::Secrets;
 use max_dev::testing::{TestStack, WAIT, eventually, fixture, items};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -350,8 +350,8 @@ struct CallbackBeforeTheAnswerIsRecorded {
 
 #[async_trait::async_trait]
 impl max_core::ports::WhatsApp for CallbackBeforeTheAnswerIsRecorded {
-    async fn send(&self, phone_number_id: &str, body: &Value) -> max_core::ports::SendOutcome {
-        let outcome = self.graph.send(phone_number_id, body).await;
+    async fn send(&self, phone_number_id: &str, token: &max_core::config::Secret, body: &Value) -> max_core::ports::SendOutcome {
+        let outcome = self.graph.send(phone_number_id, token, body).await;
         let event = max_dev::testing::inbound_event(&self.callback);
         let processed = max_dev::registry::invoke_sqs("inbound-processor", event, &self.deps).await.unwrap().unwrap();
         assert!(processed.batch_item_failures.is_empty(), "the callback was consumed");
