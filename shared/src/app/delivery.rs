@@ -232,6 +232,11 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
         follow_delivery(&ports.deliveries, &message, message.status, message.failure.as_ref(), at, false).await?;
         return Ok(SendResult::Done);
     }
+    if let Some(result) = awaiting_metas_word(&message, now) {
+        // Claimed already and maybe sent: Meta's callback may yet record it. Waited for before the
+        // token, so a token removed meanwhile does not fail a reply that may have gone out.
+        return Ok(result);
+    }
     // The number's own token, read before the claim: a failed read leaves the message queued for
     // SQS's retry instead of claimed (a claimed message waits for Meta's word before a resend).
     let (org, number) = (conversation.org_id.as_str(), conversation.phone_number_id.as_str());
@@ -332,12 +337,8 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
 /// for Meta's callback; after that, claim it once more to send it a second time (`Ok`); never a
 /// third (`Err` with what to do with the job).
 async fn claim_unconfirmed(ports: &SenderPorts<'_>, message: Message, now: DateTime<Utc>) -> Result<Result<Message, SendResult>> {
-    let claimed = message.sending_at.unwrap_or(message.created_at);
-    let waited = now - claimed;
-    if waited < SEND_CONFIRM_WAIT {
-        let delay_secs = (SEND_CONFIRM_WAIT - waited).num_seconds().max(1) as i32;
-        info!(message_id = message.id, delay_secs, "reply being sent; waiting for Meta's word");
-        return Ok(Err(SendResult::RetryLater { delay_secs }));
+    if let Some(result) = awaiting_metas_word(&message, now) {
+        return Ok(Err(result));
     }
     if message.resent_at.is_some() {
         warn!(message_id = message.id, "reply sent twice without a word from Meta; not sending it a third time");
@@ -350,6 +351,21 @@ async fn claim_unconfirmed(ports: &SenderPorts<'_>, message: Message, now: DateT
         }
         Written::AlreadyThere => Ok(Err(SendResult::Done)),
     }
+}
+
+/// A `sending` message claimed less than [`SEND_CONFIRM_WAIT`] ago: the job comes back once the
+/// wait is over (`RetryLater`). `None` for a queued message, or once the wait is over.
+fn awaiting_metas_word(message: &Message, now: DateTime<Utc>) -> Option<SendResult> {
+    if message.status != DeliveryStatus::Sending {
+        return None;
+    }
+    let waited = now - message.sending_at.unwrap_or(message.created_at);
+    if waited >= SEND_CONFIRM_WAIT {
+        return None;
+    }
+    let delay_secs = (SEND_CONFIRM_WAIT - waited).num_seconds().max(1) as i32;
+    info!(message_id = message.id, delay_secs, "reply being sent; waiting for Meta's word");
+    Some(SendResult::RetryLater { delay_secs })
 }
 
 /// Sends `content` for `message` from the conversation's number with its `token`, tagged so Meta's

@@ -7,11 +7,11 @@ use super::delivery::{ScriptedGraph, refused, sender};
 use super::*;
 use crate::app::access_tokens::TOKEN_TTL;
 use crate::app::channels::{self, REPLAY_BATCH, Registered};
-use crate::app::delivery::{NewReply, SendResult, queue_reply, send_reply};
-use crate::domain::channel::{ChannelRegistration, quarantine_prefix};
+use crate::app::delivery::{NewReply, SEND_CONFIRM_WAIT, SendResult, queue_reply, send_reply};
+use crate::domain::channel::{ChannelRegistration, access_token_secret, quarantine_prefix};
 use crate::domain::message::{DeliveryStatus, NO_ACCESS_TOKEN, Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
-use crate::ports::{BlobStore, ConversationFilter, ConversationStore, PageRequest, SendOutcome};
+use crate::ports::{BlobStore, ConversationFilter, ConversationStore, MessageStore, PageRequest, SendOutcome, Secrets, Written};
 
 const OTHER_NUMBER: &str = "209999999999999";
 const OTHER_WABA: &str = "209999999999990";
@@ -321,6 +321,29 @@ async fn a_number_without_a_token_fails_its_replies_without_calling_meta() {
     assert!(graph.requests().is_empty());
     let failed = w.message(&c.id, &m.id).await;
     assert_eq!((failed.status, failed.failure.map(|f| f.reason)), (DeliveryStatus::Failed, Some(NO_ACCESS_TOKEN.to_string())));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_being_sent_waits_for_metas_word_before_a_missing_token_fails_it() {
+    // GIVEN a reply claimed for sending (it may have reached Meta), then its number's token removed
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let graph = ScriptedGraph::default();
+    let m = queued_reply(&w, &c.id, "hello").await;
+    assert_eq!(w.store().claim_send(&w.message(&c.id, &m.id).await, t(0)).await.unwrap(), Written::Stored);
+    w.mem.secrets.delete_secret(&access_token_secret(ORG, NUMBER)).await.unwrap();
+    let job = w.reply_jobs().remove(0);
+    // WHEN its job comes back while Meta's callback may still come
+    let early = send_reply(&sender(&w, &graph), &job, 2, t(0) + Duration::seconds(1)).await.unwrap();
+    // THEN it waits, still sending: a callback saying sent or delivered can still record it
+    assert!(matches!(early, SendResult::RetryLater { .. }), "{early:?}");
+    assert_eq!(w.message(&c.id, &m.id).await.status, DeliveryStatus::Sending);
+    // WHEN no word came in time, it cannot be sent again without a token: it fails, saying why
+    let late = send_reply(&sender(&w, &graph), &job, 3, t(0) + SEND_CONFIRM_WAIT + Duration::seconds(1)).await.unwrap();
+    assert_eq!(late, SendResult::Done);
+    let failed = w.message(&c.id, &m.id).await;
+    assert_eq!((failed.status, failed.failure.map(|f| f.reason)), (DeliveryStatus::Failed, Some(NO_ACCESS_TOKEN.to_string())));
+    assert!(graph.requests().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
