@@ -60,7 +60,10 @@ async fn handled(world: &InMemory) -> (Vec<String>, String, usize) {
     let page = PageRequest { limit: 50, cursor: None };
     let conversation = world.store.conversations(DEMO_ORG, &ConversationFilter::default(), &page).await.unwrap().items.remove(0);
     let messages = world.store.messages(DEMO_ORG, &conversation.id, &page, false).await.unwrap().items;
-    let replies = messages.iter().filter(|m| m.direction == Direction::Outbound).map(|m| m.text.clone().unwrap_or_default()).collect();
+    // Sorted: replies queued within one clock tick list by their keyed ids, which hash the
+    // conversation's id (new in each world), so two worlds may list the same replies in two orders.
+    let mut replies: Vec<String> = messages.iter().filter(|m| m.direction == Direction::Outbound).map(|m| m.text.clone().unwrap_or_default()).collect();
+    replies.sort();
     let ticket_messages = match &conversation.ticket_id {
         Some(ticket) => world.store.ticket_messages(DEMO_ORG, ticket, &page).await.unwrap().items.len(),
         None => 0,
