@@ -21,12 +21,7 @@ pub struct GraphApi {
 impl GraphApi {
     /// `base_url` like `https://graph.facebook.com/v23.0`. Builds the HTTP client once (cold start).
     pub fn new(base_url: &str, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(3))
-            .pool_idle_timeout(Duration::from_secs(50))
-            .build()
-            .expect("the Graph API HTTP client builds (TLS provider installed at cold start)");
+        let http = super::peer_http_client("Graph API", timeout);
         GraphApi { http, base_url: base_url.trim_end_matches('/').to_string() }
     }
 }

@@ -14,6 +14,18 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 use crate::error::Error;
 
+/// The HTTP client of a peer we call (Meta's Graph API, Twilio), built once at cold start: the
+/// whole request bounded by `timeout`, a connection by 3 s, idle connections kept 50 s (under the
+/// peers' keep-alive). `peer` names it in the panic if the TLS provider was not installed first.
+pub(crate) fn peer_http_client(peer: &str, timeout: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .pool_idle_timeout(std::time::Duration::from_secs(50))
+        .build()
+        .unwrap_or_else(|e| panic!("the {peer} HTTP client builds (TLS provider installed at cold start): {e}"))
+}
+
 /// An SDK error with its whole cause chain, for logs and `Error::Backend`.
 pub(crate) fn sdk_error<E: std::error::Error + ProvideErrorMetadata + 'static>(service: &'static str, err: E) -> Error {
     Error::backend(service, DisplayErrorContext(err))

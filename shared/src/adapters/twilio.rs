@@ -20,12 +20,7 @@ pub struct TwilioVoice {
 impl TwilioVoice {
     /// `base_url` like `https://api.twilio.com`. Builds the HTTP client once (cold start).
     pub fn new(base_url: &str, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(3))
-            .pool_idle_timeout(Duration::from_secs(50))
-            .build()
-            .expect("the Twilio HTTP client builds (TLS provider installed at cold start)");
+        let http = super::peer_http_client("Twilio", timeout);
         TwilioVoice { http, base_url: base_url.trim_end_matches('/').to_string() }
     }
 }
