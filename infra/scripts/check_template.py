@@ -450,29 +450,40 @@ def check_list_bucket(where, sid, st, actions, resources, problems, s3_prefixes)
             s3_prefixes.setdefault(m.group(1), []).append(where)
 
 
+def allow_statements(fn):
+    """Every Allow statement of a function's inline policies."""
+    for policy in as_list((fn.get("Properties") or {}).get("Policies")):
+        if not isinstance(policy, dict) or "Statement" not in policy:
+            continue
+        for st in as_list(policy["Statement"]):
+            if isinstance(st, dict) and st.get("Effect") == "Allow":
+                yield st
+
+
+def service_actions(st, service):
+    """The actions a statement allows on `service` (`dynamodb`, `secretsmanager`), without the prefix."""
+    prefix = service + ":"
+    return {a.split(":", 1)[1] for a in as_list(st.get("Action")) if isinstance(a, str) and a.lower().startswith(prefix)}
+
+
 def check_secret_grants(functions, problems):
     """Secrets Manager: writers write, readers read, nobody else touches a secret, and every grant
     names secrets below the stack's own prefix."""
     for fname, fn in functions.items():
         binary = ((fn.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
-        for policy in as_list((fn.get("Properties") or {}).get("Policies")):
-            if not isinstance(policy, dict) or "Statement" not in policy:
+        for st in allow_statements(fn):
+            sid = st.get("Sid", "?")
+            actions = service_actions(st, "secretsmanager")
+            if not actions:
                 continue
-            for st in as_list(policy["Statement"]):
-                if not isinstance(st, dict) or st.get("Effect") != "Allow":
-                    continue
-                sid = st.get("Sid", "?")
-                actions = {a.split(":", 1)[1] for a in as_list(st.get("Action")) if isinstance(a, str) and a.lower().startswith("secretsmanager:")}
-                if not actions:
-                    continue
-                allowed = (SECRET_WRITE_ACTIONS if binary in SECRET_WRITERS else set()) | (SECRET_READ_ACTIONS if binary in SECRET_READERS else set())
-                for action in sorted(actions - allowed):
-                    who = "the channels API (SECRET_WRITERS)" if action in SECRET_WRITE_ACTIONS else "the sender (SECRET_READERS)" if action in SECRET_READ_ACTIONS else "no function"
-                    problems.append(f"{fname}: statement {sid}: secretsmanager:{action} is for {who} only")
-                for r in as_list(st.get("Resource")):
-                    text = sub_or_str(r) or ""
-                    if not text.startswith(SECRET_ARN_PREFIX) or len(text) <= len(SECRET_ARN_PREFIX):
-                        problems.append(f"{fname}: statement {sid}: secrets must be named below {SECRET_ARN_PREFIX} (found {text or r!r})")
+            allowed = (SECRET_WRITE_ACTIONS if binary in SECRET_WRITERS else set()) | (SECRET_READ_ACTIONS if binary in SECRET_READERS else set())
+            for action in sorted(actions - allowed):
+                who = "the channels API (SECRET_WRITERS)" if action in SECRET_WRITE_ACTIONS else "the sender (SECRET_READERS)" if action in SECRET_READ_ACTIONS else "no function"
+                problems.append(f"{fname}: statement {sid}: secretsmanager:{action} is for {who} only")
+            for r in as_list(st.get("Resource")):
+                text = sub_or_str(r) or ""
+                if not text.startswith(SECRET_ARN_PREFIX) or len(text) <= len(SECRET_ARN_PREFIX):
+                    problems.append(f"{fname}: statement {sid}: secrets must be named below {SECRET_ARN_PREFIX} (found {text or r!r})")
 
 
 def parse_needs(main_rs):
@@ -736,18 +747,13 @@ def check_users(resources, problems):
 def granted_dynamodb(fn):
     """(actions on the table, whether Query on its indexes is granted) of a function's policies."""
     table, index = set(), False
-    for policy in as_list((fn.get("Properties") or {}).get("Policies")):
-        if not isinstance(policy, dict) or "Statement" not in policy:
-            continue
-        for st in as_list(policy["Statement"]):
-            if not isinstance(st, dict) or st.get("Effect") != "Allow":
-                continue
-            actions = {a.split(":", 1)[1] for a in as_list(st.get("Action")) if isinstance(a, str) and a.lower().startswith("dynamodb:")}
-            for r in as_list(st.get("Resource")):
-                if getatt(r) == ("MaxTable", "Arn"):
-                    table |= actions
-                elif (sub_or_str(r) or "").startswith("${MaxTable.Arn}/index/"):
-                    index = index or "Query" in actions
+    for st in allow_statements(fn):
+        actions = service_actions(st, "dynamodb")
+        for r in as_list(st.get("Resource")):
+            if getatt(r) == ("MaxTable", "Arn"):
+                table |= actions
+            elif (sub_or_str(r) or "").startswith("${MaxTable.Arn}/index/"):
+                index = index or "Query" in actions
     return table, index
 
 
