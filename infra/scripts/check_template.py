@@ -34,8 +34,8 @@
      which names the bucket, alone in its statement with a StringLike s3:prefix condition),
      and every prefix granted (and every one the code writes: BASELINE_PREFIXES)
      has an enabled lifecycle rule that expires it;
-   - Secrets Manager: only SECRET_WRITERS may write secrets, only SECRET_READERS read them,
-     and every grant names secrets below max/${AWS::StackName}/;
+   - Secrets Manager: per folder (SECRET_GRANTS), only its writers write and its readers read,
+     and every grant names secrets below max/${AWS::StackName}/ in a known folder;
    - GraphApiBaseUrl: an https default and an AllowedPattern refusing http;
      CORS origins come from a parameter with no "*" default whose
      AllowedPattern refuses "*"; LogLevel defaults to info;
@@ -76,6 +76,8 @@ NEEDS_ENV = {
     "webhook_secrets": ["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"],
     "whatsapp": ["GRAPH_API_BASE_URL"],
     "secrets": ["SECRETS_PREFIX"],
+    "voice": ["TWILIO_API_BASE_URL"],
+    "public_url": ["PUBLIC_API_URL"],
 }
 ALWAYS_ENV = ["TABLE_NAME"]
 # Variables every function may get from Globals (not secrets, nothing to reach).
@@ -95,10 +97,15 @@ LOG_ALARMS = [
     ("webhook signature missing or wrong", "webhook 401 bursts"),
     ("WhatsApp access token", "Graph error 190 or no token: every send from a number fails"),
 ]
-# Who may touch the numbers' Graph tokens (Secrets Manager), by binary: only the channels API
-# writes them, only the sender reads them. Every grant names secrets below the stack's prefix.
-SECRET_WRITERS = {"api-channels"}
-SECRET_READERS = {"reply-sender"}
+# Who may touch which secrets (Secrets Manager), by the folder below the stack's prefix and by
+# binary: the numbers' Graph tokens are written by the channels API and read by the sender only;
+# the organisations' voice accounts are written (and shown, without the token) by the channels
+# API and read by the dialer (to place calls) and the voice webhook (to verify callbacks). Every
+# grant names secrets below the stack's prefix, in one of these folders.
+SECRET_GRANTS = {
+    "whatsapp/": {"writers": {"api-channels"}, "readers": {"reply-sender"}},
+    "voice/": {"writers": {"api-channels"}, "readers": {"api-channels", "call-dialer", "voice-webhook"}},
+}
 SECRET_READ_ACTIONS = {"GetSecretValue"}
 SECRET_WRITE_ACTIONS = {"DescribeSecret", "CreateSecret", "PutSecretValue", "RestoreSecret", "DeleteSecret"}
 SECRET_ARN_PREFIX = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:max/${AWS::StackName}/"
@@ -467,8 +474,8 @@ def service_actions(st, service):
 
 
 def check_secret_grants(functions, problems):
-    """Secrets Manager: writers write, readers read, nobody else touches a secret, and every grant
-    names secrets below the stack's own prefix."""
+    """Secrets Manager: in each folder, its writers write and its readers read, nobody else touches
+    a secret, and every grant names secrets below the stack's own prefix, in a known folder."""
     for fname, fn in functions.items():
         binary = ((fn.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
         for st in allow_statements(fn):
@@ -476,14 +483,17 @@ def check_secret_grants(functions, problems):
             actions = service_actions(st, "secretsmanager")
             if not actions:
                 continue
-            allowed = (SECRET_WRITE_ACTIONS if binary in SECRET_WRITERS else set()) | (SECRET_READ_ACTIONS if binary in SECRET_READERS else set())
-            for action in sorted(actions - allowed):
-                who = "the channels API (SECRET_WRITERS)" if action in SECRET_WRITE_ACTIONS else "the sender (SECRET_READERS)" if action in SECRET_READ_ACTIONS else "no function"
-                problems.append(f"{fname}: statement {sid}: secretsmanager:{action} is for {who} only")
             for r in as_list(st.get("Resource")):
                 text = sub_or_str(r) or ""
-                if not text.startswith(SECRET_ARN_PREFIX) or len(text) <= len(SECRET_ARN_PREFIX):
-                    problems.append(f"{fname}: statement {sid}: secrets must be named below {SECRET_ARN_PREFIX} (found {text or r!r})")
+                folder = next((f for f in SECRET_GRANTS if text.startswith(SECRET_ARN_PREFIX + f) and len(text) > len(SECRET_ARN_PREFIX + f)), None)
+                if folder is None:
+                    problems.append(f"{fname}: statement {sid}: secrets must be named below {SECRET_ARN_PREFIX} in one of {', '.join(SECRET_GRANTS)} (found {text or r!r})")
+                    continue
+                grant = SECRET_GRANTS[folder]
+                allowed = (SECRET_WRITE_ACTIONS if binary in grant["writers"] else set()) | (SECRET_READ_ACTIONS if binary in grant["readers"] else set())
+                for action in sorted(actions - allowed):
+                    who = "its writers" if action in SECRET_WRITE_ACTIONS else "its readers" if action in SECRET_READ_ACTIONS else "no function"
+                    problems.append(f"{fname}: statement {sid}: secretsmanager:{action} on {folder} is for {who} only (SECRET_GRANTS)")
 
 
 def parse_needs(main_rs):
@@ -498,7 +508,7 @@ def parse_needs(main_rs):
         parts = [k for k in NEEDS_ENV]
     else:
         parts = ["queue:" + q for q in re.findall(r"Queue::(\w+)", needs)]
-        parts += [k for k in ("blobs", "webhook_secrets", "whatsapp") if re.search(k + r"\s*:\s*true", needs)]
+        parts += [k for k in ("blobs", "webhook_secrets", "whatsapp", "voice", "public_url") if re.search(k + r"\s*:\s*true", needs)]
         parts += ["secrets"] if re.search(r"secrets\s*:\s*Some\(", needs) else []
     wanted = set(ALWAYS_ENV)
     for part in parts:

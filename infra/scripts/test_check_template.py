@@ -300,12 +300,18 @@ class CheckTemplate(unittest.TestCase):
             Effect: Allow
             Action: [secretsmanager:PutSecretValue]
             Resource: !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:max/${AWS::StackName}/whatsapp/*"
-        """)), "ApiEventsFunction: statement WriteTokens: secretsmanager:PutSecretValue is for the channels API")
+        """)), "ApiEventsFunction: statement WriteTokens: secretsmanager:PutSecretValue on whatsapp/ is for its writers")
 
     def test_a_secret_read_outside_the_sender_fires(self):
         def mutate(t):
             self.statement(t, "ApiChannelsFunction", "WriteNumbersAccessTokens")["Action"].append("secretsmanager:GetSecretValue")
-        self.assertFires(mutate, "ApiChannelsFunction: statement WriteNumbersAccessTokens: secretsmanager:GetSecretValue is for the sender")
+        self.assertFires(mutate, "ApiChannelsFunction: statement WriteNumbersAccessTokens: secretsmanager:GetSecretValue on whatsapp/ is for its readers")
+
+    def test_a_voice_account_read_outside_the_dialer_and_the_voice_webhook_fires(self):
+        def mutate(t):
+            self.statement(t, "ReplySenderFunction", "ReadNumbersAccessTokens")["Resource"] = ct.Tagged(
+                "!Sub", "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:max/${AWS::StackName}/voice/*")
+        self.assertFires(mutate, "ReplySenderFunction: statement ReadNumbersAccessTokens: secretsmanager:GetSecretValue on voice/ is for its readers")
 
     def test_a_secret_outside_the_stacks_prefix_fires(self):
         def mutate(t):

@@ -14,6 +14,7 @@ use crate::adapters::memory::{ManualClock, MemoryBlobs, MemoryOutbox, MemorySecr
 use crate::adapters::s3::S3Blobs;
 use crate::adapters::secrets::SecretsManager;
 use crate::adapters::sqs::SqsOutbox;
+use crate::adapters::twilio::{TwilioVoice, VoiceSandbox};
 use crate::app::access_tokens::AccessTokens;
 use crate::app::actions::ActionPorts;
 use crate::app::bot::BotPorts;
@@ -23,8 +24,9 @@ use crate::app::delivery::{DeliveryPorts, SenderPorts};
 use crate::app::inbound::InboundPorts;
 use crate::app::interactions::InteractionPorts;
 use crate::app::support::SupportPorts;
+use crate::app::voice::VoicePorts;
 use crate::domain::retry::RetryPolicy;
-use crate::ports::{BlobStore, Clock, Outbox, Queue, Secrets, Stores, SystemClock, WhatsApp};
+use crate::ports::{BlobStore, Clock, Outbox, Queue, Secrets, Stores, SystemClock, VoiceProvider, WhatsApp};
 use crate::telemetry::{AwsCallCounter, AwsService};
 
 /// A secret setting: usable, never printed (`Debug` says it is redacted).
@@ -49,6 +51,12 @@ pub struct Needs {
     /// Reads or writes secrets (the numbers' Graph access tokens, below `SECRETS_PREFIX`): the
     /// client to build, `Some(config::secrets_manager)`.
     pub secrets: Option<SecretsClient>,
+    /// Places calls through the voice provider (Twilio's REST API, or the voice sandbox when
+    /// `VOICE_SANDBOX=true` asks for it).
+    pub voice: bool,
+    /// Knows the API's public base URL (`PUBLIC_API_URL`): where the voice provider fetches the
+    /// call's TwiML and posts its callbacks, and what their signatures are computed over.
+    pub public_url: bool,
 }
 
 impl Needs {
@@ -59,6 +67,8 @@ impl Needs {
         webhook_secrets: true,
         whatsapp: true,
         secrets: Some(secrets_manager),
+        voice: true,
+        public_url: true,
     };
 }
 
@@ -84,6 +94,15 @@ pub struct GraphSettings {
     pub timeout: Duration,
 }
 
+/// Where a function's calls are placed.
+#[derive(Debug, Clone)]
+pub enum VoiceSettings {
+    /// Twilio's Programmable Voice REST API (`https://api.twilio.com`, or wiremock in tests).
+    Twilio { base_url: String, timeout: Duration },
+    /// The local voice sandbox: calls recorded, never placed (`GET /dev/calls`).
+    Sandbox,
+}
+
 /// Where a function's WhatsApp sends go.
 #[derive(Debug, Clone)]
 pub enum WhatsAppSettings {
@@ -104,6 +123,9 @@ pub struct Settings {
     pub whatsapp: Option<WhatsAppSettings>,
     /// Where the secrets are named (`max/{stack}/`), when the function reads or writes them.
     pub secrets_prefix: Option<String>,
+    pub voice: Option<VoiceSettings>,
+    /// The API's public base URL, without a trailing `/`.
+    pub public_url: Option<String>,
     pub retry: RetryPolicy,
 }
 
@@ -154,6 +176,21 @@ impl Settings {
             }
             None => None,
         };
+        let voice = match needs.voice {
+            false => None,
+            true => match optional("VOICE_SANDBOX").as_deref() {
+                Some("true") => Some(VoiceSettings::Sandbox),
+                Some("false") | None => Some(VoiceSettings::Twilio {
+                    base_url: required("TWILIO_API_BASE_URL")?,
+                    timeout: Duration::from_millis(number("TWILIO_API_TIMEOUT_MS")?.unwrap_or(10_000)),
+                }),
+                Some(_) => return Err(SettingError { name: "VOICE_SANDBOX", reason: "must be true or false" }),
+            },
+        };
+        let public_url = match needs.public_url {
+            true => Some(required("PUBLIC_API_URL")?.trim_end_matches('/').to_string()),
+            false => None,
+        };
         let mut retry = RetryPolicy::default();
         if let Some(ms) = number("REPLY_RETRY_BASE_MS")? {
             retry.base = Duration::from_millis(ms);
@@ -165,6 +202,8 @@ impl Settings {
             webhook,
             whatsapp,
             secrets_prefix,
+            voice,
+            public_url,
             retry,
         })
     }
@@ -179,6 +218,7 @@ pub struct Deps {
     pub blobs: Arc<dyn BlobStore>,
     pub whatsapp: Arc<dyn WhatsApp>,
     pub secrets: Arc<dyn Secrets>,
+    pub voice: Arc<dyn VoiceProvider>,
     /// The Graph access tokens this warm function has read (reply-sender's cache).
     pub tokens: Arc<AccessTokens>,
     pub clock: Arc<dyn Clock>,
@@ -206,7 +246,12 @@ impl Deps {
             (Some(client), Some(prefix)) => client(&sdk, prefix),
             _ => Arc::new(NoSecrets),
         };
-        Deps::on_aws(settings, &sdk, whatsapp, secrets)
+        let voice: Arc<dyn VoiceProvider> = match &settings.voice {
+            Some(VoiceSettings::Twilio { base_url, timeout }) => Arc::new(TwilioVoice::new(base_url, *timeout)),
+            Some(VoiceSettings::Sandbox) => Arc::new(VoiceSandbox::default()),
+            None => Arc::new(NoVoice),
+        };
+        Deps { voice, ..Deps::on_aws(settings, &sdk, whatsapp, secrets) }
     }
 
     /// The AWS adapters (DynamoDB, SQS, S3) for `settings`, each client counting its calls, with
@@ -223,6 +268,7 @@ impl Deps {
             blobs,
             whatsapp,
             secrets,
+            voice: Arc::new(NoVoice),
             tokens: Arc::new(AccessTokens::new()),
             clock: Arc::new(SystemClock),
             settings,
@@ -239,6 +285,7 @@ impl Deps {
             blobs: Arc::new(MemoryBlobs::new()),
             whatsapp: Arc::new(Sandbox::default()),
             secrets: Arc::new(MemorySecrets::new()),
+            voice: Arc::new(VoiceSandbox::default()),
             clock: Arc::new(ManualClock::at(now)),
         };
         let settings = Settings {
@@ -248,6 +295,8 @@ impl Deps {
             webhook: Some(WebhookSecrets { app_secret: Secret::new(IN_MEMORY_APP_SECRET), verify_token: Secret::new(IN_MEMORY_VERIFY_TOKEN) }),
             whatsapp: Some(WhatsAppSettings::Sandbox),
             secrets_prefix: Some("memory/".into()),
+            voice: Some(VoiceSettings::Sandbox),
+            public_url: Some(IN_MEMORY_PUBLIC_URL.into()),
             retry: RetryPolicy::default(),
         };
         let deps = Deps {
@@ -257,6 +306,7 @@ impl Deps {
             blobs: world.blobs.clone(),
             whatsapp: world.whatsapp.clone(),
             secrets: world.secrets.clone(),
+            voice: world.voice.clone(),
             tokens: Arc::new(AccessTokens::new()),
             clock: world.clock.clone(),
         };
@@ -318,6 +368,17 @@ impl Deps {
         InteractionPorts { interactions: store, workflows: store, customers: store, outbox: &*self.outbox }
     }
 
+    /// The dialer's and the voice webhook's ports. `public_url` is required by their `Needs`.
+    pub fn voice_ports(&self) -> VoicePorts<'_> {
+        VoicePorts {
+            calls: self.call_ports(),
+            voice: &*self.voice,
+            secrets: &*self.secrets,
+            kept: &self.tokens,
+            public_url: self.settings.public_url.as_deref().unwrap_or_default(),
+        }
+    }
+
     pub fn call_ports(&self) -> CallPorts<'_> {
         let store = &*self.store;
         CallPorts { calls: store, customers: store, events: store }
@@ -328,6 +389,8 @@ impl Deps {
 /// signed with.
 pub const IN_MEMORY_APP_SECRET: &str = "dev-app-secret";
 pub const IN_MEMORY_VERIFY_TOKEN: &str = "dev-verify-token";
+/// The public URL of `Deps::in_memory` (what its callback URLs and signatures are made of).
+pub const IN_MEMORY_PUBLIC_URL: &str = "https://api.example.com";
 
 /// The adapters behind `Deps::in_memory`, for the test to look at and steer.
 pub struct InMemory {
@@ -336,6 +399,7 @@ pub struct InMemory {
     pub blobs: Arc<MemoryBlobs>,
     pub whatsapp: Arc<Sandbox>,
     pub secrets: Arc<MemorySecrets>,
+    pub voice: Arc<VoiceSandbox>,
     pub clock: Arc<ManualClock>,
 }
 
@@ -370,6 +434,16 @@ struct NoWhatsApp;
 impl WhatsApp for NoWhatsApp {
     async fn send(&self, _: &str, _: &Secret, _: &serde_json::Value) -> crate::ports::SendOutcome {
         crate::ports::SendOutcome::Refused { http_status: None, code: None, title: "this function is not wired to send WhatsApp messages".into(), detail: None }
+    }
+}
+
+/// The voice port of a function that declared it places no calls: reaching it is a wiring bug.
+struct NoVoice;
+
+#[async_trait::async_trait]
+impl VoiceProvider for NoVoice {
+    async fn place_call(&self, _: &crate::ports::VoiceAccount, _: &crate::ports::PlaceCall) -> crate::ports::PlaceOutcome {
+        crate::ports::PlaceOutcome::Refused { http_status: None, code: None, message: "this function is not wired to place calls".into() }
     }
 }
 
@@ -487,7 +561,8 @@ mod tests {
         move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
     }
 
-    const SENDER: Needs = Needs { queues: &[Queue::Replies], blobs: false, webhook_secrets: false, whatsapp: true, secrets: Some(secrets_manager) };
+    const SENDER: Needs = Needs { queues: &[Queue::Replies], whatsapp: true, secrets: Some(secrets_manager), ..NONE };
+    const NONE: Needs = Needs { queues: &[], blobs: false, webhook_secrets: false, whatsapp: false, secrets: None, voice: false, public_url: false };
 
     #[test]
     fn a_missing_setting_is_named() {
@@ -533,6 +608,24 @@ mod tests {
     }
 
     #[test]
+    fn the_dialer_places_calls_through_twilio_unless_the_sandbox_is_asked_for() {
+        let dialer = Needs { secrets: Some(secrets_manager), voice: true, public_url: true, ..NONE };
+        let base = [("TABLE_NAME", "t"), ("SECRETS_PREFIX", "p/"), ("PUBLIC_API_URL", "https://api.example.com/")];
+        let with = |extra: &'static [(&'static str, &'static str)]| {
+            let pairs: Vec<(&'static str, &'static str)> = base.iter().chain(extra).copied().collect();
+            Settings::from_lookup(dialer, move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        };
+        assert_eq!(with(&[]).unwrap_err().name, "TWILIO_API_BASE_URL", "no silent sandbox");
+        let twilio = with(&[("TWILIO_API_BASE_URL", "https://api.twilio.com")]).unwrap();
+        assert!(matches!(twilio.voice, Some(VoiceSettings::Twilio { ref base_url, .. }) if base_url == "https://api.twilio.com"));
+        assert_eq!(twilio.public_url.as_deref(), Some("https://api.example.com"), "without its trailing slash");
+        assert!(matches!(with(&[("VOICE_SANDBOX", "true")]).unwrap().voice, Some(VoiceSettings::Sandbox)));
+        assert_eq!(with(&[("VOICE_SANDBOX", "maybe")]).unwrap_err().name, "VOICE_SANDBOX");
+        let webhook = Needs { secrets: Some(secrets_manager), public_url: true, ..NONE };
+        assert_eq!(Settings::from_lookup(webhook, lookup(&[("TABLE_NAME", "t"), ("SECRETS_PREFIX", "p/")])).unwrap_err().name, "PUBLIC_API_URL");
+    }
+
+    #[test]
     fn secrets_never_reach_debug_output() {
         let settings = Settings::from_lookup(
             Needs::EVERYTHING,
@@ -547,6 +640,8 @@ mod tests {
                 ("WHATSAPP_VERIFY_TOKEN", "verify-token-value"),
                 ("GRAPH_API_BASE_URL", "https://g"),
                 ("SECRETS_PREFIX", "max/dev/"),
+                ("TWILIO_API_BASE_URL", "https://t"),
+                ("PUBLIC_API_URL", "https://api.example.com"),
             ]),
         )
         .unwrap();

@@ -12,6 +12,21 @@ pub const DEMO_ORG: &str = "org_demo";
 /// The demo number's Graph access token, in its secret once the number is registered.
 pub const DEMO_ACCESS_TOKEN: &str = "EAAG-demo-token";
 
+/// The demo organisation's voice account (Twilio), as `PUT /v1/channels/voice` keeps it: its
+/// auth token signs the `events/voice-webhook` samples.
+pub const DEMO_VOICE_AUTH_TOKEN: &str = "tw-demo-auth-token";
+pub const DEMO_VOICE_ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
+
+pub async fn register_demo_voice_account(secrets: &dyn Secrets) {
+    let account = crate::domain::channel::VoiceChannel {
+        account_sid: DEMO_VOICE_ACCOUNT_SID.into(),
+        auth_token: Secret::new(DEMO_VOICE_AUTH_TOKEN),
+        caller_id: "+15550783881".into(),
+        rotated_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+    };
+    secrets.put_secret(&crate::domain::channel::voice_account_secret(DEMO_ORG), &account.to_secret()).await.expect("the demo voice account is stored");
+}
+
 /// The demo organisation's WhatsApp number: the one in Meta's example payloads.
 pub fn demo_channel() -> Channel {
     Channel {

@@ -189,10 +189,12 @@ async fn single(req: &Request, deps: &Deps, caller: &Caller, route: Route) -> Re
             Ok(created_at(&format!("/v1/calls/{}", call.id), &call))
         }
         Route::InitiateDemoCall(id) => {
-            // The dialer places it: the job names the attempt, so initiating twice before it is
-            // placed is one job on the FIFO queue, and the dialer's claim places it once anyway.
+            // The dialer places it: the job names the attempt and the minute, so initiating twice
+            // in a minute is one job on the FIFO queue, and the dialer's claim places it once
+            // anyway. (A demo the dialer could not take, its organisation at its cap, is
+            // initiated again a minute later.)
             let job = use_cases::initiate_demo(calls, org, &id).await?;
-            deps.outbox.send_batch(Queue::Calls, &[job.queue_message()]).await?;
+            deps.outbox.send_batch(Queue::Calls, &[job.offered_in_minute_of(now)]).await?;
             Ok(json(StatusCode::ACCEPTED, &DialQueued { call_id: job.call_id, attempt: job.attempt }))
         }
         Route::ListServiceRecords | Route::ListCalls(_) | Route::GetScheduleConfig | Route::Nps => Err(AppError::NotFound("route")),

@@ -3,12 +3,12 @@
 //! route shares (401, 422 for the query, 500; 400/413 for a body) are added there, once.
 
 use max_core::app::channels::{ChannelView, Registered, Replayed};
-use max_core::domain::channel::ChannelRegistration;
+use max_core::domain::channel::{ChannelRegistration, VoiceChannelView, VoiceRegistration};
 use max_core::http::{PageBody, PageQuery};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
-#[openapi(paths(list_channels, register_channel, remove_channel, replay_channel))]
+#[openapi(paths(list_channels, register_channel, remove_channel, replay_channel, get_voice_account, register_voice_account, remove_voice_account))]
 struct Api;
 
 /// This function's operations.
@@ -60,3 +60,34 @@ fn remove_channel() {}
         (status = 404, description = "No such number of the organisation"),
     ))]
 fn replay_channel() {}
+
+/// The organisation's voice account for the feedback calls (admins): its Twilio account sid and
+/// caller id; never the auth token, only when it was last stored.
+#[utoipa::path(get, path = "/v1/channels/voice", tag = "channels",
+    responses(
+        (status = 200, description = "The voice account", body = VoiceChannelView),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "The organisation has registered none"),
+    ))]
+fn get_voice_account() {}
+
+/// Registers the organisation's voice account (admins), or registers it again (rotation): feedback
+/// calls are placed with it and its callbacks verified with its auth token, kept in the
+/// organisation's own secret and never answered.
+#[utoipa::path(put, path = "/v1/channels/voice", tag = "channels", request_body = VoiceRegistration,
+    responses(
+        (status = 201, description = "Registered", body = VoiceChannelView),
+        (status = 200, description = "Registered again: the account replaced, its token rotated", body = VoiceChannelView),
+        (status = 403, description = "Not an admin"),
+    ))]
+fn register_voice_account() {}
+
+/// Removes the organisation's voice account (admins): its secret is scheduled for deletion; no
+/// call is placed and no callback accepted until one is registered again.
+#[utoipa::path(delete, path = "/v1/channels/voice", tag = "channels",
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "The organisation has registered none"),
+    ))]
+fn remove_voice_account() {}

@@ -1,4 +1,4 @@
-//! An organisation's WhatsApp numbers (admins only; supervisors and agents get 403).
+//! An organisation's WhatsApp numbers and voice account (admins only; supervisors and agents get 403).
 //!
 //! - `GET    /v1/channels/whatsapp?limit=&cursor=` (by phone number id; never a token, only
 //!   whether one is set and when it was rotated)
@@ -9,6 +9,8 @@
 //! - `DELETE /v1/channels/whatsapp/{phoneNumberId}` → 204 (the token's secret is scheduled for
 //!   deletion)
 //! - `POST   /v1/channels/whatsapp/{phoneNumberId}/replay` → what was queued again
+//! - `GET/PUT/DELETE /v1/channels/voice`: the organisation's voice account for the feedback calls
+//!   (`{ account_sid, auth_token, caller_id }`, the token kept in its own secret, never answered)
 //!
 //! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
 //! parameter answers 422. The contract of these routes is `api::openapi()`.
@@ -19,7 +21,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use max_core::app::channels;
 use max_core::config::Deps;
-use max_core::domain::channel::ChannelRegistration;
+use max_core::domain::channel::{ChannelRegistration, VoiceChannelView, VoiceRegistration};
 use max_core::error::Error as AppError;
 use max_core::http::{NoQuery, PageBody, PageQuery, Role, caller, json, json_body, no_content, ok, query_params, respond, segments};
 
@@ -56,6 +58,19 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 }
                 (&Method::POST, ["v1", "channels", "whatsapp", number, "replay"]) => {
                     Ok(ok(&channels::replay(&ports, org, number).await?))
+                }
+                (&Method::GET, ["v1", "channels", "voice"]) => {
+                    let account = channels::voice_account(ports.secrets, org).await?.ok_or(AppError::NotFound("voice account"))?;
+                    Ok(ok(&VoiceChannelView::from(&account)))
+                }
+                (&Method::PUT, ["v1", "channels", "voice"]) => {
+                    let registration: VoiceRegistration = json_body(req)?;
+                    let (view, replaced) = channels::register_voice(ports.secrets, org, &registration, deps.clock.now()).await?;
+                    Ok(json(if replaced { StatusCode::OK } else { StatusCode::CREATED }, &view))
+                }
+                (&Method::DELETE, ["v1", "channels", "voice"]) => {
+                    channels::remove_voice(ports.secrets, org).await?;
+                    Ok(no_content())
                 }
                 _ => Err(AppError::NotFound("route")),
             }

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use max_core::adapters::graph::Sandbox;
+use max_core::adapters::twilio::VoiceSandbox;
 use max_core::config::Deps;
 use max_core::telemetry::AwsCalls;
 use serde_json::{Value, json};
@@ -32,11 +33,16 @@ pub struct Gateway {
     pub routes: Vec<HttpRoute>,
     pub tokens: DevTokens,
     pub sandbox: Option<Arc<Sandbox>>,
+    /// The voice sandbox (`GET /dev/calls`, `POST /dev/calls/{provider_call_id}`), unless calls go
+    /// to Twilio.
+    pub voice_sandbox: Option<Arc<VoiceSandbox>>,
     /// The functions template.yaml runs on a schedule (`POST /dev/schedules/{function}` runs one now).
     pub scheduled: Vec<String>,
     /// The contract generated from the code (`crate::openapi`), as YAML and as JSON.
     pub openapi_yaml: String,
     pub openapi_json: String,
+    /// Posts the voice sandbox's callbacks.
+    pub http: reqwest::Client,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
@@ -48,6 +54,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/dev/metrics", get(metrics))
         .route("/dev/tokens", post(mint_token))
         .route("/dev/schedules/{function}", post(run_schedule_now))
+        .route("/dev/calls", get(sandbox_calls))
+        .route("/dev/calls/{provider_call_id}", post(play_call))
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD))
         .with_state(gateway)
@@ -112,6 +120,38 @@ async fn run_schedule_now(State(g): State<Arc<Gateway>>, ConnectInfo(peer): Conn
         Some(Ok(())) => axum::Json(json!({ "function": function, "ran": true })).into_response(),
         Some(Err(e)) => gateway_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{function} failed: {e}")),
         None => gateway_error(StatusCode::NOT_IMPLEMENTED, &format!("{function} is scheduled in template.yaml but not registered in the dev gateway")),
+    }
+}
+
+/// `GET /dev/calls`: the calls the voice sandbox was asked to place, oldest first.
+async fn sandbox_calls(State(g): State<Arc<Gateway>>) -> Response {
+    match &g.voice_sandbox {
+        Some(s) => axum::Json(json!({ "items": s.calls() })).into_response(),
+        None => gateway_error(StatusCode::NOT_FOUND, "the voice sandbox is off: calls go to Twilio"),
+    }
+}
+
+/// `POST /dev/calls/{provider_call_id}` `{answer, digits?, speech?}`: plays the callbacks Twilio
+/// would send for the call, signed, into the voice webhook (`crate::voice`), and answers each
+/// callback's status and body. Loopback only: whoever reaches it completes calls.
+async fn play_call(State(g): State<Arc<Gateway>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Path(id): Path<String>, body: Bytes) -> Response {
+    if !peer.ip().is_loopback() {
+        return gateway_error(StatusCode::FORBIDDEN, "calls are played for loopback callers only");
+    }
+    let Some(sandbox) = &g.voice_sandbox else {
+        return gateway_error(StatusCode::NOT_FOUND, "the voice sandbox is off: calls go to Twilio");
+    };
+    let Some(call) = sandbox.call(&id) else {
+        return gateway_error(StatusCode::NOT_FOUND, &format!("the voice sandbox placed no call {id} (GET /dev/calls)"));
+    };
+    let answer: crate::voice::Answer = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => return gateway_error(StatusCode::UNPROCESSABLE_ENTITY, &format!("body must be {{answer, digits?, speech?}}: {e}")),
+    };
+    match crate::voice::play(&g.deps, &g.http, &call, &answer).await {
+        Ok(played) => axum::Json(json!({ "provider_call_id": id, "callbacks": played })).into_response(),
+        Err(crate::voice::PlayError::Invalid(m)) => gateway_error(StatusCode::UNPROCESSABLE_ENTITY, &m),
+        Err(crate::voice::PlayError::Failed(m)) => gateway_error(StatusCode::INTERNAL_SERVER_ERROR, &m),
     }
 }
 
@@ -278,9 +318,11 @@ mod tests {
             routes: Vec::new(),
             tokens: DevTokens::new("test"),
             sandbox: None,
+            voice_sandbox: None,
             scheduled: vec!["call-scheduler".into()],
             openapi_yaml: String::new(),
             openapi_json: String::new(),
+            http: reqwest::Client::new(),
         }))
     }
 

@@ -12,6 +12,7 @@ pub mod stack;
 pub mod template;
 pub mod testing;
 pub mod tokens;
+pub mod voice;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,8 +21,9 @@ use std::time::Duration;
 
 use max_core::adapters::graph::Sandbox;
 use max_core::adapters::dynamo::DynamoStore;
-use max_core::config::{AwsClients, Deps, GraphSettings, Needs, Settings, WhatsAppSettings};
-use max_core::ports::WhatsApp;
+use max_core::adapters::twilio::{TwilioVoice, VoiceSandbox};
+use max_core::config::{AwsClients, Deps, GraphSettings, Needs, Settings, VoiceSettings, WhatsAppSettings};
+use max_core::ports::{VoiceProvider, WhatsApp};
 use tokio::task::JoinHandle;
 
 use crate::stack::Resources;
@@ -54,6 +56,12 @@ pub struct DevOptions {
     pub schedules: bool,
     /// Overrides the reply retry base delay (tests use 0 to retry at once).
     pub retry_base_ms: Option<u64>,
+    /// `None`: the voice sandbox records calls (`GET /dev/calls`); `Some`: Twilio's REST API at
+    /// this base URL (Twilio, or wiremock in tests).
+    pub voice: Option<String>,
+    /// The URL the voice provider reaches this stack at (callbacks, signatures); the stack's own
+    /// URL when `None`.
+    pub public_url: Option<String>,
 }
 
 impl DevOptions {
@@ -74,6 +82,8 @@ impl DevOptions {
             max_concurrency: 64,
             schedules: true,
             retry_base_ms: None,
+            voice: None,
+            public_url: None,
         }
     }
 }
@@ -91,6 +101,8 @@ pub struct DevStack {
     pub sqs: aws_sdk_sqs::Client,
     pub s3: aws_sdk_s3::Client,
     pub sandbox: Option<Arc<Sandbox>>,
+    /// The voice sandbox, unless calls go to Twilio (`DevOptions::voice`).
+    pub voice_sandbox: Option<Arc<VoiceSandbox>>,
     pub tokens: DevTokens,
     /// One per queue event source: what its pollers did (see `pollers::PollerStats`).
     pub pollers: Vec<Arc<pollers::PollerStats>>,
@@ -114,12 +126,23 @@ impl DevStack {
         let template = Template::load(&root.join("template.yaml"))?;
         let sdk = moto::sdk_config(endpoints).await;
         let resources = stack::create(&sdk, &template, &options.prefix).await?;
-        let env = resources.environment(&template, &options.parameters);
-        // Every function runs in this one process; the sandbox is asked for explicitly, as the
-        // wiring requires, unless a Graph API (Meta, or wiremock in tests) is given.
+        // Bound first: the functions' public URL (voice callbacks) is this address.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+            .await
+            .map_err(|e| format!("binding 127.0.0.1:{}: {e}", options.port))?;
+        let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let public_url = options.public_url.clone().unwrap_or_else(|| url.clone());
+        let mut parameters = options.parameters.clone();
+        parameters.insert("PublicApiUrl".into(), public_url);
+        let env = resources.environment(&template, &parameters);
+        // Every function runs in this one process; the sandboxes are asked for explicitly, as the
+        // wiring requires, unless a Graph API or a Twilio API (the real ones, or wiremock in
+        // tests) is given.
         let lookup = |name: &str| match name {
             "WHATSAPP_SANDBOX" => Some(options.graph.is_none().to_string()),
             "GRAPH_API_BASE_URL" => options.graph.as_ref().map(|g| g.base_url.clone()),
+            "VOICE_SANDBOX" => Some(options.voice.is_none().to_string()),
+            "TWILIO_API_BASE_URL" => options.voice.clone(),
             _ => env.get(name).cloned(),
         };
         let mut settings = Settings::from_lookup(Needs::EVERYTHING, lookup).map_err(|e| e.to_string())?;
@@ -139,7 +162,14 @@ impl DevStack {
         // Secrets Manager in moto, below this stack's own prefix (`max/{prefix}/`, from the template).
         let prefix = settings.secrets_prefix.clone().ok_or("SECRETS_PREFIX is not in template.yaml")?;
         let secrets = max_core::config::secrets_manager(&sdk, &prefix);
-        let deps = Arc::new(Deps::on_aws(settings.clone(), &sdk, whatsapp, secrets));
+        let (voice, voice_sandbox): (Arc<dyn VoiceProvider>, Option<Arc<VoiceSandbox>>) = match &settings.voice {
+            Some(VoiceSettings::Twilio { base_url, timeout }) => (Arc::new(TwilioVoice::new(base_url, *timeout)), None),
+            _ => {
+                let s = Arc::new(VoiceSandbox::default());
+                (s.clone(), Some(s))
+            }
+        };
+        let deps = Arc::new(Deps { voice, ..Deps::on_aws(settings.clone(), &sdk, whatsapp, secrets) });
         let AwsClients { dynamodb, sqs, s3 } = AwsClients::new(&sdk);
         let dynamo = DynamoStore::new(dynamodb, &settings.table);
         let tokens = DevTokens::new(&options.jwt_secret);
@@ -151,14 +181,12 @@ impl DevStack {
             routes: template.routes.clone(),
             tokens: tokens.clone(),
             sandbox: sandbox.clone(),
+            voice_sandbox: voice_sandbox.clone(),
             scheduled: template.schedules.iter().map(|s| s.binary.clone()).collect(),
             openapi_yaml: openapi::yaml(),
             openapi_json: openapi::json(),
+            http: reqwest::Client::new(),
         });
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
-            .await
-            .map_err(|e| format!("binding 127.0.0.1:{}: {e}", options.port))?;
-        let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
         let mut tasks = vec![tokio::spawn(async move {
             // The peer's address: `/dev/tokens` answers loopback callers only.
             let app = gateway::router(gateway).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -196,7 +224,7 @@ impl DevStack {
                 tasks.push(tokio::spawn(pollers::run_schedule(s.binary.clone(), period, deps.clone())));
             }
         }
-        Ok(DevStack { url, deps, resources, template, settings, dynamo, sqs, s3, sandbox, tokens, pollers: poller_stats, ready, tasks })
+        Ok(DevStack { url, deps, resources, template, settings, dynamo, sqs, s3, sandbox, voice_sandbox, tokens, pollers: poller_stats, ready, tasks })
     }
 
     /// Seeding is done: `/health` answers 200 from now on.

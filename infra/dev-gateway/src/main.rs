@@ -46,6 +46,14 @@ async fn run() -> Result<(), String> {
     if let Some(base_url) = env("GRAPH_API_BASE_URL") {
         options.graph = Some(GraphSettings { base_url, timeout: Duration::from_secs(10) });
     }
+    // A Twilio base URL switches the voice sandbox off: calls are placed with each organisation's
+    // own account (PUT /v1/channels/voice), and Twilio must reach this stack's URL for callbacks.
+    if let Some(base_url) = env("TWILIO_API_BASE_URL") {
+        options.voice = Some(base_url);
+    }
+    if let Some(url) = env("MAX_PUBLIC_API_URL") {
+        options.public_url = Some(url);
+    }
     let stack = DevStack::start(&moto.endpoints, options.clone()).await?;
 
     let mut demo = SeedOrg::demo();
@@ -56,6 +64,7 @@ async fn run() -> Result<(), String> {
     for org in [&demo, &other] {
         seed::register(&stack.deps, org).await?;
         seed::bot_menu(&stack.deps, org).await?;
+        seed::voice_account(&stack.deps, org).await?;
     }
     seed::demo_conversations(&stack.deps, &demo).await?;
     stack.mark_ready();
@@ -75,6 +84,7 @@ async fn run() -> Result<(), String> {
         ("MAX_MOTO_URL", moto.endpoints.url.clone()),
         ("MAX_MOTO_DYNAMODB_URL", moto.endpoints.dynamodb_url.clone()),
         ("MAX_WHATSAPP_MODE", if stack.sandbox.is_some() { "sandbox".into() } else { "graph-api".into() }),
+        ("MAX_VOICE_MODE", if stack.voice_sandbox.is_some() { "sandbox".into() } else { "twilio".into() }),
     ];
     let env_file: String = lines.iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
     // MAX_DEV_ENV_FILE: another place (the contract test's own stack leaves .dev/env alone).
@@ -96,6 +106,8 @@ async fn run() -> Result<(), String> {
         "  curl -s -X POST -H 'content-type: application/json' -d '{{\"org_id\":\"{}\",\"groups\":[\"supervisor\"],\"sub\":\"u_sue\"}}' \"$MAX_API_URL/dev/tokens\"   # a token for any user",
         demo.id
     );
+    println!("  curl -s \"$MAX_API_URL/dev/calls\"   # feedback calls placed (voice sandbox); answer one:");
+    println!("  curl -s -X POST -H 'content-type: application/json' -d '{{\"answer\":\"human\",\"digits\":\"9\",\"speech\":\"Great service\"}}' \"$MAX_API_URL/dev/calls/<provider_call_id>\"");
     println!("\nSigned webhooks: infra/scripts/send-webhook.sh <payload.json>. Ctrl-C stops everything.");
 
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;

@@ -41,6 +41,7 @@ pub fn document() -> OpenApi {
         .build();
     for part in [
         whatsapp_webhook::api::openapi(),
+        voice_webhook::api::openapi(),
         api_conversations::api::openapi(),
         api_support::api::openapi(),
         api_channels::api::openapi(),
@@ -119,7 +120,7 @@ fn shared_statuses(path: &str, op: &mut Operation) {
         responses.entry(status.to_string()).or_insert(response);
     };
     if path.starts_with("/webhooks/") {
-        // Public: Meta authenticates with its signature, not a token.
+        // Public: Meta and the voice provider authenticate with their signatures, not a token.
         op.security = Some(Vec::new());
     } else {
         let unauthorized = ResponseBuilder::new()

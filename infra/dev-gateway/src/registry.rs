@@ -18,6 +18,7 @@ pub async fn invoke_http(binary: &str, req: Request, deps: &Deps) -> Option<Resu
         "api-support" => api_support::handle(req, deps).await,
         "api-calls" => api_calls::handle(req, deps).await,
         "api-channels" => api_channels::handle(req, deps).await,
+        "voice-webhook" => voice_webhook::handle(req, deps).await,
         _ => return None,
     })
 }
@@ -28,6 +29,7 @@ pub async fn invoke_sqs(binary: &str, event: SqsEvent, deps: &Deps) -> Option<Re
         "inbound-processor" => inbound_processor::handle(event, deps, StopBy::NEVER).await,
         "reply-sender" => reply_sender::handle(event, deps, StopBy::NEVER).await,
         "next-step" => next_step::handle(event, deps, StopBy::NEVER).await,
+        "call-dialer" => call_dialer::handle(event, deps, StopBy::NEVER).await,
         _ => return None,
     })
 }

@@ -5,7 +5,7 @@ use chrono::Utc;
 use max_core::app::channels;
 use max_core::app::inbound::process_job;
 use max_core::config::Deps;
-use max_core::domain::channel::ChannelRegistration;
+use max_core::domain::channel::{ChannelRegistration, VoiceRegistration};
 use max_core::domain::webhook::{InboundJob, read_changes};
 use serde_json::json;
 
@@ -59,6 +59,19 @@ pub async fn register(deps: &Deps, org: &SeedOrg) -> Result<(), String> {
     }))
     .map_err(|e| e.to_string())?;
     channels::register(&deps.channel_ports(), &org.id, &registration, Utc::now()).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// The organisation's voice account for the feedback calls, as its admin would register it with
+/// `PUT /v1/channels/voice`: a stand-in Twilio account (the voice sandbox and the tests' Twilio
+/// fake accept any) whose auth token signs the sandbox's callbacks.
+pub async fn voice_account(deps: &Deps, org: &SeedOrg) -> Result<(), String> {
+    let registration: VoiceRegistration = serde_json::from_value(json!({
+        "account_sid": format!("AC{}", &max_core::domain::ids::sha256_hex(org.id.as_bytes())[..32]),
+        "auth_token": format!("dev-voice-token-{}", org.id),
+        "caller_id": format!("+{}", org.display_phone_number),
+    }))
+    .map_err(|e| e.to_string())?;
+    channels::register_voice(&*deps.secrets, &org.id, &registration, Utc::now()).await.map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// The default WhatsApp bot menu and texts (the bot answers only where they are stored).

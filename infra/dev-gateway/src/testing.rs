@@ -56,6 +56,8 @@ pub struct TestOptions {
     pub dev_pollers: bool,
     /// Most invocations at once per queue (default: `DevOptions`').
     pub max_concurrency: Option<usize>,
+    /// Base URL of a Twilio fake (wiremock); `None` uses the voice sandbox.
+    pub twilio_url: Option<String>,
 }
 
 fn unique_prefix() -> String {
@@ -86,6 +88,7 @@ impl TestStack {
             dev.pollers_per_queue = if options.no_pollers { 0 } else { options.pollers_per_queue.unwrap_or(1) };
         }
         dev.graph = options.graph_url.map(|base_url| GraphSettings { base_url, timeout: Duration::from_secs(5) });
+        dev.voice = options.twilio_url;
         let app_secret = dev.parameters["WhatsAppAppSecret"].clone();
         let stack = DevStack::start(&endpoints, dev).await.expect("dev stack starts");
         let org = SeedOrg::demo();
@@ -234,6 +237,7 @@ impl TestStack {
             blobs: deps.blobs.clone(),
             whatsapp: deps.whatsapp.clone(),
             secrets: deps.secrets.clone(),
+            voice: deps.voice.clone(),
             tokens: deps.tokens.clone(),
             clock: deps.clock.clone(),
         }

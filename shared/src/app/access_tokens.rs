@@ -36,19 +36,28 @@ impl AccessTokens {
     /// read now. `None` when the number has no secret (nothing is kept then: a token registered a
     /// moment later is found by the next send).
     pub async fn token(&self, secrets: &dyn Secrets, org_id: &str, phone_number_id: &str, now: DateTime<Utc>) -> Result<Option<Secret>> {
-        let name = access_token_secret(org_id, phone_number_id);
-        if let Some((read_at, token)) = self.lock().get(&name) {
-            if now - *read_at < TOKEN_TTL && now >= *read_at {
-                return Ok(Some(token.clone()));
-            }
-        }
-        self.read(secrets, name, now).await
+        self.secret(secrets, access_token_secret(org_id, phone_number_id), now).await
     }
 
     /// Reads the token again, whatever is kept: Meta refused the kept one (error 190), which a
     /// rotation since it was read explains.
     pub async fn refresh(&self, secrets: &dyn Secrets, org_id: &str, phone_number_id: &str, now: DateTime<Utc>) -> Result<Option<Secret>> {
         self.read(secrets, access_token_secret(org_id, phone_number_id), now).await
+    }
+
+    /// Any secret by name, kept the same way (the organisations' voice accounts).
+    pub async fn secret(&self, secrets: &dyn Secrets, name: String, now: DateTime<Utc>) -> Result<Option<Secret>> {
+        if let Some((read_at, value)) = self.lock().get(&name) {
+            if now - *read_at < TOKEN_TTL && now >= *read_at {
+                return Ok(Some(value.clone()));
+            }
+        }
+        self.read(secrets, name, now).await
+    }
+
+    /// Reads the secret again, whatever is kept (what was kept was refused: a rotation since).
+    pub async fn reread(&self, secrets: &dyn Secrets, name: String, now: DateTime<Utc>) -> Result<Option<Secret>> {
+        self.read(secrets, name, now).await
     }
 
     async fn read(&self, secrets: &dyn Secrets, name: String, now: DateTime<Utc>) -> Result<Option<Secret>> {

@@ -412,12 +412,19 @@ impl DialJob {
         DialJob { org_id: call.org_id.clone(), call_id: call.id.clone(), attempt: call.attempts + 1 }
     }
 
-    /// The message for the calls queue (grouped by organisation).
-    pub fn queue_message(&self) -> QueueMessage {
+    /// The message for the calls queue (grouped by organisation) offering the attempt in the
+    /// minute of `at`: one job per attempt and minute, so an offer the dialer could not take (the
+    /// organisation at its cap) is made again next minute instead of being swallowed by the
+    /// queue's 5-minute deduplication.
+    pub fn offered_in_minute_of(&self, at: DateTime<Utc>) -> QueueMessage {
+        self.message(format!("call:{}:{}:{}", self.call_id, self.attempt, at.timestamp() / 60))
+    }
+
+    fn message(&self, dedup_id: String) -> QueueMessage {
         QueueMessage {
             body: serde_json::to_string(self).unwrap_or_else(|_| unreachable!("a dial job serialises")),
             group_id: Some(self.org_id.clone()),
-            dedup_id: Some(format!("call:{}:{}", self.call_id, self.attempt)),
+            dedup_id: Some(dedup_id),
         }
     }
 }
@@ -465,11 +472,11 @@ pub struct Dispatched {
 
 /// The scheduler's minute: first the calls that heard nothing for too long are given up (which
 /// frees their slots), then the due calls each organisation has room for go to the dialer, ten
-/// jobs per queue request. A job sent again next minute, before the dialer took it, is the same
-/// job (deduplicated by attempt), and a claim places an attempt once whatever arrives.
+/// jobs per queue request. A job offered again next minute, before the dialer took it, is a second
+/// job for the same attempt: the claim places an attempt once whatever arrives.
 pub async fn dispatch_due_calls(ports: &CallPorts<'_>, outbox: &dyn Outbox, now: DateTime<Utc>) -> Result<Dispatched> {
     let given_up = give_up_stale_calls(ports, now).await?.len();
-    let jobs: Vec<QueueMessage> = take_due_calls(ports.calls, now).await?.iter().map(DialJob::queue_message).collect();
+    let jobs: Vec<QueueMessage> = take_due_calls(ports.calls, now).await?.iter().map(|job| job.offered_in_minute_of(now)).collect();
     for chunk in jobs.chunks(10) {
         outbox.send_batch(Queue::Calls, chunk).await?;
     }

@@ -7,7 +7,10 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use tracing::{error, info};
 
-use crate::domain::channel::{Channel, ChannelRegistration, TemplateRef, access_token_secret, is_graph_id, quarantine_prefix};
+use crate::domain::channel::{
+    Channel, ChannelRegistration, TemplateRef, VoiceChannel, VoiceChannelView, VoiceRegistration, access_token_secret, is_graph_id, quarantine_prefix,
+    voice_account_secret,
+};
 use crate::domain::ids::sha256_hex;
 use crate::domain::webhook::InboundJob;
 use crate::error::{Error, Result};
@@ -116,6 +119,40 @@ pub async fn register(ports: &ChannelPorts<'_>, org_id: &str, registration: &Cha
     info!(org_id, phone_number_id = number, "WhatsApp number registered");
     let replay = replay_quarantined(ports, number).await?;
     Ok(Registered { channel: ChannelView::from(&channel), replay, replaced })
+}
+
+// ------------------------------------------------------------------------------ voice account
+
+/// `PUT /v1/channels/voice`: the organisation's voice account (Twilio), stored whole in its own
+/// secret; registering again replaces it (rotation). Answers whether one was there before.
+pub async fn register_voice(secrets: &dyn Secrets, org_id: &str, registration: &VoiceRegistration, now: DateTime<Utc>) -> Result<(VoiceChannelView, bool)> {
+    let account = registration.account(now)?;
+    let replaced = voice_account(secrets, org_id).await?.is_some();
+    secrets.put_secret(&voice_account_secret(org_id), &account.to_secret()).await?;
+    info!(org_id, account_sid = account.account_sid, "voice account registered");
+    Ok((VoiceChannelView::from(&account), replaced))
+}
+
+/// The organisation's voice account, if it registered one. A secret that cannot be read as one
+/// is an error (logged without its value): calls cannot be placed nor callbacks verified.
+pub async fn voice_account(secrets: &dyn Secrets, org_id: &str) -> Result<Option<VoiceChannel>> {
+    match secrets.secret(&voice_account_secret(org_id)).await? {
+        None => Ok(None),
+        Some(secret) => VoiceChannel::from_secret(&secret)
+            .map(Some)
+            .ok_or_else(|| Error::backend("secretsmanager", format!("the voice account secret of {org_id} is not a voice account"))),
+    }
+}
+
+/// `DELETE /v1/channels/voice`: the secret is scheduled for deletion; calls are no longer placed
+/// and callbacks of calls under way are refused (403). 404 when none was registered.
+pub async fn remove_voice(secrets: &dyn Secrets, org_id: &str) -> Result<()> {
+    if voice_account(secrets, org_id).await?.is_none() {
+        return Err(Error::NotFound("voice account"));
+    }
+    secrets.delete_secret(&voice_account_secret(org_id)).await?;
+    info!(org_id, "voice account removed");
+    Ok(())
 }
 
 /// The organisation's numbers, by phone number id.

@@ -12,4 +12,5 @@ pub mod events;
 pub mod inbound;
 pub mod interactions;
 pub mod support;
+pub mod voice;
 

@@ -173,6 +173,109 @@ fn secret_name_part(value: &str) -> String {
     out
 }
 
+// -------------------------------------------------------------------------------- voice account
+
+/// What an admin registers for the feedback calls (`PUT /v1/channels/voice`): the organisation's
+/// own Twilio account, the auth token its calls are placed with (and its callbacks signed with),
+/// and the number calls come from unless a schedule names another. Registering again replaces it
+/// (a new token: rotation).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceRegistration {
+    /// The Twilio account sid: `AC` and 32 hex digits.
+    #[schema(pattern = "^AC[0-9a-fA-F]{32}$", example = "AC00000000000000000000000000000000")]
+    pub account_sid: String,
+    /// The account's auth token. Write-only: kept in the organisation's own secret, never
+    /// answered, never logged.
+    #[schema(value_type = String, write_only, min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
+    pub auth_token: Secret,
+    /// One of the account's numbers, E.164 once spaces, dashes, dots and brackets are dropped.
+    #[schema(pattern = "^[ ().-]*\\+[ ().-]*[1-9]([ ().-]*[0-9]){7,14}[ ().-]*$", example = "+1 555-078-3881")]
+    pub caller_id: String,
+}
+
+/// Twilio's auth tokens are 32 characters; room for what another provider may use.
+pub const MAX_AUTH_TOKEN_CHARS: usize = 128;
+
+impl VoiceRegistration {
+    /// The account as kept, once every field is checked (422 naming the first that is not; the
+    /// token's value is never part of the reason).
+    pub fn account(&self, now: DateTime<Utc>) -> Result<VoiceChannel> {
+        let sid_ok = self.account_sid.len() == 34
+            && self.account_sid.starts_with("AC")
+            && self.account_sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+        if !sid_ok {
+            return Err(Error::invalid("account_sid", "must be AC followed by 32 hex digits"));
+        }
+        let token = self.auth_token.expose();
+        if token.is_empty() || token.chars().count() > MAX_AUTH_TOKEN_CHARS || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::invalid("auth_token", format!("must be 1 to {MAX_AUTH_TOKEN_CHARS} visible ASCII characters, without spaces")));
+        }
+        let caller_id = crate::domain::call::normalise_phone("caller_id", &self.caller_id)?;
+        Ok(VoiceChannel { account_sid: self.account_sid.clone(), auth_token: self.auth_token.clone(), caller_id, rotated_at: now })
+    }
+}
+
+/// The organisation's voice account, as its secret keeps it (one JSON value: the sid and caller id
+/// are no secret, but keeping them with the token makes a registration one write and a call one
+/// read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceChannel {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    /// E.164.
+    pub caller_id: String,
+    pub rotated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredVoiceChannel {
+    account_sid: String,
+    auth_token: String,
+    caller_id: String,
+    rotated_at: DateTime<Utc>,
+}
+
+impl VoiceChannel {
+    /// The secret's value.
+    pub fn to_secret(&self) -> Secret {
+        let stored = StoredVoiceChannel {
+            account_sid: self.account_sid.clone(),
+            auth_token: self.auth_token.expose().to_string(),
+            caller_id: self.caller_id.clone(),
+            rotated_at: self.rotated_at,
+        };
+        Secret::new(serde_json::to_string(&stored).unwrap_or_else(|_| unreachable!("strings and a time serialise")))
+    }
+
+    /// Read back from the secret; `None` when it is not what `to_secret` wrote (never its text in
+    /// an error).
+    pub fn from_secret(secret: &Secret) -> Option<VoiceChannel> {
+        let s: StoredVoiceChannel = serde_json::from_str(secret.expose()).ok()?;
+        Some(VoiceChannel { account_sid: s.account_sid, auth_token: Secret::new(s.auth_token), caller_id: s.caller_id, rotated_at: s.rotated_at })
+    }
+}
+
+/// The voice account as the API shows it: never the token, only when it was last stored.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct VoiceChannelView {
+    pub account_sid: String,
+    pub caller_id: String,
+    pub auth_token_rotated_at: DateTime<Utc>,
+}
+
+impl From<&VoiceChannel> for VoiceChannelView {
+    fn from(v: &VoiceChannel) -> Self {
+        VoiceChannelView { account_sid: v.account_sid.clone(), caller_id: v.caller_id.clone(), auth_token_rotated_at: v.rotated_at }
+    }
+}
+
+/// The name of the secret holding the organisation's voice account (below the deployment's
+/// prefix): one per organisation, so its callbacks are verified with its own token only.
+pub fn voice_account_secret(org_id: &str) -> String {
+    format!("voice/{}", secret_name_part(org_id))
+}
+
 /// Where the webhook changes for a number nobody has registered are kept: one folder per number,
 /// so registering it finds them by prefix (`quarantine_prefix`).
 pub const UNKNOWN_NUMBER_QUARANTINE: &str = "quarantine/unknown-phone-number-id/";
@@ -193,6 +296,32 @@ pub fn quarantine_key(phone_number_id: &str, received_at: DateTime<Utc>, content
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_voice_registration_is_checked_field_by_field_and_kept_whole_in_its_secret() {
+        let now = Utc.with_ymd_and_hms(2030, 1, 7, 9, 0, 0).unwrap();
+        let given = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut body = serde_json::json!({ "account_sid": "AC0123456789abcdef0123456789ABCDEF", "auth_token": "tw-auth-token", "caller_id": "+1 555-078-3881" });
+            edit(&mut body);
+            serde_json::from_value::<VoiceRegistration>(body).unwrap().account(now)
+        };
+        let field = |r: Result<VoiceChannel>| match r {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("expected 422, got {other:?}"),
+        };
+        let account = given(&|_| {}).unwrap();
+        assert_eq!(account.caller_id, "+15550783881");
+        assert_eq!(VoiceChannel::from_secret(&account.to_secret()), Some(account.clone()));
+        assert_eq!(VoiceChannelView::from(&account).account_sid, "AC0123456789abcdef0123456789ABCDEF");
+        assert_eq!(field(given(&|b| b["account_sid"] = "AC123".into())), "account_sid");
+        assert_eq!(field(given(&|b| b["account_sid"] = "XX0123456789abcdef0123456789abcdef".into())), "account_sid");
+        assert_eq!(field(given(&|b| b["auth_token"] = "with space".into())), "auth_token");
+        assert_eq!(field(given(&|b| b["auth_token"] = "".into())), "auth_token");
+        assert_eq!(field(given(&|b| b["caller_id"] = "555".into())), "caller_id");
+        assert!(!format!("{account:?}").contains("tw-auth-token"), "the token never reaches Debug");
+        assert_eq!(VoiceChannel::from_secret(&Secret::new("not json")), None);
+        assert_eq!(voice_account_secret("org/1"), "voice/org=2f1");
+    }
 
     fn registration(edit: impl FnOnce(&mut serde_json::Value)) -> Result<ChannelRegistration> {
         let mut body = serde_json::json!({

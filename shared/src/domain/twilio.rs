@@ -43,7 +43,8 @@ pub fn form_params(body: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body.as_bytes()).into_owned().collect()
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+/// A form parameter's value, when given and not empty.
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
 }
 
@@ -83,6 +84,17 @@ pub fn follow_up_question(prompts: &Prompts<'_>, feedback_url: &str) -> String {
 /// The end of the call: `text` said, then hang up.
 pub fn goodbye(prompts: &Prompts<'_>, text: &str) -> String {
     twiml(&format!("{}<Hangup/>", say(prompts, text)))
+}
+
+/// Hang up at once (an answering machine: nobody to ask).
+pub fn hang_up() -> String {
+    twiml("<Hangup/>")
+}
+
+/// Whether answering-machine detection says no person answered (`AnsweredBy` `machine_start`,
+/// `machine_end_beep`, ... or `fax`).
+pub fn answered_by_machine(params: &[(String, String)]) -> bool {
+    param(params, "AnsweredBy").is_some_and(|a| a.starts_with("machine") || a == "fax")
 }
 
 fn say(prompts: &Prompts<'_>, text: &str) -> String {
@@ -152,7 +164,7 @@ pub fn read_progress(params: &[(String, String)], received_at: DateTime<Utc>) ->
     let at = param(params, "Timestamp").and_then(|t| DateTime::parse_from_rfc2822(t).ok()).map_or(received_at, |t| t.with_timezone(&Utc));
     let duration_sec = param(params, "CallDuration").and_then(|d| d.parse().ok());
     // Answering-machine detection: `machine_start`, `machine_end_beep`, ... and fax are no person.
-    let machine = param(params, "AnsweredBy").is_some_and(|a| a.starts_with("machine") || a == "fax");
+    let machine = answered_by_machine(params);
     let result = match status {
         "completed" => ProviderResult::Completed { machine },
         "no-answer" => ProviderResult::NoAnswer,
