@@ -18,7 +18,7 @@ fn monday(h: u32, m: u32) -> DateTime<Utc> {
 }
 
 fn ports(w: &World) -> CallPorts<'_> {
-    CallPorts { calls: w.store(), customers: w.store(), events: w.store() }
+    w.deps.call_ports()
 }
 
 fn page(limit: i32, cursor: Option<String>) -> PageRequest {
@@ -209,11 +209,11 @@ async fn the_schedulers_minute_gives_up_the_silent_then_queues_what_fits_ten_job
     let tuesday = |h, m| monday(h, m) + Duration::days(1);
     // WHEN the scheduler's minute runs before the window: nothing queued
     let before = calls::dispatch_due_calls(&ports(&w), w.outbox(), tuesday(8, 59)).await.unwrap();
-    assert_eq!(before, calls::Dispatched { queued: 0, given_up: 0 });
+    assert_eq!(before, calls::Dispatched { queued: 0, given_up: 0, surveys_asked: 0 });
     // WHEN it runs inside it: eleven jobs (two queue requests: the memory queue refuses more
     // than ten at once, as SQS does), each the organisation's and named by its attempt
     let first = calls::dispatch_due_calls(&ports(&w), w.outbox(), tuesday(9, 0)).await.unwrap();
-    assert_eq!(first, calls::Dispatched { queued: 11, given_up: 0 });
+    assert_eq!(first, calls::Dispatched { queued: 11, given_up: 0, surveys_asked: 0 });
     let jobs = w.outbox().jobs(Queue::Calls);
     assert_eq!(jobs.len(), 11);
     assert!(jobs.iter().all(|j| j.group_id.as_deref() == Some(ORG) && j.dedup_id.as_deref().is_some_and(|d| d.starts_with("call:") && d.ends_with(":1"))));
@@ -224,7 +224,7 @@ async fn the_schedulers_minute_gives_up_the_silent_then_queues_what_fits_ten_job
     let later = calls::dispatch_due_calls(&ports(&w), w.outbox(), tuesday(9, 16)).await.unwrap();
     // THEN the silent call is given up (retried later) and its slot is used by the ready ones:
     // the ten the dialer had not taken (the same jobs again) and the twelfth
-    assert_eq!(later, calls::Dispatched { queued: 11, given_up: 1 });
+    assert_eq!(later, calls::Dispatched { queued: 11, given_up: 1, surveys_asked: 0 });
     assert_eq!(calls::get(w.store(), ORG, &job.call_id).await.unwrap().miss_reason, Some(MissReason::Failed));
     assert_eq!(w.outbox().jobs(Queue::Calls).len(), 12, "the ten sent again are the same jobs (deduplicated by attempt)");
 }
