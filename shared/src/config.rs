@@ -350,7 +350,7 @@ impl Deps {
 
     pub fn bot_ports(&self) -> BotPorts<'_> {
         let store = &*self.store;
-        BotPorts { bot: store, tickets: store, events: store, conversations: store, messages: store, outbox: &*self.outbox }
+        BotPorts { bot: store, tickets: store, events: store, conversations: store, messages: store, outbox: &*self.outbox, calls: self.call_ports() }
     }
 
     pub fn support_ports(&self) -> SupportPorts<'_> {
@@ -381,7 +381,15 @@ impl Deps {
 
     pub fn call_ports(&self) -> CallPorts<'_> {
         let store = &*self.store;
-        CallPorts { calls: store, customers: store, events: store }
+        CallPorts {
+            calls: store,
+            customers: store,
+            events: store,
+            channels: store,
+            conversations: store,
+            messages: store,
+            outbox: &*self.outbox,
+        }
     }
 }
 

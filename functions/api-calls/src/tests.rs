@@ -74,10 +74,12 @@ async fn an_initiated_demo_call_is_one_dial_job_on_the_calls_queue_grouped_by_or
         let (status, queued) = call(&deps, "POST", &path, None, "supervisor").await;
         assert_eq!((status, queued), (202, json!({ "call_id": id, "attempt": 1 })));
     }
-    // AND both jobs name the first attempt: one job on the FIFO queue, which deduplicates them
+    // AND both jobs name the first attempt and the minute: one job on the FIFO queue, which
+    // deduplicates them
     let jobs = world.outbox.jobs(Queue::Calls);
     assert_eq!(jobs.len(), 1);
-    assert_eq!((jobs[0].group_id.as_deref(), jobs[0].dedup_id.clone()), (Some("org_demo"), Some(format!("call:{id}:1"))));
+    let minute = deps.clock.now().timestamp() / 60;
+    assert_eq!((jobs[0].group_id.as_deref(), jobs[0].dedup_id.clone()), (Some("org_demo"), Some(format!("call:{id}:1:{minute}"))));
     let parsed: DialJob = serde_json::from_str(&jobs[0].body).unwrap();
     assert_eq!(parsed, DialJob { org_id: "org_demo".into(), call_id: id.into(), attempt: 1 });
     // AND a feedback call is no demo call

@@ -11,7 +11,7 @@ use tracing::info;
 pub async fn run(deps: &Deps) -> Result<Dispatched, Error> {
     let dispatched = dispatch_due_calls(&deps.call_ports(), &*deps.outbox, deps.clock.now()).await?;
     if dispatched != Dispatched::default() {
-        info!(queued = dispatched.queued, given_up = dispatched.given_up, "scheduler minute");
+        info!(queued = dispatched.queued, given_up = dispatched.given_up, surveys_asked = dispatched.surveys_asked, "scheduler minute");
     }
     Ok(dispatched)
 }

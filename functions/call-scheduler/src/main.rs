@@ -6,7 +6,7 @@ use max_core::ports::Queue;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let deps = Deps::from_env(Needs { queues: &[Queue::Calls], ..Needs::default() }).await;
+    let deps = Deps::from_env(Needs { queues: &[Queue::Calls, Queue::Replies], ..Needs::default() }).await;
     let deps = &deps;
     // The schedule's event says nothing the run needs: it is the minute that matters.
     lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {

@@ -33,7 +33,7 @@ async fn its_minute_queues_the_call_due_inside_the_window_once() {
     world.clock.advance(Duration::minutes(1));
     let run = crate::run(&deps).await.unwrap();
     // THEN the call's first attempt is on the calls queue, once
-    assert_eq!(run, Dispatched { queued: 1, given_up: 0 });
+    assert_eq!(run, Dispatched { queued: 1, given_up: 0, surveys_asked: 0 });
     let jobs = world.outbox.jobs(Queue::Calls);
     let job: DialJob = serde_json::from_str(&jobs[0].body).unwrap();
     assert_eq!((jobs.len(), job.call_id.as_str(), job.attempt), (1, record.call_id.as_deref().unwrap(), 1));

@@ -3,6 +3,9 @@
 //! conversation's state, a ticket opened or joined, and a reply queued through
 //! `delivery::queue_reply`.
 //!
+//! A conversation waiting on a feedback call's WhatsApp survey (and any tap on a survey's list)
+//! goes to the survey first (`calls::answer_survey`); what it lets go of comes back to the bot.
+//!
 //! Every action saves the conversation over the version it was decided on, so a decision taken on
 //! a stale conversation (a second message of the same job, an admin closing the ticket meanwhile)
 //! never lands: the conversation is read again and the message decided again.
@@ -10,6 +13,7 @@
 use chrono::{DateTime, Utc};
 use tracing::info;
 
+use crate::app::calls::{self, CallPorts, SurveyRoute};
 use crate::app::inbound::Received;
 use crate::app::delivery::{NewReply, queue_reply};
 use crate::app::support;
@@ -30,6 +34,8 @@ pub struct BotPorts<'a> {
     pub conversations: &'a dyn ConversationStore,
     pub messages: &'a dyn MessageStore,
     pub outbox: &'a dyn Outbox,
+    /// The feedback calls, whose WhatsApp survey answers come through here.
+    pub calls: CallPorts<'a>,
 }
 
 /// The organisation's bot settings, or the default ones (for the texts) when it has none.
@@ -75,6 +81,15 @@ pub async fn handle_received(ports: &BotPorts<'_>, received: &Received, now: Dat
 /// already in chat support still join its ticket.
 pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTime<Utc>) -> Result<BotOutcome> {
     let org_id = received.conversation.org_id.as_str();
+    let current = match calls::answer_survey(&ports.calls, received, now).await? {
+        SurveyRoute::Handled { reply_id, state } => {
+            info!(conversation_id = received.conversation.id, message_id = received.message.id, state, "survey handled message");
+            let decision = BotDecision { next_state: Some(BotState::parse(&state)), reply: None, ticket: TicketStep::None };
+            return Ok(BotOutcome { decision, ticket_id: None, reply_id });
+        }
+        SurveyRoute::ToBot(conversation) => *conversation,
+    };
+    let current = &current;
     let stored = ports.bot.bot_settings(org_id).await?;
     let active = stored.as_ref().is_some_and(|s| s.settings.enabled);
     let settings = stored.map(|s| s.settings).unwrap_or_default();
@@ -83,7 +98,7 @@ pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTim
         // The first attempt decides on the conversation as the message left it; later ones on
         // what a concurrent change made of it.
         let conversation = if attempt == 1 {
-            received.conversation.clone()
+            current.clone()
         } else {
             ports.conversations.conversation(org_id, &received.conversation.id).await?.ok_or(Error::NotFound("conversation"))?
         };

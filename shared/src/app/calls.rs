@@ -1,6 +1,7 @@
 //! Feedback calls: service records and the calls they create, the schedule config, the
-//! scheduler's due calls, the dialer's claim, the provider's outcomes, the WhatsApp survey's
-//! answer and NPS stats. Decisions: `docs/feedback-calls.md`.
+//! scheduler's due calls, the dialer's claim, the provider's outcomes, the WhatsApp survey (asked
+//! after the last miss, its answers routed here by the bot) and NPS stats. Decisions:
+//! `docs/feedback-calls.md`.
 //!
 //! Every change reads the call, applies a pure rule (`domain::call`), and saves over the
 //! version read (`retry_lost_updates`); a rule that finds its work done answers `Unchanged` and
@@ -9,23 +10,29 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tracing::warn;
+use tracing::{info, warn};
 
+use crate::app::delivery::{NewReply, queue_reply_in_state};
+use crate::app::inbound::Received;
+use crate::domain::bot::BotState;
 use crate::domain::call::{
-    AfterMiss, Call, CallChange, CallEdit, CallEnd, CallStatus, CallType, MAX_NAME_CHARS, NewCall, NpsGroupStats, NpsGrouping, ServiceRecord, ServiceRecordInput,
+    AfterMiss, Call, CallChange, CallEdit, CallEnd, CallStatus, CallType, CompletedVia, MAX_NAME_CHARS, NewCall, NpsGroupStats, NpsGrouping, ServiceRecord, ServiceRecordInput,
     normalise_phone, nps_stats as sum_nps, whatsapp_address,
 };
 use crate::domain::call_schedule::{CallingRules, ScheduleConfig};
+use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, IdentityRef, WhatsAppIdentity};
 use crate::domain::event::{EventKind, NewEvent};
-use crate::domain::ids::{new_id, stable_id};
+use crate::domain::ids::{IdempotencyKey, new_id, stable_id};
+use crate::domain::message::{Sender, SenderType};
+use crate::domain::outbound::OutboundContent;
 use crate::domain::support::Transition;
+use crate::domain::survey::{SurveyStage, SurveyState, SurveyStep, THANK_YOU, read_message, survey_list};
 use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
 use crate::ports::{
-    CallFilter, CallSaved, CallStore, CallWrite, CustomerStore, EventStore, Outbox, Page, PageRequest, Queue, QueueMessage,
-    ServiceRecordFilter,
-    Written,
+    CallFilter, CallSaved, CallStore, CallWrite, ChannelDirectory, ConversationStore, CustomerStore, EventStore, MessageStore, Outbox, Page,
+    PageRequest, Queue, QueueMessage, ServiceRecordFilter, Written,
 };
 
 /// The ports the call use cases need.
@@ -33,6 +40,12 @@ pub struct CallPorts<'a> {
     pub calls: &'a dyn CallStore,
     pub customers: &'a dyn CustomerStore,
     pub events: &'a dyn EventStore,
+    /// The WhatsApp survey: the organisation's numbers, the customer's conversation, its messages
+    /// and the replies queue.
+    pub channels: &'a dyn ChannelDirectory,
+    pub conversations: &'a dyn ConversationStore,
+    pub messages: &'a dyn MessageStore,
+    pub outbox: &'a dyn Outbox,
 }
 
 /// A call in progress that heard nothing from the provider for this long is given up as `failed`.
@@ -468,19 +481,23 @@ pub struct Dispatched {
     pub queued: usize,
     /// Calls in progress given up as `failed` (heard nothing for [`STALE_AFTER`]).
     pub given_up: usize,
+    /// WhatsApp surveys owed (their first asking failed) and asked now.
+    pub surveys_asked: usize,
 }
 
 /// The scheduler's minute: first the calls that heard nothing for too long are given up (which
 /// frees their slots), then the due calls each organisation has room for go to the dialer, ten
 /// jobs per queue request. A job offered again next minute, before the dialer took it, is a second
-/// job for the same attempt: the claim places an attempt once whatever arrives.
+/// job for the same attempt: the claim places an attempt once whatever arrives. Last, the WhatsApp
+/// surveys still owed are asked.
 pub async fn dispatch_due_calls(ports: &CallPorts<'_>, outbox: &dyn Outbox, now: DateTime<Utc>) -> Result<Dispatched> {
     let given_up = give_up_stale_calls(ports, now).await?.len();
     let jobs: Vec<QueueMessage> = take_due_calls(ports.calls, now).await?.iter().map(|job| job.offered_in_minute_of(now)).collect();
     for chunk in jobs.chunks(10) {
         outbox.send_batch(Queue::Calls, chunk).await?;
     }
-    Ok(Dispatched { queued: jobs.len(), given_up })
+    let surveys_asked = ask_owed_surveys(ports, now).await?;
+    Ok(Dispatched { queued: jobs.len(), given_up, surveys_asked })
 }
 
 /// What the dialer does with a job.
@@ -559,15 +576,22 @@ pub async fn apply_call_end(ports: &CallPorts<'_>, job: &DialJob, end: &CallEnd)
     })
     .await?;
     let change = *outcome.lock().unwrap_or_else(|p| p.into_inner());
-    follow(ports.events, &call, change, end.ended_at).await;
+    follow(ports, &call, change, end.ended_at).await;
     Ok((call, change))
 }
 
-async fn follow(events: &dyn EventStore, call: &Call, change: CallChange, at: DateTime<Utc>) {
+/// After a call's change is written: the feed, and the WhatsApp survey when the last miss asked
+/// for it. Best effort: a survey not asked now is asked by the scheduler's sweep.
+async fn follow(ports: &CallPorts<'_>, call: &Call, change: CallChange, at: DateTime<Utc>) {
     match change {
-        CallChange::Completed => announce(events, EventKind::CallCompleted, call, at).await,
-        CallChange::Rescheduled => announce(events, EventKind::CallReady, call, at).await,
-        CallChange::Missed { .. } => announce(events, EventKind::CallMissed, call, at).await,
+        CallChange::Completed => announce(ports.events, EventKind::CallCompleted, call, at).await,
+        CallChange::Rescheduled => announce(ports.events, EventKind::CallReady, call, at).await,
+        CallChange::Missed { fallback } => {
+            announce(ports.events, EventKind::CallMissed, call, at).await;
+            if fallback && let Err(e) = ask_by_whatsapp(ports, &call.org_id, &call.id, at).await {
+                warn!(error = %e, org_id = call.org_id, call_id = call.id, "WhatsApp survey not asked; the scheduler asks again");
+            }
+        }
         CallChange::Unchanged => {}
     }
 }
@@ -597,7 +621,7 @@ pub async fn give_up_stale_calls(ports: &CallPorts<'_>, now: DateTime<Utc>) -> R
             .await?;
             let change = *outcome.lock().unwrap_or_else(|p| p.into_inner());
             if change != CallChange::Unchanged {
-                follow(ports.events, &call, change, now).await;
+                follow(ports, &call, change, now).await;
                 given_up.push((call, change));
             }
         }
@@ -615,6 +639,253 @@ pub async fn complete_by_whatsapp(ports: &CallPorts<'_>, org_id: &str, call_id: 
         announce(ports.events, EventKind::CallCompleted, &call, now).await;
     }
     Ok(call)
+}
+
+// --------------------------------------------------------------------------- the WhatsApp survey
+
+/// The survey cannot be sent: the customer's number is not known on WhatsApp (or was erased).
+pub const NO_WHATSAPP_IDENTITY: &str = "no_whatsapp_identity";
+/// The survey cannot be sent: the organisation has no WhatsApp number.
+pub const NO_WHATSAPP_NUMBER: &str = "no_whatsapp_number";
+/// The sweep asks again surveys owed since at most this long (by the last attempt's end) ...
+pub const SURVEY_OWED_FOR: Duration = Duration::days(1);
+/// ... and at least this long: a younger one may still be asked by the change that missed it.
+pub const SURVEY_GRACE: Duration = Duration::minutes(2);
+const SURVEY_PAGE: i32 = 100;
+
+/// What asking for a call's WhatsApp survey did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SurveyAsk {
+    /// The list is queued (or was, by an earlier asking with the same key).
+    Asked { message_id: String },
+    /// Nothing owed: no survey asked for, sent already, found unsendable, or the call moved on.
+    NotOwed,
+    /// It cannot be sent (recorded on the call, so the sweep leaves it).
+    NotSent { reason: &'static str },
+}
+
+fn survey_sender() -> Sender {
+    Sender { kind: SenderType::Bot, id: None, name: None }
+}
+
+/// Sends the customer of a call missed for good the NPS question as a WhatsApp list, on their
+/// open conversation (or a new one on one of the organisation's numbers), puts the conversation
+/// in the survey's state and records the message on the call. Keyed by the call: asked twice,
+/// one message.
+pub async fn ask_by_whatsapp(ports: &CallPorts<'_>, org_id: &str, call_id: &str, now: DateTime<Utc>) -> Result<SurveyAsk> {
+    let call = get(ports.calls, org_id, call_id).await?;
+    if !call.survey_owed() {
+        return Ok(SurveyAsk::NotOwed);
+    }
+    let conversation = match survey_conversation(ports, &call, now).await? {
+        Ok(conversation) => conversation,
+        Err(reason) => {
+            warn!(org_id, call_id, reason, "WhatsApp survey not sent");
+            change_call(ports.calls, org_id, call_id, None, |c| Ok(c.survey_not_sent(reason, now))).await?;
+            return Ok(SurveyAsk::NotSent { reason });
+        }
+    };
+    let config = schedule_config(ports.calls, org_id, call.campaign_id.as_deref()).await?;
+    let key = IdempotencyKey::internal(format!("survey:{call_id}"));
+    let reply = NewReply {
+        org_id,
+        conversation_id: &conversation.id,
+        content: survey_list(call_id, &config.nps_prompt, false),
+        sender: survey_sender(),
+        idempotency_key: Some(&key),
+        now,
+        just_read: Some(&conversation),
+    };
+    let state = SurveyState::new(call_id, SurveyStage::Score).as_state();
+    let message = queue_reply_in_state(ports.conversations, ports.messages, ports.outbox, reply, &state).await?;
+    change_call(ports.calls, org_id, call_id, None, |c| Ok(c.survey_asked(&message.id, now))).await?;
+    info!(org_id, call_id, conversation_id = conversation.id, message_id = message.id, "WhatsApp survey asked");
+    Ok(SurveyAsk::Asked { message_id: message.id })
+}
+
+/// The conversation the survey goes on: the customer's open one on a number still the
+/// organisation's, else a new one on the organisation's first number. `Err(reason)` when there
+/// is nobody or nothing to send it with.
+async fn survey_conversation(ports: &CallPorts<'_>, call: &Call, now: DateTime<Utc>) -> Result<std::result::Result<Conversation, &'static str>> {
+    let (org, address) = (call.org_id.as_str(), whatsapp_address(&call.customer_number));
+    retry_lost_updates("conversation", |_| async move {
+        let Some(identity) = ports.customers.whatsapp_identity(org, address).await? else { return Ok(Err(NO_WHATSAPP_IDENTITY)) };
+        if let Some(id) = &identity.open_conversation_id
+            && let Some(open) = ports.conversations.conversation(org, id).await?
+            && open.status == ConversationStatus::Open
+            && ports.channels.channel_by_number(&open.phone_number_id).await?.is_some_and(|c| c.org_id == org)
+        {
+            return Ok(Ok(open));
+        }
+        let first = PageRequest { limit: 1, cursor: None };
+        let Some(channel) = ports.channels.channels(org, &first).await?.items.into_iter().next() else { return Ok(Err(NO_WHATSAPP_NUMBER)) };
+        let conversation = Conversation::open_on(new_id(now), org, &channel.phone_number_id, &identity.customer_id, address, now, now);
+        match ports.customers.open_conversation(&identity, identity.open_conversation_id.as_deref(), &conversation).await? {
+            Written::Stored => Ok(Ok(conversation)),
+            // Someone opened one meanwhile (the customer wrote): use theirs.
+            Written::AlreadyThere => Err(Error::LostUpdate("conversation")),
+        }
+    })
+    .await
+}
+
+/// The sweep (with the scheduler): surveys asked for whose list never went out (the asking
+/// failed after the call's write) are asked now. Reads each organisation's missed list of the
+/// last [`SURVEY_OWED_FOR`] only (by the last attempt's end), never the calls at large.
+pub async fn ask_owed_surveys(ports: &CallPorts<'_>, now: DateTime<Utc>) -> Result<usize> {
+    let mut orgs: Vec<String> = ports.calls.call_schedules().await?.into_iter().map(|s| s.org_id).collect();
+    orgs.dedup();
+    let filter = CallFilter { from: Some(now - SURVEY_OWED_FOR), to: Some(now - SURVEY_GRACE), ..CallFilter::of(CallStatus::Missed) };
+    let mut asked = 0;
+    for org in orgs {
+        let mut cursor = None;
+        loop {
+            let page = ports.calls.calls(&org, &filter, &PageRequest { limit: SURVEY_PAGE, cursor }).await?;
+            for call in page.items.iter().filter(|c| c.survey_owed()) {
+                match ask_by_whatsapp(ports, &org, &call.id, now).await {
+                    Ok(SurveyAsk::Asked { .. }) => asked += 1,
+                    Ok(_) => {}
+                    Err(e) => warn!(error = %e, org_id = org, call_id = call.id, "owed WhatsApp survey not asked; the next minute tries again"),
+                }
+            }
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(asked)
+}
+
+/// What the survey did with a customer's message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SurveyRoute {
+    /// The survey took it; the reply queued, if any, and the conversation's state now.
+    Handled { reply_id: Option<String>, state: String },
+    /// Not the survey's (or the survey let go of the conversation): the bot decides on it, on the
+    /// conversation as it now stands.
+    ToBot(Box<Conversation>),
+}
+
+/// A customer's stored message, seen by the survey first (the bot hands every one here): a
+/// score (a tapped row, or typed 0–10) completes the call via WhatsApp and asks the free-text
+/// question; the next text is kept as the call's transcript and thanked for; anything else while
+/// waiting for the score asks again once. Each reply is keyed by the message and written with the
+/// conversation's next state, so a redelivered message changes nothing twice.
+pub async fn answer_survey(ports: &CallPorts<'_>, received: &Received, now: DateTime<Utc>) -> Result<SurveyRoute> {
+    let org = received.conversation.org_id.as_str();
+    retry_lost_updates("conversation", |attempt| async move {
+        let conversation = if attempt == 1 {
+            received.conversation.clone()
+        } else {
+            ports.conversations.conversation(org, &received.conversation.id).await?.ok_or(Error::NotFound("conversation"))?
+        };
+        survey_step(ports, received, conversation, now).await
+    })
+    .await
+}
+
+async fn survey_step(ports: &CallPorts<'_>, received: &Received, conversation: Conversation, now: DateTime<Utc>) -> Result<SurveyRoute> {
+    let org = conversation.org_id.as_str();
+    let step = read_message(&conversation.state, &received.inbound);
+    match &step {
+        SurveyStep::NotSurvey => return Ok(SurveyRoute::ToBot(Box::new(conversation))),
+        SurveyStep::Ignore => return Ok(SurveyRoute::Handled { reply_id: None, state: conversation.state }),
+        _ => {}
+    }
+    let key = IdempotencyKey::internal(format!("survey-reply:{}", received.message.id));
+    if received.repeated
+        && let Some(done) = ports.messages.message_by_idempotency_key(org, &conversation.id, &key.key).await?
+    {
+        // An earlier delivery answered it (its reply and next state were written together).
+        return Ok(SurveyRoute::Handled { reply_id: Some(done.id), state: conversation.state });
+    }
+    match step {
+        SurveyStep::NotSurvey | SurveyStep::Ignore => unreachable!("answered above"),
+        SurveyStep::Leave => Ok(SurveyRoute::ToBot(Box::new(back_to_menu(ports, conversation).await?))),
+        SurveyStep::AskAgain { call_id } => {
+            let Some(call) = survey_call(ports, &conversation, &call_id).await? else { return let_go(ports, conversation, &call_id).await };
+            if !matches!(call.status, CallStatus::Missed | CallStatus::Ready) {
+                return let_go(ports, conversation, &call_id).await;
+            }
+            let config = schedule_config(ports.calls, org, call.campaign_id.as_deref()).await?;
+            let content = survey_list(&call_id, &config.nps_prompt, true);
+            let state = SurveyState::new(&call_id, SurveyStage::ScoreAgain).as_state();
+            survey_reply(ports, &conversation, &key, content, &state, now).await
+        }
+        SurveyStep::Score { call_id, score } => {
+            let Some(call) = survey_call(ports, &conversation, &call_id).await? else { return let_go(ports, conversation, &call_id).await };
+            if call.status == CallStatus::Completed && call.completed_via == Some(CompletedVia::Whatsapp) && call.nps_score != Some(score) {
+                // The first answer counts; a later tap on the list changes nothing.
+                info!(call_id, "WhatsApp survey answered already; a later score is not taken");
+                return Ok(SurveyRoute::Handled { reply_id: None, state: conversation.state });
+            }
+            match complete_by_whatsapp(ports, org, &call_id, score, None, now).await {
+                Ok(_) => {}
+                Err(Error::Conflict { .. } | Error::NotFound(_)) => return let_go(ports, conversation, &call_id).await,
+                Err(e) => return Err(e),
+            }
+            let config = schedule_config(ports.calls, org, call.campaign_id.as_deref()).await?;
+            let state = SurveyState::new(&call_id, SurveyStage::Feedback).as_state();
+            survey_reply(ports, &conversation, &key, OutboundContent::text(config.follow_up_prompt.trim()), &state, now).await
+        }
+        SurveyStep::Feedback { call_id, text } => {
+            if survey_call(ports, &conversation, &call_id).await?.is_none() {
+                return let_go(ports, conversation, &call_id).await;
+            }
+            match change_call(ports.calls, org, &call_id, None, |c| c.record_whatsapp_feedback(&text, now)).await {
+                Ok(_) => {}
+                Err(Error::Conflict { .. } | Error::NotFound(_)) => return let_go(ports, conversation, &call_id).await,
+                Err(e) => return Err(e),
+            }
+            survey_reply(ports, &conversation, &key, OutboundContent::text(THANK_YOU), BotState::MENU, now).await
+        }
+    }
+}
+
+/// The survey's call, if it is this conversation's customer's (a row names its call; the
+/// organisation's other customers never answer for it).
+async fn survey_call(ports: &CallPorts<'_>, conversation: &Conversation, call_id: &str) -> Result<Option<Call>> {
+    let call = ports.calls.call(&conversation.org_id, call_id).await?;
+    Ok(call.filter(|c| c.fallback.is_some() && whatsapp_address(&c.customer_number) == conversation.customer_address))
+}
+
+/// The reply of a survey step, written with the conversation's next state.
+async fn survey_reply(
+    ports: &CallPorts<'_>,
+    conversation: &Conversation,
+    key: &IdempotencyKey,
+    content: OutboundContent,
+    state: &str,
+    now: DateTime<Utc>,
+) -> Result<SurveyRoute> {
+    let reply = NewReply {
+        org_id: &conversation.org_id,
+        conversation_id: &conversation.id,
+        content,
+        sender: survey_sender(),
+        idempotency_key: Some(key),
+        now,
+        just_read: Some(conversation),
+    };
+    let message = queue_reply_in_state(ports.conversations, ports.messages, ports.outbox, reply, state).await?;
+    Ok(SurveyRoute::Handled { reply_id: Some(message.id), state: state.to_string() })
+}
+
+/// The survey named a call that no longer waits for it (deleted, cancelled, answered by phone):
+/// a conversation waiting on that call goes back to the menu, and the bot takes the message.
+async fn let_go(ports: &CallPorts<'_>, conversation: Conversation, call_id: &str) -> Result<SurveyRoute> {
+    info!(call_id, conversation_id = conversation.id, "message for a WhatsApp survey that is over; handed to the bot");
+    let waiting_on_it = SurveyState::parse(&conversation.state).is_some_and(|s| s.call_id == call_id);
+    let conversation = if waiting_on_it { back_to_menu(ports, conversation).await? } else { conversation };
+    Ok(SurveyRoute::ToBot(Box::new(conversation)))
+}
+
+async fn back_to_menu(ports: &CallPorts<'_>, mut conversation: Conversation) -> Result<Conversation> {
+    conversation.state = BotState::MENU.to_string();
+    conversation.version += 1;
+    ports.conversations.save_conversation(&conversation).await?;
+    Ok(conversation)
 }
 
 // ------------------------------------------------------------------------------------------ NPS

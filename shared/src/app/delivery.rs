@@ -60,6 +60,29 @@ pub async fn queue_reply(
     outbox: &dyn Outbox,
     reply: NewReply<'_>,
 ) -> Result<Message> {
+    queue(conversations, messages, outbox, reply, None).await
+}
+
+/// `queue_reply`, moving the conversation to `state` in the same write: the reply and the step
+/// it belongs to (a survey's next question) land together or not at all. A repeated key stores
+/// nothing and moves nothing (the first one did both).
+pub async fn queue_reply_in_state(
+    conversations: &dyn ConversationStore,
+    messages: &dyn MessageStore,
+    outbox: &dyn Outbox,
+    reply: NewReply<'_>,
+    state: &str,
+) -> Result<Message> {
+    queue(conversations, messages, outbox, reply, Some(state)).await
+}
+
+async fn queue(
+    conversations: &dyn ConversationStore,
+    messages: &dyn MessageStore,
+    outbox: &dyn Outbox,
+    reply: NewReply<'_>,
+    state: Option<&str>,
+) -> Result<Message> {
     reply.content.validate()?;
     let id = match reply.idempotency_key {
         Some(key) => key.id_at(&reply_scope(reply.org_id, reply.conversation_id), reply.now),
@@ -74,6 +97,9 @@ pub async fn queue_reply(
         let key = reply.idempotency_key.map(|k| k.key.as_str());
         let message = outbound_message(&conversation, id.to_string(), reply.content.clone(), reply.sender.clone(), reply.now, key);
         conversation.touch(reply.now, Some(&reply.content.preview()));
+        if let Some(state) = state {
+            conversation.state = state.to_string();
+        }
         conversation.version += 1;
         let written = messages.record_outbound(&message, &conversation).await?;
         Ok((message, written))

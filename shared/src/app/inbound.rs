@@ -35,6 +35,9 @@ pub struct Received {
     pub conversation: Conversation,
     pub message: Message,
     pub inbound: InboundMessage,
+    /// Stored by an earlier delivery of the job, which may have done some of its handling: what
+    /// is keyed by the message (replies) may be there already, and the conversation may have moved.
+    pub repeated: bool,
 }
 
 pub async fn process_job(ports: &InboundPorts<'_>, job: &InboundJob) -> Result<Vec<Received>> {
@@ -216,14 +219,14 @@ async fn receive_message(
         conversation.touch_inbound(at, &message.id, inbound.text.as_deref().or(Some(&inbound.kind)));
         conversation.version += 1;
         match ports.messages.record_inbound(&message, &conversation).await? {
-            Written::Stored => Ok(Some(Received { channel: channel.clone(), conversation, message, inbound: inbound.clone() })),
+            Written::Stored => Ok(Some(Received { channel: channel.clone(), conversation, message, inbound: inbound.clone(), repeated: false })),
             Written::AlreadyThere => match ports.messages.unhandled_inbound(org, &inbound.wamid).await? {
                 // Stored by an earlier delivery of this job that failed before handing it on.
                 Some(stored) => {
                     let conversation =
                         ports.conversations.conversation(org, &stored.conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
                     info!(wamid = inbound.wamid, "duplicate message still owed its handling: handed on");
-                    Ok(Some(Received { channel: channel.clone(), conversation, message: stored, inbound: inbound.clone() }))
+                    Ok(Some(Received { channel: channel.clone(), conversation, message: stored, inbound: inbound.clone(), repeated: true }))
                 }
                 None => {
                     info!(wamid = inbound.wamid, "duplicate message ignored");
@@ -293,25 +296,5 @@ async fn current_conversation(
 }
 
 fn new_conversation(channel: &Channel, customer_id: &str, address: &WhatsAppAddress, at: DateTime<Utc>, now: DateTime<Utc>) -> Conversation {
-    Conversation {
-        id: new_id(now),
-        org_id: channel.org_id.clone(),
-        customer_id: customer_id.to_string(),
-        channel: "whatsapp".into(),
-        phone_number_id: channel.phone_number_id.clone(),
-        customer_address: address.0.clone(),
-        status: ConversationStatus::Open,
-        assignee_id: None,
-        state: "menu".into(),
-        ticket_id: None,
-        created_at: now,
-        updated_at: now,
-        last_message_at: at.min(now),
-        last_message_preview: None,
-        last_inbound_at: None,
-        last_inbound_message_id: None,
-        window_closes_at: None,
-        closed_at: None,
-        version: 1,
-    }
+    Conversation::open_on(new_id(now), &channel.org_id, &channel.phone_number_id, customer_id, &address.0, at, now)
 }

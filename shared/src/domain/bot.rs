@@ -344,7 +344,7 @@ impl BotDecision {
 }
 
 /// Message types that never drive the bot: reactions and WhatsApp's own notices.
-fn ignored_kind(kind: &str) -> bool {
+pub(crate) fn ignored_kind(kind: &str) -> bool {
     matches!(kind, "reaction" | "system" | "unsupported" | "ephemeral" | "request_welcome")
 }
 

@@ -398,6 +398,21 @@ pub struct WhatsAppFallback {
     /// The survey message, once queued.
     #[serde(default)]
     pub message_id: Option<String>,
+    /// Why the survey could not be sent (`no_whatsapp_identity`: the customer's number is not
+    /// known, or was erased; `no_whatsapp_number`: the organisation has no WhatsApp number). The
+    /// scheduler's sweep does not try it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_sent: Option<String>,
+}
+
+/// The first number 0–10 in what a customer said or typed: digits ("9", "10/10") or a word
+/// ("nine"). Anything else is no score.
+pub fn score_in_words(text: &str) -> Option<u8> {
+    const WORDS: [&str; 11] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
+    let text = text.to_lowercase();
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).find_map(|word| {
+        word.parse::<u8>().ok().filter(|s| *s <= 10).or_else(|| WORDS.iter().position(|w| *w == word).map(|i| i as u8))
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -699,7 +714,7 @@ impl Call {
         self.due_at = None;
         let fallback = next.whatsapp_fallback && self.call_type == CallType::Feedback && self.fallback.is_none();
         if fallback {
-            self.fallback = Some(WhatsAppFallback { requested_at: self.updated_at, message_id: None });
+            self.fallback = Some(WhatsAppFallback { requested_at: self.updated_at, message_id: None, not_sent: None });
         }
         CallChange::Missed { fallback }
     }
@@ -757,6 +772,51 @@ impl Call {
         }
         self.updated_at = now;
         self.complete(CompletedVia::Whatsapp, now, local_date);
+        Ok(Transition::Changed)
+    }
+
+    /// Whether the WhatsApp survey is asked for and neither sent nor found impossible to send.
+    pub fn survey_owed(&self) -> bool {
+        self.status == CallStatus::Missed && self.fallback.as_ref().is_some_and(|f| f.message_id.is_none() && f.not_sent.is_none())
+    }
+
+    /// The survey message was queued as `message_id`; the first one recorded stays.
+    pub fn survey_asked(&mut self, message_id: &str, now: DateTime<Utc>) -> Transition {
+        match &mut self.fallback {
+            Some(f) if f.message_id.is_none() => {
+                f.message_id = Some(message_id.to_string());
+                f.not_sent = None;
+                self.updated_at = now;
+                Transition::Changed
+            }
+            _ => Transition::Unchanged,
+        }
+    }
+
+    /// The survey cannot be sent, for `reason`.
+    pub fn survey_not_sent(&mut self, reason: &str, now: DateTime<Utc>) -> Transition {
+        match &mut self.fallback {
+            Some(f) if f.message_id.is_none() && f.not_sent.as_deref() != Some(reason) => {
+                f.not_sent = Some(reason.to_string());
+                self.updated_at = now;
+                Transition::Changed
+            }
+            _ => Transition::Unchanged,
+        }
+    }
+
+    /// The survey's free-text answer, after its score: kept as the call's transcript (what the
+    /// voice path keeps of the spoken answer). The same text again changes nothing.
+    pub fn record_whatsapp_feedback(&mut self, text: &str, now: DateTime<Utc>) -> Result<Transition> {
+        if self.status != CallStatus::Completed || self.completed_via != Some(CompletedVia::Whatsapp) {
+            return Err(self.conflict("given WhatsApp feedback (only a call completed on WhatsApp can be)"));
+        }
+        let text: String = text.trim().chars().take(MAX_TEXT_CHARS).collect();
+        if text.is_empty() || self.transcript.as_deref() == Some(text.as_str()) {
+            return Ok(Transition::Unchanged);
+        }
+        self.transcript = Some(text);
+        self.updated_at = now;
         Ok(Transition::Changed)
     }
 

@@ -145,7 +145,7 @@ fn default_spacing() -> u32 {
 fn default_concurrency() -> u32 {
     5
 }
-fn default_nps_prompt() -> String {
+pub(crate) fn default_nps_prompt() -> String {
     "Thank you for visiting us. On a scale from 0 to 10, how likely are you to recommend us to a friend? Press the number, then the hash key.".into()
 }
 fn default_follow_up_prompt() -> String {

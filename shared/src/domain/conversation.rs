@@ -69,6 +69,32 @@ pub struct Conversation {
 }
 
 impl Conversation {
+    /// A new open conversation with the customer at `customer_address` on our number
+    /// `phone_number_id`, in the bot's `menu`; `at` is when its first message was sent.
+    pub fn open_on(id: String, org_id: &str, phone_number_id: &str, customer_id: &str, customer_address: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> Conversation {
+        Conversation {
+            id,
+            org_id: org_id.to_string(),
+            customer_id: customer_id.to_string(),
+            channel: "whatsapp".into(),
+            phone_number_id: phone_number_id.to_string(),
+            customer_address: customer_address.to_string(),
+            status: ConversationStatus::Open,
+            assignee_id: None,
+            state: "menu".into(),
+            ticket_id: None,
+            created_at: now,
+            updated_at: now,
+            last_message_at: at.min(now),
+            last_message_preview: None,
+            last_inbound_at: None,
+            last_inbound_message_id: None,
+            window_closes_at: None,
+            closed_at: None,
+            version: 1,
+        }
+    }
+
     /// Records an inbound message (`message_id` its id): newer activity moves `last_message_at`,
     /// the window only grows.
     pub fn touch_inbound(&mut self, at: DateTime<Utc>, message_id: &str, preview: Option<&str>) {

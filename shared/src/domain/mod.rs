@@ -17,6 +17,7 @@ pub mod response_template;
 pub mod retry;
 pub mod secret;
 pub mod support;
+pub mod survey;
 pub mod twilio;
 pub mod webhook;
 pub mod workflow;

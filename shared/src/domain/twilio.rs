@@ -127,11 +127,7 @@ pub fn read_score(params: &[(String, String)]) -> Option<u8> {
     if let Some(digits) = param(params, "Digits") {
         return digits.trim().trim_end_matches('#').parse::<u8>().ok().filter(|s| *s <= 10);
     }
-    let speech = param(params, "SpeechResult")?.to_lowercase();
-    const WORDS: [&str; 11] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"];
-    speech.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).find_map(|word| {
-        word.parse::<u8>().ok().filter(|s| *s <= 10).or_else(|| WORDS.iter().position(|w| *w == word).map(|i| i as u8))
-    })
+    super::call::score_in_words(param(params, "SpeechResult")?)
 }
 
 /// What the customer said in answer to the open question, if anything.

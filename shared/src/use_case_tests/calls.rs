@@ -4,13 +4,18 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
-use super::{CUSTOMER, ORG, OTHER_ORG, World, assert_conflict, assert_not_found};
+use super::{CUSTOMER, NUMBER, ORG, OTHER_ORG, World, assert_conflict, assert_not_found, job, text_webhook};
+use crate::app::bot::{BotOutcome, on_received, seed_defaults};
 use crate::app::calls::{self, CallPorts, Claim, DialJob, NewCallRequest};
+use crate::app::inbound::{Received, process_job};
+use crate::domain::bot::BotReply;
+use crate::domain::message::Message;
+use crate::domain::outbound::OutboundContent;
 use crate::domain::call::{CallChange, CallEnd, CallStatus, CompletedVia, MissReason, NpsGrouping, ProviderResult, ServiceRecordInput};
 use crate::domain::call_schedule::{CallWindow, ScheduleConfig};
 use crate::domain::event::EventKind;
 use crate::error::Error;
-use crate::ports::{CallFilter, CallStore, CustomerStore, PageRequest, Queue};
+use crate::ports::{CallFilter, CallStore, ConversationStore, CustomerStore, PageRequest, Queue};
 
 /// Monday 2025-06-09 at `h:m` UTC.
 fn monday(h: u32, m: u32) -> DateTime<Utc> {
@@ -18,7 +23,7 @@ fn monday(h: u32, m: u32) -> DateTime<Utc> {
 }
 
 fn ports(w: &World) -> CallPorts<'_> {
-    CallPorts { calls: w.store(), customers: w.store(), events: w.store() }
+    w.deps.call_ports()
 }
 
 fn page(limit: i32, cursor: Option<String>) -> PageRequest {
@@ -209,11 +214,11 @@ async fn the_schedulers_minute_gives_up_the_silent_then_queues_what_fits_ten_job
     let tuesday = |h, m| monday(h, m) + Duration::days(1);
     // WHEN the scheduler's minute runs before the window: nothing queued
     let before = calls::dispatch_due_calls(&ports(&w), w.outbox(), tuesday(8, 59)).await.unwrap();
-    assert_eq!(before, calls::Dispatched { queued: 0, given_up: 0 });
+    assert_eq!(before, calls::Dispatched { queued: 0, given_up: 0, surveys_asked: 0 });
     // WHEN it runs inside it: eleven jobs (two queue requests: the memory queue refuses more
     // than ten at once, as SQS does), each the organisation's and named by its attempt and minute
     let first = calls::dispatch_due_calls(&ports(&w), w.outbox(), tuesday(9, 0)).await.unwrap();
-    assert_eq!(first, calls::Dispatched { queued: 11, given_up: 0 });
+    assert_eq!(first, calls::Dispatched { queued: 11, given_up: 0, surveys_asked: 0 });
     let jobs = w.outbox().jobs(Queue::Calls);
     assert_eq!(jobs.len(), 11);
     assert!(jobs.iter().all(|j| j.group_id.as_deref() == Some(ORG) && j.dedup_id.as_deref().is_some_and(|d| d.starts_with("call:") && d.contains(":1:"))));
@@ -224,7 +229,7 @@ async fn the_schedulers_minute_gives_up_the_silent_then_queues_what_fits_ten_job
     let later = calls::dispatch_due_calls(&ports(&w), w.outbox(), tuesday(9, 16)).await.unwrap();
     // THEN the silent call is given up (retried later) and its slot is used by the ready ones:
     // the ten the dialer had not taken (the same jobs again) and the twelfth
-    assert_eq!(later, calls::Dispatched { queued: 11, given_up: 1 });
+    assert_eq!(later, calls::Dispatched { queued: 11, given_up: 1, surveys_asked: 0 });
     assert_eq!(calls::get(w.store(), ORG, &job.call_id).await.unwrap().miss_reason, Some(MissReason::Failed));
     // (offered again in a later minute: new jobs, which the dialer's claim makes harmless)
     assert_eq!(w.outbox().jobs(Queue::Calls).len(), 22, "eleven offers a minute");
@@ -412,4 +417,263 @@ async fn deleting_a_service_record_cancels_its_call_unless_it_is_being_placed() 
     // AND a record whose call is being placed stays (409): the provider is dialling
     assert_conflict(calls::delete_service_record(&ports(&w), ORG, &busy.id, monday(10, 2)).await, "in_progress");
     assert!(calls::service_record(w.store(), ORG, &busy.id).await.is_ok());
+}
+
+// ------------------------------------------------------------------------- the WhatsApp survey
+
+fn tuesday(h: u32, m: u32) -> DateTime<Utc> {
+    monday(h, m) + Duration::days(1)
+}
+
+/// GIVEN a call of the customer [`CUSTOMER`] missed on both attempts (no answer at 09:01 and at
+/// 11:02 on Tuesday): the survey is asked for at 11:02.
+async fn given_missed_for_good(w: &World) -> String {
+    given_schedule(w, 5).await;
+    let id = given_ready_call(w, "+16505551234").await;
+    for at in [tuesday(9, 0), tuesday(11, 1)] {
+        let job = dial_due(w, at).await.remove(0);
+        calls::apply_call_end(&ports(w), &job, &end(ProviderResult::NoAnswer, at + Duration::minutes(1))).await.unwrap();
+    }
+    id
+}
+
+/// The customer's message as inbound-processor hands it on: stored, then seen by the survey (or
+/// the bot). Every delivery of the same webhook is handed on until it is marked handled.
+async fn customer_sends(w: &World, body: serde_json::Value, at: DateTime<Utc>) -> Option<(Received, BotOutcome)> {
+    let received = process_job(&w.deps.inbound_ports(), &job(body, at)).await.unwrap().into_iter().next()?;
+    let outcome = on_received(&w.deps.bot_ports(), &received, at).await.unwrap();
+    Some((received, outcome))
+}
+
+async fn customer_types(w: &World, wamid: &str, text: &str, at: DateTime<Utc>) -> (Received, BotOutcome) {
+    customer_sends(w, text_webhook(CUSTOMER, wamid, text, at), at).await.expect("a new message")
+}
+
+/// The customer taps a row of a list (`list_reply`).
+fn tap_webhook(wamid: &str, row_id: &str, at: DateTime<Utc>) -> serde_json::Value {
+    tap_webhook_from(CUSTOMER, wamid, row_id, at)
+}
+
+fn tap_webhook_from(from: &str, wamid: &str, row_id: &str, at: DateTime<Utc>) -> serde_json::Value {
+    let mut body = text_webhook(from, wamid, "", at);
+    body["entry"][0]["changes"][0]["value"]["messages"][0] = serde_json::json!({
+        "from": from, "id": wamid, "timestamp": at.timestamp().to_string(), "type": "interactive",
+        "interactive": { "type": "list_reply", "list_reply": { "id": row_id, "title": "9" } }
+    });
+    body
+}
+
+/// The reply queued since the last look, as stored.
+async fn only_reply(w: &World, conversation_id: &str) -> Message {
+    let jobs = w.reply_jobs();
+    assert_eq!(jobs.len(), 1, "one reply queued: {jobs:?}");
+    w.message(conversation_id, &jobs[0].message_id).await
+}
+
+async fn conversation_state(w: &World, conversation_id: &str) -> String {
+    w.store().conversation(ORG, conversation_id).await.unwrap().unwrap().state
+}
+
+fn tuesday_nps() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2025, 6, 10).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_last_miss_queues_the_survey_list_once_on_the_customers_conversation() {
+    // GIVEN the organisation's WhatsApp number; WHEN the call is missed for good
+    let w = World::new().with_channel(None).await;
+    let id = given_missed_for_good(&w).await;
+    // THEN one list is queued for the customer, on a conversation on that number, waiting for the score
+    let call = calls::get(w.store(), ORG, &id).await.unwrap();
+    let jobs = w.reply_jobs();
+    assert_eq!(jobs.len(), 1);
+    let list = w.message(&jobs[0].conversation_id, &jobs[0].message_id).await;
+    assert_eq!(call.fallback.as_ref().and_then(|f| f.message_id.as_deref()), Some(list.id.as_str()));
+    let Some(OutboundContent::List { sections, body, .. }) = &list.outbound else { panic!("a list: {list:?}") };
+    assert_eq!(sections.iter().map(|s| s.rows.len()).sum::<usize>(), 10);
+    assert!(body.contains("0 to 10"));
+    let conversation = w.store().conversation(ORG, &list.conversation_id).await.unwrap().unwrap();
+    assert_eq!((conversation.phone_number_id.as_str(), conversation.customer_address.as_str()), (NUMBER, CUSTOMER));
+    assert_eq!(conversation.state, format!("survey:{id}:score"));
+    assert_eq!(Some(conversation.customer_id), call.customer_id);
+    // WHEN it is asked again (a repeated change, the sweep): nothing more is sent
+    assert_eq!(calls::ask_by_whatsapp(&ports(&w), ORG, &id, tuesday(11, 5)).await.unwrap(), calls::SurveyAsk::NotOwed);
+    assert!(w.reply_jobs().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_survey_queued_but_not_recorded_is_the_same_message_when_asked_again() {
+    // GIVEN the asking at the last miss failed (the queue refused), so the survey is owed
+    let w = World::new().with_channel(None).await;
+    w.store().fail_next("record_outbound", Error::backend("dynamodb", "throttled"));
+    let id = given_missed_for_good(&w).await;
+    assert!(calls::get(w.store(), ORG, &id).await.unwrap().survey_owed());
+    assert!(w.reply_jobs().is_empty());
+    // WHEN it is asked and the list is queued, but recording it on the call fails
+    w.store().fail_next("save_call", Error::backend("dynamodb", "throttled"));
+    assert!(calls::ask_by_whatsapp(&ports(&w), ORG, &id, tuesday(11, 10)).await.is_err());
+    // THEN asking again records the same message, sending nothing twice
+    let asked = calls::ask_by_whatsapp(&ports(&w), ORG, &id, tuesday(11, 11)).await.unwrap();
+    let jobs = w.reply_jobs();
+    assert_eq!(jobs.len(), 1, "the list went on the queue once");
+    assert_eq!(asked, calls::SurveyAsk::Asked { message_id: jobs[0].message_id.clone() });
+    assert!(!calls::get(w.store(), ORG, &id).await.unwrap().survey_owed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_typed_3_completes_the_call_via_whatsapp_then_the_next_text_is_its_feedback() {
+    // GIVEN the survey was asked
+    let w = World::new().with_channel(None).await;
+    let id = given_missed_for_good(&w).await;
+    let conversation_id = w.reply_jobs()[0].conversation_id.clone();
+    // WHEN the customer types 3
+    let (_, outcome) = customer_types(&w, "wamid.score", "3", tuesday(15, 0)).await;
+    // THEN the call is completed via WhatsApp with NPS 3, counted as a detractor
+    let call = calls::get(w.store(), ORG, &id).await.unwrap();
+    assert_eq!((call.status, call.completed_via, call.nps_score), (CallStatus::Completed, Some(CompletedVia::Whatsapp), Some(3)));
+    let total = calls::nps(w.store(), ORG, tuesday_nps(), tuesday_nps(), None).await.unwrap().total;
+    assert_eq!((total.detractors, total.responses, total.nps), (1, 1, Some(-100.0)));
+    assert_eq!(w.events_of(ORG, EventKind::CallCompleted).await.len(), 1);
+    // AND the one free-text question follows, the conversation waiting for its answer
+    let follow_up = only_reply(&w, &conversation_id).await;
+    assert_eq!(outcome.reply_id.as_deref(), Some(follow_up.id.as_str()));
+    assert_eq!(follow_up.text.as_deref(), Some(ScheduleConfig::default_for(ORG, None).follow_up_prompt.as_str()));
+    assert_eq!(conversation_state(&w, &conversation_id).await, format!("survey:{id}:feedback"));
+    // WHEN the customer writes what went wrong
+    customer_types(&w, "wamid.feedback", "The wait was too long.", tuesday(15, 2)).await;
+    // THEN it is kept as the call's transcript, thanked for, and the conversation is back in the menu
+    let call = calls::get(w.store(), ORG, &id).await.unwrap();
+    assert_eq!((call.transcript.as_deref(), call.nps_score), (Some("The wait was too long."), Some(3)));
+    assert_eq!(only_reply(&w, &conversation_id).await.text.as_deref(), Some(crate::domain::survey::THANK_YOU));
+    assert_eq!(conversation_state(&w, &conversation_id).await, "menu");
+    assert_eq!(calls::nps(w.store(), ORG, tuesday_nps(), tuesday_nps(), None).await.unwrap().total.responses, 1, "counted once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tapped_row_answers_its_call() {
+    let w = World::new().with_channel(None).await;
+    let id = given_missed_for_good(&w).await;
+    w.reply_jobs();
+    // WHEN another customer's message carries a row naming this call: it is not theirs to answer
+    customer_sends(&w, tap_webhook_from("16505559999", "wamid.other", &format!("nps:{id}:2"), tuesday(14, 0)), tuesday(14, 0)).await.unwrap();
+    assert_eq!(calls::get(w.store(), ORG, &id).await.unwrap().status, CallStatus::Missed);
+    assert!(w.reply_jobs().is_empty());
+    // WHEN the customer taps 9
+    customer_sends(&w, tap_webhook("wamid.tap", &format!("nps:{id}:9"), tuesday(15, 0)), tuesday(15, 0)).await.unwrap();
+    let call = calls::get(w.store(), ORG, &id).await.unwrap();
+    assert_eq!((call.status, call.nps_score), (CallStatus::Completed, Some(9)));
+    let total = calls::nps(w.store(), ORG, tuesday_nps(), tuesday_nps(), None).await.unwrap().total;
+    assert_eq!((total.promoters, total.responses), (1, 1));
+    assert_eq!(w.reply_jobs().len(), 1, "the follow-up question");
+    // AND a later tap of another score changes nothing: the first answer counts
+    customer_sends(&w, tap_webhook("wamid.tap2", &format!("nps:{id}:4"), tuesday(15, 1)), tuesday(15, 1)).await.unwrap();
+    assert_eq!(calls::get(w.store(), ORG, &id).await.unwrap(), call);
+    assert!(w.reply_jobs().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn anything_but_a_score_asks_again_once_then_the_bot_takes_over() {
+    // GIVEN the survey was asked and the organisation has the bot's menu
+    let w = World::new().with_channel(None).await;
+    seed_defaults(w.store(), ORG, monday(8, 0)).await.unwrap();
+    let id = given_missed_for_good(&w).await;
+    let conversation_id = w.reply_jobs()[0].conversation_id.clone();
+    // WHEN the customer answers without a score
+    customer_types(&w, "wamid.1", "who is this?", tuesday(15, 0)).await;
+    // THEN the same list comes again, politely, once
+    let again = only_reply(&w, &conversation_id).await;
+    let Some(OutboundContent::List { body, sections, .. }) = &again.outbound else { panic!("the list again: {again:?}") };
+    assert!(body.starts_with("Sorry") && sections[0].rows[0].id == format!("nps:{id}:10"), "{body}");
+    assert_eq!(conversation_state(&w, &conversation_id).await, format!("survey:{id}:score_again"));
+    // WHEN the next message is no score either: the survey lets go and the bot answers with its menu
+    let (_, outcome) = customer_types(&w, "wamid.2", "I want to book a service", tuesday(15, 1)).await;
+    assert_eq!(outcome.decision.reply, Some(BotReply::Menu));
+    assert_eq!(conversation_state(&w, &conversation_id).await, "menu");
+    assert_eq!(w.reply_jobs().len(), 1);
+    // AND the call still waits for a score, which a tap on the list still gives
+    assert_eq!(calls::get(w.store(), ORG, &id).await.unwrap().status, CallStatus::Missed);
+    customer_sends(&w, tap_webhook("wamid.3", &format!("nps:{id}:7"), tuesday(15, 2)), tuesday(15, 2)).await.unwrap();
+    assert_eq!(calls::get(w.store(), ORG, &id).await.unwrap().nps_score, Some(7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redelivered_answer_changes_nothing_twice() {
+    // GIVEN the survey was asked, the customer typed 3, and the worker died before marking the
+    // message handled (so the redelivered job hands it on again)
+    let w = World::new().with_channel(None).await;
+    let id = given_missed_for_good(&w).await;
+    let conversation_id = w.reply_jobs()[0].conversation_id.clone();
+    let score = text_webhook(CUSTOMER, "wamid.score", "3", tuesday(15, 0));
+    customer_sends(&w, score.clone(), tuesday(15, 0)).await.unwrap();
+    let follow_up = only_reply(&w, &conversation_id).await;
+    let completed = calls::get(w.store(), ORG, &id).await.unwrap();
+    // WHEN the job comes again
+    let (received, outcome) = customer_sends(&w, score, tuesday(15, 1)).await.expect("still owed its handling");
+    // THEN it is not taken for the feedback, nothing is queued, the call is as it was
+    assert!(received.repeated);
+    assert_eq!(outcome.reply_id.as_deref(), Some(follow_up.id.as_str()));
+    assert!(w.reply_jobs().is_empty());
+    assert_eq!(calls::get(w.store(), ORG, &id).await.unwrap(), completed);
+    assert_eq!(conversation_state(&w, &conversation_id).await, format!("survey:{id}:feedback"));
+    // AND the same holds for the feedback, once the conversation is back in the menu
+    let feedback = text_webhook(CUSTOMER, "wamid.feedback", "Too slow.", tuesday(15, 2));
+    customer_sends(&w, feedback.clone(), tuesday(15, 2)).await.unwrap();
+    assert_eq!(w.reply_jobs().len(), 1);
+    let with_feedback = calls::get(w.store(), ORG, &id).await.unwrap();
+    customer_sends(&w, feedback, tuesday(15, 3)).await.unwrap();
+    assert!(w.reply_jobs().is_empty(), "no second thank-you, no menu");
+    assert_eq!(calls::get(w.store(), ORG, &id).await.unwrap(), with_feedback);
+    assert_eq!(calls::nps(w.store(), ORG, tuesday_nps(), tuesday_nps(), None).await.unwrap().total.responses, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_whatsapp_number_the_survey_is_not_sent_and_says_why() {
+    // GIVEN an organisation with no WhatsApp number; WHEN the call is missed for good
+    let w = World::new();
+    let id = given_missed_for_good(&w).await;
+    // THEN nothing is queued, and the call keeps why (so the sweep leaves it)
+    assert!(w.reply_jobs().is_empty());
+    let call = calls::get(w.store(), ORG, &id).await.unwrap();
+    assert_eq!(call.fallback.as_ref().and_then(|f| f.not_sent.as_deref()), Some(calls::NO_WHATSAPP_NUMBER));
+    assert!(!call.survey_owed());
+    let run = calls::dispatch_due_calls(&ports(&w), w.outbox(), tuesday(11, 10)).await.unwrap();
+    assert_eq!(run.surveys_asked, 0);
+    // AND a customer whose WhatsApp identity is gone is not asked either
+    let mut other = calls::get(w.store(), ORG, &id).await.unwrap();
+    other.fallback.as_mut().unwrap().not_sent = None;
+    other.customer_number = "+16505550000".into();
+    other.version += 1;
+    w.store().save_call(&crate::ports::CallWrite { before: Some(&call), after: &other, in_flight_cap: None }).await.unwrap();
+    assert_eq!(calls::ask_by_whatsapp(&ports(&w), ORG, &id, tuesday(11, 11)).await.unwrap(), calls::SurveyAsk::NotSent { reason: calls::NO_WHATSAPP_IDENTITY });
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_schedulers_sweep_asks_an_owed_survey_once_and_not_an_asked_one() {
+    // GIVEN two calls missed for good: one survey asked, the other's asking failed
+    let w = World::new().with_channel(None).await;
+    let asked = given_missed_for_good(&w).await;
+    w.reply_jobs();
+    let owed = {
+        let id = given_ready_call(&w, "+16505551299").await;
+        w.store().fail_next("record_outbound", Error::backend("dynamodb", "throttled"));
+        for at in [tuesday(9, 0) + Duration::days(1), tuesday(11, 1) + Duration::days(1)] {
+            let job = dial_due(&w, at).await.remove(0);
+            calls::apply_call_end(&ports(&w), &job, &end(ProviderResult::NoAnswer, at + Duration::minutes(1))).await.unwrap();
+        }
+        id
+    };
+    let missed_at = tuesday(11, 2) + Duration::days(1);
+    assert!(w.reply_jobs().is_empty(), "the second asking failed");
+    // WHEN the scheduler runs within the grace: nothing yet (the miss may still be asking)
+    assert_eq!(calls::dispatch_due_calls(&ports(&w), w.outbox(), missed_at + Duration::minutes(1)).await.unwrap().surveys_asked, 0);
+    // WHEN it runs after it: the owed survey is asked, once
+    let run = calls::dispatch_due_calls(&ports(&w), w.outbox(), missed_at + Duration::minutes(3)).await.unwrap();
+    assert_eq!(run.surveys_asked, 1);
+    let jobs = w.reply_jobs();
+    assert_eq!(jobs.len(), 1);
+    let call = calls::get(w.store(), ORG, &owed).await.unwrap();
+    assert_eq!(call.fallback.and_then(|f| f.message_id), Some(jobs[0].message_id.clone()));
+    assert_eq!(calls::dispatch_due_calls(&ports(&w), w.outbox(), missed_at + Duration::minutes(4)).await.unwrap().surveys_asked, 0);
+    assert!(w.reply_jobs().is_empty());
+    assert!(calls::get(w.store(), ORG, &asked).await.unwrap().fallback.unwrap().message_id.is_some());
 }
