@@ -13,6 +13,7 @@ mod interactions;
 mod replies;
 mod support;
 mod tenancy;
+mod voice;
 mod whatsapp;
 
 use serde_json::{Value, json};
