@@ -311,6 +311,7 @@ mod tests {
     use super::*;
 
     fn gateway() -> State<Arc<Gateway>> {
+        max_core::config::install_tls_provider();
         let (deps, _) = Deps::in_memory(chrono::Utc::now());
         State(Arc::new(Gateway {
             ready: Arc::default(),

@@ -185,7 +185,11 @@ impl DevStack {
             scheduled: template.schedules.iter().map(|s| s.binary.clone()).collect(),
             openapi_yaml: openapi::yaml(),
             openapi_json: openapi::json(),
-            http: reqwest::Client::new(),
+            http: {
+                // The voice sandbox's callbacks go out over reqwest, built without a TLS provider.
+                max_core::config::install_tls_provider();
+                reqwest::Client::new()
+            },
         });
         let mut tasks = vec![tokio::spawn(async move {
             // The peer's address: `/dev/tokens` answers loopback callers only.
