@@ -514,7 +514,9 @@ pub enum Claim {
 /// The dialer takes the job's attempt before it asks the provider to call: ready → in progress,
 /// only over the version read and while the organisation has a free slot.
 pub async fn claim(calls: &dyn CallStore, job: &DialJob, now: DateTime<Utc>) -> Result<Claim> {
-    let cap = schedule_config(calls, &job.org_id, None).await?.max_concurrent_calls;
+    // The cap is the organisation's (a campaign's calls count towards it too).
+    let org_config = schedule_config(calls, &job.org_id, None).await?;
+    let cap = org_config.max_concurrent_calls;
     let (call, transition, saved) = match change_call(calls, &job.org_id, &job.call_id, Some(cap), |c| Ok(c.claim(job.attempt, now))).await {
         Err(Error::NotFound(_)) => return Ok(Claim::Skip),
         other => other?,
@@ -525,7 +527,10 @@ pub async fn claim(calls: &dyn CallStore, job: &DialJob, now: DateTime<Utc>) -> 
     if transition == Transition::Unchanged {
         return Ok(Claim::Skip);
     }
-    let config = schedule_config(calls, &job.org_id, call.campaign_id.as_deref()).await?;
+    let config = match call.campaign_id.as_deref() {
+        Some(campaign) => schedule_config(calls, &job.org_id, Some(campaign)).await?,
+        None => org_config,
+    };
     Ok(Claim::Place { call: Box::new(call), config: Box::new(config) })
 }
 
