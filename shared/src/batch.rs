@@ -81,6 +81,29 @@ where
     response
 }
 
+/// The Lambda loop of a queue worker that also runs a scheduled sweep (next-step, reply-sender):
+/// an invocation carrying `Records` is an SQS batch for `handle` (with its invocation's context,
+/// for the deadline); anything else is the schedule's event, answered with `{"requeued": n}` from
+/// `sweep`.
+pub async fn serve_queue_and_sweep<H, HF, S, SF>(handle: H, sweep: S) -> Result<(), lambda_runtime::Error>
+where
+    H: Fn(SqsEvent, lambda_runtime::Context) -> HF,
+    HF: Future<Output = Result<SqsBatchResponse, lambda_runtime::Error>>,
+    S: Fn() -> SF,
+    SF: Future<Output = Result<usize, lambda_runtime::Error>>,
+{
+    let (handle, sweep) = (&handle, &sweep);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+        if event.payload.get("Records").is_some() {
+            let batch: SqsEvent = serde_json::from_value(event.payload)?;
+            Ok::<serde_json::Value, lambda_runtime::Error>(serde_json::to_value(handle(batch, event.context).await?)?)
+        } else {
+            Ok(serde_json::json!({ "requeued": sweep().await? }))
+        }
+    }))
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,27 +150,4 @@ mod tests {
         started.sort();
         assert_eq!(started, ["", "a1", "a2", "b1"]);
     }
-}
-
-/// The Lambda loop of a queue worker that also runs a scheduled sweep (next-step, reply-sender):
-/// an invocation carrying `Records` is an SQS batch for `handle` (with its invocation's context,
-/// for the deadline); anything else is the schedule's event, answered with `{"requeued": n}` from
-/// `sweep`.
-pub async fn serve_queue_and_sweep<H, HF, S, SF>(handle: H, sweep: S) -> Result<(), lambda_runtime::Error>
-where
-    H: Fn(SqsEvent, lambda_runtime::Context) -> HF,
-    HF: Future<Output = Result<SqsBatchResponse, lambda_runtime::Error>>,
-    S: Fn() -> SF,
-    SF: Future<Output = Result<usize, lambda_runtime::Error>>,
-{
-    let (handle, sweep) = (&handle, &sweep);
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
-        if event.payload.get("Records").is_some() {
-            let batch: SqsEvent = serde_json::from_value(event.payload)?;
-            Ok::<serde_json::Value, lambda_runtime::Error>(serde_json::to_value(handle(batch, event.context).await?)?)
-        } else {
-            Ok(serde_json::json!({ "requeued": sweep().await? }))
-        }
-    }))
-    .await
 }

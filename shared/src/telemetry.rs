@@ -1,5 +1,7 @@
 //! Logging set-up and the AWS call counter (every request the SDK puts on the wire, retries included).
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
@@ -10,6 +12,9 @@ static DYNAMODB_CALLS: AtomicU64 = AtomicU64::new(0);
 static SQS_CALLS: AtomicU64 = AtomicU64::new(0);
 static S3_CALLS: AtomicU64 = AtomicU64::new(0);
 static SECRETS_MANAGER_CALLS: AtomicU64 = AtomicU64::new(0);
+/// The same requests by operation (`GetItem`, `TransactWriteItems`, ...), for the benchmarks'
+/// breakdowns. One uncontended lock per request, next to a network round trip.
+static OPERATION_CALLS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
 
 /// Counts the requests one AWS service client transmits.
 #[derive(Debug, Clone, Copy)]
@@ -43,11 +48,28 @@ impl Intercept for AwsCallCounter {
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.counter().fetch_add(1, Ordering::Relaxed);
+        if let Some(operation) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>() {
+            let mut calls = OPERATION_CALLS.lock().unwrap_or_else(|e| e.into_inner());
+            *calls.entry(operation.name().to_string()).or_default() += 1;
+        }
         Ok(())
     }
+}
+
+/// Calls made so far by this process, per operation name.
+pub fn calls_by_operation() -> BTreeMap<String, u64> {
+    OPERATION_CALLS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// What `later` (a [`calls_by_operation`]) adds to `earlier`, as `Op n, Op n` by count, most first.
+pub fn operations_since(earlier: &BTreeMap<String, u64>, later: &BTreeMap<String, u64>) -> String {
+    let mut ops: Vec<(&String, u64)> =
+        later.iter().map(|(op, n)| (op, n - earlier.get(op).copied().unwrap_or(0))).filter(|(_, n)| *n > 0).collect();
+    ops.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    ops.iter().map(|(op, n)| format!("{op} {n}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Calls made so far by this process, per service.

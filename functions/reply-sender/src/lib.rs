@@ -54,11 +54,10 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
 
 /// Reports the record failed after setting when SQS hands it out again.
 async fn retry_after(record: &SqsMessage, deps: &Deps, delay_secs: i32) -> RecordResult {
-    if let Some(receipt) = record.receipt_handle.as_deref() {
-        if let Err(e) = deps.outbox.retry_later(Queue::Replies, receipt, delay_secs).await {
+    if let Some(receipt) = record.receipt_handle.as_deref()
+        && let Err(e) = deps.outbox.retry_later(Queue::Replies, receipt, delay_secs).await {
             warn!(error = %e, "could not set the retry delay; the visibility timeout applies");
         }
-    }
     Err(())
 }
 

@@ -147,11 +147,10 @@ fn shared_statuses(path: &str, op: &mut Operation) {
     add("500", problem("A backend failed; try again"));
     // Statuses the routes list with a description only get the problem body.
     for (status, response) in op.responses.responses.iter_mut() {
-        if let (RefOr::T(r), true) = (response, status.as_str() >= "400") {
-            if r.content.is_empty() {
+        if let (RefOr::T(r), true) = (response, status.as_str() >= "400")
+            && r.content.is_empty() {
                 r.content.insert(PROBLEM_JSON.to_string(), ContentBuilder::new().schema(Some(Ref::from_schema_name(Problem::name()))).build());
             }
-        }
     }
     for p in op.parameters.iter_mut().flatten() {
         let Some(RefOr::T(Schema::Object(o))) = &mut p.schema else { continue };

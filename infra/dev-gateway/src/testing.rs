@@ -61,7 +61,7 @@ pub struct TestOptions {
 }
 
 fn unique_prefix() -> String {
-    format!("t{}", ulid::Ulid::new().to_string().to_lowercase()[14..].to_string())
+    format!("t{}", &ulid::Ulid::new().to_string().to_lowercase()[14..])
 }
 
 impl TestStack {

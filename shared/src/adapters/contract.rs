@@ -1663,27 +1663,6 @@ pub async fn stale_calls_are_in_progress_calls_quiet_since_before<S: Stores + ?S
     assert!(s.stale_calls(OTHER, t(31), 10).await.unwrap().is_empty());
 }
 
-#[cfg(test)]
-mod memory {
-    async fn fresh() -> crate::adapters::memory::MemoryStore {
-        crate::adapters::memory::MemoryStore::new()
-    }
-
-    crate::store_contract!(#[tokio::test] fresh);
-
-    async fn fresh_secrets() -> crate::adapters::memory::MemorySecrets {
-        crate::adapters::memory::MemorySecrets::new()
-    }
-
-    crate::secrets_contract!(#[tokio::test] fresh_secrets);
-
-    async fn fresh_blobs() -> crate::adapters::memory::MemoryBlobs {
-        crate::adapters::memory::MemoryBlobs::new()
-    }
-
-    crate::blob_contract!(#[tokio::test] fresh_blobs);
-}
-
 // ------------------------------------------------------------------- secrets and blobs
 
 /// What a secrets case runs on: a fresh secrets store (or one below a fresh prefix).
@@ -1846,4 +1825,25 @@ pub async fn a_customers_records_are_read_whole_and_erased_in_place<S: Stores + 
     // The other customer is untouched.
     assert!(s.whatsapp_identity(ORG, "addr-C9").await.unwrap().is_some());
     assert_eq!(s.interaction(ORG, "I9").await.unwrap().unwrap().title, "I9");
+}
+
+#[cfg(test)]
+mod memory {
+    async fn fresh() -> crate::adapters::memory::MemoryStore {
+        crate::adapters::memory::MemoryStore::new()
+    }
+
+    crate::store_contract!(#[tokio::test] fresh);
+
+    async fn fresh_secrets() -> crate::adapters::memory::MemorySecrets {
+        crate::adapters::memory::MemorySecrets::new()
+    }
+
+    crate::secrets_contract!(#[tokio::test] fresh_secrets);
+
+    async fn fresh_blobs() -> crate::adapters::memory::MemoryBlobs {
+        crate::adapters::memory::MemoryBlobs::new()
+    }
+
+    crate::blob_contract!(#[tokio::test] fresh_blobs);
 }

@@ -47,11 +47,10 @@ impl AccessTokens {
 
     /// Any secret by name, kept the same way (the organisations' voice accounts).
     pub async fn secret(&self, secrets: &dyn Secrets, name: String, now: DateTime<Utc>) -> Result<Option<Secret>> {
-        if let Some((read_at, value)) = self.lock().get(&name) {
-            if now - *read_at < TOKEN_TTL && now >= *read_at {
+        if let Some((read_at, value)) = self.lock().get(&name)
+            && now - *read_at < TOKEN_TTL && now >= *read_at {
                 return Ok(Some(value.clone()));
             }
-        }
         self.read(secrets, name, now).await
     }
 

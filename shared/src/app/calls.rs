@@ -32,7 +32,7 @@ use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
 use crate::ports::{
     CallFilter, CallSaved, CallStore, CallWrite, ChannelDirectory, ConversationStore, CustomerStore, EventStore, MessageStore, Outbox, Page,
-    PageRequest, Queue, QueueMessage, ServiceRecordFilter, Written,
+    PageRequest, Queue, QueueMessage, ScheduleRef, ServiceRecordFilter, Written,
 };
 
 /// The ports the call use cases need.
@@ -447,7 +447,17 @@ impl DialJob {
 /// only what it can place; a schedule whose window is closed, or an organisation at its cap, is
 /// not read at all. The caller puts the jobs on the calls queue.
 pub async fn take_due_calls(calls: &dyn CallStore, now: DateTime<Utc>) -> Result<Vec<DialJob>> {
-    let schedules = calls.call_schedules().await?;
+    take_due_calls_of(calls, calls.call_schedules().await?, now).await
+}
+
+/// The organisations of `schedules` (listed by organisation, then campaign), once each.
+fn orgs_of(schedules: &[ScheduleRef]) -> Vec<String> {
+    let mut orgs: Vec<String> = schedules.iter().map(|s| s.org_id.clone()).collect();
+    orgs.dedup();
+    orgs
+}
+
+async fn take_due_calls_of(calls: &dyn CallStore, schedules: Vec<ScheduleRef>, now: DateTime<Utc>) -> Result<Vec<DialJob>> {
     let mut jobs = Vec::new();
     let mut free: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
     for schedule in schedules {
@@ -459,7 +469,10 @@ pub async fn take_due_calls(calls: &dyn CallStore, now: DateTime<Utc>) -> Result
             Some(n) => *n,
             None => {
                 // The cap is the organisation's: its calls share one provider account.
-                let cap = schedule_config(calls, &schedule.org_id, None).await?.max_concurrent_calls;
+                let cap = match schedule.campaign_id {
+                    None => config.max_concurrent_calls,
+                    Some(_) => schedule_config(calls, &schedule.org_id, None).await?.max_concurrent_calls,
+                };
                 i64::from(cap) - calls.calls_in_flight(&schedule.org_id).await?
             }
         };
@@ -491,12 +504,15 @@ pub struct Dispatched {
 /// job for the same attempt: the claim places an attempt once whatever arrives. Last, the WhatsApp
 /// surveys still owed are asked.
 pub async fn dispatch_due_calls(ports: &CallPorts<'_>, outbox: &dyn Outbox, now: DateTime<Utc>) -> Result<Dispatched> {
-    let given_up = give_up_stale_calls(ports, now).await?.len();
-    let jobs: Vec<QueueMessage> = take_due_calls(ports.calls, now).await?.iter().map(|job| job.offered_in_minute_of(now)).collect();
+    // One read of the schedules serves the minute's three passes.
+    let schedules = ports.calls.call_schedules().await?;
+    let orgs = orgs_of(&schedules);
+    let given_up = give_up_stale_calls_of(ports, &orgs, now).await?.len();
+    let jobs: Vec<QueueMessage> = take_due_calls_of(ports.calls, schedules, now).await?.iter().map(|job| job.offered_in_minute_of(now)).collect();
     for chunk in jobs.chunks(10) {
         outbox.send_batch(Queue::Calls, chunk).await?;
     }
-    let surveys_asked = ask_owed_surveys(ports, now).await?;
+    let surveys_asked = ask_owed_surveys_of(ports, &orgs, now).await?;
     Ok(Dispatched { queued: jobs.len(), given_up, surveys_asked })
 }
 
@@ -605,15 +621,17 @@ async fn follow(ports: &CallPorts<'_>, call: &Call, change: CallChange, at: Date
 /// missed as `failed` — a dialer that died between its claim and the provider frees its slot, and
 /// the call is retried or followed on WhatsApp like any miss.
 pub async fn give_up_stale_calls(ports: &CallPorts<'_>, now: DateTime<Utc>) -> Result<Vec<(Call, CallChange)>> {
-    let mut orgs: Vec<String> = ports.calls.call_schedules().await?.into_iter().map(|s| s.org_id).collect();
-    orgs.dedup();
+    give_up_stale_calls_of(ports, &orgs_of(&ports.calls.call_schedules().await?), now).await
+}
+
+async fn give_up_stale_calls_of(ports: &CallPorts<'_>, orgs: &[String], now: DateTime<Utc>) -> Result<Vec<(Call, CallChange)>> {
     let mut given_up = Vec::new();
     for org in orgs {
-        for stale in ports.calls.stale_calls(&org, now - STALE_AFTER, 100).await? {
-            let config = schedule_config(ports.calls, &org, stale.campaign_id.as_deref()).await?;
+        for stale in ports.calls.stale_calls(org, now - STALE_AFTER, 100).await? {
+            let config = schedule_config(ports.calls, org, stale.campaign_id.as_deref()).await?;
             let outcome = std::sync::Mutex::new(CallChange::Unchanged);
             let attempt = stale.attempts;
-            let (call, _, _) = change_call(ports.calls, &org, &stale.id, None, |c| {
+            let (call, _, _) = change_call(ports.calls, org, &stale.id, None, |c| {
                 // Only the attempt found stale: one that moved on meanwhile is left alone.
                 if c.attempts != attempt || c.list_time() >= now - STALE_AFTER {
                     return Ok(Transition::Unchanged);
@@ -738,16 +756,18 @@ async fn survey_conversation(ports: &CallPorts<'_>, call: &Call, now: DateTime<U
 /// failed after the call's write) are asked now. Reads each organisation's missed list of the
 /// last [`SURVEY_OWED_FOR`] only (by the last attempt's end), never the calls at large.
 pub async fn ask_owed_surveys(ports: &CallPorts<'_>, now: DateTime<Utc>) -> Result<usize> {
-    let mut orgs: Vec<String> = ports.calls.call_schedules().await?.into_iter().map(|s| s.org_id).collect();
-    orgs.dedup();
+    ask_owed_surveys_of(ports, &orgs_of(&ports.calls.call_schedules().await?), now).await
+}
+
+async fn ask_owed_surveys_of(ports: &CallPorts<'_>, orgs: &[String], now: DateTime<Utc>) -> Result<usize> {
     let filter = CallFilter { from: Some(now - SURVEY_OWED_FOR), to: Some(now - SURVEY_GRACE), ..CallFilter::of(CallStatus::Missed) };
     let mut asked = 0;
     for org in orgs {
         let mut cursor = None;
         loop {
-            let page = ports.calls.calls(&org, &filter, &PageRequest { limit: SURVEY_PAGE, cursor }).await?;
+            let page = ports.calls.calls(org, &filter, &PageRequest { limit: SURVEY_PAGE, cursor }).await?;
             for call in page.items.iter().filter(|c| c.survey_owed()) {
-                match ask_by_whatsapp(ports, &org, &call.id, now).await {
+                match ask_by_whatsapp(ports, org, &call.id, now).await {
                     Ok(SurveyAsk::Asked { .. }) => asked += 1,
                     Ok(_) => {}
                     Err(e) => warn!(error = %e, org_id = org, call_id = call.id, "owed WhatsApp survey not asked; the next minute tries again"),

@@ -276,13 +276,11 @@ async fn current_conversation(
                 }
             }
             Some(identity) => {
-                if let Some(id) = &identity.open_conversation_id {
-                    if let Some(c) = ports.conversations.conversation(org, id).await? {
-                        if c.status == ConversationStatus::Open {
+                if let Some(id) = &identity.open_conversation_id
+                    && let Some(c) = ports.conversations.conversation(org, id).await?
+                        && c.status == ConversationStatus::Open {
                             return Ok(c);
                         }
-                    }
-                }
                 let conversation = new_conversation(channel, &identity.customer_id, address, at, now);
                 let previous = identity.open_conversation_id.as_deref();
                 match ports.customers.open_conversation(&identity, previous, &conversation).await? {

@@ -225,14 +225,13 @@ impl OutboundContent {
                     for (ri, r) in s.rows.iter().enumerate() {
                         require_text(&format!("content.sections[{si}].rows[{ri}].id"), &r.id, 200)?;
                         require_text(&format!("content.sections[{si}].rows[{ri}].title"), &r.title, MAX_ROW_TITLE_CHARS)?;
-                        if let Some(d) = &r.description {
-                            if chars(d) > MAX_ROW_DESCRIPTION_CHARS {
+                        if let Some(d) = &r.description
+                            && chars(d) > MAX_ROW_DESCRIPTION_CHARS {
                                 return Err(Error::invalid(
                                     format!("content.sections[{si}].rows[{ri}].description"),
                                     format!("must be at most {MAX_ROW_DESCRIPTION_CHARS} characters"),
                                 ));
                             }
-                        }
                     }
                 }
                 Ok(())
@@ -259,11 +258,10 @@ impl OutboundContent {
                         return Err(Error::invalid("content.filename", "must be a file name, without '/', '\\' or control characters"));
                     }
                 }
-                if let Some(c) = caption {
-                    if chars(c) > MAX_INTERACTIVE_BODY_CHARS {
+                if let Some(c) = caption
+                    && chars(c) > MAX_INTERACTIVE_BODY_CHARS {
                         return Err(Error::invalid("content.caption", "must be at most 1024 characters"));
                     }
-                }
                 Ok(())
             }
         }

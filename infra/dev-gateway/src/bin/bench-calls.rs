@@ -83,6 +83,7 @@ async fn main() {
     let minute = Instant::now();
     for run in 1..=3 {
         let before = AwsCalls::now();
+        let ops_before = max_core::telemetry::calls_by_operation();
         let clock = Instant::now();
         let dispatched = dispatch_due_calls(&deps.call_ports(), &*deps.outbox, Utc::now()).await.expect("the scheduler's minute runs");
         let took = clock.elapsed();
@@ -97,6 +98,7 @@ async fn main() {
             calls.sqs,
             calls.dynamodb as f64 / orgs as f64
         );
+        println!("  by operation: {}", max_core::telemetry::operations_since(&ops_before, &max_core::telemetry::calls_by_operation()));
     }
     let queued = t.queued("CallsQueue").await;
     println!("calls on the queue: {queued} (a run in the same minute offers the same jobs, deduplicated by the queue; a later minute's offers are skipped by the claim)");
@@ -117,6 +119,7 @@ async fn main() {
     };
     let expected = orgs * due.min(cap as usize);
     let before = AwsCalls::now();
+    let ops_before = max_core::telemetry::calls_by_operation();
     let dialing = Instant::now();
     let tasks = mapping.start();
     let placed_all = loop {
@@ -136,6 +139,7 @@ async fn main() {
         task.abort();
     }
     let calls = AwsCalls::now().since(&before);
+    let ops = max_core::telemetry::operations_since(&ops_before, &max_core::telemetry::calls_by_operation());
     let placed = twilio.received_requests().await.map_or(0, |r| r.len());
     let mut in_flight = Vec::new();
     for o in 0..orgs {
@@ -165,4 +169,5 @@ async fn main() {
         calls.sqs,
         calls.dynamodb as f64 / placed.max(1) as f64
     );
+    println!("dialer AWS calls by operation: {ops}");
 }

@@ -87,13 +87,13 @@ async fn a_service_records_call_is_ready_at_the_configured_time_and_is_edited_ca
     assert_eq!((call["service_record_id"].clone(), call["service_advisor_id"].as_str()), (record["id"].clone(), Some("adv-1")));
     // AND the lists show it by advisor and by due time (`to` exclusive); the feed announced it
     let (_, ready) = t.get("/v1/calls/ready?advisor_id=adv-1", &t.org.agent).await;
-    assert_eq!(ids(&ready), [call_id.clone()]);
+    assert_eq!(ids(&ready), std::slice::from_ref(&call_id));
     let (_, other_advisor) = t.get("/v1/calls/ready?advisor_id=adv-2", &t.org.agent).await;
     assert!(ids(&other_advisor).is_empty());
     let (_, before) = t.get("/v1/calls/ready?to=2030-01-09T09:00:00Z", &t.org.agent).await;
     assert!(ids(&before).is_empty(), "{before}");
     let (_, at) = t.get("/v1/calls/ready?from=2030-01-09T09:00:00Z&to=2030-01-09T09:00:01Z", &t.org.agent).await;
-    assert_eq!(ids(&at), [call_id.clone()]);
+    assert_eq!(ids(&at), std::slice::from_ref(&call_id));
     let (_, records) = t.get("/v1/service-records?advisor_id=adv-1&status=completed", &t.org.agent).await;
     assert_eq!(ids(&records), [record["id"].as_str().unwrap()]);
     let feed = t.feed(&t.org.admin).await;
@@ -104,7 +104,7 @@ async fn a_service_records_call_is_ready_at_the_configured_time_and_is_edited_ca
     let (status, edited) = t.api(Method::PUT, &format!("/v1/calls/{call_id}"), &t.org.agent, Some(json!({ "notes": "call after 10", "tags": ["vip"] }))).await;
     assert_eq!((status, edited["notes"].as_str()), (StatusCode::OK, Some("call after 10")), "{edited}");
     let (_, vip) = t.get("/v1/calls/ready?tag=vip", &t.org.agent).await;
-    assert_eq!(ids(&vip), [call_id.clone()]);
+    assert_eq!(ids(&vip), std::slice::from_ref(&call_id));
     let (status, problem) = t.api(Method::PUT, &format!("/v1/calls/{call_id}"), &t.org.agent, Some(json!({ "nps_score": 9 }))).await;
     assert_eq!((status, problem["current_status"].as_str()), (StatusCode::CONFLICT, Some("ready")), "{problem}");
 
@@ -124,7 +124,7 @@ async fn a_service_records_call_is_ready_at_the_configured_time_and_is_edited_ca
     let placed = dial_due(&t, monday(9) + Duration::days(2), |_| (ProviderResult::NoAnswer, None)).await;
     assert_eq!(placed.len(), 1);
     let (_, missed) = t.get("/v1/calls/missed?advisor_id=adv-1", &t.org.agent).await;
-    assert_eq!(ids(&missed), [second_call.clone()]);
+    assert_eq!(ids(&missed), std::slice::from_ref(&second_call));
     assert_eq!(missed["items"][0]["miss_reason"], "no_answer");
     let (status, retried) = t.post(&format!("/v1/calls/{second_call}/retry"), &t.org.agent, json!({})).await;
     assert_eq!((status, retried["status"].as_str(), retried["manual_retries"].as_u64()), (StatusCode::OK, Some("ready"), Some(1)), "{retried}");

@@ -74,8 +74,6 @@ pub mod keys {
     }
 }
 
-/// How long an `Idempotency-Key` of `POST /v1/actions` is remembered.
-
 fn names(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }

@@ -70,11 +70,10 @@ impl ChannelDirectory for DynamoStore {
     }
 
     async fn channel_by_number(&self, phone_number_id: &str) -> Result<Option<Channel>> {
-        if let Some((at, cached)) = self.channels.lock().unwrap_or_else(|p| p.into_inner()).get(phone_number_id) {
-            if at.elapsed() < CHANNEL_CACHE_TTL {
+        if let Some((at, cached)) = self.channels.lock().unwrap_or_else(|p| p.into_inner()).get(phone_number_id)
+            && at.elapsed() < CHANNEL_CACHE_TTL {
                 return Ok(Some(cached.clone()));
             }
-        }
         // Strongly consistent: a number registered a moment ago must be found (a change to it that
         // came in meanwhile would otherwise stay in quarantine).
         let channel: Option<Channel> = self.get_consistent(keys::channel(phone_number_id)).await?;

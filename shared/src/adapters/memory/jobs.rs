@@ -78,11 +78,10 @@ impl Outbox for MemoryOutbox {
             return Err(e);
         }
         for m in messages {
-            if let Some(dedup) = &m.dedup_id {
-                if !state.seen.insert((queue, dedup.clone())) {
+            if let Some(dedup) = &m.dedup_id
+                && !state.seen.insert((queue, dedup.clone())) {
                     continue;
                 }
-            }
             state.queued.entry(queue).or_default().push(m.clone());
         }
         Ok(())

@@ -101,7 +101,7 @@ impl ChannelDirectory for MemoryStore {
 
     async fn delete_channel(&self, org_id: &str, phone_number_id: &str) -> Result<Written> {
         let mut st = self.write("delete_channel")?;
-        if !st.channels.get(phone_number_id).is_some_and(|c| c.org_id == org_id) {
+        if st.channels.get(phone_number_id).is_none_or(|c| c.org_id != org_id) {
             return Ok(Written::AlreadyThere);
         }
         st.channels.remove(phone_number_id);
