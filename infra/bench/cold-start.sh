@@ -67,6 +67,8 @@ ENV_ARGS=(
   --env WHATSAPP_VERIFY_TOKEN=bench-verify-token
   --env SECRETS_PREFIX=max/bench/
   --env "GRAPH_API_BASE_URL=http://{sink}"
+  --env "TWILIO_API_BASE_URL=http://{sink}"
+  --env PUBLIC_API_URL=https://api.example.com
   --env RUST_LOG=info
 )
 # More environment for the functions: EXTRA_ENV="K=V K2=V2" (no spaces in values).

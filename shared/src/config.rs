@@ -546,7 +546,6 @@ pub fn install_tls_provider() {
 
 /// The Graph API client.
 pub fn graph_api(settings: &GraphSettings) -> GraphApi {
-    install_tls_provider();
     GraphApi::new(&settings.base_url, settings.timeout)
 }
 

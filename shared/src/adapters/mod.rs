@@ -16,8 +16,10 @@ use crate::error::Error;
 
 /// The HTTP client of a peer we call (Meta's Graph API, Twilio), built once at cold start: the
 /// whole request bounded by `timeout`, a connection by 3 s, idle connections kept 50 s (under the
-/// peers' keep-alive). `peer` names it in the panic if the TLS provider was not installed first.
+/// peers' keep-alive). The TLS provider is installed here, so no client can be built without it
+/// (call-dialer's first release build aborted at cold start on "No provider set").
 pub(crate) fn peer_http_client(peer: &str, timeout: std::time::Duration) -> reqwest::Client {
+    crate::config::install_tls_provider();
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(std::time::Duration::from_secs(3))

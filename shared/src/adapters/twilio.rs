@@ -142,9 +142,7 @@ mod tests {
         }
     }
 
-    /// The client as a function builds it at cold start (the TLS provider installed first).
     fn client(base_url: &str, timeout: Duration) -> TwilioVoice {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         TwilioVoice::new(base_url, timeout)
     }
 
