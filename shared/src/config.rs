@@ -37,23 +37,35 @@ pub use crate::domain::secret::Secret;
 /// those functions link the Secrets Manager SDK (each Lambda package stays small).
 pub type SecretsClient = fn(&SdkConfig, &str) -> Arc<dyn Secrets>;
 
+/// Builds the blob store (`s3_bucket`) on the function's AWS configuration, for a bucket. Named in
+/// `Needs` like the secrets client, so only the functions that store blobs link S3's operations.
+pub type BlobsClient = fn(&SdkConfig, &str) -> Arc<dyn BlobStore>;
+
+/// Builds the WhatsApp client (`graph_api`): only the functions that send link it (and reqwest).
+pub type WhatsAppClient = fn(&GraphSettings) -> Arc<dyn WhatsApp>;
+
+/// Builds the voice provider's client (`twilio`): only the functions that place calls link it.
+pub type VoiceClient = fn(&str, Duration) -> Arc<dyn VoiceProvider>;
+
 /// What one function needs; its `main` declares it and init reads only those settings.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Needs {
     /// The queues it puts jobs on (or hands back for a retry).
     pub queues: &'static [Queue],
-    /// The media bucket (webhook bodies too large for a queue message, quarantine, media).
-    pub blobs: bool,
+    /// The media bucket (webhook bodies too large for a queue message, quarantine, media): the
+    /// client to build, `Some(config::s3_bucket)`.
+    pub blobs: Option<BlobsClient>,
     /// The Meta app secret and the webhook verify token (the webhook receiver only).
     pub webhook_secrets: bool,
-    /// Sends to WhatsApp (the Graph API, or the sandbox when asked for explicitly).
-    pub whatsapp: bool,
+    /// Sends to WhatsApp (the Graph API, or the sandbox when asked for explicitly): the client to
+    /// build, `Some(config::graph_api)`.
+    pub whatsapp: Option<WhatsAppClient>,
     /// Reads or writes secrets (the numbers' Graph access tokens, below `SECRETS_PREFIX`): the
     /// client to build, `Some(config::secrets_manager)`.
     pub secrets: Option<SecretsClient>,
     /// Places calls through the voice provider (Twilio's REST API, or the voice sandbox when
-    /// `VOICE_SANDBOX=true` asks for it).
-    pub voice: bool,
+    /// `VOICE_SANDBOX=true` asks for it): the client to build, `Some(config::twilio)`.
+    pub voice: Option<VoiceClient>,
     /// Knows the API's public base URL (`PUBLIC_API_URL`): where the voice provider fetches the
     /// call's TwiML and posts its callbacks, and what their signatures are computed over.
     pub public_url: bool,
@@ -63,11 +75,11 @@ impl Needs {
     /// Everything: the dev gateway runs every function in one process.
     pub const EVERYTHING: Needs = Needs {
         queues: &[Queue::Inbound, Queue::Replies, Queue::NextSteps, Queue::Calls],
-        blobs: true,
+        blobs: Some(s3_bucket),
         webhook_secrets: true,
-        whatsapp: true,
+        whatsapp: Some(graph_api),
         secrets: Some(secrets_manager),
-        voice: true,
+        voice: Some(twilio),
         public_url: true,
     };
 }
@@ -159,8 +171,8 @@ impl Settings {
             false => None,
         };
         let whatsapp = match needs.whatsapp {
-            false => None,
-            true => match optional("WHATSAPP_SANDBOX").as_deref() {
+            None => None,
+            Some(_) => match optional("WHATSAPP_SANDBOX").as_deref() {
                 Some("true") => Some(WhatsAppSettings::Sandbox),
                 Some("false") | None => Some(WhatsAppSettings::Graph(GraphSettings {
                     base_url: required("GRAPH_API_BASE_URL")?,
@@ -177,8 +189,8 @@ impl Settings {
             None => None,
         };
         let voice = match needs.voice {
-            false => None,
-            true => match optional("VOICE_SANDBOX").as_deref() {
+            None => None,
+            Some(_) => match optional("VOICE_SANDBOX").as_deref() {
                 Some("true") => Some(VoiceSettings::Sandbox),
                 Some("false") | None => Some(VoiceSettings::Twilio {
                     base_url: required("TWILIO_API_BASE_URL")?,
@@ -198,7 +210,7 @@ impl Settings {
         Ok(Settings {
             table: required("TABLE_NAME")?,
             queues,
-            media_bucket: if needs.blobs { Some(required("MEDIA_BUCKET")?) } else { None },
+            media_bucket: if needs.blobs.is_some() { Some(required("MEDIA_BUCKET")?) } else { None },
             webhook,
             whatsapp,
             secrets_prefix,
@@ -237,38 +249,39 @@ impl Deps {
             }
         };
         let sdk = aws_config::defaults(BehaviorVersion::latest()).http_client(aws_https_client()).timeout_config(aws_timeouts()).load().await;
-        let whatsapp: Arc<dyn WhatsApp> = match &settings.whatsapp {
-            Some(WhatsAppSettings::Graph(g)) => Arc::new(graph_api(g)),
-            Some(WhatsAppSettings::Sandbox) => Arc::new(Sandbox::default()),
-            None => Arc::new(NoWhatsApp),
+        // Only the clients the function named are built, and so linked.
+        let whatsapp: Arc<dyn WhatsApp> = match (needs.whatsapp, &settings.whatsapp) {
+            (Some(client), Some(WhatsAppSettings::Graph(g))) => client(g),
+            (_, Some(WhatsAppSettings::Sandbox)) => Arc::new(Sandbox::default()),
+            _ => Arc::new(NoWhatsApp),
         };
         let secrets: Arc<dyn Secrets> = match (needs.secrets, &settings.secrets_prefix) {
             (Some(client), Some(prefix)) => client(&sdk, prefix),
             _ => Arc::new(NoSecrets),
         };
-        let voice: Arc<dyn VoiceProvider> = match &settings.voice {
-            Some(VoiceSettings::Twilio { base_url, timeout }) => Arc::new(TwilioVoice::new(base_url, *timeout)),
-            Some(VoiceSettings::Sandbox) => Arc::new(VoiceSandbox::default()),
-            None => Arc::new(NoVoice),
+        let blobs: Arc<dyn BlobStore> = match (needs.blobs, &settings.media_bucket) {
+            (Some(client), Some(bucket)) => client(&sdk, bucket),
+            _ => Arc::new(NoBlobs),
         };
-        Deps { voice, ..Deps::on_aws(settings, &sdk, whatsapp, secrets) }
+        let voice: Arc<dyn VoiceProvider> = match (needs.voice, &settings.voice) {
+            (Some(client), Some(VoiceSettings::Twilio { base_url, timeout })) => client(base_url, *timeout),
+            (_, Some(VoiceSettings::Sandbox)) => Arc::new(VoiceSandbox::default()),
+            _ => Arc::new(NoVoice),
+        };
+        Deps::on_aws(settings, &sdk, AwsPorts { whatsapp, secrets, blobs, voice })
     }
 
-    /// The AWS adapters (DynamoDB, SQS, S3) for `settings`, each client counting its calls, with
-    /// the given WhatsApp and secrets ports.
-    pub fn on_aws(settings: Settings, sdk: &SdkConfig, whatsapp: Arc<dyn WhatsApp>, secrets: Arc<dyn Secrets>) -> Self {
-        let AwsClients { dynamodb, sqs, s3 } = AwsClients::new(sdk);
-        let blobs: Arc<dyn BlobStore> = match &settings.media_bucket {
-            Some(bucket) => Arc::new(S3Blobs::new(s3, bucket)),
-            None => Arc::new(NoBlobs),
-        };
+    /// The AWS adapters (DynamoDB, SQS) for `settings`, each client counting its calls, with the
+    /// other ports given.
+    pub fn on_aws(settings: Settings, sdk: &SdkConfig, ports: AwsPorts) -> Self {
+        let AwsPorts { whatsapp, secrets, blobs, voice } = ports;
         Deps {
-            store: Arc::new(DynamoStore::new(dynamodb, &settings.table)),
-            outbox: Arc::new(SqsOutbox::new(sqs, settings.queues.clone())),
+            store: Arc::new(DynamoStore::new(dynamodb_client(sdk), &settings.table)),
+            outbox: Arc::new(SqsOutbox::new(sqs_client(sdk), settings.queues.clone())),
             blobs,
             whatsapp,
             secrets,
-            voice: Arc::new(NoVoice),
+            voice,
             tokens: Arc::new(AccessTokens::new()),
             clock: Arc::new(SystemClock),
             settings,
@@ -421,18 +434,42 @@ pub struct AwsClients {
 
 impl AwsClients {
     pub fn new(sdk: &SdkConfig) -> Self {
-        let dynamodb = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(AwsCallCounter(AwsService::DynamoDb)).build();
-        let sqs = aws_sdk_sqs::config::Builder::from(sdk).interceptor(AwsCallCounter(AwsService::Sqs)).build();
-        let s3 = aws_sdk_s3::config::Builder::from(sdk)
-            .interceptor(AwsCallCounter(AwsService::S3))
-            .force_path_style(sdk.endpoint_url().is_some())
-            .build();
-        AwsClients {
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
-            sqs: aws_sdk_sqs::Client::from_conf(sqs),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-        }
+        AwsClients { dynamodb: dynamodb_client(sdk), sqs: sqs_client(sdk), s3: s3_client(sdk) }
     }
+}
+
+/// The ports `Deps::on_aws` does not build itself: each function builds only those it named.
+pub struct AwsPorts {
+    pub whatsapp: Arc<dyn WhatsApp>,
+    pub secrets: Arc<dyn Secrets>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub voice: Arc<dyn VoiceProvider>,
+}
+
+fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(AwsCallCounter(AwsService::DynamoDb)).build())
+}
+
+fn sqs_client(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(aws_sdk_sqs::config::Builder::from(sdk).interceptor(AwsCallCounter(AwsService::Sqs)).build())
+}
+
+fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .interceptor(AwsCallCounter(AwsService::S3))
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The media bucket (`BlobsClient`).
+pub fn s3_bucket(sdk: &SdkConfig, bucket: &str) -> Arc<dyn BlobStore> {
+    Arc::new(S3Blobs::new(s3_client(sdk), bucket))
+}
+
+/// Twilio's REST API (`VoiceClient`).
+pub fn twilio(base_url: &str, timeout: Duration) -> Arc<dyn VoiceProvider> {
+    Arc::new(TwilioVoice::new(base_url, timeout))
 }
 
 /// The WhatsApp port of a function that declared it never sends: reaching it is a wiring bug.
@@ -515,14 +552,11 @@ fn aws_https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::AwsLc)).tls_context(tls).build_https()
 }
 
-/// The Mozilla roots whose subject names an organisation AWS endpoints' certificates chain to (the
-/// DER holds the organisation's name as a plain string).
+/// The Mozilla roots of the organisations AWS endpoints' certificates chain to, picked at build
+/// time (`build.rs`), so the rest of the set is not linked.
 fn aws_ca_roots() -> impl Iterator<Item = &'static [u8]> {
-    const AWS_CA_ORGANISATIONS: [&[u8]; 3] = [b"Amazon", b"Starfield Technologies", b"DigiCert Inc"];
-    webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .map(|der| der.as_ref())
-        .filter(|der| AWS_CA_ORGANISATIONS.iter().any(|org| der.windows(org.len()).any(|w| w == *org)))
+    const AWS_CA_ROOTS: &[&[u8]] = include!(concat!(env!("OUT_DIR"), "/aws_ca_roots.rs"));
+    AWS_CA_ROOTS.iter().copied()
 }
 
 /// The SDK sets no timeout on a call by default: a connection that never answers holds the function
@@ -544,9 +578,9 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// The Graph API client.
-pub fn graph_api(settings: &GraphSettings) -> GraphApi {
-    GraphApi::new(&settings.base_url, settings.timeout)
+/// The Graph API client (`WhatsAppClient`).
+pub fn graph_api(settings: &GraphSettings) -> Arc<dyn WhatsApp> {
+    Arc::new(GraphApi::new(&settings.base_url, settings.timeout))
 }
 
 #[cfg(test)]
@@ -568,8 +602,8 @@ mod tests {
         move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
     }
 
-    const SENDER: Needs = Needs { queues: &[Queue::Replies], whatsapp: true, secrets: Some(secrets_manager), ..NONE };
-    const NONE: Needs = Needs { queues: &[], blobs: false, webhook_secrets: false, whatsapp: false, secrets: None, voice: false, public_url: false };
+    const SENDER: Needs = Needs { queues: &[Queue::Replies], whatsapp: Some(graph_api), secrets: Some(secrets_manager), ..NONE };
+    const NONE: Needs = Needs { queues: &[], blobs: None, webhook_secrets: false, whatsapp: None, secrets: None, voice: None, public_url: false };
 
     #[test]
     fn a_missing_setting_is_named() {
@@ -616,7 +650,7 @@ mod tests {
 
     #[test]
     fn the_dialer_places_calls_through_twilio_unless_the_sandbox_is_asked_for() {
-        let dialer = Needs { secrets: Some(secrets_manager), voice: true, public_url: true, ..NONE };
+        let dialer = Needs { secrets: Some(secrets_manager), voice: Some(twilio), public_url: true, ..NONE };
         let base = [("TABLE_NAME", "t"), ("SECRETS_PREFIX", "p/"), ("PUBLIC_API_URL", "https://api.example.com/")];
         let with = |extra: &'static [(&'static str, &'static str)]| {
             let pairs: Vec<(&'static str, &'static str)> = base.iter().chain(extra).copied().collect();

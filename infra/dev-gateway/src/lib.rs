@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use max_core::adapters::graph::Sandbox;
 use max_core::adapters::dynamo::DynamoStore;
-use max_core::adapters::twilio::{TwilioVoice, VoiceSandbox};
-use max_core::config::{AwsClients, Deps, GraphSettings, Needs, Settings, VoiceSettings, WhatsAppSettings};
+use max_core::adapters::twilio::VoiceSandbox;
+use max_core::config::{AwsClients, AwsPorts, Deps, GraphSettings, Needs, Settings, VoiceSettings, WhatsAppSettings};
 use max_core::ports::{VoiceProvider, WhatsApp};
 use tokio::task::JoinHandle;
 
@@ -153,7 +153,7 @@ impl DevStack {
             settings.retry.base = Duration::from_millis(ms);
         }
         let (whatsapp, sandbox): (Arc<dyn WhatsApp>, Option<Arc<Sandbox>>) = match &settings.whatsapp {
-            Some(WhatsAppSettings::Graph(g)) => (Arc::new(max_core::config::graph_api(g)), None),
+            Some(WhatsAppSettings::Graph(g)) => (max_core::config::graph_api(g), None),
             _ => {
                 let s = Arc::new(Sandbox::default());
                 (s.clone(), Some(s))
@@ -163,13 +163,15 @@ impl DevStack {
         let prefix = settings.secrets_prefix.clone().ok_or("SECRETS_PREFIX is not in template.yaml")?;
         let secrets = max_core::config::secrets_manager(&sdk, &prefix);
         let (voice, voice_sandbox): (Arc<dyn VoiceProvider>, Option<Arc<VoiceSandbox>>) = match &settings.voice {
-            Some(VoiceSettings::Twilio { base_url, timeout }) => (Arc::new(TwilioVoice::new(base_url, *timeout)), None),
+            Some(VoiceSettings::Twilio { base_url, timeout }) => (max_core::config::twilio(base_url, *timeout), None),
             _ => {
                 let s = Arc::new(VoiceSandbox::default());
                 (s.clone(), Some(s))
             }
         };
-        let deps = Arc::new(Deps { voice, ..Deps::on_aws(settings.clone(), &sdk, whatsapp, secrets) });
+        let bucket = settings.media_bucket.clone().ok_or("MEDIA_BUCKET is not in template.yaml")?;
+        let blobs = max_core::config::s3_bucket(&sdk, &bucket);
+        let deps = Arc::new(Deps::on_aws(settings.clone(), &sdk, AwsPorts { whatsapp, secrets, blobs, voice }));
         let AwsClients { dynamodb, sqs, s3 } = AwsClients::new(&sdk);
         let dynamo = DynamoStore::new(dynamodb, &settings.table);
         let tokens = DevTokens::new(&options.jwt_secret);
