@@ -13,9 +13,11 @@ dev: venv
 	cargo build -p max-dev --bin max-dev
 	"$(CARGO_TARGET_DIR)/debug/max-dev"
 
-## make test: template lint, unit tests, end-to-end tests (moto started on a free port), then the
-## API contract test: schemathesis against the dev stack (infra/scripts/schemathesis.sh)
+## make test: template lint, the moto patches' checks (patched moto answers as moto does), unit
+## tests, end-to-end tests (moto started on a free port), then the API contract test: schemathesis
+## against the dev stack (infra/scripts/schemathesis.sh)
 test: venv lint
+	.venv/bin/python -m unittest infra/scripts/test_moto_patches.py
 	cargo test --workspace
 	infra/scripts/schemathesis.sh
 
