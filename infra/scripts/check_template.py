@@ -508,8 +508,9 @@ def parse_needs(main_rs):
         parts = [k for k in NEEDS_ENV]
     else:
         parts = ["queue:" + q for q in re.findall(r"Queue::(\w+)", needs)]
-        parts += [k for k in ("blobs", "webhook_secrets", "whatsapp", "voice", "public_url") if re.search(k + r"\s*:\s*true", needs)]
-        parts += ["secrets"] if re.search(r"secrets\s*:\s*Some\(", needs) else []
+        # Flags are `name: true`; clients to build are `name: Some(config::client)`.
+        parts += [k for k in ("webhook_secrets", "public_url") if re.search(k + r"\s*:\s*true", needs)]
+        parts += [k for k in ("blobs", "whatsapp", "voice", "secrets") if re.search(k + r"\s*:\s*Some\(", needs)]
     wanted = set(ALWAYS_ENV)
     for part in parts:
         wanted.update(NEEDS_ENV.get(part, []))
