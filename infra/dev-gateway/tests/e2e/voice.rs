@@ -213,3 +213,28 @@ async fn voice_accounts_are_the_admins_and_never_show_their_token() {
     assert_eq!(t.api(Method::DELETE, "/v1/channels/voice", &t.org.admin, None).await.0, StatusCode::NO_CONTENT);
     assert_eq!(t.get("/v1/channels/voice", &t.org.admin).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_demo_call_initiated_rings_the_number_entered_and_its_answers_are_kept_out_of_nps() {
+    let t = stack(2).await;
+    // GIVEN a demo call to the number a supervisor typed
+    let (status, demo) = t.post("/v1/calls/demo", &t.org.supervisor, json!({ "customer_number": "+1 (650) 555-0199", "customer_name": "Demo" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{demo}");
+    let id = demo["id"].as_str().unwrap();
+    // WHEN it is initiated: the dialer places it through the sandbox, to that number
+    let (status, _) = t.post(&format!("/v1/calls/demo/{id}/initiate"), &t.org.supervisor, json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let placed = placed(&t, 1).await;
+    assert_eq!(placed["to"].as_str(), Some("+16505550199"), "{placed}");
+    assert!(placed["twiml_url"].as_str().unwrap().ends_with(&format!("/webhooks/voice/org_demo/{id}/1/answer")), "{placed}");
+    // AND a second initiation while it rings is refused: one demo attempt at a time
+    let in_progress = eventually("in progress", WAIT, || async { Some(call(&t, id).await).filter(|c| c["status"] == "in_progress") }).await;
+    assert_eq!(in_progress["attempts"], 1);
+    assert_eq!(t.post(&format!("/v1/calls/demo/{id}/initiate"), &t.org.supervisor, json!({})).await.0, StatusCode::CONFLICT);
+    // WHEN the person answers with a 10 and a comment
+    answer(&t, &placed, json!({ "answer": "human", "digits": "10", "speech": "Sounds great" })).await;
+    // THEN the demo is completed with its score and transcript, and the NPS counts only real customers
+    let done = call(&t, id).await;
+    assert_eq!((done["status"].as_str(), done["nps_score"].as_u64(), done["transcript"].as_str()), (Some("completed"), Some(10), Some("Sounds great")), "{done}");
+    assert_eq!(nps_today(&t).await["total"]["responses"].as_u64(), Some(0));
+}
