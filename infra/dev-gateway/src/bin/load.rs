@@ -96,6 +96,7 @@ async fn main() {
     // Phase 1: AWS calls per inbound text message, with nothing else running.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = AwsCalls::now();
+    let ops_before = max_core::telemetry::calls_by_operation();
     let n_count = 100;
     for i in 0..n_count {
         let a = &addresses[i % customers];
@@ -104,6 +105,7 @@ async fn main() {
     // Let the queue drain without reading anything through the API (reads are AWS calls too).
     tokio::time::sleep(Duration::from_secs(8)).await;
     let calls = AwsCalls::now().since(&before);
+    let inbound_ops = max_core::telemetry::operations_since(&ops_before, &max_core::telemetry::calls_by_operation());
     let mut stored = 0;
     for (_, c) in &conversations {
         let (_, page) = t.get(&format!("/v1/conversations/{c}/messages?limit=100"), &t.org.agent).await;
@@ -115,6 +117,7 @@ async fn main() {
     let sandbox = t.stack.sandbox.clone().expect("sandbox");
     let reply_calls = {
         let before = AwsCalls::now();
+        let ops_before = max_core::telemetry::calls_by_operation();
         let n = 20;
         for i in 0..n {
             let conversation = conversation_of(&addresses[i % customers]);
@@ -128,7 +131,8 @@ async fn main() {
         // The last send's recording lands after its Graph request.
         tokio::time::sleep(Duration::from_secs(1)).await;
         let calls = AwsCalls::now().since(&before);
-        (calls.total() as f64 / n as f64, calls)
+        let ops = max_core::telemetry::operations_since(&ops_before, &max_core::telemetry::calls_by_operation());
+        (calls.total() as f64 / n as f64, calls, ops)
     };
 
     // Phase 2: inbound → visible, at `rate` per second for `seconds`. For one message in five a
@@ -268,8 +272,10 @@ async fn main() {
         "AWS calls per inbound text message (receiver + processor): {per_message:.2}  (over {n_count} messages: stored {stored}; dynamodb {}, sqs {}, s3 {})",
         calls.dynamodb, calls.sqs, calls.s3
     );
+    println!("  by operation: {inbound_ops}");
     println!(
         "AWS calls per agent reply (the API, then reply-sender): {:.2}  (dynamodb {}, sqs {}, s3 {} over 20 replies; the pollers' receives and deletes not counted)",
         reply_calls.0, reply_calls.1.dynamodb, reply_calls.1.sqs, reply_calls.1.s3
     );
+    println!("  by operation: {}", reply_calls.2);
 }
