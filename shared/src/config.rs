@@ -392,6 +392,16 @@ impl Deps {
         }
     }
 
+    pub fn canned_ports(&self) -> crate::app::canned::CannedPorts<'_> {
+        let store = &*self.store;
+        crate::app::canned::CannedPorts { canned: store, conversations: store, customers: store, support: store }
+    }
+
+    /// Sending a canned response: rendering it, then queuing the reply.
+    pub fn canned_send_ports(&self) -> crate::app::canned::SendPorts<'_> {
+        crate::app::canned::SendPorts { canned: self.canned_ports(), messages: &*self.store, outbox: &*self.outbox }
+    }
+
     pub fn call_ports(&self) -> CallPorts<'_> {
         let store = &*self.store;
         CallPorts {

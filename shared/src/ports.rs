@@ -663,6 +663,46 @@ pub trait CallStore: Send + Sync {
     async fn nps_days(&self, org_id: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<NpsDay>>;
 }
 
+// ------------------------------------------------------------------ canned responses (issue 14)
+
+/// What storing a canned response did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CannedSaved {
+    Stored,
+    /// A new response whose id exists already (the work was done before).
+    AlreadyThere,
+    /// Its shortcut is another response's in the same scope: nothing was written.
+    ShortcutTaken,
+}
+
+/// Canned responses (`docs/canned-responses.md`): each with its shortcut's claim (unique per
+/// organisation and scope, written in the same transaction) and its usage counter.
+#[async_trait]
+pub trait CannedResponseStore: Send + Sync {
+    /// Stores a new response and claims its shortcut in its scope, both or neither.
+    async fn create_canned_response(&self, response: &crate::domain::canned::CannedResponse) -> Result<CannedSaved>;
+    /// A strongly consistent read, with its usage count.
+    async fn canned_response(&self, org_id: &str, id: &str) -> Result<Option<crate::domain::canned::CannedResponse>>;
+    /// Every response of the organisation (personal ones included) with its usage count, in id
+    /// order: one partition, bounded by `domain::canned::MAX_RESPONSES_PER_ORG`.
+    async fn canned_responses(&self, org_id: &str) -> Result<Vec<crate::domain::canned::CannedResponse>>;
+    /// Saves `after` over `before`'s version, moving the shortcut's claim when the shortcut or
+    /// the scope changed; `ShortcutTaken` writes nothing; `Error::LostUpdate` when the response
+    /// changed since `before` was read.
+    async fn save_canned_response(
+        &self,
+        before: &crate::domain::canned::CannedResponse,
+        after: &crate::domain::canned::CannedResponse,
+    ) -> Result<CannedSaved>;
+    /// Deletes the response as read (over its version) with its claim and counter;
+    /// `Error::LostUpdate` when it changed meanwhile.
+    async fn delete_canned_response(&self, response: &crate::domain::canned::CannedResponse) -> Result<()>;
+    /// Counts one use of the response by the message `message_id`, once per message (a retried
+    /// send counts nothing more): `AlreadyThere` when that message was counted; `NotFound` when
+    /// the response is gone.
+    async fn count_canned_use(&self, org_id: &str, id: &str, message_id: &str, at: DateTime<Utc>) -> Result<Written>;
+}
+
 // ------------------------------------------------------------------ the whole store
 
 /// Every store port at once: what one table (DynamoDB, or the memory adapter) provides. Handlers
@@ -684,6 +724,7 @@ pub trait Stores:
     + SupportStore
     + BotStore
     + CallStore
+    + CannedResponseStore
 {
 }
 
@@ -704,6 +745,7 @@ impl<T> Stores for T where
         + SupportStore
         + BotStore
         + CallStore
+        + CannedResponseStore
         + ?Sized
 {
 }

@@ -6,11 +6,10 @@ use max_core::domain::conversation::Conversation;
 use max_core::domain::customer::Customer;
 use max_core::domain::erasure::CustomerRecord;
 use max_core::domain::message::Message;
-use max_core::domain::outbound::OutboundContent;
 use max_core::http::PageBody;
 use utoipa::OpenApi;
 
-use crate::{AssignBody, ListQuery, MessagesQuery};
+use crate::{AssignBody, ListQuery, MessagesQuery, ReplyBody};
 
 #[derive(OpenApi)]
 #[openapi(paths(
@@ -47,14 +46,16 @@ fn get_conversation() {}
     responses((status = 200, description = "A page of messages", body = PageBody<Message>), (status = 404, description = "No such conversation")))]
 fn list_messages() {}
 
-/// Queues a reply to the customer (text, template, buttons, list, media). It is stored as a
-/// `queued` message at once; reply-sender sends it.
+/// Queues a reply to the customer (text, template, buttons, list, media), or a canned response
+/// (`canned_response_id`, `values`) rendered for the conversation: a variable still missing
+/// answers 422 naming it (`values.order_id`); its attachments follow as further messages; its
+/// use is counted once. It is stored as a `queued` message at once; reply-sender sends it.
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "conversations",
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first message")),
-    request_body = OutboundContent,
+    request_body = ReplyBody,
     responses(
         (status = 202, description = "Queued", body = Message),
-        (status = 404, description = "No such conversation"),
+        (status = 404, description = "No such conversation, or canned response"),
         (status = 409, description = "The conversation does not accept replies (closed, or outside the 24-hour window for free-form text)"),
     ))]
 fn send_message() {}

@@ -3,7 +3,8 @@
 //! - `GET  /v1/conversations?status=&assignee=&limit=&cursor=`
 //! - `GET  /v1/conversations/{id}`
 //! - `GET  /v1/conversations/{id}/messages?order=asc|desc&limit=&cursor=`
-//! - `POST /v1/conversations/{id}/messages` (text, template, buttons, list, media; `Idempotency-Key`)
+//! - `POST /v1/conversations/{id}/messages` (text, template, buttons, list, media; `Idempotency-Key`),
+//!   or a canned response `{ canned_response_id, values }` rendered for the conversation
 //! - `POST /v1/conversations/{id}/assign` `{ "assignee_id": "..." | null }`
 //! - `POST /v1/conversations/{id}/close`, `POST /v1/conversations/{id}/reopen`
 //! - `GET  /v1/customers/{id}`
@@ -19,6 +20,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use max_core::app::{conversations, customers};
 use max_core::app::delivery::{NewReply, accepts_replies, queue_reply};
+use max_core::app::canned;
 use max_core::config::Deps;
 use max_core::domain::conversation::ConversationStatus;
 use max_core::domain::message::{Sender, SenderType};
@@ -122,8 +124,35 @@ async fn messages(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Resu
     Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
 }
 
+/// `POST /v1/conversations/{id}/messages` with a canned response instead of content: its text
+/// rendered for the conversation (`docs/canned-responses.md`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CannedReply {
+    #[serde(deserialize_with = "max_core::domain::ids::id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+    pub canned_response_id: String,
+    /// Values of the variables MAX does not know (`order_id`); one still missing answers 422
+    /// naming it (`values.order_id`).
+    #[serde(default)]
+    pub values: std::collections::BTreeMap<String, String>,
+}
+
+/// What a reply's body is: content, or a canned response (the contract's `oneOf`).
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ReplyBody {
+    Content(OutboundContent),
+    Canned(CannedReply),
+}
+
 async fn reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<Response<Body>, AppError> {
     let NoQuery {} = query_params(req)?;
+    let body: serde_json::Value = json_body(req)?;
+    if body.get("canned_response_id").is_some() {
+        return canned_reply(req, deps, caller, id).await;
+    }
     let content: OutboundContent = json_body(req)?;
     let key = idempotency_key(req)?;
     let conversation = conversations::get(&*deps.store, &caller.org_id, id).await?;
@@ -143,6 +172,22 @@ async fn reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<
         },
     )
     .await?;
+    Ok(json(StatusCode::ACCEPTED, &message))
+}
+
+/// Sends a canned response: counts one use per message, so a retry with the same
+/// `Idempotency-Key` counts nothing more.
+async fn canned_reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<Response<Body>, AppError> {
+    let body: CannedReply = json_body(req)?;
+    let key = idempotency_key(req)?;
+    let author = canned::Author {
+        org_id: &caller.org_id,
+        user_id: &caller.user_id,
+        name: caller.name.as_deref(),
+        manages_shared: caller.role >= Role::Supervisor,
+    };
+    let ports = deps.canned_send_ports();
+    let message = canned::send(&ports, &author, id, &body.canned_response_id, &body.values, key.as_ref(), deps.clock.now()).await?;
     Ok(json(StatusCode::ACCEPTED, &message))
 }
 

@@ -4,6 +4,7 @@ pub mod access_tokens;
 pub mod actions;
 pub mod bot;
 pub mod calls;
+pub mod canned;
 pub mod channels;
 pub mod conversations;
 pub mod customers;

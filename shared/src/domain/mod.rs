@@ -4,6 +4,7 @@ pub mod action;
 pub mod bot;
 pub mod call;
 pub mod call_schedule;
+pub mod canned;
 pub mod channel;
 pub mod conversation;
 pub mod customer;

@@ -4,6 +4,7 @@
 
 mod actions;
 mod calls;
+mod canned;
 mod channels;
 mod contract;
 mod customers;

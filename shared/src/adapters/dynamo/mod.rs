@@ -26,6 +26,7 @@ use crate::ports::{
 
 pub mod actions;
 mod calls;
+mod canned;
 mod conversations;
 mod customers;
 pub mod interactions;

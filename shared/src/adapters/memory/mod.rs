@@ -10,6 +10,7 @@
 
 mod actions;
 mod calls;
+mod canned;
 mod customers;
 mod interactions;
 mod messaging;
@@ -98,6 +99,13 @@ struct State {
     calls_in_flight: BTreeMap<String, i64>,
     /// `(org, local date)` → group → counts.
     nps_days: BTreeMap<(String, NaiveDate), BTreeMap<String, NpsCounts>>,
+    /// Canned responses as stored (their counts apart, in `canned_uses`).
+    canned: BTreeMap<Key, crate::domain::canned::CannedResponse>,
+    canned_uses: BTreeMap<Key, u64>,
+    /// `(org, scope, shortcut)` → the response holding it.
+    canned_shortcuts: BTreeMap<(String, String, String), String>,
+    /// `(org, response, message)`: the uses counted.
+    canned_use_markers: BTreeSet<(String, String, String)>,
     /// `org` → the feed's long-poll waiters and when each place frees itself.
     waiters: BTreeMap<String, BTreeMap<String, DateTime<Utc>>>,
 }
