@@ -402,6 +402,19 @@ impl Deps {
         crate::app::canned::SendPorts { canned: self.canned_ports(), messages: &*self.store, outbox: &*self.outbox }
     }
 
+    /// Template management: the store, the numbers and their tokens, and Meta (the Graph API or
+    /// the sandbox, whichever sends).
+    pub fn template_ports(&self) -> crate::app::whatsapp_templates::TemplatePorts<'_> {
+        let store = &*self.store;
+        crate::app::whatsapp_templates::TemplatePorts {
+            templates: store,
+            channels: store,
+            secrets: &*self.secrets,
+            tokens: &self.tokens,
+            meta: self.whatsapp.templates().unwrap_or(&NoTemplates),
+        }
+    }
+
     pub fn call_ports(&self) -> CallPorts<'_> {
         let store = &*self.store;
         CallPorts {
@@ -489,6 +502,22 @@ struct NoWhatsApp;
 impl WhatsApp for NoWhatsApp {
     async fn send(&self, _: &str, _: &Secret, _: &serde_json::Value) -> crate::ports::SendOutcome {
         crate::ports::SendOutcome::Refused { http_status: None, code: None, title: "this function is not wired to send WhatsApp messages".into(), detail: None }
+    }
+}
+
+/// Template management of a function whose WhatsApp client cannot manage templates: a wiring bug.
+struct NoTemplates;
+
+#[async_trait::async_trait]
+impl crate::ports::WhatsAppTemplates for NoTemplates {
+    async fn submit_template(&self, _: &str, _: &Secret, _: &serde_json::Value) -> crate::Result<crate::ports::SubmittedTemplate> {
+        Err(crate::Error::backend("graph", "this function is not wired to the Graph API"))
+    }
+    async fn list_templates(&self, _: &str, _: &Secret, _: Option<&str>) -> crate::Result<crate::ports::TemplateListPage> {
+        Err(crate::Error::backend("graph", "this function is not wired to the Graph API"))
+    }
+    async fn delete_template(&self, _: &str, _: &Secret, _: &str, _: &str) -> crate::Result<()> {
+        Err(crate::Error::backend("graph", "this function is not wired to the Graph API"))
     }
 }
 

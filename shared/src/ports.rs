@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::domain::bot::StoredBotSettings;
 use crate::domain::call::{Call, CallStatus, NpsDay, ServiceRecord, ServiceStatus};
 use crate::domain::call_schedule::ScheduleConfig;
-use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
+use crate::domain::channel::Channel;
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
 use crate::domain::erasure::{CustomerRecord, Erasure};
@@ -118,8 +118,10 @@ pub trait ConversationStore: Send + Sync {
     async fn reopen(&self, conversation: &Conversation, at: DateTime<Utc>) -> Result<Written>;
 }
 
+/// Queuing a template message checks the organisation's templates in the same table, so a message
+/// store reads them too (`app::delivery`).
 #[async_trait]
-pub trait MessageStore: Send + Sync {
+pub trait MessageStore: WhatsAppTemplateStore + Send + Sync {
     /// Stores an inbound message exactly once (keyed by its WhatsApp id) together with its
     /// conversation's new state (`conversation.version` already advanced), its handling (bot,
     /// ticket) owed until `mark_handled`. A concurrent change to the conversation answers
@@ -172,9 +174,54 @@ pub struct EarlyStatus {
     pub at: DateTime<Utc>,
 }
 
+/// The organisation's WhatsApp message templates (`domain::whatsapp_template`), keyed by Meta's
+/// template id, listed by name and language.
 #[async_trait]
-pub trait TemplateStatusStore: Send + Sync {
-    async fn record_template_status(&self, status: &WhatsAppTemplateStatus) -> Result<()>;
+pub trait WhatsAppTemplateStore: Send + Sync {
+    /// A strongly consistent read: webhooks and edits decide from it.
+    async fn whatsapp_template(&self, org_id: &str, template_id: &str) -> Result<Option<crate::domain::whatsapp_template::WhatsAppTemplate>>;
+    /// The templates of that name and language (one per WhatsApp Business Account), without a
+    /// scan: what a send checks.
+    async fn whatsapp_templates_named(&self, org_id: &str, name: &str, language: &str) -> Result<Vec<crate::domain::whatsapp_template::WhatsAppTemplate>>;
+    /// By name, then language, then id.
+    async fn whatsapp_templates(
+        &self,
+        org_id: &str,
+        filter: &crate::domain::whatsapp_template::TemplateFilter,
+        page: &PageRequest,
+    ) -> Result<Page<crate::domain::whatsapp_template::WhatsAppTemplate>>;
+    /// Stores the template at `template.version`, over `version - 1` (new at 1); `AlreadyThere`
+    /// when it changed (or appeared) meanwhile: nothing written.
+    async fn save_whatsapp_template(&self, template: &crate::domain::whatsapp_template::WhatsAppTemplate) -> Result<Written>;
+    /// Removes it; `AlreadyThere` when it was not there.
+    async fn delete_whatsapp_template(&self, org_id: &str, template_id: &str) -> Result<Written>;
+}
+
+/// A template as Meta created it (`POST /{waba_id}/message_templates`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubmittedTemplate {
+    pub id: String,
+    /// `PENDING`, or `APPROVED` at once for some utility templates.
+    pub status: String,
+}
+
+/// One page of Meta's list of a WABA's templates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateListPage {
+    pub templates: Vec<crate::domain::whatsapp_template::ListedTemplate>,
+    /// Meta's `paging.cursors.after` when there is a next page.
+    pub after: Option<String>,
+}
+
+/// Template management at Meta (the WhatsApp Business Management API), authorised by a token of
+/// one of the WABA's numbers. Meta refusing the request (a 4xx) is `Error::Invalid` naming
+/// `template` with Meta's words; anything else is `Error::Backend`.
+#[async_trait]
+pub trait WhatsAppTemplates: Send + Sync {
+    async fn submit_template(&self, waba_id: &str, access_token: &Secret, body: &Value) -> Result<SubmittedTemplate>;
+    async fn list_templates(&self, waba_id: &str, access_token: &Secret, after: Option<&str>) -> Result<TemplateListPage>;
+    /// Deletes it at Meta (by name and id); one Meta no longer has is fine.
+    async fn delete_template(&self, waba_id: &str, access_token: &Secret, name: &str, template_id: &str) -> Result<()>;
 }
 
 /// One message for a queue: FIFO queues need a group and a deduplication id.
@@ -261,6 +308,12 @@ pub trait WhatsApp: Send + Sync {
     /// without an HTTP status, so every outcome is classified in one place; one that may have
     /// reached it as `Unanswered`.
     async fn send(&self, phone_number_id: &str, access_token: &Secret, body: &Value) -> SendOutcome;
+
+    /// The same peer's template management (the Graph API, or the sandbox that keeps what it was
+    /// sent); `None` for a client that only sends.
+    fn templates(&self) -> Option<&dyn WhatsAppTemplates> {
+        None
+    }
 }
 
 /// The voice provider account an organisation calls from (its own secret).
@@ -713,7 +766,7 @@ pub trait Stores:
     + CustomerRecords
     + ConversationStore
     + MessageStore
-    + TemplateStatusStore
+    + WhatsAppTemplateStore
     + InteractionStore
     + WorkflowStore
     + ActionStore
@@ -734,7 +787,7 @@ impl<T> Stores for T where
         + CustomerRecords
         + ConversationStore
         + MessageStore
-        + TemplateStatusStore
+        + WhatsAppTemplateStore
         + InteractionStore
         + WorkflowStore
         + ActionStore

@@ -40,11 +40,19 @@ pub fn demo_channel() -> Channel {
 }
 
 /// The demo number registered with its token ([`DEMO_ACCESS_TOKEN`]) in its secret, as
-/// `POST /v1/channels/whatsapp` leaves it: what a function that sends needs.
-pub async fn register_demo_channel(channels: &dyn ChannelDirectory, secrets: &dyn Secrets) {
+/// `POST /v1/channels/whatsapp` leaves it, and its fallback template `hello_world` approved (as a
+/// sync of Meta's list leaves it): what a function that sends needs.
+pub async fn register_demo_channel<S: ChannelDirectory + crate::ports::WhatsAppTemplateStore + ?Sized>(store: &S, secrets: &dyn Secrets) {
     let channel = demo_channel();
     secrets.put_secret(&access_token_secret(DEMO_ORG, &channel.phone_number_id), &Secret::new(DEMO_ACCESS_TOKEN)).await.expect("the demo token is stored");
-    assert_eq!(channels.put_channel(&channel).await.expect("the demo channel is stored"), ChannelPut::Stored);
+    assert_eq!(store.put_channel(&channel).await.expect("the demo channel is stored"), ChannelPut::Stored);
+    let waba = channel.waba_id.clone().unwrap_or_default();
+    let mut fallback = crate::domain::whatsapp_template::WhatsAppTemplate::discovered(DEMO_ORG, &waba, "1689556908129000", "hello_world", "en_US", chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+    fallback.status = crate::domain::whatsapp_template::TemplateStatus::Approved;
+    fallback.body_parameters = Some(Vec::new());
+    fallback.header_parameters = Some(Vec::new());
+    fallback.version = 1;
+    store.save_whatsapp_template(&fallback).await.expect("the demo fallback template is stored");
 }
 
 /// `../shared` beside the repository: the guide, the seeds and the fixtures (Meta's and Twilio's

@@ -56,6 +56,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/dev/schedules/{function}", post(run_schedule_now))
         .route("/dev/calls", get(sandbox_calls))
         .route("/dev/calls/{provider_call_id}", post(play_call))
+        .route("/dev/whatsapp/templates/{name}", post(play_template_status))
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD))
         .with_state(gateway)
@@ -152,6 +153,85 @@ async fn play_call(State(g): State<Arc<Gateway>>, ConnectInfo(peer): ConnectInfo
         Ok(played) => axum::Json(json!({ "provider_call_id": id, "callbacks": played })).into_response(),
         Err(crate::voice::PlayError::Invalid(m)) => gateway_error(StatusCode::UNPROCESSABLE_ENTITY, &m),
         Err(crate::voice::PlayError::Failed(m)) => gateway_error(StatusCode::INTERNAL_SERVER_ERROR, &m),
+    }
+}
+
+/// `POST /dev/whatsapp/templates/{name}` `{event, reason?, language?}`
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateReview {
+    /// Meta's word: `APPROVED`, `REJECTED`, `PAUSED`, `DISABLED`, `FLAGGED`, `REINSTATED`…
+    event: String,
+    #[serde(default)]
+    reason: Option<String>,
+    /// Which language of the name, when the sandbox holds several (else the newest).
+    #[serde(default)]
+    language: Option<String>,
+}
+
+/// `POST /dev/whatsapp/templates/{name}`: plays Meta's review of a template the sandbox was given:
+/// builds the `message_template_status_update` webhook Meta would send, signs it with the app
+/// secret (`X-Hub-Signature-256`) and posts it to MAX's webhook route, so it travels the real
+/// path (receiver, inbound queue, inbound-processor). Answers the webhook's status and the body
+/// sent. Loopback only: whoever reaches it approves templates.
+async fn play_template_status(State(g): State<Arc<Gateway>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Path(name): Path<String>, body: Bytes) -> Response {
+    if !peer.ip().is_loopback() {
+        return gateway_error(StatusCode::FORBIDDEN, "template reviews are played for loopback callers only");
+    }
+    let Some(sandbox) = &g.sandbox else {
+        return gateway_error(StatusCode::NOT_FOUND, "the WhatsApp sandbox is off: Meta reviews templates");
+    };
+    let review: TemplateReview = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return gateway_error(StatusCode::UNPROCESSABLE_ENTITY, &format!("body must be {{event, reason?, language?}}: {e}")),
+    };
+    if max_core::domain::whatsapp_template::TemplateStatus::from_meta(&review.event).is_none() {
+        return gateway_error(StatusCode::UNPROCESSABLE_ENTITY, &format!("{} is not an event Meta sends (APPROVED, REJECTED, PAUSED, DISABLED, FLAGGED, REINSTATED…)", review.event));
+    }
+    let Some(template) = sandbox.template_named(&name, review.language.as_deref()) else {
+        return gateway_error(StatusCode::NOT_FOUND, &format!("the sandbox holds no template {name}: submit it first (POST /v1/whatsapp-templates)"));
+    };
+    let (Some(webhook), Some(public_url)) = (&g.deps.settings.webhook, &g.deps.settings.public_url) else {
+        return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "the stack has no app secret or public URL to post the webhook with");
+    };
+    let event = review.event.to_ascii_uppercase();
+    let mut value = json!({
+        "event": event,
+        "message_template_id": template.id.parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::from(template.id.clone())),
+        "message_template_name": template.name,
+        "message_template_language": template.language,
+        "reason": review.reason.clone().unwrap_or_else(|| "NONE".into()),
+        "message_template_category": template.category,
+    });
+    if event == "DISABLED" || event == "FLAGGED" {
+        value["disable_info"] = json!({ "disable_date": chrono::Utc::now().timestamp().to_string() });
+    }
+    let payload = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": template.waba_id, "time": chrono::Utc::now().timestamp(), "changes": [{ "value": value, "field": "message_template_status_update" }] }]
+    })
+    .to_string();
+    let signature = max_core::domain::webhook::sign(webhook.app_secret.expose().as_bytes(), payload.as_bytes());
+    let posted = g
+        .http
+        .post(format!("{public_url}/webhooks/whatsapp"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(payload.clone())
+        .send()
+        .await;
+    match posted {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            if (200..300).contains(&status) {
+                // Meta's list shows the new status from now on (a sync agrees).
+                if let Some(s) = max_core::domain::whatsapp_template::TemplateStatus::from_meta(&event) {
+                    sandbox.set_template_status(&template.id, s.as_str());
+                }
+            }
+            axum::Json(json!({ "template_id": template.id, "webhook_status": status, "webhook": serde_json::from_str::<Value>(&payload).unwrap_or_default() })).into_response()
+        }
+        Err(e) => gateway_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("posting the webhook: {e}")),
     }
 }
 

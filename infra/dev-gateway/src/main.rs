@@ -63,6 +63,7 @@ async fn run() -> Result<(), String> {
     let other = SeedOrg::other();
     for org in [&demo, &other] {
         seed::register(&stack.deps, org).await?;
+        seed::whatsapp_templates(&stack.deps, stack.sandbox.as_deref(), org).await?;
         seed::bot_menu(&stack.deps, org).await?;
         seed::voice_account(&stack.deps, org).await?;
     }

@@ -49,6 +49,7 @@ pub fn document() -> OpenApi {
         api_events::api::openapi(),
         api_interactions::api::openapi(),
         api_calls::api::openapi(),
+        api_whatsapp_templates::api::openapi(),
         api_canned_responses::api::openapi(),
     ] {
         // Two types with one schema name would silently become one: refuse it.

@@ -61,6 +61,34 @@ pub async fn register(deps: &Deps, org: &SeedOrg) -> Result<(), String> {
     channels::register(&deps.channel_ports(), &org.id, &registration, Utc::now()).await.map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// The organisation's approved WhatsApp templates, as if made in Meta's tools and synced: the
+/// fallback `hello_world` (en_US) and `order_shipped` (es, two body variables), which the demo and
+/// the tests send. The WhatsApp sandbox, when it is on, knows them too (its list, its ids).
+pub async fn whatsapp_templates(deps: &Deps, sandbox: Option<&max_core::adapters::graph::Sandbox>, org: &SeedOrg) -> Result<(), String> {
+    use max_core::domain::whatsapp_template::{TemplateStatus, WhatsAppTemplate, variables_of};
+    let seeds = [
+        ("hello_world", "en_US", json!([{ "type": "BODY", "text": "Hello World" }])),
+        ("order_shipped", "es", json!([{ "type": "BODY", "text": "Hola {{1}}, tu pedido {{2}} ha sido enviado.", "example": { "body_text": [["Ana", "#123"]] } }])),
+    ];
+    for (name, language, components) in seeds {
+        let id = match sandbox {
+            Some(s) => s.know_template(&org.waba_id, name, language, "UTILITY", "APPROVED", components.clone()),
+            // Meta's ids are digits: one of the organisation's own, stable across runs.
+            None => u64::from_str_radix(&max_core::domain::ids::sha256_hex(format!("{}#{name}#{language}", org.id).as_bytes())[..12], 16).map_err(|e| e.to_string())?.to_string(),
+        };
+        let mut template = WhatsAppTemplate::discovered(&org.id, &org.waba_id, &id, name, language, Utc::now());
+        let (body, header) = variables_of(&components);
+        template.status = TemplateStatus::Approved;
+        template.category = Some(max_core::domain::whatsapp_template::TemplateCategory::Utility);
+        template.components = components;
+        template.body_parameters = body;
+        template.header_parameters = header;
+        template.version = 1;
+        deps.store.save_whatsapp_template(&template).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// The organisation's voice account for the feedback calls, as its admin would register it with
 /// `PUT /v1/channels/voice`: a stand-in Twilio account (the voice sandbox and the tests' Twilio
 /// fake accept any) whose auth token signs the sandbox's callbacks.

@@ -95,6 +95,7 @@ impl TestStack {
         let other = SeedOrg::other();
         for o in [&org, &other] {
             seed::register(&stack.deps, o).await.expect("seed");
+            seed::whatsapp_templates(&stack.deps, stack.sandbox.as_deref(), o).await.expect("seed templates");
         }
         let mint = |o: &SeedOrg| TestOrg {
             admin: stack.tokens.mint(&o.id, &format!("{}_admin", o.id), "admin", "Ada Admin"),

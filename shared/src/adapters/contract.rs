@@ -16,7 +16,8 @@ use crate::domain::action::{Action, ActionResponse, ActionStatus, Actor, Decisio
 use crate::domain::bot::{BotSettings, StoredBotSettings};
 use crate::domain::call::{Call, CallStatus, CallType, CompletedVia, NewCall, ServiceRecord, ServiceRecordInput, ServiceStatus};
 use crate::domain::call_schedule::ScheduleConfig;
-use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
+use crate::domain::channel::Channel;
+use crate::domain::whatsapp_template::{TemplateFilter, TemplateStatus, WhatsAppTemplate};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, IdentityRef, WhatsAppIdentity};
 use crate::domain::erasure::ERASED;
@@ -78,6 +79,7 @@ macro_rules! store_contract {
             a_decision_over_a_changed_conversation_writes_nothing_but_a_void_event,
             answer_statuses_only_move_forward,
             response_templates_are_versioned,
+            whatsapp_templates_are_versioned_found_by_name_and_paged,
             events_are_numbered_in_order_and_deduplicated,
             a_repeated_event_leaves_a_void_number,
             events_after_respects_position_limit_and_organisation,
@@ -326,11 +328,46 @@ pub async fn channels_are_found_by_number_and_waba<S: Stores + ?Sized>(s: &S) {
     assert_eq!(s.org_by_waba("WABA1").await.unwrap().as_deref(), Some(ORG));
     assert_eq!(s.channel_by_number("PN2").await.unwrap(), None);
     assert_eq!(s.org_by_waba("WABA2").await.unwrap(), None);
-    let status: WhatsAppTemplateStatus = from_json(json!({
-        "org_id": ORG, "template_id": "T1", "name": "hello", "language": "en", "category": null, "status": "APPROVED",
-        "reason": null, "updated_at": t(0)
-    }));
-    s.record_template_status(&status).await.unwrap();
+}
+
+fn wa_template(org: &str, id: &str, name: &str, language: &str, status: TemplateStatus, version: u64) -> WhatsAppTemplate {
+    let mut t = WhatsAppTemplate::discovered(org, "WABA1", id, name, language, t(0));
+    t.status = status;
+    t.version = version;
+    t
+}
+
+pub async fn whatsapp_templates_are_versioned_found_by_name_and_paged<S: Stores + ?Sized>(s: &S) {
+    let hello = wa_template(ORG, "T1", "hello", "en_US", TemplateStatus::Pending, 1);
+    assert_eq!(s.save_whatsapp_template(&hello).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_whatsapp_template(&hello).await.unwrap(), Written::AlreadyThere, "new only once");
+    let approved = WhatsAppTemplate { status: TemplateStatus::Approved, version: 2, ..hello.clone() };
+    assert_eq!(s.save_whatsapp_template(&approved).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_whatsapp_template(&approved).await.unwrap(), Written::AlreadyThere, "changed meanwhile");
+    assert_eq!(s.whatsapp_template(ORG, "T1").await.unwrap(), Some(approved.clone()));
+    assert_eq!(s.whatsapp_template(OTHER, "T1").await.unwrap(), None);
+    for t in [
+        wa_template(ORG, "T2", "hello", "es", TemplateStatus::Rejected, 1),
+        wa_template(ORG, "T3", "hello_world", "en_US", TemplateStatus::Approved, 1),
+        wa_template(ORG, "T4", "alert", "en_US", TemplateStatus::Approved, 1),
+        wa_template(OTHER, "T5", "hello", "en_US", TemplateStatus::Approved, 1),
+    ] {
+        assert_eq!(s.save_whatsapp_template(&t).await.unwrap(), Written::Stored);
+    }
+    let named = s.whatsapp_templates_named(ORG, "hello", "en_US").await.unwrap();
+    assert_eq!(named.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["T1"], "not hello_world, not es, not the other organisation's");
+    let everything = all_pages(async |cursor| s.whatsapp_templates(ORG, &TemplateFilter::default(), &page(2, cursor)).await).await.concat();
+    assert_eq!(ids(&everything, |t| &t.id), ["T4", "T1", "T2", "T3"], "by name, then language");
+    let approved_only = TemplateFilter { status: Some(TemplateStatus::Approved), name: None };
+    let listed = all_pages(async |cursor| s.whatsapp_templates(ORG, &approved_only, &page(1, cursor)).await).await.concat();
+    assert_eq!(ids(&listed, |t| &t.id), ["T4", "T1", "T3"]);
+    let by_name = TemplateFilter { status: None, name: Some("hello".into()) };
+    let listed = s.whatsapp_templates(ORG, &by_name, &page(10, None)).await.unwrap();
+    assert_eq!(ids(&listed.items, |t| &t.id), ["T1", "T2"]);
+    assert_eq!(s.delete_whatsapp_template(ORG, "T2").await.unwrap(), Written::Stored);
+    assert_eq!(s.delete_whatsapp_template(ORG, "T2").await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.whatsapp_template(ORG, "T2").await.unwrap(), None);
+    assert_eq!(s.whatsapp_template(OTHER, "T5").await.unwrap().map(|t| t.name), Some("hello".to_string()));
 }
 
 pub async fn a_number_and_its_waba_are_one_organisations_listed_and_removed<S: Stores + ?Sized>(s: &S) {

@@ -84,6 +84,8 @@ async fn queue(
     state: Option<&str>,
 ) -> Result<Message> {
     reply.content.validate()?;
+    // A template Meta would refuse answers 422 now, before anything is stored or queued.
+    crate::app::whatsapp_templates::check_sendable(messages, reply.org_id, &reply.content).await?;
     let id = match reply.idempotency_key {
         Some(key) => key.id_at(&reply_scope(reply.org_id, reply.conversation_id), reply.now),
         None => new_id(reply.now),
@@ -468,10 +470,22 @@ fn status_time(message: &Message) -> Option<DateTime<Utc>> {
 /// The organisation's fallback template for this number, as content plus its name.
 async fn fallback(ports: &SenderPorts<'_>, conversation: &Conversation) -> Result<Option<(OutboundContent, Option<String>)>> {
     let channel = ports.channels.channel_by_number(&conversation.phone_number_id).await?;
-    Ok(channel.and_then(|c| c.fallback_template).map(|t| {
-        let name = t.name.clone();
-        (OutboundContent::Template { name: t.name, language: t.language, parameters: Vec::new() }, Some(name))
-    }))
+    let Some(t) = channel.and_then(|c| c.fallback_template) else {
+        return Ok(None);
+    };
+    let content = OutboundContent::Template { name: t.name.clone(), language: t.language.clone(), parameters: Vec::new() };
+    // A fallback Meta would refuse (not approved, or with variables to fill) is no fallback: the
+    // message fails as outside the window, which says what happened.
+    if let Err(e) = crate::app::whatsapp_templates::check_sendable(ports.messages, &conversation.org_id, &content).await {
+        match e {
+            Error::Invalid { reason, .. } => {
+                warn!(org_id = conversation.org_id, template = t.name, reason, "fallback template not sendable");
+                return Ok(None);
+            }
+            other => return Err(other),
+        }
+    }
+    Ok(Some((content, Some(t.name))))
 }
 
 /// Whether a conversation accepts agent replies at all.

@@ -4,15 +4,15 @@
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use crate::domain::channel::{Channel, WhatsAppTemplateStatus, is_graph_id, quarantine_key};
+use crate::domain::channel::{Channel, is_graph_id, quarantine_key};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, IdentityRef, WhatsAppAddress, WhatsAppIdentity};
 use crate::domain::ids::{inbound_message_id, new_id, sha256_hex};
 use crate::domain::message::{DeliveryStatus, Direction, Message, Sender, SenderType};
-use crate::domain::webhook::{InboundJob, InboundMessage, MessagesChange, TemplateStatusChange, WebhookChange, read_changes};
+use crate::domain::webhook::{InboundJob, InboundMessage, MessagesChange, TemplateQualityChange, TemplateStatusChange, WebhookChange, read_changes};
 use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
-use crate::ports::{BlobStore, ChannelDirectory, ConversationStore, CustomerStore, MessageStore, TemplateStatusStore, Written};
+use crate::ports::{BlobStore, ChannelDirectory, ConversationStore, CustomerStore, MessageStore, WhatsAppTemplateStore, Written};
 
 /// The ports inbound processing needs.
 pub struct InboundPorts<'a> {
@@ -20,7 +20,8 @@ pub struct InboundPorts<'a> {
     pub customers: &'a dyn CustomerStore,
     pub conversations: &'a dyn ConversationStore,
     pub messages: &'a dyn MessageStore,
-    pub templates: &'a dyn TemplateStatusStore,
+    /// Template status and quality webhooks move the organisation's templates (`app::whatsapp_templates`).
+    pub templates: &'a dyn WhatsAppTemplateStore,
     pub blobs: &'a dyn BlobStore,
     /// Delivery statuses also move action answers and feed the dashboard's events.
     pub deliveries: crate::app::delivery::DeliveryPorts<'a>,
@@ -142,17 +143,19 @@ async fn process_change(ports: &InboundPorts<'_>, change: &WebhookChange, receiv
                 quarantine(ports.blobs, "unknown-waba", &raw()).await?;
                 return Ok(Vec::new());
             };
-            let status = WhatsAppTemplateStatus {
-                org_id,
-                template_id: update.template_id,
-                name: update.name,
-                language: update.language,
-                category: update.category,
-                status: update.event,
-                reason: update.reason,
-                updated_at: received_at,
+            crate::app::whatsapp_templates::status_webhook(ports.templates, ports.deliveries.events, &org_id, &update, received_at).await?;
+            Ok(Vec::new())
+        }
+        "message_template_quality_update" => {
+            let Some(update) = TemplateQualityChange::read(change) else {
+                quarantine(ports.blobs, "unreadable-template-quality", &raw()).await?;
+                return Ok(Vec::new());
             };
-            ports.templates.record_template_status(&status).await?;
+            let Some(org_id) = ports.channels.org_by_waba(&update.waba_id).await? else {
+                quarantine(ports.blobs, "unknown-waba", &raw()).await?;
+                return Ok(Vec::new());
+            };
+            crate::app::whatsapp_templates::quality_webhook(ports.templates, ports.deliveries.events, &org_id, &update, received_at).await?;
             Ok(Vec::new())
         }
         other => {

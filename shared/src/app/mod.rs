@@ -14,4 +14,5 @@ pub mod inbound;
 pub mod interactions;
 pub mod support;
 pub mod voice;
+pub mod whatsapp_templates;
 

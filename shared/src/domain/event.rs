@@ -50,6 +50,10 @@ pub enum EventKind {
     /// An attempt was missed on its last try (with `fallback` when the WhatsApp survey follows).
     #[serde(rename = "call.missed")]
     CallMissed,
+    /// A WhatsApp template's review status or quality moved (`data.change`: `status` or
+    /// `quality`); `data.notify.user_id` is who submitted it, when MAX knows.
+    #[serde(rename = "template.status_changed")]
+    TemplateStatusChanged,
     /// A number taken by a duplicate that found its event already recorded: keeps the sequence
     /// gap-free, never shown.
     #[serde(rename = "void")]
@@ -70,6 +74,7 @@ impl EventKind {
             EventKind::CallStarted => "call.started",
             EventKind::CallCompleted => "call.completed",
             EventKind::CallMissed => "call.missed",
+            EventKind::TemplateStatusChanged => "template.status_changed",
             EventKind::Void => "void",
         }
     }

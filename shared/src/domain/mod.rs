@@ -21,4 +21,5 @@ pub mod support;
 pub mod survey;
 pub mod twilio;
 pub mod webhook;
+pub mod whatsapp_template;
 pub mod workflow;

@@ -55,6 +55,9 @@ pub struct WebhookChange {
     pub field: String,
     #[serde(default)]
     pub value: Value,
+    /// The entry's `time` (epoch seconds), when Meta gave one: orders template status webhooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_time: Option<i64>,
 }
 
 /// What the webhook receiver puts on the inbound queue.
@@ -86,6 +89,7 @@ pub fn read_changes(body: &[u8]) -> Result<Vec<WebhookChange>, Unreadable> {
                 entry_id: entry_id.clone(),
                 field: change.get("field").and_then(Value::as_str).unwrap_or_default().to_string(),
                 value: change.get("value").cloned().unwrap_or(Value::Null),
+                entry_time: entry.get("time").and_then(Value::as_i64),
             });
         }
     }
@@ -204,6 +208,35 @@ pub struct TemplateStatusChange {
     pub category: Option<String>,
     pub event: String,
     pub reason: Option<String>,
+    /// `disable_info.disable_date` of a disabled (or flagged) template, as Meta wrote it.
+    pub disable_date: Option<String>,
+    /// `entry.time`.
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// `message_template_quality_update`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateQualityChange {
+    pub waba_id: String,
+    pub template_id: String,
+    pub name: String,
+    pub language: Option<String>,
+    pub new_quality: String,
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl TemplateQualityChange {
+    pub fn read(change: &WebhookChange) -> Option<Self> {
+        let v = &change.value;
+        Some(TemplateQualityChange {
+            waba_id: change.entry_id.clone(),
+            template_id: scalar_string(v.get("message_template_id"))?,
+            name: str_at(v, "/message_template_name").unwrap_or_default().to_string(),
+            language: str_at(v, "/message_template_language").map(str::to_string),
+            new_quality: str_at(v, "/new_quality_score")?.to_string(),
+            at: change.entry_time.and_then(|t| DateTime::from_timestamp(t, 0)),
+        })
+    }
 }
 
 impl MessagesChange {
@@ -341,6 +374,8 @@ impl TemplateStatusChange {
             category: str_at(v, "/message_template_category").map(str::to_string),
             event: str_at(v, "/event").unwrap_or("UNKNOWN").to_string(),
             reason: str_at(v, "/reason").map(str::to_string),
+            disable_date: scalar_string(v.pointer("/disable_info/disable_date")),
+            at: change.entry_time.and_then(|t| DateTime::from_timestamp(t, 0)),
         })
     }
 }

@@ -1,5 +1,5 @@
 //! `app::inbound`: a queued webhook change becomes a customer, a conversation and a message once;
-//! statuses move forward only; template statuses are stored; what cannot be placed is kept.
+//! statuses move forward only; template statuses move the organisation's templates; what cannot be placed is kept.
 
 use std::sync::Mutex;
 
@@ -7,9 +7,10 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::app::inbound::InboundPorts;
-use crate::domain::channel::{WhatsAppTemplateStatus, quarantine_prefix};
+use crate::domain::channel::quarantine_prefix;
+use crate::domain::whatsapp_template::TemplateStatus;
 use crate::domain::message::{DeliveryStatus, Direction};
-use crate::ports::{BlobStore, ConversationStore, CustomerStore, MessageStore, TemplateStatusStore, WamidIndex};
+use crate::ports::{BlobStore, ConversationStore, CustomerStore, MessageStore, WamidIndex, WhatsAppTemplateStore};
 
 #[tokio::test(start_paused = true)]
 async fn a_first_message_stores_customer_conversation_and_message_once() {
@@ -206,18 +207,6 @@ async fn a_status_of_another_organisations_number_touches_nothing_here() {
     assert_eq!(w.events_of(ORG, EventKind::MessageStatusChanged).await.len(), 1);
 }
 
-/// Keeps what it is told, for a port the memory store does not expose for reading.
-#[derive(Default)]
-struct RecordedTemplates(Mutex<Vec<WhatsAppTemplateStatus>>);
-
-#[async_trait]
-impl TemplateStatusStore for RecordedTemplates {
-    async fn record_template_status(&self, status: &WhatsAppTemplateStatus) -> crate::Result<()> {
-        self.0.lock().unwrap().push(status.clone());
-        Ok(())
-    }
-}
-
 /// `fixtures/whatsapp/template-status-approved.json`.
 fn template_approved() -> Value {
     json!({ "object": "whatsapp_business_account", "entry": [{ "id": WABA, "time": 1749416500, "changes": [{
@@ -228,27 +217,20 @@ fn template_approved() -> Value {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_template_status_is_stored_for_the_organisation_of_its_waba() {
+async fn a_template_status_moves_the_template_of_the_organisation_of_its_waba() {
     let w = World::new().with_channel(None).await;
-    let recorded = RecordedTemplates::default();
-    let ports = InboundPorts { templates: &recorded, ..w.deps.inbound_ports() };
-    process_job(&ports, &job(template_approved(), t(5))).await.unwrap();
-    let stored = recorded.0.lock().unwrap().clone();
-    assert_eq!(stored.len(), 1);
-    assert_eq!(
-        (stored[0].org_id.as_str(), stored[0].template_id.as_str(), stored[0].name.as_str(), stored[0].status.as_str()),
-        (ORG, "1689556908129832", "order_shipped", "APPROVED")
-    );
-    assert_eq!(stored[0].updated_at, t(5));
+    process_job(&w.deps.inbound_ports(), &job(template_approved(), t(5))).await.unwrap();
+    let stored = w.store().whatsapp_template(ORG, "1689556908129832").await.unwrap().expect("created from the webhook");
+    assert_eq!((stored.name.as_str(), stored.language.as_str(), stored.status), ("order_shipped", "es", TemplateStatus::Approved));
+    assert_eq!(stored.status_at, chrono::DateTime::from_timestamp(1749416500, 0), "Meta's time orders later webhooks");
+    assert_eq!(w.events_of(ORG, EventKind::TemplateStatusChanged).await.len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_template_status_of_an_unknown_waba_is_quarantined() {
     let w = World::new();
-    let recorded = RecordedTemplates::default();
-    let ports = InboundPorts { templates: &recorded, ..w.deps.inbound_ports() };
-    process_job(&ports, &job(template_approved(), t(5))).await.unwrap();
-    assert!(recorded.0.lock().unwrap().is_empty());
+    process_job(&w.deps.inbound_ports(), &job(template_approved(), t(5))).await.unwrap();
+    assert_eq!(w.store().whatsapp_template(ORG, "1689556908129832").await.unwrap(), None);
     assert_eq!(w.mem.blobs.keys("quarantine/unknown-waba/").len(), 1);
 }
 

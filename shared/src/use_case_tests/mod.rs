@@ -17,6 +17,7 @@ mod events;
 mod inbound;
 mod interactions;
 mod support;
+mod whatsapp_templates;
 
 use std::sync::Arc;
 
@@ -83,7 +84,24 @@ impl World {
         };
         assert_eq!(self.store().put_channel(&channel).await.unwrap(), ChannelPut::Stored);
         self.mem.secrets.put_secret(&access_token_secret(ORG, NUMBER), &Secret::new(TOKEN)).await.unwrap();
+        // The fallback is an approved template of the organisation's (a send checks it).
+        if let Some(name) = fallback {
+            self.given_template(name, "en", crate::domain::whatsapp_template::TemplateStatus::Approved, 0).await;
+        }
         self
+    }
+
+    /// GIVEN a template of the organisation in `status` whose body has `variables` variables.
+    pub async fn given_template(&self, name: &str, language: &str, status: crate::domain::whatsapp_template::TemplateStatus, variables: usize) -> crate::domain::whatsapp_template::WhatsAppTemplate {
+        use crate::ports::WhatsAppTemplateStore;
+        let id = format!("{}", 9_000_000 + self.store().whatsapp_templates(ORG, &Default::default(), &crate::ports::PageRequest { limit: 100, cursor: None }).await.unwrap().items.len());
+        let mut template = crate::domain::whatsapp_template::WhatsAppTemplate::discovered(ORG, WABA, &id, name, language, t(0));
+        template.status = status;
+        template.body_parameters = Some((1..=variables).map(|n| n.to_string()).collect());
+        template.header_parameters = Some(Vec::new());
+        template.version = 1;
+        assert_eq!(self.store().save_whatsapp_template(&template).await.unwrap(), crate::ports::Written::Stored);
+        template
     }
 
     pub fn store(&self) -> &MemoryStore {

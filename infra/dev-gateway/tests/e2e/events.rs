@@ -100,6 +100,13 @@ async fn every_sample_event_runs_through_its_handler() {
         ("api-support/get-ticket.json", 404),
         ("api-support/list-open-tickets.json", 200),
         ("api-support/put-bot-menu.json", 200),
+        ("api-whatsapp-templates/delete-unknown-template.json", 404),
+        ("api-whatsapp-templates/get-unknown-template.json", 404),
+        ("api-whatsapp-templates/list-templates.json", 200),
+        ("api-whatsapp-templates/submit-template-as-agent.json", 403),
+        ("api-whatsapp-templates/submit-template-without-samples.json", 422),
+        ("api-whatsapp-templates/submit-template.json", 201),
+        ("api-whatsapp-templates/sync-templates.json", 200),
         // Signed for the public URL of the memory adapter (api.example.com) with the demo voice
         // account's token: this stack has another URL and no voice account, so both are refused
         // (functions/voice-webhook's own test shows the signed one taken in).

@@ -16,6 +16,7 @@ mod support;
 mod tenancy;
 mod voice;
 mod whatsapp;
+mod whatsapp_templates;
 
 use serde_json::{Value, json};
 

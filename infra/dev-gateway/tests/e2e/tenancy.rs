@@ -136,6 +136,9 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     let (s, demo) = t.post("/v1/calls/demo", &t.org.admin, json!({ "customer_number": "+34600111222" })).await;
     assert_eq!(s, StatusCode::CREATED, "{demo}");
     let demo = demo["id"].as_str().unwrap().to_string();
+    let (s, seeded) = t.get("/v1/whatsapp-templates?name=hello_world", &t.org.agent).await;
+    assert_eq!(s, StatusCode::OK, "{seeded}");
+    let wa_template = seeded["items"][0]["id"].as_str().expect("the seeded fallback template").to_string();
 
     // (method, path of template.yaml) -> (path with our ids, a body the route would accept).
     let cases: Vec<(&str, &str, String, Value)> = vec![
@@ -178,6 +181,8 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("POST", "/v1/calls/demo/{id}/initiate", format!("/v1/calls/demo/{demo}/initiate"), json!({})),
         ("DELETE", "/v1/channels/whatsapp/{phoneNumberId}", format!("/v1/channels/whatsapp/{}", t.org.seed.phone_number_id), Value::Null),
         ("POST", "/v1/channels/whatsapp/{phoneNumberId}/replay", format!("/v1/channels/whatsapp/{}/replay", t.org.seed.phone_number_id), json!({})),
+        ("GET", "/v1/whatsapp-templates/{id}", format!("/v1/whatsapp-templates/{wa_template}"), Value::Null),
+        ("DELETE", "/v1/whatsapp-templates/{id}", format!("/v1/whatsapp-templates/{wa_template}"), Value::Null),
     ];
     let routes = &t.stack.template.routes;
     let with_ids: Vec<(String, String)> = routes.iter().filter(|r| r.authorized && r.path.contains('{')).map(|r| (r.method.to_uppercase(), r.path.clone())).collect();
@@ -194,6 +199,7 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     }
     // Nothing of ours changed under their calls.
     assert_eq!(t.get(&format!("/v1/actions/{action}"), &t.org.agent).await.1["status"], "pending");
+    assert_eq!(t.get(&format!("/v1/whatsapp-templates/{wa_template}"), &t.org.agent).await.1["status"], "APPROVED", "not deleted by another organisation");
     assert_eq!(t.get(&format!("/v1/interactions/{interaction}"), &t.org.agent).await.1["title"], "Call");
     assert_eq!(t.get(&format!("/v1/conversations/{conversation}"), &t.org.agent).await.1["status"], "open");
     assert!(t.get(&format!("/v1/customers/{customer}"), &t.org.agent).await.1["phone"].is_string(), "not erased by another organisation");

@@ -1,4 +1,4 @@
-//! Channels, customers and their identities, conversations, and template statuses on DynamoDB.
+//! Channels, customers and their identities, and conversations on DynamoDB.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -7,13 +7,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 
-use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
+use crate::domain::channel::Channel;
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
 use crate::error::{Error, Result};
 use crate::ports::{
     ChannelDirectory, ChannelPut, ConversationFilter, ConversationStore, CustomerStore, Page, PageRequest,
-    TemplateStatusStore, Written,
+    Written,
 };
 
 use super::*;
@@ -252,12 +252,5 @@ impl ConversationStore for DynamoStore {
             Err(codes) if failed_condition(&codes, 0) => Err(Error::LostUpdate("conversation")),
             Err(_) => Ok(Written::AlreadyThere),
         }
-    }
-}
-
-#[async_trait]
-impl TemplateStatusStore for DynamoStore {
-    async fn record_template_status(&self, status: &WhatsAppTemplateStatus) -> Result<()> {
-        self.put(keyed(status, keys::whatsapp_template(&status.org_id, &status.template_id), &[])?).await
     }
 }

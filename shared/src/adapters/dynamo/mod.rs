@@ -32,6 +32,7 @@ mod customers;
 pub mod interactions;
 mod messages;
 pub mod support;
+mod whatsapp_templates;
 
 pub use interactions::interaction_item;
 pub use messages::{REPLY_OUTBOX_SHARDS, message_item};
@@ -96,6 +97,14 @@ pub mod keys {
     }
     pub fn whatsapp_template(org: &str, template_id: &str) -> (String, String) {
         (format!("ORG#{org}#WATEMPLATE#{template_id}"), "WATEMPLATE".into())
+    }
+    /// gsi1: an organisation's WhatsApp templates, sorted `{name}#{language}#{id}` (a send finds
+    /// one by name and language with a key condition).
+    pub fn whatsapp_templates(org: &str) -> String {
+        format!("ORG#{org}#WATEMPLATES")
+    }
+    pub fn whatsapp_template_sort(name: &str, language: &str, template_id: &str) -> String {
+        format!("{name}#{language}#{template_id}")
     }
     /// Conversation lists: all, by status, by assignee (GSI 1, 2, 3), newest activity first.
     pub fn conversations_all(org: &str) -> String {

@@ -4,14 +4,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Delivery, MemoryStore, State, advance, fill_page, key, sort_time, written};
-use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
+use crate::domain::channel::Channel;
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
 use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message};
 use crate::error::{Error, Result};
 use crate::ports::{
     ChannelDirectory, ChannelPut, ConversationFilter, ConversationStore, CustomerStore, EarlyStatus, MessageStore, Page, PageRequest,
-    TemplateStatusStore, WamidIndex, Written,
+    WamidIndex, Written,
 };
 
 /// The outbox index is spread over this many shards (`adapters::dynamo::REPLY_OUTBOX_SHARDS`); the
@@ -421,14 +421,6 @@ impl MessageStore for MemoryStore {
 
     async fn apply_status(&self, org_id: &str, wamid: &str, status: DeliveryStatus, failure: Option<&FailureReason>, at: DateTime<Utc>) -> Result<Written> {
         Ok(self.write("apply_status")?.apply_status(org_id, wamid, status, failure, at))
-    }
-}
-
-#[async_trait]
-impl TemplateStatusStore for MemoryStore {
-    async fn record_template_status(&self, status: &WhatsAppTemplateStatus) -> Result<()> {
-        self.write("record_template_status")?.whatsapp_templates.insert(key(&status.org_id, &status.template_id), status.clone());
-        Ok(())
     }
 }
 

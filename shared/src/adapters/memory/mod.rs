@@ -16,6 +16,7 @@ mod interactions;
 mod messaging;
 mod jobs;
 mod support;
+mod whatsapp_templates;
 
 pub use jobs::{ManualClock, MemoryBlobs, MemoryOutbox, MemorySecrets, sqs_record};
 
@@ -30,7 +31,7 @@ use crate::domain::action::{Action, ActionResponse};
 use crate::domain::bot::StoredBotSettings;
 use crate::domain::call::{Call, NpsCounts, ServiceRecord};
 use crate::domain::call_schedule::ScheduleConfig;
-use crate::domain::channel::{Channel, WhatsAppTemplateStatus};
+use crate::domain::channel::Channel;
 use crate::domain::conversation::Conversation;
 use crate::domain::customer::{Customer, WhatsAppIdentity};
 use crate::domain::event::DashboardEvent;
@@ -70,7 +71,7 @@ struct State {
     unhandled: BTreeSet<(String, String, String)>,
     /// Statuses Meta called back before the send was recorded: `(org, wamid)` → one per status.
     early_statuses: BTreeMap<Key, BTreeMap<&'static str, EarlyStatus>>,
-    whatsapp_templates: BTreeMap<Key, WhatsAppTemplateStatus>,
+    whatsapp_templates: BTreeMap<Key, crate::domain::whatsapp_template::WhatsAppTemplate>,
     interactions: BTreeMap<Key, Interaction>,
     interaction_keys: BTreeMap<Key, String>,
     workflow_templates: BTreeMap<Key, WorkflowTemplate>,

@@ -1,0 +1,124 @@
+//! WhatsApp message templates end to end: submitted through the API to the WhatsApp sandbox,
+//! reviewed by Meta as the dev stack plays it (`POST /dev/whatsapp/templates/{name}`: the signed
+//! status webhook through the receiver, the inbound queue and inbound-processor), announced to the
+//! admin who submitted it, and refused for sending until approved.
+
+use max_dev::testing::{TestStack, WAIT, eventually, items};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn order_ready() -> Value {
+    json!({
+        "name": "order_ready", "language": "en", "category": "UTILITY",
+        "components": [
+            { "type": "BODY", "text": "Hi {{1}}, your car is ready for pickup.", "example": { "body_text": [["Ana"]] } },
+            { "type": "FOOTER", "text": "Demo Motors" }
+        ]
+    })
+}
+
+/// Plays Meta's review of the template through the dev route; the webhook it posted was accepted.
+async fn review(t: &TestStack, name: &str, body: Value) {
+    let response = t.http.post(t.url(&format!("/dev/whatsapp/templates/{name}"))).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let played: Value = response.json().await.unwrap();
+    assert_eq!(played["webhook_status"], 200, "{played}");
+    assert_eq!(played["webhook"]["entry"][0]["changes"][0]["field"], "message_template_status_update");
+}
+
+async fn template_when(t: &TestStack, id: &str, status: &str) -> Value {
+    eventually(status, WAIT, || async {
+        let (code, template) = t.get(&format!("/v1/whatsapp-templates/{id}"), &t.org.agent).await;
+        assert_eq!(code, StatusCode::OK, "{template}");
+        (template["status"] == status).then_some(template)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_submitted_template_is_pending_then_approved_and_its_creator_is_told() {
+    let t = TestStack::start().await;
+    // An admin submits a template: Meta (the sandbox) has it, MAX answers it PENDING with Meta's id.
+    let (status, submitted) = t.post("/v1/whatsapp-templates", &t.org.admin, order_ready()).await;
+    assert_eq!(status, StatusCode::CREATED, "{submitted}");
+    assert_eq!(submitted["status"], "PENDING");
+    let id = submitted["id"].as_str().unwrap().to_string();
+    assert!(id.bytes().all(|b| b.is_ascii_digit()), "Meta's ids are digits: {id}");
+    // Agents may read it, not submit; another organisation does not see it.
+    let (status, _) = t.post("/v1/whatsapp-templates", &t.org.agent, order_ready()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = t.get(&format!("/v1/whatsapp-templates/{id}"), &t.other.admin).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Sending it before Meta approved it: 422, and nothing is stored or queued.
+    let conversation = t.live_conversation().await;
+    let content = json!({ "type": "template", "name": "order_ready", "language": "en", "parameters": ["Ana"] });
+    let (status, problem) = t.post(&format!("/v1/conversations/{conversation}/messages"), &t.org.agent, content.clone()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(problem["field"].as_str().unwrap().ends_with("name"), "{problem}");
+    assert_eq!(t.messages(&conversation).await.len(), 1, "only the customer's message");
+
+    // Meta approves it: the signed webhook travels the real path and moves it.
+    review(&t, "order_ready", json!({ "event": "APPROVED" })).await;
+    let approved = template_when(&t, &id, "APPROVED").await;
+    assert_eq!(approved["created_by"], submitted["created_by"]);
+    // The admin who submitted it is told, in the feed, by an event addressed to them.
+    let admin_sub = submitted["created_by"].as_str().unwrap().to_string();
+    let told = eventually("template.status_changed", WAIT, || async {
+        t.feed(&t.org.admin).await.into_iter().find(|e| e["kind"] == "template.status_changed" && e["data"]["template_id"] == id.as_str())
+    })
+    .await;
+    assert_eq!(told["data"]["notify"], json!({ "user_id": admin_sub }));
+    assert_eq!((told["data"]["status"].as_str(), told["data"]["previous_status"].as_str()), (Some("APPROVED"), Some("PENDING")));
+
+    // Now it is sent, with its one parameter; a wrong count is still refused.
+    let (status, sent) = t.post(&format!("/v1/conversations/{conversation}/messages"), &t.org.agent, content).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let wrong = json!({ "type": "template", "name": "order_ready", "language": "en", "parameters": ["Ana", "extra"] });
+    let (status, problem) = t.post(&format!("/v1/conversations/{conversation}/messages"), &t.org.agent, wrong).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+}
+
+#[tokio::test]
+async fn a_rejected_template_carries_its_reason_and_meta_refuses_a_duplicate() {
+    let t = TestStack::start().await;
+    let promo = json!({
+        "name": "promo_weekend", "language": "en_US", "category": "UTILITY",
+        "components": [{ "type": "BODY", "text": "20% off this weekend, {{1}}!", "example": { "body_text": [["Ana"]] } }]
+    });
+    let (status, submitted) = t.post("/v1/whatsapp-templates", &t.org.admin, promo.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{submitted}");
+    let id = submitted["id"].as_str().unwrap().to_string();
+    let (status, problem) = t.post("/v1/whatsapp-templates", &t.org.admin, promo).await;
+    assert_eq!((status, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("template")), "{problem}");
+
+    review(&t, "promo_weekend", json!({ "event": "REJECTED", "reason": "INCORRECT_CATEGORY" })).await;
+    let rejected = template_when(&t, &id, "REJECTED").await;
+    assert_eq!(rejected["reason"], "INCORRECT_CATEGORY");
+    let (status, list) = t.get("/v1/whatsapp-templates?status=REJECTED", &t.org.agent).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(items(&list).iter().map(|t| t["name"].as_str().unwrap().to_string()).collect::<Vec<_>>(), ["promo_weekend"]);
+    // The seeded templates are the approved ones; a sync finds nothing new in the sandbox's list.
+    let (status, list) = t.get("/v1/whatsapp-templates?status=APPROVED", &t.org.agent).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(items(&list).iter().map(|t| t["name"].as_str().unwrap().to_string()).collect::<Vec<_>>(), ["hello_world", "order_shipped"]);
+    let (status, report) = t.post("/v1/whatsapp-templates/sync", &t.org.admin, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["created"], 0);
+}
+
+#[tokio::test]
+async fn a_template_made_in_metas_tools_appears_on_sync_and_a_delete_reaches_meta() {
+    let t = TestStack::start().await;
+    let sandbox = t.stack.sandbox.clone().expect("the WhatsApp sandbox is on");
+    let made_there = sandbox.know_template(&t.org.seed.waba_id, "service_reminder", "en", "UTILITY", "APPROVED", json!([{ "type": "BODY", "text": "Your service is due, {{1}}." }]));
+    let (status, report) = t.post("/v1/whatsapp-templates/sync", &t.org.admin, json!({})).await;
+    assert_eq!((status, report["created"].as_u64()), (StatusCode::OK, Some(1)), "{report}");
+    let (status, found) = t.get(&format!("/v1/whatsapp-templates/{made_there}"), &t.org.agent).await;
+    assert_eq!((status, found["status"].as_str(), found["body_parameters"].clone()), (StatusCode::OK, Some("APPROVED"), json!(["1"])));
+    let (status, _) = t.api(reqwest::Method::DELETE, &format!("/v1/whatsapp-templates/{made_there}"), &t.org.admin, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(sandbox.template_named("service_reminder", None).is_none(), "deleted at Meta");
+    let (status, _) = t.get(&format!("/v1/whatsapp-templates/{made_there}"), &t.org.agent).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
