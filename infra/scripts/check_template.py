@@ -98,12 +98,13 @@ LOG_ALARMS = [
     ("WhatsApp access token", "Graph error 190 or no token: every send from a number fails"),
 ]
 # Who may touch which secrets (Secrets Manager), by the folder below the stack's prefix and by
-# binary: the numbers' Graph tokens are written by the channels API and read by the sender only;
+# binary: the numbers' Graph tokens are written by the channels API and read by the sender and
+# the templates API (a template request to Meta carries a token of one of the WABA's numbers);
 # the organisations' voice accounts are written (and shown, without the token) by the channels
 # API and read by the dialer (to place calls) and the voice webhook (to verify callbacks). Every
 # grant names secrets below the stack's prefix, in one of these folders.
 SECRET_GRANTS = {
-    "whatsapp/": {"writers": {"api-channels"}, "readers": {"reply-sender"}},
+    "whatsapp/": {"writers": {"api-channels"}, "readers": {"reply-sender", "api-whatsapp-templates"}},
     "voice/": {"writers": {"api-channels"}, "readers": {"api-channels", "call-dialer", "voice-webhook"}},
 }
 SECRET_READ_ACTIONS = {"GetSecretValue"}
