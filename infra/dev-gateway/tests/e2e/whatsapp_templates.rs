@@ -3,9 +3,11 @@
 //! status webhook through the receiver, the inbound queue and inbound-processor), announced to the
 //! admin who submitted it, and refused for sending until approved.
 
-use max_dev::testing::{TestStack, WAIT, eventually, items};
+use max_dev::testing::{TestStack, WAIT, eventually, fixture, items};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use wiremock::matchers::{body_partial_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn order_ready() -> Value {
     json!({
@@ -28,7 +30,11 @@ async fn review(t: &TestStack, name: &str, body: Value) {
 
 async fn template_when(t: &TestStack, id: &str, status: &str) -> Value {
     eventually(status, WAIT, || async {
+        // Not there yet: a webhook for a template MAX never saw creates it.
         let (code, template) = t.get(&format!("/v1/whatsapp-templates/{id}"), &t.org.agent).await;
+        if code == StatusCode::NOT_FOUND {
+            return None;
+        }
         assert_eq!(code, StatusCode::OK, "{template}");
         (template["status"] == status).then_some(template)
     })
@@ -121,4 +127,43 @@ async fn a_template_made_in_metas_tools_appears_on_sync_and_a_delete_reaches_met
     assert!(sandbox.template_named("service_reminder", None).is_none(), "deleted at Meta");
     let (status, _) = t.get(&format!("/v1/whatsapp-templates/{made_there}"), &t.org.agent).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_template_goes_to_metas_graph_api_with_a_token_of_the_organisations_number() {
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/102290129340398/message_templates"))
+        .and(header("authorization", "Bearer EAAG-dev-demo-token"))
+        .and(body_partial_json(json!({ "name": "order_ready", "language": "en", "category": "UTILITY",
+            "components": [{ "type": "BODY", "example": { "body_text": [["Ana"]] } }, { "type": "FOOTER" }] })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": "594425479261596", "status": "PENDING", "category": "UTILITY" })))
+        .expect(1)
+        .mount(&graph)
+        .await;
+    let t = TestStack::with_graph(&graph.uri()).await;
+    let (status, submitted) = t.post("/v1/whatsapp-templates", &t.org.admin, order_ready()).await;
+    assert_eq!((status, submitted["id"].as_str(), submitted["status"].as_str()), (StatusCode::CREATED, Some("594425479261596"), Some("PENDING")), "{submitted}");
+    graph.verify().await;
+}
+
+/// Meta's own fixture: a template MAX never saw (made in WhatsApp Manager) rejected; the record is
+/// created from the webhook, with its reason.
+#[tokio::test]
+async fn metas_rejection_of_a_template_made_in_its_tools_creates_it_with_the_reason() {
+    let t = TestStack::start().await;
+    assert_eq!(t.post_webhook(&fixture("template-status-rejected.json")).await.status(), StatusCode::OK);
+    let rejected = template_when(&t, "1689556908129833", "REJECTED").await;
+    assert_eq!((rejected["name"].as_str(), rejected["language"].as_str(), rejected["reason"].as_str()), (Some("promo_weekend"), Some("en_US"), Some("INCORRECT_CATEGORY")));
+    assert_eq!(rejected["created_by"], Value::Null, "nobody in MAX submitted it: the event is addressed to no one");
+    let told = eventually("template.status_changed", WAIT, || async {
+        t.feed(&t.org.admin).await.into_iter().find(|e| e["kind"] == "template.status_changed")
+    })
+    .await;
+    assert!(told["data"].get("notify").is_none(), "{told}");
+    // Delivered again by Meta: nothing changes, nothing more is told.
+    assert_eq!(t.post_webhook(&fixture("template-status-rejected.json")).await.status(), StatusCode::OK);
+    t.drained().await;
+    let events = t.feed(&t.org.admin).await.into_iter().filter(|e| e["kind"] == "template.status_changed").count();
+    assert_eq!(events, 1);
 }
