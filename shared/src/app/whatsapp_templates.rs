@@ -247,7 +247,7 @@ async fn apply(
         let stored = templates.whatsapp_template(org_id, template_id).await?;
         match change(stored.as_ref()) {
             Applied::Changed(next) => match templates.save_whatsapp_template(&next).await? {
-                Written::Stored => Ok((stored, Some(next))),
+                Written::Stored => Ok((stored, Some(*next))),
                 Written::AlreadyThere => Err(Error::LostUpdate("whatsapp template")),
             },
             // The record says this already. If the webhook moved it (it has Meta's time), the

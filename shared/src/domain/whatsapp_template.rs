@@ -714,7 +714,7 @@ pub struct QualityUpdate {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Applied {
     /// The record to store (its `version` advanced, or 1 for a template MAX did not know).
-    Changed(WhatsAppTemplate),
+    Changed(Box<WhatsAppTemplate>),
     /// The record says this already: nothing changes.
     Repeat,
     /// Meta's time is older than what the record shows: a late webhook, ignored.
@@ -729,6 +729,7 @@ fn meta_reason(reason: Option<&str>) -> Option<String> {
 
 impl WhatsAppTemplate {
     /// A template submitted through MAX, as Meta accepted it.
+    #[allow(clippy::too_many_arguments)]
     pub fn submitted(org_id: &str, waba_id: &str, id: &str, new: &NewTemplate, vars: &Variables, created_by: &str, status: TemplateStatus, now: DateTime<Utc>) -> Self {
         WhatsAppTemplate {
             id: id.to_string(),
@@ -808,7 +809,7 @@ impl WhatsAppTemplate {
         next.status_at = Some(update.at);
         next.updated_at = now;
         next.version += 1;
-        Applied::Changed(next)
+        Applied::Changed(Box::new(next))
     }
 
     /// Applies a quality webhook, like a status one.
@@ -836,7 +837,7 @@ impl WhatsAppTemplate {
         next.quality_at = Some(update.at);
         next.updated_at = now;
         next.version += 1;
-        Applied::Changed(next)
+        Applied::Changed(Box::new(next))
     }
 
     /// Takes what Meta's list says of the template (sync); `None` when nothing differs.
