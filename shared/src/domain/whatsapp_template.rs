@@ -882,6 +882,10 @@ impl WhatsAppTemplate {
         if self.header_parameters.as_ref().is_some_and(|h| !h.is_empty()) {
             return Err(Error::invalid("content.name", format!("template {} has a header variable, which replies cannot fill yet", self.name)));
         }
+        // A reply carries its values in order; Meta wants named variables filled by name.
+        if self.parameter_format == Some(ParameterFormat::Named) && self.body_parameters.as_ref().is_some_and(|b| !b.is_empty()) {
+            return Err(Error::invalid("content.name", format!("template {} uses named variables, which replies cannot fill yet", self.name)));
+        }
         if let Some(body) = &self.body_parameters
             && body.len() != parameters
         {
@@ -1166,6 +1170,9 @@ mod tests {
         t.header_parameters = Some(Vec::new());
         t.body_parameters = None;
         assert!(t.check_send(7).is_ok(), "variables unknown until a sync: Meta checks them");
+        t.body_parameters = Some(vec!["order_id".into()]);
+        t.parameter_format = Some(ParameterFormat::Named);
+        assert!(matches!(t.check_send(1), Err(Error::Invalid { field, .. }) if field == "content.name"), "named variables are not filled by position");
     }
 
     #[test]
