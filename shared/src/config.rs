@@ -335,6 +335,7 @@ impl Deps {
             messages: store,
             templates: store,
             blobs: &*self.blobs,
+            rate_limits: store,
             deliveries: self.delivery_ports(),
         }
     }

@@ -756,6 +756,28 @@ pub trait CannedResponseStore: Send + Sync {
     async fn count_canned_use(&self, org_id: &str, id: &str, message_id: &str, at: DateTime<Utc>) -> Result<Written>;
 }
 
+// ------------------------------------------------------------------ rate limits (issue 14)
+
+/// Customer-side rate limits (`docs/rate-limits.md`): the organisation's settings, one counter
+/// per customer and window, and the block on the customer's WhatsApp identity.
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// The organisation's saved settings; `None` until an admin saves some (the defaults hold).
+    /// DynamoDB keeps what it read for a minute per warm function: every inbound message needs them.
+    async fn rate_limit_settings(&self, org_id: &str) -> Result<Option<crate::domain::rate_limit::StoredRateLimits>>;
+    async fn put_rate_limit_settings(&self, settings: &crate::domain::rate_limit::StoredRateLimits) -> Result<()>;
+    /// Counts `id` (a message's WhatsApp id) once in the counter's window: the count with it, or
+    /// `None` when it was counted already (a redelivery). One atomic write; the counter expires
+    /// by itself after its window.
+    async fn count_once(&self, counter: &crate::domain::rate_limit::RateCounter, id: &str) -> Result<Option<u32>>;
+    /// Puts `block` on the identity unless a block holding at `block.since` is there already:
+    /// `AlreadyThere` then (another delivery won), and nothing is written.
+    async fn block_customer(&self, org_id: &str, address: &str, block: &crate::domain::rate_limit::CustomerBlock) -> Result<Written>;
+    /// Lifts any block on the identity and forgets `counters` (an unblocked customer starts
+    /// their windows afresh). Harmless on an identity without a block.
+    async fn unblock_customer(&self, org_id: &str, address: &str, counters: &[crate::domain::rate_limit::RateCounter]) -> Result<()>;
+}
+
 // ------------------------------------------------------------------ the whole store
 
 /// Every store port at once: what one table (DynamoDB, or the memory adapter) provides. Handlers
@@ -778,6 +800,7 @@ pub trait Stores:
     + BotStore
     + CallStore
     + CannedResponseStore
+    + RateLimitStore
 {
 }
 
@@ -799,6 +822,7 @@ impl<T> Stores for T where
         + BotStore
         + CallStore
         + CannedResponseStore
+        + RateLimitStore
         + ?Sized
 {
 }

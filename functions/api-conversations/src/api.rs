@@ -3,7 +3,8 @@
 //! route shares (401, 422 for the query, 500; 400/413 for a body) are added there, once.
 
 use max_core::domain::conversation::Conversation;
-use max_core::domain::customer::Customer;
+use max_core::app::rate_limits::CustomerView;
+use max_core::domain::rate_limit::RateLimitSettings;
 use max_core::domain::erasure::CustomerRecord;
 use max_core::domain::message::Message;
 use max_core::http::PageBody;
@@ -22,7 +23,10 @@ use crate::{AssignBody, ListQuery, MessagesQuery, ReplyBody};
     reopen_conversation,
     get_customer,
     erase_customer,
-    export_customer
+    export_customer,
+    unblock_customer,
+    get_rate_limit_settings,
+    put_rate_limit_settings
 ))]
 struct Api;
 
@@ -79,9 +83,9 @@ fn close_conversation() {}
     ))]
 fn reopen_conversation() {}
 
-/// A customer.
+/// A customer, with the rate-limit block holding now (`blocked`, `null` when none).
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "conversations", params(("id" = String, Path)),
-    responses((status = 200, description = "The customer", body = Customer), (status = 404, description = "No such customer")))]
+    responses((status = 200, description = "The customer", body = CustomerView), (status = 404, description = "No such customer")))]
 fn get_customer() {}
 
 /// Erases the customer (admins): names, numbers, addresses, message bodies and media references,
@@ -104,3 +108,28 @@ fn erase_customer() {}
         (status = 404, description = "No such customer"),
     ))]
 fn export_customer() {}
+
+/// Lifts the customer's rate-limit block (supervisors, admins) and starts their counts afresh:
+/// their next message is answered again. A customer who is not blocked stays as they are.
+#[utoipa::path(post, path = "/v1/customers/{id}/unblock", tag = "conversations", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The customer, unblocked", body = CustomerView),
+        (status = 403, description = "Not a supervisor or an admin"),
+        (status = 404, description = "No such customer"),
+    ))]
+fn unblock_customer() {}
+
+/// The organisation's customer-side rate limits (the defaults until an admin saves some).
+#[utoipa::path(get, path = "/v1/settings/rate-limits", tag = "settings",
+    responses((status = 200, description = "The rate limits", body = RateLimitSettings)))]
+fn get_rate_limit_settings() {}
+
+/// Replaces the organisation's customer-side rate limits (admins). Inbound processing applies
+/// them within a minute.
+#[utoipa::path(put, path = "/v1/settings/rate-limits", tag = "settings", request_body = RateLimitSettings,
+    responses(
+        (status = 200, description = "The rate limits saved", body = RateLimitSettings),
+        (status = 403, description = "Not an admin"),
+        (status = 422, description = "A limit out of range (the field is named)"),
+    ))]
+fn put_rate_limit_settings() {}

@@ -80,6 +80,9 @@ macro_rules! store_contract {
             answer_statuses_only_move_forward,
             response_templates_are_versioned,
             whatsapp_templates_are_versioned_found_by_name_and_paged,
+            a_canned_shortcut_is_claimed_once_per_scope,
+            a_canned_save_moves_its_claim_over_the_version_read,
+            a_canned_use_is_counted_once_per_message_and_survives_edits,
             events_are_numbered_in_order_and_deduplicated,
             a_repeated_event_leaves_a_void_number,
             events_after_respects_position_limit_and_organisation,
@@ -110,6 +113,9 @@ macro_rules! store_contract {
             due_calls_are_the_ready_calls_of_their_schedule_due_by_now,
             stale_calls_are_in_progress_calls_quiet_since_before,
             a_customers_records_are_read_whole_and_erased_in_place,
+            a_message_is_counted_once_per_window_however_often_it_is_delivered,
+            one_block_holds_at_a_time_and_unblocking_is_harmless,
+            rate_limit_settings_are_stored_per_organisation,
         );
     };
     (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
@@ -153,6 +159,8 @@ fn identity(org: &str, address: &str, customer: &str, open: Option<&str>) -> Wha
         customer_id: customer.into(),
         open_conversation_id: open.map(str::to_string),
         profile_name: None,
+        last_conversation_id: None,
+        blocked: None,
     }
 }
 
@@ -451,6 +459,76 @@ pub async fn another_organisation_finds_nothing<S: Stores + ?Sized>(s: &S) {
     // A status for our WhatsApp id in another organisation changes nothing of ours.
     assert_eq!(s.apply_status(OTHER, "wamid.1", DeliveryStatus::Read, None, t(5)).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.message(ORG, "C1", "M1").await.unwrap().unwrap().status, DeliveryStatus::Sent);
+}
+
+// ------------------------------------------------------------------------- rate limits (issue 14)
+
+pub async fn a_message_is_counted_once_per_window_however_often_it_is_delivered<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::rate_limit::{BlockReason, RateCounter};
+    let minute = RateCounter::at(ORG, "A1", BlockReason::MessagesPerMinute, t(1));
+    assert_eq!(s.count_once(&minute, "wamid.1").await.unwrap(), Some(1));
+    // A redelivery of the same message counts nothing.
+    assert_eq!(s.count_once(&minute, "wamid.1").await.unwrap(), None);
+    assert_eq!(s.count_once(&minute, "wamid.2").await.unwrap(), Some(2));
+    assert_eq!(s.count_once(&minute, "wamid.1").await.unwrap(), None);
+    // Another window, another customer, another organisation, another limit: counted apart.
+    let next = RateCounter::at(ORG, "A1", BlockReason::MessagesPerMinute, t(2));
+    assert_eq!(s.count_once(&next, "wamid.1").await.unwrap(), Some(1));
+    assert_eq!(s.count_once(&RateCounter::at(ORG, "A2", BlockReason::MessagesPerMinute, t(1)), "wamid.1").await.unwrap(), Some(1));
+    assert_eq!(s.count_once(&RateCounter::at(OTHER, "A1", BlockReason::MessagesPerMinute, t(1)), "wamid.1").await.unwrap(), Some(1));
+    assert_eq!(s.count_once(&RateCounter::at(ORG, "A1", BlockReason::ConversationsPerHour, t(1)), "wamid.1").await.unwrap(), Some(1));
+    assert_eq!(s.count_once(&minute, "wamid.3").await.unwrap(), Some(3));
+}
+
+pub async fn one_block_holds_at_a_time_and_unblocking_is_harmless<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::rate_limit::{BlockReason, CustomerBlock, RateCounter, RateLimitSettings};
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let address = c.customer_address.clone();
+    let settings = RateLimitSettings::default();
+    let block = CustomerBlock::start(&settings, BlockReason::MessagesPerMinute, t(2), "wamid.21", "C1");
+    assert_eq!(s.block_customer(ORG, &address, &block).await.unwrap(), Written::Stored);
+    let identity = s.whatsapp_identity(ORG, &address).await.unwrap().unwrap();
+    assert_eq!(identity.blocked.as_ref(), Some(&block));
+    assert_eq!(identity.open_conversation_id.as_deref(), Some("C1"), "the rest of the identity stays");
+    // A second delivery crossing the limit meanwhile loses: one block, one winner.
+    let rival = CustomerBlock::start(&settings, BlockReason::MessagesPerMinute, t(3), "wamid.22", "C1");
+    assert_eq!(s.block_customer(ORG, &address, &rival).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.whatsapp_identity(ORG, &address).await.unwrap().unwrap().blocked, Some(block.clone()));
+    // Another organisation's identity of the same address is not ours to block.
+    assert_eq!(s.block_customer(OTHER, &address, &rival).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.whatsapp_identity(OTHER, &address).await.unwrap(), None, "no identity created");
+    // Once the cool-down ended, a new block may start.
+    let later = CustomerBlock::start(&settings, BlockReason::ConversationsPerHour, block.until, "wamid.90", "C1");
+    assert_eq!(s.block_customer(ORG, &address, &later).await.unwrap(), Written::Stored);
+    // Unblocking lifts the block and forgets the window's count.
+    let minute = RateCounter::at(ORG, &address, BlockReason::MessagesPerMinute, t(12));
+    assert_eq!(s.count_once(&minute, "wamid.91").await.unwrap(), Some(1));
+    s.unblock_customer(ORG, &address, std::slice::from_ref(&minute)).await.unwrap();
+    let identity = s.whatsapp_identity(ORG, &address).await.unwrap().unwrap();
+    assert_eq!(identity.blocked, None);
+    assert_eq!(identity.open_conversation_id.as_deref(), Some("C1"));
+    assert_eq!(s.count_once(&minute, "wamid.91").await.unwrap(), Some(1), "counted afresh");
+    // Again, and for an address nobody has: harmless, nothing created.
+    s.unblock_customer(ORG, &address, &[]).await.unwrap();
+    s.unblock_customer(ORG, "A9", &[]).await.unwrap();
+    assert_eq!(s.whatsapp_identity(ORG, "A9").await.unwrap(), None);
+}
+
+pub async fn rate_limit_settings_are_stored_per_organisation<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::rate_limit::{RateLimitSettings, StoredRateLimits};
+    assert_eq!(s.rate_limit_settings(ORG).await.unwrap(), None);
+    let stored = StoredRateLimits {
+        org_id: ORG.into(),
+        settings: RateLimitSettings { messages_per_minute: 3, conversations_per_hour: 2, cooldown_minutes: 1 },
+        updated_at: t(1),
+        updated_by: "admin-1".into(),
+    };
+    s.put_rate_limit_settings(&stored).await.unwrap();
+    assert_eq!(s.rate_limit_settings(ORG).await.unwrap(), Some(stored.clone()));
+    assert_eq!(s.rate_limit_settings(OTHER).await.unwrap(), None);
+    let changed = StoredRateLimits { settings: RateLimitSettings { messages_per_minute: 7, ..stored.settings }, ..stored };
+    s.put_rate_limit_settings(&changed).await.unwrap();
+    assert_eq!(s.rate_limit_settings(ORG).await.unwrap(), Some(changed), "a change is read back by whoever made it");
 }
 
 pub async fn a_conversation_opens_only_over_the_previous_one<S: Stores + ?Sized>(s: &S) {
@@ -1698,6 +1776,92 @@ pub async fn stale_calls_are_in_progress_calls_quiet_since_before<S: Stores + ?S
     assert_eq!(call_ids(&s.stale_calls(ORG, t(30), 10).await.unwrap()), ["S1", "S2"], "quiet since before, oldest first");
     assert_eq!(call_ids(&s.stale_calls(ORG, t(31), 1).await.unwrap()), ["S1"]);
     assert!(s.stale_calls(OTHER, t(31), 10).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------- canned responses (issue 14)
+
+fn canned(org: &str, id: &str, shortcut: &str, team: Option<&str>, owner: Option<&str>) -> crate::domain::canned::CannedResponse {
+    from_json(json!({
+        "id": id, "org_id": org, "shortcut": shortcut, "title": "Saludo", "content": "Hola {{customer_name}}",
+        "category": "general", "team_id": team, "owner_id": owner, "attachments": [], "variables": ["customer_name"],
+        "usage_count": 0, "created_by": "sup", "created_at": t(0), "updated_at": t(0), "version": 1
+    }))
+}
+
+pub async fn a_canned_shortcut_is_claimed_once_per_scope<S: Stores + ?Sized>(s: &S) {
+    let greeting = canned(ORG, "C1", "/greeting", None, None);
+    assert_eq!(s.create_canned_response(&greeting).await.unwrap(), CannedSaved::Stored);
+    // The same response again is done already; another with its shortcut is refused, all of it.
+    assert_eq!(s.create_canned_response(&greeting).await.unwrap(), CannedSaved::AlreadyThere);
+    assert_eq!(s.create_canned_response(&canned(ORG, "C2", "/greeting", None, None)).await.unwrap(), CannedSaved::ShortcutTaken);
+    assert_eq!(s.canned_response(ORG, "C2").await.unwrap(), None);
+    // A team's, an agent's and another organisation's scopes are their own.
+    for (org, id, team, owner) in [(ORG, "C3", Some("sales"), None), (ORG, "C4", None, Some("a1")), (OTHER, "C5", None, None)] {
+        assert_eq!(s.create_canned_response(&canned(org, id, "/greeting", team, owner)).await.unwrap(), CannedSaved::Stored, "{id}");
+    }
+    assert_eq!(s.create_canned_response(&canned(ORG, "C6", "/greeting", Some("sales"), None)).await.unwrap(), CannedSaved::ShortcutTaken);
+    let ids = |list: Vec<crate::domain::canned::CannedResponse>| list.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.canned_responses(ORG).await.unwrap()), ["C1", "C3", "C4"]);
+    assert_eq!(ids(s.canned_responses(OTHER).await.unwrap()), ["C5"]);
+    assert_eq!(s.canned_response(ORG, "C1").await.unwrap(), Some(greeting));
+    assert_eq!(s.canned_response(OTHER, "C1").await.unwrap(), None);
+}
+
+pub async fn a_canned_save_moves_its_claim_over_the_version_read<S: Stores + ?Sized>(s: &S) {
+    let before = canned(ORG, "C1", "/greeting", None, None);
+    s.create_canned_response(&before).await.unwrap();
+    s.create_canned_response(&canned(ORG, "C2", "/hello", None, None)).await.unwrap();
+    let renamed = |r: &crate::domain::canned::CannedResponse, shortcut: &str| {
+        let mut next = r.clone();
+        next.shortcut = shortcut.into();
+        next.version += 1;
+        next
+    };
+    // Onto another's shortcut: refused, nothing written.
+    assert_eq!(s.save_canned_response(&before, &renamed(&before, "/hello")).await.unwrap(), CannedSaved::ShortcutTaken);
+    assert_eq!(s.canned_response(ORG, "C1").await.unwrap().unwrap().shortcut, "/greeting");
+    // Onto a free one: the old shortcut is free again.
+    let after = renamed(&before, "/hi");
+    assert_eq!(s.save_canned_response(&before, &after).await.unwrap(), CannedSaved::Stored);
+    assert_eq!(s.canned_response(ORG, "C1").await.unwrap(), Some(after.clone()));
+    assert_eq!(s.create_canned_response(&canned(ORG, "C3", "/greeting", None, None)).await.unwrap(), CannedSaved::Stored);
+    // Over a version that moved on: a lost update.
+    assert!(matches!(s.save_canned_response(&before, &renamed(&before, "/other")).await, Err(Error::LostUpdate(_))));
+    // Into a team: the organisation's shortcut is freed, the team's taken.
+    let mut team = after.clone();
+    team.team_id = Some("sales".into());
+    team.version += 1;
+    assert_eq!(s.save_canned_response(&after, &team).await.unwrap(), CannedSaved::Stored);
+    assert_eq!(s.create_canned_response(&canned(ORG, "C4", "/hi", None, None)).await.unwrap(), CannedSaved::Stored);
+    assert_eq!(s.create_canned_response(&canned(ORG, "C5", "/hi", Some("sales"), None)).await.unwrap(), CannedSaved::ShortcutTaken);
+    // Deleted over a stale version: refused; over the version read: gone with its claim.
+    assert!(matches!(s.delete_canned_response(&after).await, Err(Error::LostUpdate(_))));
+    s.delete_canned_response(&team).await.unwrap();
+    assert_eq!(s.canned_response(ORG, "C1").await.unwrap(), None);
+    assert_eq!(s.create_canned_response(&canned(ORG, "C5", "/hi", Some("sales"), None)).await.unwrap(), CannedSaved::Stored);
+}
+
+pub async fn a_canned_use_is_counted_once_per_message_and_survives_edits<S: Stores + ?Sized>(s: &S) {
+    let before = canned(ORG, "C1", "/greeting", None, None);
+    s.create_canned_response(&before).await.unwrap();
+    assert_eq!(s.count_canned_use(ORG, "C1", "M1", t(1)).await.unwrap(), Written::Stored);
+    assert_eq!(s.count_canned_use(ORG, "C1", "M1", t(2)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.count_canned_use(ORG, "C1", "M2", t(3)).await.unwrap(), Written::Stored);
+    assert_eq!(s.canned_response(ORG, "C1").await.unwrap().unwrap().usage_count, 2);
+    // An edit saved from a copy read before the counts loses none of them.
+    let mut edited = before.clone();
+    edited.title = "Saludo inicial".into();
+    edited.version = 2;
+    assert_eq!(s.save_canned_response(&before, &edited).await.unwrap(), CannedSaved::Stored);
+    let listed = s.canned_responses(ORG).await.unwrap();
+    assert_eq!((listed[0].title.as_str(), listed[0].usage_count), ("Saludo inicial", 2));
+    // Another organisation's response, or one that is gone, counts nothing.
+    assert!(matches!(s.count_canned_use(OTHER, "C1", "M3", t(4)).await, Err(Error::NotFound(_))));
+    s.delete_canned_response(&edited).await.unwrap();
+    assert!(matches!(s.count_canned_use(ORG, "C1", "M4", t(5)).await, Err(Error::NotFound(_))));
+    // A new response with the same id starts from nothing.
+    s.create_canned_response(&before).await.unwrap();
+    assert_eq!(s.canned_response(ORG, "C1").await.unwrap().unwrap().usage_count, 0);
 }
 
 // ------------------------------------------------------------------- secrets and blobs

@@ -85,6 +85,7 @@ fn internal_message(conversation: &Conversation, id: String, kind: &str, text: S
         idempotency_key: None,
         sending_at: None,
         resent_at: None,
+        rate_limited: false,
     }
 }
 

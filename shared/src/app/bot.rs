@@ -16,6 +16,7 @@ use tracing::info;
 use crate::app::calls::{self, CallPorts, SurveyRoute};
 use crate::app::inbound::Received;
 use crate::app::delivery::{NewReply, queue_reply};
+use crate::app::rate_limits::{self, AnnouncePorts};
 use crate::app::support;
 use crate::domain::bot::{BotDecision, BotReply, BotSettings, BotState, StoredBotSettings, TicketStep, decide};
 use crate::domain::conversation::Conversation;
@@ -71,7 +72,15 @@ pub struct BotOutcome {
 /// job hands on only the messages still owed (each is handed on once; a repeat after a failure
 /// between the two steps finds every bot action keyed by the message, its reply among them).
 pub async fn handle_received(ports: &BotPorts<'_>, received: &Received, now: DateTime<Utc>) -> Result<BotOutcome> {
-    let outcome = on_received(ports, received, now).await?;
+    let outcome = if received.message.rate_limited {
+        // A rate-limited customer: no menu, no ticket, no survey, no auto-reply; only the block's
+        // one notice, from the message that started it (`docs/rate-limits.md`).
+        let announce = AnnouncePorts { events: ports.events, conversations: ports.conversations, messages: ports.messages, outbox: ports.outbox };
+        let reply_id = rate_limits::announce_block(&announce, received, now).await?;
+        BotOutcome { decision: BotDecision { next_state: None, reply: None, ticket: TicketStep::None }, ticket_id: None, reply_id }
+    } else {
+        on_received(ports, received, now).await?
+    };
     retry_until_landed(|_| ports.messages.mark_handled(&received.message)).await?;
     Ok(outcome)
 }

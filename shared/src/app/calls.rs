@@ -138,6 +138,8 @@ async fn customer_by_phone(ports: &CallPorts<'_>, org_id: &str, phone: &str, nam
             customer_id: customer.id.clone(),
             open_conversation_id: None,
             profile_name: None,
+            last_conversation_id: None,
+            blocked: None,
         };
         if ports.calls.register_customer(&customer, &identity).await? == Written::Stored {
             return Ok(customer.id);

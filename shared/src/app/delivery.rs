@@ -173,6 +173,7 @@ pub(crate) fn outbound_message(
         idempotency_key: idempotency_key.map(str::to_string),
         sending_at: None,
         resent_at: None,
+        rate_limited: false,
     }
 }
 

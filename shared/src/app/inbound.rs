@@ -9,10 +9,11 @@ use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, IdentityRef, WhatsAppAddress, WhatsAppIdentity};
 use crate::domain::ids::{inbound_message_id, new_id, sha256_hex};
 use crate::domain::message::{DeliveryStatus, Direction, Message, Sender, SenderType};
+use crate::domain::rate_limit::{BlockReason, CustomerBlock, RateCounter, RateDecision, RateLimitSettings, decide};
 use crate::domain::webhook::{InboundJob, InboundMessage, MessagesChange, TemplateQualityChange, TemplateStatusChange, WebhookChange, read_changes};
 use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
-use crate::ports::{BlobStore, ChannelDirectory, ConversationStore, CustomerStore, MessageStore, WhatsAppTemplateStore, Written};
+use crate::ports::{BlobStore, ChannelDirectory, ConversationStore, CustomerStore, MessageStore, RateLimitStore, WhatsAppTemplateStore, Written};
 
 /// The ports inbound processing needs.
 pub struct InboundPorts<'a> {
@@ -23,6 +24,8 @@ pub struct InboundPorts<'a> {
     /// Template status and quality webhooks move the organisation's templates (`app::whatsapp_templates`).
     pub templates: &'a dyn WhatsAppTemplateStore,
     pub blobs: &'a dyn BlobStore,
+    /// Customer-side rate limits: counted here, before anything answers (`docs/rate-limits.md`).
+    pub rate_limits: &'a dyn RateLimitStore,
     /// Delivery statuses also move action answers and feed the dashboard's events.
     pub deliveries: crate::app::delivery::DeliveryPorts<'a>,
 }
@@ -39,6 +42,10 @@ pub struct Received {
     /// Stored by an earlier delivery of the job, which may have done some of its handling: what
     /// is keyed by the message (replies) may be there already, and the conversation may have moved.
     pub repeated: bool,
+    /// The rate-limit block this message started by crossing a limit: its one event and one
+    /// notice to the customer are owed. A message stored while blocked (`message.rate_limited`)
+    /// that did not start the block has `None`.
+    pub rate_limit: Option<CustomerBlock>,
 }
 
 pub async fn process_job(ports: &InboundPorts<'_>, job: &InboundJob) -> Result<Vec<Received>> {
@@ -189,9 +196,22 @@ async fn receive_message(
     let at = inbound.timestamp.unwrap_or(received_at);
     let name = contact.and_then(|c| c.name.clone());
 
-    let (address, name) = (&address, &name);
+    // Cached a minute per warm function by DynamoDB: no read per message.
+    let settings = ports.rate_limits.rate_limit_settings(org).await?.map(|s| s.settings).unwrap_or_default();
+    let (address, name, settings) = (&address, &name, &settings);
     retry_lost_updates("conversation", |_| async move {
-        let mut conversation = current_conversation(ports, channel, address, name.as_deref(), at).await?;
+        let placed = current_conversation(ports, channel, address, name.as_deref(), at, &inbound.wamid, settings).await?;
+        let mut conversation = placed.conversation;
+        let mut block = placed.block;
+        if block.is_none() {
+            // One atomic write, counted once per WhatsApp id however often the job is delivered.
+            let counter = RateCounter::at(org, &address.0, BlockReason::MessagesPerMinute, at);
+            let counted = ports.rate_limits.count_once(&counter, &inbound.wamid).await?;
+            if decide(None, at, counted, settings.messages_per_minute) == RateDecision::Crossed {
+                let reason = BlockReason::MessagesPerMinute;
+                block = Some(start_block(ports, org, address, settings, reason, at, &inbound.wamid, &conversation.id).await?);
+            }
+        }
         let message = Message {
             id: inbound_message_id(at, &inbound.wamid, conversation.last_inbound_message_id.as_deref()),
             org_id: org.to_string(),
@@ -218,18 +238,29 @@ async fn receive_message(
             idempotency_key: None,
             sending_at: None,
             resent_at: None,
+            rate_limited: block.is_some(),
         };
+        // A redelivery of the message that crossed the limit finds its own block on the identity.
+        let started = block.filter(|b| b.started_by(&inbound.wamid));
         conversation.touch_inbound(at, &message.id, inbound.text.as_deref().or(Some(&inbound.kind)));
         conversation.version += 1;
         match ports.messages.record_inbound(&message, &conversation).await? {
-            Written::Stored => Ok(Some(Received { channel: channel.clone(), conversation, message, inbound: inbound.clone(), repeated: false })),
+            Written::Stored => Ok(Some(Received {
+                channel: channel.clone(),
+                conversation,
+                message,
+                inbound: inbound.clone(),
+                repeated: false,
+                rate_limit: started,
+            })),
             Written::AlreadyThere => match ports.messages.unhandled_inbound(org, &inbound.wamid).await? {
                 // Stored by an earlier delivery of this job that failed before handing it on.
                 Some(stored) => {
                     let conversation =
                         ports.conversations.conversation(org, &stored.conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
                     info!(wamid = inbound.wamid, "duplicate message still owed its handling: handed on");
-                    Ok(Some(Received { channel: channel.clone(), conversation, message: stored, inbound: inbound.clone(), repeated: true }))
+                    let rate_limit = started.filter(|_| stored.rate_limited);
+                    Ok(Some(Received { channel: channel.clone(), conversation, message: stored, inbound: inbound.clone(), repeated: true, rate_limit }))
                 }
                 None => {
                     info!(wamid = inbound.wamid, "duplicate message ignored");
@@ -241,21 +272,58 @@ async fn receive_message(
     .await
 }
 
+/// Blocks the customer for the cool-down, if no other delivery did first: then the identity is
+/// read again (a lost update) and its block followed, so exactly one message starts a block.
+#[allow(clippy::too_many_arguments)]
+async fn start_block(
+    ports: &InboundPorts<'_>,
+    org: &str,
+    address: &WhatsAppAddress,
+    settings: &RateLimitSettings,
+    reason: BlockReason,
+    at: DateTime<Utc>,
+    wamid: &str,
+    conversation_id: &str,
+) -> Result<CustomerBlock> {
+    let block = CustomerBlock::start(settings, reason, at, wamid, conversation_id);
+    match ports.rate_limits.block_customer(org, &address.0, &block).await? {
+        Written::Stored => {
+            info!(org_id = org, reason = reason.as_str(), until = %block.until, "customer rate-limited");
+            Ok(block)
+        }
+        Written::AlreadyThere => Err(Error::LostUpdate("customer")),
+    }
+}
+
+/// Where a message goes, and the rate-limit block holding at its time, if any.
+struct Placed {
+    conversation: Conversation,
+    block: Option<CustomerBlock>,
+}
+
 /// The customer's open conversation on this number, creating the customer or a new conversation
-/// when there is none. Safe against a concurrent worker doing the same.
+/// when there is none. Safe against a concurrent worker doing the same. A blocked customer opens
+/// nothing: their message goes to the open conversation, else to their latest one (unchanged, not
+/// reopened). A new conversation counts against the hour's openings; the one past the limit is
+/// not opened and blocks the customer.
 async fn current_conversation(
     ports: &InboundPorts<'_>,
     channel: &Channel,
     address: &WhatsAppAddress,
     name: Option<&str>,
     at: DateTime<Utc>,
-) -> Result<Conversation> {
+    wamid: &str,
+    settings: &RateLimitSettings,
+) -> Result<Placed> {
     let org = channel.org_id.as_str();
     // Another worker creating the customer or opening a conversation first is a lost update too.
     retry_lost_updates("conversation", |_| async move {
         let now = Utc::now();
         match ports.customers.whatsapp_identity(org, &address.0).await? {
             None => {
+                // The first conversation counts against the hour too (it cannot cross a limit of 1 or more).
+                let counter = RateCounter::at(org, &address.0, BlockReason::ConversationsPerHour, at);
+                ports.rate_limits.count_once(&counter, wamid).await?;
                 let customer = Customer {
                     id: new_id(now),
                     org_id: org.to_string(),
@@ -272,28 +340,80 @@ async fn current_conversation(
                     customer_id: customer.id.clone(),
                     open_conversation_id: Some(conversation.id.clone()),
                     profile_name: name.map(str::to_string),
+                    last_conversation_id: Some(conversation.id.clone()),
+                    blocked: None,
                 };
                 match ports.customers.create_customer(&customer, &identity, &conversation).await? {
-                    Written::Stored => Ok(conversation),
+                    Written::Stored => Ok(Placed { conversation, block: None }),
                     Written::AlreadyThere => Err(Error::LostUpdate("customer")),
                 }
             }
             Some(identity) => {
+                let mut open = None;
                 if let Some(id) = &identity.open_conversation_id
                     && let Some(c) = ports.conversations.conversation(org, id).await?
-                        && c.status == ConversationStatus::Open {
-                            return Ok(c);
-                        }
-                let conversation = new_conversation(channel, &identity.customer_id, address, at, now);
-                let previous = identity.open_conversation_id.as_deref();
-                match ports.customers.open_conversation(&identity, previous, &conversation).await? {
-                    Written::Stored => Ok(conversation),
-                    Written::AlreadyThere => Err(Error::LostUpdate("conversation")),
+                    && c.status == ConversationStatus::Open
+                {
+                    open = Some(c);
                 }
+                let block = identity.blocked.clone().filter(|b| decide(Some(b), at, None, 0) == RateDecision::Blocked);
+                if let Some(block) = block {
+                    let home = match open {
+                        Some(c) => Some(c),
+                        None => latest_conversation(ports, org, [Some(&block.conversation_id), identity.last_conversation_id.as_ref()]).await?,
+                    };
+                    if let Some(conversation) = home {
+                        return Ok(Placed { conversation, block: Some(block) });
+                    }
+                    // Nothing of theirs to hold it (their conversations erased): opened as usual, still marked.
+                    let conversation = open_new(ports, channel, &identity, address, at, now).await?;
+                    return Ok(Placed { conversation, block: Some(block) });
+                }
+                if let Some(c) = open {
+                    return Ok(Placed { conversation: c, block: None });
+                }
+                let counter = RateCounter::at(org, &address.0, BlockReason::ConversationsPerHour, at);
+                let counted = ports.rate_limits.count_once(&counter, wamid).await?;
+                if decide(None, at, counted, settings.conversations_per_hour) == RateDecision::Crossed
+                    && let Some(latest) = latest_conversation(ports, org, [identity.last_conversation_id.as_ref(), None]).await?
+                {
+                    let reason = BlockReason::ConversationsPerHour;
+                    let block = start_block(ports, org, address, settings, reason, at, wamid, &latest.id).await?;
+                    return Ok(Placed { conversation: latest, block: Some(block) });
+                }
+                let conversation = open_new(ports, channel, &identity, address, at, now).await?;
+                Ok(Placed { conversation, block: None })
             }
         }
     })
     .await
+}
+
+/// Opens a new conversation for a known customer (a lost update when another worker did first).
+async fn open_new(
+    ports: &InboundPorts<'_>,
+    channel: &Channel,
+    identity: &WhatsAppIdentity,
+    address: &WhatsAppAddress,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Conversation> {
+    let conversation = new_conversation(channel, &identity.customer_id, address, at, now);
+    let previous = identity.open_conversation_id.as_deref();
+    match ports.customers.open_conversation(identity, previous, &conversation).await? {
+        Written::Stored => Ok(conversation),
+        Written::AlreadyThere => Err(Error::LostUpdate("conversation")),
+    }
+}
+
+/// The first of `candidates` that is still stored.
+async fn latest_conversation(ports: &InboundPorts<'_>, org: &str, candidates: [Option<&String>; 2]) -> Result<Option<Conversation>> {
+    for id in candidates.into_iter().flatten() {
+        if let Some(c) = ports.conversations.conversation(org, id).await? {
+            return Ok(Some(c));
+        }
+    }
+    Ok(None)
 }
 
 fn new_conversation(channel: &Channel, customer_id: &str, address: &WhatsAppAddress, at: DateTime<Utc>, now: DateTime<Utc>) -> Conversation {

@@ -61,6 +61,13 @@ pub struct WhatsAppIdentity {
     pub open_conversation_id: Option<String>,
     #[serde(default)]
     pub profile_name: Option<String>,
+    /// The conversation opened last (open or not): where a blocked customer's messages go when
+    /// none is open (`docs/rate-limits.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_conversation_id: Option<String>,
+    /// A rate-limit block, kept here because every inbound message reads this item anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<crate::domain::rate_limit::CustomerBlock>,
 }
 
 /// A phone number in E.164 (`+` optional, a country code that does not start with 0, at most 15

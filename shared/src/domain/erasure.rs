@@ -219,6 +219,8 @@ mod tests {
             customer_id: "CU1".into(),
             open_conversation_id: Some("C1".into()),
             profile_name: Some("Ana".into()),
+            last_conversation_id: None,
+            blocked: None,
         };
         CustomerRecord {
             customer,

@@ -50,6 +50,10 @@ pub enum EventKind {
     /// An attempt was missed on its last try (with `fallback` when the WhatsApp survey follows).
     #[serde(rename = "call.missed")]
     CallMissed,
+    /// A customer crossed a rate limit and is blocked for the cool-down (once per block; meant
+    /// for supervisors: `data.notify = {"role": "supervisor"}`).
+    #[serde(rename = "customer.rate_limited")]
+    CustomerRateLimited,
     /// A WhatsApp template's review status or quality moved (`data.change`: `status` or
     /// `quality`); `data.notify.user_id` is who submitted it, when MAX knows.
     #[serde(rename = "template.status_changed")]
@@ -74,6 +78,7 @@ impl EventKind {
             EventKind::CallStarted => "call.started",
             EventKind::CallCompleted => "call.completed",
             EventKind::CallMissed => "call.missed",
+            EventKind::CustomerRateLimited => "customer.rate_limited",
             EventKind::TemplateStatusChanged => "template.status_changed",
             EventKind::Void => "void",
         }

@@ -184,6 +184,10 @@ pub struct Message {
     /// timeout) nor called back about it: the customer may have received it twice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resent_at: Option<DateTime<Utc>>,
+    /// A customer message received while they were rate-limited: stored for agents, answered by
+    /// nobody, and left out of SLAs (`docs/rate-limits.md`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rate_limited: bool,
 }
 
 /// What reply-sender tags each send with (Graph's `biz_opaque_callback_data`, up to 512

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod interaction;
 pub mod message;
 pub mod outbound;
+pub mod rate_limit;
 pub mod response_template;
 pub mod retry;
 pub mod secret;

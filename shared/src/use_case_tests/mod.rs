@@ -16,6 +16,7 @@ mod delivery;
 mod events;
 mod inbound;
 mod interactions;
+mod rate_limits;
 mod support;
 mod whatsapp_templates;
 

@@ -53,7 +53,7 @@ async fn customer(t: &TestStack, n: u64) -> String {
     let address = format!("4915300{n:06}");
     let conversation_id = format!("c{id}");
     let customer = Customer { id: id.clone(), org_id: org.clone(), name: Some(format!("Bench {n}")), phone: Some(address.clone()), identities: vec![], created_at: now, updated_at: now };
-    let identity = WhatsAppIdentity { org_id: org.clone(), address: address.clone(), customer_id: id.clone(), open_conversation_id: Some(conversation_id.clone()), profile_name: None };
+    let identity = WhatsAppIdentity { org_id: org.clone(), address: address.clone(), customer_id: id.clone(), open_conversation_id: Some(conversation_id.clone()), profile_name: None, last_conversation_id: None, blocked: None };
     let conversation = Conversation {
         id: conversation_id, org_id: org, customer_id: id.clone(), channel: "whatsapp".into(),
         phone_number_id: t.org.seed.phone_number_id.clone(), customer_address: address, status: ConversationStatus::Open,

@@ -18,7 +18,7 @@ async fn customer(t: &TestStack, org: &str) -> String {
     let id = ulid::Ulid::new().to_string();
     let address = format!("1555{}", &id[16..]);
     let customer = Customer { id: id.clone(), org_id: org.into(), name: Some("Ana Ruiz".into()), phone: Some(address.clone()), identities: vec![], created_at: now, updated_at: now };
-    let identity = WhatsAppIdentity { org_id: org.into(), address: address.clone(), customer_id: id.clone(), open_conversation_id: Some(format!("c{id}")), profile_name: None };
+    let identity = WhatsAppIdentity { org_id: org.into(), address: address.clone(), customer_id: id.clone(), open_conversation_id: Some(format!("c{id}")), profile_name: None, last_conversation_id: None, blocked: None };
     let conversation = Conversation {
         id: format!("c{id}"), org_id: org.into(), customer_id: id.clone(), channel: "whatsapp".into(),
         phone_number_id: "106540352242922".into(), customer_address: address, status: ConversationStatus::Open,

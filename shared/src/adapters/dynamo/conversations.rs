@@ -158,7 +158,7 @@ impl CustomerStore for DynamoStore {
         let items = vec![
             self.update_op(
                 keys::whatsapp_identity(&identity.org_id, &identity.address),
-                "SET open_conversation_id = :new",
+                "SET open_conversation_id = :new, last_conversation_id = :new",
                 Some(condition),
                 values,
                 None,

@@ -31,6 +31,7 @@ mod conversations;
 mod customers;
 pub mod interactions;
 mod messages;
+mod rate_limits;
 pub mod support;
 mod whatsapp_templates;
 
@@ -318,6 +319,8 @@ pub struct DynamoStore {
     table: String,
     /// Channels rarely change and every inbound message needs one: keep those found for a minute.
     channels: Mutex<HashMap<String, (Instant, Channel)>>,
+    /// Rate-limit settings by organisation (`None`: the defaults), kept a minute likewise.
+    rate_limits: Mutex<HashMap<String, (Instant, Option<crate::domain::rate_limit::StoredRateLimits>)>>,
 }
 
 const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -333,7 +336,7 @@ pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into(), channels: Mutex::new(HashMap::new()) }
+        DynamoStore { client, table: table.into(), channels: Mutex::new(HashMap::new()), rate_limits: Mutex::new(HashMap::new()) }
     }
 
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {

@@ -146,6 +146,7 @@ impl CustomerStore for MemoryStore {
         if fits {
             if let Some(i) = st.identities.get_mut(&key(&identity.org_id, &identity.address)) {
                 i.open_conversation_id = Some(conversation.id.clone());
+                i.last_conversation_id = Some(conversation.id.clone());
             }
             st.put_conversation(conversation);
         }

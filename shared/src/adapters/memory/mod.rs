@@ -14,6 +14,7 @@ mod canned;
 mod customers;
 mod interactions;
 mod messaging;
+mod rate_limits;
 mod jobs;
 mod support;
 mod whatsapp_templates;
@@ -103,6 +104,10 @@ struct State {
     /// Canned responses as stored (their counts apart, in `canned_uses`).
     canned: BTreeMap<Key, crate::domain::canned::CannedResponse>,
     canned_uses: BTreeMap<Key, u64>,
+    /// Rate-limit settings by organisation.
+    rate_limits: BTreeMap<String, crate::domain::rate_limit::StoredRateLimits>,
+    /// `(org, address, window)` → the WhatsApp ids counted in that window.
+    rate_counters: BTreeMap<(String, String, String), BTreeSet<String>>,
     /// `(org, scope, shortcut)` → the response holding it.
     canned_shortcuts: BTreeMap<(String, String, String), String>,
     /// `(org, response, message)`: the uses counted.
