@@ -770,9 +770,16 @@ pub trait RateLimitStore: Send + Sync {
     /// `None` when it was counted already (a redelivery). One atomic write; the counter expires
     /// by itself after its window.
     async fn count_once(&self, counter: &crate::domain::rate_limit::RateCounter, id: &str) -> Result<Option<u32>>;
-    /// Puts `block` on the identity unless a block holding at `block.since` is there already:
-    /// `AlreadyThere` then (another delivery won), and nothing is written.
-    async fn block_customer(&self, org_id: &str, address: &str, block: &crate::domain::rate_limit::CustomerBlock) -> Result<Written>;
+    /// Puts `block` on the identity unless a block not yet ended at `block.since` is there
+    /// already (another delivery won): nothing is written then. Answers the block in force after
+    /// the call, read strongly consistent when it is another's (`block` itself when written);
+    /// `Error::LostUpdate` when the identity has neither (gone meanwhile).
+    async fn block_customer(
+        &self,
+        org_id: &str,
+        address: &str,
+        block: &crate::domain::rate_limit::CustomerBlock,
+    ) -> Result<crate::domain::rate_limit::CustomerBlock>;
     /// Lifts any block on the identity and forgets `counters` (an unblocked customer starts
     /// their windows afresh). Harmless on an identity without a block.
     async fn unblock_customer(&self, org_id: &str, address: &str, counters: &[crate::domain::rate_limit::RateCounter]) -> Result<()>;

@@ -486,20 +486,20 @@ pub async fn one_block_holds_at_a_time_and_unblocking_is_harmless<S: Stores + ?S
     let address = c.customer_address.clone();
     let settings = RateLimitSettings::default();
     let block = CustomerBlock::start(&settings, BlockReason::MessagesPerMinute, t(2), "wamid.21", "C1");
-    assert_eq!(s.block_customer(ORG, &address, &block).await.unwrap(), Written::Stored);
+    assert_eq!(s.block_customer(ORG, &address, &block).await.unwrap(), block);
     let identity = s.whatsapp_identity(ORG, &address).await.unwrap().unwrap();
     assert_eq!(identity.blocked.as_ref(), Some(&block));
     assert_eq!(identity.open_conversation_id.as_deref(), Some("C1"), "the rest of the identity stays");
-    // A second delivery crossing the limit meanwhile loses: one block, one winner.
+    // A second delivery crossing the limit meanwhile loses, and is answered the winner's block.
     let rival = CustomerBlock::start(&settings, BlockReason::MessagesPerMinute, t(3), "wamid.22", "C1");
-    assert_eq!(s.block_customer(ORG, &address, &rival).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.block_customer(ORG, &address, &rival).await.unwrap(), block);
     assert_eq!(s.whatsapp_identity(ORG, &address).await.unwrap().unwrap().blocked, Some(block.clone()));
     // Another organisation's identity of the same address is not ours to block.
-    assert_eq!(s.block_customer(OTHER, &address, &rival).await.unwrap(), Written::AlreadyThere);
+    assert!(matches!(s.block_customer(OTHER, &address, &rival).await, Err(Error::LostUpdate(_))));
     assert_eq!(s.whatsapp_identity(OTHER, &address).await.unwrap(), None, "no identity created");
     // Once the cool-down ended, a new block may start.
     let later = CustomerBlock::start(&settings, BlockReason::ConversationsPerHour, block.until, "wamid.90", "C1");
-    assert_eq!(s.block_customer(ORG, &address, &later).await.unwrap(), Written::Stored);
+    assert_eq!(s.block_customer(ORG, &address, &later).await.unwrap(), later);
     // Unblocking lifts the block and forgets the window's count.
     let minute = RateCounter::at(ORG, &address, BlockReason::MessagesPerMinute, t(12));
     assert_eq!(s.count_once(&minute, "wamid.91").await.unwrap(), Some(1));

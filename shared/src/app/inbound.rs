@@ -272,8 +272,8 @@ async fn receive_message(
     .await
 }
 
-/// Blocks the customer for the cool-down, if no other delivery did first: then the identity is
-/// read again (a lost update) and its block followed, so exactly one message starts a block.
+/// Blocks the customer for the cool-down, if no other delivery did first: then this message
+/// follows that block (it did not start it), so exactly one message starts a block.
 #[allow(clippy::too_many_arguments)]
 async fn start_block(
     ports: &InboundPorts<'_>,
@@ -286,13 +286,11 @@ async fn start_block(
     conversation_id: &str,
 ) -> Result<CustomerBlock> {
     let block = CustomerBlock::start(settings, reason, at, wamid, conversation_id);
-    match ports.rate_limits.block_customer(org, &address.0, &block).await? {
-        Written::Stored => {
-            info!(org_id = org, reason = reason.as_str(), until = %block.until, "customer rate-limited");
-            Ok(block)
-        }
-        Written::AlreadyThere => Err(Error::LostUpdate("customer")),
+    let in_force = ports.rate_limits.block_customer(org, &address.0, &block).await?;
+    if in_force == block {
+        info!(org_id = org, reason = reason.as_str(), until = %block.until, "customer rate-limited");
     }
+    Ok(in_force)
 }
 
 /// Where a message goes, and the rate-limit block holding at its time, if any.

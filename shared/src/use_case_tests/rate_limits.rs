@@ -332,3 +332,24 @@ async fn settings_are_validated_and_applied_to_the_next_message() {
     let block = handled[2].0.rate_limit.clone().expect("the block");
     assert_eq!(block.until, at_second(2) + Duration::minutes(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_crossing_that_finds_another_deliverys_block_follows_it_and_announces_nothing() {
+    use crate::domain::rate_limit::CustomerBlock;
+    use crate::ports::RateLimitStore;
+    let w = given_bot().await;
+    for i in 0..20 {
+        customer_writes(&w, &format!("wamid.{i}"), at_second(i)).await;
+    }
+    // GIVEN a block another delivery set for a later message (Meta delivers out of order)
+    let conversation = w.store().whatsapp_identity(ORG, CUSTOMER).await.unwrap().unwrap().open_conversation_id.unwrap();
+    let theirs = CustomerBlock::start(&RateLimitSettings::default(), BlockReason::MessagesPerMinute, at_second(50), "wamid.later", &conversation);
+    assert_eq!(w.store().block_customer(ORG, CUSTOMER, &theirs).await.unwrap(), theirs);
+    // WHEN an earlier message, the 21st of its minute, crosses the limit too
+    let crossing = customer_writes(&w, "wamid.20", at_second(30)).await;
+    // THEN it is kept unanswered under that block, which it did not start: no event, no notice
+    let (received, outcome) = &crossing[0];
+    assert!(received.message.rate_limited && received.rate_limit.is_none() && outcome.reply_id.is_none());
+    assert_eq!(w.store().whatsapp_identity(ORG, CUSTOMER).await.unwrap().unwrap().blocked, Some(theirs));
+    assert!(w.events_of(ORG, EventKind::CustomerRateLimited).await.is_empty());
+}

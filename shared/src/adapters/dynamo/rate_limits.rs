@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{DynamoStore, key_map, keyed, keys, n, s};
+use crate::domain::customer::WhatsAppIdentity;
 use crate::domain::rate_limit::{CustomerBlock, RateCounter, StoredRateLimits};
 use crate::error::{Error, Result};
-use crate::ports::{RateLimitStore, Written};
+use crate::ports::RateLimitStore;
 
 /// Every inbound message needs its organisation's settings: an admin's change reaches every warm
 /// inbound-processor within this long.
@@ -104,7 +105,7 @@ impl RateLimitStore for DynamoStore {
         org_id: &str,
         address: &str,
         block: &CustomerBlock,
-    ) -> Result<Written> {
+    ) -> Result<CustomerBlock> {
         let value =
             serde_dynamo::to_attribute_value(block).map_err(|e| Error::backend("dynamodb", e))?;
         // `blocked_until` (epoch ms) beside the block itself: a number compares in a condition.
@@ -121,8 +122,14 @@ impl RateLimitStore for DynamoStore {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Written::Stored),
-            Err(e) if conditional_failure(&e) => Ok(Written::AlreadyThere),
+            Ok(_) => Ok(block.clone()),
+            // Another delivery's block: read it strongly consistent (an eventually consistent read
+            // of the identity may not show it yet, and this message must follow it).
+            Err(e) if conditional_failure(&e) => {
+                let identity: Option<WhatsAppIdentity> =
+                    self.get_consistent(keys::whatsapp_identity(org_id, address)).await?;
+                identity.and_then(|i| i.blocked).ok_or(Error::LostUpdate("customer"))
+            }
             Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
         }
     }

@@ -4,10 +4,10 @@
 
 use async_trait::async_trait;
 
-use super::{MemoryStore, key, written};
+use super::{MemoryStore, key};
 use crate::domain::rate_limit::{CustomerBlock, RateCounter, StoredRateLimits};
-use crate::error::Result;
-use crate::ports::{RateLimitStore, Written};
+use crate::error::{Error, Result};
+use crate::ports::RateLimitStore;
 
 /// `(org, address, window label)`.
 pub(super) fn counter_key(counter: &RateCounter) -> (String, String, String) {
@@ -44,25 +44,19 @@ impl RateLimitStore for MemoryStore {
         Ok(Some(counted.len() as u32))
     }
 
-    async fn block_customer(
-        &self,
-        org_id: &str,
-        address: &str,
-        block: &CustomerBlock,
-    ) -> Result<Written> {
+    async fn block_customer(&self, org_id: &str, address: &str, block: &CustomerBlock) -> Result<CustomerBlock> {
         let mut st = self.write("block_customer")?;
         let Some(identity) = st.identities.get_mut(&key(org_id, address)) else {
-            return Ok(Written::AlreadyThere);
+            return Err(Error::LostUpdate("customer"));
         };
         // As DynamoDB's condition: no block, or one that ended by the new one's start.
-        let free = identity
-            .blocked
-            .as_ref()
-            .is_none_or(|b| b.until <= block.since);
-        if free {
-            identity.blocked = Some(block.clone());
+        match &identity.blocked {
+            Some(held) if held.until > block.since => Ok(held.clone()),
+            _ => {
+                identity.blocked = Some(block.clone());
+                Ok(block.clone())
+            }
         }
-        Ok(written(free))
     }
 
     async fn unblock_customer(
