@@ -789,6 +789,8 @@ impl WhatsAppTemplate {
         };
         let base = match stored {
             Some(t) => t.clone(),
+            // A template MAX never knew, gone at Meta: nothing to keep.
+            None if status == TemplateStatus::Deleted => return Applied::Repeat,
             None => WhatsAppTemplate::discovered(org_id, &update.waba_id, &update.template_id, &update.name, update.language.as_deref().unwrap_or_default(), now),
         };
         if base.status_at.is_some_and(|seen| update.at < seen) {
@@ -1143,6 +1145,7 @@ mod tests {
         let Applied::Changed(t) = WhatsAppTemplate::apply_status(None, "org", &update("REJECTED", Some("INCORRECT_CATEGORY"), 5), at(6)) else { panic!() };
         assert_eq!((t.status, t.reason.as_deref(), t.version, t.created_by.as_deref()), (TemplateStatus::Rejected, Some("INCORRECT_CATEGORY"), 1, None));
         assert_eq!((t.name.as_str(), t.language.as_str(), t.body_parameters.as_ref()), ("order_shipped", "es", None));
+        assert_eq!(WhatsAppTemplate::apply_status(None, "org", &update("DELETED", None, 5), at(6)), Applied::Repeat, "an unknown template's deletion keeps nothing");
     }
 
     #[test]
