@@ -194,3 +194,33 @@ async fn a_delete_removes_it_at_meta_and_here() {
     assert!(w.mem.whatsapp.template_named("order_shipped", None).is_none());
     assert!(matches!(templates::get(w.store(), ORG, &submitted.id).await, Err(Error::NotFound(_))));
 }
+
+/// Meta answering a submission with a fixed id (to play its webhook before MAX stores the record).
+struct FixedId(&'static str);
+
+#[async_trait::async_trait]
+impl crate::ports::WhatsAppTemplates for FixedId {
+    async fn submit_template(&self, _: &str, _: &Secret, _: &Value) -> crate::Result<crate::ports::SubmittedTemplate> {
+        Ok(crate::ports::SubmittedTemplate { id: self.0.into(), status: "PENDING".into() })
+    }
+    async fn list_templates(&self, _: &str, _: &Secret, _: Option<&str>) -> crate::Result<crate::ports::TemplateListPage> {
+        Ok(crate::ports::TemplateListPage { templates: Vec::new(), after: None })
+    }
+    async fn delete_template(&self, _: &str, _: &Secret, _: &str, _: &str) -> crate::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_submission_after_its_approval_webhook_keeps_the_approval_and_adds_its_creator() {
+    // GIVEN Meta's approval of template 777 processed before the submission's record was written
+    let w = World::new().with_channel(None).await;
+    webhook(&w, status_webhook("777", "APPROVED", None, 1_749_416_500)).await;
+    // WHEN the submission stores its record
+    let ports = templates::TemplatePorts { meta: &FixedId("777"), ..w.deps.template_ports() };
+    let stored = templates::submit(&ports, ORG, ADMIN, &order_shipped(), t(1)).await.unwrap();
+    // THEN the status Meta sent stays, with the submission's creator and variables
+    assert_eq!((stored.status, stored.created_by.as_deref(), stored.version), (TemplateStatus::Approved, Some(ADMIN), 2));
+    assert_eq!(stored.body_parameters, Some(vec!["1".to_string(), "2".to_string()]));
+    assert_eq!(templates::get(w.store(), ORG, "777").await.unwrap(), stored);
+}
