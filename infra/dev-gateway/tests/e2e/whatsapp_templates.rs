@@ -167,3 +167,27 @@ async fn metas_rejection_of_a_template_made_in_its_tools_creates_it_with_the_rea
     let events = t.feed(&t.org.admin).await.into_iter().filter(|e| e["kind"] == "template.status_changed").count();
     assert_eq!(events, 1);
 }
+
+/// `message_template_quality_update`, signed as Meta posts it, for one of the organisation's
+/// approved templates: its quality moves, once.
+#[tokio::test]
+async fn a_quality_update_moves_the_templates_quality() {
+    let t = TestStack::start().await;
+    let (status, list) = t.get("/v1/whatsapp-templates?name=order_shipped", &t.org.agent).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = items(&list)[0]["id"].as_str().unwrap().to_string();
+    let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": t.org.seed.waba_id, "time": chrono::Utc::now().timestamp(), "changes": [{
+        "field": "message_template_quality_update",
+        "value": { "previous_quality_score": "GREEN", "new_quality_score": "RED", "message_template_id": id.parse::<u64>().unwrap(),
+                   "message_template_name": "order_shipped", "message_template_language": "es" } }]}]})
+    .to_string();
+    for _ in 0..2 {
+        assert_eq!(t.post_webhook(body.as_bytes()).await.status(), StatusCode::OK);
+    }
+    t.drained().await;
+    let (_, template) = t.get(&format!("/v1/whatsapp-templates/{id}"), &t.org.agent).await;
+    assert_eq!((template["quality"].as_str(), template["status"].as_str()), (Some("RED"), Some("APPROVED")), "{template}");
+    let told: Vec<Value> = t.feed(&t.org.admin).await.into_iter().filter(|e| e["kind"] == "template.status_changed").collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!((told[0]["data"]["change"].as_str(), told[0]["data"]["quality"].as_str()), (Some("quality"), Some("RED")));
+}
