@@ -151,6 +151,7 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("GET", "/v1/customers/{id}", format!("/v1/customers/{customer}"), Value::Null),
         ("GET", "/v1/customers/{id}/export", format!("/v1/customers/{customer}/export"), Value::Null),
         ("DELETE", "/v1/customers/{id}", format!("/v1/customers/{customer}"), Value::Null),
+        ("POST", "/v1/customers/{id}/unblock", format!("/v1/customers/{customer}/unblock"), Value::Null),
         ("POST", "/v1/support/tickets/{id}/messages", format!("/v1/support/tickets/{ticket}/messages"), json!({ "message": "hi" })),
         ("GET", "/v1/support/tickets/{id}", format!("/v1/support/tickets/{ticket}"), Value::Null),
         ("GET", "/v1/admin/support/tickets/{id}", format!("/v1/admin/support/tickets/{ticket}"), Value::Null),
