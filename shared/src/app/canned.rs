@@ -230,7 +230,9 @@ pub async fn send(
             content: attachment.content(),
             sender: sender.clone(),
             idempotency_key: attachment_key.as_ref(),
-            now,
+            // A millisecond apart each: ids carry their time, so the conversation lists them
+            // after the text, in order.
+            now: now + chrono::Duration::milliseconds(i as i64 + 1),
             just_read: None,
         };
         queue_reply(ports.canned.conversations, ports.messages, ports.outbox, reply).await?;

@@ -9,6 +9,7 @@
 mod actions;
 mod bot;
 mod calls;
+mod canned;
 mod channels;
 mod conversations;
 mod customers;
