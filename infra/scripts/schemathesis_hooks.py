@@ -18,6 +18,7 @@ description of the field or operation, and answers 422 naming the field when bro
 - WhatsApp templates: a submitted template's texts, variables and samples agree as Meta's rules
   say, and its name is new (Meta refuses a second of one name and language); a template reply
   names one of the organisation's approved templates with as many parameters as it has variables;
+- canned responses: a personal one has no `team_id`; a content's braces form `{{variables}}`;
 - an `Idempotency-Key` belongs to one request: the same key with another body answers 422, so
   each generated key is made that request's own.
 
@@ -222,6 +223,19 @@ def before_call(ctx, case, **kwargs):
             params = [p for p in body.get("parameters") or [] if isinstance(p, str) and p.strip()]
             body["name"], body["language"] = "order_shipped", "es"
             body["parameters"] = (params + ["Ana", "#123"])[:2]
+    elif path in ("/v1/canned-responses", "/v1/canned-responses/{id}"):
+        # A personal response belongs to no team; every `{{` opens a `{{variable}}` and every
+        # `}}` closes one (`docs/canned-responses.md`).
+        personal = body.get("personal") is True
+        if method == "PATCH":
+            try:
+                personal = _get("/v1/canned-responses/" + str((case.path_parameters or {}).get("id")))["owner_id"] is not None
+            except Exception:  # not found: the PATCH answers 404 anyway
+                personal = False
+        if personal:
+            body.pop("team_id", None)
+        if isinstance(body.get("content"), str):
+            body["content"] = body["content"].replace("{", "(").replace("}", ")")
     elif (method, path) == ("POST", "/v1/whatsapp-templates"):
         # A template Meta would take: texts, variables and their samples tied together as Meta's
         # rules say (the API answers 422 naming the field otherwise), under a name of its own

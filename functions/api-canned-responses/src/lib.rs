@@ -67,9 +67,9 @@ impl Route {
 pub struct ListQuery {
     /// What the agent typed: a prefix of the shortcut (with or without its `/`) or of the title
     /// or one of its words, ignoring case.
-    #[param(min_length = 1, max_length = 100)]
+    #[param(min_length = 1, max_length = 100, pattern = "\\S")]
     pub q: Option<String>,
-    #[param(min_length = 1, max_length = 50)]
+    #[param(min_length = 1, max_length = 50, pattern = "\\S")]
     pub category: Option<String>,
     /// The organisation's responses, this team's and the caller's personal ones (other teams'
     /// are left out).
@@ -96,6 +96,7 @@ pub struct RenderBody {
     pub conversation_id: Option<String>,
     /// Values of variables MAX does not know (`order_id`); they never replace what it knows.
     #[serde(default)]
+    #[schema(schema_with = max_core::domain::canned::values_schema)]
     pub values: BTreeMap<String, String>,
 }
 

@@ -148,6 +148,7 @@ pub struct CannedReply {
     /// Values of the variables MAX does not know (`order_id`); one still missing answers 422
     /// naming it (`values.order_id`).
     #[serde(default)]
+    #[schema(schema_with = max_core::domain::canned::values_schema)]
     pub values: std::collections::BTreeMap<String, String>,
 }
 

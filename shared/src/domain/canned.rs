@@ -68,7 +68,7 @@ pub struct CannedAttachment {
     pub caption: Option<String>,
     /// A document's name as the customer sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 240, pattern = "^[^/\\\\\\x00-\\x1f\\x7f-\\x9f]*[^/\\\\\\s][^/\\\\\\x00-\\x1f\\x7f-\\x9f]*$")]
+    #[schema(min_length = 1, max_length = 240, pattern = "^[^/\\\\\\x00-\\x1f\\x7f-\\x9f]*[^/\\\\\\s\\x00-\\x1f\\x7f-\\x9f][^/\\\\\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub filename: Option<String>,
 }
 
@@ -318,6 +318,20 @@ pub fn render(content: &str, known: &BTreeMap<String, String>) -> Result<Rendere
         text = text.replace("{{", "{ {");
     }
     Ok(Rendered { text, missing })
+}
+
+/// The contract of a `values` map: variable names to non-blank texts, as [`check_values`] reads it.
+pub fn values_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let name = ObjectBuilder::new().schema_type(Type::String).pattern(Some(format!("^[a-z0-9_]{{1,{MAX_VARIABLE_CHARS}}}$")));
+    let value = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(MAX_VALUE_CHARS)).pattern(Some("\\S"));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(name))
+        .additional_properties(Some(value))
+        .max_properties(Some(MAX_VALUES))
+        .description(Some("Values of variables MAX does not know (`order_id`); they never replace what it knows."))
+        .build()
 }
 
 /// The caller's `values`: names of variables, each a non-blank text within limits; 422 naming
