@@ -74,6 +74,11 @@ async fn the_greeting_is_found_rendered_sent_once_and_counted_once() {
     assert_eq!((sent.request["to"].as_str(), sent.request["text"]["body"].as_str()), (Some(CUSTOMER), Some(text)), "{}", sent.request);
     t.drained().await;
     assert_eq!(sandbox.outbox().len(), 1, "one message for two requests");
+    // AND another organisation can neither send it nor render it for this conversation
+    let (status, _) = t.post(&format!("/v1/conversations/{conversation}/messages"), &t.other.admin, body.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = t.post(&format!("/v1/canned-responses/{id}/render"), &t.other.admin, json!({ "conversation_id": conversation })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     // AND the greeting counts one use
     let (_, after) = t.get(&format!("/v1/canned-responses/{id}"), &t.org.agent).await;
     assert_eq!(after["usage_count"], 1, "{after}");

@@ -139,6 +139,9 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     let (s, seeded) = t.get("/v1/whatsapp-templates?name=hello_world", &t.org.agent).await;
     assert_eq!(s, StatusCode::OK, "{seeded}");
     let wa_template = seeded["items"][0]["id"].as_str().expect("the seeded fallback template").to_string();
+    let (s, canned) = t.post("/v1/canned-responses", &t.org.admin, json!({ "shortcut": "/greeting", "title": "Hola", "content": "Hola {{customer_name}}" })).await;
+    assert_eq!(s, StatusCode::CREATED, "{canned}");
+    let canned = canned["id"].as_str().unwrap().to_string();
 
     // (method, path of template.yaml) -> (path with our ids, a body the route would accept).
     let cases: Vec<(&str, &str, String, Value)> = vec![
@@ -184,6 +187,10 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("POST", "/v1/channels/whatsapp/{phoneNumberId}/replay", format!("/v1/channels/whatsapp/{}/replay", t.org.seed.phone_number_id), json!({})),
         ("GET", "/v1/whatsapp-templates/{id}", format!("/v1/whatsapp-templates/{wa_template}"), Value::Null),
         ("DELETE", "/v1/whatsapp-templates/{id}", format!("/v1/whatsapp-templates/{wa_template}"), Value::Null),
+        ("GET", "/v1/canned-responses/{id}", format!("/v1/canned-responses/{canned}"), Value::Null),
+        ("PATCH", "/v1/canned-responses/{id}", format!("/v1/canned-responses/{canned}"), json!({ "title": "ours now" })),
+        ("POST", "/v1/canned-responses/{id}/render", format!("/v1/canned-responses/{canned}/render"), json!({ "conversation_id": conversation })),
+        ("DELETE", "/v1/canned-responses/{id}", format!("/v1/canned-responses/{canned}"), Value::Null),
     ];
     let routes = &t.stack.template.routes;
     let with_ids: Vec<(String, String)> = routes.iter().filter(|r| r.authorized && r.path.contains('{')).map(|r| (r.method.to_uppercase(), r.path.clone())).collect();
