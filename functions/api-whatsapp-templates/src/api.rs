@@ -40,7 +40,8 @@ fn get_template() {}
     responses(
         (status = 201, description = "Submitted to Meta", body = WhatsAppTemplate),
         (status = 403, description = "Not an admin"),
-        (status = 409, description = "The organisation has no WhatsApp number registered with a token"),
+        (status = 404, description = "The named `waba_id` has no number of the organisation"),
+        (status = 409, description = "The organisation has no WhatsApp number registered with a token, or numbers in several WhatsApp Business Accounts and no `waba_id` named"),
         (status = 422, description = "A field Meta would refuse (named), or Meta refused it (`template`)"),
     ))]
 fn submit_template() {}

@@ -65,14 +65,19 @@ async fn waba_and_token(ports: &TemplatePorts<'_>, org_id: &str, waba_id: Option
         Some(w) => match by_waba.get_key_value(w) {
             Some(found) => found,
             None if by_waba.is_empty() => return Err(no_number()),
-            None => return Err(Error::invalid("waba_id", "no number of the organisation is registered in this WhatsApp Business Account")),
+            // A WABA the organisation has no number in is, to it, unknown (another organisation's answers the same).
+            None => return Err(Error::NotFound("WhatsApp Business Account (waba_id)")),
         },
         None => match by_waba.len() {
             0 => return Err(no_number()),
             1 => by_waba.iter().next().ok_or_else(no_number)?,
             _ => {
                 let all: Vec<&str> = by_waba.keys().map(String::as_str).collect();
-                return Err(Error::invalid("waba_id", format!("the organisation has numbers in several WhatsApp Business Accounts ({}): name one", all.join(", "))));
+                // The body is fine; the organisation's state makes it ambiguous (409, as with no number at all).
+                return Err(Error::Conflict {
+                    detail: format!("waba_id: the organisation has numbers in several WhatsApp Business Accounts ({}): name one", all.join(", ")),
+                    current: None,
+                });
             }
         },
     };
@@ -134,7 +139,7 @@ pub async fn get(templates: &dyn WhatsAppTemplateStore, org_id: &str, template_i
 pub async fn delete(ports: &TemplatePorts<'_>, org_id: &str, template_id: &str, now: DateTime<Utc>) -> Result<()> {
     let template = get(ports.templates, org_id, template_id).await?;
     let (waba, token) = waba_and_token(ports, org_id, Some(&template.waba_id), now).await.map_err(|e| match e {
-        Error::Invalid { .. } => Error::Conflict {
+        Error::NotFound(_) => Error::Conflict {
             detail: "no number of the organisation is registered in the template's WhatsApp Business Account any more".into(),
             current: None,
         },

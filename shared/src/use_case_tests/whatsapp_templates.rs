@@ -77,11 +77,11 @@ async fn with_numbers_in_two_wabas_the_request_names_one() {
     let second = crate::domain::channel::Channel { phone_number_id: "200000000000001".into(), waba_id: Some("300000000000001".into()), ..w.store().channel_by_number(NUMBER).await.unwrap().unwrap() };
     w.store().put_channel(&second).await.unwrap();
     w.mem.secrets.put_secret(&access_token_secret(ORG, "200000000000001"), &Secret::new("EAAG-second")).await.unwrap();
-    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, ADMIN, &order_shipped(), t(1)).await, Err(Error::Invalid { field, .. }) if field == "waba_id"));
+    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, ADMIN, &order_shipped(), t(1)).await, Err(Error::Conflict { detail, .. }) if detail.starts_with("waba_id")));
     let named = NewTemplate { waba_id: Some("300000000000001".into()), ..order_shipped() };
     assert_eq!(templates::submit(&w.deps.template_ports(), ORG, ADMIN, &named, t(1)).await.unwrap().waba_id, "300000000000001");
     let unknown = NewTemplate { waba_id: Some("999".into()), ..order_shipped() };
-    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, ADMIN, &unknown, t(1)).await, Err(Error::Invalid { field, .. }) if field == "waba_id"));
+    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, ADMIN, &unknown, t(1)).await, Err(Error::NotFound(_))));
 }
 
 #[tokio::test(start_paused = true)]
