@@ -157,7 +157,17 @@ pub trait MessageStore: WhatsAppTemplateStore + Send + Sync {
     /// was neither.
     /// Statuses Meta called back before the send was recorded (`apply_status` kept them) are
     /// applied then too; those applied are returned, in order, to be followed like any callback.
-    async fn mark_sent(&self, message: &Message, wamid: &str, at: DateTime<Utc>, sent_as_template: Option<&str>) -> Result<(Written, Vec<EarlyStatus>)>;
+    /// `sent_event`, the feed's `sent` event, is recorded in the same write: a `Stored` answer
+    /// means it is in the feed (written then, or there before by its dedupe key); otherwise it is not
+    /// written.
+    async fn mark_sent(
+        &self,
+        message: &Message,
+        wamid: &str,
+        at: DateTime<Utc>,
+        sent_as_template: Option<&str>,
+        sent_event: Option<&crate::domain::event::NewEvent>,
+    ) -> Result<(Written, Vec<EarlyStatus>)>;
     async fn mark_failed(&self, message: &Message, failure: &FailureReason, at: DateTime<Utc>) -> Result<Written>;
     /// Applies a delivery status monotonically; `AlreadyThere` when the message is already as far or
     /// further along, or its send is not recorded yet — then the status is kept for `mark_sent`.

@@ -65,6 +65,7 @@ macro_rules! store_contract {
             an_outbound_message_over_a_changed_conversation_writes_nothing,
             messages_page_in_both_orders,
             a_send_is_recorded_once_and_indexed_by_wamid,
+            a_send_records_its_sent_event_in_the_same_write,
             a_send_is_claimed_once_resent_at_most_once_and_released_by_its_claimant,
             delivery_statuses_only_move_forward,
             early_statuses_are_kept_and_applied_by_mark_sent,
@@ -434,7 +435,7 @@ pub async fn another_organisation_finds_nothing<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let m = queued(&c, "M1", t(2));
     let c = record_outbound(s, &c, &m).await;
-    s.mark_sent(&m, "wamid.1", t(3), None).await.unwrap();
+    s.mark_sent(&m, "wamid.1", t(3), None, None).await.unwrap();
     s.create_action(&action(ORG, "A1", &c, "other", ActionStatus::Pending), Some("K1")).await.unwrap();
     s.store_if_absent(&interaction(ORG, "I1", &c.customer_id, t(4), "pending")).await.unwrap();
     s.save_ticket(&new_ticket(&ticket(ORG, "T1", TicketPriority::High))).await.unwrap();
@@ -730,7 +731,7 @@ pub async fn a_send_is_recorded_once_and_indexed_by_wamid<S: Stores + ?Sized>(s:
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let m = queued(&c, "M1", t(2));
     record_outbound(s, &c, &m).await;
-    assert_eq!(s.mark_sent(&m, "wamid.1", t(3), Some("fallback")).await.unwrap(), (Written::Stored, Vec::new()));
+    assert_eq!(s.mark_sent(&m, "wamid.1", t(3), Some("fallback"), None).await.unwrap(), (Written::Stored, Vec::new()));
     let sent = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
     assert_eq!(
         (sent.status, sent.wamid.as_deref(), sent.sent_at, sent.sent_as_template.as_deref()),
@@ -738,12 +739,46 @@ pub async fn a_send_is_recorded_once_and_indexed_by_wamid<S: Stores + ?Sized>(s:
     );
     assert_eq!(s.message_by_wamid(ORG, "wamid.1").await.unwrap(), Some(sent.clone()));
     // A second sender (SQS redelivery) finds it sent and changes nothing.
-    assert_eq!(s.mark_sent(&m, "wamid.2", t(4), None).await.unwrap(), (Written::AlreadyThere, Vec::new()));
+    assert_eq!(s.mark_sent(&m, "wamid.2", t(4), None, None).await.unwrap(), (Written::AlreadyThere, Vec::new()));
     assert_eq!(s.message_by_wamid(ORG, "wamid.2").await.unwrap(), None);
     assert_eq!(s.message(ORG, "C1", "M1").await.unwrap(), Some(sent));
     // A message never stored is not sent.
-    assert_eq!(s.mark_sent(&queued(&c, "M9", t(2)), "wamid.9", t(4), None).await.unwrap().0, Written::AlreadyThere);
+    assert_eq!(s.mark_sent(&queued(&c, "M9", t(2)), "wamid.9", t(4), None, None).await.unwrap().0, Written::AlreadyThere);
     assert_eq!(s.message_by_wamid(ORG, "wamid.9").await.unwrap(), None);
+}
+
+pub async fn a_send_records_its_sent_event_in_the_same_write<S: Stores + ?Sized>(s: &S) {
+    let c = stored_conversation(s, ORG, "C1", t(1)).await;
+    let sent_event = |m: &str| NewEvent::new(ORG, EventKind::MessageStatusChanged, t(3), json!({ "message_id": m, "status": "sent" }), format!("message.status#{m}#sent"));
+    let feed = async || -> Vec<Value> {
+        let events = s.events_after(ORG, 0, 100).await.unwrap();
+        events.into_iter().filter(|e| e.kind != EventKind::Void).map(|e| e.data).collect()
+    };
+    let m1 = queued(&c, "M1", t(2));
+    record_outbound(s, &c, &m1).await;
+    assert_eq!(s.mark_sent(&m1, "wamid.1", t(3), None, Some(&sent_event("M1"))).await.unwrap(), (Written::Stored, Vec::new()));
+    assert_eq!(s.message(ORG, "C1", "M1").await.unwrap().unwrap().status, DeliveryStatus::Sent);
+    assert_eq!(feed().await, [json!({ "message_id": "M1", "status": "sent" })]);
+    // A redelivered job records neither the send nor its event again.
+    assert_eq!(s.mark_sent(&m1, "wamid.1", t(4), None, Some(&sent_event("M1"))).await.unwrap().0, Written::AlreadyThere);
+    // A message never stored: no event either.
+    assert_eq!(s.mark_sent(&queued(&c, "M9", t(2)), "wamid.9", t(4), None, Some(&sent_event("M9"))).await.unwrap().0, Written::AlreadyThere);
+    assert_eq!(feed().await.len(), 1);
+    // Meta called back first: the send, the kept status and the event all land.
+    let m2 = queued(&c, "M2", t(2));
+    record_outbound(s, &s.conversation(ORG, "C1").await.unwrap().unwrap(), &m2).await;
+    assert_eq!(s.apply_status(ORG, "wamid.2", DeliveryStatus::Delivered, None, t(5)).await.unwrap(), Written::AlreadyThere);
+    let (written, applied) = s.mark_sent(&m2, "wamid.2", t(3), None, Some(&sent_event("M2"))).await.unwrap();
+    assert_eq!((written, applied.iter().map(|e| e.status).collect::<Vec<_>>()), (Written::Stored, vec![DeliveryStatus::Delivered]));
+    assert_eq!(s.message(ORG, "C1", "M2").await.unwrap().unwrap().status, DeliveryStatus::Delivered);
+    // The event was in the feed already (its dedupe key): the send is recorded, the event not twice.
+    let m3 = queued(&c, "M3", t(2));
+    record_outbound(s, &s.conversation(ORG, "C1").await.unwrap().unwrap(), &m3).await;
+    assert_eq!(s.record_event(&sent_event("M3")).await.unwrap(), Written::Stored);
+    assert_eq!(s.mark_sent(&m3, "wamid.3", t(3), None, Some(&sent_event("M3"))).await.unwrap(), (Written::Stored, Vec::new()));
+    assert_eq!(s.message(ORG, "C1", "M3").await.unwrap().unwrap().status, DeliveryStatus::Sent);
+    let ids: Vec<Value> = feed().await.into_iter().map(|d| d["message_id"].clone()).collect();
+    assert_eq!(ids, [json!("M1"), json!("M2"), json!("M3")], "each once, in the order recorded");
 }
 
 pub async fn a_send_is_claimed_once_resent_at_most_once_and_released_by_its_claimant<S: Stores + ?Sized>(s: &S) {
@@ -771,7 +806,7 @@ pub async fn a_send_is_claimed_once_resent_at_most_once_and_released_by_its_clai
     assert_eq!((resent.status, resent.sending_at, resent.resent_at), (DeliveryStatus::Sending, Some(t(6)), Some(t(6))));
     assert_eq!(s.claim_resend(&resent, t(8)).await.unwrap(), Written::AlreadyThere, "never a third send");
     // A sending message is recorded sent (and leaves the outbox); claims and releases no longer apply.
-    assert_eq!(s.mark_sent(&resent, "wamid.1", t(9), None).await.unwrap(), (Written::Stored, Vec::new()));
+    assert_eq!(s.mark_sent(&resent, "wamid.1", t(9), None, None).await.unwrap(), (Written::Stored, Vec::new()));
     assert!(s.queued_between(t(0), t(9), 10).await.unwrap().is_empty());
     let sent = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
     assert_eq!(s.release_send(&sent).await.unwrap(), Written::AlreadyThere);
@@ -786,7 +821,7 @@ pub async fn delivery_statuses_only_move_forward<S: Stores + ?Sized>(s: &S) {
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let m = queued(&c, "M1", t(2));
     record_outbound(s, &c, &m).await;
-    s.mark_sent(&m, "wamid.1", t(3), None).await.unwrap();
+    s.mark_sent(&m, "wamid.1", t(3), None, None).await.unwrap();
     let apply = async |status: DeliveryStatus, at: i64| s.apply_status(ORG, "wamid.1", status, None, t(at)).await.unwrap();
     assert_eq!(apply(DeliveryStatus::Sent, 4).await, Written::AlreadyThere);
     assert_eq!(apply(DeliveryStatus::Read, 6).await, Written::Stored);
@@ -809,7 +844,7 @@ pub async fn early_statuses_are_kept_and_applied_by_mark_sent<S: Stores + ?Sized
     assert_eq!(s.apply_status(ORG, "wamid.1", DeliveryStatus::Read, None, t(5)).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.apply_status(ORG, "wamid.1", DeliveryStatus::Delivered, None, t(4)).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.message(ORG, "C1", "M1").await.unwrap().unwrap().status, DeliveryStatus::Queued);
-    let (written, applied) = s.mark_sent(&m, "wamid.1", t(3), None).await.unwrap();
+    let (written, applied) = s.mark_sent(&m, "wamid.1", t(3), None, None).await.unwrap();
     assert_eq!(written, Written::Stored);
     let applied: Vec<(DeliveryStatus, DateTime<Utc>)> = applied.iter().map(|e| (e.status, e.at)).collect();
     assert_eq!(applied, [(DeliveryStatus::Delivered, t(4)), (DeliveryStatus::Read, t(5))], "in order");
@@ -818,7 +853,7 @@ pub async fn early_statuses_are_kept_and_applied_by_mark_sent<S: Stores + ?Sized
     // They were applied once: another message sent under that id later gets none of them.
     let m2 = queued(&c, "M2", t(6));
     record_outbound(s, &s.conversation(ORG, "C1").await.unwrap().unwrap(), &m2).await;
-    assert_eq!(s.mark_sent(&m2, "wamid.1", t(7), None).await.unwrap(), (Written::Stored, Vec::new()));
+    assert_eq!(s.mark_sent(&m2, "wamid.1", t(7), None, None).await.unwrap(), (Written::Stored, Vec::new()));
     // A status for another organisation's id is kept there, not applied here.
     assert_eq!(s.apply_status(OTHER, "wamid.9", DeliveryStatus::Failed, None, t(8)).await.unwrap(), Written::AlreadyThere);
 }
@@ -830,7 +865,7 @@ pub async fn a_failed_message_is_final<S: Stores + ?Sized>(s: &S) {
     let failure = FailureReason::ours("outside_customer_service_window", None);
     assert_eq!(s.mark_failed(&m, &failure, t(3)).await.unwrap(), Written::Stored);
     assert_eq!(s.mark_failed(&m, &failure, t(4)).await.unwrap(), Written::AlreadyThere);
-    assert_eq!(s.mark_sent(&m, "wamid.1", t(5), None).await.unwrap().0, Written::AlreadyThere);
+    assert_eq!(s.mark_sent(&m, "wamid.1", t(5), None, None).await.unwrap().0, Written::AlreadyThere);
     let failed = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
     assert_eq!((failed.status, failed.failure, failed.failed_at, failed.wamid), (DeliveryStatus::Failed, Some(failure), Some(t(3)), None));
     assert_eq!(s.mark_failed(&queued(&c, "M9", t(2)), &FailureReason::ours("x", None), t(3)).await.unwrap(), Written::AlreadyThere);
@@ -842,7 +877,7 @@ pub async fn queued_between_finds_queued_replies_in_range_across_organisations<S
     for (id, at) in [("M10", 10), ("M15", 15), ("M20", 20), ("M21", 21), ("M9", 9), ("SENT", 12), ("FAILED", 13)] {
         c = record_outbound(s, &c, &queued(&c, id, t(at))).await;
     }
-    s.mark_sent(&queued(&c, "SENT", t(12)), "wamid.1", t(14), None).await.unwrap();
+    s.mark_sent(&queued(&c, "SENT", t(12)), "wamid.1", t(14), None, None).await.unwrap();
     s.mark_failed(&queued(&c, "FAILED", t(13)), &FailureReason::ours("x", None), t(14)).await.unwrap();
     let c = s.conversation(ORG, "C1").await.unwrap().unwrap();
     assert_eq!(s.record_inbound(&inbound(&c, "IN", "wamid.in", t(11)), &next_version(&c)).await.unwrap(), Written::Stored);
@@ -875,7 +910,7 @@ pub async fn a_message_is_read_with_its_conversation_and_statuses<S: Stores + ?S
     let c = record_outbound(s, &c, &m1).await;
     let m2 = queued(&c, "M2", t(3));
     let c = record_outbound(s, &c, &m2).await;
-    s.mark_sent(&m2, "wamid.2", t(4), None).await.unwrap();
+    s.mark_sent(&m2, "wamid.2", t(4), None, None).await.unwrap();
     let (message, conversation) = s.message_with_conversation(ORG, "C1", "M1").await.unwrap();
     assert_eq!((message, conversation), (Some(m1), Some(c.clone())));
     assert_eq!(s.message_with_conversation(ORG, "C1", "M9").await.unwrap(), (None, Some(c)));

@@ -427,28 +427,41 @@ async fn fail(ports: &SenderPorts<'_>, message: &Message, failure: FailureReason
 /// second send: the message is `sent`, or still `sending` if the recording never landed, and then
 /// Meta's `sent` callback, carrying the send's tag, records it.
 async fn sent(ports: &SenderPorts<'_>, message: &Message, wamid: &str, now: DateTime<Utc>, as_template: Option<&str>) -> Result<SendResult> {
-    match retry_until_landed(|_| ports.messages.mark_sent(message, wamid, now, as_template)).await {
-        Ok(recorded) => follow_sent(&ports.deliveries, message, wamid, now, recorded).await?,
+    let event = sent_event(message, now);
+    match retry_until_landed(|_| ports.messages.mark_sent(message, wamid, now, as_template, event.as_ref())).await {
+        Ok(recorded) => follow_sent(&ports.deliveries, message, wamid, now, recorded, event.is_some()).await?,
         Err(e) => error!(error = %e, message_id = message.id, wamid, "Meta accepted the reply but recording it failed; its status callback will"),
     }
     Ok(SendResult::Done)
 }
 
+/// The feed's `sent` event for `message`, to be recorded in the same write as the send itself
+/// (`MessageStore::mark_sent`: one transaction instead of two; issue 18). `None` for an action's
+/// answer: its `sent` moves the action's record first, so it is followed after the send.
+fn sent_event(message: &Message, at: DateTime<Utc>) -> Option<NewEvent> {
+    let action_id = message.idempotency_key.as_deref().and_then(action_of_response);
+    action_id.is_none().then(|| status_event(message, DeliveryStatus::Sent, None, at, None))
+}
+
 /// Follows a send `mark_sent` answered for, with the statuses Meta called back before it was
-/// recorded (applied with it: followed like the callbacks they were).
+/// recorded (applied with it: followed like the callbacks they were). `event_recorded`: its `sent`
+/// event went with it.
 async fn follow_sent(
     deliveries: &DeliveryPorts<'_>,
     message: &Message,
     wamid: &str,
     at: DateTime<Utc>,
     (written, early): (Written, Vec<EarlyStatus>),
+    event_recorded: bool,
 ) -> Result<()> {
     if written == Written::Stored {
         let mut sent = message.clone();
         sent.status = DeliveryStatus::Sent;
         sent.wamid = Some(wamid.to_string());
         sent.sent_at = Some(at);
-        follow_delivery(deliveries, &sent, DeliveryStatus::Sent, None, at, true).await?;
+        if !event_recorded {
+            follow_delivery(deliveries, &sent, DeliveryStatus::Sent, None, at, true).await?;
+        }
         for e in early {
             sent.status = e.status;
             follow_delivery(deliveries, &sent, e.status, e.failure.as_ref(), e.at, true).await?;
@@ -532,11 +545,29 @@ pub async fn status_callback(
     match ports.messages.message(org_id, conversation_id, message_id).await? {
         Some(message) if message.status == DeliveryStatus::Sending => {
             info!(message_id = message.id, wamid, "send recorded from Meta's callback");
-            let recorded = ports.messages.mark_sent(&message, wamid, at, None).await?;
-            follow_sent(ports, &message, wamid, at, recorded).await
+            let event = sent_event(&message, at);
+            let recorded = ports.messages.mark_sent(&message, wamid, at, None, event.as_ref()).await?;
+            follow_sent(ports, &message, wamid, at, recorded, event.is_some()).await
         }
         _ => Ok(()),
     }
+}
+
+/// `message.status_changed`, once per message and status (its dedupe key).
+fn status_event(message: &Message, status: DeliveryStatus, failure: Option<&FailureReason>, at: DateTime<Utc>, action_id: Option<&str>) -> NewEvent {
+    NewEvent::new(
+        &message.org_id,
+        EventKind::MessageStatusChanged,
+        at,
+        json!({
+            "conversation_id": message.conversation_id,
+            "message_id": message.id,
+            "status": status,
+            "failure": failure,
+            "action_id": action_id,
+        }),
+        format!("message.status#{}#{}", message.id, status.as_str()),
+    )
 }
 
 /// A message's delivery status moved to `status`: record `message.status_changed`, and for an
@@ -559,19 +590,7 @@ pub async fn follow_delivery(
     }
     let action_id = message.idempotency_key.as_deref().and_then(action_of_response);
     let org_id = message.org_id.as_str();
-    let mut events = vec![NewEvent::new(
-        org_id,
-        EventKind::MessageStatusChanged,
-        at,
-        json!({
-            "conversation_id": message.conversation_id,
-            "message_id": message.id,
-            "status": status,
-            "failure": failure,
-            "action_id": action_id,
-        }),
-        format!("message.status#{}#{}", message.id, status.as_str()),
-    )];
+    let mut events = vec![status_event(message, status, failure, at, action_id)];
     if let Some(action_id) = action_id {
         let written = ports.actions.apply_response_status(org_id, action_id, status, message.wamid.as_deref(), failure, at).await?;
         // First time and not applied: the answer is already as far or further along (callbacks

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -343,7 +343,7 @@ impl ResponseTemplateStore for DynamoStore {
 impl DynamoStore {
     /// Takes the organisation's next `count` sequence numbers and answers the last (an atomic
     /// counter: no retries under contention).
-    async fn take_event_seqs(&self, org_id: &str, count: u64) -> Result<u64> {
+    pub(super) async fn take_event_seqs(&self, org_id: &str, count: u64) -> Result<u64> {
         let out = self
             .client()
             .update_item()
@@ -379,6 +379,18 @@ impl DynamoStore {
         ])
     }
 
+    /// The two writes that record `event` at `seq` inside another transaction: its dedupe marker
+    /// (when it has a key; refused if the event was recorded before) and the event itself.
+    pub(super) fn event_ops(&self, event: &NewEvent, seq: u64, now: DateTime<Utc>) -> Result<Vec<TransactWriteItem>> {
+        let not_exists = Some("attribute_not_exists(pk)");
+        let mut ops = Vec::new();
+        if let Some(key) = &event.dedupe_key {
+            ops.push(self.put_op(self.dedupe_marker(&event.org_id, key, seq, now), not_exists, None)?);
+        }
+        ops.push(self.put_op(self.event_item(&DashboardEvent::recorded(event, seq, now))?, not_exists, None)?);
+        Ok(ops)
+    }
+
     /// Writes `events` at the numbers from `first` on, each with its dedupe marker, and `void` at
     /// the numbers after them up to `last`, all or none. On refusal, which events were recorded
     /// before (their marker exists); nothing was written then.
@@ -405,7 +417,7 @@ impl DynamoStore {
     }
 
     /// Fills numbers taken for events that turned out to be recorded already, so readers need not wait.
-    async fn void_events(&self, org_id: &str, first: u64, last: u64, now: DateTime<Utc>) -> Result<()> {
+    pub(super) async fn void_events(&self, org_id: &str, first: u64, last: u64, now: DateTime<Utc>) -> Result<()> {
         let items = (first..=last)
             .map(|seq| self.put_op(self.event_item(&DashboardEvent::void(org_id, seq, now))?, None, None))
             .collect::<Result<Vec<_>>>()?;

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use crate::domain::conversation::Conversation;
+use crate::domain::event::NewEvent;
 use crate::domain::ids::sha256_hex;
 use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message};
 use crate::error::{Error, Result};
@@ -197,7 +198,14 @@ impl MessageStore for DynamoStore {
         self.update_if(key, "SET #status = :queued REMOVE sending_at", "#status = :sending AND sending_at = :claimed", values).await
     }
 
-    async fn mark_sent(&self, message: &Message, wamid: &str, at: DateTime<Utc>, sent_as_template: Option<&str>) -> Result<(Written, Vec<EarlyStatus>)> {
+    async fn mark_sent(
+        &self,
+        message: &Message,
+        wamid: &str,
+        at: DateTime<Utc>,
+        sent_as_template: Option<&str>,
+        sent_event: Option<&NewEvent>,
+    ) -> Result<(Written, Vec<EarlyStatus>)> {
         let mut values = HashMap::from([
             (":sent".to_string(), s(DeliveryStatus::Sent.as_str())),
             (":rank".to_string(), n(DeliveryStatus::Sent.rank())),
@@ -218,18 +226,52 @@ impl MessageStore for DynamoStore {
             self.update_op(keys::message(org, &message.conversation_id, &message.id), &expression, Some("#status IN (:queued, :sending)"), values, names)?,
             self.put_op(self.wamid_item(org, wamid, &message.conversation_id, &message.id), None, None)?,
         ];
+        // The feed's `sent` event rides in the same transaction (issue 18: one transaction per
+        // recorded send instead of two); its number is taken first, and given back as void
+        // whenever the transaction does not land.
+        let event = match sent_event {
+            Some(e) => {
+                let seq = self.take_event_seqs(org, 1).await?;
+                Some((seq, self.event_ops(e, seq, Utc::now())?))
+            }
+            None => None,
+        };
+        let give_back = |seq: Option<u64>| async move {
+            match seq {
+                Some(seq) => self.void_events(org, seq, seq, Utc::now()).await,
+                None => Ok(()),
+            }
+        };
+        let seq = event.as_ref().map(|(seq, _)| *seq);
+        let event_ops = event.map(|(_, ops)| ops).unwrap_or_default();
         // Usually nothing came before us: checked in the same transaction, so it costs no call.
         let early_key = keys::early_statuses(org, wamid);
-        items.push(self.absent_op(early_key.clone())?);
-        match self.transact(items.clone()).await? {
+        let mut first = items.clone();
+        first.push(self.absent_op(early_key.clone())?);
+        let marker_at = first.len();
+        first.extend(event_ops.iter().cloned());
+        match self.transact(first).await? {
             Ok(()) => return Ok((Written::Stored, Vec::new())),
-            Err(codes) if !failed_condition(&codes, 2) => return Ok((Written::AlreadyThere, Vec::new())),
+            Err(codes) if failed_condition(&codes, 0) => {
+                give_back(seq).await?;
+                return Ok((Written::AlreadyThere, Vec::new()));
+            }
+            Err(codes) if seq.is_some() && failed_condition(&codes, marker_at) => {
+                // The event is in the feed already (its dedupe marker exists): record the send alone.
+                give_back(seq).await?;
+                return self.mark_sent(message, wamid, at, sent_as_template, None).await;
+            }
+            Err(codes) if !failed_condition(&codes, 2) => {
+                give_back(seq).await?;
+                return Ok((Written::AlreadyThere, Vec::new()));
+            }
             Err(_) => {}
         }
         // Meta called back first. Record the send: from then on no status can be kept any more
         // (keeping checks the marker is absent), so what is kept after the commit is all of them.
-        items.pop();
+        items.extend(event_ops);
         if self.transact(items).await?.is_err() {
+            give_back(seq).await?;
             return Ok((Written::AlreadyThere, Vec::new()));
         }
         let mut early: Vec<EarlyStatus> = match self.get_item_consistent(early_key.clone()).await? {

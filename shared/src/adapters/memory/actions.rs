@@ -23,6 +23,19 @@ impl State {
     fn put_event(&mut self, event: DashboardEvent) {
         self.events.insert((event.org_id.clone(), event.seq), event);
     }
+
+    /// Records `event` inside another write, once per dedupe key (`MessageStore::mark_sent`).
+    pub(super) fn record_event_with(&mut self, event: &NewEvent) {
+        let marker = event.dedupe_key.as_ref().map(|k| key(&event.org_id, k));
+        if marker.as_ref().is_some_and(|m| self.event_keys.contains_key(m)) {
+            return;
+        }
+        let seq = self.take_event_seqs(&event.org_id, 1);
+        if let Some(m) = marker {
+            self.event_keys.insert(m, seq);
+        }
+        self.put_event(DashboardEvent::recorded(event, seq, Utc::now()));
+    }
 }
 
 #[async_trait]

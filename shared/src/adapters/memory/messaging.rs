@@ -7,6 +7,7 @@ use super::{Delivery, MemoryStore, State, advance, fill_page, key, sort_time, wr
 use crate::domain::channel::Channel;
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::event::NewEvent;
 use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message};
 use crate::error::{Error, Result};
 use crate::ports::{
@@ -375,7 +376,14 @@ impl MessageStore for MemoryStore {
         Ok(Written::Stored)
     }
 
-    async fn mark_sent(&self, message: &Message, wamid: &str, at: DateTime<Utc>, sent_as_template: Option<&str>) -> Result<(Written, Vec<EarlyStatus>)> {
+    async fn mark_sent(
+        &self,
+        message: &Message,
+        wamid: &str,
+        at: DateTime<Utc>,
+        sent_as_template: Option<&str>,
+        sent_event: Option<&NewEvent>,
+    ) -> Result<(Written, Vec<EarlyStatus>)> {
         let mut st = self.write("mark_sent")?;
         let org = message.org_id.as_str();
         let Some(m) = st.messages.get_mut(&message_key(org, &message.conversation_id, &message.id)) else {
@@ -391,6 +399,9 @@ impl MessageStore for MemoryStore {
             m.sent_as_template = Some(t.to_string());
         }
         st.wamids.insert(key(org, wamid), (message.conversation_id.clone(), message.id.clone()));
+        if let Some(event) = sent_event {
+            st.record_event_with(event);
+        }
         // Statuses Meta called back first: applied now, in order, then forgotten.
         let Some(kept) = st.early_statuses.remove(&key(org, wamid)) else {
             return Ok((Written::Stored, Vec::new()));
