@@ -72,6 +72,7 @@ NEEDS_ENV = {
     "queue:Replies": ["REPLIES_QUEUE_URL"],
     "queue:NextSteps": ["NEXT_STEP_QUEUE_URL"],
     "queue:Calls": ["CALLS_QUEUE_URL"],
+    "queue:Media": ["MEDIA_QUEUE_URL"],
     "blobs": ["MEDIA_BUCKET"],
     "webhook_secrets": ["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"],
     "whatsapp": ["GRAPH_API_BASE_URL"],
@@ -80,6 +81,9 @@ NEEDS_ENV = {
     "public_url": ["PUBLIC_API_URL"],
 }
 ALWAYS_ENV = ["TABLE_NAME"]
+# Settings config.rs reads when given, beside a required one (a peer's timeout: media-worker's
+# downloads take longer than a send).
+OPTIONAL_ENV = {"GRAPH_API_BASE_URL": {"GRAPH_API_TIMEOUT_MS"}, "TWILIO_API_BASE_URL": {"TWILIO_API_TIMEOUT_MS"}}
 # Variables every function may get from Globals (not secrets, nothing to reach).
 GLOBAL_ENV_ALLOWED = {"TABLE_NAME", "RUST_LOG"}
 
@@ -104,7 +108,7 @@ LOG_ALARMS = [
 # API and read by the dialer (to place calls) and the voice webhook (to verify callbacks). Every
 # grant names secrets below the stack's prefix, in one of these folders.
 SECRET_GRANTS = {
-    "whatsapp/": {"writers": {"api-channels"}, "readers": {"reply-sender", "api-whatsapp-templates"}},
+    "whatsapp/": {"writers": {"api-channels"}, "readers": {"reply-sender", "api-whatsapp-templates", "media-worker"}},
     "voice/": {"writers": {"api-channels"}, "readers": {"api-channels", "call-dialer", "voice-webhook"}},
 }
 SECRET_READ_ACTIONS = {"GetSecretValue"}
@@ -569,7 +573,8 @@ def check_security(template, resources, functions, problems, repo_root=None):
             given = own | global_env
             for name in sorted(wanted - given):
                 problems.append(f"{fname}: Environment lacks {name} (its Needs reads it)")
-            for name in sorted(own - wanted - GLOBAL_ENV_ALLOWED):
+            optional = set().union(*(OPTIONAL_ENV.get(w, set()) for w in wanted))
+            for name in sorted(own - wanted - GLOBAL_ENV_ALLOWED - optional):
                 problems.append(f"{fname}: Environment has {name}, which its Needs does not read (least privilege: leave it out)")
 
     # DynamoDB grants = what the code reaches (dynamo_actions.py), no more, no less.

@@ -202,9 +202,9 @@ class CheckTemplate(unittest.TestCase):
                 Sid: PutMedia
                 Effect: Allow
                 Action: [s3:PutObject]
-                Resource: !Sub "${MediaBucket.Arn}/media/*"
+                Resource: !Sub "${MediaBucket.Arn}/exports/*"
             """))
-        self.assertFires(mutate, "S3 prefix media/ (ApiEventsFunction.Policies[0])")
+        self.assertFires(mutate, "S3 prefix exports/ (ApiEventsFunction.Policies[0])")
 
     def test_disabled_or_non_expiring_rule_does_not_count(self):
         def mutate(t):
@@ -332,8 +332,8 @@ class CheckTemplate(unittest.TestCase):
         self.assertFires(lambda t: self.statement(t, "ApiChannelsFunction", "ListQuarantinedChanges").pop("Condition"),
                          "s3:ListBucket needs Condition StringLike s3:prefix")
         def elsewhere(t):
-            self.statement(t, "ApiChannelsFunction", "ListQuarantinedChanges")["Condition"]["StringLike"]["s3:prefix"] = ["media/*"]
-        self.assertFires(elsewhere, "S3 prefix media/ (ApiChannelsFunction.Policies[0])")
+            self.statement(t, "ApiChannelsFunction", "ListQuarantinedChanges")["Condition"]["StringLike"]["s3:prefix"] = ["exports/*"]
+        self.assertFires(elsewhere, "S3 prefix exports/ (ApiChannelsFunction.Policies[0])")
         def with_objects(t):
             self.statement(t, "ApiChannelsFunction", "ListQuarantinedChanges")["Action"].append("s3:GetObject")
         self.assertFires(with_objects, "s3:ListBucket must have a statement of its own")

@@ -74,7 +74,7 @@ pub struct Needs {
 impl Needs {
     /// Everything: the dev gateway runs every function in one process.
     pub const EVERYTHING: Needs = Needs {
-        queues: &[Queue::Inbound, Queue::Replies, Queue::NextSteps, Queue::Calls],
+        queues: &[Queue::Inbound, Queue::Replies, Queue::NextSteps, Queue::Calls, Queue::Media],
         blobs: Some(s3_bucket),
         webhook_secrets: true,
         whatsapp: Some(graph_api),
@@ -147,6 +147,7 @@ fn queue_variable(queue: Queue) -> &'static str {
         Queue::Replies => "REPLIES_QUEUE_URL",
         Queue::NextSteps => "NEXT_STEP_QUEUE_URL",
         Queue::Calls => "CALLS_QUEUE_URL",
+        Queue::Media => "MEDIA_QUEUE_URL",
     }
 }
 
@@ -343,6 +344,21 @@ impl Deps {
     pub fn delivery_ports(&self) -> DeliveryPorts<'_> {
         let store = &*self.store;
         DeliveryPorts { wamids: store, messages: store, actions: store, events: store }
+    }
+
+    /// Inbound media: the worker's fetch, readers' presigned URLs, cleanup (`app::media`).
+    pub fn media_ports(&self) -> crate::app::media::MediaPorts<'_> {
+        let store = &*self.store;
+        crate::app::media::MediaPorts {
+            media: store,
+            events: store,
+            blobs: &*self.blobs,
+            outbox: &*self.outbox,
+            whatsapp: &*self.whatsapp,
+            secrets: &*self.secrets,
+            tokens: &self.tokens,
+            clock: &*self.clock,
+        }
     }
 
     pub fn sender_ports(&self) -> SenderPorts<'_> {
@@ -572,6 +588,12 @@ impl BlobStore for NoBlobs {
     async fn delete(&self, _: &str) -> crate::Result<()> {
         Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
     }
+    async fn put_chunks(&self, _: &str, _: &str, _: &mut dyn crate::ports::ChunkSource) -> crate::Result<u64> {
+        Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
+    }
+    async fn presigned_get(&self, _: &str, _: u64) -> crate::Result<String> {
+        Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
+    }
 }
 
 /// The AWS SDK's HTTPS client, trusting only the certificate authorities AWS endpoints chain to
@@ -716,6 +738,7 @@ mod tests {
                 ("REPLIES_QUEUE_URL", "q2"),
                 ("NEXT_STEP_QUEUE_URL", "q3"),
                 ("CALLS_QUEUE_URL", "q4"),
+                ("MEDIA_QUEUE_URL", "q5"),
                 ("MEDIA_BUCKET", "b"),
                 ("WHATSAPP_APP_SECRET", "app-secret-value"),
                 ("WHATSAPP_VERIFY_TOKEN", "verify-token-value"),

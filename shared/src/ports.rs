@@ -254,6 +254,8 @@ pub enum Queue {
     /// Feedback calls to place (`app::calls::DialJob`) for the dialer: FIFO, grouped by
     /// organisation, deduplicated by attempt.
     Calls,
+    /// Inbound media to fetch from Meta into S3 (`domain::media::MediaJob`) for media-worker.
+    Media,
 }
 
 impl Queue {
@@ -263,6 +265,7 @@ impl Queue {
             Queue::Replies => "replies",
             Queue::NextSteps => "next-steps",
             Queue::Calls => "calls",
+            Queue::Media => "media",
         }
     }
 }
@@ -284,6 +287,48 @@ pub trait BlobStore: Send + Sync {
     async fn list(&self, prefix: &str, limit: i32) -> Result<Vec<String>>;
     /// Deletes the blob; one that is not there is fine.
     async fn delete(&self, key: &str) -> Result<()>;
+    /// Stores what `body` yields under `key` without holding it whole: S3 takes it in multipart
+    /// parts of `PART_BYTES` (one PutObject when it fits one part) and aborts the upload on any
+    /// failure, so nothing half-written is left. Answers the bytes stored.
+    async fn put_chunks(&self, key: &str, content_type: &str, body: &mut dyn ChunkSource) -> Result<u64>;
+    /// A GET of `key` anyone holding it may use for `expires_in_secs` (S3 presigned URL).
+    async fn presigned_get(&self, key: &str, expires_in_secs: u64) -> Result<String>;
+}
+
+/// The multipart part size of `BlobStore::put_chunks`: the most a streamed upload holds at once.
+pub const PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// A body read piece by piece (a download as it arrives).
+#[async_trait]
+pub trait ChunkSource: Send {
+    /// The next piece; `None` at the end.
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>>;
+}
+
+/// What Meta said to `GET /{media-id}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaLookup {
+    Found(crate::domain::media::MediaLocation),
+    /// Meta does not know the id (expired or never valid): asking again will not help.
+    Gone { detail: String },
+    /// No usable answer (an outage, a timeout, a refused token): worth another attempt.
+    Failed { detail: String },
+}
+
+/// How a download began.
+pub enum DownloadStart {
+    Body(Box<dyn ChunkSource>),
+    /// The URL is no longer good (401/403/404/410): ask Meta for a fresh one.
+    Expired { http_status: u16 },
+    Failed { detail: String },
+}
+
+/// Meta's media endpoints (the Graph API, or the dev sandbox that serves the files of its webhooks).
+#[async_trait]
+pub trait WhatsAppMedia: Send + Sync {
+    async fn media_location(&self, media_id: &str, access_token: &Secret) -> MediaLookup;
+    /// Downloads `url` (which needs the same token), as a stream.
+    async fn download(&self, url: &str, access_token: &Secret) -> DownloadStart;
 }
 
 /// Secrets (Secrets Manager when deployed): values kept nowhere else — not in the table, not in a
@@ -322,6 +367,11 @@ pub trait WhatsApp: Send + Sync {
     /// The same peer's template management (the Graph API, or the sandbox that keeps what it was
     /// sent); `None` for a client that only sends.
     fn templates(&self) -> Option<&dyn WhatsAppTemplates> {
+        None
+    }
+
+    /// The same peer's media endpoints; `None` for a client that only sends.
+    fn media(&self) -> Option<&dyn WhatsAppMedia> {
         None
     }
 }
@@ -795,6 +845,27 @@ pub trait RateLimitStore: Send + Sync {
     async fn unblock_customer(&self, org_id: &str, address: &str, counters: &[crate::domain::rate_limit::RateCounter]) -> Result<()>;
 }
 
+// ------------------------------------------------------------------ media (issue 12)
+
+/// Inbound media files (`docs/media.md`): one record per message with a file, and the expiry
+/// index (a partition per day) cleanup reads instead of scanning.
+#[async_trait]
+pub trait MediaStore: Send + Sync {
+    /// Stores a new record; `AlreadyThere` when the message's file is known (a redelivery).
+    async fn create_media_file(&self, file: &crate::domain::media::MediaFile) -> Result<Written>;
+    async fn media_file(&self, org_id: &str, id: &str) -> Result<Option<crate::domain::media::MediaFile>>;
+    /// The records of `ids` found (one BatchGetItem), in any order.
+    async fn media_files(&self, org_id: &str, ids: &[String]) -> Result<Vec<crate::domain::media::MediaFile>>;
+    /// Saves the record (the worker is its only writer), placing a stored one in its expiry day.
+    async fn save_media_file(&self, file: &crate::domain::media::MediaFile) -> Result<()>;
+    /// Stored files of every organisation that expire on `day` before `before`, oldest first.
+    async fn expiring_media(&self, day: chrono::NaiveDate, before: DateTime<Utc>, limit: i32) -> Result<Vec<crate::domain::media::MediaFile>>;
+    async fn delete_media_file(&self, org_id: &str, id: &str) -> Result<()>;
+    /// The organisation's retention in days, when it set one.
+    async fn media_retention(&self, org_id: &str) -> Result<Option<u32>>;
+    async fn put_media_retention(&self, org_id: &str, days: u32) -> Result<()>;
+}
+
 // ------------------------------------------------------------------ the whole store
 
 /// Every store port at once: what one table (DynamoDB, or the memory adapter) provides. Handlers
@@ -818,6 +889,7 @@ pub trait Stores:
     + CallStore
     + CannedResponseStore
     + RateLimitStore
+    + MediaStore
 {
 }
 
@@ -840,6 +912,7 @@ impl<T> Stores for T where
         + CallStore
         + CannedResponseStore
         + RateLimitStore
+        + MediaStore
         + ?Sized
 {
 }

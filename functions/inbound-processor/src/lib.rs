@@ -4,7 +4,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::Error;
-use max_core::app::bot;
+use max_core::app::{bot, media};
 use max_core::app::inbound::{Received, process_job, quarantine};
 use max_core::batch::{self, RecordResult, StopBy};
 use max_core::config::Deps;
@@ -32,6 +32,12 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
     match process_job(&deps.inbound_ports(), &job).await {
         Ok(received) => {
             for r in &received {
+                // Before the bot marks it handled: a failure here comes back with the record, the
+                // message still owed, and registers again (once; the job is harmless twice).
+                if let Err(e) = media::register(&*deps.store, &*deps.outbox, &r.message, &r.channel.phone_number_id, deps.clock.now()).await {
+                    error!(error = %e, message_id = r.message.id, "media not registered; the record is retried");
+                    return Err(());
+                }
                 // The rest stay owed: the redelivered record hands them on, in order.
                 run_bot(r, deps).await?;
             }

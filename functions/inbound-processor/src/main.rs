@@ -8,7 +8,7 @@ use max_core::ports::Queue;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let deps = Deps::from_env(Needs { queues: &[Queue::Replies], blobs: Some(s3_bucket), ..Needs::default() }).await;
+    let deps = Deps::from_env(Needs { queues: &[Queue::Replies, Queue::Media], blobs: Some(s3_bucket), ..Needs::default() }).await;
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let stop_by = StopBy::before_deadline(&event.context, inbound_processor::RECORD_RESERVE);

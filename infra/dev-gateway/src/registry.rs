@@ -32,6 +32,7 @@ pub async fn invoke_sqs(binary: &str, event: SqsEvent, deps: &Deps) -> Option<Re
         "reply-sender" => reply_sender::handle(event, deps, StopBy::NEVER).await,
         "next-step" => next_step::handle(event, deps, StopBy::NEVER).await,
         "call-dialer" => call_dialer::handle(event, deps, StopBy::NEVER).await,
+        "media-worker" => media_worker::handle(event, deps, StopBy::NEVER).await,
         _ => return None,
     })
 }
@@ -43,6 +44,7 @@ pub async fn invoke_schedule(binary: &str, event: serde_json::Value, deps: &Deps
         "next-step" => next_step::sweep(deps).await.map(|_| ()),
         "reply-sender" => reply_sender::sweep(deps).await.map(|_| ()),
         "call-scheduler" => call_scheduler::run(deps).await.map(|_| ()),
+        "media-cleanup" => media_cleanup::run(deps).await.map(|_| ()),
         _ => return None,
     })
 }

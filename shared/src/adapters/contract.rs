@@ -117,6 +117,9 @@ macro_rules! store_contract {
             a_message_is_counted_once_per_window_however_often_it_is_delivered,
             one_block_holds_at_a_time_and_unblocking_is_harmless,
             rate_limit_settings_are_stored_per_organisation,
+            a_media_file_is_created_once_and_read_only_by_its_organisation,
+            expiring_media_are_the_stored_files_of_a_day_due_before_a_time,
+            media_retention_is_stored_per_organisation,
         );
     };
     (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
@@ -1950,6 +1953,7 @@ macro_rules! blob_contract {
     ($(#[$attr:meta])* $fresh:path) => {
         $crate::blob_contract!(@cases [$(#[$attr])*] $fresh;
             blobs_are_listed_by_prefix_in_key_order_up_to_a_limit_and_deleted,
+            a_chunked_body_is_stored_whole_across_parts_with_its_type,
         );
     };
     (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
@@ -2082,4 +2086,88 @@ mod memory {
     }
 
     crate::blob_contract!(#[tokio::test] fresh_blobs);
+}
+
+// ------------------------------------------------------------------ media (issue 12)
+
+fn media_file(org: &str, id: &str) -> crate::domain::media::MediaFile {
+    let reference = crate::domain::media::media_reference("document", Some(&serde_json::json!({"id": format!("9{id}"), "filename": "a.pdf"}))).unwrap();
+    crate::domain::media::MediaFile::pending(org, "conv-1", id, "106540352242922", &reference, media_time(0))
+}
+
+fn media_time(hours: i64) -> DateTime<Utc> {
+    chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 1, 0, 0, 0).unwrap() + chrono::Duration::hours(hours)
+}
+
+pub async fn a_media_file_is_created_once_and_read_only_by_its_organisation<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::media::MediaStatus;
+    let file = media_file(ORG, "m1");
+    assert_eq!(s.create_media_file(&file).await.unwrap(), Written::Stored);
+    let mut again = file.clone();
+    again.channel_media_id = "other".into();
+    assert_eq!(s.create_media_file(&again).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.media_file(ORG, "m1").await.unwrap(), Some(file.clone()), "the first write holds");
+    assert_eq!(s.media_file(OTHER, "m1").await.unwrap(), None);
+    let mut stored = file.clone();
+    stored.stored("media/k".into(), Some("application/pdf".into()), 3, "h=".into(), media_time(1), 90);
+    s.save_media_file(&stored).await.unwrap();
+    assert_eq!(s.media_file(ORG, "m1").await.unwrap().map(|f| f.status), Some(MediaStatus::Stored));
+    s.create_media_file(&media_file(ORG, "m2")).await.unwrap();
+    let mut found = s.media_files(ORG, &["m2".into(), "m1".into(), "absent".into()]).await.unwrap();
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(found.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
+    assert!(s.media_files(OTHER, &["m1".into()]).await.unwrap().is_empty());
+    s.delete_media_file(ORG, "m1").await.unwrap();
+    assert_eq!(s.media_file(ORG, "m1").await.unwrap(), None);
+    s.delete_media_file(ORG, "m1").await.unwrap();
+}
+
+pub async fn expiring_media_are_the_stored_files_of_a_day_due_before_a_time<S: Stores + ?Sized>(s: &S) {
+    // Three files stored to expire on the same day at 02:00, 05:00 and 09:00 (two organisations),
+    // one the next day, one still pending.
+    for (org, id, stored_hour) in [(ORG, "a", 2), (OTHER, "b", 5), (ORG, "c", 9), (ORG, "d", 26)] {
+        let mut f = media_file(org, id);
+        s.create_media_file(&f).await.unwrap();
+        f.stored(format!("media/{id}"), None, 1, "h=".into(), media_time(stored_hour), 10);
+        s.save_media_file(&f).await.unwrap();
+    }
+    s.create_media_file(&media_file(ORG, "pending")).await.unwrap();
+    let day = (media_time(0) + chrono::Duration::days(10)).date_naive();
+    let ids = |v: Vec<crate::domain::media::MediaFile>| v.into_iter().map(|f| f.id).collect::<Vec<_>>();
+    let at = |h: i64| media_time(h) + chrono::Duration::days(10);
+    assert_eq!(ids(s.expiring_media(day, at(6), 10).await.unwrap()), ["a", "b"], "oldest first, across organisations");
+    assert_eq!(ids(s.expiring_media(day, at(6), 1).await.unwrap()), ["a"]);
+    assert_eq!(ids(s.expiring_media(day, at(2), 10).await.unwrap()), Vec::<String>::new(), "before, not at");
+    assert_eq!(ids(s.expiring_media(day, at(48), 10).await.unwrap()), ["a", "b", "c"], "only that day's partition");
+    assert_eq!(ids(s.expiring_media(day.succ_opt().unwrap(), at(48), 10).await.unwrap()), ["d"]);
+}
+
+pub async fn media_retention_is_stored_per_organisation<S: Stores + ?Sized>(s: &S) {
+    assert_eq!(s.media_retention(ORG).await.unwrap(), None);
+    s.put_media_retention(ORG, 30).await.unwrap();
+    s.put_media_retention(ORG, 7).await.unwrap();
+    assert_eq!(s.media_retention(ORG).await.unwrap(), Some(7));
+    assert_eq!(s.media_retention(OTHER).await.unwrap(), None);
+}
+
+/// A body handed over in odd-sized pieces.
+struct Pieces(std::vec::IntoIter<Vec<u8>>);
+
+#[async_trait::async_trait]
+impl crate::ports::ChunkSource for Pieces {
+    async fn next_chunk(&mut self) -> crate::error::Result<Option<Vec<u8>>> {
+        Ok(self.0.next())
+    }
+}
+
+pub async fn a_chunked_body_is_stored_whole_across_parts_with_its_type(b: &dyn BlobStore) {
+    // Over two multipart parts (8 MiB each) in 1 MiB + 3 byte pieces, and a small one in one put.
+    let big: Vec<u8> = (0..crate::ports::PART_BYTES * 2 + 12345).map(|i| (i % 251) as u8).collect();
+    let mut pieces = Pieces(big.chunks(1024 * 1024 + 3).map(<[u8]>::to_vec).collect::<Vec<_>>().into_iter());
+    assert_eq!(b.put_chunks("media/o/c/m/big.pdf", "application/pdf", &mut pieces).await.unwrap(), big.len() as u64);
+    assert!(b.get("media/o/c/m/big.pdf").await.unwrap() == big, "the same bytes in order");
+    let mut small = Pieces(vec![b"ab".to_vec(), b"c".to_vec()].into_iter());
+    assert_eq!(b.put_chunks("media/o/c/m/small.jpg", "image/jpeg", &mut small).await.unwrap(), 3);
+    assert_eq!(b.get("media/o/c/m/small.jpg").await.unwrap(), b"abc");
+    assert!(b.presigned_get("media/o/c/m/small.jpg", 600).await.unwrap().contains("small.jpg"));
 }

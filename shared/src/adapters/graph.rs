@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::domain::secret::Secret;
 use crate::domain::whatsapp_template::ListedTemplate;
 use crate::error::{Error, Result};
-use crate::ports::{SendOutcome, SubmittedTemplate, TemplateListPage, WhatsApp, WhatsAppTemplates};
+use crate::domain::media::{MAX_MEDIA_BYTES, MediaLocation};
+use crate::ports::{ChunkSource, DownloadStart, MediaLookup, SendOutcome, SubmittedTemplate, TemplateListPage, WhatsApp, WhatsAppMedia, WhatsAppTemplates};
 
 /// The Graph API client. It holds no token: each send carries its number's own (`ports::WhatsApp`).
 #[derive(Debug, Clone)]
@@ -65,6 +66,77 @@ impl WhatsApp for GraphApi {
 
     fn templates(&self) -> Option<&dyn WhatsAppTemplates> {
         Some(self)
+    }
+
+    fn media(&self) -> Option<&dyn WhatsAppMedia> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl WhatsAppMedia for GraphApi {
+    async fn media_location(&self, media_id: &str, access_token: &Secret) -> MediaLookup {
+        let url = format!("{}/{}", self.base_url, percent_encoding::utf8_percent_encode(media_id, percent_encoding::NON_ALPHANUMERIC));
+        let response = match self.http.get(&url).bearer_auth(access_token.expose()).send().await {
+            Ok(r) => r,
+            Err(e) => return MediaLookup::Failed { detail: transport_error(&e) },
+        };
+        let status = response.status().as_u16();
+        let json = response.json::<Value>().await.unwrap_or(Value::Null);
+        let code = json.pointer("/error/code").and_then(Value::as_i64);
+        let said = json.pointer("/error/message").and_then(Value::as_str).map_or_else(|| format!("HTTP {status}"), str::to_string);
+        // Meta answers an id it does not know (expired, or never valid) with 400/404 and code 100.
+        if status == 404 || (status == 400 && code == Some(100)) {
+            return MediaLookup::Gone { detail: said };
+        }
+        if !(200..300).contains(&status) {
+            return MediaLookup::Failed { detail: said };
+        }
+        let Some(url) = json.get("url").and_then(Value::as_str) else {
+            return MediaLookup::Failed { detail: format!("HTTP {status} without a url") };
+        };
+        MediaLookup::Found(MediaLocation {
+            url: url.to_string(),
+            mime_type: json.get("mime_type").and_then(Value::as_str).map(str::to_string),
+            sha256: json.get("sha256").and_then(Value::as_str).map(str::to_string),
+            file_size: json.get("file_size").and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))),
+        })
+    }
+
+    async fn download(&self, url: &str, access_token: &Secret) -> DownloadStart {
+        // The media URL is Meta's: it needs the same bearer token, and answers bytes.
+        let response = match self.http.get(url).bearer_auth(access_token.expose()).send().await {
+            Ok(r) => r,
+            Err(e) => return DownloadStart::Failed { detail: transport_error(&e) },
+        };
+        let status = response.status().as_u16();
+        if matches!(status, 401 | 403 | 404 | 410) {
+            return DownloadStart::Expired { http_status: status };
+        }
+        if !(200..300).contains(&status) {
+            return DownloadStart::Failed { detail: format!("download answered HTTP {status}") };
+        }
+        DownloadStart::Body(Box::new(GraphDownload { response, read: 0 }))
+    }
+}
+
+/// A download read as it arrives (reqwest's `chunk`): never held whole.
+struct GraphDownload {
+    response: reqwest::Response,
+    read: u64,
+}
+
+#[async_trait]
+impl ChunkSource for GraphDownload {
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        let chunk = self.response.chunk().await.map_err(|e| Error::backend("graph", format!("download cut: {}", transport_error(&e))))?;
+        if let Some(c) = &chunk {
+            self.read += c.len() as u64;
+            if self.read > MAX_MEDIA_BYTES {
+                return Err(Error::backend("graph", "download larger than any WhatsApp media"));
+            }
+        }
+        Ok(chunk.map(|c| c.to_vec()))
     }
 }
 
@@ -180,7 +252,19 @@ pub struct SandboxTemplate {
 pub struct Sandbox {
     sent: Mutex<Vec<OutboxEntry>>,
     templates: Mutex<Vec<SandboxTemplate>>,
+    media: Mutex<SandboxMedia>,
 }
+
+/// The files the sandbox serves, by media id, and how many of their next downloads answer as an
+/// expired URL (to show a retry with a fresh one).
+#[derive(Debug, Default)]
+struct SandboxMedia {
+    files: std::collections::HashMap<String, (String, Vec<u8>)>,
+    expire_next: std::collections::HashMap<String, u32>,
+}
+
+/// Where the sandbox's media URLs point (served by the sandbox itself, like Meta's lookaside host).
+const SANDBOX_MEDIA_URL: &str = "https://sandbox.whatsapp.invalid/media/";
 
 /// Sandbox template ids: digits, like Meta's, distinct within the process.
 static NEXT_TEMPLATE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -218,6 +302,20 @@ impl Sandbox {
     /// The newest template of that name (and language, when given).
     pub fn template_named(&self, name: &str, language: Option<&str>) -> Option<SandboxTemplate> {
         self.lock_templates().iter().rev().find(|t| t.name == name && language.is_none_or(|l| t.language == l)).cloned()
+    }
+
+    /// Serves `bytes` as the file of `media_id` (a webhook body's media, `GET /{media-id}`).
+    pub fn know_media(&self, media_id: &str, mime_type: &str, bytes: Vec<u8>) {
+        self.lock_media().files.insert(media_id.to_string(), (mime_type.to_string(), bytes));
+    }
+
+    /// The next `times` downloads of `media_id` answer 404, as an expired Meta URL does.
+    pub fn expire_media_urls(&self, media_id: &str, times: u32) {
+        self.lock_media().expire_next.insert(media_id.to_string(), times);
+    }
+
+    fn lock_media(&self) -> std::sync::MutexGuard<'_, SandboxMedia> {
+        self.media.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// What the dev stack played for it: its list shows this status from now on.
@@ -284,6 +382,56 @@ impl WhatsApp for Sandbox {
 
     fn templates(&self) -> Option<&dyn WhatsAppTemplates> {
         Some(self)
+    }
+
+    fn media(&self) -> Option<&dyn WhatsAppMedia> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl WhatsAppMedia for Sandbox {
+    async fn media_location(&self, media_id: &str, _access_token: &Secret) -> MediaLookup {
+        let media = self.lock_media();
+        let Some((mime, bytes)) = media.files.get(media_id) else {
+            return MediaLookup::Gone { detail: "(#100) Param media_id is not a valid media ID".into() };
+        };
+        // The hash of the bytes served (a fixture's sha256 is made up), as the README asks.
+        let mut fp = crate::domain::media::Fingerprint::default();
+        fp.update(bytes);
+        let size = fp.size;
+        MediaLookup::Found(MediaLocation {
+            url: format!("{SANDBOX_MEDIA_URL}{media_id}"),
+            mime_type: Some(mime.clone()),
+            sha256: Some(fp.sha256()),
+            file_size: Some(size),
+        })
+    }
+
+    async fn download(&self, url: &str, _access_token: &Secret) -> DownloadStart {
+        let Some(id) = url.strip_prefix(SANDBOX_MEDIA_URL) else {
+            return DownloadStart::Failed { detail: "not a sandbox media URL".into() };
+        };
+        let mut media = self.lock_media();
+        if let Some(left) = media.expire_next.get_mut(id).filter(|n| **n > 0) {
+            *left -= 1;
+            return DownloadStart::Expired { http_status: 404 };
+        }
+        match media.files.get(id) {
+            Some((_, bytes)) => DownloadStart::Body(Box::new(SandboxDownload { chunks: bytes.chunks(64 * 1024).map(<[u8]>::to_vec).collect::<Vec<_>>().into_iter() })),
+            None => DownloadStart::Expired { http_status: 404 },
+        }
+    }
+}
+
+struct SandboxDownload {
+    chunks: std::vec::IntoIter<Vec<u8>>,
+}
+
+#[async_trait]
+impl ChunkSource for SandboxDownload {
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(self.chunks.next())
     }
 }
 
@@ -395,5 +543,61 @@ mod tests {
         assert!(sandbox.list_templates("2", &token(), None).await.unwrap().templates.is_empty(), "another WABA's");
         sandbox.delete_template("1", &token(), "order_ready", &submitted.id).await.unwrap();
         assert!(sandbox.template_named("order_ready", None).is_none());
+    }
+
+    fn graph_fixture(name: &str) -> Value {
+        let path = format!("{}/../../shared/fixtures/graph/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    }
+
+    async fn read_all(start: DownloadStart) -> Vec<u8> {
+        let DownloadStart::Body(mut body) = start else { panic!("a body was expected") };
+        let mut all = Vec::new();
+        while let Some(chunk) = body.next_chunk().await.unwrap() {
+            all.extend(chunk);
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn a_media_id_gives_metas_url_and_what_the_bytes_must_be_with_the_numbers_token() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v23.0/1003383421387256"))
+            .and(header("authorization", "Bearer EAAG-token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(graph_fixture("media-url.json")))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let MediaLookup::Found(l) = graph(&server).media_location("1003383421387256", &token()).await else { panic!("found expected") };
+        assert!(l.url.starts_with("https://lookaside.fbsbx.com/"));
+        assert_eq!((l.mime_type.as_deref(), l.file_size), (Some("image/jpeg"), Some(303833)));
+        assert_eq!(l.sha256.as_deref(), Some("SfInY0gGKTsJlUWbwxC1k+FAD0FZHvzwfpvO0zX0GUI="));
+    }
+
+    #[tokio::test]
+    async fn a_media_id_meta_forgot_is_gone_and_its_outage_is_worth_a_retry() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET")).and(path("/v23.0/404404")).respond_with(ResponseTemplate::new(400).set_body_json(graph_fixture("media-not-found.json"))).mount(&server).await;
+        Mock::given(method("GET")).and(path("/v23.0/500500")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
+        let gone = graph(&server).media_location("404404", &token()).await;
+        assert!(matches!(gone, MediaLookup::Gone { ref detail } if detail.contains("not a valid media ID")), "{gone:?}");
+        assert!(matches!(graph(&server).media_location("500500", &token()).await, MediaLookup::Failed { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_download_streams_the_bytes_with_the_token_and_an_expired_url_says_so() {
+        let server = MockServer::start().await;
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 256) as u8).collect();
+        Mock::given(method("GET"))
+            .and(path("/media/fresh"))
+            .and(header("authorization", "Bearer EAAG-token"))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(bytes.clone()))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET")).and(path("/media/old")).respond_with(ResponseTemplate::new(401)).mount(&server).await;
+        let api = graph(&server);
+        assert_eq!(read_all(api.download(&format!("{}/media/fresh", server.uri()), &token()).await).await, bytes);
+        assert!(matches!(api.download(&format!("{}/media/old", server.uri()), &token()).await, DownloadStart::Expired { http_status: 401 }));
     }
 }

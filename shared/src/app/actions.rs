@@ -86,6 +86,7 @@ fn internal_message(conversation: &Conversation, id: String, kind: &str, text: S
         sending_at: None,
         resent_at: None,
         rate_limited: false,
+        media: None,
     }
 }
 

@@ -174,6 +174,7 @@ pub(crate) fn outbound_message(
         sending_at: None,
         resent_at: None,
         rate_limited: false,
+        media: None,
     }
 }
 

@@ -212,7 +212,7 @@ async fn receive_message(
                 block = Some(start_block(ports, org, address, settings, reason, at, &inbound.wamid, &conversation.id).await?);
             }
         }
-        let message = Message {
+        let mut message = Message {
             id: inbound_message_id(at, &inbound.wamid, conversation.last_inbound_message_id.as_deref()),
             org_id: org.to_string(),
             conversation_id: conversation.id.clone(),
@@ -239,7 +239,24 @@ async fn receive_message(
             sending_at: None,
             resent_at: None,
             rate_limited: block.is_some(),
+            // The file is fetched by media-worker; the message shows it pending at once.
+            media: crate::domain::media::media_reference(&inbound.kind, inbound.content.as_ref()).map(|r| {
+                crate::domain::media::MessageMedia {
+                    id: String::new(),
+                    media_type: r.media_type,
+                    mime_type: r.mime_type,
+                    filename: r.filename,
+                    status: crate::domain::media::MediaStatus::Pending,
+                    reason: None,
+                    size: None,
+                    url: None,
+                }
+            }),
         };
+        if let Some(media) = message.media.as_mut() {
+            // One file per message: the media record shares the message's id.
+            media.id = message.id.clone();
+        }
         // A redelivery of the message that crossed the limit finds its own block on the identity.
         let started = block.filter(|b| b.started_by(&inbound.wamid));
         conversation.touch_inbound(at, &message.id, inbound.text.as_deref().or(Some(&inbound.kind)));

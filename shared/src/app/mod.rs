@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod events;
 pub mod inbound;
 pub mod interactions;
+pub mod media;
 pub mod rate_limits;
 pub mod support;
 pub mod voice;

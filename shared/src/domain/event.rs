@@ -58,6 +58,13 @@ pub enum EventKind {
     /// `quality`); `data.notify.user_id` is who submitted it, when MAX knows.
     #[serde(rename = "template.status_changed")]
     TemplateStatusChanged,
+    /// An inbound message's file is in S3 (`data`: conversation, message, media id).
+    #[serde(rename = "media.stored")]
+    MediaStored,
+    /// An inbound message's file could not be kept (`data.reason`): Meta forgot it, or it never
+    /// matched what Meta said.
+    #[serde(rename = "media.unavailable")]
+    MediaUnavailable,
     /// A number taken by a duplicate that found its event already recorded: keeps the sequence
     /// gap-free, never shown.
     #[serde(rename = "void")]
@@ -80,6 +87,8 @@ impl EventKind {
             EventKind::CallMissed => "call.missed",
             EventKind::CustomerRateLimited => "customer.rate_limited",
             EventKind::TemplateStatusChanged => "template.status_changed",
+            EventKind::MediaStored => "media.stored",
+            EventKind::MediaUnavailable => "media.unavailable",
             EventKind::Void => "void",
         }
     }

@@ -188,6 +188,10 @@ pub struct Message {
     /// nobody, and left out of SLAs (`docs/rate-limits.md`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rate_limited: bool,
+    /// The file of an inbound image, audio, video, document or sticker (`docs/media.md`): stored
+    /// `pending`; its status and a presigned URL are read from its media record on every answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<crate::domain::media::MessageMedia>,
 }
 
 /// What reply-sender tags each send with (Graph's `biz_opaque_callback_data`, up to 512

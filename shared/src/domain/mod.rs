@@ -12,6 +12,7 @@ pub mod erasure;
 pub mod event;
 pub mod ids;
 pub mod interaction;
+pub mod media;
 pub mod message;
 pub mod outbound;
 pub mod rate_limit;

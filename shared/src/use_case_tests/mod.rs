@@ -17,6 +17,7 @@ mod delivery;
 mod events;
 mod inbound;
 mod interactions;
+mod media;
 mod rate_limits;
 mod support;
 mod whatsapp_templates;

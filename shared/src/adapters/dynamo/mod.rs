@@ -30,6 +30,7 @@ mod canned;
 mod conversations;
 mod customers;
 pub mod interactions;
+mod media;
 mod messages;
 mod rate_limits;
 pub mod support;

@@ -147,6 +147,34 @@ impl BlobStore for MemoryBlobs {
         self.blobs.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
         Ok(())
     }
+
+    async fn put_chunks(&self, key: &str, content_type: &str, body: &mut dyn crate::ports::ChunkSource) -> Result<u64> {
+        // Like S3's aborted multipart upload: nothing is kept when the body fails half-way.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.next_chunk().await? {
+            bytes.extend_from_slice(&chunk);
+        }
+        let size = bytes.len() as u64;
+        self.put(key, bytes, content_type).await?;
+        Ok(size)
+    }
+
+    async fn presigned_get(&self, key: &str, expires_in_secs: u64) -> Result<String> {
+        // Not a URL anything serves: tests read the key back from it (`MemoryBlobs::presigned_key`).
+        Ok(format!("memory://blobs/{key}?expires_in={expires_in_secs}"))
+    }
+}
+
+impl MemoryBlobs {
+    /// The key a `presigned_get` URL of this store names.
+    pub fn presigned_key(url: &str) -> Option<&str> {
+        url.strip_prefix("memory://blobs/")?.split('?').next()
+    }
+
+    /// The content type stored with `key`.
+    pub fn content_type(&self, key: &str) -> Option<String> {
+        self.blobs.lock().unwrap_or_else(|p| p.into_inner()).get(key).map(|(_, t)| t.clone())
+    }
 }
 
 #[derive(Default)]

@@ -13,6 +13,7 @@ mod calls;
 mod canned;
 mod customers;
 mod interactions;
+mod media;
 mod messaging;
 mod rate_limits;
 mod jobs;
@@ -114,6 +115,9 @@ struct State {
     canned_use_markers: BTreeSet<(String, String, String)>,
     /// `org` → the feed's long-poll waiters and when each place frees itself.
     waiters: BTreeMap<String, BTreeMap<String, DateTime<Utc>>>,
+    /// Inbound media files, `(org, id)`, and each organisation's retention in days.
+    media: BTreeMap<Key, crate::domain::media::MediaFile>,
+    media_retention: BTreeMap<String, u32>,
 }
 
 impl State {

@@ -1,0 +1,362 @@
+//! Inbound media (`docs/media.md`): a received file is recorded `pending` and queued; media-worker
+//! fetches it from Meta (a fresh URL per attempt), streams it to the bucket while counting its
+//! size and hash, checks both against Meta's, and records it `stored` or `unavailable` with an
+//! event; readers get a presigned URL minted for their organisation; cleanup deletes what passed
+//! the organisation's retention, reading only the expiry index's past days.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::app::access_tokens::AccessTokens;
+use crate::domain::event::{EventKind, NewEvent};
+use crate::domain::media::{
+    DEFAULT_RETENTION_DAYS, Fingerprint, MAX_ATTEMPTS, MediaFile, MediaJob, MediaLocation,
+    MediaStatus, PRESIGNED_GET_SECS, media_reference, mismatch,
+};
+use crate::domain::message::Message;
+use crate::error::{Error, Result};
+use crate::ports::{
+    BlobStore, ChunkSource, Clock, DownloadStart, EventStore, MediaLookup, MediaStore, Outbox,
+    Queue, QueueMessage, Secrets, WhatsApp, Written,
+};
+
+/// How many past days cleanup reads besides today: a day it missed (an outage) is caught up.
+pub const CLEANUP_CATCH_UP_DAYS: i64 = 7;
+/// Records read per expiry-index query.
+const CLEANUP_PAGE: i32 = 100;
+
+pub struct MediaPorts<'a> {
+    pub media: &'a dyn MediaStore,
+    pub events: &'a dyn EventStore,
+    pub blobs: &'a dyn BlobStore,
+    pub outbox: &'a dyn Outbox,
+    pub whatsapp: &'a dyn WhatsApp,
+    pub secrets: &'a dyn Secrets,
+    pub tokens: &'a AccessTokens,
+    pub clock: &'a dyn Clock,
+}
+
+/// Records the file of a just-stored inbound message as pending and queues its fetch. Safe to
+/// repeat (a redelivered webhook): the record is created once, a second job finds it done.
+pub async fn register(
+    media: &dyn MediaStore,
+    outbox: &dyn Outbox,
+    message: &Message,
+    phone_number_id: &str,
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    let Some(reference) = media_reference(&message.kind, message.content.as_ref()) else {
+        return Ok(false);
+    };
+    let file = MediaFile::pending(
+        &message.org_id,
+        &message.conversation_id,
+        &message.id,
+        phone_number_id,
+        &reference,
+        at,
+    );
+    if media.create_media_file(&file).await? == Written::AlreadyThere
+        && media
+            .media_file(&file.org_id, &file.id)
+            .await?
+            .is_some_and(|f| f.status != MediaStatus::Pending)
+    {
+        return Ok(false);
+    }
+    let job = MediaJob {
+        org_id: file.org_id.clone(),
+        media_id: file.id.clone(),
+    };
+    let body = serde_json::to_string(&job).map_err(|e| Error::backend("media job", e))?;
+    outbox
+        .send_batch(
+            Queue::Media,
+            &[QueueMessage {
+                body,
+                group_id: None,
+                dedup_id: None,
+            }],
+        )
+        .await?;
+    Ok(true)
+}
+
+/// What one attempt at a file came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetched {
+    Stored,
+    Unavailable(String),
+    /// Stored or given up before (a redelivered job), or no longer known: nothing changed.
+    AlreadyDone,
+    /// Worth another attempt later (SQS redelivers it with backoff).
+    RetryLater(String),
+}
+
+/// One attempt (`attempt` counts from 1, SQS's receive count) at fetching the job's file.
+pub async fn fetch(ports: &MediaPorts<'_>, job: &MediaJob, attempt: u32) -> Result<Fetched> {
+    let Some(mut file) = ports.media.media_file(&job.org_id, &job.media_id).await? else {
+        return Ok(Fetched::AlreadyDone);
+    };
+    if file.status != MediaStatus::Pending {
+        return Ok(Fetched::AlreadyDone);
+    }
+    let now = ports.clock.now();
+    let Some(token) = ports
+        .tokens
+        .token(ports.secrets, &file.org_id, &file.phone_number_id, now)
+        .await?
+    else {
+        return give_up(
+            ports,
+            &mut file,
+            "the number has no access token (removed?)".into(),
+        )
+        .await;
+    };
+    let Some(graph) = ports.whatsapp.media() else {
+        return Err(Error::backend(
+            "graph",
+            "this WhatsApp client cannot fetch media",
+        ));
+    };
+    file.attempts = attempt;
+    // An expired URL is asked for again at once, once: Meta's URLs live minutes.
+    let mut outcome = Err("no attempt".to_string());
+    for _ in 0..2 {
+        let location = match graph.media_location(&file.channel_media_id, &token).await {
+            MediaLookup::Found(l) => l,
+            MediaLookup::Gone { detail } => {
+                return give_up(ports, &mut file, format!("Meta no longer has it: {detail}")).await;
+            }
+            MediaLookup::Failed { detail } => {
+                outcome = Err(format!("media URL not given: {detail}"));
+                break;
+            }
+        };
+        match graph.download(&location.url, &token).await {
+            DownloadStart::Expired { http_status } => {
+                info!(
+                    org_id = file.org_id,
+                    media_id = file.id,
+                    http_status,
+                    "media URL expired; asking Meta for a fresh one"
+                );
+                outcome = Err(format!("media URL expired (HTTP {http_status})"));
+            }
+            DownloadStart::Failed { detail } => {
+                outcome = Err(detail);
+                break;
+            }
+            DownloadStart::Body(body) => {
+                outcome = store(ports, &mut file, &location, body).await?;
+                break;
+            }
+        }
+    }
+    match outcome {
+        Ok(()) => Ok(Fetched::Stored),
+        Err(reason) if attempt >= MAX_ATTEMPTS => {
+            give_up(
+                ports,
+                &mut file,
+                format!("{reason} (after {attempt} attempts)"),
+            )
+            .await
+        }
+        Err(reason) => {
+            warn!(
+                org_id = file.org_id,
+                media_id = file.id,
+                attempt,
+                reason,
+                "media not stored; retried later"
+            );
+            Ok(Fetched::RetryLater(reason))
+        }
+    }
+}
+
+/// The file's bytes counted as they pass to the bucket.
+struct Counted {
+    body: Box<dyn ChunkSource>,
+    fingerprint: Fingerprint,
+}
+
+#[async_trait::async_trait]
+impl ChunkSource for Counted {
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        let chunk = self.body.next_chunk().await?;
+        if let Some(c) = &chunk {
+            self.fingerprint.update(c);
+        }
+        Ok(chunk)
+    }
+}
+
+/// Streams the download to its key and checks it; `Err(reason)` when it must be tried again.
+async fn store(
+    ports: &MediaPorts<'_>,
+    file: &mut MediaFile,
+    location: &MediaLocation,
+    body: Box<dyn ChunkSource>,
+) -> Result<std::result::Result<(), String>> {
+    let mime = location
+        .mime_type
+        .clone()
+        .or_else(|| file.mime_type.clone());
+    let key = file.storage_key(mime.as_deref());
+    let mut counted = Counted {
+        body,
+        fingerprint: Fingerprint::default(),
+    };
+    if let Err(e) = ports
+        .blobs
+        .put_chunks(
+            &key,
+            mime.as_deref().unwrap_or("application/octet-stream"),
+            &mut counted,
+        )
+        .await
+    {
+        return Ok(Err(format!("not stored: {e}")));
+    }
+    let size = counted.fingerprint.size;
+    let sha256 = counted.fingerprint.sha256();
+    if let Some(reason) = mismatch(location, size, &sha256) {
+        // A wrong file is never shown: it goes, and the next attempt fetches it afresh.
+        ports.blobs.delete(&key).await?;
+        return Ok(Err(reason));
+    }
+    let retention = ports
+        .media
+        .media_retention(&file.org_id)
+        .await?
+        .unwrap_or(DEFAULT_RETENTION_DAYS);
+    let now = ports.clock.now();
+    file.stored(key, mime, size, sha256, now, retention);
+    ports.media.save_media_file(file).await?;
+    record_event(ports, file, EventKind::MediaStored, now).await?;
+    Ok(Ok(()))
+}
+
+async fn give_up(ports: &MediaPorts<'_>, file: &mut MediaFile, reason: String) -> Result<Fetched> {
+    warn!(
+        org_id = file.org_id,
+        media_id = file.id,
+        reason,
+        "media unavailable"
+    );
+    file.unavailable(reason.clone());
+    ports.media.save_media_file(file).await?;
+    record_event(ports, file, EventKind::MediaUnavailable, ports.clock.now()).await?;
+    Ok(Fetched::Unavailable(reason))
+}
+
+async fn record_event(
+    ports: &MediaPorts<'_>,
+    file: &MediaFile,
+    kind: EventKind,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let data = json!({
+        "conversation_id": file.conversation_id,
+        "message_id": file.message_id,
+        "media_id": file.id,
+        "status": file.status.as_str(),
+        "reason": file.reason,
+    });
+    // Keyed by the file and its outcome: a retried job records it once.
+    let dedupe = format!("media#{}#{}", file.id, kind.as_str());
+    ports
+        .events
+        .record_event(&NewEvent::new(&file.org_id, kind, at, data, dedupe))
+        .await?;
+    Ok(())
+}
+
+/// Fills the media of `messages` (all of `org_id`) from their records: status, reason, size, and
+/// a presigned GET for a stored file. One BatchGetItem per 100 files.
+pub async fn attach(
+    media: &dyn MediaStore,
+    blobs: &dyn BlobStore,
+    org_id: &str,
+    messages: &mut [Message],
+) -> Result<()> {
+    let ids: Vec<String> = messages
+        .iter()
+        .filter_map(|m| m.media.as_ref().map(|x| x.id.clone()))
+        .filter(|id| !id.is_empty())
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let files = media.media_files(org_id, &ids).await?;
+    for message in messages.iter_mut() {
+        let Some(shown) = message.media.as_mut() else {
+            continue;
+        };
+        let Some(file) = files
+            .iter()
+            .find(|f| f.id == shown.id && f.org_id == org_id)
+        else {
+            continue;
+        };
+        *shown = file.as_message_media(presigned(blobs, file).await?);
+    }
+    Ok(())
+}
+
+/// A fresh presigned GET for the organisation's file `id`: `NotFound` for another organisation's
+/// or an unknown id; `Conflict`-free: a file not stored (yet) has none.
+pub async fn media_url(
+    media: &dyn MediaStore,
+    blobs: &dyn BlobStore,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<String>> {
+    let file = media
+        .media_file(org_id, id)
+        .await?
+        .ok_or(Error::NotFound("media"))?;
+    presigned(blobs, &file).await
+}
+
+async fn presigned(blobs: &dyn BlobStore, file: &MediaFile) -> Result<Option<String>> {
+    match (&file.status, &file.storage_key) {
+        (MediaStatus::Stored, Some(key)) => {
+            Ok(Some(blobs.presigned_get(key, PRESIGNED_GET_SECS).await?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Deletes every stored file (object, then record) whose retention ended before `now`, reading
+/// the expiry index's days from `CLEANUP_CATCH_UP_DAYS` ago to today. Answers how many went.
+pub async fn clean_up(
+    media: &dyn MediaStore,
+    blobs: &dyn BlobStore,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    let mut deleted = 0;
+    for back in (0..=CLEANUP_CATCH_UP_DAYS).rev() {
+        let day = (now - Duration::days(back)).date_naive();
+        loop {
+            let due = media.expiring_media(day, now, CLEANUP_PAGE).await?;
+            if due.is_empty() {
+                break;
+            }
+            for file in &due {
+                // The object first: a record left without its object is retried tomorrow; the
+                // reverse would leave an object nothing points at.
+                if let Some(key) = &file.storage_key {
+                    blobs.delete(key).await?;
+                }
+                media.delete_media_file(&file.org_id, &file.id).await?;
+                deleted += 1;
+            }
+        }
+    }
+    Ok(deleted)
+}
