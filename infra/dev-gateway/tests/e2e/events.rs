@@ -131,7 +131,8 @@ async fn every_sample_event_runs_through_its_handler() {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     assert_eq!(statuses, expected, "every HTTP sample answers what it shows");
-    assert_eq!(seen, expected.len() + 6, "the HTTP samples and the six SQS / schedule samples");
+    // Six, and media-worker's job and media-cleanup's daily run.
+    assert_eq!(seen, expected.len() + 8, "the HTTP samples and the eight SQS / schedule samples");
     // The inbound sample stored Meta's text message in the demo organisation.
     let conversations = t.conversations().await;
     assert_eq!(conversations.len(), 1);

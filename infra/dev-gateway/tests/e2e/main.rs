@@ -11,6 +11,7 @@ mod customers;
 mod events;
 mod input;
 mod interactions;
+mod media;
 mod rate_limits;
 mod replies;
 mod support;
