@@ -133,7 +133,9 @@ async fn messages(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Resu
     let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
     conversations::get(&*deps.store, &caller.org_id, id).await?;
     let newest_first = q.order == Some(Order::Desc);
-    let page = deps.store.messages(&caller.org_id, id, &page, newest_first).await?;
+    let mut page = deps.store.messages(&caller.org_id, id, &page, newest_first).await?;
+    // Each file's status and a presigned URL minted now, for this organisation (`docs/media.md`).
+    max_core::app::media::attach(&*deps.store, &*deps.blobs, &caller.org_id, &mut page.items).await?;
     Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
 }
 

@@ -51,6 +51,7 @@ pub fn document() -> OpenApi {
         api_calls::api::openapi(),
         api_whatsapp_templates::api::openapi(),
         api_canned_responses::api::openapi(),
+        api_media::api::openapi(),
     ] {
         // Two types with one schema name would silently become one: refuse it.
         let (ours, theirs) = (doc.components.as_ref().map(|c| &c.schemas), part.components.as_ref().map(|c| &c.schemas));

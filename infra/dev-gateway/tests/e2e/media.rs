@@ -81,6 +81,17 @@ async fn the_four_fixture_files_are_stored_and_their_presigned_urls_serve_the_sa
         assert!(got.bytes().await.unwrap().as_ref() == bytes.as_slice(), "{media_id}: the same bytes");
         // Another organisation: no such file, no URL.
         assert!(matches!(media_url(&t.stack.dynamo, &*t.stack.deps.blobs, &t.other.seed.id, &file.id).await, Err(Error::NotFound(_))));
+        // Through the API: the message shows it stored with a URL; /v1/media/{id} redirects to
+        // the same bytes (reqwest follows the 302); another organisation's agent gets 404.
+        let shown = t.messages(&file.conversation_id).await.into_iter().find(|m| m["id"] == file.message_id.as_str()).expect("the message");
+        assert_eq!(shown["media"]["status"], "stored");
+        let listed = t.http.get(shown["media"]["url"].as_str().expect("a URL on the message")).send().await.unwrap();
+        assert!(listed.bytes().await.unwrap().as_ref() == bytes.as_slice());
+        let via_api = t.http.get(t.url(&format!("/v1/media/{}", file.id))).bearer_auth(&t.org.agent).send().await.unwrap();
+        assert_eq!(via_api.status(), 200);
+        assert!(via_api.bytes().await.unwrap().as_ref() == bytes.as_slice());
+        let theirs = t.http.get(t.url(&format!("/v1/media/{}", file.id))).bearer_auth(&t.other.agent).send().await.unwrap();
+        assert_eq!(theirs.status(), 404);
     }
 }
 

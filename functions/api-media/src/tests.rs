@@ -1,0 +1,82 @@
+//! This function's `events/` samples through its handler, and its routes on the memory adapter:
+//! a stored file redirects to a presigned URL for its organisation only, a pending or unavailable
+//! one answers 409, the retention is read with its default and set by admins within its range.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request};
+use max_core::adapters::memory::MemoryBlobs;
+use max_core::config::Deps;
+use max_core::domain::media::{MediaFile, media_reference};
+use max_core::testing::{http_samples, statuses};
+
+fn request(method: &str, path: &str, org: &str, group: &str, body: Option<&str>) -> Request {
+    let mut e: serde_json::Value = serde_json::from_str(include_str!("../../../events/api-media/get-media-retention.json")).unwrap();
+    e["rawPath"] = path.into();
+    e["requestContext"]["http"]["path"] = path.into();
+    e["requestContext"]["http"]["method"] = method.into();
+    e["requestContext"]["authorizer"]["jwt"]["claims"]["custom:org_id"] = org.into();
+    e["requestContext"]["authorizer"]["jwt"]["claims"]["cognito:groups"] = format!("[{group}]").into();
+    if let Some(b) = body {
+        e["body"] = b.into();
+    }
+    lambda_http::request::from_str(&e.to_string()).unwrap()
+}
+
+async fn call(deps: &Deps, req: Request) -> (StatusCode, lambda_http::http::HeaderMap, String) {
+    let res = crate::handle(req, deps).await.unwrap();
+    let body = match res.body() {
+        Body::Text(t) => t.clone(),
+        Body::Binary(b) => String::from_utf8_lossy(b).to_string(),
+        _ => String::new(),
+    };
+    (res.status(), res.headers().clone(), body)
+}
+
+#[tokio::test]
+async fn its_sample_events_answer_what_they_show() {
+    let (deps, _world) = Deps::in_memory(chrono::Utc::now());
+    let deps = &deps;
+    let answered = http_samples("api-media", |req| crate::handle(req, deps)).await;
+    assert_eq!(
+        answered,
+        statuses(&[
+            ("get-media-retention.json", 200),
+            ("get-unknown-media.json", 404),
+            ("put-media-retention-as-agent.json", 403),
+            ("put-media-retention.json", 200),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_stored_file_redirects_to_a_fresh_url_for_its_organisation_only_and_a_pending_one_is_a_conflict() {
+    let now = chrono::Utc::now();
+    let (deps, _world) = Deps::in_memory(now);
+    let r = media_reference("image", Some(&serde_json::json!({"id": "77", "mime_type": "image/png"}))).unwrap();
+    let mut stored = MediaFile::pending("org-1", "c1", "m1", "n1", &r, now);
+    stored.stored(stored.storage_key(None), None, 3, "h".into(), now, 90);
+    deps.store.save_media_file(&stored).await.unwrap();
+    deps.store.save_media_file(&MediaFile::pending("org-1", "c1", "m2", "n1", &r, now)).await.unwrap();
+
+    let (status, headers, _) = call(&deps, request("GET", "/v1/media/m1", "org-1", "agent", None)).await;
+    assert_eq!(status, StatusCode::FOUND);
+    let location = headers["location"].to_str().unwrap();
+    assert_eq!(MemoryBlobs::presigned_key(location), Some("media/org-1/c1/m1/77.png"));
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(call(&deps, request("GET", "/v1/media/m1", "org-2", "admin", None)).await.0, StatusCode::NOT_FOUND);
+    let (status, _, body) = call(&deps, request("GET", "/v1/media/m2", "org-1", "agent", None)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+}
+
+#[tokio::test]
+async fn the_retention_defaults_to_ninety_days_and_admins_set_it_within_range() {
+    let (deps, _world) = Deps::in_memory(chrono::Utc::now());
+    let get = || request("GET", "/v1/settings/media-retention", "org-1", "agent", None);
+    assert_eq!(call(&deps, get()).await.2, r#"{"days":90}"#);
+    let put = |days: &str| request("PUT", "/v1/settings/media-retention", "org-1", "admin", Some(days));
+    assert_eq!(call(&deps, put(r#"{"days":0}"#)).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(call(&deps, put(r#"{"days":366}"#)).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(call(&deps, put(r#"{"days":7}"#)).await.0, StatusCode::OK);
+    assert_eq!(call(&deps, get()).await.2, r#"{"days":7}"#);
+    assert_eq!(deps.store.media_retention("org-2").await.unwrap(), None, "another organisation keeps its default");
+}
