@@ -33,6 +33,8 @@ pub struct Gateway {
     pub routes: Vec<HttpRoute>,
     pub tokens: DevTokens,
     pub sandbox: Option<Arc<Sandbox>>,
+    /// The sandbox serves the files of the media ids in webhook bodies (`DevOptions::sandbox_media`).
+    pub sandbox_media: bool,
     /// The voice sandbox (`GET /dev/calls`, `POST /dev/calls/{provider_call_id}`), unless calls go
     /// to Twilio.
     pub voice_sandbox: Option<Arc<VoiceSandbox>>,
@@ -279,6 +281,12 @@ async fn dispatch(State(g): State<Arc<Gateway>>, method: Method, uri: Uri, heade
         Ok(r) => r,
         Err(e) => return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("event conversion: {e}")),
     };
+    if g.sandbox_media && route.binary == "whatsapp-webhook" && method == Method::POST
+        && let Some(sandbox) = &g.sandbox
+    {
+        // What Meta would hold for the customer's files: media-worker then fetches them.
+        sandbox.serve_webhook_media(&body);
+    }
     match registry::invoke_http(&route.binary, request, &g.deps).await {
         Some(Ok(response)) => into_axum(response),
         Some(Err(e)) => {
@@ -399,6 +407,7 @@ mod tests {
             routes: Vec::new(),
             tokens: DevTokens::new("test"),
             sandbox: None,
+            sandbox_media: false,
             voice_sandbox: None,
             scheduled: vec!["call-scheduler".into()],
             openapi_yaml: String::new(),

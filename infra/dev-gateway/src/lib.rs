@@ -62,6 +62,9 @@ pub struct DevOptions {
     /// The URL the voice provider reaches this stack at (callbacks, signatures); the stack's own
     /// URL when `None`.
     pub public_url: Option<String>,
+    /// The WhatsApp sandbox serves a file for every media id a webhook body names (`make dev`);
+    /// tests give it the files they mean it to have, so an unknown id stays unknown.
+    pub sandbox_media: bool,
 }
 
 impl DevOptions {
@@ -84,6 +87,7 @@ impl DevOptions {
             retry_base_ms: None,
             voice: None,
             public_url: None,
+            sandbox_media: true,
         }
     }
 }
@@ -183,6 +187,7 @@ impl DevStack {
             routes: template.routes.clone(),
             tokens: tokens.clone(),
             sandbox: sandbox.clone(),
+            sandbox_media: options.sandbox_media,
             voice_sandbox: voice_sandbox.clone(),
             scheduled: template.schedules.iter().map(|s| s.binary.clone()).collect(),
             openapi_yaml: openapi::yaml(),

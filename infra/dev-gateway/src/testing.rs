@@ -58,6 +58,8 @@ pub struct TestOptions {
     pub max_concurrency: Option<usize>,
     /// Base URL of a Twilio fake (wiremock); `None` uses the voice sandbox.
     pub twilio_url: Option<String>,
+    /// The sandbox serves a file for every media id a webhook names, as in `make dev`.
+    pub sandbox_media: bool,
 }
 
 fn unique_prefix() -> String {
@@ -89,6 +91,7 @@ impl TestStack {
         }
         dev.graph = options.graph_url.map(|base_url| GraphSettings { base_url, timeout: Duration::from_secs(5) });
         dev.voice = options.twilio_url;
+        dev.sandbox_media = options.sandbox_media;
         let app_secret = dev.parameters["WhatsAppAppSecret"].clone();
         let stack = DevStack::start(&endpoints, dev).await.expect("dev stack starts");
         let org = SeedOrg::demo();

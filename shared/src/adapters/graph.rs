@@ -314,6 +314,26 @@ impl Sandbox {
         self.lock_media().expire_next.insert(media_id.to_string(), times);
     }
 
+    /// Serves a small file for each media id `body` (a webhook) names that it does not serve yet,
+    /// of the type the webhook says: the dev stack's stand-in for what the customer sent.
+    pub fn serve_webhook_media(&self, body: &[u8]) {
+        let Ok(changes) = crate::domain::webhook::read_changes(body) else { return };
+        for change in changes {
+            let messages = change.value.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+            for m in messages {
+                let kind = m.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+                let Some(r) = crate::domain::media::media_reference(&kind, m.get(&kind)) else { continue };
+                if self.lock_media().files.contains_key(&r.channel_media_id) {
+                    continue;
+                }
+                let mime = r.mime_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+                let line = format!("MAX sandbox {kind} {} ({mime})\n", r.channel_media_id);
+                let bytes = line.as_bytes().iter().copied().cycle().take(64 * 1024).collect();
+                self.know_media(&r.channel_media_id, &mime, bytes);
+            }
+        }
+    }
+
     fn lock_media(&self) -> std::sync::MutexGuard<'_, SandboxMedia> {
         self.media.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -127,3 +127,16 @@ async fn a_media_id_meta_does_not_know_ends_unavailable_and_cleanup_takes_only_w
     // The unavailable sticker held no object and is not in the expiry index: still there.
     assert!(t.stack.dynamo.media_file(&t.org.seed.id, &gone.id).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn in_make_dev_the_sandbox_serves_the_files_of_the_webhooks_it_is_sent() {
+    let t = TestStack::with(max_dev::testing::TestOptions { sandbox_media: true, ..Default::default() }).await;
+    let (body, media_id) = media_fixture("media/document.json");
+    assert_eq!(t.post_webhook(&body).await.status(), 200);
+    let file = settled(&t, &media_id).await;
+    assert_eq!(file.status, MediaStatus::Stored, "{:?}", file.reason);
+    let key = file.storage_key.expect("a key");
+    assert!(key.ends_with("/invoice-2291.pdf"), "{key}");
+    let bytes = t.stack.deps.blobs.get(&key).await.unwrap();
+    assert!(String::from_utf8_lossy(&bytes).starts_with(&format!("MAX sandbox document {media_id}")));
+}
