@@ -62,6 +62,7 @@ ENV_ARGS=(
   --env "REPLIES_QUEUE_URL=http://{sink}/000000000000/max-bench-replies.fifo"
   --env "NEXT_STEP_QUEUE_URL=http://{sink}/000000000000/max-bench-next-step.fifo"
   --env "CALLS_QUEUE_URL=http://{sink}/000000000000/max-bench-calls.fifo"
+  --env "MEDIA_QUEUE_URL=http://{sink}/000000000000/max-bench-media"
   --env MEDIA_BUCKET=max-bench-media
   --env WHATSAPP_APP_SECRET=bench-app-secret
   --env WHATSAPP_VERIFY_TOKEN=bench-verify-token
