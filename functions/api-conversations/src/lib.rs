@@ -7,12 +7,10 @@
 //!   or a canned response `{ canned_response_id, values }` rendered for the conversation
 //! - `POST /v1/conversations/{id}/assign` `{ "assignee_id": "..." | null }`
 //! - `POST /v1/conversations/{id}/close`, `POST /v1/conversations/{id}/reopen`
-//! - `GET  /v1/customers/{id}` (with its rate-limit block: `blocked`, or `null`)
-//! - `POST /v1/customers/{id}/unblock` (supervisors, admins): lifts a rate-limit block
 //! - `GET  /v1/settings/rate-limits`, `PUT /v1/settings/rate-limits` (admins): customer-side rate
 //!   limits (`docs/rate-limits.md`)
-//! - `DELETE /v1/customers/{id}` (admins): erases the customer; `GET /v1/customers/{id}/export`
-//!   (admins): everything stored about them
+//!
+//! The `/v1/customers…` routes are api-customers'.
 //!
 //! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
 //! parameter answers 422. The contract of these routes is `api::openapi()`.
@@ -21,7 +19,7 @@ pub mod api;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
-use max_core::app::{conversations, customers, rate_limits};
+use max_core::app::{conversations, rate_limits};
 use max_core::app::delivery::{NewReply, accepts_replies, queue_reply};
 use max_core::app::canned;
 use max_core::config::Deps;
@@ -31,7 +29,7 @@ use max_core::domain::outbound::OutboundContent;
 use max_core::domain::rate_limit::RateLimitSettings;
 use max_core::error::Error as AppError;
 use max_core::http::{
-    Caller, NoQuery, Order, PageBody, PageQuery, Role, caller, idempotency_key, json, json_body, no_content, ok, query_params, respond, segments,
+    Caller, NoQuery, Order, PageBody, PageQuery, Role, caller, idempotency_key, json, json_body, ok, query_params, respond, segments,
 };
 use max_core::ports::ConversationFilter;
 use serde::Deserialize;
@@ -60,27 +58,11 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 (&Method::POST, ["v1", "conversations", id, "reopen"]) => {
                     Ok(ok(&conversations::reopen(&*deps.store, &caller.org_id, id, deps.clock.now()).await?))
                 }
-                (&Method::GET, ["v1", "customers", id]) => {
-                    Ok(ok(&rate_limits::customer_view(&*deps.store, &caller.org_id, id, deps.clock.now()).await?))
-                }
-                (&Method::POST, ["v1", "customers", id, "unblock"]) => {
-                    caller.require(Role::Supervisor)?;
-                    Ok(ok(&rate_limits::unblock(&*deps.store, &*deps.store, &caller.org_id, id, deps.clock.now()).await?))
-                }
                 (&Method::GET, ["v1", "settings", "rate-limits"]) => Ok(ok(&rate_limits::settings(&*deps.store, &caller.org_id).await?)),
                 (&Method::PUT, ["v1", "settings", "rate-limits"]) => {
                     caller.require(Role::Admin)?;
                     let settings: RateLimitSettings = json_body(req)?;
                     Ok(ok(&rate_limits::save_settings(&*deps.store, &caller.org_id, settings, &caller.user_id, deps.clock.now()).await?))
-                }
-                (&Method::DELETE, ["v1", "customers", id]) => {
-                    caller.require(Role::Admin)?;
-                    customers::erase(&*deps.store, &caller.org_id, id, deps.clock.now()).await?;
-                    Ok(no_content())
-                }
-                (&Method::GET, ["v1", "customers", id, "export"]) => {
-                    caller.require(Role::Admin)?;
-                    Ok(ok(&customers::export(&*deps.store, &caller.org_id, id).await?))
                 }
                 _ => Err(AppError::NotFound("route")),
             }

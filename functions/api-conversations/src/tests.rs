@@ -12,14 +12,11 @@ async fn its_sample_events_answer_what_they_show() {
     assert_eq!(
         answered,
         statuses(&[
-            ("erase-unknown-customer.json", 404),
-            ("export-unknown-customer.json", 404),
             ("get-rate-limit-settings.json", 200),
             ("get-unknown-conversation.json", 404),
             ("list-open-conversations.json", 200),
             ("put-rate-limit-settings.json", 200),
             ("send-text-reply.json", 404),
-            ("unblock-unknown-customer.json", 404),
         ])
     );
     // A reply to a conversation that does not exist queues nothing.

@@ -43,6 +43,7 @@ pub fn document() -> OpenApi {
         whatsapp_webhook::api::openapi(),
         voice_webhook::api::openapi(),
         api_conversations::api::openapi(),
+        api_customers::api::openapi(),
         api_support::api::openapi(),
         api_channels::api::openapi(),
         api_actions::api::openapi(),

@@ -12,6 +12,7 @@ pub async fn invoke_http(binary: &str, req: Request, deps: &Deps) -> Option<Resu
     Some(match binary {
         "whatsapp-webhook" => whatsapp_webhook::handle(req, deps).await,
         "api-conversations" => api_conversations::handle(req, deps).await,
+        "api-customers" => api_customers::handle(req, deps).await,
         "api-interactions" => api_interactions::handle(req, deps).await,
         "api-actions" => api_actions::handle(req, deps).await,
         "api-events" => api_events::handle(req, deps).await,

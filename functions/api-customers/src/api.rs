@@ -1,0 +1,52 @@
+#![allow(dead_code)] // the functions only carry their operation's attributes
+//! The contract of this function's routes (OpenAPI, assembled by max-dev). The statuses every
+//! route shares (401, 422 for the query, 500; 400/413 for a body) are added there, once.
+
+use max_core::app::rate_limits::CustomerView;
+use max_core::domain::erasure::CustomerRecord;
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(paths(get_customer, erase_customer, export_customer, unblock_customer))]
+struct Api;
+
+/// This function's operations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    Api::openapi()
+}
+
+/// A customer, with the rate-limit block holding now (`blocked`, `null` when none).
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path)),
+    responses((status = 200, description = "The customer", body = CustomerView), (status = 404, description = "No such customer")))]
+fn get_customer() {}
+
+/// Erases the customer (admins): names, numbers, addresses, message bodies and media references,
+/// ticket, action and interaction texts are removed from every record of theirs; the records stay,
+/// so every count stays; their conversations are closed. Erasing again changes nothing.
+#[utoipa::path(delete, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such customer"),
+    ))]
+fn erase_customer() {}
+
+/// Everything stored about the customer (admins): the customer, their identities, conversations
+/// and messages, tickets and their messages, actions and interactions.
+#[utoipa::path(get, path = "/v1/customers/{id}/export", tag = "customers", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The customer's records", body = CustomerRecord),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such customer"),
+    ))]
+fn export_customer() {}
+
+/// Lifts the customer's rate-limit block (supervisors, admins) and starts their counts afresh:
+/// their next message is answered again. A customer who is not blocked stays as they are.
+#[utoipa::path(post, path = "/v1/customers/{id}/unblock", tag = "customers", params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The customer, unblocked", body = CustomerView),
+        (status = 403, description = "Not a supervisor or an admin"),
+        (status = 404, description = "No such customer"),
+    ))]
+fn unblock_customer() {}

@@ -1,0 +1,19 @@
+//! This function's `events/` samples through its handler, on the memory adapter.
+
+use max_core::config::Deps;
+use max_core::testing::{http_samples, statuses};
+
+#[tokio::test]
+async fn its_sample_events_answer_what_they_show() {
+    let (deps, _world) = Deps::in_memory(chrono::Utc::now());
+    let deps = &deps;
+    let answered = http_samples("api-customers", |req| crate::handle(req, deps)).await;
+    assert_eq!(
+        answered,
+        statuses(&[
+            ("erase-unknown-customer.json", 404),
+            ("export-unknown-customer.json", 404),
+            ("unblock-unknown-customer.json", 404),
+        ])
+    );
+}
