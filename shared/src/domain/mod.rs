@@ -21,6 +21,7 @@ pub mod retry;
 pub mod secret;
 pub mod support;
 pub mod survey;
+pub mod transaction;
 pub mod twilio;
 pub mod webhook;
 pub mod whatsapp_template;
