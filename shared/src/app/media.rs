@@ -340,14 +340,23 @@ pub async fn clean_up(
     now: DateTime<Utc>,
 ) -> Result<usize> {
     let mut deleted = 0;
+    // The index lags its table a little: a page may bring back files just deleted. Those are
+    // skipped, and a page with nothing new ends the day (tomorrow's run finds any rest).
+    let mut done = std::collections::HashSet::new();
     for back in (0..=CLEANUP_CATCH_UP_DAYS).rev() {
         let day = (now - Duration::days(back)).date_naive();
         loop {
-            let due = media.expiring_media(day, now, CLEANUP_PAGE).await?;
+            let due: Vec<MediaFile> = media
+                .expiring_media(day, now, CLEANUP_PAGE)
+                .await?
+                .into_iter()
+                .filter(|f| !done.contains(&(f.org_id.clone(), f.id.clone())))
+                .collect();
             if due.is_empty() {
                 break;
             }
             for file in &due {
+                done.insert((file.org_id.clone(), file.id.clone()));
                 // The object first: a record left without its object is retried tomorrow; the
                 // reverse would leave an object nothing points at.
                 if let Some(key) = &file.storage_key {
