@@ -144,9 +144,10 @@ pub trait MessageStore: WhatsAppTemplateStore + Send + Sync {
     /// A message together with its conversation, in one read.
     async fn message_with_conversation(&self, org_id: &str, conversation_id: &str, message_id: &str) -> Result<(Option<Message>, Option<Conversation>)>;
     async fn messages(&self, org_id: &str, conversation_id: &str, page: &PageRequest, newest_first: bool) -> Result<Page<Message>>;
-    /// reply-sender's claim before it calls the Graph API: `queued` → `sending` at `at`, once;
-    /// `AlreadyThere` when the message is not `queued` any more.
-    async fn claim_send(&self, message: &Message, at: DateTime<Utc>) -> Result<Written>;
+    /// reply-sender's claim before it calls the Graph API: `queued` → `sending` at `at`, once.
+    /// One write that also reads (issue 18): the message as claimed, or, when it is not `queued`
+    /// (any more), untouched and as it stands (`None`: no such message; nothing is created).
+    async fn claim_send(&self, org_id: &str, conversation_id: &str, message_id: &str, at: DateTime<Utc>) -> Result<Claim>;
     /// Claims a `sending` message again to send it a second time (Meta never answered the first
     /// request nor called back): only over the claim as read (`message.sending_at`) and only if it
     /// was never resent; sets `resent_at`. `AlreadyThere` otherwise.
@@ -172,6 +173,15 @@ pub trait MessageStore: WhatsAppTemplateStore + Send + Sync {
     /// Applies a delivery status monotonically; `AlreadyThere` when the message is already as far or
     /// further along, or its send is not recorded yet — then the status is kept for `mark_sent`.
     async fn apply_status(&self, org_id: &str, wamid: &str, status: DeliveryStatus, failure: Option<&FailureReason>, at: DateTime<Utc>) -> Result<Written>;
+}
+
+/// What `MessageStore::claim_send` found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Was `queued`, now `sending`: the message as claimed.
+    Claimed(Message),
+    /// Not claimed: the message as it stands (not `queued`), or `None` when there is none.
+    Unclaimed(Option<Message>),
 }
 
 /// A delivery status that came before its message's send was recorded: Meta may call back before

@@ -788,18 +788,23 @@ pub async fn a_send_is_claimed_once_resent_at_most_once_and_released_by_its_clai
     let c = stored_conversation(s, ORG, "C1", t(1)).await;
     let m = queued(&c, "M1", t(2));
     record_outbound(s, &c, &m).await;
-    // One claim: `queued` → `sending`; a second claimant finds it taken.
-    assert_eq!(s.claim_send(&m, t(3)).await.unwrap(), Written::Stored);
-    assert_eq!(s.claim_send(&m, t(3)).await.unwrap(), Written::AlreadyThere);
-    let claimed = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
+    // One claim: `queued` → `sending`, answered as claimed (the message as stored from then on);
+    // a second claimant finds it taken and is answered the message as it stands.
+    let claimed = match s.claim_send(ORG, "C1", "M1", t(3)).await.unwrap() {
+        Claim::Claimed(claimed) => claimed,
+        other => panic!("not claimed: {other:?}"),
+    };
     assert_eq!((claimed.status, claimed.sending_at, claimed.resent_at), (DeliveryStatus::Sending, Some(t(3)), None));
+    assert_eq!(claimed.outbound, m.outbound, "the content to send comes with the claim");
+    assert_eq!(claimed, s.message(ORG, "C1", "M1").await.unwrap().unwrap());
+    assert_eq!(s.claim_send(ORG, "C1", "M1", t(4)).await.unwrap(), Claim::Unclaimed(Some(claimed.clone())));
     // Still in the outbox until sent or failed (the lost-reply sweep skips what is not `queued`).
     assert_eq!(s.queued_between(t(0), t(9), 10).await.unwrap().len(), 1);
     // A release needs the claim as read; then it is `queued` again and can be claimed anew.
     assert_eq!(s.release_send(&m).await.unwrap(), Written::AlreadyThere, "not the claim held");
     assert_eq!(s.release_send(&claimed).await.unwrap(), Written::Stored);
     assert_eq!(s.message(ORG, "C1", "M1").await.unwrap().unwrap().status, DeliveryStatus::Queued);
-    assert_eq!(s.claim_send(&m, t(4)).await.unwrap(), Written::Stored);
+    assert!(matches!(s.claim_send(ORG, "C1", "M1", t(4)).await.unwrap(), Claim::Claimed(_)));
     let claimed = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
     // A resend goes over the claim as read, once.
     assert_eq!(s.claim_resend(&m, t(6)).await.unwrap(), Written::AlreadyThere, "not the claim held");
@@ -813,11 +818,13 @@ pub async fn a_send_is_claimed_once_resent_at_most_once_and_released_by_its_clai
     assert!(s.queued_between(t(0), t(9), 10).await.unwrap().is_empty());
     let sent = s.message(ORG, "C1", "M1").await.unwrap().unwrap();
     assert_eq!(s.release_send(&sent).await.unwrap(), Written::AlreadyThere);
-    assert_eq!(s.claim_send(&sent, t(10)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.claim_send(ORG, "C1", "M1", t(10)).await.unwrap(), Claim::Unclaimed(Some(sent.clone())));
     assert_eq!(s.message(ORG, "C1", "M1").await.unwrap().unwrap().status, DeliveryStatus::Sent);
-    // A message never stored is never claimed.
-    assert_eq!(s.claim_send(&queued(&c, "M9", t(2)), t(3)).await.unwrap(), Written::AlreadyThere);
+    // A message never stored is never claimed, nor created by the claim; another organisation's
+    // is not found.
+    assert_eq!(s.claim_send(ORG, "C1", "M9", t(3)).await.unwrap(), Claim::Unclaimed(None));
     assert_eq!(s.message(ORG, "C1", "M9").await.unwrap(), None);
+    assert_eq!(s.claim_send(OTHER, "C1", "M1", t(11)).await.unwrap(), Claim::Unclaimed(None));
 }
 
 pub async fn delivery_statuses_only_move_forward<S: Stores + ?Sized>(s: &S) {

@@ -21,14 +21,42 @@ use crate::domain::retry::{RetryPolicy, SendFailureKind, classify_graph_error};
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
 use crate::optimistic::{retry_lost_updates, retry_until_landed};
-use crate::ports::{ActionStore, ChannelDirectory, ConversationStore, EventStore, EarlyStatus, MessageStore, Outbox, Queue, QueueMessage, Secrets, SendOutcome, WamidIndex, WhatsApp, Written};
+use crate::ports::{ActionStore, ChannelDirectory, Claim, ConversationStore, EventStore, EarlyStatus, MessageStore, Outbox, Queue, QueueMessage, Secrets, SendOutcome, WamidIndex, WhatsApp, Written};
 
-/// The job on the replies queue: which stored message to send.
+/// The job on the replies queue: which stored message to send, and where it goes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplyJob {
     pub org_id: String,
     pub conversation_id: String,
     pub message_id: String,
+    /// Where it goes, copied from the conversation the reply was written with, so reply-sender
+    /// claims the message without reading anything first (issue 18). Absent from jobs queued
+    /// without their conversation at hand (an action's answer, the lost-reply sweep, jobs queued
+    /// before this field): those read the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<ReplyTo>,
+}
+
+/// What sending a reply needs of its conversation. A copy cannot be wrong where it matters: the
+/// number and the customer's address never change in a conversation, and its window only ever
+/// closes later (`extend_window`), so a copy that says open is right; one that says closed is
+/// checked against the conversation before the fallback template is used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyTo {
+    pub phone_number_id: String,
+    pub customer_address: String,
+    #[serde(default)]
+    pub window_closes_at: Option<DateTime<Utc>>,
+}
+
+impl ReplyTo {
+    pub fn of(conversation: &Conversation) -> Self {
+        ReplyTo {
+            phone_number_id: conversation.phone_number_id.clone(),
+            customer_address: conversation.customer_address.clone(),
+            window_closes_at: conversation.window_closes_at,
+        }
+    }
 }
 
 /// FIFO group of a customer's messages: in order per customer, parallel across customers.
@@ -91,7 +119,7 @@ async fn queue(
         None => new_id(reply.now),
     };
     let (reply, id) = (&reply, id.as_str());
-    let (message, written) = retry_lost_updates("conversation", |attempt| async move {
+    let (message, written, conversation) = retry_lost_updates("conversation", |attempt| async move {
         let mut conversation = match reply.just_read {
             Some(c) if attempt == 1 && c.org_id == reply.org_id && c.id == reply.conversation_id => c.clone(),
             _ => conversations.conversation(reply.org_id, reply.conversation_id).await?.ok_or(Error::NotFound("conversation"))?,
@@ -104,7 +132,7 @@ async fn queue(
         }
         conversation.version += 1;
         let written = messages.record_outbound(&message, &conversation).await?;
-        Ok((message, written))
+        Ok((message, written, conversation))
     })
     .await?;
     if written == Written::AlreadyThere {
@@ -123,7 +151,7 @@ async fn queue(
             None => messages.message(reply.org_id, reply.conversation_id, id).await?.ok_or(Error::NotFound("message")),
         };
     }
-    enqueue(outbox, &message).await?;
+    outbox.send_batch(Queue::Replies, &[reply_job(&message, Some(&conversation))?]).await?;
     Ok(message)
 }
 
@@ -178,14 +206,21 @@ pub(crate) fn outbound_message(
     }
 }
 
-/// Puts the send job for a stored message on the replies queue.
+/// Puts the send job for a stored message on the replies queue (without its conversation:
+/// reply-sender reads it).
 pub async fn enqueue(outbox: &dyn Outbox, message: &Message) -> Result<()> {
-    outbox.send_batch(Queue::Replies, &[reply_job(message)?]).await
+    outbox.send_batch(Queue::Replies, &[reply_job(message, None)?]).await
 }
 
-/// The send job of a stored message: grouped per customer, deduplicated by the message.
-fn reply_job(message: &Message) -> Result<QueueMessage> {
-    let job = ReplyJob { org_id: message.org_id.clone(), conversation_id: message.conversation_id.clone(), message_id: message.id.clone() };
+/// The send job of a stored message: grouped per customer, deduplicated by the message; with
+/// where it goes when the caller has the conversation it was written with.
+fn reply_job(message: &Message, conversation: Option<&Conversation>) -> Result<QueueMessage> {
+    let job = ReplyJob {
+        org_id: message.org_id.clone(),
+        conversation_id: message.conversation_id.clone(),
+        message_id: message.id.clone(),
+        to: conversation.map(ReplyTo::of),
+    };
     let body = serde_json::to_string(&job).map_err(|e| Error::backend("sqs", e))?;
     Ok(QueueMessage { body, group_id: Some(customer_group(&message.org_id, &message.customer_id)), dedup_id: Some(message.id.clone()) })
 }
@@ -202,7 +237,7 @@ const LOST_PER_SHARD_AND_RUN: i32 = 100;
 /// reply-sender finds the message no longer `queued` (one customer's jobs run one at a time).
 pub async fn requeue_lost_replies(messages: &dyn MessageStore, outbox: &dyn Outbox, now: DateTime<Utc>) -> Result<usize> {
     let lost = messages.queued_between(now - LOST_AT_MOST, now - LOST_AFTER, LOST_PER_SHARD_AND_RUN).await?;
-    let jobs = lost.iter().filter(|m| m.status == DeliveryStatus::Queued).map(reply_job).collect::<Result<Vec<_>>>()?;
+    let jobs = lost.iter().filter(|m| m.status == DeliveryStatus::Queued).map(|m| reply_job(m, None)).collect::<Result<Vec<_>>>()?;
     for chunk in jobs.chunks(10) {
         outbox.send_batch(Queue::Replies, chunk).await?;
     }
@@ -249,6 +284,22 @@ pub const SEND_CONFIRM_WAIT: Duration = Duration::minutes(2);
 /// the job never fails: the recording is retried in place, and if it still cannot land the
 /// callback records it.
 pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, now: DateTime<Utc>) -> Result<SendResult> {
+    if let Some(to) = &job.to {
+        // The usual case (issue 18): the token this function keeps, then one write that claims the
+        // message and answers it. The token comes first, as below: a failed read leaves it queued.
+        if let Some(token) = ports.tokens.token(ports.secrets, &job.org_id, &to.phone_number_id, now).await? {
+            match ports.messages.claim_send(&job.org_id, &job.conversation_id, &job.message_id, now).await? {
+                Claim::Claimed(message) => return send_claimed(ports, message, to.clone(), true, token, attempt, now).await,
+                Claim::Unclaimed(None) => {
+                    warn!(message_id = job.message_id, "reply job for an unknown message dropped");
+                    return Ok(SendResult::Done);
+                }
+                // Claimed before, sent or failed: read and handled below like any such job.
+                Claim::Unclaimed(Some(_)) => {}
+            }
+        }
+        // No token: read below first, so that a message claimed already is not failed for it.
+    }
     let (message, conversation) = ports.messages.message_with_conversation(&job.org_id, &job.conversation_id, &job.message_id).await?;
     let (Some(message), Some(conversation)) = (message, conversation) else {
         warn!(message_id = job.message_id, "reply job for an unknown message dropped");
@@ -270,14 +321,14 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
     // The number's own token, read before the claim: a failed read leaves the message queued for
     // SQS's retry instead of claimed (a claimed message waits for Meta's word before a resend).
     let (org, number) = (conversation.org_id.as_str(), conversation.phone_number_id.as_str());
-    let Some(mut token) = ports.tokens.token(ports.secrets, org, number, now).await? else {
+    let Some(token) = ports.tokens.token(ports.secrets, org, number, now).await? else {
         error!(org_id = org, phone_number_id = number, "WhatsApp access token missing: the number has none registered, its replies fail");
         return fail(ports, &message, FailureReason::ours(NO_ACCESS_TOKEN, None), now).await;
     };
     let message = match message.status {
-        DeliveryStatus::Queued => match ports.messages.claim_send(&message, now).await? {
-            Written::Stored => Message { status: DeliveryStatus::Sending, sending_at: Some(now), ..message },
-            Written::AlreadyThere => {
+        DeliveryStatus::Queued => match ports.messages.claim_send(&message.org_id, &message.conversation_id, &message.id, now).await? {
+            Claim::Claimed(claimed) => claimed,
+            Claim::Unclaimed(_) => {
                 info!(message_id = message.id, "reply claimed or handled meanwhile");
                 return Ok(SendResult::Done);
             }
@@ -287,21 +338,43 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
             Err(result) => return Ok(result),
         },
     };
+    send_claimed(ports, message, ReplyTo::of(&conversation), false, token, attempt, now).await
+}
+
+/// Sends a message this job has claimed to `to`, read from its conversation or `copied` into
+/// the job when it was queued.
+async fn send_claimed(
+    ports: &SenderPorts<'_>,
+    message: Message,
+    mut to: ReplyTo,
+    copied: bool,
+    mut token: Secret,
+    attempt: u32,
+    now: DateTime<Utc>,
+) -> Result<SendResult> {
     let Some(content) = message.outbound.clone() else {
         return fail(ports, &message, FailureReason::ours("nothing_to_send", None), now).await;
     };
-
-    let window_open = window_is_open(conversation.window_closes_at, now);
+    let org = message.org_id.as_str();
+    let mut window_open = window_is_open(to.window_closes_at, now);
+    if copied && !window_open && !content.is_template() {
+        // Closed when the reply was queued; the customer may have written since.
+        if let (_, Some(conversation)) = ports.messages.message_with_conversation(org, &message.conversation_id, &message.id).await? {
+            to = ReplyTo::of(&conversation);
+            window_open = window_is_open(to.window_closes_at, now);
+        }
+    }
+    let number = to.phone_number_id.as_str();
     let (to_send, mut as_template) = if content.is_template() || window_open {
         (content.clone(), None)
     } else {
-        match fallback(ports, &conversation).await? {
+        match fallback(ports, org, &to).await? {
             Some(t) => t,
             None => return fail(ports, &message, FailureReason::ours(OUTSIDE_WINDOW, None), now).await,
         }
     };
 
-    let mut outcome = graph_send(ports, &token, &conversation, &message, &to_send).await;
+    let mut outcome = graph_send(ports, &token, &to, &message, &to_send).await;
     if refused_as(&outcome, SendFailureKind::InvalidToken) {
         // Meta refused the token this function kept: it may have been rotated since it was read.
         // Read it again; a new one gets one more try (a refused send went nowhere).
@@ -309,7 +382,7 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
             Ok(Some(fresh)) if fresh != token => {
                 info!(message_id = message.id, phone_number_id = number, "access token rotated since it was read; sending with the new one");
                 token = fresh;
-                outcome = graph_send(ports, &token, &conversation, &message, &to_send).await;
+                outcome = graph_send(ports, &token, &to, &message, &to_send).await;
             }
             Ok(_) => {}
             Err(e) => {
@@ -323,9 +396,9 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
         let outside = classify_graph_error(*http_status, *code) == SendFailureKind::OutsideWindow;
         if outside && as_template.is_none() && !content.is_template() {
             // Meta knows better than our clock: the window has closed. Try the fallback once.
-            if let Some((template, name)) = fallback(ports, &conversation).await? {
+            if let Some((template, name)) = fallback(ports, org, &to).await? {
                 as_template = name;
-                outcome = graph_send(ports, &token, &conversation, &message, &template).await;
+                outcome = graph_send(ports, &token, &to, &message, &template).await;
             }
         }
     }
@@ -400,11 +473,11 @@ fn awaiting_metas_word(message: &Message, now: DateTime<Utc>) -> Option<SendResu
 
 /// Sends `content` for `message` from the conversation's number with its `token`, tagged so Meta's
 /// status callbacks name the message.
-async fn graph_send(ports: &SenderPorts<'_>, token: &Secret, conversation: &Conversation, message: &Message, content: &OutboundContent) -> SendOutcome {
-    let recipient = WhatsAppAddress(conversation.customer_address.clone());
+async fn graph_send(ports: &SenderPorts<'_>, token: &Secret, to: &ReplyTo, message: &Message, content: &OutboundContent) -> SendOutcome {
+    let recipient = WhatsAppAddress(to.customer_address.clone());
     let mut request = content.graph_request(recipient.recipient());
     request["biz_opaque_callback_data"] = json!(callback_tag(&message.conversation_id, &message.id));
-    ports.whatsapp.send(&conversation.phone_number_id, token, &request).await
+    ports.whatsapp.send(&to.phone_number_id, token, &request).await
 }
 
 /// Whether Meta refused the send for this kind of reason.
@@ -483,18 +556,18 @@ fn status_time(message: &Message) -> Option<DateTime<Utc>> {
 }
 
 /// The organisation's fallback template for this number, as content plus its name.
-async fn fallback(ports: &SenderPorts<'_>, conversation: &Conversation) -> Result<Option<(OutboundContent, Option<String>)>> {
-    let channel = ports.channels.channel_by_number(&conversation.phone_number_id).await?;
+async fn fallback(ports: &SenderPorts<'_>, org_id: &str, to: &ReplyTo) -> Result<Option<(OutboundContent, Option<String>)>> {
+    let channel = ports.channels.channel_by_number(&to.phone_number_id).await?;
     let Some(t) = channel.and_then(|c| c.fallback_template) else {
         return Ok(None);
     };
     let content = OutboundContent::Template { name: t.name.clone(), language: t.language.clone(), parameters: Vec::new() };
     // A fallback Meta would refuse (not approved, or with variables to fill) is no fallback: the
     // message fails as outside the window, which says what happened.
-    if let Err(e) = crate::app::whatsapp_templates::check_sendable(ports.messages, &conversation.org_id, &content).await {
+    if let Err(e) = crate::app::whatsapp_templates::check_sendable(ports.messages, org_id, &content).await {
         match e {
             Error::Invalid { reason, .. } => {
-                warn!(org_id = conversation.org_id, template = t.name, reason, "fallback template not sendable");
+                warn!(org_id, template = t.name, reason, "fallback template not sendable");
                 return Ok(None);
             }
             other => return Err(other),

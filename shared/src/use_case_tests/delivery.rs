@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::*;
-use crate::app::delivery::{NewReply, SEND_CONFIRM_WAIT, SendResult, SenderPorts, queue_reply, requeue_lost_replies, send_reply};
+use crate::app::delivery::{NewReply, ReplyTo, SEND_CONFIRM_WAIT, SendResult, SenderPorts, queue_reply, requeue_lost_replies, send_reply};
 use crate::domain::conversation::Conversation;
 use crate::domain::message::{DeliveryStatus, OUTSIDE_WINDOW, Sender, SenderType, callback_tag};
 use crate::domain::outbound::OutboundContent;
@@ -247,9 +247,82 @@ async fn inside_the_window_the_reply_is_sent_once_and_the_feed_told() {
 async fn a_job_for_an_unknown_message_is_dropped() {
     let w = World::new().with_channel(None).await;
     let c = w.given_conversation().await.conversation;
-    let job = ReplyJob { org_id: OTHER_ORG.into(), conversation_id: c.id.clone(), message_id: "nope".into() };
+    let job = ReplyJob { org_id: OTHER_ORG.into(), conversation_id: c.id.clone(), message_id: "nope".into(), to: None };
     assert_eq!(send_reply(&w.deps.sender_ports(), &job, 1, t(1)).await.unwrap(), SendResult::Done);
     assert!(w.mem.whatsapp.outbox().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_job_carries_where_it_goes_and_is_sent_with_one_claim_and_no_read() {
+    // GIVEN an agent's reply queued on its conversation
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let m = queue(&w, &c, "on its way", None, t(1)).await.unwrap();
+    let job = w.reply_jobs().remove(0);
+    assert_eq!(job.to, Some(ReplyTo::of(&c)), "the number, the address and the window, copied when queued");
+    // WHEN reply-sender takes it while reading the message or its conversation would fail
+    w.store().fail_next("message_with_conversation", crate::Error::backend("dynamodb", "no read expected"));
+    assert_eq!(send_reply(&w.deps.sender_ports(), &job, 1, t(1)).await.unwrap(), SendResult::Done);
+    // THEN the claim alone gave it: sent once, to the conversation's customer, recorded, in the feed
+    let outbox = w.mem.whatsapp.outbox();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].request["to"], c.customer_address.as_str());
+    assert_eq!(w.message(&c.id, &m.id).await.status, DeliveryStatus::Sent);
+    let told = w.events_of(ORG, EventKind::MessageStatusChanged).await;
+    assert_eq!(told.iter().map(|e| e.data["status"].clone()).collect::<Vec<_>>(), ["sent"]);
+    // AND the same job again (SQS redelivers) finds it claimed, reads it (the planted failure was
+    // still there: the first send never read) and sends nothing more
+    assert!(send_reply(&w.deps.sender_ports(), &job, 2, t(2)).await.is_err());
+    assert_eq!(send_reply(&w.deps.sender_ports(), &job, 3, t(2)).await.unwrap(), SendResult::Done);
+    assert_eq!(w.mem.whatsapp.outbox().len(), 1);
+    assert_eq!(w.events_of(ORG, EventKind::MessageStatusChanged).await.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_copied_with_a_closed_window_sends_free_form_when_the_customer_wrote_since() {
+    // GIVEN a reply queued a day after the customer's message: its job's copy says the window is closed
+    let w = World::new().with_channel(Some("follow_up")).await;
+    let c = w.given_conversation().await.conversation;
+    let late = t(0) + Duration::hours(25);
+    let m = queue(&w, &c, "sorry for the wait", None, late).await.unwrap();
+    let job = w.reply_jobs().remove(0);
+    assert!(job.to.as_ref().is_some_and(|to| to.window_closes_at < Some(late)));
+    // WHEN the customer writes again before the job runs
+    w.receive_text(CUSTOMER, "wamid.again", "still there?", late + Duration::seconds(1)).await;
+    assert_eq!(send_reply(&w.deps.sender_ports(), &job, 1, late + Duration::seconds(2)).await.unwrap(), SendResult::Done);
+    // THEN the reply goes as written, not as the fallback template
+    let sent = w.message(&c.id, &m.id).await;
+    assert_eq!((sent.status, sent.sent_as_template), (DeliveryStatus::Sent, None));
+    let outbox = w.mem.whatsapp.outbox();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].request["type"], "text");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_without_its_conversation_reads_it_and_sends() {
+    // GIVEN a job as queued before jobs carried their conversation (or by the lost-reply sweep)
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let m = queue(&w, &c, "on its way", None, t(1)).await.unwrap();
+    let job = ReplyJob { to: None, ..w.reply_jobs().remove(0) };
+    // WHEN reply-sender takes it twice
+    assert_eq!(send_reply(&w.deps.sender_ports(), &job, 1, t(1)).await.unwrap(), SendResult::Done);
+    assert_eq!(send_reply(&w.deps.sender_ports(), &job, 2, t(2)).await.unwrap(), SendResult::Done);
+    // THEN it is sent once to the conversation's customer
+    let outbox = w.mem.whatsapp.outbox();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].request["to"], c.customer_address.as_str());
+    assert_eq!(w.message(&c.id, &m.id).await.status, DeliveryStatus::Sent);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_carrying_its_conversation_for_an_unknown_message_is_dropped_unsent() {
+    let w = World::new().with_channel(None).await;
+    let c = w.given_conversation().await.conversation;
+    let job = ReplyJob { org_id: ORG.into(), conversation_id: c.id.clone(), message_id: "nope".into(), to: Some(ReplyTo::of(&c)) };
+    assert_eq!(send_reply(&w.deps.sender_ports(), &job, 1, t(1)).await.unwrap(), SendResult::Done);
+    assert!(w.mem.whatsapp.outbox().is_empty());
+    assert_eq!(w.store().message(ORG, &c.id, "nope").await.unwrap(), None, "a claim never creates the message");
 }
 
 #[tokio::test(start_paused = true)]

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use crate::domain::conversation::Conversation;
@@ -13,7 +14,7 @@ use crate::domain::ids::sha256_hex;
 use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message};
 use crate::error::{Error, Result};
 use crate::ports::{
-    EarlyStatus, MessageStore, Page, PageRequest, Written,
+    Claim, EarlyStatus, MessageStore, Page, PageRequest, Written,
 };
 
 use super::*;
@@ -161,14 +162,36 @@ impl MessageStore for DynamoStore {
         self.query_page(None, "pk", &pk, Some(("sk", "MSG#")), None, !newest_first, page).await
     }
 
-    async fn claim_send(&self, message: &Message, at: DateTime<Utc>) -> Result<Written> {
-        let values = HashMap::from([
-            (":queued".to_string(), s(DeliveryStatus::Queued.as_str())),
-            (":sending".to_string(), s(DeliveryStatus::Sending.as_str())),
-            (":at".to_string(), s(at.to_rfc3339())),
-        ]);
-        let key = keys::message(&message.org_id, &message.conversation_id, &message.id);
-        self.update_if(key, "SET #status = :sending, sending_at = :at", "#status = :queued", values).await
+    async fn claim_send(&self, org_id: &str, conversation_id: &str, message_id: &str, at: DateTime<Utc>) -> Result<Claim> {
+        // The claim reads as it writes: the claimed item comes back, and a refused claim answers
+        // the item as it stood (ReturnValuesOnConditionCheckFailure): no read before it.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(keys::message(org_id, conversation_id, message_id))))
+            .update_expression("SET #status = :sending, sending_at = :at")
+            .condition_expression("#status = :queued")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", s(DeliveryStatus::Queued.as_str()))
+            .expression_attribute_values(":sending", s(DeliveryStatus::Sending.as_str()))
+            .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.ok_or_else(|| Error::backend("dynamodb", "a claimed message came back without its attributes"))?;
+                Ok(Claim::Claimed(from_item(item)?))
+            }
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+                    Ok(Claim::Unclaimed(refused.item.clone().map(from_item).transpose()?))
+                }
+                _ => Err(crate::adapters::sdk_error("dynamodb", e)),
+            },
+        }
     }
 
     async fn claim_resend(&self, message: &Message, at: DateTime<Utc>) -> Result<Written> {

@@ -11,7 +11,7 @@ use crate::domain::event::NewEvent;
 use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message};
 use crate::error::{Error, Result};
 use crate::ports::{
-    ChannelDirectory, ChannelPut, ConversationFilter, ConversationStore, CustomerStore, EarlyStatus, MessageStore, Page, PageRequest,
+    ChannelDirectory, ChannelPut, Claim, ConversationFilter, ConversationStore, CustomerStore, EarlyStatus, MessageStore, Page, PageRequest,
     WamidIndex, Written,
 };
 
@@ -337,17 +337,17 @@ impl MessageStore for MemoryStore {
         fill_page(&format!("ORG#{org_id}#CONV#{conversation_id}"), entries, !newest_first, |_| true, page)
     }
 
-    async fn claim_send(&self, message: &Message, at: DateTime<Utc>) -> Result<Written> {
+    async fn claim_send(&self, org_id: &str, conversation_id: &str, message_id: &str, at: DateTime<Utc>) -> Result<Claim> {
         let mut st = self.write("claim_send")?;
-        let Some(m) = st.messages.get_mut(&message_key(&message.org_id, &message.conversation_id, &message.id)) else {
-            return Ok(Written::AlreadyThere);
+        let Some(m) = st.messages.get_mut(&message_key(org_id, conversation_id, message_id)) else {
+            return Ok(Claim::Unclaimed(None));
         };
         if m.status != DeliveryStatus::Queued {
-            return Ok(Written::AlreadyThere);
+            return Ok(Claim::Unclaimed(Some(m.clone())));
         }
         m.status = DeliveryStatus::Sending;
         m.sending_at = Some(at);
-        Ok(Written::Stored)
+        Ok(Claim::Claimed(m.clone()))
     }
 
     async fn claim_resend(&self, message: &Message, at: DateTime<Utc>) -> Result<Written> {
