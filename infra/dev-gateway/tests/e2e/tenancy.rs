@@ -142,6 +142,17 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     let (s, canned) = t.post("/v1/canned-responses", &t.org.admin, json!({ "shortcut": "/greeting", "title": "Hola", "content": "Hola {{customer_name}}" })).await;
     assert_eq!(s, StatusCode::CREATED, "{canned}");
     let canned = canned["id"].as_str().unwrap().to_string();
+    // A customer's document (the image fixture shares the text's wamid): its file is recorded
+    // (pending: no pollers) under its message's id.
+    assert!(t.process_inbound(&crate::fresh(&fixture("media/document.json"))).await.batch_item_failures.is_empty());
+    let mut media = None;
+    for c in t.conversations().await {
+        if let Some(m) = t.messages(c["id"].as_str().unwrap()).await.into_iter().find(|m| m["media"].is_object()) {
+            media = m["id"].as_str().map(str::to_string);
+        }
+    }
+    let media = media.expect("the document's message");
+    assert_eq!(t.get(&format!("/v1/media/{media}"), &t.org.agent).await.0, StatusCode::CONFLICT, "ours: still pending");
 
     // (method, path of template.yaml) -> (path with our ids, a body the route would accept).
     let cases: Vec<(&str, &str, String, Value)> = vec![
@@ -191,6 +202,7 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("PATCH", "/v1/canned-responses/{id}", format!("/v1/canned-responses/{canned}"), json!({ "title": "ours now" })),
         ("POST", "/v1/canned-responses/{id}/render", format!("/v1/canned-responses/{canned}/render"), json!({ "conversation_id": conversation })),
         ("DELETE", "/v1/canned-responses/{id}", format!("/v1/canned-responses/{canned}"), Value::Null),
+        ("GET", "/v1/media/{id}", format!("/v1/media/{media}"), Value::Null),
     ];
     let routes = &t.stack.template.routes;
     let with_ids: Vec<(String, String)> = routes.iter().filter(|r| r.authorized && r.path.contains('{')).map(|r| (r.method.to_uppercase(), r.path.clone())).collect();
