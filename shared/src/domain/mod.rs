@@ -2,6 +2,7 @@
 
 pub mod action;
 pub mod bot;
+pub mod business_hours;
 pub mod call;
 pub mod call_schedule;
 pub mod canned;
@@ -19,6 +20,7 @@ pub mod rate_limit;
 pub mod response_template;
 pub mod retry;
 pub mod secret;
+pub mod sla;
 pub mod support;
 pub mod survey;
 pub mod transaction;
