@@ -876,6 +876,27 @@ pub trait MediaStore: Send + Sync {
     async fn put_media_retention(&self, org_id: &str, days: u32) -> Result<()>;
 }
 
+// ------------------------------------------------------------------ transactions (issue 12)
+
+/// What recording a transaction found (`docs/customer-context.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransactionPut {
+    Stored,
+    /// The id was recorded before: the transaction stored under it (read strongly consistent),
+    /// unchanged.
+    Exists(crate::domain::transaction::Transaction),
+}
+
+/// A customer's transactions as the business reports them, keyed by the business's id.
+#[async_trait]
+pub trait TransactionStore: Send + Sync {
+    /// Stores a new transaction unless its id is recorded for the customer already: nothing is
+    /// written then, and the stored one is answered.
+    async fn record_transaction(&self, transaction: &crate::domain::transaction::Transaction) -> Result<TransactionPut>;
+    /// The customer's transactions, newest `occurred_at` first (then id, descending), cursor paged.
+    async fn transactions(&self, org_id: &str, customer_id: &str, page: &PageRequest) -> Result<Page<crate::domain::transaction::Transaction>>;
+}
+
 // ------------------------------------------------------------------ the whole store
 
 /// Every store port at once: what one table (DynamoDB, or the memory adapter) provides. Handlers
@@ -900,6 +921,7 @@ pub trait Stores:
     + CannedResponseStore
     + RateLimitStore
     + MediaStore
+    + TransactionStore
 {
 }
 
@@ -923,6 +945,7 @@ impl<T> Stores for T where
         + CannedResponseStore
         + RateLimitStore
         + MediaStore
+        + TransactionStore
         + ?Sized
 {
 }

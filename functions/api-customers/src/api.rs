@@ -4,10 +4,12 @@
 
 use max_core::app::rate_limits::CustomerView;
 use max_core::domain::erasure::CustomerRecord;
+use max_core::domain::transaction::{NewTransaction, Transaction};
+use max_core::http::{PageBody, PageQuery};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
-#[openapi(paths(get_customer, erase_customer, export_customer, unblock_customer))]
+#[openapi(paths(get_customer, erase_customer, export_customer, unblock_customer, record_transaction, list_transactions))]
 struct Api;
 
 /// This function's operations.
@@ -50,3 +52,21 @@ fn export_customer() {}
         (status = 404, description = "No such customer"),
     ))]
 fn unblock_customer() {}
+
+/// Records a transaction from the business's systems (an order, a payment, a refund), idempotent
+/// on its `id`: the same body again answers the first (200, nothing changes); another body under
+/// a recorded id is refused (409) and the first stands. 422 names the field (an unknown
+/// currency, a date more than a day ahead).
+#[utoipa::path(post, path = "/v1/customers/{id}/transactions", tag = "customers", params(("id" = String, Path)), request_body = NewTransaction,
+    responses(
+        (status = 201, description = "Recorded", body = Transaction),
+        (status = 200, description = "Recorded before with the same values", body = Transaction),
+        (status = 404, description = "No such customer"),
+        (status = 409, description = "Recorded before with other values"),
+    ))]
+fn record_transaction() {}
+
+/// The customer's transactions, newest `occurred_at` first.
+#[utoipa::path(get, path = "/v1/customers/{id}/transactions", tag = "customers", params(("id" = String, Path), PageQuery),
+    responses((status = 200, description = "A page of transactions", body = PageBody<Transaction>), (status = 404, description = "No such customer")))]
+fn list_transactions() {}

@@ -4,11 +4,14 @@
 //! - `POST /v1/customers/{id}/unblock` (supervisors, admins): lifts a rate-limit block
 //! - `DELETE /v1/customers/{id}` (admins): erases the customer; `GET /v1/customers/{id}/export`
 //!   (admins): everything stored about them
+//! - `POST /v1/customers/{id}/transactions`, `GET /v1/customers/{id}/transactions?limit=&cursor=`:
+//!   the business's transactions (`transactions.rs`)
 //!
 //! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
 //! parameter answers 422. The contract of these routes is `api::openapi()`.
 
 pub mod api;
+mod transactions;
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
@@ -25,6 +28,10 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let caller = caller(req)?;
     let path = segments(req)?;
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    // Routes with a module of their own read their own query.
+    if let ["v1", "customers", id, "transactions"] = path.as_slice() {
+        return transactions::route(req, deps, &caller, id).await;
+    }
     let NoQuery {} = query_params(req)?;
     match (req.method(), path.as_slice()) {
         (&Method::GET, ["v1", "customers", id]) => Ok(ok(&rate_limits::customer_view(&*deps.store, &caller.org_id, id, deps.clock.now()).await?)),

@@ -13,6 +13,9 @@ async fn its_sample_events_answer_what_they_show() {
         statuses(&[
             ("erase-unknown-customer.json", 404),
             ("export-unknown-customer.json", 404),
+            ("list-transactions-unknown-customer.json", 404),
+            ("record-transaction-unknown-currency.json", 422),
+            ("record-transaction-unknown-customer.json", 404),
             ("unblock-unknown-customer.json", 404),
         ])
     );

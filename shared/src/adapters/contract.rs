@@ -114,6 +114,8 @@ macro_rules! store_contract {
             due_calls_are_the_ready_calls_of_their_schedule_due_by_now,
             stale_calls_are_in_progress_calls_quiet_since_before,
             a_customers_records_are_read_whole_and_erased_in_place,
+            a_transaction_is_recorded_once_per_id_and_the_first_stands,
+            transactions_list_newest_first_in_pages_per_customer,
             a_message_is_counted_once_per_window_however_often_it_is_delivered,
             one_block_holds_at_a_time_and_unblocking_is_harmless,
             rate_limit_settings_are_stored_per_organisation,
@@ -2093,6 +2095,49 @@ mod memory {
     }
 
     crate::blob_contract!(#[tokio::test] fresh_blobs);
+}
+
+// ------------------------------------------------------------------ transactions (issue 12)
+
+fn transaction(org: &str, customer: &str, id: &str, minute: i64, amount_minor: i64) -> crate::domain::transaction::Transaction {
+    from_json(json!({
+        "org_id": org, "customer_id": customer, "id": id, "amount_minor": amount_minor, "currency": "EUR",
+        "status": "completed", "occurred_at": t(minute), "recorded_at": t(100)
+    }))
+}
+
+pub async fn a_transaction_is_recorded_once_per_id_and_the_first_stands<S: Stores + ?Sized>(s: &S) {
+    let first = transaction(ORG, "u1", "order-1", 1, 1999);
+    assert_eq!(s.record_transaction(&first).await.unwrap(), TransactionPut::Stored);
+    // The same post again, and another body under the same id: both find the first, unchanged.
+    let again = crate::domain::transaction::Transaction { recorded_at: t(200), ..first.clone() };
+    assert_eq!(s.record_transaction(&again).await.unwrap(), TransactionPut::Exists(first.clone()));
+    let other = transaction(ORG, "u1", "order-1", 1, 2500);
+    assert_eq!(s.record_transaction(&other).await.unwrap(), TransactionPut::Exists(first.clone()));
+    let listed = s.transactions(ORG, "u1", &PageRequest { limit: 10, cursor: None }).await.unwrap();
+    assert_eq!(listed.items, vec![first]);
+    // The id is the customer's own, in the organisation's own space.
+    for (org, customer) in [(ORG, "u2"), (OTHER, "u1")] {
+        assert_eq!(s.record_transaction(&transaction(org, customer, "order-1", 1, 5)).await.unwrap(), TransactionPut::Stored);
+    }
+}
+
+pub async fn transactions_list_newest_first_in_pages_per_customer<S: Stores + ?Sized>(s: &S) {
+    // Five, posted out of order; two at the same minute (the id breaks the tie, descending).
+    for (id, minute) in [("b", 3), ("a", 1), ("e", 9), ("c", 3), ("d", 5)] {
+        s.record_transaction(&transaction(ORG, "u1", id, minute, -100)).await.unwrap();
+    }
+    s.record_transaction(&transaction(ORG, "u2", "z", 50, 1)).await.unwrap();
+    s.record_transaction(&transaction(OTHER, "u1", "y", 50, 1)).await.unwrap();
+    let pages = all_pages(async |cursor| s.transactions(ORG, "u1", &PageRequest { limit: 2, cursor }).await).await;
+    let ids: Vec<String> = pages.iter().flatten().map(|t| t.fields.id.clone()).collect();
+    assert_eq!(ids, ["e", "d", "c", "b", "a"]);
+    assert!(pages.iter().all(|p| p.len() <= 2));
+    assert_eq!(s.transactions(OTHER, "u2", &PageRequest { limit: 10, cursor: None }).await.unwrap().items, vec![]);
+    // A cursor of one customer's list is refused on another's.
+    let first = s.transactions(ORG, "u1", &PageRequest { limit: 2, cursor: None }).await.unwrap();
+    let refused = s.transactions(ORG, "u2", &PageRequest { limit: 2, cursor: first.next_cursor }).await;
+    assert!(matches!(refused, Err(Error::Invalid { ref field, .. }) if field == "cursor"), "{refused:?}");
 }
 
 // ------------------------------------------------------------------ media (issue 12)

@@ -7,6 +7,7 @@ mod calls;
 mod canned;
 mod channels;
 mod contract;
+mod customer_context;
 mod customers;
 mod events;
 mod input;

@@ -34,6 +34,7 @@ mod media;
 mod messages;
 mod rate_limits;
 pub mod support;
+pub mod transactions;
 mod whatsapp_templates;
 
 pub use interactions::interaction_item;

@@ -18,6 +18,7 @@ mod messaging;
 mod rate_limits;
 mod jobs;
 mod support;
+mod transactions;
 mod whatsapp_templates;
 
 pub use jobs::{ManualClock, MemoryBlobs, MemoryOutbox, MemorySecrets, sqs_record};
@@ -118,6 +119,8 @@ struct State {
     /// Inbound media files, `(org, id)`, and each organisation's retention in days.
     media: BTreeMap<Key, crate::domain::media::MediaFile>,
     media_retention: BTreeMap<String, u32>,
+    /// `(org, customer, the business's id)`.
+    transactions: BTreeMap<(String, String, String), crate::domain::transaction::Transaction>,
 }
 
 impl State {
