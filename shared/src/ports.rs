@@ -12,7 +12,7 @@ use crate::domain::call::{Call, CallStatus, NpsDay, ServiceRecord, ServiceStatus
 use crate::domain::call_schedule::ScheduleConfig;
 use crate::domain::channel::Channel;
 use crate::domain::conversation::{Conversation, ConversationStatus};
-use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::customer::{ChannelIdentity, Customer, IdentityChannel};
 use crate::domain::erasure::{CustomerRecord, Erasure};
 use crate::domain::interaction::{Interaction, InteractionStatus, InteractionType, Priority};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
@@ -77,13 +77,18 @@ pub trait ChannelDirectory: Send + Sync {
 
 #[async_trait]
 pub trait CustomerStore: Send + Sync {
-    async fn whatsapp_identity(&self, org_id: &str, address: &str) -> Result<Option<WhatsAppIdentity>>;
+    /// The identity item of `address` on `channel`: who it leads to, the conversation open there.
+    async fn identity(&self, org_id: &str, channel: IdentityChannel, address: &str) -> Result<Option<ChannelIdentity>>;
+    /// `identity` on WhatsApp, the channel most callers know they are on.
+    async fn whatsapp_identity(&self, org_id: &str, address: &str) -> Result<Option<ChannelIdentity>> {
+        self.identity(org_id, IdentityChannel::Whatsapp, address).await
+    }
     /// Creates a customer, their identity and their first conversation at once; `AlreadyThere`
     /// when the identity appeared meanwhile (the caller reads it again).
-    async fn create_customer(&self, customer: &Customer, identity: &WhatsAppIdentity, conversation: &Conversation) -> Result<Written>;
+    async fn create_customer(&self, customer: &Customer, identity: &ChannelIdentity, conversation: &Conversation) -> Result<Written>;
     /// Opens `conversation` and points the identity at it, if the identity still points at
     /// `previous` (another worker may have opened one first: then `AlreadyThere`).
-    async fn open_conversation(&self, identity: &WhatsAppIdentity, previous: Option<&str>, conversation: &Conversation) -> Result<Written>;
+    async fn open_conversation(&self, identity: &ChannelIdentity, previous: Option<&str>, conversation: &Conversation) -> Result<Written>;
     async fn customer(&self, org_id: &str, customer_id: &str) -> Result<Option<Customer>>;
 }
 
@@ -753,7 +758,7 @@ pub trait CallStore: Send + Sync {
 
     /// Creates a customer known only by phone with their WhatsApp identity (no conversation yet:
     /// the first message they write opens one); `AlreadyThere` when the identity exists.
-    async fn register_customer(&self, customer: &Customer, identity: &WhatsAppIdentity) -> Result<Written>;
+    async fn register_customer(&self, customer: &Customer, identity: &ChannelIdentity) -> Result<Written>;
 
     async fn service_record(&self, org_id: &str, id: &str) -> Result<Option<ServiceRecord>>;
     /// Stores a new record and, when given, its call (registering the call's schedule), all or

@@ -19,7 +19,7 @@ use crate::domain::call_schedule::ScheduleConfig;
 use crate::domain::channel::Channel;
 use crate::domain::whatsapp_template::{TemplateFilter, TemplateStatus, WhatsAppTemplate};
 use crate::domain::conversation::{Conversation, ConversationStatus};
-use crate::domain::customer::{Customer, IdentityRef, WhatsAppIdentity};
+use crate::domain::customer::{ChannelIdentity, Customer, Identity, IdentityChannel};
 use crate::domain::erasure::ERASED;
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::interaction::{Interaction, InteractionStatus, Priority};
@@ -116,6 +116,7 @@ macro_rules! store_contract {
             a_customers_records_are_read_whole_and_erased_in_place,
             a_transaction_is_recorded_once_per_id_and_the_first_stands,
             transactions_list_newest_first_in_pages_per_customer,
+            an_address_is_an_identity_only_on_its_own_channel,
             a_message_is_counted_once_per_window_however_often_it_is_delivered,
             one_block_holds_at_a_time_and_unblocking_is_harmless,
             rate_limit_settings_are_stored_per_organisation,
@@ -158,9 +159,10 @@ fn customer(org: &str, id: &str) -> Customer {
     from_json(json!({ "id": id, "org_id": org, "created_at": t(0), "updated_at": t(0) }))
 }
 
-fn identity(org: &str, address: &str, customer: &str, open: Option<&str>) -> WhatsAppIdentity {
-    WhatsAppIdentity {
+fn identity(org: &str, address: &str, customer: &str, open: Option<&str>) -> ChannelIdentity {
+    ChannelIdentity {
         org_id: org.into(),
+        channel: IdentityChannel::Whatsapp,
         address: address.into(),
         customer_id: customer.into(),
         open_conversation_id: open.map(str::to_string),
@@ -434,6 +436,27 @@ pub async fn a_customer_is_created_once_and_all_or_nothing<S: Stores + ?Sized>(s
     assert_eq!(s.customer(ORG, "CU2").await.unwrap(), None);
     assert_eq!(s.conversation(ORG, "C2").await.unwrap(), None);
     assert_eq!(s.whatsapp_identity(ORG, "A1").await.unwrap(), Some(id));
+}
+
+pub async fn an_address_is_an_identity_only_on_its_own_channel<S: Stores + ?Sized>(s: &S) {
+    // GIVEN a chat-app user whose app id happens to read like a WhatsApp number already known
+    let on_whatsapp = conversation(ORG, "C1", "A1", t(1));
+    let wa = identity(ORG, "A1", &on_whatsapp.customer_id, Some("C1"));
+    assert_eq!(s.create_customer(&customer(ORG, &on_whatsapp.customer_id), &wa, &on_whatsapp).await.unwrap(), Written::Stored);
+    let mut in_app = conversation(ORG, "C2", "A1", t(2));
+    in_app.customer_id = "CU-APP".into();
+    in_app.channel = "chat_app".into();
+    let app = ChannelIdentity { channel: IdentityChannel::ChatApp, ..identity(ORG, "A1", "CU-APP", Some("C2")) };
+    // WHEN the app's user writes first: THEN a customer of their own, the WhatsApp one untouched
+    assert_eq!(s.create_customer(&customer(ORG, "CU-APP"), &app, &in_app).await.unwrap(), Written::Stored);
+    assert_eq!(s.identity(ORG, IdentityChannel::ChatApp, "A1").await.unwrap(), Some(app.clone()));
+    assert_eq!(s.whatsapp_identity(ORG, "A1").await.unwrap(), Some(wa));
+    assert_eq!(s.identity(OTHER, IdentityChannel::ChatApp, "A1").await.unwrap(), None);
+    // Closing the app conversation frees the app identity, not the WhatsApp one.
+    let in_app = s.conversation(ORG, "C2").await.unwrap().unwrap();
+    assert_eq!(s.close(&in_app, t(3)).await.unwrap(), Written::Stored);
+    assert_eq!(s.identity(ORG, IdentityChannel::ChatApp, "A1").await.unwrap().unwrap().open_conversation_id, None);
+    assert_eq!(s.whatsapp_identity(ORG, "A1").await.unwrap().unwrap().open_conversation_id.as_deref(), Some("C1"));
 }
 
 pub async fn another_organisation_finds_nothing<S: Stores + ?Sized>(s: &S) {
@@ -2024,7 +2047,7 @@ pub async fn a_customers_records_are_read_whole_and_erased_in_place<S: Stores + 
     let mut cu1 = customer(ORG, "CU1");
     cu1.name = Some("Ana Ruiz".into());
     cu1.phone = Some("34600111222".into());
-    cu1.identities = vec![IdentityRef { channel: "whatsapp".into(), address: "34600111222".into() }];
+    cu1.identities = vec![Identity::first_seen(IdentityChannel::Whatsapp, "34600111222", t(0))];
     let identity1 = identity(ORG, "34600111222", "CU1", Some("C1"));
     assert_eq!(s.create_customer(&cu1, &identity1, &first).await.unwrap(), Written::Stored);
     s.record_inbound(&inbound(&first, "M1", "wamid.M1", t(1)), &next_version(&first)).await.unwrap();

@@ -21,7 +21,7 @@ use crate::domain::call::{
 };
 use crate::domain::call_schedule::{CallingRules, ScheduleConfig};
 use crate::domain::conversation::{Conversation, ConversationStatus};
-use crate::domain::customer::{Customer, IdentityRef, WhatsAppIdentity};
+use crate::domain::customer::{ChannelIdentity, Customer, Identity, IdentityChannel};
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::{IdempotencyKey, new_id, stable_id};
 use crate::domain::message::{Sender, SenderType};
@@ -123,17 +123,12 @@ async fn customer_by_phone(ports: &CallPorts<'_>, org_id: &str, phone: &str, nam
         if let Some(identity) = ports.customers.whatsapp_identity(org_id, address).await? {
             return Ok(identity.customer_id);
         }
-        let customer = Customer {
-            id: new_id(now),
+        // Made by a service record, not by a person linking: `linked_by` stays null.
+        let on_whatsapp = Identity { channel: IdentityChannel::Whatsapp, external_id: address.to_string(), linked_by: None, linked_at: now };
+        let customer = Customer::new(new_id(now), org_id, name.map(str::to_string), Some(address.to_string()), Some(on_whatsapp), now);
+        let identity = ChannelIdentity {
             org_id: org_id.to_string(),
-            name: name.map(str::to_string),
-            phone: Some(address.to_string()),
-            identities: vec![IdentityRef { channel: "whatsapp".into(), address: address.to_string() }],
-            created_at: now,
-            updated_at: now,
-        };
-        let identity = WhatsAppIdentity {
-            org_id: org_id.to_string(),
+            channel: IdentityChannel::Whatsapp,
             address: address.to_string(),
             customer_id: customer.id.clone(),
             open_conversation_id: None,

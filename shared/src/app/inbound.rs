@@ -6,7 +6,7 @@ use tracing::{info, warn};
 
 use crate::domain::channel::{Channel, is_graph_id, quarantine_key};
 use crate::domain::conversation::{Conversation, ConversationStatus};
-use crate::domain::customer::{Customer, IdentityRef, WhatsAppAddress, WhatsAppIdentity};
+use crate::domain::customer::{ChannelIdentity, Customer, Identity, IdentityChannel, WhatsAppAddress};
 use crate::domain::ids::{inbound_message_id, new_id, sha256_hex};
 use crate::domain::message::{DeliveryStatus, Direction, Message, Sender, SenderType};
 use crate::domain::rate_limit::{BlockReason, CustomerBlock, RateCounter, RateDecision, RateLimitSettings, decide};
@@ -339,18 +339,14 @@ async fn current_conversation(
                 // The first conversation counts against the hour too (it cannot cross a limit of 1 or more).
                 let counter = RateCounter::at(org, &address.0, BlockReason::ConversationsPerHour, at);
                 ports.rate_limits.count_once(&counter, wamid).await?;
-                let customer = Customer {
-                    id: new_id(now),
-                    org_id: org.to_string(),
-                    name: name.map(str::to_string),
-                    phone: address.phone().map(str::to_string),
-                    identities: vec![IdentityRef { channel: "whatsapp".into(), address: address.0.clone() }],
-                    created_at: now,
-                    updated_at: now,
-                };
+                // The customer's own first message makes the identity: linked by nobody.
+                let first_seen = Identity::first_seen(IdentityChannel::Whatsapp, &address.0, now);
+                let customer =
+                    Customer::new(new_id(now), org, name.map(str::to_string), address.phone().map(str::to_string), Some(first_seen), now);
                 let conversation = new_conversation(channel, &customer.id, address, at, now);
-                let identity = WhatsAppIdentity {
+                let identity = ChannelIdentity {
                     org_id: org.to_string(),
+                    channel: IdentityChannel::Whatsapp,
                     address: address.0.clone(),
                     customer_id: customer.id.clone(),
                     open_conversation_id: Some(conversation.id.clone()),
@@ -408,7 +404,7 @@ async fn current_conversation(
 async fn open_new(
     ports: &InboundPorts<'_>,
     channel: &Channel,
-    identity: &WhatsAppIdentity,
+    identity: &ChannelIdentity,
     address: &WhatsAppAddress,
     at: DateTime<Utc>,
     now: DateTime<Utc>,

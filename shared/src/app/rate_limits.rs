@@ -10,7 +10,7 @@ use tracing::info;
 
 use crate::app::delivery::{NewReply, queue_reply};
 use crate::app::inbound::Received;
-use crate::domain::customer::Customer;
+use crate::domain::customer::{Customer, IdentityChannel};
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::IdempotencyKey;
 use crate::domain::message::{Sender, SenderType};
@@ -80,13 +80,9 @@ pub async fn customer_view(
         .await?
         .ok_or(Error::NotFound("customer"))?;
     let mut blocked = None;
-    for identity in customer
-        .identities
-        .iter()
-        .filter(|i| i.channel == "whatsapp")
-    {
+    for address in customer.addresses(IdentityChannel::Whatsapp) {
         let Some(stored) = customers
-            .whatsapp_identity(org_id, &identity.address)
+            .whatsapp_identity(org_id, address)
             .await?
         else {
             continue;
@@ -113,19 +109,14 @@ pub async fn unblock(
     now: DateTime<Utc>,
 ) -> Result<CustomerView> {
     let view = customer_view(customers, org_id, customer_id, now).await?;
-    for identity in view
-        .customer
-        .identities
-        .iter()
-        .filter(|i| i.channel == "whatsapp")
-    {
+    for address in view.customer.addresses(IdentityChannel::Whatsapp) {
         let counters = [
             BlockReason::MessagesPerMinute,
             BlockReason::ConversationsPerHour,
         ]
-        .map(|r| RateCounter::at(org_id, &identity.address, r, now));
+        .map(|r| RateCounter::at(org_id, address, r, now));
         store
-            .unblock_customer(org_id, &identity.address, &counters)
+            .unblock_customer(org_id, address, &counters)
             .await?;
     }
     if view.blocked.is_some() {

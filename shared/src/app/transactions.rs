@@ -50,7 +50,7 @@ pub async fn list(
 mod tests {
     use super::*;
     use crate::adapters::memory::MemoryStore;
-    use crate::domain::customer::{Customer, WhatsAppIdentity};
+    use crate::domain::customer::{Customer, ChannelIdentity};
     use crate::domain::transaction::TransactionStatus;
     use crate::ports::CallStore;
 
@@ -72,7 +72,7 @@ mod tests {
         // From JSON: what a customer holds grows with other features.
         let customer: Customer =
             serde_json::from_value(serde_json::json!({ "id": id, "org_id": org, "created_at": now(), "updated_at": now() })).unwrap();
-        let identity: WhatsAppIdentity =
+        let identity: ChannelIdentity =
             serde_json::from_value(serde_json::json!({ "org_id": org, "address": format!("3460011{id}"), "customer_id": id })).unwrap();
         store.register_customer(&customer, &identity).await.unwrap();
     }

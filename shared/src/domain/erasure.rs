@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::domain::action::Action;
 use crate::domain::conversation::{Conversation, ConversationStatus};
-use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::customer::{Customer, ChannelIdentity};
 use crate::domain::interaction::Interaction;
 use crate::domain::message::Message;
 use crate::domain::support::{SupportTicket, TicketMessage, TicketSenderType};
@@ -20,7 +20,7 @@ pub const ERASED: &str = "[erased]";
 pub struct CustomerRecord {
     pub customer: Customer,
     /// Their WhatsApp addresses, each leading to them.
-    pub identities: Vec<WhatsAppIdentity>,
+    pub identities: Vec<ChannelIdentity>,
     pub conversations: Vec<Conversation>,
     /// Every message of those conversations, oldest first per conversation.
     pub messages: Vec<Message>,
@@ -35,7 +35,7 @@ pub struct CustomerRecord {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Erasure {
     pub customer: Option<Customer>,
-    pub forget_identities: Vec<WhatsAppIdentity>,
+    pub forget_identities: Vec<ChannelIdentity>,
     pub conversations: Vec<Conversation>,
     pub messages: Vec<Message>,
     pub tickets: Vec<SupportTicket>,
@@ -78,7 +78,7 @@ impl CustomerRecord {
     pub fn erasure(&self, at: DateTime<Utc>) -> Erasure {
         let customer = changed(
             &self.customer,
-            Customer { name: None, phone: None, identities: Vec::new(), ..self.customer.clone() },
+            Customer { name: None, phone: None, email: None, external_id: None, notes: None, identities: Vec::new(), ..self.customer.clone() },
             |c| c.updated_at = at,
         );
         let conversations = self
@@ -197,7 +197,8 @@ mod tests {
 
     fn record() -> CustomerRecord {
         let customer: Customer = serde_json::from_value(json!({
-            "id": "CU1", "org_id": "o1", "name": "Ana Ruiz", "phone": "34600111222",
+            "id": "CU1", "org_id": "o1", "name": "Ana Ruiz", "phone": "34600111222", "email": "ana@example.com",
+            "external_id": "crm-ana", "notes": "Ana prefers mornings",
             "identities": [{ "channel": "whatsapp", "address": "34600111222" }], "created_at": at(0), "updated_at": at(0)
         }))
         .unwrap();
@@ -213,8 +214,9 @@ mod tests {
             "wamid": "wamid.1", "status": "received", "sender": { "type": "customer", "name": "Ana" }, "created_at": at(1)
         }))
         .unwrap();
-        let identity = WhatsAppIdentity {
+        let identity = ChannelIdentity {
             org_id: "o1".into(),
+            channel: Default::default(),
             address: "34600111222".into(),
             customer_id: "CU1".into(),
             open_conversation_id: Some("C1".into()),
@@ -248,7 +250,7 @@ mod tests {
         assert_eq!((m.text.as_deref(), m.content.is_none(), m.sender.name.as_deref()), (Some(ERASED), true, None));
         assert_eq!((m.id.as_str(), m.kind.as_str(), m.wamid.as_deref(), m.created_at), ("M1", "image", Some("wamid.1"), at(1)));
         let text = serde_json::to_string(&(&e.customer, &e.conversations, &e.messages)).unwrap();
-        for secret in ["Ana", "34600111222", "4111", "1166846181421424"] {
+        for secret in ["Ana", "34600111222", "4111", "1166846181421424", "ana@example.com", "crm-ana"] {
             assert!(!text.contains(secret), "{secret} survived the erasure: {text}");
         }
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use max_core::domain::conversation::{Conversation, ConversationStatus};
-use max_core::domain::customer::{Customer, WhatsAppIdentity};
+use max_core::domain::customer::{ChannelIdentity, Customer, IdentityChannel};
 use max_dev::testing::TestStack;
 use serde_json::json;
 
@@ -52,8 +52,8 @@ async fn customer(t: &TestStack, n: u64) -> String {
     let id = ulid::Ulid::new().to_string();
     let address = format!("4915300{n:06}");
     let conversation_id = format!("c{id}");
-    let customer = Customer { id: id.clone(), org_id: org.clone(), name: Some(format!("Bench {n}")), phone: Some(address.clone()), identities: vec![], created_at: now, updated_at: now };
-    let identity = WhatsAppIdentity { org_id: org.clone(), address: address.clone(), customer_id: id.clone(), open_conversation_id: Some(conversation_id.clone()), profile_name: None, last_conversation_id: None, blocked: None };
+    let customer = Customer::new(id.clone(), &org, Some(format!("Bench {n}")), Some(address.clone()), None, now);
+    let identity = ChannelIdentity { org_id: org.clone(), channel: IdentityChannel::Whatsapp, address: address.clone(), customer_id: id.clone(), open_conversation_id: Some(conversation_id.clone()), profile_name: None, last_conversation_id: None, blocked: None };
     let conversation = Conversation {
         id: conversation_id, org_id: org, customer_id: id.clone(), channel: "whatsapp".into(),
         phone_number_id: t.org.seed.phone_number_id.clone(), customer_address: address, status: ConversationStatus::Open,

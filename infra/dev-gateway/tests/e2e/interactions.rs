@@ -5,7 +5,7 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use max_core::domain::conversation::{Conversation, ConversationStatus};
-use max_core::domain::customer::{Customer, WhatsAppIdentity};
+use max_core::domain::customer::{ChannelIdentity, Customer, IdentityChannel};
 use max_dev::registry;
 use max_dev::testing::{TestOptions, TestStack, WAIT, eventually};
 use reqwest::{Method, StatusCode};
@@ -17,8 +17,8 @@ async fn customer(t: &TestStack, org: &str) -> String {
     let now = Utc::now();
     let id = ulid::Ulid::new().to_string();
     let address = format!("1555{}", &id[16..]);
-    let customer = Customer { id: id.clone(), org_id: org.into(), name: Some("Ana Ruiz".into()), phone: Some(address.clone()), identities: vec![], created_at: now, updated_at: now };
-    let identity = WhatsAppIdentity { org_id: org.into(), address: address.clone(), customer_id: id.clone(), open_conversation_id: Some(format!("c{id}")), profile_name: None, last_conversation_id: None, blocked: None };
+    let customer = Customer::new(id.clone(), org, Some("Ana Ruiz".into()), Some(address.clone()), None, now);
+    let identity = ChannelIdentity { org_id: org.into(), channel: IdentityChannel::Whatsapp, address: address.clone(), customer_id: id.clone(), open_conversation_id: Some(format!("c{id}")), profile_name: None, last_conversation_id: None, blocked: None };
     let conversation = Conversation {
         id: format!("c{id}"), org_id: org.into(), customer_id: id.clone(), channel: "whatsapp".into(),
         phone_number_id: "106540352242922".into(), customer_address: address, status: ConversationStatus::Open,

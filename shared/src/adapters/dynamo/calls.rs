@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::{DynamoStore, Filters, IndexQuery, Item, failed_condition, key_map, keyed, n, s, sort_time};
 use crate::domain::call::{Call, CallStatus, NpsClass, NpsCounts, NpsDay, ServiceRecord, in_flight_change, nps_changes};
 use crate::domain::call_schedule::ScheduleConfig;
-use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::customer::{ChannelIdentity, Customer};
 use crate::error::{Error, Result};
 use crate::ports::{CallFilter, CallSaved, CallStore, CallWrite, Page, PageRequest, ScheduleRef, ServiceRecordFilter, Written};
 
@@ -242,10 +242,10 @@ impl CallStore for DynamoStore {
         }
     }
 
-    async fn register_customer(&self, customer: &Customer, identity: &WhatsAppIdentity) -> Result<Written> {
+    async fn register_customer(&self, customer: &Customer, identity: &ChannelIdentity) -> Result<Written> {
         let not_exists = Some("attribute_not_exists(pk)");
         let items = vec![
-            self.put_op(keyed(identity, super::keys::whatsapp_identity(&identity.org_id, &identity.address), &[])?, not_exists, None)?,
+            self.put_op(keyed(identity, super::keys::identity_of(identity), &[])?, not_exists, None)?,
             self.put_op(keyed(customer, super::keys::customer(&customer.org_id, &customer.id), &[])?, not_exists, None)?,
         ];
         Ok(match self.transact(items).await? {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::channel::Channel;
 use crate::domain::conversation::{Conversation, ConversationStatus};
-use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::customer::{ChannelIdentity, Customer, IdentityChannel};
 use crate::error::{Error, Result};
 use crate::ports::{
     ChannelDirectory, ChannelPut, ConversationFilter, ConversationStore, CustomerStore, Page, PageRequest,
@@ -128,14 +128,14 @@ impl DynamoStore {
 
 #[async_trait]
 impl CustomerStore for DynamoStore {
-    async fn whatsapp_identity(&self, org_id: &str, address: &str) -> Result<Option<WhatsAppIdentity>> {
-        self.get(keys::whatsapp_identity(org_id, address)).await
+    async fn identity(&self, org_id: &str, channel: IdentityChannel, address: &str) -> Result<Option<ChannelIdentity>> {
+        self.get(keys::identity(org_id, channel, address)).await
     }
 
-    async fn create_customer(&self, customer: &Customer, identity: &WhatsAppIdentity, conversation: &Conversation) -> Result<Written> {
+    async fn create_customer(&self, customer: &Customer, identity: &ChannelIdentity, conversation: &Conversation) -> Result<Written> {
         let not_exists = Some("attribute_not_exists(pk)");
         let items = vec![
-            self.put_op(keyed(identity, keys::whatsapp_identity(&identity.org_id, &identity.address), &[])?, not_exists, None)?,
+            self.put_op(keyed(identity, keys::identity_of(identity), &[])?, not_exists, None)?,
             self.put_op(keyed(customer, keys::customer(&customer.org_id, &customer.id), &[])?, not_exists, None)?,
             self.conversation_put(conversation)?,
             self.link_op(keys::customer_conversation(&customer.org_id, &customer.id, &conversation.id))?,
@@ -146,7 +146,7 @@ impl CustomerStore for DynamoStore {
         })
     }
 
-    async fn open_conversation(&self, identity: &WhatsAppIdentity, previous: Option<&str>, conversation: &Conversation) -> Result<Written> {
+    async fn open_conversation(&self, identity: &ChannelIdentity, previous: Option<&str>, conversation: &Conversation) -> Result<Written> {
         let mut values = HashMap::from([(":new".to_string(), s(&conversation.id))]);
         let condition = match previous {
             Some(p) => {
@@ -157,7 +157,7 @@ impl CustomerStore for DynamoStore {
         };
         let items = vec![
             self.update_op(
-                keys::whatsapp_identity(&identity.org_id, &identity.address),
+                keys::identity_of(identity),
                 "SET open_conversation_id = :new, last_conversation_id = :new",
                 Some(condition),
                 values,
@@ -216,7 +216,7 @@ impl ConversationStore for DynamoStore {
         let items = vec![
             self.conversation_put(&closed)?,
             self.update_op(
-                keys::whatsapp_identity(&c.org_id, &c.customer_address),
+                keys::identity(&c.org_id, IdentityChannel::of_conversation(&c.channel), &c.customer_address),
                 "REMOVE open_conversation_id",
                 Some("attribute_not_exists(open_conversation_id) OR open_conversation_id = :conversation"),
                 values,
@@ -240,7 +240,7 @@ impl ConversationStore for DynamoStore {
         let items = vec![
             self.conversation_put(&open)?,
             self.update_op(
-                keys::whatsapp_identity(&c.org_id, &c.customer_address),
+                keys::identity(&c.org_id, IdentityChannel::of_conversation(&c.channel), &c.customer_address),
                 "SET open_conversation_id = :conversation",
                 Some("attribute_not_exists(open_conversation_id) OR open_conversation_id = :conversation"),
                 values,

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 
 use super::{DynamoStore, Item, from_item, key_map, keyed, keys, message_item, s};
-use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::customer::{ChannelIdentity, Customer};
 use crate::domain::erasure::{CustomerRecord, Erasure};
 use crate::error::{Error, Result};
 use crate::ports::CustomerRecords;
@@ -91,8 +91,8 @@ impl CustomerRecords for DynamoStore {
         let customer: Customer = from_item(customer)?;
         let linked = |prefix: &str| own.iter().filter_map(|i| text(i, "sk").strip_prefix(prefix).map(str::to_string)).collect::<BTreeSet<_>>();
         let mut identities = Vec::new();
-        for address in customer.identities.iter().filter(|i| i.channel == "whatsapp").map(|i| i.address.as_str()) {
-            let identity: Option<WhatsAppIdentity> = self.get_consistent(keys::whatsapp_identity(org_id, address)).await?;
+        for i in &customer.identities {
+            let identity: Option<ChannelIdentity> = self.get_consistent(keys::identity(org_id, i.channel, &i.external_id)).await?;
             identities.extend(identity.filter(|i| i.customer_id == customer_id));
         }
         // Links, and the conversation an identity holds open (conversations opened before links).
@@ -129,7 +129,7 @@ impl CustomerRecords for DynamoStore {
             requests.push(put(keyed(c, keys::customer(&c.org_id, &c.id), &[])?)?);
         }
         for i in &erasure.forget_identities {
-            requests.push(delete(keys::whatsapp_identity(&i.org_id, &i.address))?);
+            requests.push(delete(keys::identity_of(i))?);
         }
         for c in &erasure.conversations {
             requests.push(put(self.conversation_item(c)?)?);

@@ -44,6 +44,8 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// Key layout. Every partition key of tenant data starts with `ORG#{org}`.
 pub mod keys {
+    use crate::domain::customer::{ChannelIdentity, IdentityChannel};
+
     pub fn channel(phone_number_id: &str) -> (String, String) {
         (format!("WACHANNEL#{phone_number_id}"), "CHANNEL".into())
     }
@@ -68,8 +70,18 @@ pub mod keys {
     pub fn customer_ticket(org: &str, customer: &str, ticket: &str) -> (String, String) {
         (customer_pk(org, customer), format!("TICKET#{ticket}"))
     }
-    pub fn whatsapp_identity(org: &str, address: &str) -> (String, String) {
-        (format!("ORG#{org}#WA#{address}"), "IDENTITY".into())
+    /// The identity item of an address on a channel: the one function that keys it. WhatsApp's
+    /// keep the key they had before a second channel existed (no migration).
+    pub fn identity(org: &str, channel: IdentityChannel, address: &str) -> (String, String) {
+        let pk = match channel {
+            IdentityChannel::Whatsapp => format!("ORG#{org}#WA#{address}"),
+            other => format!("ORG#{org}#ID#{}#{address}", other.as_str()),
+        };
+        (pk, "IDENTITY".into())
+    }
+    /// The identity item's own key.
+    pub fn identity_of(identity: &ChannelIdentity) -> (String, String) {
+        self::identity(&identity.org_id, identity.channel, &identity.address)
     }
     pub fn conversation_pk(org: &str, conversation: &str) -> String {
         format!("ORG#{org}#CONV#{conversation}")

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{DynamoStore, key_map, keyed, keys, n, s};
-use crate::domain::customer::WhatsAppIdentity;
+use crate::domain::customer::{ChannelIdentity, IdentityChannel};
 use crate::domain::rate_limit::{CustomerBlock, RateCounter, StoredRateLimits};
 use crate::error::{Error, Result};
 use crate::ports::RateLimitStore;
@@ -113,7 +113,7 @@ impl RateLimitStore for DynamoStore {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key_map(keys::whatsapp_identity(org_id, address))))
+            .set_key(Some(key_map(keys::identity(org_id, IdentityChannel::Whatsapp, address))))
             .update_expression("SET blocked = :block, blocked_until = :until")
             .condition_expression("attribute_exists(pk) AND (attribute_not_exists(blocked_until) OR blocked_until <= :since)")
             .expression_attribute_values(":block", value)
@@ -126,8 +126,8 @@ impl RateLimitStore for DynamoStore {
             // Another delivery's block: read it strongly consistent (an eventually consistent read
             // of the identity may not show it yet, and this message must follow it).
             Err(e) if conditional_failure(&e) => {
-                let identity: Option<WhatsAppIdentity> =
-                    self.get_consistent(keys::whatsapp_identity(org_id, address)).await?;
+                let identity: Option<ChannelIdentity> =
+                    self.get_consistent(keys::identity(org_id, IdentityChannel::Whatsapp, address)).await?;
                 identity.and_then(|i| i.blocked).ok_or(Error::LostUpdate("customer"))
             }
             Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
@@ -144,7 +144,7 @@ impl RateLimitStore for DynamoStore {
             .client()
             .update_item()
             .table_name(self.table())
-            .set_key(Some(key_map(keys::whatsapp_identity(org_id, address))))
+            .set_key(Some(key_map(keys::identity(org_id, IdentityChannel::Whatsapp, address))))
             .update_expression("REMOVE blocked, blocked_until")
             // Never creates an identity that is not there (an erased one).
             .condition_expression("attribute_exists(pk)")

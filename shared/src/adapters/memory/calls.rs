@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{MemoryStore, State, check_limit, fill_page, key, sort_time, written};
+use super::{MemoryStore, State, check_limit, fill_page, identity_key_of, key, sort_time, written};
 use crate::domain::call::{Call, CallStatus, NpsCounts, NpsDay, ServiceRecord, in_flight_change, nps_changes};
 use crate::domain::call_schedule::ScheduleConfig;
-use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::customer::{Customer, ChannelIdentity};
 use crate::error::{Error, Result};
 use crate::ports::{CallFilter, CallSaved, CallStore, CallWrite, Page, PageRequest, ScheduleRef, ServiceRecordFilter, Written};
 
@@ -65,11 +65,11 @@ impl CallStore for MemoryStore {
         Ok(self.read("call_schedules")?.call_schedules.iter().cloned().collect())
     }
 
-    async fn register_customer(&self, customer: &Customer, identity: &WhatsAppIdentity) -> Result<Written> {
+    async fn register_customer(&self, customer: &Customer, identity: &ChannelIdentity) -> Result<Written> {
         let mut st = self.write("register_customer")?;
-        let fits = !st.identities.contains_key(&key(&identity.org_id, &identity.address)) && !st.customers.contains_key(&key(&customer.org_id, &customer.id));
+        let fits = !st.identities.contains_key(&identity_key_of(identity)) && !st.customers.contains_key(&key(&customer.org_id, &customer.id));
         if fits {
-            st.identities.insert(key(&identity.org_id, &identity.address), identity.clone());
+            st.identities.insert(identity_key_of(identity), identity.clone());
             st.customers.insert(key(&customer.org_id, &customer.id), customer.clone());
         }
         Ok(written(fits))

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{MemoryStore, key};
+use super::{MemoryStore, identity_key, identity_key_of, key};
 use crate::domain::erasure::{CustomerRecord, Erasure};
 use crate::error::Result;
 use crate::ports::CustomerRecords;
@@ -17,8 +17,7 @@ impl CustomerRecords for MemoryStore {
         let identities = customer
             .identities
             .iter()
-            .filter(|i| i.channel == "whatsapp")
-            .filter_map(|i| st.identities.get(&key(org_id, &i.address)))
+            .filter_map(|i| st.identities.get(&identity_key(org_id, i.channel, &i.external_id)))
             .filter(|i| i.customer_id == customer_id)
             .cloned()
             .collect();
@@ -46,7 +45,7 @@ impl CustomerRecords for MemoryStore {
             st.customers.insert(key(&c.org_id, &c.id), c.clone());
         }
         for i in &erasure.forget_identities {
-            st.identities.remove(&key(&i.org_id, &i.address));
+            st.identities.remove(&identity_key_of(i));
         }
         for c in &erasure.conversations {
             st.put_conversation(c);

@@ -3,10 +3,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Delivery, MemoryStore, State, advance, fill_page, key, sort_time, written};
+use super::{Delivery, MemoryStore, State, advance, fill_page, identity_key, identity_key_of, key, sort_time, written};
 use crate::domain::channel::Channel;
 use crate::domain::conversation::{Conversation, ConversationStatus};
-use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::customer::{ChannelIdentity, Customer, IdentityChannel};
 use crate::domain::event::NewEvent;
 use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message};
 use crate::error::{Error, Result};
@@ -120,32 +120,32 @@ impl ChannelDirectory for MemoryStore {
 
 #[async_trait]
 impl CustomerStore for MemoryStore {
-    async fn whatsapp_identity(&self, org_id: &str, address: &str) -> Result<Option<WhatsAppIdentity>> {
-        Ok(self.read("whatsapp_identity")?.identities.get(&key(org_id, address)).cloned())
+    async fn identity(&self, org_id: &str, channel: IdentityChannel, address: &str) -> Result<Option<ChannelIdentity>> {
+        Ok(self.read("identity")?.identities.get(&identity_key(org_id, channel, address)).cloned())
     }
 
-    async fn create_customer(&self, customer: &Customer, identity: &WhatsAppIdentity, conversation: &Conversation) -> Result<Written> {
+    async fn create_customer(&self, customer: &Customer, identity: &ChannelIdentity, conversation: &Conversation) -> Result<Written> {
         let mut st = self.write("create_customer")?;
-        let fits = !st.identities.contains_key(&key(&identity.org_id, &identity.address))
+        let fits = !st.identities.contains_key(&identity_key_of(identity))
             && !st.customers.contains_key(&key(&customer.org_id, &customer.id))
             && st.conversation_fits(conversation);
         if fits {
-            st.identities.insert(key(&identity.org_id, &identity.address), identity.clone());
+            st.identities.insert(identity_key_of(identity), identity.clone());
             st.customers.insert(key(&customer.org_id, &customer.id), customer.clone());
             st.put_conversation(conversation);
         }
         Ok(written(fits))
     }
 
-    async fn open_conversation(&self, identity: &WhatsAppIdentity, previous: Option<&str>, conversation: &Conversation) -> Result<Written> {
+    async fn open_conversation(&self, identity: &ChannelIdentity, previous: Option<&str>, conversation: &Conversation) -> Result<Written> {
         let mut st = self.write("open_conversation")?;
         let points_at_previous = st
             .identities
-            .get(&key(&identity.org_id, &identity.address))
+            .get(&identity_key_of(identity))
             .is_some_and(|i| i.open_conversation_id.as_deref() == previous);
         let fits = points_at_previous && st.conversation_fits(conversation);
         if fits {
-            if let Some(i) = st.identities.get_mut(&key(&identity.org_id, &identity.address)) {
+            if let Some(i) = st.identities.get_mut(&identity_key_of(identity)) {
                 i.open_conversation_id = Some(conversation.id.clone());
                 i.last_conversation_id = Some(conversation.id.clone());
             }
@@ -181,8 +181,8 @@ impl MemoryStore {
         if !st.conversation_fits(&changed) {
             return Err(Error::LostUpdate("conversation"));
         }
-        let identity = key(&c.org_id, &c.customer_address);
-        let free_or_ours = |i: &WhatsAppIdentity| i.open_conversation_id.as_deref().is_none_or(|o| o == c.id);
+        let identity = identity_key(&c.org_id, IdentityChannel::of_conversation(&c.channel), &c.customer_address);
+        let free_or_ours = |i: &ChannelIdentity| i.open_conversation_id.as_deref().is_none_or(|o| o == c.id);
         if !st.identities.get(&identity).is_none_or(free_or_ours) {
             return Ok(Written::AlreadyThere);
         }

@@ -36,7 +36,7 @@ use crate::domain::call::{Call, NpsCounts, ServiceRecord};
 use crate::domain::call_schedule::ScheduleConfig;
 use crate::domain::channel::Channel;
 use crate::domain::conversation::Conversation;
-use crate::domain::customer::{Customer, WhatsAppIdentity};
+use crate::domain::customer::{ChannelIdentity, Customer, IdentityChannel};
 use crate::domain::event::DashboardEvent;
 use crate::domain::interaction::Interaction;
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
@@ -56,13 +56,23 @@ fn key(org: &str, id: &str) -> Key {
     (org.to_string(), id.to_string())
 }
 
+/// An identity item's key: the organisation, and the channel with the address (as DynamoDB's
+/// `keys::identity`, an address is only unique within its channel).
+fn identity_key(org: &str, channel: IdentityChannel, address: &str) -> Key {
+    (org.to_string(), format!("{}#{address}", channel.as_str()))
+}
+
+fn identity_key_of(identity: &ChannelIdentity) -> Key {
+    identity_key(&identity.org_id, identity.channel, &identity.address)
+}
+
 /// Everything stored, one map per item kind of the DynamoDB table.
 #[derive(Default)]
 struct State {
     channels: BTreeMap<String, Channel>,
     wabas: BTreeMap<String, String>,
     customers: BTreeMap<Key, Customer>,
-    identities: BTreeMap<Key, WhatsAppIdentity>,
+    identities: BTreeMap<Key, ChannelIdentity>,
     conversations: BTreeMap<Key, Conversation>,
     /// `(org, conversation, message)`.
     messages: BTreeMap<(String, String, String), Message>,

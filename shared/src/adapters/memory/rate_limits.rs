@@ -4,7 +4,8 @@
 
 use async_trait::async_trait;
 
-use super::{MemoryStore, key};
+use super::{MemoryStore, identity_key};
+use crate::domain::customer::IdentityChannel;
 use crate::domain::rate_limit::{CustomerBlock, RateCounter, StoredRateLimits};
 use crate::error::{Error, Result};
 use crate::ports::RateLimitStore;
@@ -46,7 +47,7 @@ impl RateLimitStore for MemoryStore {
 
     async fn block_customer(&self, org_id: &str, address: &str, block: &CustomerBlock) -> Result<CustomerBlock> {
         let mut st = self.write("block_customer")?;
-        let Some(identity) = st.identities.get_mut(&key(org_id, address)) else {
+        let Some(identity) = st.identities.get_mut(&identity_key(org_id, IdentityChannel::Whatsapp, address)) else {
             return Err(Error::LostUpdate("customer"));
         };
         // As DynamoDB's condition: no block, or one that ended by the new one's start.
@@ -66,7 +67,7 @@ impl RateLimitStore for MemoryStore {
         counters: &[RateCounter],
     ) -> Result<()> {
         let mut st = self.write("unblock_customer")?;
-        if let Some(identity) = st.identities.get_mut(&key(org_id, address)) {
+        if let Some(identity) = st.identities.get_mut(&identity_key(org_id, IdentityChannel::Whatsapp, address)) {
             identity.blocked = None;
         }
         for counter in counters {
