@@ -110,6 +110,9 @@ LOG_ALARMS = [
 SECRET_GRANTS = {
     "whatsapp/": {"writers": {"api-channels"}, "readers": {"reply-sender", "api-whatsapp-templates", "media-worker"}},
     "voice/": {"writers": {"api-channels"}, "readers": {"api-channels", "call-dialer", "voice-webhook"}},
+    # Each chat-app API key's HMAC secret: written once by api-channels, read only by the function
+    # that checks the app's signed calls (docs/chat-app.md).
+    "chat-app/": {"writers": {"api-channels"}, "readers": {"chat-app-webhook"}},
 }
 SECRET_READ_ACTIONS = {"GetSecretValue"}
 SECRET_WRITE_ACTIONS = {"DescribeSecret", "CreateSecret", "PutSecretValue", "RestoreSecret", "DeleteSecret"}

@@ -374,6 +374,11 @@ impl Deps {
         }
     }
 
+    /// The chat-app channel's signed calls (`app::chat_app`).
+    pub fn chat_app_ports(&self) -> crate::app::chat_app::ChatAppPorts<'_> {
+        crate::app::chat_app::ChatAppPorts { keys: &*self.store, secrets: &*self.secrets, kept: &self.tokens, outbox: &*self.outbox }
+    }
+
     pub fn channel_ports(&self) -> ChannelPorts<'_> {
         ChannelPorts { channels: &*self.store, secrets: &*self.secrets, blobs: &*self.blobs, outbox: &*self.outbox }
     }

@@ -11,6 +11,7 @@ use crate::domain::bot::StoredBotSettings;
 use crate::domain::call::{Call, CallStatus, NpsDay, ServiceRecord, ServiceStatus};
 use crate::domain::call_schedule::ScheduleConfig;
 use crate::domain::channel::Channel;
+use crate::domain::chat_app::ChatAppKey;
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{ChannelIdentity, Customer, IdentityChannel};
 use crate::domain::erasure::{CustomerRecord, Erasure};
@@ -73,6 +74,21 @@ pub trait ChannelDirectory: Send + Sync {
     async fn delete_channel(&self, org_id: &str, phone_number_id: &str) -> Result<Written>;
     /// Forgets that the WABA is the organisation's (its last number is gone), if it still is.
     async fn forget_waba(&self, org_id: &str, waba_id: &str) -> Result<()>;
+}
+
+/// The API keys of the organisations' chat apps (`docs/chat-app.md`): found by key id (every
+/// signed call reads its key), listed and removed per organisation, at most `MAX_KEYS` each.
+#[async_trait]
+pub trait ChatAppKeyStore: Send + Sync {
+    /// The key with this id, strongly consistent: a key removed a moment ago is refused at once.
+    async fn chat_app_key(&self, key_id: &str) -> Result<Option<ChatAppKey>>;
+    /// Stores a new key in its organisation's `slot`; `AlreadyThere` when the slot is held (another
+    /// key was created meanwhile): nothing written.
+    async fn put_chat_app_key(&self, key: &ChatAppKey) -> Result<Written>;
+    /// The organisation's keys, by slot.
+    async fn chat_app_keys(&self, org_id: &str) -> Result<Vec<ChatAppKey>>;
+    /// Removes the key and frees its slot, both or neither; `AlreadyThere` when it is gone.
+    async fn delete_chat_app_key(&self, key: &ChatAppKey) -> Result<Written>;
 }
 
 #[async_trait]
@@ -908,6 +924,7 @@ pub trait TransactionStore: Send + Sync {
 /// hold it as `Arc<dyn Stores>` and hand each use case the narrow port it takes.
 pub trait Stores:
     ChannelDirectory
+    + ChatAppKeyStore
     + CustomerStore
     + CustomerRecords
     + ConversationStore
@@ -932,6 +949,7 @@ pub trait Stores:
 
 impl<T> Stores for T where
     T: ChannelDirectory
+        + ChatAppKeyStore
         + CustomerStore
         + CustomerRecords
         + ConversationStore

@@ -4,11 +4,17 @@
 
 use max_core::app::channels::{ChannelView, Registered, Replayed};
 use max_core::domain::channel::{ChannelRegistration, VoiceChannelView, VoiceRegistration};
+use max_core::domain::chat_app::CreatedChatAppKey;
+
+use crate::ChatAppKeys;
 use max_core::http::{PageBody, PageQuery};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
-#[openapi(paths(list_channels, register_channel, remove_channel, replay_channel, get_voice_account, register_voice_account, remove_voice_account))]
+#[openapi(paths(
+    list_channels, register_channel, remove_channel, replay_channel, list_chat_app_keys, create_chat_app_key, remove_chat_app_key, get_voice_account,
+    register_voice_account, remove_voice_account
+))]
 struct Api;
 
 /// This function's operations.
@@ -60,6 +66,37 @@ fn remove_channel() {}
         (status = 404, description = "No such number of the organisation"),
     ))]
 fn replay_channel() {}
+
+/// The organisation's chat-app API keys (admins): ids and creation dates, never a secret.
+#[utoipa::path(get, path = "/v1/channels/chat-app", tag = "channels",
+    responses(
+        (status = 200, description = "The keys (two at most)", body = ChatAppKeys),
+        (status = 403, description = "Not an admin"),
+    ))]
+fn list_chat_app_keys() {}
+
+/// Creates an API key for the organisation's chat app (admins): its id goes in `X-Max-Key-Id`, and
+/// its HMAC-SHA256 secret, shown in this answer only, signs every call the app makes to
+/// `/v1/channels/chat-app/messages` and `/statuses` (`docs/chat-app.md`). Two keys at most, so a
+/// key is rotated without a gap: create the second, switch the app, delete the first.
+#[utoipa::path(post, path = "/v1/channels/chat-app", tag = "channels",
+    responses(
+        (status = 201, description = "Created; the secret is shown this once", body = CreatedChatAppKey),
+        (status = 403, description = "Not an admin"),
+        (status = 409, description = "The organisation holds two keys already"),
+    ))]
+fn create_chat_app_key() {}
+
+/// Removes one of the organisation's chat-app keys (admins): calls signed with it are refused at
+/// once, and its secret is scheduled for deletion.
+#[utoipa::path(delete, path = "/v1/channels/chat-app/keys/{keyId}", tag = "channels",
+    params(("keyId" = String, Path, description = "The key's id (`cak_…`)")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such key of the organisation"),
+    ))]
+fn remove_chat_app_key() {}
 
 /// The organisation's voice account for the feedback calls (admins): its Twilio account sid and
 /// caller id; never the auth token, only when it was last stored.

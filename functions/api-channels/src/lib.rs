@@ -9,6 +9,12 @@
 //! - `DELETE /v1/channels/whatsapp/{phoneNumberId}` → 204 (the token's secret is scheduled for
 //!   deletion)
 //! - `POST   /v1/channels/whatsapp/{phoneNumberId}/replay` → what was queued again
+//! - `GET    /v1/channels/chat-app` (the organisation's chat-app API keys: ids and dates, never
+//!   a secret)
+//! - `POST   /v1/channels/chat-app` → 201 `{ key_id, secret, created_at }`: a new key, its HMAC
+//!   secret shown this once (kept in its own secret); two keys at most (409), so a rotation
+//!   overlaps (`docs/chat-app.md`)
+//! - `DELETE /v1/channels/chat-app/keys/{keyId}` → 204: calls signed with it are refused at once
 //! - `GET/PUT/DELETE /v1/channels/voice`: the organisation's voice account for the feedback calls
 //!   (`{ account_sid, auth_token, caller_id }`, the token kept in its own secret, never answered)
 //!
@@ -19,11 +25,17 @@ pub mod api;
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
-use max_core::app::channels;
+use max_core::app::{channels, chat_app};
 use max_core::config::Deps;
 use max_core::domain::channel::{ChannelRegistration, VoiceChannelView, VoiceRegistration};
 use max_core::error::Error as AppError;
 use max_core::http::{NoQuery, PageBody, PageQuery, Role, caller, json, json_body, no_content, ok, query_params, respond, segments};
+
+/// `GET /v1/channels/chat-app`: at most two keys, so no cursor.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ChatAppKeys {
+    pub items: Vec<max_core::domain::chat_app::ChatAppKeyView>,
+}
 
 pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> {
     Ok(respond(route(&req, deps).await))
@@ -58,6 +70,17 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 }
                 (&Method::POST, ["v1", "channels", "whatsapp", number, "replay"]) => {
                     Ok(ok(&channels::replay(&ports, org, number).await?))
+                }
+                (&Method::GET, ["v1", "channels", "chat-app"]) => {
+                    Ok(ok(&ChatAppKeys { items: chat_app::list_keys(&*deps.store, org).await? }))
+                }
+                (&Method::POST, ["v1", "channels", "chat-app"]) => {
+                    let created = chat_app::create_key(&*deps.store, ports.secrets, org, deps.clock.now()).await?;
+                    Ok(json(StatusCode::CREATED, &created))
+                }
+                (&Method::DELETE, ["v1", "channels", "chat-app", "keys", key_id]) => {
+                    chat_app::remove_key(&*deps.store, ports.secrets, org, key_id).await?;
+                    Ok(no_content())
                 }
                 (&Method::GET, ["v1", "channels", "voice"]) => {
                     let account = channels::voice_account(ports.secrets, org).await?.ok_or(AppError::NotFound("voice account"))?;

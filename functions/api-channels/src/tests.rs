@@ -19,9 +19,12 @@ async fn its_sample_events_answer_what_they_show_and_the_token_stays_in_its_secr
     assert_eq!(
         answered,
         statuses(&[
+            ("create-chat-app-key.json", 201),
+            ("list-chat-app-keys.json", 200),
             ("list-numbers-as-supervisor.json", 403),
             ("list-numbers.json", 200),
             ("register-number.json", 201),
+            ("remove-unknown-chat-app-key.json", 404),
             ("remove-unknown-number.json", 404),
             ("replay-unknown-number.json", 404),
         ])
@@ -59,4 +62,33 @@ async fn registering_again_answers_200_and_a_body_out_of_its_limits_422_naming_t
     assert_eq!(problem["field"], "phone_number_id");
     let unknown = body.replace("\"waba_id\"", "\"token_type\": \"bearer\", \"waba_id\"");
     assert_eq!(crate::handle(with_body(&unknown), &deps).await.unwrap().status(), 422, "an unknown field");
+}
+
+#[tokio::test]
+async fn a_chat_app_key_shows_its_secret_once_then_lists_without_it_and_removes_for_its_organisation_only() {
+    let (deps, world) = Deps::in_memory(chrono::Utc::now());
+    let sample = |name: &str| sample_events("api-channels").into_iter().find(|(n, _)| n == name).unwrap().1;
+    let body = |response: lambda_http::Response<lambda_http::Body>| -> serde_json::Value {
+        match response.body() {
+            lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let call = |text: String| crate::handle(lambda_http::request::from_str(&text).unwrap(), &deps);
+    let created = body(call(sample("create-chat-app-key.json")).await.unwrap());
+    let (key_id, secret) = (created["key_id"].as_str().unwrap(), created["secret"].as_str().unwrap());
+    assert!(secret.starts_with("cas_"), "{created}");
+    let stored = world.secrets.secret(&max_core::domain::chat_app::key_secret_name(DEMO_ORG, key_id)).await.unwrap().unwrap();
+    assert_eq!(stored.expose(), secret);
+    let listed = body(call(sample("list-chat-app-keys.json")).await.unwrap());
+    assert_eq!(listed["items"][0]["key_id"], key_id);
+    assert!(!listed.to_string().contains(secret), "{listed}");
+    // A second key is fine (rotation), a third is 409.
+    assert_eq!(call(sample("create-chat-app-key.json")).await.unwrap().status(), 201);
+    assert_eq!(call(sample("create-chat-app-key.json")).await.unwrap().status(), 409);
+    // Another organisation's admin cannot remove it; ours can, once.
+    let remove = sample("remove-unknown-chat-app-key.json").replace("cak_00000000000000000000000000000000", key_id);
+    assert_eq!(call(remove.replace("org_demo", "org_other")).await.unwrap().status(), 404);
+    assert_eq!(call(remove.clone()).await.unwrap().status(), 204);
+    assert_eq!(call(remove).await.unwrap().status(), 404);
 }

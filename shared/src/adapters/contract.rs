@@ -123,6 +123,7 @@ macro_rules! store_contract {
             a_media_file_is_created_once_and_read_only_by_its_organisation,
             expiring_media_are_the_stored_files_of_a_day_due_before_a_time,
             media_retention_is_stored_per_organisation,
+            a_chat_app_key_holds_a_slot_and_is_found_by_id_until_removed,
         );
     };
     (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
@@ -1846,6 +1847,38 @@ pub async fn stale_calls_are_in_progress_calls_quiet_since_before<S: Stores + ?S
     assert_eq!(call_ids(&s.stale_calls(ORG, t(30), 10).await.unwrap()), ["S1", "S2"], "quiet since before, oldest first");
     assert_eq!(call_ids(&s.stale_calls(ORG, t(31), 1).await.unwrap()), ["S1"]);
     assert!(s.stale_calls(OTHER, t(31), 10).await.unwrap().is_empty());
+}
+
+// ------------------------------------------------------------------- chat-app keys (issue 12)
+
+fn chat_app_key(org: &str, key_id: &str, slot: u8) -> crate::domain::chat_app::ChatAppKey {
+    crate::domain::chat_app::ChatAppKey { org_id: org.into(), key_id: key_id.into(), slot, created_at: t(0) }
+}
+
+pub async fn a_chat_app_key_holds_a_slot_and_is_found_by_id_until_removed<S: Stores + ?Sized>(s: &S) {
+    let first = chat_app_key(ORG, "cak_1", 1);
+    assert_eq!(s.put_chat_app_key(&first).await.unwrap(), Written::Stored);
+    assert_eq!(s.chat_app_key("cak_1").await.unwrap(), Some(first.clone()));
+    // The slot is held: a second key there (two admins at once) writes nothing, not even its id.
+    assert_eq!(s.put_chat_app_key(&chat_app_key(ORG, "cak_2", 1)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.chat_app_key("cak_2").await.unwrap(), None);
+    // A key id is never taken twice, even for another slot or organisation.
+    assert_eq!(s.put_chat_app_key(&chat_app_key(OTHER, "cak_1", 1)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.chat_app_keys(OTHER).await.unwrap(), []);
+    let second = chat_app_key(ORG, "cak_2", 2);
+    assert_eq!(s.put_chat_app_key(&second).await.unwrap(), Written::Stored);
+    let theirs = chat_app_key(OTHER, "cak_3", 1);
+    assert_eq!(s.put_chat_app_key(&theirs).await.unwrap(), Written::Stored);
+    assert_eq!(s.chat_app_keys(ORG).await.unwrap(), [first.clone(), second.clone()]);
+    assert_eq!(s.chat_app_keys(OTHER).await.unwrap(), [theirs.clone()]);
+    // Removing needs the key as it is: another organisation's claim on it removes nothing.
+    assert_eq!(s.delete_chat_app_key(&chat_app_key(OTHER, "cak_1", 1)).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.delete_chat_app_key(&first).await.unwrap(), Written::Stored);
+    assert_eq!(s.chat_app_key("cak_1").await.unwrap(), None);
+    assert_eq!(s.delete_chat_app_key(&first).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.chat_app_keys(ORG).await.unwrap(), [second]);
+    // The freed slot takes a new key.
+    assert_eq!(s.put_chat_app_key(&chat_app_key(ORG, "cak_4", 1)).await.unwrap(), Written::Stored);
 }
 
 // ---------------------------------------------------------------------- canned responses (issue 14)

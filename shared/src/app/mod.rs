@@ -6,6 +6,7 @@ pub mod bot;
 pub mod calls;
 pub mod canned;
 pub mod channels;
+pub mod chat_app;
 pub mod conversations;
 pub mod customers;
 pub mod delivery;

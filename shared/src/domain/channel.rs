@@ -161,7 +161,7 @@ pub fn access_token_secret(org_id: &str, phone_number_id: &str) -> String {
 /// Secrets Manager names allow letters, digits and `/_+=.@-`. An organisation id is ours but may
 /// hold other characters: they (and `=`, the escape) become `=` and two hex digits, so two ids
 /// never share a name and none adds a level (`/`).
-fn secret_name_part(value: &str) -> String {
+pub(crate) fn secret_name_part(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'.' | b'@' | b'-') {

@@ -7,6 +7,7 @@ pub mod call;
 pub mod call_schedule;
 pub mod canned;
 pub mod channel;
+pub mod chat_app;
 pub mod conversation;
 pub mod customer;
 pub mod erasure;

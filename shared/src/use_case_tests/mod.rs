@@ -11,6 +11,7 @@ mod bot;
 mod calls;
 mod canned;
 mod channels;
+mod chat_app;
 mod conversations;
 mod customers;
 mod delivery;

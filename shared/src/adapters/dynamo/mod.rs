@@ -27,6 +27,7 @@ use crate::ports::{
 pub mod actions;
 mod calls;
 mod canned;
+mod chat_app;
 mod conversations;
 mod customers;
 pub mod interactions;

@@ -11,6 +11,7 @@
 mod actions;
 mod calls;
 mod canned;
+mod chat_app;
 mod customers;
 mod interactions;
 mod media;
@@ -131,6 +132,9 @@ struct State {
     media_retention: BTreeMap<String, u32>,
     /// `(org, customer, the business's id)`.
     transactions: BTreeMap<(String, String, String), crate::domain::transaction::Transaction>,
+    /// Chat-app keys by key id, and each organisation's slots `(org, slot)` → the key holding it.
+    chat_app_keys: BTreeMap<String, crate::domain::chat_app::ChatAppKey>,
+    chat_app_slots: BTreeMap<(String, u8), String>,
 }
 
 impl State {
