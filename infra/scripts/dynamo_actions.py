@@ -9,7 +9,8 @@ compares them). How it reads the code:
    (`.get_item()` GetItem, `.query()` Query, `Put::builder` inside a transaction PutItem,
    `ConditionCheck::builder` ConditionCheckItem, ...), and whether a query names an index.
    IAM has no TransactWriteItems action: a transaction needs the action of each of its items.
-2. `functions/<binary>/src/lib.rs`: the use cases it calls, followed through `shared/src/app/`
+2. `functions/<binary>/src/*.rs` (lib.rs and the route modules it keeps apart; not tests.rs):
+   the use cases it calls, followed through `shared/src/app/`
    (calls between use cases, `use` imports), collecting the port methods they call by name.
    A method name shared by two traits counts for both (an over-approximation, never an
    omission).
@@ -101,7 +102,7 @@ def port_methods(root):
 
 @functools.lru_cache(maxsize=None)
 def derive(root):
-    """{binary: set of actions (+ "index")} for every functions/<binary>/src/lib.rs."""
+    """{binary: set of actions (+ "index")} for every functions/<binary>/src/ (lib.rs and its modules)."""
     ports = port_methods(root)
     app, imports = {}, {}
     for path in glob.glob(os.path.join(root, "shared/src/app/*.rs")) + [os.path.join(root, "shared/src/batch.rs")]:
@@ -136,8 +137,12 @@ def derive(root):
     out = {}
     for lib in sorted(glob.glob(os.path.join(root, "functions/*/src/lib.rs"))):
         binary = lib.split(os.sep)[-3]
-        with open(lib, encoding="utf-8") as f:
-            text = _without_tests(f.read())
+        text = ""
+        for source in sorted(glob.glob(os.path.join(os.path.dirname(lib), "*.rs"))):
+            if os.path.basename(source) == "tests.rs":
+                continue
+            with open(source, encoding="utf-8") as f:
+                text += _without_tests(f.read()) + "\n"
         aliases = {alias: mod for mod, alias in re.findall(r"app::(\w+)(?:::\{[^}]*\})? as (\w+)", text)}
         aliases.update({alias: mod for mod, alias in re.findall(r"app::(\w+)::\{?self as (\w+)", text)})
         for mod, names in re.findall(r"app::(\w+)::\{([^}]*)\}", text):

@@ -918,6 +918,48 @@ pub trait TransactionStore: Send + Sync {
     async fn transactions(&self, org_id: &str, customer_id: &str, page: &PageRequest) -> Result<Page<crate::domain::transaction::Transaction>>;
 }
 
+// ------------------------------------------------------------------ customer context (issue 12)
+
+/// The customer with the ids of what is theirs, from their own partition (`docs/data-model.md`):
+/// each list in id order, oldest first (ids are time-ordered).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerLinks {
+    pub customer: Customer,
+    pub conversation_ids: Vec<String>,
+    pub ticket_ids: Vec<String>,
+    pub action_ids: Vec<String>,
+    pub call_ids: Vec<String>,
+}
+
+/// Which linked records to read at once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkedIds {
+    pub conversations: Vec<String>,
+    pub tickets: Vec<String>,
+    pub actions: Vec<String>,
+    pub calls: Vec<String>,
+}
+
+/// The linked records found (each in the order asked; one not found is left out), actions with
+/// their answer's record when there is one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinkedRecords {
+    pub conversations: Vec<Conversation>,
+    pub tickets: Vec<SupportTicket>,
+    pub actions: Vec<(crate::domain::action::Action, Option<crate::domain::action::ActionResponse>)>,
+    pub calls: Vec<Call>,
+}
+
+/// The by-customer reads of the customer context panel (`docs/customer-context.md`): no scan, a
+/// Query of the customer's partition and one batch read.
+#[async_trait]
+pub trait CustomerContextReads: Send + Sync {
+    /// The customer and the ids linked to them; `None` when the organisation has no such customer.
+    async fn customer_links(&self, org_id: &str, customer_id: &str) -> Result<Option<CustomerLinks>>;
+    /// The records of `ids` (DynamoDB: one BatchGetItem per 100 keys, eventually consistent).
+    async fn linked_records(&self, org_id: &str, ids: &LinkedIds) -> Result<LinkedRecords>;
+}
+
 // ------------------------------------------------------------------ the whole store
 
 /// Every store port at once: what one table (DynamoDB, or the memory adapter) provides. Handlers
@@ -944,6 +986,7 @@ pub trait Stores:
     + RateLimitStore
     + MediaStore
     + TransactionStore
+    + CustomerContextReads
 {
 }
 
@@ -969,6 +1012,7 @@ impl<T> Stores for T where
         + RateLimitStore
         + MediaStore
         + TransactionStore
+        + CustomerContextReads
         + ?Sized
 {
 }

@@ -2,6 +2,7 @@
 //! The contract of this function's routes (OpenAPI, assembled by max-dev). The statuses every
 //! route shares (401, 422 for the query, 500; 400/413 for a body) are added there, once.
 
+use max_core::app::customer_context::CustomerContext;
 use max_core::app::rate_limits::CustomerView;
 use max_core::domain::erasure::CustomerRecord;
 use max_core::domain::transaction::{NewTransaction, Transaction};
@@ -9,7 +10,7 @@ use max_core::http::{PageBody, PageQuery};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
-#[openapi(paths(get_customer, erase_customer, export_customer, unblock_customer, record_transaction, list_transactions))]
+#[openapi(paths(get_customer, erase_customer, export_customer, unblock_customer, record_transaction, list_transactions, customer_context))]
 struct Api;
 
 /// This function's operations.
@@ -70,3 +71,11 @@ fn record_transaction() {}
 #[utoipa::path(get, path = "/v1/customers/{id}/transactions", tag = "customers", params(("id" = String, Path), PageQuery),
     responses((status = 200, description = "A page of transactions", body = PageBody<Transaction>), (status = 404, description = "No such customer")))]
 fn list_transactions() {}
+
+/// The customer context panel: the customer (identities, tags, `merged_into`), their most recent
+/// conversations (status, last message, dates), open tickets, open interactions split into
+/// next / pending / overdue by the clock, recent actions with their answers, feedback calls with
+/// their NPS, and the newest transactions. A handful of by-customer reads, no scan.
+#[utoipa::path(get, path = "/v1/customers/{id}/context", tag = "customers", params(("id" = String, Path)),
+    responses((status = 200, description = "The customer's context", body = CustomerContext), (status = 404, description = "No such customer")))]
+fn customer_context() {}

@@ -6,11 +6,13 @@
 //!   (admins): everything stored about them
 //! - `POST /v1/customers/{id}/transactions`, `GET /v1/customers/{id}/transactions?limit=&cursor=`:
 //!   the business's transactions (`transactions.rs`)
+//! - `GET /v1/customers/{id}/context`: the customer context panel (`context.rs`)
 //!
 //! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
 //! parameter answers 422. The contract of these routes is `api::openapi()`.
 
 pub mod api;
+mod context;
 mod transactions;
 
 use lambda_http::http::Method;
@@ -29,8 +31,10 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let path = segments(req)?;
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     // Routes with a module of their own read their own query.
-    if let ["v1", "customers", id, "transactions"] = path.as_slice() {
-        return transactions::route(req, deps, &caller, id).await;
+    match (req.method(), path.as_slice()) {
+        (_, ["v1", "customers", id, "transactions"]) => return transactions::route(req, deps, &caller, id).await,
+        (&Method::GET, ["v1", "customers", id, "context"]) => return context::route(req, deps, &caller, id).await,
+        _ => {}
     }
     let NoQuery {} = query_params(req)?;
     match (req.method(), path.as_slice()) {

@@ -11,6 +11,7 @@ async fn its_sample_events_answer_what_they_show() {
     assert_eq!(
         answered,
         statuses(&[
+            ("context-unknown-customer.json", 404),
             ("erase-unknown-customer.json", 404),
             ("export-unknown-customer.json", 404),
             ("list-transactions-unknown-customer.json", 404),

@@ -117,6 +117,7 @@ macro_rules! store_contract {
             a_transaction_is_recorded_once_per_id_and_the_first_stands,
             transactions_list_newest_first_in_pages_per_customer,
             an_address_is_an_identity_only_on_its_own_channel,
+            the_customers_links_lead_to_their_records,
             a_message_is_counted_once_per_window_however_often_it_is_delivered,
             one_block_holds_at_a_time_and_unblocking_is_harmless,
             rate_limit_settings_are_stored_per_organisation,
@@ -2194,6 +2195,52 @@ pub async fn transactions_list_newest_first_in_pages_per_customer<S: Stores + ?S
     let first = s.transactions(ORG, "u1", &PageRequest { limit: 2, cursor: None }).await.unwrap();
     let refused = s.transactions(ORG, "u2", &PageRequest { limit: 2, cursor: first.next_cursor }).await;
     assert!(matches!(refused, Err(Error::Invalid { ref field, .. }) if field == "cursor"), "{refused:?}");
+}
+
+// ------------------------------------------------------------------ customer context (issue 12)
+
+pub async fn the_customers_links_lead_to_their_records<S: Stores + ?Sized>(s: &S) {
+    // A customer with two conversations, a ticket, two actions (one by idempotency key) and a
+    // call; another customer's call and another organisation's customer beside.
+    let c1 = stored_conversation(s, ORG, "C1", t(1)).await;
+    let customer_id = c1.customer_id.clone();
+    let mut c2 = conversation(ORG, "C2", &c1.customer_address, t(2));
+    c2.customer_id = customer_id.clone();
+    let identity_now = identity(ORG, &c1.customer_address, &customer_id, Some("C1"));
+    assert_eq!(s.open_conversation(&identity_now, Some("C1"), &c2).await.unwrap(), Written::Stored);
+    let mut t1 = ticket(ORG, "T1", TicketPriority::High);
+    t1.customer_id = Some(customer_id.clone());
+    assert_eq!(s.save_ticket(&new_ticket(&t1)).await.unwrap(), Written::Stored);
+    let a1 = action(ORG, "A1", &c1, "refund_request", ActionStatus::Pending);
+    let a2 = action(ORG, "A2", &c2, "other", ActionStatus::Pending);
+    assert_eq!(s.create_action(&a1, None).await.unwrap(), Written::Stored);
+    assert_eq!(s.create_action(&a2, Some("key-2")).await.unwrap(), Written::Stored);
+    assert_eq!(s.create_action(&a2, Some("key-2")).await.unwrap(), Written::AlreadyThere);
+    let mut k1 = new_call(ORG, "K1", None, t(5));
+    k1.customer_id = Some(customer_id.clone());
+    let k1 = stored_call(s, k1).await;
+    let mut stranger = new_call(ORG, "K2", None, t(5));
+    stranger.customer_id = Some("someone-else".into());
+    stored_call(s, stranger).await;
+    stored_conversation(s, OTHER, "C9", t(1)).await;
+
+    let links = s.customer_links(ORG, &customer_id).await.unwrap().expect("the customer");
+    assert_eq!(links.customer.id, customer_id);
+    assert_eq!((links.conversation_ids, links.ticket_ids), (vec!["C1".to_string(), "C2".into()], vec!["T1".to_string()]));
+    assert_eq!((links.action_ids, links.call_ids), (vec!["A1".to_string(), "A2".into()], vec!["K1".to_string()]));
+    assert_eq!(s.customer_links(OTHER, &customer_id).await.unwrap(), None);
+    assert_eq!(s.customer_links(ORG, "nobody").await.unwrap(), None);
+
+    // The records in the order asked; unknown ids and another organisation's are left out.
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let wanted = LinkedIds { conversations: ids(&["C2", "C1", "C9"]), tickets: ids(&["T1", "T0"]), actions: ids(&["A2", "A1"]), calls: ids(&["K1"]) };
+    let records = s.linked_records(ORG, &wanted).await.unwrap();
+    assert_eq!(records.conversations.iter().map(conversation_id).collect::<Vec<_>>(), ["C2", "C1"]);
+    assert_eq!(records.tickets, vec![t1]);
+    assert_eq!(records.actions, vec![(a2, None), (a1, None)]);
+    assert_eq!(records.calls, vec![k1]);
+    assert_eq!(s.linked_records(OTHER, &wanted).await.unwrap().conversations.iter().map(conversation_id).collect::<Vec<_>>(), ["C9"]);
+    assert_eq!(s.linked_records(ORG, &LinkedIds::default()).await.unwrap(), LinkedRecords::default());
 }
 
 // ------------------------------------------------------------------ media (issue 12)

@@ -8,6 +8,7 @@ pub mod canned;
 pub mod channels;
 pub mod chat_app;
 pub mod conversations;
+pub mod customer_context;
 pub mod customers;
 pub mod delivery;
 pub mod events;

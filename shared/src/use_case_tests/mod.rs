@@ -13,6 +13,7 @@ mod canned;
 mod channels;
 mod chat_app;
 mod conversations;
+mod customer_context;
 mod customers;
 mod delivery;
 mod events;
@@ -21,6 +22,7 @@ mod interactions;
 mod media;
 mod rate_limits;
 mod support;
+mod transactions;
 mod whatsapp_templates;
 
 use std::sync::Arc;

@@ -57,3 +57,42 @@ async fn transactions_are_recorded_once_listed_newest_first_and_only_for_their_o
     assert_eq!(t.post(&path, &t.other.admin, order("X-1", 1, "2026-11-20T10:00:00Z")).await.0, StatusCode::NOT_FOUND);
     assert_eq!(t.get("/v1/customers/nobody/transactions", &t.org.agent).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_context_shows_every_section_and_only_to_its_organisation() {
+    let t = TestStack::start().await;
+    let conversation = t.live_conversation().await;
+    let customer = live_customer(&t).await;
+    let now = chrono::Utc::now();
+    // An order, an action on the conversation, an interaction due an hour ago and one tomorrow.
+    let order = json!({ "id": "A-1", "amount_minor": 1999, "currency": "EUR", "status": "completed", "occurred_at": now });
+    assert_eq!(t.post(&format!("/v1/customers/{customer}/transactions"), &t.org.agent, order).await.0, StatusCode::CREATED);
+    let action = json!({ "conversation_id": conversation, "type": "refund_request", "title": "Refund the oil change" });
+    let (status, body) = t.post("/v1/actions", &t.org.agent, action).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (title, due) in [("Call back", now - chrono::Duration::hours(1)), ("Check the car", now + chrono::Duration::days(1))] {
+        let interaction = json!({ "customer_id": customer, "type": "phone_call", "title": title,
+            "scheduled_at": due - chrono::Duration::hours(1), "due_at": due });
+        let (status, body) = t.post("/v1/interactions", &t.org.agent, interaction).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    t.drained().await;
+
+    let path = format!("/v1/customers/{customer}/context");
+    // (Its DynamoDB calls are counted by the benchmark, alone in its process: `bench-context`.)
+    let (status, c) = t.get(&path, &t.org.agent).await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert_eq!(c["customer"]["id"], customer.as_str());
+    assert_eq!(c["conversation_count"], 1);
+    assert_eq!(c["conversations"][0]["id"], conversation.as_str());
+    assert_eq!(c["conversations"][0]["status"], "open");
+    assert!(c["conversations"][0]["last_message_at"].is_string(), "{c}");
+    assert_eq!(c["actions"][0]["action"]["title"], "Refund the oil change");
+    assert_eq!(c["interactions"]["overdue"][0]["title"], "Call back", "{c}");
+    assert_eq!(c["interactions"]["next"]["title"], "Check the car", "{c}");
+    assert_eq!(c["transactions"][0]["id"], "A-1");
+    assert_eq!(c["nps"]["answered"], 0);
+    // Another organisation's admin finds nothing; an unknown customer neither.
+    assert_eq!(t.get(&path, &t.other.admin).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(t.get("/v1/customers/nobody/context", &t.org.agent).await.0, StatusCode::NOT_FOUND);
+}

@@ -90,6 +90,7 @@ async fn every_sample_event_runs_through_its_handler() {
         ("api-conversations/list-open-conversations.json", 200),
         ("api-conversations/put-rate-limit-settings.json", 200),
         ("api-conversations/send-text-reply.json", 404),
+        ("api-customers/context-unknown-customer.json", 404),
         ("api-customers/erase-unknown-customer.json", 404),
         ("api-customers/export-unknown-customer.json", 404),
         ("api-customers/list-transactions-unknown-customer.json", 404),

@@ -164,13 +164,15 @@ impl DynamoStore {
 #[async_trait]
 impl ActionStore for DynamoStore {
     async fn create_action(&self, action: &Action, idempotency_key: Option<&str>) -> Result<Written> {
-        let Some(key) = idempotency_key else {
-            return self.put_new(action_item(action)?).await;
-        };
-        let items = vec![
-            self.idempotency_put(keys::action_idempotency(&action.org_id, key), &action.id, action.created_at)?,
+        // With the customer's link (what the customer context finds it by), written again
+        // harmlessly by a repeat.
+        let mut items = vec![
             self.put_op(action_item(action)?, Some("attribute_not_exists(pk)"), None)?,
+            self.link_op(super::keys::customer_action(&action.org_id, &action.customer_id, &action.id))?,
         ];
+        if let Some(key) = idempotency_key {
+            items.push(self.idempotency_put(keys::action_idempotency(&action.org_id, key), &action.id, action.created_at)?);
+        }
         Ok(match self.transact(items).await? {
             Ok(()) => Written::Stored,
             Err(_) => Written::AlreadyThere,

@@ -149,6 +149,10 @@ impl DynamoStore {
         }];
         if write.before.is_none() {
             items.push(self.schedule_entry_put(&after.org_id, after.campaign_id.as_deref())?);
+            // The customer's link: what the customer context finds their calls by.
+            if let Some(customer) = &after.customer_id {
+                items.push(self.link_op(super::keys::customer_call(&after.org_id, customer, &after.id))?);
+            }
         }
         let mut in_flight_at = None;
         let delta = in_flight_change(write.before, after);

@@ -29,6 +29,7 @@ mod calls;
 mod canned;
 mod chat_app;
 mod conversations;
+mod customer_context;
 mod customers;
 pub mod interactions;
 mod media;
@@ -70,6 +71,14 @@ pub mod keys {
     }
     pub fn customer_ticket(org: &str, customer: &str, ticket: &str) -> (String, String) {
         (customer_pk(org, customer), format!("TICKET#{ticket}"))
+    }
+    /// Links the customer context reads (an action's three indexes are taken by its conversation,
+    /// status and type; a call's by status, due time and service record).
+    pub fn customer_action(org: &str, customer: &str, action: &str) -> (String, String) {
+        (customer_pk(org, customer), format!("ACTION#{action}"))
+    }
+    pub fn customer_call(org: &str, customer: &str, call: &str) -> (String, String) {
+        (customer_pk(org, customer), format!("CALL#{call}"))
     }
     /// The identity item of an address on a channel: the one function that keys it. WhatsApp's
     /// keep the key they had before a second channel existed (no migration).

@@ -12,6 +12,7 @@ mod actions;
 mod calls;
 mod canned;
 mod chat_app;
+mod customer_context;
 mod customers;
 mod interactions;
 mod media;
