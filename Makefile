@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test venv lint build openapi bench-cold-start bench-package-size bench-load bench-load-80 bench-interactions bench-calls bench-support-notifications bench-actions bench-moto
+.PHONY: dev test venv lint build openapi bench-cold-start bench-package-size bench-load bench-load-80 bench-interactions bench-calls bench-context bench-support-notifications bench-actions bench-moto
 
 venv:
 	@infra/scripts/venv.sh
@@ -52,6 +52,10 @@ bench-interactions: venv
 ## make bench-calls: the feedback calls' scheduler with 10,000 ready calls, 500 due (AWS calls per run)
 bench-calls: venv
 	infra/bench/calls.sh $(ARGS)
+
+## make bench-context: the customer context panel of a customer with 100 conversations (p50/p99, DynamoDB calls per request)
+bench-context: venv
+	infra/bench/context.sh $(ARGS)
 
 ## make bench-support-notifications: notification counts with 10 and 10,000 tickets (calls per read, latency)
 bench-support-notifications: venv

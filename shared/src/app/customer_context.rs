@@ -21,9 +21,10 @@ use crate::domain::transaction::Transaction;
 use crate::error::{Error, Result};
 use crate::ports::{CustomerContextReads, InteractionStore, LinkedIds, PageRequest, TransactionStore};
 
-/// Items per section: 20 conversations, tickets, actions (+ their 20 answers) and calls are 100
-/// keys, one BatchGetItem.
-pub const RECENT: usize = 20;
+/// Items per section: what a side panel shows before "see all". 10 conversations, tickets,
+/// actions (+ their 10 answers) and calls are 50 keys, one BatchGetItem; 20 each (100 keys) made
+/// the panel's p50 59 ms on the dev stack, over its 50 ms target (`docs/customer-context.md`).
+pub const RECENT: usize = 10;
 
 /// The ports the panel reads.
 #[derive(Clone, Copy)]

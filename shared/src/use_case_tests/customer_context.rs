@@ -155,9 +155,10 @@ async fn each_section_holds_the_most_recent_only() {
     // THEN the newest conversations, actions and transactions, the soonest interactions
     assert_eq!(c.conversation_count, many as usize);
     assert_eq!(c.conversations.len(), RECENT);
-    assert_eq!((c.conversations[0].id.as_str(), c.conversations[RECENT - 1].id.as_str()), ("C025", "C006"));
-    assert_eq!((c.actions.len(), c.actions[0].action.id.as_str()), (RECENT, "A024"));
-    assert_eq!((c.transactions.len(), c.transactions[0].fields.id.as_str()), (RECENT, "X024"));
+    let newest = |prefix: &str, age: i64| format!("{prefix}{:03}", many - age);
+    assert_eq!((c.conversations[0].id.clone(), c.conversations[RECENT - 1].id.clone()), (newest("C", 0), newest("C", RECENT as i64 - 1)));
+    assert_eq!((c.actions.len(), c.actions[0].action.id.clone()), (RECENT, newest("A", 1)));
+    assert_eq!((c.transactions.len(), c.transactions[0].fields.id.clone()), (RECENT, newest("X", 1)));
     assert!(c.more_transactions);
     assert_eq!((c.interactions.pending.len(), c.interactions.pending[0].id.as_str()), (RECENT, "I000"));
     assert!(c.interactions.more);
