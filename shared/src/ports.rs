@@ -958,6 +958,22 @@ pub trait CustomerContextReads: Send + Sync {
     async fn customer_links(&self, org_id: &str, customer_id: &str) -> Result<Option<CustomerLinks>>;
     /// The records of `ids` (DynamoDB: one BatchGetItem per 100 keys, eventually consistent).
     async fn linked_records(&self, org_id: &str, ids: &LinkedIds) -> Result<LinkedRecords>;
+// ------------------------------------------------------------------ teams (issue 13)
+
+/// Teams and their business hours (`docs/sla.md`): one partition per organisation.
+#[async_trait]
+pub trait TeamStore: Send + Sync {
+    /// Stores a new team; `AlreadyThere` when its id is taken.
+    async fn create_team(&self, team: &crate::domain::team::Team) -> Result<Written>;
+    async fn team(&self, org_id: &str, team_id: &str) -> Result<Option<crate::domain::team::Team>>;
+    /// The organisation's teams in the order they were created (ids are ULIDs), cursor paged.
+    async fn teams(&self, org_id: &str, page: &PageRequest) -> Result<Page<crate::domain::team::Team>>;
+    /// Saves `team` over version `team.version - 1`; `AlreadyThere` when that is not what is stored.
+    async fn save_team(&self, team: &crate::domain::team::Team) -> Result<Written>;
+    async fn business_hours(&self, org_id: &str, team_id: &str) -> Result<Option<crate::domain::team::StoredBusinessHours>>;
+    /// Saves hours of version n over n - 1 (version 1 over none); `AlreadyThere` when that is not
+    /// what is stored.
+    async fn save_business_hours(&self, hours: &crate::domain::team::StoredBusinessHours) -> Result<Written>;
 }
 
 // ------------------------------------------------------------------ the whole store
@@ -987,6 +1003,7 @@ pub trait Stores:
     + MediaStore
     + TransactionStore
     + CustomerContextReads
+    + TeamStore
 {
 }
 
@@ -1013,6 +1030,7 @@ impl<T> Stores for T where
         + MediaStore
         + TransactionStore
         + CustomerContextReads
+        + TeamStore
         + ?Sized
 {
 }

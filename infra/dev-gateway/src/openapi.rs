@@ -52,6 +52,7 @@ pub fn document() -> OpenApi {
         api_calls::api::openapi(),
         api_whatsapp_templates::api::openapi(),
         api_canned_responses::api::openapi(),
+        api_teams::api::openapi(),
         api_media::api::openapi(),
     ] {
         // Two types with one schema name would silently become one: refuse it.

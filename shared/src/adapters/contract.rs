@@ -125,6 +125,8 @@ macro_rules! store_contract {
             expiring_media_are_the_stored_files_of_a_day_due_before_a_time,
             media_retention_is_stored_per_organisation,
             a_chat_app_key_holds_a_slot_and_is_found_by_id_until_removed,
+            a_team_is_created_once_listed_in_pages_and_saved_over_the_version_read,
+            business_hours_are_saved_over_the_version_read_per_team,
         );
     };
     (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
@@ -560,6 +562,53 @@ pub async fn rate_limit_settings_are_stored_per_organisation<S: Stores + ?Sized>
     let changed = StoredRateLimits { settings: RateLimitSettings { messages_per_minute: 7, ..stored.settings }, ..stored };
     s.put_rate_limit_settings(&changed).await.unwrap();
     assert_eq!(s.rate_limit_settings(ORG).await.unwrap(), Some(changed), "a change is read back by whoever made it");
+}
+
+pub async fn a_team_is_created_once_listed_in_pages_and_saved_over_the_version_read<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::team::{Team, TeamEdit, TeamInput};
+    let input = |name: &str| TeamInput { name: name.into(), description: None, auto_assign: false, after_hours_reply: None };
+    let teams: Vec<Team> = ["Billing", "Sales", "Support"].iter().enumerate().map(|(i, n)| Team::new(format!("01TEAM{i}"), ORG, input(n), t(i as i64)).unwrap()).collect();
+    for team in &teams {
+        assert_eq!(s.create_team(team).await.unwrap(), Written::Stored);
+    }
+    assert_eq!(s.create_team(&teams[0]).await.unwrap(), Written::AlreadyThere, "an id is created once");
+    let first = s.teams(ORG, &PageRequest { limit: 2, cursor: None }).await.unwrap();
+    assert_eq!(first.items.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["Billing", "Sales"]);
+    let rest = s.teams(ORG, &PageRequest { limit: 2, cursor: first.next_cursor.clone() }).await.unwrap();
+    assert_eq!((rest.items.len(), rest.items[0].name.as_str(), rest.next_cursor), (1, "Support", None));
+    assert!(s.teams(OTHER, &PageRequest { limit: 10, cursor: None }).await.unwrap().items.is_empty());
+    assert_eq!(s.team(OTHER, &teams[0].id).await.unwrap(), None);
+    // Saved over the version read: once; the same version again writes nothing.
+    let edited = teams[0].edited(&TeamEdit { name: Some("Refunds".into()), ..Default::default() }, t(5)).unwrap();
+    assert_eq!(s.save_team(&edited).await.unwrap(), Written::Stored);
+    let stale = teams[0].edited(&TeamEdit { name: Some("Lost".into()), ..Default::default() }, t(6)).unwrap();
+    assert_eq!(s.save_team(&stale).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.team(ORG, &teams[0].id).await.unwrap(), Some(edited));
+    // An edit of a team that does not exist creates nothing.
+    let ghost = Team { id: "01GHOST".into(), version: 2, ..teams[1].clone() };
+    assert_eq!(s.save_team(&ghost).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.team(ORG, "01GHOST").await.unwrap(), None);
+}
+
+pub async fn business_hours_are_saved_over_the_version_read_per_team<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::business_hours::{BusinessHours, OpenWindow, WeeklyHours};
+    use crate::domain::team::StoredBusinessHours;
+    let hours = |version: u64, open: &str| StoredBusinessHours {
+        org_id: ORG.into(),
+        team_id: "01TEAM".into(),
+        hours: BusinessHours { time_zone: "Europe/Madrid".into(), weekly: WeeklyHours::weekdays(&[OpenWindow::new(open, "17:00")]), holidays: vec![], exceptions: vec![] },
+        version,
+        updated_at: Some(t(version as i64)),
+        updated_by: Some("admin-1".into()),
+    };
+    assert_eq!(s.business_hours(ORG, "01TEAM").await.unwrap(), None);
+    assert_eq!(s.save_business_hours(&hours(2, "09:00")).await.unwrap(), Written::AlreadyThere, "version 2 needs a version 1");
+    assert_eq!(s.save_business_hours(&hours(1, "09:00")).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_business_hours(&hours(1, "10:00")).await.unwrap(), Written::AlreadyThere, "version 1 is taken");
+    assert_eq!(s.save_business_hours(&hours(2, "08:00")).await.unwrap(), Written::Stored);
+    assert_eq!(s.business_hours(ORG, "01TEAM").await.unwrap(), Some(hours(2, "08:00")));
+    assert_eq!(s.business_hours(OTHER, "01TEAM").await.unwrap(), None);
+    assert_eq!(s.business_hours(ORG, "01OTHER").await.unwrap(), None);
 }
 
 pub async fn a_conversation_opens_only_over_the_previous_one<S: Stores + ?Sized>(s: &S) {

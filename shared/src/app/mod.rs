@@ -17,6 +17,7 @@ pub mod interactions;
 pub mod media;
 pub mod rate_limits;
 pub mod support;
+pub mod teams;
 pub mod transactions;
 pub mod voice;
 pub mod whatsapp_templates;

@@ -24,6 +24,7 @@ pub mod secret;
 pub mod sla;
 pub mod support;
 pub mod survey;
+pub mod team;
 pub mod transaction;
 pub mod twilio;
 pub mod webhook;

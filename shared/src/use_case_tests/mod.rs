@@ -23,6 +23,7 @@ mod media;
 mod rate_limits;
 mod support;
 mod transactions;
+mod teams;
 mod whatsapp_templates;
 
 use std::sync::Arc;

@@ -16,6 +16,7 @@ mod media;
 mod rate_limits;
 mod replies;
 mod support;
+mod teams;
 mod tenancy;
 mod voice;
 mod whatsapp;

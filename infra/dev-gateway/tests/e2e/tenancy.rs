@@ -142,6 +142,9 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     let (s, canned) = t.post("/v1/canned-responses", &t.org.admin, json!({ "shortcut": "/greeting", "title": "Hola", "content": "Hola {{customer_name}}" })).await;
     assert_eq!(s, StatusCode::CREATED, "{canned}");
     let canned = canned["id"].as_str().unwrap().to_string();
+    let (s, team) = t.post("/v1/teams", &t.org.admin, json!({ "name": "Billing" })).await;
+    assert_eq!(s, StatusCode::CREATED, "{team}");
+    let team = team["id"].as_str().unwrap().to_string();
     // A customer's document (the image fixture shares the text's wamid): its file is recorded
     // (pending: no pollers) under its message's id.
     assert!(t.process_inbound(&crate::fresh(&fixture("media/document.json"))).await.batch_item_failures.is_empty());
@@ -203,6 +206,11 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("POST", "/v1/canned-responses/{id}/render", format!("/v1/canned-responses/{canned}/render"), json!({ "conversation_id": conversation })),
         ("DELETE", "/v1/canned-responses/{id}", format!("/v1/canned-responses/{canned}"), Value::Null),
         ("GET", "/v1/media/{id}", format!("/v1/media/{media}"), Value::Null),
+        ("GET", "/v1/teams/{id}", format!("/v1/teams/{team}"), Value::Null),
+        ("PATCH", "/v1/teams/{id}", format!("/v1/teams/{team}"), json!({ "name": "ours now" })),
+        ("GET", "/v1/teams/{id}/business-hours", format!("/v1/teams/{team}/business-hours"), Value::Null),
+        ("PUT", "/v1/teams/{id}/business-hours", format!("/v1/teams/{team}/business-hours"), json!({ "time_zone": "UTC", "version": 0 })),
+        ("GET", "/v1/teams/{id}/business-hours/status", format!("/v1/teams/{team}/business-hours/status"), Value::Null),
     ];
     let routes = &t.stack.template.routes;
     let with_ids: Vec<(String, String)> = routes.iter().filter(|r| r.authorized && r.path.contains('{')).map(|r| (r.method.to_uppercase(), r.path.clone())).collect();

@@ -36,6 +36,7 @@ mod media;
 mod messages;
 mod rate_limits;
 pub mod support;
+mod teams;
 pub mod transactions;
 mod whatsapp_templates;
 

@@ -20,6 +20,7 @@ mod messaging;
 mod rate_limits;
 mod jobs;
 mod support;
+mod teams;
 mod transactions;
 mod whatsapp_templates;
 
@@ -136,6 +137,9 @@ struct State {
     /// Chat-app keys by key id, and each organisation's slots `(org, slot)` → the key holding it.
     chat_app_keys: BTreeMap<String, crate::domain::chat_app::ChatAppKey>,
     chat_app_slots: BTreeMap<(String, u8), String>,
+    /// Teams and their business hours, `(org, team)`.
+    teams: BTreeMap<Key, crate::domain::team::Team>,
+    business_hours: BTreeMap<Key, crate::domain::team::StoredBusinessHours>,
 }
 
 impl State {

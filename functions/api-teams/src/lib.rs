@@ -1,0 +1,127 @@
+//! Teams (issue 13, `docs/sla.md`): who answers which conversations and when they are open.
+//!
+//! Anyone signed in:
+//! - `GET /v1/teams?limit=&cursor=` (in the order they were created)
+//! - `GET /v1/teams/{id}`
+//! - `GET /v1/teams/{id}/business-hours` (the default, open around the clock, until set)
+//! - `GET /v1/teams/{id}/business-hours/status?at=` (open or closed at `at`, default now, and the
+//!   next change)
+//!
+//! Admins: `POST /v1/teams`, `PATCH /v1/teams/{id}`, `PUT /v1/teams/{id}/business-hours` (the
+//! whole hours over the version read).
+//!
+//! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
+//! parameter answers 422. The contract of these routes is `api::openapi()`.
+
+pub mod api;
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::{Body, Error, Request, Response};
+use max_core::app::teams as use_cases;
+use max_core::config::Deps;
+use max_core::domain::team::{BusinessHoursInput, TeamEdit, TeamInput};
+use max_core::error::Error as AppError;
+use max_core::http::{Caller, NoQuery, PageBody, PageQuery, Role, caller, json, json_body, ok, query_params, respond, segments};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> {
+    Ok(respond(route(&req, deps).await))
+}
+
+/// Every route of this function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    List,
+    Create,
+    Get(String),
+    Edit(String),
+    Hours(String),
+    SaveHours(String),
+    HoursStatus(String),
+}
+
+impl Route {
+    pub fn parse(method: &Method, path: &[&str]) -> Option<Route> {
+        let id = |s: &str| s.to_string();
+        Some(match (method, path) {
+            (&Method::GET, ["v1", "teams"]) => Route::List,
+            (&Method::POST, ["v1", "teams"]) => Route::Create,
+            (&Method::GET, ["v1", "teams", t]) => Route::Get(id(t)),
+            (&Method::PATCH, ["v1", "teams", t]) => Route::Edit(id(t)),
+            (&Method::GET, ["v1", "teams", t, "business-hours"]) => Route::Hours(id(t)),
+            (&Method::PUT, ["v1", "teams", t, "business-hours"]) => Route::SaveHours(id(t)),
+            (&Method::GET, ["v1", "teams", t, "business-hours", "status"]) => Route::HoursStatus(id(t)),
+            _ => return None,
+        })
+    }
+}
+
+/// `GET /v1/teams/{id}/business-hours/status`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatusQuery {
+    /// The instant asked about (RFC 3339); now when absent.
+    pub at: Option<DateTime<Utc>>,
+}
+
+fn admins_only(caller: &Caller, what: &str) -> Result<(), AppError> {
+    if caller.role < Role::Admin {
+        return Err(AppError::Forbidden(format!("only admins {what}")));
+    }
+    Ok(())
+}
+
+async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
+    let caller = caller(req)?;
+    let path = segments(req)?;
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    let route = Route::parse(req.method(), &path).ok_or(AppError::NotFound("route"))?;
+    let store = &*deps.store;
+    let org = caller.org_id.as_str();
+    let now = deps.clock.now();
+    match route {
+        Route::List => {
+            let q: PageQuery = query_params(req)?;
+            let page = use_cases::list(store, org, &q.page()?).await?;
+            Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
+        }
+        Route::HoursStatus(id) => {
+            let q: StatusQuery = query_params(req)?;
+            Ok(ok(&use_cases::status(store, org, &id, q.at.unwrap_or(now)).await?))
+        }
+        route => {
+            let NoQuery {} = query_params(req)?;
+            match route {
+                Route::Create => {
+                    admins_only(&caller, "create teams")?;
+                    let input: TeamInput = json_body(req)?;
+                    let team = use_cases::create(store, org, input, now).await?;
+                    let mut answer = json(StatusCode::CREATED, &team);
+                    if let Ok(v) = HeaderValue::from_str(&format!("/v1/teams/{}", team.id)) {
+                        answer.headers_mut().insert(header::LOCATION, v);
+                    }
+                    Ok(answer)
+                }
+                Route::Get(id) => Ok(ok(&use_cases::get(store, org, &id).await?)),
+                Route::Edit(id) => {
+                    admins_only(&caller, "change teams")?;
+                    let edit: TeamEdit = json_body(req)?;
+                    Ok(ok(&use_cases::edit(store, org, &id, &edit, now).await?))
+                }
+                Route::Hours(id) => Ok(ok(&use_cases::business_hours(store, org, &id).await?)),
+                Route::SaveHours(id) => {
+                    admins_only(&caller, "set business hours")?;
+                    let input: BusinessHoursInput = json_body(req)?;
+                    Ok(ok(&use_cases::save_business_hours(store, org, &id, &input, &caller.user_id, now).await?))
+                }
+                Route::List | Route::HoursStatus(_) => Err(AppError::NotFound("route")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+//! This function's `events/` samples and routes through its handler, on the memory adapter.
+
+use max_core::config::Deps;
+use max_core::testing::{http_samples, sample_events, statuses};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn its_sample_events_answer_what_they_show() {
+    let (deps, _world) = Deps::in_memory(chrono::Utc::now());
+    let deps = &deps;
+    let answered = http_samples("api-teams", |req| crate::handle(req, deps)).await;
+    assert_eq!(
+        answered,
+        statuses(&[
+            ("business-hours-unknown-team.json", 404),
+            ("create-team-as-agent.json", 403),
+            ("create-team.json", 201),
+            ("edit-unknown-team.json", 404),
+            ("get-unknown-team.json", 404),
+            ("list-teams.json", 200),
+            ("put-business-hours-overlapping-windows.json", 422),
+            ("status-unknown-team.json", 404),
+        ])
+    );
+}
+
+/// A sample's request with another method, path, body and role.
+fn request(method: &str, path: &str, body: Option<Value>, group: &str) -> lambda_http::Request {
+    let (_, text) = sample_events("api-teams").into_iter().find(|(name, _)| name == "get-unknown-team.json").expect("a sample");
+    let mut event: Value = serde_json::from_str(&text).unwrap();
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    if !query.is_empty() {
+        let pairs: serde_json::Map<String, Value> = query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), json!(v))).collect();
+        event["rawQueryString"] = json!(query);
+        event["queryStringParameters"] = Value::Object(pairs);
+    }
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["method"] = json!(method);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["cognito:groups"] = json!(format!("[{group}]"));
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(format!("user_{group}"));
+    if let Some(b) = body {
+        event["body"] = json!(b.to_string());
+    }
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+async fn call(deps: &Deps, method: &str, path: &str, body: Option<Value>, group: &str) -> (u16, Value) {
+    let answer = crate::handle(request(method, path, body, group), deps).await.unwrap();
+    (answer.status().as_u16(), serde_json::from_slice(answer.body()).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn admins_set_hours_everyone_reads_them_and_the_status_follows() {
+    let (deps, _world) = Deps::in_memory(chrono::Utc::now());
+    let deps = &deps;
+    let (s, team) = call(deps, "POST", "/v1/teams", Some(json!({ "name": "Support" })), "admin").await;
+    assert_eq!(s, 201, "{team}");
+    let id = team["id"].as_str().unwrap();
+    let hours = format!("/v1/teams/{id}/business-hours");
+    let body = json!({
+        "time_zone": "America/New_York",
+        "weekly": { "monday": [{ "open": "09:00", "close": "17:00" }], "friday": [{ "open": "22:00", "close": "02:00" }] },
+        "holidays": [{ "date": "2026-12-25", "name": "Christmas" }],
+        "version": 0
+    });
+    // Agents and supervisors read, only admins write.
+    assert_eq!(call(deps, "PUT", &hours, Some(body.clone()), "supervisor").await.0, 403);
+    let (s, saved) = call(deps, "PUT", &hours, Some(body.clone()), "admin").await;
+    assert_eq!((s, saved["version"].as_u64(), saved["updated_by"].as_str()), (200, Some(1), Some("user_admin")), "{saved}");
+    assert_eq!(call(deps, "PUT", &hours, Some(body), "admin").await.0, 409, "version 0 is not what is stored any more");
+    let (s, read) = call(deps, "GET", &hours, None, "agent").await;
+    assert_eq!((s, read["time_zone"].as_str(), read["weekly"]["friday"][0]["close"].as_str()), (200, Some("America/New_York"), Some("02:00")));
+    // Saturday 01:00 in New York is Friday's night shift: open until 02:00 local (07:00Z).
+    let (s, status) = call(deps, "GET", &format!("{hours}/status?at=2026-12-05T06:00:00Z"), None, "agent").await;
+    assert_eq!((s, status["open"].as_bool(), status["next_change"].as_str()), (200, Some(true), Some("2026-12-05T07:00:00Z")), "{status}");
+    // A query it does not know, or a malformed instant, is 422.
+    assert_eq!(call(deps, "GET", &format!("{hours}/status?when=now"), None, "agent").await.0, 422);
+    assert_eq!(call(deps, "GET", &format!("{hours}/status?at=friday"), None, "agent").await.0, 422);
+    // An edit without a version applies; the list shows the team.
+    let (s, edited) = call(deps, "PATCH", &format!("/v1/teams/{id}"), Some(json!({ "auto_assign": true })), "admin").await;
+    assert_eq!((s, edited["auto_assign"].as_bool(), edited["version"].as_u64()), (200, Some(true), Some(2)));
+    let (s, list) = call(deps, "GET", "/v1/teams?limit=10", None, "agent").await;
+    assert_eq!((s, list["items"][0]["id"].as_str()), (200, Some(id)));
+}

@@ -1,0 +1,77 @@
+//! DynamoDB for teams and their business hours (`docs/sla.md`). One partition per organisation,
+//! so the list is one Query (no scan, no index):
+//!
+//! - `ORG#o#TEAMS` / `TEAM#{id}`: the team (ids are ULIDs: the list is in creation order).
+//! - `ORG#o#TEAMS` / `HOURS#{id}`: its business hours, with their own version, so an edit of
+//!   the team never races an edit of its hours.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use super::{DynamoStore, Item, keyed, n};
+use crate::domain::team::{StoredBusinessHours, Team};
+use crate::error::Result;
+use crate::ports::{Page, PageRequest, TeamStore, Written};
+
+pub mod keys {
+    pub fn partition(org: &str) -> String {
+        format!("ORG#{org}#TEAMS")
+    }
+    pub fn team(org: &str, id: &str) -> (String, String) {
+        (partition(org), format!("TEAM#{id}"))
+    }
+    pub fn business_hours(org: &str, team: &str) -> (String, String) {
+        (partition(org), format!("HOURS#{team}"))
+    }
+}
+
+impl DynamoStore {
+    /// Puts `item` at `version`: new at 1 (nothing there), else over `version - 1`.
+    async fn put_versioned(&self, item: Item, version: u64) -> Result<Written> {
+        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(item));
+        put = if version <= 1 {
+            put.condition_expression("attribute_not_exists(pk)")
+        } else {
+            put.condition_expression("version = :previous").set_expression_attribute_values(Some(HashMap::from([(":previous".to_string(), n(version - 1))])))
+        };
+        match put.send().await {
+            Ok(_) => Ok(Written::Stored),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
+            Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl TeamStore for DynamoStore {
+    async fn create_team(&self, team: &Team) -> Result<Written> {
+        self.put_new(keyed(team, keys::team(&team.org_id, &team.id), &[])?).await
+    }
+
+    async fn team(&self, org_id: &str, team_id: &str) -> Result<Option<Team>> {
+        self.get_consistent(keys::team(org_id, team_id)).await
+    }
+
+    async fn teams(&self, org_id: &str, page: &PageRequest) -> Result<Page<Team>> {
+        self.query_page(None, "pk", &keys::partition(org_id), Some(("sk", "TEAM#")), None, true, page).await
+    }
+
+    async fn save_team(&self, team: &Team) -> Result<Written> {
+        if team.version <= 1 {
+            return Ok(Written::AlreadyThere); // an edit is version 2 or more; creating is `create_team`
+        }
+        self.put_versioned(keyed(team, keys::team(&team.org_id, &team.id), &[])?, team.version).await
+    }
+
+    async fn business_hours(&self, org_id: &str, team_id: &str) -> Result<Option<StoredBusinessHours>> {
+        self.get_consistent(keys::business_hours(org_id, team_id)).await
+    }
+
+    async fn save_business_hours(&self, hours: &StoredBusinessHours) -> Result<Written> {
+        if hours.version == 0 {
+            return Ok(Written::AlreadyThere);
+        }
+        self.put_versioned(keyed(hours, keys::business_hours(&hours.org_id, &hours.team_id), &[])?, hours.version).await
+    }
+}

@@ -1,0 +1,70 @@
+//! Teams and their business hours (issue 13, `docs/sla.md`): create, read, edit, the hours with
+//! their own version, and "open now, and until when" for an instant.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::ids::new_id;
+use crate::domain::team::{BusinessHoursInput, HoursStatus, StoredBusinessHours, Team, TeamEdit, TeamInput};
+use crate::error::{Error, Result};
+use crate::optimistic::retry_lost_updates;
+use crate::ports::{Page, PageRequest, TeamStore, Written};
+
+pub async fn create(store: &dyn TeamStore, org_id: &str, input: TeamInput, now: DateTime<Utc>) -> Result<Team> {
+    let team = Team::new(new_id(now), org_id, input, now)?;
+    match store.create_team(&team).await? {
+        Written::Stored => Ok(team),
+        // A fresh ULID taken: nothing was written, the caller can post again.
+        Written::AlreadyThere => Err(Error::LostUpdate("team")),
+    }
+}
+
+pub async fn get(store: &dyn TeamStore, org_id: &str, team_id: &str) -> Result<Team> {
+    store.team(org_id, team_id).await?.ok_or(Error::NotFound("team"))
+}
+
+pub async fn list(store: &dyn TeamStore, org_id: &str, page: &PageRequest) -> Result<Page<Team>> {
+    store.teams(org_id, page).await
+}
+
+/// Applies `edit` over what is stored: with a `version`, only over that version (409 otherwise);
+/// without one, over whatever is stored, read again when a concurrent edit lands first.
+pub async fn edit(store: &dyn TeamStore, org_id: &str, team_id: &str, edit: &TeamEdit, now: DateTime<Utc>) -> Result<Team> {
+    retry_lost_updates("team", |_| async move {
+        let team = get(store, org_id, team_id).await?;
+        let edited = team.edited(edit, now)?;
+        match store.save_team(&edited).await? {
+            Written::Stored => Ok(edited),
+            Written::AlreadyThere => Err(Error::LostUpdate("team")),
+        }
+    })
+    .await
+}
+
+/// The team's hours, or the default (open around the clock, version 0) when none are stored.
+pub async fn business_hours(store: &dyn TeamStore, org_id: &str, team_id: &str) -> Result<StoredBusinessHours> {
+    get(store, org_id, team_id).await?;
+    Ok(store.business_hours(org_id, team_id).await?.unwrap_or_else(|| StoredBusinessHours::default_for(org_id, team_id)))
+}
+
+/// Replaces the team's hours, validated (422 names the field), over the version the caller read.
+pub async fn save_business_hours(store: &dyn TeamStore, org_id: &str, team_id: &str, input: &BusinessHoursInput, by: &str, now: DateTime<Utc>) -> Result<StoredBusinessHours> {
+    let hours = input.hours();
+    hours.calendar()?;
+    get(store, org_id, team_id).await?;
+    let stored = StoredBusinessHours { org_id: org_id.into(), team_id: team_id.into(), hours, version: input.version + 1, updated_at: Some(now), updated_by: Some(by.into()) };
+    match store.save_business_hours(&stored).await? {
+        Written::Stored => Ok(stored),
+        Written::AlreadyThere => {
+            let current = store.business_hours(org_id, team_id).await?.map(|h| h.version).unwrap_or(0);
+            Err(Error::conflict(format!("the hours changed since version {} was read", input.version), format!("version {current}")))
+        }
+    }
+}
+
+/// Open or closed at `at`, and the next change.
+pub async fn status(store: &dyn TeamStore, org_id: &str, team_id: &str, at: DateTime<Utc>) -> Result<HoursStatus> {
+    let stored = business_hours(store, org_id, team_id).await?;
+    let calendar = stored.hours.calendar()?;
+    let s = calendar.status_at(at);
+    Ok(HoursStatus { team_id: team_id.into(), time_zone: stored.hours.time_zone.clone(), at, open: s.open, next_change: s.next_change, is_default: stored.version == 0 })
+}
