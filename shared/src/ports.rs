@@ -958,6 +958,8 @@ pub trait CustomerContextReads: Send + Sync {
     async fn customer_links(&self, org_id: &str, customer_id: &str) -> Result<Option<CustomerLinks>>;
     /// The records of `ids` (DynamoDB: one BatchGetItem per 100 keys, eventually consistent).
     async fn linked_records(&self, org_id: &str, ids: &LinkedIds) -> Result<LinkedRecords>;
+}
+
 // ------------------------------------------------------------------ teams (issue 13)
 
 /// Teams and their business hours (`docs/sla.md`): one partition per organisation.
