@@ -962,7 +962,7 @@ pub trait CustomerContextReads: Send + Sync {
 
 // ------------------------------------------------------------------ teams (issue 13)
 
-/// Teams and their business hours (`docs/sla.md`): one partition per organisation.
+/// Teams, their business hours and their agents (`docs/sla.md`): one partition per organisation.
 #[async_trait]
 pub trait TeamStore: Send + Sync {
     /// Stores a new team; `AlreadyThere` when its id is taken.
@@ -976,6 +976,14 @@ pub trait TeamStore: Send + Sync {
     /// Saves hours of version n over n - 1 (version 1 over none); `AlreadyThere` when that is not
     /// what is stored.
     async fn save_business_hours(&self, hours: &crate::domain::team::StoredBusinessHours) -> Result<Written>;
+    /// Stores a new agent; `AlreadyThere` when the user is one already.
+    async fn create_agent(&self, agent: &crate::domain::agent::Agent) -> Result<Written>;
+    async fn agent(&self, org_id: &str, user_id: &str) -> Result<Option<crate::domain::agent::Agent>>;
+    /// Every agent of the organisation, by user id (an organisation has hundreds at most; routing
+    /// reads them whole).
+    async fn agents(&self, org_id: &str) -> Result<Vec<crate::domain::agent::Agent>>;
+    /// Saves `agent` over version `agent.version - 1`; `AlreadyThere` when that is not what is stored.
+    async fn save_agent(&self, agent: &crate::domain::agent::Agent) -> Result<Written>;
 }
 
 // ------------------------------------------------------------------ the whole store

@@ -6,10 +6,12 @@ use max_core::domain::team::{BusinessHoursInput, HoursStatus, StoredBusinessHour
 use max_core::http::{PageBody, PageQuery};
 use utoipa::OpenApi;
 
-use crate::StatusQuery;
+use max_core::domain::agent::{Agent, AgentEdit, AgentInput, AvailabilityInput};
+
+use crate::{AgentList, AgentsQuery, StatusQuery};
 
 #[derive(OpenApi)]
-#[openapi(paths(list_teams, create_team, get_team, edit_team, get_business_hours, save_business_hours, business_hours_status))]
+#[openapi(paths(list_teams, create_team, get_team, edit_team, get_business_hours, save_business_hours, business_hours_status, list_agents, create_agent, get_agent, edit_agent, set_my_availability))]
 struct Api;
 
 /// This function's operations.
@@ -68,3 +70,41 @@ fn save_business_hours() {}
 #[utoipa::path(get, path = "/v1/teams/{id}/business-hours/status", tag = "teams", params(("id" = String, Path), StatusQuery),
     responses((status = 200, description = "Open or closed, and the next change", body = HoursStatus), (status = 404, description = "No such team")))]
 fn business_hours_status() {}
+
+/// The organisation's agents (by user id), of one team or one availability when asked.
+#[utoipa::path(get, path = "/v1/agents", tag = "teams", params(AgentsQuery),
+    responses((status = 200, description = "The agents", body = AgentList)))]
+fn list_agents() {}
+
+/// Registers a user of the organisation as an agent (admins): teams, skills, languages, capacity.
+/// They start offline.
+#[utoipa::path(post, path = "/v1/agents", tag = "teams", request_body = AgentInput,
+    responses(
+        (status = 201, description = "Created (`Location` names it)", body = Agent),
+        (status = 403, description = "Not an admin"),
+        (status = 409, description = "The user is an agent already"),
+    ))]
+fn create_agent() {}
+
+/// An agent, by user id.
+#[utoipa::path(get, path = "/v1/agents/{id}", tag = "teams", params(("id" = String, Path)),
+    responses((status = 200, description = "The agent", body = Agent), (status = 404, description = "No such agent")))]
+fn get_agent() {}
+
+/// Changes the fields given (admins). With `version`, only over that version.
+#[utoipa::path(patch, path = "/v1/agents/{id}", tag = "teams", params(("id" = String, Path)), request_body = AgentEdit,
+    responses(
+        (status = 200, description = "The agent", body = Agent),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such agent"),
+        (status = 409, description = "The agent is at another version than the one given, or kept changing concurrently"),
+    ))]
+fn edit_agent() {}
+
+/// The caller's own availability: `online` takes new conversations, `away` and `offline` do not.
+#[utoipa::path(put, path = "/v1/agents/me/availability", tag = "teams", request_body = AvailabilityInput,
+    responses(
+        (status = 200, description = "The caller as an agent", body = Agent),
+        (status = 404, description = "The caller is not an agent of the organisation (an admin adds them)"),
+    ))]
+fn set_my_availability() {}

@@ -1,4 +1,5 @@
-//! Teams (issue 13, `docs/sla.md`): who answers which conversations and when they are open.
+//! Teams and agents (issue 13, `docs/sla.md`): who answers which conversations, when they are
+//! open, and who is taking conversations now.
 //!
 //! Anyone signed in:
 //! - `GET /v1/teams?limit=&cursor=` (in the order they were created)
@@ -6,9 +7,11 @@
 //! - `GET /v1/teams/{id}/business-hours` (the default, open around the clock, until set)
 //! - `GET /v1/teams/{id}/business-hours/status?at=` (open or closed at `at`, default now, and the
 //!   next change)
+//! - `GET /v1/agents?team_id=&availability=`, `GET /v1/agents/{id}` (the user's id)
+//! - `PUT /v1/agents/me/availability` (the caller's own: `online`, `away`, `offline`)
 //!
 //! Admins: `POST /v1/teams`, `PATCH /v1/teams/{id}`, `PUT /v1/teams/{id}/business-hours` (the
-//! whole hours over the version read).
+//! whole hours over the version read), `POST /v1/agents`, `PATCH /v1/agents/{id}`.
 //!
 //! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
 //! parameter answers 422. The contract of these routes is `api::openapi()`.
@@ -20,11 +23,12 @@ use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, Response};
 use max_core::app::teams as use_cases;
 use max_core::config::Deps;
+use max_core::domain::agent::{Agent, AgentEdit, AgentInput, Availability, AvailabilityInput};
 use max_core::domain::team::{BusinessHoursInput, TeamEdit, TeamInput};
 use max_core::error::Error as AppError;
 use max_core::http::{Caller, NoQuery, PageBody, PageQuery, Role, caller, json, json_body, ok, query_params, respond, segments};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> {
     Ok(respond(route(&req, deps).await))
@@ -40,6 +44,11 @@ pub enum Route {
     Hours(String),
     SaveHours(String),
     HoursStatus(String),
+    Agents,
+    CreateAgent,
+    Agent(String),
+    EditAgent(String),
+    MyAvailability,
 }
 
 impl Route {
@@ -53,6 +62,11 @@ impl Route {
             (&Method::GET, ["v1", "teams", t, "business-hours"]) => Route::Hours(id(t)),
             (&Method::PUT, ["v1", "teams", t, "business-hours"]) => Route::SaveHours(id(t)),
             (&Method::GET, ["v1", "teams", t, "business-hours", "status"]) => Route::HoursStatus(id(t)),
+            (&Method::GET, ["v1", "agents"]) => Route::Agents,
+            (&Method::POST, ["v1", "agents"]) => Route::CreateAgent,
+            (&Method::PUT, ["v1", "agents", "me", "availability"]) => Route::MyAvailability,
+            (&Method::GET, ["v1", "agents", a]) => Route::Agent(id(a)),
+            (&Method::PATCH, ["v1", "agents", a]) => Route::EditAgent(id(a)),
             _ => return None,
         })
     }
@@ -65,6 +79,25 @@ impl Route {
 pub struct StatusQuery {
     /// The instant asked about (RFC 3339); now when absent.
     pub at: Option<DateTime<Utc>>,
+}
+
+/// `GET /v1/agents`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AgentsQuery {
+    /// Only the agents of this team.
+    #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
+    #[param(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+    pub team_id: Option<String>,
+    /// Only the agents with this availability.
+    pub availability: Option<Availability>,
+}
+
+/// The organisation's agents, by user id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentList {
+    pub items: Vec<Agent>,
 }
 
 fn admins_only(caller: &Caller, what: &str) -> Result<(), AppError> {
@@ -92,6 +125,10 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
             let q: StatusQuery = query_params(req)?;
             Ok(ok(&use_cases::status(store, org, &id, q.at.unwrap_or(now)).await?))
         }
+        Route::Agents => {
+            let q: AgentsQuery = query_params(req)?;
+            Ok(ok(&AgentList { items: use_cases::agents(store, org, q.team_id.as_deref(), q.availability).await? }))
+        }
         route => {
             let NoQuery {} = query_params(req)?;
             match route {
@@ -117,7 +154,27 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                     let input: BusinessHoursInput = json_body(req)?;
                     Ok(ok(&use_cases::save_business_hours(store, org, &id, &input, &caller.user_id, now).await?))
                 }
-                Route::List | Route::HoursStatus(_) => Err(AppError::NotFound("route")),
+                Route::CreateAgent => {
+                    admins_only(&caller, "add agents")?;
+                    let input: AgentInput = json_body(req)?;
+                    let agent = use_cases::create_agent(store, org, input, now).await?;
+                    let mut answer = json(StatusCode::CREATED, &agent);
+                    if let Ok(v) = HeaderValue::from_str(&format!("/v1/agents/{}", agent.id)) {
+                        answer.headers_mut().insert(header::LOCATION, v);
+                    }
+                    Ok(answer)
+                }
+                Route::Agent(id) => Ok(ok(&use_cases::agent(store, org, &id).await?)),
+                Route::EditAgent(id) => {
+                    admins_only(&caller, "change agents")?;
+                    let edit: AgentEdit = json_body(req)?;
+                    Ok(ok(&use_cases::edit_agent(store, org, &id, &edit, now).await?))
+                }
+                Route::MyAvailability => {
+                    let input: AvailabilityInput = json_body(req)?;
+                    Ok(ok(&use_cases::set_availability(store, org, &caller.user_id, input.availability, now).await?))
+                }
+                Route::List | Route::HoursStatus(_) | Route::Agents => Err(AppError::NotFound("route")),
             }
         }
     }

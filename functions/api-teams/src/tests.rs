@@ -13,12 +13,17 @@ async fn its_sample_events_answer_what_they_show() {
         answered,
         statuses(&[
             ("business-hours-unknown-team.json", 404),
+            ("create-agent.json", 201),
             ("create-team-as-agent.json", 403),
             ("create-team.json", 201),
+            ("edit-agent-bad-skill.json", 422),
             ("edit-unknown-team.json", 404),
+            ("get-unknown-agent.json", 404),
             ("get-unknown-team.json", 404),
+            ("list-online-agents.json", 200),
             ("list-teams.json", 200),
             ("put-business-hours-overlapping-windows.json", 422),
+            ("set-my-availability.json", 200),
             ("status-unknown-team.json", 404),
         ])
     );
@@ -82,4 +87,26 @@ async fn admins_set_hours_everyone_reads_them_and_the_status_follows() {
     assert_eq!((s, edited["auto_assign"].as_bool(), edited["version"].as_u64()), (200, Some(true), Some(2)));
     let (s, list) = call(deps, "GET", "/v1/teams?limit=10", None, "agent").await;
     assert_eq!((s, list["items"][0]["id"].as_str()), (200, Some(id)));
+}
+
+#[tokio::test]
+async fn admins_add_agents_and_each_agent_sets_only_their_own_availability() {
+    let (deps, _world) = Deps::in_memory(chrono::Utc::now());
+    let deps = &deps;
+    let body = json!({ "user_id": "user_agent", "name": "Sam", "skills": { "Billing": 3 }, "capacity": 2 });
+    assert_eq!(call(deps, "POST", "/v1/agents", Some(body.clone()), "supervisor").await.0, 403);
+    let (s, created) = call(deps, "POST", "/v1/agents", Some(body.clone()), "admin").await;
+    assert_eq!((s, created["skills"]["billing"].as_u64(), created["availability"].as_str()), (201, Some(3), Some("offline")), "{created}");
+    assert_eq!(call(deps, "POST", "/v1/agents", Some(body), "admin").await.0, 409);
+    // The agent (user_agent) goes online; the admin, not an agent, is 404 on their own.
+    let (s, me) = call(deps, "PUT", "/v1/agents/me/availability", Some(json!({ "availability": "online" })), "agent").await;
+    assert_eq!((s, me["availability"].as_str()), (200, Some("online")), "{me}");
+    assert_eq!(call(deps, "PUT", "/v1/agents/me/availability", Some(json!({ "availability": "online" })), "admin").await.0, 404);
+    assert_eq!(call(deps, "PUT", "/v1/agents/me/availability", Some(json!({ "availability": "busy" })), "agent").await.0, 422);
+    let (s, online) = call(deps, "GET", "/v1/agents?availability=online", None, "agent").await;
+    assert_eq!((s, online["items"][0]["id"].as_str()), (200, Some("user_agent")));
+    let (_, away) = call(deps, "GET", "/v1/agents?availability=away", None, "agent").await;
+    assert_eq!(away["items"].as_array().map(Vec::len), Some(0));
+    let (s, problem) = call(deps, "PATCH", "/v1/agents/user_agent", Some(json!({ "team_ids": ["01NOPE"] })), "admin").await;
+    assert_eq!((s, problem["field"].as_str()), (422, Some("team_ids[0]")), "{problem}");
 }

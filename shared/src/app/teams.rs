@@ -1,8 +1,10 @@
-//! Teams and their business hours (issue 13, `docs/sla.md`): create, read, edit, the hours with
-//! their own version, and "open now, and until when" for an instant.
+//! Teams, their business hours and agents (issue 13, `docs/sla.md`): create, read, edit, the hours
+//! with their own version, "open now, and until when" for an instant, agents with their teams,
+//! skills and capacity, and each agent's own availability.
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::agent::{Agent, AgentEdit, AgentInput, Availability};
 use crate::domain::ids::new_id;
 use crate::domain::team::{BusinessHoursInput, HoursStatus, StoredBusinessHours, Team, TeamEdit, TeamInput};
 use crate::error::{Error, Result};
@@ -67,4 +69,68 @@ pub async fn status(store: &dyn TeamStore, org_id: &str, team_id: &str, at: Date
     let calendar = stored.hours.calendar()?;
     let s = calendar.status_at(at);
     Ok(HoursStatus { team_id: team_id.into(), time_zone: stored.hours.time_zone.clone(), at, open: s.open, next_change: s.next_change, is_default: stored.version == 0 })
+}
+
+/// Refuses team ids the organisation does not have (422 naming the entry).
+async fn teams_exist(store: &dyn TeamStore, org_id: &str, team_ids: &[String]) -> Result<()> {
+    for (i, id) in team_ids.iter().enumerate() {
+        if store.team(org_id, id).await?.is_none() {
+            return Err(Error::invalid(format!("team_ids[{i}]"), "no such team in the organisation"));
+        }
+    }
+    Ok(())
+}
+
+/// Registers a user of the organisation as an agent (offline until they say otherwise).
+pub async fn create_agent(store: &dyn TeamStore, org_id: &str, input: AgentInput, now: DateTime<Utc>) -> Result<Agent> {
+    let agent = Agent::new(org_id, input, now)?;
+    teams_exist(store, org_id, &agent.team_ids).await?;
+    match store.create_agent(&agent).await? {
+        Written::Stored => Ok(agent),
+        Written::AlreadyThere => Err(Error::conflict("the user is an agent already: change them with PATCH", "exists")),
+    }
+}
+
+pub async fn agent(store: &dyn TeamStore, org_id: &str, user_id: &str) -> Result<Agent> {
+    store.agent(org_id, user_id).await?.ok_or(Error::NotFound("agent"))
+}
+
+/// The organisation's agents, of one team and one availability when asked, by user id.
+pub async fn agents(store: &dyn TeamStore, org_id: &str, team_id: Option<&str>, availability: Option<Availability>) -> Result<Vec<Agent>> {
+    let all = store.agents(org_id).await?;
+    Ok(all
+        .into_iter()
+        .filter(|a| team_id.is_none_or(|t| a.team_ids.iter().any(|x| x == t)))
+        .filter(|a| availability.is_none_or(|v| a.availability == v))
+        .collect())
+}
+
+/// Applies `edit` like a team's (with a version only over it; without, over what is stored).
+pub async fn edit_agent(store: &dyn TeamStore, org_id: &str, user_id: &str, edit: &AgentEdit, now: DateTime<Utc>) -> Result<Agent> {
+    if let Some(teams) = &edit.team_ids {
+        teams_exist(store, org_id, teams).await?;
+    }
+    retry_lost_updates("agent", |_| async move {
+        let current = agent(store, org_id, user_id).await?;
+        let edited = current.edited(edit, now)?;
+        match store.save_agent(&edited).await? {
+            Written::Stored => Ok(edited),
+            Written::AlreadyThere => Err(Error::LostUpdate("agent")),
+        }
+    })
+    .await
+}
+
+/// The caller's own availability (404 when they are not an agent of the organisation); the same
+/// availability again changes nothing.
+pub async fn set_availability(store: &dyn TeamStore, org_id: &str, user_id: &str, availability: Availability, now: DateTime<Utc>) -> Result<Agent> {
+    retry_lost_updates("agent", |_| async move {
+        let current = agent(store, org_id, user_id).await?;
+        let Some(changed) = current.with_availability(availability, now) else { return Ok(current) };
+        match store.save_agent(&changed).await? {
+            Written::Stored => Ok(changed),
+            Written::AlreadyThere => Err(Error::LostUpdate("agent")),
+        }
+    })
+    .await
 }

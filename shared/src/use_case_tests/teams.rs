@@ -90,3 +90,38 @@ async fn hours_are_validated_versioned_and_answer_the_status() {
     assert!(matches!(save_business_hours(store, OTHER_ORG, &team.id, &nine_to_five(1), "x", t(4)).await, Err(Error::NotFound("team"))));
     assert!(matches!(status(store, OTHER_ORG, &team.id, friday_night).await, Err(Error::NotFound("team"))));
 }
+
+#[tokio::test(start_paused = true)]
+async fn agents_name_existing_teams_and_set_their_own_availability() {
+    use crate::app::teams::{agent, agents, create_agent, edit_agent, set_availability};
+    use crate::domain::agent::{AgentEdit, AgentInput, Availability};
+    use std::collections::BTreeMap;
+    let w = World::new();
+    let store = &*w.deps.store;
+    let team = create(store, ORG, billing(), t(0)).await.unwrap();
+    let input = |user: &str, teams: Vec<String>| AgentInput { user_id: user.into(), name: "Ana".into(), team_ids: teams, skills: BTreeMap::from([("billing".into(), 4)]), languages: vec!["es".into()], capacity: 3 };
+    // A team the organisation does not have is refused naming it; nothing is stored.
+    match create_agent(store, ORG, input("user_ana", vec![team.id.clone(), "01NOPE".into()]), t(1)).await {
+        Err(Error::Invalid { field, .. }) => assert_eq!(field, "team_ids[1]"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(agent(store, ORG, "user_ana").await, Err(Error::NotFound("agent"))));
+    let ana = create_agent(store, ORG, input("user_ana", vec![team.id.clone()]), t(1)).await.unwrap();
+    assert_eq!(ana.availability, Availability::Offline);
+    assert!(matches!(create_agent(store, ORG, input("user_ana", vec![]), t(2)).await, Err(Error::Conflict { .. })), "once per user");
+    create_agent(store, ORG, input("user_bo", vec![]), t(2)).await.unwrap();
+    // Availability is the agent's own; the same one twice changes nothing.
+    let online = set_availability(store, ORG, "user_ana", Availability::Online, t(3)).await.unwrap();
+    assert_eq!((online.availability, online.version, online.availability_changed_at), (Availability::Online, 2, Some(t(3))));
+    assert_eq!(set_availability(store, ORG, "user_ana", Availability::Online, t(4)).await.unwrap().version, 2);
+    assert!(matches!(set_availability(store, ORG, "user_nobody", Availability::Online, t(4)).await, Err(Error::NotFound("agent"))));
+    // The team's online agents.
+    let found = agents(store, ORG, Some(&team.id), Some(Availability::Online)).await.unwrap();
+    assert_eq!(found.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["user_ana"]);
+    assert_eq!(agents(store, ORG, None, None).await.unwrap().len(), 2);
+    // An edit over a stale version is 409; another organisation finds no agent.
+    assert!(matches!(edit_agent(store, ORG, "user_ana", &AgentEdit { capacity: Some(9), version: Some(1), ..Default::default() }, t(5)).await, Err(Error::Conflict { .. })));
+    assert_eq!(edit_agent(store, ORG, "user_ana", &AgentEdit { capacity: Some(9), ..Default::default() }, t(5)).await.unwrap().capacity, 9);
+    assert!(matches!(agent(store, OTHER_ORG, "user_ana").await, Err(Error::NotFound("agent"))));
+    assert!(agents(store, OTHER_ORG, None, None).await.unwrap().is_empty());
+}

@@ -51,3 +51,24 @@ async fn an_admin_sets_a_teams_hours_and_everyone_sees_when_it_is_open() {
     assert_eq!(theirs["items"].as_array().map(Vec::len), Some(0));
     assert_eq!(t.get(&hours, &t.other.admin).await.0, StatusCode::NOT_FOUND);
 }
+
+/// Agents on moto: an admin adds one to a team with skills; through a signed token the agent goes
+/// online and is found among the team's online agents; another organisation finds none of it.
+#[tokio::test]
+async fn an_agent_goes_online_and_is_found_among_the_teams_online_agents() {
+    let t = TestStack::with(max_dev::testing::TestOptions { no_pollers: true, ..Default::default() }).await;
+    let (_, team) = t.post("/v1/teams", &t.org.admin, json!({ "name": "Billing" })).await;
+    let team = team["id"].as_str().unwrap();
+    let (_, whoami) = t.api(Method::PUT, "/v1/agents/me/availability", &t.org.agent, Some(json!({ "availability": "online" }))).await;
+    assert_eq!(whoami["status"].as_u64(), Some(404), "not an agent yet: {whoami}");
+    // The test organisation's agent token has the subject `{org}_agent`.
+    let user = format!("{}_agent", t.org.seed.id);
+    let (s, agent) = t.post("/v1/agents", &t.org.admin, json!({ "user_id": user, "name": "Sam", "team_ids": [team], "skills": { "billing": 5 }, "languages": ["es"] })).await;
+    assert_eq!(s, StatusCode::CREATED, "{agent}");
+    let (s, online) = t.api(Method::PUT, "/v1/agents/me/availability", &t.org.agent, Some(json!({ "availability": "online" }))).await;
+    assert_eq!((s, online["availability"].as_str(), online["version"].as_u64()), (StatusCode::OK, Some("online"), Some(2)), "{online}");
+    let (_, found) = t.get(&format!("/v1/agents?team_id={team}&availability=online"), &t.org.supervisor).await;
+    assert_eq!(found["items"][0]["id"].as_str(), Some(user.as_str()), "{found}");
+    let (_, theirs) = t.get("/v1/agents", &t.other.admin).await;
+    assert_eq!(theirs["items"].as_array().map(Vec::len), Some(0));
+}

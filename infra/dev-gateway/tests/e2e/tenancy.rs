@@ -145,6 +145,8 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     let (s, team) = t.post("/v1/teams", &t.org.admin, json!({ "name": "Billing" })).await;
     assert_eq!(s, StatusCode::CREATED, "{team}");
     let team = team["id"].as_str().unwrap().to_string();
+    let (s, agent) = t.post("/v1/agents", &t.org.admin, json!({ "user_id": "user_tenancy_agent", "name": "Ana", "team_ids": [team] })).await;
+    assert_eq!(s, StatusCode::CREATED, "{agent}");
     // A customer's document (the image fixture shares the text's wamid): its file is recorded
     // (pending: no pollers) under its message's id.
     assert!(t.process_inbound(&crate::fresh(&fixture("media/document.json"))).await.batch_item_failures.is_empty());
@@ -211,6 +213,8 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("GET", "/v1/teams/{id}/business-hours", format!("/v1/teams/{team}/business-hours"), Value::Null),
         ("PUT", "/v1/teams/{id}/business-hours", format!("/v1/teams/{team}/business-hours"), json!({ "time_zone": "UTC", "version": 0 })),
         ("GET", "/v1/teams/{id}/business-hours/status", format!("/v1/teams/{team}/business-hours/status"), Value::Null),
+        ("GET", "/v1/agents/{id}", "/v1/agents/user_tenancy_agent".to_string(), Value::Null),
+        ("PATCH", "/v1/agents/{id}", "/v1/agents/user_tenancy_agent".to_string(), json!({ "capacity": 1 })),
     ];
     let routes = &t.stack.template.routes;
     let with_ids: Vec<(String, String)> = routes.iter().filter(|r| r.authorized && r.path.contains('{')).map(|r| (r.method.to_uppercase(), r.path.clone())).collect();

@@ -4,12 +4,14 @@
 //! - `ORG#o#TEAMS` / `TEAM#{id}`: the team (ids are ULIDs: the list is in creation order).
 //! - `ORG#o#TEAMS` / `HOURS#{id}`: its business hours, with their own version, so an edit of
 //!   the team never races an edit of its hours.
+//! - `ORG#o#AGENTS` / `AGENT#{user}`: an agent (the organisation's, read whole by one Query).
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
 use super::{DynamoStore, Item, keyed, n};
+use crate::domain::agent::Agent;
 use crate::domain::team::{StoredBusinessHours, Team};
 use crate::error::Result;
 use crate::ports::{Page, PageRequest, TeamStore, Written};
@@ -23,6 +25,12 @@ pub mod keys {
     }
     pub fn business_hours(org: &str, team: &str) -> (String, String) {
         (partition(org), format!("HOURS#{team}"))
+    }
+    pub fn agents(org: &str) -> String {
+        format!("ORG#{org}#AGENTS")
+    }
+    pub fn agent(org: &str, user: &str) -> (String, String) {
+        (agents(org), format!("AGENT#{user}"))
     }
 }
 
@@ -73,5 +81,33 @@ impl TeamStore for DynamoStore {
             return Ok(Written::AlreadyThere);
         }
         self.put_versioned(keyed(hours, keys::business_hours(&hours.org_id, &hours.team_id), &[])?, hours.version).await
+    }
+
+    async fn create_agent(&self, agent: &Agent) -> Result<Written> {
+        self.put_new(keyed(agent, keys::agent(&agent.org_id, &agent.id), &[])?).await
+    }
+
+    async fn agent(&self, org_id: &str, user_id: &str) -> Result<Option<Agent>> {
+        self.get_consistent(keys::agent(org_id, user_id)).await
+    }
+
+    async fn agents(&self, org_id: &str) -> Result<Vec<Agent>> {
+        let mut agents = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.query_page(None, "pk", &keys::agents(org_id), Some(("sk", "AGENT#")), None, true, &PageRequest { limit: 100, cursor }).await?;
+            agents.extend(page.items);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(agents),
+            }
+        }
+    }
+
+    async fn save_agent(&self, agent: &Agent) -> Result<Written> {
+        if agent.version <= 1 {
+            return Ok(Written::AlreadyThere);
+        }
+        self.put_versioned(keyed(agent, keys::agent(&agent.org_id, &agent.id), &[])?, agent.version).await
     }
 }

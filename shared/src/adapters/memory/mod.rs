@@ -140,6 +140,8 @@ struct State {
     /// Teams and their business hours, `(org, team)`.
     teams: BTreeMap<Key, crate::domain::team::Team>,
     business_hours: BTreeMap<Key, crate::domain::team::StoredBusinessHours>,
+    /// Agents, `(org, user)`.
+    agents: BTreeMap<Key, crate::domain::agent::Agent>,
 }
 
 impl State {

@@ -1,10 +1,11 @@
-//! Teams and their business hours in memory (`ports::TeamStore`), with the DynamoDB adapter's
+//! Teams, their business hours and agents in memory (`ports::TeamStore`), with the DynamoDB adapter's
 //! conditions: a team is created once, and a team or its hours are saved only over the version
 //! they were read at.
 
 use async_trait::async_trait;
 
 use super::{MemoryStore, fill_page, key, written};
+use crate::domain::agent::Agent;
 use crate::domain::team::{StoredBusinessHours, Team};
 use crate::error::Result;
 use crate::ports::{Page, PageRequest, TeamStore, Written};
@@ -53,6 +54,35 @@ impl TeamStore for MemoryStore {
         let fits = hours.version >= 1 && stored + 1 == hours.version;
         if fits {
             st.business_hours.insert(k, hours.clone());
+        }
+        Ok(written(fits))
+    }
+
+    async fn create_agent(&self, agent: &Agent) -> Result<Written> {
+        let mut st = self.write("create_agent")?;
+        let k = key(&agent.org_id, &agent.id);
+        if st.agents.contains_key(&k) {
+            return Ok(Written::AlreadyThere);
+        }
+        st.agents.insert(k, agent.clone());
+        Ok(Written::Stored)
+    }
+
+    async fn agent(&self, org_id: &str, user_id: &str) -> Result<Option<Agent>> {
+        Ok(self.read("agent")?.agents.get(&key(org_id, user_id)).cloned())
+    }
+
+    async fn agents(&self, org_id: &str) -> Result<Vec<Agent>> {
+        let st = self.read("agents")?;
+        Ok(st.agents.range(key(org_id, "")..).take_while(|((o, _), _)| o == org_id).map(|(_, a)| a.clone()).collect())
+    }
+
+    async fn save_agent(&self, agent: &Agent) -> Result<Written> {
+        let mut st = self.write("save_agent")?;
+        let k = key(&agent.org_id, &agent.id);
+        let fits = st.agents.get(&k).is_some_and(|a| a.version + 1 == agent.version);
+        if fits {
+            st.agents.insert(k, agent.clone());
         }
         Ok(written(fits))
     }
