@@ -19,6 +19,8 @@ description of the field or operation, and answers 422 naming the field when bro
   say, and its name is new (Meta refuses a second of one name and language); a template reply
   names one of the organisation's approved templates with as many parameters as it has variables;
 - canned responses: a personal one has no `team_id`; a content's braces form `{{variables}}`;
+- transactions: the currency is an active ISO 4217 code (the domain's list) and `occurred_at` at
+  most a day ahead; the customer (and the context's) is one of the organisation's own;
 - an `Idempotency-Key` belongs to one request: the same key with another body answers 422, so
   each generated key is made that request's own.
 
@@ -126,6 +128,17 @@ def _calling_windows(body):
         body["windows"] = [{"start": f"{3 * i:02d}:00", "end": f"{3 * i + 2:02d}:30"} for i in range(len(windows))]
 
 
+def _currencies():
+    """The active ISO 4217 codes the API accepts: `CURRENCIES` in the transaction rules."""
+    if "currencies" not in _known:
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        with open(os.path.join(root, "shared/src/domain/transaction.rs"), encoding="utf-8") as f:
+            text = f.read()
+        start = text.index('const CURRENCIES: &str = "') + len('const CURRENCIES: &str = "')
+        _known["currencies"] = set(text[start : text.index('"', start)].split())
+    return _known["currencies"]
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     meta = getattr(case, "meta", None)
@@ -157,9 +170,21 @@ def before_call(ctx, case, **kwargs):
             _ordered(query, "due_after", "due_before")
             if str(query.get("overdue")).lower() == "true" and query.get("status") not in (None, "pending", "in_progress"):
                 query.pop("status")
+    if path in ("/v1/customers/{id}/transactions", "/v1/customers/{id}/context") and isinstance(case.path_parameters, dict):
+        case.path_parameters["id"] = _pick("customer_id", [method, case.path_parameters.get("id"), case.body])
     if body is None:
         return
-    if path in ("/v1/service-records", "/v1/service-records/{id}"):
+    if (method, path) == ("POST", "/v1/customers/{id}/transactions"):
+        if body.get("currency") not in _currencies():
+            body["currency"] = "EUR"
+        when = _instant(body.get("occurred_at"))
+        try:
+            ahead = when is not None and when.timestamp() > datetime.now(timezone.utc).timestamp() + 23 * 3600
+        except (OverflowError, ValueError, OSError):
+            ahead = True
+        if ahead:
+            body["occurred_at"] = "2026-01-01T00:00:00Z"
+    elif path in ("/v1/service-records", "/v1/service-records/{id}"):
         when = _instant(body.get("appointment_date"))
         try:
             year = when.astimezone(timezone.utc).year if when is not None else None

@@ -5,7 +5,7 @@
 use max_core::app::customer_context::CustomerContext;
 use max_core::app::rate_limits::CustomerView;
 use max_core::domain::erasure::CustomerRecord;
-use max_core::domain::transaction::{NewTransaction, Transaction};
+use max_core::domain::transaction::{NewTransaction, TransactionShape};
 use max_core::http::{PageBody, PageQuery};
 use utoipa::OpenApi;
 
@@ -60,8 +60,8 @@ fn unblock_customer() {}
 /// currency, a date more than a day ahead).
 #[utoipa::path(post, path = "/v1/customers/{id}/transactions", tag = "customers", params(("id" = String, Path)), request_body = NewTransaction,
     responses(
-        (status = 201, description = "Recorded", body = Transaction),
-        (status = 200, description = "Recorded before with the same values", body = Transaction),
+        (status = 201, description = "Recorded", body = TransactionShape),
+        (status = 200, description = "Recorded before with the same values", body = TransactionShape),
         (status = 404, description = "No such customer"),
         (status = 409, description = "Recorded before with other values"),
     ))]
@@ -69,7 +69,7 @@ fn record_transaction() {}
 
 /// The customer's transactions, newest `occurred_at` first.
 #[utoipa::path(get, path = "/v1/customers/{id}/transactions", tag = "customers", params(("id" = String, Path), PageQuery),
-    responses((status = 200, description = "A page of transactions", body = PageBody<Transaction>), (status = 404, description = "No such customer")))]
+    responses((status = 200, description = "A page of transactions", body = PageBody<TransactionShape>), (status = 404, description = "No such customer")))]
 fn list_transactions() {}
 
 /// The customer context panel: the customer (identities, tags, `merged_into`), their most recent

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::conversation::{Conversation, ConversationStatus};
+use crate::domain::conversation::{CloseReason, Conversation, ConversationStatus};
 use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
 use crate::ports::{ConversationStore, Written};
@@ -27,10 +27,12 @@ pub async fn assign(store: &dyn ConversationStore, org_id: &str, id: &str, assig
 /// Closes an open conversation. Closing a closed one again is harmless.
 pub async fn close(store: &dyn ConversationStore, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Conversation> {
     retry_lost_updates("conversation", |_| async move {
-        let c = get(store, org_id, id).await?;
+        let mut c = get(store, org_id, id).await?;
         if c.status == ConversationStatus::Closed {
             return Ok(c);
         }
+        // The store writes the conversation as given, closed.
+        c.close_reason = Some(CloseReason::Agent);
         store.close(&c, now).await?;
         get(store, org_id, id).await
     })
@@ -40,10 +42,11 @@ pub async fn close(store: &dyn ConversationStore, org_id: &str, id: &str, now: D
 /// Reopens a closed conversation, unless the customer has since started another one.
 pub async fn reopen(store: &dyn ConversationStore, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Conversation> {
     retry_lost_updates("conversation", |_| async move {
-        let c = get(store, org_id, id).await?;
+        let mut c = get(store, org_id, id).await?;
         if c.status == ConversationStatus::Open {
             return Ok(c);
         }
+        c.close_reason = None;
         match store.reopen(&c, now).await? {
             Written::Stored => get(store, org_id, id).await,
             Written::AlreadyThere => Err(Error::conflict("the customer has another open conversation on this number", "closed")),

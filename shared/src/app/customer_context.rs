@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::domain::action::{Action, ActionResponse};
 use crate::domain::call::Call;
-use crate::domain::conversation::{Conversation, ConversationStatus};
+use crate::domain::conversation::{CloseReason, Conversation, ConversationStatus};
 use crate::domain::customer::Customer;
 use crate::domain::interaction::Interaction;
 use crate::domain::support::{SupportTicket, TicketStatus};
@@ -46,6 +46,7 @@ pub struct ConversationSummary {
     pub last_message_at: DateTime<Utc>,
     pub last_message_preview: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
+    pub close_reason: Option<CloseReason>,
 }
 
 impl From<Conversation> for ConversationSummary {
@@ -60,6 +61,7 @@ impl From<Conversation> for ConversationSummary {
             last_message_at: c.last_message_at,
             last_message_preview: c.last_message_preview,
             closed_at: c.closed_at,
+            close_reason: c.close_reason,
         }
     }
 }
@@ -114,6 +116,7 @@ pub struct CustomerContext {
     pub feedback_calls: Vec<Call>,
     pub nps: NpsSummary,
     /// The newest by `occurred_at`.
+    #[schema(value_type = Vec<crate::domain::transaction::TransactionShape>)]
     pub transactions: Vec<Transaction>,
     /// More transactions than these exist (`GET /v1/customers/{id}/transactions`).
     pub more_transactions: bool,

@@ -30,6 +30,16 @@ impl ConversationStatus {
     }
 }
 
+/// Why a conversation was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// An agent closed it (`POST /v1/conversations/{id}/close`).
+    Agent,
+    /// The customer was erased.
+    Erased,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conversation {
     pub id: String,
@@ -63,6 +73,9 @@ pub struct Conversation {
     pub window_closes_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub closed_at: Option<DateTime<Utc>>,
+    /// While closed: why (absent on conversations closed before reasons were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<CloseReason>,
     /// Counts writes; a write of version n succeeds only over version n-1 (optimistic locking).
     #[serde(default)]
     pub version: u64,
@@ -91,6 +104,7 @@ impl Conversation {
             last_inbound_message_id: None,
             window_closes_at: None,
             closed_at: None,
+            close_reason: None,
             version: 1,
         }
     }
@@ -163,7 +177,7 @@ mod tests {
             phone_number_id: "p".into(), customer_address: "1".into(), status: ConversationStatus::Open,
             assignee_id: None, state: "menu".into(), ticket_id: None, created_at: t(0), updated_at: t(0),
             last_message_at: t(0), last_message_preview: None, last_inbound_at: None, last_inbound_message_id: None, window_closes_at: None,
-            closed_at: None, version: 1,
+            closed_at: None, close_reason: None, version: 1,
         };
         c.touch_inbound(t(200), "M2", Some("new"));
         c.touch_inbound(t(100), "M1", Some("old"));

@@ -91,6 +91,7 @@ impl CustomerRecord {
                     last_message_preview: None,
                     status: ConversationStatus::Closed,
                     closed_at: c.closed_at.or(Some(at)),
+                    close_reason: c.close_reason.or(Some(crate::domain::conversation::CloseReason::Erased)),
                     ..c.clone()
                 };
                 changed(c, erased, |e| {

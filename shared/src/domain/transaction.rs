@@ -57,13 +57,36 @@ pub struct NewTransaction {
     pub description: Option<String>,
 }
 
-/// A transaction as stored and answered.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// A transaction as stored and answered (its contract is [`TransactionShape`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transaction {
     pub org_id: String,
     pub customer_id: String,
     #[serde(flatten)]
     pub fields: NewTransaction,
+    /// When MAX first recorded it; a repeated post keeps the first.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A transaction as the API answers it, for the contract: the posted fields are flattened into
+/// [`Transaction`], and OpenAPI cannot extend the post's closed schema (`allOf` with
+/// `additionalProperties: false` refuses the added fields). A test keeps the two alike.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Transaction)]
+pub struct TransactionShape {
+    pub org_id: String,
+    pub customer_id: String,
+    /// The business's own id of the transaction.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:-]+$")]
+    pub id: String,
+    /// In the currency's minor units (cents). Negative for refunds.
+    pub amount_minor: i64,
+    /// ISO 4217.
+    pub currency: String,
+    pub status: TransactionStatus,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// When MAX first recorded it; a repeated post keeps the first.
     pub recorded_at: DateTime<Utc>,
 }
@@ -318,6 +341,23 @@ mod tests {
             }),
             Repeat::Different
         );
+    }
+
+    #[test]
+    fn the_contracts_shape_is_what_a_transaction_serializes_to() {
+        let stored = Transaction { org_id: "o".into(), customer_id: "c".into(), fields: sample(), recorded_at: now() };
+        let shape = TransactionShape {
+            org_id: "o".into(),
+            customer_id: "c".into(),
+            id: stored.fields.id.clone(),
+            amount_minor: stored.fields.amount_minor,
+            currency: stored.fields.currency.clone(),
+            status: stored.fields.status,
+            occurred_at: stored.fields.occurred_at,
+            description: stored.fields.description.clone(),
+            recorded_at: now(),
+        };
+        assert_eq!(serde_json::to_value(&stored).unwrap(), serde_json::to_value(&shape).unwrap());
     }
 
     #[test]

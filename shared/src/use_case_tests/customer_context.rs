@@ -172,3 +172,19 @@ async fn another_organisations_customer_is_not_found() {
     assert_not_found(customer_context(ports(&s), ORG, "nobody", t(0)).await, "customer");
     assert!(customer_context(ports(&s), ORG, CU, t(0)).await.is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_conversation_shows_why_it_was_closed() {
+    // GIVEN a customer with an open conversation
+    let s = MemoryStore::new();
+    given_customer(&s, 1).await;
+    // WHEN an agent closes it THEN the panel says so, with when
+    crate::app::conversations::close(&s, ORG, "C001", t(10)).await.unwrap();
+    let c = customer_context(ports(&s), ORG, CU, t(11)).await.unwrap();
+    let closed = &c.conversations[0];
+    assert_eq!((closed.close_reason, closed.closed_at), (Some(crate::domain::conversation::CloseReason::Agent), Some(t(10))));
+    // WHEN it is reopened THEN no reason is left
+    crate::app::conversations::reopen(&s, ORG, "C001", t(12)).await.unwrap();
+    let c = customer_context(ports(&s), ORG, CU, t(13)).await.unwrap();
+    assert_eq!((c.conversations[0].close_reason, c.conversations[0].closed_at), (None, None));
+}
