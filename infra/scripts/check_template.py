@@ -107,6 +107,10 @@ LOG_ALARMS = [
 # the organisations' voice accounts are written (and shown, without the token) by the channels
 # API and read by the dialer (to place calls) and the voice webhook (to verify callbacks). Every
 # grant names secrets below the stack's prefix, in one of these folders.
+# The only /v1 routes without the JWT authorizer: the organisations' chat apps call them server to
+# server, each call signed with one of the organisation's keys (docs/chat-app.md).
+SIGNED_V1_ROUTES = {("POST", "/v1/channels/chat-app/messages"), ("POST", "/v1/channels/chat-app/statuses")}
+
 SECRET_GRANTS = {
     "whatsapp/": {"writers": {"api-channels"}, "readers": {"reply-sender", "api-whatsapp-templates", "media-worker"}},
     "voice/": {"writers": {"api-channels"}, "readers": {"api-channels", "call-dialer", "voice-webhook"}},
@@ -289,7 +293,7 @@ def check(template, problems):
                     problems.append(f"{where}: route {method} {path} already defined by {routes[key]}")
                 routes[key] = where
                 authorizer = (eprops.get("Auth") or {}).get("Authorizer")
-                if path.startswith("/v1/") and authorizer == "NONE":
+                if path.startswith("/v1/") and authorizer == "NONE" and (method.upper(), path) not in SIGNED_V1_ROUTES:
                     problems.append(f"{where}: /v1 routes must stay behind the JWT authorizer")
             elif etype == "SQS":
                 target = getatt(eprops.get("Queue"))

@@ -34,7 +34,7 @@ async fn process_record(record: &SqsMessage, deps: &Deps) -> RecordResult {
             for r in &received {
                 // Before the bot marks it handled: a failure here comes back with the record, the
                 // message still owed, and registers again (once; the job is harmless twice).
-                if let Err(e) = media::register(&*deps.store, &*deps.outbox, &r.message, &r.channel.phone_number_id, deps.clock.now()).await {
+                if let Err(e) = media::register(&*deps.store, &*deps.outbox, &r.message, &r.conversation.phone_number_id, deps.clock.now()).await {
                     error!(error = %e, message_id = r.message.id, "media not registered; the record is retried");
                     return Err(());
                 }

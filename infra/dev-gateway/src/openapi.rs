@@ -41,6 +41,7 @@ pub fn document() -> OpenApi {
         .build();
     for part in [
         whatsapp_webhook::api::openapi(),
+        chat_app_webhook::api::openapi(),
         voice_webhook::api::openapi(),
         api_conversations::api::openapi(),
         api_customers::api::openapi(),
@@ -116,6 +117,11 @@ fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
 /// `Idempotency-Key` reused with another request), 404 for a path id (at most
 /// `ids::MAX_ID_CHARS`), 400 and 413 for a body, 500 when a backend fails. Every error answer
 /// carries the problem+json body.
+/// The routes without the JWT authorizer: each call is signed by its sender.
+fn signed(path: &str) -> bool {
+    path.starts_with("/webhooks/") || matches!(path, "/v1/channels/chat-app/messages" | "/v1/channels/chat-app/statuses")
+}
+
 fn shared_statuses(path: &str, op: &mut Operation) {
     let params = op.parameters.iter().flatten();
     let has_path_id = params.clone().any(|p| p.parameter_in == ParameterIn::Path);
@@ -124,8 +130,9 @@ fn shared_statuses(path: &str, op: &mut Operation) {
     let mut add = |status: &str, response: RefOr<utoipa::openapi::Response>| {
         responses.entry(status.to_string()).or_insert(response);
     };
-    if path.starts_with("/webhooks/") {
-        // Public: Meta and the voice provider authenticate with their signatures, not a token.
+    if signed(path) {
+        // Public: Meta, the voice provider and the organisations' chat apps authenticate with
+        // their signatures, not a token.
         op.security = Some(Vec::new());
     } else {
         let unauthorized = ResponseBuilder::new()

@@ -11,6 +11,7 @@ pub type Failure = Box<dyn std::error::Error + Send + Sync>;
 pub async fn invoke_http(binary: &str, req: Request, deps: &Deps) -> Option<Result<Response<Body>, Failure>> {
     Some(match binary {
         "whatsapp-webhook" => whatsapp_webhook::handle(req, deps).await,
+        "chat-app-webhook" => chat_app_webhook::handle(req, deps).await,
         "api-conversations" => api_conversations::handle(req, deps).await,
         "api-customers" => api_customers::handle(req, deps).await,
         "api-interactions" => api_interactions::handle(req, deps).await,

@@ -4,16 +4,19 @@
 //! takes them like WhatsApp's.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::app::access_tokens::AccessTokens;
 use crate::domain::chat_app::{
-    ChatAppKey, ChatAppKeyView, CreatedChatAppKey, MAX_KEYS, Refusal, check_timestamp, is_key_id, key_id_from,
+    ChatAppKey, ChatAppKeyView, ChatAppMessage, ChatAppStatus, CreatedChatAppKey, MAX_KEYS, Refusal, check_timestamp, is_key_id, key_id_from,
     key_secret_from, key_secret_name, verify,
 };
+use crate::domain::ids::sha256_hex;
 use crate::domain::secret::Secret;
+use crate::domain::webhook::InboundJob;
 use crate::error::{Error, Result};
-use crate::ports::{ChatAppKeyStore, Outbox, Secrets, Written};
+use crate::ports::{ChatAppKeyStore, Outbox, Queue, QueueMessage, Secrets, Written};
 
 /// What the chat-app routes need.
 pub struct ChatAppPorts<'a> {
@@ -121,4 +124,51 @@ async fn check(ports: &ChatAppPorts<'_>, call: &SignedCall<'_>, now: DateTime<Ut
         return Ok(Err(Refusal::BadSignature));
     }
     Ok(Ok(key))
+}
+/// What the app is answered once its message or status is on the inbound queue (202): the same
+/// for a repeat, which changes nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ChatAppAccepted {
+    /// The `message_id` the app posted.
+    pub message_id: String,
+    pub accepted: bool,
+}
+
+/// FIFO group of a chat-app user's messages: in order per user, in parallel across users (the
+/// user's identity leads to one customer; a linked customer's other channels keep their own).
+pub fn user_group(org_id: &str, user_id: &str) -> String {
+    format!("{org_id}#chat_app#{user_id}")
+}
+
+/// Takes a user's message: checked (422 naming the field), then one durable write, the inbound
+/// queue. Deduplicated by SQS within 5 minutes and, after that, by inbound processing, which
+/// stores one message per app message id.
+pub async fn receive_message(outbox: &dyn Outbox, key: &ChatAppKey, message: ChatAppMessage, now: DateTime<Utc>) -> Result<ChatAppAccepted> {
+    message.validate(now)?;
+    let org_id = key.org_id.clone();
+    let group = user_group(&org_id, &message.user.id);
+    let dedup = sha256_hex(format!("{org_id}#{}", message.inbound_id()).as_bytes());
+    let message_id = message.message_id.clone();
+    let job = InboundJob::ChatApp { received_at: now, org_id, message };
+    queue(outbox, &job, group, dedup).await?;
+    Ok(ChatAppAccepted { message_id, accepted: true })
+}
+
+/// Takes what became of a reply: checked, then queued like a message. Statuses only move a
+/// message forward (failed is final), so their order across a user's messages does not matter;
+/// one message's statuses share a group.
+pub async fn receive_status(outbox: &dyn Outbox, key: &ChatAppKey, status: ChatAppStatus, now: DateTime<Utc>) -> Result<ChatAppAccepted> {
+    status.validate(now)?;
+    let org_id = key.org_id.clone();
+    let group = format!("{org_id}#chat_app_status#{}", status.message_id);
+    let dedup = sha256_hex(format!("{org_id}#{}#{:?}", status.message_id, status.status).as_bytes());
+    let message_id = status.message_id.clone();
+    let job = InboundJob::ChatAppStatus { received_at: now, org_id, status };
+    queue(outbox, &job, group, dedup).await?;
+    Ok(ChatAppAccepted { message_id, accepted: true })
+}
+
+async fn queue(outbox: &dyn Outbox, job: &InboundJob, group: String, dedup: String) -> Result<()> {
+    let body = serde_json::to_string(job).map_err(|e| Error::backend("sqs", e))?;
+    outbox.send_batch(Queue::Inbound, &[QueueMessage { body, group_id: Some(group), dedup_id: Some(dedup) }]).await
 }

@@ -47,6 +47,10 @@ pub struct ReplyTo {
     pub customer_address: String,
     #[serde(default)]
     pub window_closes_at: Option<DateTime<Utc>>,
+    /// The conversation's channel (a conversation never changes it): `chat_app` replies go to the
+    /// app as events, anything else to WhatsApp. Absent in jobs queued before a second channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 impl ReplyTo {
@@ -55,7 +59,12 @@ impl ReplyTo {
             phone_number_id: conversation.phone_number_id.clone(),
             customer_address: conversation.customer_address.clone(),
             window_closes_at: conversation.window_closes_at,
+            channel: conversation.is_chat_app().then(|| conversation.channel.clone()),
         }
+    }
+
+    fn is_chat_app(&self) -> bool {
+        self.channel.as_deref() == Some(crate::domain::chat_app::CHANNEL)
     }
 }
 
@@ -284,6 +293,9 @@ pub const SEND_CONFIRM_WAIT: Duration = Duration::minutes(2);
 /// the job never fails: the recording is retried in place, and if it still cannot land the
 /// callback records it.
 pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, now: DateTime<Utc>) -> Result<SendResult> {
+    if let Some(to) = job.to.as_ref().filter(|to| to.is_chat_app()) {
+        return deliver_to_chat_app(ports, job, &to.customer_address, now).await;
+    }
     if let Some(to) = &job.to {
         // The usual case (issue 18): the token this function keeps, then one write that claims the
         // message and answers it. The token comes first, as below: a failed read leaves it queued.
@@ -305,6 +317,9 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
         warn!(message_id = job.message_id, "reply job for an unknown message dropped");
         return Ok(SendResult::Done);
     };
+    if conversation.is_chat_app() && matches!(message.status, DeliveryStatus::Queued | DeliveryStatus::Sending) {
+        return deliver_to_chat_app(ports, job, &conversation.customer_address, now).await;
+    }
     if !matches!(message.status, DeliveryStatus::Queued | DeliveryStatus::Sending) {
         // Redelivered after it was sent (or failed): never send twice.
         info!(message_id = message.id, status = message.status.as_str(), "reply already handled");
@@ -339,6 +354,54 @@ pub async fn send_reply(ports: &SenderPorts<'_>, job: &ReplyJob, attempt: u32, n
         },
     };
     send_claimed(ports, message, ReplyTo::of(&conversation), false, token, attempt, now).await
+}
+
+/// A reply in a chat-app conversation goes to the app, not to Meta: claimed like any send, then
+/// the `chat_app.message` event the app reads (`/v1/events`), then recorded `sent` under its
+/// delivery id, which the statuses the app posts back find. A job that comes back with the message
+/// still `sending` (it died between the two) delivers again: the event's dedupe key keeps it
+/// single, so unlike a WhatsApp send nothing waits for word from anyone.
+async fn deliver_to_chat_app(ports: &SenderPorts<'_>, job: &ReplyJob, user_id: &str, now: DateTime<Utc>) -> Result<SendResult> {
+    let message = match ports.messages.claim_send(&job.org_id, &job.conversation_id, &job.message_id, now).await? {
+        Claim::Claimed(message) => message,
+        Claim::Unclaimed(Some(message)) if message.status == DeliveryStatus::Sending => message,
+        Claim::Unclaimed(Some(message)) => {
+            info!(message_id = message.id, status = message.status.as_str(), "chat-app reply already handled");
+            let at = status_time(&message).unwrap_or(now);
+            follow_delivery(&ports.deliveries, &message, message.status, message.failure.as_ref(), at, false).await?;
+            return Ok(SendResult::Done);
+        }
+        Claim::Unclaimed(None) => {
+            warn!(message_id = job.message_id, "reply job for an unknown message dropped");
+            return Ok(SendResult::Done);
+        }
+    };
+    ports.deliveries.events.record_events(&[chat_app_message_event(&message, user_id, now)]).await?;
+    let id = crate::domain::chat_app::delivery_id(&message.id);
+    let event = sent_event(&message, now);
+    let recorded = ports.messages.mark_sent(&message, &id, now, None, event.as_ref()).await?;
+    follow_sent(&ports.deliveries, &message, &id, now, recorded, event.is_some()).await?;
+    Ok(SendResult::Done)
+}
+
+/// `chat_app.message`: what the app needs to show the reply to its user, once per message.
+fn chat_app_message_event(message: &Message, user_id: &str, at: DateTime<Utc>) -> NewEvent {
+    NewEvent::new(
+        &message.org_id,
+        EventKind::ChatAppMessage,
+        at,
+        json!({
+            "conversation_id": message.conversation_id,
+            "message_id": message.id,
+            "customer_id": message.customer_id,
+            "user_id": user_id,
+            "text": message.text,
+            "content": message.outbound,
+            "sender": { "type": message.sender.kind, "name": message.sender.name },
+            "created_at": message.created_at,
+        }),
+        format!("chat_app.message#{}", message.id),
+    )
 }
 
 /// Sends a message this job has claimed to `to`, read from its conversation or `copied` into

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::domain::channel::{Channel, is_graph_id, quarantine_key};
+use crate::domain::chat_app::{ChatAppMessage, ChatAppStatus, delivery_id};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{ChannelIdentity, Customer, Identity, IdentityChannel, WhatsAppAddress};
 use crate::domain::ids::{inbound_message_id, new_id, sha256_hex};
@@ -35,7 +36,6 @@ pub struct InboundPorts<'a> {
 /// delivery of it that failed before handing it on; duplicates already handled never appear here.
 #[derive(Debug, Clone)]
 pub struct Received {
-    pub channel: Channel,
     pub conversation: Conversation,
     pub message: Message,
     pub inbound: InboundMessage,
@@ -60,6 +60,13 @@ pub async fn process_job(ports: &InboundPorts<'_>, job: &InboundJob) -> Result<V
                     return Ok(Vec::new());
                 }
             }
+        }
+        InboundJob::ChatApp { received_at, org_id, message } => {
+            return Ok(receive_chat_app(ports, org_id, message, *received_at).await?.into_iter().collect());
+        }
+        InboundJob::ChatAppStatus { org_id, status, .. } => {
+            chat_app_status(ports, org_id, status).await?;
+            return Ok(Vec::new());
         }
     };
     let mut received = Vec::new();
@@ -201,7 +208,7 @@ async fn receive_message(
     let (address, name, settings) = (&address, &name, &settings);
     retry_lost_updates("conversation", |_| async move {
         let placed = current_conversation(ports, channel, address, name.as_deref(), at, &inbound.wamid, settings).await?;
-        let mut conversation = placed.conversation;
+        let conversation = placed.conversation;
         let mut block = placed.block;
         if block.is_none() {
             // One atomic write, counted once per WhatsApp id however often the job is delivered.
@@ -212,81 +219,162 @@ async fn receive_message(
                 block = Some(start_block(ports, org, address, settings, reason, at, &inbound.wamid, &conversation.id).await?);
             }
         }
-        let mut message = Message {
-            id: inbound_message_id(at, &inbound.wamid, conversation.last_inbound_message_id.as_deref()),
-            org_id: org.to_string(),
-            conversation_id: conversation.id.clone(),
-            customer_id: conversation.customer_id.clone(),
-            direction: Direction::Inbound,
-            kind: inbound.kind.clone(),
-            text: inbound.text.clone(),
-            content: inbound.content.clone(),
-            context: inbound.context.clone(),
-            referral: inbound.referral.clone(),
-            errors: inbound.errors.clone(),
-            outbound: None,
-            wamid: Some(inbound.wamid.clone()),
-            status: DeliveryStatus::Received,
-            failure: None,
-            sender: Sender { kind: SenderType::Customer, id: Some(conversation.customer_id.clone()), name: name.clone() },
-            created_at: at,
-            sent_at: None,
-            delivered_at: None,
-            read_at: None,
-            failed_at: None,
-            sent_as_template: None,
-            idempotency_key: None,
-            sending_at: None,
-            resent_at: None,
-            rate_limited: block.is_some(),
-            // The file is fetched by media-worker; the message shows it pending at once.
-            media: crate::domain::media::media_reference(&inbound.kind, inbound.content.as_ref()).map(|r| {
-                crate::domain::media::MessageMedia {
-                    id: String::new(),
-                    media_type: r.media_type,
-                    mime_type: r.mime_type,
-                    filename: r.filename,
-                    status: crate::domain::media::MediaStatus::Pending,
-                    reason: None,
-                    size: None,
-                    url: None,
-                }
-            }),
-        };
-        if let Some(media) = message.media.as_mut() {
-            // One file per message: the media record shares the message's id.
-            media.id = message.id.clone();
-        }
+        let message = customer_message(&conversation, inbound, at, name.clone(), block.is_some());
         // A redelivery of the message that crossed the limit finds its own block on the identity.
         let started = block.filter(|b| b.started_by(&inbound.wamid));
-        conversation.touch_inbound(at, &message.id, inbound.text.as_deref().or(Some(&inbound.kind)));
-        conversation.version += 1;
-        match ports.messages.record_inbound(&message, &conversation).await? {
-            Written::Stored => Ok(Some(Received {
-                channel: channel.clone(),
-                conversation,
-                message,
-                inbound: inbound.clone(),
-                repeated: false,
-                rate_limit: started,
-            })),
-            Written::AlreadyThere => match ports.messages.unhandled_inbound(org, &inbound.wamid).await? {
-                // Stored by an earlier delivery of this job that failed before handing it on.
-                Some(stored) => {
-                    let conversation =
-                        ports.conversations.conversation(org, &stored.conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
-                    info!(wamid = inbound.wamid, "duplicate message still owed its handling: handed on");
-                    let rate_limit = started.filter(|_| stored.rate_limited);
-                    Ok(Some(Received { channel: channel.clone(), conversation, message: stored, inbound: inbound.clone(), repeated: true, rate_limit }))
-                }
-                None => {
-                    info!(wamid = inbound.wamid, "duplicate message ignored");
-                    Ok(None)
-                }
-            },
-        }
+        record(ports, conversation, message, inbound, started).await
     })
     .await
+}
+
+/// A message from a user of the organisation's chat app (`docs/chat-app.md`): the user's
+/// identity on `chat_app` leads to their customer (created with it on their first message, linked
+/// by nobody) and their open conversation on the app (opened when none is), then the message is
+/// stored once per app message id, exactly as a WhatsApp message. Not counted against the rate
+/// limits: the app is the organisation's own and signs every call; it limits its users itself.
+async fn receive_chat_app(ports: &InboundPorts<'_>, org: &str, posted: &ChatAppMessage, received_at: DateTime<Utc>) -> Result<Option<Received>> {
+    let inbound = posted.inbound();
+    // The app's clock may be ahead by the signature's window: never ahead of ours.
+    let at = posted.sent_at.min(received_at);
+    let (inbound, user) = (&inbound, &posted.user);
+    retry_lost_updates("conversation", |_| async move {
+        let conversation = chat_app_conversation(ports, org, posted, at).await?;
+        let message = customer_message(&conversation, inbound, at, user.name.clone(), false);
+        record(ports, conversation, message, inbound, None).await
+    })
+    .await
+}
+
+/// The chat-app user's open conversation, creating their customer or a new conversation when
+/// there is none; another worker doing the same first is a lost update (read again).
+async fn chat_app_conversation(ports: &InboundPorts<'_>, org: &str, posted: &ChatAppMessage, at: DateTime<Utc>) -> Result<Conversation> {
+    let now = Utc::now();
+    let user = &posted.user;
+    match ports.customers.identity(org, IdentityChannel::ChatApp, &user.id).await? {
+        None => {
+            let first_seen = Identity::first_seen(IdentityChannel::ChatApp, &user.id, now);
+            let mut customer = Customer::new(new_id(now), org, user.name.clone(), None, Some(first_seen), now);
+            customer.email = user.email.clone();
+            let conversation = Conversation::open_on_chat_app(new_id(now), org, &customer.id, &user.id, at, now);
+            let identity = ChannelIdentity {
+                org_id: org.to_string(),
+                channel: IdentityChannel::ChatApp,
+                address: user.id.clone(),
+                customer_id: customer.id.clone(),
+                open_conversation_id: Some(conversation.id.clone()),
+                profile_name: user.name.clone(),
+                last_conversation_id: Some(conversation.id.clone()),
+                blocked: None,
+            };
+            match ports.customers.create_customer(&customer, &identity, &conversation).await? {
+                Written::Stored => Ok(conversation),
+                Written::AlreadyThere => Err(Error::LostUpdate("customer")),
+            }
+        }
+        Some(identity) => {
+            if let Some(id) = &identity.open_conversation_id
+                && let Some(c) = ports.conversations.conversation(org, id).await?
+                && c.status == ConversationStatus::Open
+            {
+                return Ok(c);
+            }
+            let conversation = Conversation::open_on_chat_app(new_id(now), org, &identity.customer_id, &user.id, at, now);
+            match ports.customers.open_conversation(&identity, identity.open_conversation_id.as_deref(), &conversation).await? {
+                Written::Stored => Ok(conversation),
+                Written::AlreadyThere => Err(Error::LostUpdate("conversation")),
+            }
+        }
+    }
+}
+
+/// What the app says became of a reply it was given: applied like Meta's statuses (forward only,
+/// failed is final; one that comes before the send is recorded waits for it), then followed into
+/// the feed and, for an action's answer, into the action.
+async fn chat_app_status(ports: &InboundPorts<'_>, org: &str, posted: &ChatAppStatus) -> Result<()> {
+    let id = delivery_id(&posted.message_id);
+    let (status, failure) = (posted.status.status(), posted.failure());
+    let written = ports.messages.apply_status(org, &id, status, failure.as_ref(), posted.at).await?;
+    crate::app::delivery::status_callback(&ports.deliveries, org, &id, None, status, failure.as_ref(), posted.at, written).await
+}
+
+/// A customer's message in `conversation`, as stored: its id orders it after the conversation's
+/// latest one of the same second.
+fn customer_message(conversation: &Conversation, inbound: &InboundMessage, at: DateTime<Utc>, name: Option<String>, rate_limited: bool) -> Message {
+    let mut message = Message {
+        id: inbound_message_id(at, &inbound.wamid, conversation.last_inbound_message_id.as_deref()),
+        org_id: conversation.org_id.clone(),
+        conversation_id: conversation.id.clone(),
+        customer_id: conversation.customer_id.clone(),
+        direction: Direction::Inbound,
+        kind: inbound.kind.clone(),
+        text: inbound.text.clone(),
+        content: inbound.content.clone(),
+        context: inbound.context.clone(),
+        referral: inbound.referral.clone(),
+        errors: inbound.errors.clone(),
+        outbound: None,
+        wamid: Some(inbound.wamid.clone()),
+        status: DeliveryStatus::Received,
+        failure: None,
+        sender: Sender { kind: SenderType::Customer, id: Some(conversation.customer_id.clone()), name },
+        created_at: at,
+        sent_at: None,
+        delivered_at: None,
+        read_at: None,
+        failed_at: None,
+        sent_as_template: None,
+        idempotency_key: None,
+        sending_at: None,
+        resent_at: None,
+        rate_limited,
+        // The file is fetched by media-worker; the message shows it pending at once.
+        media: crate::domain::media::media_reference(&inbound.kind, inbound.content.as_ref()).map(|r| crate::domain::media::MessageMedia {
+            id: String::new(),
+            media_type: r.media_type,
+            mime_type: r.mime_type,
+            filename: r.filename,
+            status: crate::domain::media::MediaStatus::Pending,
+            reason: None,
+            size: None,
+            url: None,
+        }),
+    };
+    if let Some(media) = message.media.as_mut() {
+        // One file per message: the media record shares the message's id.
+        media.id = message.id.clone();
+    }
+    message
+}
+
+/// Stores a customer's message with its conversation, once per channel message id (`wamid`):
+/// a repeat still owed its handling (an earlier delivery died before handing it on) is handed on
+/// again, one already handled is dropped. A changed conversation is a lost update.
+async fn record(
+    ports: &InboundPorts<'_>,
+    mut conversation: Conversation,
+    message: Message,
+    inbound: &InboundMessage,
+    started: Option<CustomerBlock>,
+) -> Result<Option<Received>> {
+    let org = conversation.org_id.clone();
+    conversation.touch_inbound(message.created_at, &message.id, inbound.text.as_deref().or(Some(&inbound.kind)));
+    conversation.version += 1;
+    match ports.messages.record_inbound(&message, &conversation).await? {
+        Written::Stored => Ok(Some(Received { conversation, message, inbound: inbound.clone(), repeated: false, rate_limit: started })),
+        Written::AlreadyThere => match ports.messages.unhandled_inbound(&org, &inbound.wamid).await? {
+            // Stored by an earlier delivery of this job that failed before handing it on.
+            Some(stored) => {
+                let conversation = ports.conversations.conversation(&org, &stored.conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
+                info!(wamid = inbound.wamid, "duplicate message still owed its handling: handed on");
+                let rate_limit = started.filter(|_| stored.rate_limited);
+                Ok(Some(Received { conversation, message: stored, inbound: inbound.clone(), repeated: true, rate_limit }))
+            }
+            None => {
+                info!(wamid = inbound.wamid, "duplicate message ignored");
+                Ok(None)
+            }
+        },
+    }
 }
 
 /// Blocks the customer for the cool-down, if no other delivery did first: then this message

@@ -217,6 +217,26 @@ impl ChatAppMessage {
     }
 }
 
+impl ChatAppMessage {
+    /// The message as inbound processing and the bot read every channel's: a text message, kept
+    /// under its marker id, its body as the app posted it.
+    pub fn inbound(&self) -> crate::domain::webhook::InboundMessage {
+        crate::domain::webhook::InboundMessage {
+            wamid: self.inbound_id(),
+            from: None,
+            from_user_id: None,
+            timestamp: Some(self.sent_at),
+            kind: "text".into(),
+            content: Some(serde_json::json!({ "body": self.text })),
+            text: Some(self.text.clone()),
+            context: None,
+            referral: None,
+            errors: None,
+            raw: serde_json::to_value(self).unwrap_or_default(),
+        }
+    }
+}
+
 /// The marker id of an inbound chat-app message (the role Meta's `wamid` plays for WhatsApp): in
 /// the organisation's namespace of channel message ids, never one of Meta's (`wamid.…`).
 pub fn inbound_id(app_message_id: &str) -> String {

@@ -82,6 +82,17 @@ pub struct Conversation {
 }
 
 impl Conversation {
+    /// A new open conversation with a user of the organisation's chat app (`user_id`): on no
+    /// WhatsApp number (`phone_number_id` empty), its replies delivered to the app as events.
+    pub fn open_on_chat_app(id: String, org_id: &str, customer_id: &str, user_id: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> Conversation {
+        Conversation { channel: crate::domain::chat_app::CHANNEL.into(), ..Conversation::open_on(id, org_id, "", customer_id, user_id, at, now) }
+    }
+
+    /// Whether the conversation is with a chat-app user (else WhatsApp).
+    pub fn is_chat_app(&self) -> bool {
+        self.channel == crate::domain::chat_app::CHANNEL
+    }
+
     /// A new open conversation with the customer at `customer_address` on our number
     /// `phone_number_id`, in the bot's `menu`; `at` is when its first message was sent.
     pub fn open_on(id: String, org_id: &str, phone_number_id: &str, customer_id: &str, customer_address: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> Conversation {

@@ -65,6 +65,10 @@ pub enum EventKind {
     /// matched what Meta said.
     #[serde(rename = "media.unavailable")]
     MediaUnavailable,
+    /// A reply for a user of the organisation's chat app, for the app to show them (`data`: ids,
+    /// the app's `user_id`, `text`, `content`); the app posts back what became of it.
+    #[serde(rename = "chat_app.message")]
+    ChatAppMessage,
     /// A number taken by a duplicate that found its event already recorded: keeps the sequence
     /// gap-free, never shown.
     #[serde(rename = "void")]
@@ -89,6 +93,7 @@ impl EventKind {
             EventKind::TemplateStatusChanged => "template.status_changed",
             EventKind::MediaStored => "media.stored",
             EventKind::MediaUnavailable => "media.unavailable",
+            EventKind::ChatAppMessage => "chat_app.message",
             EventKind::Void => "void",
         }
     }

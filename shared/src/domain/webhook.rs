@@ -68,6 +68,11 @@ pub enum InboundJob {
     Changes { received_at: DateTime<Utc>, changes: Vec<WebhookChange> },
     /// A body too large for a queue message, kept in the media bucket under `key`.
     Stored { received_at: DateTime<Utc>, key: String },
+    /// A message a user wrote in the organisation's chat app (signed by its key: `org_id` is the
+    /// key's organisation, never the body's word).
+    ChatApp { received_at: DateTime<Utc>, org_id: String, message: super::chat_app::ChatAppMessage },
+    /// What became of a reply the chat app was given.
+    ChatAppStatus { received_at: DateTime<Utc>, org_id: String, status: super::chat_app::ChatAppStatus },
 }
 
 /// Why a correctly signed body cannot be processed (it is quarantined, and Meta still gets 200).

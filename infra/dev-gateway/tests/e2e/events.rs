@@ -146,6 +146,8 @@ async fn every_sample_event_runs_through_its_handler() {
         // Signed for the public URL of the memory adapter (api.example.com) with the demo voice
         // account's token: this stack has another URL and no voice account, so both are refused
         // (functions/voice-webhook's own test shows the signed one taken in).
+        ("chat-app-webhook/receive-message-unknown-key.json", 401),
+        ("chat-app-webhook/receive-status-unsigned.json", 401),
         ("voice-webhook/status-completed.json", 403),
         ("voice-webhook/status-forged.json", 403),
         ("whatsapp-webhook/receive-text-message.json", 200),

@@ -6,6 +6,7 @@ mod actions;
 mod calls;
 mod canned;
 mod channels;
+mod chat_app;
 mod contract;
 mod customer_context;
 mod customers;
