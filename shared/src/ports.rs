@@ -108,6 +108,39 @@ pub trait CustomerStore: Send + Sync {
     async fn customer(&self, org_id: &str, customer_id: &str) -> Result<Option<Customer>>;
 }
 
+/// What adding a customer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomerAdded {
+    Stored,
+    /// Nothing written: the phone's WhatsApp identity (`field` "phone") or the external id
+    /// (`field` "external_id") is already the customer's `customer_id`.
+    Taken { field: &'static str, customer_id: String },
+}
+
+/// An entry of the customers' search index: one of the customer's terms.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct TermHit {
+    pub term: String,
+    pub customer_id: String,
+}
+
+/// Customers created and edited by hand, and found by search (`docs/customers.md`). Every write
+/// keeps the customer's search terms (`Customer::search_terms`) and the claim of their external id
+/// in step with the customer, in the same transaction.
+#[async_trait]
+pub trait CustomerDirectory: Send + Sync {
+    /// Creates the customer with their terms, the claim of their external id and, for a customer
+    /// with a phone, its WhatsApp identity: all or nothing (`Taken` names who has the number or id).
+    async fn add_customer(&self, customer: &Customer, identity: Option<&ChannelIdentity>) -> Result<CustomerAdded>;
+    /// Writes `next` over `previous` (still stored at `previous.version`) and moves the terms that
+    /// changed; `LostUpdate` when the customer changed meanwhile.
+    async fn save_customer(&self, previous: &Customer, next: &Customer) -> Result<()>;
+    /// The organisation's search index from the first term starting with `prefix`, in term order.
+    async fn search_terms(&self, org_id: &str, prefix: &str, page: &PageRequest) -> Result<Page<TermHit>>;
+    /// The customers of these ids that exist (at most 100), in no particular order.
+    async fn customers_by_id(&self, org_id: &str, ids: &[String]) -> Result<Vec<Customer>>;
+}
+
 /// Everything stored about a customer, for export and erasure.
 #[async_trait]
 pub trait CustomerRecords: Send + Sync {
@@ -995,6 +1028,7 @@ pub trait Stores:
     + ChatAppKeyStore
     + CustomerStore
     + CustomerRecords
+    + CustomerDirectory
     + ConversationStore
     + MessageStore
     + WhatsAppTemplateStore
@@ -1022,6 +1056,7 @@ impl<T> Stores for T where
         + ChatAppKeyStore
         + CustomerStore
         + CustomerRecords
+        + CustomerDirectory
         + ConversationStore
         + MessageStore
         + WhatsAppTemplateStore

@@ -3,20 +3,49 @@
 //! route shares (401, 422 for the query, 500; 400/413 for a body) are added there, once.
 
 use max_core::app::customer_context::CustomerContext;
+use crate::directory::SearchQuery;
 use max_core::app::rate_limits::CustomerView;
+use max_core::domain::customer::{Customer, CustomerChanges, NewCustomer};
 use max_core::domain::erasure::CustomerRecord;
 use max_core::domain::transaction::{NewTransaction, TransactionShape};
 use max_core::http::{PageBody, PageQuery};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
-#[openapi(paths(get_customer, erase_customer, export_customer, unblock_customer, record_transaction, list_transactions, customer_context))]
+#[openapi(paths(search_customers, create_customer, update_customer, get_customer, erase_customer, export_customer, unblock_customer, record_transaction, list_transactions, customer_context))]
 struct Api;
 
 /// This function's operations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     Api::openapi()
 }
+
+/// Customers whose name words, phone digits, email or external id start with `q` (each of its
+/// words), in the order of the index term they were found by. A page reads `limit` index entries
+/// and may answer fewer customers (each customer once); follow `next_cursor` to the end.
+#[utoipa::path(get, path = "/v1/customers", tag = "customers", params(SearchQuery),
+    responses((status = 200, description = "A page of customers", body = PageBody<Customer>)))]
+fn search_customers() {}
+
+/// Creates a customer (201). A `phone` becomes their WhatsApp identity (linked by the caller):
+/// messages from that number land on them. A phone or external id that is already a customer's
+/// answers 409 with that customer's id in `current`, writing nothing.
+#[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = NewCustomer,
+    responses(
+        (status = 201, description = "Created", body = Customer),
+        (status = 409, description = "The phone or external id is already a customer's (`current`: their id)"),
+    ))]
+fn create_customer() {}
+
+/// Changes name, email, tags, notes, language (`null` clears one; absent leaves it) over the
+/// `version` read; 409 when the customer changed since (`current`: the version now).
+#[utoipa::path(patch, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path)), request_body = CustomerChanges,
+    responses(
+        (status = 200, description = "The customer, changed", body = Customer),
+        (status = 404, description = "No such customer"),
+        (status = 409, description = "The customer changed since `version` (`current`: the version now)"),
+    ))]
+fn update_customer() {}
 
 /// A customer, with the rate-limit block holding now (`blocked`, `null` when none).
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers", params(("id" = String, Path)),

@@ -1,6 +1,8 @@
 //! The customers API (`docs/customers.md`).
 //!
-//! - `GET  /v1/customers/{id}` (with its rate-limit block: `blocked`, or `null`)
+//! - `GET  /v1/customers?q=`, `POST /v1/customers`, `PATCH /v1/customers/{id}`: search, create,
+//!   edit (`directory.rs`)
+//! - `GET  /v1/customers/{id}` (with its identities, `merged_into`, its rate-limit block: `blocked`, or `null`)
 //! - `POST /v1/customers/{id}/unblock` (supervisors, admins): lifts a rate-limit block
 //! - `DELETE /v1/customers/{id}` (admins): erases the customer; `GET /v1/customers/{id}/export`
 //!   (admins): everything stored about them
@@ -13,6 +15,7 @@
 
 pub mod api;
 mod context;
+pub mod directory;
 mod transactions;
 
 use lambda_http::http::Method;
@@ -35,6 +38,9 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         (_, ["v1", "customers", id, "transactions"]) => return transactions::route(req, deps, &caller, id).await,
         (&Method::GET, ["v1", "customers", id, "context"]) => return context::route(req, deps, &caller, id).await,
         _ => {}
+    }
+    if let Some(answer) = directory::route(req, deps, &caller, &path).await {
+        return answer;
     }
     let NoQuery {} = query_params(req)?;
     match (req.method(), path.as_slice()) {

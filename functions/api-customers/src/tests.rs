@@ -12,12 +12,15 @@ async fn its_sample_events_answer_what_they_show() {
         answered,
         statuses(&[
             ("context-unknown-customer.json", 404),
+            ("create-customer.json", 201),
             ("erase-unknown-customer.json", 404),
             ("export-unknown-customer.json", 404),
             ("list-transactions-unknown-customer.json", 404),
             ("record-transaction-unknown-currency.json", 422),
             ("record-transaction-unknown-customer.json", 404),
+            ("search-customers.json", 200),
             ("unblock-unknown-customer.json", 404),
+            ("update-unknown-customer.json", 404),
         ])
     );
 }

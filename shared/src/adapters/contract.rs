@@ -118,6 +118,9 @@ macro_rules! store_contract {
             transactions_list_newest_first_in_pages_per_customer,
             an_address_is_an_identity_only_on_its_own_channel,
             the_customers_links_lead_to_their_records,
+            a_customer_is_added_with_terms_claim_and_identity_all_or_nothing,
+            a_customer_save_moves_its_terms_over_the_version_read,
+            search_terms_page_by_prefix_in_term_order,
             a_message_is_counted_once_per_window_however_often_it_is_delivered,
             one_block_holds_at_a_time_and_unblocking_is_harmless,
             rate_limit_settings_are_stored_per_organisation,
@@ -440,6 +443,79 @@ pub async fn a_customer_is_created_once_and_all_or_nothing<S: Stores + ?Sized>(s
     assert_eq!(s.customer(ORG, "CU2").await.unwrap(), None);
     assert_eq!(s.conversation(ORG, "C2").await.unwrap(), None);
     assert_eq!(s.whatsapp_identity(ORG, "A1").await.unwrap(), Some(id));
+}
+
+
+// ------------------------------------------------------------------ customers by hand, search
+
+fn by_hand(org: &str, id: &str, body: serde_json::Value) -> (Customer, Option<ChannelIdentity>) {
+    let input: crate::domain::customer::NewCustomer = from_json(body);
+    let (mut c, identity) = input.customer("x".into(), org, "u1", t(0)).unwrap();
+    c.id = id.into();
+    (c, identity.map(|i| ChannelIdentity { customer_id: id.into(), ..i }))
+}
+
+async fn terms_of<S: Stores + ?Sized>(s: &S, org: &str, prefix: &str) -> Vec<String> {
+    let page = s.search_terms(org, prefix, &PageRequest { limit: 100, cursor: None }).await.unwrap();
+    page.items.into_iter().map(|h| format!("{}#{}", h.term, h.customer_id)).collect()
+}
+
+pub async fn a_customer_is_added_with_terms_claim_and_identity_all_or_nothing<S: Stores + ?Sized>(s: &S) {
+    let (ana, phone) = by_hand(ORG, "CU1", json!({ "name": "Ana Ruiz", "phone": "+34600111222", "external_id": "crm-1" }));
+    assert_eq!(s.add_customer(&ana, phone.as_ref()).await.unwrap(), CustomerAdded::Stored);
+    assert_eq!(s.whatsapp_identity(ORG, "34600111222").await.unwrap().map(|i| i.customer_id).as_deref(), Some("CU1"));
+    assert_eq!(s.customers_by_id(ORG, &["CU1".into(), "nobody".into()]).await.unwrap(), vec![ana.clone()]);
+    assert_eq!(terms_of(s, ORG, "").await, ["34600111222#CU1", "ana#CU1", "crm-1#CU1", "ruiz#CU1"]);
+    // The same number: refused naming CU1, nothing of CU2 written.
+    let (dup, phone2) = by_hand(ORG, "CU2", json!({ "name": "Bea", "phone": "34600111222" }));
+    assert_eq!(s.add_customer(&dup, phone2.as_ref()).await.unwrap(), CustomerAdded::Taken { field: "phone", customer_id: "CU1".into() });
+    let (dup, _) = by_hand(ORG, "CU3", json!({ "name": "Bea", "external_id": "crm-1" }));
+    assert_eq!(s.add_customer(&dup, None).await.unwrap(), CustomerAdded::Taken { field: "external_id", customer_id: "CU1".into() });
+    assert!(s.customers_by_id(ORG, &["CU2".into(), "CU3".into()]).await.unwrap().is_empty());
+    assert!(terms_of(s, ORG, "bea").await.is_empty());
+    // Another organisation: its own number, id and index.
+    let (other, phone) = by_hand(OTHER, "CU1", json!({ "name": "Ana", "phone": "34600111222", "external_id": "crm-1" }));
+    assert_eq!(s.add_customer(&other, phone.as_ref()).await.unwrap(), CustomerAdded::Stored);
+    assert_eq!(terms_of(s, OTHER, "ana").await, ["ana#CU1"]);
+    assert!(s.customers_by_id(OTHER, &["CU9".into()]).await.unwrap().is_empty());
+}
+
+pub async fn a_customer_save_moves_its_terms_over_the_version_read<S: Stores + ?Sized>(s: &S) {
+    let (ana, _) = by_hand(ORG, "CU1", json!({ "name": "Ana Ruiz", "email": "ana@x.io" }));
+    s.add_customer(&ana, None).await.unwrap();
+    let changes: crate::domain::customer::CustomerChanges = from_json(json!({ "name": "Ana Gil", "email": null, "version": 1 }));
+    let next = ana.changed(&changes, t(1)).unwrap();
+    s.save_customer(&ana, &next).await.unwrap();
+    assert_eq!(terms_of(s, ORG, "").await, ["ana#CU1", "gil#CU1"]);
+    assert_eq!(s.customers_by_id(ORG, &["CU1".into()]).await.unwrap(), vec![next.clone()]);
+    // Over version 1 again: lost, nothing written.
+    let lost = ana.changed(&from_json(json!({ "name": "Lost", "version": 1 })), t(2)).unwrap();
+    assert!(matches!(s.save_customer(&ana, &lost).await, Err(Error::LostUpdate(_))));
+    assert_eq!(terms_of(s, ORG, "").await, ["ana#CU1", "gil#CU1"]);
+    // A customer item of before versions (inbound's, no `version`) saves over version 1.
+    let c = conversation(ORG, "C1", "A1", t(1));
+    let mut old = customer(ORG, &c.customer_id);
+    old.name = Some("Old".into());
+    s.create_customer(&old, &identity(ORG, "A1", &c.customer_id, Some("C1")), &c).await.unwrap();
+    assert_eq!(terms_of(s, ORG, "old").await, [format!("old#{}", c.customer_id)]);
+    let renamed = old.changed(&from_json(json!({ "name": "New", "version": 1 })), t(2)).unwrap();
+    s.save_customer(&old, &renamed).await.unwrap();
+    assert_eq!(terms_of(s, ORG, "new").await, [format!("new#{}", c.customer_id)]);
+    assert!(terms_of(s, ORG, "old").await.is_empty());
+}
+
+pub async fn search_terms_page_by_prefix_in_term_order<S: Stores + ?Sized>(s: &S) {
+    for (id, name) in [("CU1", "Lee Ann"), ("CU2", "Leeroy"), ("CU3", "Lea"), ("CU4", "Bo Lee")] {
+        s.add_customer(&by_hand(ORG, id, json!({ "name": name })).0, None).await.unwrap();
+    }
+    assert_eq!(terms_of(s, ORG, "lee").await, ["lee#CU1", "lee#CU4", "leeroy#CU2"]);
+    let first = s.search_terms(ORG, "le", &PageRequest { limit: 2, cursor: None }).await.unwrap();
+    assert_eq!(first.items.iter().map(|h| h.customer_id.as_str()).collect::<Vec<_>>(), ["CU3", "CU1"]);
+    let cursor = first.next_cursor.expect("more to read");
+    let second = s.search_terms(ORG, "le", &PageRequest { limit: 2, cursor: Some(cursor.clone()) }).await.unwrap();
+    assert_eq!(second.items.iter().map(|h| h.customer_id.as_str()).collect::<Vec<_>>(), ["CU4", "CU2"]);
+    // A cursor of one organisation's index is refused in another's.
+    assert!(s.search_terms(OTHER, "le", &PageRequest { limit: 2, cursor: Some(cursor) }).await.is_err());
 }
 
 pub async fn an_address_is_an_identity_only_on_its_own_channel<S: Stores + ?Sized>(s: &S) {

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
+
 /// A customer: one person, whatever channels they write on (`docs/customers.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(from = "StoredCustomer")]
@@ -182,6 +184,290 @@ impl Identity {
     }
 }
 
+// ------------------------------------------------------------------ created and edited by hand
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_EMAIL_CHARS: usize = 254;
+const MAX_EXTERNAL_ID_CHARS: usize = 128;
+const MAX_NOTES_CHARS: usize = 4000;
+const MAX_TAGS: usize = 20;
+const MAX_TAG_CHARS: usize = 50;
+const MAX_LANGUAGE_CHARS: usize = 35;
+/// Name words indexed for search: enough for any real name, and a customer's terms always fit
+/// in one transaction with the customer.
+const MAX_NAME_TERMS: usize = 8;
+/// Words of a search query.
+const MAX_QUERY_WORDS: usize = 5;
+const MAX_QUERY_CHARS: usize = 100;
+
+/// `POST /v1/customers`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub name: Option<String>,
+    /// E.164 (`+34600111222`): the customer's WhatsApp number. Their messages from it land on this
+    /// customer; a number already a customer's answers 409 naming them.
+    #[serde(default)]
+    #[schema(pattern = "^\\+?[1-9][0-9]{6,14}$")]
+    pub phone: Option<String>,
+    #[serde(default)]
+    #[schema(max_length = 254, pattern = "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$")]
+    pub email: Option<String>,
+    /// The business's own id; one customer per external id (409 naming the one who has it).
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 128, pattern = "^\\S+$")]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Vec<TagText>, max_items = 20)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 4000, pattern = "\\S")]
+    pub notes: Option<String>,
+    #[serde(default)]
+    #[schema(max_length = 35, pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+    pub language: Option<String>,
+}
+
+/// `PATCH /v1/customers/{id}`: the fields given change (`null` clears one); `version` is the
+/// version the change was made over (409 when the customer changed since).
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerChanges {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable, min_length = 1, max_length = 200, pattern = "\\S")]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable, max_length = 254, pattern = "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$")]
+    pub email: Option<Option<String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<TagText>>, max_items = 20)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable, min_length = 1, max_length = 4000, pattern = "\\S")]
+    pub notes: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable, max_length = 35, pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+    pub language: Option<Option<String>>,
+    #[schema(minimum = 1)]
+    pub version: u64,
+}
+
+/// A tag as the contract describes it (the fields stay plain strings).
+struct TagText;
+
+impl utoipa::PartialSchema for TagText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(MAX_TAG_CHARS)).pattern(Some("\\S")).into()
+    }
+}
+
+impl utoipa::ToSchema for TagText {}
+
+/// A field given, possibly as `null` (`Some(None)`), apart from one left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Free text: not blank, at most `max` characters, kept as given but trimmed.
+fn text(field: &str, value: &str, max: usize) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(Error::invalid(field, "must not be empty (null clears it)"));
+    }
+    if chars(value) > max {
+        return Err(Error::invalid(field, format!("must be at most {max} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Error::invalid(field, "must not hold control characters"));
+    }
+    Ok(value.to_string())
+}
+
+fn name(value: &str) -> Result<String> {
+    let value = text("name", value, MAX_NAME_CHARS)?;
+    if value.contains('\n') || value.contains('\t') {
+        return Err(Error::invalid("name", "must be one line"));
+    }
+    Ok(value)
+}
+
+/// One `@`, something before it, a dotted domain after it, no spaces: what a mailbox looks like
+/// (whether it exists is not ours to know).
+fn email(value: &str) -> Result<String> {
+    let value = value.trim();
+    let valid = chars(value) <= MAX_EMAIL_CHARS
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+        && value.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.contains('@') && domain.split('.').count() >= 2 && domain.split('.').all(|p| !p.is_empty())
+        });
+    if valid { Ok(value.to_string()) } else { Err(Error::invalid("email", "must be an email address (name@example.com), at most 254 characters")) }
+}
+
+fn external_id(value: &str) -> Result<String> {
+    let valid = (1..=MAX_EXTERNAL_ID_CHARS).contains(&chars(value)) && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid { Ok(value.to_string()) } else { Err(Error::invalid("external_id", "must be 1 to 128 characters without spaces")) }
+}
+
+/// Trimmed, without repeats (the first spelling stays), at most [`MAX_TAGS`].
+fn tags(values: &[String]) -> Result<Vec<String>> {
+    if values.len() > MAX_TAGS {
+        return Err(Error::invalid("tags", format!("must be at most {MAX_TAGS} tags")));
+    }
+    let mut kept: Vec<String> = Vec::new();
+    for (i, tag) in values.iter().enumerate() {
+        let tag = text(&format!("tags[{i}]"), tag, MAX_TAG_CHARS)?;
+        if tag.contains('\n') || tag.contains('\t') {
+            return Err(Error::invalid(format!("tags[{i}]"), "must be one line"));
+        }
+        if !kept.iter().any(|k| k.to_lowercase() == tag.to_lowercase()) {
+            kept.push(tag);
+        }
+    }
+    Ok(kept)
+}
+
+/// A BCP 47 tag in its usual shape: a 2–3 letter language, then subtags (`es`, `pt-BR`, `zh-Hant`).
+fn language(value: &str) -> Result<String> {
+    let mut parts = value.split('-');
+    let primary = parts.next().unwrap_or_default();
+    let valid = chars(value) <= MAX_LANGUAGE_CHARS
+        && (2..=3).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if valid { Ok(value.to_string()) } else { Err(Error::invalid("language", "must be a language tag (es, pt-BR)")) }
+}
+
+impl NewCustomer {
+    /// The customer it creates, checked field by field, and their WhatsApp identity when a phone
+    /// is given (created by `by`, now).
+    pub fn customer(&self, id: String, org_id: &str, by: &str, now: DateTime<Utc>) -> Result<(Customer, Option<ChannelIdentity>)> {
+        let phone = self.phone.as_deref().map(|p| e164_digits("phone", p)).transpose()?;
+        let on_whatsapp = phone.as_ref().map(|p| Identity { channel: IdentityChannel::Whatsapp, external_id: p.clone(), linked_by: Some(by.to_string()), linked_at: now });
+        let mut customer = Customer::new(id, org_id, self.name.as_deref().map(name).transpose()?, phone.clone(), on_whatsapp, now);
+        customer.email = self.email.as_deref().map(email).transpose()?;
+        customer.external_id = self.external_id.as_deref().map(external_id).transpose()?;
+        customer.tags = tags(&self.tags)?;
+        customer.notes = self.notes.as_deref().map(|n| text("notes", n, MAX_NOTES_CHARS)).transpose()?;
+        customer.language = self.language.as_deref().map(language).transpose()?;
+        let identity = phone.map(|address| ChannelIdentity {
+            org_id: org_id.to_string(),
+            channel: IdentityChannel::Whatsapp,
+            address,
+            customer_id: customer.id.clone(),
+            open_conversation_id: None,
+            profile_name: None,
+            last_conversation_id: None,
+            blocked: None,
+        });
+        Ok((customer, identity))
+    }
+}
+
+impl Customer {
+    /// The customer with `changes` made, one version on; 409 when they were made over another
+    /// version than the stored one.
+    pub fn changed(&self, changes: &CustomerChanges, now: DateTime<Utc>) -> Result<Customer> {
+        if changes.version != self.version {
+            return Err(Error::conflict(
+                format!("the customer changed since version {}; read it again and repeat the change", changes.version),
+                self.version.to_string(),
+            ));
+        }
+        let mut next = self.clone();
+        if let Some(v) = &changes.name {
+            next.name = v.as_deref().map(name).transpose()?;
+        }
+        if let Some(v) = &changes.email {
+            next.email = v.as_deref().map(email).transpose()?;
+        }
+        if let Some(v) = &changes.tags {
+            next.tags = tags(v)?;
+        }
+        if let Some(v) = &changes.notes {
+            next.notes = v.as_deref().map(|n| text("notes", n, MAX_NOTES_CHARS)).transpose()?;
+        }
+        if let Some(v) = &changes.language {
+            next.language = v.as_deref().map(language).transpose()?;
+        }
+        next.updated_at = now;
+        next.version += 1;
+        Ok(next)
+    }
+
+    /// What a search finds the customer by: each name word, the phone's digits, the email and the
+    /// external id, lowercased (`docs/customers.md`, search).
+    pub fn search_terms(&self) -> std::collections::BTreeSet<String> {
+        let mut terms = std::collections::BTreeSet::new();
+        if let Some(n) = &self.name {
+            terms.extend(words(n).take(MAX_NAME_TERMS));
+        }
+        terms.extend(self.phone.clone());
+        terms.extend(self.email.as_deref().map(str::to_lowercase));
+        terms.extend(self.external_id.as_deref().map(str::to_lowercase));
+        terms
+    }
+}
+
+/// A text's words for search: lowercased, split at anything that is not a letter, digit, `@`,
+/// `.`, `_`, `+` or `-`, and without the punctuation around them.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_alphanumeric() || "@._+-'".contains(c)))
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase())
+        .filter(|w| !w.is_empty())
+}
+
+/// `GET /v1/customers?q=`: a prefix of the customers' names, phones, emails or external ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSearch {
+    /// The word the index is read by (the longest: the fewest hits to read).
+    pub key: String,
+    /// Every word of the query; a customer found has a term starting with each.
+    pub words: Vec<String>,
+}
+
+impl CustomerSearch {
+    /// A phone number in any punctuation (`+34 600-111`) searches by its digits; anything else by
+    /// its words.
+    pub fn parse(q: &str) -> Result<CustomerSearch> {
+        let q = q.trim();
+        let invalid = |reason: &str| Error::invalid("q", reason);
+        if q.is_empty() {
+            return Err(invalid("must not be empty"));
+        }
+        if chars(q) > MAX_QUERY_CHARS {
+            return Err(invalid("must be at most 100 characters"));
+        }
+        let phone_like = q.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) && q.chars().any(|c| c.is_ascii_digit());
+        let words: Vec<String> = if phone_like { vec![q.chars().filter(char::is_ascii_digit).collect()] } else { words(q).collect() };
+        if words.is_empty() {
+            return Err(invalid("must hold a letter or a digit"));
+        }
+        if words.len() > MAX_QUERY_WORDS {
+            return Err(invalid("must be at most 5 words"));
+        }
+        // The first of the longest (`max_by_key` keeps the last of equals).
+        let key = words.iter().rev().max_by_key(|w| chars(w)).cloned().unwrap_or_default();
+        Ok(CustomerSearch { key, words })
+    }
+
+    /// Whether the customer found under `term` (one of their terms starting with `key`) is an
+    /// answer, and the one answer for them: every word starts one of their terms, and `term` is
+    /// the first of their terms under `key` (a customer indexed twice under it, "ana anabel" for
+    /// "ana", is answered once, on whichever page holds that first term).
+    pub fn answers(&self, customer: &Customer, term: &str) -> bool {
+        let terms = customer.search_terms();
+        let first_under_key = terms.iter().find(|t| t.starts_with(&self.key));
+        first_under_key.is_some_and(|t| t == term) && self.words.iter().all(|w| terms.iter().any(|t| t.starts_with(w.as_str())))
+    }
+}
+
 /// A customer's address on WhatsApp. `wa_id` (the phone number) when Meta sends one; otherwise the
 /// business-scoped `user_id`, which newer payloads carry instead for users with a username.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -237,13 +523,13 @@ pub struct ChannelIdentity {
 
 /// A phone number in E.164 (`+` optional, a country code that does not start with 0, at most 15
 /// digits in all), as the digits alone: the form WhatsApp gives a customer's number (`wa_id`) in.
-pub fn e164_digits(field: &str, raw: &str) -> crate::error::Result<String> {
+pub fn e164_digits(field: &str, raw: &str) -> Result<String> {
     let digits = raw.strip_prefix('+').unwrap_or(raw);
     let valid = (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
     if valid {
         Ok(digits.to_string())
     } else {
-        Err(crate::error::Error::invalid(field, "must be a phone number in E.164 (+ and 7 to 15 digits, no spaces)"))
+        Err(Error::invalid(field, "must be a phone number in E.164 (+ and 7 to 15 digits, no spaces)"))
     }
 }
 
@@ -258,6 +544,95 @@ mod tests {
         for bad in ["", "+", "0034600111222", "+34 600 111 222", "3460011122233344", "call me", "+1-650"] {
             assert!(e164_digits("p", bad).is_err(), "{bad:?}");
         }
+    }
+
+
+    fn now() -> DateTime<Utc> {
+        "2026-12-06T10:00:00Z".parse().unwrap()
+    }
+
+    fn new_customer(body: serde_json::Value) -> Result<(Customer, Option<ChannelIdentity>)> {
+        let input: NewCustomer = serde_json::from_value(body).unwrap();
+        input.customer("CU1".into(), "o1", "u-admin", now())
+    }
+
+    fn field_of(e: Error) -> String {
+        match e {
+            Error::Invalid { field, .. } => field,
+            other => panic!("not a 422: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_customer_made_by_hand_has_their_number_as_a_whatsapp_identity_linked_by_its_maker() {
+        let (c, identity) = new_customer(serde_json::json!({
+            "name": "  Ana Ruiz ", "phone": "+34 600111222".replace(' ', ""), "email": "Ana@Example.com", "external_id": "crm-7",
+            "tags": ["vip", "VIP", " fleet "], "notes": "prefers mornings", "language": "es"
+        }))
+        .unwrap();
+        assert_eq!((c.name.as_deref(), c.phone.as_deref(), c.tags.clone()), (Some("Ana Ruiz"), Some("34600111222"), vec!["vip".to_string(), "fleet".into()]));
+        assert_eq!(c.identities, vec![Identity { channel: IdentityChannel::Whatsapp, external_id: "34600111222".into(), linked_by: Some("u-admin".into()), linked_at: now() }]);
+        let identity = identity.unwrap();
+        assert_eq!((identity.customer_id.as_str(), identity.address.as_str(), identity.open_conversation_id.as_deref()), ("CU1", "34600111222", None));
+        assert_eq!(c.version, 1);
+        let terms: Vec<_> = c.search_terms().into_iter().collect();
+        assert_eq!(terms, ["34600111222", "ana", "ana@example.com", "crm-7", "ruiz"]);
+        // Without a phone: no identity until they write or are linked.
+        let (c, identity) = new_customer(serde_json::json!({ "name": "Bo" })).unwrap();
+        assert!(identity.is_none() && c.identities.is_empty());
+    }
+
+    #[test]
+    fn a_bad_field_is_named() {
+        for (body, field) in [
+            (serde_json::json!({ "name": "  " }), "name"),
+            (serde_json::json!({ "name": "a\nb" }), "name"),
+            (serde_json::json!({ "phone": "600 111" }), "phone"),
+            (serde_json::json!({ "email": "ana@" }), "email"),
+            (serde_json::json!({ "email": "ana example.com" }), "email"),
+            (serde_json::json!({ "external_id": "a b" }), "external_id"),
+            (serde_json::json!({ "tags": ["ok", ""] }), "tags[1]"),
+            (serde_json::json!({ "tags": vec!["t"; 21] }), "tags"),
+            (serde_json::json!({ "notes": "x".repeat(4001) }), "notes"),
+            (serde_json::json!({ "language": "spanish" }), "language"),
+        ] {
+            assert_eq!(field_of(new_customer(body.clone()).unwrap_err()), field, "{body}");
+        }
+        for ok in ["es", "pt-BR", "zh-Hant", "es-419"] {
+            assert!(language(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn a_change_applies_over_its_version_only_and_null_clears() {
+        let (c, _) = new_customer(serde_json::json!({ "name": "Ana", "email": "a@b.co", "tags": ["x"] })).unwrap();
+        let changes: CustomerChanges = serde_json::from_value(serde_json::json!({ "email": null, "tags": ["y"], "version": 1 })).unwrap();
+        let later = now() + chrono::Duration::minutes(1);
+        let next = c.changed(&changes, later).unwrap();
+        assert_eq!((next.name.as_deref(), next.email.as_deref(), next.tags.clone(), next.version, next.updated_at), (Some("Ana"), None, vec!["y".to_string()], 2, later));
+        // The same change again, over the version it was made on: the customer moved on, 409.
+        assert!(matches!(next.changed(&changes, later), Err(Error::Conflict { .. })));
+        let blank: CustomerChanges = serde_json::from_value(serde_json::json!({ "name": "", "version": 2 })).unwrap();
+        assert_eq!(field_of(next.changed(&blank, later).unwrap_err()), "name");
+    }
+
+    #[test]
+    fn a_search_reads_the_index_by_its_longest_word_and_answers_each_customer_once() {
+        let phone = CustomerSearch::parse(" +34 (600) 111-2 ").unwrap();
+        assert_eq!((phone.key.as_str(), phone.words.len()), ("346001112", 1));
+        let name = CustomerSearch::parse("Ana RUI").unwrap();
+        assert_eq!((name.key.as_str(), name.words.clone()), ("ana", vec!["ana".to_string(), "rui".into()]));
+        for bad in ["", "   ", "!!", &"a".repeat(101), "a b c d e f"] {
+            assert_eq!(field_of(CustomerSearch::parse(bad).unwrap_err()), "q", "{bad:?}");
+        }
+        let mut c = Customer::new("CU1".into(), "o1", Some("Ana Anabel Ruiz".into()), None, None, now());
+        c.email = Some("ana@x.io".into());
+        let ana = CustomerSearch::parse("ana").unwrap();
+        // Indexed under "ana", "ana@x.io" and "anabel": answered only from the first.
+        assert!(ana.answers(&c, "ana"));
+        assert!(!ana.answers(&c, "anabel") && !ana.answers(&c, "ana@x.io"));
+        assert!(name.answers(&c, "ana"));
+        assert!(!CustomerSearch::parse("ana lopez").unwrap().answers(&c, "ana"));
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct CustomerRecord {
 pub struct Erasure {
     pub customer: Option<Customer>,
     pub forget_identities: Vec<ChannelIdentity>,
+    /// The customer's search terms (their name words, number, email, external id) and the claim
+    /// of their external id: index entries that would still find them by what was erased.
+    pub forget_search_terms: Vec<String>,
+    pub forget_external_id: Option<String>,
     pub conversations: Vec<Conversation>,
     pub messages: Vec<Message>,
     pub tickets: Vec<SupportTicket>,
@@ -159,6 +163,8 @@ impl CustomerRecord {
         Erasure {
             customer,
             forget_identities: self.identities.clone(),
+            forget_search_terms: self.customer.search_terms().into_iter().collect(),
+            forget_external_id: self.customer.external_id.clone(),
             conversations,
             messages,
             tickets,
@@ -244,6 +250,8 @@ mod tests {
         let customer = e.customer.clone().unwrap();
         assert_eq!((customer.name, customer.phone, customer.identities.len()), (None, None, 0));
         assert_eq!(e.forget_identities, r.identities);
+        assert_eq!(e.forget_search_terms, ["34600111222", "ana", "ana@example.com", "crm-ana", "ruiz"]);
+        assert_eq!(e.forget_external_id.as_deref(), Some("crm-ana"));
         let c = &e.conversations[0];
         assert_eq!((c.customer_address.as_str(), c.last_message_preview.as_deref(), c.status), ("erased:CU1", None, ConversationStatus::Closed));
         assert_eq!((c.version, c.closed_at), (4, Some(at(10))));

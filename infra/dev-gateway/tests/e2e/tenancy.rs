@@ -168,6 +168,7 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("POST", "/v1/conversations/{id}/close", format!("/v1/conversations/{conversation}/close"), json!({})),
         ("POST", "/v1/conversations/{id}/reopen", format!("/v1/conversations/{conversation}/reopen"), json!({})),
         ("GET", "/v1/customers/{id}", format!("/v1/customers/{customer}"), Value::Null),
+        ("PATCH", "/v1/customers/{id}", format!("/v1/customers/{customer}"), json!({ "name": "ours now", "version": 1 })),
         ("GET", "/v1/customers/{id}/export", format!("/v1/customers/{customer}/export"), Value::Null),
         ("DELETE", "/v1/customers/{id}", format!("/v1/customers/{customer}"), Value::Null),
         ("POST", "/v1/customers/{id}/unblock", format!("/v1/customers/{customer}/unblock"), Value::Null),

@@ -248,10 +248,11 @@ impl CallStore for DynamoStore {
 
     async fn register_customer(&self, customer: &Customer, identity: &ChannelIdentity) -> Result<Written> {
         let not_exists = Some("attribute_not_exists(pk)");
-        let items = vec![
+        let mut items = vec![
             self.put_op(keyed(identity, super::keys::identity_of(identity), &[])?, not_exists, None)?,
             self.put_op(keyed(customer, super::keys::customer(&customer.org_id, &customer.id), &[])?, not_exists, None)?,
         ];
+        items.extend(self.term_puts(customer, &customer.search_terms())?);
         Ok(match self.transact(items).await? {
             Ok(()) => Written::Stored,
             Err(_) => Written::AlreadyThere,

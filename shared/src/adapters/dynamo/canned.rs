@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 
 use super::{DynamoStore, IDEMPOTENCY_TTL, Item, failed_condition, from_item, key_map, keyed, n, s};
@@ -63,14 +63,6 @@ impl DynamoStore {
     }
 
     /// Deletes `key` if it is absent or held by `id` (never another response's claim).
-    fn delete_op(&self, key: (String, String), condition: Option<(&str, Item)>) -> Result<TransactWriteItem> {
-        let mut delete = Delete::builder().table_name(&self.table).set_key(Some(key_map(key)));
-        if let Some((expression, values)) = condition {
-            delete = delete.condition_expression(expression).set_expression_attribute_values(Some(values));
-        }
-        Ok(TransactWriteItem::builder().delete(delete.build().map_err(|e| Error::backend("dynamodb", e))?).build())
-    }
-
     fn claim_delete(&self, r: &CannedResponse) -> Result<TransactWriteItem> {
         let values = HashMap::from([(":id".to_string(), s(&r.id))]);
         self.delete_op(claim_key(r), Some(("attribute_not_exists(pk) OR response_id = :id", values)))

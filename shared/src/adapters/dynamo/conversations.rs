@@ -134,12 +134,13 @@ impl CustomerStore for DynamoStore {
 
     async fn create_customer(&self, customer: &Customer, identity: &ChannelIdentity, conversation: &Conversation) -> Result<Written> {
         let not_exists = Some("attribute_not_exists(pk)");
-        let items = vec![
+        let mut items = vec![
             self.put_op(keyed(identity, keys::identity_of(identity), &[])?, not_exists, None)?,
             self.put_op(keyed(customer, keys::customer(&customer.org_id, &customer.id), &[])?, not_exists, None)?,
             self.conversation_put(conversation)?,
             self.link_op(keys::customer_conversation(&customer.org_id, &customer.id, &conversation.id))?,
         ];
+        items.extend(self.term_puts(customer, &customer.search_terms())?);
         Ok(match self.transact(items).await? {
             Ok(()) => Written::Stored,
             Err(_) => Written::AlreadyThere,

@@ -9,11 +9,15 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 
-use super::{DynamoStore, Item, from_item, key_map, keyed, keys, message_item, s};
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+use super::{DynamoStore, Item, from_item, key_map, keyed, keys, message_item, n, s};
 use crate::domain::customer::{ChannelIdentity, Customer};
 use crate::domain::erasure::{CustomerRecord, Erasure};
 use crate::error::{Error, Result};
-use crate::ports::CustomerRecords;
+use crate::ports::{CustomerAdded, CustomerDirectory, CustomerRecords, Page, PageRequest, TermHit};
 
 /// BatchWriteItem takes at most 25 requests.
 const BATCH_WRITE: usize = 25;
@@ -75,6 +79,103 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// The puts of `terms` of customer `c` in the search index (plain puts: a term written again
+    /// is the same item).
+    pub(super) fn term_puts<'a>(&self, c: &Customer, terms: impl IntoIterator<Item = &'a String>) -> Result<Vec<TransactWriteItem>> {
+        terms.into_iter().map(|term| self.put_op(term_item(c, term), None, None)).collect()
+    }
+
+    /// The customer put under `condition` (`attribute_not_exists` for a new one).
+    pub(super) fn customer_put(&self, c: &Customer, condition: Option<(&str, Item)>) -> Result<TransactWriteItem> {
+        let item = keyed(c, keys::customer(&c.org_id, &c.id), &[])?;
+        match condition {
+            Some((expression, values)) => self.put_op(item, Some(expression), (!values.is_empty()).then_some(values)),
+            None => self.put_op(item, None, None),
+        }
+    }
+
+    /// The put of `next` over the customer as stored at `version` (items from before customers
+    /// had a version are at version 1).
+    pub(super) fn customer_put_over(&self, next: &Customer, version: u64) -> Result<TransactWriteItem> {
+        let values = HashMap::from([(":version".to_string(), n(version))]);
+        let condition = if version == 1 { "attribute_exists(pk) AND (attribute_not_exists(version) OR version = :version)" } else { "version = :version" };
+        self.customer_put(next, Some((condition, values)))
+    }
+}
+
+fn term_item(c: &Customer, term: &str) -> Item {
+    let mut item = key_map(keys::customer_term(&c.org_id, term, &c.id));
+    item.insert("term".into(), s(term));
+    item.insert("customer_id".into(), s(&c.id));
+    item
+}
+
+#[async_trait]
+impl CustomerDirectory for DynamoStore {
+    async fn add_customer(&self, customer: &Customer, identity: Option<&ChannelIdentity>) -> Result<CustomerAdded> {
+        let not_exists = || Some(("attribute_not_exists(pk)", Item::new()));
+        let mut items = vec![self.customer_put(customer, not_exists())?];
+        if let Some(i) = identity {
+            items.push(self.put_op(keyed(i, keys::identity_of(i), &[])?, Some("attribute_not_exists(pk)"), None)?);
+        }
+        if let Some(id) = &customer.external_id {
+            let mut claim = key_map(keys::customer_external_id(&customer.org_id, id));
+            claim.insert("customer_id".into(), s(&customer.id));
+            items.push(self.put_op(claim, Some("attribute_not_exists(pk)"), None)?);
+        }
+        items.extend(self.term_puts(customer, &customer.search_terms())?);
+        if self.transact(items).await?.is_ok() {
+            return Ok(CustomerAdded::Stored);
+        }
+        // Who holds the number or the id (read after the refusal: the holder stays).
+        if let Some(i) = identity
+            && let Some(held) = self.get_consistent::<ChannelIdentity>(keys::identity_of(i)).await?
+        {
+            return Ok(CustomerAdded::Taken { field: "phone", customer_id: held.customer_id });
+        }
+        if let Some(id) = &customer.external_id
+            && let Some(held) = self.get_consistent::<ExternalIdClaim>(keys::customer_external_id(&customer.org_id, id)).await?
+        {
+            return Ok(CustomerAdded::Taken { field: "external_id", customer_id: held.customer_id });
+        }
+        Err(Error::LostUpdate("customer"))
+    }
+
+    async fn save_customer(&self, previous: &Customer, next: &Customer) -> Result<()> {
+        let (before, after) = (previous.search_terms(), next.search_terms());
+        let mut items = vec![self.customer_put_over(next, previous.version)?];
+        for gone in before.difference(&after) {
+            items.push(self.delete_op(keys::customer_term(&next.org_id, gone, &next.id), None)?);
+        }
+        items.extend(self.term_puts(next, after.difference(&before))?);
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Error::LostUpdate("customer")),
+        }
+    }
+
+    async fn search_terms(&self, org_id: &str, prefix: &str, page: &PageRequest) -> Result<Page<TermHit>> {
+        // `begins_with` takes no empty prefix: the whole index is the empty prefix's.
+        let prefix = (!prefix.is_empty()).then_some(("sk", prefix));
+        self.query_page(None, "pk", &keys::customer_terms(org_id), prefix, None, true, page).await
+    }
+
+    async fn customers_by_id(&self, org_id: &str, ids: &[String]) -> Result<Vec<Customer>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<_> = ids.iter().map(|id| keys::customer(org_id, id)).collect();
+        self.get_many_consistent(&wanted).await?.into_iter().flatten().map(from_item).collect()
+    }
+}
+
+/// The claim of an external id, as read back.
+#[derive(serde::Deserialize)]
+struct ExternalIdClaim {
+    customer_id: String,
+}
+
 fn put(item: Item) -> Result<WriteRequest> {
     Ok(WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().map_err(|e| Error::backend("dynamodb", e))?).build())
 }
@@ -130,6 +231,14 @@ impl CustomerRecords for DynamoStore {
         }
         for i in &erasure.forget_identities {
             requests.push(delete(keys::identity_of(i))?);
+        }
+        if let Some(c) = &erasure.customer {
+            for term in &erasure.forget_search_terms {
+                requests.push(delete(keys::customer_term(&c.org_id, term, &c.id))?);
+            }
+            if let Some(id) = &erasure.forget_external_id {
+                requests.push(delete(keys::customer_external_id(&c.org_id, id))?);
+            }
         }
         for c in &erasure.conversations {
             requests.push(put(self.conversation_item(c)?)?);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -93,6 +93,18 @@ pub mod keys {
     /// The identity item's own key.
     pub fn identity_of(identity: &ChannelIdentity) -> (String, String) {
         self::identity(&identity.org_id, identity.channel, &identity.address)
+    }
+    /// The customers' search index: one item per term of a customer (`Customer::search_terms`),
+    /// sorted `{term}#{customer}`, so a prefix search is one `begins_with` Query (no scan).
+    pub fn customer_terms(org: &str) -> String {
+        format!("ORG#{org}#CUSTOMER_TERMS")
+    }
+    pub fn customer_term(org: &str, term: &str, customer: &str) -> (String, String) {
+        (customer_terms(org), format!("{term}#{customer}"))
+    }
+    /// The claim of an external id by one customer of the organisation.
+    pub fn customer_external_id(org: &str, external_id: &str) -> (String, String) {
+        (format!("ORG#{org}#CUSTOMER_EXTID#{external_id}"), "EXTERNAL_ID".into())
     }
     pub fn conversation_pk(org: &str, conversation: &str) -> String {
         format!("ORG#{org}#CONV#{conversation}")
@@ -640,6 +652,15 @@ impl DynamoStore {
             query = query.filter_expression(filters.clauses.join(" AND "));
         }
         self.query_filled(query, q.partition_attr, &q.partition, &admitted, page).await
+    }
+
+    /// The delete of `key` inside a transaction, under `condition` if any.
+    pub fn delete_op(&self, key: (String, String), condition: Option<(&str, Item)>) -> Result<TransactWriteItem> {
+        let mut delete = Delete::builder().table_name(&self.table).set_key(Some(key_map(key)));
+        if let Some((expression, values)) = condition {
+            delete = delete.condition_expression(expression).set_expression_attribute_values(Some(values));
+        }
+        Ok(TransactWriteItem::builder().delete(delete.build().map_err(|e| Error::backend("dynamodb", e))?).build())
     }
 
     pub fn update_op(&self, key: (String, String), expression: &str, condition: Option<&str>, values: Item, names: Option<HashMap<String, String>>) -> Result<TransactWriteItem> {

@@ -70,7 +70,7 @@ impl CallStore for MemoryStore {
         let fits = !st.identities.contains_key(&identity_key_of(identity)) && !st.customers.contains_key(&key(&customer.org_id, &customer.id));
         if fits {
             st.identities.insert(identity_key_of(identity), identity.clone());
-            st.customers.insert(key(&customer.org_id, &customer.id), customer.clone());
+            st.put_customer(None, customer);
         }
         Ok(written(fits))
     }

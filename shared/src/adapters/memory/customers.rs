@@ -3,10 +3,64 @@
 
 use async_trait::async_trait;
 
-use super::{MemoryStore, identity_key, identity_key_of, key};
+use super::{MemoryStore, fill_page, identity_key, identity_key_of, key};
+use crate::domain::customer::{ChannelIdentity, Customer};
 use crate::domain::erasure::{CustomerRecord, Erasure};
-use crate::error::Result;
-use crate::ports::CustomerRecords;
+use crate::error::{Error, Result};
+use crate::ports::{CustomerAdded, CustomerDirectory, CustomerRecords, Page, PageRequest, TermHit};
+
+#[async_trait]
+impl CustomerDirectory for MemoryStore {
+    async fn add_customer(&self, customer: &Customer, identity: Option<&ChannelIdentity>) -> Result<CustomerAdded> {
+        let mut st = self.write("add_customer")?;
+        if let Some(held) = identity.and_then(|i| st.identities.get(&identity_key_of(i))) {
+            return Ok(CustomerAdded::Taken { field: "phone", customer_id: held.customer_id.clone() });
+        }
+        let claim = customer.external_id.as_ref().map(|id| key(&customer.org_id, id));
+        if let Some(held) = claim.as_ref().and_then(|c| st.external_ids.get(c)) {
+            return Ok(CustomerAdded::Taken { field: "external_id", customer_id: held.clone() });
+        }
+        if st.customers.contains_key(&key(&customer.org_id, &customer.id)) {
+            return Err(Error::LostUpdate("customer"));
+        }
+        if let Some(i) = identity {
+            st.identities.insert(identity_key_of(i), i.clone());
+        }
+        if let Some(claim) = claim {
+            st.external_ids.insert(claim, customer.id.clone());
+        }
+        st.put_customer(None, customer);
+        Ok(CustomerAdded::Stored)
+    }
+
+    async fn save_customer(&self, previous: &Customer, next: &Customer) -> Result<()> {
+        let mut st = self.write("save_customer")?;
+        match st.customers.get(&key(&next.org_id, &next.id)) {
+            Some(stored) if stored.version == previous.version => {
+                let stored = stored.clone();
+                st.put_customer(Some(&stored), next);
+                Ok(())
+            }
+            _ => Err(Error::LostUpdate("customer")),
+        }
+    }
+
+    async fn search_terms(&self, org_id: &str, prefix: &str, page: &PageRequest) -> Result<Page<TermHit>> {
+        let st = self.read("search_terms")?;
+        let entries = st
+            .customer_terms
+            .range(key(org_id, prefix)..)
+            .take_while(|((org, sort), _)| org == org_id && sort.starts_with(prefix))
+            .map(|((_, sort), hit)| (sort.clone(), hit.clone()))
+            .collect();
+        fill_page(&format!("{org_id}#CUSTOMER_TERMS"), entries, true, |_| true, page)
+    }
+
+    async fn customers_by_id(&self, org_id: &str, ids: &[String]) -> Result<Vec<Customer>> {
+        let st = self.read("customers_by_id")?;
+        Ok(ids.iter().filter_map(|id| st.customers.get(&key(org_id, id)).cloned()).collect())
+    }
+}
 
 #[async_trait]
 impl CustomerRecords for MemoryStore {
@@ -43,6 +97,12 @@ impl CustomerRecords for MemoryStore {
         let mut st = self.write("store_erasure")?;
         if let Some(c) = &erasure.customer {
             st.customers.insert(key(&c.org_id, &c.id), c.clone());
+            for term in &erasure.forget_search_terms {
+                st.customer_terms.remove(&key(&c.org_id, &format!("{term}#{}", c.id)));
+            }
+            if let Some(id) = &erasure.forget_external_id {
+                st.external_ids.remove(&key(&c.org_id, id));
+            }
         }
         for i in &erasure.forget_identities {
             st.identities.remove(&identity_key_of(i));

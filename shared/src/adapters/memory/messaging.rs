@@ -131,7 +131,7 @@ impl CustomerStore for MemoryStore {
             && st.conversation_fits(conversation);
         if fits {
             st.identities.insert(identity_key_of(identity), identity.clone());
-            st.customers.insert(key(&customer.org_id, &customer.id), customer.clone());
+            st.put_customer(None, customer);
             st.put_conversation(conversation);
         }
         Ok(written(fits))

@@ -132,6 +132,10 @@ struct State {
     /// Inbound media files, `(org, id)`, and each organisation's retention in days.
     media: BTreeMap<Key, crate::domain::media::MediaFile>,
     media_retention: BTreeMap<String, u32>,
+    /// The customers' search index: `(org, "{term}#{customer}")` → the entry.
+    customer_terms: BTreeMap<Key, crate::ports::TermHit>,
+    /// `(org, external id)` → the customer holding it.
+    external_ids: BTreeMap<Key, String>,
     /// `(org, customer, the business's id)`.
     transactions: BTreeMap<(String, String, String), crate::domain::transaction::Transaction>,
     /// Chat-app keys by key id, and each organisation's slots `(org, slot)` → the key holding it.
@@ -153,6 +157,19 @@ impl State {
 
     fn put_conversation(&mut self, c: &Conversation) {
         self.conversations.insert(key(&c.org_id, &c.id), c.clone());
+    }
+
+    /// Writes the customer with their search terms, moving the terms `previous` had (as
+    /// DynamoDB writes them in the customer's transaction).
+    fn put_customer(&mut self, previous: Option<&Customer>, c: &Customer) {
+        for term in previous.map(Customer::search_terms).unwrap_or_default() {
+            self.customer_terms.remove(&key(&c.org_id, &format!("{term}#{}", c.id)));
+        }
+        for term in c.search_terms() {
+            let hit = crate::ports::TermHit { term: term.clone(), customer_id: c.id.clone() };
+            self.customer_terms.insert(key(&c.org_id, &format!("{term}#{}", c.id)), hit);
+        }
+        self.customers.insert(key(&c.org_id, &c.id), c.clone());
     }
 }
 
