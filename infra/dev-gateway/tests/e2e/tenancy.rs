@@ -145,6 +145,9 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     let (s, team) = t.post("/v1/teams", &t.org.admin, json!({ "name": "Billing" })).await;
     assert_eq!(s, StatusCode::CREATED, "{team}");
     let team = team["id"].as_str().unwrap().to_string();
+    let (s, key) = t.post("/v1/channels/chat-app", &t.org.admin, json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{key}");
+    let chat_key = key["key_id"].as_str().unwrap().to_string();
     let (s, agent) = t.post("/v1/agents", &t.org.admin, json!({ "user_id": "user_tenancy_agent", "name": "Ana", "team_ids": [team] })).await;
     assert_eq!(s, StatusCode::CREATED, "{agent}");
     // A customer's document (the image fixture shares the text's wamid): its file is recorded
@@ -222,6 +225,7 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("GET", "/v1/teams/{id}/business-hours", format!("/v1/teams/{team}/business-hours"), Value::Null),
         ("PUT", "/v1/teams/{id}/business-hours", format!("/v1/teams/{team}/business-hours"), json!({ "time_zone": "UTC", "version": 0 })),
         ("GET", "/v1/teams/{id}/business-hours/status", format!("/v1/teams/{team}/business-hours/status"), Value::Null),
+        ("DELETE", "/v1/channels/chat-app/keys/{keyId}", format!("/v1/channels/chat-app/keys/{chat_key}"), Value::Null),
         ("GET", "/v1/agents/{id}", "/v1/agents/user_tenancy_agent".to_string(), Value::Null),
         ("PATCH", "/v1/agents/{id}", "/v1/agents/user_tenancy_agent".to_string(), json!({ "capacity": 1 })),
     ];
@@ -243,6 +247,8 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     assert_eq!(t.get(&format!("/v1/whatsapp-templates/{wa_template}"), &t.org.agent).await.1["status"], "APPROVED", "not deleted by another organisation");
     assert_eq!(t.get(&format!("/v1/interactions/{interaction}"), &t.org.agent).await.1["title"], "Call");
     assert_eq!(t.get(&format!("/v1/conversations/{conversation}"), &t.org.agent).await.1["status"], "open");
+    let (_, keys) = t.get("/v1/channels/chat-app", &t.org.admin).await;
+    assert_eq!(keys["items"][0]["key_id"].as_str(), Some(chat_key.as_str()), "not deleted by another organisation: {keys}");
     assert!(t.get(&format!("/v1/customers/{customer}"), &t.org.agent).await.1["phone"].is_string(), "not erased by another organisation");
     let (s, ours) = t.get(&format!("/v1/calls/{call}"), &t.org.agent).await;
     assert_eq!((s, ours["status"].as_str(), ours["notes"].clone()), (StatusCode::OK, Some("ready"), Value::Null), "{ours}");
@@ -252,7 +258,7 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     assert_eq!(numbers["items"][0]["phone_number_id"].as_str(), Some(t.org.seed.phone_number_id.as_str()), "not removed by another organisation");
 
     for route in routes.iter().filter(|r| r.authorized) {
-        let path = route.path.replace("{id}", "x").replace("{customerId}", "x").replace("{templateId}", "x").replace("{phoneNumberId}", "1");
+        let path = route.path.replace("{id}", "x").replace("{customerId}", "x").replace("{templateId}", "x").replace("{phoneNumberId}", "1").replace("{keyId}", "x");
         let method = Method::from_bytes(route.method.to_uppercase().as_bytes()).unwrap();
         let res = t.http.request(method, t.url(&path)).json(&json!({})).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{} {path} without a token", route.method);
