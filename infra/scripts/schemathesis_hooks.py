@@ -21,6 +21,9 @@ description of the field or operation, and answers 422 naming the field when bro
 - canned responses: a personal one has no `team_id`; a content's braces form `{{variables}}`;
 - transactions: the currency is an active ISO 4217 code (the domain's list) and `occurred_at` at
   most a day ahead; the customer (and the context's) is one of the organisation's own;
+- teams and agents: a day's business-hours windows are in order and do not overlap (a window
+  crossing midnight last); an agent's `team_ids` name the organisation's teams (none are known to
+  the run: left empty) and `languages` are language tags; a customer's `email` looks like one;
 - an `Idempotency-Key` belongs to one request: the same key with another body answers 422, so
   each generated key is made that request's own.
 
@@ -128,6 +131,40 @@ def _calling_windows(body):
         body["windows"] = [{"start": f"{3 * i:02d}:00", "end": f"{3 * i + 2:02d}:30"} for i in range(len(windows))]
 
 
+def _day_windows(windows):
+    """A day's business-hours windows in order, not overlapping, none crossing midnight: rewritten
+    (as many) when not."""
+    if not isinstance(windows, list) or not windows:
+        return windows
+    spans = [(_minutes(w.get("open")), _minutes(w.get("close"))) for w in windows if isinstance(w, dict)]
+    ok = len(spans) == len(windows) and all(o is not None and c is not None and o < c for o, c in spans)
+    ok = ok and all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
+    if ok:
+        return windows
+    return [{"open": f"{3 * i:02d}:00", "close": f"{3 * i + 2:02d}:30"} for i in range(len(windows))]
+
+
+def _business_hours(body):
+    weekly = body.get("weekly")
+    if isinstance(weekly, dict):
+        for day, windows in list(weekly.items()):
+            weekly[day] = _day_windows(windows)
+    for e in body.get("exceptions") or []:
+        if isinstance(e, dict):
+            e["windows"] = _day_windows(e.get("windows"))
+
+
+_LANGUAGE_TAG = __import__("re").compile(r"^[A-Za-z][A-Za-z0-9-]{0,34}$")
+_EMAIL = __import__("re").compile(r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@.\s\x00-\x1f\x7f-\x9f]+(\.[^@.\s\x00-\x1f\x7f-\x9f]+)+$")
+
+
+def _agent(body):
+    if isinstance(body.get("team_ids"), list):
+        body["team_ids"] = []
+    if isinstance(body.get("languages"), list):
+        body["languages"] = [l if isinstance(l, str) and _LANGUAGE_TAG.match(l) else "es" for l in body["languages"]]
+
+
 def _currencies():
     """The active ISO 4217 codes the API accepts: `CURRENCIES` in the transaction rules."""
     if "currencies" not in _known:
@@ -194,6 +231,14 @@ def before_call(ctx, case, **kwargs):
             body["appointment_date"] = "2030-01-07T15:00:00Z"
     elif (method, path) == ("PUT", "/v1/calls/schedule-config"):
         _calling_windows(body)
+    elif (method, path) == ("PUT", "/v1/teams/{id}/business-hours"):
+        _business_hours(body)
+    elif path in ("/v1/agents", "/v1/agents/{id}"):
+        _agent(body)
+    elif path in ("/v1/customers", "/v1/customers/{id}") and isinstance(body.get("email"), str):
+        email = body["email"].strip()
+        if len(email) > 254 or not _EMAIL.match(email):
+            body["email"] = "ana@example.com"
     elif (method, path) == ("POST", "/v1/interactions"):
         body["customer_id"] = _pick("customer_id", body)
         _ordered(body, "scheduled_at", "due_at")
