@@ -23,7 +23,8 @@ description of the field or operation, and answers 422 naming the field when bro
   most a day ahead; the customer (and the context's) is one of the organisation's own;
 - teams and agents: a day's business-hours windows are in order and do not overlap (a window
   crossing midnight last); an agent's `team_ids` name the organisation's teams (none are known to
-  the run: left empty) and `languages` are language tags; a customer's `email` looks like one;
+  the run: left empty) and `languages` are language tags; a customer's `email` looks like one and
+  tags hold no control characters; a date is a holiday or an exception once;
 - an `Idempotency-Key` belongs to one request: the same key with another body answers 422, so
   each generated key is made that request's own.
 
@@ -145,6 +146,12 @@ def _day_windows(windows):
 
 
 def _business_hours(body):
+    # A date is a holiday or an exception, once: repeats get dates of their own.
+    seen = set()
+    for n, entry in enumerate([h for h in body.get("holidays") or [] if isinstance(h, dict)] + [e for e in body.get("exceptions") or [] if isinstance(e, dict)]):
+        if entry.get("date") in seen:
+            entry["date"] = (date(2001, 1, 1) + timedelta(days=n)).isoformat()
+        seen.add(entry.get("date"))
     weekly = body.get("weekly")
     if isinstance(weekly, dict):
         for day, windows in list(weekly.items()):
@@ -235,10 +242,18 @@ def before_call(ctx, case, **kwargs):
         _business_hours(body)
     elif path in ("/v1/agents", "/v1/agents/{id}"):
         _agent(body)
-    elif path in ("/v1/customers", "/v1/customers/{id}") and isinstance(body.get("email"), str):
-        email = body["email"].strip()
-        if len(email) > 254 or not _EMAIL.match(email):
-            body["email"] = "ana@example.com"
+    elif path in ("/v1/customers", "/v1/customers/{id}"):
+        if isinstance(body.get("email"), str):
+            email = body["email"].strip()
+            if len(email) > 254 or not _EMAIL.match(email):
+                body["email"] = "ana@example.com"
+        if isinstance(body.get("tags"), list):
+            control = __import__("re").compile(r"[\x00-\x1f\x7f-\x9f]")
+            body["tags"] = [t if isinstance(t, str) and not control.search(t) else f"tag-{i}" for i, t in enumerate(body["tags"])]
+        for field, keep in (("name", ""), ("notes", "\n\t")):
+            if isinstance(body.get(field), str):
+                cleaned = "".join(c for c in body[field] if c in keep or not __import__("re").match(r"[\x00-\x1f\x7f-\x9f]", c))
+                body[field] = cleaned if cleaned.strip() else "Ana"
     elif (method, path) == ("POST", "/v1/interactions"):
         body["customer_id"] = _pick("customer_id", body)
         _ordered(body, "scheduled_at", "due_at")
