@@ -23,7 +23,7 @@ description of the field or operation, and answers 422 naming the field when bro
   most a day ahead; the customer (and the context's) is one of the organisation's own;
 - teams and agents: a day's business-hours windows are in order and do not overlap (a window
   crossing midnight last); an agent's `team_ids` name the organisation's teams (none are known to
-  the run: left empty) and `languages` are language tags; a customer's `email` looks like one and
+  the run: left empty), `languages` are language tags and `skills` map names to 1-5; a customer's `email` looks like one and
   tags hold no control characters; a date is a holiday or an exception once;
 - an `Idempotency-Key` belongs to one request: the same key with another body answers 422, so
   each generated key is made that request's own.
@@ -166,6 +166,14 @@ _EMAIL = __import__("re").compile(r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@.\s\x00-\x1f\x
 
 
 def _agent(body):
+    # Skills: names of letters, digits, _ or - (case-insensitively distinct), proficiency 1 to 5.
+    skills = body.get("skills")
+    if isinstance(skills, dict):
+        ok = all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 5 for v in skills.values())
+        names = [k.strip().lower() for k in skills]
+        ok = ok and len(set(names)) == len(names) and all(0 < len(n) <= 50 and all(c.isalnum() or c in "_-" for c in n) for n in names)
+        if not ok:
+            body["skills"] = {"billing": 3}
     if isinstance(body.get("team_ids"), list):
         body["team_ids"] = []
     if isinstance(body.get("languages"), list):
