@@ -69,6 +69,10 @@ pub enum EventKind {
     /// the app's `user_id`, `text`, `content`); the app posts back what became of it.
     #[serde(rename = "chat_app.message")]
     ChatAppMessage,
+    /// An outbound webhook subscription was switched off by MAX (`data.reason`: `gone` for a 410,
+    /// `failing` after 5 days of failed attempts); meant for admins: `data.notify = {"role": "admin"}`.
+    #[serde(rename = "webhook.subscription_disabled")]
+    WebhookSubscriptionDisabled,
     /// A number taken by a duplicate that found its event already recorded: keeps the sequence
     /// gap-free, never shown.
     #[serde(rename = "void")]
@@ -94,6 +98,7 @@ impl EventKind {
             EventKind::MediaStored => "media.stored",
             EventKind::MediaUnavailable => "media.unavailable",
             EventKind::ChatAppMessage => "chat_app.message",
+            EventKind::WebhookSubscriptionDisabled => "webhook.subscription_disabled",
             EventKind::Void => "void",
         }
     }

@@ -29,5 +29,7 @@ pub mod team;
 pub mod transaction;
 pub mod twilio;
 pub mod webhook;
+pub mod webhook_delivery;
+pub mod webhook_subscription;
 pub mod whatsapp_template;
 pub mod workflow;
