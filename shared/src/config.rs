@@ -338,7 +338,13 @@ impl Deps {
             blobs: &*self.blobs,
             rate_limits: store,
             deliveries: self.delivery_ports(),
+            sla: self.sla_ports(),
         }
+    }
+
+    /// SLA policies, clocks and the scheduler (`app::sla`).
+    pub fn sla_ports(&self) -> crate::app::sla::SlaPorts<'_> {
+        crate::app::sla::SlaPorts { sla: &*self.store, teams: &*self.store }
     }
 
     pub fn delivery_ports(&self) -> DeliveryPorts<'_> {
@@ -380,7 +386,7 @@ impl Deps {
     }
 
     pub fn channel_ports(&self) -> ChannelPorts<'_> {
-        ChannelPorts { channels: &*self.store, secrets: &*self.secrets, blobs: &*self.blobs, outbox: &*self.outbox }
+        ChannelPorts { channels: &*self.store, secrets: &*self.secrets, blobs: &*self.blobs, outbox: &*self.outbox, teams: &*self.store }
     }
 
     pub fn bot_ports(&self) -> BotPorts<'_> {

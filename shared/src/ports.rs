@@ -157,6 +157,8 @@ pub trait CustomerRecords: Send + Sync {
 pub struct ConversationFilter {
     pub status: Option<ConversationStatus>,
     pub assignee_id: Option<String>,
+    pub team_id: Option<String>,
+    pub priority: Option<crate::domain::sla::Priority>,
 }
 
 #[async_trait]
@@ -1019,6 +1021,43 @@ pub trait TeamStore: Send + Sync {
     async fn save_agent(&self, agent: &crate::domain::agent::Agent) -> Result<Written>;
 }
 
+/// A conversation in the SLA deadline index: a step of one of its clocks is owed at `check_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaDue {
+    pub org_id: String,
+    pub conversation_id: String,
+    pub check_at: DateTime<Utc>,
+}
+
+/// SLA policies, the deadline index the SLA scheduler reads, and what it writes (`docs/sla.md`).
+#[async_trait]
+pub trait SlaStore: Send + Sync {
+    /// Stores a new policy; `AlreadyThere` when its id is taken.
+    async fn create_sla_policy(&self, policy: &crate::domain::sla::SlaPolicy) -> Result<Written>;
+    async fn sla_policy(&self, org_id: &str, policy_id: &str) -> Result<Option<crate::domain::sla::SlaPolicy>>;
+    /// Every policy of the organisation, by id (creation order), strongly consistent.
+    async fn sla_policies(&self, org_id: &str) -> Result<Vec<crate::domain::sla::SlaPolicy>>;
+    /// The same as a message's processing reads them: kept up to a minute per warm function, so
+    /// a conversation's first message costs no read when its organisation wrote a minute ago.
+    async fn sla_policies_cached(&self, org_id: &str) -> Result<Vec<crate::domain::sla::SlaPolicy>>;
+    /// Saves `policy` over version `policy.version - 1`; `AlreadyThere` when that is not stored.
+    async fn save_sla_policy(&self, policy: &crate::domain::sla::SlaPolicy) -> Result<Written>;
+    /// Deletes the policy; `AlreadyThere` when there was none.
+    async fn delete_sla_policy(&self, org_id: &str, policy_id: &str) -> Result<Written>;
+    /// The deadline index's minute `minute` (every organisation): the conversations whose next
+    /// step falls in it at or before `up_to`, in time order.
+    async fn sla_due(&self, minute: DateTime<Utc>, up_to: DateTime<Utc>) -> Result<Vec<SlaDue>>;
+    /// The first minute the scheduler has not finished with (`None` before its first run).
+    async fn sla_cursor(&self) -> Result<Option<DateTime<Utc>>>;
+    async fn save_sla_cursor(&self, minute: DateTime<Utc>) -> Result<()>;
+    /// A conversation read strongly consistent: the scheduler decides from the latest write.
+    async fn conversation_for_sla(&self, org_id: &str, conversation_id: &str) -> Result<Option<Conversation>>;
+    /// Saves the conversation as the scheduler changed it (steps flagged, violations, escalation;
+    /// `version` advanced) and the steps' events, all or nothing: a conversation changed since it
+    /// was read is `Error::LostUpdate`, and nothing is written.
+    async fn record_sla_steps(&self, conversation: &Conversation, events: &[crate::domain::event::NewEvent]) -> Result<()>;
+}
+
 // ------------------------------------------------------------------ the whole store
 
 /// Every store port at once: what one table (DynamoDB, or the memory adapter) provides. Handlers
@@ -1048,6 +1087,7 @@ pub trait Stores:
     + TransactionStore
     + CustomerContextReads
     + TeamStore
+    + SlaStore
 {
 }
 
@@ -1076,6 +1116,7 @@ impl<T> Stores for T where
         + TransactionStore
         + CustomerContextReads
         + TeamStore
+        + SlaStore
         + ?Sized
 {
 }

@@ -36,6 +36,7 @@ pub fn demo_channel() -> Channel {
         waba_id: Some("102290129340398".into()),
         fallback_template: Some(TemplateRef { name: "hello_world".into(), language: "en_US".into() }),
         access_token_rotated_at: Some(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH),
+        default_team_id: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! The contract of this function's routes (OpenAPI, assembled by max-dev). The statuses every
 //! route shares (401, 422 for the query, 500; 400/413 for a body) are added there, once.
 
+use max_core::app::conversations::ConversationEdit;
 use max_core::domain::conversation::Conversation;
 use max_core::domain::rate_limit::RateLimitSettings;
 use max_core::domain::message::Message;
@@ -14,6 +15,7 @@ use crate::{AssignBody, ListQuery, MessagesQuery, ReplyBody};
 #[openapi(paths(
     list_conversations,
     get_conversation,
+    update_conversation,
     list_messages,
     send_message,
     assign_conversation,
@@ -38,6 +40,19 @@ fn list_conversations() {}
 #[utoipa::path(get, path = "/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path)),
     responses((status = 200, description = "The conversation", body = Conversation), (status = 404, description = "No such conversation")))]
 fn get_conversation() {}
+
+/// Sets the conversation's team (`null`: none), priority and required skills (supervisors and
+/// admins). A new team or priority evaluates the SLA policy again: a different policy restarts
+/// the clocks still running under its targets.
+#[utoipa::path(patch, path = "/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path)), request_body = ConversationEdit,
+    responses(
+        (status = 200, description = "The conversation", body = Conversation),
+        (status = 403, description = "Not a supervisor or admin"),
+        (status = 404, description = "No such conversation"),
+        (status = 409, description = "Changed by another write meanwhile, over and over"),
+        (status = 422, description = "No such team, or a bad skill (the field is named)"),
+    ))]
+fn update_conversation() {}
 
 /// A page of a conversation's messages.
 #[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path), MessagesQuery),

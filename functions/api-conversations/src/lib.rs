@@ -1,7 +1,9 @@
 //! The agent's conversation API.
 //!
-//! - `GET  /v1/conversations?status=&assignee=&limit=&cursor=`
-//! - `GET  /v1/conversations/{id}`
+//! - `GET  /v1/conversations?status=&assignee=&team_id=&priority=&limit=&cursor=`
+//! - `GET  /v1/conversations/{id}` (with its SLA clocks and violations)
+//! - `PATCH /v1/conversations/{id}` `{ team_id?, priority?, required_skills? }` (supervisors and
+//!   admins; a new team or priority evaluates the SLA policy again)
 //! - `GET  /v1/conversations/{id}/messages?order=asc|desc&limit=&cursor=`
 //! - `POST /v1/conversations/{id}/messages` (text, template, buttons, list, media; `Idempotency-Key`),
 //!   or a canned response `{ canned_response_id, values }` rendered for the conversation
@@ -24,6 +26,7 @@ use max_core::app::delivery::{NewReply, accepts_replies, queue_reply};
 use max_core::app::canned;
 use max_core::config::Deps;
 use max_core::domain::conversation::ConversationStatus;
+use max_core::domain::sla::Priority;
 use max_core::domain::message::{Sender, SenderType};
 use max_core::domain::outbound::OutboundContent;
 use max_core::domain::rate_limit::RateLimitSettings;
@@ -51,6 +54,11 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
             let NoQuery {} = query_params(req)?;
             match (method, path) {
                 (&Method::GET, ["v1", "conversations", id]) => Ok(ok(&conversations::get(&*deps.store, &caller.org_id, id).await?)),
+                (&Method::PATCH, ["v1", "conversations", id]) => {
+                    caller.require(Role::Supervisor)?;
+                    let edit: conversations::ConversationEdit = json_body(req)?;
+                    Ok(ok(&conversations::update(&*deps.store, &deps.sla_ports(), &caller.org_id, id, &edit, deps.clock.now()).await?))
+                }
                 (&Method::POST, ["v1", "conversations", id, "assign"]) => assign(req, deps, &caller, id).await,
                 (&Method::POST, ["v1", "conversations", id, "close"]) => {
                     Ok(ok(&conversations::close(&*deps.store, &caller.org_id, id, deps.clock.now()).await?))
@@ -81,6 +89,12 @@ pub struct ListQuery {
     #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
     #[param(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub assignee: Option<String>,
+    /// Conversations of this team (`status=queued` with it: the team's queue).
+    #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
+    #[param(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+    pub team_id: Option<String>,
+    #[param(inline)]
+    pub priority: Option<Priority>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<i32>,
     #[param(min_length = 1)]
@@ -105,7 +119,7 @@ async fn list(req: &Request, deps: &Deps, caller: &Caller) -> Result<Response<Bo
     let q: ListQuery = query_params(req)?;
     // `assignee=me` is the caller's own queue.
     let assignee_id = q.assignee.map(|a| if a == "me" { caller.user_id.clone() } else { a });
-    let filter = ConversationFilter { status: q.status, assignee_id };
+    let filter = ConversationFilter { status: q.status, assignee_id, team_id: q.team_id, priority: q.priority };
     let page = deps.store.conversations(&caller.org_id, &filter, &PageQuery { limit: q.limit, cursor: q.cursor }.page()?).await?;
     Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
 }

@@ -770,17 +770,17 @@ pub async fn filtered_conversation_pages_are_filled<S: Stores + ?Sized>(s: &S) {
     for i in [3, 4] {
         assert_eq!(s.close(&latest[i], t(11)).await.unwrap(), Written::Stored);
     }
-    let open_of_a = ConversationFilter { status: Some(ConversationStatus::Open), assignee_id: Some("agent-a".into()) };
+    let open_of_a = ConversationFilter { status: Some(ConversationStatus::Open), assignee_id: Some("agent-a".into()), ..Default::default() };
     // Newest first C5, C4 (closed), C3 (closed), C2, ...: the page is filled past the closed ones.
     let first = s.conversations(ORG, &open_of_a, &page(2, None)).await.unwrap();
     assert_eq!(ids(&first.items, |c| &c.id), ["C5", "C2"]);
     let pages = all_pages(async |cursor| s.conversations(ORG, &open_of_a, &page(2, cursor)).await).await;
     assert_eq!(page_ids(pages, conversation_id), [vec!["C5", "C2"], vec!["C1", "C0"]]);
-    let closed = ConversationFilter { status: Some(ConversationStatus::Closed), assignee_id: None };
+    let closed = ConversationFilter { status: Some(ConversationStatus::Closed), assignee_id: None, ..Default::default() };
     assert_eq!(ids(&s.conversations(ORG, &closed, &page(10, None)).await.unwrap().items, |c| &c.id), ["C4", "C3"]);
-    let open = ConversationFilter { status: Some(ConversationStatus::Open), assignee_id: None };
+    let open = ConversationFilter { status: Some(ConversationStatus::Open), assignee_id: None, ..Default::default() };
     assert_eq!(ids(&s.conversations(ORG, &open, &page(10, None)).await.unwrap().items, |c| &c.id), ["C9", "C5", "C2", "C1", "C0"]);
-    let of_a = ConversationFilter { status: None, assignee_id: Some("agent-a".into()) };
+    let of_a = ConversationFilter { status: None, assignee_id: Some("agent-a".into()), ..Default::default() };
     assert_eq!(s.conversations(ORG, &of_a, &page(10, None)).await.unwrap().items.len(), 6);
 }
 
@@ -791,7 +791,7 @@ pub async fn a_cursor_of_another_list_is_refused<S: Stores + ?Sized>(s: &S) {
     let all = ConversationFilter::default();
     let cursor = s.conversations(ORG, &all, &page(1, None)).await.unwrap().next_cursor.expect("a cursor");
     assert!(matches!(s.conversations(OTHER, &all, &page(1, Some(cursor.clone()))).await, Err(Error::Invalid { .. })));
-    let open = ConversationFilter { status: Some(ConversationStatus::Open), assignee_id: None };
+    let open = ConversationFilter { status: Some(ConversationStatus::Open), assignee_id: None, ..Default::default() };
     assert!(matches!(s.conversations(ORG, &open, &page(1, Some(cursor))).await, Err(Error::Invalid { .. })));
     assert!(matches!(s.conversations(ORG, &all, &page(1, Some("not a cursor".into()))).await, Err(Error::Invalid { .. })));
 }

@@ -20,7 +20,7 @@ use crate::domain::call::{
     normalise_phone, nps_stats as sum_nps, whatsapp_address,
 };
 use crate::domain::call_schedule::{CallingRules, ScheduleConfig};
-use crate::domain::conversation::{Conversation, ConversationStatus};
+use crate::domain::conversation::Conversation;
 use crate::domain::customer::{ChannelIdentity, Customer, Identity, IdentityChannel};
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::{IdempotencyKey, new_id, stable_id};
@@ -732,7 +732,7 @@ async fn survey_conversation(ports: &CallPorts<'_>, call: &Call, now: DateTime<U
         let Some(identity) = ports.customers.whatsapp_identity(org, address).await? else { return Ok(Err(NO_WHATSAPP_IDENTITY)) };
         if let Some(id) = &identity.open_conversation_id
             && let Some(open) = ports.conversations.conversation(org, id).await?
-            && open.status == ConversationStatus::Open
+            && open.status.is_open()
             && ports.channels.channel_by_number(&open.phone_number_id).await?.is_some_and(|c| c.org_id == org)
         {
             return Ok(Ok(open));

@@ -24,6 +24,8 @@ pub struct ChannelPorts<'a> {
     pub blobs: &'a dyn BlobStore,
     /// Replayed changes go back on the inbound queue.
     pub outbox: &'a dyn Outbox,
+    /// A number's default team must be one of the organisation's.
+    pub teams: &'a dyn crate::ports::TeamStore,
 }
 
 /// A number as the API shows it: never its token, only whether it has one and since when.
@@ -92,6 +94,11 @@ fn taken(field: &str) -> Error {
 /// answer; then the channel; then the changes quarantined for the number are replayed.
 pub async fn register(ports: &ChannelPorts<'_>, org_id: &str, registration: &ChannelRegistration, now: DateTime<Utc>) -> Result<Registered> {
     registration.validate()?;
+    if let Some(team) = &registration.default_team_id
+        && ports.teams.team(org_id, team).await?.is_none()
+    {
+        return Err(Error::invalid("default_team_id", "no such team in the organisation"));
+    }
     let number = registration.phone_number_id.as_str();
     let previous = ports.channels.channel_by_number(number).await?;
     if previous.as_ref().is_some_and(|c| c.org_id != org_id) {

@@ -136,6 +136,10 @@ async fn queue(
         let key = reply.idempotency_key.map(|k| k.key.as_str());
         let message = outbound_message(&conversation, id.to_string(), reply.content.clone(), reply.sender.clone(), reply.now, key);
         conversation.touch(reply.now, Some(&reply.content.preview()));
+        if reply.sender.kind == crate::domain::message::SenderType::Agent {
+            // An agent's answer stops the response clocks in this same write.
+            conversation.agent_replied(reply.now, reply.now);
+        }
         if let Some(state) = state {
             conversation.state = state.to_string();
         }
@@ -642,7 +646,7 @@ async fn fallback(ports: &SenderPorts<'_>, org_id: &str, to: &ReplyTo) -> Result
 /// Whether a conversation accepts agent replies at all.
 pub fn accepts_replies(conversation: &Conversation) -> Result<()> {
     match conversation.status {
-        ConversationStatus::Open => Ok(()),
+        ConversationStatus::Open | ConversationStatus::Queued | ConversationStatus::Assigned => Ok(()),
         ConversationStatus::Closed => Err(Error::conflict("the conversation is closed; reopen it to reply", "closed")),
     }
 }

@@ -6,7 +6,7 @@ use tracing::{info, warn};
 
 use crate::domain::channel::{Channel, is_graph_id, quarantine_key};
 use crate::domain::chat_app::{ChatAppMessage, ChatAppStatus, delivery_id};
-use crate::domain::conversation::{Conversation, ConversationStatus};
+use crate::domain::conversation::Conversation;
 use crate::domain::customer::{ChannelIdentity, Customer, Identity, IdentityChannel, WhatsAppAddress};
 use crate::domain::ids::{inbound_message_id, new_id, sha256_hex};
 use crate::domain::message::{DeliveryStatus, Direction, Message, Sender, SenderType};
@@ -29,6 +29,8 @@ pub struct InboundPorts<'a> {
     pub rate_limits: &'a dyn RateLimitStore,
     /// Delivery statuses also move action answers and feed the dashboard's events.
     pub deliveries: crate::app::delivery::DeliveryPorts<'a>,
+    /// A conversation's first message fixes its SLA policy; customer messages start its clocks.
+    pub sla: crate::app::sla::SlaPorts<'a>,
 }
 
 /// A stored message whose handling (bot, tickets) is owed, with its conversation as it now
@@ -274,7 +276,7 @@ async fn chat_app_conversation(ports: &InboundPorts<'_>, org: &str, posted: &Cha
         Some(identity) => {
             if let Some(id) = &identity.open_conversation_id
                 && let Some(c) = ports.conversations.conversation(org, id).await?
-                && c.status == ConversationStatus::Open
+                && c.status.is_open()
             {
                 return Ok(c);
             }
@@ -357,6 +359,8 @@ async fn record(
     started: Option<CustomerBlock>,
 ) -> Result<Option<Received>> {
     let org = conversation.org_id.clone();
+    // The clocks move in the same write as the message (the deadline index is the conversation's).
+    crate::app::sla::customer_wrote(&ports.sla, &mut conversation, message.created_at, Utc::now()).await?;
     conversation.touch_inbound(message.created_at, &message.id, inbound.text.as_deref().or(Some(&inbound.kind)));
     conversation.version += 1;
     match ports.messages.record_inbound(&message, &conversation).await? {
@@ -451,7 +455,7 @@ async fn current_conversation(
                 let mut open = None;
                 if let Some(id) = &identity.open_conversation_id
                     && let Some(c) = ports.conversations.conversation(org, id).await?
-                    && c.status == ConversationStatus::Open
+                    && c.status.is_open()
                 {
                     open = Some(c);
                 }
@@ -516,5 +520,5 @@ async fn latest_conversation(ports: &InboundPorts<'_>, org: &str, candidates: [O
 }
 
 fn new_conversation(channel: &Channel, customer_id: &str, address: &WhatsAppAddress, at: DateTime<Utc>, now: DateTime<Utc>) -> Conversation {
-    Conversation::open_on(new_id(now), &channel.org_id, &channel.phone_number_id, customer_id, &address.0, at, now)
+    Conversation::open_on(new_id(now), &channel.org_id, &channel.phone_number_id, customer_id, &address.0, at, now).in_team(channel.default_team_id.as_deref())
 }

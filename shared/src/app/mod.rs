@@ -16,6 +16,7 @@ pub mod inbound;
 pub mod interactions;
 pub mod media;
 pub mod rate_limits;
+pub mod sla;
 pub mod support;
 pub mod teams;
 pub mod transactions;

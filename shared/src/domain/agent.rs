@@ -156,6 +156,26 @@ fn check_skills(skills: &BTreeMap<String, u8>) -> Result<BTreeMap<String, u8>> {
     Ok(out)
 }
 
+/// Skill names a conversation requires (`field[i]` names a bad one): lower-cased like an
+/// agent's, each once, at most 20.
+pub fn skill_names(names: &[String], field: &str) -> Result<Vec<String>> {
+    if names.len() > 20 {
+        return Err(Error::invalid(field, "at most 20 skills"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let key = name.trim().to_lowercase();
+        let valid = !key.is_empty() && key.chars().count() <= 50 && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(Error::invalid(format!("{field}[{i}]"), "a skill is 1 to 50 letters, digits, _ or -"));
+        }
+        if !out.contains(&key) {
+            out.push(key);
+        }
+    }
+    Ok(out)
+}
+
 fn check_languages(languages: &[String]) -> Result<Vec<String>> {
     if languages.len() > MAX_LANGUAGES {
         return Err(Error::invalid("languages", format!("at most {MAX_LANGUAGES} languages")));

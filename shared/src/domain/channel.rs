@@ -24,6 +24,10 @@ pub struct Channel {
     /// never on the channel). `None`: the number has no token of its own and cannot send.
     #[serde(default)]
     pub access_token_rotated_at: Option<DateTime<Utc>>,
+    /// The team whose queue a new conversation on this number joins (`docs/sla.md`); none: the
+    /// conversation waits for an agent or a supervisor to give it one.
+    #[serde(default)]
+    pub default_team_id: Option<String>,
 }
 
 /// An approved WhatsApp message template, by name and language.
@@ -78,6 +82,10 @@ pub struct ChannelRegistration {
     /// kept in its own secret, never answered, never logged.
     #[schema(value_type = String, write_only, min_length = 1, max_length = 4096, pattern = "^[!-~]+$")]
     pub access_token: Secret,
+    /// The team new conversations on this number join (a team of the organisation).
+    #[serde(default, deserialize_with = "crate::domain::ids::optional_id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+    pub default_team_id: Option<String>,
 }
 
 impl ChannelRegistration {
@@ -109,6 +117,7 @@ impl ChannelRegistration {
             waba_id: Some(self.waba_id.clone()),
             fallback_template: self.fallback_template.clone(),
             access_token_rotated_at: Some(now),
+            default_team_id: self.default_team_id.clone(),
         }
     }
 }

@@ -3,13 +3,21 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::business_hours::BusinessCalendar;
+use crate::domain::sla::{ConversationSla, Escalation, Priority, SlaMetric, SlaPolicy};
+
 /// Meta lets a business send free-form messages for 24 hours after the customer's last message.
 pub const CUSTOMER_SERVICE_WINDOW: Duration = Duration::hours(24);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversationStatus {
+    /// Open and in no team's queue: the bot's, or an organisation that does not route.
     Open,
+    /// Open, in its team's queue, waiting for an agent.
+    Queued,
+    /// Open, with its team and an agent of it.
+    Assigned,
     Closed,
 }
 
@@ -17,6 +25,8 @@ impl ConversationStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             ConversationStatus::Open => "open",
+            ConversationStatus::Queued => "queued",
+            ConversationStatus::Assigned => "assigned",
             ConversationStatus::Closed => "closed",
         }
     }
@@ -24,9 +34,16 @@ impl ConversationStatus {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "open" => Some(Self::Open),
+            "queued" => Some(Self::Queued),
+            "assigned" => Some(Self::Assigned),
             "closed" => Some(Self::Closed),
             _ => None,
         }
+    }
+
+    /// Every status but `closed` is an open conversation (it takes messages and replies).
+    pub fn is_open(self) -> bool {
+        self != ConversationStatus::Closed
     }
 }
 
@@ -76,6 +93,30 @@ pub struct Conversation {
     /// While closed: why (absent on conversations closed before reasons were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_reason: Option<CloseReason>,
+    /// The team whose queue it is in (the channel's default team, or set by a supervisor).
+    #[serde(default)]
+    pub team_id: Option<String>,
+    #[serde(default)]
+    pub priority: Priority,
+    /// What an agent needs to take it (routing), lower-cased skill names.
+    #[serde(default)]
+    pub required_skills: Vec<String>,
+    /// The customer's first message (the first-response clock's start).
+    #[serde(default)]
+    pub first_message_at: Option<DateTime<Utc>>,
+    /// An agent's first reply.
+    #[serde(default)]
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// The customer's oldest message not answered yet by an agent; `None` when nothing waits.
+    #[serde(default)]
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// The SLA policy that applies (fixed at the first message, evaluated again when the team or
+    /// the priority changes); `None`: no policy applies.
+    #[serde(default)]
+    pub sla_policy_id: Option<String>,
+    /// The running SLA clocks and the violations (`docs/sla.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<ConversationSla>,
     /// Counts writes; a write of version n succeeds only over version n-1 (optimistic locking).
     #[serde(default)]
     pub version: u64,
@@ -116,8 +157,132 @@ impl Conversation {
             window_closes_at: None,
             closed_at: None,
             close_reason: None,
+            team_id: None,
+            priority: Priority::Normal,
+            required_skills: Vec::new(),
+            first_message_at: None,
+            first_response_at: None,
+            waiting_since: None,
+            sla_policy_id: None,
+            sla: None,
             version: 1,
         }
+    }
+
+    /// Joins `team`'s queue (a channel's default team at the opening).
+    pub fn in_team(mut self, team: Option<&str>) -> Conversation {
+        self.team_id = team.map(str::to_string);
+        self.settle_status();
+        self
+    }
+
+    /// The routing status an open conversation has: assigned with a team and an agent, queued
+    /// with a team only, open otherwise (no team: nothing routes it, as before teams existed).
+    pub fn open_status(&self) -> ConversationStatus {
+        match (&self.team_id, &self.assignee_id) {
+            (Some(_), Some(_)) => ConversationStatus::Assigned,
+            (Some(_), None) => ConversationStatus::Queued,
+            (None, _) => ConversationStatus::Open,
+        }
+    }
+
+    /// Moves an open conversation to the status its team and assignee give it.
+    pub fn settle_status(&mut self) {
+        if self.status.is_open() {
+            self.status = self.open_status();
+        }
+    }
+
+    /// The team whose business hours the SLA counts in, when the policy counts business hours.
+    pub fn sla_calendar_team(&self) -> Option<&str> {
+        let sla = self.sla.as_ref()?;
+        (sla.policy.counted_in == crate::domain::sla::CountedIn::BusinessHours).then_some(self.team_id.as_deref()).flatten()
+    }
+
+    /// A customer message sent at `at`: the first starts the first-response and resolution
+    /// clocks; the first one left unanswered after an agent's reply starts the next-response clock.
+    pub fn customer_wrote(&mut self, at: DateTime<Utc>, now: DateTime<Utc>, calendar: Option<&BusinessCalendar>) {
+        let first = self.first_message_at.is_none();
+        let was_waiting = self.waiting_since.is_some();
+        self.first_message_at = Some(self.first_message_at.map_or(at, |f| f.min(at)));
+        self.waiting_since = Some(self.waiting_since.map_or(at, |w| w.min(at)));
+        let answered_before = self.first_response_at.is_some();
+        if let Some(sla) = self.sla.as_mut() {
+            if first {
+                sla.start(SlaMetric::Frt, at, calendar);
+                sla.start(SlaMetric::Resolution, at, calendar);
+            } else if !was_waiting && answered_before {
+                sla.start(SlaMetric::Nrt, at, calendar);
+            }
+            sla.reindex(now);
+        }
+    }
+
+    /// An agent's reply at `at` answers what waits: it stops the response clocks.
+    pub fn agent_replied(&mut self, at: DateTime<Utc>, now: DateTime<Utc>) {
+        self.first_response_at = Some(self.first_response_at.map_or(at, |f| f.min(at)));
+        self.waiting_since = None;
+        if let Some(sla) = self.sla.as_mut() {
+            sla.stop(SlaMetric::Frt, at);
+            sla.stop(SlaMetric::Nrt, at);
+            sla.reindex(now);
+        }
+    }
+
+    /// The close at `at` resolves it: every clock stops, nothing stays in the deadline index.
+    pub fn closing(&mut self, at: DateTime<Utc>) {
+        if let Some(sla) = self.sla.as_mut() {
+            for metric in [SlaMetric::Frt, SlaMetric::Nrt, SlaMetric::Resolution] {
+                sla.stop(metric, at);
+            }
+            sla.check_at = None;
+        }
+    }
+
+    /// Applies `policy` (the one that applies now to its team and priority): a different policy
+    /// than the running one restarts the clocks still owed from their original starts, under its
+    /// targets; the same one changes nothing; none clears the SLA.
+    pub fn apply_policy(&mut self, policy: Option<&SlaPolicy>, now: DateTime<Utc>, calendar: Option<&BusinessCalendar>) {
+        let current = self.sla.as_ref().map(|s| (&s.policy.id, s.policy.version));
+        if current == policy.map(|p| (&p.id, p.version)) {
+            return;
+        }
+        self.sla_policy_id = policy.map(|p| p.id.clone());
+        let Some(policy) = policy else {
+            self.sla = None;
+            return;
+        };
+        let mut sla = ConversationSla::new(policy.clone());
+        if let Some(first) = self.first_message_at {
+            if self.first_response_at.is_none() {
+                sla.start(SlaMetric::Frt, first, calendar);
+            } else if let Some(waiting) = self.waiting_since {
+                sla.start(SlaMetric::Nrt, waiting, calendar);
+            }
+            if self.status.is_open() {
+                sla.start(SlaMetric::Resolution, first, calendar);
+            }
+        }
+        if let Some(old) = self.sla.take() {
+            sla.violations = old.violations;
+        }
+        sla.reindex(now);
+        self.sla = Some(sla);
+    }
+
+    /// An escalation's actions: priority one step up, to another team's queue, to an agent.
+    pub fn escalate(&mut self, escalation: &Escalation) {
+        if escalation.raise_priority {
+            self.priority = self.priority.raised();
+        }
+        if let Some(team) = &escalation.reassign_to_team {
+            self.team_id = Some(team.clone());
+            self.assignee_id = None;
+        }
+        if let Some(agent) = &escalation.reassign_to_agent {
+            self.assignee_id = Some(agent.clone());
+        }
+        self.settle_status();
     }
 
     /// Records an inbound message (`message_id` its id): newer activity moves `last_message_at`,
@@ -188,7 +353,8 @@ mod tests {
             phone_number_id: "p".into(), customer_address: "1".into(), status: ConversationStatus::Open,
             assignee_id: None, state: "menu".into(), ticket_id: None, created_at: t(0), updated_at: t(0),
             last_message_at: t(0), last_message_preview: None, last_inbound_at: None, last_inbound_message_id: None, window_closes_at: None,
-            closed_at: None, close_reason: None, version: 1,
+            closed_at: None, close_reason: None, team_id: None, priority: Priority::Normal, required_skills: vec![],
+            first_message_at: None, first_response_at: None, waiting_since: None, sla_policy_id: None, sla: None, version: 1,
         };
         c.touch_inbound(t(200), "M2", Some("new"));
         c.touch_inbound(t(100), "M1", Some("old"));

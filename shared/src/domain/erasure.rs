@@ -89,7 +89,7 @@ impl CustomerRecord {
             .conversations
             .iter()
             .filter_map(|c| {
-                let erased = Conversation {
+                let mut erased = Conversation {
                     // The address is a phone number: keep the conversation findable by nothing.
                     customer_address: format!("erased:{}", c.customer_id),
                     last_message_preview: None,
@@ -98,6 +98,8 @@ impl CustomerRecord {
                     close_reason: c.close_reason.or(Some(crate::domain::conversation::CloseReason::Erased)),
                     ..c.clone()
                 };
+                // Erased is closed: no SLA clock runs on, nothing stays in the deadline index.
+                erased.closing(at);
                 changed(c, erased, |e| {
                     e.updated_at = at;
                     e.version += 1;

@@ -73,6 +73,17 @@ pub enum EventKind {
     /// `failing` after 5 days of failed attempts); meant for admins: `data.notify = {"role": "admin"}`.
     #[serde(rename = "webhook.subscription_disabled")]
     WebhookSubscriptionDisabled,
+    /// An SLA clock reached its warning share (`data`: conversation, metric, target and elapsed
+    /// seconds, due time).
+    #[serde(rename = "sla.warning")]
+    SlaWarning,
+    /// An SLA target was missed (`data`: metric, `target_seconds`, `actual_seconds` when seen).
+    #[serde(rename = "sla.breached")]
+    SlaBreached,
+    /// A missed target's escalation ran (`data.escalation`: what it did; `data.notify` for
+    /// supervisors when the policy says so).
+    #[serde(rename = "sla.escalated")]
+    SlaEscalated,
     /// A number taken by a duplicate that found its event already recorded: keeps the sequence
     /// gap-free, never shown.
     #[serde(rename = "void")]
@@ -82,6 +93,9 @@ pub enum EventKind {
 impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            EventKind::SlaWarning => "sla.warning",
+            EventKind::SlaBreached => "sla.breached",
+            EventKind::SlaEscalated => "sla.escalated",
             EventKind::ActionCreated => "action.created",
             EventKind::ActionDecided => "action.decided",
             EventKind::ResponseStatusChanged => "action.response_status_changed",

@@ -224,6 +224,115 @@ pub fn applicable_policy<'a>(policies: &'a [SlaPolicy], team: Option<&str>, prio
         .map(|(_, p)| p)
 }
 
+/// The most policies an organisation keeps: every message's processing may read them whole.
+pub const MAX_POLICIES: usize = 200;
+
+/// `POST /v1/sla-policies`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlaPolicyInput {
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub name: String,
+    /// A team of the organisation; absent: any team without a policy of its own.
+    #[serde(default, deserialize_with = "crate::domain::ids::optional_id")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+    pub team_id: Option<String>,
+    /// Absent: any priority without a policy of its own.
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    pub targets: SlaTargets,
+    #[serde(default)]
+    pub counted_in: CountedIn,
+    #[serde(default = "default_warning_percent")]
+    #[schema(minimum = 1, maximum = 99, default = 80)]
+    pub warning_percent: u8,
+    #[serde(default)]
+    pub escalation: Option<Escalation>,
+}
+
+/// `PATCH /v1/sla-policies/{id}`: the fields given change; `null` clears team, priority or
+/// escalation.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlaPolicyEdit {
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::domain::interaction::present")]
+    #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$", nullable)]
+    pub team_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::domain::interaction::present")]
+    #[schema(nullable)]
+    pub priority: Option<Option<Priority>>,
+    #[serde(default)]
+    pub targets: Option<SlaTargets>,
+    #[serde(default)]
+    pub counted_in: Option<CountedIn>,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 99)]
+    pub warning_percent: Option<u8>,
+    #[serde(default, deserialize_with = "crate::domain::interaction::present")]
+    #[schema(nullable)]
+    pub escalation: Option<Option<Escalation>>,
+    /// The version read: a newer stored one answers 409. Absent: over whatever is stored.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 9007199254740991.0)]
+    pub version: Option<u64>,
+}
+
+impl SlaPolicy {
+    /// A new policy from `input`, validated (422 names the field).
+    pub fn new(id: String, org_id: &str, input: SlaPolicyInput) -> Result<SlaPolicy> {
+        let policy = SlaPolicy {
+            id,
+            org_id: org_id.to_string(),
+            name: input.name.trim().to_string(),
+            team_id: input.team_id,
+            priority: input.priority,
+            targets: input.targets,
+            counted_in: input.counted_in,
+            warning_percent: input.warning_percent,
+            escalation: input.escalation,
+            version: 1,
+        };
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// The policy with `edit` applied, one version on, validated; 409 when the edit names an
+    /// older version.
+    pub fn edited(&self, edit: &SlaPolicyEdit) -> Result<SlaPolicy> {
+        if let Some(v) = edit.version.filter(|v| *v != self.version) {
+            return Err(Error::conflict(format!("the policy changed since version {v} was read"), format!("version {}", self.version)));
+        }
+        let mut p = self.clone();
+        if let Some(name) = &edit.name {
+            p.name = name.trim().to_string();
+        }
+        if let Some(team) = &edit.team_id {
+            p.team_id = team.clone();
+        }
+        if let Some(priority) = edit.priority {
+            p.priority = priority;
+        }
+        if let Some(targets) = &edit.targets {
+            p.targets = targets.clone();
+        }
+        if let Some(counted_in) = edit.counted_in {
+            p.counted_in = counted_in;
+        }
+        if let Some(w) = edit.warning_percent {
+            p.warning_percent = w;
+        }
+        if let Some(e) = &edit.escalation {
+            p.escalation = e.clone();
+        }
+        p.validate()?;
+        p.version += 1;
+        Ok(p)
+    }
+}
+
 /// A running SLA clock: its start and the three instants the scheduler acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SlaClock {
@@ -314,6 +423,176 @@ impl SlaClock {
     pub fn violation(&self, at: DateTime<Utc>, calendar: Option<&BusinessCalendar>) -> Violation {
         let actual = SlaTime::new(self.counted_in, calendar).between(self.started_at, at);
         Violation { metric: self.metric, policy_id: self.policy_id.clone(), target_seconds: self.target_seconds, actual_seconds: actual, started_at: self.started_at, due_at: self.due_at }
+    }
+}
+
+/// What the scheduler does at a clock's instants, in this order, each once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaStep {
+    Warning,
+    Breach,
+    Escalation,
+}
+
+impl SlaStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaStep::Warning => "warning",
+            SlaStep::Breach => "breach",
+            SlaStep::Escalation => "escalation",
+        }
+    }
+}
+
+/// A clock as a conversation carries it: which of its steps have been taken, and whether an
+/// answer (an agent's reply, the close) stopped it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RunningClock {
+    pub clock: SlaClock,
+    #[serde(default)]
+    pub warned: bool,
+    #[serde(default)]
+    pub breached: bool,
+    #[serde(default)]
+    pub escalated: bool,
+    /// When an answer stopped it; a stopped clock fires nothing more.
+    #[serde(default)]
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Whether the answer came in time (set when stopped).
+    #[serde(default)]
+    pub met: Option<bool>,
+}
+
+impl RunningClock {
+    fn new(clock: SlaClock) -> Self {
+        RunningClock { clock, warned: false, breached: false, escalated: false, stopped_at: None, met: None }
+    }
+
+    /// The next step owed and its instant; none once stopped or done.
+    pub fn next_step(&self) -> Option<(SlaStep, DateTime<Utc>)> {
+        if self.stopped_at.is_some() {
+            return None;
+        }
+        if !self.warned && !self.breached {
+            Some((SlaStep::Warning, self.clock.warn_at))
+        } else if !self.breached {
+            Some((SlaStep::Breach, self.clock.due_at))
+        } else if !self.escalated {
+            self.clock.escalate_at.map(|at| (SlaStep::Escalation, at))
+        } else {
+            None
+        }
+    }
+}
+
+/// A step the scheduler took: what its event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiredStep {
+    pub metric: SlaMetric,
+    pub step: SlaStep,
+    pub clock: SlaClock,
+    /// Counted the policy's way from the clock's start to when the step was seen.
+    pub elapsed_seconds: i64,
+}
+
+/// A conversation's SLA: the policy that applied when it was last evaluated (a copy, so a
+/// customer message starts its next-response clock without reading the policies), the clocks,
+/// the violations, and when the scheduler is next to look (its deadline index entry).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConversationSla {
+    pub policy: SlaPolicy,
+    #[serde(default)]
+    pub frt: Option<RunningClock>,
+    #[serde(default)]
+    pub nrt: Option<RunningClock>,
+    #[serde(default)]
+    pub resolution: Option<RunningClock>,
+    #[serde(default)]
+    pub violations: Vec<Violation>,
+    /// The instant of the next step owed (never before the last write): the minute the
+    /// conversation sits in the deadline index; `None` when nothing is owed.
+    #[serde(default)]
+    pub check_at: Option<DateTime<Utc>>,
+}
+
+impl ConversationSla {
+    pub fn new(policy: SlaPolicy) -> Self {
+        ConversationSla { policy, frt: None, nrt: None, resolution: None, violations: Vec::new(), check_at: None }
+    }
+
+    pub fn clock(&self, metric: SlaMetric) -> Option<&RunningClock> {
+        match metric {
+            SlaMetric::Frt => self.frt.as_ref(),
+            SlaMetric::Nrt => self.nrt.as_ref(),
+            SlaMetric::Resolution => self.resolution.as_ref(),
+        }
+    }
+
+    fn slot(&mut self, metric: SlaMetric) -> &mut Option<RunningClock> {
+        match metric {
+            SlaMetric::Frt => &mut self.frt,
+            SlaMetric::Nrt => &mut self.nrt,
+            SlaMetric::Resolution => &mut self.resolution,
+        }
+    }
+
+    /// Starts (or restarts) `metric`'s clock at `at`; nothing when the policy has no target for it.
+    pub fn start(&mut self, metric: SlaMetric, at: DateTime<Utc>, calendar: Option<&BusinessCalendar>) {
+        let clock = start_clock(&self.policy, metric, at, calendar).map(RunningClock::new);
+        *self.slot(metric) = clock;
+    }
+
+    /// An answer at `at` stops `metric`'s clock (a stopped one stays as it was).
+    pub fn stop(&mut self, metric: SlaMetric, at: DateTime<Utc>) {
+        if let Some(c) = self.slot(metric).as_mut().filter(|c| c.stopped_at.is_none()) {
+            c.stopped_at = Some(at);
+            c.met = Some(c.clock.met_by(at));
+        }
+    }
+
+    /// Whether some step is still owed.
+    pub fn is_running(&self) -> bool {
+        [SlaMetric::Frt, SlaMetric::Nrt, SlaMetric::Resolution].iter().any(|m| self.clock(*m).and_then(RunningClock::next_step).is_some())
+    }
+
+    /// Places the conversation in the deadline index: at its next step's instant, or at `now` when
+    /// that is already past (an entry in a minute the scheduler has left behind would be missed).
+    pub fn reindex(&mut self, now: DateTime<Utc>) {
+        self.check_at = [SlaMetric::Frt, SlaMetric::Nrt, SlaMetric::Resolution]
+            .iter()
+            .filter_map(|m| self.clock(*m).and_then(RunningClock::next_step))
+            .map(|(_, at)| at)
+            .min()
+            .map(|at| at.max(now));
+    }
+
+    /// Takes every step due at `now`, in order (a late run warns, then breaches), each once:
+    /// the flags are set, a breach records its violation. Returns what was fired (nothing when
+    /// the scheduler finds the work done: firing twice changes nothing).
+    pub fn fire_due(&mut self, now: DateTime<Utc>, calendar: Option<&BusinessCalendar>) -> Vec<FiredStep> {
+        let mut fired = Vec::new();
+        for metric in [SlaMetric::Frt, SlaMetric::Nrt, SlaMetric::Resolution] {
+            while let Some((step, at)) = self.clock(metric).and_then(RunningClock::next_step) {
+                if at > now {
+                    break;
+                }
+                let Some(running) = self.slot(metric).as_mut() else { break };
+                match step {
+                    SlaStep::Warning => running.warned = true,
+                    SlaStep::Breach => running.breached = true,
+                    SlaStep::Escalation => running.escalated = true,
+                }
+                let clock = running.clock.clone();
+                let elapsed_seconds = SlaTime::new(clock.counted_in, calendar).between(clock.started_at, now);
+                if step == SlaStep::Breach {
+                    self.violations.push(clock.violation(now, calendar));
+                }
+                fired.push(FiredStep { metric, step, clock, elapsed_seconds });
+            }
+        }
+        self.reindex(now);
+        fired
     }
 }
 

@@ -167,6 +167,7 @@ async fn a_number_registered_while_its_change_is_quarantined_handles_it_at_once(
         waba_id: Some(WABA.into()),
         fallback_template: None,
         access_token_rotated_at: None,
+        default_team_id: None,
     };
     let racing = RegisteredDuringTheLookup { store: w.store(), channel, done: Mutex::new(false) };
     let ports = InboundPorts { channels: &racing, ..w.deps.inbound_ports() };

@@ -88,6 +88,7 @@ impl World {
             waba_id: Some(WABA.into()),
             fallback_template: fallback.map(|name| TemplateRef { name: name.into(), language: "en".into() }),
             access_token_rotated_at: Some(t(0)),
+            default_team_id: None,
         };
         assert_eq!(self.store().put_channel(&channel).await.unwrap(), ChannelPut::Stored);
         self.mem.secrets.put_secret(&access_token_secret(ORG, NUMBER), &Secret::new(TOKEN)).await.unwrap();

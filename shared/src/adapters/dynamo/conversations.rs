@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::channel::Channel;
 use crate::domain::conversation::{Conversation, ConversationStatus};
+use crate::domain::sla::Priority;
 use crate::domain::customer::{ChannelIdentity, Customer, IdentityChannel};
 use crate::error::{Error, Result};
 use crate::ports::{
@@ -30,6 +31,15 @@ impl DynamoStore {
         if let Some(a) = &c.assignee_id {
             extra.push(("gsi3pk", keys::conversations_by_assignee(&c.org_id, a)));
             extra.push(("gsi3sk", sort));
+        } else if let (ConversationStatus::Queued, Some(team)) = (c.status, &c.team_id) {
+            extra.push(("gsi3pk", keys::team_queue(&c.org_id, team)));
+            extra.push(("gsi3sk", sort));
+        }
+        // In the SLA deadline index while a step is owed: derived from the conversation itself,
+        // so every write that starts, stops or fires a clock moves its entry at no extra call.
+        if let Some(at) = c.sla.as_ref().and_then(|s| s.check_at).filter(|_| c.status.is_open()) {
+            extra.push(("gsi4pk", keys::sla_due(at)));
+            extra.push(("gsi4sk", format!("{}#{}#{}", sort_time(at), c.org_id, c.id)));
         }
         keyed(c, keys::conversation(&c.org_id, &c.id), &extra)
     }
@@ -185,19 +195,37 @@ impl ConversationStore for DynamoStore {
     }
 
     async fn conversations(&self, org_id: &str, filter: &ConversationFilter, page: &PageRequest) -> Result<Page<Conversation>> {
-        match (&filter.assignee_id, filter.status) {
-            (Some(assignee), status) => {
-                let status_filter =
-                    status.map(|st| ("#status = :status", HashMap::from([(":status".to_string(), s(st.as_str()))])));
-                let pk = keys::conversations_by_assignee(org_id, assignee);
-                self.query_page(Some("gsi3"), "gsi3pk", &pk, None, status_filter, false, page).await
-            }
-            (None, Some(status)) => {
-                let pk = keys::conversations_by_status(org_id, status.as_str());
-                self.query_page(Some("gsi2"), "gsi2pk", &pk, None, None, false, page).await
-            }
-            (None, None) => self.query_page(Some("gsi1"), "gsi1pk", &keys::conversations_all(org_id), None, None, false, page).await,
+        // The narrowest partition the filter allows; what is left is a filter on it (a page
+        // stops after 4 queries, `query_page`).
+        let (index, pk, status, team) = match (&filter.assignee_id, filter.status, &filter.team_id) {
+            (Some(assignee), status, team) => ("gsi3", keys::conversations_by_assignee(org_id, assignee), status, team.as_ref()),
+            (None, Some(ConversationStatus::Queued), Some(team)) => ("gsi3", keys::team_queue(org_id, team), None, None),
+            (None, Some(status), team) => ("gsi2", keys::conversations_by_status(org_id, status.as_str()), None, team.as_ref()),
+            (None, None, team) => ("gsi1", keys::conversations_all(org_id), None, team.as_ref()),
+        };
+        let mut conditions = Vec::new();
+        let mut values = HashMap::new();
+        if let Some(st) = status {
+            conditions.push("#status = :status");
+            values.insert(":status".to_string(), s(st.as_str()));
         }
+        if let Some(team) = team {
+            conditions.push("team_id = :team");
+            values.insert(":team".to_string(), s(team));
+        }
+        if let Some(priority) = filter.priority {
+            // Items written before priorities existed are normal.
+            if priority == Priority::Normal {
+                conditions.push("(priority = :priority OR attribute_not_exists(priority))");
+            } else {
+                conditions.push("priority = :priority");
+            }
+            values.insert(":priority".to_string(), s(priority.as_str()));
+        }
+        let expression = conditions.join(" AND ");
+        let filter = (!conditions.is_empty()).then_some((expression.as_str(), values));
+        let index_pk = format!("{index}pk");
+        self.query_page(Some(index), &index_pk, &pk, None, filter, false, page).await
     }
 
     async fn save_conversation(&self, c: &Conversation) -> Result<()> {
@@ -233,7 +261,7 @@ impl ConversationStore for DynamoStore {
 
     async fn reopen(&self, c: &Conversation, at: DateTime<Utc>) -> Result<Written> {
         let mut open = c.clone();
-        open.status = ConversationStatus::Open;
+        open.status = c.open_status();
         open.closed_at = None;
         open.updated_at = at;
         open.version += 1;

@@ -35,6 +35,7 @@ pub mod interactions;
 mod media;
 mod messages;
 mod rate_limits;
+mod sla;
 pub mod support;
 mod teams;
 pub mod transactions;
@@ -153,6 +154,15 @@ pub mod keys {
     }
     pub fn conversations_by_assignee(org: &str, assignee: &str) -> String {
         format!("ORG#{org}#CONVS#ASSIGNEE#{assignee}")
+    }
+    /// gsi3 of a queued conversation: its team's queue.
+    pub fn team_queue(org: &str, team: &str) -> String {
+        format!("ORG#{org}#CONVS#QUEUE#{team}")
+    }
+    /// gsi4: the SLA deadline index, one partition per minute (`yyyy-mm-ddThh:mm`, UTC), across
+    /// organisations: the scheduler reads only the minutes due.
+    pub fn sla_due(minute: chrono::DateTime<chrono::Utc>) -> String {
+        format!("SLADUE#{}", minute.format("%Y-%m-%dT%H:%M"))
     }
 }
 
@@ -358,6 +368,8 @@ pub struct DynamoStore {
     channels: Mutex<HashMap<String, (Instant, Channel)>>,
     /// Rate-limit settings by organisation (`None`: the defaults), kept a minute likewise.
     rate_limits: Mutex<HashMap<String, (Instant, Option<crate::domain::rate_limit::StoredRateLimits>)>>,
+    /// SLA policies by organisation (empty: none), kept a minute likewise.
+    sla_policies: Mutex<HashMap<String, (Instant, Vec<crate::domain::sla::SlaPolicy>)>>,
 }
 
 const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -373,7 +385,7 @@ pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into(), channels: Mutex::new(HashMap::new()), rate_limits: Mutex::new(HashMap::new()) }
+        DynamoStore { client, table: table.into(), channels: Mutex::new(HashMap::new()), rate_limits: Mutex::new(HashMap::new()), sla_policies: Mutex::new(HashMap::new()) }
     }
 
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
@@ -605,7 +617,11 @@ impl DynamoStore {
             .key_condition_expression(key_condition)
             .scan_index_forward(forward);
         if let Some((expression, filter_values)) = filter {
-            query = query.filter_expression(expression).expression_attribute_names("#status", "status");
+            query = query.filter_expression(expression);
+            // DynamoDB refuses a name the expression does not use.
+            if expression.contains("#status") {
+                query = query.expression_attribute_names("#status", "status");
+            }
             values.extend(filter_values);
         }
         self.query_filled(query.set_expression_attribute_values(Some(values)), partition_attr, partition, &range, page).await

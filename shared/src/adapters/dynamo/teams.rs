@@ -36,7 +36,7 @@ pub mod keys {
 
 impl DynamoStore {
     /// Puts `item` at `version`: new at 1 (nothing there), else over `version - 1`.
-    async fn put_versioned(&self, item: Item, version: u64) -> Result<Written> {
+    pub(super) async fn put_versioned(&self, item: Item, version: u64) -> Result<Written> {
         let mut put = self.client().put_item().table_name(self.table()).set_item(Some(item));
         put = if version <= 1 {
             put.condition_expression("attribute_not_exists(pk)")

@@ -14,13 +14,13 @@ use crate::ports::{ActionFilter, ActionStore, DecisionContext, DecisionWrite, Ev
 
 impl State {
     /// Takes the organisation's next `count` sequence numbers and answers the last.
-    fn take_event_seqs(&mut self, org: &str, count: u64) -> u64 {
+    pub(super) fn take_event_seqs(&mut self, org: &str, count: u64) -> u64 {
         let counter = self.event_counters.entry(org.to_string()).or_default();
         *counter += count;
         *counter
     }
 
-    fn put_event(&mut self, event: DashboardEvent) {
+    pub(super) fn put_event(&mut self, event: DashboardEvent) {
         self.events.insert((event.org_id.clone(), event.seq), event);
     }
 

@@ -173,7 +173,7 @@ impl MemoryStore {
     /// Closes or reopens `c`, moving its identity's open conversation with it.
     fn set_open(&self, operation: &'static str, c: &Conversation, open: bool, at: DateTime<Utc>) -> Result<Written> {
         let mut changed = c.clone();
-        changed.status = if open { ConversationStatus::Open } else { ConversationStatus::Closed };
+        changed.status = if open { c.open_status() } else { ConversationStatus::Closed };
         changed.closed_at = if open { None } else { Some(at) };
         changed.updated_at = at;
         changed.version += 1;
@@ -202,12 +202,23 @@ impl ConversationStore for MemoryStore {
 
     async fn conversations(&self, org_id: &str, filter: &ConversationFilter, page: &PageRequest) -> Result<Page<Conversation>> {
         let st = self.read("conversations")?;
-        // The index the DynamoDB adapter reads: by assignee (status filtered), by status, or all.
-        let (partition, in_partition): (String, Box<dyn Fn(&Conversation) -> bool>) = match (&filter.assignee_id, filter.status) {
-            (Some(a), _) => (format!("ORG#{org_id}#CONVS#ASSIGNEE#{a}"), Box::new(move |c| c.assignee_id.as_ref() == Some(a))),
-            (None, Some(s)) => (format!("ORG#{org_id}#CONVS#STATUS#{}", s.as_str()), Box::new(move |c| c.status == s)),
-            (None, None) => (format!("ORG#{org_id}#CONVS"), Box::new(|_| true)),
-        };
+        // The index the DynamoDB adapter reads: by assignee, a team's queue, by status, or all;
+        // the rest of the filter applies to what the partition gives.
+        let team = filter.team_id.clone();
+        let (partition, in_partition, status, team): (String, Box<dyn Fn(&Conversation) -> bool>, _, _) =
+            match (&filter.assignee_id, filter.status, &filter.team_id) {
+                (Some(a), status, _) => {
+                    (format!("ORG#{org_id}#CONVS#ASSIGNEE#{a}"), Box::new(move |c: &Conversation| c.assignee_id.as_ref() == Some(a)), status, team)
+                }
+                (None, Some(ConversationStatus::Queued), Some(t)) => (
+                    format!("ORG#{org_id}#CONVS#QUEUE#{t}"),
+                    Box::new(move |c: &Conversation| c.assignee_id.is_none() && c.status == ConversationStatus::Queued && c.team_id.as_ref() == Some(t)),
+                    None,
+                    None,
+                ),
+                (None, Some(s), _) => (format!("ORG#{org_id}#CONVS#STATUS#{}", s.as_str()), Box::new(move |c: &Conversation| c.status == s), None, team),
+                (None, None, _) => (format!("ORG#{org_id}#CONVS"), Box::new(|_: &Conversation| true), None, team),
+            };
         let mut entries: Vec<(String, Conversation)> = st
             .conversations
             .values()
@@ -215,8 +226,11 @@ impl ConversationStore for MemoryStore {
             .map(|c| (format!("{}#{}", sort_time(c.last_message_at), c.id), c.clone()))
             .collect();
         entries.sort_by(|a, b| b.0.cmp(&a.0));
-        let status = filter.status.filter(|_| filter.assignee_id.is_some());
-        fill_page(&partition, entries, false, |c| status.is_none_or(|s| c.status == s), page)
+        let priority = filter.priority;
+        let pass = |c: &Conversation| {
+            status.is_none_or(|s| c.status == s) && team.as_ref().is_none_or(|t| c.team_id.as_ref() == Some(t)) && priority.is_none_or(|p| c.priority == p)
+        };
+        fill_page(&partition, entries, false, pass, page)
     }
 
     async fn save_conversation(&self, conversation: &Conversation) -> Result<()> {

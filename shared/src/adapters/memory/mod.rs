@@ -19,6 +19,7 @@ mod media;
 mod messaging;
 mod rate_limits;
 mod jobs;
+mod sla;
 mod support;
 mod teams;
 mod transactions;
@@ -146,6 +147,9 @@ struct State {
     business_hours: BTreeMap<Key, crate::domain::team::StoredBusinessHours>,
     /// Agents, `(org, user)`.
     agents: BTreeMap<Key, crate::domain::agent::Agent>,
+    /// SLA policies, `(org, policy)`, and the scheduler's cursor.
+    sla_policies: BTreeMap<Key, crate::domain::sla::SlaPolicy>,
+    sla_cursor: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl State {

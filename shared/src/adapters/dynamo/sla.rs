@@ -1,0 +1,179 @@
+//! DynamoDB for SLA policies and the SLA deadline index (`docs/sla.md`):
+//!
+//! - `ORG#o#SLA` / `POLICY#{id}`: a policy (ids are ULIDs: one Query lists them in creation order).
+//! - gsi4 `SLADUE#{yyyy-mm-ddThh:mm}` / `{check_at}#{org}#{conversation}`: a conversation with an
+//!   SLA step owed in that minute. The keys are on the conversation item itself
+//!   (`conversation_item`), so the index moves with every write of the conversation: no entry is
+//!   written or deleted apart, none is left behind by a reply or a close.
+//! - `SLADUE#CURSOR` / `CURSOR`: the first minute the scheduler has not finished with.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{DynamoStore, Item, keyed, s, sort_time};
+use crate::domain::conversation::Conversation;
+use crate::domain::event::NewEvent;
+use crate::domain::sla::SlaPolicy;
+use crate::error::{Error, Result};
+use crate::ports::{PageRequest, SlaDue, SlaStore, Written};
+
+/// How long a warm function keeps an organisation's policies for its messages.
+const POLICIES_CACHE_TTL: Duration = Duration::from_secs(60);
+
+pub mod keys {
+    pub fn policies(org: &str) -> String {
+        format!("ORG#{org}#SLA")
+    }
+    pub fn policy(org: &str, id: &str) -> (String, String) {
+        (policies(org), format!("POLICY#{id}"))
+    }
+    pub fn cursor() -> (String, String) {
+        ("SLADUE#CURSOR".into(), "CURSOR".into())
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    minute: DateTime<Utc>,
+}
+
+#[async_trait]
+impl SlaStore for DynamoStore {
+    async fn create_sla_policy(&self, policy: &SlaPolicy) -> Result<Written> {
+        let written = self.put_new(keyed(policy, keys::policy(&policy.org_id, &policy.id), &[])?).await;
+        self.forget_policies(&policy.org_id);
+        written
+    }
+
+    async fn sla_policy(&self, org_id: &str, policy_id: &str) -> Result<Option<SlaPolicy>> {
+        self.get_consistent(keys::policy(org_id, policy_id)).await
+    }
+
+    async fn sla_policies(&self, org_id: &str) -> Result<Vec<SlaPolicy>> {
+        let mut policies = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.query_page(None, "pk", &keys::policies(org_id), Some(("sk", "POLICY#")), None, true, &PageRequest { limit: 100, cursor }).await?;
+            policies.extend(page.items);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(policies),
+            }
+        }
+    }
+
+    async fn sla_policies_cached(&self, org_id: &str) -> Result<Vec<SlaPolicy>> {
+        if let Some((at, cached)) = self.sla_policies.lock().unwrap_or_else(|p| p.into_inner()).get(org_id)
+            && at.elapsed() < POLICIES_CACHE_TTL
+        {
+            return Ok(cached.clone());
+        }
+        let policies = self.sla_policies(org_id).await?;
+        // Kept when empty too: most organisations have none, and their messages then read nothing.
+        self.sla_policies.lock().unwrap_or_else(|p| p.into_inner()).insert(org_id.to_string(), (Instant::now(), policies.clone()));
+        Ok(policies)
+    }
+
+    async fn save_sla_policy(&self, policy: &SlaPolicy) -> Result<Written> {
+        if policy.version <= 1 {
+            return Ok(Written::AlreadyThere);
+        }
+        let written = self.put_versioned(keyed(policy, keys::policy(&policy.org_id, &policy.id), &[])?, policy.version).await;
+        self.forget_policies(&policy.org_id);
+        written
+    }
+
+    async fn delete_sla_policy(&self, org_id: &str, policy_id: &str) -> Result<Written> {
+        let result = self
+            .client()
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(super::key_map(keys::policy(org_id, policy_id))))
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        self.forget_policies(org_id);
+        match result {
+            Ok(_) => Ok(Written::Stored),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
+            Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
+        }
+    }
+
+    async fn sla_due(&self, minute: DateTime<Utc>, up_to: DateTime<Utc>) -> Result<Vec<SlaDue>> {
+        let pk = super::keys::sla_due(minute);
+        let mut due = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name("gsi4")
+                .key_condition_expression("gsi4pk = :pk AND gsi4sk <= :up_to")
+                .expression_attribute_values(":pk", s(&pk))
+                // Every entry at `up_to` (the organisation and id follow the time).
+                .expression_attribute_values(":up_to", s(format!("{}#~", sort_time(up_to))))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
+            for item in out.items() {
+                let Some(sk) = item.get("gsi4sk").and_then(|v| v.as_s().ok()) else { continue };
+                let mut parts = sk.splitn(3, '#');
+                let (Some(at), Some(org), Some(id)) = (parts.next(), parts.next(), parts.next()) else { continue };
+                let Ok(at) = DateTime::parse_from_rfc3339(at) else { continue };
+                due.push(SlaDue { org_id: org.to_string(), conversation_id: id.to_string(), check_at: at.with_timezone(&Utc) });
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(due),
+            }
+        }
+    }
+
+    async fn sla_cursor(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.get_consistent::<Cursor>(keys::cursor()).await?.map(|c| c.minute))
+    }
+
+    async fn save_sla_cursor(&self, minute: DateTime<Utc>) -> Result<()> {
+        self.put(keyed(&Cursor { minute }, keys::cursor(), &[])?).await
+    }
+
+    async fn conversation_for_sla(&self, org_id: &str, conversation_id: &str) -> Result<Option<Conversation>> {
+        self.get_consistent(super::keys::conversation(org_id, conversation_id)).await
+    }
+
+    async fn record_sla_steps(&self, conversation: &Conversation, events: &[NewEvent]) -> Result<()> {
+        let now = Utc::now();
+        let count = events.len() as u64;
+        let (first, last) = if count == 0 {
+            (0, 0)
+        } else {
+            let last = self.take_event_seqs(&conversation.org_id, count).await?;
+            (last + 1 - count, last)
+        };
+        let mut items = vec![self.conversation_put(conversation)?];
+        for (i, event) in events.iter().enumerate() {
+            items.extend(self.event_ops(event, first + i as u64, now)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                // The numbers taken stay in the feed as void; the caller reads the conversation again.
+                if count > 0 {
+                    self.void_events(&conversation.org_id, first, last, now).await?;
+                }
+                Err(Error::LostUpdate("conversation"))
+            }
+        }
+    }
+}
+
+impl DynamoStore {
+    fn forget_policies(&self, org_id: &str) {
+        self.sla_policies.lock().unwrap_or_else(|p| p.into_inner()).remove(org_id);
+    }
+}
