@@ -339,6 +339,7 @@ impl Deps {
             rate_limits: store,
             deliveries: self.delivery_ports(),
             sla: self.sla_ports(),
+            clock: &*self.clock,
         }
     }
 

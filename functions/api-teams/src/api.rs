@@ -8,10 +8,12 @@ use utoipa::OpenApi;
 
 use max_core::domain::agent::{Agent, AgentEdit, AgentInput, AvailabilityInput};
 
-use crate::{AgentList, AgentsQuery, StatusQuery};
+use max_core::domain::sla::{SlaPolicy, SlaPolicyEdit, SlaPolicyInput};
+
+use crate::{AgentList, AgentsQuery, PolicyList, StatusQuery};
 
 #[derive(OpenApi)]
-#[openapi(paths(list_teams, create_team, get_team, edit_team, get_business_hours, save_business_hours, business_hours_status, list_agents, create_agent, get_agent, edit_agent, set_my_availability))]
+#[openapi(paths(list_teams, create_team, get_team, edit_team, get_business_hours, save_business_hours, business_hours_status, list_agents, create_agent, get_agent, edit_agent, set_my_availability, list_sla_policies, create_sla_policy, get_sla_policy, edit_sla_policy, delete_sla_policy))]
 struct Api;
 
 /// This function's operations.
@@ -108,3 +110,41 @@ fn edit_agent() {}
         (status = 404, description = "The caller is not an agent of the organisation (an admin adds them)"),
     ))]
 fn set_my_availability() {}
+
+/// The organisation's SLA policies, in the order they were created.
+#[utoipa::path(get, path = "/v1/sla-policies", tag = "sla",
+    responses((status = 200, description = "The policies", body = PolicyList)))]
+fn list_sla_policies() {}
+
+/// Adds an SLA policy (admins): targets for a team (or any) at a priority (or any), counted in the
+/// team's business hours or in calendar time, a warning share and an escalation. The most
+/// specific policy applies to a conversation (team and priority, team, priority, neither).
+#[utoipa::path(post, path = "/v1/sla-policies", tag = "sla", request_body = SlaPolicyInput,
+    responses(
+        (status = 201, description = "The policy", body = SlaPolicy, headers(("Location" = String, description = "The policy's URL"))),
+        (status = 403, description = "Not an admin"),
+        (status = 422, description = "A target, share or escalation out of range, or no such team (the field is named)"),
+    ))]
+fn create_sla_policy() {}
+
+/// One SLA policy.
+#[utoipa::path(get, path = "/v1/sla-policies/{id}", tag = "sla", params(("id" = String, Path)),
+    responses((status = 200, description = "The policy", body = SlaPolicy), (status = 404, description = "No such policy")))]
+fn get_sla_policy() {}
+
+/// Changes an SLA policy (admins): the fields given; `null` clears team, priority or escalation.
+/// Conversations take it when their policy is next evaluated; running clocks keep their deadlines.
+#[utoipa::path(patch, path = "/v1/sla-policies/{id}", tag = "sla", params(("id" = String, Path)), request_body = SlaPolicyEdit,
+    responses(
+        (status = 200, description = "The policy", body = SlaPolicy),
+        (status = 403, description = "Not an admin"),
+        (status = 404, description = "No such policy"),
+        (status = 409, description = "The policy is at another version than the one given"),
+        (status = 422, description = "A value out of range, or no such team (the field is named)"),
+    ))]
+fn edit_sla_policy() {}
+
+/// Deletes an SLA policy (admins). Conversations under it keep their running clocks.
+#[utoipa::path(delete, path = "/v1/sla-policies/{id}", tag = "sla", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 403, description = "Not an admin"), (status = 404, description = "No such policy")))]
+fn delete_sla_policy() {}

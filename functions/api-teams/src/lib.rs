@@ -10,8 +10,11 @@
 //! - `GET /v1/agents?team_id=&availability=`, `GET /v1/agents/{id}` (the user's id)
 //! - `PUT /v1/agents/me/availability` (the caller's own: `online`, `away`, `offline`)
 //!
+//! - `GET /v1/sla-policies`, `GET /v1/sla-policies/{id}`
+//!
 //! Admins: `POST /v1/teams`, `PATCH /v1/teams/{id}`, `PUT /v1/teams/{id}/business-hours` (the
-//! whole hours over the version read), `POST /v1/agents`, `PATCH /v1/agents/{id}`.
+//! whole hours over the version read), `POST /v1/agents`, `PATCH /v1/agents/{id}`,
+//! `POST /v1/sla-policies`, `PATCH /v1/sla-policies/{id}`, `DELETE /v1/sla-policies/{id}`.
 //!
 //! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
 //! parameter answers 422. The contract of these routes is `api::openapi()`.
@@ -21,12 +24,14 @@ pub mod api;
 use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, Response};
+use max_core::app::sla;
 use max_core::app::teams as use_cases;
+use max_core::domain::sla::{SlaPolicy, SlaPolicyEdit, SlaPolicyInput};
 use max_core::config::Deps;
 use max_core::domain::agent::{Agent, AgentEdit, AgentInput, Availability, AvailabilityInput};
 use max_core::domain::team::{BusinessHoursInput, TeamEdit, TeamInput};
 use max_core::error::Error as AppError;
-use max_core::http::{Caller, NoQuery, PageBody, PageQuery, Role, caller, json, json_body, ok, query_params, respond, segments};
+use max_core::http::{Caller, NoQuery, PageBody, PageQuery, Role, caller, json, json_body, no_content, ok, query_params, respond, segments};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -49,6 +54,11 @@ pub enum Route {
     Agent(String),
     EditAgent(String),
     MyAvailability,
+    Policies,
+    CreatePolicy,
+    Policy(String),
+    EditPolicy(String),
+    DeletePolicy(String),
 }
 
 impl Route {
@@ -67,6 +77,11 @@ impl Route {
             (&Method::PUT, ["v1", "agents", "me", "availability"]) => Route::MyAvailability,
             (&Method::GET, ["v1", "agents", a]) => Route::Agent(id(a)),
             (&Method::PATCH, ["v1", "agents", a]) => Route::EditAgent(id(a)),
+            (&Method::GET, ["v1", "sla-policies"]) => Route::Policies,
+            (&Method::POST, ["v1", "sla-policies"]) => Route::CreatePolicy,
+            (&Method::GET, ["v1", "sla-policies", p]) => Route::Policy(id(p)),
+            (&Method::PATCH, ["v1", "sla-policies", p]) => Route::EditPolicy(id(p)),
+            (&Method::DELETE, ["v1", "sla-policies", p]) => Route::DeletePolicy(id(p)),
             _ => return None,
         })
     }
@@ -92,6 +107,12 @@ pub struct AgentsQuery {
     pub team_id: Option<String>,
     /// Only the agents with this availability.
     pub availability: Option<Availability>,
+}
+
+/// The organisation's SLA policies, in the order they were created (at most 200).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyList {
+    pub items: Vec<SlaPolicy>,
 }
 
 /// The organisation's agents, by user id.
@@ -173,6 +194,28 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 Route::MyAvailability => {
                     let input: AvailabilityInput = json_body(req)?;
                     Ok(ok(&use_cases::set_availability(store, org, &caller.user_id, input.availability, now).await?))
+                }
+                Route::Policies => Ok(ok(&PolicyList { items: sla::list(store, org).await? })),
+                Route::CreatePolicy => {
+                    admins_only(&caller, "create SLA policies")?;
+                    let input: SlaPolicyInput = json_body(req)?;
+                    let policy = sla::create(&deps.sla_ports(), org, input, now).await?;
+                    let mut answer = json(StatusCode::CREATED, &policy);
+                    if let Ok(v) = HeaderValue::from_str(&format!("/v1/sla-policies/{}", policy.id)) {
+                        answer.headers_mut().insert(header::LOCATION, v);
+                    }
+                    Ok(answer)
+                }
+                Route::Policy(id) => Ok(ok(&sla::get(store, org, &id).await?)),
+                Route::EditPolicy(id) => {
+                    admins_only(&caller, "change SLA policies")?;
+                    let edit: SlaPolicyEdit = json_body(req)?;
+                    Ok(ok(&sla::edit(&deps.sla_ports(), org, &id, &edit).await?))
+                }
+                Route::DeletePolicy(id) => {
+                    admins_only(&caller, "delete SLA policies")?;
+                    sla::delete(store, org, &id).await?;
+                    Ok(no_content())
                 }
                 Route::List | Route::HoursStatus(_) | Route::Agents => Err(AppError::NotFound("route")),
             }

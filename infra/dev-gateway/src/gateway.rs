@@ -109,17 +109,48 @@ async fn mint_token(State(g): State<Arc<Gateway>>, ConnectInfo(peer): ConnectInf
     axum::Json(json!({ "token": token, "token_type": "Bearer" })).into_response()
 }
 
-/// `POST /dev/schedules/{function}`: runs a scheduled function now, with the event EventBridge
-/// would send, and answers once it finished, so tests and tools need not wait for its minute.
-/// Loopback only, like the tokens.
-async fn run_schedule_now(State(g): State<Arc<Gateway>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Path(function): Path<String>) -> Response {
+/// `POST /dev/schedules/{function}?at=`: the dev clock of one run (RFC 3339), so a test or a
+/// person tries what a schedule does later (an SLA deadline an hour away) without waiting.
+#[derive(serde::Deserialize)]
+struct ScheduleAt {
+    at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `POST /dev/schedules/{function}`: runs a scheduled function now (or at `?at=`, its clock set
+/// there for this run only), with the event EventBridge would send, and answers once it finished,
+/// so tests and tools need not wait for its minute. Loopback only, like the tokens.
+async fn run_schedule_now(
+    State(g): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(function): Path<String>,
+    axum::extract::Query(when): axum::extract::Query<ScheduleAt>,
+) -> Response {
     if !peer.ip().is_loopback() {
         return gateway_error(StatusCode::FORBIDDEN, "scheduled functions are run for loopback callers only");
     }
     if !g.scheduled.contains(&function) {
         return gateway_error(StatusCode::NOT_FOUND, &format!("no scheduled function {function}; template.yaml schedules {}", g.scheduled.join(", ")));
     }
-    match registry::invoke_schedule(&function, crate::pollers::scheduled_event(), &g.deps).await {
+    let moved;
+    let deps = match when.at {
+        Some(at) => {
+            let d = &g.deps;
+            moved = Deps {
+                settings: d.settings.clone(),
+                store: d.store.clone(),
+                outbox: d.outbox.clone(),
+                blobs: d.blobs.clone(),
+                whatsapp: d.whatsapp.clone(),
+                secrets: d.secrets.clone(),
+                voice: d.voice.clone(),
+                tokens: d.tokens.clone(),
+                clock: Arc::new(max_core::adapters::memory::ManualClock::at(at)),
+            };
+            &moved
+        }
+        None => &*g.deps,
+    };
+    match registry::invoke_schedule(&function, crate::pollers::scheduled_event(), deps).await {
         Some(Ok(())) => axum::Json(json!({ "function": function, "ran": true })).into_response(),
         Some(Err(e)) => gateway_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{function} failed: {e}")),
         None => gateway_error(StatusCode::NOT_IMPLEMENTED, &format!("{function} is scheduled in template.yaml but not registered in the dev gateway")),
@@ -418,7 +449,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_scheduled_function_runs_now_for_loopback_peers_only() {
-        let run = |peer: &str, function: &str| run_schedule_now(gateway(), ConnectInfo(peer.parse().unwrap()), Path(function.to_string()));
+        let run = |peer: &str, function: &str| run_schedule_now(gateway(), ConnectInfo(peer.parse().unwrap()), Path(function.to_string()), axum::extract::Query(ScheduleAt { at: None }));
         assert_eq!(run("10.0.0.7:5000", "call-scheduler").await.status(), StatusCode::FORBIDDEN);
         assert_eq!(run("127.0.0.1:5000", "whatsapp-webhook").await.status(), StatusCode::NOT_FOUND, "not a scheduled function");
         // Nothing scheduled in the empty store: the run finishes and says so.

@@ -49,6 +49,7 @@ pub async fn invoke_schedule(binary: &str, event: serde_json::Value, deps: &Deps
         "reply-sender" => reply_sender::sweep(deps).await.map(|_| ()),
         "call-scheduler" => call_scheduler::run(deps).await.map(|_| ()),
         "media-cleanup" => media_cleanup::run(deps).await.map(|_| ()),
+        "sla-scheduler" => sla_scheduler::run(deps).await.map(|_| ()),
         _ => return None,
     })
 }

@@ -31,6 +31,8 @@ pub struct InboundPorts<'a> {
     pub deliveries: crate::app::delivery::DeliveryPorts<'a>,
     /// A conversation's first message fixes its SLA policy; customer messages start its clocks.
     pub sla: crate::app::sla::SlaPorts<'a>,
+    /// Now, for the SLA deadline index (an entry is never placed in a minute already past).
+    pub clock: &'a dyn crate::ports::Clock,
 }
 
 /// A stored message whose handling (bot, tickets) is owed, with its conversation as it now
@@ -360,7 +362,7 @@ async fn record(
 ) -> Result<Option<Received>> {
     let org = conversation.org_id.clone();
     // The clocks move in the same write as the message (the deadline index is the conversation's).
-    crate::app::sla::customer_wrote(&ports.sla, &mut conversation, message.created_at, Utc::now()).await?;
+    crate::app::sla::customer_wrote(&ports.sla, &mut conversation, message.created_at, ports.clock.now()).await?;
     conversation.touch_inbound(message.created_at, &message.id, inbound.text.as_deref().or(Some(&inbound.kind)));
     conversation.version += 1;
     match ports.messages.record_inbound(&message, &conversation).await? {

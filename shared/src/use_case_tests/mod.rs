@@ -22,6 +22,7 @@ mod interactions;
 mod media;
 mod rate_limits;
 mod support;
+mod sla;
 mod transactions;
 mod teams;
 mod whatsapp_templates;

@@ -90,6 +90,8 @@ async fn every_sample_event_runs_through_its_handler() {
         ("api-conversations/list-open-conversations.json", 200),
         ("api-conversations/put-rate-limit-settings.json", 200),
         ("api-conversations/send-text-reply.json", 404),
+        ("api-conversations/update-conversation-as-agent.json", 403),
+        ("api-conversations/update-unknown-conversation.json", 404),
         ("api-customers/context-unknown-customer.json", 404),
         ("api-customers/create-customer.json", 201),
         ("api-customers/erase-unknown-customer.json", 404),
@@ -128,13 +130,18 @@ async fn every_sample_event_runs_through_its_handler() {
         ("api-support/put-bot-menu.json", 200),
         ("api-teams/business-hours-unknown-team.json", 404),
         ("api-teams/create-agent.json", 201),
+        ("api-teams/create-sla-policy-as-agent.json", 403),
+        ("api-teams/create-sla-policy-without-targets.json", 422),
+        ("api-teams/create-sla-policy.json", 201),
         ("api-teams/create-team-as-agent.json", 403),
         ("api-teams/create-team.json", 201),
         ("api-teams/edit-agent-bad-skill.json", 422),
         ("api-teams/edit-unknown-team.json", 404),
         ("api-teams/get-unknown-agent.json", 404),
+        ("api-teams/get-unknown-sla-policy.json", 404),
         ("api-teams/get-unknown-team.json", 404),
         ("api-teams/list-online-agents.json", 200),
+        ("api-teams/list-sla-policies.json", 200),
         ("api-teams/list-teams.json", 200),
         ("api-teams/put-business-hours-overlapping-windows.json", 422),
         ("api-teams/set-my-availability.json", 200),
@@ -161,7 +168,7 @@ async fn every_sample_event_runs_through_its_handler() {
     .collect();
     assert_eq!(statuses, expected, "every HTTP sample answers what it shows");
     // Six, and media-worker's job and media-cleanup's daily run.
-    assert_eq!(seen, expected.len() + 8, "the HTTP samples and the eight SQS / schedule samples");
+    assert_eq!(seen, expected.len() + 9, "the HTTP samples and the nine SQS / schedule samples (sla-scheduler's minute the ninth)");
     // The inbound sample stored Meta's text message in the demo organisation.
     let conversations = t.conversations().await;
     assert_eq!(conversations.len(), 1);

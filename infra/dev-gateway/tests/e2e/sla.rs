@@ -1,0 +1,134 @@
+//! SLAs through the dev gateway on moto (issue 13): a number's default team puts a customer's
+//! new conversation in that team's queue under the team's policy; nobody answers, and the SLA
+//! scheduler (`POST /dev/schedules/sla-scheduler?at=`, its clock moved past each instant) records
+//! `sla.warning`, then `sla.breached` with the target and the actual seconds, then escalates once
+//! (priority up, to the supervisors' queue). A reply before the deadline leaves nothing to fire.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use max_dev::testing::{TestStack, WAIT, eventually, fixture, items};
+
+const NUMBER: &str = "301234567890555";
+const WABA: &str = "301234567890500";
+
+/// GIVEN a team (the number's default) and a supervisors' team, and the team's policy: first
+/// response in 10 minutes of calendar time, warning at half, escalation a minute over.
+async fn given_team_policy_and_number(t: &TestStack) -> (String, String) {
+    let (s, team) = t.post("/v1/teams", &t.org.admin, json!({ "name": "Billing" })).await;
+    assert_eq!(s, StatusCode::CREATED, "{team}");
+    let (_, supervisors) = t.post("/v1/teams", &t.org.admin, json!({ "name": "Supervisors" })).await;
+    let (team, supervisors) = (team["id"].as_str().unwrap().to_string(), supervisors["id"].as_str().unwrap().to_string());
+    let policy = json!({
+        "name": "Billing, first response in 10 minutes",
+        "team_id": team,
+        "targets": { "first_response_seconds": 600, "next_response_seconds": 600 },
+        "counted_in": "calendar",
+        "warning_percent": 50,
+        "escalation": { "after_seconds": 60, "raise_priority": true, "reassign_to_team": supervisors, "notify": true }
+    });
+    let (s, created) = t.post("/v1/sla-policies", &t.org.agent, policy.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "admins write policies: {created}");
+    let (s, created) = t.post("/v1/sla-policies", &t.org.admin, policy).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let registration = json!({
+        "phone_number_id": NUMBER, "waba_id": WABA, "display_phone_number": "+1 555-010-0555",
+        "access_token": "EAAG-sla-number-token", "default_team_id": team
+    });
+    let (s, registered) = t.post("/v1/channels/whatsapp", &t.org.admin, registration).await;
+    assert_eq!(s, StatusCode::CREATED, "{registered}");
+    (team, supervisors)
+}
+
+/// A customer's text to the number, stamped now; the conversation once it is stored.
+async fn customer_writes(t: &TestStack) -> Value {
+    let mut body: Value = serde_json::from_slice(&crate::fresh(&fixture("meta-openapi/text-message.json"))).unwrap();
+    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = json!(NUMBER);
+    assert_eq!(t.post_webhook(&serde_json::to_vec(&body).unwrap()).await.status(), StatusCode::OK);
+    eventually("the conversation", WAIT, || async { t.conversations().await.into_iter().find(|c| c["phone_number_id"] == NUMBER) }).await
+}
+
+/// Runs the SLA scheduler with its clock at `at`.
+async fn scheduler_at(t: &TestStack, at: DateTime<Utc>) {
+    let url = t.url(&format!("/dev/schedules/sla-scheduler?at={}", at.to_rfc3339_opts(SecondsFormat::Secs, true)));
+    let res = t.http.post(url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
+}
+
+async fn sla_events(t: &TestStack) -> Vec<Value> {
+    t.feed(&t.org.agent).await.into_iter().filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with("sla."))).collect()
+}
+
+fn at(v: &Value) -> DateTime<Utc> {
+    v.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.with_timezone(&Utc)).expect("a time")
+}
+
+#[tokio::test]
+async fn nobody_answers_warning_then_breach_with_the_figures_then_one_escalation() {
+    let t = TestStack::start().await;
+    let (team, supervisors) = given_team_policy_and_number(&t).await;
+    let c = customer_writes(&t).await;
+    let id = c["id"].as_str().unwrap();
+    assert_eq!((c["status"].as_str(), c["team_id"].as_str(), c["priority"].as_str()), (Some("queued"), Some(team.as_str()), Some("normal")), "{c}");
+    let (_, queue) = t.get(&format!("/v1/conversations?status=queued&team_id={team}"), &t.org.agent).await;
+    assert_eq!(items(&queue).len(), 1, "the team's queue: {queue}");
+    let (_, c) = t.get(&format!("/v1/conversations/{id}"), &t.org.agent).await;
+    let frt = &c["sla"]["frt"]["clock"];
+    let started = at(&frt["started_at"]);
+    assert_eq!((at(&frt["warn_at"]), at(&frt["due_at"]), at(&frt["escalate_at"])), (started + Duration::seconds(300), started + Duration::seconds(600), started + Duration::seconds(660)), "{c}");
+
+    // Before the warning: nothing. At it: one warning, however often the scheduler runs.
+    scheduler_at(&t, started + Duration::seconds(299)).await;
+    assert!(sla_events(&t).await.is_empty());
+    scheduler_at(&t, started + Duration::seconds(300)).await;
+    scheduler_at(&t, started + Duration::seconds(330)).await;
+    let events = sla_events(&t).await;
+    assert_eq!(events.iter().map(|e| e["kind"].as_str().unwrap()).collect::<Vec<_>>(), ["sla.warning"], "{events:?}");
+    assert_eq!((events[0]["data"]["target_seconds"].as_i64(), events[0]["data"]["actual_seconds"].as_i64()), (Some(600), Some(300)));
+
+    // The breach, with the target and the actual seconds when seen; once.
+    scheduler_at(&t, started + Duration::seconds(605)).await;
+    scheduler_at(&t, started + Duration::seconds(606)).await;
+    let events = sla_events(&t).await;
+    assert_eq!(events.iter().map(|e| e["kind"].as_str().unwrap()).collect::<Vec<_>>(), ["sla.warning", "sla.breached"]);
+    assert_eq!((events[1]["data"]["metric"].as_str(), events[1]["data"]["target_seconds"].as_i64(), events[1]["data"]["actual_seconds"].as_i64()), (Some("frt"), Some(600), Some(605)));
+    let (_, c) = t.get(&format!("/v1/conversations/{id}"), &t.org.agent).await;
+    assert_eq!(c["sla"]["violations"].as_array().map(Vec::len), Some(1), "{c}");
+    assert_eq!((c["sla"]["violations"][0]["metric"].as_str(), c["sla"]["violations"][0]["actual_seconds"].as_i64()), (Some("frt"), Some(605)));
+
+    // The escalation: priority up, moved to the supervisors' queue; once.
+    scheduler_at(&t, started + Duration::seconds(661)).await;
+    scheduler_at(&t, started + Duration::seconds(720)).await;
+    let events = sla_events(&t).await;
+    assert_eq!(events.iter().map(|e| e["kind"].as_str().unwrap()).collect::<Vec<_>>(), ["sla.warning", "sla.breached", "sla.escalated"]);
+    assert_eq!((events[2]["data"]["team_id"].as_str(), events[2]["data"]["notify"]["role"].as_str()), (Some(supervisors.as_str()), Some("supervisor")));
+    let (_, c) = t.get(&format!("/v1/conversations/{id}"), &t.org.agent).await;
+    assert_eq!((c["team_id"].as_str(), c["priority"].as_str(), c["status"].as_str()), (Some(supervisors.as_str()), Some("high"), Some("queued")), "{c}");
+    let (_, queue) = t.get(&format!("/v1/conversations?status=queued&team_id={supervisors}&priority=high"), &t.org.agent).await;
+    assert_eq!(items(&queue).len(), 1, "the supervisors' queue: {queue}");
+}
+
+#[tokio::test]
+async fn a_reply_before_the_deadline_stops_the_clock_and_nothing_fires() {
+    let t = TestStack::start().await;
+    given_team_policy_and_number(&t).await;
+    let c = customer_writes(&t).await;
+    let id = c["id"].as_str().unwrap();
+    let (s, sent) = t.post(&format!("/v1/conversations/{id}/messages"), &t.org.agent, json!({ "type": "text", "body": "Let me check" })).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{sent}");
+    let (_, c) = t.get(&format!("/v1/conversations/{id}"), &t.org.agent).await;
+    let started = at(&c["sla"]["frt"]["clock"]["started_at"]);
+    assert_eq!((c["sla"]["frt"]["met"].as_bool(), c["waiting_since"].is_null()), (Some(true), true), "{c}");
+    for seconds in [300, 600, 660, 900] {
+        scheduler_at(&t, started + Duration::seconds(seconds)).await;
+    }
+    assert!(sla_events(&t).await.is_empty());
+    let (_, c) = t.get(&format!("/v1/conversations/{id}"), &t.org.agent).await;
+    assert_eq!(c["sla"]["violations"].as_array().map(Vec::len), Some(0), "{c}");
+    // A supervisor makes it urgent: the policy (any priority) still applies, nothing restarts.
+    let (s, c) = t.api(Method::PATCH, &format!("/v1/conversations/{id}"), &t.org.supervisor, Some(json!({ "priority": "urgent" }))).await;
+    assert_eq!((s, c["priority"].as_str()), (StatusCode::OK, Some("urgent")), "{c}");
+    let (s, _) = t.api(Method::PATCH, &format!("/v1/conversations/{id}"), &t.org.agent, Some(json!({ "priority": "low" }))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
