@@ -5,13 +5,13 @@
 //! Firing twice changes nothing: a step taken is flagged on the conversation.
 
 use lambda_runtime::Error;
-use max_core::app::sla::run_scheduler;
+use max_core::app::sla;
 use max_core::config::Deps;
 use serde_json::{Value, json};
 use tracing::info;
 
 pub async fn run(deps: &Deps) -> Result<Value, Error> {
-    let run = run_scheduler(&deps.sla_ports(), deps.clock.now()).await?;
+    let run = sla::run_scheduler(&deps.sla_ports(), deps.clock.now()).await?;
     info!(minutes = run.minutes, due = run.due, warnings = run.warnings, breaches = run.breaches, escalations = run.escalations, "SLA steps taken");
     Ok(json!({
         "minutes": run.minutes,
