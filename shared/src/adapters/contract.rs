@@ -130,6 +130,9 @@ macro_rules! store_contract {
             a_chat_app_key_holds_a_slot_and_is_found_by_id_until_removed,
             a_team_is_created_once_listed_in_pages_and_saved_over_the_version_read,
             business_hours_are_saved_over_the_version_read_per_team,
+            sla_policies_are_created_once_saved_over_the_version_read_and_deleted,
+            the_sla_deadline_index_holds_open_conversations_at_their_next_step,
+            sla_steps_are_written_with_their_events_over_the_version_read,
         );
     };
     (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
@@ -685,6 +688,98 @@ pub async fn business_hours_are_saved_over_the_version_read_per_team<S: Stores +
     assert_eq!(s.business_hours(ORG, "01TEAM").await.unwrap(), Some(hours(2, "08:00")));
     assert_eq!(s.business_hours(OTHER, "01TEAM").await.unwrap(), None);
     assert_eq!(s.business_hours(ORG, "01OTHER").await.unwrap(), None);
+}
+
+fn sla_policy(org: &str, id: &str) -> crate::domain::sla::SlaPolicy {
+    from_json(json!({
+        "id": id, "org_id": org, "name": format!("policy {id}"), "counted_in": "calendar",
+        "targets": { "first_response_seconds": 600 }, "warning_percent": 50,
+        "escalation": { "after_seconds": 60, "raise_priority": true }, "version": 1
+    }))
+}
+
+/// `c` one version on with `policy`'s clocks started at `at`, as a customer's first message leaves it.
+fn with_sla_clock(c: &Conversation, policy: &crate::domain::sla::SlaPolicy, at: DateTime<Utc>) -> Conversation {
+    let mut next = next_version(c);
+    next.sla = Some(crate::domain::sla::ConversationSla::new(policy.clone()));
+    next.customer_wrote(at, at, None);
+    next
+}
+
+pub async fn sla_policies_are_created_once_saved_over_the_version_read_and_deleted<S: Stores + ?Sized>(s: &S) {
+    let (first, second) = (sla_policy(ORG, "01POLICYA"), sla_policy(ORG, "01POLICYB"));
+    assert_eq!(s.create_sla_policy(&second).await.unwrap(), Written::Stored);
+    assert_eq!(s.create_sla_policy(&first).await.unwrap(), Written::Stored);
+    assert_eq!(s.create_sla_policy(&first).await.unwrap(), Written::AlreadyThere, "an id is created once");
+    assert_eq!(s.sla_policies(ORG).await.unwrap().iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["01POLICYA", "01POLICYB"], "by id");
+    assert_eq!(s.sla_policies_cached(ORG).await.unwrap().len(), 2, "a write is seen by the cache of whoever made it");
+    assert!(s.sla_policies(OTHER).await.unwrap().is_empty());
+    assert_eq!(s.sla_policy(OTHER, "01POLICYA").await.unwrap(), None);
+    let edited = first.edited(&crate::domain::sla::SlaPolicyEdit { name: Some("Renamed".into()), ..Default::default() }).unwrap();
+    assert_eq!(s.save_sla_policy(&edited).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_sla_policy(&edited).await.unwrap(), Written::AlreadyThere, "version 2 is taken");
+    assert_eq!(s.sla_policy(ORG, "01POLICYA").await.unwrap(), Some(edited));
+    assert_eq!(s.delete_sla_policy(OTHER, "01POLICYA").await.unwrap(), Written::AlreadyThere, "another organisation's is not found");
+    assert_eq!(s.delete_sla_policy(ORG, "01POLICYA").await.unwrap(), Written::Stored);
+    assert_eq!(s.delete_sla_policy(ORG, "01POLICYA").await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.sla_policies_cached(ORG).await.unwrap().iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["01POLICYB"]);
+}
+
+pub async fn the_sla_deadline_index_holds_open_conversations_at_their_next_step<S: Stores + ?Sized>(s: &S) {
+    let policy = sla_policy(ORG, "01POLICY");
+    // Two organisations' conversations with clocks started at t(0): the warning at t(0) + 5 min.
+    let a = with_sla_clock(&stored_conversation(s, ORG, "c-sla-a", t(0)).await, &policy, t(0));
+    s.save_conversation(&a).await.unwrap();
+    let b = with_sla_clock(&stored_conversation(s, OTHER, "c-sla-b", t(0)).await, &sla_policy(OTHER, "01POLICY"), t(0));
+    s.save_conversation(&b).await.unwrap();
+    let _without = stored_conversation(s, ORG, "c-no-sla", t(0)).await;
+    let due = s.sla_due(t(5), t(5)).await.unwrap();
+    let mut found: Vec<(&str, &str)> = due.iter().map(|d| (d.org_id.as_str(), d.conversation_id.as_str())).collect();
+    found.sort();
+    assert_eq!(found, [(ORG, "c-sla-a"), (OTHER, "c-sla-b")], "every organisation's, in the minute of the step");
+    assert!(due.iter().all(|d| d.check_at == t(5)));
+    assert!(s.sla_due(t(5), t(5) - Duration::seconds(1)).await.unwrap().is_empty(), "not before it is due");
+    assert!(s.sla_due(t(4), t(10)).await.unwrap().is_empty(), "another minute holds nothing");
+    // An answer stops the clocks: the entry moves out of the index with the same write.
+    let mut answered = next_version(&a);
+    answered.agent_replied(t(2), t(2));
+    s.save_conversation(&answered).await.unwrap();
+    let due = s.sla_due(t(5), t(5)).await.unwrap();
+    assert_eq!(due.iter().map(|d| d.conversation_id.as_str()).collect::<Vec<_>>(), ["c-sla-b"]);
+    // The resolution-free policy has nothing more owed for a; b closed leaves the index too.
+    let closed = s.conversation(OTHER, "c-sla-b").await.unwrap().unwrap();
+    assert_eq!(s.close(&closed, t(3)).await.unwrap(), Written::Stored);
+    assert!(s.sla_due(t(5), t(5)).await.unwrap().is_empty());
+}
+
+pub async fn sla_steps_are_written_with_their_events_over_the_version_read<S: Stores + ?Sized>(s: &S) {
+    let policy = sla_policy(ORG, "01POLICY");
+    let c = with_sla_clock(&stored_conversation(s, ORG, "c-steps", t(0)).await, &policy, t(0));
+    s.save_conversation(&c).await.unwrap();
+    assert_eq!(s.sla_cursor().await.unwrap(), None);
+    s.save_sla_cursor(t(4)).await.unwrap();
+    assert_eq!(s.sla_cursor().await.unwrap(), Some(t(4)));
+    let mut warned = next_version(&c);
+    let fired = warned.sla.as_mut().unwrap().fire_due(t(5), None);
+    assert_eq!(fired.len(), 1);
+    let event = NewEvent::new(ORG, EventKind::SlaWarning, t(5), json!({ "conversation_id": "c-steps" }), "sla:c-steps:frt:warning");
+    // Over a stale version: nothing written, the event neither.
+    let mut stale = warned.clone();
+    stale.version += 1;
+    assert!(matches!(s.record_sla_steps(&stale, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))));
+    assert!(s.events_after(ORG, 0, 10).await.unwrap().iter().all(|e| e.kind != EventKind::SlaWarning));
+    // Over the version read: the flag, the next index entry and the event together.
+    s.record_sla_steps(&warned, std::slice::from_ref(&event)).await.unwrap();
+    let stored = s.conversation_for_sla(ORG, "c-steps").await.unwrap().unwrap();
+    assert!(stored.sla.as_ref().unwrap().frt.as_ref().unwrap().warned);
+    assert_eq!(s.events_after(ORG, 0, 10).await.unwrap().iter().filter(|e| e.kind == EventKind::SlaWarning).count(), 1);
+    assert!(s.sla_due(t(5), t(5)).await.unwrap().is_empty(), "the warning is taken");
+    assert_eq!(s.sla_due(t(10), t(10)).await.unwrap().len(), 1, "the breach is next");
+    // The same steps again (a second scheduler over the same read) write nothing more.
+    assert!(matches!(s.record_sla_steps(&warned, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))));
+    warned.version += 1;
+    assert!(matches!(s.record_sla_steps(&warned, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))), "an event recorded once");
+    assert_eq!(s.events_after(ORG, 0, 10).await.unwrap().iter().filter(|e| e.kind == EventKind::SlaWarning).count(), 1);
 }
 
 pub async fn a_conversation_opens_only_over_the_previous_one<S: Stores + ?Sized>(s: &S) {

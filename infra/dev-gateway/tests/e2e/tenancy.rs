@@ -150,6 +150,9 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     let chat_key = key["key_id"].as_str().unwrap().to_string();
     let (s, agent) = t.post("/v1/agents", &t.org.admin, json!({ "user_id": "user_tenancy_agent", "name": "Ana", "team_ids": [team] })).await;
     assert_eq!(s, StatusCode::CREATED, "{agent}");
+    let (s, policy) = t.post("/v1/sla-policies", &t.org.admin, json!({ "name": "Ours", "targets": { "first_response_seconds": 600 } })).await;
+    assert_eq!(s, StatusCode::CREATED, "{policy}");
+    let policy = policy["id"].as_str().unwrap().to_string();
     // A customer's document (the image fixture shares the text's wamid): its file is recorded
     // (pending: no pollers) under its message's id.
     assert!(t.process_inbound(&crate::fresh(&fixture("media/document.json"))).await.batch_item_failures.is_empty());
@@ -228,6 +231,10 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("DELETE", "/v1/channels/chat-app/keys/{keyId}", format!("/v1/channels/chat-app/keys/{chat_key}"), Value::Null),
         ("GET", "/v1/agents/{id}", "/v1/agents/user_tenancy_agent".to_string(), Value::Null),
         ("PATCH", "/v1/agents/{id}", "/v1/agents/user_tenancy_agent".to_string(), json!({ "capacity": 1 })),
+        ("PATCH", "/v1/conversations/{id}", format!("/v1/conversations/{conversation}"), json!({ "priority": "urgent" })),
+        ("GET", "/v1/sla-policies/{id}", format!("/v1/sla-policies/{policy}"), Value::Null),
+        ("PATCH", "/v1/sla-policies/{id}", format!("/v1/sla-policies/{policy}"), json!({ "name": "theirs now" })),
+        ("DELETE", "/v1/sla-policies/{id}", format!("/v1/sla-policies/{policy}"), Value::Null),
     ];
     let routes = &t.stack.template.routes;
     let with_ids: Vec<(String, String)> = routes.iter().filter(|r| r.authorized && r.path.contains('{')).map(|r| (r.method.to_uppercase(), r.path.clone())).collect();
@@ -246,7 +253,9 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     assert_eq!(t.get(&format!("/v1/actions/{action}"), &t.org.agent).await.1["status"], "pending");
     assert_eq!(t.get(&format!("/v1/whatsapp-templates/{wa_template}"), &t.org.agent).await.1["status"], "APPROVED", "not deleted by another organisation");
     assert_eq!(t.get(&format!("/v1/interactions/{interaction}"), &t.org.agent).await.1["title"], "Call");
-    assert_eq!(t.get(&format!("/v1/conversations/{conversation}"), &t.org.agent).await.1["status"], "open");
+    let (_, ours) = t.get(&format!("/v1/conversations/{conversation}"), &t.org.agent).await;
+    assert_eq!((ours["status"].as_str(), ours["priority"].as_str()), (Some("open"), Some("normal")), "{ours}");
+    assert_eq!(t.get(&format!("/v1/sla-policies/{policy}"), &t.org.agent).await.1["name"], "Ours", "not changed nor deleted by another organisation");
     let (_, keys) = t.get("/v1/channels/chat-app", &t.org.admin).await;
     assert_eq!(keys["items"][0]["key_id"].as_str(), Some(chat_key.as_str()), "not deleted by another organisation: {keys}");
     assert!(t.get(&format!("/v1/customers/{customer}"), &t.org.agent).await.1["phone"].is_string(), "not erased by another organisation");
