@@ -15,7 +15,6 @@ use futures::stream::{self, StreamExt};
 use max_core::app::sla::run_scheduler;
 use max_core::domain::conversation::Conversation;
 use max_core::domain::sla::SlaPolicy;
-use max_core::ports::{ConversationStore, SlaStore};
 use max_core::telemetry::{AwsCalls, calls_by_operation, operations_since};
 use max_dev::testing::{TestOptions, TestStack};
 use serde_json::json;
