@@ -25,6 +25,9 @@ description of the field or operation, and answers 422 naming the field when bro
   crossing midnight last); an agent's `team_ids` name the organisation's teams (none are known to
   the run: left empty), `languages` are language tags and `skills` map names to 1-5; a customer's `email` looks like one and
   tags hold no control characters; a date is a holiday or an exception once;
+- SLA policies: at least one target, an escalation that does something, and no team (none is
+  known to the run: `team_id`, `escalation.reassign_to_team` left out); a conversation's `PATCH`
+  names no team and its `required_skills` are skill names (letters, digits, `_`, `-`, 1-50);
 - an `Idempotency-Key` belongs to one request: the same key with another body answers 422, so
   each generated key is made that request's own.
 
@@ -180,6 +183,23 @@ def _agent(body):
         body["languages"] = [l if isinstance(l, str) and _LANGUAGE_TAG.match(l) else "es" for l in body["languages"]]
 
 
+def _skill_name(name):
+    n = name.strip().lower() if isinstance(name, str) else ""
+    return 0 < len(n) <= 50 and all(c.isalnum() or c in "_-" for c in n)
+
+
+def _sla_policy(body, creating):
+    body.pop("team_id", None)
+    targets = body.get("targets")
+    if isinstance(targets, dict) and not any(isinstance(targets.get(k), int) for k in ("first_response_seconds", "next_response_seconds", "resolution_seconds")):
+        targets["first_response_seconds"] = 600
+    escalation = body.get("escalation")
+    if isinstance(escalation, dict):
+        escalation.pop("reassign_to_team", None)
+        if not (escalation.get("raise_priority") or escalation.get("notify") or escalation.get("reassign_to_agent")):
+            escalation["notify"] = True
+
+
 def _currencies():
     """The active ISO 4217 codes the API accepts: `CURRENCIES` in the transaction rules."""
     if "currencies" not in _known:
@@ -250,6 +270,12 @@ def before_call(ctx, case, **kwargs):
         _business_hours(body)
     elif path in ("/v1/agents", "/v1/agents/{id}"):
         _agent(body)
+    elif path in ("/v1/sla-policies", "/v1/sla-policies/{id}"):
+        _sla_policy(body, method == "POST")
+    elif (method, path) == ("PATCH", "/v1/conversations/{id}"):
+        body.pop("team_id", None)
+        if isinstance(body.get("required_skills"), list):
+            body["required_skills"] = [n if _skill_name(n) else f"skill-{i}" for i, n in enumerate(body["required_skills"])]
     elif path in ("/v1/customers", "/v1/customers/{id}"):
         if isinstance(body.get("email"), str):
             email = body["email"].strip()
