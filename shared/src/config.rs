@@ -382,6 +382,12 @@ impl Deps {
     }
 
     /// The chat-app channel's signed calls (`app::chat_app`).
+    /// Customer links (`app::customer_links`).
+    pub fn link_ports(&self) -> crate::app::customer_links::LinkPorts<'_> {
+        let store = &*self.store;
+        crate::app::customer_links::LinkPorts { directory: store, customers: store, links: store, events: store }
+    }
+
     pub fn chat_app_ports(&self) -> crate::app::chat_app::ChatAppPorts<'_> {
         crate::app::chat_app::ChatAppPorts { keys: &*self.store, secrets: &*self.secrets, kept: &self.tokens, outbox: &*self.outbox }
     }

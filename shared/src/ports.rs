@@ -103,7 +103,8 @@ pub trait CustomerStore: Send + Sync {
     /// when the identity appeared meanwhile (the caller reads it again).
     async fn create_customer(&self, customer: &Customer, identity: &ChannelIdentity, conversation: &Conversation) -> Result<Written>;
     /// Opens `conversation` and points the identity at it, if the identity still points at
-    /// `previous` (another worker may have opened one first: then `AlreadyThere`).
+    /// `previous` and still leads to the conversation's customer (another worker may have opened
+    /// one first, a link may have re-pointed it: then `AlreadyThere`).
     async fn open_conversation(&self, identity: &ChannelIdentity, previous: Option<&str>, conversation: &Conversation) -> Result<Written>;
     async fn customer(&self, org_id: &str, customer_id: &str) -> Result<Option<Customer>>;
 }
@@ -139,6 +140,42 @@ pub trait CustomerDirectory: Send + Sync {
     async fn search_terms(&self, org_id: &str, prefix: &str, page: &PageRequest) -> Result<Page<TermHit>>;
     /// The customers of these ids that exist (at most 100), in no particular order.
     async fn customers_by_id(&self, org_id: &str, ids: &[String]) -> Result<Vec<Customer>>;
+}
+
+/// One step of a link or an unlink that switches customers (`docs/customers.md`, link): the link
+/// item, both customers and the identity items re-pointed, in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkSwitch<'a> {
+    /// The link item as it is to be stored.
+    pub link: &'a crate::domain::customer_link::CustomerLink,
+    /// The link item's state it is written over: `None` when there is none (or it was unlinked).
+    pub over: Option<crate::domain::customer_link::LinkState>,
+    /// Each customer as read (the write holds only over its version) and as it is to be stored.
+    pub customers: [(&'a Customer, &'a Customer); 2],
+    /// The identity items re-pointed, each only while it still leads to `from`.
+    pub identities: &'a [ChannelIdentity],
+    pub from: &'a str,
+    pub to: &'a str,
+}
+
+/// The link job's writes (`app::customer_links`): every one all or nothing, under the conditions
+/// that keep a link moved once, and never lost, whichever step a retry starts from.
+#[async_trait]
+pub trait CustomerLinkStore: Send + Sync {
+    /// The link item of the secondary `customer_id` (strongly consistent), any state.
+    async fn customer_link(&self, org_id: &str, customer_id: &str) -> Result<Option<crate::domain::customer_link::CustomerLink>>;
+    /// The first step of a link or an unlink; `LostUpdate` when anything changed since it was read.
+    async fn switch_customers(&self, step: &LinkSwitch<'_>) -> Result<()>;
+    /// The first `limit` conversations linked to the customer, in id order (strongly consistent).
+    async fn conversations_linked(&self, org_id: &str, customer_id: &str, limit: usize) -> Result<Vec<String>>;
+    /// Those of `ids` linked to the customer now (strongly consistent), in the order given.
+    async fn linked_among(&self, org_id: &str, customer_id: &str, ids: &[String]) -> Result<Vec<String>>;
+    /// Moves the conversations `ids` (at most `CONVERSATIONS_PER_PAGE`) from `from` to `to` in one
+    /// transaction while the link stands in its state; a link that is `moving` records them.
+    /// `LostUpdate` when any of them moved meanwhile or the link changed: nothing is written.
+    async fn move_conversations(&self, link: &crate::domain::customer_link::CustomerLink, ids: &[String], from: &str, to: &str) -> Result<()>;
+    /// Writes `link` (its new state) over the state `over`; `AlreadyThere` when it is not in it.
+    async fn end_link_step(&self, link: &crate::domain::customer_link::CustomerLink, over: crate::domain::customer_link::LinkState) -> Result<Written>;
 }
 
 /// Everything stored about a customer, for export and erasure.
@@ -1068,6 +1105,7 @@ pub trait Stores:
     + CustomerStore
     + CustomerRecords
     + CustomerDirectory
+    + CustomerLinkStore
     + ConversationStore
     + MessageStore
     + WhatsAppTemplateStore
@@ -1097,6 +1135,7 @@ impl<T> Stores for T where
         + CustomerStore
         + CustomerRecords
         + CustomerDirectory
+        + CustomerLinkStore
         + ConversationStore
         + MessageStore
         + WhatsAppTemplateStore

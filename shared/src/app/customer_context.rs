@@ -19,7 +19,7 @@ use crate::domain::interaction::Interaction;
 use crate::domain::support::{SupportTicket, TicketStatus};
 use crate::domain::transaction::Transaction;
 use crate::error::{Error, Result};
-use crate::ports::{CustomerContextReads, InteractionStore, LinkedIds, PageRequest, TransactionStore};
+use crate::ports::{CustomerContextReads, CustomerLinks, InteractionStore, LinkedIds, Page, PageRequest, TransactionStore};
 
 /// Items per section: what a side panel shows before "see all". 10 conversations, tickets,
 /// actions (+ their 10 answers) and calls are 50 keys, one BatchGetItem; 20 each (100 keys) made
@@ -127,16 +127,60 @@ fn most_recent(ids: &[String], n: usize) -> Vec<String> {
     ids[ids.len().saturating_sub(n)..].iter().rev().cloned().collect()
 }
 
-/// The customer's context; another organisation's customer (or none) is not found.
-pub async fn customer_context(ports: ContextPorts<'_>, org_id: &str, customer_id: &str, now: DateTime<Utc>) -> Result<CustomerContext> {
+/// The reads of one customer: their partition, open interactions and newest transactions.
+async fn own_reads(
+    ports: ContextPorts<'_>,
+    org_id: &str,
+    customer_id: &str,
+) -> Result<(Option<CustomerLinks>, Page<Interaction>, Page<Transaction>)> {
     let first_page = PageRequest { limit: RECENT as i32, cursor: None };
     let (links, open, transactions) = futures::join!(
         ports.reads.customer_links(org_id, customer_id),
         ports.interactions.open_interactions(org_id, customer_id, None, &first_page),
         ports.transactions.transactions(org_id, customer_id, &first_page),
     );
-    let links = links?.ok_or(Error::NotFound("customer"))?;
-    let (open, transactions) = (open?, transactions?);
+    Ok((links?, open?, transactions?))
+}
+
+/// The customer's context; another organisation's customer (or none) is not found. A primary's
+/// context holds the customers linked into it (`Customer::merged_customers`, at most
+/// `customer_link::MAX_MERGED`): their conversations moved with the link; their tickets, actions,
+/// calls, interactions and transactions stay theirs and are read beside the primary's.
+pub async fn customer_context(ports: ContextPorts<'_>, org_id: &str, customer_id: &str, now: DateTime<Utc>) -> Result<CustomerContext> {
+    let (links, mut open, mut transactions) = own_reads(ports, org_id, customer_id).await?;
+    let links = links.ok_or(Error::NotFound("customer"))?;
+    let mut all = links.clone();
+    let merged = futures::future::try_join_all(links.customer.merged_customers.iter().map(|id| own_reads(ports, org_id, id))).await?;
+    for (theirs, their_open, their_transactions) in merged {
+        if let Some(theirs) = theirs {
+            all.conversation_ids.extend(theirs.conversation_ids);
+            all.ticket_ids.extend(theirs.ticket_ids);
+            all.action_ids.extend(theirs.action_ids);
+            all.call_ids.extend(theirs.call_ids);
+        }
+        open.items.extend(their_open.items);
+        open.next_cursor = open.next_cursor.or(their_open.next_cursor);
+        transactions.items.extend(their_transactions.items);
+        transactions.next_cursor = transactions.next_cursor.or(their_transactions.next_cursor);
+    }
+    if !links.customer.merged_customers.is_empty() {
+        // Ids are ULIDs: sorted, the lists are in time order again, as each partition gave them.
+        for ids in [&mut all.conversation_ids, &mut all.ticket_ids, &mut all.action_ids, &mut all.call_ids] {
+            ids.sort();
+            ids.dedup();
+        }
+        open.items.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.id.cmp(&b.id)));
+        transactions.items.sort_by_key(|t| std::cmp::Reverse(t.list_key()));
+        if open.items.len() > RECENT {
+            open.items.truncate(RECENT);
+            open.next_cursor.get_or_insert_default();
+        }
+        if transactions.items.len() > RECENT {
+            transactions.items.truncate(RECENT);
+            transactions.next_cursor.get_or_insert_default();
+        }
+    }
+    let links = all;
     let wanted = LinkedIds {
         conversations: most_recent(&links.conversation_ids, RECENT),
         tickets: most_recent(&links.ticket_ids, RECENT),

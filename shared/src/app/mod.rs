@@ -9,6 +9,7 @@ pub mod channels;
 pub mod chat_app;
 pub mod conversations;
 pub mod customer_context;
+pub mod customer_links;
 pub mod customers;
 pub mod delivery;
 pub mod events;

@@ -26,6 +26,9 @@ pub struct Customer {
     /// Set while this customer is linked into another (the primary): their identities and
     /// conversations are the primary's until an unlink.
     pub merged_into: Option<String>,
+    /// The customers linked into this one (at most `customer_link::MAX_MERGED`): the context
+    /// panel reads their tickets, actions, calls, interactions and transactions with this one's.
+    pub merged_customers: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Counts writes; a write of version n succeeds only over version n-1 (optimistic locking).
@@ -111,6 +114,8 @@ struct StoredCustomer {
     identities: Vec<StoredIdentity>,
     #[serde(default)]
     merged_into: Option<String>,
+    #[serde(default)]
+    merged_customers: Vec<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     /// Items from before customers were edited carry none: they are at their first version.
@@ -142,6 +147,7 @@ impl From<StoredCustomer> for Customer {
             language: c.language,
             identities,
             merged_into: c.merged_into,
+            merged_customers: c.merged_customers,
             created_at,
             updated_at: c.updated_at,
             version: c.version,
@@ -165,6 +171,7 @@ impl Customer {
             language: None,
             identities: identity.into_iter().collect(),
             merged_into: None,
+            merged_customers: Vec::new(),
             created_at: now,
             updated_at: now,
             version: 1,

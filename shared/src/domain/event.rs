@@ -84,6 +84,14 @@ pub enum EventKind {
     /// supervisors when the policy says so).
     #[serde(rename = "sla.escalated")]
     SlaEscalated,
+    /// A customer was linked into another (`data`: `customer_id` the secondary, `primary_id`,
+    /// `linked_by`, `conversations` moved, `identities`).
+    #[serde(rename = "customer.linked")]
+    CustomerLinked,
+    /// A link was undone (`data`: `customer_id`, `primary_id`, `unlinked_by`, `conversations`
+    /// given back).
+    #[serde(rename = "customer.unlinked")]
+    CustomerUnlinked,
     /// A number taken by a duplicate that found its event already recorded: keeps the sequence
     /// gap-free, never shown.
     #[serde(rename = "void")]
@@ -113,6 +121,8 @@ impl EventKind {
             EventKind::MediaUnavailable => "media.unavailable",
             EventKind::ChatAppMessage => "chat_app.message",
             EventKind::WebhookSubscriptionDisabled => "webhook.subscription_disabled",
+            EventKind::CustomerLinked => "customer.linked",
+            EventKind::CustomerUnlinked => "customer.unlinked",
             EventKind::Void => "void",
         }
     }

@@ -11,6 +11,7 @@ pub mod channel;
 pub mod chat_app;
 pub mod conversation;
 pub mod customer;
+pub mod customer_link;
 pub mod erasure;
 pub mod event;
 pub mod ids;

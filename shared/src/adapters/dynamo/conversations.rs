@@ -158,13 +158,15 @@ impl CustomerStore for DynamoStore {
     }
 
     async fn open_conversation(&self, identity: &ChannelIdentity, previous: Option<&str>, conversation: &Conversation) -> Result<Written> {
-        let mut values = HashMap::from([(":new".to_string(), s(&conversation.id))]);
+        // The identity must still lead to the conversation's customer: a link that re-pointed it
+        // meanwhile sends the message to read it again (and open the conversation on the primary).
+        let mut values = HashMap::from([(":new".to_string(), s(&conversation.id)), (":customer".to_string(), s(&conversation.customer_id))]);
         let condition = match previous {
             Some(p) => {
                 values.insert(":previous".into(), s(p));
-                "open_conversation_id = :previous"
+                "open_conversation_id = :previous AND customer_id = :customer"
             }
-            None => "attribute_exists(pk) AND attribute_not_exists(open_conversation_id)",
+            None => "attribute_exists(pk) AND attribute_not_exists(open_conversation_id) AND customer_id = :customer",
         };
         let items = vec![
             self.update_op(

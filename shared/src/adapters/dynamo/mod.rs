@@ -30,6 +30,7 @@ mod canned;
 mod chat_app;
 mod conversations;
 mod customer_context;
+mod customer_links;
 mod customers;
 pub mod interactions;
 mod media;
@@ -81,6 +82,11 @@ pub mod keys {
     }
     pub fn customer_call(org: &str, customer: &str, call: &str) -> (String, String) {
         (customer_pk(org, customer), format!("CALL#{call}"))
+    }
+    /// A secondary customer's link into a primary: the link job's state and what it moved
+    /// (`adapters::dynamo::customer_links`).
+    pub fn customer_link(org: &str, customer: &str) -> (String, String) {
+        (customer_pk(org, customer), "LINK".into())
     }
     /// The identity item of an address on a channel: the one function that keys it. WhatsApp's
     /// keep the key they had before a second channel existed (no migration).

@@ -142,7 +142,7 @@ impl CustomerStore for MemoryStore {
         let points_at_previous = st
             .identities
             .get(&identity_key_of(identity))
-            .is_some_and(|i| i.open_conversation_id.as_deref() == previous);
+            .is_some_and(|i| i.open_conversation_id.as_deref() == previous && i.customer_id == conversation.customer_id);
         let fits = points_at_previous && st.conversation_fits(conversation);
         if fits {
             if let Some(i) = st.identities.get_mut(&identity_key_of(identity)) {

@@ -13,6 +13,7 @@ mod calls;
 mod canned;
 mod chat_app;
 mod customer_context;
+mod customer_links;
 mod customers;
 mod interactions;
 mod media;
@@ -137,6 +138,8 @@ struct State {
     customer_terms: BTreeMap<Key, crate::ports::TermHit>,
     /// `(org, external id)` → the customer holding it.
     external_ids: BTreeMap<Key, String>,
+    /// Link items, `(org, secondary customer)`.
+    customer_links: BTreeMap<Key, crate::domain::customer_link::CustomerLink>,
     /// `(org, customer, the business's id)`.
     transactions: BTreeMap<(String, String, String), crate::domain::transaction::Transaction>,
     /// Chat-app keys by key id, and each organisation's slots `(org, slot)` → the key holding it.
