@@ -14,6 +14,7 @@ mod channels;
 mod chat_app;
 mod conversations;
 mod customer_context;
+mod customer_links;
 mod customers;
 mod delivery;
 mod events;
