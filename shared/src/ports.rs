@@ -146,7 +146,8 @@ pub trait CustomerDirectory: Send + Sync {
 /// item, both customers and the identity items re-pointed, in one transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct LinkSwitch<'a> {
-    /// The link item as it is to be stored.
+    /// The link item as it is to be stored: whole when new (`over` is `None`), else only its state
+    /// changes (the conversations its pages recorded stay).
     pub link: &'a crate::domain::customer_link::CustomerLink,
     /// The link item's state it is written over: `None` when there is none (or it was unlinked).
     pub over: Option<crate::domain::customer_link::LinkState>,

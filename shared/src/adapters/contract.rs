@@ -133,6 +133,8 @@ macro_rules! store_contract {
             sla_policies_are_created_once_saved_over_the_version_read_and_deleted,
             the_sla_deadline_index_holds_open_conversations_at_their_next_step,
             sla_steps_are_written_with_their_events_over_the_version_read,
+            a_link_switches_customers_and_identities_all_or_nothing,
+            conversations_move_a_page_at_a_time_each_once,
         );
     };
     (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
@@ -2351,6 +2353,118 @@ pub async fn a_customers_records_are_read_whole_and_erased_in_place<S: Stores + 
     // The other customer is untouched.
     assert!(s.whatsapp_identity(ORG, "addr-C9").await.unwrap().is_some());
     assert_eq!(s.interaction(ORG, "I9").await.unwrap().unwrap().title, "I9");
+}
+
+// ------------------------------------------------------------------ customer links (issue 12)
+
+/// GIVEN a secondary customer (`cu-addr-C1`, identity `addr-C1`) with conversations `C1`… `Cn`
+/// and a primary (`cu-addr-P1`) with its own `P1`.
+async fn linkable<S: Stores + ?Sized>(s: &S, n: usize) -> (Customer, Customer, ChannelIdentity) {
+    stored_conversation(s, ORG, "P1", t(0)).await;
+    let first = stored_conversation(s, ORG, "C1", t(1)).await;
+    let mut previous = "C1".to_string();
+    for i in 2..=n {
+        let id = s.whatsapp_identity(ORG, &first.customer_address).await.unwrap().unwrap();
+        let c = Conversation { id: format!("C{i}"), ..first.clone() };
+        assert_eq!(s.open_conversation(&id, Some(&previous), &c).await.unwrap(), Written::Stored);
+        previous = c.id;
+    }
+    let primary = s.customers_by_id(ORG, &["cu-addr-P1".to_string()]).await.unwrap().remove(0);
+    let mut secondary = s.customers_by_id(ORG, &["cu-addr-C1".to_string()]).await.unwrap().remove(0);
+    secondary.identities = vec![Identity::first_seen(IdentityChannel::Whatsapp, "addr-C1", t(1))];
+    let identity = s.whatsapp_identity(ORG, "addr-C1").await.unwrap().unwrap();
+    (primary, secondary, identity)
+}
+
+pub async fn a_link_switches_customers_and_identities_all_or_nothing<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::customer_link::{LinkState, linked};
+    let (primary, secondary, identity) = linkable(s, 1).await;
+    let (link, p, sec) = linked(&primary, &secondary, "u-sup", t(5));
+    let step = |customers| LinkSwitch { link: &link, over: None, customers, identities: std::slice::from_ref(&identity), from: &secondary.id, to: &primary.id };
+    // A customer read at another version: nothing is written.
+    let stale = Customer { version: 7, ..secondary.clone() };
+    assert!(matches!(s.switch_customers(&step([(&primary, &p), (&stale, &sec)])).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.customer_link(ORG, &secondary.id).await.unwrap(), None);
+    assert_eq!(s.whatsapp_identity(ORG, "addr-C1").await.unwrap().unwrap().customer_id, secondary.id);
+    assert_eq!(s.customers_by_id(ORG, &[primary.id.clone()]).await.unwrap()[0].version, primary.version);
+    // Over the versions read: the link, both customers and the identity at once.
+    s.switch_customers(&step([(&primary, &p), (&secondary, &sec)])).await.unwrap();
+    assert_eq!(s.customer_link(ORG, &secondary.id).await.unwrap(), Some(link.clone()));
+    assert_eq!(s.whatsapp_identity(ORG, "addr-C1").await.unwrap().unwrap().customer_id, primary.id);
+    let both = s.customers_by_id(ORG, &[primary.id.clone(), secondary.id.clone()]).await.unwrap();
+    let stored = |id: &str| both.iter().find(|c| c.id == id).cloned().unwrap();
+    assert_eq!((stored(&primary.id), stored(&secondary.id)), (p.clone(), sec.clone()));
+    assert_eq!(s.customer(ORG, &secondary.id).await.unwrap().unwrap().merged_into.as_deref(), Some(primary.id.as_str()));
+    // A second start over "no link" loses (the link item is there), even over the new versions.
+    assert!(matches!(s.switch_customers(&step([(&p, &p), (&sec, &sec)])).await, Err(Error::LostUpdate(_))));
+    // A worker that read the identity before the switch cannot open a conversation for the secondary.
+    let late = Conversation { id: "C9".into(), ..conversation(ORG, "C9", "addr-C1", t(6)) };
+    let late = Conversation { customer_id: secondary.id.clone(), ..late };
+    assert_eq!(s.open_conversation(&identity, Some("C1"), &late).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.conversation(ORG, "C9").await.unwrap(), None);
+    // The link is the organisation's own.
+    assert_eq!(s.customer_link(OTHER, &secondary.id).await.unwrap(), None);
+    // Ended over the state it is in, once; the unlinking switch goes over that state.
+    let done = link.ended(LinkState::Done, None, t(7));
+    assert_eq!(s.end_link_step(&done, LinkState::Moving).await.unwrap(), Written::Stored);
+    assert_eq!(s.end_link_step(&done, LinkState::Moving).await.unwrap(), Written::AlreadyThere);
+    let (back, p2, sec2) = crate::domain::customer_link::unlinked(&done, &p, &sec, t(8));
+    let moved = s.whatsapp_identity(ORG, "addr-C1").await.unwrap().unwrap();
+    let unlinking = LinkSwitch { link: &back, over: Some(LinkState::Moving), customers: [(&p, &p2), (&sec, &sec2)], identities: std::slice::from_ref(&moved), from: &primary.id, to: &secondary.id };
+    assert!(matches!(s.switch_customers(&unlinking).await, Err(Error::LostUpdate(_))), "the link is done, not moving");
+    s.switch_customers(&LinkSwitch { over: Some(LinkState::Done), ..unlinking }).await.unwrap();
+    assert_eq!(s.whatsapp_identity(ORG, "addr-C1").await.unwrap().unwrap().customer_id, secondary.id);
+    assert_eq!(s.customer(ORG, &secondary.id).await.unwrap().unwrap().merged_into, None);
+    let ended = back.ended(LinkState::Unlinked, Some("u-admin"), t(9));
+    assert_eq!(s.end_link_step(&ended, LinkState::Unlinking).await.unwrap(), Written::Stored);
+    assert_eq!(s.customer_link(ORG, &secondary.id).await.unwrap(), Some(ended));
+}
+
+pub async fn conversations_move_a_page_at_a_time_each_once<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::customer_link::{LinkState, linked};
+    let (primary, secondary, identity) = linkable(s, 5).await;
+    let (link, p, sec) = linked(&primary, &secondary, "u-sup", t(5));
+    let switch = LinkSwitch { link: &link, over: None, customers: [(&primary, &p), (&secondary, &sec)], identities: std::slice::from_ref(&identity), from: &secondary.id, to: &primary.id };
+    s.switch_customers(&switch).await.unwrap();
+    let (from, to) = (secondary.id.as_str(), primary.id.as_str());
+    let strings = |ids: &[&str]| ids.iter().map(|i| i.to_string()).collect::<Vec<_>>();
+    // The secondary's conversations, a page at a time, in id order.
+    assert_eq!(s.conversations_linked(ORG, from, 3).await.unwrap(), strings(&["C1", "C2", "C3"]));
+    s.move_conversations(&link, &strings(&["C1", "C2", "C3"]), from, to).await.unwrap();
+    assert_eq!(s.conversations_linked(ORG, from, 3).await.unwrap(), strings(&["C4", "C5"]));
+    assert_eq!(s.conversations_linked(ORG, to, 10).await.unwrap(), strings(&["C1", "C2", "C3", "P1"]));
+    assert_eq!(s.linked_among(ORG, to, &strings(&["C5", "C2", "C9"])).await.unwrap(), strings(&["C2"]));
+    let c1 = s.conversation(ORG, "C1").await.unwrap().unwrap();
+    assert_eq!((c1.customer_id.as_str(), c1.version), (to, 2), "re-pointed, one version on");
+    assert_eq!(s.customer_link(ORG, from).await.unwrap().unwrap().conversation_ids, strings(&["C1", "C2", "C3"]));
+    // The context reads the moved conversations as the primary's.
+    let links = s.customer_links(ORG, to).await.unwrap().unwrap();
+    assert_eq!(links.conversation_ids, strings(&["C1", "C2", "C3", "P1"]));
+    // A page with one conversation moved already writes nothing at all.
+    assert!(matches!(s.move_conversations(&link, &strings(&["C3", "C4"]), from, to).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.conversation(ORG, "C4").await.unwrap().unwrap().customer_id, from);
+    assert_eq!(s.customer_link(ORG, from).await.unwrap().unwrap().conversation_ids.len(), 3);
+    // A writer holding a moved conversation at its old version loses (and reads it again).
+    assert!(matches!(s.save_conversation(&next_version(&c1_before(&c1))).await, Err(Error::LostUpdate(_))));
+    // Once the link is done, no page of it moves anything more.
+    let done = link.ended(LinkState::Done, None, t(6));
+    assert_eq!(s.end_link_step(&done, LinkState::Moving).await.unwrap(), Written::Stored);
+    assert!(matches!(s.move_conversations(&link, &strings(&["C4"]), from, to).await, Err(Error::LostUpdate(_))));
+    assert_eq!(s.customer_link(ORG, from).await.unwrap().unwrap().conversation_ids.len(), 3, "the pages recorded stay");
+    // Given back while unlinking, without changing what the link lists.
+    let (back, p2, sec2) = crate::domain::customer_link::unlinked(&done, &p, &sec, t(7));
+    let moved = s.whatsapp_identity(ORG, "addr-C1").await.unwrap().unwrap();
+    s.switch_customers(&LinkSwitch { link: &back, over: Some(LinkState::Done), customers: [(&p, &p2), (&sec, &sec2)], identities: std::slice::from_ref(&moved), from: to, to: from }).await.unwrap();
+    let back = s.customer_link(ORG, from).await.unwrap().unwrap();
+    s.move_conversations(&back, &back.conversation_ids, to, from).await.unwrap();
+    assert_eq!(s.conversations_linked(ORG, from, 10).await.unwrap(), strings(&["C1", "C2", "C3", "C4", "C5"]));
+    assert_eq!(s.conversations_linked(ORG, to, 10).await.unwrap(), strings(&["P1"]));
+    assert_eq!(s.customer_link(ORG, from).await.unwrap().unwrap().conversation_ids.len(), 3);
+}
+
+/// The conversation as a writer read it before the move (its version and customer then).
+fn c1_before(moved: &Conversation) -> Conversation {
+    Conversation { version: moved.version - 1, customer_id: "cu-addr-C1".into(), ..moved.clone() }
 }
 
 #[cfg(test)]

@@ -38,24 +38,33 @@ fn sdk_build(e: impl std::fmt::Display) -> Error {
 }
 
 impl DynamoStore {
-    fn link_put(&self, link: &CustomerLink, over: Option<LinkState>) -> Result<TransactWriteItem> {
-        let item = keyed(link, keys::customer_link(&link.org_id, &link.customer_id), &[])?;
-        let (condition, values) = match over {
-            None => ("attribute_not_exists(pk) OR #state = :unlinked", HashMap::from([(":unlinked".to_string(), s(LinkState::Unlinked.as_str()))])),
-            Some(state) => (
-                "#state = :over AND primary_id = :primary",
-                HashMap::from([(":over".to_string(), s(state.as_str())), (":primary".to_string(), s(&link.primary_id))]),
-            ),
+    /// The link item's write in a switch: a new link is put whole (over none, or over one
+    /// unlinked); a standing link only changes state, so the conversations its pages recorded stay.
+    fn link_write(&self, link: &CustomerLink, over: Option<LinkState>) -> Result<TransactWriteItem> {
+        let Some(over) = over else {
+            let item = keyed(link, keys::customer_link(&link.org_id, &link.customer_id), &[])?;
+            let put = Put::builder()
+                .table_name(self.table())
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk) OR #state = :unlinked")
+                .set_expression_attribute_names(state_name())
+                .set_expression_attribute_values(Some(HashMap::from([(":unlinked".to_string(), s(LinkState::Unlinked.as_str()))])))
+                .build()
+                .map_err(sdk_build)?;
+            return Ok(TransactWriteItem::builder().put(put).build());
         };
-        let put = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .set_expression_attribute_names(state_name())
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(sdk_build)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        let values = HashMap::from([
+            (":state".to_string(), s(link.state.as_str())),
+            (":over".to_string(), s(over.as_str())),
+            (":primary".to_string(), s(&link.primary_id)),
+        ]);
+        self.update_op(
+            keys::customer_link(&link.org_id, &link.customer_id),
+            "SET #state = :state",
+            Some("#state = :over AND primary_id = :primary"),
+            values,
+            state_name(),
+        )
     }
 
     /// Deletes a key-only link while it exists.
@@ -72,7 +81,7 @@ impl CustomerLinkStore for DynamoStore {
     }
 
     async fn switch_customers(&self, step: &LinkSwitch<'_>) -> Result<()> {
-        let mut items = vec![self.link_put(step.link, step.over)?];
+        let mut items = vec![self.link_write(step.link, step.over)?];
         for (read, next) in step.customers {
             items.push(self.customer_put_over(next, read.version)?);
         }

@@ -32,7 +32,13 @@ impl CustomerLinkStore for MemoryStore {
         if !(link_fits && customers_fit && identities_fit) {
             return Err(lost());
         }
-        st.customer_links.insert(key(&link.org_id, &link.customer_id), link.clone());
+        // A new link is stored whole; a standing one only changes state (its pages stay recorded).
+        match st.customer_links.get_mut(&key(&link.org_id, &link.customer_id)) {
+            Some(stored) if step.over.is_some() => stored.state = link.state,
+            _ => {
+                st.customer_links.insert(key(&link.org_id, &link.customer_id), link.clone());
+            }
+        }
         for (read, next) in step.customers {
             st.put_customer(Some(read), next);
         }
