@@ -6,13 +6,14 @@ use max_core::app::customer_context::CustomerContext;
 use crate::directory::SearchQuery;
 use max_core::app::rate_limits::CustomerView;
 use max_core::domain::customer::{Customer, CustomerChanges, NewCustomer};
+use max_core::domain::customer_link::{CustomerLink, LinkRequest};
 use max_core::domain::erasure::CustomerRecord;
 use max_core::domain::transaction::{NewTransaction, TransactionShape};
 use max_core::http::{PageBody, PageQuery};
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
-#[openapi(paths(search_customers, create_customer, update_customer, get_customer, erase_customer, export_customer, unblock_customer, record_transaction, list_transactions, customer_context))]
+#[openapi(paths(search_customers, create_customer, update_customer, get_customer, erase_customer, export_customer, unblock_customer, record_transaction, list_transactions, customer_context, link_customer, unlink_customer))]
 struct Api;
 
 /// This function's operations.
@@ -108,3 +109,30 @@ fn list_transactions() {}
 #[utoipa::path(get, path = "/v1/customers/{id}/context", tag = "customers", params(("id" = String, Path)),
     responses((status = 200, description = "The customer's context", body = CustomerContext), (status = 404, description = "No such customer")))]
 fn customer_context() {}
+
+/// Links the customer `customer_id` (the secondary) into this one (the primary; supervisors and
+/// admins): the secondary's identities and conversations become the primary's — its next messages
+/// land on the primary — and reading the secondary answers `merged_into`. Its other records stay
+/// its own and show in the primary's context. Asking again finishes a link cut short and changes
+/// nothing more. 409 names `customer_id` for the customer itself, one already linked (`current`:
+/// its primary) or holding linked customers, `id` for a primary itself linked elsewhere.
+#[utoipa::path(post, path = "/v1/customers/{id}/link", tag = "customers", params(("id" = String, Path)), request_body = LinkRequest,
+    responses(
+        (status = 200, description = "Linked: the link with what it moved", body = CustomerLink),
+        (status = 403, description = "Not a supervisor or an admin"),
+        (status = 404, description = "No such customer (either of them)"),
+        (status = 409, description = "The link is refused (`detail` names the field)"),
+    ))]
+fn link_customer() {}
+
+/// Undoes the link of `customer_id` into this customer (supervisors and admins): the identities
+/// and the conversations the link moved go back, `merged_into` is cleared. Asking again changes
+/// nothing more; 409 when `customer_id` is not linked into this customer.
+#[utoipa::path(post, path = "/v1/customers/{id}/unlink", tag = "customers", params(("id" = String, Path)), request_body = LinkRequest,
+    responses(
+        (status = 200, description = "Unlinked: the link as it ended", body = CustomerLink),
+        (status = 403, description = "Not a supervisor or an admin"),
+        (status = 404, description = "No such customer (either of them)"),
+        (status = 409, description = "Not linked into this customer"),
+    ))]
+fn unlink_customer() {}

@@ -9,6 +9,8 @@
 //! - `POST /v1/customers/{id}/transactions`, `GET /v1/customers/{id}/transactions?limit=&cursor=`:
 //!   the business's transactions (`transactions.rs`)
 //! - `GET /v1/customers/{id}/context`: the customer context panel (`context.rs`)
+//! - `POST /v1/customers/{id}/link`, `POST /v1/customers/{id}/unlink` `{customer_id}` (supervisors,
+//!   admins): one customer linked into another and back (`links.rs`)
 //!
 //! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
 //! parameter answers 422. The contract of these routes is `api::openapi()`.
@@ -16,6 +18,7 @@
 pub mod api;
 mod context;
 pub mod directory;
+mod links;
 mod transactions;
 
 use lambda_http::http::Method;
@@ -37,6 +40,8 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     match (req.method(), path.as_slice()) {
         (_, ["v1", "customers", id, "transactions"]) => return transactions::route(req, deps, &caller, id).await,
         (&Method::GET, ["v1", "customers", id, "context"]) => return context::route(req, deps, &caller, id).await,
+        (&Method::POST, ["v1", "customers", id, "link"]) => return links::route(req, deps, &caller, id, links::Direction::Link).await,
+        (&Method::POST, ["v1", "customers", id, "unlink"]) => return links::route(req, deps, &caller, id, links::Direction::Unlink).await,
         _ => {}
     }
     if let Some(answer) = directory::route(req, deps, &caller, &path).await {

@@ -15,11 +15,14 @@ async fn its_sample_events_answer_what_they_show() {
             ("create-customer.json", 201),
             ("erase-unknown-customer.json", 404),
             ("export-unknown-customer.json", 404),
+            ("link-customer-into-itself.json", 409),
+            ("link-unknown-customer.json", 404),
             ("list-transactions-unknown-customer.json", 404),
             ("record-transaction-unknown-currency.json", 422),
             ("record-transaction-unknown-customer.json", 404),
             ("search-customers.json", 200),
             ("unblock-unknown-customer.json", 404),
+            ("unlink-as-agent.json", 403),
             ("update-unknown-customer.json", 404),
         ])
     );

@@ -9,12 +9,12 @@ use max_dev::testing::{TestStack, WAIT, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-struct Key {
+pub(crate) struct Key {
     id: String,
     secret: String,
 }
 
-async fn create_key(t: &TestStack) -> Key {
+pub(crate) async fn create_key(t: &TestStack) -> Key {
     let (status, created) = t.post("/v1/channels/chat-app", &t.org.admin, json!({})).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     Key { id: created["key_id"].as_str().unwrap().into(), secret: created["secret"].as_str().unwrap().into() }
@@ -38,11 +38,11 @@ async fn post_signed(t: &TestStack, path: &str, key_id: &str, secret: &str, time
     (status, serde_json::from_str(&response.text().await.unwrap_or_default()).unwrap_or(Value::Null))
 }
 
-async fn app_posts(t: &TestStack, key: &Key, path: &str, body: &Value) -> (StatusCode, Value) {
+pub(crate) async fn app_posts(t: &TestStack, key: &Key, path: &str, body: &Value) -> (StatusCode, Value) {
     post_signed(t, path, &key.id, &key.secret, chrono::Utc::now().timestamp(), body).await
 }
 
-fn message(id: &str, text: &str) -> Value {
+pub(crate) fn message(id: &str, text: &str) -> Value {
     json!({ "message_id": id, "user": { "id": "app-user-7", "name": "Rui Costa", "email": "rui@example.com" }, "text": text, "sent_at": chrono::Utc::now() })
 }
 

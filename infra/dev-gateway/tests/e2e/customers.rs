@@ -81,3 +81,107 @@ async fn a_customer_created_by_hand_is_found_edited_and_gets_their_numbers_messa
     let (_, got) = t.get(&path, &t.org.agent).await;
     assert_eq!((got["name"].as_str(), got["merged_into"].clone()), (Some("Sheena Nelson-Ruiz"), serde_json::Value::Null), "{got}");
 }
+
+/// The must-hold: a chat-app user and a WhatsApp customer linked are one customer — one
+/// context with both conversations, replies still on each conversation's own channel, the
+/// number's next messages on the primary — and an unlink gives it all back.
+#[tokio::test]
+async fn a_chat_app_user_and_a_whatsapp_customer_linked_share_one_context_and_unlink_restores_them() {
+    use max_dev::testing::{WAIT, eventually, fixture};
+    use serde_json::json;
+    let t = TestStack::start().await;
+    // GIVEN a chat-app user and a WhatsApp customer, each with a conversation
+    let key = crate::chat_app::create_key(&t).await;
+    let (status, _) = crate::chat_app::app_posts(&t, &key, "/v1/channels/chat-app/messages", &crate::chat_app::message("app-msg-1", "Where is my order?")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(t.post_webhook(&crate::fresh(&fixture("meta-openapi/text-message.json"))).await.status(), StatusCode::OK);
+    let on = |channel: &'static str| {
+        let t = &t;
+        async move { t.conversations().await.into_iter().find(|c| c["channel"] == channel) }
+    };
+    let app = eventually("the chat-app conversation", WAIT, || on("chat_app")).await;
+    let whatsapp = eventually("the WhatsApp conversation", WAIT, || on("whatsapp")).await;
+    t.drained().await;
+    let (app_id, wa_id) = (app["id"].as_str().unwrap().to_string(), whatsapp["id"].as_str().unwrap().to_string());
+    let (primary, secondary) = (app["customer_id"].as_str().unwrap().to_string(), whatsapp["customer_id"].as_str().unwrap().to_string());
+    let link = format!("/v1/customers/{primary}/link");
+    let body = json!({ "customer_id": secondary });
+
+    // Agents may not link; another organisation finds neither customer; a customer with itself: 409.
+    assert_eq!(t.post(&link, &t.org.agent, body.clone()).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(t.post(&link, &t.other.admin, body.clone()).await.0, StatusCode::NOT_FOUND);
+    let (status, problem) = t.post(&link, &t.org.supervisor, json!({ "customer_id": primary })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(problem["detail"].as_str().unwrap_or_default().starts_with("customer_id"), "{problem}");
+
+    // WHEN a supervisor links the WhatsApp customer into the chat-app user, and asks again
+    let (status, linked) = t.post(&link, &t.org.supervisor, body.clone()).await;
+    assert_eq!((status, linked["state"].as_str()), (StatusCode::OK, Some("done")), "{linked}");
+    assert_eq!(linked["conversation_ids"], json!([wa_id]));
+    let (status, again) = t.post(&link, &t.org.supervisor, body.clone()).await;
+    assert_eq!((status, &again), (StatusCode::OK, &linked), "a retry changes nothing");
+    // THEN the secondary answers merged into the primary, whose context holds both conversations
+    let (_, s) = t.get(&format!("/v1/customers/{secondary}"), &t.org.agent).await;
+    assert_eq!(s["merged_into"].as_str(), Some(primary.as_str()), "{s}");
+    let (status, context) = t.get(&format!("/v1/customers/{primary}/context"), &t.org.agent).await;
+    assert_eq!(status, StatusCode::OK, "{context}");
+    let mut ids: Vec<String> = context["conversations"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    let mut both = vec![app_id.clone(), wa_id.clone()];
+    both.sort();
+    assert_eq!(ids, both, "{context}");
+    assert_eq!(context["customer"]["identities"].as_array().map(Vec::len), Some(2), "{context}");
+    let linked_events = t.feed(&t.org.admin).await.into_iter().filter(|e| e["kind"] == "customer.linked").collect::<Vec<_>>();
+    assert_eq!(linked_events.len(), 1, "{linked_events:?}");
+    assert_eq!(linked_events[0]["data"]["customer_id"].as_str(), Some(secondary.as_str()));
+
+    // WHEN an agent replies in each conversation THEN each goes out on its own channel
+    let reply = |conversation: String, text: &'static str| {
+        let t = &t;
+        async move {
+            let (status, sent) = t.post(&format!("/v1/conversations/{conversation}/messages"), &t.org.agent, json!({ "type": "text", "body": text })).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+            sent["id"].as_str().unwrap().to_string()
+        }
+    };
+    reply(wa_id.clone(), "Your order ships today.").await;
+    let app_reply = reply(app_id.clone(), "It is on its way.").await;
+    let sandbox = t.stack.sandbox.clone().unwrap();
+    let sent = eventually("the WhatsApp reply at Meta", WAIT, || async {
+        sandbox.outbox().into_iter().find(|m| m.request["text"]["body"] == "Your order ships today.")
+    })
+    .await;
+    assert_eq!(sent.request["to"].as_str(), Some(CUSTOMER));
+    eventually("the chat-app reply as an event", WAIT, || async {
+        t.feed(&t.org.admin).await.into_iter().find(|e| e["kind"] == "chat_app.message" && e["data"]["message_id"] == app_reply.as_str())
+    })
+    .await;
+    assert!(sandbox.outbox().iter().all(|m| m.request["text"]["body"] != "It is on its way."), "the app's reply never goes to Meta");
+
+    // WHEN the WhatsApp conversation is closed and the number writes again
+    assert_eq!(t.post(&format!("/v1/conversations/{wa_id}/close"), &t.org.agent, json!({})).await.0, StatusCode::OK);
+    let later = crate::fresh(&fixture("meta-openapi/text-message-with-context-product-inquiry.json"));
+    assert_eq!(t.post_webhook(&later).await.status(), StatusCode::OK);
+    // THEN its new conversation is the primary's
+    let newer = eventually("the number's new conversation", WAIT, || async {
+        t.conversations().await.into_iter().find(|c| c["channel"] == "whatsapp" && c["id"] != wa_id.as_str())
+    })
+    .await;
+    assert_eq!(newer["customer_id"].as_str(), Some(primary.as_str()), "{newer}");
+    t.drained().await;
+
+    // WHEN unlinked (twice) THEN the moved conversation and the number are the secondary's again
+    let unlink = format!("/v1/customers/{primary}/unlink");
+    assert_eq!(t.post(&unlink, &t.other.admin, body.clone()).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(t.post(&unlink, &t.org.agent, body.clone()).await.0, StatusCode::FORBIDDEN);
+    let (status, unlinked) = t.post(&unlink, &t.org.supervisor, body.clone()).await;
+    assert_eq!((status, unlinked["state"].as_str()), (StatusCode::OK, Some("unlinked")), "{unlinked}");
+    assert_eq!(t.post(&unlink, &t.org.admin, body.clone()).await, (StatusCode::OK, unlinked.clone()));
+    let (_, s) = t.get(&format!("/v1/customers/{secondary}"), &t.org.agent).await;
+    assert_eq!((s["merged_into"].clone(), s["identities"][0]["external_id"].as_str()), (serde_json::Value::Null, Some(CUSTOMER)), "{s}");
+    let (_, c) = t.get(&format!("/v1/conversations/{wa_id}"), &t.org.agent).await;
+    assert_eq!(c["customer_id"].as_str(), Some(secondary.as_str()));
+    let (_, context) = t.get(&format!("/v1/customers/{primary}/context"), &t.org.agent).await;
+    assert!(context["conversations"].as_array().unwrap().iter().all(|c| c["id"] != wa_id.as_str()), "{context}");
+    assert_eq!(t.feed(&t.org.admin).await.iter().filter(|e| e["kind"] == "customer.unlinked").count(), 1);
+}

@@ -148,6 +148,9 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     let (s, key) = t.post("/v1/channels/chat-app", &t.org.admin, json!({})).await;
     assert_eq!(s, StatusCode::CREATED, "{key}");
     let chat_key = key["key_id"].as_str().unwrap().to_string();
+    let (s, second) = t.post("/v1/customers", &t.org.agent, json!({ "name": "Second Customer" })).await;
+    assert_eq!(s, StatusCode::CREATED, "{second}");
+    let second = second["id"].as_str().unwrap().to_string();
     let (s, agent) = t.post("/v1/agents", &t.org.admin, json!({ "user_id": "user_tenancy_agent", "name": "Ana", "team_ids": [team] })).await;
     assert_eq!(s, StatusCode::CREATED, "{agent}");
     let (s, policy) = t.post("/v1/sla-policies", &t.org.admin, json!({ "name": "Ours", "targets": { "first_response_seconds": 600 } })).await;
@@ -186,6 +189,8 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ),
         ("GET", "/v1/customers/{id}/transactions", format!("/v1/customers/{customer}/transactions"), Value::Null),
         ("GET", "/v1/customers/{id}/context", format!("/v1/customers/{customer}/context"), Value::Null),
+        ("POST", "/v1/customers/{id}/link", format!("/v1/customers/{customer}/link"), json!({ "customer_id": second })),
+        ("POST", "/v1/customers/{id}/unlink", format!("/v1/customers/{customer}/unlink"), json!({ "customer_id": second })),
         ("POST", "/v1/support/tickets/{id}/messages", format!("/v1/support/tickets/{ticket}/messages"), json!({ "message": "hi" })),
         ("GET", "/v1/support/tickets/{id}", format!("/v1/support/tickets/{ticket}"), Value::Null),
         ("GET", "/v1/admin/support/tickets/{id}", format!("/v1/admin/support/tickets/{ticket}"), Value::Null),
@@ -259,6 +264,7 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     let (_, keys) = t.get("/v1/channels/chat-app", &t.org.admin).await;
     assert_eq!(keys["items"][0]["key_id"].as_str(), Some(chat_key.as_str()), "not deleted by another organisation: {keys}");
     assert!(t.get(&format!("/v1/customers/{customer}"), &t.org.agent).await.1["phone"].is_string(), "not erased by another organisation");
+    assert_eq!(t.get(&format!("/v1/customers/{second}"), &t.org.agent).await.1["merged_into"], Value::Null, "not linked by another organisation");
     let (s, ours) = t.get(&format!("/v1/calls/{call}"), &t.org.agent).await;
     assert_eq!((s, ours["status"].as_str(), ours["notes"].clone()), (StatusCode::OK, Some("ready"), Value::Null), "{ours}");
     assert_eq!(t.get(&format!("/v1/service-records/{record}"), &t.org.agent).await.1["do_not_call"], false);
