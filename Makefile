@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test venv lint build openapi bench-cold-start bench-package-size bench-load bench-load-80 bench-interactions bench-calls bench-context bench-support-notifications bench-actions bench-moto
+.PHONY: dev test venv lint build openapi bench-cold-start bench-package-size bench-load bench-load-80 bench-interactions bench-calls bench-context bench-sla bench-support-notifications bench-actions bench-moto
 
 venv:
 	@infra/scripts/venv.sh
@@ -56,6 +56,10 @@ bench-calls: venv
 ## make bench-context: the customer context panel of a customer with 100 conversations (p50/p99, DynamoDB calls per request)
 bench-context: venv
 	infra/bench/context.sh $(ARGS)
+
+## make bench-sla: the SLA scheduler with 10,000 open conversations, 200 due this minute (DynamoDB calls, time)
+bench-sla: venv
+	infra/bench/sla.sh $(ARGS)
 
 ## make bench-support-notifications: notification counts with 10 and 10,000 tickets (calls per read, latency)
 bench-support-notifications: venv

@@ -369,4 +369,34 @@ mod tests {
         assert_eq!(extend_window(Some(newer), t(1_000_000)), newer);
         assert_eq!(extend_window(Some(newer), t(3_000_000)), window_closes_at(t(3_000_000)));
     }
+
+    #[test]
+    fn the_status_follows_team_and_assignee_and_closed_stays_closed() {
+        let mut c = Conversation::open_on("c".into(), "o", "p", "u", "1", t(0), t(0));
+        assert_eq!(c.status, ConversationStatus::Open, "no team: open, as before teams");
+        c.assignee_id = Some("a".into());
+        c.settle_status();
+        assert_eq!(c.status, ConversationStatus::Open, "assigned without a team is not routed");
+        let mut c = c.in_team(Some("billing"));
+        assert_eq!(c.status, ConversationStatus::Assigned);
+        c.assignee_id = None;
+        c.settle_status();
+        assert_eq!(c.status, ConversationStatus::Queued);
+        c.status = ConversationStatus::Closed;
+        c.settle_status();
+        assert_eq!(c.status, ConversationStatus::Closed);
+        assert!(!c.status.is_open() && ConversationStatus::Queued.is_open());
+    }
+
+    #[test]
+    fn waiting_since_is_the_oldest_unanswered_message_and_an_agent_reply_clears_it() {
+        let mut c = Conversation::open_on("c".into(), "o", "p", "u", "1", t(0), t(0));
+        c.customer_wrote(t(10), t(10), None);
+        c.customer_wrote(t(5), t(12), None);
+        assert_eq!((c.first_message_at, c.waiting_since), (Some(t(5)), Some(t(5))));
+        c.agent_replied(t(20), t(20));
+        assert_eq!((c.first_response_at, c.waiting_since), (Some(t(20)), None));
+        c.customer_wrote(t(30), t(30), None);
+        assert_eq!((c.first_message_at, c.waiting_since), (Some(t(5)), Some(t(30))));
+    }
 }

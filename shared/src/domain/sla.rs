@@ -718,4 +718,40 @@ mod tests {
         assert_eq!(Priority::High.raised(), Priority::Urgent);
         assert_eq!(Priority::Urgent.raised(), Priority::Urgent);
     }
+
+    #[test]
+    fn a_clock_owes_warning_then_breach_then_escalation_and_nothing_once_stopped() {
+        let mut p = policy("p1", None, None);
+        p.counted_in = CountedIn::Calendar;
+        let mut sla = ConversationSla::new(p);
+        let start = utc(2026, 12, 7, 10, 0);
+        sla.start(SlaMetric::Frt, start, None);
+        sla.reindex(start);
+        assert_eq!(sla.check_at, Some(utc(2026, 12, 7, 10, 48)), "the warning at 80 % of an hour");
+        // Nothing is due before; at 11:05 the warning and the breach together, in that order.
+        assert!(sla.fire_due(utc(2026, 12, 7, 10, 47), None).is_empty());
+        let fired = sla.fire_due(utc(2026, 12, 7, 11, 5), None);
+        assert_eq!(fired.iter().map(|f| (f.step, f.elapsed_seconds)).collect::<Vec<_>>(), [(SlaStep::Warning, 3900), (SlaStep::Breach, 3900)]);
+        assert_eq!((sla.violations.len(), sla.violations[0].actual_seconds), (1, 3900));
+        assert_eq!(sla.check_at, Some(utc(2026, 12, 7, 11, 10)), "the escalation next");
+        assert!(sla.fire_due(utc(2026, 12, 7, 11, 5), None).is_empty(), "firing twice changes nothing");
+        assert_eq!(sla.fire_due(utc(2026, 12, 7, 11, 10), None).iter().map(|f| f.step).collect::<Vec<_>>(), [SlaStep::Escalation]);
+        assert_eq!(sla.check_at, None);
+        // A stopped clock owes nothing; a late answer is not met.
+        sla.start(SlaMetric::Nrt, utc(2026, 12, 7, 12, 0), None);
+        sla.stop(SlaMetric::Nrt, utc(2026, 12, 7, 12, 40));
+        sla.reindex(utc(2026, 12, 7, 12, 40));
+        assert_eq!((sla.nrt.as_ref().and_then(|c| c.met), sla.check_at), (Some(false), None));
+    }
+
+    #[test]
+    fn an_instant_already_past_is_placed_at_now_never_in_a_minute_behind() {
+        let mut p = policy("p1", None, None);
+        p.counted_in = CountedIn::Calendar;
+        let mut sla = ConversationSla::new(p);
+        // A message that reached us an hour late: its warning is already past.
+        sla.start(SlaMetric::Frt, utc(2026, 12, 7, 9, 0), None);
+        sla.reindex(utc(2026, 12, 7, 10, 0));
+        assert_eq!(sla.check_at, Some(utc(2026, 12, 7, 10, 0)));
+    }
 }
