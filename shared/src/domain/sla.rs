@@ -410,6 +410,9 @@ pub struct Violation {
     pub actual_seconds: i64,
     pub started_at: DateTime<Utc>,
     pub due_at: DateTime<Utc>,
+    /// When the late answer came (an agent's reply, the close); `None` while none has.
+    #[serde(default)]
+    pub answered_at: Option<DateTime<Utc>>,
 }
 
 impl SlaClock {
@@ -422,7 +425,7 @@ impl SlaClock {
     /// The violation as of `at` (the answer, or now while none has come).
     pub fn violation(&self, at: DateTime<Utc>, calendar: Option<&BusinessCalendar>) -> Violation {
         let actual = SlaTime::new(self.counted_in, calendar).between(self.started_at, at);
-        Violation { metric: self.metric, policy_id: self.policy_id.clone(), target_seconds: self.target_seconds, actual_seconds: actual, started_at: self.started_at, due_at: self.due_at }
+        Violation { metric: self.metric, policy_id: self.policy_id.clone(), target_seconds: self.target_seconds, actual_seconds: actual, started_at: self.started_at, due_at: self.due_at, answered_at: None }
     }
 }
 
@@ -545,9 +548,13 @@ impl ConversationSla {
 
     /// An answer at `at` stops `metric`'s clock (a stopped one stays as it was).
     pub fn stop(&mut self, metric: SlaMetric, at: DateTime<Utc>) {
-        if let Some(c) = self.slot(metric).as_mut().filter(|c| c.stopped_at.is_none()) {
-            c.stopped_at = Some(at);
-            c.met = Some(c.clock.met_by(at));
+        let Some(c) = self.slot(metric).as_mut().filter(|c| c.stopped_at.is_none()) else { return };
+        c.stopped_at = Some(at);
+        c.met = Some(c.clock.met_by(at));
+        let (breached, started) = (c.breached, c.clock.started_at);
+        // The violation recorded at the breach learns when the answer finally came.
+        if breached && let Some(v) = self.violations.iter_mut().find(|v| v.metric == metric && v.started_at == started && v.answered_at.is_none()) {
+            v.answered_at = Some(at);
         }
     }
 
@@ -732,11 +739,13 @@ mod tests {
         assert!(sla.fire_due(utc(2026, 12, 7, 10, 47), None).is_empty());
         let fired = sla.fire_due(utc(2026, 12, 7, 11, 5), None);
         assert_eq!(fired.iter().map(|f| (f.step, f.elapsed_seconds)).collect::<Vec<_>>(), [(SlaStep::Warning, 3900), (SlaStep::Breach, 3900)]);
-        assert_eq!((sla.violations.len(), sla.violations[0].actual_seconds), (1, 3900));
+        assert_eq!((sla.violations.len(), sla.violations[0].actual_seconds, sla.violations[0].answered_at), (1, 3900, None));
         assert_eq!(sla.check_at, Some(utc(2026, 12, 7, 11, 10)), "the escalation next");
         assert!(sla.fire_due(utc(2026, 12, 7, 11, 5), None).is_empty(), "firing twice changes nothing");
         assert_eq!(sla.fire_due(utc(2026, 12, 7, 11, 10), None).iter().map(|f| f.step).collect::<Vec<_>>(), [SlaStep::Escalation]);
         assert_eq!(sla.check_at, None);
+        sla.stop(SlaMetric::Frt, utc(2026, 12, 7, 11, 30));
+        assert_eq!(sla.violations[0].answered_at, Some(utc(2026, 12, 7, 11, 30)), "the late answer is on the violation");
         // A stopped clock owes nothing; a late answer is not met.
         sla.start(SlaMetric::Nrt, utc(2026, 12, 7, 12, 0), None);
         sla.stop(SlaMetric::Nrt, utc(2026, 12, 7, 12, 40));
