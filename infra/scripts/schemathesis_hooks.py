@@ -244,6 +244,12 @@ def before_call(ctx, case, **kwargs):
                 query.pop("status")
     if path in ("/v1/customers/{id}/transactions", "/v1/customers/{id}/context") and isinstance(case.path_parameters, dict):
         case.path_parameters["id"] = _pick("customer_id", [method, case.path_parameters.get("id"), case.body])
+    if path in ("/v1/customers/{id}/link", "/v1/customers/{id}/unlink") and isinstance(case.path_parameters, dict):
+        # The organisation's own customers on both sides, so links run (200) and are refused as
+        # the contract says (409: itself, already linked, not linked), not only unknown (404).
+        case.path_parameters["id"] = _pick("customer_id", [path, case.path_parameters.get("id")])
+        if isinstance(case.body, dict):
+            case.body["customer_id"] = _pick("customer_id", [path, case.body.get("customer_id")])
     if body is None:
         return
     if (method, path) == ("POST", "/v1/customers/{id}/transactions"):

@@ -93,7 +93,7 @@ pub async fn link(ports: LinkPorts<'_>, org_id: &str, primary_id: &str, secondar
 }
 
 /// Undoes the link of `secondary_id` into `primary_id`: the identities and the conversations the
-/// link item lists go back, `merged_into` is cleared. Asking again changes nothing more.
+/// link item lists go back (with those a moved identity opened since), `merged_into` is cleared. Asking again changes nothing more.
 pub async fn unlink(ports: LinkPorts<'_>, org_id: &str, primary_id: &str, secondary_id: &str, by: &str, now: DateTime<Utc>) -> Result<CustomerLink> {
     same_customer(primary_id, secondary_id)?;
     let switched = retry_lost_updates("customer link", |_| async move {
@@ -114,7 +114,8 @@ pub async fn unlink(ports: LinkPorts<'_>, org_id: &str, primary_id: &str, second
     let link = current(ports, org_id, secondary_id).await?;
     if link.state == LinkState::Unlinking {
         let link = &link;
-        for listed in link.conversation_ids.chunks(CONVERSATIONS_PER_PAGE) {
+        let give_back = given_back(ports, link).await?;
+        for listed in give_back.chunks(CONVERSATIONS_PER_PAGE) {
             retry_lost_updates("customer link", |_| async move {
                 let back = ports.links.linked_among(org_id, primary_id, listed).await?;
                 if back.is_empty() { Ok(()) } else { ports.links.move_conversations(link, &back, primary_id, secondary_id).await }
@@ -132,6 +133,23 @@ pub async fn unlink(ports: LinkPorts<'_>, org_id: &str, primary_id: &str, second
     ports.events.record_event(&NewEvent::new(org_id, EventKind::CustomerUnlinked, at, data, done.event_key(EventKind::CustomerUnlinked.as_str()))).await?;
     info!(org_id, primary_id, secondary_id, "customer unlinked");
     Ok(done)
+}
+
+/// What an unlink gives back: the conversations the link moved, and the ones a moved identity
+/// opened on the primary since (its open and its last conversation: where its next message would
+/// land). Those still the primary's are moved; a conversation of that identity is its address's.
+async fn given_back(ports: LinkPorts<'_>, link: &CustomerLink) -> Result<Vec<String>> {
+    let mut ids = link.conversation_ids.clone();
+    for i in &link.identities {
+        if let Some(item) = ports.customers.identity(&link.org_id, i.channel, &i.external_id).await? {
+            for id in [item.open_conversation_id, item.last_conversation_id].into_iter().flatten() {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// The link item as stored now.

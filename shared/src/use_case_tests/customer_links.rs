@@ -153,11 +153,16 @@ async fn a_chat_app_user_and_a_whatsapp_customer_linked_are_one_context_and_new_
     assert_eq!(received[0].conversation.customer_id, primary);
     assert_eq!(received[0].message.customer_id, primary);
     // WHEN unlinked: the conversation the link moved goes back; the identity leads to the secondary
+    let newer = received[0].conversation.id.clone();
     unlink(w.deps.link_ports(), ORG, &primary, &secondary, "u-sup", t(8)).await.unwrap();
     assert_eq!(w.store().conversation(ORG, &whatsapp.id).await.unwrap().unwrap().customer_id, secondary);
+    // and so does the conversation the number opened on the primary since: its next message is the secondary's
+    assert_eq!(w.store().conversation(ORG, &newer).await.unwrap().unwrap().customer_id, secondary);
+    let received = w.receive_text(CUSTOMER, "wamid.after-unlink", "still me", t(9)).await;
+    assert_eq!((received[0].conversation.id.as_str(), received[0].conversation.customer_id.as_str()), (newer.as_str(), secondary.as_str()));
     assert_eq!(w.store().whatsapp_identity(ORG, CUSTOMER).await.unwrap().unwrap().customer_id, secondary);
-    let context = customer_context(context_ports(&w), ORG, &primary, t(9)).await.unwrap();
-    assert!(context.transactions.is_empty() && context.conversations.iter().all(|c| c.id != whatsapp.id));
+    let context = customer_context(context_ports(&w), ORG, &primary, t(10)).await.unwrap();
+    assert!(context.transactions.is_empty() && context.conversations.iter().all(|c| c.id != whatsapp.id && c.id != newer));
 }
 
 #[tokio::test(start_paused = true)]

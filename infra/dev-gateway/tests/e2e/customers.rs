@@ -179,8 +179,10 @@ async fn a_chat_app_user_and_a_whatsapp_customer_linked_share_one_context_and_un
     assert_eq!(t.post(&unlink, &t.org.admin, body.clone()).await, (StatusCode::OK, unlinked.clone()));
     let (_, s) = t.get(&format!("/v1/customers/{secondary}"), &t.org.agent).await;
     assert_eq!((s["merged_into"].clone(), s["identities"][0]["external_id"].as_str()), (serde_json::Value::Null, Some(CUSTOMER)), "{s}");
-    let (_, c) = t.get(&format!("/v1/conversations/{wa_id}"), &t.org.agent).await;
-    assert_eq!(c["customer_id"].as_str(), Some(secondary.as_str()));
+    for id in [wa_id.as_str(), newer["id"].as_str().unwrap()] {
+        let (_, c) = t.get(&format!("/v1/conversations/{id}"), &t.org.agent).await;
+        assert_eq!(c["customer_id"].as_str(), Some(secondary.as_str()), "{c}");
+    }
     let (_, context) = t.get(&format!("/v1/customers/{primary}/context"), &t.org.agent).await;
     assert!(context["conversations"].as_array().unwrap().iter().all(|c| c["id"] != wa_id.as_str()), "{context}");
     assert_eq!(t.feed(&t.org.admin).await.iter().filter(|e| e["kind"] == "customer.unlinked").count(), 1);
