@@ -290,6 +290,9 @@ def before_call(ctx, case, **kwargs):
         if isinstance(body.get("tags"), list):
             control = __import__("re").compile(r"[\x00-\x1f\x7f-\x9f]")
             body["tags"] = [t if isinstance(t, str) and not control.search(t) else f"tag-{i}" for i, t in enumerate(body["tags"])]
+        external_id = body.get("external_id")
+        if isinstance(external_id, str) and __import__("re").search(r"[\s\x00-\x1f\x7f-\x9f]", external_id):
+            body["external_id"] = "crm-1"  # `\S` admits control characters; the API refuses them (422 external_id)
         for field, keep in (("name", ""), ("notes", "\n\t")):
             if isinstance(body.get(field), str):
                 cleaned = "".join(c for c in body[field] if c in keep or not __import__("re").match(r"[\x00-\x1f\x7f-\x9f]", c))
