@@ -376,6 +376,8 @@ impl Deps {
             whatsapp: &*self.whatsapp,
             secrets: &*self.secrets,
             tokens: &self.tokens,
+            media: store,
+            blobs: &*self.blobs,
             retry: self.settings.retry,
             deliveries: self.delivery_ports(),
         }
@@ -610,6 +612,12 @@ impl BlobStore for NoBlobs {
         Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
     }
     async fn presigned_get(&self, _: &str, _: u64) -> crate::Result<String> {
+        Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
+    }
+    async fn presigned_put(&self, _: &str, _: &str, _: u64, _: u64) -> crate::Result<crate::ports::PresignedPut> {
+        Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
+    }
+    async fn head(&self, _: &str) -> crate::Result<Option<crate::ports::BlobHead>> {
         Err(crate::Error::backend("s3", "this function is not wired to the media bucket"))
     }
 }

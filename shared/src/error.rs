@@ -31,9 +31,9 @@ pub enum Error {
     /// `retry_after_secs` (answers 429 with `Retry-After`).
     #[error("too many requests of the organisation are waiting; retry after {retry_after_secs} s")]
     TooManyWaiting { retry_after_secs: u64 },
-    /// The request body is too large (answers 413).
+    /// The request body is too large, or the size a field declares (answers 413, naming it).
     #[error("payload too large: limit {limit} bytes")]
-    TooLarge { limit: usize },
+    TooLarge { limit: usize, field: Option<String> },
     /// A backend (DynamoDB, SQS, S3, Graph API) failed; retryable from the caller's view.
     #[error("{service} failed: {message}")]
     Backend { service: &'static str, message: String },

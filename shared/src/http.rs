@@ -216,7 +216,7 @@ fn body_bytes(req: &Request) -> &[u8] {
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Error> {
     let bytes = body_bytes(req);
     if bytes.len() > MAX_JSON_BODY {
-        return Err(Error::TooLarge { limit: MAX_JSON_BODY });
+        return Err(Error::TooLarge { limit: MAX_JSON_BODY, field: None });
     }
     let bytes = if bytes.is_empty() { b"{}".as_slice() } else { bytes };
     let mut value: serde_json::Value =
@@ -351,6 +351,12 @@ pub fn problem(err: &Error) -> Response<Body> {
             if let Some(c) = current {
                 body["current_status"] = json!(c);
             }
+        }
+        Error::TooLarge { limit, field: Some(field) } => {
+            let reason = format!("must be at most {limit} bytes");
+            body["detail"] = json!(format!("{field}: {reason}"));
+            body["field"] = json!(field);
+            body["invalid_params"] = json!([{ "name": field, "reason": reason }]);
         }
         Error::Backend { service, message } => {
             tracing::error!(service, error = %message, "backend failure");

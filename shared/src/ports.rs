@@ -397,6 +397,25 @@ pub trait BlobStore: Send + Sync {
     async fn put_chunks(&self, key: &str, content_type: &str, body: &mut dyn ChunkSource) -> Result<u64>;
     /// A GET of `key` anyone holding it may use for `expires_in_secs` (S3 presigned URL).
     async fn presigned_get(&self, key: &str, expires_in_secs: u64) -> Result<String>;
+    /// A PUT of `key` anyone holding it may use for `expires_in_secs`, signed for this content
+    /// type and length: the uploader must send them as the answer's `headers` say.
+    async fn presigned_put(&self, key: &str, content_type: &str, content_length: u64, expires_in_secs: u64) -> Result<PresignedPut>;
+    /// What is stored at `key` (S3 HeadObject), or `None` when nothing is.
+    async fn head(&self, key: &str) -> Result<Option<BlobHead>>;
+}
+
+/// A presigned upload: where to PUT, and the headers the signature covers (sent exactly so).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresignedPut {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// What HeadObject says of a stored blob.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlobHead {
+    pub size: u64,
+    pub content_type: Option<String>,
 }
 
 /// The multipart part size of `BlobStore::put_chunks`: the most a streamed upload holds at once.
@@ -960,9 +979,11 @@ pub trait MediaStore: Send + Sync {
     async fn media_file(&self, org_id: &str, id: &str) -> Result<Option<crate::domain::media::MediaFile>>;
     /// The records of `ids` found (one BatchGetItem), in any order.
     async fn media_files(&self, org_id: &str, ids: &[String]) -> Result<Vec<crate::domain::media::MediaFile>>;
-    /// Saves the record (the worker is its only writer), placing a stored one in its expiry day.
+    /// Saves the record (the worker, or a reply using an upload), placing it in its expiry day
+    /// when it belongs in the index.
     async fn save_media_file(&self, file: &crate::domain::media::MediaFile) -> Result<()>;
-    /// Stored files of every organisation that expire on `day` before `before`, oldest first.
+    /// Files of every organisation in the expiry index (`MediaFile::in_expiry_index`: stored files
+    /// and unused uploads) that expire on `day` before `before`, oldest first.
     async fn expiring_media(&self, day: chrono::NaiveDate, before: DateTime<Utc>, limit: i32) -> Result<Vec<crate::domain::media::MediaFile>>;
     async fn delete_media_file(&self, org_id: &str, id: &str) -> Result<()>;
     /// The organisation's retention in days, when it set one.

@@ -62,14 +62,17 @@ fn list_messages() {}
 /// Queues a reply to the customer (text, template, buttons, list, media), or a canned response
 /// (`canned_response_id`, `values`) rendered for the conversation: a variable still missing
 /// answers 422 naming it (`values.order_id`); its attachments follow as further messages; its
-/// use is counted once. It is stored as a `queued` message at once; reply-sender sends it.
+/// use is counted once. Media may name an upload (`media_id` from `POST /v1/media`): it must be
+/// the organisation's (404), of the same type (422) and its bytes uploaded (409 naming
+/// `content.media_id` until they are); Meta gets it by a presigned link minted at send time. It
+/// is stored as a `queued` message at once; reply-sender sends it.
 #[utoipa::path(post, path = "/v1/conversations/{id}/messages", tag = "conversations",
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first message")),
     request_body = ReplyBody,
     responses(
         (status = 202, description = "Queued", body = Message),
-        (status = 404, description = "No such conversation, or canned response"),
-        (status = 409, description = "The conversation does not accept replies (closed, or outside the 24-hour window for free-form text)"),
+        (status = 404, description = "No such conversation, canned response, or upload (`media_id`)"),
+        (status = 409, description = "The conversation does not accept replies (closed, or outside the 24-hour window for free-form text), or the upload's bytes are not uploaded (as declared) yet"),
     ))]
 fn send_message() {}
 

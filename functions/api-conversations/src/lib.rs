@@ -5,8 +5,9 @@
 //! - `PATCH /v1/conversations/{id}` `{ team_id?, priority?, required_skills? }` (supervisors and
 //!   admins; a new team or priority evaluates the SLA policy again)
 //! - `GET  /v1/conversations/{id}/messages?order=asc|desc&limit=&cursor=`
-//! - `POST /v1/conversations/{id}/messages` (text, template, buttons, list, media; `Idempotency-Key`),
-//!   or a canned response `{ canned_response_id, values }` rendered for the conversation
+//! - `POST /v1/conversations/{id}/messages` (text, template, buttons, list, media — by Graph id,
+//!   link, or an upload's `media_id` from `POST /v1/media`; `Idempotency-Key`), or a canned
+//!   response `{ canned_response_id, values }` rendered for the conversation
 //! - `POST /v1/conversations/{id}/assign` `{ "assignee_id": "..." | null }`
 //! - `POST /v1/conversations/{id}/close`, `POST /v1/conversations/{id}/reopen`
 //! - `GET  /v1/settings/rate-limits`, `PUT /v1/settings/rate-limits` (admins): customer-side rate
@@ -169,6 +170,9 @@ async fn reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<
     let key = idempotency_key(req)?;
     let conversation = conversations::get(&*deps.store, &caller.org_id, id).await?;
     accepts_replies(&conversation)?;
+    content.validate()?;
+    // An upload must be ours and in the bucket now, not when reply-sender gets to it.
+    let content = max_core::app::media::use_upload(&*deps.store, &*deps.blobs, &caller.org_id, content, deps.clock.now()).await?;
     let message = queue_reply(
         &*deps.store,
         &*deps.store,

@@ -4,15 +4,28 @@
 use utoipa::OpenApi;
 
 use crate::MediaRetention;
+use max_core::domain::media::{NewUpload, Upload};
 
 #[derive(OpenApi)]
-#[openapi(paths(media_file, get_media_retention, put_media_retention), components(schemas(MediaRetention)))]
+#[openapi(paths(create_upload, media_file, get_media_retention, put_media_retention), components(schemas(MediaRetention)))]
 struct Api;
 
 /// This function's operations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     Api::openapi()
 }
+
+/// Starts an agent's upload: records it and answers a presigned PUT (15 minutes) bound to its
+/// type and size. PUT the bytes with the given headers, then send it in a reply
+/// (`POST /v1/conversations/{id}/messages` with `{type: "media", media_type, media_id, caption}`).
+/// Unused for a day, it is deleted.
+#[utoipa::path(post, path = "/v1/media", tag = "media", request_body = NewUpload,
+    responses(
+        (status = 201, description = "The upload and its presigned PUT", body = Upload),
+        (status = 413, description = "`size` above WhatsApp's limit for the type (the field is named)"),
+        (status = 422, description = "A type WhatsApp does not send as `type` (`mime_type`), or another invalid field (named)"),
+    ))]
+fn create_upload() {}
 
 /// Redirects to the stored file: a presigned GET minted now, for the caller's organisation,
 /// valid about ten minutes.
@@ -21,7 +34,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         (status = 302, description = "The file, at a presigned URL",
             headers(("Location" = String, description = "The presigned GET"), ("Cache-Control" = String, description = "no-store"))),
         (status = 404, description = "No such file in the organisation"),
-        (status = 409, description = "The file is pending, or unavailable (why in `detail`)"),
+        (status = 409, description = "The file is pending, unavailable (why in `detail`), or an upload no reply used yet"),
     ))]
 fn media_file() {}
 

@@ -1,5 +1,8 @@
-//! Customers' files (`docs/media.md`).
+//! Customers' files and agents' uploads (`docs/media.md`).
 //!
+//! - `POST /v1/media` `{ type, mime_type, size, filename?, animated? }`: 201 with the upload's id
+//!   and a presigned PUT (15 minutes) bound to its type and size; WhatsApp's types (422 naming
+//!   `mime_type`) and size limits (413 naming `size`). A reply sends it with `media_id`.
 //! - `GET /v1/media/{id}`: 302 to a presigned GET of the stored file, minted now for the caller's
 //!   organisation (10 minutes); 404 for an unknown id or another organisation's; 409 while it is
 //!   `pending` or when it is `unavailable` (the reason in `detail`).
@@ -12,9 +15,9 @@ use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, Response};
 use max_core::app::media;
 use max_core::config::Deps;
-use max_core::domain::media::{DEFAULT_RETENTION_DAYS, MediaStatus};
+use max_core::domain::media::{DEFAULT_RETENTION_DAYS, MediaStatus, NewUpload};
 use max_core::error::Error as AppError;
-use max_core::http::{NoQuery, Role, caller, json_body, ok, query_params, respond, segments};
+use max_core::http::{NoQuery, Role, caller, json, json_body, ok, query_params, respond, segments};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -39,12 +42,21 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let path = segments(req)?;
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     match (req.method(), path.as_slice()) {
+        (&Method::POST, ["v1", "media"]) => {
+            let NoQuery {} = query_params(req)?;
+            let wanted: NewUpload = json_body(req)?;
+            let upload = media::create_upload(&*deps.store, &*deps.blobs, &caller.org_id, &caller.user_id, &wanted, deps.clock.now()).await?;
+            Ok(json(StatusCode::CREATED, &upload))
+        }
         (&Method::GET, ["v1", "media", id]) => {
             let NoQuery {} = query_params(req)?;
             let file = deps.store.media_file(&caller.org_id, id).await?.ok_or(AppError::NotFound("media"))?;
             match file.status {
                 MediaStatus::Stored => {}
                 MediaStatus::Pending => return Err(AppError::conflict("the file is not stored yet", "pending")),
+                MediaStatus::AwaitingUpload => {
+                    return Err(AppError::conflict("the upload is not used by a reply yet", "awaiting_upload"));
+                }
                 MediaStatus::Unavailable => {
                     return Err(AppError::conflict(format!("the file is unavailable: {}", file.reason.unwrap_or_default()), "unavailable"));
                 }

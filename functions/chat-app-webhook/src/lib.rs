@@ -35,7 +35,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     };
     let body = raw_body(req);
     if body.len() > MAX_BODY_BYTES {
-        return Err(AppError::TooLarge { limit: MAX_BODY_BYTES });
+        return Err(AppError::TooLarge { limit: MAX_BODY_BYTES, field: None });
     }
     let now = deps.clock.now();
     let call = SignedCall {

@@ -30,7 +30,7 @@ async fn callback(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError
     };
     let body = raw_body(req);
     if body.len() > MAX_CALLBACK_BYTES {
-        return Err(AppError::TooLarge { limit: MAX_CALLBACK_BYTES });
+        return Err(AppError::TooLarge { limit: MAX_CALLBACK_BYTES, field: None });
     }
     let public_url = deps.settings.public_url.as_deref().ok_or_else(|| AppError::backend("config", "PUBLIC_API_URL not wired"))?;
     // What the provider called, as it signed it: the public URL, the path and the query.

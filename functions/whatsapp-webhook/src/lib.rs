@@ -54,7 +54,7 @@ fn verify_subscription(req: &Request, deps: &Deps) -> Response<Body> {
 async fn receive(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     let body = raw_body(req);
     if body.len() > MAX_WEBHOOK_BYTES {
-        return Err(AppError::TooLarge { limit: MAX_WEBHOOK_BYTES });
+        return Err(AppError::TooLarge { limit: MAX_WEBHOOK_BYTES, field: None });
     }
     // The wiring refuses to start without the secret (`Needs::webhook_secrets`).
     let secrets = deps.settings.webhook.as_ref().ok_or_else(|| AppError::backend("config", "WHATSAPP_APP_SECRET not wired"))?;

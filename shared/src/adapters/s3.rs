@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
-use crate::ports::{BlobStore, ChunkSource, PART_BYTES};
+use crate::ports::{BlobHead, BlobStore, ChunkSource, PART_BYTES, PresignedPut};
 
 #[derive(Debug, Clone)]
 pub struct S3Blobs {
@@ -110,6 +110,32 @@ impl BlobStore for S3Blobs {
         let config = PresigningConfig::expires_in(std::time::Duration::from_secs(expires_in_secs)).map_err(|e| Error::backend("s3", e))?;
         let presigned = self.client.get_object().bucket(&self.bucket).key(key).presigned(config).await.map_err(|e| super::sdk_error("s3", e))?;
         Ok(presigned.uri().to_string())
+    }
+
+    async fn presigned_put(&self, key: &str, content_type: &str, content_length: u64, expires_in_secs: u64) -> Result<PresignedPut> {
+        let config = PresigningConfig::expires_in(std::time::Duration::from_secs(expires_in_secs)).map_err(|e| Error::backend("s3", e))?;
+        let length = i64::try_from(content_length).map_err(|e| Error::backend("s3", e))?;
+        // Both headers are signed: S3 refuses a PUT of another type or length.
+        let presigned = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(length)
+            .presigned(config)
+            .await
+            .map_err(|e| super::sdk_error("s3", e))?;
+        let headers = presigned.headers().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
+        Ok(PresignedPut { url: presigned.uri().to_string(), headers })
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<BlobHead>> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => Ok(Some(BlobHead { size: out.content_length.and_then(|l| u64::try_from(l).ok()).unwrap_or(0), content_type: out.content_type })),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(super::sdk_error("s3", e)),
+        }
     }
 }
 

@@ -16,12 +16,13 @@ use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::{IdempotencyKey, new_id};
 use crate::app::access_tokens::AccessTokens;
 use crate::domain::message::{DeliveryStatus, Direction, FailureReason, Message, NO_ACCESS_TOKEN, OUTSIDE_WINDOW, Sender, callback_tag, read_callback_tag};
+use crate::domain::media::{MediaStatus, MessageMedia};
 use crate::domain::outbound::OutboundContent;
 use crate::domain::retry::{RetryPolicy, SendFailureKind, classify_graph_error};
 use crate::domain::secret::Secret;
 use crate::error::{Error, Result};
 use crate::optimistic::{retry_lost_updates, retry_until_landed};
-use crate::ports::{ActionStore, ChannelDirectory, Claim, ConversationStore, EventStore, EarlyStatus, MessageStore, Outbox, Queue, QueueMessage, Secrets, SendOutcome, WamidIndex, WhatsApp, Written};
+use crate::ports::{ActionStore, BlobStore, ChannelDirectory, MediaStore, Claim, ConversationStore, EventStore, EarlyStatus, MessageStore, Outbox, Queue, QueueMessage, Secrets, SendOutcome, WamidIndex, WhatsApp, Written};
 
 /// The job on the replies queue: which stored message to send, and where it goes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,7 +201,6 @@ pub(crate) fn outbound_message(
         context: None,
         referral: None,
         errors: None,
-        outbound: Some(content),
         wamid: None,
         status: DeliveryStatus::Queued,
         failure: None,
@@ -215,7 +215,18 @@ pub(crate) fn outbound_message(
         sending_at: None,
         resent_at: None,
         rate_limited: false,
-        media: None,
+        // An upload it sends shows as its file, filled from the record on every read.
+        media: content.upload_id().map(|id| MessageMedia {
+            id: id.to_string(),
+            media_type: content.kind().to_string(),
+            mime_type: None,
+            filename: None,
+            status: MediaStatus::Stored,
+            reason: None,
+            size: None,
+            url: None,
+        }),
+        outbound: Some(content),
     }
 }
 
@@ -278,10 +289,16 @@ pub struct SenderPorts<'a> {
     /// Where each number's Graph access token is kept, and the tokens this function read already.
     pub secrets: &'a dyn Secrets,
     pub tokens: &'a AccessTokens,
+    /// An agent's upload is sent by a presigned link minted here, at send time.
+    pub media: &'a dyn MediaStore,
+    pub blobs: &'a dyn BlobStore,
     pub retry: RetryPolicy,
     /// Sent and failed also move action answers and feed the dashboard's events.
     pub deliveries: DeliveryPorts<'a>,
 }
+
+/// Why a reply with an upload failed: its file is no longer kept (cleaned up after its retention).
+pub const MEDIA_GONE: &str = "media_gone";
 
 /// How long a `sending` claim waits for word from Meta (a status callback carrying the send's tag,
 /// which records the send) before the message may be sent once more: Meta calls back `sent`
@@ -380,7 +397,22 @@ async fn deliver_to_chat_app(ports: &SenderPorts<'_>, job: &ReplyJob, user_id: &
             return Ok(SendResult::Done);
         }
     };
-    ports.deliveries.events.record_events(&[chat_app_message_event(&message, user_id, now)]).await?;
+    // An upload reaches the app as its file with a link minted now (the app fetches it itself).
+    let media = match message.outbound.as_ref().and_then(OutboundContent::upload_id) {
+        Some(media_id) => match crate::app::media::upload_link(ports.media, ports.blobs, &message.org_id, media_id).await? {
+            Some((file, url)) => Some(json!({
+                "id": file.id,
+                "type": file.media_type,
+                "mime_type": file.mime_type,
+                "filename": file.filename,
+                "size": file.size,
+                "url": url,
+            })),
+            None => return fail(ports, &message, FailureReason::ours(MEDIA_GONE, None), now).await,
+        },
+        None => None,
+    };
+    ports.deliveries.events.record_events(&[chat_app_message_event(&message, user_id, media, now)]).await?;
     let id = crate::domain::chat_app::delivery_id(&message.id);
     let event = sent_event(&message, now);
     let recorded = ports.messages.mark_sent(&message, &id, now, None, event.as_ref()).await?;
@@ -389,7 +421,7 @@ async fn deliver_to_chat_app(ports: &SenderPorts<'_>, job: &ReplyJob, user_id: &
 }
 
 /// `chat_app.message`: what the app needs to show the reply to its user, once per message.
-fn chat_app_message_event(message: &Message, user_id: &str, at: DateTime<Utc>) -> NewEvent {
+fn chat_app_message_event(message: &Message, user_id: &str, media: Option<serde_json::Value>, at: DateTime<Utc>) -> NewEvent {
     NewEvent::new(
         &message.org_id,
         EventKind::ChatAppMessage,
@@ -401,6 +433,7 @@ fn chat_app_message_event(message: &Message, user_id: &str, at: DateTime<Utc>) -
             "user_id": user_id,
             "text": message.text,
             "content": message.outbound,
+            "media": media,
             "sender": { "type": message.sender.kind, "name": message.sender.name },
             "created_at": message.created_at,
         }),
@@ -423,6 +456,14 @@ async fn send_claimed(
         return fail(ports, &message, FailureReason::ours("nothing_to_send", None), now).await;
     };
     let org = message.org_id.as_str();
+    // An upload goes to Meta as a link minted now: a retry mints a fresh one.
+    let content = match content.upload_id() {
+        Some(media_id) => match crate::app::media::upload_link(ports.media, ports.blobs, org, media_id).await? {
+            Some((_, url)) => content.with_link(url),
+            None => return fail(ports, &message, FailureReason::ours(MEDIA_GONE, None), now).await,
+        },
+        None => content,
+    };
     let mut window_open = window_is_open(to.window_closes_at, now);
     if copied && !window_open && !content.is_template() {
         // Closed when the reply was queued; the customer may have written since.

@@ -10,10 +10,13 @@ use tracing::{info, warn};
 
 use crate::app::access_tokens::AccessTokens;
 use crate::domain::event::{EventKind, NewEvent};
+use crate::domain::ids::new_id;
 use crate::domain::media::{
     DEFAULT_RETENTION_DAYS, Fingerprint, MAX_ATTEMPTS, MediaFile, MediaJob, MediaLocation,
-    MediaStatus, PRESIGNED_GET_SECS, media_reference, mismatch,
+    MediaStatus, NewUpload, PRESIGNED_GET_SECS, PRESIGNED_PUT_SECS, PRESIGNED_SEND_SECS, Upload,
+    UploadRequest, media_reference, mismatch,
 };
+use crate::domain::outbound::OutboundContent;
 use crate::domain::message::Message;
 use crate::error::{Error, Result};
 use crate::ports::{
@@ -368,4 +371,125 @@ pub async fn clean_up(
         }
     }
     Ok(deleted)
+}
+
+// ------------------------------------------------------------------ agents' uploads
+
+/// `POST /v1/media`: records the upload (`awaiting_upload`, deleted a day later unless a reply
+/// uses it) and hands out a presigned PUT bound to its type and size.
+pub async fn create_upload(
+    media: &dyn MediaStore,
+    blobs: &dyn BlobStore,
+    org_id: &str,
+    user_id: &str,
+    upload: &NewUpload,
+    now: DateTime<Utc>,
+) -> Result<Upload> {
+    upload.validate()?;
+    let file = MediaFile::upload(org_id, &new_id(now), upload, user_id, now);
+    let key = file
+        .storage_key
+        .as_deref()
+        .ok_or_else(|| Error::backend("media", "an upload without a key"))?;
+    // Signed before the record is written: a failed signing leaves nothing behind.
+    let put = blobs
+        .presigned_put(key, &upload.mime_type, upload.size, PRESIGNED_PUT_SECS)
+        .await?;
+    media.create_media_file(&file).await?;
+    Ok(Upload {
+        id: file.id.clone(),
+        media_type: upload.media_type,
+        mime_type: upload.mime_type.clone(),
+        size: upload.size,
+        filename: upload.filename.clone(),
+        status: file.status,
+        upload: UploadRequest {
+            url: put.url,
+            method: "PUT".into(),
+            headers: put.headers.into_iter().collect(),
+            expires_at: now + Duration::seconds(PRESIGNED_PUT_SECS as i64),
+        },
+        expires_at: file.delete_after.unwrap_or(now),
+    })
+}
+
+/// A reply is about to send `content`: when it names an upload (`media_id`), the upload must be
+/// this organisation's (else 404), of the content's type (422 `content.media_type`) and its bytes
+/// in the bucket as declared (HeadObject; 409 naming `content.media_id` until they are). The
+/// upload is then `stored` and kept for the retention from now; a document without a `filename`
+/// takes the upload's. Answers the content to queue.
+pub async fn use_upload(
+    media: &dyn MediaStore,
+    blobs: &dyn BlobStore,
+    org_id: &str,
+    content: OutboundContent,
+    now: DateTime<Utc>,
+) -> Result<OutboundContent> {
+    let Some(upload) = content.upload_id().map(str::to_string) else {
+        return Ok(content);
+    };
+    let mut file = media
+        .media_file(org_id, &upload)
+        .await?
+        .filter(|f| f.uploaded_by.is_some())
+        .ok_or(Error::NotFound("media"))?;
+    let OutboundContent::Media { media_type, id, link, media_id, caption, filename } = content else {
+        return Ok(content);
+    };
+    if file.media_type != media_type.as_str() {
+        return Err(Error::invalid(
+            "content.media_type",
+            format!("must be the upload's type, {}", file.media_type),
+        ));
+    }
+    let key = file
+        .storage_key
+        .clone()
+        .ok_or_else(|| Error::backend("media", "an upload without a key"))?;
+    let Some(head) = blobs.head(&key).await? else {
+        return Err(Error::conflict(
+            "content.media_id: the file's bytes are not uploaded yet (PUT them to the upload URL)",
+            file.status.as_str(),
+        ));
+    };
+    let declared = file.mime_type.as_deref().unwrap_or_default();
+    if Some(head.size) != file.size || head.content_type.as_deref().is_some_and(|t| t != declared) {
+        return Err(Error::conflict(
+            format!(
+                "content.media_id: the uploaded file is {} bytes of {}, not the {} bytes of {declared} declared",
+                head.size,
+                head.content_type.as_deref().unwrap_or("no type"),
+                file.size.unwrap_or(0)
+            ),
+            file.status.as_str(),
+        ));
+    }
+    let retention = media
+        .media_retention(org_id)
+        .await?
+        .unwrap_or(DEFAULT_RETENTION_DAYS);
+    file.used(now, retention);
+    media.save_media_file(&file).await?;
+    let filename = filename.or_else(|| file.filename.clone());
+    Ok(OutboundContent::Media { media_type, id, link, media_id, caption, filename })
+}
+
+/// The upload a reply sends, as a link Meta (or the chat app) can fetch: a presigned GET minted
+/// now for [`PRESIGNED_SEND_SECS`], with the file. `None` when the file is gone (cleaned up).
+pub async fn upload_link(
+    media: &dyn MediaStore,
+    blobs: &dyn BlobStore,
+    org_id: &str,
+    media_id: &str,
+) -> Result<Option<(MediaFile, String)>> {
+    let Some(file) = media.media_file(org_id, media_id).await? else {
+        return Ok(None);
+    };
+    match (&file.status, &file.storage_key) {
+        (MediaStatus::Stored, Some(key)) => {
+            let url = blobs.presigned_get(key, PRESIGNED_SEND_SECS).await?;
+            Ok(Some((file, url)))
+        }
+        _ => Ok(None),
+    }
 }

@@ -79,6 +79,7 @@ impl CannedAttachment {
             media_type: self.media_type.media_type(),
             id: None,
             link: Some(self.link.clone()),
+            media_id: None,
             caption: self.caption.clone(),
             filename: self.filename.clone(),
         }

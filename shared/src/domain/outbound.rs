@@ -67,10 +67,16 @@ pub enum OutboundContent {
     },
     Media {
         media_type: MediaType,
-        /// A Graph media id (from an upload); give it or `link`.
+        /// A Graph media id (from an upload to Meta); give exactly one of `id`, `link`, `media_id`.
         #[serde(default)]
         #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
         id: Option<String>,
+        /// A file this organisation uploaded (`POST /v1/media`, then a PUT of its bytes), of this
+        /// `media_type`: sent to Meta by a presigned link minted at send time. 404 for an unknown
+        /// id (or another organisation's), 409 while its bytes are not uploaded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+        media_id: Option<String>,
         #[serde(default)]
         #[schema(min_length = 1, max_length = 2048, pattern = "^https?://")]
         link: Option<String>,
@@ -188,6 +194,29 @@ impl OutboundContent {
         }
     }
 
+    /// The upload (`POST /v1/media`) this content sends, if it sends one.
+    pub fn upload_id(&self) -> Option<&str> {
+        match self {
+            OutboundContent::Media { media_id, .. } => media_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The same media sent from `url` (an upload's presigned GET, minted at send time).
+    pub fn with_link(&self, url: String) -> OutboundContent {
+        match self {
+            OutboundContent::Media { media_type, caption, filename, .. } => OutboundContent::Media {
+                media_type: *media_type,
+                id: None,
+                link: Some(url),
+                media_id: None,
+                caption: caption.clone(),
+                filename: filename.clone(),
+            },
+            other => other.clone(),
+        }
+    }
+
     /// Checks WhatsApp's limits; the error names the offending field (prefixed with `content.`).
     pub fn validate(&self) -> Result<()> {
         match self {
@@ -236,10 +265,19 @@ impl OutboundContent {
                 }
                 Ok(())
             }
-            OutboundContent::Media { id, link, caption, filename, .. } => {
+            OutboundContent::Media { id, link, media_id, caption, filename, .. } => {
+                if let Some(m) = media_id {
+                    if id.is_some() || link.is_some() {
+                        return Err(Error::invalid("content.media_id", "give exactly one of id, link or media_id"));
+                    }
+                    if chars(m) > MAX_MEDIA_ID_CHARS || m.contains('#') || m.trim().is_empty() {
+                        return Err(Error::invalid("content.media_id", format!("must be an upload's id of at most {MAX_MEDIA_ID_CHARS} characters")));
+                    }
+                }
                 match (id.as_deref().filter(|s| !s.is_empty()), link.as_deref().filter(|s| !s.is_empty())) {
+                    (None, None) if media_id.is_some() => {}
                     (Some(_), Some(_)) | (None, None) => {
-                        return Err(Error::invalid("content.id", "give exactly one of id or link"));
+                        return Err(Error::invalid("content.id", "give exactly one of id, link or media_id"));
                     }
                     (None, Some(l)) if !(l.starts_with("https://") || l.starts_with("http://")) => {
                         return Err(Error::invalid("content.link", "must be an http(s) URL"));
@@ -319,7 +357,8 @@ impl OutboundContent {
                 }
                 body["interactive"] = interactive;
             }
-            OutboundContent::Media { media_type, id, link, caption, filename } => {
+            // An upload (`media_id`) is sent as the link reply-sender mints (`with_link`).
+            OutboundContent::Media { media_type, id, link, caption, filename, .. } => {
                 let kind = media_type.as_str();
                 body["type"] = json!(kind);
                 let mut media = json!({});
@@ -378,7 +417,7 @@ mod tests {
             footer: None,
         };
         assert!(matches!(four.validate().unwrap_err(), Error::Invalid { ref field, .. } if field == "content.buttons"));
-        let media = OutboundContent::Media { media_type: MediaType::Image, id: None, link: None, caption: None, filename: None };
+        let media = OutboundContent::Media { media_type: MediaType::Image, id: None, link: None, media_id: None, caption: None, filename: None };
         assert!(media.validate().is_err());
     }
 
@@ -397,6 +436,7 @@ mod tests {
             media_type: MediaType::Document,
             id: id.map(str::to_string),
             link: link.map(str::to_string),
+            media_id: None,
             caption: None,
             filename: filename.map(str::to_string),
         };

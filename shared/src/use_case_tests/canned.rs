@@ -128,7 +128,7 @@ async fn attachments_follow_the_text_once_each() {
     assert_eq!(sent.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>(), ["text", "document"]);
     assert_eq!(sent[0].text.as_deref(), Some("Aquí está el manual, Al."));
     assert_eq!(uses(&w, &r.id).await, 1);
-    assert_eq!(r.attachments[0].content(), OutboundContent::Media { media_type: crate::domain::outbound::MediaType::Document, id: None, link: Some("https://example.com/manual.pdf".into()), caption: None, filename: Some("manual.pdf".into()) });
+    assert_eq!(r.attachments[0].content(), OutboundContent::Media { media_type: crate::domain::outbound::MediaType::Document, id: None, link: Some("https://example.com/manual.pdf".into()), media_id: None, caption: None, filename: Some("manual.pdf".into()) });
 }
 
 #[tokio::test(start_paused = true)]

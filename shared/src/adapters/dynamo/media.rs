@@ -1,7 +1,7 @@
 //! Inbound media records on DynamoDB (`docs/media.md`): `ORG#{org}#MEDIA#{id}` / `MEDIA`, a stored
 //! file also in gsi3 under its expiry day (`MEDIAEXP#{yyyy-mm-dd}` / `{delete_after}#{org}#{id}`)
 //! so cleanup queries only the days that passed; the retention setting `ORG#{org}#MEDIA` /
-//! `RETENTION`.
+//! `RETENTION`. An agent's upload is the same record, in the index from the start (`MediaFile::upload`).
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{DynamoStore, from_item, key_map, keyed, n, s, sort_time};
-use crate::domain::media::{MediaFile, MediaStatus, expiry_partition};
+use crate::domain::media::{MediaFile, expiry_partition};
 use crate::error::Result;
 use crate::ports::{MediaStore, Written};
 
@@ -27,8 +27,8 @@ pub mod keys_media {
 
 fn file_item(file: &MediaFile) -> Result<super::Item> {
     let mut extra = Vec::new();
-    // Only stored files wait for cleanup: pending and unavailable ones hold no object.
-    if file.status == MediaStatus::Stored
+    // Stored files and unused uploads wait for cleanup: pending and unavailable ones hold no object.
+    if file.in_expiry_index()
         && let (Some(day), Some(at)) = (file.expiry_day(), file.delete_after)
     {
         extra.push(("gsi3pk", expiry_partition(day)));

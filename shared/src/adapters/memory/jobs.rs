@@ -163,6 +163,19 @@ impl BlobStore for MemoryBlobs {
         // Not a URL anything serves: tests read the key back from it (`MemoryBlobs::presigned_key`).
         Ok(format!("memory://blobs/{key}?expires_in={expires_in_secs}"))
     }
+
+    async fn presigned_put(&self, key: &str, content_type: &str, content_length: u64, expires_in_secs: u64) -> Result<crate::ports::PresignedPut> {
+        // Like `presigned_get`, named for tests (`presigned_key`); S3's signed headers as S3 lists them.
+        Ok(crate::ports::PresignedPut {
+            url: format!("memory://blobs/{key}?put&expires_in={expires_in_secs}"),
+            headers: vec![("content-length".into(), content_length.to_string()), ("content-type".into(), content_type.to_string())],
+        })
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<crate::ports::BlobHead>> {
+        let blobs = self.blobs.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(blobs.get(key).map(|(b, t)| crate::ports::BlobHead { size: b.len() as u64, content_type: Some(t.clone()) }))
+    }
 }
 
 impl MemoryBlobs {

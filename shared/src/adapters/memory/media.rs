@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{MemoryStore, key, sort_time};
-use crate::domain::media::{MediaFile, MediaStatus};
+use crate::domain::media::MediaFile;
 use crate::error::Result;
 use crate::ports::{MediaStore, Written};
 
@@ -51,11 +51,11 @@ impl MediaStore for MemoryStore {
         limit: i32,
     ) -> Result<Vec<MediaFile>> {
         let st = self.read("expiring_media")?;
-        // The index holds stored files only, sorted by expiry then organisation and id.
+        // The index holds stored files and unused uploads, sorted by expiry then organisation and id.
         let mut due: Vec<&MediaFile> = st
             .media
             .values()
-            .filter(|f| f.status == MediaStatus::Stored && f.expiry_day() == Some(day))
+            .filter(|f| f.in_expiry_index() && f.expiry_day() == Some(day))
             .filter(|f| {
                 f.delete_after
                     .is_some_and(|e| sort_time(e) < sort_time(before))
