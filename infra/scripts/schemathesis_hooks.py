@@ -11,7 +11,10 @@ description of the field or operation, and answers 422 naming the field when bro
   is active;
 - bot menu entries have distinct ids; a handover goes to a state other than menu/chat_support;
 - answer templates name a built-in or custom type, once per decision;
-- media replies give exactly one of `id` and `link`; list replies have 1 to 10 rows in all.
+- media replies give exactly one of `id`, `link` and `media_id` (an upload the run cannot have
+  made: `id` is given); list replies have 1 to 10 rows in all.
+- an upload (`POST /v1/media`) declares one of WhatsApp's types for its `type`, a size within that
+  type's limit, and `animated` only for a sticker.
 - feedback calls: a list's `from` < `to` and `nps_min` <= `nps_max`; an NPS range runs forward over
   at most 366 days; a service's `appointment_date` is in 2000–2099; a schedule's windows are in
   order and do not overlap (`start` < `end`);
@@ -211,6 +214,16 @@ def _currencies():
     return _known["currencies"]
 
 
+# WhatsApp's types and size limits per upload type (shared/src/domain/media.rs).
+_UPLOADS = {
+    "image": (["image/jpeg", "image/png"], 5 * 1024 * 1024),
+    "audio": (["audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"], 16 * 1024 * 1024),
+    "video": (["video/mp4", "video/3gpp"], 16 * 1024 * 1024),
+    "document": (["text/plain", "application/pdf", "application/msword", "application/vnd.ms-excel"], 100 * 1024 * 1024),
+    "sticker": (["image/webp"], 100 * 1024),
+}
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     meta = getattr(case, "meta", None)
@@ -252,7 +265,18 @@ def before_call(ctx, case, **kwargs):
             case.body["customer_id"] = _pick("customer_id", [path, case.body.get("customer_id")])
     if body is None:
         return
-    if (method, path) == ("POST", "/v1/customers/{id}/transactions"):
+    if (method, path) == ("POST", "/v1/media"):
+        kind = body.get("type")
+        types, limit = _UPLOADS.get(kind, (["image/jpeg"], 5 * 1024 * 1024))
+        if body.get("mime_type") not in types:
+            body["mime_type"] = types[len(str(body.get("mime_type"))) % len(types)]
+        if kind != "sticker":
+            body.pop("animated", None)
+        elif body.get("animated") is True:
+            limit = 500 * 1024
+        if isinstance(body.get("size"), int) and body["size"] > limit:
+            body["size"] = 1 + body["size"] % limit
+    elif (method, path) == ("POST", "/v1/customers/{id}/transactions"):
         if body.get("currency") not in _currencies():
             body["currency"] = "EUR"
         when = _instant(body.get("occurred_at"))
@@ -338,6 +362,7 @@ def before_call(ctx, case, **kwargs):
     elif (method, path) == ("POST", "/v1/conversations/{id}/messages"):
         if body.get("type") == "media":
             body["id"], body["link"] = body.get("id") or "media-id", None
+            body.pop("media_id", None)
         elif body.get("type") == "list":
             rows = 0
             for section in body.get("sections") or []:

@@ -17,6 +17,7 @@ async fn its_sample_events_answer_what_they_show() {
             ("list-open-conversations.json", 200),
             ("put-rate-limit-settings.json", 200),
             ("send-text-reply.json", 404),
+            ("send-uploaded-image-reply.json", 404),
             ("update-conversation-as-agent.json", 403),
             ("update-unknown-conversation.json", 404),
         ])

@@ -1,5 +1,6 @@
 //! This function's `events/` sample (the lost-reply sweep) through its handler, on the memory
-//! adapter, and the job it queues again through the send handler; a batch meeting its deadline.
+//! adapter, and the job it queues again through the send handler; a batch meeting its deadline;
+//! an agent's upload sent to Meta (wiremock, the real Graph client) by a presigned link.
 
 use std::sync::Arc;
 
@@ -138,4 +139,75 @@ async fn a_batch_stops_before_the_deadline_and_no_reply_is_sent_twice() {
         expected.push(callback_tag(&conversation.id, &message.id));
     }
     assert_eq!(tags, expected);
+}
+
+#[tokio::test]
+async fn an_upload_reaches_meta_as_a_link_with_its_caption() {
+    use max_core::adapters::graph::GraphApi;
+    use max_core::adapters::memory::MemoryBlobs;
+    use max_core::domain::media::{NewUpload, PRESIGNED_SEND_SECS};
+    use max_core::domain::outbound::MediaType;
+    use max_core::ports::BlobStore;
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // GIVEN the sample's customer writing a minute ago (the window open), Meta behind the real client
+    let now = chrono::DateTime::from_timestamp(1_749_416_443, 0).unwrap();
+    let (deps, world) = Deps::in_memory(now);
+    register_demo_channel(&*world.store, &*world.secrets).await;
+    let [(_, inbound)] = sample_events("inbound-processor").try_into().expect("one sample");
+    let inbound: SqsEvent = serde_json::from_str(&inbound).unwrap();
+    let job: InboundJob = serde_json::from_str(inbound.records[0].body.as_deref().unwrap()).unwrap();
+    let conversation = process_job(&deps.inbound_ports(), &job).await.unwrap().remove(0).conversation;
+    let meta = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v23.0/{}/messages", conversation.phone_number_id)))
+        .and(header("authorization", format!("Bearer {}", max_core::testing::DEMO_ACCESS_TOKEN).as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"messages": [{"id": "wamid.IMG1"}]})))
+        .expect(1)
+        .mount(&meta)
+        .await;
+    let deps = Deps { whatsapp: Arc::new(GraphApi::new(&format!("{}/v23.0", meta.uri()), std::time::Duration::from_secs(5))), ..deps };
+    // AND an agent's image, uploaded, in a reply
+    let wanted = NewUpload { media_type: MediaType::Image, mime_type: "image/jpeg".into(), size: 3, filename: None, animated: None };
+    let upload = max_core::app::media::create_upload(&*deps.store, &*deps.blobs, DEMO_ORG, "agent-1", &wanted, now).await.unwrap();
+    let key = MemoryBlobs::presigned_key(&upload.upload.url).unwrap().to_string();
+    world.blobs.put(&key, vec![0xff, 0xd8, 0xff], "image/jpeg").await.unwrap();
+    let content = OutboundContent::Media {
+        media_type: MediaType::Image,
+        id: None,
+        link: None,
+        media_id: Some(upload.id.clone()),
+        caption: Some("Your new part".into()),
+        filename: None,
+    };
+    let content = max_core::app::media::use_upload(&*deps.store, &*deps.blobs, DEMO_ORG, content, now).await.unwrap();
+    let reply = NewReply {
+        org_id: DEMO_ORG,
+        conversation_id: &conversation.id,
+        content,
+        sender: Sender { kind: SenderType::Agent, id: Some("agent-1".into()), name: None },
+        idempotency_key: None,
+        now,
+        just_read: None,
+    };
+    let message = queue_reply(&*deps.store, &*deps.store, &*deps.outbox, reply).await.unwrap();
+
+    // WHEN reply-sender takes the job
+    let answer = crate::handle(world.outbox.take_event(Queue::Replies), &deps, StopBy::NEVER).await.unwrap();
+    assert!(answer.batch_item_failures.is_empty());
+
+    // THEN Meta received an image by link, the upload's presigned GET, with the caption
+    let received = meta.received_requests().await.unwrap();
+    assert_eq!(received.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(body["type"], "image");
+    let link = body["image"]["link"].as_str().expect("sent by link");
+    assert_eq!(MemoryBlobs::presigned_key(link), Some(key.as_str()));
+    assert!(link.ends_with(&format!("expires_in={PRESIGNED_SEND_SECS}")));
+    assert_eq!(body["image"]["caption"], "Your new part");
+    assert_eq!(body["image"].as_object().unwrap().len(), 2, "a link and a caption, nothing else: {body}");
+    let sent = world.store.message(DEMO_ORG, &conversation.id, &message.id).await.unwrap().unwrap();
+    assert_eq!((sent.status, sent.wamid.as_deref()), (DeliveryStatus::Sent, Some("wamid.IMG1")));
 }

@@ -127,6 +127,7 @@ macro_rules! store_contract {
             a_media_file_is_created_once_and_read_only_by_its_organisation,
             expiring_media_are_the_stored_files_of_a_day_due_before_a_time,
             media_retention_is_stored_per_organisation,
+            an_unused_upload_expires_a_day_on_and_a_used_one_after_the_retention,
             a_chat_app_key_holds_a_slot_and_is_found_by_id_until_removed,
             a_team_is_created_once_listed_in_pages_and_saved_over_the_version_read,
             business_hours_are_saved_over_the_version_read_per_team,
@@ -2242,6 +2243,7 @@ macro_rules! blob_contract {
         $crate::blob_contract!(@cases [$(#[$attr])*] $fresh;
             blobs_are_listed_by_prefix_in_key_order_up_to_a_limit_and_deleted,
             a_chunked_body_is_stored_whole_across_parts_with_its_type,
+            a_blobs_head_tells_its_size_and_type_and_none_when_absent,
         );
     };
     (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
@@ -2291,6 +2293,13 @@ pub async fn blobs_are_listed_by_prefix_in_key_order_up_to_a_limit_and_deleted(b
     assert_eq!(b.list("q/1/", 10).await.unwrap(), ["q/1/b.json"]);
     assert!(b.get("q/1/a.json").await.is_err());
     assert_eq!(b.get("q/1/b.json").await.unwrap(), b"q/1/b.json");
+}
+
+pub async fn a_blobs_head_tells_its_size_and_type_and_none_when_absent(b: &dyn BlobStore) {
+    b.put("media/o1/outbound/u1/a.png", vec![1, 2, 3, 4], "image/png").await.unwrap();
+    let head = b.head("media/o1/outbound/u1/a.png").await.unwrap().expect("stored");
+    assert_eq!((head.size, head.content_type.as_deref()), (4, Some("image/png")));
+    assert_eq!(b.head("media/o1/outbound/u1/b.png").await.unwrap(), None);
 }
 
 // ------------------------------------------------------------------------ a customer's records
@@ -2629,6 +2638,36 @@ pub async fn expiring_media_are_the_stored_files_of_a_day_due_before_a_time<S: S
     assert_eq!(ids(s.expiring_media(day, at(2), 10).await.unwrap()), Vec::<String>::new(), "before, not at");
     assert_eq!(ids(s.expiring_media(day, at(48), 10).await.unwrap()), ["a", "b", "c"], "only that day's partition");
     assert_eq!(ids(s.expiring_media(day.succ_opt().unwrap(), at(48), 10).await.unwrap()), ["d"]);
+}
+
+pub async fn an_unused_upload_expires_a_day_on_and_a_used_one_after_the_retention<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::media::{MediaFile, MediaStatus, NewUpload, UNUSED_UPLOAD_KEPT};
+    let wanted = NewUpload {
+        media_type: crate::domain::outbound::MediaType::Image,
+        mime_type: "image/png".into(),
+        size: 4,
+        filename: None,
+        animated: None,
+    };
+    let ids = |v: Vec<MediaFile>| v.into_iter().map(|f| f.id).collect::<Vec<_>>();
+    // GIVEN two uploads handed out at hour 0 (the second one in another organisation)
+    let mut mine = MediaFile::upload(ORG, "up1", &wanted, "agent-1", media_time(0));
+    assert_eq!(s.create_media_file(&mine).await.unwrap(), Written::Stored);
+    s.create_media_file(&MediaFile::upload(OTHER, "up2", &wanted, "agent-9", media_time(0))).await.unwrap();
+    assert_eq!(s.media_file(ORG, "up1").await.unwrap(), Some(mine.clone()));
+    assert_eq!(s.media_file(OTHER, "up1").await.unwrap(), None);
+    // THEN both wait in the index a day on, awaiting their bytes
+    let day = (media_time(0) + UNUSED_UPLOAD_KEPT).date_naive();
+    let after_a_day = media_time(0) + UNUSED_UPLOAD_KEPT + chrono::Duration::minutes(1);
+    let due = s.expiring_media(day, after_a_day, 10).await.unwrap();
+    assert_eq!(ids(due.clone()), ["up1", "up2"]);
+    assert!(due.iter().all(|f| f.status == MediaStatus::AwaitingUpload));
+    // WHEN a reply uses the first THEN it leaves that day for the retention's
+    mine.used(media_time(1), 30);
+    s.save_media_file(&mine).await.unwrap();
+    assert_eq!(ids(s.expiring_media(day, after_a_day, 10).await.unwrap()), ["up2"]);
+    let later = media_time(1) + chrono::Duration::days(30);
+    assert_eq!(ids(s.expiring_media(later.date_naive(), later + chrono::Duration::minutes(1), 10).await.unwrap()), ["up1"]);
 }
 
 pub async fn media_retention_is_stored_per_organisation<S: Stores + ?Sized>(s: &S) {

@@ -26,6 +26,7 @@ mod support;
 mod sla;
 mod transactions;
 mod teams;
+mod uploads;
 mod whatsapp_templates;
 
 use std::sync::Arc;
