@@ -140,3 +140,62 @@ async fn in_make_dev_the_sandbox_serves_the_files_of_the_webhooks_it_is_sent() {
     let bytes = t.stack.deps.blobs.get(&key).await.unwrap();
     assert!(String::from_utf8_lossy(&bytes).starts_with(&format!("MAX sandbox document {media_id}")));
 }
+
+/// An agent's upload end to end: `POST /v1/media`, the bytes PUT to the presigned URL (S3 in
+/// moto), a reply naming it; the sandbox Meta receives an image by link, and the link downloads
+/// the same bytes. Before the PUT the reply is 409; another organisation's agent gets 404.
+#[tokio::test]
+async fn an_agents_upload_is_put_to_its_presigned_url_and_sent_to_meta_by_a_link_to_the_same_bytes() {
+    let t = TestStack::start().await;
+    let sandbox = t.stack.sandbox.clone().expect("the WhatsApp sandbox");
+    let conversation = t.live_conversation().await;
+    let bytes = file_bytes(7, 120_000);
+
+    // WHEN an agent starts an upload THEN a presigned PUT bound to the type and the size
+    let (status, upload) = t
+        .post("/v1/media", &t.org.agent, serde_json::json!({"type": "image", "mime_type": "image/jpeg", "size": bytes.len(), "filename": "part.jpg"}))
+        .await;
+    assert_eq!(status, 201, "{upload}");
+    let id = upload["id"].as_str().expect("an id").to_string();
+    assert_eq!((upload["status"].as_str(), upload["upload"]["method"].as_str()), (Some("awaiting_upload"), Some("PUT")));
+    let reply = serde_json::json!({"type": "media", "media_type": "image", "media_id": id, "caption": "The part we fitted"});
+    let path = format!("/v1/conversations/{conversation}/messages");
+
+    // WHEN the agent replies before the bytes are there THEN 409 naming the field, nothing sent
+    let (status, problem) = t.post(&path, &t.org.agent, reply.clone()).await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(problem["detail"].as_str().unwrap_or_default().starts_with("content.media_id"), "{problem}");
+
+    // WHEN the dashboard PUTs the bytes with the headers it was given
+    let mut put = t.http.put(upload["upload"]["url"].as_str().unwrap());
+    for (name, value) in upload["upload"]["headers"].as_object().unwrap() {
+        put = put.header(name.as_str(), value.as_str().unwrap());
+    }
+    let put = put.body(bytes.clone()).send().await.expect("presigned PUT");
+    assert!(put.status().is_success(), "{}", put.status());
+
+    // THEN another organisation cannot use it, nor see it (404); ours sends it (202)
+    let content: max_core::domain::outbound::OutboundContent = serde_json::from_value(reply.clone()).unwrap();
+    let theirs = max_core::app::media::use_upload(&t.stack.dynamo, &*t.stack.deps.blobs, &t.other.seed.id, content, Utc::now()).await;
+    assert!(matches!(theirs, Err(Error::NotFound("media"))), "{theirs:?}");
+    let (status, _) = t.get(&format!("/v1/media/{id}"), &t.other.agent).await;
+    assert_eq!(status, 404);
+    let (status, message) = t.post(&path, &t.org.agent, reply).await;
+    assert_eq!(status, 202, "{message}");
+    assert_eq!(message["media"]["id"], id.as_str());
+
+    // AND Meta (the sandbox) receives an image by link, and the link serves the same bytes
+    let sent = eventually("the image is sent", WAIT, || async { sandbox.outbox().into_iter().find(|m| m.request["type"] == "image") }).await;
+    assert_eq!(sent.request["image"]["caption"], "The part we fitted");
+    let link = sent.request["image"]["link"].as_str().expect("sent by link");
+    let got = t.http.get(link).send().await.expect("Meta's fetch");
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.headers()["content-type"], "image/jpeg");
+    assert!(got.bytes().await.unwrap().as_ref() == bytes.as_slice(), "the same bytes");
+    // AND the conversation shows the message with its file stored and a URL minted on read
+    let shown = t.messages(&conversation).await.into_iter().find(|m| m["id"] == message["id"]).expect("the reply");
+    assert_eq!((shown["media"]["status"].as_str(), shown["media"]["size"].as_u64()), (Some("stored"), Some(bytes.len() as u64)));
+    let file = t.stack.dynamo.media_file(&t.org.seed.id, &id).await.unwrap().expect("the record");
+    assert_eq!(file.status, MediaStatus::Stored);
+    assert!(t.stack.dynamo.media_file(&t.other.seed.id, &id).await.unwrap().is_none());
+}
