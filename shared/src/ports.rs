@@ -1117,6 +1117,31 @@ pub trait SlaStore: Send + Sync {
     async fn record_sla_steps(&self, conversation: &Conversation, events: &[crate::domain::event::NewEvent]) -> Result<()>;
 }
 
+// ------------------------------------------------------------------ outbound webhooks (issue 15)
+
+/// Outbound webhook subscriptions and their attempt log (`docs/webhooks.md`): one partition per
+/// organisation for the subscriptions (a handful; fan-out reads them whole), one per subscription
+/// for its attempts (newest first, kept 30 days by TTL).
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// Stores a new subscription; `AlreadyThere` when its id is taken.
+    async fn create_webhook_subscription(&self, subscription: &crate::domain::webhook_subscription::WebhookSubscription) -> Result<Written>;
+    async fn webhook_subscription(&self, org_id: &str, id: &str) -> Result<Option<crate::domain::webhook_subscription::WebhookSubscription>>;
+    /// Every subscription of the organisation, oldest first (bounded by
+    /// `domain::webhook_subscription::MAX_SUBSCRIPTIONS_PER_ORG`).
+    async fn webhook_subscriptions(&self, org_id: &str) -> Result<Vec<crate::domain::webhook_subscription::WebhookSubscription>>;
+    /// Saves `subscription` over version `subscription.version - 1`; `AlreadyThere` when that is
+    /// not what is stored (a concurrent change, or a deleted subscription).
+    async fn save_webhook_subscription(&self, subscription: &crate::domain::webhook_subscription::WebhookSubscription) -> Result<Written>;
+    /// Deletes the subscription at the version read; `AlreadyThere` when it moved on or is gone.
+    async fn delete_webhook_subscription(&self, subscription: &crate::domain::webhook_subscription::WebhookSubscription) -> Result<Written>;
+    /// Logs an attempt once (a retried job writing the same attempt id changes nothing).
+    async fn record_delivery_attempt(&self, attempt: &crate::domain::webhook_delivery::DeliveryAttempt) -> Result<Written>;
+    /// A subscription's attempts, newest first, cursor paged.
+    async fn delivery_attempts(&self, org_id: &str, subscription_id: &str, page: &PageRequest) -> Result<Page<crate::domain::webhook_delivery::DeliveryAttempt>>;
+    async fn delivery_attempt(&self, org_id: &str, subscription_id: &str, attempt_id: &str) -> Result<Option<crate::domain::webhook_delivery::DeliveryAttempt>>;
+}
+
 // ------------------------------------------------------------------ the whole store
 
 /// Every store port at once: what one table (DynamoDB, or the memory adapter) provides. Handlers
@@ -1148,6 +1173,7 @@ pub trait Stores:
     + CustomerContextReads
     + TeamStore
     + SlaStore
+    + WebhookStore
 {
 }
 
@@ -1178,6 +1204,7 @@ impl<T> Stores for T where
         + CustomerContextReads
         + TeamStore
         + SlaStore
+        + WebhookStore
         + ?Sized
 {
 }

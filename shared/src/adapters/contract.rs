@@ -136,6 +136,8 @@ macro_rules! store_contract {
             sla_steps_are_written_with_their_events_over_the_version_read,
             a_link_switches_customers_and_identities_all_or_nothing,
             conversations_move_a_page_at_a_time_each_once,
+            a_webhook_subscription_is_created_once_listed_and_saved_over_the_version_read,
+            delivery_attempts_are_logged_once_newest_first_per_subscription,
         );
     };
     (@cases $attrs:tt $fresh:path; $($case:ident),* $(,)?) => {
@@ -783,6 +785,81 @@ pub async fn sla_steps_are_written_with_their_events_over_the_version_read<S: St
     warned.version += 1;
     assert!(matches!(s.record_sla_steps(&warned, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))), "an event recorded once");
     assert_eq!(s.events_after(ORG, 0, 10).await.unwrap().iter().filter(|e| e.kind == EventKind::SlaWarning).count(), 1);
+}
+
+// ---------------------------------------------------------------------- outbound webhooks (issue 15)
+
+fn subscription(org: &str, id: &str, at: DateTime<Utc>) -> crate::domain::webhook_subscription::WebhookSubscription {
+    use crate::domain::webhook_subscription::{DestinationPolicy, WebhookSubscriptionInput};
+    let input: WebhookSubscriptionInput = serde_json::from_value(json!({"url": "https://crm.example.com/hooks", "event_types": ["ticket.opened"]})).unwrap();
+    input.into_subscription(id.into(), org, "admin-1", at, DestinationPolicy::default()).unwrap()
+}
+
+pub async fn a_webhook_subscription_is_created_once_listed_and_saved_over_the_version_read<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::webhook_subscription::WebhookSubscription;
+    let subs: Vec<WebhookSubscription> = (0..3).map(|i| subscription(ORG, &format!("01SUB{i}"), t(i))).collect();
+    for sub in &subs {
+        assert_eq!(s.create_webhook_subscription(sub).await.unwrap(), Written::Stored);
+    }
+    assert_eq!(s.create_webhook_subscription(&subs[0]).await.unwrap(), Written::AlreadyThere, "an id is created once");
+    s.create_webhook_subscription(&subscription(OTHER, "01SUBX", t(9))).await.unwrap();
+    let ids = |list: Vec<WebhookSubscription>| list.into_iter().map(|x| x.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.webhook_subscriptions(ORG).await.unwrap()), ["01SUB0", "01SUB1", "01SUB2"]);
+    assert_eq!(ids(s.webhook_subscriptions(OTHER).await.unwrap()), ["01SUBX"]);
+    assert_eq!(s.webhook_subscription(OTHER, "01SUB0").await.unwrap(), None);
+    assert_eq!(s.webhook_subscription(ORG, "01SUB0").await.unwrap(), Some(subs[0].clone()));
+    // Saved over the version read, once.
+    let edited = WebhookSubscription { description: Some("CRM".into()), version: 2, updated_at: t(5), ..subs[0].clone() };
+    assert_eq!(s.save_webhook_subscription(&edited).await.unwrap(), Written::Stored);
+    let stale = WebhookSubscription { description: Some("lost".into()), version: 2, ..subs[0].clone() };
+    assert_eq!(s.save_webhook_subscription(&stale).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.webhook_subscription(ORG, "01SUB0").await.unwrap(), Some(edited.clone()));
+    let ghost = WebhookSubscription { id: "01GHOST".into(), version: 2, ..subs[1].clone() };
+    assert_eq!(s.save_webhook_subscription(&ghost).await.unwrap(), Written::AlreadyThere, "an edit creates nothing");
+    assert_eq!(s.webhook_subscription(ORG, "01GHOST").await.unwrap(), None);
+    // Deleted at the version read only; another organisation's is never touched.
+    assert_eq!(s.delete_webhook_subscription(&subs[0]).await.unwrap(), Written::AlreadyThere, "version 1 moved on");
+    let foreign = WebhookSubscription { org_id: OTHER.into(), ..subs[1].clone() };
+    assert_eq!(s.delete_webhook_subscription(&foreign).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.delete_webhook_subscription(&edited).await.unwrap(), Written::Stored);
+    assert_eq!(s.delete_webhook_subscription(&edited).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(ids(s.webhook_subscriptions(ORG).await.unwrap()), ["01SUB1", "01SUB2"]);
+}
+
+pub async fn delivery_attempts_are_logged_once_newest_first_per_subscription<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::webhook_delivery::{AttemptOutcome, DeliveryAttempt};
+    let attempt = |org: &str, sub: &str, id: &str, n: u32| DeliveryAttempt {
+        id: id.into(),
+        org_id: org.into(),
+        subscription_id: sub.into(),
+        message_id: "msg_1".into(),
+        event_type: "ticket.opened".into(),
+        event_seq: 1,
+        attempt: n,
+        status_code: Some(500),
+        response_body: Some("busy".into()),
+        error: None,
+        duration_ms: 12,
+        outcome: AttemptOutcome::Retrying,
+        next_attempt_at: Some(t(n as i64 + 1)),
+        at: t(n as i64),
+        expires_at: t(n as i64).timestamp() + 30 * 86400,
+    };
+    for (i, id) in ["01A1", "01A2", "01A3"].iter().enumerate() {
+        assert_eq!(s.record_delivery_attempt(&attempt(ORG, "S1", id, i as u32 + 1)).await.unwrap(), Written::Stored);
+    }
+    assert_eq!(s.record_delivery_attempt(&attempt(ORG, "S1", "01A1", 9)).await.unwrap(), Written::AlreadyThere, "logged once");
+    s.record_delivery_attempt(&attempt(ORG, "S2", "01B1", 1)).await.unwrap();
+    s.record_delivery_attempt(&attempt(OTHER, "S1", "01C1", 1)).await.unwrap();
+    let first = s.delivery_attempts(ORG, "S1", &PageRequest { limit: 2, cursor: None }).await.unwrap();
+    assert_eq!(first.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["01A3", "01A2"], "newest first");
+    let mut rest = s.delivery_attempts(ORG, "S1", &PageRequest { limit: 2, cursor: first.next_cursor.clone() }).await.unwrap();
+    assert_eq!(rest.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["01A1"]);
+    assert_eq!(rest.items.remove(0), attempt(ORG, "S1", "01A1", 1), "the first write stands");
+    assert!(s.delivery_attempts(ORG, "S2", &PageRequest { limit: 2, cursor: first.next_cursor.clone() }).await.is_err(), "another list's cursor is refused");
+    assert_eq!(s.delivery_attempt(ORG, "S1", "01A2").await.unwrap(), Some(attempt(ORG, "S1", "01A2", 2)));
+    assert_eq!(s.delivery_attempt(OTHER, "S1", "01A2").await.unwrap(), None);
+    assert_eq!(s.delivery_attempt(ORG, "S2", "01A2").await.unwrap(), None);
 }
 
 pub async fn a_conversation_opens_only_over_the_previous_one<S: Stores + ?Sized>(s: &S) {

@@ -22,5 +22,6 @@ pub mod support;
 pub mod teams;
 pub mod transactions;
 pub mod voice;
+pub mod webhooks;
 pub mod whatsapp_templates;
 

@@ -173,9 +173,6 @@ pub fn health_after(subscription: &WebhookSubscription, verdict: AttemptVerdict,
 pub struct DeliveryAttempt {
     /// The attempt's id (ULID): `POST …/deliveries/{id}/redeliver` sends its event again.
     pub id: String,
-    #[serde(skip_serializing)]
-    #[serde(default)]
-    #[schema(ignore)]
     pub org_id: String,
     pub subscription_id: String,
     /// The `webhook-id` sent (the same on every attempt of the event).
@@ -199,10 +196,7 @@ pub struct DeliveryAttempt {
     #[serde(default)]
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
-    /// Epoch seconds; DynamoDB's TTL deletes the line 30 days after the attempt.
-    #[serde(skip_serializing)]
-    #[serde(default)]
-    #[schema(ignore)]
+    /// Epoch seconds: the line is deleted 30 days after the attempt (DynamoDB's TTL).
     pub expires_at: i64,
 }
 

@@ -40,6 +40,7 @@ mod sla;
 pub mod support;
 mod teams;
 pub mod transactions;
+mod webhooks;
 mod whatsapp_templates;
 
 pub use interactions::interaction_item;

@@ -24,6 +24,7 @@ mod sla;
 mod support;
 mod teams;
 mod transactions;
+mod webhooks;
 mod whatsapp_templates;
 
 pub use jobs::{ManualClock, MemoryBlobs, MemoryOutbox, MemorySecrets, sqs_record};
@@ -153,6 +154,10 @@ struct State {
     /// SLA policies, `(org, policy)`, and the scheduler's cursor.
     sla_policies: BTreeMap<Key, crate::domain::sla::SlaPolicy>,
     sla_cursor: Option<chrono::DateTime<chrono::Utc>>,
+    /// Outbound webhook subscriptions, `(org, id)`.
+    webhook_subscriptions: BTreeMap<Key, crate::domain::webhook_subscription::WebhookSubscription>,
+    /// Their attempt log, `(org, subscription, attempt id)`.
+    delivery_attempts: BTreeMap<(String, String, String), crate::domain::webhook_delivery::DeliveryAttempt>,
 }
 
 impl State {
