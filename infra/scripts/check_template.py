@@ -117,6 +117,9 @@ SECRET_GRANTS = {
     # Each chat-app API key's HMAC secret: written once by api-channels, read only by the function
     # that checks the app's signed calls (docs/chat-app.md).
     "chat-app/": {"writers": {"api-channels"}, "readers": {"chat-app-webhook"}},
+    # Each outbound webhook subscription's signing secrets: written by the webhooks API (create,
+    # rotate, delete), read by it (rotation keeps the previous one) (docs/webhooks.md).
+    "webhooks/": {"writers": {"api-webhooks"}, "readers": {"api-webhooks"}},
 }
 SECRET_READ_ACTIONS = {"GetSecretValue"}
 SECRET_WRITE_ACTIONS = {"DescribeSecret", "CreateSecret", "PutSecretValue", "RestoreSecret", "DeleteSecret"}

@@ -139,6 +139,9 @@ pub struct Settings {
     /// The API's public base URL, without a trailing `/`.
     pub public_url: Option<String>,
     pub retry: RetryPolicy,
+    /// Which webhook destinations are allowed besides public https ones: loopback only when
+    /// `WEBHOOKS_ALLOW_LOOPBACK=true` (the dev stack's local receivers; never set when deployed).
+    pub webhook_destinations: crate::domain::webhook_subscription::DestinationPolicy,
 }
 
 fn queue_variable(queue: Queue) -> &'static str {
@@ -208,6 +211,11 @@ impl Settings {
         if let Some(ms) = number("REPLY_RETRY_BASE_MS")? {
             retry.base = Duration::from_millis(ms);
         }
+        let allow_loopback = match optional("WEBHOOKS_ALLOW_LOOPBACK").as_deref() {
+            Some("true") => true,
+            Some("false") | None => false,
+            Some(_) => return Err(SettingError { name: "WEBHOOKS_ALLOW_LOOPBACK", reason: "must be true or false" }),
+        };
         Ok(Settings {
             table: required("TABLE_NAME")?,
             queues,
@@ -218,6 +226,7 @@ impl Settings {
             voice,
             public_url,
             retry,
+            webhook_destinations: crate::domain::webhook_subscription::DestinationPolicy { allow_loopback },
         })
     }
 }
@@ -312,6 +321,7 @@ impl Deps {
             voice: Some(VoiceSettings::Sandbox),
             public_url: Some(IN_MEMORY_PUBLIC_URL.into()),
             retry: RetryPolicy::default(),
+            webhook_destinations: Default::default(),
         };
         let deps = Deps {
             settings,
@@ -427,6 +437,10 @@ impl Deps {
             kept: &self.tokens,
             public_url: self.settings.public_url.as_deref().unwrap_or_default(),
         }
+    }
+
+    pub fn webhook_subscription_ports(&self) -> crate::app::webhooks::SubscriptionPorts<'_> {
+        crate::app::webhooks::SubscriptionPorts { store: &*self.store, secrets: &*self.secrets, destinations: self.settings.webhook_destinations }
     }
 
     pub fn canned_ports(&self) -> crate::app::canned::CannedPorts<'_> {

@@ -147,6 +147,8 @@ impl DevStack {
             "GRAPH_API_BASE_URL" => options.graph.as_ref().map(|g| g.base_url.clone()),
             "VOICE_SANDBOX" => Some(options.voice.is_none().to_string()),
             "TWILIO_API_BASE_URL" => options.voice.clone(),
+            // Test receivers are local servers (docs/webhooks.md): loopback only, explicitly.
+            "WEBHOOKS_ALLOW_LOOPBACK" => Some("true".into()),
             _ => env.get(name).cloned(),
         };
         let mut settings = Settings::from_lookup(Needs::EVERYTHING, lookup).map_err(|e| e.to_string())?;

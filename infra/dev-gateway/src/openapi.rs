@@ -53,6 +53,7 @@ pub fn document() -> OpenApi {
         api_calls::api::openapi(),
         api_whatsapp_templates::api::openapi(),
         api_canned_responses::api::openapi(),
+        api_webhooks::api::openapi(),
         api_teams::api::openapi(),
         api_media::api::openapi(),
     ] {

@@ -21,6 +21,7 @@ pub async fn invoke_http(binary: &str, req: Request, deps: &Deps) -> Option<Resu
         "api-calls" => api_calls::handle(req, deps).await,
         "api-whatsapp-templates" => api_whatsapp_templates::handle(req, deps).await,
         "api-canned-responses" => api_canned_responses::handle(req, deps).await,
+        "api-webhooks" => api_webhooks::handle(req, deps).await,
         "api-teams" => api_teams::handle(req, deps).await,
         "api-channels" => api_channels::handle(req, deps).await,
         "voice-webhook" => voice_webhook::handle(req, deps).await,

@@ -151,6 +151,9 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     let (s, second) = t.post("/v1/customers", &t.org.agent, json!({ "name": "Second Customer" })).await;
     assert_eq!(s, StatusCode::CREATED, "{second}");
     let second = second["id"].as_str().unwrap().to_string();
+    let (s, hook) = t.post("/v1/webhook-subscriptions", &t.org.admin, json!({ "url": "https://crm.example.com/hooks", "event_types": ["*"] })).await;
+    assert_eq!(s, StatusCode::CREATED, "{hook}");
+    let hook = hook["id"].as_str().unwrap().to_string();
     let (s, agent) = t.post("/v1/agents", &t.org.admin, json!({ "user_id": "user_tenancy_agent", "name": "Ana", "team_ids": [team] })).await;
     assert_eq!(s, StatusCode::CREATED, "{agent}");
     let (s, policy) = t.post("/v1/sla-policies", &t.org.admin, json!({ "name": "Ours", "targets": { "first_response_seconds": 600 } })).await;
@@ -234,6 +237,11 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("PUT", "/v1/teams/{id}/business-hours", format!("/v1/teams/{team}/business-hours"), json!({ "time_zone": "UTC", "version": 0 })),
         ("GET", "/v1/teams/{id}/business-hours/status", format!("/v1/teams/{team}/business-hours/status"), Value::Null),
         ("DELETE", "/v1/channels/chat-app/keys/{keyId}", format!("/v1/channels/chat-app/keys/{chat_key}"), Value::Null),
+        ("GET", "/v1/webhook-subscriptions/{id}", format!("/v1/webhook-subscriptions/{hook}"), Value::Null),
+        ("PATCH", "/v1/webhook-subscriptions/{id}", format!("/v1/webhook-subscriptions/{hook}"), json!({ "enabled": false })),
+        ("POST", "/v1/webhook-subscriptions/{id}/rotate-secret", format!("/v1/webhook-subscriptions/{hook}/rotate-secret"), json!({})),
+        ("GET", "/v1/webhook-subscriptions/{id}/deliveries", format!("/v1/webhook-subscriptions/{hook}/deliveries"), Value::Null),
+        ("DELETE", "/v1/webhook-subscriptions/{id}", format!("/v1/webhook-subscriptions/{hook}"), Value::Null),
         ("GET", "/v1/agents/{id}", "/v1/agents/user_tenancy_agent".to_string(), Value::Null),
         ("PATCH", "/v1/agents/{id}", "/v1/agents/user_tenancy_agent".to_string(), json!({ "capacity": 1 })),
         ("PATCH", "/v1/conversations/{id}", format!("/v1/conversations/{conversation}"), json!({ "priority": "urgent" })),
@@ -269,6 +277,8 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     assert_eq!((s, ours["status"].as_str(), ours["notes"].clone()), (StatusCode::OK, Some("ready"), Value::Null), "{ours}");
     assert_eq!(t.get(&format!("/v1/service-records/{record}"), &t.org.agent).await.1["do_not_call"], false);
     assert_eq!(t.queued("CallsQueue").await, 0, "another organisation initiated nothing");
+    let (s, ours) = t.get(&format!("/v1/webhook-subscriptions/{hook}"), &t.org.admin).await;
+    assert_eq!((s, ours["enabled"].as_bool(), ours["version"].as_u64()), (StatusCode::OK, Some(true), Some(1)), "not changed by another organisation: {ours}");
     let (_, numbers) = t.get("/v1/channels/whatsapp", &t.org.admin).await;
     assert_eq!(numbers["items"][0]["phone_number_id"].as_str(), Some(t.org.seed.phone_number_id.as_str()), "not removed by another organisation");
 
