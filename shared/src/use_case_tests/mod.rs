@@ -27,6 +27,7 @@ mod sla;
 mod transactions;
 mod teams;
 mod uploads;
+mod webhooks;
 mod whatsapp_templates;
 
 use std::sync::Arc;

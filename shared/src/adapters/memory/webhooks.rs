@@ -68,12 +68,13 @@ impl WebhookStore for MemoryStore {
     async fn delivery_attempts(&self, org_id: &str, subscription_id: &str, page: &PageRequest) -> Result<Page<DeliveryAttempt>> {
         let st = self.read("delivery_attempts")?;
         // `ORG#{org}#WEBHOOK#{subscription}#ATTEMPTS` / `{id}`, newest first.
-        let entries: Vec<(String, DeliveryAttempt)> = st
+        let mut entries: Vec<(String, DeliveryAttempt)> = st
             .delivery_attempts
             .range(attempt_key(org_id, subscription_id, "")..)
             .take_while(|((o, s, _), _)| o == org_id && s == subscription_id)
             .map(|((_, _, id), a)| (id.clone(), a.clone()))
             .collect();
+        entries.reverse(); // in the query's order: descending
         fill_page(&format!("ORG#{org_id}#WEBHOOK#{subscription_id}#ATTEMPTS"), entries, false, |_| true, page)
     }
 
