@@ -78,6 +78,7 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
+        ask_each_log_line();
         let (deps, mem) = Deps::in_memory(t(0));
         World { deps, mem }
     }
@@ -230,4 +231,38 @@ pub fn assert_not_found(result: Result<impl std::fmt::Debug, Error>, what: &str)
         Err(Error::NotFound(w)) => assert_eq!(w, what),
         other => panic!("expected {what} not found, got {other:?}"),
     }
+}
+
+/// Tests that read the log install their subscriber for their own thread (`set_default`).
+/// tracing caches per call site whether any subscriber listens, and a call site first reached
+/// by another test's thread while one is being installed can keep "nobody listens" and drop that
+/// test's lines (seen once in CI: `no_log_line_carries_a_token_even_at_trace` missed "WhatsApp
+/// number removed", which another test logs too). A process-wide subscriber that records nothing
+/// but answers "ask me each time" keeps every call site at "sometimes", so each line asks the
+/// subscriber of the thread it runs on. Installed once, before any test's first use case.
+fn ask_each_log_line() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Another global (a test that initialised telemetry) already answers for every thread.
+        let _ = tracing::subscriber::set_global_default(AskEachTime);
+    });
+}
+
+struct AskEachTime;
+
+impl tracing::Subscriber for AskEachTime {
+    fn register_callsite(&self, _: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
