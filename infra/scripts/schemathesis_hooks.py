@@ -31,6 +31,9 @@ description of the field or operation, and answers 422 naming the field when bro
 - SLA policies: at least one target, an escalation that does something, and no team (none is
   known to the run: `team_id`, `escalation.reassign_to_team` left out); a conversation's `PATCH`
   names no team and its `required_skills` are skill names (letters, digits, `_`, `-`, 1-50);
+- webhook subscriptions: the URL names a public host by a fully qualified name (the contract's
+  `^https://` admits strings no URL parser takes), and `"*"` stands alone in `event_types`;
+  a channel's `default_team_id` is left out (no team is known to the run);
 - an `Idempotency-Key` belongs to one request: the same key with another body answers 422, so
   each generated key is made that request's own.
 
@@ -224,6 +227,20 @@ _UPLOADS = {
 }
 
 
+_PUBLIC_URL = __import__("re").compile(r"^https://[a-z][a-z0-9-]{0,40}(\.[a-z][a-z0-9-]{0,40})+(/[A-Za-z0-9._~/-]*)?$")
+
+
+def _webhook_subscription(body):
+    """A destination URL the API takes (a public host by a fully qualified name: `^https://` alone
+    admits hosts no URL parser does, and private addresses); `"*"` alone or named types only."""
+    url = body.get("url")
+    if isinstance(url, str) and not _PUBLIC_URL.match(url):
+        body["url"] = "https://hooks.example.com/max/" + hashlib.sha256(url.encode("utf-8", "replace")).hexdigest()[:8]
+    types = body.get("event_types")
+    if isinstance(types, list) and "*" in types and len(types) > 1:
+        body["event_types"] = [t for t in types if t != "*"]
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     meta = getattr(case, "meta", None)
@@ -302,6 +319,10 @@ def before_call(ctx, case, **kwargs):
         _agent(body)
     elif path in ("/v1/sla-policies", "/v1/sla-policies/{id}"):
         _sla_policy(body, method == "POST")
+    elif path in ("/v1/webhook-subscriptions", "/v1/webhook-subscriptions/{id}"):
+        _webhook_subscription(body)
+    elif path in ("/v1/channels/whatsapp", "/v1/channels/chat-app"):
+        body.pop("default_team_id", None)
     elif (method, path) == ("PATCH", "/v1/conversations/{id}"):
         body.pop("team_id", None)
         if isinstance(body.get("required_skills"), list):

@@ -99,6 +99,33 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind a reader or a webhook subscriber is shown (all but `Void`): the catalogue the
+    /// contract lists for `event_types`. A new kind goes here too, or no subscriber can want it.
+    pub const CATALOGUE: [EventKind; 22] = [
+        EventKind::ActionCreated,
+        EventKind::ActionDecided,
+        EventKind::ResponseStatusChanged,
+        EventKind::MessageStatusChanged,
+        EventKind::TicketOpened,
+        EventKind::TicketAnswered,
+        EventKind::TicketClosed,
+        EventKind::CallReady,
+        EventKind::CallStarted,
+        EventKind::CallCompleted,
+        EventKind::CallMissed,
+        EventKind::CustomerRateLimited,
+        EventKind::TemplateStatusChanged,
+        EventKind::MediaStored,
+        EventKind::MediaUnavailable,
+        EventKind::ChatAppMessage,
+        EventKind::WebhookSubscriptionDisabled,
+        EventKind::SlaWarning,
+        EventKind::SlaBreached,
+        EventKind::SlaEscalated,
+        EventKind::CustomerLinked,
+        EventKind::CustomerUnlinked,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::SlaWarning => "sla.warning",

@@ -89,7 +89,7 @@ pub struct WebhookSubscriptionInput {
     #[schema(min_length = 9, max_length = 2048, pattern = "^https://")]
     pub url: String,
     /// Event types (see the catalogue in `docs/webhooks.md`), or `["*"]` for all.
-    #[schema(min_items = 1, max_items = 32)]
+    #[schema(schema_with = event_types_schema)]
     pub event_types: Vec<String>,
     #[serde(default)]
     #[schema(max_length = 500)]
@@ -99,6 +99,13 @@ pub struct WebhookSubscriptionInput {
     #[serde(default = "default_timeout")]
     #[schema(minimum = 1, maximum = 15)]
     pub timeout_secs: u32,
+}
+
+/// The catalogue's names (or `"*"` alone), each once: what `check_event_types` takes.
+fn event_types_schema() -> utoipa::openapi::schema::Array {
+    let names = std::iter::once(ALL_EVENTS).chain(EventKind::CATALOGUE.iter().map(|k| k.as_str()));
+    let name = utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String).enum_values(Some(names));
+    utoipa::openapi::schema::ArrayBuilder::new().items(name).min_items(Some(1)).max_items(Some(32)).unique_items(true).build()
 }
 
 fn enabled_by_default() -> bool {
@@ -117,7 +124,7 @@ pub struct WebhookSubscriptionEdit {
     #[schema(min_length = 9, max_length = 2048, pattern = "^https://")]
     pub url: Option<String>,
     #[serde(default)]
-    #[schema(min_items = 1, max_items = 32)]
+    #[schema(schema_with = event_types_schema)]
     pub event_types: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, nullable, max_length = 500)]
@@ -612,6 +619,17 @@ mod tests {
         assert_eq!(field(check_event_types(&["void".into()]).unwrap_err()), "event_types[0]");
         assert_eq!(field(check_event_types(&["*".into(), "ticket.opened".into()]).unwrap_err()), "event_types[0]");
         assert_eq!(field(check_event_types(&["ticket.opened".into(), "ticket.opened".into()]).unwrap_err()), "event_types[1]");
+    }
+
+    #[test]
+    fn the_contracts_catalogue_is_every_kind_a_subscriber_can_want() {
+        for kind in EventKind::CATALOGUE {
+            assert_eq!(event_kind(kind.as_str()), Some(kind));
+            assert!(check_event_types(&[kind.as_str().to_string()]).is_ok(), "{kind:?}");
+        }
+        assert!(!EventKind::CATALOGUE.contains(&EventKind::Void));
+        let distinct: BTreeSet<_> = EventKind::CATALOGUE.iter().map(|k| k.as_str()).collect();
+        assert_eq!(distinct.len(), EventKind::CATALOGUE.len());
     }
 
     #[test]
