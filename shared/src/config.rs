@@ -10,7 +10,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::graph::{GraphApi, Sandbox};
-use crate::adapters::memory::{ManualClock, MemoryBlobs, MemoryOutbox, MemorySecrets, MemoryStore};
+use crate::adapters::memory::{ManualClock, MemoryBlobs, MemoryOutbox, MemorySecrets, MemoryStore, MemoryWebhookReceiver};
 use crate::adapters::s3::S3Blobs;
 use crate::adapters::secrets::SecretsManager;
 use crate::adapters::sqs::SqsOutbox;
@@ -26,7 +26,7 @@ use crate::app::interactions::InteractionPorts;
 use crate::app::support::SupportPorts;
 use crate::app::voice::VoicePorts;
 use crate::domain::retry::RetryPolicy;
-use crate::ports::{BlobStore, Clock, Outbox, Queue, Secrets, Stores, SystemClock, VoiceProvider, WhatsApp};
+use crate::ports::{BlobStore, Clock, Outbox, Queue, Secrets, Stores, SystemClock, VoiceProvider, WebhookSender, WhatsApp};
 use crate::telemetry::{AwsCallCounter, AwsService};
 
 /// A secret setting: usable, never printed (`Debug` says it is redacted).
@@ -46,6 +46,10 @@ pub type WhatsAppClient = fn(&GraphSettings) -> Arc<dyn WhatsApp>;
 
 /// Builds the voice provider's client (`twilio`): only the functions that place calls link it.
 pub type VoiceClient = fn(&str, Duration) -> Arc<dyn VoiceProvider>;
+
+/// Builds the outbound webhook sender (`webhook_http`) for the deployment's destination policy:
+/// only webhook-delivery links it.
+pub type WebhookSenderClient = fn(crate::domain::webhook_subscription::DestinationPolicy) -> Arc<dyn WebhookSender>;
 
 /// What one function needs; its `main` declares it and init reads only those settings.
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,18 +73,21 @@ pub struct Needs {
     /// Knows the API's public base URL (`PUBLIC_API_URL`): where the voice provider fetches the
     /// call's TwiML and posts its callbacks, and what their signatures are computed over.
     pub public_url: bool,
+    /// POSTs outbound webhook deliveries: the client to build, `Some(config::webhook_http)`.
+    pub webhooks: Option<WebhookSenderClient>,
 }
 
 impl Needs {
     /// Everything: the dev gateway runs every function in one process.
     pub const EVERYTHING: Needs = Needs {
-        queues: &[Queue::Inbound, Queue::Replies, Queue::NextSteps, Queue::Calls, Queue::Media],
+        queues: &[Queue::Inbound, Queue::Replies, Queue::NextSteps, Queue::Calls, Queue::Media, Queue::Webhooks],
         blobs: Some(s3_bucket),
         webhook_secrets: true,
         whatsapp: Some(graph_api),
         secrets: Some(secrets_manager),
         voice: Some(twilio),
         public_url: true,
+        webhooks: Some(webhook_http),
     };
 }
 
@@ -142,6 +149,9 @@ pub struct Settings {
     /// Which webhook destinations are allowed besides public https ones: loopback only when
     /// `WEBHOOKS_ALLOW_LOOPBACK=true` (the dev stack's local receivers; never set when deployed).
     pub webhook_destinations: crate::domain::webhook_subscription::DestinationPolicy,
+    /// `WEBHOOKS_IMMEDIATE_RETRIES=true` (dev gateway only): a delivery's retries are queued
+    /// without their delay (the schedule is still logged), so the dev stack shows them at once.
+    pub webhook_retries: crate::app::webhook_delivery::RetryTiming,
 }
 
 fn queue_variable(queue: Queue) -> &'static str {
@@ -151,6 +161,7 @@ fn queue_variable(queue: Queue) -> &'static str {
         Queue::NextSteps => "NEXT_STEP_QUEUE_URL",
         Queue::Calls => "CALLS_QUEUE_URL",
         Queue::Media => "MEDIA_QUEUE_URL",
+        Queue::Webhooks => "WEBHOOKS_QUEUE_URL",
     }
 }
 
@@ -216,7 +227,13 @@ impl Settings {
             Some("false") | None => false,
             Some(_) => return Err(SettingError { name: "WEBHOOKS_ALLOW_LOOPBACK", reason: "must be true or false" }),
         };
+        let webhook_retries = match optional("WEBHOOKS_IMMEDIATE_RETRIES").as_deref() {
+            Some("true") => crate::app::webhook_delivery::RetryTiming::Immediate,
+            Some("false") | None => crate::app::webhook_delivery::RetryTiming::Scheduled,
+            Some(_) => return Err(SettingError { name: "WEBHOOKS_IMMEDIATE_RETRIES", reason: "must be true or false" }),
+        };
         Ok(Settings {
+            webhook_retries,
             table: required("TABLE_NAME")?,
             queues,
             media_bucket: if needs.blobs.is_some() { Some(required("MEDIA_BUCKET")?) } else { None },
@@ -241,6 +258,7 @@ pub struct Deps {
     pub whatsapp: Arc<dyn WhatsApp>,
     pub secrets: Arc<dyn Secrets>,
     pub voice: Arc<dyn VoiceProvider>,
+    pub webhooks: Arc<dyn WebhookSender>,
     /// The Graph access tokens this warm function has read (reply-sender's cache).
     pub tokens: Arc<AccessTokens>,
     pub clock: Arc<dyn Clock>,
@@ -278,13 +296,17 @@ impl Deps {
             (_, Some(VoiceSettings::Sandbox)) => Arc::new(VoiceSandbox::default()),
             _ => Arc::new(NoVoice),
         };
-        Deps::on_aws(settings, &sdk, AwsPorts { whatsapp, secrets, blobs, voice })
+        let webhooks: Arc<dyn WebhookSender> = match needs.webhooks {
+            Some(client) => client(settings.webhook_destinations),
+            None => Arc::new(NoWebhooks),
+        };
+        Deps::on_aws(settings, &sdk, AwsPorts { whatsapp, secrets, blobs, voice, webhooks })
     }
 
     /// The AWS adapters (DynamoDB, SQS) for `settings`, each client counting its calls, with the
     /// other ports given.
     pub fn on_aws(settings: Settings, sdk: &SdkConfig, ports: AwsPorts) -> Self {
-        let AwsPorts { whatsapp, secrets, blobs, voice } = ports;
+        let AwsPorts { whatsapp, secrets, blobs, voice, webhooks } = ports;
         Deps {
             store: Arc::new(DynamoStore::new(dynamodb_client(sdk), &settings.table)),
             outbox: Arc::new(SqsOutbox::new(sqs_client(sdk), settings.queues.clone())),
@@ -292,6 +314,7 @@ impl Deps {
             whatsapp,
             secrets,
             voice,
+            webhooks,
             tokens: Arc::new(AccessTokens::new()),
             clock: Arc::new(SystemClock),
             settings,
@@ -309,6 +332,7 @@ impl Deps {
             whatsapp: Arc::new(Sandbox::default()),
             secrets: Arc::new(MemorySecrets::new()),
             voice: Arc::new(VoiceSandbox::default()),
+            webhooks: Arc::new(MemoryWebhookReceiver::new()),
             clock: Arc::new(ManualClock::at(now)),
         };
         let settings = Settings {
@@ -322,6 +346,7 @@ impl Deps {
             public_url: Some(IN_MEMORY_PUBLIC_URL.into()),
             retry: RetryPolicy::default(),
             webhook_destinations: Default::default(),
+            webhook_retries: Default::default(),
         };
         let deps = Deps {
             settings,
@@ -331,6 +356,7 @@ impl Deps {
             whatsapp: world.whatsapp.clone(),
             secrets: world.secrets.clone(),
             voice: world.voice.clone(),
+            webhooks: world.webhooks.clone(),
             tokens: Arc::new(AccessTokens::new()),
             clock: world.clock.clone(),
         };
@@ -439,6 +465,26 @@ impl Deps {
         }
     }
 
+    /// Fan-out of the feed's events to the webhooks queue (`app::webhook_delivery`).
+    pub fn webhook_fan_out_ports(&self) -> crate::app::webhook_delivery::FanOutPorts<'_> {
+        crate::app::webhook_delivery::FanOutPorts { subscriptions: &*self.store, outbox: &*self.outbox, clock: &*self.clock }
+    }
+
+    /// One webhook delivery: sign, POST, log, retry, health (`app::webhook_delivery`).
+    pub fn webhook_delivery_ports(&self) -> crate::app::webhook_delivery::DeliveryPorts<'_> {
+        let store = &*self.store;
+        crate::app::webhook_delivery::DeliveryPorts {
+            subscriptions: store,
+            events: store,
+            secrets: &*self.secrets,
+            sender: &*self.webhooks,
+            outbox: &*self.outbox,
+            clock: &*self.clock,
+            timing: self.settings.webhook_retries,
+            jitter: rand::random::<f64>,
+        }
+    }
+
     pub fn webhook_subscription_ports(&self) -> crate::app::webhooks::SubscriptionPorts<'_> {
         crate::app::webhooks::SubscriptionPorts { store: &*self.store, secrets: &*self.secrets, destinations: self.settings.webhook_destinations }
     }
@@ -495,6 +541,8 @@ pub struct InMemory {
     pub whatsapp: Arc<Sandbox>,
     pub secrets: Arc<MemorySecrets>,
     pub voice: Arc<VoiceSandbox>,
+    /// The webhook receivers: scripted answers, every request kept.
+    pub webhooks: Arc<MemoryWebhookReceiver>,
     pub clock: Arc<ManualClock>,
 }
 
@@ -518,6 +566,7 @@ pub struct AwsPorts {
     pub secrets: Arc<dyn Secrets>,
     pub blobs: Arc<dyn BlobStore>,
     pub voice: Arc<dyn VoiceProvider>,
+    pub webhooks: Arc<dyn WebhookSender>,
 }
 
 fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -539,6 +588,21 @@ fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
 /// The media bucket (`BlobsClient`).
 pub fn s3_bucket(sdk: &SdkConfig, bucket: &str) -> Arc<dyn BlobStore> {
     Arc::new(S3Blobs::new(s3_client(sdk), bucket))
+}
+
+/// Outbound webhook deliveries over HTTP, the destination guard in the resolver (`WebhookSenderClient`).
+pub fn webhook_http(policy: crate::domain::webhook_subscription::DestinationPolicy) -> Arc<dyn WebhookSender> {
+    Arc::new(crate::adapters::webhook_http::HttpWebhookSender::new(policy))
+}
+
+/// The webhook sender of a function that declared it sends none: reaching it is a wiring bug.
+struct NoWebhooks;
+
+#[async_trait::async_trait]
+impl WebhookSender for NoWebhooks {
+    async fn post(&self, _: &crate::ports::WebhookRequest<'_>) -> crate::ports::WebhookAnswer {
+        crate::ports::WebhookAnswer::ConnectionFailed { error: "this function is not wired to send webhooks".into() }
+    }
 }
 
 /// Twilio's REST API (`VoiceClient`).
@@ -705,7 +769,7 @@ mod tests {
     }
 
     const SENDER: Needs = Needs { queues: &[Queue::Replies], whatsapp: Some(graph_api), secrets: Some(secrets_manager), ..NONE };
-    const NONE: Needs = Needs { queues: &[], blobs: None, webhook_secrets: false, whatsapp: None, secrets: None, voice: None, public_url: false };
+    const NONE: Needs = Needs { queues: &[], blobs: None, webhook_secrets: false, whatsapp: None, secrets: None, voice: None, public_url: false, webhooks: None };
 
     #[test]
     fn a_missing_setting_is_named() {
@@ -779,6 +843,7 @@ mod tests {
                 ("NEXT_STEP_QUEUE_URL", "q3"),
                 ("CALLS_QUEUE_URL", "q4"),
                 ("MEDIA_QUEUE_URL", "q5"),
+                ("WEBHOOKS_QUEUE_URL", "q6"),
                 ("MEDIA_BUCKET", "b"),
                 ("WHATSAPP_APP_SECRET", "app-secret-value"),
                 ("WHATSAPP_VERIFY_TOKEN", "verify-token-value"),

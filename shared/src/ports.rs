@@ -360,6 +360,9 @@ pub enum Queue {
     Calls,
     /// Inbound media to fetch from Meta into S3 (`domain::media::MediaJob`) for media-worker.
     Media,
+    /// Outbound webhook deliveries (`domain::webhook_delivery::DeliveryJob`), one per event and
+    /// subscription, for webhook-delivery: a standard queue, so each message has its own delay.
+    Webhooks,
 }
 
 impl Queue {
@@ -370,6 +373,7 @@ impl Queue {
             Queue::NextSteps => "next-steps",
             Queue::Calls => "calls",
             Queue::Media => "media",
+            Queue::Webhooks => "webhooks",
         }
     }
 }
@@ -381,6 +385,9 @@ pub trait Outbox: Send + Sync {
     async fn send_batch(&self, queue: Queue, messages: &[QueueMessage]) -> Result<()>;
     /// Makes an in-flight message visible again after `delay_secs` (retry backoff).
     async fn retry_later(&self, queue: Queue, receipt_handle: &str, delay_secs: i32) -> Result<()>;
+    /// Sends one message that becomes visible after `delay_secs` (SQS's per-message delay, at
+    /// most 900 s; standard queues only).
+    async fn send_delayed(&self, queue: Queue, message: &QueueMessage, delay_secs: u32) -> Result<()>;
 }
 
 #[async_trait]
@@ -1140,6 +1147,35 @@ pub trait WebhookStore: Send + Sync {
     /// A subscription's attempts, newest first, cursor paged.
     async fn delivery_attempts(&self, org_id: &str, subscription_id: &str, page: &PageRequest) -> Result<Page<crate::domain::webhook_delivery::DeliveryAttempt>>;
     async fn delivery_attempt(&self, org_id: &str, subscription_id: &str, attempt_id: &str) -> Result<Option<crate::domain::webhook_delivery::DeliveryAttempt>>;
+}
+
+/// One POST of a webhook delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    pub url: &'a str,
+    pub headers: &'a [(&'static str, String)],
+    pub body: &'a [u8],
+    /// The subscription's timeout: the whole exchange, connection and answer included.
+    pub timeout: std::time::Duration,
+}
+
+/// What came of one POST.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookAnswer {
+    /// The subscriber answered: its status, its `Retry-After` as sent, the start of its body.
+    Answered { status: u16, retry_after: Option<String>, body: Vec<u8> },
+    TimedOut { error: String },
+    /// No connection, or it broke (refused, reset, TLS, DNS).
+    ConnectionFailed { error: String },
+    /// Every address of the destination is one MAX never calls (checked when it resolves).
+    Refused { reason: String },
+}
+
+/// Sends webhook deliveries: never follows a redirect, never connects to a refused address
+/// (`domain::webhook_subscription::refused_address`, checked on every resolution).
+#[async_trait]
+pub trait WebhookSender: Send + Sync {
+    async fn post(&self, request: &WebhookRequest<'_>) -> WebhookAnswer;
 }
 
 // ------------------------------------------------------------------ the whole store

@@ -9,6 +9,7 @@ pub mod s3;
 pub mod secrets;
 pub mod sqs;
 pub mod twilio;
+pub mod webhook_http;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 

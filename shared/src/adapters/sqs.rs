@@ -74,4 +74,18 @@ impl Outbox for SqsOutbox {
             .map_err(|e| super::sdk_error("sqs", e))?;
         Ok(())
     }
+
+    async fn send_delayed(&self, queue: Queue, message: &QueueMessage, delay_secs: u32) -> Result<()> {
+        self.client
+            .send_message()
+            .queue_url(self.url(queue)?)
+            .message_body(&message.body)
+            .set_message_group_id(message.group_id.clone())
+            .set_message_deduplication_id(message.dedup_id.clone())
+            .delay_seconds(delay_secs.min(900) as i32)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("sqs", e))?;
+        Ok(())
+    }
 }

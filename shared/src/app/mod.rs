@@ -22,6 +22,7 @@ pub mod support;
 pub mod teams;
 pub mod transactions;
 pub mod voice;
+pub mod webhook_delivery;
 pub mod webhooks;
 pub mod whatsapp_templates;
 

@@ -209,6 +209,51 @@ pub enum AttemptOutcome {
     Gone,
 }
 
+/// SQS's longest per-message delay: a retry due later arrives early and goes back on the queue
+/// with the time left, as many times as it takes.
+pub const MAX_QUEUE_DELAY_SECS: u32 = 900;
+
+/// One delivery to make: an event for one subscription, at one attempt. The event travels whole:
+/// the feed keeps 24 hours, the retries run about 27.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryJob {
+    pub org_id: String,
+    pub subscription_id: String,
+    pub event: DashboardEvent,
+    /// 1 for the immediate attempt.
+    pub attempt: u32,
+    /// When the attempt is due.
+    pub due_at: DateTime<Utc>,
+    /// Set on an admin's redelivery (its own id): its attempts count from 1 again and log apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redelivery: Option<String>,
+}
+
+impl DeliveryJob {
+    /// The immediate attempt of `event` for `subscription_id`.
+    pub fn first(org_id: &str, subscription_id: &str, event: &DashboardEvent, now: DateTime<Utc>) -> Self {
+        DeliveryJob { org_id: org_id.to_string(), subscription_id: subscription_id.to_string(), event: event.clone(), attempt: 1, due_at: now, redelivery: None }
+    }
+
+    /// The attempt after this one, due at `due_at`.
+    pub fn retry(&self, due_at: DateTime<Utc>) -> Self {
+        DeliveryJob { attempt: self.attempt + 1, due_at, ..self.clone() }
+    }
+
+    /// The attempt's line in the log: the same for a job SQS hands out twice, so it is logged once.
+    pub fn attempt_id(&self) -> String {
+        let seed = format!("{}/{}/{}/{}/{}", self.org_id, self.subscription_id, self.event.seq, self.attempt, self.redelivery.as_deref().unwrap_or(""));
+        stable_id(self.due_at, &seed)
+    }
+
+    /// How long to hold the job back on the queue now: the time left until it is due, at most
+    /// [`MAX_QUEUE_DELAY_SECS`] (0: attempt it now).
+    pub fn wait_secs(&self, now: DateTime<Utc>) -> u32 {
+        let left = (self.due_at - now).num_milliseconds();
+        if left <= 0 { 0 } else { (left as u64).div_ceil(1000).min(MAX_QUEUE_DELAY_SECS as u64) as u32 }
+    }
+}
+
 /// An answer's body as logged: at most [`MAX_LOGGED_BODY_BYTES`], cut on a character boundary.
 pub fn logged_body(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_LOGGED_BODY_BYTES + 3)]);
@@ -336,6 +381,25 @@ mod tests {
         assert_eq!(health_after(&subscription(Some(since)), AttemptVerdict::Delivered, now()), HealthChange::Recovered);
         assert_eq!(health_after(&subscription(None), AttemptVerdict::Delivered, now()), HealthChange::Unchanged);
         assert_eq!(health_after(&subscription(None), AttemptVerdict::Gone, now()), HealthChange::Disable(DisabledReason::Gone));
+    }
+
+    #[test]
+    fn a_job_due_beyond_the_queues_fifteen_minutes_waits_in_steps_and_logs_once_per_attempt() {
+        let new = NewEvent::new("org", EventKind::TicketOpened, now(), json!({}), "k");
+        let job = DeliveryJob::first("org", "s", &DashboardEvent::recorded(&new, 7, now()), now());
+        assert_eq!(job.wait_secs(now()), 0);
+        let later = job.retry(now() + Duration::hours(2));
+        assert_eq!(later.attempt, 2);
+        assert_eq!(later.wait_secs(now()), MAX_QUEUE_DELAY_SECS);
+        assert_eq!(later.wait_secs(now() + Duration::minutes(119)), 60);
+        assert_eq!(later.wait_secs(now() + Duration::milliseconds(7_199_500)), 1, "part of a second waits a second");
+        assert_eq!(later.wait_secs(now() + Duration::hours(3)), 0);
+        assert_eq!(job.attempt_id(), job.clone().attempt_id());
+        assert_ne!(job.attempt_id(), later.attempt_id());
+        let again = DeliveryJob { redelivery: Some("r1".into()), ..job.clone() };
+        assert_ne!(job.attempt_id(), again.attempt_id());
+        let back: DeliveryJob = serde_json::from_str(&serde_json::to_string(&job).unwrap()).unwrap();
+        assert_eq!(back, job);
     }
 
     #[test]

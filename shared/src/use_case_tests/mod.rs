@@ -27,6 +27,7 @@ mod sla;
 mod transactions;
 mod teams;
 mod uploads;
+mod webhook_delivery;
 mod webhooks;
 mod whatsapp_templates;
 

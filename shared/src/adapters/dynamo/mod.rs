@@ -195,6 +195,21 @@ pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
 }
 
 /// `value` as an item with its key (and any index keys) added.
+/// The feed event a DynamoDB stream record's new image holds, when it is one: an item of an
+/// organisation's feed partition (`ORG#{org}#EVENTS`) that is not a void filler. What
+/// webhook-fanout reads from the table's stream.
+pub fn feed_event_from_stream(image: &serde_dynamo::Item) -> Option<crate::domain::event::DashboardEvent> {
+    let pk = match image.get("pk")? {
+        serde_dynamo::AttributeValue::S(pk) => pk,
+        _ => return None,
+    };
+    if !(pk.starts_with("ORG#") && pk.ends_with("#EVENTS")) {
+        return None;
+    }
+    let event: crate::domain::event::DashboardEvent = serde_dynamo::from_item(image.clone()).ok()?;
+    (event.kind != crate::domain::event::EventKind::Void).then_some(event)
+}
+
 pub fn keyed<T: Serialize>(value: &T, key: (String, String), extra: &[(&str, String)]) -> Result<Item> {
     let mut item = to_item(value)?;
     item.insert("pk".into(), s(key.0));

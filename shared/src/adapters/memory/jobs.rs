@@ -20,6 +20,8 @@ struct OutboxState {
     /// minutes; a test never runs that long).
     seen: BTreeSet<(Queue, String)>,
     retries: Vec<(Queue, String, i32)>,
+    /// `(queue, delay)` of every delayed send, in order (the message is queued too).
+    delays: Vec<(Queue, u32)>,
     fail_next: Option<Error>,
 }
 
@@ -61,6 +63,11 @@ impl MemoryOutbox {
         self.state().retries.clone()
     }
 
+    /// `(queue, delay in seconds)` of every `send_delayed`, oldest first.
+    pub fn delays(&self) -> Vec<(Queue, u32)> {
+        self.state().delays.clone()
+    }
+
     /// The next `send_batch` fails with `error` and queues nothing (a queue outage).
     pub fn fail_next_send(&self, error: Error) {
         self.state().fail_next = Some(error);
@@ -89,6 +96,19 @@ impl Outbox for MemoryOutbox {
 
     async fn retry_later(&self, queue: Queue, receipt_handle: &str, delay_secs: i32) -> Result<()> {
         self.state().retries.push((queue, receipt_handle.to_string(), delay_secs));
+        Ok(())
+    }
+
+    async fn send_delayed(&self, queue: Queue, message: &QueueMessage, delay_secs: u32) -> Result<()> {
+        if delay_secs > 900 {
+            return Err(Error::backend("sqs", "a message's delay is at most 900 seconds"));
+        }
+        let mut state = self.state();
+        if let Some(e) = state.fail_next.take() {
+            return Err(e);
+        }
+        state.delays.push((queue, delay_secs));
+        state.queued.entry(queue).or_default().push(message.clone());
         Ok(())
     }
 }

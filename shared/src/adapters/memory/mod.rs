@@ -28,6 +28,7 @@ mod webhooks;
 mod whatsapp_templates;
 
 pub use jobs::{ManualClock, MemoryBlobs, MemoryOutbox, MemorySecrets, sqs_record};
+pub use webhooks::{MemoryWebhookReceiver, ReceivedWebhook};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};

@@ -82,3 +82,70 @@ impl WebhookStore for MemoryStore {
         Ok(self.read("delivery_attempt")?.delivery_attempts.get(&attempt_key(org_id, subscription_id, attempt_id)).cloned())
     }
 }
+
+/// One request the memory receiver got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedWebhook {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout: std::time::Duration,
+}
+
+impl ReceivedWebhook {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Webhook receivers in memory (`ports::WebhookSender`): each URL answers from its script, in
+/// order, then 200 once the script is spent; every request is kept.
+#[derive(Default)]
+pub struct MemoryWebhookReceiver {
+    state: std::sync::Mutex<ReceiverState>,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    scripts: std::collections::HashMap<String, std::collections::VecDeque<crate::ports::WebhookAnswer>>,
+    received: Vec<ReceivedWebhook>,
+}
+
+impl MemoryWebhookReceiver {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ReceiverState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `url`'s next answers, in order.
+    pub fn answer(&self, url: &str, answers: impl IntoIterator<Item = crate::ports::WebhookAnswer>) {
+        self.state().scripts.entry(url.to_string()).or_default().extend(answers);
+    }
+
+    /// A plain answer with this status and an empty body.
+    pub fn status(status: u16) -> crate::ports::WebhookAnswer {
+        crate::ports::WebhookAnswer::Answered { status, retry_after: None, body: Vec::new() }
+    }
+
+    /// Every request so far, oldest first.
+    pub fn received(&self) -> Vec<ReceivedWebhook> {
+        self.state().received.clone()
+    }
+}
+
+#[async_trait]
+impl crate::ports::WebhookSender for MemoryWebhookReceiver {
+    async fn post(&self, request: &crate::ports::WebhookRequest<'_>) -> crate::ports::WebhookAnswer {
+        let mut state = self.state();
+        state.received.push(ReceivedWebhook {
+            url: request.url.to_string(),
+            headers: request.headers.iter().map(|(n, v)| (n.to_string(), v.clone())).collect(),
+            body: request.body.to_vec(),
+            timeout: request.timeout,
+        });
+        state.scripts.get_mut(request.url).and_then(|s| s.pop_front()).unwrap_or_else(|| Self::status(200))
+    }
+}
