@@ -73,6 +73,7 @@ NEEDS_ENV = {
     "queue:NextSteps": ["NEXT_STEP_QUEUE_URL"],
     "queue:Calls": ["CALLS_QUEUE_URL"],
     "queue:Media": ["MEDIA_QUEUE_URL"],
+    "queue:Webhooks": ["WEBHOOKS_QUEUE_URL"],
     "blobs": ["MEDIA_BUCKET"],
     "webhook_secrets": ["WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN"],
     "whatsapp": ["GRAPH_API_BASE_URL"],
@@ -118,8 +119,9 @@ SECRET_GRANTS = {
     # that checks the app's signed calls (docs/chat-app.md).
     "chat-app/": {"writers": {"api-channels"}, "readers": {"chat-app-webhook"}},
     # Each outbound webhook subscription's signing secrets: written by the webhooks API (create,
-    # rotate, delete), read by it (rotation keeps the previous one) (docs/webhooks.md).
-    "webhooks/": {"writers": {"api-webhooks"}, "readers": {"api-webhooks"}},
+    # rotate, delete), read by it (rotation keeps the previous one) and by the delivery worker
+    # that signs with them (docs/webhooks.md).
+    "webhooks/": {"writers": {"api-webhooks"}, "readers": {"api-webhooks", "webhook-delivery"}},
 }
 SECRET_READ_ACTIONS = {"GetSecretValue"}
 SECRET_WRITE_ACTIONS = {"DescribeSecret", "CreateSecret", "PutSecretValue", "RestoreSecret", "DeleteSecret"}
@@ -354,6 +356,15 @@ def check(template, problems):
             else:
                 problems.append(f"{fname}: EventInvokeConfig OnFailure SQS destination must be !GetAtt <queue>.Arn of this template")
         for ename, event in (props.get("Events") or {}).items():
+            if event.get("Type") in ("DynamoDB", "Kinesis"):
+                # A stream's event source mapping reports what it gave up on to its on-failure destination.
+                on_failure = ((event.get("Properties") or {}).get("DestinationConfig") or {}).get("OnFailure") or {}
+                target = getatt(on_failure.get("Destination"))
+                if target and target[0] in queues:
+                    dlqs.setdefault(target[0], f"{fname}.Events.{ename} (stream on-failure destination)")
+                else:
+                    problems.append(f"{fname}.Events.{ename}: a stream event needs DestinationConfig.OnFailure.Destination: !GetAtt <queue>.Arn (a named DLQ, so it can have an alarm)")
+                continue
             if event.get("Type") not in ("Schedule", "ScheduleV2"):
                 continue
             dl = (event.get("Properties") or {}).get("DeadLetterConfig") or {}

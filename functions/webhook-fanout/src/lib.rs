@@ -8,7 +8,7 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use lambda_runtime::Error;
 use max_core::adapters::dynamo::feed_event_from_stream;
-use max_core::app::webhook_delivery::fan_out;
+use max_core::app::webhook_delivery;
 use max_core::config::Deps;
 use tracing::{error, info};
 
@@ -21,7 +21,7 @@ pub async fn handle(event: Event, deps: &Deps) -> Result<DynamoDbEventResponse, 
         let Some(feed_event) = feed_event_from_stream(&record.change.new_image) else {
             continue;
         };
-        match fan_out(&deps.webhook_fan_out_ports(), &feed_event).await {
+        match webhook_delivery::fan_out(&deps.webhook_fan_out_ports(), &feed_event).await {
             Ok(0) => {}
             Ok(jobs) => info!(org_id = feed_event.org_id, seq = feed_event.seq, jobs, "event fanned out to webhook subscriptions"),
             Err(e) => {

@@ -143,6 +143,7 @@ async fn run_schedule_now(
                 whatsapp: d.whatsapp.clone(),
                 secrets: d.secrets.clone(),
                 voice: d.voice.clone(),
+                webhooks: d.webhooks.clone(),
                 tokens: d.tokens.clone(),
                 clock: Arc::new(max_core::adapters::memory::ManualClock::at(at)),
             };

@@ -65,6 +65,15 @@ pub struct DevOptions {
     /// The WhatsApp sandbox serves a file for every media id a webhook body names (`make dev`);
     /// tests give it the files they mean it to have, so an unknown id stays unknown.
     pub sandbox_media: bool,
+    /// Webhook subscriptions may point at loopback (`WEBHOOKS_ALLOW_LOOPBACK`): the local
+    /// receivers. Off in a test that proves loopback is refused.
+    pub webhooks_allow_loopback: bool,
+    /// A delivery's retries are queued at once (`WEBHOOKS_IMMEDIATE_RETRIES`; the schedule is
+    /// still logged), so the dev stack shows a retried delivery without waiting minutes.
+    pub webhooks_immediate_retries: bool,
+    /// Names the webhook sender resolves itself (like /etc/hosts), each address still judged by
+    /// the guard: how a test makes a public-looking name resolve to a refused address.
+    pub webhook_hosts: std::collections::HashMap<String, Vec<std::net::IpAddr>>,
 }
 
 impl DevOptions {
@@ -88,6 +97,9 @@ impl DevOptions {
             voice: None,
             public_url: None,
             sandbox_media: true,
+            webhooks_allow_loopback: true,
+            webhooks_immediate_retries: true,
+            webhook_hosts: Default::default(),
         }
     }
 }
@@ -148,7 +160,8 @@ impl DevStack {
             "VOICE_SANDBOX" => Some(options.voice.is_none().to_string()),
             "TWILIO_API_BASE_URL" => options.voice.clone(),
             // Test receivers are local servers (docs/webhooks.md): loopback only, explicitly.
-            "WEBHOOKS_ALLOW_LOOPBACK" => Some("true".into()),
+            "WEBHOOKS_ALLOW_LOOPBACK" => Some(options.webhooks_allow_loopback.to_string()),
+            "WEBHOOKS_IMMEDIATE_RETRIES" => Some(options.webhooks_immediate_retries.to_string()),
             _ => env.get(name).cloned(),
         };
         let mut settings = Settings::from_lookup(Needs::EVERYTHING, lookup).map_err(|e| e.to_string())?;
@@ -177,7 +190,8 @@ impl DevStack {
         };
         let bucket = settings.media_bucket.clone().ok_or("MEDIA_BUCKET is not in template.yaml")?;
         let blobs = max_core::config::s3_bucket(&sdk, &bucket);
-        let deps = Arc::new(Deps::on_aws(settings.clone(), &sdk, AwsPorts { whatsapp, secrets, blobs, voice }));
+        let webhooks = Arc::new(max_core::adapters::webhook_http::HttpWebhookSender::with_hosts(settings.webhook_destinations, options.webhook_hosts.clone()));
+        let deps = Arc::new(Deps::on_aws(settings.clone(), &sdk, AwsPorts { whatsapp, secrets, blobs, voice, webhooks }));
         let AwsClients { dynamodb, sqs, s3 } = AwsClients::new(&sdk);
         let dynamo = DynamoStore::new(dynamodb, &settings.table);
         let tokens = DevTokens::new(&options.jwt_secret);
@@ -230,6 +244,19 @@ impl DevStack {
                 max_concurrency: source.maximum_concurrency.unwrap_or(options.max_concurrency),
             };
             tasks.extend(mapping.start());
+        }
+        // The table's stream, read from the DynamoDB moto (streams are part of its service).
+        let streams = aws_sdk_dynamodbstreams::Client::from_conf(aws_sdk_dynamodbstreams::config::Builder::from(&sdk).endpoint_url(&endpoints.dynamodb_url).build());
+        let poller_dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        for source in &template.stream_sources {
+            if options.pollers_per_queue == 0 {
+                continue;
+            }
+            let table = resources.tables.get(&source.table_logical_id).ok_or_else(|| format!("{} reads the stream of unknown table {}", source.binary, source.table_logical_id))?;
+            let described = poller_dynamodb.describe_table().table_name(table).send().await.map_err(|e| format!("describe table {table}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            let stream_arn = described.table().and_then(|t| t.latest_stream_arn()).ok_or_else(|| format!("table {table} has no stream (StreamSpecification)"))?.to_string();
+            let mapping = pollers::StreamSourceMapping { streams: streams.clone(), stream_arn, binary: source.binary.clone(), batch_size: source.batch_size, deps: deps.clone() };
+            tasks.push(mapping.start());
         }
         if options.schedules {
             for s in &template.schedules {

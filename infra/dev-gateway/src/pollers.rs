@@ -361,3 +361,123 @@ mod tests {
         assert_eq!(ids(&split_by_group(received)), [vec!["1", "2", "3"]]);
     }
 }
+
+/// Lambda's DynamoDB stream event source mapping, locally: reads each shard of the table's stream
+/// from its start (the stack created the table), hands the function the records in order, and
+/// hands a record it reported failed back again (with the ones after it) until it passes.
+pub struct StreamSourceMapping {
+    pub streams: aws_sdk_dynamodbstreams::Client,
+    pub stream_arn: String,
+    pub binary: String,
+    pub batch_size: i32,
+    pub deps: Arc<Deps>,
+}
+
+/// How often an idle stream is read again (Lambda polls each shard about four times a second).
+const STREAM_POLL: Duration = Duration::from_millis(50);
+
+impl StreamSourceMapping {
+    pub fn start(self) -> JoinHandle<()> {
+        tokio::spawn(async move { self.run().await })
+    }
+
+    async fn run(self) {
+        let mut shards: std::collections::BTreeMap<String, Option<String>> = std::collections::BTreeMap::new();
+        let mut pending: Vec<aws_lambda_events::event::dynamodb::EventRecord> = Vec::new();
+        loop {
+            if let Ok(described) = self.streams.describe_stream().stream_arn(&self.stream_arn).send().await {
+                for shard in described.stream_description().map(|d| d.shards()).unwrap_or_default() {
+                    let Some(id) = shard.shard_id() else { continue };
+                    if shards.contains_key(id) {
+                        continue;
+                    }
+                    let iterator = self
+                        .streams
+                        .get_shard_iterator()
+                        .stream_arn(&self.stream_arn)
+                        .shard_id(id)
+                        .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+                        .send()
+                        .await;
+                    match iterator {
+                        Ok(out) => {
+                            shards.insert(id.to_string(), out.shard_iterator().map(str::to_string));
+                        }
+                        Err(e) => warn!(error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(e), "stream shard iterator"),
+                    }
+                }
+            }
+            let mut read_any = false;
+            for iterator in shards.values_mut() {
+                let Some(current) = iterator.clone() else { continue };
+                match self.streams.get_records().shard_iterator(&current).limit(self.batch_size).send().await {
+                    Ok(out) => {
+                        *iterator = out.next_shard_iterator().map(str::to_string);
+                        read_any |= !out.records().is_empty();
+                        pending.extend(out.records().iter().map(event_record));
+                    }
+                    Err(e) => warn!(error = %aws_sdk_dynamodbstreams::error::DisplayErrorContext(e), "stream records"),
+                }
+            }
+            if !pending.is_empty() {
+                let mut event = aws_lambda_events::event::dynamodb::Event::default();
+                event.records = pending.clone();
+                match registry::invoke_stream(&self.binary, event, &self.deps).await {
+                    Some(Ok(response)) => {
+                        let failed = response.batch_item_failures.first().and_then(|f| f.item_identifier.clone());
+                        match failed.and_then(|seq| pending.iter().position(|r| r.change.sequence_number.as_deref() == Some(seq.as_str()))) {
+                            Some(at) => {
+                                pending.drain(..at);
+                            }
+                            None => pending.clear(),
+                        }
+                    }
+                    Some(Err(e)) => error!(binary = self.binary, error = %e, "stream consumer failed; the batch is retried"),
+                    None => {
+                        error!(binary = self.binary, "not a stream consumer of the dev gateway");
+                        return;
+                    }
+                }
+            }
+            if !read_any {
+                tokio::time::sleep(STREAM_POLL).await;
+            }
+        }
+    }
+}
+
+/// A stream record as Lambda hands it over.
+fn event_record(record: &aws_sdk_dynamodbstreams::types::Record) -> aws_lambda_events::event::dynamodb::EventRecord {
+    let mut out = aws_lambda_events::event::dynamodb::EventRecord::default();
+    out.event_name = record.event_name().map(|n| n.as_str().to_string()).unwrap_or_default();
+    out.event_id = record.event_id().unwrap_or_default().to_string();
+    out.event_source = Some("aws:dynamodb".into());
+    if let Some(change) = record.dynamodb() {
+        out.change.keys = item(change.keys());
+        out.change.new_image = item(change.new_image());
+        out.change.old_image = item(change.old_image());
+        out.change.sequence_number = change.sequence_number().map(str::to_string);
+    }
+    out
+}
+
+fn item(map: Option<&std::collections::HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>) -> serde_dynamo::Item {
+    map.map(|m| m.iter().map(|(k, v)| (k.clone(), attribute(v))).collect::<std::collections::HashMap<_, _>>()).unwrap_or_default().into()
+}
+
+fn attribute(value: &aws_sdk_dynamodbstreams::types::AttributeValue) -> serde_dynamo::AttributeValue {
+    use aws_sdk_dynamodbstreams::types::AttributeValue as S;
+    use serde_dynamo::AttributeValue as D;
+    match value {
+        S::S(s) => D::S(s.clone()),
+        S::N(n) => D::N(n.clone()),
+        S::Bool(b) => D::Bool(*b),
+        S::B(b) => D::B(b.clone().into_inner()),
+        S::M(m) => D::M(m.iter().map(|(k, v)| (k.clone(), attribute(v))).collect()),
+        S::L(l) => D::L(l.iter().map(attribute).collect()),
+        S::Ss(v) => D::Ss(v.clone()),
+        S::Ns(v) => D::Ns(v.clone()),
+        S::Bs(v) => D::Bs(v.iter().map(|b| b.clone().into_inner()).collect()),
+        _ => D::Null(true),
+    }
+}

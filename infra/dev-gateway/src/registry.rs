@@ -2,6 +2,7 @@
 //! One arm per function: adding a Lambda means one line here.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use lambda_http::{Body, Request, Response};
 use max_core::batch::StopBy;
 use max_core::config::Deps;
@@ -38,6 +39,15 @@ pub async fn invoke_sqs(binary: &str, event: SqsEvent, deps: &Deps) -> Option<Re
         "next-step" => next_step::handle(event, deps, StopBy::NEVER).await,
         "call-dialer" => call_dialer::handle(event, deps, StopBy::NEVER).await,
         "media-worker" => media_worker::handle(event, deps, StopBy::NEVER).await,
+        "webhook-delivery" => webhook_delivery::handle(event, deps, StopBy::NEVER).await,
+        _ => return None,
+    })
+}
+
+/// DynamoDB stream consumers get the stream's records (the dev gateway's stream poller).
+pub async fn invoke_stream(binary: &str, event: aws_lambda_events::event::dynamodb::Event, deps: &Deps) -> Option<Result<DynamoDbEventResponse, Failure>> {
+    Some(match binary {
+        "webhook-fanout" => webhook_fanout::handle(event, deps).await,
         _ => return None,
     })
 }

@@ -93,6 +93,15 @@ pub async fn create(sdk: &SdkConfig, template: &Template, prefix: &str) -> Resul
         if let Some(r) = &t.range_key {
             req = req.key_schema(key(r, KeyType::Range)?);
         }
+        if let Some(view) = &t.stream_view_type {
+            req = req.stream_specification(
+                aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::from(view.as_str()))
+                    .build()
+                    .map_err(|e| err("stream", e))?,
+            );
+        }
         for g in &t.indexes {
             let mut index = GlobalSecondaryIndex::builder()
                 .index_name(&g.name)

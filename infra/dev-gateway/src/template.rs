@@ -13,6 +13,8 @@ pub struct Template {
     pub buckets: Vec<String>,
     pub routes: Vec<HttpRoute>,
     pub queue_sources: Vec<QueueSource>,
+    /// DynamoDB stream event sources (webhook-fanout on the table's stream).
+    pub stream_sources: Vec<StreamSource>,
     pub schedules: Vec<ScheduleDef>,
     /// Every function's environment variables, unresolved: Globals.Function's and each
     /// function's own (the dev gateway runs them all in one process, so it takes the union).
@@ -36,6 +38,8 @@ pub struct TableDef {
     pub range_key: Option<String>,
     pub indexes: Vec<IndexDef>,
     pub ttl_attribute: Option<String>,
+    /// `StreamSpecification.StreamViewType`, when the table has a stream.
+    pub stream_view_type: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +75,14 @@ pub struct QueueSource {
     pub batch_size: i32,
     /// `ScalingConfig.MaximumConcurrency`, when set.
     pub maximum_concurrency: Option<usize>,
+}
+
+/// A function reading a table's stream (`Type: DynamoDB`, `Stream: !GetAtt Table.StreamArn`).
+#[derive(Debug, Clone)]
+pub struct StreamSource {
+    pub table_logical_id: String,
+    pub binary: String,
+    pub batch_size: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +143,7 @@ impl Template {
             buckets: vec![],
             routes: vec![],
             queue_sources: vec![],
+            stream_sources: vec![],
             schedules: vec![],
             environment: BTreeMap::new(),
         };
@@ -188,7 +201,8 @@ fn table(id: &str, props: &Value) -> TableDef {
         })
         .collect();
     let ttl_attribute = path(props, &["TimeToLiveSpecification", "AttributeName"]).and_then(as_str);
-    TableDef { logical_id: id.to_string(), attributes, hash_key, range_key, indexes, ttl_attribute }
+    let stream_view_type = path(props, &["StreamSpecification", "StreamViewType"]).and_then(as_str);
+    TableDef { logical_id: id.to_string(), attributes, hash_key, range_key, indexes, ttl_attribute, stream_view_type }
 }
 
 fn queue(id: &str, props: &Value) -> QueueDef {
@@ -241,6 +255,12 @@ fn function_events(t: &mut Template, binary: &str, props: &Value) {
                     let batch_size = get(&p, "BatchSize").and_then(as_str).and_then(|b| b.parse().ok()).unwrap_or(10);
                     let maximum_concurrency = path(&p, &["ScalingConfig", "MaximumConcurrency"]).and_then(as_str).and_then(|m| m.parse().ok());
                     t.queue_sources.push(QueueSource { queue_logical_id: queue, binary: binary.to_string(), batch_size, maximum_concurrency });
+                }
+            }
+            "DynamoDB" => {
+                if let Some(table) = get(&p, "Stream").and_then(get_att_resource) {
+                    let batch_size = get(&p, "BatchSize").and_then(as_str).and_then(|b| b.parse().ok()).unwrap_or(100);
+                    t.stream_sources.push(StreamSource { table_logical_id: table, binary: binary.to_string(), batch_size });
                 }
             }
             "Schedule" | "ScheduleV2" => {

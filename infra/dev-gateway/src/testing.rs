@@ -60,6 +60,10 @@ pub struct TestOptions {
     pub twilio_url: Option<String>,
     /// The sandbox serves a file for every media id a webhook names, as in `make dev`.
     pub sandbox_media: bool,
+    /// Webhook subscriptions may not point at loopback (as when deployed); the dev stack allows it.
+    pub webhooks_refuse_loopback: bool,
+    /// Names the webhook sender resolves itself, to the addresses given (`DevOptions::webhook_hosts`).
+    pub webhook_hosts: Vec<(String, std::net::IpAddr)>,
 }
 
 fn unique_prefix() -> String {
@@ -92,6 +96,10 @@ impl TestStack {
         dev.graph = options.graph_url.map(|base_url| GraphSettings { base_url, timeout: Duration::from_secs(5) });
         dev.voice = options.twilio_url;
         dev.sandbox_media = options.sandbox_media;
+        dev.webhooks_allow_loopback = !options.webhooks_refuse_loopback;
+        for (host, ip) in options.webhook_hosts {
+            dev.webhook_hosts.entry(host).or_default().push(ip);
+        }
         let app_secret = dev.parameters["WhatsAppAppSecret"].clone();
         let stack = DevStack::start(&endpoints, dev).await.expect("dev stack starts");
         let org = SeedOrg::demo();
@@ -242,6 +250,7 @@ impl TestStack {
             whatsapp: deps.whatsapp.clone(),
             secrets: deps.secrets.clone(),
             voice: deps.voice.clone(),
+            webhooks: deps.webhooks.clone(),
             tokens: deps.tokens.clone(),
             clock: deps.clock.clone(),
         }

@@ -22,7 +22,8 @@ async fn every_sample_event_runs_through_its_handler() {
         let is_http = t.stack.template.routes.iter().any(|r| r.binary == function);
         let is_sqs = t.stack.template.queue_sources.iter().any(|q| q.binary == function);
         let is_schedule = t.stack.template.schedules.iter().any(|s| s.binary == function);
-        assert!(is_http || is_sqs || is_schedule, "events/{function} names no function of template.yaml");
+        let is_stream = t.stack.template.stream_sources.iter().any(|s| s.binary == function);
+        assert!(is_http || is_sqs || is_schedule || is_stream, "events/{function} names no function of template.yaml");
         let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|f| f.path()).collect();
         files.sort();
         assert!(!files.is_empty(), "events/{function} has no sample");
@@ -34,6 +35,10 @@ async fn every_sample_event_runs_through_its_handler() {
                 let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
                 let res = registry::invoke_http(&function, req, deps).await.expect("registered").expect("handler ran");
                 statuses.insert(name, res.status().as_u16());
+            } else if is_stream {
+                let event: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let res = registry::invoke_stream(&function, event, deps).await.expect("registered").expect("handler ran");
+                assert!(res.batch_item_failures.is_empty(), "{name}: a record failed");
             } else if is_sqs && text.contains("\"Records\"") {
                 let event: SqsEvent = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
                 let res = registry::invoke_sqs(&function, event, deps).await.expect("registered").expect("handler ran");
@@ -184,8 +189,9 @@ async fn every_sample_event_runs_through_its_handler() {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     assert_eq!(statuses, expected, "every HTTP sample answers what it shows");
-    // Six, and media-worker's job and media-cleanup's daily run.
-    assert_eq!(seen, expected.len() + 9, "the HTTP samples and the nine SQS / schedule samples (sla-scheduler's minute the ninth)");
+    // Six, media-worker's job and media-cleanup's daily run, sla-scheduler's minute, webhook-delivery's
+    // job and webhook-fanout's stream batch.
+    assert_eq!(seen, expected.len() + 11, "the HTTP samples and the eleven SQS / schedule / stream samples");
     // The inbound sample stored Meta's text message in the demo organisation.
     let conversations = t.conversations().await;
     assert_eq!(conversations.len(), 1);

@@ -22,6 +22,7 @@ mod teams;
 mod tenancy;
 mod voice;
 mod whatsapp;
+mod webhooks;
 mod whatsapp_templates;
 
 use serde_json::{Value, json};
@@ -75,5 +76,8 @@ impl max_core::ports::Outbox for DownQueue {
     }
     async fn retry_later(&self, _: max_core::ports::Queue, _: &str, _: i32) -> max_core::error::Result<()> {
         Ok(())
+    }
+    async fn send_delayed(&self, _: max_core::ports::Queue, _: &max_core::ports::QueueMessage, _: u32) -> max_core::error::Result<()> {
+        Err(max_core::error::Error::backend("sqs", "queue unavailable"))
     }
 }

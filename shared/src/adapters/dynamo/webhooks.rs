@@ -33,33 +33,30 @@ pub mod keys {
 }
 
 impl DynamoStore {
-    /// A put or delete under `condition`; `AlreadyThere` when the condition fails.
-    async fn conditional_subscription_write(&self, item: Option<Item>, key: (String, String), condition: &str, values: Item) -> Result<Written> {
-        let result = match item {
-            Some(item) => {
-                let mut put = self.client().put_item().table_name(self.table()).set_item(Some(item)).condition_expression(condition);
-                if !values.is_empty() {
-                    put = put.set_expression_attribute_values(Some(values));
-                }
-                put.send().await.map(|_| ()).map_err(|e| (e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()), crate::adapters::sdk_error("dynamodb", e)))
-            }
-            None => self
-                .client()
-                .delete_item()
-                .table_name(self.table())
-                .set_key(Some(key_map(key)))
-                .condition_expression(condition)
-                .set_expression_attribute_values(Some(values))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| (e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()), crate::adapters::sdk_error("dynamodb", e))),
-        };
-        match result {
-            Ok(()) => Ok(Written::Stored),
-            Err((true, _)) => Ok(Written::AlreadyThere),
-            Err((false, e)) => Err(e),
+    /// Puts the subscription if `condition` holds (a save; apart from the delete, so a function
+    /// that only saves is granted PutItem alone).
+    async fn put_subscription_where(&self, item: Item, condition: &str, values: Item) -> Result<Written> {
+        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(item)).condition_expression(condition);
+        if !values.is_empty() {
+            put = put.set_expression_attribute_values(Some(values));
         }
+        conditional_outcome(put.send().await.map(|_| ()).map_err(|e| (e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()), crate::adapters::sdk_error("dynamodb", e))))
+    }
+
+    /// Deletes the subscription if `condition` holds.
+    async fn delete_subscription_where(&self, key: (String, String), condition: &str, values: Item) -> Result<Written> {
+        let result = self
+            .client()
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(key_map(key)))
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| (e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()), crate::adapters::sdk_error("dynamodb", e)));
+        conditional_outcome(result)
     }
 }
 
@@ -93,13 +90,13 @@ impl WebhookStore for DynamoStore {
         let key = keys::subscription(&subscription.org_id, &subscription.id);
         let item = keyed(subscription, key.clone(), &[])?;
         let values = HashMap::from([(":previous".to_string(), n(subscription.version - 1))]);
-        self.conditional_subscription_write(Some(item), key, "version = :previous", values).await
+        self.put_subscription_where(item, "version = :previous", values).await
     }
 
     async fn delete_webhook_subscription(&self, subscription: &WebhookSubscription) -> Result<Written> {
         let key = keys::subscription(&subscription.org_id, &subscription.id);
         let values = HashMap::from([(":read".to_string(), n(subscription.version)), (":org".to_string(), s(&subscription.org_id))]);
-        self.conditional_subscription_write(None, key, "version = :read AND org_id = :org", values).await
+        self.delete_subscription_where(key, "version = :read AND org_id = :org", values).await
     }
 
     async fn record_delivery_attempt(&self, attempt: &DeliveryAttempt) -> Result<Written> {
@@ -112,5 +109,14 @@ impl WebhookStore for DynamoStore {
 
     async fn delivery_attempt(&self, org_id: &str, subscription_id: &str, attempt_id: &str) -> Result<Option<DeliveryAttempt>> {
         self.get_consistent(keys::attempt(org_id, subscription_id, attempt_id)).await
+    }
+}
+
+/// A conditional write's result: a failed condition is `AlreadyThere`, any other error an error.
+fn conditional_outcome(result: std::result::Result<(), (bool, crate::error::Error)>) -> Result<Written> {
+    match result {
+        Ok(()) => Ok(Written::Stored),
+        Err((true, _)) => Ok(Written::AlreadyThere),
+        Err((false, e)) => Err(e),
     }
 }
