@@ -485,6 +485,12 @@ impl Deps {
         }
     }
 
+    /// Redelivery and replay (`app::webhook_delivery`).
+    pub fn webhook_resend_ports(&self) -> crate::app::webhook_delivery::ResendPorts<'_> {
+        let store = &*self.store;
+        crate::app::webhook_delivery::ResendPorts { subscriptions: store, events: store, outbox: &*self.outbox, clock: &*self.clock }
+    }
+
     pub fn webhook_subscription_ports(&self) -> crate::app::webhooks::SubscriptionPorts<'_> {
         crate::app::webhooks::SubscriptionPorts { store: &*self.store, secrets: &*self.secrets, destinations: self.settings.webhook_destinations }
     }

@@ -6,7 +6,9 @@ use max_core::domain::webhook_delivery::DeliveryAttempt;
 use max_core::http::{PageBody, PageQuery};
 use utoipa::OpenApi;
 
-use crate::WebhookSubscriptionList;
+use max_core::app::webhook_delivery::Resent;
+
+use crate::{ReplayQuery, WebhookSubscriptionList};
 
 #[derive(OpenApi)]
 #[openapi(paths(
@@ -16,7 +18,9 @@ use crate::WebhookSubscriptionList;
     edit_webhook_subscription,
     delete_webhook_subscription,
     rotate_webhook_secret,
-    list_webhook_deliveries
+    list_webhook_deliveries,
+    redeliver_webhook,
+    replay_webhooks
 ))]
 struct Api;
 
@@ -87,3 +91,27 @@ fn rotate_webhook_secret() {}
         (status = 404, description = "No such subscription"),
     ))]
 fn list_webhook_deliveries() {}
+
+/// Sends the event of one logged attempt again, now, with the same `webhook-id` (its attempts
+/// count from 1 again). The feed keeps events 24 hours: an older one answers 409.
+#[utoipa::path(post, path = "/v1/webhook-subscriptions/{id}/deliveries/{deliveryId}/redeliver", tag = "webhooks",
+    params(("id" = String, Path), ("deliveryId" = String, Path, description = "An attempt's `id` from the attempt log")),
+    responses(
+        (status = 202, description = "Queued", body = Resent),
+        (status = 403, description = "Admins only"),
+        (status = 404, description = "No such subscription or attempt"),
+        (status = 409, description = "The subscription is switched off, or the event is no longer in the feed"),
+    ))]
+fn redeliver_webhook() {}
+
+/// Sends again every event of the feed from `since` on that the subscription wants, oldest
+/// first (the feed keeps events 24 hours: older ones are gone).
+#[utoipa::path(post, path = "/v1/webhook-subscriptions/{id}/replay", tag = "webhooks", params(("id" = String, Path), ReplayQuery),
+    responses(
+        (status = 202, description = "Queued (how many)", body = Resent),
+        (status = 403, description = "Admins only"),
+        (status = 404, description = "No such subscription"),
+        (status = 409, description = "The subscription is switched off"),
+        (status = 422, description = "`since` missing or not a time"),
+    ))]
+fn replay_webhooks() {}

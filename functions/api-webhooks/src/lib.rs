@@ -12,6 +12,10 @@
 //!   previous one also signs for 24 hours
 //! - `GET    /v1/webhook-subscriptions/{id}/deliveries?limit=&cursor=` (every attempt, newest first,
 //!   kept 30 days)
+//! - `POST   /v1/webhook-subscriptions/{id}/deliveries/{deliveryId}/redeliver` → 202: that attempt's
+//!   event sent again now (the feed keeps events 24 hours; an older one answers 409)
+//! - `POST   /v1/webhook-subscriptions/{id}/replay?since=` → 202: every event of the feed from
+//!   `since` on (RFC 3339; the feed keeps 24 hours) that the subscription wants, sent again
 //!
 //! Each route reads its query into a typed struct (`http::query_params`): an unknown parameter
 //! answers 422. The contract of these routes is `api::openapi()`.
@@ -20,13 +24,14 @@ pub mod api;
 
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, Response};
+use max_core::app::webhook_delivery as delivery;
 use max_core::app::webhooks as use_cases;
 use max_core::config::Deps;
 use max_core::domain::webhook_subscription::{WebhookSubscription, WebhookSubscriptionEdit, WebhookSubscriptionInput};
 use max_core::error::Error as AppError;
 use max_core::http::{NoQuery, PageBody, PageQuery, Role, caller, json, json_body, no_content, ok, query_params, respond, segments};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 pub async fn handle(req: Request, deps: &Deps) -> Result<Response<Body>, Error> {
     Ok(respond(route(&req, deps).await))
@@ -42,6 +47,8 @@ pub enum Route {
     Delete(String),
     RotateSecret(String),
     Deliveries(String),
+    Redeliver(String, String),
+    Replay(String),
 }
 
 impl Route {
@@ -55,9 +62,20 @@ impl Route {
             (&Method::DELETE, ["v1", "webhook-subscriptions", s]) => Route::Delete(id(s)),
             (&Method::POST, ["v1", "webhook-subscriptions", s, "rotate-secret"]) => Route::RotateSecret(id(s)),
             (&Method::GET, ["v1", "webhook-subscriptions", s, "deliveries"]) => Route::Deliveries(id(s)),
+            (&Method::POST, ["v1", "webhook-subscriptions", s, "deliveries", d, "redeliver"]) => Route::Redeliver(id(s), id(d)),
+            (&Method::POST, ["v1", "webhook-subscriptions", s, "replay"]) => Route::Replay(id(s)),
             _ => return None,
         })
     }
+}
+
+/// `POST …/{id}/replay?since=`: from when (RFC 3339) the feed's events are sent again.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReplayQuery {
+    /// Events that happened at or after this time (the feed keeps 24 hours).
+    pub since: chrono::DateTime<chrono::Utc>,
 }
 
 /// The organisation's subscriptions (20 at most: no cursor).
@@ -79,6 +97,10 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         let page = query_params::<PageQuery>(req)?.page()?;
         let found = use_cases::deliveries(ports.store, org, id, &page).await?;
         return Ok(ok(&PageBody { items: found.items, next_cursor: found.next_cursor }));
+    }
+    if let Route::Replay(id) = &route {
+        let ReplayQuery { since } = query_params(req)?;
+        return Ok(json(StatusCode::ACCEPTED, &delivery::replay(&deps.webhook_resend_ports(), org, id, since).await?));
     }
     let NoQuery {} = query_params(req)?;
     match route {
@@ -102,7 +124,8 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
             Ok(no_content())
         }
         Route::RotateSecret(id) => Ok(ok(&use_cases::rotate_secret(&ports, org, &id, now).await?)),
-        Route::Deliveries(_) => Err(AppError::NotFound("route")),
+        Route::Redeliver(id, attempt) => Ok(json(StatusCode::ACCEPTED, &delivery::redeliver(&deps.webhook_resend_ports(), org, &id, &attempt).await?)),
+        Route::Deliveries(_) | Route::Replay(_) => Err(AppError::NotFound("route")),
     }
 }
 

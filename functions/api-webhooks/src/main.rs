@@ -3,10 +3,11 @@
 
 use lambda_http::{Error, Request, run, service_fn};
 use max_core::config::{Deps, Needs, secrets_manager};
+use max_core::ports::Queue;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let deps = Deps::from_env(Needs { secrets: Some(secrets_manager), ..Needs::default() }).await;
+    let deps = Deps::from_env(Needs { queues: &[Queue::Webhooks], secrets: Some(secrets_manager), ..Needs::default() }).await;
     let deps = &deps;
     run(service_fn(move |req: Request| async move { api_webhooks::handle(req, deps).await })).await
 }

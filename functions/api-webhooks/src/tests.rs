@@ -21,6 +21,8 @@ async fn its_sample_events_answer_what_they_show() {
             ("edit-unknown.json", 404),
             ("get-unknown.json", 404),
             ("list.json", 200),
+            ("redeliver-unknown.json", 404),
+            ("replay-unknown.json", 404),
             ("rotate-secret-unknown.json", 404),
         ])
     );

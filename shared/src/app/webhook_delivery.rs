@@ -219,3 +219,78 @@ async fn follow_health(ports: &DeliveryPorts<'_>, read: &WebhookSubscription, ve
     }
     Ok(())
 }
+
+/// What sending events again takes: the subscription and its log, the feed, the queue.
+pub struct ResendPorts<'a> {
+    pub subscriptions: &'a dyn WebhookStore,
+    pub events: &'a dyn EventStore,
+    pub outbox: &'a dyn Outbox,
+    pub clock: &'a dyn Clock,
+}
+
+/// What a redelivery or a replay queued.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Resent {
+    /// The redelivery's id: its attempts count from 1 again and are logged apart.
+    pub redelivery_id: String,
+    /// Deliveries queued (one per event).
+    pub queued: usize,
+}
+
+/// A subscription that may be sent to now, or why not.
+async fn sendable(ports: &ResendPorts<'_>, org_id: &str, subscription_id: &str) -> Result<WebhookSubscription> {
+    let subscription = ports.subscriptions.webhook_subscription(org_id, subscription_id).await?.ok_or(Error::NotFound("webhook subscription"))?;
+    if !subscription.enabled {
+        return Err(Error::conflict("the subscription is switched off: enable it first (PATCH enabled: true)", "disabled"));
+    }
+    Ok(subscription)
+}
+
+/// The feed's event `seq`, while the feed keeps it (24 hours).
+async fn feed_event(events: &dyn EventStore, org_id: &str, seq: u64, now: DateTime<Utc>) -> Result<Option<DashboardEvent>> {
+    let found = events.events_after(org_id, seq.saturating_sub(1), 1).await?;
+    Ok(found.into_iter().find(|e| e.seq == seq && e.kind != EventKind::Void && !e.expired(now)))
+}
+
+/// Sends the event of one logged attempt again, now, as a new delivery (same `webhook-id`).
+/// The event must still be in the feed (kept 24 hours).
+pub async fn redeliver(ports: &ResendPorts<'_>, org_id: &str, subscription_id: &str, attempt_id: &str) -> Result<Resent> {
+    let now = ports.clock.now();
+    let subscription = sendable(ports, org_id, subscription_id).await?;
+    let attempt = ports.subscriptions.delivery_attempt(org_id, subscription_id, attempt_id).await?.ok_or(Error::NotFound("delivery"))?;
+    let Some(event) = feed_event(ports.events, org_id, attempt.event_seq, now).await? else {
+        return Err(Error::conflict("the event is no longer in the feed (it keeps events 24 hours)", "expired"));
+    };
+    let redelivery_id = crate::domain::ids::new_id(now);
+    let job = DeliveryJob { redelivery: Some(redelivery_id.clone()), ..DeliveryJob::first(org_id, &subscription.id, &event, now) };
+    ports.outbox.send_batch(Queue::Webhooks, &[message(&job)?]).await?;
+    Ok(Resent { redelivery_id, queued: 1 })
+}
+
+/// How many feed events one read takes while replaying.
+const REPLAY_PAGE: i32 = 100;
+
+/// Sends again every event the feed still has from `since` on (when it happened, the feed
+/// keeping 24 hours) that the subscription wants, oldest first, as one redelivery.
+pub async fn replay(ports: &ResendPorts<'_>, org_id: &str, subscription_id: &str, since: DateTime<Utc>) -> Result<Resent> {
+    let now = ports.clock.now();
+    let subscription = sendable(ports, org_id, subscription_id).await?;
+    let redelivery_id = crate::domain::ids::new_id(now);
+    let mut after = 0;
+    let mut jobs = Vec::new();
+    loop {
+        let page = ports.events.events_after(org_id, after, REPLAY_PAGE).await?;
+        let Some(last) = page.last().map(|e| e.seq) else { break };
+        for event in page.iter().filter(|e| e.at >= since && !e.expired(now) && subscription.wants(e.kind)) {
+            jobs.push(message(&DeliveryJob { redelivery: Some(redelivery_id.clone()), ..DeliveryJob::first(org_id, &subscription.id, event, now) })?);
+        }
+        if page.len() < REPLAY_PAGE as usize {
+            break;
+        }
+        after = last;
+    }
+    for batch in jobs.chunks(10) {
+        ports.outbox.send_batch(Queue::Webhooks, batch).await?;
+    }
+    Ok(Resent { redelivery_id, queued: jobs.len() })
+}

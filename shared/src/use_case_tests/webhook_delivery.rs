@@ -305,3 +305,53 @@ async fn a_refused_destination_or_a_final_answer_is_not_retried() {
     assert_eq!((not_found.outcome, not_found.next_attempt_at), (AttemptOutcome::Failed, None));
     assert!(w.jobs().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_logged_attempt_is_redelivered_with_the_same_id_and_a_fresh_count() {
+    let w = World::new();
+    let url = "https://crm.example.com/h";
+    let (sub, _) = w.subscribe("o1", url, &["*"]).await;
+    w.mem.webhooks.answer(url, [MemoryWebhookReceiver::status(404)]);
+    let event = w.record("o1", EventKind::TicketOpened, "k1").await;
+    let failed = answered(deliver(&w.ports(RetryTiming::Scheduled), &DeliveryJob::first("o1", &sub, &event, now())).await.unwrap());
+    let resend = ResendPorts { subscriptions: &*w.mem.store, events: &*w.mem.store, outbox: &*w.mem.outbox, clock: &*w.mem.clock };
+    // WHEN an admin redelivers the failed attempt
+    let resent = redeliver(&resend, "o1", &sub, &failed.id).await.unwrap();
+    assert_eq!(resent.queued, 1);
+    let job = w.jobs().remove(0);
+    assert_eq!((job.attempt, job.redelivery.as_deref(), job.event.seq), (1, Some(resent.redelivery_id.as_str()), event.seq));
+    // THEN it is sent again with the same webhook-id, logged as a new line
+    let again = answered(deliver(&w.ports(RetryTiming::Scheduled), &job).await.unwrap());
+    assert_eq!(again.message_id, failed.message_id);
+    assert_ne!(again.id, failed.id);
+    assert_eq!(again.outcome, AttemptOutcome::Delivered);
+    // AND another organisation's, an unknown attempt, or an event the feed no longer has is refused
+    assert!(matches!(redeliver(&resend, "o2", &sub, &failed.id).await, Err(crate::Error::NotFound(_))));
+    assert!(matches!(redeliver(&resend, "o1", &sub, "01JNOPE").await, Err(crate::Error::NotFound(_))));
+    // (the memory feed stamps events with the real time: step past this one's expiry)
+    w.mem.clock.advance(DateTime::from_timestamp(event.expires_at, 0).unwrap() - now() + Duration::seconds(1));
+    assert!(matches!(redeliver(&resend, "o1", &sub, &failed.id).await, Err(crate::Error::Conflict { .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_sends_the_wanted_events_since_a_time_once_each() {
+    let w = World::new();
+    let (sub, _) = w.subscribe("o1", "https://crm.example.com/h", &["ticket.opened", "ticket.closed"]).await;
+    let first = w.record("o1", EventKind::TicketOpened, "k1").await;
+    w.record("o1", EventKind::CallCompleted, "k2").await;
+    let closed = w.record("o1", EventKind::TicketClosed, "k3").await;
+    w.record("o2", EventKind::TicketOpened, "k4").await;
+    let resend = ResendPorts { subscriptions: &*w.mem.store, events: &*w.mem.store, outbox: &*w.mem.outbox, clock: &*w.mem.clock };
+    let resent = replay(&resend, "o1", &sub, now() - Duration::hours(1)).await.unwrap();
+    assert_eq!(resent.queued, 2);
+    let seqs: Vec<u64> = w.jobs().iter().map(|j| j.event.seq).collect();
+    assert_eq!(seqs, [first.seq, closed.seq]);
+    assert_eq!(replay(&resend, "o1", &sub, Utc::now() + Duration::hours(1)).await.unwrap().queued, 0, "nothing happened after a time to come");
+    assert_eq!(replay(&resend, "o1", &sub, first.at).await.unwrap().queued, 2, "events at `since` count");
+    w.jobs();
+    // A switched-off subscription replays nothing until it is enabled again
+    let sub_ports = SubscriptionPorts { store: &*w.mem.store, secrets: &*w.mem.secrets, destinations: Default::default() };
+    edit(&sub_ports, "o1", &sub, WebhookSubscriptionEdit { enabled: Some(false), ..Default::default() }, now()).await.unwrap();
+    assert!(matches!(replay(&resend, "o1", &sub, now() - Duration::hours(1)).await, Err(crate::Error::Conflict { .. })));
+    assert!(w.jobs().is_empty());
+}

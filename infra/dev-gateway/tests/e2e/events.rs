@@ -91,6 +91,8 @@ async fn every_sample_event_runs_through_its_handler() {
         ("api-webhooks/edit-unknown.json", 404),
         ("api-webhooks/get-unknown.json", 404),
         ("api-webhooks/list.json", 200),
+        ("api-webhooks/redeliver-unknown.json", 404),
+        ("api-webhooks/replay-unknown.json", 404),
         ("api-webhooks/rotate-secret-unknown.json", 404),
         ("api-channels/create-chat-app-key.json", 201),
         ("api-channels/list-chat-app-keys.json", 200),

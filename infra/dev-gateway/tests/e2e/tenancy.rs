@@ -241,6 +241,8 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("PATCH", "/v1/webhook-subscriptions/{id}", format!("/v1/webhook-subscriptions/{hook}"), json!({ "enabled": false })),
         ("POST", "/v1/webhook-subscriptions/{id}/rotate-secret", format!("/v1/webhook-subscriptions/{hook}/rotate-secret"), json!({})),
         ("GET", "/v1/webhook-subscriptions/{id}/deliveries", format!("/v1/webhook-subscriptions/{hook}/deliveries"), Value::Null),
+        ("POST", "/v1/webhook-subscriptions/{id}/deliveries/{deliveryId}/redeliver", format!("/v1/webhook-subscriptions/{hook}/deliveries/01JATTEMPT0000000000000000/redeliver"), json!({})),
+        ("POST", "/v1/webhook-subscriptions/{id}/replay", format!("/v1/webhook-subscriptions/{hook}/replay?since=2026-01-01T00:00:00Z"), json!({})),
         ("DELETE", "/v1/webhook-subscriptions/{id}", format!("/v1/webhook-subscriptions/{hook}"), Value::Null),
         ("GET", "/v1/agents/{id}", "/v1/agents/user_tenancy_agent".to_string(), Value::Null),
         ("PATCH", "/v1/agents/{id}", "/v1/agents/user_tenancy_agent".to_string(), json!({ "capacity": 1 })),

@@ -213,3 +213,31 @@ async fn after_rotate_secret_the_old_and_the_new_secret_both_verify() {
     assert_eq!(verified(new, &headers_of(&got[0]), &got[0].body), Ok("ticket.answered".to_string()));
     assert_eq!(verified(&old, &headers_of(&got[0]), &got[0].body), Ok("ticket.answered".to_string()));
 }
+
+#[tokio::test]
+async fn an_admin_redelivers_a_failed_attempt_and_replays_the_feed_since_a_time() {
+    let t = TestStack::start().await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(400)).up_to_n_times(1).with_priority(1).mount(&receiver).await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).with_priority(2).mount(&receiver).await;
+    let since = Utc::now() - chrono::Duration::seconds(1);
+    let (subscription, _) = subscribe(&t, &format!("{}/hooks", receiver.uri()), json!(["ticket.opened"])).await;
+    record(&t, EventKind::TicketOpened, "again-1").await;
+    // GIVEN the delivery failed for good (a 400)
+    let log = eventually("the failed attempt", WAIT, || async { Some(attempts(&t, &subscription).await).filter(|a| !a.is_empty()) }).await;
+    assert_eq!(log[0]["outcome"], "failed");
+    // WHEN the admin redelivers it THEN it is sent again with the same webhook-id
+    let attempt = log[0]["id"].as_str().unwrap();
+    let (status, resent) = t.post(&format!("/v1/webhook-subscriptions/{subscription}/deliveries/{attempt}/redeliver"), &t.org.admin, json!({})).await;
+    assert_eq!((status, resent["queued"].as_u64()), (StatusCode::ACCEPTED, Some(1)), "{resent}");
+    let got = requests(&receiver, 2).await;
+    assert_eq!(header(&got[1], "webhook-id"), header(&got[0], "webhook-id"));
+    // WHEN the admin replays since before the event THEN it comes a third time
+    let (status, replayed) = t.post(&format!("/v1/webhook-subscriptions/{subscription}/replay?since={}", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)), &t.org.admin, json!({})).await;
+    assert_eq!((status, replayed["queued"].as_u64()), (StatusCode::ACCEPTED, Some(1)), "{replayed}");
+    let got = requests(&receiver, 3).await;
+    assert_eq!(header(&got[2], "webhook-id"), header(&got[0], "webhook-id"));
+    // AND an attempt of no such id is 404
+    let (status, _) = t.post(&format!("/v1/webhook-subscriptions/{subscription}/deliveries/01JNOSUCHATTEMPT0000000000/redeliver"), &t.org.admin, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
