@@ -63,6 +63,7 @@ ENV_ARGS=(
   --env "NEXT_STEP_QUEUE_URL=http://{sink}/000000000000/max-bench-next-step.fifo"
   --env "CALLS_QUEUE_URL=http://{sink}/000000000000/max-bench-calls.fifo"
   --env "MEDIA_QUEUE_URL=http://{sink}/000000000000/max-bench-media"
+  --env "WEBHOOKS_QUEUE_URL=http://{sink}/000000000000/max-bench-webhooks"
   --env MEDIA_BUCKET=max-bench-media
   --env WHATSAPP_APP_SECRET=bench-app-secret
   --env WHATSAPP_VERIFY_TOKEN=bench-verify-token

@@ -64,6 +64,9 @@ pub struct TestOptions {
     pub webhooks_refuse_loopback: bool,
     /// Names the webhook sender resolves itself, to the addresses given (`DevOptions::webhook_hosts`).
     pub webhook_hosts: Vec<(String, std::net::IpAddr)>,
+    /// Webhook retries wait their scheduled delay, as when deployed (benchmarks); the dev stack
+    /// queues them at once.
+    pub webhooks_scheduled_retries: bool,
 }
 
 fn unique_prefix() -> String {
@@ -97,6 +100,7 @@ impl TestStack {
         dev.voice = options.twilio_url;
         dev.sandbox_media = options.sandbox_media;
         dev.webhooks_allow_loopback = !options.webhooks_refuse_loopback;
+        dev.webhooks_immediate_retries = !options.webhooks_scheduled_retries;
         for (host, ip) in options.webhook_hosts {
             dev.webhook_hosts.entry(host).or_default().push(ip);
         }

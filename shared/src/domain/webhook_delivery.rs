@@ -403,6 +403,20 @@ mod tests {
     }
 
     #[test]
+    fn every_catalogue_type_has_its_json_example_in_the_docs() {
+        let docs = include_str!("../../../docs/webhooks.md");
+        for kind in EventKind::CATALOGUE {
+            let heading = format!("### `{}`", kind.as_str());
+            let at = docs.find(&heading).unwrap_or_else(|| panic!("docs/webhooks.md has no example of {}", kind.as_str()));
+            let example = &docs[at..];
+            let json = &example[example.find("```json").unwrap() + 7..];
+            let body: serde_json::Value = serde_json::from_str(&json[..json.find("```").unwrap()]).unwrap();
+            assert_eq!(body["type"], kind.as_str());
+            assert!(body["data"].is_object());
+        }
+    }
+
+    #[test]
     fn the_log_keeps_the_first_thousand_bytes_on_a_character_boundary() {
         assert_eq!(logged_body(b"ok"), "ok");
         assert_eq!(logged_body(&[b'a'; 5000]).len(), 1000);
