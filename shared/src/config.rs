@@ -381,7 +381,11 @@ impl Deps {
 
     /// SLA policies, clocks and the scheduler (`app::sla`).
     pub fn sla_ports(&self) -> crate::app::sla::SlaPorts<'_> {
-        crate::app::sla::SlaPorts { sla: &*self.store, teams: &*self.store }
+        crate::app::sla::SlaPorts { sla: &*self.store, teams: &*self.store, routing: &*self.store }
+    }
+
+    pub fn routing_ports(&self) -> crate::app::routing::RoutingPorts<'_> {
+        crate::app::routing::RoutingPorts { routing: &*self.store, teams: &*self.store }
     }
 
     pub fn delivery_ports(&self) -> DeliveryPorts<'_> {

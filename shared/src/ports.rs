@@ -206,7 +206,8 @@ pub trait ConversationStore: Send + Sync {
     /// Saves a changed conversation (its `version` already advanced) over the version it was read
     /// at, refusing a lost update with `Error::LostUpdate`.
     async fn save_conversation(&self, conversation: &Conversation) -> Result<()>;
-    /// Closes the conversation and frees the customer's identity for a new one.
+    /// Closes the conversation and frees the customer's identity for a new one; the agent whose
+    /// place it held (`holds_capacity_of`) gets it back in the same write.
     async fn close(&self, conversation: &Conversation, at: DateTime<Utc>) -> Result<Written>;
     /// Reopens it, if the customer has no other open conversation on that number.
     async fn reopen(&self, conversation: &Conversation, at: DateTime<Utc>) -> Result<Written>;
@@ -1121,7 +1122,42 @@ pub trait SlaStore: Send + Sync {
     /// Saves the conversation as the scheduler changed it (steps flagged, violations, escalation;
     /// `version` advanced) and the steps' events, all or nothing: a conversation changed since it
     /// was read is `Error::LostUpdate`, and nothing is written.
-    async fn record_sla_steps(&self, conversation: &Conversation, events: &[crate::domain::event::NewEvent]) -> Result<()>;
+    /// `changes`: the agents' counters an escalation's reassignment moves (`domain::routing`).
+    async fn record_sla_steps(
+        &self,
+        conversation: &Conversation,
+        changes: &[crate::domain::routing::CapacityChange],
+        events: &[crate::domain::event::NewEvent],
+    ) -> Result<()>;
+}
+
+/// How an assignment's write ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssignmentWrite {
+    Stored,
+    /// The conversation is not at the version read: nothing was written.
+    ConversationChanged,
+    /// The agent named (a take within capacity) is not online below capacity: nothing was written.
+    AgentUnavailable(String),
+}
+
+/// Routing's reads and its one write (`docs/sla.md`): a team's queue oldest first, and the
+/// assignment written with the agents' counters and its events, all or nothing.
+#[async_trait]
+pub trait RoutingStore: Send + Sync {
+    /// The team's queue (open, with the team, no agent), the longest waiting first, at most `limit`.
+    async fn team_queue(&self, org_id: &str, team_id: &str, limit: usize) -> Result<Vec<Conversation>>;
+    /// A conversation read strongly consistent: routing decides from the latest write.
+    async fn conversation_for_routing(&self, org_id: &str, conversation_id: &str) -> Result<Option<Conversation>>;
+    /// Saves `conversation` over version `version - 1` with `changes` to the agents' counters (a
+    /// take within capacity only if the agent is online and below capacity; a take also sets
+    /// `last_assigned_at`) and `events`, all or nothing.
+    async fn save_assignment(
+        &self,
+        conversation: &Conversation,
+        changes: &[crate::domain::routing::CapacityChange],
+        events: &[crate::domain::event::NewEvent],
+    ) -> Result<AssignmentWrite>;
 }
 
 // ------------------------------------------------------------------ outbound webhooks (issue 15)
@@ -1209,6 +1245,7 @@ pub trait Stores:
     + CustomerContextReads
     + TeamStore
     + SlaStore
+    + RoutingStore
     + WebhookStore
 {
 }
@@ -1240,6 +1277,7 @@ impl<T> Stores for T where
         + CustomerContextReads
         + TeamStore
         + SlaStore
+        + RoutingStore
         + WebhookStore
         + ?Sized
 {

@@ -58,14 +58,14 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 (&Method::PATCH, ["v1", "conversations", id]) => {
                     caller.require(Role::Supervisor)?;
                     let edit: conversations::ConversationEdit = json_body(req)?;
-                    Ok(ok(&conversations::update(&*deps.store, &deps.sla_ports(), &caller.org_id, id, &edit, deps.clock.now()).await?))
+                    Ok(ok(&conversations::update(&deps.sla_ports(), &deps.routing_ports(), &caller.org_id, id, &edit, deps.clock.now()).await?))
                 }
                 (&Method::POST, ["v1", "conversations", id, "assign"]) => assign(req, deps, &caller, id).await,
                 (&Method::POST, ["v1", "conversations", id, "close"]) => {
-                    Ok(ok(&conversations::close(&*deps.store, &caller.org_id, id, deps.clock.now()).await?))
+                    Ok(ok(&conversations::close(&*deps.store, &deps.routing_ports(), &caller.org_id, id, deps.clock.now()).await?))
                 }
                 (&Method::POST, ["v1", "conversations", id, "reopen"]) => {
-                    Ok(ok(&conversations::reopen(&*deps.store, &caller.org_id, id, deps.clock.now()).await?))
+                    Ok(ok(&conversations::reopen(&*deps.store, &deps.routing_ports(), &caller.org_id, id, deps.clock.now()).await?))
                 }
                 (&Method::GET, ["v1", "settings", "rate-limits"]) => Ok(ok(&rate_limits::settings(&*deps.store, &caller.org_id).await?)),
                 (&Method::PUT, ["v1", "settings", "rate-limits"]) => {
@@ -219,7 +219,7 @@ pub struct AssignBody {
 
 async fn assign(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> Result<Response<Body>, AppError> {
     let body: AssignBody = json_body(req)?;
-    let conversation = conversations::assign(&*deps.store, &caller.org_id, id, body.assignee_id.as_deref(), deps.clock.now()).await?;
+    let conversation = conversations::assign(&deps.routing_ports(), &caller.org_id, id, body.assignee_id.as_deref(), caller.role >= Role::Admin, deps.clock.now()).await?;
     Ok(ok(&conversation))
 }
 

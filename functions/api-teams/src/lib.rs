@@ -193,7 +193,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 }
                 Route::MyAvailability => {
                     let input: AvailabilityInput = json_body(req)?;
-                    Ok(ok(&use_cases::set_availability(store, org, &caller.user_id, input.availability, now).await?))
+                    Ok(ok(&use_cases::set_availability(&deps.routing_ports(), org, &caller.user_id, input.availability, now).await?))
                 }
                 Route::Policies => Ok(ok(&PolicyList { items: sla::list(store, org).await? })),
                 Route::CreatePolicy => {

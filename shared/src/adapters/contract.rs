@@ -134,6 +134,8 @@ macro_rules! store_contract {
             sla_policies_are_created_once_saved_over_the_version_read_and_deleted,
             the_sla_deadline_index_holds_open_conversations_at_their_next_step,
             sla_steps_are_written_with_their_events_over_the_version_read,
+            an_assignment_takes_a_place_only_online_and_below_capacity_all_or_nothing,
+            a_close_gives_the_holders_place_back_and_the_queue_is_oldest_first,
             a_link_switches_customers_and_identities_all_or_nothing,
             conversations_move_a_page_at_a_time_each_once,
             a_webhook_subscription_is_created_once_listed_and_saved_over_the_version_read,
@@ -757,6 +759,97 @@ pub async fn the_sla_deadline_index_holds_open_conversations_at_their_next_step<
     assert!(s.sla_due(t(5), t(5)).await.unwrap().is_empty());
 }
 
+/// An online agent of capacity 1 in team `t1`, stored.
+async fn stored_agent<S: Stores + ?Sized>(s: &S, id: &str, capacity: u32, online: bool) -> crate::domain::agent::Agent {
+    use crate::domain::agent::{Agent, AgentInput, Availability};
+    let input = AgentInput { user_id: id.into(), name: id.into(), team_ids: vec!["t1".into()], skills: Default::default(), languages: vec![], capacity };
+    let agent = Agent::new(ORG, input, t(0)).unwrap();
+    assert_eq!(s.create_agent(&agent).await.unwrap(), Written::Stored);
+    if !online {
+        return agent;
+    }
+    let online = agent.with_availability(Availability::Online, t(0)).unwrap();
+    assert_eq!(s.save_agent(&online).await.unwrap(), Written::Stored);
+    online
+}
+
+/// A stored conversation queued in team `t1`.
+async fn queued_conversation<S: Stores + ?Sized>(s: &S, id: &str, last_message_at: DateTime<Utc>) -> Conversation {
+    let c = stored_conversation(s, ORG, id, last_message_at).await.in_team(Some("t1"));
+    let c = next_version(&c);
+    s.save_conversation(&c).await.unwrap();
+    c
+}
+
+pub async fn an_assignment_takes_a_place_only_online_and_below_capacity_all_or_nothing<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::routing::{AssignedBy, Hold, assign, assignment_events};
+    stored_agent(s, "ana", 1, true).await;
+    stored_agent(s, "off", 5, false).await;
+    let first = queued_conversation(s, "c-r1", t(1)).await;
+    let second = queued_conversation(s, "c-r2", t(2)).await;
+    let assigned = |c: &Conversation, agent: &str, hold: Hold| {
+        let mut next = next_version(c);
+        let changes = assign(&mut next, Some(agent), hold, t(3));
+        let events = assignment_events(&next, c.assignee_id.as_deref(), AssignedBy::Routing, t(3));
+        (next, changes, events)
+    };
+    // Offline: refused, nothing written (neither the conversation nor the event).
+    let (next, changes, events) = assigned(&first, "off", Hold::WithinCapacity);
+    assert_eq!(s.save_assignment(&next, &changes, &events).await.unwrap(), AssignmentWrite::AgentUnavailable("off".into()));
+    assert_eq!(s.conversation_for_routing(ORG, "c-r1").await.unwrap().unwrap().assignee_id, None);
+    assert!(s.events_after(ORG, 0, 10).await.unwrap().iter().all(|e| e.kind == EventKind::Void));
+    // Online below capacity: the conversation, the counter, the idle time and the event at once.
+    let (next, changes, events) = assigned(&first, "ana", Hold::WithinCapacity);
+    assert_eq!(s.save_assignment(&next, &changes, &events).await.unwrap(), AssignmentWrite::Stored);
+    let ana = s.agent(ORG, "ana").await.unwrap().unwrap();
+    assert_eq!((ana.open_count, ana.last_assigned_at, ana.version), (1, Some(t(3)), 3));
+    let stored = s.conversation_for_routing(ORG, "c-r1").await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.assignee_id.as_deref(), stored.holds_capacity_of.as_deref()), (ConversationStatus::Assigned, Some("ana"), Some("ana")));
+    assert_eq!(s.events_after(ORG, 0, 10).await.unwrap().iter().filter(|e| e.kind == EventKind::ConversationAssigned).count(), 1);
+    // At capacity: refused; over the stale version: the conversation changed.
+    let (next, changes, events) = assigned(&second, "ana", Hold::WithinCapacity);
+    assert_eq!(s.save_assignment(&next, &changes, &events).await.unwrap(), AssignmentWrite::AgentUnavailable("ana".into()));
+    let (next, changes, events) = assigned(&first, "off", Hold::OverCapacity);
+    assert_eq!(s.save_assignment(&next, &changes, &events).await.unwrap(), AssignmentWrite::ConversationChanged);
+    // Over capacity (an admin): taken anyway; an agent's edit read before is then a lost update.
+    let before_edit = s.agent(ORG, "ana").await.unwrap().unwrap();
+    let (next, changes, events) = assigned(&second, "ana", Hold::OverCapacity);
+    assert_eq!(s.save_assignment(&next, &changes, &events).await.unwrap(), AssignmentWrite::Stored);
+    assert_eq!(s.agent(ORG, "ana").await.unwrap().unwrap().open_count, 2);
+    let edit = crate::domain::agent::AgentEdit { capacity: Some(9), ..Default::default() };
+    assert_eq!(s.save_agent(&before_edit.edited(&edit, t(4)).unwrap()).await.unwrap(), Written::AlreadyThere, "the counter is not put back");
+    // No such agent: refused even over capacity (no agent is created by a counter).
+    let third = queued_conversation(s, "c-r3", t(3)).await;
+    let (next, changes, events) = assigned(&third, "ghost", Hold::OverCapacity);
+    assert_eq!(s.save_assignment(&next, &changes, &events).await.unwrap(), AssignmentWrite::AgentUnavailable("ghost".into()));
+    assert_eq!(s.agent(ORG, "ghost").await.unwrap(), None);
+}
+
+pub async fn a_close_gives_the_holders_place_back_and_the_queue_is_oldest_first<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::routing::{Hold, assign};
+    stored_agent(s, "ana", 2, true).await;
+    let newer = queued_conversation(s, "c-q-newer", t(9)).await;
+    let older = queued_conversation(s, "c-q-older", t(2)).await;
+    queued_conversation(s, "c-q-middle", t(5)).await;
+    let queue = s.team_queue(ORG, "t1", 10).await.unwrap();
+    assert_eq!(queue.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c-q-older", "c-q-middle", "c-q-newer"]);
+    assert_eq!(s.team_queue(ORG, "t1", 1).await.unwrap().len(), 1);
+    assert!(s.team_queue(OTHER, "t1", 10).await.unwrap().is_empty());
+    let mut taken = next_version(&older);
+    let changes = assign(&mut taken, Some("ana"), Hold::WithinCapacity, t(10));
+    assert_eq!(s.save_assignment(&taken, &changes, &[]).await.unwrap(), AssignmentWrite::Stored);
+    assert_eq!(s.team_queue(ORG, "t1", 10).await.unwrap().iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["c-q-middle", "c-q-newer"], "an assigned one leaves the queue");
+    assert_eq!(s.agent(ORG, "ana").await.unwrap().unwrap().open_count, 1);
+    // The close gives the place back in its own write; the closed conversation holds nothing.
+    assert_eq!(s.close(&taken, t(11)).await.unwrap(), Written::Stored);
+    assert_eq!(s.agent(ORG, "ana").await.unwrap().unwrap().open_count, 0);
+    let closed = s.conversation_for_routing(ORG, "c-q-older").await.unwrap().unwrap();
+    assert_eq!((closed.status, closed.holds_capacity_of), (ConversationStatus::Closed, None));
+    // A conversation holding no place closes without touching any agent.
+    assert_eq!(s.close(&newer, t(12)).await.unwrap(), Written::Stored);
+    assert_eq!(s.agent(ORG, "ana").await.unwrap().unwrap().open_count, 0);
+}
+
 pub async fn sla_steps_are_written_with_their_events_over_the_version_read<S: Stores + ?Sized>(s: &S) {
     let policy = sla_policy(ORG, "01POLICY");
     let c = with_sla_clock(&stored_conversation(s, ORG, "c-steps", t(0)).await, &policy, t(0));
@@ -771,19 +864,19 @@ pub async fn sla_steps_are_written_with_their_events_over_the_version_read<S: St
     // Over a stale version: nothing written, the event neither.
     let mut stale = warned.clone();
     stale.version += 1;
-    assert!(matches!(s.record_sla_steps(&stale, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))));
+    assert!(matches!(s.record_sla_steps(&stale, &[], std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))));
     assert!(s.events_after(ORG, 0, 10).await.unwrap().iter().all(|e| e.kind != EventKind::SlaWarning));
     // Over the version read: the flag, the next index entry and the event together.
-    s.record_sla_steps(&warned, std::slice::from_ref(&event)).await.unwrap();
+    s.record_sla_steps(&warned, &[], std::slice::from_ref(&event)).await.unwrap();
     let stored = s.conversation_for_sla(ORG, "c-steps").await.unwrap().unwrap();
     assert!(stored.sla.as_ref().unwrap().frt.as_ref().unwrap().warned);
     assert_eq!(s.events_after(ORG, 0, 10).await.unwrap().iter().filter(|e| e.kind == EventKind::SlaWarning).count(), 1);
     assert!(s.sla_due(t(5), t(5)).await.unwrap().is_empty(), "the warning is taken");
     assert_eq!(s.sla_due(t(10), t(10)).await.unwrap().len(), 1, "the breach is next");
     // The same steps again (a second scheduler over the same read) write nothing more.
-    assert!(matches!(s.record_sla_steps(&warned, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))));
+    assert!(matches!(s.record_sla_steps(&warned, &[], std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))));
     warned.version += 1;
-    assert!(matches!(s.record_sla_steps(&warned, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))), "an event recorded once");
+    assert!(matches!(s.record_sla_steps(&warned, &[], std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))), "an event recorded once");
     assert_eq!(s.events_after(ORG, 0, 10).await.unwrap().iter().filter(|e| e.kind == EventKind::SlaWarning).count(), 1);
 }
 

@@ -7,56 +7,89 @@ use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
 use crate::app::sla::SlaPorts;
 use crate::domain::sla::Priority;
-use crate::ports::{ConversationStore, Written};
+use crate::app::routing::RoutingPorts;
+use crate::domain::routing::{self, AssignedBy, Hold, assignment_events};
+use crate::ports::{AssignmentWrite, ConversationStore, Written};
 
 pub async fn get(store: &dyn ConversationStore, org_id: &str, id: &str) -> Result<Conversation> {
     store.conversation(org_id, id).await?.ok_or(Error::NotFound("conversation"))
 }
 
-/// Assigns the conversation to an agent (`None` unassigns it), over the version read.
-pub async fn assign(store: &dyn ConversationStore, org_id: &str, id: &str, assignee_id: Option<&str>, now: DateTime<Utc>) -> Result<Conversation> {
-    retry_lost_updates("conversation", |_| async move {
-        let mut c = get(store, org_id, id).await?;
-        c.assignee_id = assignee_id.map(str::to_string);
-        c.settle_status();
+/// Assigns the conversation by hand (`None` unassigns it), over the version read. An agent of a
+/// team's conversation is counted against their capacity: a full (or not online) agent is 409
+/// unless `over_capacity` (admins may exceed it). The place given back, or a conversation left
+/// in its queue, is routed again at once (never back to the one who left it).
+pub async fn assign(ports: &RoutingPorts<'_>, org_id: &str, id: &str, assignee_id: Option<&str>, over_capacity: bool, now: DateTime<Utc>) -> Result<Conversation> {
+    let hold = match assignee_id {
+        Some(a) if ports.teams.agent(org_id, a).await?.is_some() => if over_capacity { Hold::OverCapacity } else { Hold::WithinCapacity },
+        _ => Hold::NotCounted,
+    };
+    let (c, before, released) = retry_lost_updates("conversation", |_| async move {
+        let mut c = ports.routing.conversation_for_routing(org_id, id).await?.ok_or(Error::NotFound("conversation"))?;
+        let before = c.assignee_id.clone();
+        let held = c.holds_capacity_of.clone();
+        let changes = routing::assign(&mut c, assignee_id, hold, now);
         c.updated_at = now;
         c.version += 1;
-        store.save_conversation(&c).await?;
-        Ok(c)
+        let events = assignment_events(&c, before.as_deref(), AssignedBy::Manual, now);
+        match ports.routing.save_assignment(&c, &changes, &events).await? {
+            AssignmentWrite::Stored => {
+                let released = held.filter(|h| c.holds_capacity_of.as_ref() != Some(h));
+                Ok((c, before, released))
+            }
+            AssignmentWrite::ConversationChanged => Err(Error::LostUpdate("conversation")),
+            AssignmentWrite::AgentUnavailable(agent) => Err(Error::conflict(format!("agent {agent} is at capacity or not online (an admin may assign over capacity)"), "at_capacity")),
+        }
     })
-    .await
+    .await?;
+    let c = crate::app::routing::route(ports, c, before.as_deref(), now).await?;
+    if let Some(agent) = released {
+        crate::app::routing::agent_freed(ports, org_id, &agent, Some(&c.id), now).await?;
+    }
+    Ok(c)
 }
 
-/// Closes an open conversation. Closing a closed one again is harmless.
-pub async fn close(store: &dyn ConversationStore, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Conversation> {
-    retry_lost_updates("conversation", |_| async move {
+/// Closes an open conversation. Closing a closed one again is harmless. The place it held of
+/// its agent's capacity is given back in the close's write, and the agent takes the longest
+/// waiting conversation of their teams.
+pub async fn close(store: &dyn ConversationStore, routing: &RoutingPorts<'_>, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Conversation> {
+    let (closed, released) = retry_lost_updates("conversation", |_| async move {
         let mut c = get(store, org_id, id).await?;
         if c.status == ConversationStatus::Closed {
-            return Ok(c);
+            return Ok((c, None));
         }
         // The store writes the conversation as given, closed: its clocks stopped with it.
         c.close_reason = Some(CloseReason::Agent);
         c.closing(now);
         store.close(&c, now).await?;
-        get(store, org_id, id).await
+        Ok((get(store, org_id, id).await?, c.holds_capacity_of.clone()))
     })
-    .await
+    .await?;
+    if let Some(agent) = released {
+        crate::app::routing::agent_freed(routing, org_id, &agent, None, now).await?;
+    }
+    Ok(closed)
 }
 
-/// Reopens a closed conversation, unless the customer has since started another one.
-pub async fn reopen(store: &dyn ConversationStore, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Conversation> {
-    retry_lost_updates("conversation", |_| async move {
+/// Reopens a closed conversation, unless the customer has since started another one. In a team
+/// it goes back to the team's queue (its agent may be away by now) and is routed again.
+pub async fn reopen(store: &dyn ConversationStore, routing: &RoutingPorts<'_>, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Conversation> {
+    let reopened = retry_lost_updates("conversation", |_| async move {
         let mut c = get(store, org_id, id).await?;
         if c.status.is_open() {
             return Ok(c);
         }
         c.close_reason = None;
+        if c.team_id.is_some() {
+            c.assignee_id = None;
+        }
         match store.reopen(&c, now).await? {
             Written::Stored => get(store, org_id, id).await,
             Written::AlreadyThere => Err(Error::conflict("the customer has another open conversation on this number", "closed")),
         }
     })
-    .await
+    .await?;
+    crate::app::routing::route(routing, reopened, None, now).await
 }
 
 /// `PATCH /v1/conversations/{id}` (supervisors and admins): the team, priority and required
@@ -76,7 +109,7 @@ pub struct ConversationEdit {
     pub required_skills: Option<Vec<String>>,
 }
 
-pub async fn update(conversations: &dyn ConversationStore, sla: &SlaPorts<'_>, org_id: &str, id: &str, edit: &ConversationEdit, now: DateTime<Utc>) -> Result<Conversation> {
+pub async fn update(sla: &SlaPorts<'_>, routing: &RoutingPorts<'_>, org_id: &str, id: &str, edit: &ConversationEdit, now: DateTime<Utc>) -> Result<Conversation> {
     if let Some(Some(team)) = &edit.team_id
         && sla.teams.team(org_id, team).await?.is_none()
     {
@@ -84,11 +117,18 @@ pub async fn update(conversations: &dyn ConversationStore, sla: &SlaPorts<'_>, o
     }
     let skills = edit.required_skills.as_ref().map(|s| crate::domain::agent::skill_names(s, "required_skills")).transpose()?;
     let skills = &skills;
-    retry_lost_updates("conversation", |_| async move {
-        let mut c = get(conversations, org_id, id).await?;
+    let (c, released) = retry_lost_updates("conversation", |_| async move {
+        let mut c = routing.routing.conversation_for_routing(org_id, id).await?.ok_or(Error::NotFound("conversation"))?;
         let before = (c.team_id.clone(), c.priority);
-        if let Some(team) = &edit.team_id {
+        let assignee = c.assignee_id.clone();
+        let held = c.holds_capacity_of.clone();
+        let mut changes = Vec::new();
+        if let Some(team) = &edit.team_id
+            && *team != c.team_id
+        {
+            // Another team's queue: its own agents take it (the agent it had is of the old one).
             c.team_id = team.clone();
+            changes = routing::assign(&mut c, None, Hold::NotCounted, now);
         }
         if let Some(priority) = edit.priority {
             c.priority = priority;
@@ -102,8 +142,19 @@ pub async fn update(conversations: &dyn ConversationStore, sla: &SlaPorts<'_>, o
         }
         c.updated_at = now;
         c.version += 1;
-        conversations.save_conversation(&c).await?;
-        Ok(c)
+        let events = assignment_events(&c, assignee.as_deref(), AssignedBy::Manual, now);
+        match routing.routing.save_assignment(&c, &changes, &events).await? {
+            AssignmentWrite::Stored => {
+                let released = held.filter(|h| c.holds_capacity_of.as_ref() != Some(h));
+                Ok((c, released))
+            }
+            _ => Err(Error::LostUpdate("conversation")),
+        }
     })
-    .await
+    .await?;
+    let c = crate::app::routing::route(routing, c, None, now).await?;
+    if let Some(agent) = released {
+        crate::app::routing::agent_freed(routing, org_id, &agent, Some(&c.id), now).await?;
+    }
+    Ok(c)
 }

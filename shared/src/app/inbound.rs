@@ -361,16 +361,24 @@ async fn record(
     started: Option<CustomerBlock>,
 ) -> Result<Option<Received>> {
     let org = conversation.org_id.clone();
+    let first = conversation.first_message_at.is_none();
     // The clocks move in the same write as the message (the deadline index is the conversation's).
     crate::app::sla::customer_wrote(&ports.sla, &mut conversation, message.created_at, ports.clock.now()).await?;
     conversation.touch_inbound(message.created_at, &message.id, inbound.text.as_deref().or(Some(&inbound.kind)));
     conversation.version += 1;
+    let routing = ports.sla.routing_ports();
     match ports.messages.record_inbound(&message, &conversation).await? {
-        Written::Stored => Ok(Some(Received { conversation, message, inbound: inbound.clone(), repeated: false, rate_limit: started })),
+        Written::Stored => {
+            // A new conversation in a team's queue goes to an agent now (`app::routing`).
+            let conversation = if first { crate::app::routing::route(&routing, conversation, None, ports.clock.now()).await? } else { conversation };
+            Ok(Some(Received { conversation, message, inbound: inbound.clone(), repeated: false, rate_limit: started }))
+        }
         Written::AlreadyThere => match ports.messages.unhandled_inbound(&org, &inbound.wamid).await? {
-            // Stored by an earlier delivery of this job that failed before handing it on.
+            // Stored by an earlier delivery of this job that failed before handing it on (maybe
+            // before routing it: a queued conversation is routed again, which is harmless).
             Some(stored) => {
                 let conversation = ports.conversations.conversation(&org, &stored.conversation_id).await?.ok_or(Error::NotFound("conversation"))?;
+                let conversation = crate::app::routing::route(&routing, conversation, None, ports.clock.now()).await?;
                 info!(wamid = inbound.wamid, "duplicate message still owed its handling: handed on");
                 let rate_limit = started.filter(|_| stored.rate_limited);
                 Ok(Some(Received { conversation, message: stored, inbound: inbound.clone(), repeated: true, rate_limit }))

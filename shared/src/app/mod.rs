@@ -17,6 +17,7 @@ pub mod inbound;
 pub mod interactions;
 pub mod media;
 pub mod rate_limits;
+pub mod routing;
 pub mod sla;
 pub mod support;
 pub mod teams;

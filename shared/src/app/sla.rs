@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use crate::domain::business_hours::BusinessCalendar;
 use crate::domain::conversation::Conversation;
 use crate::domain::event::{EventKind, NewEvent};
+use crate::domain::routing::{AssignedBy, Hold, assignment_events};
 use crate::domain::ids::new_id;
 use crate::domain::sla::{FiredStep, MAX_POLICIES, SlaPolicy, SlaPolicyEdit, SlaPolicyInput, SlaStep, applicable_policy};
 use crate::error::{Error, Result};
@@ -25,6 +26,14 @@ use crate::ports::{SlaStore, TeamStore, Written};
 pub struct SlaPorts<'a> {
     pub sla: &'a dyn SlaStore,
     pub teams: &'a dyn TeamStore,
+    /// An escalation to another team routes the conversation in its new queue.
+    pub routing: &'a dyn crate::ports::RoutingStore,
+}
+
+impl<'a> SlaPorts<'a> {
+    pub fn routing_ports(&self) -> crate::app::routing::RoutingPorts<'a> {
+        crate::app::routing::RoutingPorts { routing: self.routing, teams: self.teams }
+    }
 }
 
 // ------------------------------------------------------------------ policies
@@ -205,9 +214,9 @@ async fn take_steps(
     calendars: &Calendars,
 ) -> Result<Vec<FiredStep>> {
     let fired = retry_lost_updates("conversation", |_| async move {
-        let Some(mut c) = ports.sla.conversation_for_sla(org_id, conversation_id).await? else { return Ok(Vec::new()) };
+        let Some(mut c) = ports.sla.conversation_for_sla(org_id, conversation_id).await? else { return Ok((Vec::new(), None, None)) };
         if !c.status.is_open() || c.sla.is_none() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None, None));
         }
         let calendar = match c.sla_calendar_team().map(str::to_string) {
             Some(team) => {
@@ -223,28 +232,57 @@ async fn take_steps(
             }
             None => None,
         };
-        let Some(sla) = c.sla.as_mut() else { return Ok(Vec::new()) };
+        let Some(sla) = c.sla.as_mut() else { return Ok((Vec::new(), None, None)) };
         let before = sla.check_at;
         let fired = sla.fire_due(now, calendar.as_ref());
         if fired.is_empty() && before == sla.check_at {
             // A stale index entry (the conversation moved on): nothing to write.
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None, None));
         }
         let escalation = sla.policy.escalation.clone();
+        let before = (c.assignee_id.clone(), c.holds_capacity_of.clone());
+        let mut changes = Vec::new();
         if let Some(e) = escalation.as_ref().filter(|_| fired.iter().any(|f| f.step == SlaStep::Escalation)) {
             c.escalate(e);
+            let after = c.assignee_id.clone();
+            if after != before.0 {
+                // The escalation's agent is counted even over capacity (the policy named them);
+                // the agent it leaves gets their place back in the same write.
+                c.assignee_id = before.0.clone();
+                let hold = match &after {
+                    Some(a) if ports.teams.agent(org_id, a).await?.is_some() => Hold::OverCapacity,
+                    _ => Hold::NotCounted,
+                };
+                changes = crate::domain::routing::assign(&mut c, after.as_deref(), hold, now);
+            }
         }
-        // Events show the conversation as the steps left it (an escalation's new team, priority).
-        let events = fired.iter().map(|f| step_event(&c, f, escalation.as_ref(), now)).collect::<Vec<_>>();
         c.updated_at = c.updated_at.max(now);
         c.version += 1;
-        ports.sla.record_sla_steps(&c, &events).await?;
+        // Events show the conversation as the steps left it (an escalation's new team, priority).
+        let mut events = fired.iter().map(|f| step_event(&c, f, escalation.as_ref(), now)).collect::<Vec<_>>();
+        events.extend(assignment_events(&c, before.0.as_deref(), AssignedBy::Escalation, now));
+        ports.sla.record_sla_steps(&c, &changes, &events).await?;
         for f in &fired {
             info!(org_id, conversation_id, metric = f.metric.as_str(), step = f.step.as_str(), "SLA step taken");
         }
-        Ok(fired)
+        let released = before.1.filter(|h| c.holds_capacity_of.as_ref() != Some(h));
+        let escalated = fired.iter().any(|f| f.step == SlaStep::Escalation);
+        Ok((fired, escalated.then_some(c), released))
     })
     .await;
+    // An escalation to a team's queue is routed there; the agent it left takes the next one.
+    let fired = match fired {
+        Ok((fired, Some(c), released)) if !fired.is_empty() => {
+            let routing = ports.routing_ports();
+            let c = crate::app::routing::route(&routing, c, None, now).await?;
+            if let Some(agent) = released {
+                crate::app::routing::agent_freed(&routing, org_id, &agent, Some(&c.id), now).await?;
+            }
+            Ok(fired)
+        }
+        Ok((fired, _, _)) => Ok(fired),
+        Err(e) => Err(e),
+    };
     if let Err(e) = &fired {
         warn!(org_id, conversation_id, error = %e, "SLA steps not taken");
     }

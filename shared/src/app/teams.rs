@@ -122,9 +122,12 @@ pub async fn edit_agent(store: &dyn TeamStore, org_id: &str, user_id: &str, edit
 }
 
 /// The caller's own availability (404 when they are not an agent of the organisation); the same
-/// availability again changes nothing.
-pub async fn set_availability(store: &dyn TeamStore, org_id: &str, user_id: &str, availability: Availability, now: DateTime<Utc>) -> Result<Agent> {
-    retry_lost_updates("agent", |_| async move {
+/// availability again changes nothing. Coming online, they take the longest waiting
+/// conversations of their teams' queues at once, as many as they have places. Going away or
+/// offline keeps what they have (they come back to it; a supervisor reassigns it if not).
+pub async fn set_availability(ports: &crate::app::routing::RoutingPorts<'_>, org_id: &str, user_id: &str, availability: Availability, now: DateTime<Utc>) -> Result<Agent> {
+    let store = ports.teams;
+    let saved = retry_lost_updates("agent", |_| async move {
         let current = agent(store, org_id, user_id).await?;
         let Some(changed) = current.with_availability(availability, now) else { return Ok(current) };
         match store.save_agent(&changed).await? {
@@ -132,5 +135,12 @@ pub async fn set_availability(store: &dyn TeamStore, org_id: &str, user_id: &str
             Written::AlreadyThere => Err(Error::LostUpdate("agent")),
         }
     })
-    .await
+    .await?;
+    if saved.availability != Availability::Online {
+        return Ok(saved);
+    }
+    if crate::app::routing::agent_freed(ports, org_id, user_id, None, now).await?.is_empty() {
+        return Ok(saved);
+    }
+    agent(store, org_id, user_id).await
 }

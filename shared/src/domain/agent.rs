@@ -43,6 +43,13 @@ pub struct Agent {
     pub availability: Availability,
     #[serde(default)]
     pub availability_changed_at: Option<DateTime<Utc>>,
+    /// Open conversations of a team held by the agent (routing's and manual assignments): kept by
+    /// the writes that assign, unassign and close, in the same transaction (`docs/sla.md`).
+    #[serde(default)]
+    pub open_count: i64,
+    /// The agent's latest assignment: the longest idle goes first among equals (round robin).
+    #[serde(default)]
+    pub last_assigned_at: Option<DateTime<Utc>>,
     pub version: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -209,6 +216,8 @@ impl Agent {
             capacity: check_capacity(input.capacity)?,
             availability: Availability::Offline,
             availability_changed_at: None,
+            open_count: 0,
+            last_assigned_at: None,
             version: 1,
             created_at: now,
             updated_at: now,

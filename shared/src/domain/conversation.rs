@@ -117,6 +117,10 @@ pub struct Conversation {
     /// The running SLA clocks and the violations (`docs/sla.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla: Option<ConversationSla>,
+    /// The agent whose `open_count` counts this conversation (its assignee, when the assignment
+    /// counted: an agent, in a team); the close and the unassignment give that place back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holds_capacity_of: Option<String>,
     /// Counts writes; a write of version n succeeds only over version n-1 (optimistic locking).
     #[serde(default)]
     pub version: u64,
@@ -165,6 +169,7 @@ impl Conversation {
             waiting_since: None,
             sla_policy_id: None,
             sla: None,
+            holds_capacity_of: None,
             version: 1,
         }
     }
@@ -354,7 +359,7 @@ mod tests {
             assignee_id: None, state: "menu".into(), ticket_id: None, created_at: t(0), updated_at: t(0),
             last_message_at: t(0), last_message_preview: None, last_inbound_at: None, last_inbound_message_id: None, window_closes_at: None,
             closed_at: None, close_reason: None, team_id: None, priority: Priority::Normal, required_skills: vec![],
-            first_message_at: None, first_response_at: None, waiting_since: None, sla_policy_id: None, sla: None, version: 1,
+            first_message_at: None, first_response_at: None, waiting_since: None, sla_policy_id: None, sla: None, holds_capacity_of: None, version: 1,
         };
         c.touch_inbound(t(200), "M2", Some("new"));
         c.touch_inbound(t(100), "M1", Some("old"));

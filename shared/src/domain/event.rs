@@ -92,6 +92,13 @@ pub enum EventKind {
     /// given back).
     #[serde(rename = "customer.unlinked")]
     CustomerUnlinked,
+    /// A conversation got an agent (`data`: `assignee_id`, `team_id`, `by`: `routing`, `manual`
+    /// or `escalation`).
+    #[serde(rename = "conversation.assigned")]
+    ConversationAssigned,
+    /// A conversation's agent left it (`data.assignee_id`: who had it; `by` as above).
+    #[serde(rename = "conversation.unassigned")]
+    ConversationUnassigned,
     /// A number taken by a duplicate that found its event already recorded: keeps the sequence
     /// gap-free, never shown.
     #[serde(rename = "void")]
@@ -101,7 +108,7 @@ pub enum EventKind {
 impl EventKind {
     /// Every kind a reader or a webhook subscriber is shown (all but `Void`): the catalogue the
     /// contract lists for `event_types`. A new kind goes here too, or no subscriber can want it.
-    pub const CATALOGUE: [EventKind; 22] = [
+    pub const CATALOGUE: [EventKind; 24] = [
         EventKind::ActionCreated,
         EventKind::ActionDecided,
         EventKind::ResponseStatusChanged,
@@ -124,6 +131,8 @@ impl EventKind {
         EventKind::SlaEscalated,
         EventKind::CustomerLinked,
         EventKind::CustomerUnlinked,
+        EventKind::ConversationAssigned,
+        EventKind::ConversationUnassigned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -150,6 +159,8 @@ impl EventKind {
             EventKind::WebhookSubscriptionDisabled => "webhook.subscription_disabled",
             EventKind::CustomerLinked => "customer.linked",
             EventKind::CustomerUnlinked => "customer.unlinked",
+            EventKind::ConversationAssigned => "conversation.assigned",
+            EventKind::ConversationUnassigned => "conversation.unassigned",
             EventKind::Void => "void",
         }
     }

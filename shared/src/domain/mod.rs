@@ -22,6 +22,7 @@ pub mod outbound;
 pub mod rate_limit;
 pub mod response_template;
 pub mod retry;
+pub mod routing;
 pub mod secret;
 pub mod sla;
 pub mod support;

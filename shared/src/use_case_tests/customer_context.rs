@@ -179,12 +179,12 @@ async fn a_conversation_shows_why_it_was_closed() {
     let s = MemoryStore::new();
     given_customer(&s, 1).await;
     // WHEN an agent closes it THEN the panel says so, with when
-    crate::app::conversations::close(&s, ORG, "C001", t(10)).await.unwrap();
+    crate::app::conversations::close(&s, &crate::app::routing::RoutingPorts { routing: &s, teams: &s }, ORG, "C001", t(10)).await.unwrap();
     let c = customer_context(ports(&s), ORG, CU, t(11)).await.unwrap();
     let closed = &c.conversations[0];
     assert_eq!((closed.close_reason, closed.closed_at), (Some(crate::domain::conversation::CloseReason::Agent), Some(t(10))));
     // WHEN it is reopened THEN no reason is left
-    crate::app::conversations::reopen(&s, ORG, "C001", t(12)).await.unwrap();
+    crate::app::conversations::reopen(&s, &crate::app::routing::RoutingPorts { routing: &s, teams: &s }, ORG, "C001", t(12)).await.unwrap();
     let c = customer_context(ports(&s), ORG, CU, t(13)).await.unwrap();
     assert_eq!((c.conversations[0].close_reason, c.conversations[0].closed_at), (None, None));
 }

@@ -22,6 +22,7 @@ mod inbound;
 mod interactions;
 mod media;
 mod rate_limits;
+mod routing;
 mod support;
 mod sla;
 mod transactions;

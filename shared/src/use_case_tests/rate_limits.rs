@@ -193,7 +193,7 @@ async fn the_sixth_new_conversation_in_an_hour_is_not_opened() {
             .await
             .unwrap()
             .unwrap();
-        crate::app::conversations::close(w.store(), ORG, &c.id, t(i * 5 + 1))
+        crate::app::conversations::close(w.store(), &w.deps.routing_ports(), ORG, &c.id, t(i * 5 + 1))
             .await
             .unwrap();
         conversations.push(c.id);

@@ -226,18 +226,18 @@ async fn a_new_team_or_priority_evaluates_the_policy_again() {
     let c = w.receive_text(CUSTOMER, "wamid.1", "hello", t(0)).await[0].conversation.clone();
     let (team, _, policy) = given_team_with_policy(&w, CountedIn::Calendar).await;
     let edit = crate::app::conversations::ConversationEdit { team_id: Some(Some(team.clone())), priority: Some(Priority::Urgent), required_skills: Some(vec!["Billing".into()]) };
-    let c = crate::app::conversations::update(w.store(), &ports(&w), ORG, &c.id, &edit, t(5)).await.unwrap();
+    let c = crate::app::conversations::update(&ports(&w), &w.deps.routing_ports(), ORG, &c.id, &edit, t(5)).await.unwrap();
     // The team's policy now applies, its clock from the first message.
     assert_eq!((c.sla_policy_id.as_deref(), c.status, c.required_skills.clone()), (Some(policy.as_str()), ConversationStatus::Queued, vec!["billing".to_string()]));
     assert_eq!(c.sla.as_ref().unwrap().frt.as_ref().unwrap().clock.due_at, t(60));
     // An unknown team is refused naming the field; another organisation's conversation is 404.
     let bad = crate::app::conversations::ConversationEdit { team_id: Some(Some("nope".into())), ..Default::default() };
-    assert!(matches!(crate::app::conversations::update(w.store(), &ports(&w), ORG, &c.id, &bad, t(6)).await, Err(Error::Invalid { ref field, .. }) if field == "team_id"));
+    assert!(matches!(crate::app::conversations::update(&ports(&w), &w.deps.routing_ports(), ORG, &c.id, &bad, t(6)).await, Err(Error::Invalid { ref field, .. }) if field == "team_id"));
     let urgent = crate::app::conversations::ConversationEdit { priority: Some(Priority::Low), ..Default::default() };
-    assert!(matches!(crate::app::conversations::update(w.store(), &ports(&w), OTHER_ORG, &c.id, &urgent, t(6)).await, Err(Error::NotFound(_))));
+    assert!(matches!(crate::app::conversations::update(&ports(&w), &w.deps.routing_ports(), OTHER_ORG, &c.id, &urgent, t(6)).await, Err(Error::NotFound(_))));
     // Clearing the team clears the policy: nothing left in the index.
     let none = crate::app::conversations::ConversationEdit { team_id: Some(None), ..Default::default() };
-    let c = crate::app::conversations::update(w.store(), &ports(&w), ORG, &c.id, &none, t(7)).await.unwrap();
+    let c = crate::app::conversations::update(&ports(&w), &w.deps.routing_ports(), ORG, &c.id, &none, t(7)).await.unwrap();
     assert_eq!((c.status, c.sla.is_none()), (ConversationStatus::Open, true));
     assert!(w.store().sla_due(t(48), t(48)).await.unwrap().is_empty());
 }

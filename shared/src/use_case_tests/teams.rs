@@ -98,6 +98,7 @@ async fn agents_name_existing_teams_and_set_their_own_availability() {
     use std::collections::BTreeMap;
     let w = World::new();
     let store = &*w.deps.store;
+    let routing = w.deps.routing_ports();
     let team = create(store, ORG, billing(), t(0)).await.unwrap();
     let input = |user: &str, teams: Vec<String>| AgentInput { user_id: user.into(), name: "Ana".into(), team_ids: teams, skills: BTreeMap::from([("billing".into(), 4)]), languages: vec!["es".into()], capacity: 3 };
     // A team the organisation does not have is refused naming it; nothing is stored.
@@ -111,10 +112,10 @@ async fn agents_name_existing_teams_and_set_their_own_availability() {
     assert!(matches!(create_agent(store, ORG, input("user_ana", vec![]), t(2)).await, Err(Error::Conflict { .. })), "once per user");
     create_agent(store, ORG, input("user_bo", vec![]), t(2)).await.unwrap();
     // Availability is the agent's own; the same one twice changes nothing.
-    let online = set_availability(store, ORG, "user_ana", Availability::Online, t(3)).await.unwrap();
+    let online = set_availability(&routing, ORG, "user_ana", Availability::Online, t(3)).await.unwrap();
     assert_eq!((online.availability, online.version, online.availability_changed_at), (Availability::Online, 2, Some(t(3))));
-    assert_eq!(set_availability(store, ORG, "user_ana", Availability::Online, t(4)).await.unwrap().version, 2);
-    assert!(matches!(set_availability(store, ORG, "user_nobody", Availability::Online, t(4)).await, Err(Error::NotFound("agent"))));
+    assert_eq!(set_availability(&routing, ORG, "user_ana", Availability::Online, t(4)).await.unwrap().version, 2);
+    assert!(matches!(set_availability(&routing, ORG, "user_nobody", Availability::Online, t(4)).await, Err(Error::NotFound("agent"))));
     // The team's online agents.
     let found = agents(store, ORG, Some(&team.id), Some(Availability::Online)).await.unwrap();
     assert_eq!(found.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["user_ana"]);

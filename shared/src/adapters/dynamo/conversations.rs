@@ -243,8 +243,10 @@ impl ConversationStore for DynamoStore {
         closed.closed_at = Some(at);
         closed.updated_at = at;
         closed.version += 1;
+        // The place the conversation held is given back in the close's own write.
+        let released = closed.holds_capacity_of.take().map(|a| crate::domain::routing::CapacityChange::release(&c.org_id, &a, at));
         let values = HashMap::from([(":conversation".to_string(), s(&c.id))]);
-        let items = vec![
+        let mut items = vec![
             self.conversation_put(&closed)?,
             self.update_op(
                 keys::identity(&c.org_id, IdentityChannel::of_conversation(&c.channel), &c.customer_address),
@@ -254,6 +256,9 @@ impl ConversationStore for DynamoStore {
                 None,
             )?,
         ];
+        if let Some(change) = &released {
+            items.push(self.capacity_op(change)?);
+        }
         match self.transact(items).await? {
             Ok(()) => Ok(Written::Stored),
             Err(codes) if failed_condition(&codes, 0) => Err(Error::LostUpdate("conversation")),

@@ -36,6 +36,7 @@ pub mod interactions;
 mod media;
 mod messages;
 mod rate_limits;
+mod routing;
 mod sla;
 pub mod support;
 mod teams;

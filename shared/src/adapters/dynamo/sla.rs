@@ -146,7 +146,7 @@ impl SlaStore for DynamoStore {
         self.get_consistent(super::keys::conversation(org_id, conversation_id)).await
     }
 
-    async fn record_sla_steps(&self, conversation: &Conversation, events: &[NewEvent]) -> Result<()> {
+    async fn record_sla_steps(&self, conversation: &Conversation, changes: &[crate::domain::routing::CapacityChange], events: &[NewEvent]) -> Result<()> {
         let now = Utc::now();
         let count = events.len() as u64;
         let (first, last) = if count == 0 {
@@ -156,6 +156,9 @@ impl SlaStore for DynamoStore {
             (last + 1 - count, last)
         };
         let mut items = vec![self.conversation_put(conversation)?];
+        for change in changes {
+            items.push(self.capacity_op(change)?);
+        }
         for (i, event) in events.iter().enumerate() {
             items.extend(self.event_ops(event, first + i as u64, now)?);
         }

@@ -173,6 +173,11 @@ impl MemoryStore {
     /// Closes or reopens `c`, moving its identity's open conversation with it.
     fn set_open(&self, operation: &'static str, c: &Conversation, open: bool, at: DateTime<Utc>) -> Result<Written> {
         let mut changed = c.clone();
+        // A close gives the holder's place back in the same write.
+        let released: Vec<_> = c.holds_capacity_of.iter().filter(|_| !open).map(|a| crate::domain::routing::CapacityChange::release(&c.org_id, a, at)).collect();
+        if !open {
+            changed.holds_capacity_of = None;
+        }
         changed.status = if open { c.open_status() } else { ConversationStatus::Closed };
         changed.closed_at = if open { None } else { Some(at) };
         changed.updated_at = at;
@@ -183,13 +188,14 @@ impl MemoryStore {
         }
         let identity = identity_key(&c.org_id, IdentityChannel::of_conversation(&c.channel), &c.customer_address);
         let free_or_ours = |i: &ChannelIdentity| i.open_conversation_id.as_deref().is_none_or(|o| o == c.id);
-        if !st.identities.get(&identity).is_none_or(free_or_ours) {
+        if !st.identities.get(&identity).is_none_or(free_or_ours) || st.refused_change(&released).is_some() {
             return Ok(Written::AlreadyThere);
         }
         if let Some(i) = st.identities.get_mut(&identity) {
             i.open_conversation_id = open.then(|| c.id.clone());
         }
         st.put_conversation(&changed);
+        st.apply_changes(&released);
         Ok(Written::Stored)
     }
 }

@@ -19,6 +19,7 @@ mod interactions;
 mod media;
 mod messaging;
 mod rate_limits;
+mod routing;
 mod jobs;
 mod sla;
 mod support;

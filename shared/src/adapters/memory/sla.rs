@@ -8,6 +8,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use super::{MemoryStore, key, written};
 use crate::domain::conversation::Conversation;
 use crate::domain::event::NewEvent;
+use crate::domain::routing::CapacityChange;
 use crate::domain::sla::SlaPolicy;
 use crate::error::{Error, Result};
 use crate::ports::{SlaDue, SlaStore, Written};
@@ -80,13 +81,14 @@ impl SlaStore for MemoryStore {
         Ok(self.read("conversation_for_sla")?.conversations.get(&key(org_id, conversation_id)).cloned())
     }
 
-    async fn record_sla_steps(&self, conversation: &Conversation, events: &[NewEvent]) -> Result<()> {
+    async fn record_sla_steps(&self, conversation: &Conversation, changes: &[CapacityChange], events: &[NewEvent]) -> Result<()> {
         let mut st = self.write("record_sla_steps")?;
         let recorded_before = events.iter().any(|e| e.dedupe_key.as_ref().is_some_and(|k| st.event_keys.contains_key(&key(&e.org_id, k))));
-        if !st.conversation_fits(conversation) || recorded_before {
+        if !st.conversation_fits(conversation) || recorded_before || st.refused_change(changes).is_some() {
             return Err(Error::LostUpdate("conversation"));
         }
         st.put_conversation(conversation);
+        st.apply_changes(changes);
         for event in events {
             st.record_event_with(event);
         }
