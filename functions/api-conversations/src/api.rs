@@ -76,9 +76,15 @@ fn list_messages() {}
     ))]
 fn send_message() {}
 
-/// Assigns the conversation to a user, or unassigns it.
+/// Assigns the conversation to a user, or unassigns it. An agent of a team's conversation is
+/// counted against their capacity: admins may exceed it; for others a full or not online agent is
+/// 409 `at_capacity`. Unassigned in a team with auto-assignment, it is routed to another agent.
 #[utoipa::path(post, path = "/v1/conversations/{id}/assign", tag = "conversations", params(("id" = String, Path)), request_body = AssignBody,
-    responses((status = 200, description = "The conversation", body = Conversation), (status = 404, description = "No such conversation")))]
+    responses(
+        (status = 200, description = "The conversation", body = Conversation),
+        (status = 404, description = "No such conversation"),
+        (status = 409, description = "The agent is at capacity or not online (only admins may exceed it)"),
+    ))]
 fn assign_conversation() {}
 
 /// Closes the conversation.

@@ -6,7 +6,11 @@
 //! ones and made at most 3 calls per due conversation plus 4 (two minutes read, the cursor read
 //! and written): proportional to what is due, never to what is open.
 //!
-//! Usage: bench-sla [--open 10000] [--due 200]
+//! Then routing (issue 13): `--queued` (50) conversations queued in a team with auto-assignment,
+//! 3 online agents of capacity 5, routed 10 at a time: the assignments (exactly 15, none over
+//! capacity) and the DynamoDB calls per conversation routed.
+//!
+//! Usage: bench-sla [--open 10000] [--due 200] [--queued 50]
 
 use std::time::Instant;
 
@@ -85,7 +89,66 @@ async fn main() {
         eprintln!("bench-sla: {} DynamoDB calls for {due} due conversations, more than 3 each + 4", calls.dynamodb);
         failed = true;
     }
+    failed |= !bench_routing(&t, max_dev::bench::arg("--queued", 50) as i64).await;
     if failed {
         std::process::exit(1);
     }
+}
+
+/// Routes `queued` conversations of a team with auto-assignment to 3 online agents of capacity
+/// 5, 10 at a time; true when exactly the places were taken.
+async fn bench_routing(t: &TestStack, queued: i64) -> bool {
+    use max_core::domain::agent::{Agent, AgentInput, Availability};
+    use max_core::domain::team::{Team, TeamInput};
+    let store = t.stack.deps.store.clone();
+    let org = t.org.seed.id.clone();
+    let now = Utc::now();
+    let team = Team::new("01BENCHTEAM".into(), &org, TeamInput { name: "bench".into(), description: None, auto_assign: true, after_hours_reply: None }, now).unwrap();
+    store.create_team(&team).await.expect("team");
+    for id in ["bench_a", "bench_b", "bench_c"] {
+        let input = AgentInput { user_id: id.into(), name: id.into(), team_ids: vec![team.id.clone()], skills: Default::default(), languages: vec![], capacity: 5 };
+        let agent = Agent::new(&org, input, now).unwrap();
+        store.create_agent(&agent).await.expect("agent");
+        store.save_agent(&agent.with_availability(Availability::Online, now).unwrap()).await.expect("online");
+    }
+    let waiting: Vec<Conversation> = (0..queued)
+        .map(|n| {
+            serde_json::from_value::<Conversation>(json!({
+                "id": format!("CQ{n:06}"), "org_id": org, "customer_id": format!("cq{n}"), "channel": "whatsapp",
+                "phone_number_id": t.org.seed.phone_number_id, "customer_address": format!("1650666{n:06}"), "status": "queued",
+                "team_id": team.id, "created_at": now, "updated_at": now, "last_message_at": now + Duration::seconds(n), "version": 1
+            }))
+            .unwrap()
+        })
+        .collect();
+    for c in &waiting {
+        store.save_conversation(c).await.expect("queued conversation");
+    }
+    let routing = t.stack.deps.routing_ports();
+    let (before, ops_before) = (AwsCalls::now(), calls_by_operation());
+    let clock = Instant::now();
+    let routed: Vec<Conversation> = stream::iter(waiting)
+        .map(|c| {
+            let routing = routing;
+            async move { max_core::app::routing::route(&routing, c, None, now).await.expect("routed") }
+        })
+        .buffer_unordered(10)
+        .collect()
+        .await;
+    let elapsed = clock.elapsed();
+    let calls = AwsCalls::now().since(&before);
+    let assigned = routed.iter().filter(|c| c.assignee_id.is_some()).count() as i64;
+    let agents = store.agents(&org).await.expect("agents");
+    let counts: Vec<i64> = agents.iter().filter(|a| a.id.starts_with("bench_")).map(|a| a.open_count).collect();
+    println!(
+        "\nrouting: {queued} queued, 10 at a time, 3 agents of capacity 5: {assigned} assigned, {} still queued in {:.0} ms; open counts {counts:?}",
+        queued - assigned,
+        elapsed.as_secs_f64() * 1000.0
+    );
+    println!("DynamoDB calls: {} ({:.2} per conversation routed; {})", calls.dynamodb, calls.dynamodb as f64 / queued.max(1) as f64, operations_since(&ops_before, &calls_by_operation()));
+    let ok = assigned == queued.min(15) && counts.iter().all(|&c| c <= 5) && counts.iter().sum::<i64>() == assigned;
+    if !ok {
+        eprintln!("bench-sla: routing assigned {assigned} of {queued}, open counts {counts:?}");
+    }
+    ok
 }

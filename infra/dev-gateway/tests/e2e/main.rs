@@ -15,6 +15,7 @@ mod input;
 mod interactions;
 mod media;
 mod rate_limits;
+mod routing;
 mod sla;
 mod replies;
 mod support;
