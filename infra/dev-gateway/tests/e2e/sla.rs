@@ -46,7 +46,8 @@ async fn customer_writes(t: &TestStack) -> Value {
     let mut body: Value = serde_json::from_slice(&crate::fresh(&fixture("meta-openapi/text-message.json"))).unwrap();
     body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = json!(NUMBER);
     assert_eq!(t.post_webhook(&serde_json::to_vec(&body).unwrap()).await.status(), StatusCode::OK);
-    eventually("the conversation", WAIT, || async { t.conversations().await.into_iter().find(|c| c["phone_number_id"] == NUMBER) }).await
+    // Processed, not only opened: the clocks start with the message's write, after the opening.
+    eventually("the conversation", WAIT, || async { t.conversations().await.into_iter().find(|c| c["phone_number_id"] == NUMBER && !c["first_message_at"].is_null()) }).await
 }
 
 /// Runs the SLA scheduler with its clock at `at`.
