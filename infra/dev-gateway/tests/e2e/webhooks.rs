@@ -132,8 +132,11 @@ async fn a_410_switches_the_subscription_off_and_the_feed_tells_the_admins() {
     })
     .await;
     assert_eq!(off["disabled_reason"], "gone");
-    let feed = t.feed(&t.org.admin).await;
-    let disabled = feed.iter().find(|e| e["kind"] == "webhook.subscription_disabled").expect("the admin event");
+    // The switch-off and its event are two writes: the feed may show the event a moment later.
+    let disabled = eventually("the admin event", WAIT, || async {
+        t.feed(&t.org.admin).await.into_iter().find(|e| e["kind"] == "webhook.subscription_disabled")
+    })
+    .await;
     assert_eq!((disabled["data"]["subscription_id"].as_str(), disabled["data"]["reason"].as_str()), (Some(subscription.as_str()), Some("gone")));
     assert_eq!(attempts(&t, &subscription).await[0]["outcome"], "gone");
 }
