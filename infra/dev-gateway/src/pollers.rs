@@ -373,8 +373,11 @@ pub struct StreamSourceMapping {
     pub deps: Arc<Deps>,
 }
 
-/// How often an idle stream is read again (Lambda polls each shard about four times a second).
-const STREAM_POLL: Duration = Duration::from_millis(50);
+/// How often an idle stream is read again: Lambda polls each shard about four times a second, and
+/// every test's stack polls its own stream on the one moto DynamoDB process, so no faster.
+const STREAM_POLL: Duration = Duration::from_millis(250);
+/// Shards are looked for again every this many reads (a table's stream gains shards rarely).
+const DESCRIBE_EVERY: u32 = 8;
 
 impl StreamSourceMapping {
     pub fn start(self) -> JoinHandle<()> {
@@ -384,8 +387,12 @@ impl StreamSourceMapping {
     async fn run(self) {
         let mut shards: std::collections::BTreeMap<String, Option<String>> = std::collections::BTreeMap::new();
         let mut pending: Vec<aws_lambda_events::event::dynamodb::EventRecord> = Vec::new();
+        let mut reads: u32 = 0;
         loop {
-            if let Ok(described) = self.streams.describe_stream().stream_arn(&self.stream_arn).send().await {
+            let describe = reads % DESCRIBE_EVERY == 0 || shards.values().all(Option::is_none);
+            reads = reads.wrapping_add(1);
+            if describe
+                && let Ok(described) = self.streams.describe_stream().stream_arn(&self.stream_arn).send().await {
                 for shard in described.stream_description().map(|d| d.shards()).unwrap_or_default() {
                     let Some(id) = shard.shard_id() else { continue };
                     if shards.contains_key(id) {
