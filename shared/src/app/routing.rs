@@ -12,7 +12,8 @@ use tracing::info;
 
 use crate::domain::agent::Availability;
 use crate::domain::conversation::{Conversation, ConversationStatus};
-use crate::domain::routing::{AssignedBy, Hold, assign, assignment_events, candidates};
+use crate::domain::event::NewEvent;
+use crate::domain::routing::{AssignedBy, CapacityChange, Hold, assign, assignment_events, candidates};
 use crate::error::Result;
 use crate::ports::{AssignmentWrite, RoutingStore, TeamStore};
 
@@ -47,11 +48,7 @@ pub async fn route(ports: &RoutingPorts<'_>, conversation: Conversation, exclude
             info!(org_id = c.org_id, conversation_id = c.id, team_id, "no agent free: stays queued");
             return Ok(c);
         };
-        let mut next = c.clone();
-        let changes = assign(&mut next, Some(&agent.id), Hold::WithinCapacity, now);
-        next.updated_at = now;
-        next.version += 1;
-        let events = assignment_events(&next, c.assignee_id.as_deref(), AssignedBy::Routing, now);
+        let (next, changes, events) = routed(&c, &agent.id, now);
         match ports.routing.save_assignment(&next, &changes, &events).await? {
             AssignmentWrite::Stored => {
                 info!(org_id = c.org_id, conversation_id = c.id, agent_id = agent.id, "conversation routed");
@@ -100,11 +97,7 @@ pub async fn agent_freed(ports: &RoutingPorts<'_>, org_id: &str, agent_id: &str,
         if excluded == Some(c.id.as_str()) || !c.required_skills.iter().all(|s| agent.skills.contains_key(s)) || !agent.team_ids.contains(&team_id) {
             continue;
         }
-        let mut next = c.clone();
-        let changes = assign(&mut next, Some(&agent.id), Hold::WithinCapacity, now);
-        next.updated_at = now;
-        next.version += 1;
-        let events = assignment_events(&next, c.assignee_id.as_deref(), AssignedBy::Routing, now);
+        let (next, changes, events) = routed(&c, &agent.id, now);
         match ports.routing.save_assignment(&next, &changes, &events).await? {
             AssignmentWrite::Stored => {
                 info!(org_id, conversation_id = next.id, agent_id, "queued conversation taken by a freed agent");
@@ -117,4 +110,15 @@ pub async fn agent_freed(ports: &RoutingPorts<'_>, org_id: &str, agent_id: &str,
         }
     }
     Ok(assigned)
+}
+
+/// `c` routed to `agent_id` within the agent's capacity: its next version, the counters to move
+/// and the events, for one `save_assignment`.
+fn routed(c: &Conversation, agent_id: &str, now: DateTime<Utc>) -> (Conversation, Vec<CapacityChange>, Vec<NewEvent>) {
+    let mut next = c.clone();
+    let changes = assign(&mut next, Some(agent_id), Hold::WithinCapacity, now);
+    next.updated_at = now;
+    next.version += 1;
+    let events = assignment_events(&next, c.assignee_id.as_deref(), AssignedBy::Routing, now);
+    (next, changes, events)
 }
