@@ -18,6 +18,33 @@ use crate::error::{Error, Result};
 use crate::ports::{AssignmentWrite, PageRequest, RoutingStore};
 
 impl DynamoStore {
+    /// One conversation's write with the agent counters it moves and its events (numbered here:
+    /// the numbers `first..=last` are the caller's to void if the transaction fails), for
+    /// routing's assignments and the SLA scheduler's steps alike.
+    pub(super) async fn conversation_move_items(
+        &self,
+        conversation: &Conversation,
+        changes: &[CapacityChange],
+        events: &[NewEvent],
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(Vec<TransactWriteItem>, u64, u64)> {
+        let count = events.len() as u64;
+        let (first, last) = if count == 0 {
+            (0, 0)
+        } else {
+            let last = self.take_event_seqs(&conversation.org_id, count).await?;
+            (last + 1 - count, last)
+        };
+        let mut items = vec![self.conversation_put(conversation)?];
+        for change in changes {
+            items.push(self.capacity_op(change)?);
+        }
+        for (i, event) in events.iter().enumerate() {
+            items.extend(self.event_ops(event, first + i as u64, now)?);
+        }
+        Ok((items, first, last))
+    }
+
     /// The update moving one agent's counter (the agent's version too, so an edit of the agent
     /// read before it is a lost update rather than a counter put back).
     pub(super) fn capacity_op(&self, change: &CapacityChange) -> Result<TransactWriteItem> {
@@ -55,20 +82,8 @@ impl RoutingStore for DynamoStore {
 
     async fn save_assignment(&self, conversation: &Conversation, changes: &[CapacityChange], events: &[NewEvent]) -> Result<AssignmentWrite> {
         let now = Utc::now();
+        let (items, first, last) = self.conversation_move_items(conversation, changes, events, now).await?;
         let count = events.len() as u64;
-        let (first, last) = if count == 0 {
-            (0, 0)
-        } else {
-            let last = self.take_event_seqs(&conversation.org_id, count).await?;
-            (last + 1 - count, last)
-        };
-        let mut items = vec![self.conversation_put(conversation)?];
-        for change in changes {
-            items.push(self.capacity_op(change)?);
-        }
-        for (i, event) in events.iter().enumerate() {
-            items.extend(self.event_ops(event, first + i as u64, now)?);
-        }
         let outcome = match self.transact(items).await {
             Ok(Ok(())) => return Ok(AssignmentWrite::Stored),
             Ok(Err(codes)) => match changes.iter().enumerate().find(|(i, _)| failed_condition(&codes, i + 1)) {

@@ -148,20 +148,8 @@ impl SlaStore for DynamoStore {
 
     async fn record_sla_steps(&self, conversation: &Conversation, changes: &[crate::domain::routing::CapacityChange], events: &[NewEvent]) -> Result<()> {
         let now = Utc::now();
+        let (items, first, last) = self.conversation_move_items(conversation, changes, events, now).await?;
         let count = events.len() as u64;
-        let (first, last) = if count == 0 {
-            (0, 0)
-        } else {
-            let last = self.take_event_seqs(&conversation.org_id, count).await?;
-            (last + 1 - count, last)
-        };
-        let mut items = vec![self.conversation_put(conversation)?];
-        for change in changes {
-            items.push(self.capacity_op(change)?);
-        }
-        for (i, event) in events.iter().enumerate() {
-            items.extend(self.event_ops(event, first + i as u64, now)?);
-        }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(_) => {
