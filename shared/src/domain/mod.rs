@@ -13,6 +13,7 @@ pub mod conversation;
 pub mod customer;
 pub mod customer_link;
 pub mod erasure;
+pub mod histogram;
 pub mod event;
 pub mod ids;
 pub mod interaction;
