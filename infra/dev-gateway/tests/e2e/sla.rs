@@ -133,3 +133,85 @@ async fn a_reply_before_the_deadline_stops_the_clock_and_nothing_fires() {
     let (s, _) = t.api(Method::PATCH, &format!("/v1/conversations/{id}"), &t.org.agent, Some(json!({ "priority": "low" }))).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
+
+/// Answers the first `TransactWriteItems` after it is armed as DynamoDB answers a transaction
+/// that met another one on the same item (`TransactionCanceledException`, `TransactionConflict`);
+/// that transaction never reaches the table (it goes out as a `ListTables` whose answer is
+/// replaced).
+#[derive(Debug, Clone, Default)]
+struct ConflictOnce {
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    answer_next: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl aws_sdk_dynamodb::config::Intercept for ConflictOnce {
+    fn name(&self) -> &'static str {
+        "ConflictOnce"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        _runtime: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let request = context.request_mut();
+        let transaction = request.headers().get("x-amz-target") == Some("DynamoDB_20120810.TransactWriteItems");
+        if transaction && self.armed.swap(false, SeqCst) {
+            request.headers_mut().insert("x-amz-target", "DynamoDB_20120810.ListTables");
+            request.headers_mut().insert("content-length", "2");
+            *request.body_mut() = aws_smithy_types::body::SdkBody::from("{}");
+            self.answer_next.store(true, SeqCst);
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if self.answer_next.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let body = json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]",
+                "CancellationReasons": [{ "Code": "TransactionConflict", "Message": "Transaction is ongoing for the item" }]
+            })
+            .to_string();
+            let response = context.response_mut();
+            *response.status_mut() = 400u16.try_into()?;
+            response.headers_mut().insert("content-length", body.len().to_string());
+            *response.body_mut() = aws_smithy_types::body::SdkBody::from(body);
+        }
+        Ok(())
+    }
+}
+
+/// The scheduler's write lost to a concurrent transaction (a reply landing at that moment) takes
+/// feed numbers first; they are written void, so the feed does not wait ~3 s on a gap.
+#[tokio::test]
+async fn an_sla_step_lost_to_a_conflicting_transaction_voids_the_feed_numbers_it_took() {
+    use max_core::ports::{EventStore, SlaStore};
+    let t = TestStack::with(max_dev::testing::TestOptions { no_pollers: true, ..Default::default() }).await;
+    let conflict = ConflictOnce::default();
+    let config = t.stack.dynamo.client().config().to_builder().interceptor(conflict.clone()).build();
+    let store = max_core::adapters::dynamo::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), t.stack.dynamo.table());
+    let org = t.org.seed.id.clone();
+    let now = Utc::now();
+    let conversation = max_core::domain::conversation::Conversation::open_on("01JCONFLICTSLA0000000000000".into(), &org, NUMBER, "01JCUSTOMER00000000000000A", "34600000001", now, now);
+    let event = max_core::domain::event::NewEvent::new(&org, max_core::domain::event::EventKind::SlaWarning, now, json!({ "conversation_id": conversation.id }), "sla-conflict-warning");
+    let before = store.latest_event_seq(&org).await.unwrap();
+
+    // WHEN the step's transaction meets another one
+    conflict.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let written = store.record_sla_steps(&conversation, &[], &[event]).await;
+
+    // THEN it is a lost update (the scheduler reads again), and the number it took is void
+    assert!(matches!(written, Err(max_core::error::Error::LostUpdate(_))), "{written:?}");
+    assert!(!conflict.armed.load(std::sync::atomic::Ordering::SeqCst), "the transaction was sent");
+    assert_eq!(store.latest_event_seq(&org).await.unwrap(), before + 1);
+    let after = store.events_after(&org, before, 10).await.unwrap();
+    assert_eq!(after.iter().map(|e| (e.seq, e.kind)).collect::<Vec<_>>(), vec![(before + 1, max_core::domain::event::EventKind::Void)]);
+}

@@ -45,6 +45,20 @@ impl DynamoStore {
         Ok((items, first, last))
     }
 
+    /// Writes one conversation's move (`conversation_move_items`) in one transaction, and voids
+    /// the feed numbers it took when the transaction did not go through — refused, a conflict
+    /// with another transaction, or an error — so the feed never waits on a gap for them.
+    /// `Err(codes)`: the cancellation's per-item reasons.
+    pub(super) async fn write_conversation_move(&self, conversation: &Conversation, changes: &[CapacityChange], events: &[NewEvent]) -> Result<Result<(), Vec<String>>> {
+        let now = Utc::now();
+        let (items, first, last) = self.conversation_move_items(conversation, changes, events, now).await?;
+        let outcome = self.transact(items).await;
+        if !matches!(outcome, Ok(Ok(()))) && !events.is_empty() {
+            self.void_events(&conversation.org_id, first, last, now).await?;
+        }
+        outcome
+    }
+
     /// The update moving one agent's counter (the agent's version too, so an edit of the agent
     /// read before it is a lost update rather than a counter put back).
     pub(super) fn capacity_op(&self, change: &CapacityChange) -> Result<TransactWriteItem> {
@@ -81,11 +95,8 @@ impl RoutingStore for DynamoStore {
     }
 
     async fn save_assignment(&self, conversation: &Conversation, changes: &[CapacityChange], events: &[NewEvent]) -> Result<AssignmentWrite> {
-        let now = Utc::now();
-        let (items, first, last) = self.conversation_move_items(conversation, changes, events, now).await?;
-        let count = events.len() as u64;
-        let outcome = match self.transact(items).await {
-            Ok(Ok(())) => return Ok(AssignmentWrite::Stored),
+        match self.write_conversation_move(conversation, changes, events).await {
+            Ok(Ok(())) => Ok(AssignmentWrite::Stored),
             Ok(Err(codes)) => match changes.iter().enumerate().find(|(i, _)| failed_condition(&codes, i + 1)) {
                 Some((_, change)) => Ok(AssignmentWrite::AgentUnavailable(change.agent_id.clone())),
                 None => Ok(AssignmentWrite::ConversationChanged),
@@ -93,11 +104,6 @@ impl RoutingStore for DynamoStore {
             // Another transaction on one of the items at that moment: read again and retry.
             Err(Error::LostUpdate(_)) => Ok(AssignmentWrite::ConversationChanged),
             Err(e) => Err(e),
-        };
-        // The numbers taken stay in the feed as void.
-        if count > 0 {
-            self.void_events(&conversation.org_id, first, last, now).await?;
         }
-        outcome
     }
 }

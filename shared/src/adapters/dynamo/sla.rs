@@ -147,18 +147,10 @@ impl SlaStore for DynamoStore {
     }
 
     async fn record_sla_steps(&self, conversation: &Conversation, changes: &[crate::domain::routing::CapacityChange], events: &[NewEvent]) -> Result<()> {
-        let now = Utc::now();
-        let (items, first, last) = self.conversation_move_items(conversation, changes, events, now).await?;
-        let count = events.len() as u64;
-        match self.transact(items).await? {
+        match self.write_conversation_move(conversation, changes, events).await? {
             Ok(()) => Ok(()),
-            Err(_) => {
-                // The numbers taken stay in the feed as void; the caller reads the conversation again.
-                if count > 0 {
-                    self.void_events(&conversation.org_id, first, last, now).await?;
-                }
-                Err(Error::LostUpdate("conversation"))
-            }
+            // The caller reads the conversation again (the numbers taken are void in the feed).
+            Err(_) => Err(Error::LostUpdate("conversation")),
         }
     }
 }
