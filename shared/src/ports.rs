@@ -604,6 +604,24 @@ pub trait InteractionStore: Send + Sync {
     /// Completed or skipped interactions whose next step is still owed, completed in
     /// `[from, to)`, across organisations (the recovery sweep after a lost job).
     async fn owed_next_steps(&self, from: DateTime<Utc>, to: DateTime<Utc>, limit: i32) -> Result<Vec<Interaction>>;
+    /// The interaction deadline index's minute `minute` (every organisation): the open
+    /// interactions whose next alert (reminder, overdue) falls in it at or before `up_to`.
+    async fn interactions_due(&self, minute: DateTime<Utc>, up_to: DateTime<Utc>) -> Result<Vec<InteractionDue>>;
+    /// The first minute the interaction scheduler has not finished with (`None` before its first run).
+    async fn interaction_alert_cursor(&self) -> Result<Option<DateTime<Utc>>>;
+    async fn save_interaction_alert_cursor(&self, minute: DateTime<Utc>) -> Result<()>;
+    /// Saves the interaction with its alerts flagged (`version` advanced) and the alerts' events,
+    /// all or nothing: changed since it was read (or an event recorded before) is
+    /// `Error::LostUpdate`, and nothing is written.
+    async fn record_interaction_alerts(&self, interaction: &Interaction, events: &[crate::domain::event::NewEvent]) -> Result<()>;
+}
+
+/// An interaction in the deadline index: an alert is owed at `check_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InteractionDue {
+    pub org_id: String,
+    pub interaction_id: String,
+    pub check_at: DateTime<Utc>,
 }
 
 #[async_trait]

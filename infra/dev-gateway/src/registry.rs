@@ -61,6 +61,7 @@ pub async fn invoke_schedule(binary: &str, event: serde_json::Value, deps: &Deps
         "call-scheduler" => call_scheduler::run(deps).await.map(|_| ()),
         "media-cleanup" => media_cleanup::run(deps).await.map(|_| ()),
         "sla-scheduler" => sla_scheduler::run(deps).await.map(|_| ()),
+        "interaction-scheduler" => interaction_scheduler::run(deps).await.map(|_| ()),
         _ => return None,
     })
 }

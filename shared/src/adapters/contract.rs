@@ -134,6 +134,7 @@ macro_rules! store_contract {
             sla_policies_are_created_once_saved_over_the_version_read_and_deleted,
             the_sla_deadline_index_holds_open_conversations_at_their_next_step,
             sla_steps_are_written_with_their_events_over_the_version_read,
+            the_interaction_deadline_index_holds_open_interactions_at_their_next_alert,
             an_assignment_takes_a_place_only_online_and_below_capacity_all_or_nothing,
             a_close_gives_the_holders_place_back_and_the_queue_is_oldest_first,
             a_link_switches_customers_and_identities_all_or_nothing,
@@ -878,6 +879,55 @@ pub async fn sla_steps_are_written_with_their_events_over_the_version_read<S: St
     warned.version += 1;
     assert!(matches!(s.record_sla_steps(&warned, &[], std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))), "an event recorded once");
     assert_eq!(s.events_after(ORG, 0, 10).await.unwrap().iter().filter(|e| e.kind == EventKind::SlaWarning).count(), 1);
+}
+
+// ---------------------------------------------------------------------- interaction alerts (issue 16)
+
+pub async fn the_interaction_deadline_index_holds_open_interactions_at_their_next_alert<S: Stores + ?Sized>(s: &S) {
+    // Two organisations' calls scheduled at t(60) (reminded at t(45)), due at t(120).
+    let planned = |org: &str, id: &str| {
+        let mut i = interaction(org, id, "cust-1", t(120), "pending");
+        i.scheduled_at = t(60);
+        i.plan_reminder(Duration::minutes(15), t(0));
+        i
+    };
+    let (a, b) = (planned(ORG, "i-alert-a"), planned(OTHER, "i-alert-b"));
+    s.create_interaction(&a, None).await.unwrap();
+    s.create_interaction(&b, None).await.unwrap();
+    let due = s.interactions_due(t(45), t(45)).await.unwrap();
+    let mut found: Vec<(&str, &str)> = due.iter().map(|d| (d.org_id.as_str(), d.interaction_id.as_str())).collect();
+    found.sort();
+    assert_eq!(found, [(ORG, "i-alert-a"), (OTHER, "i-alert-b")], "every organisation's, in the minute of the reminder");
+    assert!(due.iter().all(|d| d.check_at == t(45)));
+    assert!(s.interactions_due(t(45), t(45) - Duration::seconds(1)).await.unwrap().is_empty(), "not before it is due");
+    assert!(s.interactions_due(t(44), t(200)).await.unwrap().is_empty(), "another minute holds nothing");
+
+    assert_eq!(s.interaction_alert_cursor().await.unwrap(), None);
+    s.save_interaction_alert_cursor(t(44)).await.unwrap();
+    assert_eq!(s.interaction_alert_cursor().await.unwrap(), Some(t(44)));
+
+    // The reminder flagged with its event: the entry moves to due_at in the same write.
+    let mut reminded = a.clone();
+    assert_eq!(reminded.take_due_alerts(t(45)).len(), 1);
+    let event = NewEvent::new(ORG, EventKind::InteractionReminder, t(45), json!({ "interaction_id": "i-alert-a" }), "interaction:i-alert-a:reminder");
+    let mut stale = reminded.clone();
+    stale.version += 1;
+    assert!(matches!(s.record_interaction_alerts(&stale, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))));
+    assert!(s.events_after(ORG, 0, 10).await.unwrap().iter().all(|e| e.kind != EventKind::InteractionReminder), "nothing written");
+    s.record_interaction_alerts(&reminded, std::slice::from_ref(&event)).await.unwrap();
+    assert_eq!(s.events_after(ORG, 0, 10).await.unwrap().iter().filter(|e| e.kind == EventKind::InteractionReminder).count(), 1);
+    let due = s.interactions_due(t(45), t(45)).await.unwrap();
+    assert_eq!(due.iter().map(|d| d.interaction_id.as_str()).collect::<Vec<_>>(), ["i-alert-b"]);
+    assert_eq!(s.interactions_due(t(120), t(120)).await.unwrap().iter().map(|d| d.interaction_id.as_str()).collect::<Vec<_>>(), ["i-alert-a"]);
+    // The same alert again (a second run over the same read, or a later version) writes nothing.
+    assert!(matches!(s.record_interaction_alerts(&reminded, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))));
+    let mut again = reminded.clone();
+    again.version += 1;
+    assert!(matches!(s.record_interaction_alerts(&again, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))), "an event recorded once");
+    // A cancel takes it out of the index.
+    let cancelled = s.interaction(OTHER, "i-alert-b").await.unwrap().unwrap().cancel(t(50)).unwrap();
+    s.save_interaction(&cancelled).await.unwrap();
+    assert!(s.interactions_due(t(45), t(45)).await.unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------- outbound webhooks (issue 15)

@@ -51,8 +51,11 @@ async fn require_customer(customers: &dyn CustomerStore, org_id: &str, customer_
 }
 
 pub async fn create(ports: &InteractionPorts<'_>, actor: &Actor<'_>, request: NewInteraction, idempotency_key: Option<&IdempotencyKey>, now: DateTime<Utc>) -> Result<Interaction> {
-    let interaction = request.into_interaction(interaction_id(actor.org_id, idempotency_key, now), actor.org_id, Some(actor.user_id), now)?;
-    require_customer(ports.customers, actor.org_id, &interaction.customer_id, Some("customer_id")).await?;
+    let mut interaction = request.into_interaction(interaction_id(actor.org_id, idempotency_key, now), actor.org_id, Some(actor.user_id), now)?;
+    let (customer, settings) =
+        futures::join!(require_customer(ports.customers, actor.org_id, &interaction.customer_id, Some("customer_id")), settings(ports.workflows, actor.org_id));
+    customer?;
+    interaction.plan_reminder(settings?.reminder_lead(), now);
     create_once(ports, &interaction, idempotency_key).await
 }
 
@@ -82,6 +85,10 @@ pub async fn update(ports: &InteractionPorts<'_>, org_id: &str, id: &str, change
     let saved = retry_lost_updates("interaction", |_| async move {
         let current = get(ports.interactions, org_id, id).await?;
         let mut next = current.edit(edit, now)?;
+        if next.scheduled_at != current.scheduled_at {
+            // Rescheduled: the reminder is owed again, the organisation's lead before the new time.
+            next.plan_reminder(settings(ports.workflows, org_id).await?.reminder_lead(), now);
+        }
         if skipping {
             next = next.skip(now)?;
             next.version = current.version + 1;
@@ -178,7 +185,8 @@ pub async fn create_next_step(interactions: &dyn InteractionStore, workflows: &d
                 interactions.save_interaction(&ended).await?;
                 Ok(NextStepOutcome::ChainEnded)
             }
-            Some(next) => {
+            Some(mut next) => {
+                next.plan_reminder(catalog.settings.reminder_lead(), now);
                 // Two conditional writes, each idempotent: a crash between them leaves the next
                 // step stored and the link owed; the retried job finds the same id and links it.
                 if interactions.store_if_absent(&next).await? == Written::AlreadyThere {
@@ -282,7 +290,8 @@ pub async fn start_workflow(
     let start = start_time(request.start_date.as_deref(), &catalog, now)?;
     require_customer(ports.customers, actor.org_id, &request.customer_id, Some("customer_id")).await?;
     let id = interaction_id(actor.org_id, idempotency_key, now);
-    let first = first_interaction(template, &catalog.settings.calendar(), id, &request.customer_id, start, Some(actor.user_id), now)?;
+    let mut first = first_interaction(template, &catalog.settings.calendar(), id, &request.customer_id, start, Some(actor.user_id), now)?;
+    first.plan_reminder(catalog.settings.reminder_lead(), now);
     create_once(ports, &first, idempotency_key).await
 }
 

@@ -14,6 +14,7 @@ pub mod customers;
 pub mod delivery;
 pub mod events;
 pub mod inbound;
+pub mod interaction_alerts;
 pub mod interactions;
 pub mod media;
 pub mod rate_limits;

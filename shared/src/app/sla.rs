@@ -6,12 +6,13 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tracing::{info, warn};
 
 use crate::domain::business_hours::BusinessCalendar;
 use crate::domain::conversation::Conversation;
+use crate::domain::deadline_index;
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::routing::{AssignedBy, Hold, assignment_events};
 use crate::domain::ids::new_id;
@@ -161,28 +162,13 @@ pub struct SchedulerRun {
 /// The teams' calendars one run has read, by organisation and team.
 type Calendars = std::sync::Mutex<HashMap<(String, String), Option<BusinessCalendar>>>;
 
-/// The most minutes one run reads when the scheduler was stopped for long (a day): older
-/// entries are past every deadline anyway and a run must end within its timeout.
-const MAX_MINUTES_PER_RUN: i64 = 24 * 60;
-/// Each minute is read again by the next run: an index entry written at the end of a minute
-/// may reach the index (a GSI) after this run read that minute.
-const OVERLAP: Duration = Duration::minutes(1);
-
-fn minute_of(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(TimeDelta::minutes(1)).unwrap_or(t)
-}
-
 /// One run at `now`: reads the index's minutes from the cursor (or the minute before now, the
 /// first time) to now, takes the steps owed, and moves the cursor to the minute before now.
 pub async fn run_scheduler(ports: &SlaPorts<'_>, now: DateTime<Utc>) -> Result<SchedulerRun> {
-    let last = minute_of(now);
-    let mut minute = match ports.sla.sla_cursor().await? {
-        Some(c) => c.max(last - Duration::minutes(MAX_MINUTES_PER_RUN)),
-        None => last - OVERLAP,
-    };
+    let minutes = deadline_index::minutes_due(ports.sla.sla_cursor().await?, now);
     let mut run = SchedulerRun::default();
     let calendars = Calendars::default();
-    while minute <= last {
+    for minute in minutes {
         run.minutes += 1;
         for due in ports.sla.sla_due(minute, now).await? {
             run.due += 1;
@@ -198,9 +184,8 @@ pub async fn run_scheduler(ports: &SlaPorts<'_>, now: DateTime<Utc>) -> Result<S
                 }
             }
         }
-        minute += Duration::minutes(1);
     }
-    ports.sla.save_sla_cursor(last - OVERLAP).await?;
+    ports.sla.save_sla_cursor(deadline_index::cursor_after(now)).await?;
     Ok(run)
 }
 

@@ -99,6 +99,14 @@ pub enum EventKind {
     /// A conversation's agent left it (`data.assignee_id`: who had it; `by` as above).
     #[serde(rename = "conversation.unassigned")]
     ConversationUnassigned,
+    /// An interaction is scheduled soon (the organisation's `reminder_lead_minutes`), sent once
+    /// per `scheduled_at` to its assignee (`data.notify.user_id`).
+    #[serde(rename = "interaction.reminder")]
+    InteractionReminder,
+    /// An interaction's `due_at` passed while it is still open, sent once per `due_at`
+    /// (`data.notify.user_id`: its assignee).
+    #[serde(rename = "interaction.overdue")]
+    InteractionOverdue,
     /// A number taken by a duplicate that found its event already recorded: keeps the sequence
     /// gap-free, never shown.
     #[serde(rename = "void")]
@@ -108,7 +116,7 @@ pub enum EventKind {
 impl EventKind {
     /// Every kind a reader or a webhook subscriber is shown (all but `Void`): the catalogue the
     /// contract lists for `event_types`. A new kind goes here too, or no subscriber can want it.
-    pub const CATALOGUE: [EventKind; 24] = [
+    pub const CATALOGUE: [EventKind; 26] = [
         EventKind::ActionCreated,
         EventKind::ActionDecided,
         EventKind::ResponseStatusChanged,
@@ -133,6 +141,8 @@ impl EventKind {
         EventKind::CustomerUnlinked,
         EventKind::ConversationAssigned,
         EventKind::ConversationUnassigned,
+        EventKind::InteractionReminder,
+        EventKind::InteractionOverdue,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -161,6 +171,8 @@ impl EventKind {
             EventKind::CustomerUnlinked => "customer.unlinked",
             EventKind::ConversationAssigned => "conversation.assigned",
             EventKind::ConversationUnassigned => "conversation.unassigned",
+            EventKind::InteractionReminder => "interaction.reminder",
+            EventKind::InteractionOverdue => "interaction.overdue",
             EventKind::Void => "void",
         }
     }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -201,6 +201,21 @@ pub struct Interaction {
     /// The user who created it; `None` for interactions the next-step rule created.
     #[serde(default)]
     pub created_by: Option<String>,
+    /// Who is to do it: reminders and overdue alerts name them (`data.notify.user_id`). The
+    /// creator unless the request names someone; a next step keeps the assignee of the one before.
+    #[serde(default)]
+    pub assignee_id: Option<String>,
+    /// When the assignee is reminded: the organisation's lead time before `scheduled_at`, never
+    /// before the write that planned it; `None` when no reminder is owed (scheduled in the past,
+    /// or reminders off).
+    #[serde(default)]
+    pub remind_at: Option<DateTime<Utc>>,
+    /// The reminder for the current `scheduled_at` was sent (rescheduling clears it).
+    #[serde(default)]
+    pub reminded_at: Option<DateTime<Utc>>,
+    /// The overdue alert for the current `due_at` was sent (a new `due_at` clears it).
+    #[serde(default)]
+    pub overdue_alerted_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Counts writes; a write of version n succeeds only over version n-1 (optimistic locking).
@@ -282,6 +297,18 @@ impl Interaction {
         if let Some(conversation_id) = &change.conversation_id {
             next.conversation_id = conversation_id.clone();
         }
+        if let Some(assignee_id) = &change.assignee_id {
+            next.assignee_id = assignee_id.clone();
+        }
+        // A new time owes a new alert: the caller plans the reminder again with the
+        // organisation's lead time (`plan_reminder`).
+        if next.scheduled_at != self.scheduled_at {
+            next.remind_at = None;
+            next.reminded_at = None;
+        }
+        if next.due_at != self.due_at {
+            next.overdue_alerted_at = None;
+        }
         match change.status {
             None => {}
             Some(InteractionStatus::Pending) => next.status = InteractionStatus::Pending,
@@ -299,7 +326,58 @@ impl Interaction {
         validate_fields(&next.title, next.description.as_deref(), next.scheduled_at, next.due_at)?;
         validate_reference("campaign_id", next.campaign_id.as_deref())?;
         validate_reference("conversation_id", next.conversation_id.as_deref())?;
+        validate_reference("assignee_id", next.assignee_id.as_deref())?;
         Ok(next)
+    }
+
+    /// Plans the reminder for the current `scheduled_at`: `lead` before it, or at once when that
+    /// moment has passed; none when `scheduled_at` is not after `now` or the lead is zero (off).
+    pub fn plan_reminder(&mut self, lead: Duration, now: DateTime<Utc>) {
+        self.remind_at = (lead > Duration::zero() && self.scheduled_at > now && self.reminded_at.is_none())
+            .then(|| (self.scheduled_at - lead).max(now));
+    }
+
+    /// The instant of the next alert owed (the deadline index's entry): the reminder, then the
+    /// overdue alert at `due_at` (it fires in the first run strictly after it). `None` when the
+    /// interaction is closed or both were sent.
+    pub fn alert_check_at(&self) -> Option<DateTime<Utc>> {
+        if !self.status.is_open() {
+            return None;
+        }
+        let reminder = self.remind_at.filter(|_| self.reminded_at.is_none());
+        let overdue = self.overdue_alerted_at.is_none().then_some(self.due_at);
+        match (reminder, overdue) {
+            (Some(r), Some(o)) => Some(r.min(o)),
+            (r, o) => r.or(o),
+        }
+    }
+
+    /// The alerts owed at `now`, flagged as sent on the interaction (its `version` advanced when
+    /// any is): the reminder once `remind_at` has come, the overdue alert once `due_at` has passed.
+    /// A reminder that comes with the overdue alert (a scheduler that was stopped) is dropped:
+    /// the overdue alert says more.
+    pub fn take_due_alerts(&mut self, now: DateTime<Utc>) -> Vec<InteractionAlert> {
+        let mut alerts = Vec::new();
+        if !self.status.is_open() {
+            return alerts;
+        }
+        let overdue = self.overdue_alerted_at.is_none() && self.is_overdue(now);
+        let remind = self.reminded_at.is_none() && self.remind_at.is_some_and(|r| r <= now);
+        if remind {
+            self.reminded_at = Some(now);
+            if !overdue {
+                alerts.push(InteractionAlert::Reminder);
+            }
+        }
+        if overdue {
+            self.overdue_alerted_at = Some(now);
+            alerts.push(InteractionAlert::Overdue);
+        }
+        if remind || overdue {
+            self.updated_at = self.updated_at.max(now);
+            self.version += 1;
+        }
+        alerts
     }
 
     fn require_open(&self, what: &str) -> Result<()> {
@@ -322,6 +400,24 @@ fn closing_route(status: InteractionStatus) -> &'static str {
     match status {
         InteractionStatus::Cancelled => "cancel",
         _ => "complete",
+    }
+}
+
+/// What the interaction scheduler tells an interaction's assignee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InteractionAlert {
+    /// `interaction.reminder`: it is scheduled soon (the organisation's lead time).
+    Reminder,
+    /// `interaction.overdue`: its `due_at` passed and it is still open.
+    Overdue,
+}
+
+impl InteractionAlert {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reminder => "reminder",
+            Self::Overdue => "overdue",
+        }
     }
 }
 
@@ -389,6 +485,10 @@ pub struct NewInteraction {
     #[serde(default)]
     #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub conversation_id: Option<String>,
+    /// Who is to do it (a user id); the creator when absent.
+    #[serde(default)]
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+    pub assignee_id: Option<String>,
 }
 
 impl NewInteraction {
@@ -405,6 +505,7 @@ impl NewInteraction {
         validate_fields(&title, self.description.as_deref(), scheduled_at, due_at)?;
         validate_reference("campaign_id", self.campaign_id.as_deref())?;
         validate_reference("conversation_id", self.conversation_id.as_deref())?;
+        validate_reference("assignee_id", self.assignee_id.as_deref())?;
         Ok(Interaction {
             id,
             org_id: org_id.to_string(),
@@ -429,6 +530,10 @@ impl NewInteraction {
             next_interaction_id: None,
             chain_ended: false,
             created_by: created_by.map(str::to_string),
+            assignee_id: self.assignee_id.or_else(|| created_by.map(str::to_string)),
+            remind_at: None,
+            reminded_at: None,
+            overdue_alerted_at: None,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -464,6 +569,10 @@ pub struct InteractionChange {
     #[serde(default, deserialize_with = "present")]
     #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub conversation_id: Option<Option<String>>,
+    /// Reassigns it (`null`: nobody).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+    pub assignee_id: Option<Option<String>>,
 }
 
 /// A field that is present, possibly as `null` (absent fields stay `None` through `default`).
@@ -675,5 +784,85 @@ mod tests {
         assert_eq!(i.edit(&keep, t(1)).unwrap().description.as_deref(), Some("old"));
         let clear: InteractionChange = serde_json::from_str(r#"{"description":null}"#).unwrap();
         assert_eq!(i.edit(&clear, t(1)).unwrap().description, None);
+    }
+
+    fn lead() -> Duration {
+        Duration::minutes(15)
+    }
+
+    /// Scheduled an hour from t(0), due two hours from it, reminders 15 minutes ahead.
+    fn planned() -> Interaction {
+        let mut i = pending();
+        i.scheduled_at = t(3600);
+        i.due_at = t(7200);
+        i.plan_reminder(lead(), t(0));
+        i
+    }
+
+    #[test]
+    fn the_reminder_is_planned_the_lead_time_before_and_never_in_the_past() {
+        assert_eq!(planned().remind_at, Some(t(3600 - 900)));
+        let mut soon = pending();
+        soon.scheduled_at = t(300);
+        soon.due_at = t(300);
+        soon.plan_reminder(lead(), t(0));
+        assert_eq!(soon.remind_at, Some(t(0)), "less than the lead away: at once");
+        let mut now = pending();
+        now.plan_reminder(lead(), t(0));
+        assert_eq!(now.remind_at, None, "scheduled now: nothing to remind of");
+        let mut off = planned();
+        off.plan_reminder(Duration::zero(), t(0));
+        assert_eq!(off.remind_at, None, "a zero lead switches reminders off");
+    }
+
+    #[test]
+    fn the_index_holds_the_next_alert_owed_until_both_are_sent_or_it_closes() {
+        let mut i = planned();
+        assert_eq!(i.alert_check_at(), Some(t(2700)));
+        assert!(i.take_due_alerts(t(2699)).is_empty());
+        assert_eq!(i.version, 1, "nothing owed: nothing to write");
+        assert_eq!(i.take_due_alerts(t(2700)), [InteractionAlert::Reminder]);
+        assert_eq!((i.reminded_at, i.version), (Some(t(2700)), 2));
+        assert_eq!(i.alert_check_at(), Some(t(7200)));
+        assert!(i.take_due_alerts(t(2760)).is_empty(), "the reminder is sent once");
+        assert!(i.take_due_alerts(t(7200)).is_empty(), "due exactly now is not overdue yet");
+        assert_eq!(i.take_due_alerts(t(7201)), [InteractionAlert::Overdue]);
+        assert_eq!(i.alert_check_at(), None);
+        assert!(i.take_due_alerts(t(9000)).is_empty(), "the overdue alert is sent once");
+        let closed = planned().cancel(t(1)).unwrap();
+        assert_eq!(closed.alert_check_at(), None);
+        assert!(closed.clone().take_due_alerts(t(9000)).is_empty());
+    }
+
+    #[test]
+    fn a_late_run_sends_only_the_overdue_alert() {
+        let mut i = planned();
+        assert_eq!(i.take_due_alerts(t(8000)), [InteractionAlert::Overdue]);
+        assert_eq!(i.alert_check_at(), None);
+    }
+
+    #[test]
+    fn rescheduling_owes_new_alerts_and_reassigning_keeps_them() {
+        let mut i = planned();
+        i.take_due_alerts(t(2700));
+        i.take_due_alerts(t(7201));
+        let moved = i
+            .edit(&InteractionChange { scheduled_at: Some(t(10_000)), ..Default::default() }, t(7300))
+            .unwrap();
+        assert_eq!((moved.remind_at, moved.reminded_at, moved.overdue_alerted_at), (None, None, None));
+        let mut moved = moved;
+        moved.plan_reminder(lead(), t(7300));
+        assert_eq!(moved.alert_check_at(), Some(t(10_000 - 900)));
+        let reassigned: InteractionChange = serde_json::from_str(r#"{"assignee_id":"agent-2"}"#).unwrap();
+        let reassigned = i.edit(&reassigned, t(7300)).unwrap();
+        assert_eq!((reassigned.assignee_id.as_deref(), reassigned.reminded_at), (Some("agent-2"), Some(t(2700))));
+    }
+
+    #[test]
+    fn the_creator_is_the_assignee_unless_the_request_names_one() {
+        assert_eq!(pending().assignee_id.as_deref(), Some("agent-1"));
+        let mut req = new_call();
+        req.assignee_id = Some("agent-9".into());
+        assert_eq!(req.into_interaction("i".into(), "o", Some("agent-1"), t(0)).unwrap().assignee_id.as_deref(), Some("agent-9"));
     }
 }

@@ -12,6 +12,7 @@ pub mod chat_app;
 pub mod conversation;
 pub mod customer;
 pub mod customer_link;
+pub mod deadline_index;
 pub mod erasure;
 pub mod histogram;
 pub mod event;

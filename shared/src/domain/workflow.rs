@@ -277,6 +277,19 @@ pub struct InteractionSettings {
     #[serde(default)]
     #[schema(max_items = 1000)]
     pub holidays: Vec<NaiveDate>,
+    /// Minutes before `scheduled_at` the assignee is reminded (`interaction.reminder`); 0 turns
+    /// reminders off. At most a week.
+    #[serde(default = "default_reminder_lead_minutes")]
+    #[schema(minimum = 0, maximum = 10080, default = 15)]
+    pub reminder_lead_minutes: u32,
+}
+
+/// The reminder's lead time when an organisation has not set one.
+pub const DEFAULT_REMINDER_LEAD_MINUTES: u32 = 15;
+const MAX_REMINDER_LEAD_MINUTES: u32 = 7 * 24 * 60;
+
+fn default_reminder_lead_minutes() -> u32 {
+    DEFAULT_REMINDER_LEAD_MINUTES
 }
 
 /// `time_zone` in the contract: the IANA names MAX knows.
@@ -317,6 +330,7 @@ impl Default for InteractionSettings {
             time_zone: utc(),
             weekend: default_weekend(),
             holidays: Vec::new(),
+            reminder_lead_minutes: DEFAULT_REMINDER_LEAD_MINUTES,
         }
     }
 }
@@ -339,7 +353,15 @@ impl InteractionSettings {
         if self.holidays.len() > MAX_HOLIDAYS {
             return Err(Error::invalid("holidays", format!("at most {MAX_HOLIDAYS} dates")));
         }
+        if self.reminder_lead_minutes > MAX_REMINDER_LEAD_MINUTES {
+            return Err(Error::invalid("reminder_lead_minutes", format!("must be from 0 to {MAX_REMINDER_LEAD_MINUTES}")));
+        }
         Ok(())
+    }
+
+    /// How long before `scheduled_at` reminders go out (zero: off).
+    pub fn reminder_lead(&self) -> chrono::Duration {
+        chrono::Duration::minutes(i64::from(self.reminder_lead_minutes))
     }
 
     pub fn calendar(&self) -> Calendar {
@@ -539,6 +561,10 @@ pub fn next_interaction(done: &Interaction, catalog: &WorkflowCatalog, now: Date
         next_interaction_id: None,
         chain_ended: false,
         created_by: None,
+        assignee_id: done.assignee_id.clone(),
+        remind_at: None,
+        reminded_at: None,
+        overdue_alerted_at: None,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -581,6 +607,10 @@ pub fn first_interaction(
         next_interaction_id: None,
         chain_ended: false,
         created_by: created_by.map(str::to_string),
+        assignee_id: created_by.map(str::to_string),
+        remind_at: None,
+        reminded_at: None,
+        overdue_alerted_at: None,
         created_at: now,
         updated_at: now,
         version: 1,

@@ -11,7 +11,7 @@ use crate::ports::{InteractionFilter, InteractionStore, PageRequest};
 
 const USER: Actor<'static> = Actor { org_id: ORG, user_id: "agent-1" };
 
-fn call(customer_id: &str) -> NewInteraction {
+pub(super) fn call(customer_id: &str) -> NewInteraction {
     NewInteraction {
         customer_id: customer_id.into(),
         kind: InteractionType::new("phone_call").unwrap(),
@@ -23,6 +23,7 @@ fn call(customer_id: &str) -> NewInteraction {
         status: None,
         campaign_id: None,
         conversation_id: None,
+        assignee_id: None,
     }
 }
 

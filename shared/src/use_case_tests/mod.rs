@@ -19,6 +19,7 @@ mod customers;
 mod delivery;
 mod events;
 mod inbound;
+mod interaction_alerts;
 mod interactions;
 mod media;
 mod rate_limits;

@@ -191,9 +191,9 @@ async fn every_sample_event_runs_through_its_handler() {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     assert_eq!(statuses, expected, "every HTTP sample answers what it shows");
-    // Six, media-worker's job and media-cleanup's daily run, sla-scheduler's minute, webhook-delivery's
-    // job and webhook-fanout's stream batch.
-    assert_eq!(seen, expected.len() + 11, "the HTTP samples and the eleven SQS / schedule / stream samples");
+    // Six, media-worker's job and media-cleanup's daily run, sla-scheduler's and interaction-scheduler's
+    // minute, webhook-delivery's job and webhook-fanout's stream batch.
+    assert_eq!(seen, expected.len() + 12, "the HTTP samples and the twelve SQS / schedule / stream samples");
     // The inbound sample stored Meta's text message in the demo organisation.
     let conversations = t.conversations().await;
     assert_eq!(conversations.len(), 1);

@@ -536,3 +536,47 @@ async fn a_skipped_step_moves_the_chain_and_an_inactive_template_cannot_be_start
     t.drained().await;
     assert_eq!(all_of(&t, &c).await.len(), 2, "the skipped step and exactly one next");
 }
+
+/// Runs the interaction scheduler with its clock at `at`.
+async fn scheduler_at(t: &TestStack, at: DateTime<Utc>) {
+    let url = t.url(&format!("/dev/schedules/interaction-scheduler?at={}", at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+    let res = t.http.post(url).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
+}
+
+async fn interaction_alerts(t: &TestStack) -> Vec<Value> {
+    t.feed(&t.org.agent).await.into_iter().filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with("interaction."))).collect()
+}
+
+/// Issue 16's must-hold: the scheduler fired twice at each moment sends one reminder (15 minutes
+/// before `scheduled_at`, the default lead) and one overdue alert (once `due_at` has passed), to
+/// the assignee; a completed interaction owes nothing.
+#[tokio::test]
+async fn a_reminder_and_an_overdue_alert_fire_once_each_when_the_scheduler_fires_twice() {
+    let t = TestStack::start().await;
+    let customer = customer(&t, &t.org.seed.id).await;
+    let scheduled = Utc::now() + chrono::Duration::hours(1);
+    let due = scheduled + chrono::Duration::hours(1);
+    let call = create(&t, &t.org.agent, json!({ "customer_id": customer, "type": "phone_call", "title": "Call about the proposal", "scheduled_at": scheduled, "due_at": due })).await;
+    let done = create(&t, &t.org.agent, json!({ "customer_id": customer, "type": "email", "title": "Send the proposal", "scheduled_at": scheduled, "due_at": due })).await;
+    complete(&t, done["id"].as_str().unwrap()).await;
+    let agent = format!("{}_agent", t.org.seed.id);
+    assert_eq!((call["assignee_id"].as_str(), time(&call["remind_at"])), (Some(agent.as_str()), scheduled - chrono::Duration::minutes(15)), "{call}");
+
+    scheduler_at(&t, scheduled - chrono::Duration::minutes(16)).await;
+    assert!(interaction_alerts(&t).await.is_empty(), "not yet");
+    scheduler_at(&t, scheduled - chrono::Duration::minutes(15) + chrono::Duration::seconds(1)).await;
+    scheduler_at(&t, scheduled - chrono::Duration::minutes(15) + chrono::Duration::seconds(1)).await;
+    let alerts = interaction_alerts(&t).await;
+    assert_eq!(alerts.iter().map(|e| e["kind"].as_str().unwrap()).collect::<Vec<_>>(), ["interaction.reminder"], "{alerts:?}");
+    assert_eq!((alerts[0]["data"]["interaction_id"].as_str(), alerts[0]["data"]["notify"]["user_id"].as_str()), (call["id"].as_str(), Some(agent.as_str())));
+
+    scheduler_at(&t, due + chrono::Duration::seconds(30)).await;
+    scheduler_at(&t, due + chrono::Duration::seconds(30)).await;
+    scheduler_at(&t, due + chrono::Duration::minutes(2)).await;
+    let alerts = interaction_alerts(&t).await;
+    assert_eq!(alerts.iter().map(|e| e["kind"].as_str().unwrap()).collect::<Vec<_>>(), ["interaction.reminder", "interaction.overdue"], "{alerts:?}");
+    assert_eq!(alerts[1]["data"]["interaction_id"].as_str(), call["id"].as_str());
+    let (_, stored) = t.get(&format!("/v1/interactions/{}", call["id"].as_str().unwrap()), &t.org.agent).await;
+    assert!(!stored["reminded_at"].is_null() && !stored["overdue_alerted_at"].is_null(), "{stored}");
+}

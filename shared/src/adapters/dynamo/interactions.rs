@@ -9,6 +9,11 @@
 //!   `NEXT_STEP_OWED` / `completed#org#id` while a next step is owed (the recovery sweep);
 //!   absent otherwise.
 //! - gsi3 `ORG#o#INTERACTIONS` / `due#id`: every interaction of the organisation by due date.
+//! - gsi4 `INTDUE#{yyyy-mm-ddThh:mm}` / `{check_at}#{org}#{id}` while an alert (reminder, overdue)
+//!   is owed: the interaction deadline index, one partition per minute, read by the interaction
+//!   scheduler. Derived from the item like the others, so a reschedule, a completion or a
+//!   cancel moves or removes the entry in the same write.
+//! - `INTDUE#CURSOR` / `CURSOR`: the first minute the interaction scheduler has not finished with.
 //! - table `ORG#o#WORKFLOWS` / `TEMPLATE#id` | `DEFAULT` | `SETTINGS` | `SEEDED`: the workflow
 //!   catalog, read in one query.
 
@@ -24,7 +29,8 @@ use crate::domain::interaction::Interaction;
 use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
 use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
-use crate::ports::{InteractionFilter, InteractionStore, Page, PageRequest, WorkflowStore, Written};
+use crate::domain::event::NewEvent;
+use crate::ports::{InteractionDue, InteractionFilter, InteractionStore, Page, PageRequest, WorkflowStore, Written};
 
 
 pub mod keys {
@@ -47,6 +53,13 @@ pub mod keys {
     /// gsi3: every interaction of the organisation by due date.
     pub fn all_interactions(org: &str) -> String {
         format!("ORG#{org}#INTERACTIONS")
+    }
+    /// gsi4: the interaction deadline index's minute, across organisations.
+    pub fn interactions_due(minute: chrono::DateTime<chrono::Utc>) -> String {
+        format!("INTDUE#{}", crate::domain::deadline_index::bucket(minute))
+    }
+    pub fn alert_cursor() -> (String, String) {
+        ("INTDUE#CURSOR".into(), "CURSOR".into())
     }
     pub fn workflows(org: &str) -> String {
         format!("ORG#{org}#WORKFLOWS")
@@ -90,6 +103,10 @@ pub fn interaction_item(i: &Interaction) -> Result<Item> {
         let completed = sort_time(i.completed_at.unwrap_or(i.updated_at));
         extra.push(("gsi2pk", keys::NEXT_STEP_OWED.to_string()));
         extra.push(("gsi2sk", format!("{completed}#{}#{}", i.org_id, i.id)));
+    }
+    if let Some(at) = i.alert_check_at() {
+        extra.push(("gsi4pk", keys::interactions_due(at)));
+        extra.push(("gsi4sk", format!("{}#{}#{}", sort_time(at), i.org_id, i.id)));
     }
     keyed(i, keys::interaction(&i.org_id, &i.id), &extra)
 }
@@ -266,6 +283,71 @@ impl InteractionStore for DynamoStore {
         };
         Ok(self.query_index(query, Filters::default(), &PageRequest { limit, cursor: None }).await?.items)
     }
+
+    async fn interactions_due(&self, minute: DateTime<Utc>, up_to: DateTime<Utc>) -> Result<Vec<InteractionDue>> {
+        let pk = keys::interactions_due(minute);
+        let mut due = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name("gsi4")
+                .key_condition_expression("gsi4pk = :pk AND gsi4sk <= :up_to")
+                .expression_attribute_values(":pk", s(&pk))
+                // Every entry at `up_to` (the organisation and id follow the time).
+                .expression_attribute_values(":up_to", s(format!("{}#~", sort_time(up_to))))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
+            for item in out.items() {
+                let Some(sk) = item.get("gsi4sk").and_then(|v| v.as_s().ok()) else { continue };
+                let mut parts = sk.splitn(3, '#');
+                let (Some(at), Some(org), Some(id)) = (parts.next(), parts.next(), parts.next()) else { continue };
+                let Ok(at) = DateTime::parse_from_rfc3339(at) else { continue };
+                due.push(InteractionDue { org_id: org.to_string(), interaction_id: id.to_string(), check_at: at.with_timezone(&Utc) });
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(due),
+            }
+        }
+    }
+
+    async fn interaction_alert_cursor(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.get_consistent::<AlertCursor>(keys::alert_cursor()).await?.map(|c| c.minute))
+    }
+
+    async fn save_interaction_alert_cursor(&self, minute: DateTime<Utc>) -> Result<()> {
+        self.put(keyed(&AlertCursor { minute }, keys::alert_cursor(), &[])?).await
+    }
+
+    async fn record_interaction_alerts(&self, interaction: &Interaction, events: &[NewEvent]) -> Result<()> {
+        let now = Utc::now();
+        let count = events.len() as u64;
+        let first = if count == 0 { 0 } else { self.take_event_seqs(&interaction.org_id, count).await? + 1 - count };
+        let mut items = vec![self.interaction_put(interaction)?];
+        for (n, event) in events.iter().enumerate() {
+            items.extend(self.event_ops(event, first + n as u64, now)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                // The numbers taken stay in the feed as void; the caller reads the interaction again.
+                if count > 0 {
+                    self.void_events(&interaction.org_id, first, first + count - 1, now).await?;
+                }
+                Err(Error::LostUpdate("interaction"))
+            }
+        }
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AlertCursor {
+    minute: DateTime<Utc>,
 }
 
 #[async_trait]

@@ -170,7 +170,7 @@ pub mod keys {
     /// gsi4: the SLA deadline index, one partition per minute (`yyyy-mm-ddThh:mm`, UTC), across
     /// organisations: the scheduler reads only the minutes due.
     pub fn sla_due(minute: chrono::DateTime<chrono::Utc>) -> String {
-        format!("SLADUE#{}", minute.format("%Y-%m-%dT%H:%M"))
+        format!("SLADUE#{}", crate::domain::deadline_index::bucket(minute))
     }
 }
 

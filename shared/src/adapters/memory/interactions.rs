@@ -8,7 +8,9 @@ use super::{MemoryStore, State, fill_page, key, sort_time, written};
 use crate::domain::interaction::Interaction;
 use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
 use crate::error::{Error, Result};
-use crate::ports::{InteractionFilter, InteractionStore, Page, PageRequest, WorkflowStore, Written};
+use crate::domain::deadline_index;
+use crate::domain::event::NewEvent;
+use crate::ports::{InteractionDue, InteractionFilter, InteractionStore, Page, PageRequest, WorkflowStore, Written};
 
 /// Open interactions sort before closed ones in a customer's partition.
 const OPEN: &str = "O#";
@@ -220,6 +222,42 @@ impl InteractionStore for MemoryStore {
         let range = Range::new("", Some(sort_time(from)), Some(sort_time(to)));
         let page = PageRequest { limit, cursor: None };
         Ok(st.query_interactions(Index::Owed, "NEXT_STEP_OWED", range, true, |_| true, &page)?.items)
+    }
+
+    async fn interactions_due(&self, minute: DateTime<Utc>, up_to: DateTime<Utc>) -> Result<Vec<InteractionDue>> {
+        let st = self.read("interactions_due")?;
+        let bucket = deadline_index::bucket(minute);
+        let mut due: Vec<InteractionDue> = st
+            .interactions
+            .values()
+            .filter_map(|i| i.alert_check_at().map(|at| (i, at)))
+            .filter(|(_, at)| deadline_index::bucket(*at) == bucket && *at <= up_to)
+            .map(|(i, at)| InteractionDue { org_id: i.org_id.clone(), interaction_id: i.id.clone(), check_at: at })
+            .collect();
+        due.sort_by(|a, b| (a.check_at, &a.org_id, &a.interaction_id).cmp(&(b.check_at, &b.org_id, &b.interaction_id)));
+        Ok(due)
+    }
+
+    async fn interaction_alert_cursor(&self) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.read("interaction_alert_cursor")?.interaction_alert_cursor)
+    }
+
+    async fn save_interaction_alert_cursor(&self, minute: DateTime<Utc>) -> Result<()> {
+        self.write("save_interaction_alert_cursor")?.interaction_alert_cursor = Some(minute);
+        Ok(())
+    }
+
+    async fn record_interaction_alerts(&self, interaction: &Interaction, events: &[NewEvent]) -> Result<()> {
+        let mut st = self.write("record_interaction_alerts")?;
+        let recorded_before = events.iter().any(|e| e.dedupe_key.as_ref().is_some_and(|k| st.event_keys.contains_key(&key(&e.org_id, k))));
+        if !st.interaction_fits(interaction) || recorded_before {
+            return Err(Error::LostUpdate("interaction"));
+        }
+        st.interactions.insert(key(&interaction.org_id, &interaction.id), interaction.clone());
+        for event in events {
+            st.record_event_with(event);
+        }
+        Ok(())
     }
 }
 

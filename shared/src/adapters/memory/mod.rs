@@ -95,6 +95,8 @@ struct State {
     whatsapp_templates: BTreeMap<Key, crate::domain::whatsapp_template::WhatsAppTemplate>,
     interactions: BTreeMap<Key, Interaction>,
     interaction_keys: BTreeMap<Key, String>,
+    /// The interaction scheduler's cursor (`INTDUE#CURSOR`).
+    interaction_alert_cursor: Option<chrono::DateTime<chrono::Utc>>,
     workflow_templates: BTreeMap<Key, WorkflowTemplate>,
     default_workflows: BTreeMap<String, String>,
     interaction_settings: BTreeMap<String, InteractionSettings>,
