@@ -80,6 +80,8 @@ NEEDS_ENV = {
     "secrets": ["SECRETS_PREFIX"],
     "voice": ["TWILIO_API_BASE_URL"],
     "public_url": ["PUBLIC_API_URL"],
+    "live_push": ["LIVE_PUSH_ENDPOINT"],
+    "identity": ["JWT_ISSUER", "JWT_AUDIENCE"],
 }
 ALWAYS_ENV = ["TABLE_NAME"]
 # Settings config.rs reads when given, beside a required one (a peer's timeout: media-worker's
@@ -126,6 +128,13 @@ SECRET_GRANTS = {
 SECRET_READ_ACTIONS = {"GetSecretValue"}
 SECRET_WRITE_ACTIONS = {"DescribeSecret", "CreateSecret", "PutSecretValue", "RestoreSecret", "DeleteSecret"}
 SECRET_ARN_PREFIX = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:max/${AWS::StackName}/"
+# Live push (docs/live-push.md): who may post to the dashboards' WebSocket connections
+# (execute-api:ManageConnections), the routes a WebSocket API must have, and where its token is.
+MANAGE_CONNECTIONS = {"live-push"}
+WEBSOCKET_ROUTES = ("$connect", "$disconnect", "$default")
+WEBSOCKET_TOKEN_SOURCE = "route.request.querystring.token"
+# The dev stack's shared-secret token checker (config.rs): never in a deployed function.
+DEV_ONLY_ENV = {"DEV_JWT_SECRET"}
 # The claim naming a user's organisation (shared/src/http.rs ORG_CLAIM) and the groups that are roles.
 ORG_ATTRIBUTE = "custom:org_id"
 ROLE_GROUPS = ["admin", "supervisor", "agent"]
@@ -396,6 +405,7 @@ def check(template, problems):
 
     check_security(template, resources, functions, problems)
     check_users(resources, problems)
+    check_websocket(resources, functions, problems)
 
 
 # ------------------------------------------------------------------ issue 10
@@ -536,7 +546,7 @@ def parse_needs(main_rs):
         parts = ["queue:" + q for q in re.findall(r"Queue::(\w+)", needs)]
         # Flags are `name: true`; clients to build are `name: Some(config::client)`.
         parts += [k for k in ("webhook_secrets", "public_url") if re.search(k + r"\s*:\s*true", needs)]
-        parts += [k for k in ("blobs", "whatsapp", "voice", "secrets") if re.search(k + r"\s*:\s*Some\(", needs)]
+        parts += [k for k in ("blobs", "whatsapp", "voice", "secrets", "live_push", "identity") if re.search(k + r"\s*:\s*Some\(", needs)]
     wanted = set(ALWAYS_ENV)
     for part in parts:
         wanted.update(NEEDS_ENV.get(part, []))
@@ -739,6 +749,76 @@ def check_security(template, resources, functions, problems, repo_root=None):
             settings = route_settings.get(route) or {}
             if settings.get("ThrottlingRateLimit") is None or settings.get("ThrottlingBurstLimit") is None:
                 problems.append(f"{fname}: webhook route {route} needs its own RouteSettings throttle (rate and burst)")
+
+
+def check_websocket(resources, functions, problems):
+    """The dashboards' WebSocket API (docs/live-push.md): every WEBSOCKET API routes on
+    `$request.body.action` and has $connect, $disconnect and $default, each on an integration;
+    $connect is authorised by a REQUEST authorizer reading the token from the query string (the
+    only route API Gateway authorises); each Lambda integration's function may be invoked by API
+    Gateway for that API only. execute-api:ManageConnections is granted only to MANAGE_CONNECTIONS,
+    POST only, on one of the template's WebSocket APIs. No function gets the dev stack's secret."""
+    def of_type(t):
+        return {k: v for k, v in resources.items() if isinstance(v, dict) and v.get("Type") == t}
+
+    apis = {k: v for k, v in of_type("AWS::ApiGatewayV2::Api").items() if (v.get("Properties") or {}).get("ProtocolType") == "WEBSOCKET"}
+    routes = of_type("AWS::ApiGatewayV2::Route")
+    authorizers = of_type("AWS::ApiGatewayV2::Authorizer")
+    integrations = of_type("AWS::ApiGatewayV2::Integration")
+    permissions = of_type("AWS::Lambda::Permission")
+    for aname, api in apis.items():
+        if (api.get("Properties") or {}).get("RouteSelectionExpression") != "$request.body.action":
+            problems.append(f"{aname}: RouteSelectionExpression must be $request.body.action")
+        mine = {(r.get("Properties") or {}).get("RouteKey"): (rname, r.get("Properties") or {}) for rname, r in routes.items() if ref_name((r.get("Properties") or {}).get("ApiId")) == aname}
+        for key in WEBSOCKET_ROUTES:
+            if key not in mine:
+                problems.append(f"{aname}: no {key} route")
+                continue
+            rname, rprops = mine[key]
+            target = sub_or_str(rprops.get("Target")) or ""
+            m = re.fullmatch(r"integrations/\$\{(\w+)\}", target)
+            if not m or m.group(1) not in integrations:
+                problems.append(f"{rname}: Target must be integrations/${{<an AWS::ApiGatewayV2::Integration>}}")
+            auth = rprops.get("AuthorizationType")
+            if key == "$connect":
+                authorizer = authorizers.get(ref_name(rprops.get("AuthorizerId")) or "")
+                if auth != "CUSTOM" or authorizer is None:
+                    problems.append(f"{rname}: $connect must be authorised (AuthorizationType CUSTOM, AuthorizerId: !Ref <a REQUEST authorizer>)")
+                else:
+                    aprops = authorizer.get("Properties") or {}
+                    if aprops.get("AuthorizerType") != "REQUEST" or WEBSOCKET_TOKEN_SOURCE not in as_list(aprops.get("IdentitySource")):
+                        problems.append(f"{ref_name(rprops.get('AuthorizerId'))}: a REQUEST authorizer with IdentitySource {WEBSOCKET_TOKEN_SOURCE} (no token, no invocation: 401)")
+            elif auth not in (None, "NONE"):
+                problems.append(f"{rname}: only $connect is authorised on a WebSocket API (AuthorizationType NONE)")
+        # Whoever API Gateway invokes for this API, it invokes for this API only.
+        invoked = set()
+        for i in integrations.values():
+            iprops = i.get("Properties") or {}
+            if ref_name(iprops.get("ApiId")) == aname:
+                invoked.update(re.findall(r"\$\{(\w+)\.Arn\}", sub_or_str(iprops.get("IntegrationUri")) or ""))
+        for fn in sorted(invoked):
+            scoped = [p for p in permissions.values() if ref_name((p.get("Properties") or {}).get("FunctionName")) == fn
+                      and (p.get("Properties") or {}).get("Principal") == "apigateway.amazonaws.com"
+                      and ("${" + aname + "}/") in (sub_or_str((p.get("Properties") or {}).get("SourceArn")) or "")]
+            if not scoped:
+                problems.append(f"{aname}: {fn} needs an AWS::Lambda::Permission for apigateway.amazonaws.com with SourceArn on ${{{aname}}}/*")
+    for fname, fn in functions.items():
+        props = fn.get("Properties") or {}
+        binary = ((fn.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
+        for name in sorted(DEV_ONLY_ENV & set((((props.get("Environment") or {}).get("Variables")) or {}).keys())):
+            problems.append(f"{fname}: Environment has {name}: the dev stack's token secret, never deployed")
+        for st in allow_statements(fn):
+            actions = [a for a in as_list(st.get("Action")) if isinstance(a, str)]
+            if not any(a.lower() == "execute-api:manageconnections" for a in actions):
+                continue
+            sid = st.get("Sid", "?")
+            if binary not in MANAGE_CONNECTIONS:
+                problems.append(f"{fname}: statement {sid}: execute-api:ManageConnections is for {sorted(MANAGE_CONNECTIONS)} only")
+            for r in as_list(st.get("Resource")):
+                text = sub_or_str(r) or ""
+                m = re.fullmatch(r"arn:\$\{AWS::Partition\}:execute-api:\$\{AWS::Region\}:\$\{AWS::AccountId\}:\$\{(\w+)\}/[^/]+/POST/@connections/\*", text)
+                if not m or m.group(1) not in apis:
+                    problems.append(f"{fname}: statement {sid}: ManageConnections on {text or r!r}: name one WebSocket API's stage, POST only (...:${{Api}}/${{Stage}}/POST/@connections/*)")
 
 
 def check_users(resources, problems):

@@ -339,5 +339,42 @@ class CheckTemplate(unittest.TestCase):
         self.assertFires(with_objects, "s3:ListBucket must have a statement of its own")
 
 
+    # ------------------------------------------------------------ the WebSocket API (live push)
+
+    def test_a_websocket_without_a_route_or_with_an_open_connect_fires(self):
+        self.assertFires(lambda t: t["Resources"].pop("LiveDisconnectRoute"), "LiveWebSocketApi: no $disconnect route")
+        def open_connect(t):
+            t["Resources"]["LiveConnectRoute"]["Properties"]["AuthorizationType"] = "NONE"
+        self.assertFires(open_connect, "LiveConnectRoute: $connect must be authorised")
+        def token_in_a_header(t):
+            t["Resources"]["LiveAuthorizer"]["Properties"]["IdentitySource"] = ["route.request.header.Authorization"]
+        self.assertFires(token_in_a_header, "LiveAuthorizer: a REQUEST authorizer with IdentitySource route.request.querystring.token")
+
+    def test_an_invoke_permission_for_any_api_fires(self):
+        def anywhere(t):
+            t["Resources"]["LiveInvokePermission"]["Properties"]["SourceArn"] = ct.Tagged("!Sub", "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:*")
+        self.assertFires(anywhere, "LiveWebSocketApi: WsConnectionsFunction needs an AWS::Lambda::Permission")
+
+    def test_manage_connections_elsewhere_or_too_wide_fires(self):
+        def wide(t):
+            self.statement(t, "LivePushFunction", "PushToConnections")["Resource"] = ct.Tagged(
+                "!Sub", "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${LiveWebSocketApi}/*")
+        self.assertFires(wide, "LivePushFunction: statement PushToConnections: ManageConnections on")
+        def elsewhere(t):
+            self.statements(t).append(snippet("""
+                Sid: Push
+                Effect: Allow
+                Action: execute-api:ManageConnections
+                Resource: !Sub "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${LiveWebSocketApi}/${LiveStage}/POST/@connections/*"
+            """))
+        self.assertFires(elsewhere, "ApiEventsFunction: statement Push: execute-api:ManageConnections is for ['live-push'] only")
+
+    def test_the_dev_token_secret_in_a_function_fires(self):
+        def dev_secret(t):
+            self.fn(t, "WsConnectionsFunction")["Environment"]["Variables"]["DEV_JWT_SECRET"] = "max-dev-jwt-secret"
+        self.assertFires(dev_secret, "WsConnectionsFunction: Environment has DEV_JWT_SECRET: the dev stack's token secret")
+        self.assertFires(lambda t: self.fn(t, "WsConnectionsFunction")["Environment"]["Variables"].pop("JWT_AUDIENCE"),
+                         "WsConnectionsFunction: Environment lacks JWT_AUDIENCE")
+
 if __name__ == "__main__":
     unittest.main()

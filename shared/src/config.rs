@@ -10,7 +10,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::graph::{GraphApi, Sandbox};
-use crate::adapters::memory::{ManualClock, MemoryBlobs, MemoryOutbox, MemorySecrets, MemoryStore, MemoryWebhookReceiver};
+use crate::adapters::memory::{ManualClock, MemoryBlobs, MemoryLivePush, MemoryOutbox, MemorySecrets, MemoryStore, MemoryWebhookReceiver};
 use crate::adapters::s3::S3Blobs;
 use crate::adapters::secrets::SecretsManager;
 use crate::adapters::sqs::SqsOutbox;
@@ -26,7 +26,7 @@ use crate::app::interactions::InteractionPorts;
 use crate::app::support::SupportPorts;
 use crate::app::voice::VoicePorts;
 use crate::domain::retry::RetryPolicy;
-use crate::ports::{BlobStore, Clock, Outbox, Queue, Secrets, Stores, SystemClock, VoiceProvider, WebhookSender, WhatsApp};
+use crate::ports::{BlobStore, Clock, IdentityTokens, LivePush, Outbox, Queue, Secrets, Stores, SystemClock, VoiceProvider, WebhookSender, WhatsApp};
 use crate::telemetry::{AwsCallCounter, AwsService};
 
 /// A secret setting: usable, never printed (`Debug` says it is redacted).
@@ -50,6 +50,21 @@ pub type VoiceClient = fn(&str, Duration) -> Arc<dyn VoiceProvider>;
 /// Builds the outbound webhook sender (`webhook_http`) for the deployment's destination policy:
 /// only webhook-delivery links it.
 pub type WebhookSenderClient = fn(crate::domain::webhook_subscription::DestinationPolicy) -> Arc<dyn WebhookSender>;
+
+/// Builds the live-push client (`api_gateway_push`) for the WebSocket API's stage endpoint: only
+/// live-push links the Management API's SDK.
+pub type LivePushClient = fn(&SdkConfig, &str) -> Arc<dyn LivePush>;
+
+/// Builds the dashboard token checker (`identity_tokens`): only ws-connections links it.
+pub type IdentityClient = fn(&IdentitySettings) -> Arc<dyn IdentityTokens>;
+
+/// How dashboard JWTs are checked (the WebSocket's authorizer): Cognito's keys in AWS; a shared
+/// secret only in the dev stack (`DEV_JWT_SECRET`, never in template.yaml).
+#[derive(Debug, Clone)]
+pub enum IdentitySettings {
+    Cognito { issuer: String, audience: String },
+    SharedSecret { secret: Secret, issuer: String, audience: String },
+}
 
 /// What one function needs; its `main` declares it and init reads only those settings.
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,6 +90,11 @@ pub struct Needs {
     pub public_url: bool,
     /// POSTs outbound webhook deliveries: the client to build, `Some(config::webhook_http)`.
     pub webhooks: Option<WebhookSenderClient>,
+    /// Posts to dashboards' WebSocket connections (`LIVE_PUSH_ENDPOINT`): the client to build,
+    /// `Some(config::api_gateway_push)`.
+    pub live_push: Option<LivePushClient>,
+    /// Checks dashboard JWTs (`JWT_ISSUER`, `JWT_AUDIENCE`): `Some(config::identity_tokens)`.
+    pub identity: Option<IdentityClient>,
 }
 
 impl Needs {
@@ -88,6 +108,8 @@ impl Needs {
         voice: Some(twilio),
         public_url: true,
         webhooks: Some(webhook_http),
+        live_push: Some(api_gateway_push),
+        identity: Some(identity_tokens),
     };
 }
 
@@ -152,6 +174,10 @@ pub struct Settings {
     /// `WEBHOOKS_IMMEDIATE_RETRIES=true` (dev gateway only): a delivery's retries are queued
     /// without their delay (the schedule is still logged), so the dev stack shows them at once.
     pub webhook_retries: crate::app::webhook_delivery::RetryTiming,
+    /// The WebSocket API's stage endpoint the Management API is called at (live-push).
+    pub live_push_endpoint: Option<String>,
+    /// How dashboard JWTs are checked (ws-connections).
+    pub identity: Option<IdentitySettings>,
 }
 
 fn queue_variable(queue: Queue) -> &'static str {
@@ -232,7 +258,23 @@ impl Settings {
             Some("false") | None => crate::app::webhook_delivery::RetryTiming::Scheduled,
             Some(_) => return Err(SettingError { name: "WEBHOOKS_IMMEDIATE_RETRIES", reason: "must be true or false" }),
         };
+        let live_push_endpoint = match needs.live_push {
+            Some(_) => Some(required("LIVE_PUSH_ENDPOINT")?.trim_end_matches('/').to_string()),
+            None => None,
+        };
+        let identity = match needs.identity {
+            Some(_) => {
+                let (issuer, audience) = (required("JWT_ISSUER")?, required("JWT_AUDIENCE")?);
+                Some(match optional("DEV_JWT_SECRET") {
+                    Some(secret) => IdentitySettings::SharedSecret { secret: Secret::new(secret), issuer, audience },
+                    None => IdentitySettings::Cognito { issuer, audience },
+                })
+            }
+            None => None,
+        };
         Ok(Settings {
+            live_push_endpoint,
+            identity,
             webhook_retries,
             table: required("TABLE_NAME")?,
             queues,
@@ -259,6 +301,10 @@ pub struct Deps {
     pub secrets: Arc<dyn Secrets>,
     pub voice: Arc<dyn VoiceProvider>,
     pub webhooks: Arc<dyn WebhookSender>,
+    /// Dashboards' WebSocket connections (live-push).
+    pub live: Arc<dyn LivePush>,
+    /// Checks dashboard JWTs (the WebSocket's authorizer).
+    pub identity: Arc<dyn IdentityTokens>,
     /// The Graph access tokens this warm function has read (reply-sender's cache).
     pub tokens: Arc<AccessTokens>,
     pub clock: Arc<dyn Clock>,
@@ -300,14 +346,24 @@ impl Deps {
             Some(client) => client(settings.webhook_destinations),
             None => Arc::new(NoWebhooks),
         };
-        Deps::on_aws(settings, &sdk, AwsPorts { whatsapp, secrets, blobs, voice, webhooks })
+        let live: Arc<dyn LivePush> = match (needs.live_push, &settings.live_push_endpoint) {
+            (Some(client), Some(endpoint)) => client(&sdk, endpoint),
+            _ => Arc::new(NoLivePush),
+        };
+        let identity: Arc<dyn IdentityTokens> = match (needs.identity, &settings.identity) {
+            (Some(client), Some(identity)) => client(identity),
+            _ => Arc::new(NoIdentityTokens),
+        };
+        Deps::on_aws(settings, &sdk, AwsPorts { whatsapp, secrets, blobs, voice, webhooks, live, identity })
     }
 
     /// The AWS adapters (DynamoDB, SQS) for `settings`, each client counting its calls, with the
     /// other ports given.
     pub fn on_aws(settings: Settings, sdk: &SdkConfig, ports: AwsPorts) -> Self {
-        let AwsPorts { whatsapp, secrets, blobs, voice, webhooks } = ports;
+        let AwsPorts { whatsapp, secrets, blobs, voice, webhooks, live, identity } = ports;
         Deps {
+            live,
+            identity,
             store: Arc::new(DynamoStore::new(dynamodb_client(sdk), &settings.table)),
             outbox: Arc::new(SqsOutbox::new(sqs_client(sdk), settings.queues.clone())),
             blobs,
@@ -333,6 +389,7 @@ impl Deps {
             secrets: Arc::new(MemorySecrets::new()),
             voice: Arc::new(VoiceSandbox::default()),
             webhooks: Arc::new(MemoryWebhookReceiver::new()),
+            live: Arc::new(MemoryLivePush::new()),
             clock: Arc::new(ManualClock::at(now)),
         };
         let settings = Settings {
@@ -347,8 +404,16 @@ impl Deps {
             retry: RetryPolicy::default(),
             webhook_destinations: Default::default(),
             webhook_retries: Default::default(),
+            live_push_endpoint: Some(IN_MEMORY_PUBLIC_URL.into()),
+            identity: Some(IdentitySettings::SharedSecret {
+                secret: Secret::new(IN_MEMORY_JWT_SECRET),
+                issuer: IN_MEMORY_JWT_ISSUER.into(),
+                audience: IN_MEMORY_JWT_AUDIENCE.into(),
+            }),
         };
         let deps = Deps {
+            live: world.live.clone(),
+            identity: Arc::new(crate::adapters::identity_tokens::SharedSecretTokens::new(IN_MEMORY_JWT_SECRET, IN_MEMORY_JWT_ISSUER, IN_MEMORY_JWT_AUDIENCE)),
             settings,
             store: world.store.clone(),
             outbox: world.outbox.clone(),
@@ -470,6 +535,14 @@ impl Deps {
     }
 
     /// Fan-out of the feed's events to the webhooks queue (`app::webhook_delivery`).
+    pub fn live_connection_ports(&self) -> crate::app::live_push::ConnectionPorts<'_> {
+        crate::app::live_push::ConnectionPorts { connections: &*self.store, clock: &*self.clock }
+    }
+
+    pub fn live_push_ports(&self) -> crate::app::live_push::PushPorts<'_> {
+        crate::app::live_push::PushPorts { connections: &*self.store, push: &*self.live, clock: &*self.clock }
+    }
+
     pub fn webhook_fan_out_ports(&self) -> crate::app::webhook_delivery::FanOutPorts<'_> {
         crate::app::webhook_delivery::FanOutPorts { subscriptions: &*self.store, outbox: &*self.outbox, clock: &*self.clock }
     }
@@ -542,6 +615,11 @@ pub const IN_MEMORY_APP_SECRET: &str = "dev-app-secret";
 pub const IN_MEMORY_VERIFY_TOKEN: &str = "dev-verify-token";
 /// The public URL of `Deps::in_memory` (what its callback URLs and signatures are made of).
 pub const IN_MEMORY_PUBLIC_URL: &str = "https://api.example.com";
+/// The in-memory deps check dashboard tokens signed HS256 with this secret, for this issuer and
+/// audience: the dev stack's defaults, so one sample token (`events/ws-connections/`) runs on both.
+pub const IN_MEMORY_JWT_SECRET: &str = "max-dev-jwt-secret";
+pub const IN_MEMORY_JWT_ISSUER: &str = "max-dev";
+pub const IN_MEMORY_JWT_AUDIENCE: &str = "max-dashboard";
 
 /// The adapters behind `Deps::in_memory`, for the test to look at and steer.
 pub struct InMemory {
@@ -553,6 +631,8 @@ pub struct InMemory {
     pub voice: Arc<VoiceSandbox>,
     /// The webhook receivers: scripted answers, every request kept.
     pub webhooks: Arc<MemoryWebhookReceiver>,
+    /// The dashboards' connections: what each was sent.
+    pub live: Arc<MemoryLivePush>,
     pub clock: Arc<ManualClock>,
 }
 
@@ -577,6 +657,24 @@ pub struct AwsPorts {
     pub blobs: Arc<dyn BlobStore>,
     pub voice: Arc<dyn VoiceProvider>,
     pub webhooks: Arc<dyn WebhookSender>,
+    pub live: Arc<dyn LivePush>,
+    pub identity: Arc<dyn IdentityTokens>,
+}
+
+/// Posts to WebSocket connections through the Management API at `endpoint` (`LivePushClient`).
+pub fn api_gateway_push(sdk: &SdkConfig, endpoint: &str) -> Arc<dyn LivePush> {
+    let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk).interceptor(AwsCallCounter(AwsService::ApiGateway)).endpoint_url(endpoint).build();
+    Arc::new(crate::adapters::live_push::ApiGatewayPush::new(aws_sdk_apigatewaymanagement::Client::from_conf(config)))
+}
+
+/// The dashboard token checker for `settings` (`IdentityClient`): the user pool's published keys
+/// (`{issuer}/.well-known/jwks.json`, Cognito's place for them), or the dev stack's shared secret.
+pub fn identity_tokens(settings: &IdentitySettings) -> Arc<dyn IdentityTokens> {
+    use crate::adapters::identity_tokens::{CognitoTokens, SharedSecretTokens};
+    match settings {
+        IdentitySettings::Cognito { issuer, audience } => Arc::new(CognitoTokens::new(&format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')), issuer, audience)),
+        IdentitySettings::SharedSecret { secret, issuer, audience } => Arc::new(SharedSecretTokens::new(secret.expose(), issuer, audience)),
+    }
 }
 
 fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -612,6 +710,26 @@ struct NoWebhooks;
 impl WebhookSender for NoWebhooks {
     async fn post(&self, _: &crate::ports::WebhookRequest<'_>) -> crate::ports::WebhookAnswer {
         crate::ports::WebhookAnswer::ConnectionFailed { error: "this function is not wired to send webhooks".into() }
+    }
+}
+
+/// The live push of a function that declared it pushes nothing: reaching it is a wiring bug.
+struct NoLivePush;
+
+#[async_trait::async_trait]
+impl LivePush for NoLivePush {
+    async fn post(&self, _: &str, _: &[u8]) -> crate::error::Result<crate::ports::PushAnswer> {
+        Err(crate::error::Error::backend("live push", "this function is not wired to push to WebSocket connections"))
+    }
+}
+
+/// The token checker of a function that declared it checks none: it accepts no token.
+struct NoIdentityTokens;
+
+#[async_trait::async_trait]
+impl IdentityTokens for NoIdentityTokens {
+    async fn claims(&self, _: &str) -> Option<HashMap<String, String>> {
+        None
     }
 }
 
@@ -779,7 +897,7 @@ mod tests {
     }
 
     const SENDER: Needs = Needs { queues: &[Queue::Replies], whatsapp: Some(graph_api), secrets: Some(secrets_manager), ..NONE };
-    const NONE: Needs = Needs { queues: &[], blobs: None, webhook_secrets: false, whatsapp: None, secrets: None, voice: None, public_url: false, webhooks: None };
+    const NONE: Needs = Needs { queues: &[], blobs: None, webhook_secrets: false, whatsapp: None, secrets: None, voice: None, public_url: false, webhooks: None, live_push: None, identity: None };
 
     #[test]
     fn a_missing_setting_is_named() {

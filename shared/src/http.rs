@@ -86,6 +86,12 @@ pub fn caller(req: &Request) -> Result<Caller, Error> {
         return Err(Error::Unauthorized);
     };
     let claims = ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims).ok_or(Error::Unauthorized)?;
+    caller_from_claims(claims)
+}
+
+/// The caller a token's claims (as API Gateway passes them) speak for, by the rules of
+/// [`caller`]: also what the WebSocket's authorizer decides a connection with.
+pub fn caller_from_claims(claims: &std::collections::HashMap<String, String>) -> Result<Caller, Error> {
     let claim = |name: &str| claims.get(name).filter(|v| !v.trim().is_empty()).cloned();
     let org_id = claim(ORG_CLAIM).ok_or(Error::Unauthorized)?;
     let user_id = claim("sub").ok_or(Error::Unauthorized)?;

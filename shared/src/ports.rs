@@ -1232,6 +1232,41 @@ pub trait WebhookSender: Send + Sync {
     async fn post(&self, request: &WebhookRequest<'_>) -> WebhookAnswer;
 }
 
+// ------------------------------------------------------------------ live push (issue 15)
+
+/// Dashboards' open WebSocket connections, one partition per organisation (`docs/live-push.md`).
+#[async_trait]
+pub trait LiveConnectionStore: Send + Sync {
+    /// Stores the connection, or refreshes it (a new `expires_at`) when it is there.
+    async fn put_live_connection(&self, connection: &crate::domain::live_push::LiveConnection) -> Result<()>;
+    /// Forgets the connection (one already gone is fine).
+    async fn delete_live_connection(&self, org_id: &str, connection_id: &str) -> Result<()>;
+    /// The organisation's connections still open at `now`, never another organisation's.
+    async fn live_connections(&self, org_id: &str, now: DateTime<Utc>) -> Result<Vec<crate::domain::live_push::LiveConnection>>;
+}
+
+/// What became of one post to a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushAnswer {
+    Delivered,
+    /// The connection is closed (API Gateway's 410 `GoneException`): forget it.
+    Gone,
+}
+
+/// Posts bytes to one WebSocket connection (API Gateway's Management API, `PostToConnection`).
+#[async_trait]
+pub trait LivePush: Send + Sync {
+    async fn post(&self, connection_id: &str, payload: &[u8]) -> Result<PushAnswer>;
+}
+
+/// Checks a dashboard's JWT the way the HTTP API's authorizer does (signature, expiry, issuer,
+/// audience) and answers its claims as API Gateway passes them to handlers (every value a
+/// string); `None` for a token that is bad in any way.
+#[async_trait]
+pub trait IdentityTokens: Send + Sync {
+    async fn claims(&self, token: &str) -> Option<std::collections::HashMap<String, String>>;
+}
+
 // ------------------------------------------------------------------ the whole store
 
 /// Every store port at once: what one table (DynamoDB, or the memory adapter) provides. Handlers
@@ -1265,6 +1300,7 @@ pub trait Stores:
     + SlaStore
     + RoutingStore
     + WebhookStore
+    + LiveConnectionStore
 {
 }
 
@@ -1297,6 +1333,7 @@ impl<T> Stores for T where
         + SlaStore
         + RoutingStore
         + WebhookStore
+        + LiveConnectionStore
         + ?Sized
 {
 }

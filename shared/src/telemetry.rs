@@ -12,6 +12,7 @@ static DYNAMODB_CALLS: AtomicU64 = AtomicU64::new(0);
 static SQS_CALLS: AtomicU64 = AtomicU64::new(0);
 static S3_CALLS: AtomicU64 = AtomicU64::new(0);
 static SECRETS_MANAGER_CALLS: AtomicU64 = AtomicU64::new(0);
+static API_GATEWAY_CALLS: AtomicU64 = AtomicU64::new(0);
 /// The same requests by operation (`GetItem`, `TransactWriteItems`, ...), for the benchmarks'
 /// breakdowns. One uncontended lock per request, next to a network round trip.
 static OPERATION_CALLS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
@@ -26,6 +27,8 @@ pub enum AwsService {
     Sqs,
     S3,
     SecretsManager,
+    /// The Management API of the WebSocket API (live push).
+    ApiGateway,
 }
 
 impl AwsService {
@@ -35,6 +38,7 @@ impl AwsService {
             AwsService::Sqs => &SQS_CALLS,
             AwsService::S3 => &S3_CALLS,
             AwsService::SecretsManager => &SECRETS_MANAGER_CALLS,
+            AwsService::ApiGateway => &API_GATEWAY_CALLS,
         }
     }
 }
@@ -79,6 +83,7 @@ pub struct AwsCalls {
     pub sqs: u64,
     pub s3: u64,
     pub secrets_manager: u64,
+    pub api_gateway: u64,
 }
 
 impl AwsCalls {
@@ -88,11 +93,12 @@ impl AwsCalls {
             sqs: SQS_CALLS.load(Ordering::Relaxed),
             s3: S3_CALLS.load(Ordering::Relaxed),
             secrets_manager: SECRETS_MANAGER_CALLS.load(Ordering::Relaxed),
+            api_gateway: API_GATEWAY_CALLS.load(Ordering::Relaxed),
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.dynamodb + self.sqs + self.s3 + self.secrets_manager
+        self.dynamodb + self.sqs + self.s3 + self.secrets_manager + self.api_gateway
     }
 
     pub fn since(&self, earlier: &AwsCalls) -> AwsCalls {
@@ -101,6 +107,7 @@ impl AwsCalls {
             sqs: self.sqs - earlier.sqs,
             s3: self.s3 - earlier.s3,
             secrets_manager: self.secrets_manager - earlier.secrets_manager,
+            api_gateway: self.api_gateway - earlier.api_gateway,
         }
     }
 }

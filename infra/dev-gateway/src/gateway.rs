@@ -45,10 +45,23 @@ pub struct Gateway {
     pub openapi_json: String,
     /// Posts the voice sandbox's callbacks.
     pub http: reqwest::Client,
+    /// This gateway's own URL.
+    pub url: String,
+    /// The dashboards' WebSocket API from template.yaml (`crate::live`), if it has one.
+    pub websocket: Option<crate::template::WebSocketDef>,
+    /// Its open connections.
+    pub sockets: crate::live::Sockets,
+    /// Told after every function invocation (the stream pollers read then).
+    pub writes: Arc<crate::pollers::Writes>,
 }
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if let Some(api) = &gateway.websocket {
+        // The stage's path, as the deployed API's URL ends (`wss://…/live`).
+        router = router.route(&format!("/{}", api.stage), get(crate::live::connect));
+    }
+    router
         .route("/health", get(health))
         .route("/openapi.yaml", get(openapi_yaml))
         .route("/openapi.json", get(openapi_json))
@@ -59,6 +72,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/dev/calls", get(sandbox_calls))
         .route("/dev/calls/{provider_call_id}", post(play_call))
         .route("/dev/whatsapp/templates/{name}", post(play_template_status))
+        .route("/@connections/{id}", post(crate::live::post_to_connection).delete(crate::live::delete_connection))
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(MAX_PAYLOAD))
         .with_state(gateway)
@@ -144,6 +158,8 @@ async fn run_schedule_now(
                 secrets: d.secrets.clone(),
                 voice: d.voice.clone(),
                 webhooks: d.webhooks.clone(),
+                live: d.live.clone(),
+                identity: d.identity.clone(),
                 tokens: d.tokens.clone(),
                 clock: Arc::new(max_core::adapters::memory::ManualClock::at(at)),
             };
@@ -151,7 +167,9 @@ async fn run_schedule_now(
         }
         None => &*g.deps,
     };
-    match registry::invoke_schedule(&function, crate::pollers::scheduled_event(), deps).await {
+    let outcome = registry::invoke_schedule(&function, crate::pollers::scheduled_event(), deps).await;
+    g.writes.happened();
+    match outcome {
         Some(Ok(())) => axum::Json(json!({ "function": function, "ran": true })).into_response(),
         Some(Err(e)) => gateway_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{function} failed: {e}")),
         None => gateway_error(StatusCode::NOT_IMPLEMENTED, &format!("{function} is scheduled in template.yaml but not registered in the dev gateway")),
@@ -319,7 +337,9 @@ async fn dispatch(State(g): State<Arc<Gateway>>, method: Method, uri: Uri, heade
         // What Meta would hold for the customer's files: media-worker then fetches them.
         sandbox.serve_webhook_media(&body);
     }
-    match registry::invoke_http(&route.binary, request, &g.deps).await {
+    let outcome = registry::invoke_http(&route.binary, request, &g.deps).await;
+    g.writes.happened();
+    match outcome {
         Some(Ok(response)) => into_axum(response),
         Some(Err(e)) => {
             tracing::error!(function = route.binary, error = %e, "function failed");
@@ -445,6 +465,10 @@ mod tests {
             openapi_yaml: String::new(),
             openapi_json: String::new(),
             http: reqwest::Client::new(),
+            url: "http://127.0.0.1:0".into(),
+            websocket: None,
+            sockets: Default::default(),
+            writes: Default::default(),
         }))
     }
 

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod gateway;
+pub mod live;
 pub mod moto;
 pub mod openapi;
 pub mod pollers;
@@ -122,6 +123,10 @@ pub struct DevStack {
     pub tokens: DevTokens,
     /// One per queue event source: what its pollers did (see `pollers::PollerStats`).
     pub pollers: Vec<Arc<pollers::PollerStats>>,
+    /// The functions' writes, rung after each invocation (the stream pollers read then).
+    pub writes: Arc<pollers::Writes>,
+    /// The gateway itself (its open WebSocket connections: `gateway.sockets`).
+    pub gateway: Arc<gateway::Gateway>,
     ready: Arc<std::sync::atomic::AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -162,6 +167,12 @@ impl DevStack {
             // Test receivers are local servers (docs/webhooks.md): loopback only, explicitly.
             "WEBHOOKS_ALLOW_LOOPBACK" => Some(options.webhooks_allow_loopback.to_string()),
             "WEBHOOKS_IMMEDIATE_RETRIES" => Some(options.webhooks_immediate_retries.to_string()),
+            // The WebSocket API is this gateway (`crate::live`): its Management API too, and its
+            // authorizer checks the dev tokens (`POST /dev/tokens`) the HTTP routes take.
+            "LIVE_PUSH_ENDPOINT" => Some(url.clone()),
+            "DEV_JWT_SECRET" => Some(options.jwt_secret.clone()),
+            "JWT_ISSUER" => Some(tokens::ISSUER.to_string()),
+            "JWT_AUDIENCE" => Some(tokens::AUDIENCE.to_string()),
             _ => env.get(name).cloned(),
         };
         let mut settings = Settings::from_lookup(Needs::EVERYTHING, lookup).map_err(|e| e.to_string())?;
@@ -191,12 +202,15 @@ impl DevStack {
         let bucket = settings.media_bucket.clone().ok_or("MEDIA_BUCKET is not in template.yaml")?;
         let blobs = max_core::config::s3_bucket(&sdk, &bucket);
         let webhooks = Arc::new(max_core::adapters::webhook_http::HttpWebhookSender::with_hosts(settings.webhook_destinations, options.webhook_hosts.clone()));
-        let deps = Arc::new(Deps::on_aws(settings.clone(), &sdk, AwsPorts { whatsapp, secrets, blobs, voice, webhooks }));
+        let live = max_core::config::api_gateway_push(&sdk, settings.live_push_endpoint.as_deref().ok_or("LIVE_PUSH_ENDPOINT is not set")?);
+        let identity = max_core::config::identity_tokens(settings.identity.as_ref().ok_or("JWT_ISSUER is not set")?);
+        let deps = Arc::new(Deps::on_aws(settings.clone(), &sdk, AwsPorts { whatsapp, secrets, blobs, voice, webhooks, live, identity }));
         let AwsClients { dynamodb, sqs, s3 } = AwsClients::new(&sdk);
         let dynamo = DynamoStore::new(dynamodb, &settings.table);
         let tokens = DevTokens::new(&options.jwt_secret);
 
         let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writes = Arc::new(pollers::Writes::default());
         let gateway = Arc::new(gateway::Gateway {
             ready: ready.clone(),
             deps: deps.clone(),
@@ -213,7 +227,12 @@ impl DevStack {
                 max_core::config::install_tls_provider();
                 reqwest::Client::new()
             },
+            url: url.clone(),
+            websocket: template.websocket.clone(),
+            sockets: Default::default(),
+            writes: writes.clone(),
         });
+        let gateway_handle = gateway.clone();
         let mut tasks = vec![tokio::spawn(async move {
             // The peer's address: `/dev/tokens` answers loopback callers only.
             let app = gateway::router(gateway).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -242,6 +261,7 @@ impl DevStack {
                 deps: deps.clone(),
                 receivers: options.pollers_per_queue,
                 max_concurrency: source.maximum_concurrency.unwrap_or(options.max_concurrency),
+                writes: writes.clone(),
             };
             tasks.extend(mapping.start());
         }
@@ -255,16 +275,23 @@ impl DevStack {
             let table = resources.tables.get(&source.table_logical_id).ok_or_else(|| format!("{} reads the stream of unknown table {}", source.binary, source.table_logical_id))?;
             let described = poller_dynamodb.describe_table().table_name(table).send().await.map_err(|e| format!("describe table {table}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
             let stream_arn = described.table().and_then(|t| t.latest_stream_arn()).ok_or_else(|| format!("table {table} has no stream (StreamSpecification)"))?.to_string();
-            let mapping = pollers::StreamSourceMapping { streams: streams.clone(), stream_arn, binary: source.binary.clone(), batch_size: source.batch_size, deps: deps.clone() };
+            let mapping = pollers::StreamSourceMapping {
+                streams: streams.clone(),
+                stream_arn,
+                binary: source.binary.clone(),
+                batch_size: source.batch_size,
+                deps: deps.clone(),
+                kick: writes.bell(),
+            };
             tasks.push(mapping.start());
         }
         if options.schedules {
             for s in &template.schedules {
                 let period = Duration::from_secs(template::schedule_period_secs(&s.expression));
-                tasks.push(tokio::spawn(pollers::run_schedule(s.binary.clone(), period, deps.clone())));
+                tasks.push(tokio::spawn(pollers::run_schedule(s.binary.clone(), period, deps.clone(), writes.clone())));
             }
         }
-        Ok(DevStack { url, deps, resources, template, settings, dynamo, sqs, s3, sandbox, voice_sandbox, tokens, pollers: poller_stats, ready, tasks })
+        Ok(DevStack { url, deps, resources, template, settings, dynamo, sqs, s3, sandbox, voice_sandbox, tokens, pollers: poller_stats, writes, gateway: gateway_handle, ready, tasks })
     }
 
     /// Seeding is done: `/health` answers 200 from now on.

@@ -48,6 +48,16 @@ pub async fn invoke_sqs(binary: &str, event: SqsEvent, deps: &Deps) -> Option<Re
 pub async fn invoke_stream(binary: &str, event: aws_lambda_events::event::dynamodb::Event, deps: &Deps) -> Option<Result<DynamoDbEventResponse, Failure>> {
     Some(match binary {
         "webhook-fanout" => webhook_fanout::handle(event, deps).await,
+        "live-push" => live_push::handle(event, deps).await,
+        _ => return None,
+    })
+}
+
+/// The WebSocket API's function gets API Gateway's events: its authorizer's request and its
+/// routes' (`$connect`, `$disconnect`, `$default`), as JSON.
+pub async fn invoke_websocket(binary: &str, event: serde_json::Value, deps: &Deps) -> Option<Result<serde_json::Value, Failure>> {
+    Some(match binary {
+        "ws-connections" => ws_connections::handle(event, deps).await,
         _ => return None,
     })
 }

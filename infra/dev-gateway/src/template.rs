@@ -16,6 +16,8 @@ pub struct Template {
     /// DynamoDB stream event sources (webhook-fanout on the table's stream).
     pub stream_sources: Vec<StreamSource>,
     pub schedules: Vec<ScheduleDef>,
+    /// The dashboards' WebSocket API (live push), when the template has one.
+    pub websocket: Option<WebSocketDef>,
     /// Every function's environment variables, unresolved: Globals.Function's and each
     /// function's own (the dev gateway runs them all in one process, so it takes the union).
     pub environment: BTreeMap<String, EnvValue>,
@@ -91,6 +93,14 @@ pub struct ScheduleDef {
     pub expression: String,
 }
 
+/// A WebSocket API (`AWS::ApiGatewayV2::Api`, `ProtocolType: WEBSOCKET`): the function that is
+/// its `$connect` authorizer and its routes' integration, and its stage's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSocketDef {
+    pub binary: String,
+    pub stage: String,
+}
+
 fn tag_name(v: &Value) -> Option<(String, &Value)> {
     match v {
         Value::Tagged(t) => Some((t.tag.to_string().trim_start_matches('!').to_string(), &t.value)),
@@ -145,8 +155,11 @@ impl Template {
             queue_sources: vec![],
             stream_sources: vec![],
             schedules: vec![],
+            websocket: None,
             environment: BTreeMap::new(),
         };
+        let mut binaries = BTreeMap::new();
+        let (mut websocket_function, mut websocket_stage) = (None, None);
         if let Some(globals) = path(&doc, &["Globals", "Function"]) {
             environment(&mut t, globals);
         }
@@ -162,9 +175,20 @@ impl Template {
                     let binary = path(res, &["Metadata", "BuildProperties", "Binary"]).and_then(as_str).unwrap_or(id.clone());
                     environment(&mut t, &props);
                     function_events(&mut t, &binary, &props);
+                    binaries.insert(id.clone(), binary);
                 }
+                // The function behind `${Fn.Arn}` in the integration's URI runs every route.
+                "AWS::ApiGatewayV2::Integration" => {
+                    let uri = get(&props, "IntegrationUri").and_then(tag_name).and_then(|(_, inner)| as_str(inner)).unwrap_or_default();
+                    websocket_function = uri.split("${").find_map(|part| part.split_once(".Arn}")).map(|(function, _)| function.to_string());
+                }
+                "AWS::ApiGatewayV2::Stage" => websocket_stage = get(&props, "StageName").and_then(as_str),
                 _ => {}
             }
+        }
+        if let (Some(function), Some(stage)) = (websocket_function, websocket_stage) {
+            let binary = binaries.get(&function).cloned().ok_or_else(|| format!("the WebSocket integration names {function}, which is no function"))?;
+            t.websocket = Some(WebSocketDef { binary, stage });
         }
         Ok(t)
     }

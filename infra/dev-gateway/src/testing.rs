@@ -255,6 +255,8 @@ impl TestStack {
             secrets: deps.secrets.clone(),
             voice: deps.voice.clone(),
             webhooks: deps.webhooks.clone(),
+            live: deps.live.clone(),
+            identity: deps.identity.clone(),
             tokens: deps.tokens.clone(),
             clock: deps.clock.clone(),
         }

@@ -118,6 +118,7 @@ macro_rules! store_contract {
             transactions_list_newest_first_in_pages_per_customer,
             an_address_is_an_identity_only_on_its_own_channel,
             the_customers_links_lead_to_their_records,
+            live_connections_are_kept_per_organisation_refreshed_and_forgotten,
             a_customer_is_added_with_terms_claim_and_identity_all_or_nothing,
             a_customer_save_moves_its_terms_over_the_version_read,
             search_terms_page_by_prefix_in_term_order,
@@ -1003,6 +1004,29 @@ pub async fn delivery_attempts_are_logged_once_newest_first_per_subscription<S: 
     assert_eq!(s.delivery_attempt(ORG, "S1", "01A2").await.unwrap(), Some(attempt(ORG, "S1", "01A2", 2)));
     assert_eq!(s.delivery_attempt(OTHER, "S1", "01A2").await.unwrap(), None);
     assert_eq!(s.delivery_attempt(ORG, "S2", "01A2").await.unwrap(), None);
+}
+
+pub async fn live_connections_are_kept_per_organisation_refreshed_and_forgotten<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::live_push::{CONNECTION_TTL, LiveConnection};
+    let ids = |list: Vec<LiveConnection>| list.into_iter().map(|c| c.connection_id).collect::<Vec<_>>();
+    let a1 = LiveConnection::open(ORG, "AAAAconnA1=", "u1", t(1));
+    let a2 = LiveConnection::open(ORG, "AAAAconnA2=", "u2", t(2));
+    s.put_live_connection(&a1).await.unwrap();
+    s.put_live_connection(&a2).await.unwrap();
+    s.put_live_connection(&LiveConnection::open(OTHER, "BBBBconnB1=", "u9", t(1))).await.unwrap();
+    assert_eq!(ids(s.live_connections(ORG, t(3)).await.unwrap()), ["AAAAconnA1=", "AAAAconnA2="]);
+    assert_eq!(ids(s.live_connections(OTHER, t(3)).await.unwrap()), ["BBBBconnB1="]);
+    assert_eq!(s.live_connections(ORG, t(3)).await.unwrap()[0], a1, "stored whole");
+    // Expired ones are not answered (DynamoDB's TTL deletes late).
+    assert_eq!(ids(s.live_connections(ORG, t(1) + CONNECTION_TTL).await.unwrap()), ["AAAAconnA2="]);
+    // A refresh moves the expiry on; another organisation's delete touches nothing of ours.
+    s.put_live_connection(&LiveConnection::open(ORG, "AAAAconnA1=", "u1", t(5))).await.unwrap();
+    assert_eq!(ids(s.live_connections(ORG, t(2) + CONNECTION_TTL).await.unwrap()), ["AAAAconnA1="]);
+    s.delete_live_connection(OTHER, "AAAAconnA1=").await.unwrap();
+    assert_eq!(s.live_connections(ORG, t(3)).await.unwrap().len(), 2);
+    s.delete_live_connection(ORG, "AAAAconnA1=").await.unwrap();
+    s.delete_live_connection(ORG, "AAAAconnA1=").await.unwrap();
+    assert_eq!(ids(s.live_connections(ORG, t(3)).await.unwrap()), ["AAAAconnA2="]);
 }
 
 pub async fn a_conversation_opens_only_over_the_previous_one<S: Stores + ?Sized>(s: &S) {

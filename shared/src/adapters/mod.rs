@@ -4,6 +4,8 @@
 pub mod contract;
 pub mod dynamo;
 pub mod graph;
+pub mod identity_tokens;
+pub mod live_push;
 pub mod memory;
 pub mod s3;
 pub mod secrets;

@@ -24,6 +24,7 @@ pub mod support;
 pub mod teams;
 pub mod transactions;
 pub mod voice;
+pub mod live_push;
 pub mod webhook_delivery;
 pub mod webhooks;
 pub mod whatsapp_templates;

@@ -34,6 +34,7 @@ pub mod transaction;
 pub mod twilio;
 pub mod webhook;
 pub mod webhook_delivery;
+pub mod live_push;
 pub mod webhook_subscription;
 pub mod whatsapp_template;
 pub mod workflow;

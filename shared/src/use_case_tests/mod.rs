@@ -21,6 +21,7 @@ mod events;
 mod inbound;
 mod interaction_alerts;
 mod interactions;
+mod live_push;
 mod media;
 mod rate_limits;
 mod routing;

@@ -42,6 +42,7 @@ async fn start_pollers(t: &TestStack, per_queue: usize) {
             deps: t.stack.deps.clone(),
             receivers: per_queue,
             max_concurrency: source.maximum_concurrency.unwrap_or(max_dev::DevOptions::new("bench").max_concurrency),
+            writes: t.stack.writes.clone(),
         };
         mapping.start();
     }

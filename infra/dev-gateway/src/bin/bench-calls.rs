@@ -116,6 +116,7 @@ async fn main() {
         deps: t.stack.deps.clone(),
         receivers: 2,
         max_concurrency: source.maximum_concurrency.unwrap_or(10),
+        writes: t.stack.writes.clone(),
     };
     let expected = orgs * due.min(cap as usize);
     let before = AwsCalls::now();

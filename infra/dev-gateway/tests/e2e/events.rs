@@ -23,7 +23,8 @@ async fn every_sample_event_runs_through_its_handler() {
         let is_sqs = t.stack.template.queue_sources.iter().any(|q| q.binary == function);
         let is_schedule = t.stack.template.schedules.iter().any(|s| s.binary == function);
         let is_stream = t.stack.template.stream_sources.iter().any(|s| s.binary == function);
-        assert!(is_http || is_sqs || is_schedule || is_stream, "events/{function} names no function of template.yaml");
+        let is_websocket = t.stack.template.websocket.as_ref().is_some_and(|w| w.binary == function);
+        assert!(is_http || is_sqs || is_schedule || is_stream || is_websocket, "events/{function} names no function of template.yaml");
         let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|f| f.path()).collect();
         files.sort();
         assert!(!files.is_empty(), "events/{function} has no sample");
@@ -35,6 +36,12 @@ async fn every_sample_event_runs_through_its_handler() {
                 let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
                 let res = registry::invoke_http(&function, req, deps).await.expect("registered").expect("handler ran");
                 statuses.insert(name, res.status().as_u16());
+            } else if is_websocket {
+                // The authorizer's answer is its policy; a route's is its status code.
+                let event: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let res = registry::invoke_websocket(&function, event, deps).await.expect("registered").expect("handler ran");
+                let status = res["statusCode"].as_u64().or_else(|| (res["policyDocument"]["Statement"][0]["Effect"] == "Allow").then_some(200)).unwrap_or(0);
+                statuses.insert(name, status as u16);
             } else if is_stream {
                 let event: aws_lambda_events::event::dynamodb::Event = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
                 let res = registry::invoke_stream(&function, event, deps).await.expect("registered").expect("handler ran");
@@ -186,14 +193,18 @@ async fn every_sample_event_runs_through_its_handler() {
         ("voice-webhook/status-forged.json", 403),
         ("whatsapp-webhook/receive-text-message.json", 200),
         ("whatsapp-webhook/verify-subscription.json", 200),
+        ("ws-connections/authorizer.json", 200),
+        ("ws-connections/connect.json", 200),
+        ("ws-connections/default-ping.json", 200),
+        ("ws-connections/disconnect.json", 200),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     assert_eq!(statuses, expected, "every HTTP sample answers what it shows");
     // Six, media-worker's job and media-cleanup's daily run, sla-scheduler's and interaction-scheduler's
-    // minute, webhook-delivery's job and webhook-fanout's stream batch.
-    assert_eq!(seen, expected.len() + 12, "the HTTP samples and the twelve SQS / schedule / stream samples");
+    // minute, webhook-delivery's job, and webhook-fanout's and live-push's stream batches.
+    assert_eq!(seen, expected.len() + 13, "the HTTP and WebSocket samples and the thirteen SQS / schedule / stream samples");
     // The inbound sample stored Meta's text message in the demo organisation.
     let conversations = t.conversations().await;
     assert_eq!(conversations.len(), 1);

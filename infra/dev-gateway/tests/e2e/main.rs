@@ -13,6 +13,7 @@ mod customers;
 mod events;
 mod input;
 mod interactions;
+mod live_push;
 mod media;
 mod rate_limits;
 mod routing;

@@ -41,6 +41,7 @@ mod sla;
 pub mod support;
 mod teams;
 pub mod transactions;
+mod live_push;
 mod webhooks;
 mod whatsapp_templates;
 

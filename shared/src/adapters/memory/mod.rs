@@ -25,10 +25,12 @@ mod sla;
 mod support;
 mod teams;
 mod transactions;
+mod live_push;
 mod webhooks;
 mod whatsapp_templates;
 
 pub use jobs::{ManualClock, MemoryBlobs, MemoryOutbox, MemorySecrets, sqs_record};
+pub use live_push::MemoryLivePush;
 pub use webhooks::{MemoryWebhookReceiver, ReceivedWebhook};
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -162,6 +164,8 @@ struct State {
     webhook_subscriptions: BTreeMap<Key, crate::domain::webhook_subscription::WebhookSubscription>,
     /// Their attempt log, `(org, subscription, attempt id)`.
     delivery_attempts: BTreeMap<(String, String, String), crate::domain::webhook_delivery::DeliveryAttempt>,
+    /// Dashboards' WebSocket connections, `(org, connection id)`.
+    live_connections: BTreeMap<Key, crate::domain::live_push::LiveConnection>,
 }
 
 impl State {
