@@ -900,6 +900,17 @@ mod tests {
     const NONE: Needs = Needs { queues: &[], blobs: None, webhook_secrets: false, whatsapp: None, secrets: None, voice: None, public_url: false, webhooks: None, live_push: None, identity: None };
 
     #[test]
+    fn dashboard_tokens_are_cognitos_unless_the_dev_secret_is_given() {
+        let needs = Needs { identity: Some(identity_tokens), ..NONE };
+        let cognito = Settings::from_lookup(needs, lookup(&[("TABLE_NAME", "t"), ("JWT_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/pool"), ("JWT_AUDIENCE", "client")])).unwrap();
+        assert!(matches!(cognito.identity, Some(IdentitySettings::Cognito { .. })));
+        let err = Settings::from_lookup(needs, lookup(&[("TABLE_NAME", "t"), ("JWT_ISSUER", "https://i")])).unwrap_err();
+        assert_eq!(err.name, "JWT_AUDIENCE");
+        let live = Needs { live_push: Some(api_gateway_push), ..NONE };
+        assert_eq!(Settings::from_lookup(live, lookup(&[("TABLE_NAME", "t")])).unwrap_err().name, "LIVE_PUSH_ENDPOINT");
+    }
+
+    #[test]
     fn a_missing_setting_is_named() {
         let err = Settings::from_lookup(SENDER, lookup(&[("TABLE_NAME", "t"), ("GRAPH_API_BASE_URL", "https://g"), ("SECRETS_PREFIX", "max/s/")]))
             .unwrap_err();
@@ -979,11 +990,15 @@ mod tests {
                 ("SECRETS_PREFIX", "max/dev/"),
                 ("TWILIO_API_BASE_URL", "https://t"),
                 ("PUBLIC_API_URL", "https://api.example.com"),
+                ("LIVE_PUSH_ENDPOINT", "https://ws.example.com/live"),
+                ("JWT_ISSUER", "max-dev"),
+                ("JWT_AUDIENCE", "max-dashboard"),
+                ("DEV_JWT_SECRET", "dev-jwt-secret-value"),
             ]),
         )
         .unwrap();
         let printed = format!("{settings:?}");
-        for secret in ["app-secret-value", "verify-token-value"] {
+        for secret in ["app-secret-value", "verify-token-value", "dev-jwt-secret-value"] {
             assert!(!printed.contains(secret), "{secret} leaked: {printed}");
         }
         assert!(printed.contains("[redacted]"));
