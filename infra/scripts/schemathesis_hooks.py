@@ -121,6 +121,28 @@ def _nps_range(query):
     query["from"], query["to"] = a.isoformat(), b.isoformat()
 
 
+def _compliance_range(query):
+    """`GET /v1/sla/compliance`: `from` not after `to` (today when absent), at most 92 days
+    (`domain::sla::MAX_COMPLIANCE_DAYS`); no `team`, since the run knows none (another is 404)."""
+    query.pop("team", None)
+    a, b = _day(query.get("from")), _day(query.get("to"))
+    if a is None:
+        return
+    if b is None:
+        b = date.today()
+    if a > b:
+        a, b = b, a
+    if (b - a).days > 91:
+        a = b - timedelta(days=91)
+    query["from"] = a.isoformat()
+    if "to" in query:
+        query["to"] = b.isoformat()
+    elif a > date.today():
+        query["from"] = date.today().isoformat()
+    elif (date.today() - a).days > 91:
+        query["from"] = (date.today() - timedelta(days=91)).isoformat()
+
+
 def _minutes(text):
     try:
         h, m = str(text).split(":")
@@ -272,6 +294,8 @@ def before_call(ctx, case, **kwargs):
                 query["nps_min"], query["nps_max"] = query["nps_max"], query["nps_min"]
         if path == "/v1/calls/nps":
             _nps_range(query)
+        if path == "/v1/sla/compliance":
+            _compliance_range(query)
         if path == "/v1/interactions":
             _ordered(query, "due_after", "due_before")
             if str(query.get("overdue")).lower() == "true" and query.get("status") not in (None, "pending", "in_progress"):

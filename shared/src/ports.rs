@@ -1149,6 +1149,19 @@ pub trait SlaStore: Send + Sync {
     ) -> Result<()>;
 }
 
+/// The SLA compliance counters, per organisation, team, day and metric, and the violations the
+/// report lists (`docs/sla.md`). Written by the conversation writes that end clocks — a reply
+/// (`MessageStore::record_outbound`), a close (`ConversationStore::close`), the scheduler's steps
+/// (`SlaStore::record_sla_steps`) — from the conversation's `sla_counts`, in their transaction.
+#[async_trait]
+pub trait ComplianceStore: Send + Sync {
+    /// The counters of `team_id` (`None`: conversations without a team) for the days
+    /// `from..=to`, one read.
+    async fn compliance_days(&self, org_id: &str, team_id: Option<&str>, from: NaiveDate, to: NaiveDate) -> Result<Vec<crate::domain::sla::ComplianceDay>>;
+    /// The violations of those days, the latest deadline first, at most `limit`, one read.
+    async fn compliance_violations(&self, org_id: &str, team_id: Option<&str>, from: NaiveDate, to: NaiveDate, limit: usize) -> Result<Vec<crate::domain::sla::ReportedViolation>>;
+}
+
 /// How an assignment's write ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssignmentWrite {
@@ -1298,6 +1311,7 @@ pub trait Stores:
     + CustomerContextReads
     + TeamStore
     + SlaStore
+    + ComplianceStore
     + RoutingStore
     + WebhookStore
     + LiveConnectionStore
@@ -1331,6 +1345,7 @@ impl<T> Stores for T where
         + CustomerContextReads
         + TeamStore
         + SlaStore
+        + ComplianceStore
         + RoutingStore
         + WebhookStore
         + LiveConnectionStore

@@ -10,10 +10,11 @@ use max_core::domain::agent::{Agent, AgentEdit, AgentInput, AvailabilityInput};
 
 use max_core::domain::sla::{SlaPolicy, SlaPolicyEdit, SlaPolicyInput};
 
-use crate::{AgentList, AgentsQuery, PolicyList, StatusQuery};
+use crate::{AgentList, AgentsQuery, ComplianceQuery, PolicyList, StatusQuery};
+use max_core::app::sla::ComplianceReport;
 
 #[derive(OpenApi)]
-#[openapi(paths(list_teams, create_team, get_team, edit_team, get_business_hours, save_business_hours, business_hours_status, list_agents, create_agent, get_agent, edit_agent, set_my_availability, list_sla_policies, create_sla_policy, get_sla_policy, edit_sla_policy, delete_sla_policy))]
+#[openapi(paths(list_teams, create_team, get_team, edit_team, get_business_hours, save_business_hours, business_hours_status, list_agents, create_agent, get_agent, edit_agent, set_my_availability, list_sla_policies, create_sla_policy, get_sla_policy, edit_sla_policy, delete_sla_policy, sla_compliance))]
 struct Api;
 
 /// This function's operations.
@@ -148,3 +149,16 @@ fn edit_sla_policy() {}
 #[utoipa::path(delete, path = "/v1/sla-policies/{id}", tag = "sla", params(("id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 403, description = "Not an admin"), (status = 404, description = "No such policy")))]
 fn delete_sla_policy() {}
+
+/// SLA compliance (supervisors and admins) over the days `from..=to` (UTC days of the clocks'
+/// ends, at most 92): per team and metric met, missed, compliance %, median and p90 response
+/// times (calendar seconds, within 11.8 %), and the violations (the latest deadlines first, at
+/// most 100 per team; `violations_truncated` when more). From counters kept as clocks end: per
+/// team one read of its counters and one of its violations.
+#[utoipa::path(get, path = "/v1/sla/compliance", tag = "teams", params(ComplianceQuery),
+    responses(
+        (status = 200, description = "The figures per team and metric", body = ComplianceReport),
+        (status = 403, description = "Not a supervisor or an admin"),
+        (status = 404, description = "No such team"),
+    ))]
+fn sla_compliance() {}

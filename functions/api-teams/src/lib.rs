@@ -12,6 +12,9 @@
 //!
 //! - `GET /v1/sla-policies`, `GET /v1/sla-policies/{id}`
 //!
+//! Supervisors and admins: `GET /v1/sla/compliance?team=&from=&to=` (met, missed, compliance %,
+//! median and p90 per team and metric, and the violations, over at most 92 days).
+//!
 //! Admins: `POST /v1/teams`, `PATCH /v1/teams/{id}`, `PUT /v1/teams/{id}/business-hours` (the
 //! whole hours over the version read), `POST /v1/agents`, `PATCH /v1/agents/{id}`,
 //! `POST /v1/sla-policies`, `PATCH /v1/sla-policies/{id}`, `DELETE /v1/sla-policies/{id}`.
@@ -21,7 +24,7 @@
 
 pub mod api;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, Response};
 use max_core::app::sla;
@@ -59,6 +62,7 @@ pub enum Route {
     Policy(String),
     EditPolicy(String),
     DeletePolicy(String),
+    Compliance,
 }
 
 impl Route {
@@ -82,6 +86,7 @@ impl Route {
             (&Method::GET, ["v1", "sla-policies", p]) => Route::Policy(id(p)),
             (&Method::PATCH, ["v1", "sla-policies", p]) => Route::EditPolicy(id(p)),
             (&Method::DELETE, ["v1", "sla-policies", p]) => Route::DeletePolicy(id(p)),
+            (&Method::GET, ["v1", "sla", "compliance"]) => Route::Compliance,
             _ => return None,
         })
     }
@@ -107,6 +112,21 @@ pub struct AgentsQuery {
     pub team_id: Option<String>,
     /// Only the agents with this availability.
     pub availability: Option<Availability>,
+}
+
+/// `GET /v1/sla/compliance`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ComplianceQuery {
+    /// One team's figures; every team (and the conversations without one) when absent.
+    #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
+    #[param(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+    pub team: Option<String>,
+    /// The first day (UTC, of the clocks' ends); 6 days before `to` when absent.
+    pub from: Option<NaiveDate>,
+    /// The last day, at most 91 days after `from`; today when absent.
+    pub to: Option<NaiveDate>,
 }
 
 /// The organisation's SLA policies, in the order they were created (at most 200).
@@ -145,6 +165,15 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         Route::HoursStatus(id) => {
             let q: StatusQuery = query_params(req)?;
             Ok(ok(&use_cases::status(store, org, &id, q.at.unwrap_or(now)).await?))
+        }
+        Route::Compliance => {
+            if caller.role < Role::Supervisor {
+                return Err(AppError::Forbidden("only supervisors and admins read SLA compliance".into()));
+            }
+            let q: ComplianceQuery = query_params(req)?;
+            let to = q.to.unwrap_or_else(|| now.date_naive());
+            let from = q.from.unwrap_or(to - chrono::Duration::days(6));
+            Ok(ok(&sla::compliance(store, store, org, q.team.as_deref(), from, to).await?))
         }
         Route::Agents => {
             let q: AgentsQuery = query_params(req)?;
@@ -217,7 +246,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                     sla::delete(store, org, &id).await?;
                     Ok(no_content())
                 }
-                Route::List | Route::HoursStatus(_) | Route::Agents => Err(AppError::NotFound("route")),
+                Route::List | Route::HoursStatus(_) | Route::Agents | Route::Compliance => Err(AppError::NotFound("route")),
             }
         }
     }

@@ -29,6 +29,9 @@ async fn its_sample_events_answer_what_they_show() {
             ("list-teams.json", 200),
             ("put-business-hours-overlapping-windows.json", 422),
             ("set-my-availability.json", 200),
+            ("sla-compliance-as-agent.json", 403),
+            ("sla-compliance-over-92-days.json", 422),
+            ("sla-compliance.json", 200),
             ("status-unknown-team.json", 404),
         ])
     );

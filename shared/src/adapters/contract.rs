@@ -136,6 +136,7 @@ macro_rules! store_contract {
             the_sla_deadline_index_holds_open_conversations_at_their_next_step,
             sla_steps_are_written_with_their_events_over_the_version_read,
             the_interaction_deadline_index_holds_open_interactions_at_their_next_alert,
+            compliance_is_counted_by_the_writes_that_end_clocks_per_team_and_day,
             an_assignment_takes_a_place_only_online_and_below_capacity_all_or_nothing,
             a_close_gives_the_holders_place_back_and_the_queue_is_oldest_first,
             a_link_switches_customers_and_identities_all_or_nothing,
@@ -929,6 +930,49 @@ pub async fn the_interaction_deadline_index_holds_open_interactions_at_their_nex
     let cancelled = s.interaction(OTHER, "i-alert-b").await.unwrap().unwrap().cancel(t(50)).unwrap();
     s.save_interaction(&cancelled).await.unwrap();
     assert!(s.interactions_due(t(45), t(45)).await.unwrap().is_empty());
+}
+
+pub async fn compliance_is_counted_by_the_writes_that_end_clocks_per_team_and_day<S: Stores + ?Sized>(s: &S) {
+    // GIVEN three conversations of team t1 whose first response is due in 10 minutes.
+    let policy = sla_policy(ORG, "01POLICY");
+    let mut clocks = Vec::new();
+    for id in ["c-met", "c-breached", "c-closed-late"] {
+        let mut c = with_sla_clock(&stored_conversation(s, ORG, id, t(0)).await, &policy, t(0));
+        c.team_id = Some("t1".into());
+        s.save_conversation(&c).await.unwrap();
+        clocks.push(c);
+    }
+    // WHEN one is answered in 5 minutes (a reply), one breached (the scheduler's step) and one
+    // closed 12 minutes in, before any breach was seen.
+    let mut answered = clocks[0].clone();
+    answered.agent_replied(t(5), t(5));
+    record_outbound(s, &answered, &queued(&answered, "m-answer", t(5))).await;
+    let mut breached = next_version(&clocks[1]);
+    let fired = breached.sla.as_mut().unwrap().fire_due(t(11), None);
+    breached.count_sla_breaches(&fired);
+    s.record_sla_steps(&breached, &[], &[]).await.unwrap();
+    let mut closed = clocks[2].clone();
+    closed.closing(t(12));
+    assert_eq!(s.close(&closed, t(12)).await.unwrap(), Written::Stored);
+    // THEN the team's day counts 1 met and 2 missed, two answer times, both violations listed.
+    let day = t(0).date_naive();
+    let days = s.compliance_days(ORG, Some("t1"), day, day).await.unwrap();
+    assert_eq!(days.len(), 1, "{days:?}");
+    let frt = &days[0];
+    assert_eq!((frt.metric, frt.met, frt.missed, frt.response_times.count(), frt.team_id.as_deref()), (crate::domain::sla::SlaMetric::Frt, 1, 2, 2, Some("t1")));
+    let listed = s.compliance_violations(ORG, Some("t1"), day, day, 10).await.unwrap();
+    let mut ids: Vec<&str> = listed.iter().map(|v| v.conversation_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["c-breached", "c-closed-late"]);
+    assert_eq!(s.compliance_violations(ORG, Some("t1"), day, day, 1).await.unwrap().len(), 1, "at most the limit");
+    // The counters are not stored on the conversation (read back, nothing to count again).
+    assert!(s.conversation(ORG, "c-met").await.unwrap().unwrap().sla_counts.is_empty());
+    // Another team, another organisation, another day: nothing.
+    assert!(s.compliance_days(ORG, None, day, day).await.unwrap().is_empty());
+    assert!(s.compliance_days(OTHER, Some("t1"), day, day).await.unwrap().is_empty());
+    let next = day.succ_opt().unwrap();
+    assert!(s.compliance_days(ORG, Some("t1"), next, next).await.unwrap().is_empty());
+    assert!(s.compliance_violations(ORG, Some("t1"), next, next, 10).await.unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------- outbound webhooks (issue 15)

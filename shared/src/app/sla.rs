@@ -225,6 +225,8 @@ async fn take_steps(
             return Ok((Vec::new(), None, None));
         }
         let escalation = sla.policy.escalation.clone();
+        // Counted as missed in this same write, for the team that had it (before an escalation).
+        c.count_sla_breaches(&fired);
         let before = (c.assignee_id.clone(), c.holds_capacity_of.clone());
         let mut changes = Vec::new();
         if let Some(e) = escalation.as_ref().filter(|_| fired.iter().any(|f| f.step == SlaStep::Escalation)) {
@@ -272,6 +274,78 @@ async fn take_steps(
         warn!(org_id, conversation_id, error = %e, "SLA steps not taken");
     }
     fired
+}
+
+/// How many violations a team's report lists (the latest deadlines first); `violations_truncated`
+/// says when there were more in the range.
+pub const REPORT_VIOLATIONS: usize = 100;
+
+/// One team's compliance over a range: per metric met, missed, compliance %, median and p90, and
+/// its violations.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct TeamCompliance {
+    /// `null`: conversations without a team.
+    pub team_id: Option<String>,
+    pub metrics: Vec<crate::domain::sla::MetricCompliance>,
+    /// The latest deadlines first, at most 100.
+    pub violations: Vec<crate::domain::sla::ReportedViolation>,
+    pub violations_truncated: bool,
+}
+
+/// `GET /v1/sla/compliance`: the days `from..=to` (UTC days of the clocks' ends).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct ComplianceReport {
+    pub from: chrono::NaiveDate,
+    pub to: chrono::NaiveDate,
+    pub teams: Vec<TeamCompliance>,
+}
+
+/// The compliance report of `team` (another organisation's: 404), or of every team of the
+/// organisation and of the conversations without one (those with nothing counted left out).
+/// Reads: per team one Query of its counters and one of its violations; for every team, the
+/// teams' pages first.
+pub async fn compliance(
+    compliance: &dyn crate::ports::ComplianceStore,
+    teams: &dyn TeamStore,
+    org_id: &str,
+    team: Option<&str>,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Result<ComplianceReport> {
+    crate::domain::sla::compliance_range(from, to)?;
+    let wanted: Vec<Option<String>> = match team {
+        Some(id) => {
+            teams.team(org_id, id).await?.ok_or(Error::NotFound("team"))?;
+            vec![Some(id.to_string())]
+        }
+        None => {
+            let mut all = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = teams.teams(org_id, &crate::ports::PageRequest { limit: 100, cursor }).await?;
+                all.extend(page.items.into_iter().map(|t| Some(t.id)));
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            all.push(None);
+            all
+        }
+    };
+    let mut report = ComplianceReport { from, to, teams: Vec::new() };
+    for team_id in wanted {
+        let days = compliance.compliance_days(org_id, team_id.as_deref(), from, to).await?;
+        let mut violations = compliance.compliance_violations(org_id, team_id.as_deref(), from, to, REPORT_VIOLATIONS + 1).await?;
+        let violations_truncated = violations.len() > REPORT_VIOLATIONS;
+        violations.truncate(REPORT_VIOLATIONS);
+        let metrics = crate::domain::sla::summarize(&days);
+        if team.is_none() && metrics.is_empty() && violations.is_empty() {
+            continue;
+        }
+        report.teams.push(TeamCompliance { team_id, metrics, violations, violations_truncated });
+    }
+    Ok(report)
 }
 
 /// The event of a step: `sla.warning`, `sla.breached` (target and actual seconds), `sla.escalated`

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::business_hours::BusinessCalendar;
-use crate::domain::sla::{ConversationSla, Escalation, Priority, SlaMetric, SlaPolicy};
+use crate::domain::sla::{ClockEnd, ClockEnded, ComplianceCount, ConversationSla, Escalation, FiredStep, Priority, SlaMetric, SlaPolicy, SlaStep};
 
 /// Meta lets a business send free-form messages for 24 hours after the customer's last message.
 pub const CUSTOMER_SERVICE_WINDOW: Duration = Duration::hours(24);
@@ -124,6 +124,10 @@ pub struct Conversation {
     /// Counts writes; a write of version n succeeds only over version n-1 (optimistic locking).
     #[serde(default)]
     pub version: u64,
+    /// The SLA clocks this change ended, not stored on the conversation: the store adds them to
+    /// the compliance counters in the same write (`docs/sla.md`).
+    #[serde(skip)]
+    pub sla_counts: Vec<ComplianceCount>,
 }
 
 impl Conversation {
@@ -171,6 +175,7 @@ impl Conversation {
             sla: None,
             holds_capacity_of: None,
             version: 1,
+            sla_counts: Vec::new(),
         }
     }
 
@@ -228,19 +233,45 @@ impl Conversation {
         self.first_response_at = Some(self.first_response_at.map_or(at, |f| f.min(at)));
         self.waiting_since = None;
         if let Some(sla) = self.sla.as_mut() {
-            sla.stop(SlaMetric::Frt, at);
-            sla.stop(SlaMetric::Nrt, at);
+            let ended = [sla.stop(SlaMetric::Frt, at), sla.stop(SlaMetric::Nrt, at)];
             sla.reindex(now);
+            self.count_ended(ended.into_iter().flatten());
         }
+    }
+
+    /// Keeps the ends of clocks for this change's write (per the team the conversation is in).
+    fn count_ended(&mut self, ended: impl IntoIterator<Item = ClockEnded>) {
+        for ended in ended {
+            let day = ended.at.date_naive();
+            self.sla_counts.push(ComplianceCount { org_id: self.org_id.clone(), conversation_id: self.id.clone(), team_id: self.team_id.clone(), day, ended });
+        }
+    }
+
+    /// The scheduler's breaches among `fired` count as missed (on the deadline's day), each with
+    /// the violation it recorded. Called before an escalation moves the conversation: the miss is
+    /// the team's that had it.
+    pub fn count_sla_breaches(&mut self, fired: &[FiredStep]) {
+        let Some(sla) = self.sla.as_ref() else { return };
+        let ended: Vec<ClockEnded> = fired
+            .iter()
+            .filter(|f| f.step == SlaStep::Breach)
+            .map(|f| ClockEnded {
+                metric: f.metric,
+                end: ClockEnd::Missed,
+                at: f.clock.due_at,
+                response_seconds: None,
+                violation: sla.violations.iter().rev().find(|v| v.metric == f.metric && v.started_at == f.clock.started_at).cloned(),
+            })
+            .collect();
+        self.count_ended(ended);
     }
 
     /// The close at `at` resolves it: every clock stops, nothing stays in the deadline index.
     pub fn closing(&mut self, at: DateTime<Utc>) {
         if let Some(sla) = self.sla.as_mut() {
-            for metric in [SlaMetric::Frt, SlaMetric::Nrt, SlaMetric::Resolution] {
-                sla.stop(metric, at);
-            }
+            let ended: Vec<ClockEnded> = [SlaMetric::Frt, SlaMetric::Nrt, SlaMetric::Resolution].into_iter().filter_map(|metric| sla.stop(metric, at)).collect();
             sla.check_at = None;
+            self.count_ended(ended);
         }
     }
 
@@ -359,7 +390,7 @@ mod tests {
             assignee_id: None, state: "menu".into(), ticket_id: None, created_at: t(0), updated_at: t(0),
             last_message_at: t(0), last_message_preview: None, last_inbound_at: None, last_inbound_message_id: None, window_closes_at: None,
             closed_at: None, close_reason: None, team_id: None, priority: Priority::Normal, required_skills: vec![],
-            first_message_at: None, first_response_at: None, waiting_since: None, sla_policy_id: None, sla: None, holds_capacity_of: None, version: 1,
+            first_message_at: None, first_response_at: None, waiting_since: None, sla_policy_id: None, sla: None, holds_capacity_of: None, version: 1, sla_counts: vec![],
         };
         c.touch_inbound(t(200), "M2", Some("new"));
         c.touch_inbound(t(100), "M1", Some("old"));

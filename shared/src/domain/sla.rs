@@ -6,10 +6,11 @@
 //! customer message left unanswered, the opening for resolution), and stored in a deadline index;
 //! the SLA scheduler then reads only what falls due (`docs/sla.md`). Nothing here does I/O.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::business_hours::BusinessCalendar;
+use crate::domain::histogram::Histogram;
 use crate::error::{Error, Result};
 
 /// The longest target: 90 days.
@@ -546,16 +547,32 @@ impl ConversationSla {
         *self.slot(metric) = clock;
     }
 
-    /// An answer at `at` stops `metric`'s clock (a stopped one stays as it was).
-    pub fn stop(&mut self, metric: SlaMetric, at: DateTime<Utc>) {
-        let Some(c) = self.slot(metric).as_mut().filter(|c| c.stopped_at.is_none()) else { return };
+    /// An answer at `at` stops `metric`'s clock (a stopped one stays as it was), and says how
+    /// the end counts in the compliance report: met; missed when late and no breach was counted
+    /// yet (the answer came before the scheduler's run: its violation is recorded here, counted
+    /// in calendar time); answered late when the breach was counted already.
+    pub fn stop(&mut self, metric: SlaMetric, at: DateTime<Utc>) -> Option<ClockEnded> {
+        let c = self.slot(metric).as_mut().filter(|c| c.stopped_at.is_none())?;
         c.stopped_at = Some(at);
-        c.met = Some(c.clock.met_by(at));
+        let met = c.clock.met_by(at);
+        c.met = Some(met);
         let (breached, started) = (c.breached, c.clock.started_at);
+        let response_seconds = Some((at - started).num_seconds().max(0) as u64);
+        let clock = c.clock.clone();
+        if met {
+            return Some(ClockEnded { metric, end: ClockEnd::Met, at, response_seconds, violation: None });
+        }
+        if !breached {
+            let mut violation = clock.violation(at, None);
+            violation.answered_at = Some(at);
+            self.violations.push(violation.clone());
+            return Some(ClockEnded { metric, end: ClockEnd::Missed, at, response_seconds, violation: Some(violation) });
+        }
         // The violation recorded at the breach learns when the answer finally came.
-        if breached && let Some(v) = self.violations.iter_mut().find(|v| v.metric == metric && v.started_at == started && v.answered_at.is_none()) {
+        if let Some(v) = self.violations.iter_mut().find(|v| v.metric == metric && v.started_at == started && v.answered_at.is_none()) {
             v.answered_at = Some(at);
         }
+        Some(ClockEnded { metric, end: ClockEnd::AnsweredLate, at, response_seconds, violation: None })
     }
 
     /// Whether some step is still owed.
@@ -601,6 +618,142 @@ impl ConversationSla {
         self.reindex(now);
         fired
     }
+}
+
+/// How a clock's end counts in the compliance report (`docs/sla.md`): each clock counts once,
+/// met or missed, when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockEnd {
+    /// Answered before its deadline.
+    Met,
+    /// Its deadline passed: the scheduler's breach, or a late answer that came before it.
+    Missed,
+    /// A late answer after the breach was counted as missed: only its response time counts.
+    AnsweredLate,
+}
+
+/// A clock that ended, as the conversation's write counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockEnded {
+    pub metric: SlaMetric,
+    pub end: ClockEnd,
+    /// When it ended (the answer; the deadline for a breach).
+    pub at: DateTime<Utc>,
+    /// Calendar seconds from the clock's start to the answer (the median and p90); none at a breach.
+    pub response_seconds: Option<u64>,
+    /// The violation a miss recorded (the report lists it).
+    pub violation: Option<Violation>,
+}
+
+/// One clock's end to add to the organisation's compliance counters, kept per team, day (UTC,
+/// of the end) and metric. A conversation carries the ends of its latest change until the store
+/// writes them in the same transaction as the conversation (ADDs: concurrent writes never lose a
+/// count).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComplianceCount {
+    pub org_id: String,
+    pub conversation_id: String,
+    pub team_id: Option<String>,
+    pub day: NaiveDate,
+    pub ended: ClockEnded,
+}
+
+impl ComplianceCount {
+    pub fn met(&self) -> u64 {
+        u64::from(self.ended.end == ClockEnd::Met)
+    }
+
+    pub fn missed(&self) -> u64 {
+        u64::from(self.ended.end == ClockEnd::Missed)
+    }
+
+    /// The violation as the report lists it.
+    pub fn reported_violation(&self) -> Option<ReportedViolation> {
+        self.ended.violation.clone().map(|violation| ReportedViolation { conversation_id: self.conversation_id.clone(), team_id: self.team_id.clone(), violation })
+    }
+}
+
+/// A violation as the compliance report lists it: which conversation, in which team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReportedViolation {
+    pub conversation_id: String,
+    pub team_id: Option<String>,
+    #[serde(flatten)]
+    pub violation: Violation,
+}
+
+/// The counters of one team, day and metric as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComplianceDay {
+    pub team_id: Option<String>,
+    pub day: NaiveDate,
+    pub metric: SlaMetric,
+    pub met: u64,
+    pub missed: u64,
+    pub response_times: Histogram,
+}
+
+impl ComplianceDay {
+    pub fn new(team_id: Option<String>, day: NaiveDate, metric: SlaMetric) -> Self {
+        ComplianceDay { team_id, day, metric, met: 0, missed: 0, response_times: Histogram::new() }
+    }
+
+    /// Adds one clock's end.
+    pub fn count(&mut self, count: &ComplianceCount) {
+        self.met += count.met();
+        self.missed += count.missed();
+        if let Some(s) = count.ended.response_seconds {
+            self.response_times.record(s);
+        }
+    }
+}
+
+/// The longest range the report reads, in days (`from` and `to` included).
+pub const MAX_COMPLIANCE_DAYS: i64 = 92;
+
+/// Checks a report's range: `to` not before `from`, at most [`MAX_COMPLIANCE_DAYS`] days.
+pub fn compliance_range(from: NaiveDate, to: NaiveDate) -> Result<()> {
+    if to < from {
+        return Err(Error::invalid("to", "must not be before from"));
+    }
+    if (to - from).num_days() + 1 > MAX_COMPLIANCE_DAYS {
+        return Err(Error::invalid("to", format!("at most {MAX_COMPLIANCE_DAYS} days from from")));
+    }
+    Ok(())
+}
+
+/// One metric's figures over a range.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct MetricCompliance {
+    pub metric: SlaMetric,
+    pub met: u64,
+    pub missed: u64,
+    /// `met / (met + missed)` in percent, one decimal; `null` when nothing ended.
+    pub compliance_percent: Option<f64>,
+    /// Answers counted in the times below (late ones too).
+    pub answered: u64,
+    /// Response (or resolution) time, calendar seconds, within 11.8 % (`domain::histogram`).
+    pub median_seconds: Option<u64>,
+    pub p90_seconds: Option<u64>,
+}
+
+/// Sums a team's days per metric (in metric order; a metric with nothing counted is left out).
+pub fn summarize(days: &[ComplianceDay]) -> Vec<MetricCompliance> {
+    let mut out = Vec::new();
+    for metric in [SlaMetric::Frt, SlaMetric::Nrt, SlaMetric::Resolution] {
+        let (mut met, mut missed, mut times) = (0, 0, Histogram::new());
+        for d in days.iter().filter(|d| d.metric == metric) {
+            met += d.met;
+            missed += d.missed;
+            times.merge(&d.response_times);
+        }
+        if met + missed == 0 && times.count() == 0 {
+            continue;
+        }
+        let compliance_percent = (met + missed > 0).then(|| (met as f64 * 1000.0 / (met + missed) as f64).round() / 10.0);
+        out.push(MetricCompliance { metric, met, missed, compliance_percent, answered: times.count(), median_seconds: times.median(), p90_seconds: times.p90() });
+    }
+    out
 }
 
 /// The after-hours reply goes out once per closed period: a closed period is named by the

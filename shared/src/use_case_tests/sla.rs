@@ -241,3 +241,76 @@ async fn a_new_team_or_priority_evaluates_the_policy_again() {
     assert_eq!((c.status, c.sla.is_none()), (ConversationStatus::Open, true));
     assert!(w.store().sla_due(t(48), t(48)).await.unwrap().is_empty());
 }
+
+/// An agent of the team answers the conversation at `at`.
+async fn agent_answers(w: &World, conversation_id: &str, at: DateTime<Utc>) {
+    clock_at(w, at);
+    let reply = NewReply {
+        org_id: ORG,
+        conversation_id,
+        content: OutboundContent::text("On it"),
+        sender: Sender { kind: SenderType::Agent, id: Some("agent-1".into()), name: None },
+        idempotency_key: None,
+        now: at,
+        just_read: None,
+    };
+    queue_reply(w.store(), w.store(), w.outbox(), reply).await.unwrap();
+}
+
+/// Within the histogram's bound (`domain::histogram`: 11.8 %).
+fn about(seconds: Option<u64>, exact: u64) -> bool {
+    seconds.is_some_and(|s| (s as f64 - exact as f64).abs() <= exact as f64 * 0.12)
+}
+
+#[tokio::test(start_paused = true)]
+async fn compliance_counts_each_first_response_once_met_or_missed_with_median_p90_and_violations() {
+    // GIVEN the team's policy (first response in 60 minutes, calendar time) and three customers
+    // writing at once.
+    let w = World::new().with_channel(None).await;
+    let (team, _, _) = given_team_with_policy(&w, CountedIn::Calendar).await;
+    clock_at(&w, t(0));
+    let answered_in_time = w.receive_text(CUSTOMER, "wamid.a", "hello", t(0)).await[0].conversation.id.clone();
+    let breached = w.receive_text("16505550002", "wamid.b", "hello", t(0)).await[0].conversation.id.clone();
+    let answered_late = w.receive_text("16505550003", "wamid.c", "hello", t(0)).await[0].conversation.id.clone();
+    // (The scheduler's first run sets its cursor.)
+    run_at(&w, t(1)).await;
+    // WHEN one is answered after 10 minutes, one at its deadline (before any scheduler run), and
+    // the last breached by the scheduler (run twice) and answered 5 minutes after.
+    agent_answers(&w, &answered_in_time, t(10)).await;
+    agent_answers(&w, &answered_late, t(60)).await;
+    assert_eq!(run_at(&w, t(61)).await.breaches, 1);
+    assert_eq!(run_at(&w, t(62)).await.breaches, 0);
+    agent_answers(&w, &breached, t(65)).await;
+
+    // THEN the team's first response: 1 met, 2 missed (each once), three answer times.
+    let day = t(0).date_naive();
+    let store = &*w.deps.store;
+    let report = crate::app::sla::compliance(store, store, ORG, Some(&team), day, day).await.unwrap();
+    assert_eq!(report.teams.len(), 1);
+    let figures = &report.teams[0];
+    assert_eq!(figures.team_id.as_deref(), Some(team.as_str()));
+    assert_eq!(figures.metrics.len(), 1, "{figures:?}");
+    let frt = &figures.metrics[0];
+    assert_eq!((frt.metric, frt.met, frt.missed, frt.compliance_percent, frt.answered), (SlaMetric::Frt, 1, 2, Some(33.3), 3));
+    // 600, 3600 and 3900 seconds: the median is the second, the p90 the third.
+    assert!(about(frt.median_seconds, 3600) && about(frt.p90_seconds, 3900), "{frt:?}");
+    // Both misses are listed, the breach's and the late answer's, the latest deadline first.
+    let mut listed: Vec<&str> = figures.violations.iter().map(|v| v.conversation_id.as_str()).collect();
+    listed.sort_unstable();
+    let mut expected = vec![breached.as_str(), answered_late.as_str()];
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+    assert!(figures.violations.iter().all(|v| v.violation.metric == SlaMetric::Frt && v.violation.target_seconds == 3600));
+    assert!(!figures.violations_truncated);
+
+    // Every team: the same team, and no empty ones (the supervisors' team counted nothing).
+    let all = crate::app::sla::compliance(store, store, ORG, None, day, day).await.unwrap();
+    assert_eq!(all.teams.iter().map(|t| t.team_id.clone()).collect::<Vec<_>>(), vec![Some(team.clone())]);
+    // Days outside the range count nothing.
+    let before = crate::app::sla::compliance(store, store, ORG, Some(&team), day.pred_opt().unwrap(), day.pred_opt().unwrap()).await.unwrap();
+    assert!(before.teams[0].metrics.is_empty() && before.teams[0].violations.is_empty());
+    // A range over 92 days names `to`; another organisation's team is not found.
+    let far = day + Duration::days(92);
+    assert!(matches!(crate::app::sla::compliance(store, store, ORG, Some(&team), day, far).await, Err(Error::Invalid { ref field, .. }) if field == "to"));
+    assert!(matches!(crate::app::sla::compliance(store, store, OTHER_ORG, Some(&team), day, day).await, Err(Error::NotFound(_))));
+}

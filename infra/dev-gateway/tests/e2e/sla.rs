@@ -50,6 +50,15 @@ async fn customer_writes(t: &TestStack) -> Value {
     eventually("the conversation", WAIT, || async { t.conversations().await.into_iter().find(|c| c["phone_number_id"] == NUMBER && !c["first_message_at"].is_null()) }).await
 }
 
+/// The team's SLA compliance around `started` (the day before to the day after), as a supervisor.
+async fn compliance(t: &TestStack, team: &str, started: DateTime<Utc>) -> Value {
+    let day = |d: DateTime<Utc>| d.date_naive().format("%Y-%m-%d").to_string();
+    let path = format!("/v1/sla/compliance?team={team}&from={}&to={}", day(started - Duration::days(1)), day(started + Duration::days(1)));
+    let (s, report) = t.get(&path, &t.org.supervisor).await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    report
+}
+
 /// Runs the SLA scheduler with its clock at `at`.
 async fn scheduler_at(t: &TestStack, at: DateTime<Utc>) {
     let url = t.url(&format!("/dev/schedules/sla-scheduler?at={}", at.to_rfc3339_opts(SecondsFormat::Secs, true)));
@@ -98,6 +107,16 @@ async fn nobody_answers_warning_then_breach_with_the_figures_then_one_escalation
     assert_eq!(c["sla"]["violations"].as_array().map(Vec::len), Some(1), "{c}");
     assert_eq!((c["sla"]["violations"][0]["metric"].as_str(), c["sla"]["violations"][0]["actual_seconds"].as_i64()), (Some("frt"), Some(605)));
 
+    // The compliance report counts the miss once and lists the violation (supervisors read it).
+    let report = compliance(&t, &team, started).await;
+    let frt = &report["teams"][0]["metrics"][0];
+    assert_eq!((frt["metric"].as_str(), frt["met"].as_u64(), frt["missed"].as_u64(), frt["compliance_percent"].as_f64()), (Some("frt"), Some(0), Some(1), Some(0.0)), "{report}");
+    let violations = report["teams"][0]["violations"].as_array().cloned().unwrap_or_default();
+    assert_eq!(violations.len(), 1, "{report}");
+    assert_eq!((violations[0]["conversation_id"].as_str(), violations[0]["metric"].as_str(), violations[0]["target_seconds"].as_i64()), (Some(id), Some("frt"), Some(600)));
+    let (s, _) = t.get(&format!("/v1/sla/compliance?team={team}"), &t.org.agent).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "agents do not read compliance");
+
     // The escalation: priority up, moved to the supervisors' queue; once.
     scheduler_at(&t, started + Duration::seconds(661)).await;
     scheduler_at(&t, started + Duration::seconds(720)).await;
@@ -127,6 +146,13 @@ async fn a_reply_before_the_deadline_stops_the_clock_and_nothing_fires() {
     assert!(sla_events(&t).await.is_empty());
     let (_, c) = t.get(&format!("/v1/conversations/{id}"), &t.org.agent).await;
     assert_eq!(c["sla"]["violations"].as_array().map(Vec::len), Some(0), "{c}");
+    // The compliance report counts it met once, with its response time.
+    let team = c["team_id"].as_str().unwrap().to_string();
+    let report = compliance(&t, &team, started).await;
+    let frt = &report["teams"][0]["metrics"][0];
+    assert_eq!((frt["metric"].as_str(), frt["met"].as_u64(), frt["missed"].as_u64(), frt["compliance_percent"].as_f64(), frt["answered"].as_u64()), (Some("frt"), Some(1), Some(0), Some(100.0), Some(1)), "{report}");
+    assert!(frt["median_seconds"].as_u64().is_some(), "{report}");
+    assert_eq!(report["teams"][0]["violations"].as_array().map(Vec::len), Some(0), "{report}");
     // A supervisor makes it urgent: the policy (any priority) still applies, nothing restarts.
     let (s, c) = t.api(Method::PATCH, &format!("/v1/conversations/{id}"), &t.org.supervisor, Some(json!({ "priority": "urgent" }))).await;
     assert_eq!((s, c["priority"].as_str()), (StatusCode::OK, Some("urgent")), "{c}");

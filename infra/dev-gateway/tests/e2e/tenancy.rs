@@ -264,6 +264,9 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         let (status, problem) = t.api(method, path, &t.other.admin, body).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{m} {path} as another organisation: {problem}");
     }
+    // Our team's SLA compliance is not theirs to read (`?team=` names the team).
+    let (s, problem) = t.get(&format!("/v1/sla/compliance?team={team}"), &t.other.admin).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "our team's compliance as another organisation: {problem}");
     // Nothing of ours changed under their calls.
     assert_eq!(t.get(&format!("/v1/actions/{action}"), &t.org.agent).await.1["status"], "pending");
     assert_eq!(t.get(&format!("/v1/whatsapp-templates/{wa_template}"), &t.org.agent).await.1["status"], "APPROVED", "not deleted by another organisation");

@@ -259,6 +259,8 @@ impl ConversationStore for DynamoStore {
         if let Some(change) = &released {
             items.push(self.capacity_op(change)?);
         }
+        // The clocks the close stopped are counted with it.
+        items.extend(self.compliance_ops(&closed)?);
         match self.transact(items).await? {
             Ok(()) => Ok(Written::Stored),
             Err(codes) if failed_condition(&codes, 0) => Err(Error::LostUpdate("conversation")),

@@ -110,6 +110,8 @@ impl MessageStore for DynamoStore {
         if let Some(key) = &message.idempotency_key {
             items.push(self.idempotency_put(reply_key(message, key), &message.id, message.created_at)?);
         }
+        // The clocks the reply stopped are counted with it (after the items whose codes are read).
+        items.extend(self.compliance_ops(conversation)?);
         match self.transact(items).await? {
             Ok(()) => Ok(Written::Stored),
             Err(codes) if failed_condition(&codes, 0) || failed_condition(&codes, 2) => Ok(Written::AlreadyThere),

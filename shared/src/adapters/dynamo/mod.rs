@@ -28,6 +28,7 @@ pub mod actions;
 mod calls;
 mod canned;
 mod chat_app;
+mod compliance;
 mod conversations;
 mod customer_context;
 mod customer_links;

@@ -42,6 +42,8 @@ impl DynamoStore {
         for (i, event) in events.iter().enumerate() {
             items.extend(self.event_ops(event, first + i as u64, now)?);
         }
+        // The clocks a step ended (a breach's miss) are counted in the same write.
+        items.extend(self.compliance_ops(conversation)?);
         Ok((items, first, last))
     }
 

@@ -196,6 +196,7 @@ impl MemoryStore {
         }
         st.put_conversation(&changed);
         st.apply_changes(&released);
+        st.count_compliance(&changed);
         Ok(Written::Stored)
     }
 }
@@ -295,6 +296,7 @@ impl MessageStore for MemoryStore {
         }
         st.put_message(message);
         st.put_conversation(conversation);
+        st.count_compliance(conversation);
         if let Some(k) = reply_key {
             st.reply_keys.insert(k, message.id.clone());
         }

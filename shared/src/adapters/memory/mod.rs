@@ -12,6 +12,7 @@ mod actions;
 mod calls;
 mod canned;
 mod chat_app;
+mod compliance;
 mod customer_context;
 mod customer_links;
 mod customers;
@@ -160,6 +161,10 @@ struct State {
     /// SLA policies, `(org, policy)`, and the scheduler's cursor.
     sla_policies: BTreeMap<Key, crate::domain::sla::SlaPolicy>,
     sla_cursor: Option<chrono::DateTime<chrono::Utc>>,
+    /// SLA compliance counters `(org, team or "", day, metric)` and violations
+    /// `(org, team or "", day, due, conversation, metric)`.
+    sla_stats: BTreeMap<compliance::StatsKey, crate::domain::sla::ComplianceDay>,
+    sla_violations: BTreeMap<compliance::ViolationKey, crate::domain::sla::ReportedViolation>,
     /// Outbound webhook subscriptions, `(org, id)`.
     webhook_subscriptions: BTreeMap<Key, crate::domain::webhook_subscription::WebhookSubscription>,
     /// Their attempt log, `(org, subscription, attempt id)`.
@@ -176,7 +181,9 @@ impl State {
     }
 
     fn put_conversation(&mut self, c: &Conversation) {
-        self.conversations.insert(key(&c.org_id, &c.id), c.clone());
+        // The clocks' ends are counted by the writes that count them, never stored with it.
+        let stored = Conversation { sla_counts: Vec::new(), ..c.clone() };
+        self.conversations.insert(key(&c.org_id, &c.id), stored);
     }
 
     /// Writes the customer with their search terms, moving the terms `previous` had (as

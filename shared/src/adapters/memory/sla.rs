@@ -89,6 +89,7 @@ impl SlaStore for MemoryStore {
         }
         st.put_conversation(conversation);
         st.apply_changes(changes);
+        st.count_compliance(conversation);
         for event in events {
             st.record_event_with(event);
         }
