@@ -71,6 +71,9 @@ ENV_ARGS=(
   --env "GRAPH_API_BASE_URL=http://{sink}"
   --env "TWILIO_API_BASE_URL=http://{sink}"
   --env PUBLIC_API_URL=https://api.example.com
+  --env "LIVE_PUSH_ENDPOINT=http://{sink}"
+  --env "JWT_ISSUER=http://{sink}"
+  --env JWT_AUDIENCE=bench-dashboard
   --env RUST_LOG=info
 )
 # More environment for the functions: EXTRA_ENV="K=V K2=V2" (no spaces in values).
