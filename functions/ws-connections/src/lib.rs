@@ -16,7 +16,7 @@ use aws_lambda_events::event::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_runtime::Error;
 use max_core::app::live_push;
 use max_core::config::Deps;
-use max_core::http::caller_from_claims;
+use max_core::http::{Role, caller_from_claims};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
@@ -55,7 +55,12 @@ pub async fn authorize(request: &ApiGatewayCustomAuthorizerRequestTypeRequest, d
     let mut response = ApiGatewayCustomAuthorizerResponse::default();
     response.principal_id = Some(caller.user_id.clone());
     response.policy_document = policy;
-    response.context = json!({ ORG_KEY: caller.org_id, USER_KEY: caller.user_id, ROLE_KEY: format!("{:?}", caller.role).to_lowercase() });
+    let role = match caller.role {
+        Role::Admin => "admin",
+        Role::Supervisor => "supervisor",
+        Role::Agent => "agent",
+    };
+    response.context = json!({ ORG_KEY: caller.org_id, USER_KEY: caller.user_id, ROLE_KEY: role });
     Ok(response)
 }
 

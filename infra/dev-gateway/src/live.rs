@@ -26,8 +26,7 @@ use tracing::{error, warn};
 use crate::gateway::Gateway;
 use crate::registry;
 
-/// What the gateway holds for an open connection: where its frames go, and the authorizer's
-/// context its routes are handed.
+/// What the gateway holds for an open connection: where its frames go.
 struct Socket {
     frames: mpsc::UnboundedSender<Message>,
 }
