@@ -67,6 +67,8 @@ pub struct TestOptions {
     /// Webhook retries wait their scheduled delay, as when deployed (benchmarks); the dev stack
     /// queues them at once.
     pub webhooks_scheduled_retries: bool,
+    /// The stream pollers only read every 250 ms, not woken after each invocation (benchmarks).
+    pub no_stream_doorbell: bool,
 }
 
 fn unique_prefix() -> String {
@@ -101,6 +103,7 @@ impl TestStack {
         dev.sandbox_media = options.sandbox_media;
         dev.webhooks_allow_loopback = !options.webhooks_refuse_loopback;
         dev.webhooks_immediate_retries = !options.webhooks_scheduled_retries;
+        dev.stream_doorbell = !options.no_stream_doorbell;
         for (host, ip) in options.webhook_hosts {
             dev.webhook_hosts.entry(host).or_default().push(ip);
         }

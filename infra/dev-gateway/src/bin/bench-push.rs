@@ -9,7 +9,9 @@
 //! calls live-push makes per pushed event, counted on a second pass that hands the same feed
 //! items to the function as stream records (the stream reads are Lambda's, not counted).
 //!
-//! Usage: bench-push [--events 200] [--dashboards 2]
+//! Usage: bench-push [--events 200] [--dashboards 2] [--doorbell 1|0]
+//! (`--doorbell 0`: the stream pollers are not woken after each invocation and read an idle
+//! stream every 250 ms only, for comparison)
 
 use std::time::{Duration, Instant};
 
@@ -50,7 +52,8 @@ async fn dashboard(url: String) -> tokio::sync::mpsc::UnboundedReceiver<Arrival>
 async fn main() {
     let events = arg("--events", 200) as usize;
     let dashboards = arg("--dashboards", 2) as usize;
-    let t = TestStack::with(TestOptions { dev_pollers: true, ..Default::default() }).await;
+    let doorbell = arg("--doorbell", 1) != 0;
+    let t = TestStack::with(TestOptions { dev_pollers: true, no_stream_doorbell: !doorbell, ..Default::default() }).await;
     let stage = t.stack.template.websocket.as_ref().expect("template.yaml has a WebSocket API").stage.clone();
     let ws = |token: &str| format!("{}/{stage}?token={token}", t.stack.url.replace("http://", "ws://"));
     let mut clients = Vec::new();
@@ -84,7 +87,11 @@ async fn main() {
         }
     }
     let elapsed = started.elapsed();
-    println!("{events} events written by api-actions one after the other, {dashboards} dashboards of the organisation + 1 of another, {:.1} s", elapsed.as_secs_f64());
+    println!(
+        "{events} events written by api-actions one after the other, {dashboards} dashboards of the organisation + 1 of another, stream pollers {}, {:.1} s",
+        if doorbell { "woken after each invocation" } else { "reading every 250 ms only" },
+        elapsed.as_secs_f64()
+    );
     report("event time -> dashboard receives it", since_event);
     report("API answer -> dashboard receives it", since_answer);
     let leaked = std::iter::from_fn(|| other.try_recv().ok()).count();
