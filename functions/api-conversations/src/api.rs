@@ -2,7 +2,7 @@
 //! The contract of this function's routes (OpenAPI, assembled by max-dev). The statuses every
 //! route shares (401, 422 for the query, 500; 400/413 for a body) are added there, once.
 
-use max_core::app::conversations::ConversationEdit;
+use max_core::app::conversations::{CloseConversation, ConversationEdit};
 use max_core::domain::conversation::Conversation;
 use max_core::domain::rate_limit::RateLimitSettings;
 use max_core::domain::message::Message;
@@ -87,9 +87,17 @@ fn send_message() {}
     ))]
 fn assign_conversation() {}
 
-/// Closes the conversation.
+/// Closes the conversation (closing a closed one again is harmless). With an `outcome`, the
+/// conversation's open interaction (tied to it by `conversation_id`, created before the close) is
+/// completed with it, and its next step follows as after `POST /v1/interactions/{id}/complete`;
+/// a second close completes nothing more.
 #[utoipa::path(post, path = "/v1/conversations/{id}/close", tag = "conversations", params(("id" = String, Path)),
-    responses((status = 200, description = "The conversation", body = Conversation), (status = 404, description = "No such conversation")))]
+    request_body(content = CloseConversation, description = "The outcome of the conversation's interaction, if any (no body, or `{}`, closes it alone)"),
+    responses(
+        (status = 200, description = "The conversation", body = Conversation),
+        (status = 404, description = "No such conversation"),
+        (status = 422, description = "A body field is invalid (`field` names it): `outcome` (1–100 characters, not blank), or `outcome_details` without an outcome"),
+    ))]
 fn close_conversation() {}
 
 /// Reopens the conversation.

@@ -9,7 +9,9 @@
 //!   link, or an upload's `media_id` from `POST /v1/media`; `Idempotency-Key`), or a canned
 //!   response `{ canned_response_id, values }` rendered for the conversation
 //! - `POST /v1/conversations/{id}/assign` `{ "assignee_id": "..." | null }`
-//! - `POST /v1/conversations/{id}/close`, `POST /v1/conversations/{id}/reopen`
+//! - `POST /v1/conversations/{id}/close` `{ outcome?, outcome_details? }` (with an outcome, the
+//!   conversation's open interaction is completed with it and its next step follows),
+//!   `POST /v1/conversations/{id}/reopen`
 //! - `GET  /v1/settings/rate-limits`, `PUT /v1/settings/rate-limits` (admins): customer-side rate
 //!   limits (`docs/rate-limits.md`)
 //!
@@ -62,7 +64,9 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 }
                 (&Method::POST, ["v1", "conversations", id, "assign"]) => assign(req, deps, &caller, id).await,
                 (&Method::POST, ["v1", "conversations", id, "close"]) => {
-                    Ok(ok(&conversations::close(&*deps.store, &deps.routing_ports(), &caller.org_id, id, deps.clock.now()).await?))
+                    let request: conversations::CloseConversation = json_body(req)?;
+                    let closed = conversations::close_with_outcome(&*deps.store, &deps.routing_ports(), &deps.interaction_ports(), &caller.org_id, id, &request, deps.clock.now()).await?;
+                    Ok(ok(&closed.conversation))
                 }
                 (&Method::POST, ["v1", "conversations", id, "reopen"]) => {
                     Ok(ok(&conversations::reopen(&*deps.store, &deps.routing_ports(), &caller.org_id, id, deps.clock.now()).await?))

@@ -71,6 +71,70 @@ pub async fn close(store: &dyn ConversationStore, routing: &RoutingPorts<'_>, or
     Ok(closed)
 }
 
+/// The body of `POST /v1/conversations/{id}/close` (optional: no body closes it alone).
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseConversation {
+    /// Completes the conversation's open interaction with this outcome (free text, as
+    /// `POST /v1/interactions/{id}/complete` takes it: `success`, `no_answer`, …), which creates
+    /// its next step as a completion does.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
+    pub outcome: Option<String>,
+    /// Only with `outcome`.
+    #[serde(default)]
+    #[schema(max_length = 5000)]
+    pub outcome_details: Option<String>,
+}
+
+/// What a close with an outcome did: the conversation, and the interaction it completed (none
+/// when the conversation has no open interaction from before its close).
+#[derive(Debug, Clone)]
+pub struct Closed {
+    pub conversation: Conversation,
+    pub completed: Option<crate::domain::interaction::Interaction>,
+}
+
+/// Closes the conversation (as [`close`]) and, with an `outcome`, completes its open interaction:
+/// the one tied to it (`conversation_id`) created before the close, soonest due first. The
+/// outcome is checked before anything is written (422 naming the field). Idempotent: a retry
+/// after a failure between the two completes it then; a second close finds it completed, and a
+/// next step (created after the close, even tied to the same conversation) is never completed
+/// by it.
+pub async fn close_with_outcome(
+    store: &dyn ConversationStore,
+    routing: &RoutingPorts<'_>,
+    interactions: &crate::app::interactions::InteractionPorts<'_>,
+    org_id: &str,
+    id: &str,
+    request: &CloseConversation,
+    now: DateTime<Utc>,
+) -> Result<Closed> {
+    let completion = match &request.outcome {
+        Some(outcome) => {
+            let completion = crate::domain::interaction::Completion { outcome: outcome.clone(), outcome_details: request.outcome_details.clone() };
+            completion.validate()?;
+            Some(completion)
+        }
+        None if request.outcome_details.is_some() => return Err(Error::invalid("outcome_details", "only with an outcome")),
+        None => None,
+    };
+    let conversation = close(store, routing, org_id, id, now).await?;
+    let Some(completion) = completion else { return Ok(Closed { conversation, completed: None }) };
+    let closed_at = conversation.closed_at.unwrap_or(now);
+    let page = crate::ports::PageRequest { limit: 100, cursor: None };
+    let open = interactions.interactions.open_interactions(org_id, &conversation.customer_id, None, &page).await?;
+    let Some(tied) = open.items.into_iter().find(|i| i.conversation_id.as_deref() == Some(id) && i.created_at < closed_at) else {
+        return Ok(Closed { conversation, completed: None });
+    };
+    match crate::app::interactions::complete(interactions, org_id, &tied.id, &completion, now).await {
+        Ok(done) => Ok(Closed { conversation, completed: Some(done) }),
+        // Completed meanwhile (a racing close or complete): one completion, already made.
+        Err(Error::Conflict { .. }) => Ok(Closed { conversation, completed: None }),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reopens a closed conversation, unless the customer has since started another one. In a team
 /// it goes back to the team's queue (its agent may be away by now) and is routed again.
 pub async fn reopen(store: &dyn ConversationStore, routing: &RoutingPorts<'_>, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Conversation> {

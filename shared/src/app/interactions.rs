@@ -249,6 +249,11 @@ pub struct StartWorkflow {
     #[serde(default)]
     #[schema(schema_with = start_date_schema)]
     pub start_date: Option<String>,
+    /// The conversation the workflow is started from: its interactions are tied to it (closing
+    /// it with an outcome completes the open one).
+    #[serde(default)]
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+    pub conversation_id: Option<String>,
 }
 
 /// `start_date` in the contract: a date or a date-time (blank: now).
@@ -291,6 +296,10 @@ pub async fn start_workflow(
     require_customer(ports.customers, actor.org_id, &request.customer_id, Some("customer_id")).await?;
     let id = interaction_id(actor.org_id, idempotency_key, now);
     let mut first = first_interaction(template, &catalog.settings.calendar(), id, &request.customer_id, start, Some(actor.user_id), now)?;
+    if let Some(conversation) = &request.conversation_id {
+        crate::domain::ids::check_id("conversation_id", conversation)?;
+        first.conversation_id = Some(conversation.clone());
+    }
     first.plan_reminder(catalog.settings.reminder_lead(), now);
     create_once(ports, &first, idempotency_key).await
 }

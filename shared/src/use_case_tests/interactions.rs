@@ -189,3 +189,88 @@ async fn the_starter_templates_are_seeded_once_and_settings_are_validated() {
     assert!(matches!(save_settings(w.store(), ORG, &s).await, Err(Error::Invalid { .. })));
     assert_eq!(settings(w.store(), ORG).await.unwrap().time_zone, "UTC");
 }
+
+// ------------------------------------------------------------------ closing a conversation with an outcome
+
+mod close_with_outcome {
+    use super::*;
+    use crate::app::conversations::{CloseConversation, close_with_outcome};
+
+    fn with_outcome(outcome: &str) -> CloseConversation {
+        CloseConversation { outcome: Some(outcome.into()), outcome_details: Some("wants the proposal".into()) }
+    }
+
+    /// GIVEN a conversation and a call tied to it (created at t(1)).
+    async fn given_tied_call(w: &World) -> (crate::domain::conversation::Conversation, Interaction) {
+        let c = w.given_conversation().await.conversation;
+        let mut request = call(&c.customer_id);
+        request.conversation_id = Some(c.id.clone());
+        let tied = create(&ports(w), &USER, request, None, t(1)).await.unwrap();
+        (c, tied)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closing_with_an_outcome_completes_the_tied_interaction_and_its_next_step_follows_once() {
+        let w = World::new().with_channel(None).await;
+        let (c, tied) = given_tied_call(&w).await;
+        let closed = close_with_outcome(w.store(), &w.deps.routing_ports(), &ports(&w), ORG, &c.id, &with_outcome("success"), t(5)).await.unwrap();
+        assert_eq!(closed.conversation.status, crate::domain::conversation::ConversationStatus::Closed);
+        let done = closed.completed.expect("the tied interaction is completed");
+        assert_eq!((done.id.as_str(), done.status, done.outcome.as_deref(), done.completed_at), (tied.id.as_str(), InteractionStatus::Completed, Some("success"), Some(t(5))));
+        // The next step, as after any completion: one job, one next interaction, tied to the same conversation.
+        let jobs = next_step_jobs(&w);
+        assert_eq!(jobs.len(), 1);
+        let NextStepOutcome::Created { next_id } = create_next_step(w.store(), w.store(), &jobs[0], t(6)).await.unwrap() else { panic!("a next step") };
+        let next = get(w.store(), ORG, &next_id).await.unwrap();
+        assert_eq!((next.status, next.conversation_id.as_deref()), (InteractionStatus::Pending, Some(c.id.as_str())));
+
+        // Closing again (a retry, a double click) completes nothing: not the next step either.
+        let linked = get(w.store(), ORG, &tied.id).await.unwrap();
+        let again = close_with_outcome(w.store(), &w.deps.routing_ports(), &ports(&w), ORG, &c.id, &with_outcome("success"), t(7)).await.unwrap();
+        assert!(again.completed.is_none());
+        assert!(next_step_jobs(&w).is_empty());
+        assert_eq!(get(w.store(), ORG, &next_id).await.unwrap().status, InteractionStatus::Pending);
+        assert_eq!(get(w.store(), ORG, &tied.id).await.unwrap(), linked, "completed once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_the_close_alone_succeeded_completes_the_interaction() {
+        let w = World::new().with_channel(None).await;
+        let (c, tied) = given_tied_call(&w).await;
+        // The first attempt closed the conversation and failed before the completion.
+        crate::app::conversations::close(w.store(), &w.deps.routing_ports(), ORG, &c.id, t(5)).await.unwrap();
+        let retried = close_with_outcome(w.store(), &w.deps.routing_ports(), &ports(&w), ORG, &c.id, &with_outcome("no_answer"), t(6)).await.unwrap();
+        assert_eq!(retried.completed.map(|i| i.id), Some(tied.id));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bad_outcome_is_refused_before_anything_is_closed() {
+        let w = World::new().with_channel(None).await;
+        let (c, tied) = given_tied_call(&w).await;
+        for (request, field) in [
+            (with_outcome("  "), "outcome"),
+            (with_outcome(&"x".repeat(101)), "outcome"),
+            (CloseConversation { outcome: None, outcome_details: Some("why".into()) }, "outcome_details"),
+        ] {
+            let out = close_with_outcome(w.store(), &w.deps.routing_ports(), &ports(&w), ORG, &c.id, &request, t(5)).await;
+            assert!(matches!(&out, Err(Error::Invalid { field: f, .. }) if f == field), "{out:?}");
+        }
+        assert!(crate::app::conversations::get(w.store(), ORG, &c.id).await.unwrap().status.is_open());
+        assert_eq!(get(w.store(), ORG, &tied.id).await.unwrap().status, InteractionStatus::Pending);
+        // Without an outcome it closes alone; another organisation's conversation is 404.
+        assert_not_found(close_with_outcome(w.store(), &w.deps.routing_ports(), &ports(&w), OTHER_ORG, &c.id, &with_outcome("success"), t(5)).await, "conversation");
+        let closed = close_with_outcome(w.store(), &w.deps.routing_ports(), &ports(&w), ORG, &c.id, &CloseConversation::default(), t(5)).await.unwrap();
+        assert!(closed.completed.is_none());
+        assert_eq!(get(w.store(), ORG, &tied.id).await.unwrap().status, InteractionStatus::Pending);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interaction_of_another_conversation_is_left_alone() {
+        let w = World::new().with_channel(None).await;
+        let c = w.given_conversation().await.conversation;
+        let untied = create(&ports(&w), &USER, call(&c.customer_id), None, t(1)).await.unwrap();
+        let closed = close_with_outcome(w.store(), &w.deps.routing_ports(), &ports(&w), ORG, &c.id, &with_outcome("success"), t(5)).await.unwrap();
+        assert!(closed.completed.is_none());
+        assert_eq!(get(w.store(), ORG, &untied.id).await.unwrap().status, InteractionStatus::Pending);
+    }
+}

@@ -580,3 +580,32 @@ async fn a_reminder_and_an_overdue_alert_fire_once_each_when_the_scheduler_fires
     let (_, stored) = t.get(&format!("/v1/interactions/{}", call["id"].as_str().unwrap()), &t.org.agent).await;
     assert!(!stored["reminded_at"].is_null() && !stored["overdue_alerted_at"].is_null(), "{stored}");
 }
+
+/// Issue 16's must-hold: closing a conversation with an outcome completes its interaction and the
+/// next step follows through the real next-step queue; closing it again completes nothing more.
+#[tokio::test]
+async fn closing_a_conversation_with_an_outcome_completes_its_interaction_and_creates_the_next() {
+    let t = TestStack::start().await;
+    let customer = customer(&t, &t.org.seed.id).await;
+    let conversation = format!("c{customer}");
+    let call = create(&t, &t.org.agent, json!({ "customer_id": customer, "type": "phone_call", "title": "Call back", "conversation_id": conversation })).await;
+    let id = call["id"].as_str().unwrap();
+
+    let (s, problem) = t.post(&format!("/v1/conversations/{conversation}/close"), &t.org.agent, json!({ "outcome": " " })).await;
+    assert_eq!((s, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("outcome")), "{problem}");
+    let (s, closed) = t.post(&format!("/v1/conversations/{conversation}/close"), &t.org.agent, json!({ "outcome": "success", "outcome_details": "booked a visit" })).await;
+    assert_eq!((s, closed["status"].as_str()), (StatusCode::OK, Some("closed")), "{closed}");
+    let (_, done) = t.get(&format!("/v1/interactions/{id}"), &t.org.agent).await;
+    assert_eq!((done["status"].as_str(), done["outcome"].as_str()), (Some("completed"), Some("success")), "{done}");
+    let next = next_of(&t, id).await;
+    assert_eq!((next["status"].as_str(), next["conversation_id"].as_str()), (Some("pending"), Some(conversation.as_str())), "{next}");
+    let (_, done) = t.get(&format!("/v1/interactions/{id}"), &t.org.agent).await;
+
+    let (s, _) = t.post(&format!("/v1/conversations/{conversation}/close"), &t.org.agent, json!({ "outcome": "success" })).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, next_again) = t.get(&format!("/v1/interactions/{}", next["id"].as_str().unwrap()), &t.org.agent).await;
+    assert_eq!(next_again["status"].as_str(), Some("pending"), "a second close completes nothing: {next_again}");
+    let (_, done_again) = t.get(&format!("/v1/interactions/{id}"), &t.org.agent).await;
+    assert_eq!(done_again["version"], done["version"]);
+    assert_eq!(all_of(&t, &customer).await.len(), 2, "one next step");
+}
