@@ -441,6 +441,7 @@ impl Deps {
             deliveries: self.delivery_ports(),
             sla: self.sla_ports(),
             clock: &*self.clock,
+            outbox: &*self.outbox,
         }
     }
 

@@ -33,6 +33,8 @@ pub struct InboundPorts<'a> {
     pub sla: crate::app::sla::SlaPorts<'a>,
     /// Now, for the SLA deadline index (an entry is never placed in a minute already past).
     pub clock: &'a dyn crate::ports::Clock,
+    /// The replies queue: a closed team's after-hours reply goes out through it.
+    pub outbox: &'a dyn crate::ports::Outbox,
 }
 
 /// A stored message whose handling (bot, tickets) is owed, with its conversation as it now
@@ -362,6 +364,8 @@ async fn record(
 ) -> Result<Option<Received>> {
     let org = conversation.org_id.clone();
     let first = conversation.first_message_at.is_none();
+    // Before the clocks: a new conversation lowered to `low` runs under the policy for `low`.
+    let after_hours = after_hours_reply(ports, &mut conversation, message.created_at, first).await?;
     // The clocks move in the same write as the message (the deadline index is the conversation's).
     crate::app::sla::customer_wrote(&ports.sla, &mut conversation, message.created_at, ports.clock.now()).await?;
     conversation.touch_inbound(message.created_at, &message.id, inbound.text.as_deref().or(Some(&inbound.kind)));
@@ -371,6 +375,10 @@ async fn record(
         Written::Stored => {
             // A new conversation in a team's queue goes to an agent now (`app::routing`).
             let conversation = if first { crate::app::routing::route(&routing, conversation, None, ports.clock.now()).await? } else { conversation };
+            let conversation = match after_hours {
+                Some(text) => send_after_hours(ports, conversation, text).await?,
+                None => conversation,
+            };
             Ok(Some(Received { conversation, message, inbound: inbound.clone(), repeated: false, rate_limit: started }))
         }
         Written::AlreadyThere => match ports.messages.unhandled_inbound(&org, &inbound.wamid).await? {
@@ -389,6 +397,43 @@ async fn record(
             }
         },
     }
+}
+
+/// The after-hours reply owed to a customer message at `at`, recorded on `conversation` (its
+/// closed period, and `low` for a new one) for the message's own conditional write: only a
+/// conversation waiting in a team's queue (no agent yet) whose team has a reply and hours that are
+/// closed at `at`. Reads the team and its hours (2 GetItems) for such a conversation only.
+async fn after_hours_reply(ports: &InboundPorts<'_>, conversation: &mut Conversation, at: DateTime<Utc>, first: bool) -> Result<Option<String>> {
+    let Some(team_id) = conversation.team_id.clone() else { return Ok(None) };
+    if !conversation.status.is_open() || conversation.assignee_id.is_some() {
+        return Ok(None);
+    }
+    let Some(team) = ports.sla.teams.team(&conversation.org_id, &team_id).await? else { return Ok(None) };
+    if team.after_hours_reply.is_none() {
+        return Ok(None);
+    }
+    // A team without hours is open around the clock: never after hours.
+    let Some(calendar) = crate::app::sla::calendar(ports.sla.teams, &conversation.org_id, Some(&team_id)).await? else { return Ok(None) };
+    Ok(conversation.after_hours(&team, &calendar, at, first))
+}
+
+/// Queues the after-hours reply (a system message: it answers no SLA clock) and answers the
+/// conversation as it now stands. Keyed by the closed period, so a retried job queues it once.
+async fn send_after_hours(ports: &InboundPorts<'_>, conversation: Conversation, text: String) -> Result<Conversation> {
+    let period = conversation.after_hours_reply.as_ref().and_then(|r| r.opening).map_or_else(|| "never".to_string(), |o| o.to_rfc3339());
+    let key = crate::domain::ids::IdempotencyKey::internal(format!("after-hours:{period}"));
+    let reply = crate::app::delivery::NewReply {
+        org_id: &conversation.org_id,
+        conversation_id: &conversation.id,
+        content: crate::domain::outbound::OutboundContent::text(text),
+        sender: Sender { kind: SenderType::System, id: None, name: None },
+        idempotency_key: Some(&key),
+        now: ports.clock.now(),
+        just_read: Some(&conversation),
+    };
+    crate::app::delivery::queue_reply(ports.conversations, ports.messages, ports.outbox, reply).await?;
+    info!(conversation_id = conversation.id, period, "after-hours reply queued");
+    Ok(ports.conversations.conversation(&conversation.org_id, &conversation.id).await?.unwrap_or(conversation))
 }
 
 /// Blocks the customer for the cool-down, if no other delivery did first: then this message

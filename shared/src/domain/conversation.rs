@@ -4,7 +4,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::business_hours::BusinessCalendar;
-use crate::domain::sla::{ClockEnd, ClockEnded, ComplianceCount, ConversationSla, Escalation, FiredStep, Priority, SlaMetric, SlaPolicy, SlaStep};
+use crate::domain::sla::{AfterHoursReplied, ClockEnd, ClockEnded, ComplianceCount, ConversationSla, Escalation, FiredStep, Priority, SlaMetric, SlaPolicy, SlaStep, after_hours_reply_due};
+use crate::domain::team::Team;
 
 /// Meta lets a business send free-form messages for 24 hours after the customer's last message.
 pub const CUSTOMER_SERVICE_WINDOW: Duration = Duration::hours(24);
@@ -124,6 +125,9 @@ pub struct Conversation {
     /// Counts writes; a write of version n succeeds only over version n-1 (optimistic locking).
     #[serde(default)]
     pub version: u64,
+    /// The after-hours reply last sent (once per closed period of its team).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_hours_reply: Option<AfterHoursReplied>,
     /// The SLA clocks this change ended, not stored on the conversation: the store adds them to
     /// the compliance counters in the same write (`docs/sla.md`).
     #[serde(skip)]
@@ -175,6 +179,7 @@ impl Conversation {
             sla: None,
             holds_capacity_of: None,
             version: 1,
+            after_hours_reply: None,
             sla_counts: Vec::new(),
         }
     }
@@ -226,6 +231,23 @@ impl Conversation {
             }
             sla.reindex(now);
         }
+    }
+
+    /// A customer message at `at` while `team` (this conversation's, waiting for an agent) is
+    /// closed under `calendar`: the after-hours reply's text, once per closed period — the period
+    /// is recorded with this change, so a second message in it gets nothing and the first one of
+    /// the next closed period gets it again. A new conversation's priority is lowered to `low`
+    /// (one already in the queue keeps what a supervisor may have set). `None`: open, no reply
+    /// set, or already replied in this period.
+    pub fn after_hours(&mut self, team: &Team, calendar: &BusinessCalendar, at: DateTime<Utc>, first: bool) -> Option<String> {
+        team.after_hours_reply.as_ref()?;
+        let period = after_hours_reply_due(calendar, at, self.after_hours_reply.as_ref().map(|r| r.opening))?;
+        let text = team.after_hours_text(calendar, period)?;
+        self.after_hours_reply = Some(AfterHoursReplied { opening: period, at });
+        if first {
+            self.priority = Priority::Low;
+        }
+        Some(text)
     }
 
     /// An agent's reply at `at` answers what waits: it stops the response clocks.
@@ -390,7 +412,7 @@ mod tests {
             assignee_id: None, state: "menu".into(), ticket_id: None, created_at: t(0), updated_at: t(0),
             last_message_at: t(0), last_message_preview: None, last_inbound_at: None, last_inbound_message_id: None, window_closes_at: None,
             closed_at: None, close_reason: None, team_id: None, priority: Priority::Normal, required_skills: vec![],
-            first_message_at: None, first_response_at: None, waiting_since: None, sla_policy_id: None, sla: None, holds_capacity_of: None, version: 1, sla_counts: vec![],
+            first_message_at: None, first_response_at: None, waiting_since: None, sla_policy_id: None, sla: None, holds_capacity_of: None, version: 1, after_hours_reply: None, sla_counts: vec![],
         };
         c.touch_inbound(t(200), "M2", Some("new"));
         c.touch_inbound(t(100), "M1", Some("old"));

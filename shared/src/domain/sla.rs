@@ -756,6 +756,14 @@ pub fn summarize(days: &[ComplianceDay]) -> Vec<MetricCompliance> {
     out
 }
 
+/// The after-hours reply a conversation was last sent: for which closed period (named by the
+/// opening that ends it; `None`: hours that never open again), and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AfterHoursReplied {
+    pub opening: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+}
+
 /// The after-hours reply goes out once per closed period: a closed period is named by the
 /// opening that ends it, so the reply is due when the team is closed at `now` and the last reply
 /// was sent for another opening (or never). Returns the opening to record with the reply; `None`

@@ -13,6 +13,8 @@ pub const MAX_DESCRIPTION_CHARS: usize = 500;
 pub const MAX_AFTER_HOURS_REPLY_CHARS: usize = 1024;
 /// What the after-hours reply may name: the next opening in the team's time zone.
 pub const NEXT_OPENING: &str = "{{next_opening}}";
+/// And the team's name.
+pub const TEAM_NAME: &str = "{{team}}";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Team {
@@ -94,7 +96,9 @@ fn check_reply(reply: Option<String>) -> Result<Option<String>> {
             Err(Error::invalid("after_hours_reply", format!("must have 1 to {MAX_AFTER_HOURS_REPLY_CHARS} characters, not blank")))
         }
         // Only the one variable: a typo such as `{{next_open}}` would reach the customer as is.
-        Some(r) if r.replace(NEXT_OPENING, "").contains("{{") => Err(Error::invalid("after_hours_reply", format!("the only variable is {NEXT_OPENING}"))),
+        Some(r) if r.replace(NEXT_OPENING, "").replace(TEAM_NAME, "").contains("{{") => {
+            Err(Error::invalid("after_hours_reply", format!("the only variables are {NEXT_OPENING} and {TEAM_NAME}")))
+        }
         other => Ok(other),
     }
 }
@@ -137,7 +141,7 @@ impl Team {
         Ok(t)
     }
 
-    /// The after-hours reply for a customer writing now, with the next opening filled in (in the
+    /// The after-hours reply for a customer writing now, with the team's name and the next opening filled in (in the
     /// team's time zone, e.g. "Monday 7 December 09:00 (Europe/Madrid)"); "soon" when the hours
     /// never open again, which an admin sees in the status route.
     pub fn after_hours_text(&self, calendar: &BusinessCalendar, next_opening: Option<DateTime<Utc>>) -> Option<String> {
@@ -146,7 +150,7 @@ impl Team {
             Some(t) => format!("{} ({})", t.with_timezone(&calendar.time_zone).format("%A %-d %B %H:%M"), calendar.time_zone.name()),
             None => "soon".to_string(),
         };
-        Some(reply.replace(NEXT_OPENING, &when))
+        Some(reply.replace(NEXT_OPENING, &when).replace(TEAM_NAME, &self.name))
     }
 }
 

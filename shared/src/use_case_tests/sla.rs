@@ -314,3 +314,63 @@ async fn compliance_counts_each_first_response_once_met_or_missed_with_median_p9
     assert!(matches!(crate::app::sla::compliance(store, store, ORG, Some(&team), day, far).await, Err(Error::Invalid { ref field, .. }) if field == "to"));
     assert!(matches!(crate::app::sla::compliance(store, store, OTHER_ORG, Some(&team), day, day).await, Err(Error::NotFound(_))));
 }
+
+/// The system messages (after-hours replies) queued in a conversation, oldest first.
+async fn after_hours_replies(w: &World, conversation_id: &str) -> Vec<String> {
+    let page = w.store().messages(ORG, conversation_id, &PageRequest { limit: 50, cursor: None }, false).await.unwrap();
+    page.items.into_iter().filter(|m| m.sender.kind == SenderType::System).filter_map(|m| m.text).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_team_answers_once_per_closed_period_with_its_next_opening() {
+    // GIVEN a team open weekdays 09:00–12:00 and 13:00–17:00 UTC (a lunch break), the number's
+    // default team, with an after-hours reply naming the team and the next opening.
+    let w = World::new().with_channel(None).await;
+    let store = &*w.deps.store;
+    let reply = "Thanks! {{team}} is closed now; we open {{next_opening}}.";
+    let team = teams::create(store, ORG, TeamInput { name: "Billing".into(), description: None, auto_assign: true, after_hours_reply: Some(reply.into()) }, t(0)).await.unwrap();
+    let hours = BusinessHoursInput {
+        time_zone: "UTC".into(),
+        weekly: WeeklyHours::weekdays(&[OpenWindow::new("09:00", "12:00"), OpenWindow::new("13:00", "17:00")]),
+        holidays: vec![],
+        exceptions: vec![],
+        version: 0,
+    };
+    teams::save_business_hours(store, ORG, &team.id, &hours, "admin", t(0)).await.unwrap();
+    let mut channel = w.store().channel_by_number(NUMBER).await.unwrap().unwrap();
+    channel.default_team_id = Some(team.id.clone());
+    w.store().put_channel(&channel).await.unwrap();
+
+    // WHEN a customer writes on Friday evening, and again an hour later
+    clock_at(&w, friday(18, 0));
+    let c = w.receive_text(CUSTOMER, "wamid.1", "hello?", friday(18, 0)).await[0].conversation.clone();
+    clock_at(&w, friday(19, 0));
+    w.receive_text(CUSTOMER, "wamid.2", "anyone?", friday(19, 0)).await;
+    // THEN one reply, naming the team and Monday's opening; the conversation waits, low.
+    assert_eq!(after_hours_replies(&w, &c.id).await, ["Thanks! Billing is closed now; we open Monday 16 June 09:00 (UTC)."]);
+    let stored = conversation(&w, &c.id).await;
+    assert_eq!((stored.status, stored.priority), (ConversationStatus::Queued, Priority::Low));
+    assert_eq!(stored.after_hours_reply.as_ref().and_then(|r| r.opening), Some(monday(9, 0)));
+    assert_eq!(w.mem.outbox.jobs(crate::ports::Queue::Replies).len(), 1, "the reply went to the replies queue once");
+
+    // While open, nothing; in the lunch break (another closed period), the reply names 13:00.
+    clock_at(&w, monday(10, 0));
+    w.receive_text(CUSTOMER, "wamid.3", "morning", monday(10, 0)).await;
+    assert_eq!(after_hours_replies(&w, &c.id).await.len(), 1);
+    clock_at(&w, monday(12, 30));
+    w.receive_text(CUSTOMER, "wamid.4", "lunch?", monday(12, 30)).await;
+    clock_at(&w, monday(12, 45));
+    w.receive_text(CUSTOMER, "wamid.5", "still lunch?", monday(12, 45)).await;
+    let replies = after_hours_replies(&w, &c.id).await;
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert!(replies[1].ends_with("we open Monday 16 June 13:00 (UTC)."), "{replies:?}");
+    // The next night is a new closed period: replied again, naming Tuesday.
+    clock_at(&w, monday(17, 30));
+    w.receive_text(CUSTOMER, "wamid.6", "evening", monday(17, 30)).await;
+    let replies = after_hours_replies(&w, &c.id).await;
+    assert_eq!(replies.len(), 3, "{replies:?}");
+    assert!(replies[2].ends_with("we open Tuesday 17 June 09:00 (UTC)."), "{replies:?}");
+    // The priority a queued conversation has is not lowered again by a later message.
+    let stored = conversation(&w, &c.id).await;
+    assert_eq!(stored.after_hours_reply.as_ref().and_then(|r| r.opening), Some(Utc.with_ymd_and_hms(2025, 6, 17, 9, 0, 0).unwrap()));
+}

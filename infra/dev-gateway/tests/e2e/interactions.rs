@@ -25,7 +25,7 @@ async fn customer(t: &TestStack, org: &str) -> String {
         assignee_id: None, state: "menu".into(), ticket_id: None, created_at: now, updated_at: now,
         last_message_at: now, last_message_preview: None, last_inbound_at: None, last_inbound_message_id: None, window_closes_at: None,
         closed_at: None, close_reason: None, team_id: None, priority: Default::default(), required_skills: vec![], first_message_at: None,
-        first_response_at: None, waiting_since: None, sla_policy_id: None, sla: None, holds_capacity_of: None, version: 1, sla_counts: Vec::new(),
+        first_response_at: None, waiting_since: None, sla_policy_id: None, sla: None, holds_capacity_of: None, version: 1, after_hours_reply: None, sla_counts: Vec::new(),
     };
     t.stack.deps.store.create_customer(&customer, &identity, &conversation).await.expect("customer stored");
     id

@@ -241,3 +241,62 @@ async fn an_sla_step_lost_to_a_conflicting_transaction_voids_the_feed_numbers_it
     let after = store.events_after(&org, before, 10).await.unwrap();
     assert_eq!(after.iter().map(|e| (e.seq, e.kind)).collect::<Vec<_>>(), vec![(before + 1, max_core::domain::event::EventKind::Void)]);
 }
+
+/// A team closed all day today and tomorrow (holidays) answers a customer's new conversation
+/// with its after-hours reply once: a second message in the same closed period gets nothing.
+#[tokio::test]
+async fn a_closed_team_sends_its_after_hours_reply_once_per_closed_period() {
+    let t = TestStack::start().await;
+    let reply = "{{team}} is closed; we open {{next_opening}}.";
+    let (s, team) = t.post("/v1/teams", &t.org.admin, json!({ "name": "Billing", "after_hours_reply": reply })).await;
+    assert_eq!(s, StatusCode::CREATED, "{team}");
+    let team = team["id"].as_str().unwrap().to_string();
+    let today = Utc::now().date_naive();
+    let day = |d: chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+    let window = json!([{ "open": "09:00", "close": "17:00" }]);
+    let weekly: serde_json::Map<String, Value> = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].iter().map(|d| (d.to_string(), window.clone())).collect();
+    let hours = json!({
+        "time_zone": "UTC",
+        "weekly": weekly,
+        "holidays": [{ "date": day(today), "name": "Closed" }, { "date": day(today + Duration::days(1)), "name": "Closed" }],
+        "version": 0
+    });
+    let (s, saved) = t.api(Method::PUT, &format!("/v1/teams/{team}/business-hours"), &t.org.admin, Some(hours)).await;
+    assert_eq!(s, StatusCode::OK, "{saved}");
+    let registration = json!({
+        "phone_number_id": NUMBER, "waba_id": WABA, "display_phone_number": "+1 555-010-0555",
+        "access_token": "EAAG-sla-number-token", "default_team_id": team
+    });
+    let (s, registered) = t.post("/v1/channels/whatsapp", &t.org.admin, registration).await;
+    assert_eq!(s, StatusCode::CREATED, "{registered}");
+
+    // WHEN the customer writes twice while the team is closed
+    let c = customer_writes(&t).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    customer_writes_again(&t, &id).await;
+
+    // THEN one reply, naming the team and the opening after the holidays; queued, low.
+    let opening = (today + Duration::days(2)).format("%A %-d %B 09:00 (UTC)").to_string();
+    let replies = eventually("the after-hours reply", WAIT, || async {
+        let system: Vec<Value> = t.messages(&id).await.into_iter().filter(|m| m["sender"]["type"] == "system").collect();
+        (!system.is_empty()).then_some(system)
+    })
+    .await;
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0]["text"].as_str(), Some(format!("Billing is closed; we open {opening}.").as_str()), "{replies:?}");
+    let (_, c) = t.get(&format!("/v1/conversations/{id}"), &t.org.agent).await;
+    assert_eq!((c["status"].as_str(), c["priority"].as_str(), c["team_id"].as_str()), (Some("queued"), Some("low"), Some(team.as_str())), "{c}");
+}
+
+/// Another text from the same customer, processed (two inbound messages in the conversation).
+async fn customer_writes_again(t: &TestStack, id: &str) {
+    let mut body: Value = serde_json::from_slice(&crate::fresh(&fixture("meta-openapi/text-message.json"))).unwrap();
+    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = json!(NUMBER);
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!("wamid.after-hours-second");
+    assert_eq!(t.post_webhook(&serde_json::to_vec(&body).unwrap()).await.status(), StatusCode::OK);
+    eventually("the second message", WAIT, || async {
+        let inbound = t.messages(id).await.into_iter().filter(|m| m["direction"] == "inbound").count();
+        (inbound >= 2).then_some(())
+    })
+    .await;
+}
