@@ -23,7 +23,7 @@ use crate::app::channels::ChannelPorts;
 use crate::app::delivery::{DeliveryPorts, SenderPorts};
 use crate::app::inbound::InboundPorts;
 use crate::app::interactions::InteractionPorts;
-use crate::app::support::SupportPorts;
+use crate::app::support::{SupportPorts, TicketSearchPorts};
 use crate::app::voice::VoicePorts;
 use crate::domain::retry::RetryPolicy;
 use crate::ports::{BlobStore, Clock, IdentityTokens, LivePush, Outbox, Queue, Secrets, Stores, SystemClock, VoiceProvider, WebhookSender, WhatsApp};
@@ -511,7 +511,12 @@ impl Deps {
 
     pub fn support_ports(&self) -> SupportPorts<'_> {
         let store = &*self.store;
-        SupportPorts { tickets: store, conversations: store, messages: store, bot: store, events: store, outbox: &*self.outbox }
+        SupportPorts { tickets: store, customers: store, conversations: store, messages: store, bot: store, events: store, outbox: &*self.outbox }
+    }
+
+    pub fn ticket_search_ports(&self) -> TicketSearchPorts<'_> {
+        let store = &*self.store;
+        TicketSearchPorts { tickets: store, customers: store, links: store }
     }
 
     pub fn action_ports(&self) -> ActionPorts<'_> {

@@ -19,7 +19,7 @@ use crate::domain::interaction::{Interaction, InteractionStatus, InteractionType
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::domain::secret::Secret;
 use crate::domain::workflow::{InteractionSettings, WorkflowCatalog, WorkflowTemplate};
-use crate::domain::support::{SupportTicket, TicketCounts, TicketFilter, TicketMessage};
+use crate::domain::support::{DailyTicketCap, SupportTicket, TicketCounts, TicketFilter, TicketMessage};
 use crate::error::Result;
 
 /// Where a page continues from (`Page::next_cursor` of the page before); opaque to callers, and
@@ -771,6 +771,11 @@ pub struct TicketWrite<'a> {
     pub message: Option<&'a TicketMessage>,
     /// The conversation's new state, its `version` advanced (optimistic locking).
     pub conversation: Option<&'a Conversation>,
+    /// A new ticket the customer opened counts against their daily cap: the counter moves in the
+    /// same transaction, only while under the limit; at the limit nothing is written and the
+    /// write answers `support::daily_limit_reached` (a repeat of a stored ticket is still
+    /// `AlreadyThere`).
+    pub daily_cap: Option<&'a DailyTicketCap>,
 }
 
 #[async_trait]
@@ -786,6 +791,11 @@ pub trait SupportStore: Send + Sync {
     /// done before); `Error::LostUpdate` when the ticket or the
     /// conversation changed since they were read (read again and retry).
     async fn save_ticket(&self, write: &TicketWrite<'_>) -> Result<Written>;
+    /// The ids of the tickets carrying `external_ref` (exact), newest first (DynamoDB: a Query of
+    /// the reference's index partition).
+    async fn ticket_ids_by_external_ref(&self, org_id: &str, external_ref: &str) -> Result<Vec<String>>;
+    /// The tickets of `ids` that exist, in the order asked (DynamoDB: BatchGetItem, 100 a call).
+    async fn tickets_by_id(&self, org_id: &str, ids: &[String]) -> Result<Vec<SupportTicket>>;
     /// The delivery status of some messages of a conversation, by message id.
     async fn delivery_statuses(&self, org_id: &str, conversation_id: &str, message_ids: &[String]) -> Result<HashMap<String, DeliveryStatus>>;
 }

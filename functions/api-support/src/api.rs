@@ -61,7 +61,8 @@ fn notifications() {}
     responses((status = 200, description = "The counts", body = SupportNotifications), (status = 403, description = "Supervisors and admins only")))]
 fn admin_notifications() {}
 
-/// Tickets by status, priority and assignee, newest first, with the filter's total.
+/// Tickets by status, priority and assignee, newest first, with the filter's total; or the
+/// tickets of the customer writing from `phone`, or those carrying `external_ref`.
 #[utoipa::path(get, path = "/v1/admin/support/tickets", tag = "support", params(TicketsQuery),
     responses((status = 200, description = "A page of tickets", body = TicketList), (status = 403, description = "Supervisors and admins only")))]
 fn admin_tickets() {}
@@ -127,13 +128,15 @@ fn get_bot_menu() {}
     responses((status = 200, description = "The settings", body = MenuView), (status = 403, description = "Admins only")))]
 fn put_bot_menu() {}
 
-/// The PATCH body: `UpdateBody` with at least one of its fields set (not null).
+/// The PATCH body: `UpdateBody` with at least one of its fields set (status and priority not null;
+/// `external_ref` may be null, which clears it).
 struct UpdateTicket;
 
 impl utoipa::PartialSchema for UpdateTicket {
     fn schema() -> RefOr<Schema> {
         let set = |field: &str| ObjectBuilder::new().property(field, ObjectBuilder::new().schema_type(Type::String)).required(field);
-        AllOfBuilder::new().item(<UpdateBody as utoipa::PartialSchema>::schema()).item(AnyOfBuilder::new().item(set("status")).item(set("priority"))).into()
+        let any = AnyOfBuilder::new().item(set("status")).item(set("priority")).item(ObjectBuilder::new().required("external_ref"));
+        AllOfBuilder::new().item(<UpdateBody as utoipa::PartialSchema>::schema()).item(any).into()
     }
 }
 

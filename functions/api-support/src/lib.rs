@@ -9,11 +9,12 @@
 //!
 //! Admins and supervisors:
 //! - `GET   /v1/admin/support/notifications` → `{ open_tickets, in_progress, unassigned, has_alerts }`
-//! - `GET   /v1/admin/support/tickets?status=&priority=&assigned=&limit=&cursor=` (newest first, with total)
+//! - `GET   /v1/admin/support/tickets?status=&priority=&assigned=&limit=&cursor=` (newest first, with total);
+//!   `&phone=` (the customer writing from that number) or `&external_ref=` (exact) search instead
 //! - `GET   /v1/admin/support/tickets/{id}`
 //! - `POST  /v1/admin/support/tickets/{id}/messages` (sent on WhatsApp) → `{ message_id, whatsapp_status }`
 //! - `POST  /v1/admin/support/tickets/{id}/close` `{ outcome?: RESOLVED | CLOSED }`
-//! - `PATCH /v1/admin/support/tickets/{id}` `{ status?, priority? }`
+//! - `PATCH /v1/admin/support/tickets/{id}` `{ status?, priority?, external_ref? }` (`external_ref: null` clears it)
 //! - `POST  /v1/admin/support/tickets/{id}/assign` `{ admin_id: "..." | "me" | null }`
 //! - `GET   /v1/bot/menu`; `PUT /v1/bot/menu` (admins only)
 //!
@@ -25,7 +26,7 @@ pub mod api;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use max_core::app::bot;
-use max_core::app::support::{self, Staff, TicketRequest};
+use max_core::app::support::{self, Staff, TicketRequest, TicketSearch};
 use max_core::config::Deps;
 use max_core::domain::bot::{BotSettings, StoredBotSettings};
 use max_core::domain::support::{Assigned, TicketFilter, TicketPriority, TicketStatus};
@@ -124,6 +125,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 sender_name: body.sender_name,
                 priority: body.priority,
                 conversation_id: body.conversation_id,
+                external_ref: body.external_ref,
             };
             let ticket = support::create(&ports, org, &request, &staff(&caller), now).await?;
             Ok(json(StatusCode::CREATED, &TicketCreated { ticket_id: ticket.id }))
@@ -140,7 +142,12 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         Route::AdminTickets => {
             let q: TicketsQuery = query_params(req)?;
             let page = PageQuery { limit: q.limit, cursor: q.cursor.clone() }.page()?;
-            Ok(ok(&support::list(&*deps.store, org, &ticket_filter(q, &caller)?, &page).await?))
+            let search = TicketSearch::from_query(q.phone.as_deref(), q.external_ref.as_deref())?;
+            let filter = ticket_filter(q, &caller)?;
+            match search {
+                Some(search) => Ok(ok(&support::search(&deps.ticket_search_ports(), org, &search, &filter, &page).await?)),
+                None => Ok(ok(&support::list(&*deps.store, org, &filter, &page).await?)),
+            }
         }
         Route::AdminAnswer(id) => {
             let body: AnswerBody = json_body(req)?;
@@ -155,10 +162,10 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         }
         Route::AdminUpdate(id) => {
             let body: UpdateBody = json_body(req)?;
-            if body.status.is_none() && body.priority.is_none() {
-                return Err(AppError::invalid("body", "give status, priority or both"));
+            if body.status.is_none() && body.priority.is_none() && body.external_ref.is_none() {
+                return Err(AppError::invalid("body", "give status, priority, external_ref or several"));
             }
-            Ok(ok(&support::update(&ports, org, &id, body.status, body.priority, now).await?))
+            Ok(ok(&support::update(&ports, org, &id, body.status, body.priority, body.external_ref, now).await?))
         }
         Route::AdminAssign(id) => {
             let body: AssignBody = json_body(req)?;
@@ -229,6 +236,13 @@ pub struct TicketsQuery {
     #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
     #[param(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub assigned: Option<String>,
+    /// The customer writing from this WhatsApp number (E.164, the `+` may be left out): their
+    /// tickets. Not with `external_ref`.
+    #[param(pattern = "^\\+?[1-9][0-9]{6,14}$")]
+    pub phone: Option<String>,
+    /// Tickets carrying this reference exactly. Not with `phone`.
+    #[param(min_length = 1, max_length = 64, pattern = "^[^#\\s]+$")]
+    pub external_ref: Option<String>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<i32>,
     #[param(min_length = 1)]
@@ -265,6 +279,11 @@ pub struct CreateTicketBody {
     #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
     #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     conversation_id: Option<String>,
+    /// The business's own reference (a student id, an order number): 1 to 64 characters, no
+    /// spaces or `#`; searchable with `?external_ref=`.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[^#\\s]+$")]
+    external_ref: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -311,6 +330,10 @@ pub struct UpdateBody {
     status: Option<TicketStatus>,
     #[serde(default)]
     priority: Option<TicketPriority>,
+    /// The business's reference; `null` clears it.
+    #[serde(default, deserialize_with = "max_core::domain::interaction::present")]
+    #[schema(value_type = Option<String>, nullable, min_length = 1, max_length = 64, pattern = "^[^#\\s]+$")]
+    external_ref: Option<Option<String>>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -20,6 +20,7 @@ async fn its_sample_events_answer_what_they_show() {
             ("admin-get-ticket.json", 404),
             ("admin-list-tickets.json", 200),
             ("admin-notifications.json", 200),
+            ("admin-search-tickets-by-phone.json", 200),
             ("admin-update-ticket.json", 404),
             ("agent-notifications.json", 200),
             ("create-ticket.json", 201),

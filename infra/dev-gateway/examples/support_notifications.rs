@@ -39,6 +39,7 @@ fn ticket(org: &str, i: usize) -> SupportTicket {
         sender_name: None,
         issue_description: format!("benchmark ticket {i}"),
         priority: TicketPriority::ALL[i % 4],
+        external_ref: None,
         now,
     });
     // A realistic mix: 40% open, 30% in progress, 30% resolved; every other one assigned.
@@ -104,7 +105,7 @@ async fn run(size: usize, import: bool) {
         let results: Vec<_> = futures::stream::iter(0..size)
             .map(|i| async move {
                 let t = ticket(org_ref, i);
-                store.save_ticket(&TicketWrite { before: None, after: &t, message: None, conversation: None }).await
+                store.save_ticket(&TicketWrite { before: None, after: &t, message: None, conversation: None, daily_cap: None }).await
             })
             .buffer_unordered(16)
             .collect()

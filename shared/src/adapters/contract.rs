@@ -25,7 +25,7 @@ use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::interaction::{Interaction, InteractionStatus, Priority};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::domain::response_template::ResponseTemplates;
-use crate::domain::support::{Assigned, NewTicket, SupportTicket, TicketFilter, TicketMessage, TicketPriority, TicketSource, TicketStatus};
+use crate::domain::support::{Assigned, DailyTicketCap, NewTicket, SupportTicket, TicketFilter, TicketMessage, TicketPriority, TicketSource, TicketStatus};
 use crate::domain::secret::Secret;
 use crate::domain::workflow::{InteractionSettings, WorkflowTemplate};
 use crate::error::{Error, Result};
@@ -101,6 +101,8 @@ macro_rules! store_contract {
             a_ticket_is_saved_with_its_counters,
             a_ticket_write_with_a_known_message_writes_nothing,
             a_ticket_write_over_a_changed_conversation_writes_nothing,
+            a_customers_daily_ticket_cap_lets_one_of_two_racing_opens_through,
+            tickets_are_found_by_external_ref_newest_first,
             tickets_list_newest_first_filtered_in_pages,
             ticket_messages_are_oldest_first,
             bot_settings_are_stored_if_missing_and_state_is_versioned,
@@ -293,6 +295,7 @@ fn ticket(org: &str, id: &str, priority: TicketPriority) -> SupportTicket {
         sender_name: None,
         issue_description: format!("ticket {id}"),
         priority,
+        external_ref: None,
         now: t(0),
     })
 }
@@ -304,7 +307,7 @@ fn ticket_message(t_: &SupportTicket, id: &str, at: DateTime<Utc>) -> TicketMess
 }
 
 fn new_ticket<'a>(after: &'a SupportTicket) -> TicketWrite<'a> {
-    TicketWrite { before: None, after, message: None, conversation: None }
+    TicketWrite { before: None, after, message: None, conversation: None, daily_cap: None }
 }
 
 fn workflow_template(org: &str, id: &str, is_default: bool, version: u64, created: i64) -> WorkflowTemplate {
@@ -1962,13 +1965,13 @@ pub async fn a_ticket_is_saved_with_its_counters<S: Stores + ?Sized>(s: &S) {
     taken.status = TicketStatus::InProgress;
     taken.assigned_admin_id = Some("admin-1".into());
     taken.version = 2;
-    let write = TicketWrite { before: Some(&t1), after: &taken, message: None, conversation: None };
+    let write = TicketWrite { before: Some(&t1), after: &taken, message: None, conversation: None, daily_cap: None };
     assert_eq!(s.save_ticket(&write).await.unwrap(), Written::Stored);
     // Another admin saving over the version read before loses, and moves no counter.
     let mut closed = t1.clone();
     closed.status = TicketStatus::Closed;
     closed.version = 2;
-    let stale = TicketWrite { before: Some(&t1), after: &closed, message: None, conversation: None };
+    let stale = TicketWrite { before: Some(&t1), after: &closed, message: None, conversation: None, daily_cap: None };
     assert!(matches!(s.save_ticket(&stale).await, Err(Error::LostUpdate(_))));
     assert_eq!(s.ticket(ORG, "T1").await.unwrap(), Some(taken));
     let counts = s.ticket_counts(ORG).await.unwrap();
@@ -1988,12 +1991,12 @@ pub async fn a_ticket_write_with_a_known_message_writes_nothing<S: Stores + ?Siz
     answered.message_count = 2;
     answered.version = 2;
     // The same message again (a redelivered job): nothing changes, counters neither.
-    let again = TicketWrite { before: Some(&t1), after: &answered, message: Some(&m1), conversation: None };
+    let again = TicketWrite { before: Some(&t1), after: &answered, message: Some(&m1), conversation: None, daily_cap: None };
     assert_eq!(s.save_ticket(&again).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.ticket(ORG, "T1").await.unwrap(), Some(t1.clone()));
     assert_eq!(counts_of(&s.ticket_counts(ORG).await.unwrap(), &[TicketStatus::InProgress]), 0);
     let m2 = ticket_message(&t1, "TM2", t(2));
-    let next = TicketWrite { before: Some(&t1), after: &answered, message: Some(&m2), conversation: None };
+    let next = TicketWrite { before: Some(&t1), after: &answered, message: Some(&m2), conversation: None, daily_cap: None };
     assert_eq!(s.save_ticket(&next).await.unwrap(), Written::Stored);
     assert_eq!(counts_of(&s.ticket_counts(ORG).await.unwrap(), &[TicketStatus::InProgress]), 1);
 }
@@ -2005,7 +2008,7 @@ pub async fn a_ticket_write_over_a_changed_conversation_writes_nothing<S: Stores
     with_ticket.ticket_id = Some("T1".into());
     assign(s, ORG, "C1", Some("agent-1"), t(2)).await;
     let m1 = ticket_message(&t1, "TM1", t(1));
-    let write = TicketWrite { before: None, after: &t1, message: Some(&m1), conversation: Some(&with_ticket) };
+    let write = TicketWrite { before: None, after: &t1, message: Some(&m1), conversation: Some(&with_ticket), daily_cap: None };
     assert!(matches!(s.save_ticket(&write).await, Err(Error::LostUpdate(_))));
     assert_eq!(s.ticket(ORG, "T1").await.unwrap(), None);
     assert!(s.ticket_messages(ORG, "T1", &page(10, None)).await.unwrap().items.is_empty());
@@ -2016,6 +2019,53 @@ pub async fn a_ticket_write_over_a_changed_conversation_writes_nothing<S: Stores
     let retry = TicketWrite { conversation: Some(&with_ticket), ..write };
     assert_eq!(s.save_ticket(&retry).await.unwrap(), Written::Stored);
     assert_eq!(s.conversation(ORG, "C1").await.unwrap(), Some(with_ticket));
+}
+
+pub async fn a_customers_daily_ticket_cap_lets_one_of_two_racing_opens_through<S: Stores + ?Sized>(s: &S) {
+    // GIVEN a customer with one ticket of a daily cap of 2 opened today
+    let cap = DailyTicketCap { customer_id: "CU1".into(), day: "2026-12-06".into(), limit: 2 };
+    let t1 = ticket(ORG, "T1", TicketPriority::Medium);
+    assert_eq!(s.save_ticket(&TicketWrite { daily_cap: Some(&cap), ..new_ticket(&t1) }).await.unwrap(), Written::Stored);
+    // WHEN two more open at the same moment
+    let (t2, t3) = (ticket(ORG, "T2", TicketPriority::Medium), ticket(ORG, "T3", TicketPriority::Medium));
+    let (w2, w3) = (TicketWrite { daily_cap: Some(&cap), ..new_ticket(&t2) }, TicketWrite { daily_cap: Some(&cap), ..new_ticket(&t3) });
+    let (a, b) = futures::join!(s.save_ticket(&w2), s.save_ticket(&w3));
+    // THEN exactly one is stored; the other is refused with the cap's error and left no trace
+    let stored: Vec<bool> = [&a, &b].iter().map(|r| matches!(r, Ok(Written::Stored))).collect();
+    assert_eq!(stored.iter().filter(|x| **x).count(), 1, "{a:?} / {b:?}");
+    let refused = if stored[0] { (&b, "T3") } else { (&a, "T2") };
+    assert!(refused.0.as_ref().is_err_and(crate::domain::support::is_daily_limit_reached), "{:?}", refused.0);
+    assert_eq!(s.ticket(ORG, refused.1).await.unwrap(), None);
+    assert_eq!(counts_of(&s.ticket_counts(ORG).await.unwrap(), &[]), 2);
+    // AND a repeat of a stored ticket is still just already there, not a limit
+    assert_eq!(s.save_ticket(&TicketWrite { daily_cap: Some(&cap), ..new_ticket(&t1) }).await.unwrap(), Written::AlreadyThere);
+    // AND another customer, or the next day, counts on its own
+    let other = DailyTicketCap { customer_id: "CU2".into(), ..cap.clone() };
+    let t4 = ticket(ORG, "T4", TicketPriority::Medium);
+    assert_eq!(s.save_ticket(&TicketWrite { daily_cap: Some(&other), ..new_ticket(&t4) }).await.unwrap(), Written::Stored);
+    let tomorrow = DailyTicketCap { day: "2026-12-07".into(), ..cap.clone() };
+    let t5 = ticket(ORG, "T5", TicketPriority::Medium);
+    assert_eq!(s.save_ticket(&TicketWrite { daily_cap: Some(&tomorrow), ..new_ticket(&t5) }).await.unwrap(), Written::Stored);
+}
+
+pub async fn tickets_are_found_by_external_ref_newest_first<S: Stores + ?Sized>(s: &S) {
+    let with_ref = |id: &str, r: Option<&str>| SupportTicket { external_ref: r.map(str::to_string), ..ticket(ORG, id, TicketPriority::Low) };
+    for (id, r) in [("T1", Some("S-1")), ("T2", Some("S-1")), ("T3", Some("S-2")), ("T4", None)] {
+        s.save_ticket(&new_ticket(&with_ref(id, r))).await.unwrap();
+    }
+    s.save_ticket(&new_ticket(&SupportTicket { external_ref: Some("S-1".into()), ..ticket(OTHER, "T9", TicketPriority::Low) })).await.unwrap();
+    assert_eq!(s.ticket_ids_by_external_ref(ORG, "S-1").await.unwrap(), ["T2", "T1"]);
+    assert_eq!(s.ticket_ids_by_external_ref(ORG, "S-3").await.unwrap(), Vec::<String>::new());
+    assert_eq!(s.ticket_ids_by_external_ref(OTHER, "S-2").await.unwrap(), Vec::<String>::new());
+    // A reference cleared (or changed) moves the ticket out of the reference's list.
+    let before = with_ref("T2", Some("S-1"));
+    let mut after = before.clone();
+    after.set_external_ref(None, t(5));
+    after.version += 1;
+    s.save_ticket(&TicketWrite { before: Some(&before), ..new_ticket(&after) }).await.unwrap();
+    assert_eq!(s.ticket_ids_by_external_ref(ORG, "S-1").await.unwrap(), ["T1"]);
+    let found = s.tickets_by_id(ORG, &["T3".into(), "TX".into(), "T1".into(), "T9".into()]).await.unwrap();
+    assert_eq!(found.iter().map(|t_| t_.id.as_str()).collect::<Vec<_>>(), ["T3", "T1"], "in the order asked; missing and other organisations' left out");
 }
 
 pub async fn tickets_list_newest_first_filtered_in_pages<S: Stores + ?Sized>(s: &S) {
@@ -2060,7 +2110,7 @@ pub async fn ticket_messages_are_oldest_first<S: Stores + ?Sized>(s: &S) {
         let mut after = before.clone();
         after.version += 1;
         let m = ticket_message(&t1, &format!("TM{n}"), t(n));
-        s.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: Some(&m), conversation: None }).await.unwrap();
+        s.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: Some(&m), conversation: None, daily_cap: None }).await.unwrap();
         before = after;
     }
     let pages = all_pages(async |cursor| s.ticket_messages(ORG, "T1", &page(2, cursor)).await).await;
@@ -2615,7 +2665,7 @@ pub async fn a_customers_records_are_read_whole_and_erased_in_place<S: Stores + 
     let mut t1 = ticket(ORG, "T1", TicketPriority::High);
     (t1.customer_id, t1.conversation_id, t1.phone_number) = (Some("CU1".into()), Some("C2".into()), Some("34600111222".into()));
     let tm = ticket_message(&t1, "TM1", t(3));
-    s.save_ticket(&TicketWrite { before: None, after: &t1, message: Some(&tm), conversation: None }).await.unwrap();
+    s.save_ticket(&TicketWrite { before: None, after: &t1, message: Some(&tm), conversation: None, daily_cap: None }).await.unwrap();
     s.create_interaction(&interaction(ORG, "I1", "CU1", t(10), "pending"), None).await.unwrap();
     stored_conversation(s, ORG, "C9", t(4)).await;
     s.create_interaction(&interaction(ORG, "I9", "cu-addr-C9", t(10), "pending"), None).await.unwrap();

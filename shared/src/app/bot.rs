@@ -17,7 +17,7 @@ use crate::app::calls::{self, CallPorts, SurveyRoute};
 use crate::app::inbound::Received;
 use crate::app::delivery::{NewReply, queue_reply};
 use crate::app::rate_limits::{self, AnnouncePorts};
-use crate::app::support;
+use crate::app::support::{self, TicketOpening};
 use crate::domain::bot::{BotDecision, BotReply, BotSettings, BotState, StoredBotSettings, TicketStep, decide};
 use crate::domain::conversation::Conversation;
 use crate::domain::ids::IdempotencyKey;
@@ -116,7 +116,20 @@ pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTim
         if !active && decision.ticket == TicketStep::None {
             decision = BotDecision { next_state: None, reply: None, ticket: TicketStep::None };
         }
-        let ticket_id = act(ports, &conversation, received, &decision).await?;
+        let ticket_id = match act(ports, &conversation, received, &decision, settings.daily_ticket_limit).await? {
+            Acted::Ticket(id) => id,
+            Acted::LimitReached => {
+                // No ticket: the customer is told, and the conversation goes back to the menu so
+                // their next message is not another attempt at a ticket.
+                decision = BotDecision { next_state: Some(BotState::Menu), reply: Some(BotReply::Text(settings.ticket_limit_text())), ticket: TicketStep::None };
+                let mut updated = conversation.clone();
+                updated.state = BotState::MENU.to_string();
+                updated.ticket_id = None;
+                updated.version += 1;
+                ports.conversations.save_conversation(&updated).await?;
+                None
+            }
+        };
         let reply_id = match &decision.reply {
             Some(reply) => Some(send(ports, settings, &conversation, received, reply, now).await?),
             None => None,
@@ -133,17 +146,31 @@ pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTim
     .await
 }
 
-/// Applies the decision's state and ticket step; the ticket touched, if any.
-async fn act(ports: &BotPorts<'_>, conversation: &Conversation, received: &Received, decision: &BotDecision) -> Result<Option<String>> {
+/// What the decision's ticket step came to.
+enum Acted {
+    /// The ticket touched, if any.
+    Ticket(Option<String>),
+    /// The customer's daily ticket limit stopped a new ticket: nothing was written.
+    LimitReached,
+}
+
+/// Applies the decision's state and ticket step.
+async fn act(ports: &BotPorts<'_>, conversation: &Conversation, received: &Received, decision: &BotDecision, daily_limit: u32) -> Result<Acted> {
     let message = &received.message;
+    let open = || async {
+        Ok(match support::open_from_whatsapp(ports.tickets, ports.events, conversation, message, daily_limit).await? {
+            TicketOpening::Opened(ticket) => Acted::Ticket(Some(ticket.id)),
+            TicketOpening::LimitReached { .. } => Acted::LimitReached,
+        })
+    };
     match &decision.ticket {
-        TicketStep::Open => Ok(Some(support::open_from_whatsapp(ports.tickets, ports.events, conversation, message).await?.id)),
+        TicketStep::Open => open().await,
         TicketStep::Append { ticket_id } => match support::append_from_whatsapp(ports.tickets, conversation, ticket_id, message).await? {
-            Some(ticket) => Ok(Some(ticket.id)),
+            Some(ticket) => Ok(Acted::Ticket(Some(ticket.id))),
             // The ticket finished (or vanished) without the conversation hearing of it: start anew.
-            None => Ok(Some(support::open_from_whatsapp(ports.tickets, ports.events, conversation, message).await?.id)),
+            None => open().await,
         },
-        TicketStep::None if decision.next_state.is_none() && decision.reply.is_none() => Ok(None),
+        TicketStep::None if decision.next_state.is_none() && decision.reply.is_none() => Ok(Acted::Ticket(None)),
         TicketStep::None => {
             // Saved even when the state stays, so the reply is never sent on a stale decision.
             let mut updated = conversation.clone();
@@ -152,7 +179,7 @@ async fn act(ports: &BotPorts<'_>, conversation: &Conversation, received: &Recei
             }
             updated.version += 1;
             ports.conversations.save_conversation(&updated).await?;
-            Ok(None)
+            Ok(Acted::Ticket(None))
         }
     }
 }

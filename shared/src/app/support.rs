@@ -17,18 +17,21 @@ use crate::domain::ids::{IdempotencyKey, new_id, stable_id};
 use crate::domain::message::{DeliveryStatus, Message, Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
 use crate::domain::support::{
-    NewTicket, SupportNotifications, SupportTicket, TicketFilter, TicketMessage, TicketPriority, TicketSenderType, TicketSource,
-    TicketStatus, Transition, validate_message_text,
+    DailyTicketCap, NewTicket, SupportNotifications, SupportTicket, TicketFilter, TicketMessage, TicketPriority, TicketSenderType,
+    TicketSource, TicketStatus, Transition, is_daily_limit_reached, validate_message_text,
 };
 use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
 use crate::ports::{
-    BotStore, ConversationStore, EventStore, Outbox, MessageStore, Page, PageRequest, SupportStore, TicketWrite, Written,
+    BotStore, ConversationStore, CustomerContextReads, CustomerStore, EventStore, MessageStore, Outbox, Page, PageRequest, SupportStore,
+    TicketWrite, Written,
 };
 
 /// The ports the support use cases need.
 pub struct SupportPorts<'a> {
     pub tickets: &'a dyn SupportStore,
+    /// A ticket typed in with a phone number belongs to the customer of that WhatsApp identity.
+    pub customers: &'a dyn CustomerStore,
     pub conversations: &'a dyn ConversationStore,
     pub messages: &'a dyn MessageStore,
     pub bot: &'a dyn BotStore,
@@ -83,7 +86,7 @@ where
             return Ok((before, Transition::Unchanged));
         }
         after.version += 1;
-        tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: None, conversation: None }).await?;
+        tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: None, conversation: None, daily_cap: None }).await?;
         Ok((after, Transition::Changed))
     })
     .await
@@ -100,7 +103,7 @@ where
         let mut after = before.clone();
         change(&mut after)?;
         after.version += 1;
-        match tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: Some(message), conversation: None }).await? {
+        match tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: Some(message), conversation: None, daily_cap: None }).await? {
             Written::Stored => Ok(after),
             Written::AlreadyThere => Ok(before),
         }
@@ -169,6 +172,8 @@ pub struct TicketRequest {
     /// The WhatsApp conversation the ticket is about: answers go there and the customer's next
     /// messages join the ticket.
     pub conversation_id: Option<String>,
+    /// The business's reference (`domain::support::external_ref`).
+    pub external_ref: Option<String>,
 }
 
 /// Opens a ticket by hand. With a conversation, the ticket takes the conversation over (state
@@ -176,7 +181,14 @@ pub struct TicketRequest {
 pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequest, by: &Staff, now: DateTime<Utc>) -> Result<SupportTicket> {
     validate_message_text("issue_description", &request.issue_description)?;
     let phone_number = request.phone_number.as_deref().map(|p| e164_digits("phone_number", p)).transpose()?;
-    let phone_number = &phone_number;
+    let external_ref = request.external_ref.as_deref().map(|r| crate::domain::support::external_ref("external_ref", r)).transpose()?;
+    // Without a conversation, a phone number a customer writes from names the customer: the
+    // ticket is theirs, so a search by their phone finds it.
+    let phone_customer = match (&request.conversation_id, &phone_number) {
+        (None, Some(p)) => ports.customers.whatsapp_identity(org_id, p).await?.map(|i| i.customer_id),
+        _ => None,
+    };
+    let (phone_number, external_ref, phone_customer) = (&phone_number, &external_ref, &phone_customer);
     let id = &new_id(now);
     retry_lost_updates("conversation", |_| async move {
         let mut conversation = match &request.conversation_id {
@@ -201,12 +213,13 @@ pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequ
             id: id.clone(),
             org_id: org_id.to_string(),
             source: TicketSource::Api,
-            customer_id: conversation.as_ref().map(|c| c.customer_id.clone()),
+            customer_id: conversation.as_ref().map(|c| c.customer_id.clone()).or_else(|| phone_customer.clone()),
             conversation_id: conversation.as_ref().map(|c| c.id.clone()),
             phone_number: phone_number.clone().or_else(|| conversation.as_ref().and_then(phone_of)),
             sender_name: request.sender_name.clone(),
             issue_description: request.issue_description.clone(),
             priority: request.priority.unwrap_or_default(),
+            external_ref: external_ref.clone(),
             now,
         });
         let first = TicketMessage {
@@ -224,7 +237,7 @@ pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequ
             whatsapp_status: None,
         };
         ticket.note_message(now, &first.text);
-        let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: conversation.as_ref() };
+        let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: conversation.as_ref(), daily_cap: None };
         ports.tickets.save_ticket(&write).await?;
         info!(ticket_id = ticket.id, org_id, created_by = by.user_id, "support ticket opened");
         announce(ports.events, EventKind::TicketOpened, &ticket, now, format!("ticket.opened:{}", ticket.id), json!({})).await;
@@ -259,15 +272,25 @@ fn customer_message(ticket_id: &str, conversation: &Conversation, message: &Mess
     }
 }
 
+/// What the customer's message did about a new ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TicketOpening {
+    Opened(SupportTicket),
+    /// The customer has opened `limit` tickets today already: none was opened.
+    LimitReached { limit: u32 },
+}
+
 /// The customer's first message in chat support opens a ticket: ticket, first message,
-/// counters and the conversation (which now points at the ticket) in one transaction. The id
-/// comes from the message's, so a repeat finds the ticket already there.
+/// counters, the customer's daily cap (at most `daily_limit` a UTC day) and the conversation
+/// (which now points at the ticket) in one transaction. The id comes from the message's, so a
+/// repeat finds the ticket already there (and counts nothing twice).
 pub async fn open_from_whatsapp(
     tickets: &dyn SupportStore,
     events: &dyn EventStore,
     conversation: &Conversation,
     message: &Message,
-) -> Result<SupportTicket> {
+    daily_limit: u32,
+) -> Result<TicketOpening> {
     let id = stable_id(message.created_at, &format!("ticket#{}", message.id));
     let mut ticket = SupportTicket::open(NewTicket {
         id: id.clone(),
@@ -279,6 +302,7 @@ pub async fn open_from_whatsapp(
         sender_name: message.sender.name.clone(),
         issue_description: preview_of(message),
         priority: TicketPriority::default(),
+        external_ref: None,
         now: message.created_at,
     });
     let first = customer_message(&id, conversation, message);
@@ -287,13 +311,22 @@ pub async fn open_from_whatsapp(
     updated.state = BotState::CHAT_SUPPORT.to_string();
     updated.ticket_id = Some(id.clone());
     updated.version += 1;
-    let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: Some(&updated) };
-    if tickets.save_ticket(&write).await? == Written::Stored {
-        info!(ticket_id = id, org_id = conversation.org_id, conversation_id = conversation.id, "support ticket opened from WhatsApp");
+    let cap = DailyTicketCap::new(&conversation.customer_id, message.created_at, daily_limit);
+    let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: Some(&updated), daily_cap: Some(&cap) };
+    match tickets.save_ticket(&write).await {
+        Ok(Written::Stored) => {
+            info!(ticket_id = id, org_id = conversation.org_id, conversation_id = conversation.id, "support ticket opened from WhatsApp")
+        }
+        Ok(Written::AlreadyThere) => {}
+        Err(e) if is_daily_limit_reached(&e) => {
+            info!(org_id = conversation.org_id, customer_id = conversation.customer_id, limit = daily_limit, "daily ticket limit reached");
+            return Ok(TicketOpening::LimitReached { limit: daily_limit });
+        }
+        Err(e) => return Err(e),
     }
     // Also on a repeat: the dedupe key records it once, even if the first attempt stopped here.
     announce(events, EventKind::TicketOpened, &ticket, message.created_at, format!("ticket.opened:{id}"), json!({})).await;
-    Ok(ticket)
+    Ok(TicketOpening::Opened(ticket))
 }
 
 /// A later message in chat support joins the conversation's ticket. The conversation is saved
@@ -314,7 +347,7 @@ pub async fn append_from_whatsapp(
     after.version += 1;
     let mut updated = conversation.clone();
     updated.version += 1;
-    let write = TicketWrite { before: Some(&before), after: &after, message: Some(&entry), conversation: Some(&updated) };
+    let write = TicketWrite { before: Some(&before), after: &after, message: Some(&entry), conversation: Some(&updated), daily_cap: None };
     Ok(Some(match tickets.save_ticket(&write).await? {
         Written::Stored => after,
         Written::AlreadyThere => before,
@@ -457,7 +490,7 @@ pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: Ti
             c.version += 1;
             &*c
         });
-        ports.tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: None, conversation }).await?;
+        ports.tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: None, conversation, daily_cap: None }).await?;
         info!(ticket_id = id, org_id, status = after.status.as_str(), "support ticket closed");
         Ok(after)
     })
@@ -521,9 +554,17 @@ pub async fn update(
     id: &str,
     status: Option<TicketStatus>,
     priority: Option<TicketPriority>,
+    external_ref: Option<Option<String>>,
     now: DateTime<Utc>,
 ) -> Result<SupportTicket> {
+    let external_ref = match external_ref {
+        Some(Some(r)) => Some(Some(crate::domain::support::external_ref("external_ref", &r)?)),
+        other => other,
+    };
     let mut ticket = get(ports.tickets, org_id, id).await?;
+    if let Some(r) = &external_ref {
+        ticket = change_ticket(ports.tickets, org_id, id, |t| Ok(t.set_external_ref(r.as_deref(), now))).await?.0;
+    }
     if let Some(p) = priority {
         ticket = change_ticket(ports.tickets, org_id, id, |t| t.set_priority(p, now)).await?.0;
     }
@@ -540,4 +581,90 @@ pub async fn assign(tickets: &dyn SupportStore, org_id: &str, id: &str, admin_id
         return Err(Error::invalid("admin_id", "must be an admin id or null"));
     }
     Ok(change_ticket(tickets, org_id, id, |t| t.assign(admin_id, now)).await?.0)
+}
+
+// ------------------------------------------------------------------------------ searching
+
+/// The ports of a ticket search: the tickets, and the customer a phone number belongs to.
+pub struct TicketSearchPorts<'a> {
+    pub tickets: &'a dyn SupportStore,
+    pub customers: &'a dyn CustomerStore,
+    pub links: &'a dyn CustomerContextReads,
+}
+
+/// What `GET /v1/admin/support/tickets?phone=` / `?external_ref=` look for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketSearch {
+    /// The customer writing from this WhatsApp number (E.164 digits): their tickets, with those
+    /// of the customers linked into them.
+    Phone(String),
+    /// Tickets carrying this reference exactly.
+    ExternalRef(String),
+}
+
+impl TicketSearch {
+    /// Reads the search from the query's values; at most one of them (422 otherwise).
+    pub fn from_query(phone: Option<&str>, external_ref: Option<&str>) -> Result<Option<Self>> {
+        match (phone, external_ref) {
+            (Some(_), Some(_)) => Err(Error::invalid("external_ref", "give phone or external_ref, not both")),
+            (Some(p), None) => Ok(Some(TicketSearch::Phone(e164_digits("phone", p)?))),
+            (None, Some(r)) => Ok(Some(TicketSearch::ExternalRef(crate::domain::support::external_ref("external_ref", r)?))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// The ids the search finds, newest first. No scan: the phone goes through the customer's
+/// WhatsApp identity to their partition's ticket links; a reference is one index partition.
+async fn search_ids(ports: &TicketSearchPorts<'_>, org_id: &str, search: &TicketSearch) -> Result<Vec<String>> {
+    let mut ids = match search {
+        TicketSearch::ExternalRef(r) => ports.tickets.ticket_ids_by_external_ref(org_id, r).await?,
+        TicketSearch::Phone(p) => {
+            let Some(identity) = ports.customers.whatsapp_identity(org_id, p).await? else { return Ok(Vec::new()) };
+            let Some(links) = ports.links.customer_links(org_id, &identity.customer_id).await? else { return Ok(Vec::new()) };
+            let mut ids = links.ticket_ids;
+            let merged = futures::future::try_join_all(links.customer.merged_customers.iter().map(|c| ports.links.customer_links(org_id, c))).await?;
+            ids.extend(merged.into_iter().flatten().flat_map(|l| l.ticket_ids));
+            ids
+        }
+    };
+    // Ids are ULIDs: descending is newest first.
+    ids.sort_by(|a, b| b.cmp(a));
+    ids.dedup();
+    Ok(ids)
+}
+
+/// A search's page, newest first, with the filter's total over the tickets found. Bounded by
+/// what the search finds (one customer's or one reference's tickets): they are read in batches
+/// of 100 and filtered here.
+pub async fn search(ports: &TicketSearchPorts<'_>, org_id: &str, search: &TicketSearch, filter: &TicketFilter, page: &PageRequest) -> Result<TicketList> {
+    let before = page.cursor.as_deref().map(decode_search_cursor).transpose()?;
+    let limit = page.limit.max(1) as usize;
+    let ids = search_ids(ports, org_id, search).await?;
+    let found = ports.tickets.tickets_by_id(org_id, &ids).await?;
+    let matching: Vec<SupportTicket> = found.into_iter().filter(|t| filter.matches(t)).collect();
+    let total = matching.len() as i64;
+    let mut items: Vec<SupportTicket> = matching.into_iter().filter(|t| before.as_ref().is_none_or(|b| t.id < *b)).collect();
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next_cursor = if more { items.last().map(|t| encode_search_cursor(&t.id)) } else { None };
+    Ok(TicketList { items, next_cursor, total })
+}
+
+/// The same cursor as the ticket lists: the id the next page continues below, base64url.
+fn encode_search_cursor(id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("before:{id}"))
+}
+
+fn decode_search_cursor(cursor: &str) -> Result<String> {
+    use base64::Engine;
+    let bad = || Error::invalid("cursor", "is not a cursor this list returned");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let id = text.strip_prefix("before:").ok_or_else(bad)?;
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(bad());
+    }
+    Ok(id.to_string())
 }

@@ -109,6 +109,11 @@ pub struct BotTexts {
     /// Sent when an admin closes the ticket without resolving it.
     #[schema(min_length = 1, max_length = 4096, pattern = "\\S")]
     pub ticket_closed: String,
+    /// Sent instead of opening a ticket when the customer has opened `daily_ticket_limit`
+    /// tickets today already; `{limit}` is replaced by the limit.
+    #[serde(default = "default_ticket_limit_reached")]
+    #[schema(min_length = 1, max_length = 4096, pattern = "\\S")]
+    pub ticket_limit_reached: String,
 }
 
 /// An organisation's bot: its menu and texts (`GET/PUT /v1/bot/menu`). The bot answers only
@@ -124,6 +129,12 @@ pub struct BotSettings {
     #[serde(default = "default_keywords")]
     #[schema(schema_with = keywords_schema)]
     pub menu_keywords: Vec<String>,
+    /// How many tickets one customer may open on WhatsApp in a UTC day (default 5); beyond it the
+    /// bot answers `texts.ticket_limit_reached` and opens none. Tickets opened by staff through
+    /// the API are not counted.
+    #[serde(default = "default_daily_ticket_limit")]
+    #[schema(minimum = 1, maximum = 1000, default = 5)]
+    pub daily_ticket_limit: u32,
 }
 
 /// `menu_keywords` in the contract: words of 1 to 40 characters.
@@ -136,12 +147,25 @@ fn enabled_by_default() -> bool {
     true
 }
 
+fn default_daily_ticket_limit() -> u32 {
+    DEFAULT_DAILY_TICKET_LIMIT
+}
+
+fn default_ticket_limit_reached() -> String {
+    TICKET_LIMIT_REACHED.to_string()
+}
+
+pub const DEFAULT_DAILY_TICKET_LIMIT: u32 = 5;
+pub const MAX_DAILY_TICKET_LIMIT: u32 = 1000;
+
 fn default_keywords() -> Vec<String> {
     vec!["menu".into(), "hi".into(), "hola".into()]
 }
 
 pub const CHAT_SUPPORT_GREETING: &str = "Live chat support — you can now chat with our support team. Please describe your issue.";
 pub const TICKET_RESOLVED: &str = "Your support ticket has been resolved!";
+pub const TICKET_LIMIT_REACHED: &str =
+    "You have reached today's limit of {limit} support tickets. Please write again tomorrow, or reply menu to see the other options.";
 pub const TICKET_CLOSED: &str = "Your support ticket has been closed. Write to us any time if you need more help.";
 
 impl Default for BotSettings {
@@ -177,8 +201,10 @@ impl Default for BotSettings {
                 chat_support_greeting: CHAT_SUPPORT_GREETING.into(),
                 ticket_resolved: TICKET_RESOLVED.into(),
                 ticket_closed: TICKET_CLOSED.into(),
+                ticket_limit_reached: TICKET_LIMIT_REACHED.into(),
             },
             menu_keywords: default_keywords(),
+            daily_ticket_limit: DEFAULT_DAILY_TICKET_LIMIT,
         }
     }
 }
@@ -261,10 +287,19 @@ impl BotSettings {
         require("texts.chat_support_greeting", &self.texts.chat_support_greeting, MAX_TEXT_CHARS)?;
         require("texts.ticket_resolved", &self.texts.ticket_resolved, MAX_TEXT_CHARS)?;
         require("texts.ticket_closed", &self.texts.ticket_closed, MAX_TEXT_CHARS)?;
+        require("texts.ticket_limit_reached", &self.texts.ticket_limit_reached, MAX_TEXT_CHARS)?;
+        if !(1..=MAX_DAILY_TICKET_LIMIT).contains(&self.daily_ticket_limit) {
+            return Err(Error::invalid("daily_ticket_limit", format!("must be 1 to {MAX_DAILY_TICKET_LIMIT}")));
+        }
         for (i, k) in self.menu_keywords.iter().enumerate() {
             require(&format!("menu_keywords[{i}]"), k, 40)?;
         }
         self.menu_message().validate()
+    }
+
+    /// What the bot answers when the daily ticket limit stops a new ticket.
+    pub fn ticket_limit_text(&self) -> String {
+        self.texts.ticket_limit_reached.replace("{limit}", &self.daily_ticket_limit.to_string())
     }
 
     fn entry_by_id(&self, id: &str) -> Option<&MenuEntry> {
@@ -540,5 +575,22 @@ mod tests {
         let s: BotSettings = serde_json::from_value(v).unwrap();
         assert_eq!(s.menu_keywords, vec!["menu", "hi", "hola"]);
         assert!(s.enabled);
+    }
+
+    #[test]
+    fn the_daily_ticket_limit_defaults_to_5_and_must_be_1_to_1000() {
+        // Settings stored before the limit existed read the default limit and text.
+        let mut old = serde_json::to_value(BotSettings::default()).unwrap();
+        old.as_object_mut().unwrap().remove("daily_ticket_limit");
+        old["texts"].as_object_mut().unwrap().remove("ticket_limit_reached");
+        let read: BotSettings = serde_json::from_value(old).unwrap();
+        assert_eq!((read.daily_ticket_limit, read.texts.ticket_limit_reached.as_str()), (5, TICKET_LIMIT_REACHED));
+        for bad in [0, 1001] {
+            let e = BotSettings { daily_ticket_limit: bad, ..BotSettings::default() }.validate().unwrap_err();
+            assert!(matches!(&e, Error::Invalid { field, .. } if field == "daily_ticket_limit"), "{bad}: {e}");
+        }
+        let s = BotSettings { daily_ticket_limit: 3, ..BotSettings::default() };
+        assert!(s.validate().is_ok());
+        assert!(s.ticket_limit_text().contains("limit of 3 support tickets"));
     }
 }

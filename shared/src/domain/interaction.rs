@@ -576,7 +576,7 @@ pub struct InteractionChange {
 }
 
 /// A field that is present, possibly as `null` (absent fields stay `None` through `default`).
-pub(crate) fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+pub fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

@@ -154,6 +154,10 @@ pub struct SupportTicket {
     pub last_message_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub last_message_preview: Option<String>,
+    /// The business's own reference for the ticket (a student id, an order number): searchable
+    /// by exact value (`GET /v1/admin/support/tickets?external_ref=`).
+    #[serde(default)]
+    pub external_ref: Option<String>,
     /// Counts writes; a write of version n succeeds only over version n-1 (optimistic locking).
     pub version: u64,
 }
@@ -170,6 +174,7 @@ pub struct NewTicket {
     pub sender_name: Option<String>,
     pub issue_description: String,
     pub priority: TicketPriority,
+    pub external_ref: Option<String>,
     pub now: DateTime<Utc>,
 }
 
@@ -207,6 +212,7 @@ impl SupportTicket {
             message_count: 0,
             last_message_at: None,
             last_message_preview: None,
+            external_ref: new.external_ref,
             version: 1,
         }
     }
@@ -308,6 +314,17 @@ impl SupportTicket {
         Ok(Transition::Changed)
     }
 
+    /// Sets or clears the business's reference; allowed whatever the status (a closed ticket is
+    /// still looked up by it).
+    pub fn set_external_ref(&mut self, external_ref: Option<&str>, at: DateTime<Utc>) -> Transition {
+        if self.external_ref.as_deref() == external_ref {
+            return Transition::Unchanged;
+        }
+        self.external_ref = external_ref.map(str::to_string);
+        self.updated_at = self.updated_at.max(at);
+        Transition::Changed
+    }
+
     /// The counters this ticket is counted in (see `TicketCounts`).
     pub fn count_keys(&self) -> Vec<String> {
         let facets = TicketFacets {
@@ -359,6 +376,53 @@ pub fn validate_message_text(field: &str, text: &str) -> Result<()> {
         return Err(Error::invalid(field, format!("must be at most {MAX_TEXT_CHARS} characters")));
     }
     Ok(())
+}
+
+/// The longest external reference kept.
+pub const MAX_EXTERNAL_REF_CHARS: usize = 64;
+
+/// An external reference as given: trimmed, 1 to 64 characters, no whitespace inside and no `#`
+/// (it becomes part of an index key).
+pub fn external_ref(field: &str, raw: &str) -> Result<String> {
+    let value = raw.trim();
+    let valid = !value.is_empty()
+        && value.chars().count() <= MAX_EXTERNAL_REF_CHARS
+        && !value.chars().any(|c| c == '#' || c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(value.to_string())
+    } else {
+        Err(Error::invalid(field, format!("must be 1 to {MAX_EXTERNAL_REF_CHARS} characters without spaces or #")))
+    }
+}
+
+/// The daily ticket cap a customer's new ticket counts against: at most `limit` tickets opened
+/// by the same customer on one UTC day (`docs/support.md`). Kept as a counter beside the ticket,
+/// moved in the ticket's own transaction under the condition that it stays within the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyTicketCap {
+    pub customer_id: String,
+    /// `yyyy-mm-dd`, UTC.
+    pub day: String,
+    pub limit: u32,
+}
+
+impl DailyTicketCap {
+    pub fn new(customer_id: &str, at: DateTime<Utc>, limit: u32) -> Self {
+        DailyTicketCap { customer_id: customer_id.to_string(), day: at.format("%Y-%m-%d").to_string(), limit }
+    }
+}
+
+/// `current` of the 409 a ticket beyond the customer's daily cap answers (the bot tells them).
+pub const DAILY_TICKET_LIMIT_REACHED: &str = "DAILY_TICKET_LIMIT_REACHED";
+
+/// The error a store answers when the cap is reached: the ticket was not opened.
+pub fn daily_limit_reached(cap: &DailyTicketCap) -> Error {
+    Error::conflict(format!("the customer has opened {} tickets today already (the daily limit)", cap.limit), DAILY_TICKET_LIMIT_REACHED)
+}
+
+/// Whether an error is the daily cap's.
+pub fn is_daily_limit_reached(e: &Error) -> bool {
+    matches!(e, Error::Conflict { current: Some(c), .. } if c == DAILY_TICKET_LIMIT_REACHED)
 }
 
 /// Who a ticket is assigned to, as a filter.
@@ -535,6 +599,7 @@ mod tests {
             sender_name: Some("Ana".into()),
             issue_description: "My order did not arrive".into(),
             priority: TicketPriority::Medium,
+            external_ref: None,
             now: t(0),
         })
     }
@@ -692,5 +757,37 @@ mod tests {
         let g = TicketFilter { assigned: Some(Assigned::Nobody), ..Default::default() };
         assert!(!g.matches(&tk));
         assert!(!tk.count_keys().contains(&g.count_keys()[0]));
+    }
+
+    #[test]
+    fn external_refs_are_trimmed_and_refuse_spaces_hashes_and_length() {
+        assert_eq!(external_ref("external_ref", "  STU-2024-001 ").unwrap(), "STU-2024-001");
+        for bad in ["", "   ", "a b", "a#b", &"x".repeat(65)] {
+            let e = external_ref("external_ref", bad).unwrap_err();
+            assert!(matches!(&e, Error::Invalid { field, .. } if field == "external_ref"), "{bad:?}: {e}");
+        }
+        assert!(external_ref("external_ref", &"x".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn an_external_ref_changes_whatever_the_status() {
+        let mut t1 = ticket();
+        t1.close(TicketStatus::Closed, t(5)).unwrap();
+        assert_eq!(t1.set_external_ref(Some("S1"), t(10)), Transition::Changed);
+        assert_eq!(t1.external_ref.as_deref(), Some("S1"));
+        assert_eq!(t1.set_external_ref(Some("S1"), t(11)), Transition::Unchanged);
+        assert_eq!(t1.set_external_ref(None, t(12)), Transition::Changed);
+        assert_eq!(t1.external_ref, None);
+    }
+
+    #[test]
+    fn the_daily_cap_counts_by_utc_day() {
+        use chrono::TimeZone;
+        let late = Utc.with_ymd_and_hms(2026, 12, 6, 23, 59, 59).unwrap();
+        let cap = DailyTicketCap::new("c1", late, 5);
+        assert_eq!(cap.day, "2026-12-06");
+        assert_eq!(DailyTicketCap::new("c1", late + chrono::Duration::seconds(1), 5).day, "2026-12-07");
+        assert!(is_daily_limit_reached(&daily_limit_reached(&cap)));
+        assert!(!is_daily_limit_reached(&Error::conflict("x", "OPEN")));
     }
 }

@@ -70,3 +70,45 @@ async fn without_bot_settings_nobody_gets_a_menu() {
     let c = w.store().conversation(ORG, &received.conversation.id).await.unwrap().unwrap();
     assert_eq!(c, received.conversation, "nothing written");
 }
+
+#[tokio::test(start_paused = true)]
+async fn beyond_the_daily_ticket_limit_the_bot_says_so_and_opens_none() {
+    let w = World::new().with_channel(None).await;
+    // GIVEN a bot that lets a customer open 2 tickets a day
+    let settings = crate::domain::bot::BotSettings { daily_ticket_limit: 2, ..Default::default() };
+    crate::app::bot::save_settings(w.store(), ORG, settings, "admin-1", t(0)).await.unwrap();
+    let support = w.deps.support_ports();
+    customer_says(&w, "wamid.1", "hello", t(1)).await;
+    // AND two tickets opened (and resolved) today
+    for n in 0..2 {
+        customer_says(&w, &format!("wamid.c{n}"), "2", t(2 + n * 3)).await;
+        let (_, opened) = customer_says(&w, &format!("wamid.o{n}"), "my order is late", t(3 + n * 3)).await;
+        let ticket_id = opened.ticket_id.expect("a ticket");
+        crate::app::support::close(&support, ORG, &ticket_id, crate::domain::support::TicketStatus::Resolved, t(4 + n * 3)).await.unwrap();
+    }
+    w.reply_jobs();
+    // WHEN the customer asks for a third
+    customer_says(&w, "wamid.c2", "2", t(10)).await;
+    let (received, third) = customer_says(&w, "wamid.o2", "and another thing", t(11)).await;
+    // THEN no ticket, and the bot says so
+    assert_eq!(third.ticket_id, None);
+    let limit_text = crate::domain::bot::TICKET_LIMIT_REACHED.replace("{limit}", "2");
+    assert_eq!(third.decision.reply, Some(BotReply::Text(limit_text.clone())));
+    let jobs = w.reply_jobs();
+    assert_eq!(jobs.len(), 2, "the greeting, then the limit");
+    assert_eq!(w.message(&received.conversation.id, &jobs[1].message_id).await.text.as_deref(), Some(limit_text.as_str()));
+    let counts = crate::app::support::notifications(w.store(), ORG, None).await.unwrap();
+    assert_eq!((counts.open_tickets, counts.in_progress), (0, 0));
+    assert_eq!(w.events_of(ORG, EventKind::TicketOpened).await.len(), 2);
+    // AND the conversation is back at the menu, without a ticket
+    let c = w.store().conversation(ORG, &received.conversation.id).await.unwrap().unwrap();
+    assert_eq!((c.state.as_str(), c.ticket_id.as_deref()), ("menu", None));
+    // AND the same message handled again says it once more under the same key: no second reply
+    on_received(&w.deps.bot_ports(), &received, t(12)).await.unwrap();
+    assert!(w.reply_jobs().is_empty());
+    // AND the next UTC day a ticket opens again
+    let tomorrow = t(24 * 60);
+    customer_says(&w, "wamid.c3", "2", tomorrow).await;
+    let (_, fourth) = customer_says(&w, "wamid.o3", "new day, new problem", tomorrow + chrono::Duration::minutes(1)).await;
+    assert!(fourth.ticket_id.is_some());
+}

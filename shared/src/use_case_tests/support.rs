@@ -3,10 +3,10 @@
 //! half-written when the store fails.
 
 use super::*;
-use crate::app::support::{Staff, SupportPorts, TicketRequest, answer, assign, close, create, get, notifications, update, view};
+use crate::app::support::{Staff, SupportPorts, TicketRequest, TicketSearch, answer, assign, close, create, get, notifications, update, view};
 use crate::domain::conversation::Conversation;
 use crate::domain::message::DeliveryStatus;
-use crate::domain::support::{SupportTicket, TicketPriority, TicketStatus};
+use crate::domain::support::{SupportTicket, TicketFilter, TicketPriority, TicketStatus};
 use crate::ports::{ConversationStore, PageRequest};
 
 fn admin() -> Staff {
@@ -144,7 +144,7 @@ async fn a_finished_ticket_refuses_answers_other_outcomes_reopening_and_assignme
     w.reply_jobs();
     assert_conflict(answer(&ports(&w), ORG, &ticket.id, &admin(), "hello?", None, t(6)).await, "RESOLVED");
     assert_conflict(close(&ports(&w), ORG, &ticket.id, TicketStatus::Closed, t(6)).await, "RESOLVED");
-    assert_conflict(update(&ports(&w), ORG, &ticket.id, Some(TicketStatus::Open), None, t(6)).await, "RESOLVED");
+    assert_conflict(update(&ports(&w), ORG, &ticket.id, Some(TicketStatus::Open), None, None, t(6)).await, "RESOLVED");
     assert_conflict(assign(w.store(), ORG, &ticket.id, Some("admin-2"), t(6)).await, "RESOLVED");
     assert!(w.reply_jobs().is_empty(), "nothing sent to the customer");
 }
@@ -153,7 +153,7 @@ async fn a_finished_ticket_refuses_answers_other_outcomes_reopening_and_assignme
 async fn update_and_assign_move_the_counters() {
     let w = World::new().with_channel(None).await;
     let (_, ticket) = given_ticket(&w).await;
-    let updated = update(&ports(&w), ORG, &ticket.id, Some(TicketStatus::InProgress), Some(TicketPriority::High), t(2)).await.unwrap();
+    let updated = update(&ports(&w), ORG, &ticket.id, Some(TicketStatus::InProgress), Some(TicketPriority::High), None, t(2)).await.unwrap();
     assert_eq!((updated.status, updated.priority), (TicketStatus::InProgress, TicketPriority::High));
     let assigned = assign(w.store(), ORG, &ticket.id, Some("admin-1"), t(3)).await.unwrap();
     assert_eq!(assigned.assigned_admin_id.as_deref(), Some("admin-1"));
@@ -162,7 +162,7 @@ async fn update_and_assign_move_the_counters() {
     // Assigning to the same admin again writes nothing.
     assert_eq!(assign(w.store(), ORG, &ticket.id, Some("admin-1"), t(4)).await.unwrap().version, assigned.version);
     // A status of RESOLVED through update closes the ticket like close does (one closing message).
-    update(&ports(&w), ORG, &ticket.id, Some(TicketStatus::Resolved), None, t(5)).await.unwrap();
+    update(&ports(&w), ORG, &ticket.id, Some(TicketStatus::Resolved), None, None, t(5)).await.unwrap();
     assert_eq!(w.reply_jobs().len(), 1);
 }
 
@@ -177,4 +177,79 @@ async fn an_assignment_losing_once_is_retried_and_losing_always_answers_lost_upd
     let out = assign(w.store(), ORG, &ticket.id, Some("admin-2"), t(3)).await;
     assert!(matches!(out, Err(Error::LostUpdate("ticket"))), "{out:?}");
     assert_eq!(get(w.store(), ORG, &ticket.id).await.unwrap().assigned_admin_id.as_deref(), Some("admin-1"));
+}
+
+async fn search_of(w: &World, org: &str, search: &TicketSearch, page: &PageRequest) -> Vec<String> {
+    let ports = w.deps.ticket_search_ports();
+    let found = crate::app::support::search(&ports, org, search, &TicketFilter::default(), page).await.unwrap();
+    found.items.into_iter().map(|t| t.id).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn tickets_are_found_by_the_customers_phone_and_by_their_external_ref() {
+    let w = World::new().with_channel(None).await;
+    // GIVEN a ticket on the customer's conversation, one typed in with their phone and a
+    // reference, and another customer's ticket
+    let (_, on_conversation) = given_ticket(&w).await;
+    let typed = TicketRequest { phone_number: Some(format!("+{CUSTOMER}")), external_ref: Some(" STU-1 ".into()), ..about(None) };
+    let typed = create(&ports(&w), ORG, &typed, &admin(), t(2)).await.unwrap();
+    assert_eq!((typed.customer_id.as_deref(), typed.external_ref.as_deref()), (on_conversation.customer_id.as_deref(), Some("STU-1")));
+    let other = w.given_conversation_of("447700900123", "wamid.b").await.conversation;
+    let theirs = create(&ports(&w), ORG, &about(Some(&other)), &admin(), t(3)).await.unwrap();
+    // WHEN searched by the phone (with or without +) THEN the customer's tickets, newest first
+    let phone = TicketSearch::from_query(Some(&format!("+{CUSTOMER}")), None).unwrap().unwrap();
+    assert_eq!(phone, TicketSearch::Phone(CUSTOMER.into()));
+    assert_eq!(search_of(&w, ORG, &phone, &PAGE).await, [typed.id.clone(), on_conversation.id.clone()]);
+    assert_eq!(search_of(&w, ORG, &TicketSearch::Phone("447700900123".into()), &PAGE).await, [theirs.id.clone()]);
+    // in pages, with the search's total
+    let sp = w.deps.ticket_search_ports();
+    let first = crate::app::support::search(&sp, ORG, &phone, &TicketFilter::default(), &PageRequest { limit: 1, cursor: None }).await.unwrap();
+    assert_eq!((first.items.len(), first.total), (1, 2));
+    let next = PageRequest { limit: 1, cursor: first.next_cursor.clone() };
+    assert_eq!(search_of(&w, ORG, &phone, &next).await, [on_conversation.id.clone()]);
+    // filtered: only the open one after the other is resolved
+    close(&ports(&w), ORG, &typed.id, TicketStatus::Resolved, t(4)).await.unwrap();
+    let open = TicketFilter { statuses: vec![TicketStatus::Open], ..Default::default() };
+    let found = crate::app::support::search(&sp, ORG, &phone, &open, &PAGE).await.unwrap();
+    assert_eq!((found.items.iter().map(|t| t.id.clone()).collect::<Vec<_>>(), found.total), (vec![on_conversation.id.clone()], 1));
+    // AND by the reference, exactly
+    assert_eq!(search_of(&w, ORG, &TicketSearch::ExternalRef("STU-1".into()), &PAGE).await, [typed.id.clone()]);
+    assert!(search_of(&w, ORG, &TicketSearch::ExternalRef("STU".into()), &PAGE).await.is_empty());
+    // AND nobody else's: an unknown number, another organisation
+    assert!(search_of(&w, ORG, &TicketSearch::Phone("34600000000".into()), &PAGE).await.is_empty());
+    assert!(search_of(&w, OTHER_ORG, &phone, &PAGE).await.is_empty());
+    assert!(search_of(&w, OTHER_ORG, &TicketSearch::ExternalRef("STU-1".into()), &PAGE).await.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bad_search_names_its_field() {
+    let field_of = |r: crate::error::Result<Option<TicketSearch>>| match r {
+        Err(Error::Invalid { field, .. }) => field,
+        other => panic!("accepted: {other:?}"),
+    };
+    assert_eq!(field_of(TicketSearch::from_query(Some("+34 600"), None)), "phone");
+    assert_eq!(field_of(TicketSearch::from_query(None, Some("a b"))), "external_ref");
+    assert_eq!(field_of(TicketSearch::from_query(Some("+34600111222"), Some("S1"))), "external_ref");
+    assert_eq!(TicketSearch::from_query(None, None).unwrap(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_admin_sets_changes_and_clears_the_external_ref() {
+    let w = World::new().with_channel(None).await;
+    let (_, ticket) = given_ticket(&w).await;
+    let by_ref = async |r: &str| search_of(&w, ORG, &TicketSearch::ExternalRef(r.into()), &PAGE).await;
+    let set = update(&ports(&w), ORG, &ticket.id, None, None, Some(Some(" S-9 ".into())), t(2)).await.unwrap();
+    assert_eq!(set.external_ref.as_deref(), Some("S-9"));
+    assert_eq!(by_ref("S-9").await, [ticket.id.clone()]);
+    match update(&ports(&w), ORG, &ticket.id, None, None, Some(Some("S 9".into())), t(3)).await {
+        Err(Error::Invalid { field, .. }) => assert_eq!(field, "external_ref"),
+        other => panic!("accepted: {other:?}"),
+    }
+    update(&ports(&w), ORG, &ticket.id, None, None, Some(Some("S-10".into())), t(4)).await.unwrap();
+    assert!(by_ref("S-9").await.is_empty());
+    assert_eq!(by_ref("S-10").await, [ticket.id.clone()]);
+    let cleared = update(&ports(&w), ORG, &ticket.id, None, None, Some(None), t(5)).await.unwrap();
+    assert_eq!(cleared.external_ref, None);
+    assert!(by_ref("S-10").await.is_empty());
+    assert_not_found(update(&ports(&w), OTHER_ORG, &ticket.id, None, None, Some(Some("X".into())), t(6)).await, "ticket");
 }

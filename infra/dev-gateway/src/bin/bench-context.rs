@@ -72,12 +72,13 @@ async fn main() {
             sender_name: None,
             issue_description: format!("issue {n}"),
             priority: TicketPriority::Medium,
+            external_ref: None,
             now: at(n * 60),
         });
         if n % 3 != 0 {
             ticket.status = TicketStatus::Resolved;
         }
-        store.save_ticket(&TicketWrite { before: None, after: &ticket, message: None, conversation: None }).await.expect("ticket saved");
+        store.save_ticket(&TicketWrite { before: None, after: &ticket, message: None, conversation: None, daily_cap: None }).await.expect("ticket saved");
     }
     for n in 0..40 {
         let action: Action = from(json!({ "id": format!("A{n:04}"), "org_id": org, "conversation_id": format!("C{:04}", n + 1),

@@ -152,6 +152,7 @@ async fn every_sample_event_runs_through_its_handler() {
         ("api-support/admin-get-ticket.json", 404),
         ("api-support/admin-list-tickets.json", 200),
         ("api-support/admin-notifications.json", 200),
+        ("api-support/admin-search-tickets-by-phone.json", 200),
         ("api-support/admin-update-ticket.json", 404),
         ("api-support/agent-notifications.json", 200),
         ("api-support/create-ticket.json", 201),

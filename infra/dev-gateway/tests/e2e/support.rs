@@ -562,3 +562,83 @@ async fn final_statuses_by_patch_or_close_send_their_message_once_and_conflicts_
     let texts: Vec<String> = sent_to(&server, customer).await.iter().map(|b| text_of(b).to_string()).collect();
     assert_eq!(texts, [RESOLVED, max_core::domain::bot::TICKET_CLOSED], "each closing message once, nothing else");
 }
+
+#[tokio::test]
+async fn tickets_by_phone_and_reference_and_the_daily_limit_through_the_bot() {
+    let server = graph().await;
+    let t = TestStack::with_graph(&server.uri()).await;
+    max_dev::seed::bot_menu(&t.stack.deps, &t.org.seed).await.unwrap();
+    // GIVEN a bot letting a customer open 2 tickets a day
+    let (_, mut menu) = t.get("/v1/bot/menu", &t.org.admin).await;
+    assert_eq!(menu["daily_ticket_limit"], 5, "the default");
+    for k in ["is_default", "updated_at", "updated_by"] {
+        menu.as_object_mut().unwrap().remove(k);
+    }
+    menu["daily_ticket_limit"] = json!(2);
+    let (s, saved) = t.api(Method::PUT, "/v1/bot/menu", &t.org.admin, Some(menu.clone())).await;
+    assert_eq!((s, saved["daily_ticket_limit"].as_i64()), (StatusCode::OK, Some(2)), "{saved}");
+    menu["daily_ticket_limit"] = json!(0);
+    let (s, b) = t.api(Method::PUT, "/v1/bot/menu", &t.org.admin, Some(menu)).await;
+    assert_eq!((s, b["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("daily_ticket_limit")), "{b}");
+
+    let ana = Customer::new("16505551234", "Ana Ruiz");
+    ana.says(&t, "Hello").await;
+    nth_sent(&server, ana.wa_id, 1).await;
+    // AND two tickets opened and resolved today
+    let mut opened = Vec::new();
+    for (n, issue) in ["The brakes squeak", "The radio is dead"].iter().enumerate() {
+        let sent = 2 + n * 2;
+        ana.says(&t, "2").await;
+        assert_eq!(text_of(&nth_sent(&server, ana.wa_id, sent).await), GREETING);
+        ana.says(&t, issue).await;
+        let id = eventually("the ticket", WAIT, || async {
+            let (list, _) = tickets(&t, "?status=OPEN").await;
+            list.into_iter().find(|x| x["issue_description"] == *issue).and_then(|x| x["id"].as_str().map(str::to_string))
+        })
+        .await;
+        let (s, _) = t.post(&format!("/v1/admin/support/tickets/{id}/close"), &t.org.admin, json!({})).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(text_of(&nth_sent(&server, ana.wa_id, sent + 1).await), RESOLVED);
+        opened.push(id);
+    }
+    // WHEN Ana asks for a third
+    ana.says(&t, "2").await;
+    assert_eq!(text_of(&nth_sent(&server, ana.wa_id, 6).await), GREETING);
+    ana.says(&t, "And the mirror fell off").await;
+    // THEN the bot says so, and no ticket is opened
+    let limit = text_of(&nth_sent(&server, ana.wa_id, 7).await).to_string();
+    assert!(limit.contains("limit of 2 support tickets"), "{limit}");
+    t.drained().await;
+    let (all, total) = tickets(&t, "").await;
+    assert_eq!(total, 2, "{all:?}");
+
+    // Tickets by the customer's phone (with or without +), newest first, with their total.
+    opened.reverse();
+    let (found, total) = tickets(&t, &format!("?phone=%2B{}", ana.wa_id)).await;
+    assert_eq!((ids(&found), total), (opened.iter().map(String::as_str).collect(), 2));
+    let (found, _) = tickets(&t, &format!("?phone={}&limit=1", ana.wa_id)).await;
+    assert_eq!(ids(&found), [opened[0].as_str()]);
+    // A reference set by PATCH is found exactly; a ticket typed in with one too.
+    let (s, patched) = t.api(Method::PATCH, &format!("/v1/admin/support/tickets/{}", opened[1]), &t.org.admin, Some(json!({ "external_ref": "STU-2024-001" }))).await;
+    assert_eq!((s, patched["external_ref"].as_str()), (StatusCode::OK, Some("STU-2024-001")), "{patched}");
+    // (typed after the customer's messages' own seconds, so it is the newest)
+    settle_clock().await;
+    let body = json!({ "issue_description": "Fees question", "external_ref": "STU-2024-001" });
+    let (s, typed) = t.post("/v1/support/tickets", &t.org.agent, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{typed}");
+    let (found, total) = tickets(&t, "?external_ref=STU-2024-001").await;
+    assert_eq!((ids(&found), total), (vec![typed["ticket_id"].as_str().unwrap(), opened[1].as_str()], 2));
+    let (found, total) = tickets(&t, "?external_ref=STU-2024-001&status=OPEN").await;
+    assert_eq!((ids(&found), total), (vec![typed["ticket_id"].as_str().unwrap()], 1));
+    // Bad input names its field; another organisation finds nothing.
+    for (query, field) in [("?phone=12ab", "phone"), ("?external_ref=a%23b", "external_ref"), ("?phone=%2B34600111222&external_ref=S", "external_ref")] {
+        let (s, b) = t.get(&format!("/v1/admin/support/tickets{query}"), &t.org.admin).await;
+        assert_eq!((s, b["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{query}: {b}");
+    }
+    let (s, b) = t.api(Method::PATCH, &format!("/v1/admin/support/tickets/{}", opened[1]), &t.org.admin, Some(json!({ "external_ref": "a b" }))).await;
+    assert_eq!((s, b["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("external_ref")), "{b}");
+    for query in [format!("?phone={}", ana.wa_id), "?external_ref=STU-2024-001".to_string()] {
+        let (s, other) = t.get(&format!("/v1/admin/support/tickets{query}"), &t.other.admin).await;
+        assert_eq!((s, other["total"].as_i64(), other["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(0), Some(0)), "{query}");
+    }
+}

@@ -25,7 +25,7 @@ fn text(item: &Item, name: &str) -> String {
 
 impl DynamoStore {
     /// The items of `wanted` that exist, by key; one BatchGetItem per 100 keys, concurrently.
-    async fn batch_get(&self, wanted: Vec<(String, String)>) -> Result<HashMap<(String, String), Item>> {
+    pub(super) async fn batch_get(&self, wanted: Vec<(String, String)>) -> Result<HashMap<(String, String), Item>> {
         let reads = wanted.chunks(BATCH_GET).map(|chunk| self.batch_get_chunk(chunk.to_vec()));
         let mut found = HashMap::new();
         for items in futures::future::try_join_all(reads).await? {

@@ -17,7 +17,9 @@ use chrono::Utc;
 use super::{DynamoStore, Item, key_map, n, from_item, keyed, s};
 use crate::domain::bot::StoredBotSettings;
 use crate::domain::message::DeliveryStatus;
-use crate::domain::support::{Assigned, SupportTicket, TicketCounts, TicketFilter, TicketMessage, TicketStatus, counter_changes};
+use crate::domain::support::{
+    Assigned, DailyTicketCap, SupportTicket, TicketCounts, TicketFilter, TicketMessage, TicketStatus, counter_changes, daily_limit_reached,
+};
 use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
 use crate::ports::{BotStore, Page, PageRequest, SupportStore, TicketWrite, Written};
@@ -58,6 +60,14 @@ pub mod keys {
     /// One item per organisation with a number attribute per counter (`n:s=OPEN`, ...).
     pub fn ticket_counters(org: &str) -> (String, String) {
         (format!("ORG#{org}#SUPPORT"), "COUNTERS".into())
+    }
+    /// gsi4 (KEYS_ONLY): the tickets carrying one external reference.
+    pub fn tickets_by_external_ref(org: &str, external_ref: &str) -> String {
+        format!("ORG#{org}#TICKETS#REF#{external_ref}")
+    }
+    /// A customer's tickets opened on one UTC day (`n`), against the daily cap; TTL two days on.
+    pub fn daily_ticket_cap(org: &str, customer: &str, day: &str) -> (String, String) {
+        (format!("ORG#{org}#TICKETCAP#{customer}"), format!("DAY#{day}"))
     }
     pub fn bot_settings(org: &str) -> (String, String) {
         (format!("ORG#{org}#BOT"), "SETTINGS".into())
@@ -119,15 +129,36 @@ struct PartitionRead {
 impl DynamoStore {
     pub(super) fn ticket_item(&self, t: &SupportTicket) -> Result<Item> {
         let sort = keys::ticket_sort(&t.id);
-        let extra = [
+        let mut extra = vec![
             ("gsi1pk", keys::tickets_by_status(&t.org_id, t.status)),
             ("gsi1sk", sort.clone()),
             ("gsi2pk", keys::tickets_by_priority(&t.org_id, t.priority)),
             ("gsi2sk", sort.clone()),
             ("gsi3pk", keys::tickets_by_assignee(&t.org_id, t.assigned_admin_id.as_deref())),
-            ("gsi3sk", sort),
+            ("gsi3sk", sort.clone()),
         ];
+        // Only a ticket with a reference is in gsi4 (sparse); a cleared one leaves it.
+        if let Some(r) = &t.external_ref {
+            extra.push(("gsi4pk", keys::tickets_by_external_ref(&t.org_id, r)));
+            extra.push(("gsi4sk", sort));
+        }
         keyed(t, keys::ticket(&t.org_id, &t.id), &extra)
+    }
+
+    /// Counts a customer's new ticket against the day's cap, only while under it.
+    fn daily_cap_op(&self, org: &str, cap: &DailyTicketCap, at: chrono::DateTime<Utc>) -> Result<TransactWriteItem> {
+        let expires = (at + chrono::Duration::days(2)).timestamp();
+        let update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key_map(keys::daily_ticket_cap(org, &cap.customer_id, &cap.day))))
+            .update_expression("ADD n :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(n) OR n < :limit")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expires", n(expires))
+            .expression_attribute_values(":limit", n(cap.limit))
+            .build()
+            .map_err(|e| Error::backend("dynamodb", e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     fn counters_op(&self, org: &str, changes: &[(String, i64)]) -> Result<TransactWriteItem> {
@@ -386,17 +417,67 @@ impl SupportStore for DynamoStore {
         if let (None, Some(customer)) = (write.before, &after.customer_id) {
             items.push(self.link_op(super::keys::customer_ticket(&after.org_id, customer, &after.id))?);
         }
+        let cap_at = match write.daily_cap {
+            Some(cap) => {
+                items.push(self.daily_cap_op(&after.org_id, cap, after.created_at)?);
+                Some(items.len() - 1)
+            }
+            None => None,
+        };
         match self.transact_support(items).await? {
             Outcome::Done => Ok(Written::Stored),
             Outcome::Cancelled(codes) => {
                 let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
+                // A repeat of a stored ticket first: its count is in the cap already.
                 if message_at.is_some_and(failed) || (write.before.is_none() && failed(0)) {
                     Ok(Written::AlreadyThere)
+                } else if let (Some(cap), Some(_)) = (write.daily_cap, cap_at.filter(|i| failed(*i))) {
+                    Err(daily_limit_reached(cap))
                 } else {
                     Err(Error::LostUpdate("ticket or its conversation"))
                 }
             }
         }
+    }
+
+    async fn ticket_ids_by_external_ref(&self, org_id: &str, external_ref: &str) -> Result<Vec<String>> {
+        let partition = keys::tickets_by_external_ref(org_id, external_ref);
+        let mut ids = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name("gsi4")
+                .key_condition_expression("gsi4pk = :pk")
+                .expression_attribute_values(":pk", s(&partition))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(id) = item.get("gsi4sk").and_then(|v| v.as_s().ok()).and_then(|sk| sk.strip_prefix("TICKET#")) {
+                    ids.push(id.to_string());
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(ids);
+            }
+        }
+    }
+
+    async fn tickets_by_id(&self, org_id: &str, ids: &[String]) -> Result<Vec<SupportTicket>> {
+        let mut found = self.batch_get(ids.iter().map(|id| keys::ticket(org_id, id)).collect()).await?;
+        let mut tickets = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(item) = found.remove(&keys::ticket(org_id, id)) {
+                tickets.push(from_item(item)?);
+            }
+        }
+        Ok(tickets)
     }
 
     async fn delivery_statuses(&self, org_id: &str, conversation_id: &str, message_ids: &[String]) -> Result<HashMap<String, DeliveryStatus>> {
@@ -461,6 +542,7 @@ mod tests {
             sender_name: None,
             issue_description: "x".into(),
             priority: TicketPriority::Low,
+            external_ref: None,
             now: Utc::now(),
         })
     }

@@ -117,6 +117,8 @@ struct State {
     /// `(org, ticket, message)`.
     ticket_messages: BTreeMap<(String, String, String), TicketMessage>,
     ticket_counters: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Tickets a customer opened per UTC day: (org, customer, day) → count.
+    ticket_caps: BTreeMap<(String, String, String), u32>,
     bot_settings: BTreeMap<String, StoredBotSettings>,
     /// `(org, campaign or "-")`.
     schedule_configs: BTreeMap<Key, ScheduleConfig>,

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use super::{MemoryStore, State, fill_page, key, written};
 use crate::domain::bot::StoredBotSettings;
 use crate::domain::message::DeliveryStatus;
-use crate::domain::support::{Assigned, SupportTicket, TicketCounts, TicketFilter, TicketMessage, counter_changes};
+use crate::domain::support::{Assigned, SupportTicket, TicketCounts, TicketFilter, TicketMessage, counter_changes, daily_limit_reached};
 use crate::error::{Error, Result};
 use crate::ports::{BotStore, Page, PageRequest, SupportStore, TicketWrite, Written};
 
@@ -103,12 +103,19 @@ impl SupportStore for MemoryStore {
         let message_key = write.message.map(|m| (m.org_id.clone(), m.ticket_id.clone(), m.id.clone()));
         let message_fits = message_key.as_ref().is_none_or(|k| !st.ticket_messages.contains_key(k));
         let conversation_fits = write.conversation.is_none_or(|c| st.conversation_fits(c));
-        if !(ticket_fits && message_fits && conversation_fits) {
+        let cap_key = write.daily_cap.map(|c| (after.org_id.clone(), c.customer_id.clone(), c.day.clone()));
+        let cap_fits = write.daily_cap.is_none_or(|c| cap_key.as_ref().and_then(|k| st.ticket_caps.get(k)).copied().unwrap_or(0) < c.limit);
+        if !(ticket_fits && message_fits && conversation_fits && cap_fits) {
             return if !message_fits || (write.before.is_none() && !ticket_fits) {
                 Ok(Written::AlreadyThere)
+            } else if let (false, Some(cap)) = (cap_fits, write.daily_cap) {
+                Err(daily_limit_reached(cap))
             } else {
                 Err(Error::LostUpdate("ticket or its conversation"))
             };
+        }
+        if let Some(k) = cap_key {
+            *st.ticket_caps.entry(k).or_default() += 1;
         }
         st.tickets.insert(ticket_key, after.clone());
         if let (Some(k), Some(m)) = (message_key, write.message) {
@@ -119,6 +126,24 @@ impl SupportStore for MemoryStore {
             st.put_conversation(c);
         }
         Ok(Written::Stored)
+    }
+
+    async fn ticket_ids_by_external_ref(&self, org_id: &str, external_ref: &str) -> Result<Vec<String>> {
+        let st = self.read("ticket_ids_by_external_ref")?;
+        let mut ids: Vec<String> = st
+            .tickets
+            .range(key(org_id, "")..)
+            .take_while(|((o, _), _)| o == org_id)
+            .filter(|(_, t)| t.external_ref.as_deref() == Some(external_ref))
+            .map(|((_, id), _)| id.clone())
+            .collect();
+        ids.reverse();
+        Ok(ids)
+    }
+
+    async fn tickets_by_id(&self, org_id: &str, ids: &[String]) -> Result<Vec<SupportTicket>> {
+        let st = self.read("tickets_by_id")?;
+        Ok(ids.iter().filter_map(|id| st.tickets.get(&key(org_id, id)).cloned()).collect())
     }
 
     async fn delivery_statuses(&self, org_id: &str, conversation_id: &str, message_ids: &[String]) -> Result<HashMap<String, DeliveryStatus>> {
