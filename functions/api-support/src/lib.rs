@@ -241,7 +241,7 @@ pub struct TicketsQuery {
     #[param(pattern = "^\\+?[1-9][0-9]{6,14}$")]
     pub phone: Option<String>,
     /// Tickets carrying this reference exactly. Not with `phone`.
-    #[param(min_length = 1, max_length = 64, pattern = "^[^#\\s]+$")]
+    #[param(min_length = 1, max_length = 64, pattern = "^[!\"$-~]+$")]
     pub external_ref: Option<String>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<i32>,
@@ -279,10 +279,10 @@ pub struct CreateTicketBody {
     #[serde(default, deserialize_with = "max_core::domain::ids::optional_id")]
     #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     conversation_id: Option<String>,
-    /// The business's own reference (a student id, an order number): 1 to 64 characters, no
-    /// spaces or `#`; searchable with `?external_ref=`.
+    /// The business's own reference (a student id, an order number): 1 to 64 printable ASCII
+    /// characters, no spaces or `#`; searchable with `?external_ref=`.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 64, pattern = "^[^#\\s]+$")]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!\"$-~]+$")]
     external_ref: Option<String>,
 }
 
@@ -332,7 +332,7 @@ pub struct UpdateBody {
     priority: Option<TicketPriority>,
     /// The business's reference; `null` clears it.
     #[serde(default, deserialize_with = "max_core::domain::interaction::present")]
-    #[schema(value_type = Option<String>, nullable, min_length = 1, max_length = 64, pattern = "^[^#\\s]+$")]
+    #[schema(value_type = Option<String>, nullable, min_length = 1, max_length = 64, pattern = "^[!\"$-~]+$")]
     external_ref: Option<Option<String>>,
 }
 

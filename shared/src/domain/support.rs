@@ -381,17 +381,15 @@ pub fn validate_message_text(field: &str, text: &str) -> Result<()> {
 /// The longest external reference kept.
 pub const MAX_EXTERNAL_REF_CHARS: usize = 64;
 
-/// An external reference as given: trimmed, 1 to 64 characters, no whitespace inside and no `#`
-/// (it becomes part of an index key).
+/// An external reference as given: trimmed, 1 to 64 printable ASCII characters (references are
+/// codes: ids, order numbers), no whitespace inside and no `#` (it becomes part of an index key).
 pub fn external_ref(field: &str, raw: &str) -> Result<String> {
     let value = raw.trim();
-    let valid = !value.is_empty()
-        && value.chars().count() <= MAX_EXTERNAL_REF_CHARS
-        && !value.chars().any(|c| c == '#' || c.is_whitespace() || c.is_control());
+    let valid = !value.is_empty() && value.len() <= MAX_EXTERNAL_REF_CHARS && value.chars().all(|c| c.is_ascii_graphic() && c != '#');
     if valid {
         Ok(value.to_string())
     } else {
-        Err(Error::invalid(field, format!("must be 1 to {MAX_EXTERNAL_REF_CHARS} characters without spaces or #")))
+        Err(Error::invalid(field, format!("must be 1 to {MAX_EXTERNAL_REF_CHARS} printable ASCII characters without spaces or #")))
     }
 }
 
@@ -762,7 +760,7 @@ mod tests {
     #[test]
     fn external_refs_are_trimmed_and_refuse_spaces_hashes_and_length() {
         assert_eq!(external_ref("external_ref", "  STU-2024-001 ").unwrap(), "STU-2024-001");
-        for bad in ["", "   ", "a b", "a#b", &"x".repeat(65)] {
+        for bad in ["", "   ", "a b", "a#b", "a\u{17}b", "añb", &"x".repeat(65)] {
             let e = external_ref("external_ref", bad).unwrap_err();
             assert!(matches!(&e, Error::Invalid { field, .. } if field == "external_ref"), "{bad:?}: {e}");
         }
