@@ -26,6 +26,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name as its Cognito group spells it (`agent`, `supervisor`, `admin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Supervisor => "supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
     /// The Cognito group that grants the role (group names are exact: `Admin` is not `admin`).
     fn from_group(group: &str) -> Option<Self> {
         match group {

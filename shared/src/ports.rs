@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
+use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::bot::StoredBotSettings;
 use crate::domain::call::{Call, CallStatus, NpsDay, ServiceRecord, ServiceStatus};
 use crate::domain::call_schedule::ScheduleConfig;
@@ -776,6 +777,9 @@ pub struct TicketWrite<'a> {
     /// write answers `support::daily_limit_reached` (a repeat of a stored ticket is still
     /// `AlreadyThere`).
     pub daily_cap: Option<&'a DailyTicketCap>,
+    /// The audit entry of a staff change (status, priority, assignment, reference), stored in the
+    /// same transaction: the change is never stored without it.
+    pub audit: Option<&'a AuditEntry>,
 }
 
 #[async_trait]
@@ -1290,6 +1294,19 @@ pub trait IdentityTokens: Send + Sync {
     async fn claims(&self, token: &str) -> Option<std::collections::HashMap<String, String>>;
 }
 
+// ------------------------------------------------------------------ the audit trail (issue 16)
+
+/// The audit trail's reads (`docs/audit.md`). There is no write of its own: an entry goes into
+/// the transaction of the change it records (e.g. `TicketWrite::audit`), and nothing edits or
+/// deletes one (the table's TTL removes it after a year).
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// The organisation's entries matching `query`, newest first. DynamoDB: one Query of the
+    /// partition that keys the most selective filter (entity, entity type, actor, or the
+    /// organisation's by time), the time bounds as sort-key bounds.
+    async fn audit_entries(&self, org_id: &str, query: &AuditQuery, page: &PageRequest) -> Result<Page<AuditEntry>>;
+}
+
 // ------------------------------------------------------------------ the whole store
 
 /// Every store port at once: what one table (DynamoDB, or the memory adapter) provides. Handlers
@@ -1325,6 +1342,7 @@ pub trait Stores:
     + RoutingStore
     + WebhookStore
     + LiveConnectionStore
+    + AuditStore
 {
 }
 
@@ -1359,6 +1377,7 @@ impl<T> Stores for T where
         + RoutingStore
         + WebhookStore
         + LiveConnectionStore
+        + AuditStore
         + ?Sized
 {
 }

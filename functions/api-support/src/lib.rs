@@ -94,7 +94,7 @@ impl Route {
 }
 
 fn staff(caller: &Caller) -> Staff {
-    Staff { user_id: caller.user_id.clone(), name: caller.name.clone() }
+    Staff { user_id: caller.user_id.clone(), name: caller.name.clone(), role: caller.role.as_str().to_string() }
 }
 
 async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
@@ -158,19 +158,19 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         Route::AdminClose(id) => {
             let body: CloseBody = json_body(req)?;
             let outcome = body.outcome.unwrap_or(TicketStatus::Resolved);
-            Ok(ok(&support::close(&ports, org, &id, outcome, now).await?))
+            Ok(ok(&support::close(&ports, org, &id, outcome, &staff(&caller), now).await?))
         }
         Route::AdminUpdate(id) => {
             let body: UpdateBody = json_body(req)?;
             if body.status.is_none() && body.priority.is_none() && body.external_ref.is_none() {
                 return Err(AppError::invalid("body", "give status, priority, external_ref or several"));
             }
-            Ok(ok(&support::update(&ports, org, &id, body.status, body.priority, body.external_ref, now).await?))
+            Ok(ok(&support::update(&ports, org, &id, body.status, body.priority, body.external_ref, &staff(&caller), now).await?))
         }
         Route::AdminAssign(id) => {
             let body: AssignBody = json_body(req)?;
             let admin = body.admin_id.map(|a| if a == "me" { caller.user_id.clone() } else { a });
-            Ok(ok(&support::assign(&*deps.store, org, &id, admin.as_deref(), now).await?))
+            Ok(ok(&support::assign(&*deps.store, org, &id, admin.as_deref(), &staff(&caller), now).await?))
         }
         Route::GetBotMenu => {
             let stored = deps.store.bot_settings(org).await?;

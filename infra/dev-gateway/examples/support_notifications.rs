@@ -105,7 +105,7 @@ async fn run(size: usize, import: bool) {
         let results: Vec<_> = futures::stream::iter(0..size)
             .map(|i| async move {
                 let t = ticket(org_ref, i);
-                store.save_ticket(&TicketWrite { before: None, after: &t, message: None, conversation: None, daily_cap: None }).await
+                store.save_ticket(&TicketWrite { before: None, after: &t, message: None, conversation: None, daily_cap: None, audit: None }).await
             })
             .buffer_unordered(16)
             .collect()

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::adapters::memory::MemoryStore;
 use crate::domain::action::{Action, ActionResponse, ActionStatus, Actor, Decision, TemplateSource};
+use crate::domain::audit::{AuditActor, AuditEntity, AuditEntry, AuditQuery, EntityFilter};
 use crate::domain::bot::{BotSettings, StoredBotSettings};
 use crate::domain::call::{Call, CallStatus, CallType, CompletedVia, NewCall, ServiceRecord, ServiceRecordInput, ServiceStatus};
 use crate::domain::call_schedule::ScheduleConfig;
@@ -103,6 +104,7 @@ macro_rules! store_contract {
             a_ticket_write_over_a_changed_conversation_writes_nothing,
             a_customers_daily_ticket_cap_lets_one_of_two_racing_opens_through,
             tickets_are_found_by_external_ref_newest_first,
+            audit_entries_come_with_their_change_and_are_read_by_actor_entity_and_time,
             tickets_list_newest_first_filtered_in_pages,
             ticket_messages_are_oldest_first,
             bot_settings_are_stored_if_missing_and_state_is_versioned,
@@ -307,7 +309,7 @@ fn ticket_message(t_: &SupportTicket, id: &str, at: DateTime<Utc>) -> TicketMess
 }
 
 fn new_ticket<'a>(after: &'a SupportTicket) -> TicketWrite<'a> {
-    TicketWrite { before: None, after, message: None, conversation: None, daily_cap: None }
+    TicketWrite { before: None, after, message: None, conversation: None, daily_cap: None, audit: None }
 }
 
 fn workflow_template(org: &str, id: &str, is_default: bool, version: u64, created: i64) -> WorkflowTemplate {
@@ -1965,13 +1967,13 @@ pub async fn a_ticket_is_saved_with_its_counters<S: Stores + ?Sized>(s: &S) {
     taken.status = TicketStatus::InProgress;
     taken.assigned_admin_id = Some("admin-1".into());
     taken.version = 2;
-    let write = TicketWrite { before: Some(&t1), after: &taken, message: None, conversation: None, daily_cap: None };
+    let write = TicketWrite { before: Some(&t1), after: &taken, message: None, conversation: None, daily_cap: None, audit: None };
     assert_eq!(s.save_ticket(&write).await.unwrap(), Written::Stored);
     // Another admin saving over the version read before loses, and moves no counter.
     let mut closed = t1.clone();
     closed.status = TicketStatus::Closed;
     closed.version = 2;
-    let stale = TicketWrite { before: Some(&t1), after: &closed, message: None, conversation: None, daily_cap: None };
+    let stale = TicketWrite { before: Some(&t1), after: &closed, message: None, conversation: None, daily_cap: None, audit: None };
     assert!(matches!(s.save_ticket(&stale).await, Err(Error::LostUpdate(_))));
     assert_eq!(s.ticket(ORG, "T1").await.unwrap(), Some(taken));
     let counts = s.ticket_counts(ORG).await.unwrap();
@@ -1991,12 +1993,12 @@ pub async fn a_ticket_write_with_a_known_message_writes_nothing<S: Stores + ?Siz
     answered.message_count = 2;
     answered.version = 2;
     // The same message again (a redelivered job): nothing changes, counters neither.
-    let again = TicketWrite { before: Some(&t1), after: &answered, message: Some(&m1), conversation: None, daily_cap: None };
+    let again = TicketWrite { before: Some(&t1), after: &answered, message: Some(&m1), conversation: None, daily_cap: None, audit: None };
     assert_eq!(s.save_ticket(&again).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.ticket(ORG, "T1").await.unwrap(), Some(t1.clone()));
     assert_eq!(counts_of(&s.ticket_counts(ORG).await.unwrap(), &[TicketStatus::InProgress]), 0);
     let m2 = ticket_message(&t1, "TM2", t(2));
-    let next = TicketWrite { before: Some(&t1), after: &answered, message: Some(&m2), conversation: None, daily_cap: None };
+    let next = TicketWrite { before: Some(&t1), after: &answered, message: Some(&m2), conversation: None, daily_cap: None, audit: None };
     assert_eq!(s.save_ticket(&next).await.unwrap(), Written::Stored);
     assert_eq!(counts_of(&s.ticket_counts(ORG).await.unwrap(), &[TicketStatus::InProgress]), 1);
 }
@@ -2008,7 +2010,7 @@ pub async fn a_ticket_write_over_a_changed_conversation_writes_nothing<S: Stores
     with_ticket.ticket_id = Some("T1".into());
     assign(s, ORG, "C1", Some("agent-1"), t(2)).await;
     let m1 = ticket_message(&t1, "TM1", t(1));
-    let write = TicketWrite { before: None, after: &t1, message: Some(&m1), conversation: Some(&with_ticket), daily_cap: None };
+    let write = TicketWrite { before: None, after: &t1, message: Some(&m1), conversation: Some(&with_ticket), daily_cap: None, audit: None };
     assert!(matches!(s.save_ticket(&write).await, Err(Error::LostUpdate(_))));
     assert_eq!(s.ticket(ORG, "T1").await.unwrap(), None);
     assert!(s.ticket_messages(ORG, "T1", &page(10, None)).await.unwrap().items.is_empty());
@@ -2068,6 +2070,55 @@ pub async fn tickets_are_found_by_external_ref_newest_first<S: Stores + ?Sized>(
     assert_eq!(found.iter().map(|t_| t_.id.as_str()).collect::<Vec<_>>(), ["T3", "T1"], "in the order asked; missing and other organisations' left out");
 }
 
+/// Saves a change of ticket `id` (its priority) by `actor` at `at`, with its audit entry.
+async fn audited_change<S: Stores + ?Sized>(s: &S, org: &str, id: &str, actor: &str, at: DateTime<Utc>, to: TicketPriority) -> AuditEntry {
+    let before = s.ticket(org, id).await.unwrap().expect("the ticket");
+    let mut after = before.clone();
+    after.set_priority(to, at).unwrap();
+    after.version += 1;
+    let who = AuditActor { user_id: actor.into(), role: "admin".into() };
+    let fields = crate::domain::support::AUDITED_FIELDS;
+    let entry = AuditEntry::of_change(format!("E{}{id}{actor}", at.timestamp()), org, at, &who, AuditEntity::Ticket, id, "update", &fields, Some(&before), Some(&after)).unwrap();
+    let write = TicketWrite { before: Some(&before), audit: Some(&entry), ..new_ticket(&after) };
+    assert_eq!(s.save_ticket(&write).await.unwrap(), Written::Stored);
+    entry
+}
+
+pub async fn audit_entries_come_with_their_change_and_are_read_by_actor_entity_and_time<S: Stores + ?Sized>(s: &S) {
+    for (org, id) in [(ORG, "T1"), (ORG, "T2"), (OTHER, "T1")] {
+        s.save_ticket(&new_ticket(&ticket(org, id, TicketPriority::Low))).await.unwrap();
+    }
+    let e1 = audited_change(s, ORG, "T1", "u1", t(60), TicketPriority::High).await;
+    let e2 = audited_change(s, ORG, "T2", "u2", t(120), TicketPriority::Urgent).await;
+    let e3 = audited_change(s, ORG, "T1", "u2", t(180), TicketPriority::Medium).await;
+    let theirs = audited_change(s, OTHER, "T1", "u1", t(90), TicketPriority::High).await;
+    // Every page of a query, two entries a page.
+    let read = async |q: AuditQuery| -> Vec<AuditEntry> {
+        all_pages(async |cursor| s.audit_entries(ORG, &q, &page(2, cursor)).await).await.concat()
+    };
+    let ids = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    // The entry is stored with its change, before and after the changed field only.
+    let all = read(AuditQuery::default()).await;
+    assert_eq!(all[2], e1);
+    assert_eq!(e1.changes.keys().collect::<Vec<_>>(), ["priority"]);
+    assert_eq!((e1.changes["priority"].before.clone(), e1.changes["priority"].after.clone()), (json!("LOW"), json!("HIGH")));
+    // Newest first, by organisation, actor, entity (with an actor), entity type, time.
+    assert_eq!(ids(all), [e3.id.clone(), e2.id.clone(), e1.id.clone()]);
+    assert_eq!(ids(read(AuditQuery { actor: Some("u2".into()), ..Default::default() }).await), [e3.id.clone(), e2.id.clone()]);
+    let t1 = EntityFilter { entity_type: AuditEntity::Ticket, entity_id: Some("T1".into()) };
+    assert_eq!(ids(read(AuditQuery { entity: Some(t1.clone()), ..Default::default() }).await), [e3.id.clone(), e1.id.clone()]);
+    assert_eq!(ids(read(AuditQuery { entity: Some(t1), actor: Some("u1".into()), ..Default::default() }).await), [e1.id.clone()]);
+    let tickets = EntityFilter { entity_type: AuditEntity::Ticket, entity_id: None };
+    assert_eq!(read(AuditQuery { entity: Some(tickets), ..Default::default() }).await.len(), 3);
+    let actions = EntityFilter { entity_type: AuditEntity::Action, entity_id: None };
+    assert!(read(AuditQuery { entity: Some(actions), ..Default::default() }).await.is_empty());
+    // `from` inclusive, `to` exclusive.
+    let window = AuditQuery { from: Some(t(120)), to: Some(t(180)), ..Default::default() };
+    assert_eq!(ids(read(window).await), [e2.id.clone()]);
+    // Another organisation's are its own.
+    assert_eq!(s.audit_entries(OTHER, &AuditQuery::default(), &page(10, None)).await.unwrap().items, [theirs]);
+}
+
 pub async fn tickets_list_newest_first_filtered_in_pages<S: Stores + ?Sized>(s: &S) {
     let plan = [
         ("T1", TicketPriority::High, TicketStatus::Open, None),
@@ -2110,7 +2161,7 @@ pub async fn ticket_messages_are_oldest_first<S: Stores + ?Sized>(s: &S) {
         let mut after = before.clone();
         after.version += 1;
         let m = ticket_message(&t1, &format!("TM{n}"), t(n));
-        s.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: Some(&m), conversation: None, daily_cap: None }).await.unwrap();
+        s.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: Some(&m), conversation: None, daily_cap: None, audit: None }).await.unwrap();
         before = after;
     }
     let pages = all_pages(async |cursor| s.ticket_messages(ORG, "T1", &page(2, cursor)).await).await;
@@ -2665,7 +2716,7 @@ pub async fn a_customers_records_are_read_whole_and_erased_in_place<S: Stores + 
     let mut t1 = ticket(ORG, "T1", TicketPriority::High);
     (t1.customer_id, t1.conversation_id, t1.phone_number) = (Some("CU1".into()), Some("C2".into()), Some("34600111222".into()));
     let tm = ticket_message(&t1, "TM1", t(3));
-    s.save_ticket(&TicketWrite { before: None, after: &t1, message: Some(&tm), conversation: None, daily_cap: None }).await.unwrap();
+    s.save_ticket(&TicketWrite { before: None, after: &t1, message: Some(&tm), conversation: None, daily_cap: None, audit: None }).await.unwrap();
     s.create_interaction(&interaction(ORG, "I1", "CU1", t(10), "pending"), None).await.unwrap();
     stored_conversation(s, ORG, "C9", t(4)).await;
     s.create_interaction(&interaction(ORG, "I9", "cu-addr-C9", t(10), "pending"), None).await.unwrap();

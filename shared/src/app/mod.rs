@@ -2,6 +2,7 @@
 
 pub mod access_tokens;
 pub mod actions;
+pub mod audit;
 pub mod bot;
 pub mod calls;
 pub mod canned;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use crate::app::delivery::{NewReply, accepts_replies, queue_reply};
+use crate::domain::audit::{AuditActor, AuditEntity, AuditEntry};
 use crate::domain::bot::BotState;
 use crate::domain::conversation::Conversation;
 use crate::domain::customer::e164_digits;
@@ -44,6 +45,20 @@ pub struct SupportPorts<'a> {
 pub struct Staff {
     pub user_id: String,
     pub name: Option<String>,
+    /// The role they act in (`agent`, `supervisor`, `admin`), for the audit trail.
+    pub role: String,
+}
+
+impl Staff {
+    fn actor(&self) -> AuditActor {
+        AuditActor { user_id: self.user_id.clone(), role: self.role.clone() }
+    }
+}
+
+/// The audit entry of a staff change from `before` to `after` (`None` if no audited field moved).
+fn audit_of(by: &Staff, operation: &str, before: &SupportTicket, after: &SupportTicket, at: DateTime<Utc>) -> Option<AuditEntry> {
+    let fields = &crate::domain::support::AUDITED_FIELDS;
+    AuditEntry::of_change(new_id(at), &after.org_id, at, &by.actor(), AuditEntity::Ticket, &after.id, operation, fields, Some(before), Some(after))
 }
 
 /// Tells the dashboard feed (`ticket.opened`, `ticket.answered`, `ticket.closed`), once per
@@ -72,9 +87,17 @@ pub async fn get(tickets: &dyn SupportStore, org_id: &str, id: &str) -> Result<S
     tickets.ticket(org_id, id).await?.ok_or(Error::NotFound("ticket"))
 }
 
-/// Reads the ticket, applies `change` and saves it over the version read, retrying when
-/// something else wrote first. `Unchanged` writes nothing.
-async fn change_ticket<F>(tickets: &dyn SupportStore, org_id: &str, id: &str, change: F) -> Result<(SupportTicket, Transition)>
+/// Reads the ticket, applies `change` and saves it over the version read with its audit entry
+/// (`by`, `operation`), retrying when something else wrote first. `Unchanged` writes nothing.
+async fn change_ticket<F>(
+    tickets: &dyn SupportStore,
+    org_id: &str,
+    id: &str,
+    by: &Staff,
+    operation: &str,
+    at: DateTime<Utc>,
+    change: F,
+) -> Result<(SupportTicket, Transition)>
 where
     F: Fn(&mut SupportTicket) -> Result<Transition>,
 {
@@ -86,7 +109,9 @@ where
             return Ok((before, Transition::Unchanged));
         }
         after.version += 1;
-        tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: None, conversation: None, daily_cap: None }).await?;
+        let audit = audit_of(by, operation, &before, &after, at);
+        let write = TicketWrite { before: Some(&before), after: &after, message: None, conversation: None, daily_cap: None, audit: audit.as_ref() };
+        tickets.save_ticket(&write).await?;
         Ok((after, Transition::Changed))
     })
     .await
@@ -103,7 +128,7 @@ where
         let mut after = before.clone();
         change(&mut after)?;
         after.version += 1;
-        match tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: Some(message), conversation: None, daily_cap: None }).await? {
+        match tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: Some(message), conversation: None, daily_cap: None, audit: None }).await? {
             Written::Stored => Ok(after),
             Written::AlreadyThere => Ok(before),
         }
@@ -237,7 +262,7 @@ pub async fn create(ports: &SupportPorts<'_>, org_id: &str, request: &TicketRequ
             whatsapp_status: None,
         };
         ticket.note_message(now, &first.text);
-        let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: conversation.as_ref(), daily_cap: None };
+        let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: conversation.as_ref(), daily_cap: None, audit: None };
         ports.tickets.save_ticket(&write).await?;
         info!(ticket_id = ticket.id, org_id, created_by = by.user_id, "support ticket opened");
         announce(ports.events, EventKind::TicketOpened, &ticket, now, format!("ticket.opened:{}", ticket.id), json!({})).await;
@@ -312,7 +337,7 @@ pub async fn open_from_whatsapp(
     updated.ticket_id = Some(id.clone());
     updated.version += 1;
     let cap = DailyTicketCap::new(&conversation.customer_id, message.created_at, daily_limit);
-    let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: Some(&updated), daily_cap: Some(&cap) };
+    let write = TicketWrite { before: None, after: &ticket, message: Some(&first), conversation: Some(&updated), daily_cap: Some(&cap), audit: None };
     match tickets.save_ticket(&write).await {
         Ok(Written::Stored) => {
             info!(ticket_id = id, org_id = conversation.org_id, conversation_id = conversation.id, "support ticket opened from WhatsApp")
@@ -347,7 +372,7 @@ pub async fn append_from_whatsapp(
     after.version += 1;
     let mut updated = conversation.clone();
     updated.version += 1;
-    let write = TicketWrite { before: Some(&before), after: &after, message: Some(&entry), conversation: Some(&updated), daily_cap: None };
+    let write = TicketWrite { before: Some(&before), after: &after, message: Some(&entry), conversation: Some(&updated), daily_cap: None, audit: None };
     Ok(Some(match tickets.save_ticket(&write).await? {
         Written::Stored => after,
         Written::AlreadyThere => before,
@@ -470,7 +495,7 @@ pub struct Closed {
 /// Resolves or closes a ticket: the conversation goes back to `menu` in the same transaction,
 /// then the closing message is queued. Repeating the same close changes nothing and sends
 /// nothing new (the closing message's id is derived from the ticket and its close time).
-pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: TicketStatus, now: DateTime<Utc>) -> Result<Closed> {
+pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: TicketStatus, by: &Staff, now: DateTime<Utc>) -> Result<Closed> {
     let ticket = retry_lost_updates("ticket", |_| async move {
         let before = get(ports.tickets, org_id, id).await?;
         let mut after = before.clone();
@@ -490,7 +515,9 @@ pub async fn close(ports: &SupportPorts<'_>, org_id: &str, id: &str, outcome: Ti
             c.version += 1;
             &*c
         });
-        ports.tickets.save_ticket(&TicketWrite { before: Some(&before), after: &after, message: None, conversation, daily_cap: None }).await?;
+        let audit = audit_of(by, "close", &before, &after, now);
+        let write = TicketWrite { before: Some(&before), after: &after, message: None, conversation, daily_cap: None, audit: audit.as_ref() };
+        ports.tickets.save_ticket(&write).await?;
         info!(ticket_id = id, org_id, status = after.status.as_str(), "support ticket closed");
         Ok(after)
     })
@@ -555,6 +582,7 @@ pub async fn update(
     status: Option<TicketStatus>,
     priority: Option<TicketPriority>,
     external_ref: Option<Option<String>>,
+    by: &Staff,
     now: DateTime<Utc>,
 ) -> Result<SupportTicket> {
     let external_ref = match external_ref {
@@ -563,24 +591,24 @@ pub async fn update(
     };
     let mut ticket = get(ports.tickets, org_id, id).await?;
     if let Some(r) = &external_ref {
-        ticket = change_ticket(ports.tickets, org_id, id, |t| Ok(t.set_external_ref(r.as_deref(), now))).await?.0;
+        ticket = change_ticket(ports.tickets, org_id, id, by, "update", now, |t| Ok(t.set_external_ref(r.as_deref(), now))).await?.0;
     }
     if let Some(p) = priority {
-        ticket = change_ticket(ports.tickets, org_id, id, |t| t.set_priority(p, now)).await?.0;
+        ticket = change_ticket(ports.tickets, org_id, id, by, "update", now, |t| t.set_priority(p, now)).await?.0;
     }
     match status {
-        Some(s) if !s.is_active() => Ok(close(ports, org_id, id, s, now).await?.ticket),
-        Some(s) => Ok(change_ticket(ports.tickets, org_id, id, |t| t.set_status(s, now)).await?.0),
+        Some(s) if !s.is_active() => Ok(close(ports, org_id, id, s, by, now).await?.ticket),
+        Some(s) => Ok(change_ticket(ports.tickets, org_id, id, by, "update", now, |t| t.set_status(s, now)).await?.0),
         None => Ok(ticket),
     }
 }
 
 /// Assigns the ticket to an admin (or unassigns it with `None`).
-pub async fn assign(tickets: &dyn SupportStore, org_id: &str, id: &str, admin_id: Option<&str>, now: DateTime<Utc>) -> Result<SupportTicket> {
+pub async fn assign(tickets: &dyn SupportStore, org_id: &str, id: &str, admin_id: Option<&str>, by: &Staff, now: DateTime<Utc>) -> Result<SupportTicket> {
     if admin_id.is_some_and(|a| a.trim().is_empty()) {
         return Err(Error::invalid("admin_id", "must be an admin id or null"));
     }
-    Ok(change_ticket(tickets, org_id, id, |t| t.assign(admin_id, now)).await?.0)
+    Ok(change_ticket(tickets, org_id, id, by, "assign", now, |t| t.assign(admin_id, now)).await?.0)
 }
 
 // ------------------------------------------------------------------------------ searching

@@ -1,6 +1,7 @@
 //! Plain types and pure rules. No I/O, no async: everything here is tested in microseconds.
 
 pub mod action;
+pub mod audit;
 pub mod agent;
 pub mod bot;
 pub mod business_hours;

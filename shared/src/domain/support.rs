@@ -378,6 +378,9 @@ pub fn validate_message_text(field: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// A ticket's business fields the audit trail records when staff change them.
+pub const AUDITED_FIELDS: [&str; 4] = ["status", "priority", "assigned_admin_id", "external_ref"];
+
 /// The longest external reference kept.
 pub const MAX_EXTERNAL_REF_CHARS: usize = 64;
 

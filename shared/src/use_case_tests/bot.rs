@@ -78,13 +78,14 @@ async fn beyond_the_daily_ticket_limit_the_bot_says_so_and_opens_none() {
     let settings = crate::domain::bot::BotSettings { daily_ticket_limit: 2, ..Default::default() };
     crate::app::bot::save_settings(w.store(), ORG, settings, "admin-1", t(0)).await.unwrap();
     let support = w.deps.support_ports();
+    let staff = crate::app::support::Staff { user_id: "admin-1".into(), name: None, role: "admin".into() };
     customer_says(&w, "wamid.1", "hello", t(1)).await;
     // AND two tickets opened (and resolved) today
     for n in 0..2 {
         customer_says(&w, &format!("wamid.c{n}"), "2", t(2 + n * 3)).await;
         let (_, opened) = customer_says(&w, &format!("wamid.o{n}"), "my order is late", t(3 + n * 3)).await;
         let ticket_id = opened.ticket_id.expect("a ticket");
-        crate::app::support::close(&support, ORG, &ticket_id, crate::domain::support::TicketStatus::Resolved, t(4 + n * 3)).await.unwrap();
+        crate::app::support::close(&support, ORG, &ticket_id, crate::domain::support::TicketStatus::Resolved, &staff, t(4 + n * 3)).await.unwrap();
     }
     w.reply_jobs();
     // WHEN the customer asks for a third

@@ -143,7 +143,7 @@ async fn render_fills_the_open_ticket_and_lists_what_is_missing() {
     assert!(!before.text.contains("{{"));
     // GIVEN a ticket opened on the conversation
     let request = TicketRequest { issue_description: "Damaged".into(), conversation_id: Some(c.id.clone()), ..Default::default() };
-    let staff = Staff { user_id: "admin-1".into(), name: None };
+    let staff = Staff { user_id: "admin-1".into(), name: None, role: "admin".into() };
     let ticket = crate::app::support::create(&w.deps.support_ports(), ORG, &request, &staff, t(1)).await.unwrap();
     let after = render(&ports, &agent("a1"), &r.id, Some(&c.id), &values(&[("order_id", "7")])).await.unwrap();
     assert_eq!(after.text, format!("Sheena Nelson ({CUSTOMER}), ticket {}, order 7", ticket.id));

@@ -96,7 +96,7 @@ async fn every_section_is_filled_from_the_customers_records() {
     let s = MemoryStore::new();
     given_customer(&s, 3).await;
     for (id, status, minute) in [("T1", TicketStatus::Open, 1), ("T2", TicketStatus::Resolved, 2), ("T3", TicketStatus::InProgress, 3)] {
-        s.save_ticket(&TicketWrite { before: None, after: &ticket(id, status, minute), message: None, conversation: None, daily_cap: None }).await.unwrap();
+        s.save_ticket(&TicketWrite { before: None, after: &ticket(id, status, minute), message: None, conversation: None, daily_cap: None, audit: None }).await.unwrap();
     }
     let now = t(100);
     for (id, due, status) in [("I-late", t(50), "pending"), ("I-later", t(90), "in_progress"), ("I-soon", t(120), "pending"), ("I-next-week", t(10_000), "pending"), ("I-done", t(60), "completed")] {

@@ -78,7 +78,7 @@ async fn main() {
         if n % 3 != 0 {
             ticket.status = TicketStatus::Resolved;
         }
-        store.save_ticket(&TicketWrite { before: None, after: &ticket, message: None, conversation: None, daily_cap: None }).await.expect("ticket saved");
+        store.save_ticket(&TicketWrite { before: None, after: &ticket, message: None, conversation: None, daily_cap: None, audit: None }).await.expect("ticket saved");
     }
     for n in 0..40 {
         let action: Action = from(json!({ "id": format!("A{n:04}"), "org_id": org, "conversation_id": format!("C{:04}", n + 1),

@@ -25,6 +25,7 @@ use crate::ports::{
 };
 
 pub mod actions;
+pub mod audit;
 mod calls;
 mod canned;
 mod chat_app;

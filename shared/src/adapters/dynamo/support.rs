@@ -417,6 +417,9 @@ impl SupportStore for DynamoStore {
         if let (None, Some(customer)) = (write.before, &after.customer_id) {
             items.push(self.link_op(super::keys::customer_ticket(&after.org_id, customer, &after.id))?);
         }
+        if let Some(entry) = write.audit {
+            items.push(self.audit_put(entry)?);
+        }
         let cap_at = match write.daily_cap {
             Some(cap) => {
                 items.push(self.daily_cap_op(&after.org_id, cap, after.created_at)?);

@@ -9,6 +9,7 @@
 //! of them, and up to [`FILTERED_CALLS_PER_PAGE`] calls fill one page (`DynamoStore::query_filled`).
 
 mod actions;
+mod audit;
 mod calls;
 mod canned;
 mod chat_app;
@@ -117,6 +118,8 @@ struct State {
     /// `(org, ticket, message)`.
     ticket_messages: BTreeMap<(String, String, String), TicketMessage>,
     ticket_counters: BTreeMap<String, BTreeMap<String, i64>>,
+    /// The audit trail: `(org, {at}#{id})`.
+    audit: BTreeMap<(String, String), crate::domain::audit::AuditEntry>,
     /// Tickets a customer opened per UTC day: (org, customer, day) → count.
     ticket_caps: BTreeMap<(String, String, String), u32>,
     bot_settings: BTreeMap<String, StoredBotSettings>,

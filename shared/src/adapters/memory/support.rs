@@ -105,7 +105,8 @@ impl SupportStore for MemoryStore {
         let conversation_fits = write.conversation.is_none_or(|c| st.conversation_fits(c));
         let cap_key = write.daily_cap.map(|c| (after.org_id.clone(), c.customer_id.clone(), c.day.clone()));
         let cap_fits = write.daily_cap.is_none_or(|c| cap_key.as_ref().and_then(|k| st.ticket_caps.get(k)).copied().unwrap_or(0) < c.limit);
-        if !(ticket_fits && message_fits && conversation_fits && cap_fits) {
+        let audit_fits = write.audit.is_none_or(|e| super::audit::audit_fits(&st, e));
+        if !(ticket_fits && message_fits && conversation_fits && cap_fits && audit_fits) {
             return if !message_fits || (write.before.is_none() && !ticket_fits) {
                 Ok(Written::AlreadyThere)
             } else if let (false, Some(cap)) = (cap_fits, write.daily_cap) {
@@ -113,6 +114,9 @@ impl SupportStore for MemoryStore {
             } else {
                 Err(Error::LostUpdate("ticket or its conversation"))
             };
+        }
+        if let Some(e) = write.audit {
+            super::audit::put_audit(&mut st, e);
         }
         if let Some(k) = cap_key {
             *st.ticket_caps.entry(k).or_default() += 1;
