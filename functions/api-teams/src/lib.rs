@@ -218,7 +218,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 Route::EditAgent(id) => {
                     admins_only(&caller, "change agents")?;
                     let edit: AgentEdit = json_body(req)?;
-                    Ok(ok(&use_cases::edit_agent(store, org, &id, &edit, now).await?))
+                    Ok(ok(&use_cases::edit_agent(&deps.routing_ports(), org, &id, &edit, now).await?))
                 }
                 Route::MyAvailability => {
                     let input: AvailabilityInput = json_body(req)?;

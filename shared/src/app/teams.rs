@@ -106,11 +106,15 @@ pub async fn agents(store: &dyn TeamStore, org_id: &str, team_id: Option<&str>, 
 }
 
 /// Applies `edit` like a team's (with a version only over it; without, over what is stored).
-pub async fn edit_agent(store: &dyn TeamStore, org_id: &str, user_id: &str, edit: &AgentEdit, now: DateTime<Utc>) -> Result<Agent> {
+/// An online agent left with free places (a raised capacity, a new team or skill) takes the
+/// longest waiting conversations they now may, as coming online does; a lowered capacity keeps
+/// what they have.
+pub async fn edit_agent(ports: &crate::app::routing::RoutingPorts<'_>, org_id: &str, user_id: &str, edit: &AgentEdit, now: DateTime<Utc>) -> Result<Agent> {
+    let store = ports.teams;
     if let Some(teams) = &edit.team_ids {
         teams_exist(store, org_id, teams).await?;
     }
-    retry_lost_updates("agent", |_| async move {
+    let edited = retry_lost_updates("agent", |_| async move {
         let current = agent(store, org_id, user_id).await?;
         let edited = current.edited(edit, now)?;
         match store.save_agent(&edited).await? {
@@ -118,7 +122,14 @@ pub async fn edit_agent(store: &dyn TeamStore, org_id: &str, user_id: &str, edit
             Written::AlreadyThere => Err(Error::LostUpdate("agent")),
         }
     })
-    .await
+    .await?;
+    if edited.availability != Availability::Online || edited.open_count >= i64::from(edited.capacity) {
+        return Ok(edited);
+    }
+    if crate::app::routing::agent_freed(ports, org_id, user_id, None, now).await?.is_empty() {
+        return Ok(edited);
+    }
+    agent(store, org_id, user_id).await
 }
 
 /// The caller's own availability (404 when they are not an agent of the organisation); the same

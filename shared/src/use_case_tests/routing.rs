@@ -10,7 +10,7 @@ use super::*;
 use crate::app::conversations::{ConversationEdit, assign, close, reopen, update};
 use crate::app::routing::{RoutingPorts, agent_freed, route};
 use crate::app::teams;
-use crate::domain::agent::{Agent, AgentInput, Availability};
+use crate::domain::agent::{Agent, AgentEdit, AgentInput, Availability};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::team::{TeamEdit, TeamInput};
 use crate::ports::{ChannelDirectory, ConversationStore, RoutingStore, TeamStore};
@@ -142,6 +142,27 @@ async fn an_agent_coming_online_takes_as_many_as_their_places() {
     teams::set_availability(&w.deps.routing_ports(), ORG, "ana", Availability::Away, t(11)).await.unwrap();
     assert_eq!(agent(&w, "ana").await.open_count, 2);
     assert_eq!(conversation(&w, &waiting[0].id).await.assignee_id.as_deref(), Some("ana"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_raised_capacity_takes_from_the_queue_as_coming_online_does() {
+    let w = World::new().with_channel(None).await;
+    let team = given_team(&w, true).await;
+    given_agent(&w, "ana", &team, &[], 1, true).await;
+    let waiting: Vec<Conversation> = futures::future::join_all((1..=4).map(|n| customer_writes(&w, n))).await;
+    assert_eq!(agent(&w, "ana").await.open_count, 1, "one place");
+    // WHEN an admin raises her capacity to 3
+    let raise = AgentEdit { capacity: Some(3), ..Default::default() };
+    let ana = teams::edit_agent(&w.deps.routing_ports(), ORG, "ana", &raise, t(10)).await.unwrap();
+    // THEN she takes the two longest waiting at once, and the fourth still waits
+    assert_eq!((ana.capacity, ana.open_count), (3, 3));
+    let assigned = futures::future::join_all(waiting.iter().map(|c| conversation(&w, &c.id))).await.into_iter().filter(|c| c.assignee_id.as_deref() == Some("ana")).count();
+    assert_eq!(assigned, 3);
+    assert_eq!(w.store().team_queue(ORG, &team, 10).await.unwrap().len(), 1);
+    // AND a lowered capacity keeps what she has
+    let lower = AgentEdit { capacity: Some(1), ..Default::default() };
+    assert_eq!(teams::edit_agent(&w.deps.routing_ports(), ORG, "ana", &lower, t(11)).await.unwrap().open_count, 3);
+    assert_eq!(w.store().team_queue(ORG, &team, 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -121,8 +121,8 @@ async fn agents_name_existing_teams_and_set_their_own_availability() {
     assert_eq!(found.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["user_ana"]);
     assert_eq!(agents(store, ORG, None, None).await.unwrap().len(), 2);
     // An edit over a stale version is 409; another organisation finds no agent.
-    assert!(matches!(edit_agent(store, ORG, "user_ana", &AgentEdit { capacity: Some(9), version: Some(1), ..Default::default() }, t(5)).await, Err(Error::Conflict { .. })));
-    assert_eq!(edit_agent(store, ORG, "user_ana", &AgentEdit { capacity: Some(9), ..Default::default() }, t(5)).await.unwrap().capacity, 9);
+    assert!(matches!(edit_agent(&routing, ORG, "user_ana", &AgentEdit { capacity: Some(9), version: Some(1), ..Default::default() }, t(5)).await, Err(Error::Conflict { .. })));
+    assert_eq!(edit_agent(&routing, ORG, "user_ana", &AgentEdit { capacity: Some(9), ..Default::default() }, t(5)).await.unwrap().capacity, 9);
     assert!(matches!(agent(store, OTHER_ORG, "user_ana").await, Err(Error::NotFound("agent"))));
     assert!(agents(store, OTHER_ORG, None, None).await.unwrap().is_empty());
 }
