@@ -116,12 +116,12 @@ class CheckTemplate(unittest.TestCase):
         )
 
     def test_index_query_without_index_use_fires(self):
-        self.assertFires(lambda t: self.statements(t).append(snippet("""
+        self.assertFires(lambda t: self.statements(t, "ApiMediaFunction").append(snippet("""
             Sid: IndexQueries
             Effect: Allow
             Action: [dynamodb:Query]
             Resource: !Sub "${MaxTable.Arn}/index/*"
-        """)), "ApiEventsFunction: grants dynamodb:Query on the indexes")
+        """)), "ApiMediaFunction: grants dynamodb:Query on the indexes")
 
     def test_crud_policy_template_fires(self):
         self.assertFires(

@@ -5,10 +5,12 @@ use max_core::app::events::EventView;
 use max_core::http::PageBody;
 use utoipa::OpenApi;
 
-use crate::EventsQuery;
+use max_core::domain::audit::AuditEntry;
+
+use crate::{AuditParams, EventsQuery};
 
 #[derive(OpenApi)]
-#[openapi(paths(list_events))]
+#[openapi(paths(list_events, list_audit_entries))]
 struct Api;
 
 /// This function's operations.
@@ -26,3 +28,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             headers(("Retry-After" = u64, description = "Seconds until a waiting place frees"))),
     ))]
 fn list_events() {}
+
+/// The organisation's audit trail, newest first: who (user id and role) changed what (entity type,
+/// id, operation), when, and the changed fields before → after. Kept a year; no route edits or
+/// deletes an entry. `actor`, `entity` and `from`/`to` combine.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditParams),
+    responses(
+        (status = 200, description = "A page of entries, newest first", body = PageBody<AuditEntry>),
+        (status = 403, description = "Admins only"),
+        (status = 422, description = "A query parameter is invalid (`field` names it): `entity` (a type or type:id), `actor`, or `to` not after `from`"),
+    ))]
+fn list_audit_entries() {}

@@ -4,6 +4,9 @@
 //!   after the cursor, oldest first. Answers at once when there is something; otherwise waits up to
 //!   `wait` seconds for it (long poll). Without `after`, from the oldest event kept (24 hours);
 //!   `after=now` starts at the present. `next_cursor` always continues the feed.
+//! - `GET /v1/audit?actor=&entity=type[:id]&from=&to=&limit=&cursor=` (admins): the organisation's
+//!   audit trail, newest first — who changed what, when, before → after (`docs/audit.md`). Each
+//!   filter is one Query of its own key; entries are never edited through the API.
 
 pub mod api;
 
@@ -11,11 +14,13 @@ use std::time::Duration;
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
+use max_core::app::audit;
 use max_core::app::events::{self, EventView, FeedStart};
 use max_core::config::Deps;
+use max_core::domain::audit::{AuditQuery, EntityFilter};
 use max_core::domain::event::{EventCursor, MAX_WAIT_SECS};
 use max_core::error::Error as AppError;
-use max_core::http::{PageBody, PageQuery, caller, ok, query_params, respond, segments};
+use max_core::http::{PageBody, PageQuery, Role, caller, ok, query_params, respond, segments};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -45,8 +50,44 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
             let items: Vec<EventView> = read.events.iter().map(EventView::from).collect();
             Ok(ok(&PageBody { items, next_cursor: Some(read.cursor.encode()) }))
         }
+        (&Method::GET, ["v1", "audit"]) => {
+            caller.require(Role::Admin)?;
+            let q: AuditParams = query_params(req)?;
+            let query = AuditQuery {
+                actor: q.actor,
+                entity: q.entity.as_deref().map(|e| EntityFilter::parse("entity", e)).transpose()?,
+                from: q.from,
+                to: q.to,
+            };
+            let page = PageQuery { limit: q.limit, cursor: q.cursor }.page()?;
+            let found = audit::entries(&*deps.store, &caller.org_id, &query, &page).await?;
+            Ok(ok(&PageBody { items: found.items, next_cursor: found.next_cursor }))
+        }
         _ => Err(AppError::NotFound("route")),
     }
+}
+
+/// `GET /v1/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Changes made by this user id.
+    #[param(min_length = 1, max_length = 128, pattern = "^[^#]+$")]
+    pub actor: Option<String>,
+    /// `ticket` (every ticket's changes) or `ticket:{id}` (one ticket's); the types are
+    /// `AuditEntity`'s (a test keeps the pattern to them).
+    #[param(pattern = r"^(ticket|action|whatsapp_template|response_templates|canned_response|sla_policy|team|agent|settings|channel|customer)(:[^#\s]{1,128})?$")]
+    pub entity: Option<String>,
+    /// Changes at or after this time (RFC 3339).
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Changes before this time (RFC 3339); after `from`.
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub limit: Option<i32>,
+    /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
+    pub cursor: Option<String>,
 }
 
 /// `GET /v1/events`.

@@ -180,7 +180,7 @@ impl EntityFilter {
         })?;
         let entity_id = match id {
             None => None,
-            Some(id) if !id.is_empty() && id.len() <= 128 && !id.contains('#') && !id.chars().any(char::is_whitespace) => Some(id.to_string()),
+            Some(id) if !id.is_empty() && id.chars().count() <= 128 && !id.contains('#') && !id.chars().any(char::is_whitespace) => Some(id.to_string()),
             Some(_) => return Err(Error::invalid(field, "the id after type: must be 1 to 128 characters without spaces or #")),
         };
         Ok(EntityFilter { entity_type, entity_id })

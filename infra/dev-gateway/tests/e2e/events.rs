@@ -130,6 +130,8 @@ async fn every_sample_event_runs_through_its_handler() {
         ("api-customers/unblock-unknown-customer.json", 404),
         ("api-customers/unlink-as-agent.json", 403),
         ("api-customers/update-unknown-customer.json", 404),
+        ("api-events/audit-as-agent.json", 403),
+        ("api-events/audit-of-every-ticket.json", 200),
         ("api-events/events-from-now.json", 200),
         ("api-events/events-from-the-beginning.json", 200),
         ("api-interactions/complete-unknown-interaction.json", 404),

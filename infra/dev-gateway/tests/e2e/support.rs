@@ -290,6 +290,17 @@ async fn menu_chat_support_ticket_answer_close_and_back_to_the_menu() {
     let (status, assigned) = t.post(&format!("/v1/admin/support/tickets/{ana_id}/assign"), &t.org.admin, json!({ "admin_id": "me" })).await;
     assert_eq!(status, StatusCode::OK, "{assigned}");
     assert_eq!(assigned["assigned_admin_id"], "org_demo_admin");
+    // The assignment is in the audit trail: who, and the field before → after. Admins read it;
+    // the other organisation's admin sees none of it.
+    let (status, audit) = t.get(&format!("/v1/audit?entity=ticket:{ana_id}"), &t.org.admin).await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let entries = audit["items"].as_array().unwrap();
+    let assignment = entries.iter().find(|e| e["operation"] == "assign").unwrap_or_else(|| panic!("no assignment in {audit}"));
+    assert_eq!((&assignment["actor"]["user_id"], &assignment["actor"]["role"]), (&json!("org_demo_admin"), &json!("admin")));
+    assert_eq!(assignment["changes"]["assigned_admin_id"], json!({ "before": null, "after": "org_demo_admin" }), "{assignment}");
+    assert_eq!(t.get("/v1/audit?entity=ticket", &t.org.agent).await.0, StatusCode::FORBIDDEN);
+    let (status, theirs) = t.get(&format!("/v1/audit?entity=ticket:{ana_id}"), &t.other.admin).await;
+    assert_eq!((status, theirs["items"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)), "{theirs}");
     let (status, urgent) =
         t.api(Method::PATCH, &format!("/v1/admin/support/tickets/{ben_id}"), &t.org.supervisor, Some(json!({ "priority": "URGENT" }))).await;
     assert_eq!(status, StatusCode::OK, "{urgent}");
