@@ -192,7 +192,12 @@ impl TestStack {
     pub async fn live_conversation(&self) -> String {
         let body = stamped_now(&fixture("meta-openapi/text-message.json"));
         assert_eq!(self.post_webhook(&body).await.status(), StatusCode::OK);
-        let c = eventually("conversation", WAIT, || async { self.conversations().await.into_iter().next() }).await;
+        // Listed once placed, but live only once the message is recorded with it (its window
+        // open): a reply queued before that may find the window closed and go as a template.
+        let c = eventually("conversation with its window open", WAIT, || async {
+            self.conversations().await.into_iter().find(|c| !c["window_closes_at"].is_null())
+        })
+        .await;
         c["id"].as_str().expect("conversation id").to_string()
     }
 
