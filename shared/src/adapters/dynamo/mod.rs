@@ -654,6 +654,40 @@ impl DynamoStore {
     }
 
     /// One page of a partition of the table or of an index, between sort-key bounds, with filters.
+    /// A deadline index's minute bucket (gsi4 `pk`): every entry due at or before `up_to`, as
+    /// (when, organisation, id) from its sort key `{at}#{org}#{id}`, all pages read. The SLA
+    /// and interaction schedulers' one read of what is due.
+    pub(crate) async fn due_entries(&self, pk: &str, up_to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, String, String)>> {
+        let mut due = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name("gsi4")
+                .key_condition_expression("gsi4pk = :pk AND gsi4sk <= :up_to")
+                .expression_attribute_values(":pk", s(pk))
+                // Every entry at `up_to` (the organisation and id follow the time).
+                .expression_attribute_values(":up_to", s(format!("{}#~", sort_time(up_to))))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
+            for item in out.items() {
+                let Some(sk) = item.get("gsi4sk").and_then(|v| v.as_s().ok()) else { continue };
+                let mut parts = sk.splitn(3, '#');
+                let (Some(at), Some(org), Some(id)) = (parts.next(), parts.next(), parts.next()) else { continue };
+                let Ok(at) = DateTime::parse_from_rfc3339(at) else { continue };
+                due.push((at.with_timezone(&Utc), org.to_string(), id.to_string()));
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(due),
+            }
+        }
+    }
+
     pub(crate) async fn query_index<T: DeserializeOwned>(&self, q: IndexQuery<'_>, filters: Filters, page: &PageRequest) -> Result<Page<T>> {
         let mut names: HashMap<String, String> = filters.names;
         let mut values: Item = filters.values;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{DynamoStore, Item, keyed, s, sort_time};
+use super::{DynamoStore, keyed};
 use crate::domain::conversation::Conversation;
 use crate::domain::event::NewEvent;
 use crate::domain::sla::SlaPolicy;
@@ -103,35 +103,8 @@ impl SlaStore for DynamoStore {
     }
 
     async fn sla_due(&self, minute: DateTime<Utc>, up_to: DateTime<Utc>) -> Result<Vec<SlaDue>> {
-        let pk = super::keys::sla_due(minute);
-        let mut due = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name("gsi4")
-                .key_condition_expression("gsi4pk = :pk AND gsi4sk <= :up_to")
-                .expression_attribute_values(":pk", s(&pk))
-                // Every entry at `up_to` (the organisation and id follow the time).
-                .expression_attribute_values(":up_to", s(format!("{}#~", sort_time(up_to))))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
-            for item in out.items() {
-                let Some(sk) = item.get("gsi4sk").and_then(|v| v.as_s().ok()) else { continue };
-                let mut parts = sk.splitn(3, '#');
-                let (Some(at), Some(org), Some(id)) = (parts.next(), parts.next(), parts.next()) else { continue };
-                let Ok(at) = DateTime::parse_from_rfc3339(at) else { continue };
-                due.push(SlaDue { org_id: org.to_string(), conversation_id: id.to_string(), check_at: at.with_timezone(&Utc) });
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(due),
-            }
-        }
+        let due = self.due_entries(&super::keys::sla_due(minute), up_to).await?;
+        Ok(due.into_iter().map(|(check_at, org_id, conversation_id)| SlaDue { org_id, conversation_id, check_at }).collect())
     }
 
     async fn sla_cursor(&self) -> Result<Option<DateTime<Utc>>> {
