@@ -610,6 +610,8 @@ def check_security(template, resources, functions, problems, repo_root=None):
 
     # DynamoDB grants = what the code reaches (dynamo_actions.py), no more, no less.
     check_dynamodb_grants(functions, problems, repo_root)
+    # The audit trail: no function may edit an entry; the code puts new entries only.
+    check_audit_deny(functions, problems, repo_root)
     # Secrets: who may write, who may read, and only the stack's own.
     check_secret_grants(functions, problems)
 
@@ -897,6 +899,39 @@ def check_dynamodb_grants(functions, problems, repo_root):
             problems.append(f"{fname}: its code queries an index but its policy grants no dynamodb:Query on ${{MaxTable.Arn}}/index/*")
         if index and "index" not in used:
             problems.append(f"{fname}: grants dynamodb:Query on the indexes, which its code never queries")
+
+
+AUDIT_LEADING_KEY = "ORG#*#AUDIT"
+AUDIT_DENIED = {"UpdateItem", "DeleteItem", "BatchWriteItem"}
+AUDIT_PUT = "attribute_not_exists(pk)"
+
+
+def check_audit_deny(functions, problems, repo_root):
+    """The audit trail is never edited (docs/security.md): every function's policies deny
+    dynamodb:UpdateItem, DeleteItem and BatchWriteItem (whose puts overwrite unconditionally) on
+    MaxTable where a leading key is an organisation's audit partition (`ORG#*#AUDIT`), and the
+    adapter's entry put is conditional on a new item. Puts inside TransactWriteItems are
+    authorized as PutItem, so the deny leaves the entries' own writes alone."""
+    for fname, fn in functions.items():
+        denied = set()
+        for policy in as_list((fn.get("Properties") or {}).get("Policies")):
+            if not isinstance(policy, dict):
+                continue
+            for st in as_list(policy.get("Statement")):
+                if not isinstance(st, dict) or st.get("Effect") != "Deny":
+                    continue
+                if not any(getatt(r) == ("MaxTable", "Arn") for r in as_list(st.get("Resource"))):
+                    continue
+                like = ((st.get("Condition") or {}).get("ForAnyValue:StringLike")) or {}
+                if AUDIT_LEADING_KEY in as_list(like.get("dynamodb:LeadingKeys")):
+                    denied |= service_actions(st, "dynamodb")
+        for action in sorted(AUDIT_DENIED - denied):
+            problems.append(f"{fname}: no Deny of dynamodb:{action} on MaxTable for leading keys {AUDIT_LEADING_KEY} (audit entries are never edited)")
+    audit_rs = os.path.join(repo_root, "shared", "src", "adapters", "dynamo", "audit.rs")
+    if os.path.exists(audit_rs):
+        with open(audit_rs, encoding="utf-8") as f:
+            if f'Some("{AUDIT_PUT}")' not in f.read():
+                problems.append(f"{audit_rs}: the audit entry's put must be conditional on {AUDIT_PUT} (a new entry only)")
 
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))

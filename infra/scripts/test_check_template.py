@@ -115,6 +115,23 @@ class CheckTemplate(unittest.TestCase):
             "ApiConversationsFunction: its code queries an index",
         )
 
+    def test_a_function_without_the_audit_deny_fires(self):
+        def mutate(t):
+            # api-events loses its deny; reply-sender's deny forgets DeleteItem and
+            # api-support's names another partition.
+            self.fn(t)["Policies"] = [p for p in self.fn(t)["Policies"] if not any(s.get("Sid") == "AuditEntriesAreNeverEdited" for s in p["Statement"])]
+            deny = lambda name: next(s for p in self.fn(t, name)["Policies"] for s in p["Statement"] if s.get("Sid") == "AuditEntriesAreNeverEdited")
+            deny("ReplySenderFunction")["Action"].remove("dynamodb:DeleteItem")
+            deny("ApiSupportFunction")["Condition"]["ForAnyValue:StringLike"]["dynamodb:LeadingKeys"] = ["ORG#*#TICKET"]
+        self.assertFires(
+            mutate,
+            "ApiEventsFunction: no Deny of dynamodb:UpdateItem",
+            "ApiEventsFunction: no Deny of dynamodb:BatchWriteItem",
+            "ReplySenderFunction: no Deny of dynamodb:DeleteItem",
+            "ApiSupportFunction: no Deny of dynamodb:UpdateItem",
+        )
+        self.assertEqual([p for p in self.problems_of(lambda t: None) if "audit" in p], [])
+
     def test_index_query_without_index_use_fires(self):
         self.assertFires(lambda t: self.statements(t, "ApiMediaFunction").append(snippet("""
             Sid: IndexQueries
