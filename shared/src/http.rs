@@ -66,6 +66,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Who the audit trail names for this caller's changes: their user id and the role of the token.
+    pub fn audit_actor(&self) -> crate::domain::audit::AuditActor {
+        crate::domain::audit::AuditActor { user_id: self.user_id.clone(), role: self.role.as_str().to_string() }
+    }
+
     /// Admins and supervisors manage tickets and settings; agents answer conversations.
     pub fn require(&self, at_least: Role) -> Result<(), Error> {
         if self.role >= at_least {

@@ -676,6 +676,8 @@ pub struct DecisionWrite {
     pub conversation: Conversation,
     /// `action.decided`.
     pub event: crate::domain::event::NewEvent,
+    /// Who decided and what moved (status, decision), stored in the same transaction.
+    pub audit: Option<AuditEntry>,
 }
 
 #[async_trait]
@@ -1097,27 +1099,29 @@ pub trait CustomerContextReads: Send + Sync {
 // ------------------------------------------------------------------ teams (issue 13)
 
 /// Teams, their business hours and their agents (`docs/sla.md`): one partition per organisation.
+/// A staff change's writes take its audit entry (`docs/audit.md`), stored in the same transaction
+/// (the change is never stored without it); routing's own writes of an agent pass `None`.
 #[async_trait]
 pub trait TeamStore: Send + Sync {
     /// Stores a new team; `AlreadyThere` when its id is taken.
-    async fn create_team(&self, team: &crate::domain::team::Team) -> Result<Written>;
+    async fn create_team(&self, team: &crate::domain::team::Team, audit: Option<&AuditEntry>) -> Result<Written>;
     async fn team(&self, org_id: &str, team_id: &str) -> Result<Option<crate::domain::team::Team>>;
     /// The organisation's teams in the order they were created (ids are ULIDs), cursor paged.
     async fn teams(&self, org_id: &str, page: &PageRequest) -> Result<Page<crate::domain::team::Team>>;
     /// Saves `team` over version `team.version - 1`; `AlreadyThere` when that is not what is stored.
-    async fn save_team(&self, team: &crate::domain::team::Team) -> Result<Written>;
+    async fn save_team(&self, team: &crate::domain::team::Team, audit: Option<&AuditEntry>) -> Result<Written>;
     async fn business_hours(&self, org_id: &str, team_id: &str) -> Result<Option<crate::domain::team::StoredBusinessHours>>;
     /// Saves hours of version n over n - 1 (version 1 over none); `AlreadyThere` when that is not
     /// what is stored.
-    async fn save_business_hours(&self, hours: &crate::domain::team::StoredBusinessHours) -> Result<Written>;
+    async fn save_business_hours(&self, hours: &crate::domain::team::StoredBusinessHours, audit: Option<&AuditEntry>) -> Result<Written>;
     /// Stores a new agent; `AlreadyThere` when the user is one already.
-    async fn create_agent(&self, agent: &crate::domain::agent::Agent) -> Result<Written>;
+    async fn create_agent(&self, agent: &crate::domain::agent::Agent, audit: Option<&AuditEntry>) -> Result<Written>;
     async fn agent(&self, org_id: &str, user_id: &str) -> Result<Option<crate::domain::agent::Agent>>;
     /// Every agent of the organisation, by user id (an organisation has hundreds at most; routing
     /// reads them whole).
     async fn agents(&self, org_id: &str) -> Result<Vec<crate::domain::agent::Agent>>;
     /// Saves `agent` over version `agent.version - 1`; `AlreadyThere` when that is not what is stored.
-    async fn save_agent(&self, agent: &crate::domain::agent::Agent) -> Result<Written>;
+    async fn save_agent(&self, agent: &crate::domain::agent::Agent, audit: Option<&AuditEntry>) -> Result<Written>;
 }
 
 /// A conversation in the SLA deadline index: a step of one of its clocks is owed at `check_at`.
@@ -1129,10 +1133,11 @@ pub struct SlaDue {
 }
 
 /// SLA policies, the deadline index the SLA scheduler reads, and what it writes (`docs/sla.md`).
+/// A policy's writes take the staff change's audit entry, stored in the same transaction.
 #[async_trait]
 pub trait SlaStore: Send + Sync {
     /// Stores a new policy; `AlreadyThere` when its id is taken.
-    async fn create_sla_policy(&self, policy: &crate::domain::sla::SlaPolicy) -> Result<Written>;
+    async fn create_sla_policy(&self, policy: &crate::domain::sla::SlaPolicy, audit: Option<&AuditEntry>) -> Result<Written>;
     async fn sla_policy(&self, org_id: &str, policy_id: &str) -> Result<Option<crate::domain::sla::SlaPolicy>>;
     /// Every policy of the organisation, by id (creation order), strongly consistent.
     async fn sla_policies(&self, org_id: &str) -> Result<Vec<crate::domain::sla::SlaPolicy>>;
@@ -1140,9 +1145,9 @@ pub trait SlaStore: Send + Sync {
     /// a conversation's first message costs no read when its organisation wrote a minute ago.
     async fn sla_policies_cached(&self, org_id: &str) -> Result<Vec<crate::domain::sla::SlaPolicy>>;
     /// Saves `policy` over version `policy.version - 1`; `AlreadyThere` when that is not stored.
-    async fn save_sla_policy(&self, policy: &crate::domain::sla::SlaPolicy) -> Result<Written>;
+    async fn save_sla_policy(&self, policy: &crate::domain::sla::SlaPolicy, audit: Option<&AuditEntry>) -> Result<Written>;
     /// Deletes the policy; `AlreadyThere` when there was none.
-    async fn delete_sla_policy(&self, org_id: &str, policy_id: &str) -> Result<Written>;
+    async fn delete_sla_policy(&self, org_id: &str, policy_id: &str, audit: Option<&AuditEntry>) -> Result<Written>;
     /// The deadline index's minute `minute` (every organisation): the conversations whose next
     /// step falls in it at or before `up_to`, in time order.
     async fn sla_due(&self, minute: DateTime<Utc>, up_to: DateTime<Utc>) -> Result<Vec<SlaDue>>;

@@ -118,7 +118,7 @@ async fn decide_by_verb(req: &Request, deps: &Deps, caller: &Caller, id: &str, v
         _ => ActionStatus::Edited,
     };
     let request = DecisionRequest::new(status, body.reply_text, "reply_text", body.changes)?;
-    let action = actions::decide(&deps.action_ports(), &caller.org_id, id, &request, actor(caller), deps.clock.now()).await?;
+    let action = actions::decide(&deps.action_ports(), &caller.org_id, id, &request, actor(caller), caller.role.as_str(), deps.clock.now()).await?;
     Ok(ok(&action))
 }
 
@@ -141,7 +141,7 @@ async fn feedback(req: &Request, deps: &Deps, caller: &Caller) -> Result<Respons
         .filter(|s| s.is_decision())
         .ok_or_else(|| AppError::invalid("status", "must be one of: approved, denied, edited"))?;
     let request = DecisionRequest::new(status, body.user_response, "user_response", body.changes)?;
-    let action = actions::decide(&deps.action_ports(), &caller.org_id, &body.action_id, &request, actor(caller), deps.clock.now()).await?;
+    let action = actions::decide(&deps.action_ports(), &caller.org_id, &body.action_id, &request, actor(caller), caller.role.as_str(), deps.clock.now()).await?;
     Ok(ok(&action))
 }
 

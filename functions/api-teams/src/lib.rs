@@ -185,7 +185,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 Route::Create => {
                     admins_only(&caller, "create teams")?;
                     let input: TeamInput = json_body(req)?;
-                    let team = use_cases::create(store, org, input, now).await?;
+                    let team = use_cases::create(store, org, input, &caller.audit_actor(), now).await?;
                     let mut answer = json(StatusCode::CREATED, &team);
                     if let Ok(v) = HeaderValue::from_str(&format!("/v1/teams/{}", team.id)) {
                         answer.headers_mut().insert(header::LOCATION, v);
@@ -196,18 +196,18 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 Route::Edit(id) => {
                     admins_only(&caller, "change teams")?;
                     let edit: TeamEdit = json_body(req)?;
-                    Ok(ok(&use_cases::edit(store, org, &id, &edit, now).await?))
+                    Ok(ok(&use_cases::edit(store, org, &id, &edit, &caller.audit_actor(), now).await?))
                 }
                 Route::Hours(id) => Ok(ok(&use_cases::business_hours(store, org, &id).await?)),
                 Route::SaveHours(id) => {
                     admins_only(&caller, "set business hours")?;
                     let input: BusinessHoursInput = json_body(req)?;
-                    Ok(ok(&use_cases::save_business_hours(store, org, &id, &input, &caller.user_id, now).await?))
+                    Ok(ok(&use_cases::save_business_hours(store, org, &id, &input, &caller.audit_actor(), now).await?))
                 }
                 Route::CreateAgent => {
                     admins_only(&caller, "add agents")?;
                     let input: AgentInput = json_body(req)?;
-                    let agent = use_cases::create_agent(store, org, input, now).await?;
+                    let agent = use_cases::create_agent(store, org, input, &caller.audit_actor(), now).await?;
                     let mut answer = json(StatusCode::CREATED, &agent);
                     if let Ok(v) = HeaderValue::from_str(&format!("/v1/agents/{}", agent.id)) {
                         answer.headers_mut().insert(header::LOCATION, v);
@@ -218,7 +218,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 Route::EditAgent(id) => {
                     admins_only(&caller, "change agents")?;
                     let edit: AgentEdit = json_body(req)?;
-                    Ok(ok(&use_cases::edit_agent(&deps.routing_ports(), org, &id, &edit, now).await?))
+                    Ok(ok(&use_cases::edit_agent(&deps.routing_ports(), org, &id, &edit, &caller.audit_actor(), now).await?))
                 }
                 Route::MyAvailability => {
                     let input: AvailabilityInput = json_body(req)?;
@@ -228,7 +228,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 Route::CreatePolicy => {
                     admins_only(&caller, "create SLA policies")?;
                     let input: SlaPolicyInput = json_body(req)?;
-                    let policy = sla::create(&deps.sla_ports(), org, input, now).await?;
+                    let policy = sla::create(&deps.sla_ports(), org, input, &caller.audit_actor(), now).await?;
                     let mut answer = json(StatusCode::CREATED, &policy);
                     if let Ok(v) = HeaderValue::from_str(&format!("/v1/sla-policies/{}", policy.id)) {
                         answer.headers_mut().insert(header::LOCATION, v);
@@ -239,11 +239,11 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 Route::EditPolicy(id) => {
                     admins_only(&caller, "change SLA policies")?;
                     let edit: SlaPolicyEdit = json_body(req)?;
-                    Ok(ok(&sla::edit(&deps.sla_ports(), org, &id, &edit).await?))
+                    Ok(ok(&sla::edit(&deps.sla_ports(), org, &id, &edit, &caller.audit_actor(), now).await?))
                 }
                 Route::DeletePolicy(id) => {
                     admins_only(&caller, "delete SLA policies")?;
-                    sla::delete(store, org, &id).await?;
+                    sla::delete(store, org, &id, &caller.audit_actor(), now).await?;
                     Ok(no_content())
                 }
                 Route::List | Route::HoursStatus(_) | Route::Agents | Route::Compliance => Err(AppError::NotFound("route")),

@@ -663,9 +663,9 @@ pub async fn a_team_is_created_once_listed_in_pages_and_saved_over_the_version_r
     let input = |name: &str| TeamInput { name: name.into(), description: None, auto_assign: false, after_hours_reply: None };
     let teams: Vec<Team> = ["Billing", "Sales", "Support"].iter().enumerate().map(|(i, n)| Team::new(format!("01TEAM{i}"), ORG, input(n), t(i as i64)).unwrap()).collect();
     for team in &teams {
-        assert_eq!(s.create_team(team).await.unwrap(), Written::Stored);
+        assert_eq!(s.create_team(team, None).await.unwrap(), Written::Stored);
     }
-    assert_eq!(s.create_team(&teams[0]).await.unwrap(), Written::AlreadyThere, "an id is created once");
+    assert_eq!(s.create_team(&teams[0], None).await.unwrap(), Written::AlreadyThere, "an id is created once");
     let first = s.teams(ORG, &PageRequest { limit: 2, cursor: None }).await.unwrap();
     assert_eq!(first.items.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["Billing", "Sales"]);
     let rest = s.teams(ORG, &PageRequest { limit: 2, cursor: first.next_cursor.clone() }).await.unwrap();
@@ -674,13 +674,13 @@ pub async fn a_team_is_created_once_listed_in_pages_and_saved_over_the_version_r
     assert_eq!(s.team(OTHER, &teams[0].id).await.unwrap(), None);
     // Saved over the version read: once; the same version again writes nothing.
     let edited = teams[0].edited(&TeamEdit { name: Some("Refunds".into()), ..Default::default() }, t(5)).unwrap();
-    assert_eq!(s.save_team(&edited).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_team(&edited, None).await.unwrap(), Written::Stored);
     let stale = teams[0].edited(&TeamEdit { name: Some("Lost".into()), ..Default::default() }, t(6)).unwrap();
-    assert_eq!(s.save_team(&stale).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.save_team(&stale, None).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.team(ORG, &teams[0].id).await.unwrap(), Some(edited));
     // An edit of a team that does not exist creates nothing.
     let ghost = Team { id: "01GHOST".into(), version: 2, ..teams[1].clone() };
-    assert_eq!(s.save_team(&ghost).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.save_team(&ghost, None).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.team(ORG, "01GHOST").await.unwrap(), None);
 }
 
@@ -696,10 +696,10 @@ pub async fn business_hours_are_saved_over_the_version_read_per_team<S: Stores +
         updated_by: Some("admin-1".into()),
     };
     assert_eq!(s.business_hours(ORG, "01TEAM").await.unwrap(), None);
-    assert_eq!(s.save_business_hours(&hours(2, "09:00")).await.unwrap(), Written::AlreadyThere, "version 2 needs a version 1");
-    assert_eq!(s.save_business_hours(&hours(1, "09:00")).await.unwrap(), Written::Stored);
-    assert_eq!(s.save_business_hours(&hours(1, "10:00")).await.unwrap(), Written::AlreadyThere, "version 1 is taken");
-    assert_eq!(s.save_business_hours(&hours(2, "08:00")).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_business_hours(&hours(2, "09:00"), None).await.unwrap(), Written::AlreadyThere, "version 2 needs a version 1");
+    assert_eq!(s.save_business_hours(&hours(1, "09:00"), None).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_business_hours(&hours(1, "10:00"), None).await.unwrap(), Written::AlreadyThere, "version 1 is taken");
+    assert_eq!(s.save_business_hours(&hours(2, "08:00"), None).await.unwrap(), Written::Stored);
     assert_eq!(s.business_hours(ORG, "01TEAM").await.unwrap(), Some(hours(2, "08:00")));
     assert_eq!(s.business_hours(OTHER, "01TEAM").await.unwrap(), None);
     assert_eq!(s.business_hours(ORG, "01OTHER").await.unwrap(), None);
@@ -723,21 +723,40 @@ fn with_sla_clock(c: &Conversation, policy: &crate::domain::sla::SlaPolicy, at: 
 
 pub async fn sla_policies_are_created_once_saved_over_the_version_read_and_deleted<S: Stores + ?Sized>(s: &S) {
     let (first, second) = (sla_policy(ORG, "01POLICYA"), sla_policy(ORG, "01POLICYB"));
-    assert_eq!(s.create_sla_policy(&second).await.unwrap(), Written::Stored);
-    assert_eq!(s.create_sla_policy(&first).await.unwrap(), Written::Stored);
-    assert_eq!(s.create_sla_policy(&first).await.unwrap(), Written::AlreadyThere, "an id is created once");
+    assert_eq!(s.create_sla_policy(&second, None).await.unwrap(), Written::Stored);
+    assert_eq!(s.create_sla_policy(&first, None).await.unwrap(), Written::Stored);
+    assert_eq!(s.create_sla_policy(&first, None).await.unwrap(), Written::AlreadyThere, "an id is created once");
     assert_eq!(s.sla_policies(ORG).await.unwrap().iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["01POLICYA", "01POLICYB"], "by id");
     assert_eq!(s.sla_policies_cached(ORG).await.unwrap().len(), 2, "a write is seen by the cache of whoever made it");
     assert!(s.sla_policies(OTHER).await.unwrap().is_empty());
     assert_eq!(s.sla_policy(OTHER, "01POLICYA").await.unwrap(), None);
     let edited = first.edited(&crate::domain::sla::SlaPolicyEdit { name: Some("Renamed".into()), ..Default::default() }).unwrap();
-    assert_eq!(s.save_sla_policy(&edited).await.unwrap(), Written::Stored);
-    assert_eq!(s.save_sla_policy(&edited).await.unwrap(), Written::AlreadyThere, "version 2 is taken");
+    assert_eq!(s.save_sla_policy(&edited, None).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_sla_policy(&edited, None).await.unwrap(), Written::AlreadyThere, "version 2 is taken");
     assert_eq!(s.sla_policy(ORG, "01POLICYA").await.unwrap(), Some(edited));
-    assert_eq!(s.delete_sla_policy(OTHER, "01POLICYA").await.unwrap(), Written::AlreadyThere, "another organisation's is not found");
-    assert_eq!(s.delete_sla_policy(ORG, "01POLICYA").await.unwrap(), Written::Stored);
-    assert_eq!(s.delete_sla_policy(ORG, "01POLICYA").await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.delete_sla_policy(OTHER, "01POLICYA", None).await.unwrap(), Written::AlreadyThere, "another organisation's is not found");
+    assert_eq!(s.delete_sla_policy(ORG, "01POLICYA", None).await.unwrap(), Written::Stored);
+    assert_eq!(s.delete_sla_policy(ORG, "01POLICYA", None).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.sla_policies_cached(ORG).await.unwrap().iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["01POLICYB"]);
+
+    // A staff change's entry is stored with it, both or neither (`docs/audit.md`).
+    let by = AuditActor { user_id: "admin-1".into(), role: "admin".into() };
+    let fields = ["name"];
+    let entries = async || s.audit_entries(ORG, &AuditQuery::default(), &page(10, None)).await.unwrap().items;
+    let third = sla_policy(ORG, "01POLICYC");
+    let created = by.change(t(7), ORG, (AuditEntity::SlaPolicy, "01POLICYC"), "create", &fields, None, Some(&third)).unwrap();
+    assert_eq!(s.create_sla_policy(&third, Some(&created)).await.unwrap(), Written::Stored);
+    let renamed = third.edited(&crate::domain::sla::SlaPolicyEdit { name: Some("Renamed".into()), ..Default::default() }).unwrap();
+    let edit = by.change(t(8), ORG, (AuditEntity::SlaPolicy, "01POLICYC"), "update", &fields, Some(&third), Some(&renamed)).unwrap();
+    assert_eq!(s.save_sla_policy(&renamed, Some(&edit)).await.unwrap(), Written::Stored);
+    let stale = by.change(t(9), ORG, (AuditEntity::SlaPolicy, "01POLICYC"), "update", &fields, Some(&third), Some(&renamed)).unwrap();
+    assert_eq!(s.save_sla_policy(&renamed, Some(&stale)).await.unwrap(), Written::AlreadyThere, "version 2 is taken");
+    let missing = by.change(t(9), ORG, (AuditEntity::SlaPolicy, "01POLICYA"), "delete", &fields, Some(&first), None).unwrap();
+    assert_eq!(s.delete_sla_policy(ORG, "01POLICYA", Some(&missing)).await.unwrap(), Written::AlreadyThere, "deleted before");
+    let deleted = by.change(t(10), ORG, (AuditEntity::SlaPolicy, "01POLICYC"), "delete", &fields, Some(&renamed), None).unwrap();
+    assert_eq!(s.delete_sla_policy(ORG, "01POLICYC", Some(&deleted)).await.unwrap(), Written::Stored);
+    assert_eq!(s.sla_policy(ORG, "01POLICYC").await.unwrap(), None);
+    assert_eq!(entries().await, [deleted, edit, created], "newest first; the refused writes left none");
 }
 
 pub async fn the_sla_deadline_index_holds_open_conversations_at_their_next_step<S: Stores + ?Sized>(s: &S) {
@@ -772,12 +791,12 @@ async fn stored_agent<S: Stores + ?Sized>(s: &S, id: &str, capacity: u32, online
     use crate::domain::agent::{Agent, AgentInput, Availability};
     let input = AgentInput { user_id: id.into(), name: id.into(), team_ids: vec!["t1".into()], skills: Default::default(), languages: vec![], capacity };
     let agent = Agent::new(ORG, input, t(0)).unwrap();
-    assert_eq!(s.create_agent(&agent).await.unwrap(), Written::Stored);
+    assert_eq!(s.create_agent(&agent, None).await.unwrap(), Written::Stored);
     if !online {
         return agent;
     }
     let online = agent.with_availability(Availability::Online, t(0)).unwrap();
-    assert_eq!(s.save_agent(&online).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_agent(&online, None).await.unwrap(), Written::Stored);
     online
 }
 
@@ -825,7 +844,7 @@ pub async fn an_assignment_takes_a_place_only_online_and_below_capacity_all_or_n
     assert_eq!(s.save_assignment(&next, &changes, &events).await.unwrap(), AssignmentWrite::Stored);
     assert_eq!(s.agent(ORG, "ana").await.unwrap().unwrap().open_count, 2);
     let edit = crate::domain::agent::AgentEdit { capacity: Some(9), ..Default::default() };
-    assert_eq!(s.save_agent(&before_edit.edited(&edit, t(4)).unwrap()).await.unwrap(), Written::AlreadyThere, "the counter is not put back");
+    assert_eq!(s.save_agent(&before_edit.edited(&edit, t(4)).unwrap(), None).await.unwrap(), Written::AlreadyThere, "the counter is not put back");
     // No such agent: refused even over capacity (no agent is created by a counter).
     let third = queued_conversation(s, "c-r3", t(3)).await;
     let (next, changes, events) = assigned(&third, "ghost", Hold::OverCapacity);
@@ -1590,8 +1609,11 @@ async fn decision<S: Stores + ?Sized>(s: &S) -> (Action, DecisionWrite) {
         bubble_shown: true,
         conversation: next_version(&c),
         event: NewEvent { dedupe_key: None, ..NewEvent::new(ORG, EventKind::ActionDecided, t(2), json!({ "action_id": "A1" }), "") },
+        audit: None,
     };
-    (pending, write)
+    let by = AuditActor { user_id: "agent-1".into(), role: "agent".into() };
+    let audit = by.change(t(2), ORG, (AuditEntity::Action, "A1"), "decide", &["status"], Some(&pending), Some(&write.action));
+    (pending, DecisionWrite { audit, ..write })
 }
 
 pub async fn a_decision_is_saved_all_or_nothing<S: Stores + ?Sized>(s: &S) {
@@ -1616,6 +1638,7 @@ pub async fn a_decision_is_saved_all_or_nothing<S: Stores + ?Sized>(s: &S) {
     let feed = s.events_after(ORG, 0, 10).await.unwrap();
     assert_eq!(feed.iter().map(|e| (e.seq, e.kind)).collect::<Vec<_>>(), [(1, EventKind::ActionDecided)]);
     assert!(ids(&s.queued_between(t(0), t(10), 10).await.unwrap(), |m| &m.id).contains(&"ANSWER".to_string()));
+    assert_eq!(s.audit_entries(ORG, &AuditQuery::default(), &page(10, None)).await.unwrap().items, [write.audit.clone().unwrap()], "the decision's entry, in its transaction");
 
     // A second decision on the pending version read before: nothing is written.
     let mut again = write.clone();
@@ -1633,6 +1656,7 @@ pub async fn a_decision_over_a_changed_conversation_writes_nothing_but_a_void_ev
     assert_eq!(s.action_with_response(ORG, "A1").await.unwrap(), (Some(pending.clone()), None));
     assert_eq!(s.message(ORG, "C1", "ANSWER").await.unwrap(), None);
     assert_eq!(s.message(ORG, "C1", "NOTE").await.unwrap(), None);
+    assert!(s.audit_entries(ORG, &AuditQuery::default(), &page(10, None)).await.unwrap().items.is_empty(), "no entry without its change");
     let bubble = s.message(ORG, "C1", &pending.request_message_id).await.unwrap().unwrap();
     assert_eq!(bubble.content.unwrap()["status"], "pending");
     // The feed number it took is filled, so readers do not wait for it.

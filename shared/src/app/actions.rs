@@ -19,6 +19,7 @@ use crate::domain::action::{
     Action, ActionResponse, ActionStatus, Actor, DecisionOutcome, DecisionRequest, NewAction, decide as decide_rule,
     is_built_in, response_key,
 };
+use crate::domain::audit::{AuditActor, AuditEntity};
 use crate::domain::conversation::Conversation;
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::{IdempotencyKey, new_id, stable_id};
@@ -33,6 +34,10 @@ use crate::ports::{
 };
 
 use super::delivery::{enqueue, keyed_reply_id, outbound_message};
+
+/// What the audit trail records of a decision: the status and the decision (who, reply text, an
+/// edit's changes with the details before) and the details an edit changed.
+const AUDITED_FIELDS: [&str; 3] = ["status", "details", "decision"];
 
 /// Everything the action use cases touch.
 pub struct ActionPorts<'a> {
@@ -235,8 +240,11 @@ pub async fn list(actions: &dyn ActionStore, org_id: &str, filter: &ActionFilter
 /// then the answer's job for reply-sender. The same decision again answers the action as it is
 /// (and queues its answer again if it was never sent: the first request may have died between
 /// its transaction and its job); a different one answers 409 with the current status.
-pub async fn decide(ports: &ActionPorts<'_>, org_id: &str, action_id: &str, request: &DecisionRequest, by: Actor, now: DateTime<Utc>) -> Result<Action> {
+/// `role` is the decider's (from their token), for the audit trail's entry of the decision.
+pub async fn decide(ports: &ActionPorts<'_>, org_id: &str, action_id: &str, request: &DecisionRequest, by: Actor, role: &str, now: DateTime<Utc>) -> Result<Action> {
     let by = &by;
+    let auditor = AuditActor { user_id: by.id.clone(), role: role.to_string() };
+    let auditor = &auditor;
     retry_lost_updates("action", |_| async move {
         let action = ports.actions.action(org_id, action_id).await?.ok_or(Error::NotFound("action"))?;
         let decided = match decide_rule(&action, request, by.clone(), now)? {
@@ -247,7 +255,8 @@ pub async fn decide(ports: &ActionPorts<'_>, org_id: &str, action_id: &str, requ
             DecisionOutcome::Decide(decided) => *decided,
         };
         let context = ports.actions.decision_context(&decided).await?;
-        let write = decision_write(decided, context)?;
+        let audit = auditor.change(now, org_id, (AuditEntity::Action, action_id), "decide", &AUDITED_FIELDS, Some(&action), Some(&decided));
+        let write = DecisionWrite { audit, ..decision_write(decided, context)? };
         match ports.actions.save_decision(&write).await? {
             Written::Stored => {
                 enqueue(ports.outbox, &write.answer).await?;
@@ -324,7 +333,7 @@ fn decision_write(mut action: Action, context: DecisionContext) -> Result<Decisi
         }),
         format!("action.decided#{}", action.id),
     );
-    Ok(DecisionWrite { action, response, answer, note, bubble_shown: context.bubble_shown, conversation, event })
+    Ok(DecisionWrite { action, response, answer, note, bubble_shown: context.bubble_shown, conversation, event, audit: None })
 }
 
 // --- answer templates -----------------------------------------------------------------------------

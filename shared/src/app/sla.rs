@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tracing::{info, warn};
 
+use crate::domain::audit::{AuditActor, AuditEntity};
 use crate::domain::business_hours::BusinessCalendar;
 use crate::domain::conversation::Conversation;
 use crate::domain::deadline_index;
@@ -47,13 +48,17 @@ pub async fn get(store: &dyn SlaStore, org_id: &str, id: &str) -> Result<SlaPoli
     store.sla_policy(org_id, id).await?.ok_or(Error::NotFound("SLA policy"))
 }
 
-pub async fn create(ports: &SlaPorts<'_>, org_id: &str, input: SlaPolicyInput, now: DateTime<Utc>) -> Result<SlaPolicy> {
+/// What the audit trail records of a policy.
+const AUDITED_FIELDS: [&str; 7] = ["name", "team_id", "priority", "targets", "counted_in", "warning_percent", "escalation"];
+
+pub async fn create(ports: &SlaPorts<'_>, org_id: &str, input: SlaPolicyInput, by: &AuditActor, now: DateTime<Utc>) -> Result<SlaPolicy> {
     let policy = SlaPolicy::new(new_id(now), org_id, input)?;
     check_teams(ports, &policy).await?;
     if ports.sla.sla_policies(org_id).await?.len() >= MAX_POLICIES {
         return Err(Error::invalid("name", format!("an organisation keeps at most {MAX_POLICIES} policies")));
     }
-    match ports.sla.create_sla_policy(&policy).await? {
+    let audit = by.change(now, org_id, (AuditEntity::SlaPolicy, &policy.id), "create", &AUDITED_FIELDS, None, Some(&policy));
+    match ports.sla.create_sla_policy(&policy, audit.as_ref()).await? {
         Written::Stored => Ok(policy),
         Written::AlreadyThere => Err(Error::LostUpdate("SLA policy")),
     }
@@ -62,11 +67,13 @@ pub async fn create(ports: &SlaPorts<'_>, org_id: &str, input: SlaPolicyInput, n
 /// Applies `edit` over what is stored (with a `version`, only over that one: 409 otherwise).
 /// Conversations take the new version when their policy is next evaluated (a team or priority
 /// change); running clocks keep the deadlines they were given.
-pub async fn edit(ports: &SlaPorts<'_>, org_id: &str, id: &str, edit: &SlaPolicyEdit) -> Result<SlaPolicy> {
+pub async fn edit(ports: &SlaPorts<'_>, org_id: &str, id: &str, edit: &SlaPolicyEdit, by: &AuditActor, now: DateTime<Utc>) -> Result<SlaPolicy> {
     retry_lost_updates("SLA policy", |_| async move {
-        let edited = get(ports.sla, org_id, id).await?.edited(edit)?;
+        let before = get(ports.sla, org_id, id).await?;
+        let edited = before.edited(edit)?;
         check_teams(ports, &edited).await?;
-        match ports.sla.save_sla_policy(&edited).await? {
+        let audit = by.change(now, org_id, (AuditEntity::SlaPolicy, id), "update", &AUDITED_FIELDS, Some(&before), Some(&edited));
+        match ports.sla.save_sla_policy(&edited, audit.as_ref()).await? {
             Written::Stored => Ok(edited),
             Written::AlreadyThere => Err(Error::LostUpdate("SLA policy")),
         }
@@ -74,8 +81,11 @@ pub async fn edit(ports: &SlaPorts<'_>, org_id: &str, id: &str, edit: &SlaPolicy
     .await
 }
 
-pub async fn delete(store: &dyn SlaStore, org_id: &str, id: &str) -> Result<()> {
-    match store.delete_sla_policy(org_id, id).await? {
+/// Deletes the policy with the entry of what it was (404 when there is none).
+pub async fn delete(store: &dyn SlaStore, org_id: &str, id: &str, by: &AuditActor, now: DateTime<Utc>) -> Result<()> {
+    let before = get(store, org_id, id).await?;
+    let audit = by.change(now, org_id, (AuditEntity::SlaPolicy, id), "delete", &AUDITED_FIELDS, Some(&before), None);
+    match store.delete_sla_policy(org_id, id, audit.as_ref()).await? {
         Written::Stored => Ok(()),
         Written::AlreadyThere => Err(Error::NotFound("SLA policy")),
     }

@@ -58,7 +58,7 @@ impl Staff {
 /// The audit entry of a staff change from `before` to `after` (`None` if no audited field moved).
 fn audit_of(by: &Staff, operation: &str, before: &SupportTicket, after: &SupportTicket, at: DateTime<Utc>) -> Option<AuditEntry> {
     let fields = &crate::domain::support::AUDITED_FIELDS;
-    AuditEntry::of_change(new_id(at), &after.org_id, at, &by.actor(), AuditEntity::Ticket, &after.id, operation, fields, Some(before), Some(after))
+    by.actor().change(at, &after.org_id, (AuditEntity::Ticket, &after.id), operation, fields, Some(before), Some(after))
 }
 
 /// Tells the dashboard feed (`ticket.opened`, `ticket.answered`, `ticket.closed`), once per

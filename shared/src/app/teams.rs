@@ -5,15 +5,23 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::agent::{Agent, AgentEdit, AgentInput, Availability};
+use crate::domain::audit::{AuditActor, AuditEntity};
 use crate::domain::ids::new_id;
 use crate::domain::team::{BusinessHoursInput, HoursStatus, StoredBusinessHours, Team, TeamEdit, TeamInput};
 use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
 use crate::ports::{Page, PageRequest, TeamStore, Written};
 
-pub async fn create(store: &dyn TeamStore, org_id: &str, input: TeamInput, now: DateTime<Utc>) -> Result<Team> {
+/// What the audit trail records of a team, of its hours and of an agent (an agent's own
+/// availability and routing's counters are not staff edits: not audited).
+const TEAM_FIELDS: [&str; 4] = ["name", "description", "auto_assign", "after_hours_reply"];
+const HOURS_FIELDS: [&str; 1] = ["hours"];
+const AGENT_FIELDS: [&str; 5] = ["name", "team_ids", "skills", "languages", "capacity"];
+
+pub async fn create(store: &dyn TeamStore, org_id: &str, input: TeamInput, by: &AuditActor, now: DateTime<Utc>) -> Result<Team> {
     let team = Team::new(new_id(now), org_id, input, now)?;
-    match store.create_team(&team).await? {
+    let audit = by.change(now, org_id, (AuditEntity::Team, &team.id), "create", &TEAM_FIELDS, None, Some(&team));
+    match store.create_team(&team, audit.as_ref()).await? {
         Written::Stored => Ok(team),
         // A fresh ULID taken: nothing was written, the caller can post again.
         Written::AlreadyThere => Err(Error::LostUpdate("team")),
@@ -30,11 +38,12 @@ pub async fn list(store: &dyn TeamStore, org_id: &str, page: &PageRequest) -> Re
 
 /// Applies `edit` over what is stored: with a `version`, only over that version (409 otherwise);
 /// without one, over whatever is stored, read again when a concurrent edit lands first.
-pub async fn edit(store: &dyn TeamStore, org_id: &str, team_id: &str, edit: &TeamEdit, now: DateTime<Utc>) -> Result<Team> {
+pub async fn edit(store: &dyn TeamStore, org_id: &str, team_id: &str, edit: &TeamEdit, by: &AuditActor, now: DateTime<Utc>) -> Result<Team> {
     retry_lost_updates("team", |_| async move {
         let team = get(store, org_id, team_id).await?;
         let edited = team.edited(edit, now)?;
-        match store.save_team(&edited).await? {
+        let audit = by.change(now, org_id, (AuditEntity::Team, team_id), "update", &TEAM_FIELDS, Some(&team), Some(&edited));
+        match store.save_team(&edited, audit.as_ref()).await? {
             Written::Stored => Ok(edited),
             Written::AlreadyThere => Err(Error::LostUpdate("team")),
         }
@@ -49,12 +58,13 @@ pub async fn business_hours(store: &dyn TeamStore, org_id: &str, team_id: &str) 
 }
 
 /// Replaces the team's hours, validated (422 names the field), over the version the caller read.
-pub async fn save_business_hours(store: &dyn TeamStore, org_id: &str, team_id: &str, input: &BusinessHoursInput, by: &str, now: DateTime<Utc>) -> Result<StoredBusinessHours> {
+pub async fn save_business_hours(store: &dyn TeamStore, org_id: &str, team_id: &str, input: &BusinessHoursInput, by: &AuditActor, now: DateTime<Utc>) -> Result<StoredBusinessHours> {
     let hours = input.hours();
     hours.calendar()?;
-    get(store, org_id, team_id).await?;
-    let stored = StoredBusinessHours { org_id: org_id.into(), team_id: team_id.into(), hours, version: input.version + 1, updated_at: Some(now), updated_by: Some(by.into()) };
-    match store.save_business_hours(&stored).await? {
+    let before = business_hours(store, org_id, team_id).await?;
+    let stored = StoredBusinessHours { org_id: org_id.into(), team_id: team_id.into(), hours, version: input.version + 1, updated_at: Some(now), updated_by: Some(by.user_id.clone()) };
+    let audit = by.change(now, org_id, (AuditEntity::Team, team_id), "business_hours", &HOURS_FIELDS, Some(&before), Some(&stored));
+    match store.save_business_hours(&stored, audit.as_ref()).await? {
         Written::Stored => Ok(stored),
         Written::AlreadyThere => {
             let current = store.business_hours(org_id, team_id).await?.map(|h| h.version).unwrap_or(0);
@@ -82,10 +92,11 @@ async fn teams_exist(store: &dyn TeamStore, org_id: &str, team_ids: &[String]) -
 }
 
 /// Registers a user of the organisation as an agent (offline until they say otherwise).
-pub async fn create_agent(store: &dyn TeamStore, org_id: &str, input: AgentInput, now: DateTime<Utc>) -> Result<Agent> {
+pub async fn create_agent(store: &dyn TeamStore, org_id: &str, input: AgentInput, by: &AuditActor, now: DateTime<Utc>) -> Result<Agent> {
     let agent = Agent::new(org_id, input, now)?;
     teams_exist(store, org_id, &agent.team_ids).await?;
-    match store.create_agent(&agent).await? {
+    let audit = by.change(now, org_id, (AuditEntity::Agent, &agent.id), "create", &AGENT_FIELDS, None, Some(&agent));
+    match store.create_agent(&agent, audit.as_ref()).await? {
         Written::Stored => Ok(agent),
         Written::AlreadyThere => Err(Error::conflict("the user is an agent already: change them with PATCH", "exists")),
     }
@@ -109,7 +120,7 @@ pub async fn agents(store: &dyn TeamStore, org_id: &str, team_id: Option<&str>, 
 /// An online agent left with free places (a raised capacity, a new team or skill) takes the
 /// longest waiting conversations they now may, as coming online does; a lowered capacity keeps
 /// what they have.
-pub async fn edit_agent(ports: &crate::app::routing::RoutingPorts<'_>, org_id: &str, user_id: &str, edit: &AgentEdit, now: DateTime<Utc>) -> Result<Agent> {
+pub async fn edit_agent(ports: &crate::app::routing::RoutingPorts<'_>, org_id: &str, user_id: &str, edit: &AgentEdit, by: &AuditActor, now: DateTime<Utc>) -> Result<Agent> {
     let store = ports.teams;
     if let Some(teams) = &edit.team_ids {
         teams_exist(store, org_id, teams).await?;
@@ -117,7 +128,8 @@ pub async fn edit_agent(ports: &crate::app::routing::RoutingPorts<'_>, org_id: &
     let edited = retry_lost_updates("agent", |_| async move {
         let current = agent(store, org_id, user_id).await?;
         let edited = current.edited(edit, now)?;
-        match store.save_agent(&edited).await? {
+        let audit = by.change(now, org_id, (AuditEntity::Agent, user_id), "update", &AGENT_FIELDS, Some(&current), Some(&edited));
+        match store.save_agent(&edited, audit.as_ref()).await? {
             Written::Stored => Ok(edited),
             Written::AlreadyThere => Err(Error::LostUpdate("agent")),
         }
@@ -141,7 +153,7 @@ pub async fn set_availability(ports: &crate::app::routing::RoutingPorts<'_>, org
     let saved = retry_lost_updates("agent", |_| async move {
         let current = agent(store, org_id, user_id).await?;
         let Some(changed) = current.with_availability(availability, now) else { return Ok(current) };
-        match store.save_agent(&changed).await? {
+        match store.save_agent(&changed, None).await? {
             Written::Stored => Ok(changed),
             Written::AlreadyThere => Err(Error::LostUpdate("agent")),
         }

@@ -80,6 +80,33 @@ pub struct AuditActor {
     pub role: String,
 }
 
+impl AuditActor {
+    /// The entry of this actor's change of one entity from `before` to `after` (`None` for a
+    /// creation or a deletion), keeping the listed business `fields` that differ; `None` when none
+    /// moved. Every audited write path builds its entry with this one call and hands it to the
+    /// store with the change (`docs/audit.md`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn change<T: Serialize>(
+        &self,
+        at: DateTime<Utc>,
+        org_id: &str,
+        entity: (AuditEntity, &str),
+        operation: &str,
+        fields: &[&str],
+        before: Option<&T>,
+        after: Option<&T>,
+    ) -> Option<AuditEntry> {
+        AuditEntry::of_change(crate::domain::ids::new_id(at), org_id, at, self, entity.0, entity.1, operation, fields, before, after)
+    }
+
+    /// The entry of a customer's erasure: only *that* the customer was erased, never what.
+    pub fn erasure(&self, at: DateTime<Utc>, org_id: &str, customer_id: &str) -> AuditEntry {
+        let erased = |v: bool| serde_json::json!({ "erased": v });
+        self.change(at, org_id, (AuditEntity::Customer, customer_id), "erase", &["erased"], Some(&erased(false)), Some(&erased(true)))
+            .expect("erased moves from false to true")
+    }
+}
+
 /// One field's move.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldChange {
@@ -232,6 +259,18 @@ mod tests {
         assert_eq!(AuditEntry::of_change("E2".into(), "o", at, &admin(), AuditEntity::Ticket, "T1", "assign", &fields, Some(&before), Some(&before)), None);
         let created = changed_fields(&["status"], None, Some(&after));
         assert_eq!(created["status"], FieldChange { before: Value::Null, after: json!("OPEN") });
+    }
+
+    #[test]
+    fn an_erasure_says_only_that_the_customer_was_erased() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 6, 10, 0, 0).unwrap();
+        let e = admin().erasure(at, "o", "C1");
+        assert_eq!((e.entity_type, e.entity_id.as_str(), e.operation.as_str()), (AuditEntity::Customer, "C1", "erase"));
+        assert_eq!(e.changes.len(), 1);
+        assert_eq!(e.changes["erased"], FieldChange { before: json!(false), after: json!(true) });
+        let created = admin().change(at, "o", (AuditEntity::Team, "T1"), "create", &["name"], None, Some(&json!({"name": "Sales"}))).unwrap();
+        assert_eq!(created.changes["name"], FieldChange { before: Value::Null, after: json!("Sales") });
+        assert_eq!(created.actor, admin());
     }
 
     #[test]

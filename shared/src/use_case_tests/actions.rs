@@ -84,9 +84,9 @@ async fn an_idempotency_key_reused_with_another_request_creates_no_action() {
 async fn approving_answers_the_customer_once_however_often_it_is_repeated() {
     let w = World::new().with_channel(None).await;
     let (c, action) = given_action(&w).await;
-    let decided = decide(&ports(&w), ORG, &action.id, &approve(), agent(), t(2)).await.unwrap();
+    let decided = decide(&ports(&w), ORG, &action.id, &approve(), agent(), "agent", t(2)).await.unwrap();
     assert_eq!((decided.status, decided.version), (ActionStatus::Approved, action.version + 1));
-    let again = decide(&ports(&w), ORG, &action.id, &approve(), agent(), t(3)).await.unwrap();
+    let again = decide(&ports(&w), ORG, &action.id, &approve(), agent(), "agent", t(3)).await.unwrap();
     assert_eq!(again, decided);
     // THEN one answer, queued once, with its record; one note; one decided event
     let answer_id = decided.response_message_id.clone().expect("an answer");
@@ -106,10 +106,10 @@ async fn approving_answers_the_customer_once_however_often_it_is_repeated() {
 async fn a_different_decision_after_one_is_409_with_the_current_status() {
     let w = World::new().with_channel(None).await;
     let (_, action) = given_action(&w).await;
-    let edited = decide(&ports(&w), ORG, &action.id, &edit(), agent(), t(2)).await.unwrap();
+    let edited = decide(&ports(&w), ORG, &action.id, &edit(), agent(), "agent", t(2)).await.unwrap();
     assert_eq!(edited.details["amount"], 20);
-    assert_conflict(decide(&ports(&w), ORG, &action.id, &approve(), agent(), t(3)).await, "edited");
-    assert_conflict(decide(&ports(&w), ORG, &action.id, &deny(), agent(), t(3)).await, "edited");
+    assert_conflict(decide(&ports(&w), ORG, &action.id, &approve(), agent(), "agent", t(3)).await, "edited");
+    assert_conflict(decide(&ports(&w), ORG, &action.id, &deny(), agent(), "agent", t(3)).await, "edited");
     assert_eq!(w.reply_jobs().len(), 1, "only the edit's answer");
     assert_eq!(get(w.store(), ORG, &action.id).await.unwrap().action, edited);
 }
@@ -118,7 +118,7 @@ async fn a_different_decision_after_one_is_409_with_the_current_status() {
 async fn a_denial_sends_its_reply_text() {
     let w = World::new().with_channel(None).await;
     let (c, action) = given_action(&w).await;
-    let denied = decide(&ports(&w), ORG, &action.id, &deny(), agent(), t(2)).await.unwrap();
+    let denied = decide(&ports(&w), ORG, &action.id, &deny(), agent(), "agent", t(2)).await.unwrap();
     assert_eq!(denied.status, ActionStatus::Denied);
     let answer = w.message(&c.id, denied.response_message_id.as_deref().unwrap()).await;
     assert!(answer.text.unwrap().contains("We cannot refund this order."));
@@ -130,19 +130,19 @@ async fn a_lost_answer_job_is_queued_again_by_the_repeated_decision() {
     let w = World::new().with_channel(None).await;
     let (c, action) = given_action(&w).await;
     w.outbox().fail_next_send(Error::backend("sqs", "unavailable"));
-    assert!(decide(&ports(&w), ORG, &action.id, &approve(), agent(), t(2)).await.is_err());
+    assert!(decide(&ports(&w), ORG, &action.id, &approve(), agent(), "agent", t(2)).await.is_err());
     let decided = get(w.store(), ORG, &action.id).await.unwrap().action;
     assert_eq!(decided.status, ActionStatus::Approved, "the transaction committed");
     assert!(w.reply_jobs().is_empty());
     // WHEN the client repeats the decision
-    decide(&ports(&w), ORG, &action.id, &approve(), agent(), t(3)).await.unwrap();
+    decide(&ports(&w), ORG, &action.id, &approve(), agent(), "agent", t(3)).await.unwrap();
     // THEN the answer's job is queued, once
     let jobs = w.reply_jobs();
     assert_eq!(jobs.len(), 1);
     assert_eq!(Some(jobs[0].message_id.clone()), decided.response_message_id);
     // AND once the answer is sent, a repeat queues nothing
     send_reply(&w.deps.sender_ports(), &jobs[0], 1, t(4)).await.unwrap();
-    decide(&ports(&w), ORG, &action.id, &approve(), agent(), t(5)).await.unwrap();
+    decide(&ports(&w), ORG, &action.id, &approve(), agent(), "agent", t(5)).await.unwrap();
     assert!(w.reply_jobs().is_empty());
     let _ = c;
 }
@@ -154,7 +154,7 @@ async fn a_failed_decision_write_leaves_the_action_pending_and_nothing_else() {
     let before = w.messages(&c.id).await;
     let events_before = w.events(ORG).await.len();
     w.store().fail_next("save_decision", Error::backend("dynamodb", "transaction cancelled"));
-    assert!(decide(&ports(&w), ORG, &action.id, &approve(), agent(), t(2)).await.is_err());
+    assert!(decide(&ports(&w), ORG, &action.id, &approve(), agent(), "agent", t(2)).await.is_err());
     assert_eq!(get(w.store(), ORG, &action.id).await.unwrap(), crate::app::actions::ActionView { action: action.clone(), response: None });
     assert_eq!(w.messages(&c.id).await, before, "no answer, no note");
     assert_eq!(w.events(ORG).await.len(), events_before);
@@ -166,7 +166,7 @@ async fn a_decision_that_keeps_losing_answers_lost_update() {
     let w = World::new().with_channel(None).await;
     let (_, action) = given_action(&w).await;
     w.keeps_losing("save_decision", "action");
-    let out = decide(&ports(&w), ORG, &action.id, &approve(), agent(), t(2)).await;
+    let out = decide(&ports(&w), ORG, &action.id, &approve(), agent(), "agent", t(2)).await;
     assert!(matches!(out, Err(Error::LostUpdate("action"))), "{out:?}");
     assert_eq!(get(w.store(), ORG, &action.id).await.unwrap().action.status, ActionStatus::Pending);
 }
@@ -176,7 +176,7 @@ async fn another_organisation_finds_no_action_and_cannot_create_on_the_conversat
     let w = World::new().with_channel(None).await;
     let (c, action) = given_action(&w).await;
     assert_not_found(get(w.store(), OTHER_ORG, &action.id).await, "action");
-    assert_not_found(decide(&ports(&w), OTHER_ORG, &action.id, &approve(), agent(), t(2)).await, "action");
+    assert_not_found(decide(&ports(&w), OTHER_ORG, &action.id, &approve(), agent(), "agent", t(2)).await, "action");
     assert_not_found(create(&ports(&w), OTHER_ORG, agent(), refund(&c), None, t(2)).await, "conversation");
     assert!(w.reply_jobs().is_empty());
 }
@@ -186,7 +186,7 @@ async fn the_answers_delivery_statuses_reach_the_action_once() {
     // GIVEN an approved action whose answer reply-sender sent
     let w = World::new().with_channel(None).await;
     let (c, action) = given_action(&w).await;
-    decide(&ports(&w), ORG, &action.id, &approve(), agent(), t(2)).await.unwrap();
+    decide(&ports(&w), ORG, &action.id, &approve(), agent(), "agent", t(2)).await.unwrap();
     let reply = w.reply_jobs().remove(0);
     send_reply(&w.deps.sender_ports(), &reply, 1, t(3)).await.unwrap();
     let wamid = w.message(&c.id, &reply.message_id).await.wamid.unwrap();

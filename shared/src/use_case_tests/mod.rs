@@ -70,6 +70,11 @@ pub fn request_key(key: &str, request: &str) -> IdempotencyKey {
 }
 
 /// Minutes after a fixed start (the fixtures' day).
+/// The admin the audit trail names for the changes the tests make.
+pub fn admin_actor() -> crate::domain::audit::AuditActor {
+    crate::domain::audit::AuditActor { user_id: "admin-1".into(), role: "admin".into() }
+}
+
 pub fn t(minutes: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 6, 9, 9, 0, 0).unwrap() + Duration::minutes(minutes)
 }

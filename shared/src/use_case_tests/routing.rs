@@ -18,7 +18,7 @@ use crate::ports::{ChannelDirectory, ConversationStore, RoutingStore, TeamStore}
 /// GIVEN a team (auto-assignment as given) that is the default team of the organisation's number.
 async fn given_team(w: &World, auto_assign: bool) -> String {
     let store = &*w.deps.store;
-    let team = teams::create(store, ORG, TeamInput { name: "Billing".into(), description: None, auto_assign, after_hours_reply: None }, t(0)).await.unwrap();
+    let team = teams::create(store, ORG, TeamInput { name: "Billing".into(), description: None, auto_assign, after_hours_reply: None }, &admin_actor(), t(0)).await.unwrap();
     let mut channel = w.store().channel_by_number(NUMBER).await.unwrap().unwrap();
     channel.default_team_id = Some(team.id.clone());
     w.store().put_channel(&channel).await.unwrap();
@@ -36,12 +36,12 @@ async fn given_agent(w: &World, id: &str, team: &str, skills: &[(&str, u8)], cap
         languages: vec![],
         capacity,
     };
-    let agent = teams::create_agent(store, ORG, input, t(0)).await.unwrap();
+    let agent = teams::create_agent(store, ORG, input, &admin_actor(), t(0)).await.unwrap();
     if !online {
         return agent;
     }
     let online = agent.with_availability(Availability::Online, t(0)).unwrap();
-    assert_eq!(store.save_agent(&online).await.unwrap(), crate::ports::Written::Stored);
+    assert_eq!(store.save_agent(&online, None).await.unwrap(), crate::ports::Written::Stored);
     online
 }
 
@@ -96,7 +96,7 @@ async fn required_skills_and_proficiency_decide() {
     let edit = ConversationEdit { required_skills: Some(vec!["Spanish".into(), "refunds".into()]), ..Default::default() };
     let c = update(&w.deps.sla_ports(), &w.deps.routing_ports(), ORG, &c.id, &edit, t(2)).await.unwrap();
     assert_eq!(c.status, ConversationStatus::Queued);
-    teams::edit(&*w.deps.store, ORG, &team, &TeamEdit { auto_assign: Some(true), ..Default::default() }, t(3)).await.unwrap();
+    teams::edit(&*w.deps.store, ORG, &team, &TeamEdit { auto_assign: Some(true), ..Default::default() }, &admin_actor(), t(3)).await.unwrap();
     let routed = route(&w.deps.routing_ports(), c, None, t(4)).await.unwrap();
     // THEN the agent with both, at the best proficiency
     assert_eq!(routed.assignee_id.as_deref(), Some("both_high"));
@@ -153,7 +153,7 @@ async fn a_raised_capacity_takes_from_the_queue_as_coming_online_does() {
     assert_eq!(agent(&w, "ana").await.open_count, 1, "one place");
     // WHEN an admin raises her capacity to 3
     let raise = AgentEdit { capacity: Some(3), ..Default::default() };
-    let ana = teams::edit_agent(&w.deps.routing_ports(), ORG, "ana", &raise, t(10)).await.unwrap();
+    let ana = teams::edit_agent(&w.deps.routing_ports(), ORG, "ana", &raise, &admin_actor(), t(10)).await.unwrap();
     // THEN she takes the two longest waiting at once, and the fourth still waits
     assert_eq!((ana.capacity, ana.open_count), (3, 3));
     let assigned = futures::future::join_all(waiting.iter().map(|c| conversation(&w, &c.id))).await.into_iter().filter(|c| c.assignee_id.as_deref() == Some("ana")).count();
@@ -161,7 +161,7 @@ async fn a_raised_capacity_takes_from_the_queue_as_coming_online_does() {
     assert_eq!(w.store().team_queue(ORG, &team, 10).await.unwrap().len(), 1);
     // AND a lowered capacity keeps what she has
     let lower = AgentEdit { capacity: Some(1), ..Default::default() };
-    assert_eq!(teams::edit_agent(&w.deps.routing_ports(), ORG, "ana", &lower, t(11)).await.unwrap().open_count, 3);
+    assert_eq!(teams::edit_agent(&w.deps.routing_ports(), ORG, "ana", &lower, &admin_actor(), t(11)).await.unwrap().open_count, 3);
     assert_eq!(w.store().team_queue(ORG, &team, 10).await.unwrap().len(), 1);
 }
 
@@ -210,7 +210,7 @@ async fn an_admin_may_assign_over_capacity_an_agent_may_not() {
 async fn a_team_change_queues_it_for_the_new_team_and_frees_the_old_agent() {
     let w = World::new().with_channel(None).await;
     let billing = given_team(&w, true).await;
-    let sales = teams::create(&*w.deps.store, ORG, TeamInput { name: "Sales".into(), description: None, auto_assign: true, after_hours_reply: None }, t(0)).await.unwrap().id;
+    let sales = teams::create(&*w.deps.store, ORG, TeamInput { name: "Sales".into(), description: None, auto_assign: true, after_hours_reply: None }, &admin_actor(), t(0)).await.unwrap().id;
     given_agent(&w, "ana", &billing, &[], 1, true).await;
     given_agent(&w, "sam", &sales, &[], 1, true).await;
     let c = customer_writes(&w, 1).await;
@@ -262,7 +262,7 @@ async fn fifty_conversations_routed_at_once_never_exceed_capacity() {
     }
     let queued: Vec<Conversation> = futures::future::join_all((1..=50).map(|n| customer_writes(&w, n))).await;
     assert!(queued.iter().all(|c| c.status == ConversationStatus::Queued));
-    teams::edit(&*w.deps.store, ORG, &team, &TeamEdit { auto_assign: Some(true), ..Default::default() }, t(60)).await.unwrap();
+    teams::edit(&*w.deps.store, ORG, &team, &TeamEdit { auto_assign: Some(true), ..Default::default() }, &admin_actor(), t(60)).await.unwrap();
     let store = w.store_arc();
     let tasks: Vec<_> = queued
         .into_iter()

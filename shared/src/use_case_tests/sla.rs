@@ -40,8 +40,8 @@ fn clock_at(w: &World, at: DateTime<Utc>) {
 /// 10 minutes over: priority up, to `escalate_to`'s queue.
 async fn given_team_with_policy(w: &World, counted_in: CountedIn) -> (String, String, String) {
     let store = &*w.deps.store;
-    let team = teams::create(store, ORG, TeamInput { name: "Billing".into(), description: None, auto_assign: false, after_hours_reply: None }, t(0)).await.unwrap();
-    let escalate_to = teams::create(store, ORG, TeamInput { name: "Supervisors".into(), description: None, auto_assign: false, after_hours_reply: None }, t(0)).await.unwrap();
+    let team = teams::create(store, ORG, TeamInput { name: "Billing".into(), description: None, auto_assign: false, after_hours_reply: None }, &admin_actor(), t(0)).await.unwrap();
+    let escalate_to = teams::create(store, ORG, TeamInput { name: "Supervisors".into(), description: None, auto_assign: false, after_hours_reply: None }, &admin_actor(), t(0)).await.unwrap();
     let hours = BusinessHoursInput {
         time_zone: "UTC".into(),
         weekly: WeeklyHours::weekdays(&[OpenWindow::new("09:00", "17:00")]),
@@ -49,7 +49,7 @@ async fn given_team_with_policy(w: &World, counted_in: CountedIn) -> (String, St
         exceptions: vec![],
         version: 0,
     };
-    teams::save_business_hours(store, ORG, &team.id, &hours, "admin", t(0)).await.unwrap();
+    teams::save_business_hours(store, ORG, &team.id, &hours, &admin_actor(), t(0)).await.unwrap();
     let mut channel = w.store().channel_by_number(NUMBER).await.unwrap().unwrap();
     channel.default_team_id = Some(team.id.clone());
     w.store().put_channel(&channel).await.unwrap();
@@ -65,6 +65,7 @@ async fn given_team_with_policy(w: &World, counted_in: CountedIn) -> (String, St
             warning_percent: 80,
             escalation: Some(Escalation { after_seconds: 600, raise_priority: true, reassign_to_agent: None, reassign_to_team: Some(escalate_to.id.clone()), notify: true }),
         },
+        &admin_actor(),
         t(0),
     )
     .await
@@ -328,7 +329,7 @@ async fn a_closed_team_answers_once_per_closed_period_with_its_next_opening() {
     let w = World::new().with_channel(None).await;
     let store = &*w.deps.store;
     let reply = "Thanks! {{team}} is closed now; we open {{next_opening}}.";
-    let team = teams::create(store, ORG, TeamInput { name: "Billing".into(), description: None, auto_assign: true, after_hours_reply: Some(reply.into()) }, t(0)).await.unwrap();
+    let team = teams::create(store, ORG, TeamInput { name: "Billing".into(), description: None, auto_assign: true, after_hours_reply: Some(reply.into()) }, &admin_actor(), t(0)).await.unwrap();
     let hours = BusinessHoursInput {
         time_zone: "UTC".into(),
         weekly: WeeklyHours::weekdays(&[OpenWindow::new("09:00", "12:00"), OpenWindow::new("13:00", "17:00")]),
@@ -336,7 +337,7 @@ async fn a_closed_team_answers_once_per_closed_period_with_its_next_opening() {
         exceptions: vec![],
         version: 0,
     };
-    teams::save_business_hours(store, ORG, &team.id, &hours, "admin", t(0)).await.unwrap();
+    teams::save_business_hours(store, ORG, &team.id, &hours, &admin_actor(), t(0)).await.unwrap();
     let mut channel = w.store().channel_by_number(NUMBER).await.unwrap().unwrap();
     channel.default_team_id = Some(team.id.clone());
     w.store().put_channel(&channel).await.unwrap();

@@ -104,12 +104,12 @@ async fn bench_routing(t: &TestStack, queued: i64) -> bool {
     let org = t.org.seed.id.clone();
     let now = Utc::now();
     let team = Team::new("01BENCHTEAM".into(), &org, TeamInput { name: "bench".into(), description: None, auto_assign: true, after_hours_reply: None }, now).unwrap();
-    store.create_team(&team).await.expect("team");
+    store.create_team(&team, None).await.expect("team");
     for id in ["bench_a", "bench_b", "bench_c"] {
         let input = AgentInput { user_id: id.into(), name: id.into(), team_ids: vec![team.id.clone()], skills: Default::default(), languages: vec![], capacity: 5 };
         let agent = Agent::new(&org, input, now).unwrap();
-        store.create_agent(&agent).await.expect("agent");
-        store.save_agent(&agent.with_availability(Availability::Online, now).unwrap()).await.expect("online");
+        store.create_agent(&agent, None).await.expect("agent");
+        store.save_agent(&agent.with_availability(Availability::Online, now).unwrap(), None).await.expect("online");
     }
     let waiting: Vec<Conversation> = (0..queued)
         .map(|n| {

@@ -186,6 +186,17 @@ async fn an_edit_changes_the_details_and_the_organisation_template_renders_them(
     assert_eq!(status, StatusCode::OK, "{decided}");
     assert_eq!((decided["status"].as_str(), decided["details"]["amount"].as_str()), (Some("edited"), Some("20.00")));
     assert_eq!(decided["decision"]["previous_details"]["amount"], "25.00");
+    // The decision is in the audit trail: the agent (id and role of the token), the status and
+    // the details before → after, written in the decision's own transaction.
+    let (status, audit) = t.get(&format!("/v1/audit?entity=action:{id}"), &t.org.admin).await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let entries = audit["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    let entry = &entries[0];
+    assert_eq!((entry["operation"].as_str(), entry["actor"]["role"].as_str()), (Some("decide"), Some("agent")), "{entry}");
+    assert_eq!(entry["actor"]["user_id"], decided["decision"]["decided_by"]["id"]);
+    assert_eq!(entry["changes"]["status"], json!({ "before": "pending", "after": "edited" }), "{entry}");
+    assert_eq!((&entry["changes"]["details"]["before"]["amount"], &entry["changes"]["details"]["after"]["amount"]), (&json!("25.00"), &json!("20.00")));
 
     let a = action_when(&t, &id, "answer sent", |a| a["response"]["status"] == "sent").await;
     assert_eq!((a["response"]["text"].as_str(), a["response"]["template_source"].as_str()), (Some(expected), Some("organisation")));
@@ -470,7 +481,7 @@ async fn a_decision_whose_job_was_lost_is_answered_when_repeated() {
     )
     .unwrap();
     let by = max_core::domain::action::Actor { id: "agent-1".into(), name: Some("Al Agent".into()) };
-    let lost = max_core::app::actions::decide(&ports, &t.org.seed.id, &id, &request, by, chrono::Utc::now()).await;
+    let lost = max_core::app::actions::decide(&ports, &t.org.seed.id, &id, &request, by, "agent", chrono::Utc::now()).await;
     assert!(lost.is_err(), "the job could not be queued: {lost:?}");
     t.drained().await;
     let a = action_when(&t, &id, "decided, answer stored", |a| a["status"] == "approved").await;

@@ -78,6 +78,17 @@ fn at(v: &Value) -> DateTime<Utc> {
 async fn nobody_answers_warning_then_breach_with_the_figures_then_one_escalation() {
     let t = TestStack::start().await;
     let (team, supervisors) = given_team_policy_and_number(&t).await;
+    // The admin's creations are in the audit trail (`docs/audit.md`): the team and the policy,
+    // each with the admin and the business fields from nothing to what was created.
+    let (s, audit) = t.get(&format!("/v1/audit?entity=team:{team}"), &t.org.admin).await;
+    assert_eq!(s, StatusCode::OK, "{audit}");
+    let entry = &audit["items"][0];
+    assert_eq!((entry["operation"].as_str(), entry["actor"]["role"].as_str()), (Some("create"), Some("admin")), "{audit}");
+    assert_eq!(entry["changes"]["name"], json!({ "before": null, "after": "Billing" }), "{entry}");
+    let (_, audit) = t.get("/v1/audit?entity=sla_policy", &t.org.admin).await;
+    let entry = &audit["items"][0];
+    assert_eq!(entry["changes"]["warning_percent"], json!({ "before": null, "after": 50 }), "{audit}");
+    assert_eq!(entry["changes"]["team_id"]["after"], json!(team));
     let c = customer_writes(&t).await;
     let id = c["id"].as_str().unwrap();
     assert_eq!((c["status"].as_str(), c["team_id"].as_str(), c["priority"].as_str()), (Some("queued"), Some(team.as_str()), Some("normal")), "{c}");

@@ -265,6 +265,9 @@ impl ActionStore for DynamoStore {
             // No dedupe marker: the transaction commits once (the action's version), so does the event.
             self.put_op(self.event_item(&DashboardEvent::recorded(&write.event, seq, now))?, not_exists, None)?,
         ];
+        if let Some(entry) = &write.audit {
+            items.push(self.audit_put(entry)?);
+        }
         if write.bubble_shown {
             let decision = match &action.decision {
                 Some(d) => AttributeValue::M(to_item(d)?),

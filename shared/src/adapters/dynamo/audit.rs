@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use super::{DynamoStore, Filters, IndexQuery, keyed, n, sort_time};
 use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
-use crate::ports::{AuditStore, Page, PageRequest};
+use crate::ports::{AuditStore, Page, PageRequest, Written};
 
 /// Key layout of the audit trail. Every partition key starts with `ORG#{org}`.
 pub mod keys {
@@ -53,6 +53,17 @@ impl DynamoStore {
         let mut item = keyed(e, (keys::audit_pk(&e.org_id), sort), &extra)?;
         item.insert("expires_at".into(), n(e.expires_at()));
         self.put_op(item, Some("attribute_not_exists(pk)"), None)
+    }
+}
+
+impl DynamoStore {
+    /// One item's write with, when given, the audit entry of the change in the same transaction:
+    /// both or neither. `AlreadyThere` when a condition failed (nothing was written).
+    pub(super) async fn write_audited(&self, op: TransactWriteItem, audit: &AuditEntry) -> Result<Written> {
+        Ok(match self.transact(vec![op, self.audit_put(audit)?]).await? {
+            Ok(()) => Written::Stored,
+            Err(_) => Written::AlreadyThere,
+        })
     }
 }
 

@@ -734,7 +734,8 @@ impl DynamoStore {
     pub fn delete_op(&self, key: (String, String), condition: Option<(&str, Item)>) -> Result<TransactWriteItem> {
         let mut delete = Delete::builder().table_name(&self.table).set_key(Some(key_map(key)));
         if let Some((expression, values)) = condition {
-            delete = delete.condition_expression(expression).set_expression_attribute_values(Some(values));
+            // DynamoDB refuses an empty map of values (`attribute_exists(pk)` needs none).
+            delete = delete.condition_expression(expression).set_expression_attribute_values((!values.is_empty()).then_some(values));
         }
         Ok(TransactWriteItem::builder().delete(delete.build().map_err(|e| Error::backend("dynamodb", e))?).build())
     }

@@ -7,12 +7,14 @@
 //!   written or deleted apart, none is left behind by a reply or a close.
 //! - `SLADUE#CURSOR` / `CURSOR`: the first minute the scheduler has not finished with.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{DynamoStore, keyed};
+use crate::domain::audit::AuditEntry;
 use crate::domain::conversation::Conversation;
 use crate::domain::event::NewEvent;
 use crate::domain::sla::SlaPolicy;
@@ -41,8 +43,8 @@ struct Cursor {
 
 #[async_trait]
 impl SlaStore for DynamoStore {
-    async fn create_sla_policy(&self, policy: &SlaPolicy) -> Result<Written> {
-        let written = self.put_new(keyed(policy, keys::policy(&policy.org_id, &policy.id), &[])?).await;
+    async fn create_sla_policy(&self, policy: &SlaPolicy, audit: Option<&AuditEntry>) -> Result<Written> {
+        let written = self.put_versioned(keyed(policy, keys::policy(&policy.org_id, &policy.id), &[])?, 1, audit).await;
         self.forget_policies(&policy.org_id);
         written
     }
@@ -76,30 +78,36 @@ impl SlaStore for DynamoStore {
         Ok(policies)
     }
 
-    async fn save_sla_policy(&self, policy: &SlaPolicy) -> Result<Written> {
+    async fn save_sla_policy(&self, policy: &SlaPolicy, audit: Option<&AuditEntry>) -> Result<Written> {
         if policy.version <= 1 {
             return Ok(Written::AlreadyThere);
         }
-        let written = self.put_versioned(keyed(policy, keys::policy(&policy.org_id, &policy.id), &[])?, policy.version).await;
+        let written = self.put_versioned(keyed(policy, keys::policy(&policy.org_id, &policy.id), &[])?, policy.version, audit).await;
         self.forget_policies(&policy.org_id);
         written
     }
 
-    async fn delete_sla_policy(&self, org_id: &str, policy_id: &str) -> Result<Written> {
-        let result = self
-            .client()
-            .delete_item()
-            .table_name(self.table())
-            .set_key(Some(super::key_map(keys::policy(org_id, policy_id))))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
+    async fn delete_sla_policy(&self, org_id: &str, policy_id: &str, audit: Option<&AuditEntry>) -> Result<Written> {
+        let written = match audit {
+            Some(entry) => self.write_audited(self.delete_op(keys::policy(org_id, policy_id), Some(("attribute_exists(pk)", HashMap::new())))?, entry).await,
+            None => {
+                let result = self
+                    .client()
+                    .delete_item()
+                    .table_name(self.table())
+                    .set_key(Some(super::key_map(keys::policy(org_id, policy_id))))
+                    .condition_expression("attribute_exists(pk)")
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => Ok(Written::Stored),
+                    Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
+                    Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
+                }
+            }
+        };
         self.forget_policies(org_id);
-        match result {
-            Ok(_) => Ok(Written::Stored),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
-            Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
-        }
+        written
     }
 
     async fn sla_due(&self, minute: DateTime<Utc>, up_to: DateTime<Utc>) -> Result<Vec<SlaDue>> {

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use super::{DynamoStore, Item, keyed, n};
 use crate::domain::agent::Agent;
+use crate::domain::audit::AuditEntry;
 use crate::domain::team::{StoredBusinessHours, Team};
 use crate::error::Result;
 use crate::ports::{Page, PageRequest, TeamStore, Written};
@@ -36,13 +37,16 @@ pub mod keys {
 
 impl DynamoStore {
     /// Puts `item` at `version`: new at 1 (nothing there), else over `version - 1`.
-    pub(super) async fn put_versioned(&self, item: Item, version: u64) -> Result<Written> {
-        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(item));
-        put = if version <= 1 {
-            put.condition_expression("attribute_not_exists(pk)")
+    pub(super) async fn put_versioned(&self, item: Item, version: u64, audit: Option<&AuditEntry>) -> Result<Written> {
+        let (condition, values) = if version <= 1 {
+            ("attribute_not_exists(pk)", None)
         } else {
-            put.condition_expression("version = :previous").set_expression_attribute_values(Some(HashMap::from([(":previous".to_string(), n(version - 1))])))
+            ("version = :previous", Some(HashMap::from([(":previous".to_string(), n(version - 1))])))
         };
+        if let Some(entry) = audit {
+            return self.write_audited(self.put_op(item, Some(condition), values)?, entry).await;
+        }
+        let put = self.client().put_item().table_name(self.table()).set_item(Some(item)).condition_expression(condition).set_expression_attribute_values(values);
         match put.send().await {
             Ok(_) => Ok(Written::Stored),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
@@ -53,8 +57,8 @@ impl DynamoStore {
 
 #[async_trait]
 impl TeamStore for DynamoStore {
-    async fn create_team(&self, team: &Team) -> Result<Written> {
-        self.put_new(keyed(team, keys::team(&team.org_id, &team.id), &[])?).await
+    async fn create_team(&self, team: &Team, audit: Option<&AuditEntry>) -> Result<Written> {
+        self.put_versioned(keyed(team, keys::team(&team.org_id, &team.id), &[])?, 1, audit).await
     }
 
     async fn team(&self, org_id: &str, team_id: &str) -> Result<Option<Team>> {
@@ -65,26 +69,26 @@ impl TeamStore for DynamoStore {
         self.query_page(None, "pk", &keys::partition(org_id), Some(("sk", "TEAM#")), None, true, page).await
     }
 
-    async fn save_team(&self, team: &Team) -> Result<Written> {
+    async fn save_team(&self, team: &Team, audit: Option<&AuditEntry>) -> Result<Written> {
         if team.version <= 1 {
             return Ok(Written::AlreadyThere); // an edit is version 2 or more; creating is `create_team`
         }
-        self.put_versioned(keyed(team, keys::team(&team.org_id, &team.id), &[])?, team.version).await
+        self.put_versioned(keyed(team, keys::team(&team.org_id, &team.id), &[])?, team.version, audit).await
     }
 
     async fn business_hours(&self, org_id: &str, team_id: &str) -> Result<Option<StoredBusinessHours>> {
         self.get_consistent(keys::business_hours(org_id, team_id)).await
     }
 
-    async fn save_business_hours(&self, hours: &StoredBusinessHours) -> Result<Written> {
+    async fn save_business_hours(&self, hours: &StoredBusinessHours, audit: Option<&AuditEntry>) -> Result<Written> {
         if hours.version == 0 {
             return Ok(Written::AlreadyThere);
         }
-        self.put_versioned(keyed(hours, keys::business_hours(&hours.org_id, &hours.team_id), &[])?, hours.version).await
+        self.put_versioned(keyed(hours, keys::business_hours(&hours.org_id, &hours.team_id), &[])?, hours.version, audit).await
     }
 
-    async fn create_agent(&self, agent: &Agent) -> Result<Written> {
-        self.put_new(keyed(agent, keys::agent(&agent.org_id, &agent.id), &[])?).await
+    async fn create_agent(&self, agent: &Agent, audit: Option<&AuditEntry>) -> Result<Written> {
+        self.put_versioned(keyed(agent, keys::agent(&agent.org_id, &agent.id), &[])?, 1, audit).await
     }
 
     async fn agent(&self, org_id: &str, user_id: &str) -> Result<Option<Agent>> {
@@ -104,10 +108,10 @@ impl TeamStore for DynamoStore {
         }
     }
 
-    async fn save_agent(&self, agent: &Agent) -> Result<Written> {
+    async fn save_agent(&self, agent: &Agent, audit: Option<&AuditEntry>) -> Result<Written> {
         if agent.version <= 1 {
             return Ok(Written::AlreadyThere);
         }
-        self.put_versioned(keyed(agent, keys::agent(&agent.org_id, &agent.id), &[])?, agent.version).await
+        self.put_versioned(keyed(agent, keys::agent(&agent.org_id, &agent.id), &[])?, agent.version, audit).await
     }
 }

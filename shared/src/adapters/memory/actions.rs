@@ -120,7 +120,8 @@ impl ActionStore for MemoryStore {
             && st.message_absent(&write.note)
             && !st.action_responses.contains_key(&key(org, &action.id))
             && !st.events.contains_key(&(org.to_string(), seq))
-            && (!write.bubble_shown || st.messages.contains_key(&bubble));
+            && (!write.bubble_shown || st.messages.contains_key(&bubble))
+            && write.audit.as_ref().is_none_or(|e| super::audit::audit_fits(&st, e));
         let bubble_is_a_map = !write.bubble_shown || st.messages.get(&bubble).is_some_and(|m| matches!(m.content, Some(serde_json::Value::Object(_))));
         if !fits || !bubble_is_a_map {
             // Nothing was written: the number is given up so readers need not wait for it.
@@ -136,6 +137,9 @@ impl ActionStore for MemoryStore {
         st.put_message(&write.note);
         st.action_responses.insert(key(org, &action.id), write.response.clone());
         st.put_event(DashboardEvent::recorded(&write.event, seq, now));
+        if let Some(e) = &write.audit {
+            super::audit::put_audit(&mut st, e);
+        }
         if let (true, Some(Message { content: Some(serde_json::Value::Object(content)), .. })) = (write.bubble_shown, st.messages.get_mut(&bubble)) {
             content.insert("status".into(), serde_json::Value::String(action.status.as_str().to_string()));
             content.insert("decision".into(), decision);

@@ -22,6 +22,16 @@ pub(super) fn put_audit(st: &mut State, e: &AuditEntry) {
     st.audit.insert((e.org_id.clone(), sort_of(e)), e.clone());
 }
 
+/// Whether a change whose own conditions hold (`fits`) is applied: only with its entry stored
+/// (when given), both or neither. Stores the entry when it is.
+pub(super) fn with_entry(st: &mut State, fits: bool, audit: Option<&AuditEntry>) -> bool {
+    let applied = fits && audit.is_none_or(|e| audit_fits(st, e));
+    if let (true, Some(e)) = (applied, audit) {
+        put_audit(st, e);
+    }
+    applied
+}
+
 #[async_trait]
 impl AuditStore for MemoryStore {
     async fn audit_entries(&self, org_id: &str, query: &AuditQuery, page: &PageRequest) -> Result<Page<AuditEntry>> {

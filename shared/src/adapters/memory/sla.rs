@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use super::{MemoryStore, key, written};
+use crate::domain::audit::AuditEntry;
 use crate::domain::conversation::Conversation;
 use crate::domain::event::NewEvent;
 use crate::domain::routing::CapacityChange;
@@ -15,10 +16,11 @@ use crate::ports::{SlaDue, SlaStore, Written};
 
 #[async_trait]
 impl SlaStore for MemoryStore {
-    async fn create_sla_policy(&self, policy: &SlaPolicy) -> Result<Written> {
+    async fn create_sla_policy(&self, policy: &SlaPolicy, audit: Option<&AuditEntry>) -> Result<Written> {
         let mut st = self.write("create_sla_policy")?;
         let k = key(&policy.org_id, &policy.id);
-        if st.sla_policies.contains_key(&k) {
+        let fits = !st.sla_policies.contains_key(&k);
+        if !super::audit::with_entry(&mut st, fits, audit) {
             return Ok(Written::AlreadyThere);
         }
         st.sla_policies.insert(k, policy.clone());
@@ -38,19 +40,23 @@ impl SlaStore for MemoryStore {
         self.sla_policies(org_id).await
     }
 
-    async fn save_sla_policy(&self, policy: &SlaPolicy) -> Result<Written> {
+    async fn save_sla_policy(&self, policy: &SlaPolicy, audit: Option<&AuditEntry>) -> Result<Written> {
         let mut st = self.write("save_sla_policy")?;
         let k = key(&policy.org_id, &policy.id);
         let fits = st.sla_policies.get(&k).is_some_and(|p| p.version + 1 == policy.version);
+        let fits = super::audit::with_entry(&mut st, fits, audit);
         if fits {
             st.sla_policies.insert(k, policy.clone());
         }
         Ok(written(fits))
     }
 
-    async fn delete_sla_policy(&self, org_id: &str, policy_id: &str) -> Result<Written> {
+    async fn delete_sla_policy(&self, org_id: &str, policy_id: &str, audit: Option<&AuditEntry>) -> Result<Written> {
         let mut st = self.write("delete_sla_policy")?;
-        Ok(written(st.sla_policies.remove(&key(org_id, policy_id)).is_some()))
+        let k = key(org_id, policy_id);
+        let fits = st.sla_policies.contains_key(&k);
+        let fits = super::audit::with_entry(&mut st, fits, audit);
+        Ok(written(fits && st.sla_policies.remove(&k).is_some()))
     }
 
     async fn sla_due(&self, minute: DateTime<Utc>, up_to: DateTime<Utc>) -> Result<Vec<SlaDue>> {

@@ -6,16 +6,18 @@ use async_trait::async_trait;
 
 use super::{MemoryStore, fill_page, key, written};
 use crate::domain::agent::Agent;
+use crate::domain::audit::AuditEntry;
 use crate::domain::team::{StoredBusinessHours, Team};
 use crate::error::Result;
 use crate::ports::{Page, PageRequest, TeamStore, Written};
 
 #[async_trait]
 impl TeamStore for MemoryStore {
-    async fn create_team(&self, team: &Team) -> Result<Written> {
+    async fn create_team(&self, team: &Team, audit: Option<&AuditEntry>) -> Result<Written> {
         let mut st = self.write("create_team")?;
         let k = key(&team.org_id, &team.id);
-        if st.teams.contains_key(&k) {
+        let fits = !st.teams.contains_key(&k);
+        if !super::audit::with_entry(&mut st, fits, audit) {
             return Ok(Written::AlreadyThere);
         }
         st.teams.insert(k, team.clone());
@@ -33,10 +35,11 @@ impl TeamStore for MemoryStore {
         fill_page(&format!("ORG#{org_id}#TEAMS"), entries, true, |_| true, page)
     }
 
-    async fn save_team(&self, team: &Team) -> Result<Written> {
+    async fn save_team(&self, team: &Team, audit: Option<&AuditEntry>) -> Result<Written> {
         let mut st = self.write("save_team")?;
         let k = key(&team.org_id, &team.id);
         let fits = st.teams.get(&k).is_some_and(|t| t.version + 1 == team.version);
+        let fits = super::audit::with_entry(&mut st, fits, audit);
         if fits {
             st.teams.insert(k, team.clone());
         }
@@ -47,21 +50,23 @@ impl TeamStore for MemoryStore {
         Ok(self.read("business_hours")?.business_hours.get(&key(org_id, team_id)).cloned())
     }
 
-    async fn save_business_hours(&self, hours: &StoredBusinessHours) -> Result<Written> {
+    async fn save_business_hours(&self, hours: &StoredBusinessHours, audit: Option<&AuditEntry>) -> Result<Written> {
         let mut st = self.write("save_business_hours")?;
         let k = key(&hours.org_id, &hours.team_id);
         let stored = st.business_hours.get(&k).map(|h| h.version).unwrap_or(0);
         let fits = hours.version >= 1 && stored + 1 == hours.version;
+        let fits = super::audit::with_entry(&mut st, fits, audit);
         if fits {
             st.business_hours.insert(k, hours.clone());
         }
         Ok(written(fits))
     }
 
-    async fn create_agent(&self, agent: &Agent) -> Result<Written> {
+    async fn create_agent(&self, agent: &Agent, audit: Option<&AuditEntry>) -> Result<Written> {
         let mut st = self.write("create_agent")?;
         let k = key(&agent.org_id, &agent.id);
-        if st.agents.contains_key(&k) {
+        let fits = !st.agents.contains_key(&k);
+        if !super::audit::with_entry(&mut st, fits, audit) {
             return Ok(Written::AlreadyThere);
         }
         st.agents.insert(k, agent.clone());
@@ -77,10 +82,11 @@ impl TeamStore for MemoryStore {
         Ok(st.agents.range(key(org_id, "")..).take_while(|((o, _), _)| o == org_id).map(|(_, a)| a.clone()).collect())
     }
 
-    async fn save_agent(&self, agent: &Agent) -> Result<Written> {
+    async fn save_agent(&self, agent: &Agent, audit: Option<&AuditEntry>) -> Result<Written> {
         let mut st = self.write("save_agent")?;
         let k = key(&agent.org_id, &agent.id);
         let fits = st.agents.get(&k).is_some_and(|a| a.version + 1 == agent.version);
+        let fits = super::audit::with_entry(&mut st, fits, audit);
         if fits {
             st.agents.insert(k, agent.clone());
         }
