@@ -702,12 +702,13 @@ pub trait ActionStore: Send + Sync {
     /// Saves a decision with everything it changes in one transaction; `AlreadyThere` when the
     /// action or its conversation changed meanwhile (nothing was written: read again, decide again).
     async fn save_decision(&self, write: &DecisionWrite) -> Result<Written>;
-    /// Applies a delivery status to an answer monotonically, like `MessageStore::apply_status`;
-    /// `AlreadyThere` when it is already as far or further along, or unknown.
+    /// Applies a delivery status to an answer monotonically, like `MessageStore::apply_status`,
+    /// and in the same write the action's `answer_status` and its bubble's
+    /// `content.answer_status` (the bubble when it is there); `AlreadyThere` when it is already
+    /// as far or further along, or unknown.
     async fn apply_response_status(
         &self,
-        org_id: &str,
-        action_id: &str,
+        action: &crate::domain::action::Action,
         status: DeliveryStatus,
         wamid: Option<&str>,
         failure: Option<&FailureReason>,

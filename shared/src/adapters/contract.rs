@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::adapters::memory::MemoryStore;
-use crate::domain::action::{Action, ActionResponse, ActionStatus, Actor, Decision, TemplateSource};
+use crate::domain::action::{Action, ActionResponse, ActionStatus, Actor, AnswerStatus, Decision, TemplateSource};
 use crate::domain::audit::{AuditActor, AuditEntity, AuditEntry, AuditQuery, EntityFilter};
 use crate::domain::bot::{BotSettings, StoredBotSettings};
 use crate::domain::call::{Call, CallStatus, CallType, CompletedVia, NewCall, ServiceRecord, ServiceRecordInput, ServiceStatus};
@@ -271,6 +271,7 @@ fn action(org: &str, id: &str, conversation: &Conversation, action_type: &str, s
         request_message_id: format!("bubble-{id}"),
         decision: None,
         response_message_id: None,
+        answer_status: None,
         version: 1,
     }
 }
@@ -1582,6 +1583,7 @@ async fn decision<S: Stores + ?Sized>(s: &S) -> (Action, DecisionWrite) {
         decided_at: t(2),
     });
     decided.response_message_id = Some("ANSWER".into());
+    decided.answer_status = Some(AnswerStatus::Processing);
     let answer = queued(&c, "ANSWER", t(2));
     let note = message(&c, "NOTE", "internal", "received", t(2));
     let response = ActionResponse {
@@ -1634,6 +1636,7 @@ pub async fn a_decision_is_saved_all_or_nothing<S: Stores + ?Sized>(s: &S) {
     let bubble = s.message(ORG, "C1", &pending.request_message_id).await.unwrap().unwrap();
     let content = bubble.content.unwrap();
     assert_eq!((content["status"].as_str(), content["decision"]["reply_text"].as_str()), (Some("approved"), Some("yes")));
+    assert_eq!(content["answer_status"], "processing", "decided, the answer not sent yet");
     assert_eq!(content["action_id"], "A1", "the rest of the bubble is kept");
     let feed = s.events_after(ORG, 0, 10).await.unwrap();
     assert_eq!(feed.iter().map(|e| (e.seq, e.kind)).collect::<Vec<_>>(), [(1, EventKind::ActionDecided)]);
@@ -1668,18 +1671,32 @@ pub async fn a_decision_over_a_changed_conversation_writes_nothing_but_a_void_ev
 pub async fn answer_statuses_only_move_forward<S: Stores + ?Sized>(s: &S) {
     let (_, write) = decision(s).await;
     s.save_decision(&write).await.unwrap();
-    let apply = async |status: DeliveryStatus, wamid: Option<&'static str>, at: i64| s.apply_response_status(ORG, "A1", status, wamid, None, t(at)).await.unwrap();
-    assert_eq!(apply(DeliveryStatus::Sent, Some("wamid.1"), 3).await, Written::Stored);
+    let action = &write.action;
+    let apply = async |status: DeliveryStatus, wamid: Option<&'static str>, at: i64| s.apply_response_status(action, status, wamid, None, t(at)).await.unwrap();
+    // The action and its bubble follow the record, in the same write.
+    let shown = async || {
+        let bubble = s.message(ORG, "C1", &action.request_message_id).await.unwrap().unwrap().content.unwrap();
+        (s.action(ORG, "A1").await.unwrap().unwrap().answer_status, bubble["answer_status"].as_str().map(str::to_string))
+    };
+    assert_eq!(shown().await, (Some(AnswerStatus::Processing), Some("processing".into())));
+    // A bubble that is not there (a create that died before writing it) holds nothing up.
+    let without_bubble = Action { request_message_id: "GONE".into(), ..action.clone() };
+    assert_eq!(s.apply_response_status(&without_bubble, DeliveryStatus::Sent, Some("wamid.1"), None, t(3)).await.unwrap(), Written::Stored);
+    assert_eq!(shown().await, (Some(AnswerStatus::Sent), Some("processing".into())));
+    assert_eq!(s.message(ORG, "C1", "GONE").await.unwrap(), None, "no bubble made up");
     assert_eq!(apply(DeliveryStatus::Delivered, Some("wamid.2"), 4).await, Written::Stored);
     assert_eq!(apply(DeliveryStatus::Sent, None, 5).await, Written::AlreadyThere);
     assert_eq!(apply(DeliveryStatus::Queued, None, 5).await, Written::AlreadyThere);
+    assert_eq!(shown().await, (Some(AnswerStatus::Delivered), Some("delivered".into())), "a late sent changes nothing");
     let r = s.action_with_response(ORG, "A1").await.unwrap().1.unwrap();
     assert_eq!((r.status, r.wamid.as_deref(), r.sent_at, r.delivered_at), (DeliveryStatus::Delivered, Some("wamid.1"), Some(t(3)), Some(t(4))));
     assert_eq!(apply(DeliveryStatus::Failed, None, 6).await, Written::Stored);
     assert_eq!(apply(DeliveryStatus::Read, None, 7).await, Written::AlreadyThere);
+    assert_eq!(shown().await, (Some(AnswerStatus::Failed), Some("failed".into())));
     let r = s.action_with_response(ORG, "A1").await.unwrap().1.unwrap();
     assert_eq!((r.status, r.failure.map(|f| f.reason)), (DeliveryStatus::Failed, Some("failed".to_string())));
-    assert_eq!(s.apply_response_status(ORG, "A9", DeliveryStatus::Read, None, None, t(8)).await.unwrap(), Written::AlreadyThere);
+    let unknown = Action { id: "A9".into(), ..action.clone() };
+    assert_eq!(s.apply_response_status(&unknown, DeliveryStatus::Read, None, None, t(8)).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.action_with_response(ORG, "A9").await.unwrap(), (None, None));
 }
 

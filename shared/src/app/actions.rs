@@ -191,6 +191,7 @@ pub async fn create(
         updated_at: now,
         decision: None,
         response_message_id: None,
+        answer_status: None,
         version: 1,
     };
     match ports.actions.create_action(&action, idempotency_key.map(|k| k.key.as_str())).await? {
@@ -330,6 +331,7 @@ fn decision_write(mut action: Action, context: DecisionContext) -> Result<Decisi
             "status": action.status,
             "decided_by": decision.decided_by,
             "response_message_id": answer_id,
+            "answer_status": action.answer_status,
         }),
         format!("action.decided#{}", action.id),
     );

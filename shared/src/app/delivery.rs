@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{error, info, warn};
 
-use crate::domain::action::action_of_response;
+use crate::domain::action::{AnswerStatus, action_of_response};
 use crate::domain::conversation::{Conversation, ConversationStatus, window_is_open};
 use crate::domain::customer::WhatsAppAddress;
 use crate::domain::event::{EventKind, NewEvent};
@@ -774,7 +774,12 @@ pub async fn follow_delivery(
     let org_id = message.org_id.as_str();
     let mut events = vec![status_event(message, status, failure, at, action_id)];
     if let Some(action_id) = action_id {
-        let written = ports.actions.apply_response_status(org_id, action_id, status, message.wamid.as_deref(), failure, at).await?;
+        // The action names its bubble, which shows the answer's status too (one read).
+        let Some(action) = ports.actions.action(org_id, action_id).await? else {
+            ports.events.record_events(&events).await?;
+            return Ok(());
+        };
+        let written = ports.actions.apply_response_status(&action, status, message.wamid.as_deref(), failure, at).await?;
         // First time and not applied: the answer is already as far or further along (callbacks
         // out of order), nothing new to tell. A retry tells it again (the dedupe key keeps it single).
         if written == Written::Stored || !first_time {
@@ -787,6 +792,7 @@ pub async fn follow_delivery(
                     "conversation_id": message.conversation_id,
                     "message_id": message.id,
                     "status": status,
+                    "answer_status": AnswerStatus::of(status),
                     "failure": failure,
                 }),
                 format!("action.response_status#{action_id}#{}", status.as_str()),

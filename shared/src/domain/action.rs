@@ -124,9 +124,50 @@ pub struct Action {
     /// The answer's message in the conversation, written with the decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_message_id: Option<String>,
+    /// Where the answer to the customer is (absent while pending): `processing` from the decision
+    /// until reply-sender sends it, then `sent`, `delivered`, `read` or `failed`. Never backwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_status: Option<AnswerStatus>,
     /// Counts decisions; a decision is saved only over the pending version it was made on.
     #[serde(default)]
     pub version: u64,
+}
+
+/// The answer's delivery as the dashboard shows it on the action and its bubble (the seed's
+/// `processing` state): the answer's message status, with `queued` / `sending` read as
+/// `processing` (decided, not yet handed to WhatsApp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerStatus {
+    Processing,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl AnswerStatus {
+    /// The answer's status while its message is `status` (`None` for an inbound status).
+    pub fn of(status: DeliveryStatus) -> Option<Self> {
+        match status {
+            DeliveryStatus::Received => None,
+            DeliveryStatus::Queued | DeliveryStatus::Sending => Some(Self::Processing),
+            DeliveryStatus::Sent => Some(Self::Sent),
+            DeliveryStatus::Delivered => Some(Self::Delivered),
+            DeliveryStatus::Read => Some(Self::Read),
+            DeliveryStatus::Failed => Some(Self::Failed),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Processing => "processing",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 /// `POST /v1/actions`.
@@ -279,6 +320,8 @@ pub fn decide(action: &Action, request: &DecisionRequest, by: Actor, now: DateTi
         validate_details("changes", &decided.details)?;
     }
     decided.status = request.status;
+    // Every decision answers the customer: from now until reply-sender sends it.
+    decided.answer_status = Some(AnswerStatus::Processing);
     decided.decision = Some(Decision {
         status: request.status,
         reply_text: request.reply_text.clone(),
@@ -386,6 +429,7 @@ mod tests {
             request_message_id: "m1".into(),
             decision: None,
             response_message_id: None,
+            answer_status: None,
             version: 1,
         }
     }

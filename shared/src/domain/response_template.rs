@@ -332,6 +332,7 @@ mod tests {
             request_message_id: "m".into(),
             decision: Some(Decision { status, reply_text: reply.map(str::to_string), changes: None, previous_details: None, decided_by: by, decided_at: t }),
             response_message_id: None,
+            answer_status: None,
             version: 2,
         }
     }

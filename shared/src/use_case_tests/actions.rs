@@ -8,7 +8,7 @@ use serde_json::Map;
 use super::*;
 use crate::app::actions::{ActionPorts, create, decide, get};
 use crate::app::delivery::send_reply;
-use crate::domain::action::{Action, ActionStatus, Actor, DecisionRequest, NewAction};
+use crate::domain::action::{Action, ActionStatus, Actor, AnswerStatus, DecisionRequest, NewAction};
 use crate::domain::conversation::Conversation;
 use crate::domain::message::DeliveryStatus;
 use crate::ports::Written;
@@ -202,4 +202,34 @@ async fn the_answers_delivery_statuses_reach_the_action_once() {
     let told: Vec<String> = w.events_of(ORG, EventKind::ResponseStatusChanged).await.iter().map(|e| e.data["status"].as_str().unwrap().to_string()).collect();
     assert_eq!(told, ["sent", "delivered", "read"]);
     assert_eq!(w.mem.whatsapp.outbox().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_action_and_its_bubble_show_processing_until_the_answer_is_sent_then_never_go_back() {
+    // GIVEN an approved action: its answer is queued for reply-sender
+    let w = World::new().with_channel(None).await;
+    let (c, action) = given_action(&w).await;
+    let decided = decide(&ports(&w), ORG, &action.id, &approve(), agent(), "agent", t(2)).await.unwrap();
+    let shown = async || {
+        let action = get(w.store(), ORG, &action.id).await.unwrap().action;
+        let bubble = w.message(&c.id, &action.request_message_id).await.content.unwrap();
+        (action.answer_status, serde_json::from_value::<Option<AnswerStatus>>(bubble["answer_status"].clone()).unwrap())
+    };
+    // THEN the action, its bubble and `action.decided` say processing
+    assert_eq!(decided.answer_status, Some(AnswerStatus::Processing));
+    assert_eq!(shown().await, (Some(AnswerStatus::Processing), Some(AnswerStatus::Processing)));
+    assert_eq!(w.events_of(ORG, EventKind::ActionDecided).await[0].data["answer_status"], "processing");
+    // WHEN reply-sender sends it: sent
+    let reply = w.reply_jobs().remove(0);
+    send_reply(&w.deps.sender_ports(), &reply, 1, t(3)).await.unwrap();
+    assert_eq!(shown().await, (Some(AnswerStatus::Sent), Some(AnswerStatus::Sent)));
+    // AND Meta says read, then (late, out of order) delivered and sent: read stays
+    let wamid = w.message(&c.id, &reply.message_id).await.wamid.unwrap();
+    for (status, at) in [("read", t(5)), ("delivered", t(4)), ("sent", t(3))] {
+        process_job(&w.deps.inbound_ports(), &job(status_webhook(&wamid, status, at, None), at)).await.unwrap();
+    }
+    assert_eq!(shown().await, (Some(AnswerStatus::Read), Some(AnswerStatus::Read)));
+    // AND the feed told each move once, with the status the dashboard shows
+    let told: Vec<Value> = w.events_of(ORG, EventKind::ResponseStatusChanged).await.iter().map(|e| e.data["answer_status"].clone()).collect();
+    assert_eq!(told, [json!("sent"), json!("read")]);
 }

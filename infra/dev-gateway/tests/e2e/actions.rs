@@ -76,7 +76,8 @@ fn steps(events: &[Value]) -> Vec<String> {
 async fn deliver_and_read(t: &TestStack, action_id: &str, wamid: &str) -> Value {
     for (file, expect) in [("statuses/status-delivered.json", "delivered"), ("statuses/status-read.json", "read")] {
         assert_eq!(t.post_webhook(&status_for(&fixture(file), wamid)).await.status(), StatusCode::OK);
-        action_when(t, action_id, expect, |a| a["response"]["status"] == expect).await;
+        let a = action_when(t, action_id, expect, |a| a["response"]["status"] == expect).await;
+        assert_eq!(a["answer_status"], expect, "the action shows the answer's status: {a}");
     }
     let a = action_when(t, action_id, "read", |a| a["response"]["status"] == "read").await;
     assert!(a["response"]["delivered_at"].is_string() && a["response"]["read_at"].is_string(), "{a}");
@@ -113,8 +114,11 @@ async fn an_approval_reaches_the_customer_once_and_the_dashboard_sees_every_step
     assert_eq!(status, StatusCode::OK, "{decided}");
     assert_eq!(decided["status"], "approved");
     assert_eq!(decided["decision"]["decided_by"]["name"], "Al Agent");
+    // Decided, the answer not sent yet: the action shows processing.
+    assert_eq!(decided["answer_status"], "processing", "{decided}");
 
     let a = action_when(&t, id, "answer sent", |a| a["response"]["status"] == "sent").await;
+    assert_eq!(a["answer_status"], "sent", "reply-sender sent it: {a}");
     assert_eq!(a["response"]["text"], expected);
     assert_eq!(a["response"]["wamid"], "wamid.ACT-APPROVE");
     assert_eq!(a["response"]["template_source"], "default");
@@ -128,11 +132,15 @@ async fn an_approval_reaches_the_customer_once_and_the_dashboard_sees_every_step
     assert_eq!(kinds, ["text", "action_request", "action_status_update", "text"], "{messages:?}");
     assert_eq!(messages[1]["direction"], "internal");
     assert_eq!(messages[1]["content"]["status"], "approved");
+    assert_eq!(messages[1]["content"]["answer_status"], "read", "the bubble follows the answer too");
     assert_eq!(messages[2]["content"]["response_message_id"], a["response_message_id"]);
     assert_eq!(messages[3]["status"], "read");
     assert_eq!(messages[3]["id"], a["response"]["message_id"]);
 
-    assert_eq!(steps(&t.feed(&t.org.agent).await), FULL_STORY);
+    let feed = t.feed(&t.org.agent).await;
+    assert_eq!(steps(&feed), FULL_STORY);
+    let answer_statuses: Vec<&Value> = feed.iter().filter(|e| e["kind"] == "action.response_status_changed").map(|e| &e["data"]["answer_status"]).collect();
+    assert_eq!(answer_statuses, [&json!("sent"), &json!("delivered"), &json!("read")], "live push shows each move");
 
     // Meta repeats callbacks: the same statuses again change nothing, in the answer or the feed.
     for file in ["statuses/status-read.json", "statuses/status-delivered.json", "statuses/status-read.json"] {

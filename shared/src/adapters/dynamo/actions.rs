@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{DynamoStore, Item, SortRange, from_item, key_map, keyed, n, s, to_item};
-use crate::domain::action::{Action, ActionResponse, ActionStatus};
+use crate::domain::action::{Action, ActionResponse, ActionStatus, AnswerStatus};
 use crate::domain::event::{DEDUPE_RETENTION, DashboardEvent, NewEvent};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::domain::response_template::ResponseTemplates;
@@ -94,34 +94,6 @@ pub(super) fn action_item(a: &Action) -> Result<Item> {
 }
 
 impl DynamoStore {
-    /// One conditional update; `AlreadyThere` when the condition does not hold.
-    async fn update_where(
-        &self,
-        key: (String, String),
-        expression: &str,
-        condition: &str,
-        names: HashMap<String, String>,
-        values: Item,
-    ) -> Result<Written> {
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key_map(key)))
-            .update_expression(expression)
-            .condition_expression(condition)
-            .set_expression_attribute_names((!names.is_empty()).then_some(names))
-            .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            .return_values(ReturnValue::None)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Written::Stored),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
-            Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
-        }
-    }
-
     /// A page of actions from `index` (or the table), newest first, with optional equality filters.
     async fn query_actions(
         &self,
@@ -273,10 +245,11 @@ impl ActionStore for DynamoStore {
                 Some(d) => AttributeValue::M(to_item(d)?),
                 None => AttributeValue::Null(true),
             };
-            let values = HashMap::from([(":status".to_string(), s(action.status.as_str())), (":decision".to_string(), decision)]);
+            let answer = action.answer_status.map_or(AttributeValue::Null(true), |a| s(a.as_str()));
+            let values = HashMap::from([(":status".to_string(), s(action.status.as_str())), (":decision".to_string(), decision), (":answer".to_string(), answer)]);
             items.push(self.update_op(
                 super::keys::message(org_id, &action.conversation_id, &action.request_message_id),
-                "SET content.#status = :status, content.decision = :decision",
+                "SET content.#status = :status, content.decision = :decision, content.answer_status = :answer",
                 Some("attribute_exists(pk)"),
                 values,
                 Some(names(&[("#status", "status")])),
@@ -297,29 +270,43 @@ impl ActionStore for DynamoStore {
 
     async fn apply_response_status(
         &self,
-        org_id: &str,
-        action_id: &str,
+        action: &Action,
         status: DeliveryStatus,
         wamid: Option<&str>,
         failure: Option<&FailureReason>,
         at: DateTime<Utc>,
     ) -> Result<Written> {
         // Same rules as messages: a later status implies the earlier ones; failed is final.
-        let Some((mut expression, mut values)) = super::status_update(status, failure, at)? else {
+        let (Some((mut expression, mut values)), Some(answer)) = (super::status_update(status, failure, at)?, AnswerStatus::of(status)) else {
             return Ok(Written::AlreadyThere);
         };
         if let Some(w) = wamid {
             expression.push_str(", wamid = if_not_exists(wamid, :wamid)");
             values.insert(":wamid".into(), s(w));
         }
-        self.update_where(
-            keys::action_response(org_id, action_id),
+        let org_id = action.org_id.as_str();
+        let answer_value = || HashMap::from([(":answer".to_string(), s(answer.as_str()))]);
+        // The record moves only forward; the action and its bubble follow in the same transaction,
+        // so they never go backwards either.
+        let record = self.update_op(
+            keys::action_response(org_id, &action.id),
             &expression,
-            "attribute_exists(pk) AND status_rank < :rank AND status_rank < :failed_rank",
-            names(&[("#status", "status")]),
+            Some("attribute_exists(pk) AND status_rank < :rank AND status_rank < :failed_rank"),
             values,
-        )
-        .await
+            Some(names(&[("#status", "status")])),
+        )?;
+        let on_action = self.update_op(keys::action(org_id, &action.id), "SET answer_status = :answer", Some("attribute_exists(pk)"), answer_value(), None)?;
+        let bubble_key = super::keys::message(org_id, &action.conversation_id, &action.request_message_id);
+        let on_bubble = self.update_op(bubble_key, "SET content.answer_status = :answer", Some("attribute_exists(content)"), answer_value(), None)?;
+        match self.transact(vec![record.clone(), on_action.clone(), on_bubble]).await? {
+            Ok(()) => Ok(Written::Stored),
+            // Only the bubble is missing (a create that died before writing it): the record and
+            // the action still move.
+            Err(codes) if codes.first().is_some_and(|c| c == "None") && codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") => {
+                Ok(if self.transact(vec![record, on_action]).await?.is_ok() { Written::Stored } else { Written::AlreadyThere })
+            }
+            Err(_) => Ok(Written::AlreadyThere),
+        }
     }
 }
 

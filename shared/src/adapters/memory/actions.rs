@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Delivery, MemoryStore, State, advance, check_limit, fill_page, key, written};
-use crate::domain::action::{Action, ActionResponse};
+use crate::domain::action::{Action, ActionResponse, AnswerStatus};
 use crate::domain::event::{DashboardEvent, NewEvent};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::domain::response_template::ResponseTemplates;
@@ -107,6 +107,7 @@ impl ActionStore for MemoryStore {
     async fn save_decision(&self, write: &DecisionWrite) -> Result<Written> {
         let action = &write.action;
         let decision = serde_json::to_value(&action.decision).map_err(|e| Error::backend("memory", e))?;
+        let answer_status = serde_json::to_value(action.answer_status).map_err(|e| Error::backend("memory", e))?;
         let mut st = self.write("save_decision")?;
         let org = action.org_id.as_str();
         let now = Utc::now();
@@ -143,21 +144,25 @@ impl ActionStore for MemoryStore {
         if let (true, Some(Message { content: Some(serde_json::Value::Object(content)), .. })) = (write.bubble_shown, st.messages.get_mut(&bubble)) {
             content.insert("status".into(), serde_json::Value::String(action.status.as_str().to_string()));
             content.insert("decision".into(), decision);
+            content.insert("answer_status".into(), answer_status);
         }
         Ok(Written::Stored)
     }
 
     async fn apply_response_status(
         &self,
-        org_id: &str,
-        action_id: &str,
+        action: &Action,
         status: DeliveryStatus,
         wamid: Option<&str>,
         failure: Option<&FailureReason>,
         at: DateTime<Utc>,
     ) -> Result<Written> {
+        let Some(answer) = AnswerStatus::of(status) else {
+            return Ok(Written::AlreadyThere);
+        };
+        let org_id = action.org_id.as_str();
         let mut st = self.write("apply_response_status")?;
-        let Some(r) = st.action_responses.get_mut(&key(org_id, action_id)) else {
+        let Some(r) = st.action_responses.get_mut(&key(org_id, &action.id)) else {
             return Ok(Written::AlreadyThere);
         };
         let d = Delivery {
@@ -169,8 +174,19 @@ impl ActionStore for MemoryStore {
             failed_at: &mut r.failed_at,
         };
         let outcome = advance(d, status, failure, at);
-        if outcome == Written::Stored && r.wamid.is_none() {
+        if outcome != Written::Stored {
+            return Ok(outcome);
+        }
+        if r.wamid.is_none() {
             r.wamid = wamid.map(str::to_string);
+        }
+        // The action and its bubble follow the record (never backwards: only when it moved).
+        if let Some(a) = st.actions.get_mut(&key(org_id, &action.id)) {
+            a.answer_status = Some(answer);
+        }
+        let bubble = (org_id.to_string(), action.conversation_id.clone(), action.request_message_id.clone());
+        if let Some(Message { content: Some(serde_json::Value::Object(content)), .. }) = st.messages.get_mut(&bubble) {
+            content.insert("answer_status".into(), serde_json::Value::String(answer.as_str().to_string()));
         }
         Ok(outcome)
     }
