@@ -721,7 +721,8 @@ pub trait ResponseTemplateStore: Send + Sync {
     async fn response_templates(&self, org_id: &str) -> Result<Option<crate::domain::response_template::ResponseTemplates>>;
     /// Saves the settings at `settings.version`, over version - 1 (or new at 1); `AlreadyThere` when
     /// someone saved in between.
-    async fn save_response_templates(&self, settings: &crate::domain::response_template::ResponseTemplates) -> Result<Written>;
+    /// With the admin's audit entry in the same write.
+    async fn save_response_templates(&self, settings: &crate::domain::response_template::ResponseTemplates, audit: Option<&AuditEntry>) -> Result<Written>;
 }
 
 #[async_trait]
@@ -810,7 +811,8 @@ pub trait SupportStore: Send + Sync {
 #[async_trait]
 pub trait BotStore: Send + Sync {
     async fn bot_settings(&self, org_id: &str) -> Result<Option<StoredBotSettings>>;
-    async fn put_bot_settings(&self, settings: &StoredBotSettings) -> Result<()>;
+    /// Stores the settings whole, with the admin's audit entry in the same write.
+    async fn put_bot_settings(&self, settings: &StoredBotSettings, audit: Option<&AuditEntry>) -> Result<()>;
     /// Stores the settings only if the organisation has none yet.
     async fn put_bot_settings_if_missing(&self, settings: &StoredBotSettings) -> Result<Written>;
 }
@@ -991,7 +993,8 @@ pub trait RateLimitStore: Send + Sync {
     /// The organisation's saved settings; `None` until an admin saves some (the defaults hold).
     /// DynamoDB keeps what it read for a minute per warm function: every inbound message needs them.
     async fn rate_limit_settings(&self, org_id: &str) -> Result<Option<crate::domain::rate_limit::StoredRateLimits>>;
-    async fn put_rate_limit_settings(&self, settings: &crate::domain::rate_limit::StoredRateLimits) -> Result<()>;
+    /// Stores the settings whole, with the admin's audit entry in the same write.
+    async fn put_rate_limit_settings(&self, settings: &crate::domain::rate_limit::StoredRateLimits, audit: Option<&AuditEntry>) -> Result<()>;
     /// Counts `id` (a message's WhatsApp id) once in the counter's window: the count with it, or
     /// `None` when it was counted already (a redelivery). One atomic write; the counter expires
     /// by itself after its window.

@@ -53,7 +53,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 (&Method::PUT, ["v1", "action-response-templates"]) => {
                     caller.require(Role::Admin)?;
                     let body: TemplateSettingsRequest = json_body(req)?;
-                    Ok(ok(&actions::save_templates(&*deps.store, &caller.org_id, &caller.user_id, body, deps.clock.now()).await?))
+                    Ok(ok(&actions::save_templates(&*deps.store, &caller.org_id, &caller.audit_actor(), body, deps.clock.now()).await?))
                 }
                 _ => Err(AppError::NotFound("route")),
             }

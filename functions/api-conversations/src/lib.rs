@@ -75,7 +75,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 (&Method::PUT, ["v1", "settings", "rate-limits"]) => {
                     caller.require(Role::Admin)?;
                     let settings: RateLimitSettings = json_body(req)?;
-                    Ok(ok(&rate_limits::save_settings(&*deps.store, &caller.org_id, settings, &caller.user_id, deps.clock.now()).await?))
+                    Ok(ok(&rate_limits::save_settings(&*deps.store, &caller.org_id, settings, &caller.audit_actor(), deps.clock.now()).await?))
                 }
                 _ => Err(AppError::NotFound("route")),
             }

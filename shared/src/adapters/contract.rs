@@ -651,12 +651,19 @@ pub async fn rate_limit_settings_are_stored_per_organisation<S: Stores + ?Sized>
         updated_at: t(1),
         updated_by: "admin-1".into(),
     };
-    s.put_rate_limit_settings(&stored).await.unwrap();
+    s.put_rate_limit_settings(&stored, None).await.unwrap();
     assert_eq!(s.rate_limit_settings(ORG).await.unwrap(), Some(stored.clone()));
     assert_eq!(s.rate_limit_settings(OTHER).await.unwrap(), None);
     let changed = StoredRateLimits { settings: RateLimitSettings { messages_per_minute: 7, ..stored.settings }, ..stored };
-    s.put_rate_limit_settings(&changed).await.unwrap();
-    assert_eq!(s.rate_limit_settings(ORG).await.unwrap(), Some(changed), "a change is read back by whoever made it");
+    s.put_rate_limit_settings(&changed, None).await.unwrap();
+    assert_eq!(s.rate_limit_settings(ORG).await.unwrap(), Some(changed.clone()), "a change is read back by whoever made it");
+    // An admin's change is stored with its audit entry.
+    let by = AuditActor { user_id: "admin-1".into(), role: "admin".into() };
+    let again = StoredRateLimits { settings: RateLimitSettings { messages_per_minute: 9, ..changed.settings }, ..changed.clone() };
+    let entry = by.change(t(3), ORG, (AuditEntity::Settings, "rate_limits"), "update", &["settings"], Some(&changed), Some(&again)).unwrap();
+    s.put_rate_limit_settings(&again, Some(&entry)).await.unwrap();
+    assert_eq!(s.rate_limit_settings(ORG).await.unwrap(), Some(again));
+    assert_eq!(s.audit_entries(ORG, &AuditQuery::default(), &page(10, None)).await.unwrap().items, [entry]);
 }
 
 pub async fn a_team_is_created_once_listed_in_pages_and_saved_over_the_version_read<S: Stores + ?Sized>(s: &S) {
@@ -1704,16 +1711,16 @@ pub async fn response_templates_are_versioned<S: Stores + ?Sized>(s: &S) {
     let mut v1 = ResponseTemplates::empty(ORG, t(1));
     v1.version = 1;
     v1.custom_types = vec!["warranty".into()];
-    assert_eq!(s.save_response_templates(&v1).await.unwrap(), Written::Stored);
-    assert_eq!(s.save_response_templates(&v1).await.unwrap(), Written::AlreadyThere, "new only once");
+    assert_eq!(s.save_response_templates(&v1, None).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_response_templates(&v1, None).await.unwrap(), Written::AlreadyThere, "new only once");
     let mut v2 = v1.clone();
     v2.version = 2;
     v2.custom_types.push("loan".into());
-    assert_eq!(s.save_response_templates(&v2).await.unwrap(), Written::Stored);
-    assert_eq!(s.save_response_templates(&v2).await.unwrap(), Written::AlreadyThere, "someone saved in between");
+    assert_eq!(s.save_response_templates(&v2, None).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_response_templates(&v2, None).await.unwrap(), Written::AlreadyThere, "someone saved in between");
     let mut v4 = v2.clone();
     v4.version = 4;
-    assert_eq!(s.save_response_templates(&v4).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.save_response_templates(&v4, None).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.response_templates(ORG).await.unwrap(), Some(v2));
     assert_eq!(s.response_templates(OTHER).await.unwrap(), None);
 }
@@ -2218,7 +2225,7 @@ pub async fn bot_settings_are_stored_if_missing_and_state_is_versioned<S: Stores
     let second = StoredBotSettings { updated_at: t(2), updated_by: Some("admin".into()), ..first.clone() };
     assert_eq!(s.put_bot_settings_if_missing(&second).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.bot_settings(ORG).await.unwrap(), Some(first));
-    s.put_bot_settings(&second).await.unwrap();
+    s.put_bot_settings(&second, None).await.unwrap();
     assert_eq!(s.bot_settings(ORG).await.unwrap(), Some(second));
     assert_eq!(s.bot_settings(OTHER).await.unwrap(), None);
 

@@ -367,14 +367,15 @@ pub async fn templates(store: &dyn ResponseTemplateStore, org_id: &str, now: Dat
 }
 
 /// `PUT /v1/action-response-templates`: replaces the organisation's types and templates.
-pub async fn save_templates(store: &dyn ResponseTemplateStore, org_id: &str, by: &str, request: TemplateSettingsRequest, now: DateTime<Utc>) -> Result<TemplatesView> {
+pub async fn save_templates(store: &dyn ResponseTemplateStore, org_id: &str, by: &AuditActor, request: TemplateSettingsRequest, now: DateTime<Utc>) -> Result<TemplatesView> {
     let current = store.response_templates(org_id).await?;
     let current_version = current.as_ref().map_or(0, |c| c.version);
     if let Some(v) = request.version.filter(|v| *v != current_version) {
         return Err(Error::conflict(format!("the templates changed since version {v}"), current_version.to_string()));
     }
-    let settings = request.into_settings(org_id, by, now, current_version + 1)?;
-    match store.save_response_templates(&settings).await? {
+    let settings = request.into_settings(org_id, &by.user_id, now, current_version + 1)?;
+    let audit = by.change(now, org_id, (AuditEntity::ResponseTemplates, org_id), "update", &["custom_types", "templates"], current.as_ref(), Some(&settings));
+    match store.save_response_templates(&settings, audit.as_ref()).await? {
         Written::Stored => Ok(templates_view(Some(settings), org_id, now)),
         Written::AlreadyThere => Err(Error::conflict("the templates changed meanwhile; read them again", current_version.to_string())),
     }

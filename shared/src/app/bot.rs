@@ -25,6 +25,7 @@ use crate::domain::message::{Sender, SenderType};
 use crate::domain::outbound::OutboundContent;
 use crate::error::{Error, Result};
 use crate::optimistic::{retry_lost_updates, retry_until_landed};
+use crate::domain::audit::{AuditActor, AuditEntity};
 use crate::ports::{BotStore, ConversationStore, EventStore, Outbox, MessageStore, SupportStore, Written};
 
 /// The ports the bot needs.
@@ -51,10 +52,12 @@ pub async fn seed_defaults(bot: &dyn BotStore, org_id: &str, now: DateTime<Utc>)
 }
 
 /// `PUT /v1/bot/menu`: validated, then stored whole.
-pub async fn save_settings(bot: &dyn BotStore, org_id: &str, settings: BotSettings, by: &str, now: DateTime<Utc>) -> Result<StoredBotSettings> {
+pub async fn save_settings(bot: &dyn BotStore, org_id: &str, settings: BotSettings, by: &AuditActor, now: DateTime<Utc>) -> Result<StoredBotSettings> {
     settings.validate()?;
-    let stored = StoredBotSettings { org_id: org_id.to_string(), settings, updated_at: now, updated_by: Some(by.to_string()) };
-    bot.put_bot_settings(&stored).await?;
+    let before = bot.bot_settings(org_id).await?;
+    let stored = StoredBotSettings { org_id: org_id.to_string(), settings, updated_at: now, updated_by: Some(by.user_id.clone()) };
+    let audit = by.change(now, org_id, (AuditEntity::Settings, "bot_menu"), "update", &["settings"], before.as_ref(), Some(&stored));
+    bot.put_bot_settings(&stored, audit.as_ref()).await?;
     Ok(stored)
 }
 

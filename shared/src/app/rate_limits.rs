@@ -10,6 +10,7 @@ use tracing::info;
 
 use crate::app::delivery::{NewReply, queue_reply};
 use crate::app::inbound::Received;
+use crate::domain::audit::{AuditActor, AuditEntity};
 use crate::domain::customer::{Customer, IdentityChannel};
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::IdempotencyKey;
@@ -43,18 +44,14 @@ pub async fn save_settings(
     store: &dyn RateLimitStore,
     org_id: &str,
     settings: RateLimitSettings,
-    by: &str,
+    by: &AuditActor,
     now: DateTime<Utc>,
 ) -> Result<RateLimitSettings> {
     settings.validate()?;
-    store
-        .put_rate_limit_settings(&StoredRateLimits {
-            org_id: org_id.to_string(),
-            settings,
-            updated_at: now,
-            updated_by: by.to_string(),
-        })
-        .await?;
+    let before = store.rate_limit_settings(org_id).await?;
+    let stored = StoredRateLimits { org_id: org_id.to_string(), settings, updated_at: now, updated_by: by.user_id.clone() };
+    let audit = by.change(now, org_id, (AuditEntity::Settings, "rate_limits"), "update", &["settings"], before.as_ref(), Some(&stored));
+    store.put_rate_limit_settings(&stored, audit.as_ref()).await?;
     Ok(settings)
 }
 

@@ -76,7 +76,7 @@ async fn beyond_the_daily_ticket_limit_the_bot_says_so_and_opens_none() {
     let w = World::new().with_channel(None).await;
     // GIVEN a bot that lets a customer open 2 tickets a day
     let settings = crate::domain::bot::BotSettings { daily_ticket_limit: 2, ..Default::default() };
-    crate::app::bot::save_settings(w.store(), ORG, settings, "admin-1", t(0)).await.unwrap();
+    crate::app::bot::save_settings(w.store(), ORG, settings, &admin_actor(), t(0)).await.unwrap();
     let support = w.deps.support_ports();
     let staff = crate::app::support::Staff { user_id: "admin-1".into(), name: None, role: "admin".into() };
     customer_says(&w, "wamid.1", "hello", t(1)).await;

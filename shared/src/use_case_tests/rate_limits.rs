@@ -301,14 +301,14 @@ async fn settings_are_validated_and_applied_to_the_next_message() {
         ..RateLimitSettings::default()
     };
     assert!(
-        matches!(save_settings(w.store(), ORG, bad, "admin", t(0)).await, Err(Error::Invalid { field, .. }) if field == "messages_per_minute")
+        matches!(save_settings(w.store(), ORG, bad, &admin_actor(), t(0)).await, Err(Error::Invalid { field, .. }) if field == "messages_per_minute")
     );
     let tight = RateLimitSettings {
         messages_per_minute: 2,
         conversations_per_hour: 5,
         cooldown_minutes: 1,
     };
-    save_settings(w.store(), ORG, tight, "admin", t(0))
+    save_settings(w.store(), ORG, tight, &admin_actor(), t(0))
         .await
         .unwrap();
     assert_eq!(settings(w.store(), ORG).await.unwrap(), tight);

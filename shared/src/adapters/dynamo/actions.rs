@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{DynamoStore, Item, SortRange, from_item, key_map, keyed, n, s, to_item};
 use crate::domain::action::{Action, ActionResponse, ActionStatus, AnswerStatus};
+use crate::domain::audit::AuditEntry;
 use crate::domain::event::{DEDUPE_RETENTION, DashboardEvent, NewEvent};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::domain::response_template::ResponseTemplates;
@@ -316,19 +317,8 @@ impl ResponseTemplateStore for DynamoStore {
         self.get_consistent(keys::response_templates(org_id)).await
     }
 
-    async fn save_response_templates(&self, settings: &ResponseTemplates) -> Result<Written> {
-        let item = keyed(settings, keys::response_templates(&settings.org_id), &[])?;
-        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(item));
-        put = if settings.version <= 1 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :previous").expression_attribute_values(":previous", n(settings.version - 1))
-        };
-        match put.send().await {
-            Ok(_) => Ok(Written::Stored),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
-            Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
-        }
+    async fn save_response_templates(&self, settings: &ResponseTemplates, audit: Option<&AuditEntry>) -> Result<Written> {
+        self.put_versioned(keyed(settings, keys::response_templates(&settings.org_id), &[])?, settings.version, audit).await
     }
 }
 

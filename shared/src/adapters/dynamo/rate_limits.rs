@@ -11,6 +11,7 @@ use super::{DynamoStore, key_map, keyed, keys, n, s};
 use crate::domain::customer::{ChannelIdentity, IdentityChannel};
 use crate::domain::rate_limit::{CustomerBlock, RateCounter, StoredRateLimits};
 use crate::error::{Error, Result};
+use crate::domain::audit::AuditEntry;
 use crate::ports::RateLimitStore;
 
 /// Every inbound message needs its organisation's settings: an admin's change reaches every warm
@@ -59,9 +60,12 @@ impl RateLimitStore for DynamoStore {
         Ok(stored)
     }
 
-    async fn put_rate_limit_settings(&self, settings: &StoredRateLimits) -> Result<()> {
-        self.put(keyed(settings, keys_rate::settings(&settings.org_id), &[])?)
-            .await?;
+    async fn put_rate_limit_settings(&self, settings: &StoredRateLimits, audit: Option<&AuditEntry>) -> Result<()> {
+        let item = keyed(settings, keys_rate::settings(&settings.org_id), &[])?;
+        match audit {
+            Some(entry) => self.write_audited(self.put_op(item, None, None)?, entry).await.map(|_| ())?,
+            None => self.put(item).await?,
+        }
         self.rate_limits
             .lock()
             .unwrap_or_else(|p| p.into_inner())

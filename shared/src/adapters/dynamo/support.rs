@@ -17,6 +17,7 @@ use chrono::Utc;
 use super::{DynamoStore, Item, key_map, n, from_item, keyed, s};
 use crate::domain::bot::StoredBotSettings;
 use crate::domain::message::DeliveryStatus;
+use crate::domain::audit::AuditEntry;
 use crate::domain::support::{
     Assigned, DailyTicketCap, SupportTicket, TicketCounts, TicketFilter, TicketMessage, TicketStatus, counter_changes, daily_limit_reached,
 };
@@ -520,8 +521,12 @@ impl BotStore for DynamoStore {
         self.get(keys::bot_settings(org_id)).await
     }
 
-    async fn put_bot_settings(&self, settings: &StoredBotSettings) -> Result<()> {
-        self.put(keyed(settings, keys::bot_settings(&settings.org_id), &[])?).await
+    async fn put_bot_settings(&self, settings: &StoredBotSettings, audit: Option<&AuditEntry>) -> Result<()> {
+        let item = keyed(settings, keys::bot_settings(&settings.org_id), &[])?;
+        match audit {
+            Some(entry) => self.write_audited(self.put_op(item, None, None)?, entry).await.map(|_| ()),
+            None => self.put(item).await,
+        }
     }
 
     async fn put_bot_settings_if_missing(&self, settings: &StoredBotSettings) -> Result<Written> {

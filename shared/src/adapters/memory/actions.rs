@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Delivery, MemoryStore, State, advance, check_limit, fill_page, key, written};
 use crate::domain::action::{Action, ActionResponse, AnswerStatus};
+use crate::domain::audit::AuditEntry;
 use crate::domain::event::{DashboardEvent, NewEvent};
 use crate::domain::message::{DeliveryStatus, FailureReason, Message};
 use crate::domain::response_template::ResponseTemplates;
@@ -198,10 +199,11 @@ impl ResponseTemplateStore for MemoryStore {
         Ok(self.read("response_templates")?.response_templates.get(org_id).cloned())
     }
 
-    async fn save_response_templates(&self, settings: &ResponseTemplates) -> Result<Written> {
+    async fn save_response_templates(&self, settings: &ResponseTemplates, audit: Option<&AuditEntry>) -> Result<Written> {
         let mut st = self.write("save_response_templates")?;
         let stored = st.response_templates.get(&settings.org_id);
         let fits = if settings.version <= 1 { stored.is_none() } else { stored.is_some_and(|s| s.version == settings.version - 1) };
+        let fits = super::audit::with_entry(&mut st, fits, audit);
         if fits {
             st.response_templates.insert(settings.org_id.clone(), settings.clone());
         }

@@ -8,6 +8,7 @@ use super::{MemoryStore, identity_key};
 use crate::domain::customer::IdentityChannel;
 use crate::domain::rate_limit::{CustomerBlock, RateCounter, StoredRateLimits};
 use crate::error::{Error, Result};
+use crate::domain::audit::AuditEntry;
 use crate::ports::RateLimitStore;
 
 /// `(org, address, window label)`.
@@ -29,10 +30,11 @@ impl RateLimitStore for MemoryStore {
             .cloned())
     }
 
-    async fn put_rate_limit_settings(&self, settings: &StoredRateLimits) -> Result<()> {
-        self.write("put_rate_limit_settings")?
-            .rate_limits
-            .insert(settings.org_id.clone(), settings.clone());
+    async fn put_rate_limit_settings(&self, settings: &StoredRateLimits, audit: Option<&AuditEntry>) -> Result<()> {
+        let mut st = self.write("put_rate_limit_settings")?;
+        if super::audit::with_entry(&mut st, true, audit) {
+            st.rate_limits.insert(settings.org_id.clone(), settings.clone());
+        }
         Ok(())
     }
 

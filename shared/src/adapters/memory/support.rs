@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use super::{MemoryStore, State, fill_page, key, written};
 use crate::domain::bot::StoredBotSettings;
 use crate::domain::message::DeliveryStatus;
+use crate::domain::audit::AuditEntry;
 use crate::domain::support::{Assigned, SupportTicket, TicketCounts, TicketFilter, TicketMessage, counter_changes, daily_limit_reached};
 use crate::error::{Error, Result};
 use crate::ports::{BotStore, Page, PageRequest, SupportStore, TicketWrite, Written};
@@ -168,8 +169,11 @@ impl BotStore for MemoryStore {
         Ok(self.read("bot_settings")?.bot_settings.get(org_id).cloned())
     }
 
-    async fn put_bot_settings(&self, settings: &StoredBotSettings) -> Result<()> {
-        self.write("put_bot_settings")?.bot_settings.insert(settings.org_id.clone(), settings.clone());
+    async fn put_bot_settings(&self, settings: &StoredBotSettings, audit: Option<&AuditEntry>) -> Result<()> {
+        let mut st = self.write("put_bot_settings")?;
+        if super::audit::with_entry(&mut st, true, audit) {
+            st.bot_settings.insert(settings.org_id.clone(), settings.clone());
+        }
         Ok(())
     }
 
