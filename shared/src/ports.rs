@@ -66,13 +66,14 @@ pub trait ChannelDirectory: Send + Sync {
     async fn channel_by_number(&self, phone_number_id: &str) -> Result<Option<Channel>>;
     async fn org_by_waba(&self, waba_id: &str) -> Result<Option<String>>;
     /// Registers, or replaces, a number of `channel.org_id` and makes its WABA the organisation's,
-    /// both or neither: not over another organisation's number or WABA.
-    async fn put_channel(&self, channel: &Channel) -> Result<ChannelPut>;
+    /// both or neither: not over another organisation's number or WABA. An admin's registration
+    /// carries its audit entry, stored with it.
+    async fn put_channel(&self, channel: &Channel, audit: Option<&AuditEntry>) -> Result<ChannelPut>;
     /// The organisation's numbers, by phone number id.
     async fn channels(&self, org_id: &str, page: &PageRequest) -> Result<Page<Channel>>;
     /// Removes the number if it is the organisation's; `AlreadyThere` when it is not (nothing
-    /// removed).
-    async fn delete_channel(&self, org_id: &str, phone_number_id: &str) -> Result<Written>;
+    /// removed); with the admin's audit entry, stored with the removal.
+    async fn delete_channel(&self, org_id: &str, phone_number_id: &str, audit: Option<&AuditEntry>) -> Result<Written>;
     /// Forgets that the WABA is the organisation's (its last number is gone), if it still is.
     async fn forget_waba(&self, org_id: &str, waba_id: &str) -> Result<()>;
 }

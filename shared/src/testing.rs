@@ -46,7 +46,7 @@ pub fn demo_channel() -> Channel {
 pub async fn register_demo_channel<S: ChannelDirectory + crate::ports::WhatsAppTemplateStore + ?Sized>(store: &S, secrets: &dyn Secrets) {
     let channel = demo_channel();
     secrets.put_secret(&access_token_secret(DEMO_ORG, &channel.phone_number_id), &Secret::new(DEMO_ACCESS_TOKEN)).await.expect("the demo token is stored");
-    assert_eq!(store.put_channel(&channel).await.expect("the demo channel is stored"), ChannelPut::Stored);
+    assert_eq!(store.put_channel(&channel, None).await.expect("the demo channel is stored"), ChannelPut::Stored);
     let waba = channel.waba_id.clone().unwrap_or_default();
     let mut fallback = crate::domain::whatsapp_template::WhatsAppTemplate::discovered(DEMO_ORG, &waba, "1689556908129000", "hello_world", "en_US", chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
     fallback.status = crate::domain::whatsapp_template::TemplateStatus::Approved;

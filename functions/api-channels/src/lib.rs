@@ -60,12 +60,12 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
             match (method, path) {
                 (&Method::POST, ["v1", "channels", "whatsapp"]) => {
                     let registration: ChannelRegistration = json_body(req)?;
-                    let registered = channels::register(&ports, org, &registration, deps.clock.now()).await?;
+                    let registered = channels::register(&ports, org, &registration, &caller.audit_actor(), deps.clock.now()).await?;
                     let status = if registered.replaced { StatusCode::OK } else { StatusCode::CREATED };
                     Ok(json(status, &registered))
                 }
                 (&Method::DELETE, ["v1", "channels", "whatsapp", number]) => {
-                    channels::remove(&ports, org, number).await?;
+                    channels::remove(&ports, org, number, &caller.audit_actor(), deps.clock.now()).await?;
                     Ok(no_content())
                 }
                 (&Method::POST, ["v1", "channels", "whatsapp", number, "replay"]) => {

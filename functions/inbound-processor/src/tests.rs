@@ -15,7 +15,7 @@ use serde_json::json;
 #[tokio::test]
 async fn its_sample_stores_the_message_once_however_often_it_is_delivered() {
     let (deps, world) = Deps::in_memory(chrono::Utc::now());
-    world.store.put_channel(&demo_channel()).await.unwrap();
+    world.store.put_channel(&demo_channel(), None).await.unwrap();
     let [(_, text)] = sample_events("inbound-processor").try_into().expect("one sample");
     let event: SqsEvent = serde_json::from_str(&text).unwrap();
 
@@ -74,7 +74,7 @@ async fn handled(world: &InMemory) -> (Vec<String>, String, usize) {
 /// The demo organisation with its number and the default bot menu.
 async fn demo_with_bot() -> (Deps, InMemory) {
     let (deps, world) = Deps::in_memory(chrono::Utc::now());
-    world.store.put_channel(&demo_channel()).await.unwrap();
+    world.store.put_channel(&demo_channel(), None).await.unwrap();
     max_core::app::bot::seed_defaults(&*deps.store, DEMO_ORG, deps.clock.now()).await.unwrap();
     (deps, world)
 }

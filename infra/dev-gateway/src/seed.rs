@@ -58,7 +58,9 @@ pub async fn register(deps: &Deps, org: &SeedOrg) -> Result<(), String> {
         "access_token": org.access_token,
     }))
     .map_err(|e| e.to_string())?;
-    channels::register(&deps.channel_ports(), &org.id, &registration, Utc::now()).await.map(|_| ()).map_err(|e| e.to_string())
+    // The audit trail names the seed as the one who registered it.
+    let seeder = max_core::domain::audit::AuditActor { user_id: "dev-seed".into(), role: "admin".into() };
+    channels::register(&deps.channel_ports(), &org.id, &registration, &seeder, Utc::now()).await.map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// The organisation's approved WhatsApp templates, as if made in Meta's tools and synced: the

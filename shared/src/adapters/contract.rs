@@ -365,7 +365,7 @@ fn conversation_id(c: &Conversation) -> String {
 // ------------------------------------------------------------- channels, customers, conversations
 
 pub async fn channels_are_found_by_number_and_waba<S: Stores + ?Sized>(s: &S) {
-    s.put_channel(&channel(ORG, "PN1", "WABA1")).await.unwrap();
+    s.put_channel(&channel(ORG, "PN1", "WABA1"), None).await.unwrap();
     assert_eq!(s.channel_by_number("PN1").await.unwrap().map(|c| c.org_id), Some(ORG.to_string()));
     assert_eq!(s.org_by_waba("WABA1").await.unwrap().as_deref(), Some(ORG));
     assert_eq!(s.channel_by_number("PN2").await.unwrap(), None);
@@ -417,11 +417,11 @@ pub async fn a_number_and_its_waba_are_one_organisations_listed_and_removed<S: S
         let pages = all_pages(async |cursor| s.channels(org, &page(1, cursor)).await).await;
         page_ids(pages, |c: &Channel| c.phone_number_id.clone()).concat()
     };
-    assert_eq!(s.put_channel(&channel(ORG, "200", "W1")).await.unwrap(), ChannelPut::Stored);
-    assert_eq!(s.put_channel(&channel(ORG, "100", "W1")).await.unwrap(), ChannelPut::Stored);
+    assert_eq!(s.put_channel(&channel(ORG, "200", "W1"), None).await.unwrap(), ChannelPut::Stored);
+    assert_eq!(s.put_channel(&channel(ORG, "100", "W1"), None).await.unwrap(), ChannelPut::Stored);
     // Another organisation may take neither the number nor the account, and writes nothing trying.
-    assert_eq!(s.put_channel(&channel(OTHER, "100", "W2")).await.unwrap(), ChannelPut::NumberTaken);
-    assert_eq!(s.put_channel(&channel(OTHER, "300", "W1")).await.unwrap(), ChannelPut::WabaTaken);
+    assert_eq!(s.put_channel(&channel(OTHER, "100", "W2"), None).await.unwrap(), ChannelPut::NumberTaken);
+    assert_eq!(s.put_channel(&channel(OTHER, "300", "W1"), None).await.unwrap(), ChannelPut::WabaTaken);
     assert_eq!(s.org_by_waba("W2").await.unwrap(), None, "all or nothing");
     assert_eq!(s.channel_by_number("300").await.unwrap(), None, "all or nothing");
     assert_eq!(s.channel_by_number("100").await.unwrap().map(|c| c.org_id).as_deref(), Some(ORG));
@@ -429,15 +429,15 @@ pub async fn a_number_and_its_waba_are_one_organisations_listed_and_removed<S: S
     let mut again = channel(ORG, "100", "W1");
     again.display_phone_number = Some("+1 555".into());
     again.access_token_rotated_at = Some(t(5));
-    assert_eq!(s.put_channel(&again).await.unwrap(), ChannelPut::Stored);
+    assert_eq!(s.put_channel(&again, None).await.unwrap(), ChannelPut::Stored);
     assert_eq!(s.channel_by_number("100").await.unwrap(), Some(again));
     // Listed by number, one organisation's only.
     assert_eq!(all(ORG).await, ["100", "200"]);
     assert!(all(OTHER).await.is_empty());
     // Removed by its organisation only.
-    assert_eq!(s.delete_channel(OTHER, "100").await.unwrap(), Written::AlreadyThere);
-    assert_eq!(s.delete_channel(ORG, "100").await.unwrap(), Written::Stored);
-    assert_eq!(s.delete_channel(ORG, "100").await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.delete_channel(OTHER, "100", None).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.delete_channel(ORG, "100", None).await.unwrap(), Written::Stored);
+    assert_eq!(s.delete_channel(ORG, "100", None).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.channel_by_number("100").await.unwrap(), None);
     assert_eq!(all(ORG).await, ["200"]);
     s.forget_waba(OTHER, "W1").await.unwrap();
@@ -445,7 +445,7 @@ pub async fn a_number_and_its_waba_are_one_organisations_listed_and_removed<S: S
     s.forget_waba(ORG, "W1").await.unwrap();
     assert_eq!(s.org_by_waba("W1").await.unwrap(), None);
     // Now another organisation may take the number.
-    assert_eq!(s.put_channel(&channel(OTHER, "100", "W2")).await.unwrap(), ChannelPut::Stored);
+    assert_eq!(s.put_channel(&channel(OTHER, "100", "W2"), None).await.unwrap(), ChannelPut::Stored);
 }
 
 pub async fn a_customer_is_created_once_and_all_or_nothing<S: Stores + ?Sized>(s: &S) {

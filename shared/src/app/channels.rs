@@ -7,6 +7,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use tracing::{error, info};
 
+use crate::domain::audit::{AuditActor, AuditEntity};
 use crate::domain::channel::{
     Channel, ChannelRegistration, TemplateRef, VoiceChannel, VoiceChannelView, VoiceRegistration, access_token_secret, is_graph_id, quarantine_prefix,
     voice_account_secret,
@@ -92,7 +93,11 @@ fn taken(field: &str) -> Error {
 /// Registers a number of the organisation, or registers it again (a new token: rotation; new
 /// details). The token goes to the number's own secret first, so a number that can receive can
 /// answer; then the channel; then the changes quarantined for the number are replayed.
-pub async fn register(ports: &ChannelPorts<'_>, org_id: &str, registration: &ChannelRegistration, now: DateTime<Utc>) -> Result<Registered> {
+/// What the audit trail records of a number: its details, its WABA, its fallback template, its
+/// team and when its token was rotated (never the token).
+const AUDITED_FIELDS: [&str; 5] = ["display_phone_number", "waba_id", "fallback_template", "default_team_id", "access_token_rotated_at"];
+
+pub async fn register(ports: &ChannelPorts<'_>, org_id: &str, registration: &ChannelRegistration, by: &AuditActor, now: DateTime<Utc>) -> Result<Registered> {
     registration.validate()?;
     if let Some(team) = &registration.default_team_id
         && ports.teams.team(org_id, team).await?.is_none()
@@ -110,7 +115,8 @@ pub async fn register(ports: &ChannelPorts<'_>, org_id: &str, registration: &Cha
     let secret = access_token_secret(org_id, number);
     ports.secrets.put_secret(&secret, &registration.access_token).await?;
     let channel = registration.channel(org_id, now);
-    let put = ports.channels.put_channel(&channel).await?;
+    let audit = by.change(now, org_id, (AuditEntity::Channel, number), "register", &AUDITED_FIELDS, previous.as_ref(), Some(&channel));
+    let put = ports.channels.put_channel(&channel, audit.as_ref()).await?;
     if put != ChannelPut::Stored {
         // Taken by another organisation between the checks and the write: the token just stored
         // serves no number of ours.
@@ -171,10 +177,11 @@ pub async fn list(channels: &dyn ChannelDirectory, org_id: &str, page: &PageRequ
 /// Removes one of the organisation's numbers: its token's secret first (scheduled for deletion),
 /// so no token outlives its number, then the number (and its WABA, when it was the last number on
 /// it). Another organisation's number, or an unknown one, is 404.
-pub async fn remove(ports: &ChannelPorts<'_>, org_id: &str, phone_number_id: &str) -> Result<()> {
+pub async fn remove(ports: &ChannelPorts<'_>, org_id: &str, phone_number_id: &str, by: &AuditActor, now: DateTime<Utc>) -> Result<()> {
     let channel = own_channel(ports.channels, org_id, phone_number_id).await?;
     ports.secrets.delete_secret(&access_token_secret(org_id, phone_number_id)).await?;
-    if ports.channels.delete_channel(org_id, phone_number_id).await? == Written::AlreadyThere {
+    let audit = by.change(now, org_id, (AuditEntity::Channel, phone_number_id), "remove", &AUDITED_FIELDS, Some(&channel), None);
+    if ports.channels.delete_channel(org_id, phone_number_id, audit.as_ref()).await? == Written::AlreadyThere {
         return Err(Error::NotFound("channel"));
     }
     if let Some(waba) = &channel.waba_id {

@@ -25,7 +25,7 @@ fn registration(number: &str, waba: &str, token: &str) -> ChannelRegistration {
 }
 
 async fn register(w: &World, org: &str, r: &ChannelRegistration) -> crate::Result<Registered> {
-    channels::register(&w.deps.channel_ports(), org, r, w.deps.clock.now()).await
+    channels::register(&w.deps.channel_ports(), org, r, &admin_actor(), w.deps.clock.now()).await
 }
 
 fn page() -> PageRequest {
@@ -126,17 +126,25 @@ async fn removing_a_number_deletes_its_secret_its_channel_and_its_unused_account
     register(&w, ORG, &registration(NUMBER, WABA, "EAAG-ours")).await.unwrap();
     register(&w, ORG, &registration(OTHER_NUMBER, WABA, "EAAG-ours-2")).await.unwrap();
     // WHEN another organisation tries, then we remove the first number
-    assert_not_found(channels::remove(&w.deps.channel_ports(), OTHER_ORG, NUMBER).await, "channel");
-    channels::remove(&w.deps.channel_ports(), ORG, NUMBER).await.unwrap();
+    assert_not_found(channels::remove(&w.deps.channel_ports(), OTHER_ORG, NUMBER, &admin_actor(), t(9)).await, "channel");
+    channels::remove(&w.deps.channel_ports(), ORG, NUMBER, &admin_actor(), t(9)).await.unwrap();
     // THEN its secret and channel are gone; the account stays ours (another number is on it)
     assert_eq!(w.mem.secrets.names(), vec![format!("whatsapp/{ORG}/{OTHER_NUMBER}")]);
     assert_eq!(w.store().channel_by_number(NUMBER).await.unwrap(), None);
     assert_eq!(w.store().org_by_waba(WABA).await.unwrap().as_deref(), Some(ORG));
     // WHEN the last number on the account goes too, so does the account; again is 404
-    channels::remove(&w.deps.channel_ports(), ORG, OTHER_NUMBER).await.unwrap();
+    channels::remove(&w.deps.channel_ports(), ORG, OTHER_NUMBER, &admin_actor(), t(9)).await.unwrap();
     assert_eq!(w.store().org_by_waba(WABA).await.unwrap(), None);
+    // AND the audit trail has each registration and removal by the admin (never the token)
+    let query = crate::domain::audit::AuditQuery::default();
+    let trail = crate::ports::AuditStore::audit_entries(w.store(), ORG, &query, &crate::ports::PageRequest { limit: 10, cursor: None }).await.unwrap().items;
+    let mut ops: Vec<(&str, &str)> = trail.iter().map(|e| (e.operation.as_str(), e.entity_id.as_str())).collect();
+    ops.sort();
+    assert_eq!(ops, [("register", NUMBER), ("register", OTHER_NUMBER), ("remove", NUMBER), ("remove", OTHER_NUMBER)]);
+    assert!(trail.iter().all(|e| e.actor == admin_actor() && !serde_json::to_string(&e.changes).unwrap().contains("EAAG")), "{trail:?}");
+    assert!(trail.iter().filter(|e| e.operation == "remove").all(|e| e.changes["waba_id"].after.is_null()));
     assert!(w.mem.secrets.names().is_empty());
-    assert_not_found(channels::remove(&w.deps.channel_ports(), ORG, OTHER_NUMBER).await, "channel");
+    assert_not_found(channels::remove(&w.deps.channel_ports(), ORG, OTHER_NUMBER, &admin_actor(), t(9)).await, "channel");
     // AND another organisation may register the number now, with a secret of its own
     register(&w, OTHER_ORG, &registration(NUMBER, OTHER_WABA, "EAAG-theirs")).await.unwrap();
     assert_eq!(w.mem.secrets.names(), vec![format!("whatsapp/{OTHER_ORG}/{NUMBER}")]);
@@ -313,7 +321,7 @@ async fn a_number_without_a_token_fails_its_replies_without_calling_meta() {
     let w = World::new();
     let mut channel = registration(NUMBER, WABA, "unused").channel(ORG, t(0));
     channel.access_token_rotated_at = None;
-    w.store().put_channel(&channel).await.unwrap();
+    w.store().put_channel(&channel, None).await.unwrap();
     let c = w.given_conversation().await.conversation;
     let graph = ScriptedGraph::default();
     let m = queued_reply(&w, &c.id, "hello").await;
@@ -425,8 +433,8 @@ async fn no_log_line_carries_a_token_even_at_trace() {
     register(&w, ORG, &registration(NUMBER, WABA, "EAAG-logged-never-2")).await.unwrap();
     queued_reply(&w, &c.id, "two").await;
     send_all(&w, &graph).await;
-    channels::remove(&w.deps.channel_ports(), ORG, NUMBER).await.unwrap();
-    w.store().put_channel(&registration(NUMBER, WABA, "x").channel(ORG, t(0))).await.unwrap();
+    channels::remove(&w.deps.channel_ports(), ORG, NUMBER, &admin_actor(), t(9)).await.unwrap();
+    w.store().put_channel(&registration(NUMBER, WABA, "x").channel(ORG, t(0)), None).await.unwrap();
     w.mem.clock.advance(TOKEN_TTL + Duration::seconds(1));
     queued_reply(&w, &c.id, "three").await;
     send_all(&w, &graph).await;

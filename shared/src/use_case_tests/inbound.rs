@@ -134,21 +134,21 @@ impl ChannelDirectory for RegisteredDuringTheLookup<'_> {
         let found = self.store.channel_by_number(number).await?;
         let first = !std::mem::replace(&mut *self.done.lock().unwrap(), true);
         if first {
-            self.store.put_channel(&self.channel).await?;
+            self.store.put_channel(&self.channel, None).await?;
         }
         Ok(found)
     }
     async fn org_by_waba(&self, waba: &str) -> crate::Result<Option<String>> {
         self.store.org_by_waba(waba).await
     }
-    async fn put_channel(&self, channel: &Channel) -> crate::Result<ChannelPut> {
-        self.store.put_channel(channel).await
+    async fn put_channel(&self, channel: &Channel, audit: Option<&crate::domain::audit::AuditEntry>) -> crate::Result<ChannelPut> {
+        self.store.put_channel(channel, audit).await
     }
     async fn channels(&self, org: &str, page: &crate::ports::PageRequest) -> crate::Result<crate::ports::Page<Channel>> {
         self.store.channels(org, page).await
     }
-    async fn delete_channel(&self, org: &str, number: &str) -> crate::Result<crate::ports::Written> {
-        self.store.delete_channel(org, number).await
+    async fn delete_channel(&self, org: &str, number: &str, audit: Option<&crate::domain::audit::AuditEntry>) -> crate::Result<crate::ports::Written> {
+        self.store.delete_channel(org, number, audit).await
     }
     async fn forget_waba(&self, org: &str, waba: &str) -> crate::Result<()> {
         self.store.forget_waba(org, waba).await

@@ -104,7 +104,7 @@ impl World {
             access_token_rotated_at: Some(t(0)),
             default_team_id: None,
         };
-        assert_eq!(self.store().put_channel(&channel).await.unwrap(), ChannelPut::Stored);
+        assert_eq!(self.store().put_channel(&channel, None).await.unwrap(), ChannelPut::Stored);
         self.mem.secrets.put_secret(&access_token_secret(ORG, NUMBER), &Secret::new(TOKEN)).await.unwrap();
         // The fallback is an approved template of the organisation's (a send checks it).
         if let Some(name) = fallback {

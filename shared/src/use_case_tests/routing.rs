@@ -21,7 +21,7 @@ async fn given_team(w: &World, auto_assign: bool) -> String {
     let team = teams::create(store, ORG, TeamInput { name: "Billing".into(), description: None, auto_assign, after_hours_reply: None }, &admin_actor(), t(0)).await.unwrap();
     let mut channel = w.store().channel_by_number(NUMBER).await.unwrap().unwrap();
     channel.default_team_id = Some(team.id.clone());
-    w.store().put_channel(&channel).await.unwrap();
+    w.store().put_channel(&channel, None).await.unwrap();
     team.id
 }
 

@@ -52,7 +52,7 @@ async fn given_team_with_policy(w: &World, counted_in: CountedIn) -> (String, St
     teams::save_business_hours(store, ORG, &team.id, &hours, &admin_actor(), t(0)).await.unwrap();
     let mut channel = w.store().channel_by_number(NUMBER).await.unwrap().unwrap();
     channel.default_team_id = Some(team.id.clone());
-    w.store().put_channel(&channel).await.unwrap();
+    w.store().put_channel(&channel, None).await.unwrap();
     let policy = create(
         &ports(w),
         ORG,
@@ -340,7 +340,7 @@ async fn a_closed_team_answers_once_per_closed_period_with_its_next_opening() {
     teams::save_business_hours(store, ORG, &team.id, &hours, &admin_actor(), t(0)).await.unwrap();
     let mut channel = w.store().channel_by_number(NUMBER).await.unwrap().unwrap();
     channel.default_team_id = Some(team.id.clone());
-    w.store().put_channel(&channel).await.unwrap();
+    w.store().put_channel(&channel, None).await.unwrap();
 
     // WHEN a customer writes on Friday evening, and again an hour later
     clock_at(&w, friday(18, 0));

@@ -75,7 +75,7 @@ async fn without_a_number_nothing_is_submitted_and_an_invalid_template_never_rea
 async fn with_numbers_in_two_wabas_the_request_names_one() {
     let w = World::new().with_channel(None).await;
     let second = crate::domain::channel::Channel { phone_number_id: "200000000000001".into(), waba_id: Some("300000000000001".into()), ..w.store().channel_by_number(NUMBER).await.unwrap().unwrap() };
-    w.store().put_channel(&second).await.unwrap();
+    w.store().put_channel(&second, None).await.unwrap();
     w.mem.secrets.put_secret(&access_token_secret(ORG, "200000000000001"), &Secret::new("EAAG-second")).await.unwrap();
     assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, ADMIN, &order_shipped(), t(1)).await, Err(Error::Conflict { detail, .. }) if detail.starts_with("waba_id")));
     let named = NewTemplate { waba_id: Some("300000000000001".into()), ..order_shipped() };

@@ -123,7 +123,7 @@ async fn outside_the_window_without_a_fallback_the_message_fails_with_the_reason
     let t = TestStack::with_graph(&graph.uri()).await;
     let mut channel = t.stack.dynamo.get::<max_core::domain::channel::Channel>(max_core::adapters::dynamo::keys::channel(NUMBER)).await.unwrap().unwrap();
     channel.fallback_template = None;
-    t.stack.deps.store.put_channel(&channel).await.unwrap();
+    t.stack.deps.store.put_channel(&channel, None).await.unwrap();
     assert_eq!(t.post_webhook(&fixture("meta-openapi/text-message.json")).await.status(), StatusCode::OK);
     let c = eventually("conversation", WAIT, || async { t.conversations().await.into_iter().next() }).await;
     let conversation = c["id"].as_str().unwrap();

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 
+use crate::domain::audit::AuditEntry;
 use crate::domain::channel::Channel;
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::sla::Priority;
@@ -58,7 +59,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl ChannelDirectory for DynamoStore {
-    async fn put_channel(&self, channel: &Channel) -> Result<ChannelPut> {
+    async fn put_channel(&self, channel: &Channel, audit: Option<&AuditEntry>) -> Result<ChannelPut> {
         let org = &channel.org_id;
         // Ours or nobody's: another organisation's number or WABA is never overwritten.
         let ours = Some("attribute_not_exists(pk) OR org_id = :org");
@@ -69,6 +70,9 @@ impl ChannelDirectory for DynamoStore {
             let mut item = key_map(keys::waba(waba));
             item.insert("org_id".to_string(), s(org));
             items.push(self.put_op(item, ours, values())?);
+        }
+        if let Some(entry) = audit {
+            items.push(self.audit_put(entry)?);
         }
         let put = match self.transact(items).await? {
             Ok(()) => ChannelPut::Stored,
@@ -105,8 +109,14 @@ impl ChannelDirectory for DynamoStore {
         self.query_page(Some("gsi1"), "gsi1pk", &keys::channels(org_id), None, None, true, page).await
     }
 
-    async fn delete_channel(&self, org_id: &str, phone_number_id: &str) -> Result<Written> {
-        let written = self.delete_if_org(keys::channel(phone_number_id), org_id).await?;
+    async fn delete_channel(&self, org_id: &str, phone_number_id: &str, audit: Option<&AuditEntry>) -> Result<Written> {
+        let written = match audit {
+            Some(entry) => {
+                let ours = HashMap::from([(":org".to_string(), s(org_id))]);
+                self.write_audited(self.delete_op(keys::channel(phone_number_id), Some(("org_id = :org", ours)))?, entry).await?
+            }
+            None => self.delete_if_org(keys::channel(phone_number_id), org_id).await?,
+        };
         self.channels.lock().unwrap_or_else(|p| p.into_inner()).remove(phone_number_id);
         Ok(written)
     }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{Delivery, MemoryStore, State, advance, fill_page, identity_key, identity_key_of, key, sort_time, written};
+use crate::domain::audit::AuditEntry;
 use crate::domain::channel::Channel;
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{ChannelIdentity, Customer, IdentityChannel};
@@ -77,16 +78,19 @@ impl ChannelDirectory for MemoryStore {
         Ok(self.read("org_by_waba")?.wabas.get(waba_id).cloned())
     }
 
-    async fn put_channel(&self, channel: &Channel) -> Result<ChannelPut> {
+    async fn put_channel(&self, channel: &Channel, audit: Option<&AuditEntry>) -> Result<ChannelPut> {
         let mut st = self.write("put_channel")?;
         let org = &channel.org_id;
         if st.channels.get(&channel.phone_number_id).is_some_and(|c| c.org_id != *org) {
             return Ok(ChannelPut::NumberTaken);
         }
+        if channel.waba_id.as_ref().is_some_and(|waba| st.wabas.get(waba).is_some_and(|owner| owner != org)) {
+            return Ok(ChannelPut::WabaTaken);
+        }
+        if !super::audit::with_entry(&mut st, true, audit) {
+            return Ok(ChannelPut::NumberTaken);
+        }
         if let Some(waba) = &channel.waba_id {
-            if st.wabas.get(waba).is_some_and(|owner| owner != org) {
-                return Ok(ChannelPut::WabaTaken);
-            }
             st.wabas.insert(waba.clone(), org.clone());
         }
         st.channels.insert(channel.phone_number_id.clone(), channel.clone());
@@ -100,9 +104,10 @@ impl ChannelDirectory for MemoryStore {
         fill_page(&format!("{org_id}#CHANNELS"), entries, true, |_| true, page)
     }
 
-    async fn delete_channel(&self, org_id: &str, phone_number_id: &str) -> Result<Written> {
+    async fn delete_channel(&self, org_id: &str, phone_number_id: &str, audit: Option<&AuditEntry>) -> Result<Written> {
         let mut st = self.write("delete_channel")?;
-        if st.channels.get(phone_number_id).is_none_or(|c| c.org_id != org_id) {
+        let ours = st.channels.get(phone_number_id).is_some_and(|c| c.org_id == org_id);
+        if !super::audit::with_entry(&mut st, ours, audit) {
             return Ok(Written::AlreadyThere);
         }
         st.channels.remove(phone_number_id);
