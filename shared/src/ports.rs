@@ -189,8 +189,10 @@ pub trait CustomerRecords: Send + Sync {
     /// organisation's).
     async fn customer_record(&self, org_id: &str, customer_id: &str) -> Result<Option<CustomerRecord>>;
     /// Writes what an erasure changed over the stored records and deletes the identities it
-    /// forgets. Each record is written whole, so a repeat writes the same again.
-    async fn store_erasure(&self, erasure: &Erasure) -> Result<()>;
+    /// forgets. Each record is written whole, so a repeat writes the same again. The audit entry
+    /// (that the customer was erased, by whom) is put first, on its own: the erasure's writes are
+    /// batches, not one transaction, and an erasure stopped midway is completed by a repeat.
+    async fn store_erasure(&self, erasure: &Erasure, audit: Option<&AuditEntry>) -> Result<()>;
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -2783,7 +2783,7 @@ pub async fn a_customers_records_are_read_whole_and_erased_in_place<S: Stores + 
     assert_eq!(s.customer_record(ORG, "nobody").await.unwrap(), None);
 
     // WHEN the erasure is stored
-    s.store_erasure(&record.erasure(t(20))).await.unwrap();
+    s.store_erasure(&record.erasure(t(20)), None).await.unwrap();
     // THEN the records are there, without what identified the customer; the identity is gone
     let after = s.customer_record(ORG, "CU1").await.unwrap().expect("the records stay");
     assert_eq!((after.customer.name.clone(), after.customer.phone.clone(), after.identities.len()), (None, None, 0));

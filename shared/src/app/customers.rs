@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use tracing::info;
 
+use crate::domain::audit::AuditActor;
 use crate::domain::customer::{Customer, CustomerChanges, CustomerSearch, NewCustomer};
 use crate::domain::erasure::CustomerRecord;
 use crate::domain::ids::new_id;
@@ -70,11 +71,12 @@ pub async fn export(records: &dyn CustomerRecords, org_id: &str, customer_id: &s
 /// Erases the customer (`DELETE /v1/customers/{id}`): what identifies or quotes them is removed
 /// from every record of theirs, the records and so every count stay. Erasing again writes
 /// nothing new.
-pub async fn erase(records: &dyn CustomerRecords, org_id: &str, customer_id: &str, at: DateTime<Utc>) -> Result<()> {
+pub async fn erase(records: &dyn CustomerRecords, org_id: &str, customer_id: &str, by: &AuditActor, at: DateTime<Utc>) -> Result<()> {
     let record = export(records, org_id, customer_id).await?;
     let erasure = record.erasure(at);
     if !erasure.is_empty() {
-        records.store_erasure(&erasure).await?;
+        // The trail says only that the customer was erased, and by whom.
+        records.store_erasure(&erasure, Some(&by.erasure(at, org_id, customer_id))).await?;
     }
     info!(
         org_id,

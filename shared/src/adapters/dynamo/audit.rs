@@ -57,6 +57,12 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// An entry on its own, for a change that is not one transaction (a customer's erasure).
+    pub(super) async fn put_audit_entry(&self, entry: &AuditEntry) -> Result<()> {
+        // A condition failing means this very entry is stored already (a retried call).
+        self.transact(vec![self.audit_put(entry)?]).await.map(|_| ())
+    }
+
     /// One item's write with, when given, the audit entry of the change in the same transaction:
     /// both or neither. `AlreadyThere` when a condition failed (nothing was written).
     pub(super) async fn write_audited(&self, op: TransactWriteItem, audit: &AuditEntry) -> Result<Written> {

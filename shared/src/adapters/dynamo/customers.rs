@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::{DynamoStore, Item, from_item, key_map, keyed, keys, message_item, n, s};
 use crate::domain::customer::{ChannelIdentity, Customer};
+use crate::domain::audit::AuditEntry;
 use crate::domain::erasure::{CustomerRecord, Erasure};
 use crate::error::{Error, Result};
 use crate::ports::{CustomerAdded, CustomerDirectory, CustomerRecords, Page, PageRequest, TermHit};
@@ -224,7 +225,10 @@ impl CustomerRecords for DynamoStore {
         Ok(Some(CustomerRecord { customer, identities, conversations, messages, tickets, ticket_messages, actions, interactions }.in_id_order()))
     }
 
-    async fn store_erasure(&self, erasure: &Erasure) -> Result<()> {
+    async fn store_erasure(&self, erasure: &Erasure, audit: Option<&AuditEntry>) -> Result<()> {
+        if let Some(entry) = audit {
+            self.put_audit_entry(entry).await?;
+        }
         let mut requests = Vec::new();
         if let Some(c) = &erasure.customer {
             requests.push(put(keyed(c, keys::customer(&c.org_id, &c.id), &[])?)?);

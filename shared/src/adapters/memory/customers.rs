@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use super::{MemoryStore, fill_page, identity_key, identity_key_of, key};
 use crate::domain::customer::{ChannelIdentity, Customer};
+use crate::domain::audit::AuditEntry;
 use crate::domain::erasure::{CustomerRecord, Erasure};
 use crate::error::{Error, Result};
 use crate::ports::{CustomerAdded, CustomerDirectory, CustomerRecords, Page, PageRequest, TermHit};
@@ -93,8 +94,9 @@ impl CustomerRecords for MemoryStore {
         ))
     }
 
-    async fn store_erasure(&self, erasure: &Erasure) -> Result<()> {
+    async fn store_erasure(&self, erasure: &Erasure, audit: Option<&AuditEntry>) -> Result<()> {
         let mut st = self.write("store_erasure")?;
+        super::audit::with_entry(&mut st, true, audit);
         if let Some(c) = &erasure.customer {
             st.customers.insert(key(&c.org_id, &c.id), c.clone());
             for term in &erasure.forget_search_terms {
