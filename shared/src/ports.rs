@@ -310,10 +310,11 @@ pub trait WhatsAppTemplateStore: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<crate::domain::whatsapp_template::WhatsAppTemplate>>;
     /// Stores the template at `template.version`, over `version - 1` (new at 1); `AlreadyThere`
-    /// when it changed (or appeared) meanwhile: nothing written.
-    async fn save_whatsapp_template(&self, template: &crate::domain::whatsapp_template::WhatsAppTemplate) -> Result<Written>;
-    /// Removes it; `AlreadyThere` when it was not there.
-    async fn delete_whatsapp_template(&self, org_id: &str, template_id: &str) -> Result<Written>;
+    /// when it changed (or appeared) meanwhile: nothing written. A staff change carries its audit
+    /// entry, stored with it (Meta's status updates and syncs pass `None`).
+    async fn save_whatsapp_template(&self, template: &crate::domain::whatsapp_template::WhatsAppTemplate, audit: Option<&AuditEntry>) -> Result<Written>;
+    /// Removes it (with the staff's audit entry); `AlreadyThere` when it was not there.
+    async fn delete_whatsapp_template(&self, org_id: &str, template_id: &str, audit: Option<&AuditEntry>) -> Result<Written>;
 }
 
 /// A template as Meta created it (`POST /{waba_id}/message_templates`).

@@ -53,7 +53,7 @@ pub async fn register_demo_channel<S: ChannelDirectory + crate::ports::WhatsAppT
     fallback.body_parameters = Some(Vec::new());
     fallback.header_parameters = Some(Vec::new());
     fallback.version = 1;
-    store.save_whatsapp_template(&fallback).await.expect("the demo fallback template is stored");
+    store.save_whatsapp_template(&fallback, None).await.expect("the demo fallback template is stored");
 }
 
 /// `../shared` beside the repository: the guide, the seeds and the fixtures (Meta's and Twilio's

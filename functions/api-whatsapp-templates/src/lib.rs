@@ -76,12 +76,12 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 (&Method::POST, ["v1", "whatsapp-templates"]) => {
                     caller.require(Role::Admin)?;
                     let new: NewTemplate = json_body(req)?;
-                    let template = use_cases::submit(&deps.template_ports(), org, &caller.user_id, &new, now).await?;
+                    let template = use_cases::submit(&deps.template_ports(), org, &caller.audit_actor(), &new, now).await?;
                     Ok(json(StatusCode::CREATED, &template))
                 }
                 (&Method::DELETE, ["v1", "whatsapp-templates", id]) => {
                     caller.require(Role::Admin)?;
-                    use_cases::delete(&deps.template_ports(), org, id, now).await?;
+                    use_cases::delete(&deps.template_ports(), org, id, &caller.audit_actor(), now).await?;
                     Ok(no_content())
                 }
                 _ => Err(AppError::NotFound("route")),

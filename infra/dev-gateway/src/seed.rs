@@ -86,7 +86,7 @@ pub async fn whatsapp_templates(deps: &Deps, sandbox: Option<&max_core::adapters
         template.body_parameters = body;
         template.header_parameters = header;
         template.version = 1;
-        deps.store.save_whatsapp_template(&template).await.map_err(|e| e.to_string())?;
+        deps.store.save_whatsapp_template(&template, None).await.map_err(|e| e.to_string())?;
     }
     Ok(())
 }

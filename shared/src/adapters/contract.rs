@@ -381,11 +381,11 @@ fn wa_template(org: &str, id: &str, name: &str, language: &str, status: Template
 
 pub async fn whatsapp_templates_are_versioned_found_by_name_and_paged<S: Stores + ?Sized>(s: &S) {
     let hello = wa_template(ORG, "T1", "hello", "en_US", TemplateStatus::Pending, 1);
-    assert_eq!(s.save_whatsapp_template(&hello).await.unwrap(), Written::Stored);
-    assert_eq!(s.save_whatsapp_template(&hello).await.unwrap(), Written::AlreadyThere, "new only once");
+    assert_eq!(s.save_whatsapp_template(&hello, None).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_whatsapp_template(&hello, None).await.unwrap(), Written::AlreadyThere, "new only once");
     let approved = WhatsAppTemplate { status: TemplateStatus::Approved, version: 2, ..hello.clone() };
-    assert_eq!(s.save_whatsapp_template(&approved).await.unwrap(), Written::Stored);
-    assert_eq!(s.save_whatsapp_template(&approved).await.unwrap(), Written::AlreadyThere, "changed meanwhile");
+    assert_eq!(s.save_whatsapp_template(&approved, None).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_whatsapp_template(&approved, None).await.unwrap(), Written::AlreadyThere, "changed meanwhile");
     assert_eq!(s.whatsapp_template(ORG, "T1").await.unwrap(), Some(approved.clone()));
     assert_eq!(s.whatsapp_template(OTHER, "T1").await.unwrap(), None);
     for t in [
@@ -394,7 +394,7 @@ pub async fn whatsapp_templates_are_versioned_found_by_name_and_paged<S: Stores 
         wa_template(ORG, "T4", "alert", "en_US", TemplateStatus::Approved, 1),
         wa_template(OTHER, "T5", "hello", "en_US", TemplateStatus::Approved, 1),
     ] {
-        assert_eq!(s.save_whatsapp_template(&t).await.unwrap(), Written::Stored);
+        assert_eq!(s.save_whatsapp_template(&t, None).await.unwrap(), Written::Stored);
     }
     let named = s.whatsapp_templates_named(ORG, "hello", "en_US").await.unwrap();
     assert_eq!(named.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["T1"], "not hello_world, not es, not the other organisation's");
@@ -406,8 +406,8 @@ pub async fn whatsapp_templates_are_versioned_found_by_name_and_paged<S: Stores 
     let by_name = TemplateFilter { status: None, name: Some("hello".into()) };
     let listed = s.whatsapp_templates(ORG, &by_name, &page(10, None)).await.unwrap();
     assert_eq!(ids(&listed.items, |t| &t.id), ["T1", "T2"]);
-    assert_eq!(s.delete_whatsapp_template(ORG, "T2").await.unwrap(), Written::Stored);
-    assert_eq!(s.delete_whatsapp_template(ORG, "T2").await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.delete_whatsapp_template(ORG, "T2", None).await.unwrap(), Written::Stored);
+    assert_eq!(s.delete_whatsapp_template(ORG, "T2", None).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.whatsapp_template(ORG, "T2").await.unwrap(), None);
     assert_eq!(s.whatsapp_template(OTHER, "T5").await.unwrap().map(|t| t.name), Some("hello".to_string()));
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::app::access_tokens::AccessTokens;
+use crate::domain::audit::{AuditActor, AuditEntity};
 use crate::domain::outbound::OutboundContent;
 use crate::domain::secret::Secret;
 use crate::domain::webhook::{TemplateQualityChange, TemplateStatusChange};
@@ -91,7 +92,11 @@ async fn waba_and_token(ports: &TemplatePorts<'_>, org_id: &str, waba_id: Option
 
 /// Submits a template to Meta for review (validated first, as Meta would) and keeps it `PENDING`
 /// (or as Meta answered), with who submitted it.
-pub async fn submit(ports: &TemplatePorts<'_>, org_id: &str, user_id: &str, new: &NewTemplate, now: DateTime<Utc>) -> Result<WhatsAppTemplate> {
+/// What the audit trail records of a template: what was submitted and where it stands.
+const AUDITED_FIELDS: [&str; 6] = ["name", "language", "category", "components", "waba_id", "status"];
+
+pub async fn submit(ports: &TemplatePorts<'_>, org_id: &str, by: &AuditActor, new: &NewTemplate, now: DateTime<Utc>) -> Result<WhatsAppTemplate> {
+    let user_id = by.user_id.as_str();
     let vars = new.validate()?;
     let (waba, token) = waba_and_token(ports, org_id, new.waba_id.as_deref(), now).await?;
     let submitted = ports.meta.submit_template(&waba, &token, &new.graph_request(&vars)).await?;
@@ -100,7 +105,7 @@ pub async fn submit(ports: &TemplatePorts<'_>, org_id: &str, user_id: &str, new:
     let ours = &ours;
     let stored = retry_lost_updates("whatsapp template", |_| async move {
         let existing = ports.templates.whatsapp_template(org_id, &ours.id).await?;
-        let record = match existing {
+        let record = match existing.clone() {
             None => ours.clone(),
             // Its status webhook came first (it created the record): keep the status, add what
             // only the submission knows.
@@ -116,7 +121,8 @@ pub async fn submit(ports: &TemplatePorts<'_>, org_id: &str, user_id: &str, new:
                 ..e
             },
         };
-        match ports.templates.save_whatsapp_template(&record).await? {
+        let audit = by.change(now, org_id, (AuditEntity::WhatsappTemplate, &record.id), "submit", &AUDITED_FIELDS, existing.as_ref(), Some(&record));
+        match ports.templates.save_whatsapp_template(&record, audit.as_ref()).await? {
             Written::Stored => Ok(record),
             Written::AlreadyThere => Err(Error::LostUpdate("whatsapp template")),
         }
@@ -136,7 +142,7 @@ pub async fn get(templates: &dyn WhatsAppTemplateStore, org_id: &str, template_i
 
 /// Deletes the template at Meta (every language of its name goes there: Meta deletes by name
 /// unless given the id, which MAX always gives), then MAX's record.
-pub async fn delete(ports: &TemplatePorts<'_>, org_id: &str, template_id: &str, now: DateTime<Utc>) -> Result<()> {
+pub async fn delete(ports: &TemplatePorts<'_>, org_id: &str, template_id: &str, by: &AuditActor, now: DateTime<Utc>) -> Result<()> {
     let template = get(ports.templates, org_id, template_id).await?;
     let (waba, token) = waba_and_token(ports, org_id, Some(&template.waba_id), now).await.map_err(|e| match e {
         Error::NotFound(_) => Error::Conflict {
@@ -146,7 +152,8 @@ pub async fn delete(ports: &TemplatePorts<'_>, org_id: &str, template_id: &str, 
         other => other,
     })?;
     ports.meta.delete_template(&waba, &token, &template.name, &template.id).await?;
-    ports.templates.delete_whatsapp_template(org_id, template_id).await?;
+    let audit = by.change(now, org_id, (AuditEntity::WhatsappTemplate, template_id), "delete", &AUDITED_FIELDS, Some(&template), None);
+    ports.templates.delete_whatsapp_template(org_id, template_id, audit.as_ref()).await?;
     info!(org_id, template_id, name = template.name, "WhatsApp template deleted");
     Ok(())
 }
@@ -188,7 +195,7 @@ pub async fn sync(ports: &TemplatePorts<'_>, org_id: &str, now: DateTime<Utc>) -
                 };
                 match next {
                     None => report.unchanged += 1,
-                    Some(next) => match ports.templates.save_whatsapp_template(&next).await? {
+                    Some(next) => match ports.templates.save_whatsapp_template(&next, None).await? {
                         Written::Stored if created => report.created += 1,
                         Written::Stored => report.updated += 1,
                         // A webhook moved it meanwhile: that is newer than this list.
@@ -251,7 +258,7 @@ async fn apply(
     let (before, after) = retry_lost_updates("whatsapp template", |_| async move {
         let stored = templates.whatsapp_template(org_id, template_id).await?;
         match change(stored.as_ref()) {
-            Applied::Changed(next) => match templates.save_whatsapp_template(&next).await? {
+            Applied::Changed(next) => match templates.save_whatsapp_template(&next, None).await? {
                 Written::Stored => Ok((stored, Some(*next))),
                 Written::AlreadyThere => Err(Error::LostUpdate("whatsapp template")),
             },

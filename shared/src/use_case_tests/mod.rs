@@ -122,7 +122,7 @@ impl World {
         template.body_parameters = Some((1..=variables).map(|n| n.to_string()).collect());
         template.header_parameters = Some(Vec::new());
         template.version = 1;
-        assert_eq!(self.store().save_whatsapp_template(&template).await.unwrap(), crate::ports::Written::Stored);
+        assert_eq!(self.store().save_whatsapp_template(&template, None).await.unwrap(), crate::ports::Written::Stored);
         template
     }
 

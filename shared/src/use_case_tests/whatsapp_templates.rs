@@ -13,6 +13,10 @@ use crate::ports::{PageRequest, WhatsAppTemplateStore};
 
 const ADMIN: &str = "user-admin";
 
+fn admin() -> crate::domain::audit::AuditActor {
+    crate::domain::audit::AuditActor { user_id: ADMIN.into(), role: "admin".into() }
+}
+
 fn order_shipped() -> NewTemplate {
     serde_json::from_value(json!({
         "name": "order_shipped", "language": "es", "category": "UTILITY",
@@ -50,24 +54,24 @@ async fn a_submitted_template_is_pending_at_meta_with_its_creator() {
     // GIVEN the organisation's number
     let w = World::new().with_channel(None).await;
     // WHEN an admin submits a template
-    let t1 = templates::submit(&w.deps.template_ports(), ORG, ADMIN, &order_shipped(), t(1)).await.unwrap();
+    let t1 = templates::submit(&w.deps.template_ports(), ORG, &admin(), &order_shipped(), t(1)).await.unwrap();
     // THEN Meta (the sandbox) has it, and MAX keeps it PENDING with who submitted it
     assert_eq!((t1.status, t1.created_by.as_deref(), t1.waba_id.as_str()), (TemplateStatus::Pending, Some(ADMIN), WABA));
     assert_eq!(w.mem.whatsapp.template_named("order_shipped", Some("es")).map(|s| s.id), Some(t1.id.clone()));
     assert_eq!(templates::get(w.store(), ORG, &t1.id).await.unwrap(), t1);
     assert!(matches!(templates::get(w.store(), OTHER_ORG, &t1.id).await, Err(Error::NotFound(_))), "another organisation's is not found");
     // AND submitting it again is Meta's refusal, a 422
-    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, ADMIN, &order_shipped(), t(2)).await, Err(Error::Invalid { .. })));
+    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, &admin(), &order_shipped(), t(2)).await, Err(Error::Invalid { .. })));
 }
 
 #[tokio::test(start_paused = true)]
 async fn without_a_number_nothing_is_submitted_and_an_invalid_template_never_reaches_meta() {
     let w = World::new();
-    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, ADMIN, &order_shipped(), t(1)).await, Err(Error::Conflict { .. })));
+    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, &admin(), &order_shipped(), t(1)).await, Err(Error::Conflict { .. })));
     let w = World::new().with_channel(None).await;
     let mut bad = order_shipped();
     bad.components[0].example = None;
-    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, ADMIN, &bad, t(1)).await, Err(Error::Invalid { field, .. }) if field == "components[0].example"));
+    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, &admin(), &bad, t(1)).await, Err(Error::Invalid { field, .. }) if field == "components[0].example"));
     assert!(w.mem.whatsapp.template_named("order_shipped", None).is_none());
 }
 
@@ -77,18 +81,18 @@ async fn with_numbers_in_two_wabas_the_request_names_one() {
     let second = crate::domain::channel::Channel { phone_number_id: "200000000000001".into(), waba_id: Some("300000000000001".into()), ..w.store().channel_by_number(NUMBER).await.unwrap().unwrap() };
     w.store().put_channel(&second, None).await.unwrap();
     w.mem.secrets.put_secret(&access_token_secret(ORG, "200000000000001"), &Secret::new("EAAG-second")).await.unwrap();
-    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, ADMIN, &order_shipped(), t(1)).await, Err(Error::Conflict { detail, .. }) if detail.starts_with("waba_id")));
+    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, &admin(), &order_shipped(), t(1)).await, Err(Error::Conflict { detail, .. }) if detail.starts_with("waba_id")));
     let named = NewTemplate { waba_id: Some("300000000000001".into()), ..order_shipped() };
-    assert_eq!(templates::submit(&w.deps.template_ports(), ORG, ADMIN, &named, t(1)).await.unwrap().waba_id, "300000000000001");
+    assert_eq!(templates::submit(&w.deps.template_ports(), ORG, &admin(), &named, t(1)).await.unwrap().waba_id, "300000000000001");
     let unknown = NewTemplate { waba_id: Some("999".into()), ..order_shipped() };
-    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, ADMIN, &unknown, t(1)).await, Err(Error::NotFound(_))));
+    assert!(matches!(templates::submit(&w.deps.template_ports(), ORG, &admin(), &unknown, t(1)).await, Err(Error::NotFound(_))));
 }
 
 #[tokio::test(start_paused = true)]
 async fn approval_moves_the_template_once_and_tells_its_creator() {
     // GIVEN a submitted template
     let w = World::new().with_channel(None).await;
-    let submitted = templates::submit(&w.deps.template_ports(), ORG, ADMIN, &order_shipped(), t(1)).await.unwrap();
+    let submitted = templates::submit(&w.deps.template_ports(), ORG, &admin(), &order_shipped(), t(1)).await.unwrap();
     // WHEN Meta approves it, and delivers the webhook twice
     webhook(&w, status_webhook(&submitted.id, "APPROVED", None, 1_749_416_500)).await;
     webhook(&w, status_webhook(&submitted.id, "APPROVED", None, 1_749_416_500)).await;
@@ -108,7 +112,7 @@ async fn approval_moves_the_template_once_and_tells_its_creator() {
 #[tokio::test(start_paused = true)]
 async fn a_rejection_carries_its_reason_and_quality_moves_too() {
     let w = World::new().with_channel(None).await;
-    let submitted = templates::submit(&w.deps.template_ports(), ORG, ADMIN, &order_shipped(), t(1)).await.unwrap();
+    let submitted = templates::submit(&w.deps.template_ports(), ORG, &admin(), &order_shipped(), t(1)).await.unwrap();
     webhook(&w, status_webhook(&submitted.id, "REJECTED", Some("INCORRECT_CATEGORY"), 1_749_416_600)).await;
     let rejected = templates::get(w.store(), ORG, &submitted.id).await.unwrap();
     assert_eq!((rejected.status, rejected.reason.as_deref()), (TemplateStatus::Rejected, Some("INCORRECT_CATEGORY")));
@@ -150,7 +154,7 @@ async fn a_fallback_template_not_approved_is_no_fallback() {
     let mut paused = w.store().whatsapp_templates_named(ORG, "follow_up", "en").await.unwrap().remove(0);
     paused.status = TemplateStatus::Paused;
     paused.version += 1;
-    w.store().save_whatsapp_template(&paused).await.unwrap();
+    w.store().save_whatsapp_template(&paused, None).await.unwrap();
     let c = w.given_conversation().await.conversation;
     // WHEN a reply goes out after the window closed
     let late = t(0) + Duration::hours(25);
@@ -170,7 +174,7 @@ async fn sync_brings_in_templates_made_in_metas_tools_and_their_status() {
     // GIVEN Meta knows a template MAX never saw, and one MAX has as PENDING
     let w = World::new().with_channel(None).await;
     let made_there = w.mem.whatsapp.know_template(WABA, "welcome", "en", "MARKETING", "APPROVED", json!([{ "type": "BODY", "text": "Hi {{1}}" }]));
-    let submitted = templates::submit(&w.deps.template_ports(), ORG, ADMIN, &order_shipped(), t(1)).await.unwrap();
+    let submitted = templates::submit(&w.deps.template_ports(), ORG, &admin(), &order_shipped(), t(1)).await.unwrap();
     w.mem.whatsapp.set_template_status(&submitted.id, "REJECTED");
     // WHEN the admin syncs, twice
     let first = templates::sync(&w.deps.template_ports(), ORG, t(2)).await.unwrap();
@@ -188,11 +192,19 @@ async fn sync_brings_in_templates_made_in_metas_tools_and_their_status() {
 #[tokio::test(start_paused = true)]
 async fn a_delete_removes_it_at_meta_and_here() {
     let w = World::new().with_channel(None).await;
-    let submitted = templates::submit(&w.deps.template_ports(), ORG, ADMIN, &order_shipped(), t(1)).await.unwrap();
-    assert!(matches!(templates::delete(&w.deps.template_ports(), OTHER_ORG, &submitted.id, t(2)).await, Err(Error::NotFound(_))));
-    templates::delete(&w.deps.template_ports(), ORG, &submitted.id, t(2)).await.unwrap();
+    let submitted = templates::submit(&w.deps.template_ports(), ORG, &admin(), &order_shipped(), t(1)).await.unwrap();
+    assert!(matches!(templates::delete(&w.deps.template_ports(), OTHER_ORG, &submitted.id, &admin(), t(2)).await, Err(Error::NotFound(_))));
+    templates::delete(&w.deps.template_ports(), ORG, &submitted.id, &admin(), t(2)).await.unwrap();
     assert!(w.mem.whatsapp.template_named("order_shipped", None).is_none());
     assert!(matches!(templates::get(w.store(), ORG, &submitted.id).await, Err(Error::NotFound(_))));
+    // AND the audit trail has the submission and the deletion by the admin, the other
+    // organisation's refused attempt none
+    let query = crate::domain::audit::AuditQuery::default();
+    let trail = crate::ports::AuditStore::audit_entries(w.store(), ORG, &query, &PageRequest { limit: 10, cursor: None }).await.unwrap().items;
+    let ops: Vec<(&str, &str)> = trail.iter().map(|e| (e.operation.as_str(), e.entity_id.as_str())).collect();
+    assert_eq!(ops, [("delete", submitted.id.as_str()), ("submit", submitted.id.as_str())], "newest first");
+    assert_eq!(trail[1].changes["name"].after, json!("order_shipped"));
+    assert_eq!(trail[0].changes["name"].before, json!("order_shipped"));
 }
 
 /// Meta answering a submission with a fixed id (to play its webhook before MAX stores the record).
@@ -218,7 +230,7 @@ async fn a_submission_after_its_approval_webhook_keeps_the_approval_and_adds_its
     webhook(&w, status_webhook("777", "APPROVED", None, 1_749_416_500)).await;
     // WHEN the submission stores its record
     let ports = templates::TemplatePorts { meta: &FixedId("777"), ..w.deps.template_ports() };
-    let stored = templates::submit(&ports, ORG, ADMIN, &order_shipped(), t(1)).await.unwrap();
+    let stored = templates::submit(&ports, ORG, &admin(), &order_shipped(), t(1)).await.unwrap();
     // THEN the status Meta sent stays, with the submission's creator and variables
     assert_eq!((stored.status, stored.created_by.as_deref(), stored.version), (TemplateStatus::Approved, Some(ADMIN), 2));
     assert_eq!(stored.body_parameters, Some(vec!["1".to_string(), "2".to_string()]));

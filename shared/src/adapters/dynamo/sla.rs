@@ -7,7 +7,6 @@
 //!   written or deleted apart, none is left behind by a reply or a close.
 //! - `SLADUE#CURSOR` / `CURSOR`: the first minute the scheduler has not finished with.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -88,24 +87,7 @@ impl SlaStore for DynamoStore {
     }
 
     async fn delete_sla_policy(&self, org_id: &str, policy_id: &str, audit: Option<&AuditEntry>) -> Result<Written> {
-        let written = match audit {
-            Some(entry) => self.write_audited(self.delete_op(keys::policy(org_id, policy_id), Some(("attribute_exists(pk)", HashMap::new())))?, entry).await,
-            None => {
-                let result = self
-                    .client()
-                    .delete_item()
-                    .table_name(self.table())
-                    .set_key(Some(super::key_map(keys::policy(org_id, policy_id))))
-                    .condition_expression("attribute_exists(pk)")
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => Ok(Written::Stored),
-                    Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
-                    Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
-                }
-            }
-        };
+        let written = self.delete_existing(keys::policy(org_id, policy_id), audit).await;
         self.forget_policies(org_id);
         written
     }

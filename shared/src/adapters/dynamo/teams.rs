@@ -37,6 +37,23 @@ pub mod keys {
 
 impl DynamoStore {
     /// Puts `item` at `version`: new at 1 (nothing there), else over `version - 1`.
+    /// Deletes the item at `key` if it is there (`AlreadyThere` otherwise), with the audit entry
+    /// of the deletion in the same transaction when given.
+    pub(super) async fn delete_existing(&self, key: (String, String), audit: Option<&AuditEntry>) -> Result<Written> {
+        if let Some(entry) = audit {
+            return self.write_audited(self.delete_op(key, Some(("attribute_exists(pk)", HashMap::new())))?, entry).await;
+        }
+        let delete = self.client().delete_item().table_name(self.table()).set_key(Some(super::key_map(key))).condition_expression("attribute_exists(pk)");
+        match delete.send().await {
+            Ok(_) => Ok(Written::Stored),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
+            Err(e) => Err(crate::adapters::sdk_error("dynamodb", e)),
+        }
+    }
+
+    /// Puts `item` as version `version` over `version - 1` (new at 1: `attribute_not_exists`),
+    /// with the audit entry of the change in the same transaction when given; `AlreadyThere` when
+    /// the stored version is not the one it was made over (nothing written).
     pub(super) async fn put_versioned(&self, item: Item, version: u64, audit: Option<&AuditEntry>) -> Result<Written> {
         let (condition, values) = if version <= 1 {
             ("attribute_not_exists(pk)", None)

@@ -3,10 +3,9 @@
 //! `{name}#{language}#{id}`, so a send finds a template by name and language with a key
 //! condition and a list reads by name (`docs/data-model.md`).
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 
+use crate::domain::audit::AuditEntry;
 use crate::domain::whatsapp_template::{TemplateFilter, WhatsAppTemplate};
 use crate::error::Result;
 use crate::ports::{Page, PageRequest, WhatsAppTemplateStore, Written};
@@ -59,34 +58,11 @@ impl WhatsAppTemplateStore for DynamoStore {
         self.templates_under(org_id, &prefix, filters, page).await
     }
 
-    async fn save_whatsapp_template(&self, template: &WhatsAppTemplate) -> Result<Written> {
-        let item = template_item(template)?;
-        let mut put = self.client().put_item().table_name(self.table()).set_item(Some(item));
-        put = if template.version <= 1 {
-            put.condition_expression("attribute_not_exists(pk)")
-        } else {
-            put.condition_expression("version = :previous").set_expression_attribute_values(Some(HashMap::from([(":previous".to_string(), n(template.version - 1))])))
-        };
-        match put.send().await {
-            Ok(_) => Ok(Written::Stored),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
-            Err(e) => Err(super::super::sdk_error("dynamodb", e)),
-        }
+    async fn save_whatsapp_template(&self, template: &WhatsAppTemplate, audit: Option<&AuditEntry>) -> Result<Written> {
+        self.put_versioned(template_item(template)?, template.version, audit).await
     }
 
-    async fn delete_whatsapp_template(&self, org_id: &str, template_id: &str) -> Result<Written> {
-        let result = self
-            .client()
-            .delete_item()
-            .table_name(self.table())
-            .set_key(Some(key_map(keys::whatsapp_template(org_id, template_id))))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Written::Stored),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(Written::AlreadyThere),
-            Err(e) => Err(super::super::sdk_error("dynamodb", e)),
-        }
+    async fn delete_whatsapp_template(&self, org_id: &str, template_id: &str, audit: Option<&AuditEntry>) -> Result<Written> {
+        self.delete_existing(keys::whatsapp_template(org_id, template_id), audit).await
     }
 }

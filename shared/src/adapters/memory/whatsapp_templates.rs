@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::{MemoryStore, fill_page, key, written};
+use crate::domain::audit::AuditEntry;
 use crate::domain::whatsapp_template::{TemplateFilter, WhatsAppTemplate};
 use crate::error::Result;
 use crate::ports::{Page, PageRequest, WhatsAppTemplateStore, Written};
@@ -46,19 +47,23 @@ impl WhatsAppTemplateStore for MemoryStore {
         fill_page(&partition, entries, true, |t| filter.admits(t), page)
     }
 
-    async fn save_whatsapp_template(&self, template: &WhatsAppTemplate) -> Result<Written> {
+    async fn save_whatsapp_template(&self, template: &WhatsAppTemplate, audit: Option<&AuditEntry>) -> Result<Written> {
         let mut st = self.write("save_whatsapp_template")?;
         let k = key(&template.org_id, &template.id);
         let stored = st.whatsapp_templates.get(&k);
         let fits = if template.version <= 1 { stored.is_none() } else { stored.is_some_and(|s| s.version == template.version - 1) };
+        let fits = super::audit::with_entry(&mut st, fits, audit);
         if fits {
             st.whatsapp_templates.insert(k, template.clone());
         }
         Ok(written(fits))
     }
 
-    async fn delete_whatsapp_template(&self, org_id: &str, template_id: &str) -> Result<Written> {
-        let removed = self.write("delete_whatsapp_template")?.whatsapp_templates.remove(&key(org_id, template_id));
-        Ok(written(removed.is_some()))
+    async fn delete_whatsapp_template(&self, org_id: &str, template_id: &str, audit: Option<&AuditEntry>) -> Result<Written> {
+        let mut st = self.write("delete_whatsapp_template")?;
+        let k = key(org_id, template_id);
+        let there = st.whatsapp_templates.contains_key(&k);
+        let removed = super::audit::with_entry(&mut st, there, audit) && st.whatsapp_templates.remove(&k).is_some();
+        Ok(written(removed))
     }
 }
