@@ -965,7 +965,7 @@ pub enum CannedSaved {
 #[async_trait]
 pub trait CannedResponseStore: Send + Sync {
     /// Stores a new response and claims its shortcut in its scope, both or neither.
-    async fn create_canned_response(&self, response: &crate::domain::canned::CannedResponse) -> Result<CannedSaved>;
+    async fn create_canned_response(&self, response: &crate::domain::canned::CannedResponse, audit: Option<&AuditEntry>) -> Result<CannedSaved>;
     /// A strongly consistent read, with its usage count.
     async fn canned_response(&self, org_id: &str, id: &str) -> Result<Option<crate::domain::canned::CannedResponse>>;
     /// Every response of the organisation (personal ones included) with its usage count, in id
@@ -978,10 +978,12 @@ pub trait CannedResponseStore: Send + Sync {
         &self,
         before: &crate::domain::canned::CannedResponse,
         after: &crate::domain::canned::CannedResponse,
+        audit: Option<&AuditEntry>,
     ) -> Result<CannedSaved>;
     /// Deletes the response as read (over its version) with its claim and counter;
-    /// `Error::LostUpdate` when it changed meanwhile.
-    async fn delete_canned_response(&self, response: &crate::domain::canned::CannedResponse) -> Result<()>;
+    /// `Error::LostUpdate` when it changed meanwhile. Each write carries the author's audit entry,
+    /// stored in its transaction.
+    async fn delete_canned_response(&self, response: &crate::domain::canned::CannedResponse, audit: Option<&AuditEntry>) -> Result<()>;
     /// Counts one use of the response by the message `message_id`, once per message (a retried
     /// send counts nothing more): `AlreadyThere` when that message was counted; `NotFound` when
     /// the response is gone.

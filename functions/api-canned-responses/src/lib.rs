@@ -140,7 +140,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
             Ok(ok(&use_cases::edit(store, &author, &id, edit, now).await?))
         }
         Route::Delete(id) => {
-            use_cases::delete(store, &author, &id).await?;
+            use_cases::delete(store, &author, &id, now).await?;
             Ok(no_content())
         }
         Route::Render(id) => {
@@ -159,6 +159,7 @@ fn author(caller: &Caller) -> Author<'_> {
         user_id: &caller.user_id,
         name: caller.name.as_deref(),
         manages_shared: caller.role >= Role::Supervisor,
+        role: caller.role.as_str(),
     }
 }
 

@@ -205,6 +205,7 @@ async fn canned_reply(req: &Request, deps: &Deps, caller: &Caller, id: &str) -> 
         user_id: &caller.user_id,
         name: caller.name.as_deref(),
         manages_shared: caller.role >= Role::Supervisor,
+        role: caller.role.as_str(),
     };
     let ports = deps.canned_send_ports();
     let message = canned::send(&ports, &author, id, &body.canned_response_id, &body.values, key.as_ref(), deps.clock.now()).await?;

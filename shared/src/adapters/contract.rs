@@ -2554,16 +2554,16 @@ fn canned(org: &str, id: &str, shortcut: &str, team: Option<&str>, owner: Option
 
 pub async fn a_canned_shortcut_is_claimed_once_per_scope<S: Stores + ?Sized>(s: &S) {
     let greeting = canned(ORG, "C1", "/greeting", None, None);
-    assert_eq!(s.create_canned_response(&greeting).await.unwrap(), CannedSaved::Stored);
+    assert_eq!(s.create_canned_response(&greeting, None).await.unwrap(), CannedSaved::Stored);
     // The same response again is done already; another with its shortcut is refused, all of it.
-    assert_eq!(s.create_canned_response(&greeting).await.unwrap(), CannedSaved::AlreadyThere);
-    assert_eq!(s.create_canned_response(&canned(ORG, "C2", "/greeting", None, None)).await.unwrap(), CannedSaved::ShortcutTaken);
+    assert_eq!(s.create_canned_response(&greeting, None).await.unwrap(), CannedSaved::AlreadyThere);
+    assert_eq!(s.create_canned_response(&canned(ORG, "C2", "/greeting", None, None), None).await.unwrap(), CannedSaved::ShortcutTaken);
     assert_eq!(s.canned_response(ORG, "C2").await.unwrap(), None);
     // A team's, an agent's and another organisation's scopes are their own.
     for (org, id, team, owner) in [(ORG, "C3", Some("sales"), None), (ORG, "C4", None, Some("a1")), (OTHER, "C5", None, None)] {
-        assert_eq!(s.create_canned_response(&canned(org, id, "/greeting", team, owner)).await.unwrap(), CannedSaved::Stored, "{id}");
+        assert_eq!(s.create_canned_response(&canned(org, id, "/greeting", team, owner), None).await.unwrap(), CannedSaved::Stored, "{id}");
     }
-    assert_eq!(s.create_canned_response(&canned(ORG, "C6", "/greeting", Some("sales"), None)).await.unwrap(), CannedSaved::ShortcutTaken);
+    assert_eq!(s.create_canned_response(&canned(ORG, "C6", "/greeting", Some("sales"), None), None).await.unwrap(), CannedSaved::ShortcutTaken);
     let ids = |list: Vec<crate::domain::canned::CannedResponse>| list.into_iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(ids(s.canned_responses(ORG).await.unwrap()), ["C1", "C3", "C4"]);
     assert_eq!(ids(s.canned_responses(OTHER).await.unwrap()), ["C5"]);
@@ -2573,8 +2573,8 @@ pub async fn a_canned_shortcut_is_claimed_once_per_scope<S: Stores + ?Sized>(s: 
 
 pub async fn a_canned_save_moves_its_claim_over_the_version_read<S: Stores + ?Sized>(s: &S) {
     let before = canned(ORG, "C1", "/greeting", None, None);
-    s.create_canned_response(&before).await.unwrap();
-    s.create_canned_response(&canned(ORG, "C2", "/hello", None, None)).await.unwrap();
+    s.create_canned_response(&before, None).await.unwrap();
+    s.create_canned_response(&canned(ORG, "C2", "/hello", None, None), None).await.unwrap();
     let renamed = |r: &crate::domain::canned::CannedResponse, shortcut: &str| {
         let mut next = r.clone();
         next.shortcut = shortcut.into();
@@ -2582,32 +2582,32 @@ pub async fn a_canned_save_moves_its_claim_over_the_version_read<S: Stores + ?Si
         next
     };
     // Onto another's shortcut: refused, nothing written.
-    assert_eq!(s.save_canned_response(&before, &renamed(&before, "/hello")).await.unwrap(), CannedSaved::ShortcutTaken);
+    assert_eq!(s.save_canned_response(&before, &renamed(&before, "/hello"), None).await.unwrap(), CannedSaved::ShortcutTaken);
     assert_eq!(s.canned_response(ORG, "C1").await.unwrap().unwrap().shortcut, "/greeting");
     // Onto a free one: the old shortcut is free again.
     let after = renamed(&before, "/hi");
-    assert_eq!(s.save_canned_response(&before, &after).await.unwrap(), CannedSaved::Stored);
+    assert_eq!(s.save_canned_response(&before, &after, None).await.unwrap(), CannedSaved::Stored);
     assert_eq!(s.canned_response(ORG, "C1").await.unwrap(), Some(after.clone()));
-    assert_eq!(s.create_canned_response(&canned(ORG, "C3", "/greeting", None, None)).await.unwrap(), CannedSaved::Stored);
+    assert_eq!(s.create_canned_response(&canned(ORG, "C3", "/greeting", None, None), None).await.unwrap(), CannedSaved::Stored);
     // Over a version that moved on: a lost update.
-    assert!(matches!(s.save_canned_response(&before, &renamed(&before, "/other")).await, Err(Error::LostUpdate(_))));
+    assert!(matches!(s.save_canned_response(&before, &renamed(&before, "/other"), None).await, Err(Error::LostUpdate(_))));
     // Into a team: the organisation's shortcut is freed, the team's taken.
     let mut team = after.clone();
     team.team_id = Some("sales".into());
     team.version += 1;
-    assert_eq!(s.save_canned_response(&after, &team).await.unwrap(), CannedSaved::Stored);
-    assert_eq!(s.create_canned_response(&canned(ORG, "C4", "/hi", None, None)).await.unwrap(), CannedSaved::Stored);
-    assert_eq!(s.create_canned_response(&canned(ORG, "C5", "/hi", Some("sales"), None)).await.unwrap(), CannedSaved::ShortcutTaken);
+    assert_eq!(s.save_canned_response(&after, &team, None).await.unwrap(), CannedSaved::Stored);
+    assert_eq!(s.create_canned_response(&canned(ORG, "C4", "/hi", None, None), None).await.unwrap(), CannedSaved::Stored);
+    assert_eq!(s.create_canned_response(&canned(ORG, "C5", "/hi", Some("sales"), None), None).await.unwrap(), CannedSaved::ShortcutTaken);
     // Deleted over a stale version: refused; over the version read: gone with its claim.
-    assert!(matches!(s.delete_canned_response(&after).await, Err(Error::LostUpdate(_))));
-    s.delete_canned_response(&team).await.unwrap();
+    assert!(matches!(s.delete_canned_response(&after, None).await, Err(Error::LostUpdate(_))));
+    s.delete_canned_response(&team, None).await.unwrap();
     assert_eq!(s.canned_response(ORG, "C1").await.unwrap(), None);
-    assert_eq!(s.create_canned_response(&canned(ORG, "C5", "/hi", Some("sales"), None)).await.unwrap(), CannedSaved::Stored);
+    assert_eq!(s.create_canned_response(&canned(ORG, "C5", "/hi", Some("sales"), None), None).await.unwrap(), CannedSaved::Stored);
 }
 
 pub async fn a_canned_use_is_counted_once_per_message_and_survives_edits<S: Stores + ?Sized>(s: &S) {
     let before = canned(ORG, "C1", "/greeting", None, None);
-    s.create_canned_response(&before).await.unwrap();
+    s.create_canned_response(&before, None).await.unwrap();
     assert_eq!(s.count_canned_use(ORG, "C1", "M1", t(1)).await.unwrap(), Written::Stored);
     assert_eq!(s.count_canned_use(ORG, "C1", "M1", t(2)).await.unwrap(), Written::AlreadyThere);
     assert_eq!(s.count_canned_use(ORG, "C1", "M2", t(3)).await.unwrap(), Written::Stored);
@@ -2616,15 +2616,15 @@ pub async fn a_canned_use_is_counted_once_per_message_and_survives_edits<S: Stor
     let mut edited = before.clone();
     edited.title = "Saludo inicial".into();
     edited.version = 2;
-    assert_eq!(s.save_canned_response(&before, &edited).await.unwrap(), CannedSaved::Stored);
+    assert_eq!(s.save_canned_response(&before, &edited, None).await.unwrap(), CannedSaved::Stored);
     let listed = s.canned_responses(ORG).await.unwrap();
     assert_eq!((listed[0].title.as_str(), listed[0].usage_count), ("Saludo inicial", 2));
     // Another organisation's response, or one that is gone, counts nothing.
     assert!(matches!(s.count_canned_use(OTHER, "C1", "M3", t(4)).await, Err(Error::NotFound(_))));
-    s.delete_canned_response(&edited).await.unwrap();
+    s.delete_canned_response(&edited, None).await.unwrap();
     assert!(matches!(s.count_canned_use(ORG, "C1", "M4", t(5)).await, Err(Error::NotFound(_))));
     // A new response with the same id starts from nothing.
-    s.create_canned_response(&before).await.unwrap();
+    s.create_canned_response(&before, None).await.unwrap();
     assert_eq!(s.canned_response(ORG, "C1").await.unwrap().unwrap().usage_count, 0);
 }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::app::delivery::{NewReply, accepts_replies, queue_reply};
+use crate::domain::audit::{AuditActor, AuditEntity, AuditEntry};
 use crate::domain::canned::{
     self, AGENT_NAME, CONVERSATION_ID, CUSTOMER_NAME, CUSTOMER_PHONE, CannedEdit, CannedInput, CannedResponse, MAX_RESPONSES_PER_ORG,
     Rendered, TICKET_ID,
@@ -33,7 +34,19 @@ pub struct Author<'a> {
     /// Supervisors and admins manage the organisation's and teams' responses; agents only their
     /// own personal ones.
     pub manages_shared: bool,
+    /// The role the caller's token gives, for the audit trail.
+    pub role: &'a str,
 }
+
+impl Author<'_> {
+    fn audit(&self, now: DateTime<Utc>, id: &str, operation: &str, before: Option<&CannedResponse>, after: Option<&CannedResponse>) -> Option<AuditEntry> {
+        let by = AuditActor { user_id: self.user_id.to_string(), role: self.role.to_string() };
+        by.change(now, self.org_id, (AuditEntity::CannedResponse, id), operation, &AUDITED_FIELDS, before, after)
+    }
+}
+
+/// What the audit trail records of a canned response (not its usage count).
+const AUDITED_FIELDS: [&str; 7] = ["shortcut", "title", "content", "category", "team_id", "owner_id", "attachments"];
 
 /// The ports rendering needs: the response, the conversation, its customer and ticket.
 pub struct CannedPorts<'a> {
@@ -88,7 +101,8 @@ pub async fn create(store: &dyn CannedResponseStore, author: &Author<'_>, input:
     if store.canned_responses(author.org_id).await?.len() >= MAX_RESPONSES_PER_ORG {
         return Err(Error::conflict(format!("the organisation has {MAX_RESPONSES_PER_ORG} canned responses, the most it may keep"), "full"));
     }
-    match store.create_canned_response(&response).await? {
+    let audit = author.audit(now, &response.id, "create", None, Some(&response));
+    match store.create_canned_response(&response, audit.as_ref()).await? {
         CannedSaved::Stored | CannedSaved::AlreadyThere => Ok(response),
         CannedSaved::ShortcutTaken => Err(taken(&response.shortcut)),
     }
@@ -116,7 +130,8 @@ pub async fn edit(store: &dyn CannedResponseStore, author: &Author<'_>, id: &str
         let before = get(store, author, id).await?;
         may_change(author, &before)?;
         let after = before.edited(edit.clone(), now)?;
-        match store.save_canned_response(&before, &after).await? {
+        let audit = author.audit(now, id, "update", Some(&before), Some(&after));
+        match store.save_canned_response(&before, &after, audit.as_ref()).await? {
             CannedSaved::ShortcutTaken => Err(taken(&after.shortcut)),
             _ => Ok(CannedResponse { usage_count: before.usage_count, ..after }),
         }
@@ -124,11 +139,12 @@ pub async fn edit(store: &dyn CannedResponseStore, author: &Author<'_>, id: &str
     .await
 }
 
-pub async fn delete(store: &dyn CannedResponseStore, author: &Author<'_>, id: &str) -> Result<()> {
+pub async fn delete(store: &dyn CannedResponseStore, author: &Author<'_>, id: &str, now: DateTime<Utc>) -> Result<()> {
     retry_lost_updates("canned response", |_| async move {
         let response = get(store, author, id).await?;
         may_change(author, &response)?;
-        store.delete_canned_response(&response).await
+        let audit = author.audit(now, id, "delete", Some(&response), None);
+        store.delete_canned_response(&response, audit.as_ref()).await
     })
     .await
 }

@@ -12,11 +12,11 @@ use crate::domain::outbound::OutboundContent;
 use crate::ports::CannedResponseStore;
 
 fn supervisor() -> Author<'static> {
-    Author { org_id: ORG, user_id: "sup-1", name: Some("Sue"), manages_shared: true }
+    Author { org_id: ORG, user_id: "sup-1", name: Some("Sue"), manages_shared: true, role: "supervisor" }
 }
 
 fn agent(user_id: &'static str) -> Author<'static> {
-    Author { org_id: ORG, user_id, name: Some("Al"), manages_shared: false }
+    Author { org_id: ORG, user_id, name: Some("Al"), manages_shared: false, role: "agent" }
 }
 
 fn input(shortcut: &str, content: &str) -> CannedInput {
@@ -161,7 +161,7 @@ async fn agents_keep_personal_responses_that_nobody_else_sees() {
     let shared = create(w.store(), &supervisor(), input("/greeting", "Hola"), t(0)).await.unwrap();
     let retitle = CannedEdit { title: Some("Mine".into()), ..Default::default() };
     assert!(matches!(edit(w.store(), &agent("a1"), &shared.id, retitle.clone(), t(1)).await, Err(Error::Forbidden(_))));
-    assert!(matches!(delete(w.store(), &agent("a1"), &shared.id).await, Err(Error::Forbidden(_))));
+    assert!(matches!(delete(w.store(), &agent("a1"), &shared.id, t(9)).await, Err(Error::Forbidden(_))));
     // but keeps their own
     let mut mine = input("/greeting", "Hi from me");
     mine.personal = true;
@@ -175,7 +175,13 @@ async fn agents_keep_personal_responses_that_nobody_else_sees() {
     // and another agent cannot send it
     let c = w.given_conversation().await.conversation.id;
     assert_not_found(send(&w.deps.canned_send_ports(), &agent("a2"), &c, &personal.id, &BTreeMap::new(), None, t(2)).await, "canned response");
-    delete(w.store(), &agent("a1"), &personal.id).await.unwrap();
+    delete(w.store(), &agent("a1"), &personal.id, t(9)).await.unwrap();
+    // The agent's creation and deletion are in the audit trail, with their role; the refused
+    // delete of the shared one left none.
+    let query = crate::domain::audit::AuditQuery { actor: Some("a1".into()), ..Default::default() };
+    let trail = crate::ports::AuditStore::audit_entries(w.store(), ORG, &query, &crate::ports::PageRequest { limit: 10, cursor: None }).await.unwrap().items;
+    let ops: Vec<(&str, &str, &str)> = trail.iter().map(|e| (e.operation.as_str(), e.entity_id.as_str(), e.actor.role.as_str())).collect();
+    assert!(ops.contains(&("delete", personal.id.as_str(), "agent")) && !ops.iter().any(|(_, id, _)| *id == shared.id), "{ops:?}");
     assert_not_found(get(w.store(), &agent("a1"), &personal.id).await, "canned response");
 }
 

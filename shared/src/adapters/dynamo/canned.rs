@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 
 use super::{DynamoStore, IDEMPOTENCY_TTL, Item, failed_condition, from_item, key_map, keyed, n, s};
+use crate::domain::audit::AuditEntry;
 use crate::domain::canned::CannedResponse;
 use crate::error::{Error, Result};
 use crate::ports::{CannedResponseStore, CannedSaved, Written};
@@ -71,8 +72,11 @@ impl DynamoStore {
 
 #[async_trait]
 impl CannedResponseStore for DynamoStore {
-    async fn create_canned_response(&self, response: &CannedResponse) -> Result<CannedSaved> {
-        let items = vec![self.put_op(response_item(response)?, Some("attribute_not_exists(pk)"), None)?, self.claim_put(response)?];
+    async fn create_canned_response(&self, response: &CannedResponse, audit: Option<&AuditEntry>) -> Result<CannedSaved> {
+        let mut items = vec![self.put_op(response_item(response)?, Some("attribute_not_exists(pk)"), None)?, self.claim_put(response)?];
+        if let Some(entry) = audit {
+            items.push(self.audit_put(entry)?);
+        }
         Ok(match self.transact(items).await? {
             Ok(()) => CannedSaved::Stored,
             Err(codes) if failed_condition(&codes, 0) => CannedSaved::AlreadyThere,
@@ -124,13 +128,16 @@ impl CannedResponseStore for DynamoStore {
         Ok(responses)
     }
 
-    async fn save_canned_response(&self, before: &CannedResponse, after: &CannedResponse) -> Result<CannedSaved> {
+    async fn save_canned_response(&self, before: &CannedResponse, after: &CannedResponse, audit: Option<&AuditEntry>) -> Result<CannedSaved> {
         let values = HashMap::from([(":previous".to_string(), n(before.version))]);
         let mut items = vec![self.put_op(response_item(after)?, Some("version = :previous"), Some(values))?];
         let moved = claim_key(before) != claim_key(after);
         if moved {
             items.push(self.claim_delete(before)?);
             items.push(self.claim_put(after)?);
+        }
+        if let Some(entry) = audit {
+            items.push(self.audit_put(entry)?);
         }
         match self.transact(items).await? {
             Ok(()) => Ok(CannedSaved::Stored),
@@ -139,13 +146,16 @@ impl CannedResponseStore for DynamoStore {
         }
     }
 
-    async fn delete_canned_response(&self, response: &CannedResponse) -> Result<()> {
+    async fn delete_canned_response(&self, response: &CannedResponse, audit: Option<&AuditEntry>) -> Result<()> {
         let values = HashMap::from([(":read".to_string(), n(response.version))]);
-        let items = vec![
+        let mut items = vec![
             self.delete_op(keys::response(&response.org_id, &response.id), Some(("version = :read", values)))?,
             self.delete_op(keys::counter(&response.org_id, &response.id), None)?,
             self.claim_delete(response)?,
         ];
+        if let Some(entry) = audit {
+            items.push(self.audit_put(entry)?);
+        }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(Error::LostUpdate("canned response")),

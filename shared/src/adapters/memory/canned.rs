@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{MemoryStore, State, key, written};
+use crate::domain::audit::AuditEntry;
 use crate::domain::canned::CannedResponse;
 use crate::error::{Error, Result};
 use crate::ports::{CannedResponseStore, CannedSaved, Written};
@@ -37,13 +38,16 @@ fn stored(r: &CannedResponse) -> CannedResponse {
 
 #[async_trait]
 impl CannedResponseStore for MemoryStore {
-    async fn create_canned_response(&self, response: &CannedResponse) -> Result<CannedSaved> {
+    async fn create_canned_response(&self, response: &CannedResponse, audit: Option<&AuditEntry>) -> Result<CannedSaved> {
         let mut st = self.write("create_canned_response")?;
         if st.canned.contains_key(&key(&response.org_id, &response.id)) {
             return Ok(CannedSaved::AlreadyThere);
         }
         if !st.canned_claim_free(response) {
             return Ok(CannedSaved::ShortcutTaken);
+        }
+        if !super::audit::with_entry(&mut st, true, audit) {
+            return Ok(CannedSaved::AlreadyThere);
         }
         st.canned_shortcuts.insert(claim(response), response.id.clone());
         st.canned.insert(key(&response.org_id, &response.id), stored(response));
@@ -60,7 +64,7 @@ impl CannedResponseStore for MemoryStore {
         Ok(ids.iter().filter_map(|id| st.counted_canned(org_id, id)).collect())
     }
 
-    async fn save_canned_response(&self, before: &CannedResponse, after: &CannedResponse) -> Result<CannedSaved> {
+    async fn save_canned_response(&self, before: &CannedResponse, after: &CannedResponse, audit: Option<&AuditEntry>) -> Result<CannedSaved> {
         let mut st = self.write("save_canned_response")?;
         let current = st.canned.get(&key(&before.org_id, &before.id)).map(|r| r.version);
         if current != Some(before.version) || after.version != before.version + 1 {
@@ -69,16 +73,20 @@ impl CannedResponseStore for MemoryStore {
         if !st.canned_claim_free(after) {
             return Ok(CannedSaved::ShortcutTaken);
         }
+        if !super::audit::with_entry(&mut st, true, audit) {
+            return Err(Error::LostUpdate("canned response"));
+        }
         st.canned_shortcuts.remove(&claim(before));
         st.canned_shortcuts.insert(claim(after), after.id.clone());
         st.canned.insert(key(&after.org_id, &after.id), stored(after));
         Ok(CannedSaved::Stored)
     }
 
-    async fn delete_canned_response(&self, response: &CannedResponse) -> Result<()> {
+    async fn delete_canned_response(&self, response: &CannedResponse, audit: Option<&AuditEntry>) -> Result<()> {
         let mut st = self.write("delete_canned_response")?;
         let k = key(&response.org_id, &response.id);
-        if st.canned.get(&k).map(|r| r.version) != Some(response.version) {
+        let fits = st.canned.get(&k).map(|r| r.version) == Some(response.version);
+        if !super::audit::with_entry(&mut st, fits, audit) {
             return Err(Error::LostUpdate("canned response"));
         }
         st.canned.remove(&k);
