@@ -640,7 +640,8 @@ pub trait WorkflowStore: Send + Sync {
     async fn put_workflow_template(&self, template: &WorkflowTemplate) -> Result<Written>;
     /// Stores the seeded templates once per organisation; `AlreadyThere` when it was done before.
     async fn seed_workflow_templates(&self, org_id: &str, templates: &[WorkflowTemplate]) -> Result<Written>;
-    async fn save_interaction_settings(&self, org_id: &str, settings: &InteractionSettings) -> Result<()>;
+    /// Stores the settings whole, with the admin's audit entry in the same write.
+    async fn save_interaction_settings(&self, org_id: &str, settings: &InteractionSettings, audit: Option<&AuditEntry>) -> Result<()>;
 }
 
 // --- actions, their answers and the dashboard feed -----------------------------------------------
@@ -907,8 +908,8 @@ pub trait CallStore: Send + Sync {
     /// The stored config of an organisation (`campaign_id` `None`) or of a campaign.
     async fn schedule_config(&self, org_id: &str, campaign_id: Option<&str>) -> Result<Option<ScheduleConfig>>;
     /// Stores a config at `config.version`, over `version - 1` (new at 1), and registers its
-    /// schedule; `AlreadyThere` when someone saved in between.
-    async fn save_schedule_config(&self, config: &ScheduleConfig) -> Result<Written>;
+    /// schedule, with the admin's audit entry; `AlreadyThere` when someone saved in between.
+    async fn save_schedule_config(&self, config: &ScheduleConfig, audit: Option<&AuditEntry>) -> Result<Written>;
     /// Every registered schedule (a config was saved, or a call was created for it), across
     /// organisations: what the scheduler visits each minute.
     async fn call_schedules(&self) -> Result<Vec<ScheduleRef>>;

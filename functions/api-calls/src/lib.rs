@@ -181,7 +181,7 @@ async fn single(req: &Request, deps: &Deps, caller: &Caller, route: Route) -> Re
         Route::RetryCall(id) => Ok(ok(&use_cases::retry(&ports, org, &id, now).await?)),
         Route::PutScheduleConfig => {
             let config: ScheduleConfig = json_body(req)?;
-            Ok(ok(&use_cases::save_schedule_config(calls, org, config, now).await?))
+            Ok(ok(&use_cases::save_schedule_config(calls, org, config, &caller.audit_actor(), now).await?))
         }
         Route::CreateDemoCall => {
             let body: NewCallRequest = json_body(req)?;

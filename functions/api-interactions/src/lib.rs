@@ -96,7 +96,7 @@ async fn single(req: &Request, deps: &Deps, caller: &Caller, method: &Method, pa
         (&Method::PUT, ["v1", "interactions", "settings"]) => {
             caller.require(Role::Admin)?;
             let body: InteractionSettings = json_body(req)?;
-            Ok(ok(&use_cases::save_settings(&*deps.store, org, &body).await?))
+            Ok(ok(&use_cases::save_settings(&*deps.store, org, &body, &caller.audit_actor(), deps.clock.now()).await?))
         }
         (&Method::GET, ["v1", "interactions", id]) => Ok(ok(&use_cases::get(&*deps.store, org, id).await?)),
         (&Method::PUT, ["v1", "interactions", id]) => {

@@ -101,7 +101,7 @@ async fn at_the_cap_the_job_is_let_go_and_the_call_stays_ready() {
     register_demo_voice_account(&*deps.secrets).await;
     let mut config = ScheduleConfig::default_for(DEMO_ORG, None);
     config.max_concurrent_calls = 1;
-    calls::save_schedule_config(&*deps.store, DEMO_ORG, config, deps.clock.now()).await.unwrap();
+    calls::save_schedule_config(&*deps.store, DEMO_ORG, config, &max_core::domain::audit::AuditActor { user_id: "admin".into(), role: "admin".into() }, deps.clock.now()).await.unwrap();
     let busy = Call::ready(
         NewCall { id: "call_busy".into(), org_id: DEMO_ORG.into(), customer_number: "+16505550000".into(), customer_name: None, customer_id: None, call_type: CallType::Feedback, campaign_id: None },
         deps.clock.now(),

@@ -19,7 +19,7 @@ async fn its_minute_queues_the_call_due_inside_the_window_once() {
     let (deps, world) = Deps::in_memory(minute - Duration::days(1));
     let mut config = ScheduleConfig::default_for(DEMO_ORG, None);
     config.windows = vec![CallWindow::new("09:00", "12:00")];
-    calls::save_schedule_config(&*deps.store, DEMO_ORG, config, deps.clock.now()).await.unwrap();
+    calls::save_schedule_config(&*deps.store, DEMO_ORG, config, &max_core::domain::audit::AuditActor { user_id: "admin".into(), role: "admin".into() }, deps.clock.now()).await.unwrap();
     let service = ServiceRecordInput {
         customer_name: Some("Sheena Nelson".into()),
         customer_phone: Some("+16505551234".into()),

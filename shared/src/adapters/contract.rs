@@ -1991,7 +1991,7 @@ pub async fn workflow_templates_are_seeded_once_all_or_nothing<S: Stores + ?Size
     assert_eq!((catalog.seeded, ids(&catalog.templates, |t| &t.id)), (false, vec!["S1".to_string()]));
 
     let settings: InteractionSettings = from_json(json!({ "default_follow_up_days": 5, "time_zone": "Europe/Paris" }));
-    s.save_interaction_settings(ORG, &settings).await.unwrap();
+    s.save_interaction_settings(ORG, &settings, None).await.unwrap();
     assert_eq!(s.workflow_catalog(ORG).await.unwrap().settings, settings);
     assert_eq!(s.workflow_catalog(OTHER).await.unwrap().settings, InteractionSettings::default());
 }
@@ -2304,15 +2304,15 @@ fn call_ids(calls: &[Call]) -> Vec<String> {
 pub async fn schedule_configs_are_versioned_and_registered<S: Stores + ?Sized>(s: &S) {
     let mut first = ScheduleConfig::default_for(ORG, None);
     first.version = 1;
-    assert_eq!(s.save_schedule_config(&first).await.unwrap(), Written::Stored);
-    assert_eq!(s.save_schedule_config(&first).await.unwrap(), Written::AlreadyThere, "a second first save");
+    assert_eq!(s.save_schedule_config(&first, None).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_schedule_config(&first, None).await.unwrap(), Written::AlreadyThere, "a second first save");
     let second = ScheduleConfig { version: 2, max_attempts: 3, ..first.clone() };
-    assert_eq!(s.save_schedule_config(&second).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_schedule_config(&second, None).await.unwrap(), Written::Stored);
     let stale = ScheduleConfig { version: 2, max_attempts: 4, ..first.clone() };
-    assert_eq!(s.save_schedule_config(&stale).await.unwrap(), Written::AlreadyThere, "saved over an old version");
+    assert_eq!(s.save_schedule_config(&stale, None).await.unwrap(), Written::AlreadyThere, "saved over an old version");
     assert_eq!(s.schedule_config(ORG, None).await.unwrap(), Some(second));
     let campaign = ScheduleConfig { version: 1, ..ScheduleConfig::default_for(ORG, Some("spring")) };
-    assert_eq!(s.save_schedule_config(&campaign).await.unwrap(), Written::Stored);
+    assert_eq!(s.save_schedule_config(&campaign, None).await.unwrap(), Written::Stored);
     assert_eq!(s.schedule_config(ORG, Some("spring")).await.unwrap(), Some(campaign));
     assert_eq!(s.schedule_config(OTHER, None).await.unwrap(), None);
     let schedules = s.call_schedules().await.unwrap();

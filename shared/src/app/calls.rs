@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use crate::app::delivery::{NewReply, queue_reply_in_state};
 use crate::app::inbound::Received;
+use crate::domain::audit::{AuditActor, AuditEntity};
 use crate::domain::bot::BotState;
 use crate::domain::call::{
     AfterMiss, Call, CallChange, CallEdit, CallEnd, CallStatus, CallType, CompletedVia, MAX_NAME_CHARS, NewCall, NpsGroupStats, NpsGrouping, ServiceRecord, ServiceRecordInput,
@@ -77,12 +78,16 @@ fn rules_of(config: &ScheduleConfig) -> CallingRules {
 
 /// `PUT /v1/calls/schedule-config`: `config.version` is the version the admin read (0 when none
 /// was stored); saving over a newer one answers 409.
-pub async fn save_schedule_config(calls: &dyn CallStore, org_id: &str, mut config: ScheduleConfig, now: DateTime<Utc>) -> Result<ScheduleConfig> {
+pub async fn save_schedule_config(calls: &dyn CallStore, org_id: &str, mut config: ScheduleConfig, by: &AuditActor, now: DateTime<Utc>) -> Result<ScheduleConfig> {
     config.rules()?;
     config.org_id = org_id.to_string();
     config.version += 1;
     config.updated_at = Some(now);
-    match calls.save_schedule_config(&config).await? {
+    let before = calls.schedule_config(org_id, config.campaign_id.as_deref()).await?;
+    let which = format!("call_schedule{}", config.campaign_id.as_deref().map(|c| format!(".{c}")).unwrap_or_default());
+    let fields = ["time_zone", "calling_days", "windows", "holidays", "delay_after_service_minutes"];
+    let audit = by.change(now, org_id, (AuditEntity::Settings, &which), "update", &fields, before.as_ref(), Some(&config));
+    match calls.save_schedule_config(&config, audit.as_ref()).await? {
         Written::Stored => Ok(config),
         Written::AlreadyThere => {
             let current = calls.schedule_config(org_id, config.campaign_id.as_deref()).await?.map_or(0, |c| c.version);

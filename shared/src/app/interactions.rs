@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use crate::domain::audit::{AuditActor, AuditEntity};
 use crate::domain::ids::{IdempotencyKey, new_id};
 use crate::domain::interaction::{Completion, Interaction, InteractionChange, InteractionStatus, NewInteraction};
 use crate::domain::workflow::{
@@ -352,9 +353,11 @@ pub async fn settings(workflows: &dyn WorkflowStore, org_id: &str) -> Result<Int
     Ok(workflows.workflow_catalog(org_id).await?.settings)
 }
 
-pub async fn save_settings(workflows: &dyn WorkflowStore, org_id: &str, settings: &InteractionSettings) -> Result<InteractionSettings> {
+pub async fn save_settings(workflows: &dyn WorkflowStore, org_id: &str, settings: &InteractionSettings, by: &AuditActor, now: DateTime<Utc>) -> Result<InteractionSettings> {
     settings.validate()?;
-    workflows.save_interaction_settings(org_id, settings).await?;
+    let before = workflows.workflow_catalog(org_id).await?.settings;
+    let audit = by.change(now, org_id, (AuditEntity::Settings, "interactions"), "update", &["default_follow_up_days", "offsets_in", "time_zone", "weekend", "holidays", "reminder_lead_minutes"], Some(&before), Some(settings));
+    workflows.save_interaction_settings(org_id, settings, audit.as_ref()).await?;
     Ok(settings.clone())
 }
 

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 
-use super::{CUSTOMER, NUMBER, ORG, OTHER_ORG, World, assert_conflict, assert_not_found, job, text_webhook};
+use super::{CUSTOMER, NUMBER, ORG, OTHER_ORG, World, admin_actor, assert_conflict, assert_not_found, job, text_webhook};
 use crate::app::bot::{BotOutcome, on_received, seed_defaults};
 use crate::app::calls::{self, CallPorts, Claim, DialJob, NewCallRequest};
 use crate::app::inbound::{Received, process_job};
@@ -36,7 +36,7 @@ async fn given_schedule(w: &World, cap: u32) -> ScheduleConfig {
     let mut config = ScheduleConfig::default_for(ORG, None);
     config.windows = vec![CallWindow::new("09:00", "12:00")];
     config.max_concurrent_calls = cap;
-    calls::save_schedule_config(w.store(), ORG, config, monday(8, 0)).await.unwrap()
+    calls::save_schedule_config(w.store(), ORG, config, &admin_actor(), monday(8, 0)).await.unwrap()
 }
 
 fn record(phone: &str, advisor: &str) -> ServiceRecordInput {
@@ -124,7 +124,7 @@ async fn bad_input_is_refused_naming_the_field() {
     assert!(matches!(bad, Err(Error::Invalid { field, .. }) if field == "customer_phone"));
     let mut config = ScheduleConfig::default_for(ORG, None);
     config.windows = vec![CallWindow::new("12:00", "09:00")];
-    let bad = calls::save_schedule_config(w.store(), ORG, config, monday(8, 0)).await;
+    let bad = calls::save_schedule_config(w.store(), ORG, config, &admin_actor(), monday(8, 0)).await;
     assert!(matches!(bad, Err(Error::Invalid { field, .. }) if field == "windows[0].end"));
 }
 
@@ -135,9 +135,9 @@ async fn the_schedule_config_is_saved_over_the_version_read() {
     assert_eq!(first.version, 1);
     assert_eq!(calls::schedule_config(w.store(), ORG, None).await.unwrap(), first);
     // Two admins edit version 1: the second one to save gets a 409.
-    let second = calls::save_schedule_config(w.store(), ORG, first.clone(), monday(8, 1)).await.unwrap();
+    let second = calls::save_schedule_config(w.store(), ORG, first.clone(), &admin_actor(), monday(8, 1)).await.unwrap();
     assert_eq!(second.version, 2);
-    assert_conflict(calls::save_schedule_config(w.store(), ORG, first, monday(8, 2)).await, "2");
+    assert_conflict(calls::save_schedule_config(w.store(), ORG, first, &admin_actor(), monday(8, 2)).await, "2");
     // A campaign without its own config follows the organisation's; with one, its own.
     assert_eq!(calls::schedule_config(w.store(), ORG, Some("spring")).await.unwrap().version, 2);
 }

@@ -86,7 +86,7 @@ async fn a_reschedule_owes_a_new_reminder_with_the_organisations_lead_and_a_reas
     let mut lead = settings(w.store(), ORG).await.unwrap();
     assert_eq!(lead.reminder_lead_minutes, 15);
     lead.reminder_lead_minutes = 30;
-    save_settings(w.store(), ORG, &lead).await.unwrap();
+    save_settings(w.store(), ORG, &lead, &admin_actor(), t(0)).await.unwrap();
     let call = given_call(&w).await;
     assert_eq!(call.remind_at, Some(t(30)));
     assert_eq!(fire(&w, t(30)).await.reminders, 1);
@@ -110,7 +110,7 @@ async fn reminders_off_still_send_the_overdue_alert() {
     let w = World::new().with_channel(None).await;
     let mut off = settings(w.store(), ORG).await.unwrap();
     off.reminder_lead_minutes = 0;
-    save_settings(w.store(), ORG, &off).await.unwrap();
+    save_settings(w.store(), ORG, &off, &admin_actor(), t(0)).await.unwrap();
     let call = given_call(&w).await;
     assert_eq!(call.remind_at, None);
     assert_eq!(fire(&w, t(60)).await.reminders, 0);

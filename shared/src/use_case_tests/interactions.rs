@@ -183,10 +183,10 @@ async fn the_starter_templates_are_seeded_once_and_settings_are_validated() {
     assert!(templates(w.store(), OTHER_ORG, t(1)).await.unwrap().iter().all(|tpl| tpl.org_id == OTHER_ORG));
     let mut s = settings(w.store(), ORG).await.unwrap();
     s.default_follow_up_days = 3;
-    save_settings(w.store(), ORG, &s).await.unwrap();
+    save_settings(w.store(), ORG, &s, &admin_actor(), t(0)).await.unwrap();
     assert_eq!(settings(w.store(), ORG).await.unwrap().default_follow_up_days, 3);
     s.time_zone = "Mars/Olympus".into();
-    assert!(matches!(save_settings(w.store(), ORG, &s).await, Err(Error::Invalid { .. })));
+    assert!(matches!(save_settings(w.store(), ORG, &s, &admin_actor(), t(0)).await, Err(Error::Invalid { .. })));
     assert_eq!(settings(w.store(), ORG).await.unwrap().time_zone, "UTC");
 }
 

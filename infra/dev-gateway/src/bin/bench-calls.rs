@@ -57,7 +57,7 @@ async fn main() {
         config.calling_days = vec![Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday];
         config.windows = vec![CallWindow::new("00:00", "24:00")];
         config.max_concurrent_calls = cap;
-        calls::save_schedule_config(&*deps.store, &org, config, now).await.expect("schedule saved");
+        calls::save_schedule_config(&*deps.store, &org, config, &max_core::domain::audit::AuditActor { user_id: "admin".into(), role: "admin".into() }, now).await.expect("schedule saved");
         let account = seed::SeedOrg { id: org.clone(), display_phone_number: format!("1555010{o:04}"), ..seed::SeedOrg::demo() };
         seed::voice_account(deps, &account).await.expect("voice account registered");
     }

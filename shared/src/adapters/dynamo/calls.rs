@@ -205,7 +205,7 @@ impl CallStore for DynamoStore {
         self.get_consistent(keys::schedule_config(org_id, campaign_id)).await
     }
 
-    async fn save_schedule_config(&self, config: &ScheduleConfig) -> Result<Written> {
+    async fn save_schedule_config(&self, config: &ScheduleConfig, audit: Option<&crate::domain::audit::AuditEntry>) -> Result<Written> {
         let campaign = config.campaign_id.as_deref();
         let item = keyed(config, keys::schedule_config(&config.org_id, campaign), &[])?;
         let put = if config.version <= 1 {
@@ -214,7 +214,10 @@ impl CallStore for DynamoStore {
             let values = HashMap::from([(":previous".to_string(), n(config.version - 1))]);
             self.put_op(item, Some("version = :previous"), Some(values))?
         };
-        let items = vec![put, self.schedule_entry_put(&config.org_id, campaign)?];
+        let mut items = vec![put, self.schedule_entry_put(&config.org_id, campaign)?];
+        if let Some(entry) = audit {
+            items.push(self.audit_put(entry)?);
+        }
         Ok(match self.transact(items).await? {
             Ok(()) => Written::Stored,
             Err(_) => Written::AlreadyThere,

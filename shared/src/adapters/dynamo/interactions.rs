@@ -449,8 +449,12 @@ impl WorkflowStore for DynamoStore {
         })
     }
 
-    async fn save_interaction_settings(&self, org_id: &str, settings: &InteractionSettings) -> Result<()> {
-        self.put(keyed(settings, keys::interaction_settings(org_id), &[])?).await
+    async fn save_interaction_settings(&self, org_id: &str, settings: &InteractionSettings, audit: Option<&crate::domain::audit::AuditEntry>) -> Result<()> {
+        let item = keyed(settings, keys::interaction_settings(org_id), &[])?;
+        match audit {
+            Some(entry) => self.write_audited(self.put_op(item, None, None)?, entry).await.map(|_| ()),
+            None => self.put(item).await,
+        }
     }
 }
 

@@ -47,13 +47,14 @@ impl CallStore for MemoryStore {
         Ok(self.read("schedule_config")?.schedule_configs.get(&config_key(org_id, campaign_id)).cloned())
     }
 
-    async fn save_schedule_config(&self, config: &ScheduleConfig) -> Result<Written> {
+    async fn save_schedule_config(&self, config: &ScheduleConfig, audit: Option<&crate::domain::audit::AuditEntry>) -> Result<Written> {
         let mut st = self.write("save_schedule_config")?;
         let k = config_key(&config.org_id, config.campaign_id.as_deref());
         let fits = match st.schedule_configs.get(&k) {
             None => config.version <= 1,
             Some(stored) => stored.version + 1 == config.version,
         };
+        let fits = super::audit::with_entry(&mut st, fits, audit);
         if fits {
             st.schedule_configs.insert(k, config.clone());
             st.call_schedules.insert(ScheduleRef { org_id: config.org_id.clone(), campaign_id: config.campaign_id.clone() });

@@ -315,8 +315,11 @@ impl WorkflowStore for MemoryStore {
         Ok(written(fits))
     }
 
-    async fn save_interaction_settings(&self, org_id: &str, settings: &InteractionSettings) -> Result<()> {
-        self.write("save_interaction_settings")?.interaction_settings.insert(org_id.to_string(), settings.clone());
+    async fn save_interaction_settings(&self, org_id: &str, settings: &InteractionSettings, audit: Option<&crate::domain::audit::AuditEntry>) -> Result<()> {
+        let mut st = self.write("save_interaction_settings")?;
+        if super::audit::with_entry(&mut st, true, audit) {
+            st.interaction_settings.insert(org_id.to_string(), settings.clone());
+        }
         Ok(())
     }
 }
