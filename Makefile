@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/max/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: dev test venv lint build openapi bench-cold-start bench-package-size bench-load bench-load-80 bench-interactions bench-calls bench-context bench-sla bench-support-notifications bench-actions bench-moto
+.PHONY: dev test venv lint build openapi bench-cold-start bench-package-size bench-load bench-load-80 bench-interactions bench-calls bench-context bench-sla bench-campaigns bench-support-notifications bench-actions bench-moto
 
 venv:
 	@infra/scripts/venv.sh
@@ -60,6 +60,10 @@ bench-context: venv
 ## make bench-sla: the SLA scheduler with 10,000 open conversations, 200 due this minute (DynamoDB calls, time)
 bench-sla: venv
 	infra/bench/sla.sh $(ARGS)
+
+## make bench-campaigns: campaign start throughput (customers per second) and AWS calls per customer, 1,000 customers
+bench-campaigns: venv
+	infra/bench/campaigns.sh $(ARGS)
 
 ## make bench-support-notifications: notification counts with 10 and 10,000 tickets (calls per read, latency)
 bench-support-notifications: venv

@@ -524,6 +524,11 @@ impl Deps {
         ActionPorts { actions: store, templates: store, conversations: store, messages: store, events: store, outbox: &*self.outbox }
     }
 
+    pub fn campaign_ports(&self) -> crate::app::campaigns::CampaignPorts<'_> {
+        let store = &*self.store;
+        crate::app::campaigns::CampaignPorts { campaigns: store, workflows: store, customers: store, outbox: &*self.outbox }
+    }
+
     pub fn interaction_ports(&self) -> InteractionPorts<'_> {
         let store = &*self.store;
         InteractionPorts { interactions: store, workflows: store, customers: store, outbox: &*self.outbox }

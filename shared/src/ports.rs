@@ -618,7 +618,34 @@ pub trait InteractionStore: Send + Sync {
     /// Saves the interaction with its alerts flagged (`version` advanced) and the alerts' events,
     /// all or nothing: changed since it was read (or an event recorded before) is
     /// `Error::LostUpdate`, and nothing is written.
-    async fn record_interaction_alerts(&self, interaction: &Interaction, events: &[crate::domain::event::NewEvent]) -> Result<()>;
+    async fn record_interaction_alerts(
+        &self,
+        interaction: &Interaction,
+        events: &[crate::domain::event::NewEvent],
+        tally: Option<&crate::domain::campaign::CampaignTally>,
+    ) -> Result<()>;
+    /// `save_interaction` with the campaign's metrics moved in the same write (a completion or
+    /// cancel of one of its interactions): both or neither.
+    async fn save_interaction_tallied(&self, interaction: &Interaction, tally: &crate::domain::campaign::CampaignTally) -> Result<()>;
+}
+
+// ------------------------------------------------------------------ campaigns (issue 16)
+
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    /// Stores a new campaign (`AlreadyThere` when its id exists).
+    async fn create_campaign(&self, campaign: &crate::domain::campaign::Campaign) -> Result<Written>;
+    /// A strongly consistent read, counters included (derived fields not computed yet).
+    async fn campaign(&self, org_id: &str, id: &str) -> Result<Option<crate::domain::campaign::Campaign>>;
+    /// The organisation's campaigns, newest first.
+    async fn campaigns(&self, org_id: &str, page: &PageRequest) -> Result<Page<crate::domain::campaign::Campaign>>;
+    /// Starts `starts` (at most `campaign::STARTS_PER_WRITE`) all or nothing: per customer a
+    /// marker that must be absent and the interaction (if any) that must be absent, and the
+    /// campaign's `started` / `skipped` (and `targeted` too when `counts_targets`) `ADD`ed. When
+    /// some customers' markers exist already nothing is written and those customers are returned.
+    async fn start_campaign_customers(&self, org_id: &str, campaign_id: &str, starts: &[crate::domain::campaign::CampaignStart], counts_targets: bool) -> Result<Vec<String>>;
+    /// `targeted` is final: a filter's last page was read.
+    async fn finish_campaign_targeting(&self, org_id: &str, campaign_id: &str) -> Result<()>;
 }
 
 /// An interaction in the deadline index: an alert is owed at `check_at`.
@@ -1359,6 +1386,7 @@ pub trait Stores:
     + WebhookStore
     + LiveConnectionStore
     + AuditStore
+    + CampaignStore
 {
 }
 
@@ -1394,6 +1422,7 @@ impl<T> Stores for T where
         + WebhookStore
         + LiveConnectionStore
         + AuditStore
+        + CampaignStore
         + ?Sized
 {
 }

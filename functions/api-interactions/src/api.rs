@@ -2,6 +2,7 @@
 //! The contract of the interactions API (OpenAPI, assembled by max-dev).
 
 use max_core::app::interactions::StartWorkflow;
+use max_core::domain::campaign::{Campaign, NewCampaign};
 use max_core::domain::interaction::{Completion, Interaction, InteractionChange, NewInteraction};
 use max_core::domain::workflow::{InteractionSettings, NewWorkflowTemplate, WorkflowTemplate};
 use max_core::http::{PageBody, PageQuery};
@@ -13,7 +14,8 @@ use crate::ListQuery;
 #[openapi(paths(
     list_interactions, create_interaction, start_workflow, next_for_customer, pending_for_customer, overdue_for_customer,
     list_workflow_templates, create_workflow_template, get_workflow_template, replace_workflow_template,
-    get_interaction_settings, put_interaction_settings, get_interaction, update_interaction, complete_interaction, cancel_interaction
+    get_interaction_settings, put_interaction_settings, get_interaction, update_interaction, complete_interaction, cancel_interaction,
+    create_campaign, list_campaigns, get_campaign
 ))]
 struct Api;
 
@@ -134,3 +136,24 @@ fn complete_interaction() {}
         (status = 409, description = "Completed already (`current_status`)"),
     ))]
 fn cancel_interaction() {}
+
+/// Starts a workflow for many customers (admins): stores the campaign and queues its start in
+/// pages of 100 customers; each customer's first interaction is created once.
+#[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = NewCampaign,
+    responses(
+        (status = 202, description = "The campaign, `starting` (`Location` names it; `GET` it for progress)", body = Campaign),
+        (status = 403, description = "Admins only"),
+        (status = 409, description = "The template is inactive"),
+    ))]
+fn create_campaign() {}
+
+/// The organisation's campaigns, newest first.
+#[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns", params(PageQuery),
+    responses((status = 200, description = "A page of campaigns", body = PageBody<Campaign>)))]
+fn list_campaigns() {}
+
+/// A campaign: its progress (targeted, queued, started, skipped, status) and the metrics of the
+/// interactions it created (completed, cancelled, overdue, completion rate).
+#[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns", params(("id" = String, Path)),
+    responses((status = 200, description = "The campaign", body = Campaign), (status = 404, description = "No such campaign")))]
+fn get_campaign() {}

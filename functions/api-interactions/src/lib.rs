@@ -10,6 +10,8 @@
 //! - `GET  /v1/interactions/templates`, `POST /v1/interactions/templates` (admin)
 //! - `GET  /v1/interactions/templates/{id}`, `PUT /v1/interactions/templates/{id}` (admin)
 //! - `GET  /v1/interactions/settings`, `PUT /v1/interactions/settings` (admin)
+//! - `POST /v1/campaigns` `{ name, workflow_template_id, customer_ids | filter }` (admin; 202,
+//!   the start queued in pages), `GET /v1/campaigns?limit=&cursor=`, `GET /v1/campaigns/{id}`
 //!
 //! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
 //! parameter answers 422. The contract of these routes is `api::openapi()`.
@@ -20,7 +22,9 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
+use max_core::app::campaigns;
 use max_core::app::interactions::{self as use_cases, Actor, StartWorkflow};
+use max_core::domain::campaign::NewCampaign;
 use max_core::config::Deps;
 use max_core::domain::interaction::{Completion, InteractionChange, InteractionStatus, InteractionType, NewInteraction, Priority};
 use max_core::domain::workflow::{InteractionSettings, NewWorkflowTemplate};
@@ -42,6 +46,11 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     // Fixed segments first: `templates`, `settings`, `workflow` and `customers` are not ids.
     match (req.method(), path.as_slice()) {
         (&Method::GET, ["v1", "interactions"]) => list(req, deps, &caller).await,
+        (&Method::GET, ["v1", "campaigns"]) => {
+            let page = query_params::<PageQuery>(req)?.page()?;
+            let page = campaigns::list(&*deps.store, org, &page).await?;
+            Ok(ok(&PageBody { items: page.items, next_cursor: page.next_cursor }))
+        }
         (&Method::GET, ["v1", "interactions", "customers", customer, which @ ("pending" | "overdue")]) => {
             let page = query_params::<PageQuery>(req)?.page()?;
             let overdue_at = (*which == "overdue").then_some(now);
@@ -107,6 +116,13 @@ async fn single(req: &Request, deps: &Deps, caller: &Caller, method: &Method, pa
             let completion: Completion = json_body(req)?;
             Ok(ok(&use_cases::complete(&ports, org, id, &completion, now).await?))
         }
+        (&Method::POST, ["v1", "campaigns"]) => {
+            caller.require(Role::Admin)?;
+            let body: NewCampaign = json_body(req)?;
+            let campaign = campaigns::create(&deps.campaign_ports(), &actor, body, now).await?;
+            Ok(with_location(json(StatusCode::ACCEPTED, &campaign), &format!("/v1/campaigns/{}", campaign.id)))
+        }
+        (&Method::GET, ["v1", "campaigns", id]) => Ok(ok(&campaigns::get(&*deps.store, org, id).await?)),
         (&Method::POST, ["v1", "interactions", id, "cancel"]) => Ok(ok(&use_cases::cancel(&*deps.store, org, id, now).await?)),
         _ => Err(AppError::NotFound("route")),
     }
@@ -114,7 +130,10 @@ async fn single(req: &Request, deps: &Deps, caller: &Caller, method: &Method, pa
 
 /// 201 with the new resource and where it lives.
 fn created_at<T: Serialize>(location: &str, value: &T) -> Response<Body> {
-    let mut response = json(StatusCode::CREATED, value);
+    with_location(json(StatusCode::CREATED, value), location)
+}
+
+fn with_location(mut response: Response<Body>, location: &str) -> Response<Body> {
     if let Ok(v) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, v);
     }

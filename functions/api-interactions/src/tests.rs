@@ -13,8 +13,10 @@ async fn its_sample_events_answer_what_they_show() {
         answered,
         statuses(&[
             ("complete-unknown-interaction.json", 404),
+            ("create-campaign-repeated-customer.json", 422),
             ("create-interaction-unknown-customer.json", 422),
             ("create-template-with-loop.json", 422),
+            ("get-unknown-campaign.json", 404),
             ("get-unknown-interaction.json", 404),
             ("list-overdue-interactions.json", 200),
             ("list-templates.json", 200),

@@ -140,6 +140,7 @@ macro_rules! store_contract {
             the_sla_deadline_index_holds_open_conversations_at_their_next_step,
             sla_steps_are_written_with_their_events_over_the_version_read,
             the_interaction_deadline_index_holds_open_interactions_at_their_next_alert,
+            a_campaign_starts_each_customer_once_and_counts_in_the_same_write,
             compliance_is_counted_by_the_writes_that_end_clocks_per_team_and_day,
             an_assignment_takes_a_place_only_online_and_below_capacity_all_or_nothing,
             a_close_gives_the_holders_place_back_and_the_queue_is_oldest_first,
@@ -946,22 +947,62 @@ pub async fn the_interaction_deadline_index_holds_open_interactions_at_their_nex
     let event = NewEvent::new(ORG, EventKind::InteractionReminder, t(45), json!({ "interaction_id": "i-alert-a" }), "interaction:i-alert-a:reminder");
     let mut stale = reminded.clone();
     stale.version += 1;
-    assert!(matches!(s.record_interaction_alerts(&stale, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))));
+    assert!(matches!(s.record_interaction_alerts(&stale, std::slice::from_ref(&event), None).await, Err(Error::LostUpdate(_))));
     assert!(s.events_after(ORG, 0, 10).await.unwrap().iter().all(|e| e.kind != EventKind::InteractionReminder), "nothing written");
-    s.record_interaction_alerts(&reminded, std::slice::from_ref(&event)).await.unwrap();
+    s.record_interaction_alerts(&reminded, std::slice::from_ref(&event), None).await.unwrap();
     assert_eq!(s.events_after(ORG, 0, 10).await.unwrap().iter().filter(|e| e.kind == EventKind::InteractionReminder).count(), 1);
     let due = s.interactions_due(t(45), t(45)).await.unwrap();
     assert_eq!(due.iter().map(|d| d.interaction_id.as_str()).collect::<Vec<_>>(), ["i-alert-b"]);
     assert_eq!(s.interactions_due(t(120), t(120)).await.unwrap().iter().map(|d| d.interaction_id.as_str()).collect::<Vec<_>>(), ["i-alert-a"]);
     // The same alert again (a second run over the same read, or a later version) writes nothing.
-    assert!(matches!(s.record_interaction_alerts(&reminded, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))));
+    assert!(matches!(s.record_interaction_alerts(&reminded, std::slice::from_ref(&event), None).await, Err(Error::LostUpdate(_))));
     let mut again = reminded.clone();
     again.version += 1;
-    assert!(matches!(s.record_interaction_alerts(&again, std::slice::from_ref(&event)).await, Err(Error::LostUpdate(_))), "an event recorded once");
+    assert!(matches!(s.record_interaction_alerts(&again, std::slice::from_ref(&event), None).await, Err(Error::LostUpdate(_))), "an event recorded once");
     // A cancel takes it out of the index.
     let cancelled = s.interaction(OTHER, "i-alert-b").await.unwrap().unwrap().cancel(t(50)).unwrap();
     s.save_interaction(&cancelled).await.unwrap();
     assert!(s.interactions_due(t(45), t(45)).await.unwrap().is_empty());
+}
+
+pub async fn a_campaign_starts_each_customer_once_and_counts_in_the_same_write<S: Stores + ?Sized>(s: &S) {
+    use crate::domain::campaign::{Campaign, CampaignStart, CampaignTally};
+    let campaign: Campaign = from_json(json!({ "id": "K1", "org_id": ORG, "name": "Spring", "workflow_template_id": "T1", "targeted": 3, "all_targeted": true, "created_at": t(0) }));
+    assert_eq!(s.create_campaign(&campaign).await.unwrap(), Written::Stored);
+    assert_eq!(s.create_campaign(&campaign).await.unwrap(), Written::AlreadyThere);
+    let first = |customer: &str| {
+        let mut i = interaction(ORG, &format!("i-{customer}"), customer, t(120), "pending");
+        i.campaign_id = Some("K1".into());
+        i
+    };
+    let start = |customer: &str, known: bool| CampaignStart { customer_id: customer.into(), interaction: known.then(|| first(customer)) };
+    let page = [start("c1", true), start("c2", true)];
+    assert!(s.start_campaign_customers(ORG, "K1", &page, false).await.unwrap().is_empty());
+    // A page again with one new customer: the ones started are named, nothing is written.
+    let again = [start("c3", false), start("c2", true), start("c1", true)];
+    let mut already = s.start_campaign_customers(ORG, "K1", &again, false).await.unwrap();
+    already.sort();
+    assert_eq!(already, ["c1", "c2"]);
+    assert!(s.start_campaign_customers(ORG, "K1", &[start("c3", false)], false).await.unwrap().is_empty());
+    let stored = s.campaign(ORG, "K1").await.unwrap().unwrap();
+    assert_eq!((stored.targeted, stored.started, stored.skipped), (3, 2, 1));
+    assert!(s.interaction(ORG, "i-c1").await.unwrap().is_some() && s.interaction(ORG, "i-c3").await.unwrap().is_none());
+    // A completion with its tally: both or neither.
+    let open = s.interaction(ORG, "i-c1").await.unwrap().unwrap();
+    let mut done = open.clone();
+    done.status = InteractionStatus::Completed;
+    done.version += 1;
+    let tally = CampaignTally { org_id: ORG.into(), campaign_id: "K1".into(), completed: 1, ..Default::default() };
+    let mut stale = done.clone();
+    stale.version += 1;
+    assert!(matches!(s.save_interaction_tallied(&stale, &tally).await, Err(Error::LostUpdate(_))));
+    s.save_interaction_tallied(&done, &tally).await.unwrap();
+    assert_eq!(s.campaign(ORG, "K1").await.unwrap().unwrap().completed, 1, "counted once: the stale write added nothing");
+    s.finish_campaign_targeting(ORG, "K1").await.unwrap();
+    let listed = s.campaigns(ORG, &PageRequest { limit: 10, cursor: None }).await.unwrap().items;
+    assert_eq!(listed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["K1"]);
+    assert!(s.campaigns(OTHER, &PageRequest { limit: 10, cursor: None }).await.unwrap().items.is_empty());
+    assert!(s.campaign(OTHER, "K1").await.unwrap().is_none());
 }
 
 pub async fn compliance_is_counted_by_the_writes_that_end_clocks_per_team_and_day<S: Stores + ?Sized>(s: &S) {

@@ -51,15 +51,15 @@ pub async fn run_scheduler(store: &dyn InteractionStore, now: DateTime<Utc>) -> 
 async fn send_alerts(store: &dyn InteractionStore, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Vec<InteractionAlert>> {
     let sent = retry_lost_updates("interaction", |_| async move {
         let Some(mut interaction) = store.interaction(org_id, id).await? else { return Ok(Vec::new()) };
-        let read = interaction.version;
+        let read = interaction.clone();
         let alerts = interaction.take_due_alerts(now);
-        if interaction.version == read {
+        if interaction.version == read.version {
             // A stale index entry (the interaction moved on since the index was read): nothing owed.
             return Ok(Vec::new());
         }
         // A reminder dropped for the overdue alert sent with it is still flagged: one write.
         let events: Vec<NewEvent> = alerts.iter().map(|a| alert_event(&interaction, *a, now)).collect();
-        store.record_interaction_alerts(&interaction, &events).await?;
+        store.record_interaction_alerts(&interaction, &events, crate::domain::campaign::tally(&read, &interaction).as_ref()).await?;
         for a in &alerts {
             info!(org_id, interaction_id = id, alert = a.as_str(), "interaction alert sent");
         }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::domain::audit::{AuditActor, AuditEntity};
+use crate::domain::campaign;
 use crate::domain::ids::{IdempotencyKey, new_id};
 use crate::domain::interaction::{Completion, Interaction, InteractionChange, InteractionStatus, NewInteraction};
 use crate::domain::workflow::{
@@ -121,7 +122,7 @@ pub async fn complete(ports: &InteractionPorts<'_>, org_id: &str, id: &str, comp
             }
         };
         // Another request changed it first: read again (a racing complete then answers 409).
-        ports.interactions.save_interaction(&done).await?;
+        save_moved(ports.interactions, &current, &done).await?;
         enqueue_next_step(ports, &done).await?;
         Ok(done)
     })
@@ -130,11 +131,21 @@ pub async fn complete(ports: &InteractionPorts<'_>, org_id: &str, id: &str, comp
 
 pub async fn cancel(store: &dyn InteractionStore, org_id: &str, id: &str, now: DateTime<Utc>) -> Result<Interaction> {
     retry_lost_updates("interaction", |_| async move {
-        let cancelled = get(store, org_id, id).await?.cancel(now)?;
-        store.save_interaction(&cancelled).await?;
+        let current = get(store, org_id, id).await?;
+        let cancelled = current.cancel(now)?;
+        save_moved(store, &current, &cancelled).await?;
         Ok(cancelled)
     })
     .await
+}
+
+/// Saves an interaction that moved (completed, cancelled) over the version read, with what the
+/// move adds to its campaign's metrics in the same write.
+async fn save_moved(store: &dyn InteractionStore, before: &Interaction, after: &Interaction) -> Result<()> {
+    match campaign::tally(before, after) {
+        Some(t) => store.save_interaction_tallied(after, &t).await,
+        None => store.save_interaction(after).await,
+    }
 }
 
 async fn enqueue_next_step(ports: &InteractionPorts<'_>, done: &Interaction) -> Result<()> {
@@ -306,7 +317,7 @@ pub async fn start_workflow(
 }
 
 /// The catalog, with the starter templates stored first if this organisation never had them.
-async fn catalog_seeded(workflows: &dyn WorkflowStore, org_id: &str, now: DateTime<Utc>) -> Result<WorkflowCatalog> {
+pub(crate) async fn catalog_seeded(workflows: &dyn WorkflowStore, org_id: &str, now: DateTime<Utc>) -> Result<WorkflowCatalog> {
     let catalog = workflows.workflow_catalog(org_id).await?;
     if catalog.seeded {
         return Ok(catalog);

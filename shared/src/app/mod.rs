@@ -5,6 +5,7 @@ pub mod actions;
 pub mod audit;
 pub mod bot;
 pub mod calls;
+pub mod campaigns;
 pub mod canned;
 pub mod channels;
 pub mod chat_app;

@@ -186,6 +186,7 @@ pub struct Interaction {
     pub template_id: Option<String>,
     #[serde(default)]
     pub step_number: Option<u32>,
+    /// The campaign that started this chain (set by the campaign only, kept by next steps).
     #[serde(default)]
     pub campaign_id: Option<String>,
     #[serde(default)]
@@ -291,9 +292,6 @@ impl Interaction {
         if let Some(due_at) = change.due_at {
             next.due_at = due_at;
         }
-        if let Some(campaign_id) = &change.campaign_id {
-            next.campaign_id = campaign_id.clone();
-        }
         if let Some(conversation_id) = &change.conversation_id {
             next.conversation_id = conversation_id.clone();
         }
@@ -324,7 +322,6 @@ impl Interaction {
             }
         }
         validate_fields(&next.title, next.description.as_deref(), next.scheduled_at, next.due_at)?;
-        validate_reference("campaign_id", next.campaign_id.as_deref())?;
         validate_reference("conversation_id", next.conversation_id.as_deref())?;
         validate_reference("assignee_id", next.assignee_id.as_deref())?;
         Ok(next)
@@ -481,9 +478,6 @@ pub struct NewInteraction {
     pub status: Option<InteractionStatus>,
     #[serde(default)]
     #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
-    pub campaign_id: Option<String>,
-    #[serde(default)]
-    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub conversation_id: Option<String>,
     /// Who is to do it (a user id); the creator when absent.
     #[serde(default)]
@@ -503,7 +497,6 @@ impl NewInteraction {
         let due_at = self.due_at.unwrap_or(scheduled_at);
         let title = self.title.trim().to_string();
         validate_fields(&title, self.description.as_deref(), scheduled_at, due_at)?;
-        validate_reference("campaign_id", self.campaign_id.as_deref())?;
         validate_reference("conversation_id", self.conversation_id.as_deref())?;
         validate_reference("assignee_id", self.assignee_id.as_deref())?;
         Ok(Interaction {
@@ -524,7 +517,7 @@ impl NewInteraction {
             outcome_details: None,
             template_id: None,
             step_number: None,
-            campaign_id: self.campaign_id,
+            campaign_id: None,
             conversation_id: self.conversation_id,
             previous_interaction_id: None,
             next_interaction_id: None,
@@ -563,9 +556,6 @@ pub struct InteractionChange {
     #[serde(default)]
     #[schema(value_type = Option<EditableStatus>)]
     pub status: Option<InteractionStatus>,
-    #[serde(default, deserialize_with = "present")]
-    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
-    pub campaign_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
     pub conversation_id: Option<Option<String>>,

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod bot;
 pub mod business_hours;
 pub mod call;
+pub mod campaign;
 pub mod call_schedule;
 pub mod canned;
 pub mod channel;

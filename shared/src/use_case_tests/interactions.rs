@@ -21,7 +21,6 @@ pub(super) fn call(customer_id: &str) -> NewInteraction {
         scheduled_at: Some(t(60)),
         due_at: Some(t(120)),
         status: None,
-        campaign_id: None,
         conversation_id: None,
         assignee_id: None,
     }

@@ -9,6 +9,7 @@
 mod actions;
 mod bot;
 mod calls;
+mod campaigns;
 mod canned;
 mod channels;
 mod chat_app;

@@ -609,3 +609,63 @@ async fn closing_a_conversation_with_an_outcome_completes_its_interaction_and_cr
     assert_eq!(done_again["version"], done["version"]);
     assert_eq!(all_of(&t, &customer).await.len(), 2, "one next step");
 }
+
+/// Issue 16's must-hold: a campaign of 500 customers completes its start through the real
+/// next-step queue with exactly 500 interactions, one per customer; a page job delivered again
+/// (twice, in one batch) changes nothing; completing one of its interactions moves `completed`
+/// and the completion rate.
+#[tokio::test]
+async fn a_campaign_of_500_customers_starts_each_once_and_counts_its_completions() {
+    use futures::stream::{self, StreamExt};
+    let t = TestStack::start().await;
+    let org = t.org.seed.id.clone();
+    let ids: Vec<String> = stream::iter(0..500).map(|_| customer(&t, &org)).buffer_unordered(16).collect().await;
+    let template = template_named(&t, "Standard Follow-up Sequence").await;
+    let body = json!({ "name": "Spring renewals", "workflow_template_id": template["id"], "customer_ids": ids });
+    let (s, _) = t.post("/v1/campaigns", &t.org.agent, body.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "admins only");
+    let (s, campaign) = t.post("/v1/campaigns", &t.org.admin, body).await;
+    assert_eq!((s, campaign["status"].as_str(), campaign["targeted"].as_i64()), (StatusCode::ACCEPTED, Some("starting"), Some(500)), "{campaign}");
+    let id = campaign["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/campaigns/{id}");
+    let started = eventually("the campaign's start", std::time::Duration::from_secs(120), || async {
+        let (_, c) = t.get(&path, &t.org.agent).await;
+        (c["status"] == "started").then_some(c)
+    })
+    .await;
+    assert_eq!((started["started"].as_i64(), started["skipped"].as_i64(), started["queued"].as_i64()), (Some(500), Some(0), Some(0)), "{started}");
+
+    let mine = |items: Vec<Value>| items.into_iter().filter(|i| i["campaign_id"] == id.as_str()).collect::<Vec<_>>();
+    let mut created = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let after = cursor.as_deref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let (s, page) = t.get(&format!("/v1/interactions?limit=100{after}"), &t.org.agent).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        created.extend(mine(page["items"].as_array().cloned().unwrap_or_default()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let customers: std::collections::BTreeSet<&str> = created.iter().map(|i| i["customer_id"].as_str().unwrap()).collect();
+    assert_eq!((created.len(), customers.len()), (500, 500), "one interaction per customer");
+
+    // The first page's job delivered again, twice in one batch: nothing changes.
+    let page = json!({ "org_id": org, "campaign_id": id, "page": 0, "customer_ids": ids[..100] });
+    let response = registry::invoke_sqs("next-step", max_dev::testing::sqs_job(&page, 2, "next-step"), &t.stack.deps).await.expect("registered").expect("ran");
+    assert!(response.batch_item_failures.is_empty());
+    let (_, again) = t.get(&path, &t.org.agent).await;
+    assert_eq!((again["started"].as_i64(), again["skipped"].as_i64()), (Some(500), Some(0)), "{again}");
+    let (_, first_customer) = t.get(&format!("/v1/interactions?customer_id={}", ids[0]), &t.org.agent).await;
+    assert_eq!(first_customer["items"].as_array().map(Vec::len), Some(1), "{first_customer}");
+
+    // Completing one of its interactions moves the metrics.
+    complete(&t, created[0]["id"].as_str().unwrap()).await;
+    let (_, done) = t.get(&path, &t.org.agent).await;
+    assert_eq!((done["completed"].as_i64(), done["completion_rate"].as_f64()), (Some(1), Some(1.0 / 500.0)), "{done}");
+    let (_, list) = t.get("/v1/campaigns?limit=10", &t.org.agent).await;
+    assert!(list["items"].as_array().unwrap().iter().any(|c| c["id"] == id.as_str()), "{list}");
+    t.drained().await;
+}
+

@@ -130,6 +130,9 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     for field in ["id", "org_id", "created_by", "created_at", "updated_at", "version"] {
         template.as_object_mut().unwrap().remove(field);
     }
+    let (s, campaign) = t.post("/v1/campaigns", &t.org.admin, json!({ "name": "Ours", "workflow_template_id": template_id, "customer_ids": [customer] })).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{campaign}");
+    let campaign = campaign["id"].as_str().unwrap().to_string();
     let (s, record) = t.post("/v1/service-records", &t.org.agent, json!({ "customer_name": "Ana Ruiz", "customer_phone": "+34 600 111 222" })).await;
     assert_eq!(s, StatusCode::CREATED, "{record}");
     let (record, call) = (record["id"].as_str().unwrap().to_string(), record["call_id"].as_str().unwrap().to_string());
@@ -214,6 +217,7 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
         ("PUT", "/v1/interactions/{id}", format!("/v1/interactions/{interaction}"), json!({ "title": "mine now" })),
         ("POST", "/v1/interactions/{id}/complete", format!("/v1/interactions/{interaction}/complete"), json!({ "outcome": "success" })),
         ("POST", "/v1/interactions/{id}/cancel", format!("/v1/interactions/{interaction}/cancel"), json!({})),
+        ("GET", "/v1/campaigns/{id}", format!("/v1/campaigns/{campaign}"), Value::Null),
         ("GET", "/v1/service-records/{id}", format!("/v1/service-records/{record}"), Value::Null),
         ("PUT", "/v1/service-records/{id}", format!("/v1/service-records/{record}"), json!({ "do_not_call": true })),
         ("DELETE", "/v1/service-records/{id}", format!("/v1/service-records/{record}"), Value::Null),
@@ -271,6 +275,7 @@ async fn every_route_refuses_no_token_and_answers_404_for_another_organisations_
     assert_eq!(t.get(&format!("/v1/actions/{action}"), &t.org.agent).await.1["status"], "pending");
     assert_eq!(t.get(&format!("/v1/whatsapp-templates/{wa_template}"), &t.org.agent).await.1["status"], "APPROVED", "not deleted by another organisation");
     assert_eq!(t.get(&format!("/v1/interactions/{interaction}"), &t.org.agent).await.1["title"], "Call");
+    assert_eq!(t.get("/v1/campaigns", &t.other.admin).await.1["items"], json!([]), "our campaign is not in their list");
     let (_, ours) = t.get(&format!("/v1/conversations/{conversation}"), &t.org.agent).await;
     assert_eq!((ours["status"].as_str(), ours["priority"].as_str()), (Some("open"), Some("normal")), "{ours}");
     assert_eq!(t.get(&format!("/v1/sla-policies/{policy}"), &t.org.agent).await.1["name"], "Ours", "not changed nor deleted by another organisation");

@@ -24,6 +24,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, TransactWriteItem, Update}
 use chrono::{DateTime, Utc};
 
 use super::{DynamoStore, Filters, IndexQuery, Item, from_item, key_map, keyed, n, s, sort_time};
+use crate::domain::campaign::CampaignTally;
 use crate::domain::ids::sha256_hex;
 use crate::domain::interaction::Interaction;
 use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
@@ -186,6 +187,13 @@ impl InteractionStore for DynamoStore {
         }
     }
 
+    async fn save_interaction_tallied(&self, interaction: &Interaction, tally: &CampaignTally) -> Result<()> {
+        match self.transact(vec![self.interaction_put(interaction)?, self.campaign_tally_op(tally)?]).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Error::LostUpdate("interaction")),
+        }
+    }
+
     async fn store_if_absent(&self, interaction: &Interaction) -> Result<Written> {
         self.put_new(interaction_item(interaction)?).await
     }
@@ -297,11 +305,14 @@ impl InteractionStore for DynamoStore {
         self.put(keyed(&AlertCursor { minute }, keys::alert_cursor(), &[])?).await
     }
 
-    async fn record_interaction_alerts(&self, interaction: &Interaction, events: &[NewEvent]) -> Result<()> {
+    async fn record_interaction_alerts(&self, interaction: &Interaction, events: &[NewEvent], tally: Option<&CampaignTally>) -> Result<()> {
         let now = Utc::now();
         let count = events.len() as u64;
         let first = if count == 0 { 0 } else { self.take_event_seqs(&interaction.org_id, count).await? + 1 - count };
         let mut items = vec![self.interaction_put(interaction)?];
+        if let Some(t) = tally {
+            items.push(self.campaign_tally_op(t)?);
+        }
         for (n, event) in events.iter().enumerate() {
             items.extend(self.event_ops(event, first + n as u64, now)?);
         }

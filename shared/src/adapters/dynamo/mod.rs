@@ -27,6 +27,7 @@ use crate::ports::{
 pub mod actions;
 pub mod audit;
 mod calls;
+pub mod campaigns;
 mod canned;
 mod chat_app;
 mod compliance;

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{MemoryStore, State, fill_page, key, sort_time, written};
+use crate::domain::campaign::CampaignTally;
 use crate::domain::interaction::Interaction;
 use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
 use crate::error::{Error, Result};
@@ -247,7 +248,7 @@ impl InteractionStore for MemoryStore {
         Ok(())
     }
 
-    async fn record_interaction_alerts(&self, interaction: &Interaction, events: &[NewEvent]) -> Result<()> {
+    async fn record_interaction_alerts(&self, interaction: &Interaction, events: &[NewEvent], tally: Option<&CampaignTally>) -> Result<()> {
         let mut st = self.write("record_interaction_alerts")?;
         let recorded_before = events.iter().any(|e| e.dedupe_key.as_ref().is_some_and(|k| st.event_keys.contains_key(&key(&e.org_id, k))));
         if !st.interaction_fits(interaction) || recorded_before {
@@ -257,6 +258,19 @@ impl InteractionStore for MemoryStore {
         for event in events {
             st.record_event_with(event);
         }
+        if let Some(t) = tally {
+            st.add_campaign_tally(t);
+        }
+        Ok(())
+    }
+
+    async fn save_interaction_tallied(&self, interaction: &Interaction, tally: &CampaignTally) -> Result<()> {
+        let mut st = self.write("save_interaction_tallied")?;
+        if !st.interaction_fits(interaction) {
+            return Err(Error::LostUpdate("interaction"));
+        }
+        st.interactions.insert(key(&interaction.org_id, &interaction.id), interaction.clone());
+        st.add_campaign_tally(tally);
         Ok(())
     }
 }

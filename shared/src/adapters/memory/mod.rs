@@ -11,6 +11,7 @@
 mod actions;
 mod audit;
 mod calls;
+mod campaigns;
 mod canned;
 mod chat_app;
 mod compliance;
@@ -98,6 +99,9 @@ struct State {
     early_statuses: BTreeMap<Key, BTreeMap<&'static str, EarlyStatus>>,
     whatsapp_templates: BTreeMap<Key, crate::domain::whatsapp_template::WhatsAppTemplate>,
     interactions: BTreeMap<Key, Interaction>,
+    campaigns: BTreeMap<Key, crate::domain::campaign::Campaign>,
+    /// A campaign's started (or skipped) customers: `(org, campaign, customer)`.
+    campaign_starts: BTreeSet<(String, String, String)>,
     interaction_keys: BTreeMap<Key, String>,
     /// The interaction scheduler's cursor (`INTDUE#CURSOR`).
     interaction_alert_cursor: Option<chrono::DateTime<chrono::Utc>>,
