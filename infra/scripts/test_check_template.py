@@ -247,6 +247,14 @@ class CheckTemplate(unittest.TestCase):
             ev["DeadLetterConfig"] = {"Type": "SQS"}
         self.assertFires(mutate, "SweepOwedNextSteps: schedule needs DeadLetterConfig.Arn")
 
+    def test_stream_without_on_failure_dlq_or_its_alarm_fires(self):
+        # What a stream consumer gives up on after its retries must land in a named DLQ with an
+        # alarm, or a lost feed event would go unnoticed.
+        def without_destination(t):
+            self.fn(t, "WebhookFanoutFunction")["Events"]["FeedEvents"]["Properties"].pop("DestinationConfig")
+        self.assertFires(without_destination, "WebhookFanoutFunction.Events.FeedEvents: a stream event needs DestinationConfig.OnFailure.Destination")
+        self.assertFires(lambda t: t["Resources"].pop("LivePushDLQAlarm"), "LivePushDLQ: DLQ of LivePushFunction.Events.FeedEvents (stream on-failure destination) has no")
+
     def test_function_without_error_or_throttle_alarm_fires(self):
         def mutate(t):
             t["Resources"].pop("ApiEventsErrorsAlarm")

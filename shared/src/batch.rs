@@ -4,7 +4,12 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
+use aws_lambda_events::event::dynamodb;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+
+use crate::adapters::dynamo::feed_event_from_stream;
+use crate::domain::event::DashboardEvent;
 
 /// Whether a record is done (delete it) or must come back later.
 pub type RecordResult = Result<(), ()>;
@@ -81,6 +86,36 @@ where
     response
 }
 
+/// A batch of the table's stream for a consumer of the organisations' feeds (webhook-fanout,
+/// live push): each feed event inserted goes to `work`, in stream order; every other record is
+/// skipped (the event source mapping's filter already keeps most of them away). The first record
+/// `work` fails stops the batch there and is reported, so Lambda retries the stream from it and
+/// nothing after it is lost or reordered.
+pub async fn each_feed_insert<F, Fut>(event: &dynamodb::Event, mut work: F) -> DynamoDbEventResponse
+where
+    F: FnMut(DashboardEvent) -> Fut,
+    Fut: Future<Output = crate::Result<()>>,
+{
+    let mut response = DynamoDbEventResponse::default();
+    for record in &event.records {
+        if record.event_name != "INSERT" {
+            continue;
+        }
+        let Some(feed_event) = feed_event_from_stream(&record.change.new_image) else {
+            continue;
+        };
+        let (org_id, seq) = (feed_event.org_id.clone(), feed_event.seq);
+        if let Err(e) = work(feed_event).await {
+            tracing::error!(error = %e, org_id, seq, "feed event not handled; the stream retries from this record");
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = record.change.sequence_number.clone();
+            response.batch_item_failures.push(failure);
+            break;
+        }
+    }
+    response
+}
+
 /// The Lambda loop of a queue worker that also runs a scheduled sweep (next-step, reply-sender):
 /// an invocation carrying `Records` is an SQS batch for `handle` (with its invocation's context,
 /// for the deadline); anything else is the schedule's event, answered with `{"requeued": n}` from
@@ -126,6 +161,44 @@ mod tests {
         let response = process(&ev, StopBy::NEVER, |r| async move { if r.body.as_deref() == Some("fail") { Err(()) } else { Ok(()) } }).await;
         let ids: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(ids, ["a2", "a3"]);
+    }
+
+    /// A stream record as Lambda hands it over (every field the event type requires).
+    fn stream_record(event_name: &str, sequence: &str, new_image: serde_json::Value) -> serde_json::Value {
+        json!({"eventID": sequence, "eventName": event_name, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1", "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/s",
+            "dynamodb": {"ApproximateCreationDateTime": 1796032800, "Keys": {"pk": new_image["pk"].clone()},
+                "NewImage": new_image, "SequenceNumber": sequence, "SizeBytes": 100, "StreamViewType": "NEW_IMAGE"}})
+    }
+
+    fn feed_insert(sequence: &str, seq: u64) -> serde_json::Value {
+        stream_record("INSERT", sequence, json!({
+            "pk": {"S": "ORG#org_demo#EVENTS"}, "sk": {"S": format!("{seq:020}")}, "org_id": {"S": "org_demo"},
+            "seq": {"N": seq.to_string()}, "kind": {"S": "ticket.opened"}, "at": {"S": "2026-12-06T10:00:00Z"},
+            "recorded_at": {"S": "2026-12-06T10:00:00Z"}, "data": {"M": {}}, "expires_at": {"N": "1796032800"}}))
+    }
+
+    #[tokio::test]
+    async fn a_feed_event_not_handled_stops_the_stream_batch_at_its_record() {
+        // GIVEN a counter's update, another item's insert, then three feed events
+        let event: dynamodb::Event = serde_json::from_value(json!({"Records": [
+            stream_record("MODIFY", "s1", json!({"pk": {"S": "ORG#org_demo#EVENTS#SEQ"}, "seq": {"N": "3"}})),
+            stream_record("INSERT", "s2", json!({"pk": {"S": "ORG#org_demo"}, "sk": {"S": "TEAM#t1"}})),
+            feed_insert("s3", 1), feed_insert("s4", 2), feed_insert("s5", 3),
+        ]}))
+        .unwrap();
+        // WHEN the second feed event cannot be handled
+        let mut seen = Vec::new();
+        let response = each_feed_insert(&event, |feed_event| {
+            seen.push(feed_event.seq);
+            async move { if feed_event.seq == 2 { Err(crate::Error::backend("sqs", "unavailable")) } else { Ok(()) } }
+        })
+        .await;
+        // THEN only feed events reached the work, none after the failure, and the stream is told
+        // to retry from that record
+        assert_eq!(seen, [1, 2]);
+        let ids: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_deref().unwrap_or_default()).collect();
+        assert_eq!(ids, ["s4"]);
     }
 
     #[tokio::test(start_paused = true)]
