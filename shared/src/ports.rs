@@ -1068,7 +1068,8 @@ pub trait MediaStore: Send + Sync {
     async fn delete_media_file(&self, org_id: &str, id: &str) -> Result<()>;
     /// The organisation's retention in days, when it set one.
     async fn media_retention(&self, org_id: &str) -> Result<Option<u32>>;
-    async fn put_media_retention(&self, org_id: &str, days: u32) -> Result<()>;
+    /// Stores the retention, with the admin's audit entry in the same write.
+    async fn put_media_retention(&self, org_id: &str, days: u32, audit: Option<&AuditEntry>) -> Result<()>;
 }
 
 // ------------------------------------------------------------------ transactions (issue 12)

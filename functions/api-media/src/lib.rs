@@ -82,7 +82,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
             if !(1..=MAX_RETENTION_DAYS).contains(&wanted.days) {
                 return Err(AppError::invalid("days", format!("must be from 1 to {MAX_RETENTION_DAYS}")));
             }
-            deps.store.put_media_retention(&caller.org_id, wanted.days).await?;
+            media::save_retention(&*deps.store, &caller.org_id, wanted.days, &caller.audit_actor(), deps.clock.now()).await?;
             Ok(ok(&wanted))
         }
         _ => Err(AppError::NotFound("route")),

@@ -3150,8 +3150,8 @@ pub async fn an_unused_upload_expires_a_day_on_and_a_used_one_after_the_retentio
 
 pub async fn media_retention_is_stored_per_organisation<S: Stores + ?Sized>(s: &S) {
     assert_eq!(s.media_retention(ORG).await.unwrap(), None);
-    s.put_media_retention(ORG, 30).await.unwrap();
-    s.put_media_retention(ORG, 7).await.unwrap();
+    s.put_media_retention(ORG, 30, None).await.unwrap();
+    s.put_media_retention(ORG, 7, None).await.unwrap();
     assert_eq!(s.media_retention(ORG).await.unwrap(), Some(7));
     assert_eq!(s.media_retention(OTHER).await.unwrap(), None);
 }

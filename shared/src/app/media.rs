@@ -9,6 +9,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::app::access_tokens::AccessTokens;
+use crate::domain::audit::{AuditActor, AuditEntity};
 use crate::domain::event::{EventKind, NewEvent};
 use crate::domain::ids::new_id;
 use crate::domain::media::{
@@ -492,4 +493,13 @@ pub async fn upload_link(
         }
         _ => Ok(None),
     }
+}
+
+/// `PUT /v1/settings/media-retention` (admins, the days checked by the route): stored with the
+/// audit trail's entry of the change, from what was in force (the default when none was set).
+pub async fn save_retention(media: &dyn MediaStore, org_id: &str, days: u32, by: &AuditActor, now: DateTime<Utc>) -> Result<()> {
+    let before = media.media_retention(org_id).await?.unwrap_or(DEFAULT_RETENTION_DAYS);
+    let (before, after) = (json!({ "days": before }), json!({ "days": days }));
+    let audit = by.change(now, org_id, (AuditEntity::Settings, "media_retention"), "update", &["days"], Some(&before), Some(&after));
+    media.put_media_retention(org_id, days, audit.as_ref()).await
 }

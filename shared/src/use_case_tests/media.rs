@@ -292,7 +292,7 @@ async fn a_size_mismatch_keeps_nothing_is_retried_and_ends_unavailable_after_the
 async fn cleanup_deletes_only_files_past_their_organisations_retention() {
     let w = World::new().with_channel(None).await;
     // GIVEN an organisation keeping media 7 days, a file stored at t(0), another 3 days later
-    w.store().put_media_retention(ORG, 7).await.unwrap();
+    w.store().put_media_retention(ORG, 7, None).await.unwrap();
     let (_, old_id) = media_webhook("media/document.json", "wamid.OLD");
     w.mem
         .whatsapp
@@ -367,4 +367,16 @@ async fn cleanup_deletes_only_files_past_their_organisations_retention() {
             .unwrap(),
         0
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_admins_retention_change_is_in_the_audit_trail_from_the_default() {
+    let w = World::new();
+    crate::app::media::save_retention(w.store(), ORG, 30, &admin_actor(), t(1)).await.unwrap();
+    assert_eq!(w.store().media_retention(ORG).await.unwrap(), Some(30));
+    let query = crate::domain::audit::AuditQuery::default();
+    let trail = crate::ports::AuditStore::audit_entries(w.store(), ORG, &query, &crate::ports::PageRequest { limit: 10, cursor: None }).await.unwrap().items;
+    assert_eq!(trail.len(), 1);
+    assert_eq!((trail[0].entity_id.as_str(), &trail[0].actor), ("media_retention", &admin_actor()));
+    assert_eq!(trail[0].changes["days"], crate::domain::audit::FieldChange { before: json!(90), after: json!(30) });
 }

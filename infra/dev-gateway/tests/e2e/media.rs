@@ -107,7 +107,7 @@ async fn a_media_id_meta_does_not_know_ends_unavailable_and_cleanup_takes_only_w
     assert!(gone.reason.as_deref().unwrap_or_default().contains("not a valid media ID"), "{:?}", gone.reason);
 
     // A stored document, kept 7 days by its organisation's setting.
-    t.stack.dynamo.put_media_retention(&t.org.seed.id, 7).await.unwrap();
+    t.stack.dynamo.put_media_retention(&t.org.seed.id, 7, None).await.unwrap();
     let (doc, doc_id) = media_fixture("media/document.json");
     sandbox.know_media(&doc_id, "application/pdf", file_bytes(9, 1000));
     assert_eq!(t.post_webhook(&doc).await.status(), 200);

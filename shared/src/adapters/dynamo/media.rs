@@ -111,9 +111,12 @@ impl MediaStore for DynamoStore {
             .and_then(|d| u32::try_from(d).ok()))
     }
 
-    async fn put_media_retention(&self, org_id: &str, days: u32) -> Result<()> {
+    async fn put_media_retention(&self, org_id: &str, days: u32, audit: Option<&crate::domain::audit::AuditEntry>) -> Result<()> {
         let mut item = key_map(keys_media::retention(org_id));
         item.insert("days".into(), n(days));
-        self.put(item).await
+        match audit {
+            Some(entry) => self.write_audited(self.put_op(item, None, None)?, entry).await.map(|_| ()),
+            None => self.put(item).await,
+        }
     }
 }

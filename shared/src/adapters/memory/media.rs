@@ -90,10 +90,11 @@ impl MediaStore for MemoryStore {
             .copied())
     }
 
-    async fn put_media_retention(&self, org_id: &str, days: u32) -> Result<()> {
-        self.write("put_media_retention")?
-            .media_retention
-            .insert(org_id.to_string(), days);
+    async fn put_media_retention(&self, org_id: &str, days: u32, audit: Option<&crate::domain::audit::AuditEntry>) -> Result<()> {
+        let mut st = self.write("put_media_retention")?;
+        if super::audit::with_entry(&mut st, true, audit) {
+            st.media_retention.insert(org_id.to_string(), days);
+        }
         Ok(())
     }
 }
