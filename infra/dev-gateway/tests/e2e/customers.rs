@@ -38,6 +38,15 @@ async fn an_admin_exports_and_erases_a_customer_once_in_their_organisation() {
     assert_eq!(after["messages"].as_array().map(Vec::len), Some(messages));
     let (_, c) = t.get(&format!("/v1/conversations/{conversation}"), &t.org.admin).await;
     assert_eq!(c["status"], "closed");
+    // The audit trail says once that the admin erased them (the repeat changed nothing), and
+    // nothing of what was erased.
+    let (status, audit) = t.get(&format!("/v1/audit?entity=customer:{customer}"), &t.org.admin).await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let entries = audit["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!((entries[0]["operation"].as_str(), entries[0]["actor"]["role"].as_str()), (Some("erase"), Some("admin")), "{audit}");
+    assert_eq!(entries[0]["changes"], serde_json::json!({ "erased": { "before": false, "after": true } }));
+    assert!(!audit.to_string().contains(CUSTOMER) && !audit.to_string().contains("Sheena"), "{audit}");
     // Another organisation's data was not touched (its admin still sees an empty, working API).
     assert_eq!(t.get("/v1/conversations", &t.other.admin).await.0, StatusCode::OK);
 }
