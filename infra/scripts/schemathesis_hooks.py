@@ -9,7 +9,8 @@ description of the field or operation, and answers 422 naming the field when bro
 - ids a body refers to (`customer_id`, `template_id`) are the organisation's own;
 - workflow steps form one chain (`next_step` names an existing step, no loop); a default template
   is active;
-- bot menu entries have distinct ids; a handover goes to a state other than menu/chat_support;
+- bot menu entries have distinct ids; a handover goes to a state other than menu/chat_support
+  and names no team (none is known to the run); routing settings name each team source once;
 - answer templates name a built-in or custom type, once per decision;
 - media replies give exactly one of `id`, `link` and `media_id` (an upload the run cannot have
   made: `id` is given); list replies have 1 to 10 rows in all.
@@ -29,7 +30,8 @@ description of the field or operation, and answers 422 naming the field when bro
   the run: left empty), `languages` are language tags and `skills` map names to 1-5; a customer's `email` looks like one and
   tags hold no control characters; a date is a holiday or an exception once;
 - SLA policies: at least one target, an escalation that does something, and no team (none is
-  known to the run: `team_id`, `escalation.reassign_to_team` left out); a conversation's `PATCH`
+  known to the run: `team_id`, `escalation.reassign_to_team` left out), and room for one more
+  (at most 200 per organisation: the run's oldest are deleted past 150); a conversation's `PATCH`
   names no team and its `required_skills` are skill names (letters, digits, `_`, `-`, 1-50);
 - webhook subscriptions: the URL names a public host by a fully qualified name (the contract's
   `^https://` admits strings no URL parser takes), and `"*"` stands alone in `event_types`;
@@ -228,6 +230,20 @@ def _sla_policy(body, creating):
             escalation["notify"] = True
 
 
+def _room_for_a_policy():
+    """An organisation keeps at most 200 SLA policies (`domain::sla::MAX_POLICIES`; the 201st is
+    422, as the contract says): a long run deletes its oldest ones first, so a policy it creates is
+    one the API takes."""
+    items = _get("/v1/sla-policies").get("items") or []
+    for policy in items[: max(0, len(items) - 150)]:
+        request = urllib.request.Request(
+            os.environ["MAX_API_URL"] + "/v1/sla-policies/" + policy["id"],
+            method="DELETE",
+            headers={"Authorization": "Bearer " + os.environ["MAX_ADMIN_TOKEN"]},
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+
+
 def _currencies():
     """The active ISO 4217 codes the API accepts: `CURRENCIES` in the transaction rules."""
     if "currencies" not in _known:
@@ -352,6 +368,8 @@ def before_call(ctx, case, **kwargs):
         _agent(body)
     elif path in ("/v1/sla-policies", "/v1/sla-policies/{id}"):
         _sla_policy(body, method == "POST")
+        if method == "POST":
+            _room_for_a_policy()
     elif path in ("/v1/webhook-subscriptions", "/v1/webhook-subscriptions/{id}"):
         _webhook_subscription(body)
     elif path in ("/v1/channels/whatsapp", "/v1/channels/chat-app"):
@@ -405,6 +423,11 @@ def before_call(ctx, case, **kwargs):
             action = entry.get("action") or {}
             if action.get("type") == "handover" and action.get("state") in ("menu", "chat_support"):
                 action["state"] = "sales"
+            if isinstance(action, dict):
+                action.pop("team_id", None)  # none is known to the run (another is 422 naming it)
+    elif (method, path) == ("PUT", "/v1/routing/settings"):
+        if isinstance(body.get("team_sources"), list):
+            body["team_sources"] = list(dict.fromkeys(body["team_sources"]))  # each source once
     elif (method, path) == ("PUT", "/v1/action-response-templates"):
         built_in = ["refund_request", "policy_clarification", "appointment_change", "discount_request", "other"]
         custom = [t for t in body.get("custom_types") or [] if t not in built_in]

@@ -506,7 +506,7 @@ impl Deps {
 
     pub fn bot_ports(&self) -> BotPorts<'_> {
         let store = &*self.store;
-        BotPorts { bot: store, tickets: store, events: store, conversations: store, messages: store, outbox: &*self.outbox, calls: self.call_ports() }
+        BotPorts { bot: store, tickets: store, events: store, conversations: store, messages: store, outbox: &*self.outbox, calls: self.call_ports(), sla: self.sla_ports() }
     }
 
     pub fn support_ports(&self) -> SupportPorts<'_> {

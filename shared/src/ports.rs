@@ -1161,6 +1161,9 @@ pub trait TeamStore: Send + Sync {
     async fn agents(&self, org_id: &str) -> Result<Vec<crate::domain::agent::Agent>>;
     /// Saves `agent` over version `agent.version - 1`; `AlreadyThere` when that is not what is stored.
     async fn save_agent(&self, agent: &crate::domain::agent::Agent, audit: Option<&AuditEntry>) -> Result<Written>;
+    /// The organisation's routing settings; `None` until an admin saves them (the defaults apply).
+    async fn routing_settings(&self, org_id: &str) -> Result<Option<crate::domain::routing::StoredRoutingSettings>>;
+    async fn put_routing_settings(&self, settings: &crate::domain::routing::StoredRoutingSettings) -> Result<()>;
 }
 
 /// A conversation in the SLA deadline index: a step of one of its clocks is owed at `check_at`.

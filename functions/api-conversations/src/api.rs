@@ -50,7 +50,7 @@ fn get_conversation() {}
         (status = 403, description = "Not a supervisor or admin"),
         (status = 404, description = "No such conversation"),
         (status = 409, description = "Changed by another write meanwhile, over and over"),
-        (status = 422, description = "No such team, or a bad skill (the field is named)"),
+        (status = 422, description = "No such team, a team while the organisation's routing settings do not let people set teams (`team_id`), or a bad skill (the field is named)"),
     ))]
 fn update_conversation() {}
 

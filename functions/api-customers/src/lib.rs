@@ -56,7 +56,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         }
         (&Method::DELETE, ["v1", "customers", id]) => {
             caller.require(Role::Admin)?;
-            customers::erase(&*deps.store, &caller.org_id, id, &caller.audit_actor(), deps.clock.now()).await?;
+            customers::erase(&*deps.store, &deps.routing_ports(), &caller.org_id, id, &caller.audit_actor(), deps.clock.now()).await?;
             Ok(no_content())
         }
         (&Method::GET, ["v1", "customers", id, "export"]) => {

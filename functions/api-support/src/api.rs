@@ -125,7 +125,11 @@ fn get_bot_menu() {}
 
 /// Replaces the bot's menu and texts (admins).
 #[utoipa::path(put, path = "/v1/bot/menu", tag = "support", request_body = BotSettings,
-    responses((status = 200, description = "The settings", body = MenuView), (status = 403, description = "Admins only")))]
+    responses(
+        (status = 200, description = "The settings", body = MenuView),
+        (status = 403, description = "Admins only"),
+        (status = 422, description = "A field out of range, or an entry's `team_id` that is not one of the organisation's teams (the field is named)"),
+    ))]
 fn put_bot_menu() {}
 
 /// The PATCH body: `UpdateBody` with at least one of its fields set (status and priority not null;

@@ -183,7 +183,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
         }
         Route::PutBotMenu => {
             let settings: BotSettings = json_body(req)?;
-            let stored = bot::save_settings(&*deps.store, org, settings, &caller.audit_actor(), now).await?;
+            let stored = bot::save_settings(&*deps.store, &*deps.store, org, settings, &caller.audit_actor(), now).await?;
             Ok(ok(&menu_view(&stored.settings, Some(&stored), false)))
         }
     }

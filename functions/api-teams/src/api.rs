@@ -12,9 +12,10 @@ use max_core::domain::sla::{SlaPolicy, SlaPolicyEdit, SlaPolicyInput};
 
 use crate::{AgentList, AgentsQuery, ComplianceQuery, PolicyList, StatusQuery};
 use max_core::app::sla::ComplianceReport;
+use max_core::domain::routing::RoutingSettings;
 
 #[derive(OpenApi)]
-#[openapi(paths(list_teams, create_team, get_team, edit_team, get_business_hours, save_business_hours, business_hours_status, list_agents, create_agent, get_agent, edit_agent, set_my_availability, list_sla_policies, create_sla_policy, get_sla_policy, edit_sla_policy, delete_sla_policy, sla_compliance))]
+#[openapi(paths(list_teams, create_team, get_team, edit_team, get_business_hours, save_business_hours, business_hours_status, list_agents, create_agent, get_agent, edit_agent, set_my_availability, list_sla_policies, create_sla_policy, get_sla_policy, edit_sla_policy, delete_sla_policy, sla_compliance, get_routing_settings, save_routing_settings))]
 struct Api;
 
 /// This function's operations.
@@ -124,7 +125,7 @@ fn list_sla_policies() {}
     responses(
         (status = 201, description = "The policy", body = SlaPolicy, headers(("Location" = String, description = "The policy's URL"))),
         (status = 403, description = "Not an admin"),
-        (status = 422, description = "A target, share or escalation out of range, or no such team (the field is named)"),
+        (status = 422, description = "A target, share or escalation out of range, no such team, or the organisation has 200 policies already (`name`; at most 200 per organisation) (the field is named)"),
     ))]
 fn create_sla_policy() {}
 
@@ -162,3 +163,18 @@ fn delete_sla_policy() {}
         (status = 404, description = "No such team"),
     ))]
 fn sla_compliance() {}
+
+/// How the organisation's conversations get their team; until saved, every source may set it.
+#[utoipa::path(get, path = "/v1/routing/settings", tag = "teams",
+    responses((status = 200, description = "The settings", body = RoutingSettings)))]
+fn get_routing_settings() {}
+
+/// Sets which sources give conversations their team (admins): the number's default team when a
+/// conversation opens, a bot menu entry naming a team, a supervisor's or admin's `PATCH`.
+#[utoipa::path(put, path = "/v1/routing/settings", tag = "teams", request_body = RoutingSettings,
+    responses(
+        (status = 200, description = "The settings saved", body = RoutingSettings),
+        (status = 403, description = "Not an admin"),
+        (status = 422, description = "A source given twice (the field is named)"),
+    ))]
+fn save_routing_settings() {}

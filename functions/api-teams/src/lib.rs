@@ -11,13 +11,16 @@
 //! - `PUT /v1/agents/me/availability` (the caller's own: `online`, `away`, `offline`)
 //!
 //! - `GET /v1/sla-policies`, `GET /v1/sla-policies/{id}`
+//! - `GET /v1/routing/settings` (which sources set a conversation's team: the number's default,
+//!   a bot menu entry, a supervisor's `PATCH`)
 //!
 //! Supervisors and admins: `GET /v1/sla/compliance?team=&from=&to=` (met, missed, compliance %,
 //! median and p90 per team and metric, and the violations, over at most 92 days).
 //!
 //! Admins: `POST /v1/teams`, `PATCH /v1/teams/{id}`, `PUT /v1/teams/{id}/business-hours` (the
 //! whole hours over the version read), `POST /v1/agents`, `PATCH /v1/agents/{id}`,
-//! `POST /v1/sla-policies`, `PATCH /v1/sla-policies/{id}`, `DELETE /v1/sla-policies/{id}`.
+//! `POST /v1/sla-policies`, `PATCH /v1/sla-policies/{id}`, `DELETE /v1/sla-policies/{id}`,
+//! `PUT /v1/routing/settings`.
 //!
 //! Each route reads its query into a typed struct (`http::query_params`): an unknown or empty
 //! parameter answers 422. The contract of these routes is `api::openapi()`.
@@ -27,7 +30,8 @@ pub mod api;
 use chrono::{DateTime, NaiveDate, Utc};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Error, Request, Response};
-use max_core::app::sla;
+use max_core::app::{routing, sla};
+use max_core::domain::routing::RoutingSettings;
 use max_core::app::teams as use_cases;
 use max_core::domain::sla::{SlaPolicy, SlaPolicyEdit, SlaPolicyInput};
 use max_core::config::Deps;
@@ -63,6 +67,8 @@ pub enum Route {
     EditPolicy(String),
     DeletePolicy(String),
     Compliance,
+    RoutingSettings,
+    SaveRoutingSettings,
 }
 
 impl Route {
@@ -87,6 +93,8 @@ impl Route {
             (&Method::PATCH, ["v1", "sla-policies", p]) => Route::EditPolicy(id(p)),
             (&Method::DELETE, ["v1", "sla-policies", p]) => Route::DeletePolicy(id(p)),
             (&Method::GET, ["v1", "sla", "compliance"]) => Route::Compliance,
+            (&Method::GET, ["v1", "routing", "settings"]) => Route::RoutingSettings,
+            (&Method::PUT, ["v1", "routing", "settings"]) => Route::SaveRoutingSettings,
             _ => return None,
         })
     }
@@ -245,6 +253,12 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                     admins_only(&caller, "delete SLA policies")?;
                     sla::delete(store, org, &id, &caller.audit_actor(), now).await?;
                     Ok(no_content())
+                }
+                Route::RoutingSettings => Ok(ok(&routing::settings(store, org).await?)),
+                Route::SaveRoutingSettings => {
+                    admins_only(&caller, "decide how conversations get their team")?;
+                    let settings: RoutingSettings = json_body(req)?;
+                    Ok(ok(&routing::save_settings(store, org, settings, &caller.user_id, now).await?))
                 }
                 Route::List | Route::HoursStatus(_) | Route::Agents | Route::Compliance => Err(AppError::NotFound("route")),
             }

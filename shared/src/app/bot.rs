@@ -11,7 +11,7 @@
 //! never lands: the conversation is read again and the message decided again.
 
 use chrono::{DateTime, Utc};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::app::calls::{self, CallPorts, SurveyRoute};
 use crate::app::inbound::Received;
@@ -26,7 +26,10 @@ use crate::domain::outbound::OutboundContent;
 use crate::error::{Error, Result};
 use crate::optimistic::{retry_lost_updates, retry_until_landed};
 use crate::domain::audit::{AuditActor, AuditEntity};
-use crate::ports::{BotStore, ConversationStore, EventStore, Outbox, MessageStore, SupportStore, Written};
+use crate::app::conversations::{self, ConversationEdit};
+use crate::app::sla::SlaPorts;
+use crate::domain::routing::TeamSource;
+use crate::ports::{BotStore, ConversationStore, EventStore, Outbox, MessageStore, SupportStore, TeamStore, Written};
 
 /// The ports the bot needs.
 pub struct BotPorts<'a> {
@@ -38,6 +41,8 @@ pub struct BotPorts<'a> {
     pub outbox: &'a dyn Outbox,
     /// The feedback calls, whose WhatsApp survey answers come through here.
     pub calls: CallPorts<'a>,
+    /// A menu entry naming a team moves the conversation there as a supervisor's `PATCH` does.
+    pub sla: SlaPorts<'a>,
 }
 
 /// The organisation's bot settings, or the default ones (for the texts) when it has none.
@@ -51,9 +56,15 @@ pub async fn seed_defaults(bot: &dyn BotStore, org_id: &str, now: DateTime<Utc>)
     bot.put_bot_settings_if_missing(&stored).await
 }
 
-/// `PUT /v1/bot/menu`: validated, then stored whole.
-pub async fn save_settings(bot: &dyn BotStore, org_id: &str, settings: BotSettings, by: &AuditActor, now: DateTime<Utc>) -> Result<StoredBotSettings> {
+/// `PUT /v1/bot/menu`: validated (the teams the entries name are the organisation's), then
+/// stored whole.
+pub async fn save_settings(bot: &dyn BotStore, teams: &dyn TeamStore, org_id: &str, settings: BotSettings, by: &AuditActor, now: DateTime<Utc>) -> Result<StoredBotSettings> {
     settings.validate()?;
+    for (field, team) in settings.entry_teams() {
+        if teams.team(org_id, team).await?.is_none() {
+            return Err(Error::invalid(field, "no such team in the organisation"));
+        }
+    }
     let before = bot.bot_settings(org_id).await?;
     let stored = StoredBotSettings { org_id: org_id.to_string(), settings, updated_at: now, updated_by: Some(by.user_id.clone()) };
     let audit = by.change(now, org_id, (AuditEntity::Settings, "bot_menu"), "update", &["settings"], before.as_ref(), Some(&stored));
@@ -80,7 +91,7 @@ pub async fn handle_received(ports: &BotPorts<'_>, received: &Received, now: Dat
         // one notice, from the message that started it (`docs/rate-limits.md`).
         let announce = AnnouncePorts { events: ports.events, conversations: ports.conversations, messages: ports.messages, outbox: ports.outbox };
         let reply_id = rate_limits::announce_block(&announce, received, now).await?;
-        BotOutcome { decision: BotDecision { next_state: None, reply: None, ticket: TicketStep::None }, ticket_id: None, reply_id }
+        BotOutcome { decision: BotDecision { next_state: None, reply: None, ticket: TicketStep::None, team_id: None }, ticket_id: None, reply_id }
     } else {
         on_received(ports, received, now).await?
     };
@@ -96,7 +107,7 @@ pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTim
     let current = match calls::answer_survey(&ports.calls, received, now).await? {
         SurveyRoute::Handled { reply_id, state } => {
             info!(conversation_id = received.conversation.id, message_id = received.message.id, state, "survey handled message");
-            let decision = BotDecision { next_state: Some(BotState::parse(&state)), reply: None, ticket: TicketStep::None };
+            let decision = BotDecision { next_state: Some(BotState::parse(&state)), reply: None, ticket: TicketStep::None, team_id: None };
             return Ok(BotOutcome { decision, ticket_id: None, reply_id });
         }
         SurveyRoute::ToBot(conversation) => *conversation,
@@ -117,14 +128,20 @@ pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTim
         let state = BotState::parse(&conversation.state);
         let mut decision = decide(settings, &state, conversation.ticket_id.as_deref(), &received.inbound);
         if !active && decision.ticket == TicketStep::None {
-            decision = BotDecision { next_state: None, reply: None, ticket: TicketStep::None };
+            decision = BotDecision { next_state: None, reply: None, ticket: TicketStep::None, team_id: None };
         }
+        // The team first, so the state is saved over the version the move wrote (a retry after
+        // the move finds the team already set: nothing changes twice).
+        let conversation = match &decision.team_id {
+            Some(team) => moved_to_team(ports, &conversation, team, now).await?,
+            None => conversation,
+        };
         let ticket_id = match act(ports, &conversation, received, &decision, settings.daily_ticket_limit).await? {
             Acted::Ticket(id) => id,
             Acted::LimitReached => {
                 // No ticket: the customer is told, and the conversation goes back to the menu so
                 // their next message is not another attempt at a ticket.
-                decision = BotDecision { next_state: Some(BotState::Menu), reply: Some(BotReply::Text(settings.ticket_limit_text())), ticket: TicketStep::None };
+                decision = BotDecision { next_state: Some(BotState::Menu), reply: Some(BotReply::Text(settings.ticket_limit_text())), ticket: TicketStep::None, team_id: None };
                 let mut updated = conversation.clone();
                 updated.state = BotState::MENU.to_string();
                 updated.ticket_id = None;
@@ -147,6 +164,26 @@ pub async fn on_received(ports: &BotPorts<'_>, received: &Received, now: DateTim
         Ok(BotOutcome { decision, ticket_id, reply_id })
     })
     .await
+}
+
+/// The conversation moved to the queue of the team a menu entry names, exactly as a supervisor's
+/// `PATCH {team_id}` moves it (`conversations::update`): the policy evaluated again, its clocks,
+/// and routed if the team assigns automatically. A team deleted since the menu was saved, or
+/// routing settings that do not let the bot menu set teams, leave the conversation where it is
+/// (the customer still gets the entry's answer).
+async fn moved_to_team(ports: &BotPorts<'_>, conversation: &Conversation, team: &str, now: DateTime<Utc>) -> Result<Conversation> {
+    if conversation.team_id.as_deref() == Some(team) {
+        return Ok(conversation.clone());
+    }
+    let edit = ConversationEdit { team_id: Some(Some(team.to_string())), ..Default::default() };
+    match conversations::change(&ports.sla, &ports.sla.routing_ports(), &conversation.org_id, &conversation.id, &edit, TeamSource::BotMenu, now).await {
+        Ok(moved) => Ok(moved),
+        Err(Error::Invalid { reason, .. }) => {
+            warn!(org_id = conversation.org_id, conversation_id = conversation.id, team, reason = reason.as_str(), "the menu entry's team is not set: conversation left where it is");
+            Ok(conversation.clone())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// What the decision's ticket step came to.

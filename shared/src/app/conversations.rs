@@ -8,7 +8,7 @@ use crate::optimistic::retry_lost_updates;
 use crate::app::sla::SlaPorts;
 use crate::domain::sla::Priority;
 use crate::app::routing::RoutingPorts;
-use crate::domain::routing::{self, AssignedBy, Hold, assignment_events};
+use crate::domain::routing::{self, AssignedBy, Hold, TeamSource, assignment_events};
 use crate::ports::{AssignmentWrite, ConversationStore, Written};
 
 pub async fn get(store: &dyn ConversationStore, org_id: &str, id: &str) -> Result<Conversation> {
@@ -174,6 +174,15 @@ pub struct ConversationEdit {
 }
 
 pub async fn update(sla: &SlaPorts<'_>, routing: &RoutingPorts<'_>, org_id: &str, id: &str, edit: &ConversationEdit, now: DateTime<Utc>) -> Result<Conversation> {
+    change(sla, routing, org_id, id, edit, TeamSource::Agent, now).await
+}
+
+/// The edit made by `source` (a supervisor's `PATCH`, a bot menu entry): a team is set only while
+/// the organisation's routing settings let `source` set teams (422 naming `team_id` otherwise).
+pub async fn change(sla: &SlaPorts<'_>, routing: &RoutingPorts<'_>, org_id: &str, id: &str, edit: &ConversationEdit, source: TeamSource, now: DateTime<Utc>) -> Result<Conversation> {
+    if edit.team_id.is_some() && !crate::app::routing::team_source_allowed(sla.teams, org_id, source).await? {
+        return Err(Error::invalid("team_id", format!("the organisation's routing settings do not let {} set teams", source.as_str())));
+    }
     if let Some(Some(team)) = &edit.team_id
         && sla.teams.team(org_id, team).await?.is_none()
     {

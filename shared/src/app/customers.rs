@@ -69,19 +69,28 @@ pub async fn export(records: &dyn CustomerRecords, org_id: &str, customer_id: &s
 }
 
 /// Erases the customer (`DELETE /v1/customers/{id}`): what identifies or quotes them is removed
-/// from every record of theirs, the records and so every count stay. Erasing again writes
-/// nothing new.
-pub async fn erase(records: &dyn CustomerRecords, org_id: &str, customer_id: &str, by: &AuditActor, at: DateTime<Utc>) -> Result<()> {
-    let record = export(records, org_id, customer_id).await?;
-    let erasure = record.erasure(at);
-    if !erasure.is_empty() {
-        // The trail says only that the customer was erased, and by whom.
-        records.store_erasure(&erasure, Some(&by.erasure(at, org_id, customer_id))).await?;
+/// from every record of theirs, the records and so every count stay. Their open conversations are
+/// closed as a close closes them: the agents' places given back and their SLA clocks counted in
+/// the same write (a conversation changed meanwhile reads everything again), then each freed
+/// agent takes their next. Erasing again writes nothing new.
+pub async fn erase(records: &dyn CustomerRecords, routing: &crate::app::routing::RoutingPorts<'_>, org_id: &str, customer_id: &str, by: &AuditActor, at: DateTime<Utc>) -> Result<()> {
+    let erasure = retry_lost_updates("conversation", |_| async move {
+        let erasure = export(records, org_id, customer_id).await?.erasure(at);
+        if !erasure.is_empty() {
+            // The trail says only that the customer was erased, and by whom.
+            records.store_erasure(&erasure, Some(&by.erasure(at, org_id, customer_id))).await?;
+        }
+        Ok(erasure)
+    })
+    .await?;
+    for place in &erasure.places_given_back {
+        crate::app::routing::agent_freed(routing, org_id, &place.change.agent_id, Some(&place.conversation_id), at).await?;
     }
     info!(
         org_id,
         customer_id,
         conversations = erasure.conversations.len(),
+        places_given_back = erasure.places_given_back.len(),
         messages = erasure.messages.len(),
         tickets = erasure.tickets.len(),
         actions = erasure.actions.len(),

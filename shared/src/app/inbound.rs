@@ -7,6 +7,7 @@ use tracing::{info, warn};
 use crate::domain::channel::{Channel, is_graph_id, quarantine_key};
 use crate::domain::chat_app::{ChatAppMessage, ChatAppStatus, delivery_id};
 use crate::domain::conversation::Conversation;
+use crate::domain::routing::TeamSource;
 use crate::domain::customer::{ChannelIdentity, Customer, Identity, IdentityChannel, WhatsAppAddress};
 use crate::domain::ids::{inbound_message_id, new_id, sha256_hex};
 use crate::domain::message::{DeliveryStatus, Direction, Message, Sender, SenderType};
@@ -490,7 +491,7 @@ async fn current_conversation(
                 let first_seen = Identity::first_seen(IdentityChannel::Whatsapp, &address.0, now);
                 let customer =
                     Customer::new(new_id(now), org, name.map(str::to_string), address.phone().map(str::to_string), Some(first_seen), now);
-                let conversation = new_conversation(channel, &customer.id, address, at, now);
+                let conversation = new_conversation(ports, channel, &customer.id, address, at, now).await?;
                 let identity = ChannelIdentity {
                     org_id: org.to_string(),
                     channel: IdentityChannel::Whatsapp,
@@ -556,7 +557,7 @@ async fn open_new(
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Conversation> {
-    let conversation = new_conversation(channel, &identity.customer_id, address, at, now);
+    let conversation = new_conversation(ports, channel, &identity.customer_id, address, at, now).await?;
     let previous = identity.open_conversation_id.as_deref();
     match ports.customers.open_conversation(identity, previous, &conversation).await? {
         Written::Stored => Ok(conversation),
@@ -574,6 +575,12 @@ async fn latest_conversation(ports: &InboundPorts<'_>, org: &str, candidates: [O
     Ok(None)
 }
 
-fn new_conversation(channel: &Channel, customer_id: &str, address: &WhatsAppAddress, at: DateTime<Utc>, now: DateTime<Utc>) -> Conversation {
-    Conversation::open_on(new_id(now), &channel.org_id, &channel.phone_number_id, customer_id, &address.0, at, now).in_team(channel.default_team_id.as_deref())
+/// A new conversation on the number: in its default team's queue, unless the organisation's
+/// routing settings leave the channel's default out (the settings are read only then).
+async fn new_conversation(ports: &InboundPorts<'_>, channel: &Channel, customer_id: &str, address: &WhatsAppAddress, at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Conversation> {
+    let mut team = channel.default_team_id.as_deref();
+    if team.is_some() && !crate::app::routing::team_source_allowed(ports.sla.teams, &channel.org_id, TeamSource::ChannelDefault).await? {
+        team = None;
+    }
+    Ok(Conversation::open_on(new_id(now), &channel.org_id, &channel.phone_number_id, customer_id, &address.0, at, now).in_team(team))
 }

@@ -13,7 +13,7 @@ use tracing::info;
 use crate::domain::agent::Availability;
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::event::NewEvent;
-use crate::domain::routing::{AssignedBy, CapacityChange, Hold, assign, assignment_events, candidates};
+use crate::domain::routing::{AssignedBy, CapacityChange, Hold, RoutingSettings, StoredRoutingSettings, TeamSource, assign, assignment_events, candidates};
 use crate::error::Result;
 use crate::ports::{AssignmentWrite, RoutingStore, TeamStore};
 
@@ -22,6 +22,25 @@ use crate::ports::{AssignmentWrite, RoutingStore, TeamStore};
 pub struct RoutingPorts<'a> {
     pub routing: &'a dyn RoutingStore,
     pub teams: &'a dyn TeamStore,
+}
+
+/// The organisation's routing settings: saved ones, or the defaults (every source sets teams).
+pub async fn settings(teams: &dyn TeamStore, org_id: &str) -> Result<RoutingSettings> {
+    Ok(teams.routing_settings(org_id).await?.map(|s| s.settings).unwrap_or_default())
+}
+
+/// `PUT /v1/routing/settings` (admins): validated, then stored whole.
+pub async fn save_settings(teams: &dyn TeamStore, org_id: &str, settings: RoutingSettings, by: &str, now: DateTime<Utc>) -> Result<RoutingSettings> {
+    settings.validate()?;
+    let stored = StoredRoutingSettings { org_id: org_id.to_string(), settings, updated_at: now, updated_by: by.to_string() };
+    teams.put_routing_settings(&stored).await?;
+    Ok(stored.settings)
+}
+
+/// Whether `source` may set the team of the organisation's conversations (one read of the
+/// settings, made only where a source is about to set one).
+pub async fn team_source_allowed(teams: &dyn TeamStore, org_id: &str, source: TeamSource) -> Result<bool> {
+    Ok(settings(teams, org_id).await?.allows(source))
 }
 
 /// Times a conversation changed under routing before it gives up (it stays queued, and the next

@@ -64,6 +64,13 @@ pub enum MenuAction {
         state: String,
         #[schema(min_length = 1, max_length = 4096, pattern = "\\S")]
         text: String,
+        /// The team whose queue the conversation goes to (one of the organisation's; checked when
+        /// the menu is saved): as a supervisor's team change does, its SLA policy is evaluated
+        /// again and it is routed. Honoured while the organisation's routing settings let the
+        /// bot menu set teams (`team_sources` has `bot_menu`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(min_length = 1, max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+        team_id: Option<String>,
     },
 }
 
@@ -187,6 +194,7 @@ impl Default for BotSettings {
                     entry("ask_question", "Ask a question", "Our team answers here", MenuAction::Handover {
                         state: "ask_question".into(),
                         text: "Sure — type your question and our team will answer you here.".into(),
+                        team_id: None,
                     }),
                     entry("chat_support", "Chat support", "Live chat with our support team", MenuAction::ChatSupport),
                     entry("opening_hours", "Opening hours", "When we are available", MenuAction::Reply {
@@ -261,7 +269,7 @@ impl BotSettings {
             match &e.action {
                 MenuAction::ChatSupport => {}
                 MenuAction::Reply { text } => require(&field("action.text"), text, MAX_TEXT_CHARS)?,
-                MenuAction::Handover { state, text } => {
+                MenuAction::Handover { state, text, .. } => {
                     require(&field("action.text"), text, MAX_TEXT_CHARS)?;
                     let valid = !state.is_empty()
                         && state.len() <= 40
@@ -300,6 +308,15 @@ impl BotSettings {
     /// What the bot answers when the daily ticket limit stops a new ticket.
     pub fn ticket_limit_text(&self) -> String {
         self.texts.ticket_limit_reached.replace("{limit}", &self.daily_ticket_limit.to_string())
+    }
+
+    /// The teams the entries name, with the field that names each (`menu.entries[i].action.team_id`):
+    /// each must be one of the organisation's.
+    pub fn entry_teams(&self) -> impl Iterator<Item = (String, &str)> {
+        self.menu.entries.iter().enumerate().filter_map(|(i, e)| match &e.action {
+            MenuAction::Handover { team_id: Some(team), .. } => Some((format!("menu.entries[{i}].action.team_id"), team.as_str())),
+            _ => None,
+        })
     }
 
     fn entry_by_id(&self, id: &str) -> Option<&MenuEntry> {
@@ -357,24 +374,26 @@ pub struct BotDecision {
     pub next_state: Option<BotState>,
     pub reply: Option<BotReply>,
     pub ticket: TicketStep,
+    /// The team whose queue the conversation moves to (a menu entry naming one).
+    pub team_id: Option<String>,
 }
 
 impl BotDecision {
     fn nothing() -> Self {
-        BotDecision { next_state: None, reply: None, ticket: TicketStep::None }
+        BotDecision { next_state: None, reply: None, ticket: TicketStep::None, team_id: None }
     }
 
     fn menu() -> Self {
-        BotDecision { next_state: Some(BotState::Menu), reply: Some(BotReply::Menu), ticket: TicketStep::None }
+        BotDecision { next_state: Some(BotState::Menu), reply: Some(BotReply::Menu), ticket: TicketStep::None, team_id: None }
     }
 
     fn choose(settings: &BotSettings, entry: &MenuEntry) -> Self {
-        let (state, text) = match &entry.action {
-            MenuAction::ChatSupport => (BotState::ChatSupport, settings.texts.chat_support_greeting.clone()),
-            MenuAction::Reply { text } => (BotState::Menu, text.clone()),
-            MenuAction::Handover { state, text } => (BotState::parse(state), text.clone()),
+        let (state, text, team_id) = match &entry.action {
+            MenuAction::ChatSupport => (BotState::ChatSupport, settings.texts.chat_support_greeting.clone(), None),
+            MenuAction::Reply { text } => (BotState::Menu, text.clone(), None),
+            MenuAction::Handover { state, text, team_id } => (BotState::parse(state), text.clone(), team_id.clone()),
         };
-        BotDecision { next_state: Some(state), reply: Some(BotReply::Text(text)), ticket: TicketStep::None }
+        BotDecision { next_state: Some(state), reply: Some(BotReply::Text(text)), ticket: TicketStep::None, team_id }
     }
 }
 
@@ -403,7 +422,7 @@ pub fn decide(settings: &BotSettings, state: &BotState, ticket_id: Option<&str>,
                 Some(id) => TicketStep::Append { ticket_id: id.to_string() },
                 None => TicketStep::Open,
             };
-            BotDecision { next_state: None, reply: None, ticket }
+            BotDecision { next_state: None, reply: None, ticket, team_id: None }
         }
         BotState::Menu => match typed.and_then(|t| settings.entry_by_text(t)) {
             Some(entry) => BotDecision::choose(settings, entry),
@@ -488,7 +507,7 @@ mod tests {
     #[test]
     fn chat_support_is_chosen_by_selection_number_or_title() {
         let s = BotSettings::default();
-        let want = BotDecision { next_state: Some(BotState::ChatSupport), reply: greeting(&s), ticket: TicketStep::None };
+        let want = BotDecision { next_state: Some(BotState::ChatSupport), reply: greeting(&s), ticket: TicketStep::None, team_id: None };
         assert_eq!(decide(&s, &BotState::Menu, None, &list_reply("chat_support")), want);
         assert_eq!(decide(&s, &BotState::Menu, None, &button_reply("chat_support")), want);
         assert_eq!(decide(&s, &BotState::Menu, None, &text("2")), want);
@@ -514,7 +533,7 @@ mod tests {
     fn in_chat_support_the_first_message_opens_a_ticket_and_later_ones_join_it() {
         let s = BotSettings::default();
         let open = decide(&s, &BotState::ChatSupport, None, &text("My order never arrived"));
-        assert_eq!(open, BotDecision { next_state: None, reply: None, ticket: TicketStep::Open });
+        assert_eq!(open, BotDecision { next_state: None, reply: None, ticket: TicketStep::Open, team_id: None });
         let join = decide(&s, &BotState::ChatSupport, Some("T1"), &text("It was order 42"));
         assert_eq!(join.ticket, TicketStep::Append { ticket_id: "T1".into() });
         assert_eq!(join.reply, None);
@@ -552,7 +571,7 @@ mod tests {
         s.menu.entries[2].id = s.menu.entries[0].id.clone();
         assert!(matches!(s.validate().unwrap_err(), Error::Invalid { ref field, .. } if field == "menu.entries[2].id"));
         let mut s = BotSettings::default();
-        s.menu.entries[0].action = MenuAction::Handover { state: "chat_support".into(), text: "x".into() };
+        s.menu.entries[0].action = MenuAction::Handover { state: "chat_support".into(), text: "x".into(), team_id: None };
         assert!(matches!(s.validate().unwrap_err(), Error::Invalid { ref field, .. } if field == "menu.entries[0].action.state"));
         let mut s = BotSettings::default();
         s.texts.ticket_resolved = "x".repeat(MAX_TEXT_CHARS + 1);

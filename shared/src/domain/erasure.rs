@@ -9,6 +9,7 @@ use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::customer::{Customer, ChannelIdentity};
 use crate::domain::interaction::Interaction;
 use crate::domain::message::Message;
+use crate::domain::routing::CapacityChange;
 use crate::domain::support::{SupportTicket, TicketMessage, TicketSenderType};
 
 /// What erasure leaves where a required text was the customer's or about them.
@@ -40,7 +41,11 @@ pub struct Erasure {
     /// of their external id: index entries that would still find them by what was erased.
     pub forget_search_terms: Vec<String>,
     pub forget_external_id: Option<String>,
+    /// Each erased conversation, closed: the clocks it stopped ride on it (`sla_counts`), to be
+    /// counted as a close counts them.
     pub conversations: Vec<Conversation>,
+    /// The places of agents' capacity the closed conversations held, given back with them.
+    pub places_given_back: Vec<PlaceGivenBack>,
     pub messages: Vec<Message>,
     pub tickets: Vec<SupportTicket>,
     pub ticket_messages: Vec<TicketMessage>,
@@ -48,7 +53,27 @@ pub struct Erasure {
     pub interactions: Vec<Interaction>,
 }
 
+/// An agent's place that an erased conversation held: released in the conversation's own write
+/// (as a close releases it), so a retried erasure, which finds the conversation closed and held
+/// by nobody, never gives it back twice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceGivenBack {
+    pub conversation_id: String,
+    pub change: CapacityChange,
+}
+
 impl Erasure {
+    /// The place the erased conversation `id` gave back, if it held one.
+    pub fn place_of(&self, conversation_id: &str) -> Option<&CapacityChange> {
+        self.places_given_back.iter().find(|p| p.conversation_id == conversation_id).map(|p| &p.change)
+    }
+
+    /// An erased conversation whose write also moves counters (a place, the clocks it stopped):
+    /// written in one transaction with them, over the version read.
+    pub fn closes_with_counters(&self, c: &Conversation) -> bool {
+        !c.sla_counts.is_empty() || self.place_of(&c.id).is_some()
+    }
+
     pub fn is_empty(&self) -> bool {
         *self == Erasure::default()
     }
@@ -85,6 +110,12 @@ impl CustomerRecord {
             Customer { name: None, phone: None, email: None, external_id: None, notes: None, identities: Vec::new(), ..self.customer.clone() },
             |c| c.updated_at = at,
         );
+        let places_given_back = self
+            .conversations
+            .iter()
+            .filter(|c| c.status.is_open())
+            .filter_map(|c| c.holds_capacity_of.as_ref().map(|agent| PlaceGivenBack { conversation_id: c.id.clone(), change: CapacityChange::release(&c.org_id, agent, at) }))
+            .collect();
         let conversations = self
             .conversations
             .iter()
@@ -98,7 +129,11 @@ impl CustomerRecord {
                     close_reason: c.close_reason.or(Some(crate::domain::conversation::CloseReason::Erased)),
                     ..c.clone()
                 };
-                // Erased is closed: no SLA clock runs on, nothing stays in the deadline index.
+                // Erased is closed: no SLA clock runs on, nothing stays in the deadline index, the
+                // clocks stopped are counted (`sla_counts`) and the agent's place goes back.
+                if c.status.is_open() {
+                    erased.holds_capacity_of = None;
+                }
                 erased.closing(at);
                 changed(c, erased, |e| {
                     e.updated_at = at;
@@ -168,6 +203,7 @@ impl CustomerRecord {
             forget_search_terms: self.customer.search_terms().into_iter().collect(),
             forget_external_id: self.customer.external_id.clone(),
             conversations,
+            places_given_back,
             messages,
             tickets,
             ticket_messages,

@@ -9,11 +9,79 @@
 //! `open_count < capacity AND availability = online`: the choice here is only the order to try.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::domain::agent::{Agent, Availability};
 use crate::domain::conversation::Conversation;
 use crate::domain::event::{EventKind, NewEvent};
+
+/// Where a conversation's team may come from; which of them an organisation lets set it is its
+/// choice (`RoutingSettings`). Escalations (an SLA policy's `reassign_to_team`) always may: the
+/// admin who wrote the policy chose that move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamSource {
+    /// The number's `default_team_id`, when a customer's conversation opens on it.
+    ChannelDefault,
+    /// A bot menu entry naming a team, when the customer picks it.
+    BotMenu,
+    /// A supervisor or admin: `PATCH /v1/conversations/{id}` with `team_id`.
+    Agent,
+}
+
+impl TeamSource {
+    pub const ALL: [TeamSource; 3] = [TeamSource::ChannelDefault, TeamSource::BotMenu, TeamSource::Agent];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TeamSource::ChannelDefault => "channel_default",
+            TeamSource::BotMenu => "bot_menu",
+            TeamSource::Agent => "agent",
+        }
+    }
+}
+
+/// How the organisation's conversations get their team (`GET/PUT /v1/routing/settings`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// The sources allowed to set a conversation's team, each at most once; a source left out is
+    /// ignored (the number's default team, a menu entry's team) or refused (a `PATCH` naming
+    /// `team_id`: 422). Default: all three, which is how MAX behaved before the setting existed.
+    #[schema(max_items = 3)]
+    pub team_sources: Vec<TeamSource>,
+}
+
+impl Default for RoutingSettings {
+    fn default() -> Self {
+        RoutingSettings { team_sources: TeamSource::ALL.to_vec() }
+    }
+}
+
+impl RoutingSettings {
+    pub fn allows(&self, source: TeamSource) -> bool {
+        self.team_sources.contains(&source)
+    }
+
+    pub fn validate(&self) -> crate::error::Result<()> {
+        for (i, s) in self.team_sources.iter().enumerate() {
+            if self.team_sources[..i].contains(s) {
+                return Err(crate::error::Error::invalid(format!("team_sources[{i}]"), "each source once"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The settings as stored: who saved them, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRoutingSettings {
+    pub org_id: String,
+    pub settings: RoutingSettings,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
 
 /// One agent's counter moved by an assignment's write.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -76,7 +76,7 @@ async fn beyond_the_daily_ticket_limit_the_bot_says_so_and_opens_none() {
     let w = World::new().with_channel(None).await;
     // GIVEN a bot that lets a customer open 2 tickets a day
     let settings = crate::domain::bot::BotSettings { daily_ticket_limit: 2, ..Default::default() };
-    crate::app::bot::save_settings(w.store(), ORG, settings, &admin_actor(), t(0)).await.unwrap();
+    crate::app::bot::save_settings(w.store(), w.store(), ORG, settings, &admin_actor(), t(0)).await.unwrap();
     let support = w.deps.support_ports();
     let staff = crate::app::support::Staff { user_id: "admin-1".into(), name: None, role: "admin".into() };
     customer_says(&w, "wamid.1", "hello", t(1)).await;
@@ -112,4 +112,59 @@ async fn beyond_the_daily_ticket_limit_the_bot_says_so_and_opens_none() {
     customer_says(&w, "wamid.c3", "2", tomorrow).await;
     let (_, fourth) = customer_says(&w, "wamid.o3", "new day, new problem", tomorrow + chrono::Duration::minutes(1)).await;
     assert!(fourth.ticket_id.is_some());
+}
+
+/// GIVEN a team "Billing" with auto-assignment, an online agent of it, an SLA policy for it, and a
+/// bot whose first entry hands over to that team.
+async fn given_bot_handing_over_to_a_team(w: &World) -> (String, String) {
+    use crate::domain::agent::{AgentInput, Availability};
+    use crate::domain::bot::{BotSettings, MenuAction};
+    use crate::domain::sla::{CountedIn, SlaPolicyInput, SlaTargets};
+    use crate::domain::team::TeamInput;
+    let store = &*w.deps.store;
+    let team = crate::app::teams::create(store, ORG, TeamInput { name: "Billing".into(), description: None, auto_assign: true, after_hours_reply: None }, &admin_actor(), t(0)).await.unwrap();
+    let input = AgentInput { user_id: "ana".into(), name: "Ana".into(), team_ids: vec![team.id.clone()], skills: Default::default(), languages: vec![], capacity: 2 };
+    let agent = crate::app::teams::create_agent(store, ORG, input, &admin_actor(), t(0)).await.unwrap();
+    store.save_agent(&agent.with_availability(Availability::Online, t(0)).unwrap(), None).await.unwrap();
+    let targets = SlaTargets { first_response_seconds: Some(3600), next_response_seconds: None, resolution_seconds: None };
+    let policy = SlaPolicyInput { name: "Billing".into(), team_id: Some(team.id.clone()), priority: None, targets, counted_in: CountedIn::Calendar, warning_percent: 80, escalation: None };
+    let policy = crate::app::sla::create(&w.deps.sla_ports(), ORG, policy, &admin_actor(), t(0)).await.unwrap();
+    let mut settings = BotSettings::default();
+    settings.menu.entries[0].action = MenuAction::Handover { state: "billing".into(), text: "Billing will answer you here.".into(), team_id: Some(team.id.clone()) };
+    crate::app::bot::save_settings(w.store(), w.store(), ORG, settings, &admin_actor(), t(0)).await.unwrap();
+    (team.id, policy.id)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_menu_entry_naming_a_team_moves_the_conversation_to_its_queue_and_routes_it() {
+    let w = World::new().with_channel(None).await;
+    let (team, policy) = given_bot_handing_over_to_a_team(&w).await;
+    let (received, _) = customer_says(&w, "wamid.1", "hello", t(1)).await;
+    assert_eq!((received.conversation.team_id.as_deref(), received.conversation.sla_policy_id.as_deref()), (None, None), "the bot's, no team yet");
+    // WHEN the customer picks the entry (and the bot is handed that message twice)
+    let (picked, outcome) = customer_says(&w, "wamid.2", "1", t(2)).await;
+    on_received(&w.deps.bot_ports(), &picked, t(3)).await.unwrap();
+    // THEN the answer, and the conversation in the team, its policy applied, given to its online agent
+    assert_eq!(outcome.decision.reply, Some(BotReply::Text("Billing will answer you here.".into())));
+    let c = w.store().conversation(ORG, &picked.conversation.id).await.unwrap().unwrap();
+    assert_eq!(
+        (c.state.as_str(), c.team_id.as_deref(), c.status, c.assignee_id.as_deref(), c.sla_policy_id.as_deref()),
+        ("billing", Some(team.as_str()), crate::domain::conversation::ConversationStatus::Assigned, Some("ana"), Some(policy.as_str()))
+    );
+    assert!(c.sla.as_ref().is_some_and(|s| s.frt.is_some()), "the first response clock runs from the first message");
+    let assigned = w.events_of(ORG, EventKind::ConversationAssigned).await;
+    assert_eq!(assigned.len(), 1, "moved and routed once");
+    use crate::ports::TeamStore;
+    assert_eq!(w.store().agent(ORG, "ana").await.unwrap().unwrap().open_count, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_menu_entry_must_name_one_of_the_organisations_teams() {
+    use crate::domain::bot::{BotSettings, MenuAction};
+    let w = World::new().with_channel(None).await;
+    let mut settings = BotSettings::default();
+    settings.menu.entries[1].action = MenuAction::Handover { state: "billing".into(), text: "x".into(), team_id: Some("team-of-nobody".into()) };
+    let refused = crate::app::bot::save_settings(w.store(), w.store(), ORG, settings, &admin_actor(), t(0)).await;
+    assert!(matches!(refused, Err(crate::error::Error::Invalid { ref field, .. }) if field == "menu.entries[1].action.team_id"), "{refused:?}");
+    assert!(crate::ports::BotStore::bot_settings(w.store(), ORG).await.unwrap().is_none(), "nothing stored");
 }

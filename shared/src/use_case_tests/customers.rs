@@ -17,9 +17,9 @@ async fn a_customer_is_exported_whole_and_erased_once() {
     let exported = serde_json::to_string(&record).unwrap();
     assert!(exported.contains(CUSTOMER) && exported.contains("\"hello\""), "{exported}");
     // WHEN the customer is erased, twice
-    erase(w.store(), ORG, &customer_id, &admin_actor(), t(5)).await.unwrap();
+    erase(w.store(), &w.deps.routing_ports(), ORG, &customer_id, &admin_actor(), t(5)).await.unwrap();
     let once = export(w.store(), ORG, &customer_id).await.unwrap();
-    erase(w.store(), ORG, &customer_id, &admin_actor(), t(6)).await.unwrap();
+    erase(w.store(), &w.deps.routing_ports(), ORG, &customer_id, &admin_actor(), t(6)).await.unwrap();
     // THEN nothing of theirs is left but the shape, and the second erasure changed nothing
     let erased = serde_json::to_string(&once).unwrap();
     assert!(!erased.contains(CUSTOMER) && !erased.contains("\"hello\""), "{erased}");
@@ -42,8 +42,8 @@ async fn another_organisations_customer_is_not_found() {
     let w = World::new().with_channel(None).await;
     let customer_id = w.given_conversation().await.conversation.customer_id;
     assert_not_found(export(w.store(), OTHER_ORG, &customer_id).await, "customer");
-    assert_not_found(erase(w.store(), OTHER_ORG, &customer_id, &admin_actor(), t(5)).await, "customer");
-    assert_not_found(erase(w.store(), ORG, "nobody", &admin_actor(), t(5)).await, "customer");
+    assert_not_found(erase(w.store(), &w.deps.routing_ports(), OTHER_ORG, &customer_id, &admin_actor(), t(5)).await, "customer");
+    assert_not_found(erase(w.store(), &w.deps.routing_ports(), ORG, "nobody", &admin_actor(), t(5)).await, "customer");
     // and nothing was erased
     assert!(w.store().whatsapp_identity(ORG, CUSTOMER).await.unwrap().is_some());
 }
@@ -178,7 +178,7 @@ mod by_hand {
     async fn an_erased_customer_is_no_longer_found_and_their_external_id_is_free_again() {
         let w = World::new();
         let c = create(w.store(), ORG, &input(json!({ "name": "Ana Ruiz", "external_id": "crm-1" })), "u1", t(0)).await.unwrap();
-        erase(w.store(), ORG, &c.id, &admin_actor(), t(1)).await.unwrap();
+        erase(w.store(), &w.deps.routing_ports(), ORG, &c.id, &admin_actor(), t(1)).await.unwrap();
         assert!(found(&w, ORG, "ana").await.is_empty() && found(&w, ORG, "crm").await.is_empty());
         assert!(create(w.store(), ORG, &input(json!({ "external_id": "crm-1" })), "u1", t(2)).await.is_ok());
     }

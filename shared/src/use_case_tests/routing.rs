@@ -287,3 +287,73 @@ async fn fifty_conversations_routed_at_once_never_exceed_capacity() {
     assert_eq!(w.store().team_queue(ORG, &team, 100).await.unwrap().len(), 35);
     assert_eq!(w.events_of(ORG, EventKind::ConversationAssigned).await.len(), 15);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_erasure_gives_the_agents_place_back_and_counts_the_clocks_it_stops_as_a_close_does() {
+    use crate::domain::sla::{CountedIn, SlaMetric, SlaPolicyInput, SlaTargets};
+    // GIVEN a team with auto-assignment, one online agent with one place, a first-response policy
+    let w = World::new().with_channel(None).await;
+    let team = given_team(&w, true).await;
+    given_agent(&w, "solo", &team, &[], 1, true).await;
+    let targets = SlaTargets { first_response_seconds: Some(3600), next_response_seconds: None, resolution_seconds: None };
+    let policy = SlaPolicyInput { name: "Billing".into(), team_id: Some(team.clone()), priority: None, targets, counted_in: CountedIn::Calendar, warning_percent: 80, escalation: None };
+    crate::app::sla::create(&w.deps.sla_ports(), ORG, policy, &admin_actor(), t(0)).await.unwrap();
+    // AND a customer's conversation the agent holds, and another waiting in the queue
+    let held = customer_writes(&w, 1).await;
+    let waiting = customer_writes(&w, 2).await;
+    assert_eq!((held.assignee_id.as_deref(), waiting.status), (Some("solo"), ConversationStatus::Queued));
+    assert!(held.sla.as_ref().is_some_and(|s| s.check_at.is_some()), "in the deadline index");
+    // WHEN the first customer is erased, twice
+    crate::app::customers::erase(w.store(), &w.deps.routing_ports(), ORG, &held.customer_id, &admin_actor(), t(5)).await.unwrap();
+    crate::app::customers::erase(w.store(), &w.deps.routing_ports(), ORG, &held.customer_id, &admin_actor(), t(6)).await.unwrap();
+    // THEN their conversation is closed, held by nobody, out of the deadline index
+    let erased = conversation(&w, &held.id).await;
+    assert_eq!((erased.status, erased.holds_capacity_of.as_deref()), (ConversationStatus::Closed, None));
+    assert!(erased.sla.as_ref().is_some_and(|s| s.check_at.is_none() && s.frt.as_ref().is_some_and(|c| c.stopped_at == Some(t(5)))), "{:?}", erased.sla);
+    // AND the place went back once and the agent took the waiting conversation with it
+    assert_eq!(conversation(&w, &waiting.id).await.assignee_id.as_deref(), Some("solo"));
+    assert_eq!(agent(&w, "solo").await.open_count, 1, "one given back, one taken: never 0 or -1");
+    // AND the stopped first-response clock counted once, as a close before the deadline counts it
+    let day = t(0).date_naive();
+    let report = crate::app::sla::compliance(w.store(), w.store(), ORG, Some(&team), day, day).await.unwrap();
+    let frt = report.teams[0].metrics.iter().find(|m| m.metric == SlaMetric::Frt).expect("frt counted");
+    assert_eq!((frt.met, frt.missed), (1, 0), "{frt:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_organisations_routing_settings_decide_which_sources_set_a_conversations_team() {
+    use crate::app::routing::{save_settings, settings};
+    use crate::domain::bot::{BotSettings, MenuAction};
+    use crate::domain::routing::{RoutingSettings, TeamSource};
+    let w = World::new().with_channel(None).await;
+    let team = given_team(&w, false).await;
+    // GIVEN nothing saved: every source sets teams (what MAX did before the setting)
+    assert_eq!(settings(w.store(), ORG).await.unwrap().team_sources, TeamSource::ALL.to_vec());
+    let duplicated = RoutingSettings { team_sources: vec![TeamSource::Agent, TeamSource::Agent] };
+    let refused = save_settings(w.store(), ORG, duplicated, "admin", t(0)).await;
+    assert!(matches!(refused, Err(crate::error::Error::Invalid { ref field, .. }) if field == "team_sources[1]"), "{refused:?}");
+    // WHEN only people set teams
+    save_settings(w.store(), ORG, RoutingSettings { team_sources: vec![TeamSource::Agent] }, "admin", t(0)).await.unwrap();
+    // THEN a new conversation on the number is not put in its default team
+    let c = customer_writes(&w, 1).await;
+    assert_eq!((c.team_id.as_deref(), c.status), (None, ConversationStatus::Open));
+    // AND a bot menu entry naming the team answers but leaves the team alone
+    let mut menu = BotSettings::default();
+    menu.menu.entries[0].action = MenuAction::Handover { state: "billing".into(), text: "Billing answers here.".into(), team_id: Some(team.clone()) };
+    crate::app::bot::save_settings(w.store(), w.store(), ORG, menu, &admin_actor(), t(0)).await.unwrap();
+    let picked = w.receive_text("16505550001", "wamid.pick", "1", t(2)).await.remove(0);
+    crate::app::bot::on_received(&w.deps.bot_ports(), &picked, t(2)).await.unwrap();
+    let after_pick = conversation(&w, &c.id).await;
+    assert_eq!((after_pick.state.as_str(), after_pick.team_id.as_deref()), ("billing", None));
+    // AND a supervisor's PATCH does set it
+    let edit = ConversationEdit { team_id: Some(Some(team.clone())), ..Default::default() };
+    let moved = update(&w.deps.sla_ports(), &w.deps.routing_ports(), ORG, &c.id, &edit, t(3)).await.unwrap();
+    assert_eq!((moved.team_id.as_deref(), moved.status), (Some(team.as_str()), ConversationStatus::Queued));
+    // WHEN only the number's default sets teams: a PATCH naming a team is 422 `team_id`
+    save_settings(w.store(), ORG, RoutingSettings { team_sources: vec![TeamSource::ChannelDefault] }, "admin", t(4)).await.unwrap();
+    let patch = update(&w.deps.sla_ports(), &w.deps.routing_ports(), ORG, &c.id, &ConversationEdit { team_id: Some(None), ..Default::default() }, t(4)).await;
+    assert!(matches!(patch, Err(crate::error::Error::Invalid { ref field, .. }) if field == "team_id"), "{patch:?}");
+    assert_eq!(conversation(&w, &c.id).await.team_id.as_deref(), Some(team.as_str()), "unchanged");
+    // AND the next customer's conversation is the number's team's again
+    assert_eq!(customer_writes(&w, 2).await.team_id.as_deref(), Some(team.as_str()));
+}

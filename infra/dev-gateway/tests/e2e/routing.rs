@@ -158,3 +158,52 @@ async fn a_required_skill_picks_its_agent_and_a_close_hands_the_place_on() {
     assert_eq!((s, taken["assignee_id"].as_str()), (StatusCode::OK, Some(speaker.as_str())), "{taken}");
     assert_eq!((agent(&t, &speaker).await["open_count"].as_i64(), agent(&t, &generalist).await["open_count"].as_i64()), (Some(2), Some(0)));
 }
+
+/// A customer's erasure closes their conversation as a close does: the agent's place comes back
+/// (and goes to the conversation waiting), and it leaves the deadline index.
+#[tokio::test]
+async fn an_erasure_gives_the_agents_place_back_to_the_queue() {
+    let t = TestStack::start().await;
+    let team = given_team_and_number(&t, true).await;
+    let (solo, _) = given_online_agent(&t, &team, "solo", json!({}), 1).await;
+    customer_writes(&t, 1).await;
+    let held = eventually("the first routed", WAIT, || async { processed(&t).await.into_iter().find(|c| c["status"] == "assigned") }).await;
+    customer_writes(&t, 2).await;
+    let waiting = eventually("the second queued", WAIT, || async { processed(&t).await.into_iter().find(|c| c["status"] == "queued") }).await;
+    // WHEN an admin erases the first customer
+    let customer = held["customer_id"].as_str().unwrap();
+    let (s, b) = t.api(Method::DELETE, &format!("/v1/customers/{customer}"), &t.org.admin, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    // THEN their conversation is closed and the agent's place went to the waiting one
+    let (_, erased) = t.get(&format!("/v1/conversations/{}", held["id"].as_str().unwrap()), &t.org.admin).await;
+    assert_eq!(erased["status"], "closed", "{erased}");
+    let (_, next) = t.get(&format!("/v1/conversations/{}", waiting["id"].as_str().unwrap()), &t.org.admin).await;
+    assert_eq!((next["status"].as_str(), next["assignee_id"].as_str()), (Some("assigned"), Some(solo.as_str())), "{next}");
+    assert_eq!(agent(&t, &solo).await["open_count"].as_i64(), Some(1), "one given back, one taken");
+}
+
+/// The organisation decides which sources set a conversation's team (`/v1/routing/settings`).
+#[tokio::test]
+async fn routing_settings_leave_the_numbers_default_team_out_and_refuse_a_patch_when_people_may_not() {
+    let t = TestStack::start().await;
+    let team = given_team_and_number(&t, false).await;
+    let (s, shown) = t.get("/v1/routing/settings", &t.org.agent).await;
+    assert_eq!((s, shown["team_sources"].clone()), (StatusCode::OK, json!(["channel_default", "bot_menu", "agent"])), "every source until saved");
+    let only_people = json!({ "team_sources": ["agent"] });
+    assert_eq!(t.api(Method::PUT, "/v1/routing/settings", &t.org.supervisor, Some(only_people.clone())).await.0, StatusCode::FORBIDDEN);
+    let (s, twice) = t.api(Method::PUT, "/v1/routing/settings", &t.org.admin, Some(json!({ "team_sources": ["agent", "agent"] }))).await;
+    assert_eq!((s, twice["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("team_sources[1]")), "{twice}");
+    let (s, saved) = t.api(Method::PUT, "/v1/routing/settings", &t.org.admin, Some(only_people)).await;
+    assert_eq!((s, saved["team_sources"].clone()), (StatusCode::OK, json!(["agent"])), "{saved}");
+    // WHEN a customer writes to the team's number: no team
+    customer_writes(&t, 1).await;
+    let c = eventually("processed", WAIT, || async { processed(&t).await.into_iter().next() }).await;
+    assert_eq!((c["team_id"].clone(), c["status"].as_str()), (Value::Null, Some("open")), "{c}");
+    // AND a supervisor moves it; once only the number's default sets teams, a PATCH is 422
+    let path = format!("/v1/conversations/{}", c["id"].as_str().unwrap());
+    let (s, moved) = t.api(Method::PATCH, &path, &t.org.supervisor, Some(json!({ "team_id": team }))).await;
+    assert_eq!((s, moved["status"].as_str()), (StatusCode::OK, Some("queued")), "{moved}");
+    t.api(Method::PUT, "/v1/routing/settings", &t.org.admin, Some(json!({ "team_sources": ["channel_default"] }))).await;
+    let (s, refused) = t.api(Method::PATCH, &path, &t.org.supervisor, Some(json!({ "team_id": null }))).await;
+    assert_eq!((s, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("team_id")), "{refused}");
+}

@@ -523,6 +523,54 @@ async fn admins_edit_the_menu_and_customers_get_the_new_one() {
     assert_eq!(other["is_default"], true);
 }
 
+/// A menu entry naming a team (issue 13): picking it moves the conversation to the team's queue
+/// as a supervisor's team change does, and the team's online agent takes it; a team that is not
+/// the organisation's is refused when the menu is saved (422 naming the entry's field).
+#[tokio::test]
+async fn a_menu_entry_naming_a_team_queues_the_conversation_there_and_its_online_agent_takes_it() {
+    let server = graph().await;
+    let t = TestStack::with_graph(&server.uri()).await;
+    // GIVEN a team with auto-assignment and an agent of it who is online
+    let (s, team) = t.post("/v1/teams", &t.org.admin, json!({ "name": "Billing", "auto_assign": true })).await;
+    assert_eq!(s, StatusCode::CREATED, "{team}");
+    let team = team["id"].as_str().unwrap().to_string();
+    let user = format!("{}_billing_agent", t.org.seed.id);
+    let (s, agent) = t.post("/v1/agents", &t.org.admin, json!({ "user_id": user, "name": "Bea", "team_ids": [team], "capacity": 2 })).await;
+    assert_eq!(s, StatusCode::CREATED, "{agent}");
+    let token = t.stack.tokens.mint(&t.org.seed.id, &user, "agent", "Bea");
+    assert_eq!(t.api(Method::PUT, "/v1/agents/me/availability", &token, Some(json!({ "availability": "online" }))).await.0, StatusCode::OK);
+    // AND a menu whose entry hands over to that team (another organisation's team is refused)
+    let (_, mut menu) = t.get("/v1/bot/menu", &t.org.admin).await;
+    menu["enabled"] = json!(true);
+    menu["menu"]["entries"] = json!([
+        { "id": "billing", "title": "Billing", "action": { "type": "handover", "state": "billing", "text": "Billing will answer you here.", "team_id": team } },
+        { "id": "hours", "title": "Opening hours", "action": { "type": "reply", "text": "Mon-Fri 8-17" } }
+    ]);
+    let (_, theirs) = t.post("/v1/teams", &t.other.admin, json!({ "name": "Theirs", "auto_assign": true })).await;
+    let mut bad = menu.clone();
+    bad["menu"]["entries"][0]["action"]["team_id"] = theirs["id"].clone();
+    let (s, b) = t.api(Method::PUT, "/v1/bot/menu", &t.org.admin, Some(bad)).await;
+    assert_eq!((s, b["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("menu.entries[0].action.team_id")), "{b}");
+    let (s, saved) = t.api(Method::PUT, "/v1/bot/menu", &t.org.admin, Some(menu)).await;
+    assert_eq!(s, StatusCode::OK, "{saved}");
+    assert_eq!(saved["menu"]["entries"][0]["action"]["team_id"].as_str(), Some(team.as_str()));
+    // WHEN a customer gets the menu and picks the entry
+    let kim = Customer::new("4915112345699", "Kim Roth");
+    kim.says(&t, "Hi").await;
+    assert_eq!(nth_sent(&server, kim.wa_id, 1).await["interactive"]["type"], "button", "two entries: buttons");
+    kim.says(&t, "Billing").await;
+    assert_eq!(text_of(&nth_sent(&server, kim.wa_id, 2).await), "Billing will answer you here.");
+    // THEN the conversation is the team's, assigned to its online agent, who holds one place
+    let mine = eventually("the conversation assigned to the team's agent", WAIT, || async {
+        let (_, page) = t.get(&format!("/v1/conversations?assignee={user}"), &t.org.admin).await;
+        page["items"].as_array().and_then(|items| items.first().cloned())
+    })
+    .await;
+    assert_eq!((mine["team_id"].as_str(), mine["status"].as_str(), mine["state"].as_str()), (Some(team.as_str()), Some("assigned"), Some("billing")), "{mine}");
+    let (_, agent) = t.get(&format!("/v1/agents/{user}"), &t.org.admin).await;
+    assert_eq!(agent["open_count"].as_i64(), Some(1), "{agent}");
+}
+
 /// PATCH to a final status behaves like close (closing message included, once); a CLOSED outcome
 /// sends its own message; one active ticket per conversation (409); a ticket whose conversation
 /// an agent closed cannot be answered (409).

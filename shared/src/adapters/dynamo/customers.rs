@@ -226,6 +226,21 @@ impl CustomerRecords for DynamoStore {
     }
 
     async fn store_erasure(&self, erasure: &Erasure, audit: Option<&AuditEntry>) -> Result<()> {
+        // A conversation the erasure closes while it held an agent's place or ran SLA clocks is
+        // written as a close writes it: one transaction over the version read, with the place
+        // given back and the stopped clocks counted. First (before the audit entry too), so a
+        // refused one (changed since the record was read) stops the erasure before anything else
+        // is written, and the use case reads again.
+        for c in erasure.conversations.iter().filter(|c| erasure.closes_with_counters(c)) {
+            let mut items = vec![self.conversation_put(c)?];
+            if let Some(change) = erasure.place_of(&c.id) {
+                items.push(self.capacity_op(change)?);
+            }
+            items.extend(self.compliance_ops(c)?);
+            if self.transact(items).await?.is_err() {
+                return Err(Error::LostUpdate("conversation"));
+            }
+        }
         if let Some(entry) = audit {
             self.put_audit_entry(entry).await?;
         }
@@ -244,7 +259,7 @@ impl CustomerRecords for DynamoStore {
                 requests.push(delete(keys::customer_external_id(&c.org_id, id))?);
             }
         }
-        for c in &erasure.conversations {
+        for c in erasure.conversations.iter().filter(|c| !erasure.closes_with_counters(c)) {
             requests.push(put(self.conversation_item(c)?)?);
         }
         for m in &erasure.messages {

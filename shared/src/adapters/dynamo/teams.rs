@@ -24,6 +24,10 @@ pub mod keys {
     pub fn team(org: &str, id: &str) -> (String, String) {
         (partition(org), format!("TEAM#{id}"))
     }
+    /// Beside the teams (`TEAM#` lists them; this is not one).
+    pub fn routing_settings(org: &str) -> (String, String) {
+        (partition(org), "ROUTING_SETTINGS".to_string())
+    }
     pub fn business_hours(org: &str, team: &str) -> (String, String) {
         (partition(org), format!("HOURS#{team}"))
     }
@@ -91,6 +95,14 @@ impl TeamStore for DynamoStore {
             return Ok(Written::AlreadyThere); // an edit is version 2 or more; creating is `create_team`
         }
         self.put_versioned(keyed(team, keys::team(&team.org_id, &team.id), &[])?, team.version, audit).await
+    }
+
+    async fn routing_settings(&self, org_id: &str) -> Result<Option<crate::domain::routing::StoredRoutingSettings>> {
+        self.get(keys::routing_settings(org_id)).await
+    }
+
+    async fn put_routing_settings(&self, settings: &crate::domain::routing::StoredRoutingSettings) -> Result<()> {
+        self.put(keyed(settings, keys::routing_settings(&settings.org_id), &[])?).await
     }
 
     async fn business_hours(&self, org_id: &str, team_id: &str) -> Result<Option<StoredBusinessHours>> {

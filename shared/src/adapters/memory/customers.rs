@@ -96,6 +96,14 @@ impl CustomerRecords for MemoryStore {
 
     async fn store_erasure(&self, erasure: &Erasure, audit: Option<&AuditEntry>) -> Result<()> {
         let mut st = self.write("store_erasure")?;
+        // As DynamoDB does: the conversations closed with counters go over their version first.
+        if erasure.conversations.iter().any(|c| erasure.closes_with_counters(c) && !st.conversation_fits(c)) {
+            return Err(Error::LostUpdate("conversation"));
+        }
+        for c in erasure.conversations.iter().filter(|c| erasure.closes_with_counters(c)) {
+            st.apply_changes(&erasure.place_of(&c.id).cloned().into_iter().collect::<Vec<_>>());
+            st.count_compliance(c);
+        }
         super::audit::with_entry(&mut st, true, audit);
         if let Some(c) = &erasure.customer {
             st.customers.insert(key(&c.org_id, &c.id), c.clone());

@@ -165,6 +165,7 @@ struct State {
     /// Teams and their business hours, `(org, team)`.
     teams: BTreeMap<Key, crate::domain::team::Team>,
     business_hours: BTreeMap<Key, crate::domain::team::StoredBusinessHours>,
+    routing_settings: BTreeMap<String, crate::domain::routing::StoredRoutingSettings>,
     /// Agents, `(org, user)`.
     agents: BTreeMap<Key, crate::domain::agent::Agent>,
     /// SLA policies, `(org, policy)`, and the scheduler's cursor.

@@ -46,6 +46,15 @@ impl TeamStore for MemoryStore {
         Ok(written(fits))
     }
 
+    async fn routing_settings(&self, org_id: &str) -> Result<Option<crate::domain::routing::StoredRoutingSettings>> {
+        Ok(self.read("routing_settings")?.routing_settings.get(org_id).cloned())
+    }
+
+    async fn put_routing_settings(&self, settings: &crate::domain::routing::StoredRoutingSettings) -> Result<()> {
+        self.write("put_routing_settings")?.routing_settings.insert(settings.org_id.clone(), settings.clone());
+        Ok(())
+    }
+
     async fn business_hours(&self, org_id: &str, team_id: &str) -> Result<Option<StoredBusinessHours>> {
         Ok(self.read("business_hours")?.business_hours.get(&key(org_id, team_id)).cloned())
     }
