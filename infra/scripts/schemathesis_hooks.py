@@ -6,6 +6,9 @@ description of the field or operation, and answers 422 naming the field when bro
 
 - cursors (`cursor`, `after`) are opaque: only a page the server answered makes one;
 - `due_after` <= `due_before`, `scheduled_at` <= `due_at`; `overdue=true` lists open interactions;
+  a bulk change gives exactly its operation's fields (`assignee_id` to reassign, `scheduled_at`
+  and/or `due_at` in order to reschedule, none to cancel); the statistics' range runs forward
+  over at most 366 days, `from` not after today when `to` is absent;
 - ids a body refers to (`customer_id`, `template_id`) are the organisation's own;
 - workflow steps form one chain (`next_step` names an existing step, no loop); a default template
   is active;
@@ -143,6 +146,46 @@ def _compliance_range(query):
         query["from"] = date.today().isoformat()
     elif (date.today() - a).days > 91:
         query["from"] = (date.today() - timedelta(days=91)).isoformat()
+
+
+def _stats_range(query):
+    """`GET /v1/interactions/stats`: `from` not after `to` (today when absent), at most 366 days
+    (`domain::interaction_stats::MAX_STATS_DAYS`)."""
+    a, b = _day(query.get("from")), _day(query.get("to"))
+    if a is None:
+        return
+    if b is None:
+        b = date.today()
+    if a > b:
+        a, b = b, a
+    if (b - a).days > 365:
+        a = b - timedelta(days=365)
+    query["from"] = a.isoformat()
+    if "to" in query:
+        query["to"] = b.isoformat()
+    elif a > date.today():
+        query["from"] = date.today().isoformat()
+    elif (date.today() - a).days > 365:
+        query["from"] = (date.today() - timedelta(days=365)).isoformat()
+
+
+def _bulk(body):
+    """`POST /v1/interactions/bulk`: only the operation's own fields, the required one present."""
+    op = body.get("op")
+    if op != "reassign":
+        body.pop("assignee_id", None)
+    elif "assignee_id" not in body:
+        body["assignee_id"] = None
+    if op != "reschedule":
+        body.pop("scheduled_at", None)
+        body.pop("due_at", None)
+    else:
+        if body.get("scheduled_at") is None and body.get("due_at") is None:
+            body["scheduled_at"] = "2030-01-07T15:00:00Z"
+        for field in ("scheduled_at", "due_at"):
+            if field in body and body[field] is None:
+                body.pop(field)
+        _ordered(body, "scheduled_at", "due_at")
 
 
 def _minutes(text):
@@ -312,6 +355,8 @@ def before_call(ctx, case, **kwargs):
             _nps_range(query)
         if path == "/v1/sla/compliance":
             _compliance_range(query)
+        if path == "/v1/interactions/stats":
+            _stats_range(query)
         if path == "/v1/admin/support/tickets" and "phone" in query and "external_ref" in query:
             # One search at a time (422 naming external_ref otherwise).
             query.pop("external_ref")
@@ -402,6 +447,8 @@ def before_call(ctx, case, **kwargs):
         _ordered(body, "scheduled_at", "due_at")
         if body.get("scheduled_at") is None and body.get("due_at") is not None:
             body["scheduled_at"] = body["due_at"]  # it defaults to now, maybe after due_at
+    elif (method, path) == ("POST", "/v1/interactions/bulk"):
+        _bulk(body)
     elif (method, path) == ("PUT", "/v1/interactions/{id}"):
         _ordered(body, "scheduled_at", "due_at")
         for a, b in (("scheduled_at", "due_at"), ("due_at", "scheduled_at")):

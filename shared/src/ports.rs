@@ -627,6 +627,9 @@ pub trait InteractionStore: Send + Sync {
     /// `save_interaction` with the campaign's metrics moved in the same write (a completion or
     /// cancel of one of its interactions): both or neither.
     async fn save_interaction_tallied(&self, interaction: &Interaction, tally: &crate::domain::campaign::CampaignTally) -> Result<()>;
+    /// The statistics counters of one group kind over the days `from..=to` (one read; the
+    /// writes above ADD to them, `domain::interaction_stats::Counted`).
+    async fn interaction_stats(&self, org_id: &str, group_by: crate::domain::interaction_stats::StatsGroupBy, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<Vec<crate::domain::interaction_stats::StatsDay>>;
 }
 
 // ------------------------------------------------------------------ campaigns (issue 16)

@@ -1,18 +1,18 @@
 #![allow(dead_code)] // the functions only carry their operation's attributes
 //! The contract of the interactions API (OpenAPI, assembled by max-dev).
 
-use max_core::app::interactions::StartWorkflow;
+use max_core::app::interactions::{BulkRequest, BulkResult, InteractionStats, StartWorkflow};
 use max_core::domain::campaign::{Campaign, NewCampaign};
 use max_core::domain::interaction::{Completion, Interaction, InteractionChange, NewInteraction};
 use max_core::domain::workflow::{InteractionSettings, NewWorkflowTemplate, WorkflowTemplate};
 use max_core::http::{PageBody, PageQuery};
 use utoipa::OpenApi;
 
-use crate::ListQuery;
+use crate::{ListQuery, StatsQuery};
 
 #[derive(OpenApi)]
 #[openapi(paths(
-    list_interactions, create_interaction, start_workflow, next_for_customer, pending_for_customer, overdue_for_customer,
+    list_interactions, create_interaction, start_workflow, bulk_interactions, interaction_stats, next_for_customer, pending_for_customer, overdue_for_customer,
     list_workflow_templates, create_workflow_template, get_workflow_template, replace_workflow_template,
     get_interaction_settings, put_interaction_settings, get_interaction, update_interaction, complete_interaction, cancel_interaction,
     create_campaign, list_campaigns, get_campaign
@@ -50,6 +50,26 @@ fn create_interaction() {}
         (status = 409, description = "The template is inactive, or the Idempotency-Key was used for another request"),
     ))]
 fn start_workflow() {}
+
+/// Reassigns, reschedules or cancels up to 100 interactions, each as its single route would;
+/// every item's result is in the answer, in the request's order (partial success is a 200).
+#[utoipa::path(post, path = "/v1/interactions/bulk", tag = "interactions", request_body = BulkRequest,
+    responses(
+        (status = 200, description = "One result per id: `ok` (with the interaction), `not_found` (unknown or another organisation's), `conflict` (`current_status`), `invalid` (`field`) or `failed` (retry it)", body = BulkResult),
+        (status = 422, description = "No ids, more than 100, an id named twice (`ids[i]`), or a field missing or not of the operation"),
+    ))]
+fn bulk_interactions() {}
+
+/// Created, completed and overdue interactions and the time to complete (median, p90) per type,
+/// assignee or template over a range of UTC days (supervisors and admins), from counters kept
+/// as interactions move.
+#[utoipa::path(get, path = "/v1/interactions/stats", tag = "interactions", params(StatsQuery),
+    responses(
+        (status = 200, description = "The groups with anything counted in the range", body = InteractionStats),
+        (status = 403, description = "Supervisors and admins only"),
+        (status = 422, description = "`from` after `to`, or more than 366 days (`from` is named)"),
+    ))]
+fn interaction_stats() {}
 
 /// The customer's next open interaction.
 #[utoipa::path(get, path = "/v1/interactions/customers/{customerId}/next", tag = "interactions", params(("customerId" = String, Path)),

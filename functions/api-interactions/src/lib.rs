@@ -6,6 +6,9 @@
 //! - `POST /v1/interactions/{id}/complete` `{ outcome, outcome_details? }` (queues the next step)
 //! - `POST /v1/interactions/{id}/cancel`
 //! - `POST /v1/interactions/workflow/start` `{ customer_id, template_id, start_date? }`
+//! - `POST /v1/interactions/bulk` `{ op: reassign|reschedule|cancel, ids, assignee_id | scheduled_at, due_at }`
+//!   (per-item results, in the request's order)
+//! - `GET  /v1/interactions/stats?from=&to=&group_by=type|assignee|template` (supervisors, admins)
 //! - `GET  /v1/interactions/customers/{customerId}/next`, `/pending`, `/overdue`
 //! - `GET  /v1/interactions/templates`, `POST /v1/interactions/templates` (admin)
 //! - `GET  /v1/interactions/templates/{id}`, `PUT /v1/interactions/templates/{id}` (admin)
@@ -18,15 +21,16 @@
 
 pub mod api;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
 use max_core::app::campaigns;
-use max_core::app::interactions::{self as use_cases, Actor, StartWorkflow};
+use max_core::app::interactions::{self as use_cases, Actor, BulkRequest, StartWorkflow};
 use max_core::domain::campaign::NewCampaign;
 use max_core::config::Deps;
 use max_core::domain::interaction::{Completion, InteractionChange, InteractionStatus, InteractionType, NewInteraction, Priority};
+use max_core::domain::interaction_stats::StatsGroupBy;
 use max_core::domain::workflow::{InteractionSettings, NewWorkflowTemplate};
 use max_core::error::Error as AppError;
 use max_core::http::{Caller, NoQuery, Order, PageBody, PageQuery, Role, caller, idempotency_key, json, json_body, ok, query_params, respond, segments};
@@ -46,6 +50,14 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
     // Fixed segments first: `templates`, `settings`, `workflow` and `customers` are not ids.
     match (req.method(), path.as_slice()) {
         (&Method::GET, ["v1", "interactions"]) => list(req, deps, &caller).await,
+        (&Method::GET, ["v1", "interactions", "stats"]) => {
+            // Figures of everyone's work, like the SLA compliance report: supervisors and admins.
+            caller.require(Role::Supervisor)?;
+            let q: StatsQuery = query_params(req)?;
+            let to = q.to.unwrap_or_else(|| now.date_naive());
+            let from = q.from.unwrap_or(to - chrono::Duration::days(STATS_DEFAULT_DAYS - 1));
+            Ok(ok(&use_cases::stats(&*deps.store, org, q.group_by.unwrap_or_default(), from, to).await?))
+        }
         (&Method::GET, ["v1", "campaigns"]) => {
             let page = query_params::<PageQuery>(req)?.page()?;
             let page = campaigns::list(&*deps.store, org, &page).await?;
@@ -80,6 +92,10 @@ async fn single(req: &Request, deps: &Deps, caller: &Caller, method: &Method, pa
             let body: StartWorkflow = json_body(req)?;
             let first = use_cases::start_workflow(&ports, &actor, &body, idempotency_key(req)?.as_ref(), now).await?;
             Ok(created_at(&format!("/v1/interactions/{}", first.id), &first))
+        }
+        (&Method::POST, ["v1", "interactions", "bulk"]) => {
+            let body: BulkRequest = json_body(req)?;
+            Ok(ok(&use_cases::bulk(&ports, org, &body, now).await?))
         }
         (&Method::GET, ["v1", "interactions", "customers", customer, "next"]) => {
             let next = use_cases::next_for_customer(&ports, org, customer).await?.ok_or(AppError::NotFound("next interaction"))?;
@@ -138,6 +154,23 @@ fn with_location(mut response: Response<Body>, location: &str) -> Response<Body>
         response.headers_mut().insert(header::LOCATION, v);
     }
     response
+}
+
+/// The days `GET /v1/interactions/stats` reads when `from` is absent (ending at `to`).
+const STATS_DEFAULT_DAYS: i64 = 30;
+
+/// `GET /v1/interactions/stats`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// The first UTC day; 29 days before `to` when absent.
+    pub from: Option<NaiveDate>,
+    /// The last UTC day, at most 365 days after `from`; today when absent.
+    pub to: Option<NaiveDate>,
+    /// `type` (default), `assignee` or `template`.
+    #[param(inline)]
+    pub group_by: Option<StatsGroupBy>,
 }
 
 /// `GET /v1/interactions`.

@@ -12,6 +12,7 @@ async fn its_sample_events_answer_what_they_show() {
     assert_eq!(
         answered,
         statuses(&[
+            ("bulk-cancel-unknown-interactions.json", 200),
             ("complete-unknown-interaction.json", 404),
             ("create-campaign-repeated-customer.json", 422),
             ("create-interaction-unknown-customer.json", 422),
@@ -20,6 +21,8 @@ async fn its_sample_events_answer_what_they_show() {
             ("get-unknown-interaction.json", 404),
             ("list-overdue-interactions.json", 200),
             ("list-templates.json", 200),
+            ("stats-by-assignee.json", 200),
+            ("stats-over-366-days.json", 422),
         ])
     );
     // Nothing completed: no next step owed.

@@ -10,6 +10,7 @@ use crate::domain::audit::{AuditActor, AuditEntity};
 use crate::domain::campaign;
 use crate::domain::ids::{IdempotencyKey, new_id};
 use crate::domain::interaction::{Completion, Interaction, InteractionChange, InteractionStatus, NewInteraction};
+use crate::domain::interaction_stats::{GroupStats, StatsGroupBy, stats_range, summarize};
 use crate::domain::workflow::{
     InteractionSettings, NewWorkflowTemplate, WorkflowCatalog, WorkflowTemplate, first_interaction, next_interaction, seeded_templates,
 };
@@ -69,7 +70,9 @@ fn interaction_id(org_id: &str, key: Option<&IdempotencyKey>, now: DateTime<Utc>
 /// Stores a new interaction; a repeated key answers the interaction its first request created
 /// (422 when that request was another one).
 async fn create_once(ports: &InteractionPorts<'_>, interaction: &Interaction, key: Option<&IdempotencyKey>) -> Result<Interaction> {
-    let stored = ports.interactions.create_interaction(interaction, key.map(|k| k.key.as_str())).await?;
+    // A lost update here is a transaction that met another one on a statistics counter (nothing
+    // was written): go again.
+    let stored = retry_lost_updates("interaction", |_| ports.interactions.create_interaction(interaction, key.map(|k| k.key.as_str()))).await?;
     if let Some(key) = key
         && stored.id != interaction.id
     {
@@ -390,4 +393,206 @@ pub async fn open_for_customer(ports: &InteractionPorts<'_>, org_id: &str, custo
         futures::join!(require_customer(ports.customers, org_id, customer_id, None), ports.interactions.open_interactions(org_id, customer_id, overdue_at, page));
     customer?;
     items
+}
+
+// ------------------------------------------------------------------ bulk
+
+/// The most interactions one bulk request may name.
+pub const BULK_MAX: usize = 100;
+
+/// What a bulk request does to each interaction it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkOp {
+    /// `assignee_id` (`null`: nobody), as `PUT /v1/interactions/{id}` would.
+    Reassign,
+    /// `scheduled_at` and/or `due_at`, as `PUT /v1/interactions/{id}` would (moving
+    /// `scheduled_at` alone moves `due_at` with it).
+    Reschedule,
+    /// As `POST /v1/interactions/{id}/cancel` would.
+    Cancel,
+}
+
+/// The body of `POST /v1/interactions/bulk`: one operation over up to [`BULK_MAX`] interactions.
+/// Only the operation's own fields may be given.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    pub op: BulkOp,
+    /// 1 to 100 distinct interaction ids; the results come back in this order.
+    #[schema(schema_with = bulk_ids_schema)]
+    pub ids: Vec<String>,
+    /// `reassign`: who is to do them (`null`: nobody).
+    #[serde(default, deserialize_with = "crate::domain::interaction::present")]
+    #[schema(max_length = 128, pattern = "^[^#]*[^#\\s][^#]*$")]
+    pub assignee_id: Option<Option<String>>,
+    /// `reschedule`: the new start (at least one of `scheduled_at`, `due_at`).
+    #[serde(default)]
+    pub scheduled_at: Option<DateTime<Utc>>,
+    /// `reschedule`: the new deadline.
+    #[serde(default)]
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// `ids` in the contract: 1 to 100 distinct ids (the pattern of every id).
+fn bulk_ids_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
+    let id = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(128)).pattern(Some("^[^#]*[^#\\s][^#]*$"));
+    ArrayBuilder::new().items(id).min_items(Some(1)).max_items(Some(BULK_MAX)).unique_items(true).build().into()
+}
+
+/// What happened to one interaction of a bulk request.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum BulkItemResult {
+    /// Done: the interaction as it is now.
+    Ok { id: String, interaction: Box<Interaction> },
+    /// Unknown, or another organisation's.
+    NotFound { id: String },
+    /// Not possible in its state (`current_status`, e.g. cancelling a completed one), or changed
+    /// concurrently however often it was read again (no `current_status`: try again).
+    Conflict {
+        id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        current_status: Option<String>,
+        detail: String,
+    },
+    /// The operation does not fit this interaction (e.g. a `due_at` before its `scheduled_at`).
+    Invalid { id: String, field: String, detail: String },
+    /// A backend failed on this one; the others' results stand. Retry this id.
+    Failed { id: String, detail: String },
+}
+
+impl BulkItemResult {
+    fn of(id: &str, outcome: Result<Interaction>) -> Self {
+        let id = id.to_string();
+        match outcome {
+            Ok(interaction) => Self::Ok { id, interaction: Box::new(interaction) },
+            Err(Error::NotFound(_)) => Self::NotFound { id },
+            Err(Error::Conflict { detail, current }) => Self::Conflict { id, current_status: current, detail },
+            Err(e @ Error::LostUpdate(_)) => Self::Conflict { id, current_status: None, detail: e.to_string() },
+            Err(Error::Invalid { field, reason }) => Self::Invalid { id, field, detail: reason },
+            Err(e) => {
+                warn!(interaction_id = id, error = %e, "bulk item failed");
+                Self::Failed { id, detail: "the operation failed on this interaction; retry it".into() }
+            }
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Self::Ok { .. })
+    }
+}
+
+/// The answer of `POST /v1/interactions/bulk` (200 however many items failed: each says so).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BulkResult {
+    pub op: BulkOp,
+    /// One per id, in the request's order.
+    pub results: Vec<BulkItemResult>,
+    /// How many are `ok`.
+    pub succeeded: usize,
+    /// How many are not (`not_found`, `conflict`, `invalid`, `failed`).
+    pub failed: usize,
+}
+
+impl BulkRequest {
+    /// The whole request's rules (422 naming the field, nothing done): 1..=100 distinct ids, and
+    /// exactly the operation's own fields. A repeated id is refused rather than done once: it is
+    /// a client's mistake, and one result per position keeps the answer in the request's order.
+    fn change(&self) -> Result<Option<InteractionChange>> {
+        if self.ids.is_empty() || self.ids.len() > BULK_MAX {
+            return Err(Error::invalid("ids", format!("must name 1 to {BULK_MAX} interactions")));
+        }
+        for (i, id) in self.ids.iter().enumerate() {
+            crate::domain::ids::check_id(&format!("ids[{i}]"), id)?;
+            if self.ids[..i].contains(id) {
+                return Err(Error::invalid(format!("ids[{i}]"), "is named twice"));
+            }
+        }
+        let not_for = |field: &str, given: bool| if given { Err(Error::invalid(field, format!("is not a field of {}", self.op.as_str()))) } else { Ok(()) };
+        match self.op {
+            BulkOp::Reassign => {
+                not_for("scheduled_at", self.scheduled_at.is_some())?;
+                not_for("due_at", self.due_at.is_some())?;
+                let Some(assignee) = &self.assignee_id else { return Err(Error::invalid("assignee_id", "is required to reassign (null: nobody)")) };
+                if let Some(assignee) = assignee {
+                    crate::domain::ids::check_id("assignee_id", assignee)?;
+                }
+                Ok(Some(InteractionChange { assignee_id: Some(assignee.clone()), ..Default::default() }))
+            }
+            BulkOp::Reschedule => {
+                not_for("assignee_id", self.assignee_id.is_some())?;
+                match (self.scheduled_at, self.due_at) {
+                    (None, None) => return Err(Error::invalid("scheduled_at", "scheduled_at or due_at is required to reschedule")),
+                    (Some(s), Some(d)) if d < s => return Err(Error::invalid("due_at", "must not be before scheduled_at")),
+                    _ => {}
+                }
+                Ok(Some(InteractionChange { scheduled_at: self.scheduled_at, due_at: self.due_at, ..Default::default() }))
+            }
+            BulkOp::Cancel => {
+                not_for("assignee_id", self.assignee_id.is_some())?;
+                not_for("scheduled_at", self.scheduled_at.is_some())?;
+                not_for("due_at", self.due_at.is_some())?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl BulkOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reassign => "reassign",
+            Self::Reschedule => "reschedule",
+            Self::Cancel => "cancel",
+        }
+    }
+}
+
+/// One item of a bulk request: the single use case (`change`: an edit; none: a cancel).
+async fn bulk_item(ports: &InteractionPorts<'_>, org_id: &str, id: &str, change: Option<&InteractionChange>, now: DateTime<Utc>) -> BulkItemResult {
+    let outcome = match change {
+        Some(change) => update(ports, org_id, id, change, now).await,
+        None => cancel(ports.interactions, org_id, id, now).await,
+    };
+    BulkItemResult::of(id, outcome)
+}
+
+/// How many items of a bulk request are worked on at once (each is a read and a write or two).
+const BULK_IN_FLIGHT: usize = 8;
+
+/// Reassigns, reschedules or cancels up to 100 interactions, each through the single-item use
+/// case ([`update`], [`cancel`]) so reminders are planned again and the deadline index moves as
+/// for one. Items are independent: one failing does not undo or stop the others, and each
+/// result says what happened to its interaction.
+pub async fn bulk(ports: &InteractionPorts<'_>, org_id: &str, request: &BulkRequest, now: DateTime<Utc>) -> Result<BulkResult> {
+    let change = request.change()?;
+    let mut results = Vec::with_capacity(request.ids.len());
+    for ids in request.ids.chunks(BULK_IN_FLIGHT) {
+        results.extend(futures::future::join_all(ids.iter().map(|id| bulk_item(ports, org_id, id, change.as_ref(), now))).await);
+    }
+    let succeeded = results.iter().filter(|r| r.is_ok()).count();
+    info!(org_id, op = request.op.as_str(), succeeded, failed = results.len() - succeeded, "bulk done");
+    Ok(BulkResult { op: request.op, failed: results.len() - succeeded, succeeded, results })
+}
+
+// ------------------------------------------------------------------ statistics
+
+/// `GET /v1/interactions/stats`: the days `from..=to` (UTC), one group kind.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct InteractionStats {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub group_by: StatsGroupBy,
+    /// The groups with anything counted in the range, by group (`null` first).
+    pub groups: Vec<GroupStats>,
+}
+
+/// Created, completed and overdue interactions and the time to complete per group, from the
+/// counters the writes keep (`domain::interaction_stats`): one read, whatever the volume.
+pub async fn stats(store: &dyn InteractionStore, org_id: &str, group_by: StatsGroupBy, from: NaiveDate, to: NaiveDate) -> Result<InteractionStats> {
+    stats_range(from, to)?;
+    let days = store.interaction_stats(org_id, group_by, from, to).await?;
+    Ok(InteractionStats { from, to, group_by, groups: summarize(&days) })
 }

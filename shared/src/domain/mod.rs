@@ -20,6 +20,7 @@ pub mod histogram;
 pub mod event;
 pub mod ids;
 pub mod interaction;
+pub mod interaction_stats;
 pub mod media;
 pub mod message;
 pub mod outbound;

@@ -189,6 +189,245 @@ async fn the_starter_templates_are_seeded_once_and_settings_are_validated() {
     assert_eq!(settings(w.store(), ORG).await.unwrap().time_zone, "UTC");
 }
 
+// ------------------------------------------------------------------ bulk
+
+mod bulk {
+    use super::*;
+    use crate::app::interactions::{BulkItemResult, BulkOp, BulkRequest, bulk};
+
+    fn request(op: BulkOp, ids: &[&str]) -> BulkRequest {
+        BulkRequest { op, ids: ids.iter().map(|i| i.to_string()).collect(), assignee_id: None, scheduled_at: None, due_at: None }
+    }
+
+    fn invalid_field(out: Result<impl std::fmt::Debug, Error>) -> String {
+        match out {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("expected a 422, got {other:?}"),
+        }
+    }
+
+    /// Three calls of one customer: open, completed, open.
+    async fn given_calls(w: &World) -> [Interaction; 3] {
+        let a = given_call(w).await;
+        let b = create(&ports(w), &USER, call(&a.customer_id), None, t(1)).await.unwrap();
+        let c = create(&ports(w), &USER, call(&a.customer_id), None, t(1)).await.unwrap();
+        complete(&ports(w), ORG, &b.id, &done(), t(2)).await.unwrap();
+        next_step_jobs(w);
+        [a, b, c]
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancel_reports_each_item_in_order_and_does_the_open_ones() {
+        let w = World::new().with_channel(None).await;
+        let [a, b, c] = given_calls(&w).await;
+        let out = bulk(&ports(&w), ORG, &request(BulkOp::Cancel, &[&c.id, "01JUNKNOWN0000000000000000", &b.id, &a.id]), t(5)).await.unwrap();
+        let [first, unknown, completed, last] = out.results.as_slice() else { panic!("{out:?}") };
+        for (result, id) in [(first, &c.id), (last, &a.id)] {
+            let BulkItemResult::Ok { id: got, interaction } = result else { panic!("{result:?}") };
+            assert_eq!((got, interaction.status, interaction.cancelled_at), (id, InteractionStatus::Cancelled, Some(t(5))));
+            assert_eq!(get(w.store(), ORG, id).await.unwrap().status, InteractionStatus::Cancelled);
+        }
+        assert_eq!(unknown, &BulkItemResult::NotFound { id: "01JUNKNOWN0000000000000000".into() });
+        let BulkItemResult::Conflict { id, current_status, .. } = completed else { panic!("{completed:?}") };
+        assert_eq!((id, current_status.as_deref()), (&b.id, Some("completed")));
+        assert_eq!(get(w.store(), ORG, &b.id).await.unwrap().status, InteractionStatus::Completed, "left as it was");
+        assert_eq!((out.succeeded, out.failed), (2, 2));
+        assert!(next_step_jobs(&w).is_empty(), "a cancel owes no next step");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn another_organisations_interactions_are_not_found_and_left_alone() {
+        let w = World::new().with_channel(None).await;
+        let [a, _, c] = given_calls(&w).await;
+        let out = bulk(&ports(&w), OTHER_ORG, &request(BulkOp::Cancel, &[&a.id, &c.id]), t(5)).await.unwrap();
+        assert_eq!(out.results, [BulkItemResult::NotFound { id: a.id.clone() }, BulkItemResult::NotFound { id: c.id.clone() }]);
+        assert_eq!((out.succeeded, out.failed), (0, 2));
+        assert_eq!(get(w.store(), ORG, &a.id).await.unwrap(), a);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reschedule_moves_each_as_its_put_would_and_plans_the_reminders_again() {
+        let w = World::new().with_channel(None).await;
+        let [a, b, c] = given_calls(&w).await;
+        // a and c: scheduled t(60), due t(120). Moved to t(300): due moves with it (same window).
+        let mut moving = request(BulkOp::Reschedule, &[&a.id, &b.id, &c.id]);
+        moving.scheduled_at = Some(t(300));
+        let out = bulk(&ports(&w), ORG, &moving, t(5)).await.unwrap();
+        for id in [&a.id, &c.id] {
+            let stored = get(w.store(), ORG, id).await.unwrap();
+            assert_eq!((stored.scheduled_at, stored.due_at), (t(300), t(360)));
+            assert_eq!(stored.remind_at, Some(t(285)), "the default 15 minutes before the new time");
+            assert_eq!(stored.alert_check_at(), Some(t(285)), "the deadline index moves with it");
+        }
+        assert!(matches!(&out.results[1], BulkItemResult::Conflict { current_status: Some(s), .. } if s == "completed"), "{out:?}");
+        // A deadline alone before one interaction's start is that item's 422, not the request's.
+        let d = create(&ports(&w), &USER, NewInteraction { scheduled_at: Some(t(500)), due_at: Some(t(600)), ..call(&a.customer_id) }, None, t(6)).await.unwrap();
+        let mut deadline = request(BulkOp::Reschedule, &[&a.id, &d.id]);
+        deadline.due_at = Some(t(400));
+        let out = bulk(&ports(&w), ORG, &deadline, t(7)).await.unwrap();
+        assert!(out.results[0].is_ok(), "{out:?}");
+        assert!(matches!(&out.results[1], BulkItemResult::Invalid { id, field, .. } if id == &d.id && field == "due_at"), "{out:?}");
+        assert_eq!(get(w.store(), ORG, &d.id).await.unwrap().due_at, t(600));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reassign_names_the_new_assignee_or_nobody() {
+        let w = World::new().with_channel(None).await;
+        let [a, _, c] = given_calls(&w).await;
+        let mut to_bea = request(BulkOp::Reassign, &[&a.id, &c.id]);
+        to_bea.assignee_id = Some(Some("agent-bea".into()));
+        assert_eq!(bulk(&ports(&w), ORG, &to_bea, t(5)).await.unwrap().succeeded, 2);
+        assert_eq!(get(w.store(), ORG, &c.id).await.unwrap().assignee_id.as_deref(), Some("agent-bea"));
+        let mut to_nobody = request(BulkOp::Reassign, &[&a.id]);
+        to_nobody.assignee_id = Some(None);
+        assert_eq!(bulk(&ports(&w), ORG, &to_nobody, t(6)).await.unwrap().succeeded, 1);
+        assert_eq!(get(w.store(), ORG, &a.id).await.unwrap().assignee_id, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backend_failure_is_that_items_result() {
+        let w = World::new().with_channel(None).await;
+        let [a, ..] = given_calls(&w).await;
+        w.store().fail_next("save_interaction", Error::backend("dynamodb", "unavailable"));
+        let out = bulk(&ports(&w), ORG, &request(BulkOp::Cancel, &[&a.id]), t(5)).await.unwrap();
+        assert!(matches!(&out.results[..], [BulkItemResult::Failed { id, .. }] if id == &a.id), "{out:?}");
+        assert_eq!(out.failed, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_request_is_refused_whole_when_its_ids_or_fields_do_not_fit_the_operation() {
+        let w = World::new().with_channel(None).await;
+        let [a, _, c] = given_calls(&w).await;
+        let many: Vec<String> = (0..101).map(|i| format!("01JUNKNOWN{i:016}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(invalid_field(bulk(&ports(&w), ORG, &request(BulkOp::Cancel, &many), t(5)).await), "ids");
+        assert_eq!(invalid_field(bulk(&ports(&w), ORG, &request(BulkOp::Cancel, &[]), t(5)).await), "ids");
+        assert_eq!(invalid_field(bulk(&ports(&w), ORG, &request(BulkOp::Cancel, &[&a.id, &c.id, &a.id]), t(5)).await), "ids[2]");
+        assert_eq!(invalid_field(bulk(&ports(&w), ORG, &request(BulkOp::Cancel, &[&a.id, "x#y"]), t(5)).await), "ids[1]");
+        assert_eq!(invalid_field(bulk(&ports(&w), ORG, &request(BulkOp::Reassign, &[&a.id]), t(5)).await), "assignee_id");
+        assert_eq!(invalid_field(bulk(&ports(&w), ORG, &request(BulkOp::Reschedule, &[&a.id]), t(5)).await), "scheduled_at");
+        let mut backwards = request(BulkOp::Reschedule, &[&a.id]);
+        (backwards.scheduled_at, backwards.due_at) = (Some(t(300)), Some(t(200)));
+        assert_eq!(invalid_field(bulk(&ports(&w), ORG, &backwards, t(5)).await), "due_at");
+        let mut cancel_with_time = request(BulkOp::Cancel, &[&a.id]);
+        cancel_with_time.scheduled_at = Some(t(300));
+        assert_eq!(invalid_field(bulk(&ports(&w), ORG, &cancel_with_time, t(5)).await), "scheduled_at");
+        // 100 is allowed: each unknown one is reported.
+        let out = bulk(&ports(&w), ORG, &request(BulkOp::Cancel, &many[..100]), t(5)).await.unwrap();
+        assert_eq!((out.results.len(), out.failed), (100, 100));
+        // Nothing of the refused requests was done.
+        assert_eq!(get(w.store(), ORG, &a.id).await.unwrap(), a);
+    }
+}
+
+// ------------------------------------------------------------------ statistics
+
+mod stats {
+    use super::*;
+    use crate::app::interaction_alerts::run_scheduler;
+    use crate::app::interactions::stats;
+    use crate::domain::interaction_stats::{GroupStats, StatsGroupBy};
+
+    fn day(n: u32) -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(2025, 6, n).unwrap()
+    }
+
+    /// `(group, created, completed, overdue)` of each group.
+    async fn counts(w: &World, org: &str, by: StatsGroupBy, from: u32, to: u32) -> Vec<(Option<String>, u64, u64, u64)> {
+        let report = stats(w.store(), org, by, day(from), day(to)).await.unwrap();
+        assert_eq!((report.from, report.to, report.group_by), (day(from), day(to), by));
+        report.groups.iter().map(|g| (g.group.clone(), g.created, g.completed, g.overdue)).collect()
+    }
+
+    fn g(name: &str) -> Option<String> {
+        Some(name.into())
+    }
+
+    async fn group(w: &World, by: StatsGroupBy, from: u32, to: u32, name: &str) -> GroupStats {
+        let report = stats(w.store(), ORG, by, day(from), day(to)).await.unwrap();
+        report.groups.into_iter().find(|x| x.group.as_deref() == Some(name)).unwrap_or_else(|| panic!("no group {name}"))
+    }
+
+    /// GIVEN on 9 June (t(0) is 09:00 UTC): a call (agent-1), a call assigned to agent-2 and an
+    /// email (agent-1), each scheduled at t(60) and due at t(120), created at t(1); the first
+    /// call completed 30 minutes after it was created, the second the next day; the scheduler
+    /// fired at the reminders and after the deadline.
+    async fn given_a_day_of_work(w: &World) -> [Interaction; 3] {
+        let customer = w.given_conversation().await.conversation.customer_id;
+        let key = request_key("req-a", "a call");
+        let a = create(&ports(w), &USER, call(&customer), Some(&key), t(1)).await.unwrap();
+        // The same request again (a client's retry) is not a second creation.
+        create(&ports(w), &USER, call(&customer), Some(&key), t(1)).await.unwrap();
+        let b = create(&ports(w), &USER, NewInteraction { assignee_id: Some("agent-2".into()), ..call(&customer) }, None, t(1)).await.unwrap();
+        let email = NewInteraction { kind: InteractionType::new("email").unwrap(), ..call(&customer) };
+        let c = create(&ports(w), &USER, email, None, t(1)).await.unwrap();
+        complete(&ports(w), ORG, &a.id, &done(), t(31)).await.unwrap();
+        for at in [t(45), t(121), t(121)] {
+            run_scheduler(w.store(), at).await.unwrap();
+        }
+        complete(&ports(w), ORG, &b.id, &done(), t(24 * 60 + 1)).await.unwrap();
+        [a, b, c]
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn creations_completions_and_overdue_alerts_are_counted_per_group_and_day() {
+        let w = World::new().with_channel(None).await;
+        given_a_day_of_work(&w).await;
+        // The first day: three created, one completed, the two still open then overdue (once,
+        // though the scheduler fired twice after the deadline).
+        assert_eq!(counts(&w, ORG, StatsGroupBy::Type, 9, 9).await, [(g("email"), 1, 0, 1), (g("phone_call"), 2, 1, 1)]);
+        assert_eq!(counts(&w, ORG, StatsGroupBy::Assignee, 9, 9).await, [(g("agent-1"), 2, 1, 1), (g("agent-2"), 1, 0, 1)]);
+        assert_eq!(counts(&w, ORG, StatsGroupBy::Template, 9, 9).await, [(None, 3, 1, 2)]);
+        // The second day holds the late completion alone; both days add up.
+        assert_eq!(counts(&w, ORG, StatsGroupBy::Type, 10, 10).await, [(g("phone_call"), 0, 1, 0)]);
+        assert_eq!(counts(&w, ORG, StatsGroupBy::Type, 9, 10).await, [(g("email"), 1, 0, 1), (g("phone_call"), 2, 2, 1)]);
+        assert!(counts(&w, ORG, StatsGroupBy::Type, 11, 30).await.is_empty());
+        assert!(counts(&w, OTHER_ORG, StatsGroupBy::Type, 1, 30).await.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_time_to_complete_is_read_from_the_histogram() {
+        let w = World::new().with_channel(None).await;
+        given_a_day_of_work(&w).await;
+        let within = |got: Option<u64>, exact: f64| {
+            let got = got.expect("a time") as f64;
+            assert!((got - exact).abs() <= exact * crate::domain::histogram::RELATIVE_ERROR, "{got} for {exact}");
+        };
+        let first_day = group(&w, StatsGroupBy::Type, 9, 9, "phone_call").await;
+        within(first_day.median_seconds_to_complete, 1800.0);
+        // 30 minutes and a day: the median is the smaller (nearest rank), the p90 the larger.
+        let both = group(&w, StatsGroupBy::Type, 9, 10, "phone_call").await;
+        within(both.median_seconds_to_complete, 1800.0);
+        within(both.p90_seconds_to_complete, 1440.0 * 60.0);
+        assert_eq!(group(&w, StatsGroupBy::Type, 9, 10, "email").await.median_seconds_to_complete, None, "nothing completed");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_next_step_counts_as_created_and_its_link_counts_nothing() {
+        let w = World::new().with_channel(None).await;
+        let [a, ..] = given_a_day_of_work(&w).await;
+        let jobs: Vec<_> = next_step_jobs(&w).into_iter().filter(|j| j.interaction_id == a.id).collect();
+        for _ in 0..2 {
+            create_next_step(w.store(), w.store(), &jobs[0], t(32)).await.unwrap();
+        }
+        // The follow-up (outside any template, the assignee kept): created once.
+        assert_eq!(counts(&w, ORG, StatsGroupBy::Type, 9, 9).await, [(g("email"), 1, 0, 1), (g("follow_up"), 1, 0, 0), (g("phone_call"), 2, 1, 1)]);
+        assert_eq!(counts(&w, ORG, StatsGroupBy::Assignee, 9, 9).await[0], (g("agent-1"), 3, 1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_range_is_at_most_366_days_and_not_backwards() {
+        let w = World::new();
+        for (from, to) in [(day(10), day(9)), (day(9) - chrono::Duration::days(366), day(9))] {
+            match stats(w.store(), ORG, StatsGroupBy::Type, from, to).await {
+                Err(Error::Invalid { field, .. }) => assert_eq!(field, "from"),
+                other => panic!("{from}..{to}: {other:?}"),
+            }
+        }
+        assert!(stats(w.store(), ORG, StatsGroupBy::Type, day(9) - chrono::Duration::days(365), day(9)).await.is_ok());
+    }
+}
+
 // ------------------------------------------------------------------ closing a conversation with an outcome
 
 mod close_with_outcome {

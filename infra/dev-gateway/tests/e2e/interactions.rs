@@ -482,6 +482,9 @@ async fn the_sample_events_answer_what_they_show() {
         ("create-interaction-unknown-customer.json", 422, Some("customer_id")),
         ("list-templates.json", 200, None),
         ("create-template-with-loop.json", 422, Some("steps[1].next_step")),
+        ("bulk-cancel-unknown-interactions.json", 200, None),
+        ("stats-by-assignee.json", 200, None),
+        ("stats-over-366-days.json", 422, Some("from")),
     ] {
         let text = std::fs::read_to_string(root.join("api-interactions").join(file)).unwrap();
         let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -669,3 +672,90 @@ async fn a_campaign_of_500_customers_starts_each_once_and_counts_its_completions
     t.drained().await;
 }
 
+/// Issue 16: a bulk cancel over one open interaction, an unknown one, another organisation's and
+/// a completed one answers 200 with each result in the request's order, and does only the first.
+#[tokio::test]
+async fn a_bulk_cancel_reports_ok_not_found_and_conflict_per_item() {
+    let t = TestStack::with(TestOptions { no_pollers: true, ..Default::default() }).await;
+    let c = customer(&t, &t.org.seed.id).await;
+    let open = create(&t, &t.org.agent, json!({ "customer_id": c, "type": "phone_call", "title": "Open" })).await;
+    let done = create(&t, &t.org.agent, json!({ "customer_id": c, "type": "phone_call", "title": "Done" })).await;
+    let (open, done) = (open["id"].as_str().unwrap(), done["id"].as_str().unwrap());
+    complete(&t, done).await;
+    let theirs_customer = customer(&t, &t.other.seed.id).await;
+    let (s, theirs) = t.post("/v1/interactions", &t.other.agent, json!({ "customer_id": theirs_customer, "type": "sms", "title": "Theirs" })).await;
+    assert_eq!(s, StatusCode::CREATED, "{theirs}");
+    let theirs = theirs["id"].as_str().unwrap();
+
+    let ids = json!([open, "01JUNKNOWN0000000000000000", theirs, done]);
+    let (s, out) = t.post("/v1/interactions/bulk", &t.org.agent, json!({ "op": "cancel", "ids": ids })).await;
+    assert_eq!(s, StatusCode::OK, "{out}");
+    let results: Vec<(&str, &str)> = out["results"].as_array().unwrap().iter().map(|r| (r["id"].as_str().unwrap(), r["result"].as_str().unwrap())).collect();
+    assert_eq!(results, [(open, "ok"), ("01JUNKNOWN0000000000000000", "not_found"), (theirs, "not_found"), (done, "conflict")]);
+    assert_eq!(out["results"][0]["interaction"]["status"], "cancelled");
+    assert_eq!(out["results"][3]["current_status"], "completed");
+    assert_eq!((out["succeeded"].as_u64(), out["failed"].as_u64()), (Some(1), Some(3)));
+    assert_eq!(t.get(&format!("/v1/interactions/{open}"), &t.org.agent).await.1["status"], "cancelled");
+    assert_eq!(t.get(&format!("/v1/interactions/{theirs}"), &t.other.agent).await.1["status"], "pending", "another organisation's is left alone");
+
+    // A reschedule moves the reminder as its PUT would; the whole request is refused (422 naming
+    // the field) when it names an id twice or more than 100.
+    let later = create(&t, &t.org.agent, json!({ "customer_id": c, "type": "phone_call", "title": "Later" })).await;
+    let later = later["id"].as_str().unwrap();
+    let at = Utc::now() + days(2);
+    let (s, out) = t.post("/v1/interactions/bulk", &t.org.agent, json!({ "op": "reschedule", "ids": [later], "scheduled_at": at })).await;
+    assert_eq!((s, out["results"][0]["result"].as_str()), (StatusCode::OK, Some("ok")), "{out}");
+    let (_, stored) = t.get(&format!("/v1/interactions/{later}"), &t.org.agent).await;
+    assert_eq!((time(&stored["scheduled_at"]), time(&stored["remind_at"])), (at, at - chrono::Duration::minutes(15)), "{stored}");
+    let many: Vec<String> = (0..101).map(|i| format!("id-{i}")).collect();
+    for (body, field) in [
+        (json!({ "op": "cancel", "ids": [later, open, later] }), "ids[2]"),
+        (json!({ "op": "cancel", "ids": many }), "ids"),
+        (json!({ "op": "reassign", "ids": [later] }), "assignee_id"),
+    ] {
+        let (s, problem) = t.post("/v1/interactions/bulk", &t.org.agent, body).await;
+        assert_eq!((s, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some(field)), "{problem}");
+    }
+}
+
+/// Issue 16: the statistics after creating, completing and missing the deadline of a few
+/// interactions, read from the counters the writes keep on the dev stack (moto).
+#[tokio::test]
+async fn the_stats_count_created_completed_and_overdue_per_type_and_assignee() {
+    let t = TestStack::with(TestOptions { no_pollers: true, ..Default::default() }).await;
+    let c = customer(&t, &t.org.seed.id).await;
+    let now = Utc::now();
+    let (scheduled, due) = (now + chrono::Duration::minutes(30), now + chrono::Duration::minutes(40));
+    let mut ids = Vec::new();
+    for (kind, assignee) in [("phone_call", "ana"), ("phone_call", "bea"), ("email", "ana")] {
+        let i = create(&t, &t.org.agent, json!({ "customer_id": c, "type": kind, "title": "Work", "assignee_id": assignee, "scheduled_at": scheduled, "due_at": due })).await;
+        ids.push(i["id"].as_str().unwrap().to_string());
+    }
+    complete(&t, &ids[0]).await;
+    // The reminders, then past the deadline (twice): the two still open are overdue once each.
+    scheduler_at(&t, scheduled - chrono::Duration::minutes(15) + chrono::Duration::seconds(1)).await;
+    scheduler_at(&t, due + chrono::Duration::seconds(30)).await;
+    scheduler_at(&t, due + chrono::Duration::seconds(30)).await;
+
+    let day = due.date_naive();
+    let read = |by: &'static str| {
+        let t = &t;
+        async move {
+            let (s, report) = t.get(&format!("/v1/interactions/stats?from={}&to={day}&group_by={by}", now.date_naive()), &t.org.supervisor).await;
+            assert_eq!(s, StatusCode::OK, "{report}");
+            report["groups"].as_array().unwrap().iter().map(|g| (g["group"].as_str().unwrap_or("-").to_string(), g["created"].as_u64().unwrap(), g["completed"].as_u64().unwrap(), g["overdue"].as_u64().unwrap())).collect::<Vec<_>>()
+        }
+    };
+    let s = |x: &str| x.to_string();
+    assert_eq!(read("type").await, [(s("email"), 1, 0, 1), (s("phone_call"), 2, 1, 1)]);
+    assert_eq!(read("assignee").await, [(s("ana"), 2, 1, 1), (s("bea"), 1, 0, 1)]);
+    let (_, report) = t.get("/v1/interactions/stats?group_by=type", &t.org.admin).await;
+    let calls = report["groups"].as_array().unwrap().iter().find(|g| g["group"] == "phone_call").cloned().unwrap();
+    assert!(calls["median_seconds_to_complete"].as_u64().is_some_and(|m| m < 60), "completed within seconds: {calls}");
+    // Agents do not read everyone's figures; a range over 366 days is refused naming `from`.
+    assert_eq!(t.get("/v1/interactions/stats", &t.org.agent).await.0, StatusCode::FORBIDDEN);
+    let (st, problem) = t.get("/v1/interactions/stats?from=2025-01-01&to=2026-12-31", &t.org.admin).await;
+    assert_eq!((st, problem["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("from")), "{problem}");
+    // Another organisation's figures are its own: empty.
+    assert_eq!(t.get("/v1/interactions/stats", &t.other.admin).await.1["groups"], json!([]));
+}

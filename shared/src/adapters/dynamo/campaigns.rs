@@ -71,6 +71,9 @@ impl CampaignStore for DynamoStore {
         let targeted = if counts_targets { started + skipped } else { 0 };
         let values: Item = HashMap::from([(":s".to_string(), n(started)), (":k".to_string(), n(skipped)), (":t".to_string(), n(targeted))]);
         items.push(self.update_op(keys::campaign(org_id, campaign_id), "ADD started :s, skipped :k, targeted :t", Some("attribute_exists(pk)"), values, None)?);
+        // The interactions' statistics, after every item whose cancellation reason is read below.
+        let created = starts.iter().filter_map(|s| s.interaction.as_ref()).flat_map(|i| crate::domain::interaction_stats::counts(i, crate::domain::interaction_stats::Counted::Created));
+        items.extend(self.stats_count_ops(created.collect())?);
         match self.transact(items).await? {
             Ok(()) => Ok(Vec::new()),
             Err(codes) => {

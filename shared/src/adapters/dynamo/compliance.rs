@@ -80,18 +80,15 @@ impl DynamoStore {
                 set.push_str(", #team = :team");
             }
             let mut add = vec!["met :met".to_string(), "missed :missed".to_string()];
-            for (bucket, count) in counted.response_times.counts() {
-                add.push(format!("h{bucket} :h{bucket}"));
-                values.insert(format!(":h{bucket}"), n(count));
-            }
+            histogram_adds(&counted.response_times, &mut add, &mut values);
             let key = (keys::stats(&c.org_id, team), format!("{}#{}", keys::day(day), metric.as_str()));
             ops.push(self.update_op(key, &format!("{set} ADD {}", add.join(", ")), None, values, Some(names))?);
         }
         Ok(ops)
     }
 
-    /// Every item of one partition whose sort key lies in `from..=to`'s days.
-    async fn query_days(&self, pk: String, from: NaiveDate, to: NaiveDate, forward: bool, limit: Option<i32>) -> Result<Vec<Item>> {
+    /// Every item of one partition whose sort key lies in `from..=to`'s days (`{day}#…` keys).
+    pub(super) async fn query_days(&self, pk: String, from: NaiveDate, to: NaiveDate, forward: bool, limit: Option<i32>) -> Result<Vec<Item>> {
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -102,7 +99,7 @@ impl DynamoStore {
                 .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
                 .expression_attribute_values(":pk", s(&pk))
                 .expression_attribute_values(":from", s(keys::day(from)))
-                .expression_attribute_values(":to", s(format!("{}#~", keys::day(to))))
+                .expression_attribute_values(":to", s(format!("{}#{}", keys::day(to), char::MAX)))
                 .scan_index_forward(forward)
                 .set_limit(limit.map(|l| l - items.len() as i32))
                 .set_exclusive_start_key(start.take())
@@ -118,20 +115,33 @@ impl DynamoStore {
     }
 }
 
+/// The histogram a counters item keeps as one counter per bucket, `h{bucket}` (`ADD`ed).
+pub(super) fn histogram_of(item: &Item) -> Histogram {
+    let number = |v: &aws_sdk_dynamodb::types::AttributeValue| v.as_n().ok().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    Histogram::from_counts(item.iter().filter_map(|(name, v)| name.strip_prefix('h').and_then(|b| b.parse::<u16>().ok()).map(|b| (b, number(v)))))
+}
+
+/// The `ADD` clauses (`h{bucket} :h{bucket}`) and values of a histogram's counts.
+pub(super) fn histogram_adds(histogram: &Histogram, add: &mut Vec<String>, values: &mut Item) {
+    for (bucket, count) in histogram.counts() {
+        add.push(format!("h{bucket} :h{bucket}"));
+        values.insert(format!(":h{bucket}"), n(count));
+    }
+}
+
 /// A counters item read back.
 fn compliance_day(item: &Item) -> Result<ComplianceDay> {
     let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
     let number = |v: &aws_sdk_dynamodb::types::AttributeValue| v.as_n().ok().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
     let day = text("day").and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()).ok_or_else(|| Error::backend("dynamodb", "a compliance counter without its day"))?;
     let metric = text("metric").as_deref().and_then(metric_of).ok_or_else(|| Error::backend("dynamodb", "a compliance counter without its metric"))?;
-    let buckets = item.iter().filter_map(|(name, v)| name.strip_prefix('h').and_then(|b| b.parse::<u16>().ok()).map(|b| (b, number(v))));
     Ok(ComplianceDay {
         team_id: text("team_id"),
         day,
         metric,
         met: item.get("met").map_or(0, number),
         missed: item.get("missed").map_or(0, number),
-        response_times: Histogram::from_counts(buckets),
+        response_times: histogram_of(item),
     })
 }
 

@@ -14,6 +14,10 @@
 //!   scheduler. Derived from the item like the others, so a reschedule, a completion or a
 //!   cancel moves or removes the entry in the same write.
 //! - `INTDUE#CURSOR` / `CURSOR`: the first minute the interaction scheduler has not finished with.
+//! - table `ORG#o#INTSTATS#{type|assignee|template}` / `{day}#{group}`: the statistics counters
+//!   (`created`, `completed`, `overdue`, the time to complete as `h{bucket}`), `ADD`ed in the
+//!   transaction of the write that counts (`domain::interaction_stats::Counted`); the report
+//!   reads one Query per group kind and range.
 //! - table `ORG#o#WORKFLOWS` / `TEMPLATE#id` | `DEFAULT` | `SETTINGS` | `SEEDED`: the workflow
 //!   catalog, read in one query.
 
@@ -27,6 +31,7 @@ use super::{DynamoStore, Filters, IndexQuery, Item, from_item, key_map, keyed, n
 use crate::domain::campaign::CampaignTally;
 use crate::domain::ids::sha256_hex;
 use crate::domain::interaction::Interaction;
+use crate::domain::interaction_stats::{Counted, StatsDay, StatsGroupBy};
 use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
 use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
@@ -58,6 +63,13 @@ pub mod keys {
     /// gsi4: the interaction deadline index's minute, across organisations.
     pub fn interactions_due(minute: chrono::DateTime<chrono::Utc>) -> String {
         format!("INTDUE#{}", crate::domain::deadline_index::bucket(minute))
+    }
+    /// The statistics counters of one group kind.
+    pub fn stats(org: &str, group_by: crate::domain::interaction_stats::StatsGroupBy) -> String {
+        format!("ORG#{org}#INTSTATS#{}", group_by.as_str())
+    }
+    pub fn stats_day(day: chrono::NaiveDate, group: Option<&str>) -> String {
+        format!("{}#{}", day.format("%Y-%m-%d"), group.unwrap_or_default())
     }
     pub fn alert_cursor() -> (String, String) {
         ("INTDUE#CURSOR".into(), "CURSOR".into())
@@ -123,6 +135,57 @@ impl DynamoStore {
         }
     }
 
+    /// The statistics counters' `ADD`s for what this write of `i` counts (one update per group
+    /// kind), to go in the write's own transaction: a write that fails counts nothing.
+    fn interaction_stats_ops(&self, i: &Interaction, counted: Option<Counted>) -> Result<Vec<TransactWriteItem>> {
+        self.stats_count_ops(counted.map(|c| crate::domain::interaction_stats::counts(i, c)).unwrap_or_default())
+    }
+
+    /// The counters' `ADD`s for counts of one or several interactions (a campaign start's), added
+    /// up per counter item first: a transaction names an item once.
+    pub(super) fn stats_count_ops(&self, counts: Vec<StatsDay>) -> Result<Vec<TransactWriteItem>> {
+        let mut merged: std::collections::BTreeMap<(String, StatsGroupBy, chrono::NaiveDate, Option<String>), StatsDay> = std::collections::BTreeMap::new();
+        for c in counts {
+            merged.entry((c.org_id.clone(), c.group_by, c.day, c.group.clone())).or_insert_with(|| StatsDay::new(&c.org_id, c.group_by, c.group.clone(), c.day)).add(&c);
+        }
+        let mut ops = Vec::new();
+        for count in merged.into_values() {
+            let mut names = HashMap::from([
+                ("#day".to_string(), "day".to_string()),
+                ("#created".to_string(), "created".to_string()),
+                ("#completed".to_string(), "completed".to_string()),
+                ("#overdue".to_string(), "overdue".to_string()),
+            ]);
+            let mut values: Item = HashMap::from([
+                (":day".to_string(), s(count.day.format("%Y-%m-%d").to_string())),
+                (":created".to_string(), n(count.created)),
+                (":completed".to_string(), n(count.completed)),
+                (":overdue".to_string(), n(count.overdue)),
+            ]);
+            let mut set = "SET #day = :day".to_string();
+            if let Some(group) = &count.group {
+                names.insert("#group".into(), "group".into());
+                values.insert(":group".into(), s(group));
+                set.push_str(", #group = :group");
+            }
+            let mut add = vec!["#created :created".to_string(), "#completed :completed".to_string(), "#overdue :overdue".to_string()];
+            super::compliance::histogram_adds(&count.times_to_complete, &mut add, &mut values);
+            let key = (keys::stats(&count.org_id, count.group_by), keys::stats_day(count.day, count.group.as_deref()));
+            ops.push(self.update_op(key, &format!("{set} ADD {}", add.join(", ")), None, values, Some(names))?);
+        }
+        Ok(ops)
+    }
+
+    /// Stores a new interaction with its statistics counted, if its id is new.
+    async fn put_new_interaction(&self, i: &Interaction) -> Result<Written> {
+        let mut items = vec![self.put_op(interaction_item(i)?, Some("attribute_not_exists(pk)"), None)?];
+        items.extend(self.interaction_stats_ops(i, Some(Counted::Created))?);
+        Ok(match self.transact(items).await? {
+            Ok(()) => Written::Stored,
+            Err(_) => Written::AlreadyThere,
+        })
+    }
+
     fn template_put(&self, t: &WorkflowTemplate) -> Result<TransactWriteItem> {
         let item = keyed(t, keys::workflow_template(&t.org_id, &t.id), &[])?;
         if t.version <= 1 {
@@ -150,7 +213,7 @@ impl InteractionStore for DynamoStore {
 
     async fn create_interaction(&self, interaction: &Interaction, idempotency_key: Option<&str>) -> Result<Interaction> {
         let Some(key) = idempotency_key else {
-            return match self.put_new(interaction_item(interaction)?).await? {
+            return match self.put_new_interaction(interaction).await? {
                 Written::Stored => Ok(interaction.clone()),
                 Written::AlreadyThere => Err(Error::conflict("an interaction with this id exists already", "exists")),
             };
@@ -158,7 +221,9 @@ impl InteractionStore for DynamoStore {
         let put = self.interaction_put(interaction)?;
         let marker_key = keys::idempotency(&interaction.org_id, &sha256_hex(key.as_bytes()));
         let marker_put = self.idempotency_put(marker_key.clone(), &interaction.id, interaction.created_at)?;
-        match self.transact(vec![marker_put, put]).await? {
+        let mut items = vec![marker_put, put];
+        items.extend(self.interaction_stats_ops(interaction, Some(Counted::Created))?);
+        match self.transact(items).await? {
             Ok(()) => Ok(interaction.clone()),
             Err(_) => {
                 let first = self.idempotency_target(marker_key).await?.ok_or(Error::NotFound("interaction"))?;
@@ -168,6 +233,13 @@ impl InteractionStore for DynamoStore {
     }
 
     async fn save_interaction(&self, interaction: &Interaction) -> Result<()> {
+        let counted = self.interaction_stats_ops(interaction, Counted::by_save(interaction))?;
+        if !counted.is_empty() {
+            // The completion: the interaction over its version and the statistics, together.
+            let mut items = vec![self.interaction_put(interaction)?];
+            items.extend(counted);
+            return self.transact(items).await?.map_err(|_| Error::LostUpdate("interaction"));
+        }
         // One item: a conditional put (half the cost and latency of a one-item transaction).
         let result = self
             .client()
@@ -188,14 +260,16 @@ impl InteractionStore for DynamoStore {
     }
 
     async fn save_interaction_tallied(&self, interaction: &Interaction, tally: &CampaignTally) -> Result<()> {
-        match self.transact(vec![self.interaction_put(interaction)?, self.campaign_tally_op(tally)?]).await? {
+        let mut items = vec![self.interaction_put(interaction)?, self.campaign_tally_op(tally)?];
+        items.extend(self.interaction_stats_ops(interaction, Counted::by_save(interaction))?);
+        match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(Error::LostUpdate("interaction")),
         }
     }
 
     async fn store_if_absent(&self, interaction: &Interaction) -> Result<Written> {
-        self.put_new(interaction_item(interaction)?).await
+        self.put_new_interaction(interaction).await
     }
 
     async fn interactions(&self, org_id: &str, filter: &InteractionFilter, page: &PageRequest) -> Result<Page<Interaction>> {
@@ -313,6 +387,7 @@ impl InteractionStore for DynamoStore {
         if let Some(t) = tally {
             items.push(self.campaign_tally_op(t)?);
         }
+        items.extend(self.interaction_stats_ops(interaction, Counted::by_alerts(events))?);
         for (n, event) in events.iter().enumerate() {
             items.extend(self.event_ops(event, first + n as u64, now)?);
         }
@@ -327,6 +402,26 @@ impl InteractionStore for DynamoStore {
             }
         }
     }
+
+    async fn interaction_stats(&self, org_id: &str, group_by: StatsGroupBy, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<Vec<StatsDay>> {
+        let items = self.query_days(keys::stats(org_id, group_by), from, to, true, None).await?;
+        items.iter().map(|item| stats_day(org_id, group_by, item)).collect()
+    }
+}
+
+/// A statistics counters item read back.
+fn stats_day(org_id: &str, group_by: StatsGroupBy, item: &Item) -> Result<StatsDay> {
+    let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    let day = item
+        .get("day")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .ok_or_else(|| dynamo_err("an interaction statistics counter without its day"))?;
+    let group = item.get("group").and_then(|v| v.as_s().ok()).cloned();
+    let mut stats = StatsDay::new(org_id, group_by, group, day);
+    (stats.created, stats.completed, stats.overdue) = (number("created"), number("completed"), number("overdue"));
+    stats.times_to_complete = super::compliance::histogram_of(item);
+    Ok(stats)
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

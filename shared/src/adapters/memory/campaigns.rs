@@ -67,6 +67,7 @@ impl CampaignStore for MemoryStore {
             st.campaign_starts.insert(marker(&s.customer_id));
             if let Some(i) = &s.interaction {
                 st.interactions.insert(key(&i.org_id, &i.id), i.clone());
+                st.count_interaction(i, Some(crate::domain::interaction_stats::Counted::Created));
             }
         }
         let c = st.campaigns.entry(key(org_id, campaign_id)).or_insert_with(|| orphan(&CampaignTally { org_id: org_id.into(), campaign_id: campaign_id.into(), ..Default::default() }));

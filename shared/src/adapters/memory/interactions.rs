@@ -7,11 +7,26 @@ use chrono::{DateTime, Utc};
 use super::{MemoryStore, State, fill_page, key, sort_time, written};
 use crate::domain::campaign::CampaignTally;
 use crate::domain::interaction::Interaction;
+use crate::domain::interaction_stats::{Counted, StatsDay, StatsGroupBy};
 use crate::domain::workflow::{InteractionSettings, MAX_TEMPLATES, WorkflowCatalog, WorkflowTemplate};
 use crate::error::{Error, Result};
 use crate::domain::deadline_index;
 use crate::domain::event::NewEvent;
 use crate::ports::{InteractionDue, InteractionFilter, InteractionStore, Page, PageRequest, WorkflowStore, Written};
+
+/// `(org, group kind, day, group)`: one statistics counter (`domain::interaction_stats`).
+pub(super) type StatsKey = (String, StatsGroupBy, chrono::NaiveDate, Option<String>);
+
+impl State {
+    /// Adds what a write of `i` counts to the statistics counters, as the DynamoDB adapter does
+    /// in that write's transaction.
+    pub(super) fn count_interaction(&mut self, i: &Interaction, counted: Option<Counted>) {
+        for count in counted.map(|c| crate::domain::interaction_stats::counts(i, c)).unwrap_or_default() {
+            let k = (count.org_id.clone(), count.group_by, count.day, count.group.clone());
+            self.interaction_stats.entry(k).or_insert_with(|| StatsDay::new(&count.org_id, count.group_by, count.group.clone(), count.day)).add(&count);
+        }
+    }
+}
 
 /// Open interactions sort before closed ones in a customer's partition.
 const OPEN: &str = "O#";
@@ -143,12 +158,14 @@ impl InteractionStore for MemoryStore {
                 return Err(Error::conflict("an interaction with this id exists already", "exists"));
             }
             st.interactions.insert(id, interaction.clone());
+            st.count_interaction(interaction, Some(Counted::Created));
             return Ok(interaction.clone());
         };
         let marker = key(&interaction.org_id, k);
         if !st.interaction_keys.contains_key(&marker) && st.interaction_fits(interaction) {
             st.interaction_keys.insert(marker, interaction.id.clone());
             st.interactions.insert(id, interaction.clone());
+            st.count_interaction(interaction, Some(Counted::Created));
             return Ok(interaction.clone());
         }
         // The key was used: the interaction the first request stored.
@@ -163,6 +180,7 @@ impl InteractionStore for MemoryStore {
             return Err(Error::LostUpdate("interaction"));
         }
         st.interactions.insert(id, interaction.clone());
+        st.count_interaction(interaction, Counted::by_save(interaction));
         Ok(())
     }
 
@@ -172,6 +190,7 @@ impl InteractionStore for MemoryStore {
         let absent = !st.interactions.contains_key(&id);
         if absent {
             st.interactions.insert(id, interaction.clone());
+            st.count_interaction(interaction, Some(Counted::Created));
         }
         Ok(written(absent))
     }
@@ -255,6 +274,7 @@ impl InteractionStore for MemoryStore {
             return Err(Error::LostUpdate("interaction"));
         }
         st.interactions.insert(key(&interaction.org_id, &interaction.id), interaction.clone());
+        st.count_interaction(interaction, Counted::by_alerts(events));
         for event in events {
             st.record_event_with(event);
         }
@@ -271,7 +291,13 @@ impl InteractionStore for MemoryStore {
         }
         st.interactions.insert(key(&interaction.org_id, &interaction.id), interaction.clone());
         st.add_campaign_tally(tally);
+        st.count_interaction(interaction, Counted::by_save(interaction));
         Ok(())
+    }
+
+    async fn interaction_stats(&self, org_id: &str, group_by: StatsGroupBy, from: chrono::NaiveDate, to: chrono::NaiveDate) -> Result<Vec<StatsDay>> {
+        let st = self.read("interaction_stats")?;
+        Ok(st.interaction_stats.iter().filter(|((o, g, day, _), _)| o == org_id && *g == group_by && (from..=to).contains(day)).map(|(_, d)| d.clone()).collect())
     }
 }
 

@@ -175,6 +175,8 @@ struct State {
     /// `(org, team or "", day, due, conversation, metric)`.
     sla_stats: BTreeMap<compliance::StatsKey, crate::domain::sla::ComplianceDay>,
     sla_violations: BTreeMap<compliance::ViolationKey, crate::domain::sla::ReportedViolation>,
+    /// Interaction statistics counters `(org, group kind, day, group)`.
+    interaction_stats: BTreeMap<interactions::StatsKey, crate::domain::interaction_stats::StatsDay>,
     /// Outbound webhook subscriptions, `(org, id)`.
     webhook_subscriptions: BTreeMap<Key, crate::domain::webhook_subscription::WebhookSubscription>,
     /// Their attempt log, `(org, subscription, attempt id)`.
