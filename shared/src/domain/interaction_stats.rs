@@ -200,7 +200,6 @@ mod tests {
             scheduled_at: Some(at),
             due_at: Some(at + chrono::Duration::hours(2)),
             status: None,
-            campaign_id: None,
             conversation_id: None,
             assignee_id: Some("agent-1".into()),
         };
