@@ -6,6 +6,8 @@ description of the field or operation, and answers 422 naming the field when bro
 
 - cursors (`cursor`, `after`) are opaque: only a page the server answered makes one;
 - `due_after` <= `due_before`, `scheduled_at` <= `due_at`; `overdue=true` lists open interactions;
+- a campaign names exactly one audience (`customer_ids` — the organisation's customers, each once —
+  or a customer search `filter`) and one of the organisation's workflow templates;
   a bulk change gives exactly its operation's fields (`assignee_id` to reassign, `scheduled_at`
   and/or `due_at` in order to reschedule, none to cancel); the statistics' range runs forward
   over at most 366 days, `from` not after today when `to` is absent;
@@ -454,6 +456,16 @@ def before_call(ctx, case, **kwargs):
         for a, b in (("scheduled_at", "due_at"), ("due_at", "scheduled_at")):
             if body.get(a) is not None and body.get(b) is None:
                 body[b] = body[a]
+    elif (method, path) == ("POST", "/v1/campaigns"):
+        body["workflow_template_id"] = _pick("template_id", body)
+        if isinstance(body.get("customer_ids"), list) and body["customer_ids"]:
+            body.pop("filter", None)
+            body["customer_ids"] = list(dict.fromkeys(_pick("customer_id", [i, c]) for i, c in enumerate(body["customer_ids"])))
+        else:
+            body.pop("customer_ids", None)
+            q = (body.get("filter") or {}).get("q") if isinstance(body.get("filter"), dict) else None
+            searchable = isinstance(q, str) and q.strip() and len(q) <= 100 and len(q.split()) <= 5 and any(c.isalnum() for c in q)
+            body["filter"] = {"q": q if searchable else "ana"}
     elif (method, path) == ("POST", "/v1/interactions/workflow/start"):
         body["customer_id"] = _pick("customer_id", body)
         body["template_id"] = _pick("template_id", body)

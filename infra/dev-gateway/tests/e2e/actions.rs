@@ -76,7 +76,8 @@ fn steps(events: &[Value]) -> Vec<String> {
 async fn deliver_and_read(t: &TestStack, action_id: &str, wamid: &str) -> Value {
     for (file, expect) in [("statuses/status-delivered.json", "delivered"), ("statuses/status-read.json", "read")] {
         assert_eq!(t.post_webhook(&status_for(&fixture(file), wamid)).await.status(), StatusCode::OK);
-        let a = action_when(t, action_id, expect, |a| a["response"]["status"] == expect).await;
+        // Both, as above: the GET's BatchGetItem may read between the transaction's items.
+        let a = action_when(t, action_id, expect, |a| a["response"]["status"] == expect && a["answer_status"] == expect).await;
         assert_eq!(a["answer_status"], expect, "the action shows the answer's status: {a}");
     }
     let a = action_when(t, action_id, "read", |a| a["response"]["status"] == "read").await;
@@ -117,7 +118,9 @@ async fn an_approval_reaches_the_customer_once_and_the_dashboard_sees_every_step
     // Decided, the answer not sent yet: the action shows processing.
     assert_eq!(decided["answer_status"], "processing", "{decided}");
 
-    let a = action_when(&t, id, "answer sent", |a| a["response"]["status"] == "sent").await;
+    // The action and its answer's record move in one transaction, but the GET reads both in one
+    // BatchGetItem, which is not isolated from a transaction as a whole: wait for both.
+    let a = action_when(&t, id, "answer sent", |a| a["response"]["status"] == "sent" && a["answer_status"] == "sent").await;
     assert_eq!(a["answer_status"], "sent", "reply-sender sent it: {a}");
     assert_eq!(a["response"]["text"], expected);
     assert_eq!(a["response"]["wamid"], "wamid.ACT-APPROVE");
