@@ -4,18 +4,5 @@
 # customers per second (median of the runs) and AWS calls per customer; a page run again starts
 # nobody.
 # Usage: infra/bench/campaigns.sh [--release] [--customers 1000] [--runs 3] [--workers 1]
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/max/target}"
-profile=debug
-if [[ "${1:-}" == "--release" ]]; then
-  profile=release
-  shift
-fi
-infra/scripts/venv.sh
-if [[ "$profile" == release ]]; then
-  cargo build -q --release -p max-dev --bin bench-campaigns
-else
-  cargo build -q -p max-dev --bin bench-campaigns
-fi
-RUST_LOG=warn "$CARGO_TARGET_DIR/$profile/bench-campaigns" "$@"
+source "$(dirname "$0")/lib.sh"
+bench_run bench-campaigns "$@"

@@ -3,18 +3,5 @@
 # minute; one scheduler run: steps taken, DynamoDB calls (proportional to the 200, never to the
 # 10,000: fails past 3 per due conversation + 4) and time.
 # Usage: infra/bench/sla.sh [--release] [--open 10000] [--due 200]
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/max/target}"
-profile=debug
-if [[ "${1:-}" == "--release" ]]; then
-  profile=release
-  shift
-fi
-infra/scripts/venv.sh
-if [[ "$profile" == release ]]; then
-  cargo build -q --release -p max-dev --bin bench-sla
-else
-  cargo build -q -p max-dev --bin bench-sla
-fi
-RUST_LOG=warn "$CARGO_TARGET_DIR/$profile/bench-sla" "$@"
+source "$(dirname "$0")/lib.sh"
+bench_run bench-sla "$@"

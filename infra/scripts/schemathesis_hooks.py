@@ -128,10 +128,8 @@ def _nps_range(query):
     query["from"], query["to"] = a.isoformat(), b.isoformat()
 
 
-def _compliance_range(query):
-    """`GET /v1/sla/compliance`: `from` not after `to` (today when absent), at most 92 days
-    (`domain::sla::MAX_COMPLIANCE_DAYS`); no `team`, since the run knows none (another is 404)."""
-    query.pop("team", None)
+def _day_range(query, days):
+    """`from` not after `to` (today when `to` is absent), spanning at most `days` days."""
     a, b = _day(query.get("from")), _day(query.get("to"))
     if a is None:
         return
@@ -139,36 +137,28 @@ def _compliance_range(query):
         b = date.today()
     if a > b:
         a, b = b, a
-    if (b - a).days > 91:
-        a = b - timedelta(days=91)
+    longest = timedelta(days=days - 1)
+    if b - a > longest:
+        a = b - longest
     query["from"] = a.isoformat()
     if "to" in query:
         query["to"] = b.isoformat()
     elif a > date.today():
         query["from"] = date.today().isoformat()
-    elif (date.today() - a).days > 91:
-        query["from"] = (date.today() - timedelta(days=91)).isoformat()
+    elif date.today() - a > longest:
+        query["from"] = (date.today() - longest).isoformat()
+
+
+def _compliance_range(query):
+    """`GET /v1/sla/compliance`: at most 92 days (`domain::sla::MAX_COMPLIANCE_DAYS`); no `team`,
+    since the run knows none (another is 404)."""
+    query.pop("team", None)
+    _day_range(query, 92)
 
 
 def _stats_range(query):
-    """`GET /v1/interactions/stats`: `from` not after `to` (today when absent), at most 366 days
-    (`domain::interaction_stats::MAX_STATS_DAYS`)."""
-    a, b = _day(query.get("from")), _day(query.get("to"))
-    if a is None:
-        return
-    if b is None:
-        b = date.today()
-    if a > b:
-        a, b = b, a
-    if (b - a).days > 365:
-        a = b - timedelta(days=365)
-    query["from"] = a.isoformat()
-    if "to" in query:
-        query["to"] = b.isoformat()
-    elif a > date.today():
-        query["from"] = date.today().isoformat()
-    elif (date.today() - a).days > 365:
-        query["from"] = (date.today() - timedelta(days=365)).isoformat()
+    """`GET /v1/interactions/stats`: at most 366 days (`domain::interaction_stats::MAX_STATS_DAYS`)."""
+    _day_range(query, 366)
 
 
 def _bulk(body):
@@ -239,7 +229,7 @@ def _business_hours(body):
             e["windows"] = _day_windows(e.get("windows"))
 
 
-_LANGUAGE_TAG = __import__("re").compile(r"^[A-Za-z][A-Za-z0-9-]{0,34}$")
+_LANGUAGE_TAG = __import__("re").compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _EMAIL = __import__("re").compile(r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@.\s\x00-\x1f\x7f-\x9f]+(\.[^@.\s\x00-\x1f\x7f-\x9f]+)+$")
 
 

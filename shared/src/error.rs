@@ -50,6 +50,12 @@ impl Error {
         Error::Conflict { detail: detail.into(), current: Some(current.into()) }
     }
 
+    /// 409 for an edit made over a version that is no longer the stored one: `what` (the team,
+    /// the agent…) changed since `read`, and `current` is the version to read again.
+    pub fn stale_version(what: &str, read: u64, current: u64) -> Self {
+        Error::conflict(format!("the {what} changed since version {read} was read"), format!("version {current}"))
+    }
+
     pub fn backend(service: &'static str, err: impl std::fmt::Display) -> Self {
         Error::Backend { service, message: err.to_string() }
     }

@@ -98,3 +98,47 @@ where
 pub fn statuses(expected: &[(&str, u16)]) -> Vec<(String, u16)> {
     expected.iter().map(|(name, status)| (name.to_string(), *status)).collect()
 }
+
+/// Another request made from one of `function`'s HTTP samples: its method and path (a `?query`
+/// becomes the event's query parameters), then the caller's claims and body as the test needs.
+pub struct SampleRequest {
+    event: serde_json::Value,
+}
+
+impl SampleRequest {
+    pub fn new(function: &str, sample: &str, method: &str, path: &str) -> SampleRequest {
+        let (_, text) = sample_events(function).into_iter().find(|(name, _)| name == sample).unwrap_or_else(|| panic!("events/{function}/{sample}"));
+        let mut event: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("events/{function}/{sample}: {e}"));
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        if !query.is_empty() {
+            let pairs: serde_json::Map<String, serde_json::Value> = query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), v.into())).collect();
+            event["rawQueryString"] = query.into();
+            event["queryStringParameters"] = pairs.into();
+        }
+        event["rawPath"] = path.into();
+        event["requestContext"]["http"]["method"] = method.into();
+        event["requestContext"]["http"]["path"] = path.into();
+        SampleRequest { event }
+    }
+
+    /// The caller's one role (`cognito:groups`).
+    pub fn group(self, group: &str) -> SampleRequest {
+        self.claim("cognito:groups", &format!("[{group}]"))
+    }
+
+    /// A claim of the caller's token (`sub`, `custom:org_id`…).
+    pub fn claim(mut self, name: &str, value: &str) -> SampleRequest {
+        self.event["requestContext"]["authorizer"]["jwt"]["claims"][name] = value.into();
+        self
+    }
+
+    /// The body, as the client sends it (JSON text, or anything else for a malformed body).
+    pub fn body(mut self, body: &str) -> SampleRequest {
+        self.event["body"] = body.into();
+        self
+    }
+
+    pub fn build(self) -> lambda_http::Request {
+        lambda_http::request::from_str(&self.event.to_string()).expect("a sample stays an API Gateway event")
+    }
+}

@@ -8,19 +8,14 @@ use lambda_http::{Body, Request};
 use max_core::adapters::memory::MemoryBlobs;
 use max_core::config::Deps;
 use max_core::domain::media::{MediaFile, media_reference};
-use max_core::testing::{http_samples, statuses};
+use max_core::testing::{SampleRequest, http_samples, statuses};
 
 fn request(method: &str, path: &str, org: &str, group: &str, body: Option<&str>) -> Request {
-    let mut e: serde_json::Value = serde_json::from_str(include_str!("../../../events/api-media/get-media-retention.json")).unwrap();
-    e["rawPath"] = path.into();
-    e["requestContext"]["http"]["path"] = path.into();
-    e["requestContext"]["http"]["method"] = method.into();
-    e["requestContext"]["authorizer"]["jwt"]["claims"]["custom:org_id"] = org.into();
-    e["requestContext"]["authorizer"]["jwt"]["claims"]["cognito:groups"] = format!("[{group}]").into();
-    if let Some(b) = body {
-        e["body"] = b.into();
+    let r = SampleRequest::new("api-media", "get-media-retention.json", method, path).group(group).claim("custom:org_id", org);
+    match body {
+        Some(b) => r.body(b).build(),
+        None => r.build(),
     }
-    lambda_http::request::from_str(&e.to_string()).unwrap()
 }
 
 async fn call(deps: &Deps, req: Request) -> (StatusCode, lambda_http::http::HeaderMap, String) {

@@ -1,7 +1,7 @@
 //! This function's `events/` samples and routes through its handler, on the memory adapter.
 
 use max_core::config::Deps;
-use max_core::testing::{http_samples, sample_events, statuses};
+use max_core::testing::{SampleRequest, http_samples, statuses};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -30,23 +30,11 @@ async fn its_sample_events_answer_what_they_show() {
 
 /// A sample's request with another method, path, body, role and organisation.
 fn request(method: &str, path: &str, body: Option<Value>, group: &str, org: &str) -> lambda_http::Request {
-    let (_, text) = sample_events("api-webhooks").into_iter().find(|(name, _)| name == "get-unknown.json").expect("a sample");
-    let mut event: Value = serde_json::from_str(&text).unwrap();
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    if !query.is_empty() {
-        let pairs: serde_json::Map<String, Value> = query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), json!(v))).collect();
-        event["rawQueryString"] = json!(query);
-        event["queryStringParameters"] = Value::Object(pairs);
+    let r = SampleRequest::new("api-webhooks", "get-unknown.json", method, path).group(group).claim("custom:org_id", org);
+    match body {
+        Some(b) => r.body(&b.to_string()).build(),
+        None => r.build(),
     }
-    event["rawPath"] = json!(path);
-    event["requestContext"]["http"]["method"] = json!(method);
-    event["requestContext"]["http"]["path"] = json!(path);
-    event["requestContext"]["authorizer"]["jwt"]["claims"]["cognito:groups"] = json!(format!("[{group}]"));
-    event["requestContext"]["authorizer"]["jwt"]["claims"]["custom:org_id"] = json!(org);
-    if let Some(b) = body {
-        event["body"] = json!(b.to_string());
-    }
-    lambda_http::request::from_str(&event.to_string()).unwrap()
 }
 
 async fn call(deps: &Deps, method: &str, path: &str, body: Option<Value>, group: &str, org: &str) -> (u16, Value) {

@@ -68,7 +68,7 @@ pub async fn save_business_hours(store: &dyn TeamStore, org_id: &str, team_id: &
         Written::Stored => Ok(stored),
         Written::AlreadyThere => {
             let current = store.business_hours(org_id, team_id).await?.map(|h| h.version).unwrap_or(0);
-            Err(Error::conflict(format!("the hours changed since version {} was read", input.version), format!("version {current}")))
+            Err(Error::stale_version("hours", input.version, current))
         }
     }
 }

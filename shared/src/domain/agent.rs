@@ -187,13 +187,7 @@ fn check_languages(languages: &[String]) -> Result<Vec<String>> {
     if languages.len() > MAX_LANGUAGES {
         return Err(Error::invalid("languages", format!("at most {MAX_LANGUAGES} languages")));
     }
-    let tag = |c: char| c.is_ascii_alphanumeric() || c == '-';
-    for (i, l) in languages.iter().enumerate() {
-        if l.is_empty() || l.len() > 35 || !l.chars().all(tag) || !l.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            return Err(Error::invalid(format!("languages[{i}]"), "must be a language tag such as es or en-US"));
-        }
-    }
-    Ok(languages.to_vec())
+    languages.iter().enumerate().map(|(i, l)| crate::domain::language::check_tag(format!("languages[{i}]"), l)).collect()
 }
 
 fn check_capacity(capacity: u32) -> Result<u32> {
@@ -227,7 +221,7 @@ impl Agent {
     /// The agent with `edit` applied, one version on; 409 when it names an older version.
     pub fn edited(&self, edit: &AgentEdit, now: DateTime<Utc>) -> Result<Agent> {
         if edit.version.is_some_and(|v| v != self.version) {
-            return Err(Error::conflict(format!("the agent changed since version {} was read", edit.version.unwrap_or_default()), format!("version {}", self.version)));
+            return Err(Error::stale_version("agent", edit.version.unwrap_or_default(), self.version));
         }
         let mut a = self.clone();
         if let Some(name) = &edit.name {

@@ -94,7 +94,7 @@ pub struct ScheduleConfig {
     pub follow_up_prompt: String,
     /// BCP 47 language of the prompts and of speech recognition.
     #[serde(default = "default_language")]
-    #[schema(pattern = "^[A-Za-z][A-Za-z0-9-]{0,63}$")]
+    #[schema(max_length = 35, pattern = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
     pub language: String,
     /// The provider's voice name.
     #[serde(default = "default_voice")]
@@ -220,10 +220,7 @@ impl ScheduleConfig {
                 return Err(Error::invalid(field, format!("must have 1 to {MAX_PROMPT_CHARS} characters")));
             }
         }
-        let tag = |c: char| c.is_ascii_alphanumeric() || c == '-';
-        if self.language.is_empty() || self.language.len() > 64 || !self.language.chars().all(tag) || !self.language.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            return Err(Error::invalid("language", "must be a language tag such as en-US"));
-        }
+        crate::domain::language::check_tag("language", &self.language)?;
         let voice = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
         if self.voice.is_empty() || self.voice.len() > 64 || !self.voice.chars().all(voice) {
             return Err(Error::invalid("voice", "must be a voice name such as Polly.Joanna"));

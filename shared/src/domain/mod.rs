@@ -21,6 +21,7 @@ pub mod event;
 pub mod ids;
 pub mod interaction;
 pub mod interaction_stats;
+pub mod language;
 pub mod media;
 pub mod message;
 pub mod outbound;

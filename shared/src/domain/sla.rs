@@ -304,7 +304,7 @@ impl SlaPolicy {
     /// older version.
     pub fn edited(&self, edit: &SlaPolicyEdit) -> Result<SlaPolicy> {
         if let Some(v) = edit.version.filter(|v| *v != self.version) {
-            return Err(Error::conflict(format!("the policy changed since version {v} was read"), format!("version {}", self.version)));
+            return Err(Error::stale_version("policy", v, self.version));
         }
         let mut p = self.clone();
         if let Some(name) = &edit.name {

@@ -121,7 +121,7 @@ impl Team {
     /// The team with `edit` applied, one version on; 409 when the edit names an older version.
     pub fn edited(&self, edit: &TeamEdit, now: DateTime<Utc>) -> Result<Team> {
         if edit.version.is_some_and(|v| v != self.version) {
-            return Err(Error::conflict(format!("the team changed since version {} was read", edit.version.unwrap_or_default()), format!("version {}", self.version)));
+            return Err(Error::stale_version("team", edit.version.unwrap_or_default(), self.version));
         }
         let mut t = self.clone();
         if let Some(name) = &edit.name {

@@ -26,7 +26,7 @@ use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{DynamoStore, Filters, IndexQuery, Item, failed_condition, key_map, keyed, n, s, sort_time};
+use super::{DynamoStore, Filters, IndexQuery, Item, failed_condition, key_map, keyed, n, sort_time};
 use crate::domain::call::{Call, CallStatus, NpsClass, NpsCounts, NpsDay, ServiceRecord, in_flight_change, nps_changes};
 use crate::domain::call_schedule::ScheduleConfig;
 use crate::domain::customer::{ChannelIdentity, Customer};
@@ -226,27 +226,11 @@ impl CallStore for DynamoStore {
 
     async fn call_schedules(&self) -> Result<Vec<ScheduleRef>> {
         let mut schedules = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(keys::CALL_SCHEDULES))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
-            for item in out.items.unwrap_or_default() {
-                let entry: ScheduleEntry = super::from_item(item)?;
-                schedules.push(ScheduleRef { org_id: entry.org_id, campaign_id: entry.campaign_id });
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(schedules);
-            }
+        for item in self.partition(None, "pk", keys::CALL_SCHEDULES, None).await? {
+            let entry: ScheduleEntry = super::from_item(item)?;
+            schedules.push(ScheduleRef { org_id: entry.org_id, campaign_id: entry.campaign_id });
         }
+        Ok(schedules)
     }
 
     async fn register_customer(&self, customer: &Customer, identity: &ChannelIdentity) -> Result<Written> {

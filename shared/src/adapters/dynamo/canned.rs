@@ -97,29 +97,12 @@ impl CannedResponseStore for DynamoStore {
     async fn canned_responses(&self, org_id: &str) -> Result<Vec<CannedResponse>> {
         let mut responses: Vec<CannedResponse> = Vec::new();
         let mut uses: HashMap<String, u64> = HashMap::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(keys::partition(org_id)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
-            for item in out.items.unwrap_or_default() {
-                let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                if let Some(id) = sk.strip_prefix("N#") {
-                    uses.insert(id.to_string(), uses_of(&item));
-                } else if sk.starts_with("R#") {
-                    responses.push(from_item(item)?);
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
+        for item in self.partition(None, "pk", &keys::partition(org_id), None).await? {
+            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if let Some(id) = sk.strip_prefix("N#") {
+                uses.insert(id.to_string(), uses_of(&item));
+            } else if sk.starts_with("R#") {
+                responses.push(from_item(item)?);
             }
         }
         for r in &mut responses {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 
-use super::{DynamoStore, Item, from_item, key_map, keys, s};
+use super::{DynamoStore, Item, from_item, key_map, keys};
 use crate::domain::customer::Customer;
 use crate::error::{Error, Result};
 use crate::ports::{CustomerContextReads, CustomerLinks, LinkedIds, LinkedRecords};
@@ -59,25 +59,7 @@ impl DynamoStore {
 #[async_trait]
 impl CustomerContextReads for DynamoStore {
     async fn customer_links(&self, org_id: &str, customer_id: &str) -> Result<Option<CustomerLinks>> {
-        let mut own: Vec<Item> = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(keys::customer_pk(org_id, customer_id)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
-            own.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        let mut own = self.partition(None, "pk", &keys::customer_pk(org_id, customer_id), None).await?;
         let Some(position) = own.iter().position(|i| text(i, "sk") == "CUSTOMER") else { return Ok(None) };
         let customer: Customer = from_item(own.swap_remove(position))?;
         // Sort keys come back in order, so each list is in id order.

@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
 
 use std::collections::HashMap;
@@ -32,36 +31,6 @@ fn text(item: &Item, name: &str) -> String {
 }
 
 impl DynamoStore {
-    /// Every item of a query, following its pages (a customer's records are few).
-    async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = query.clone().set_exclusive_start_key(start.take()).send().await.map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
-    }
-
-    /// One partition (of the table or of `index`), whole, optionally only the sort keys that start
-    /// with `prefix`.
-    async fn partition(&self, index: Option<&str>, partition_attr: &str, partition: &str, prefix: Option<&str>) -> Result<Vec<Item>> {
-        let mut query = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .set_index_name(index.map(str::to_string))
-            .expression_attribute_values(":pk", s(partition));
-        query = match prefix {
-            Some(p) => query.key_condition_expression(format!("{partition_attr} = :pk AND begins_with(sk, :prefix)")).expression_attribute_values(":prefix", s(p)),
-            None => query.key_condition_expression(format!("{partition_attr} = :pk")),
-        };
-        self.query_all(query).await
-    }
-
     async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> Result<()> {
         for _ in 0..BATCH_ATTEMPTS {
             if requests.is_empty() {

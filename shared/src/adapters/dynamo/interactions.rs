@@ -433,37 +433,20 @@ struct AlertCursor {
 impl WorkflowStore for DynamoStore {
     async fn workflow_catalog(&self, org_id: &str) -> Result<WorkflowCatalog> {
         let mut catalog = WorkflowCatalog::default();
-        let mut cursor: Option<Item> = None;
         // Templates are capped per organisation, so this is one page in practice.
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(keys::workflows(org_id)))
-                .set_exclusive_start_key(cursor.take())
-                .send()
-                .await
-                .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
-            for mut item in out.items.unwrap_or_default() {
-                let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                match sk.as_str() {
-                    "DEFAULT" => catalog.default_template_id = item.get("template_id").and_then(|v| v.as_s().ok()).cloned(),
-                    "SETTINGS" => {
-                        // Settings refuse unknown fields (they come from an API body); drop the keys.
-                        item.remove("pk");
-                        item.remove("sk");
-                        catalog.settings = from_item(item)?;
-                    }
-                    "SEEDED" => catalog.seeded = true,
-                    _ if sk.starts_with("TEMPLATE#") => catalog.templates.push(from_item(item)?),
-                    _ => {}
+        for mut item in self.partition(None, "pk", &keys::workflows(org_id), None).await? {
+            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            match sk.as_str() {
+                "DEFAULT" => catalog.default_template_id = item.get("template_id").and_then(|v| v.as_s().ok()).cloned(),
+                "SETTINGS" => {
+                    // Settings refuse unknown fields (they come from an API body); drop the keys.
+                    item.remove("pk");
+                    item.remove("sk");
+                    catalog.settings = from_item(item)?;
                 }
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => cursor = Some(k),
-                _ => break,
+                "SEEDED" => catalog.seeded = true,
+                _ if sk.starts_with("TEMPLATE#") => catalog.templates.push(from_item(item)?),
+                _ => {}
             }
         }
         // The pointer is the truth about the default; the flag on the templates follows it.

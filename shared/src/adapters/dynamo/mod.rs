@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem, Update};
 use base64::Engine;
@@ -588,7 +589,7 @@ impl DynamoStore {
     /// page (the page may then be short, still with its cursor).
     pub async fn query_filled<T: DeserializeOwned>(
         &self,
-        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        query: QueryFluentBuilder,
         partition_attr: &str,
         partition: &str,
         range: &SortRange,
@@ -654,41 +655,63 @@ impl DynamoStore {
         self.query_filled(query.set_expression_attribute_values(Some(values)), partition_attr, partition, &range, page).await
     }
 
-    /// One page of a partition of the table or of an index, between sort-key bounds, with filters.
-    /// A deadline index's minute bucket (gsi4 `pk`): every entry due at or before `up_to`, as
-    /// (when, organisation, id) from its sort key `{at}#{org}#{id}`, all pages read. The SLA
-    /// and interaction schedulers' one read of what is due.
-    pub(crate) async fn due_entries(&self, pk: &str, up_to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, String, String)>> {
-        let mut due = Vec::new();
-        let mut start: Option<Item> = None;
+    /// Every item of a query, following its pages: for partitions that are small by design (a
+    /// customer's links, an organisation's canned responses) or read whole on purpose (a deadline
+    /// bucket).
+    pub(super) async fn query_all(&self, query: QueryFluentBuilder) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
         loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name("gsi4")
-                .key_condition_expression("gsi4pk = :pk AND gsi4sk <= :up_to")
-                .expression_attribute_values(":pk", s(pk))
-                // Every entry at `up_to` (the organisation and id follow the time).
-                .expression_attribute_values(":up_to", s(format!("{}#~", sort_time(up_to))))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| crate::adapters::sdk_error("dynamodb", e))?;
-            for item in out.items() {
-                let Some(sk) = item.get("gsi4sk").and_then(|v| v.as_s().ok()) else { continue };
-                let mut parts = sk.splitn(3, '#');
-                let (Some(at), Some(org), Some(id)) = (parts.next(), parts.next(), parts.next()) else { continue };
-                let Ok(at) = DateTime::parse_from_rfc3339(at) else { continue };
-                due.push((at.with_timezone(&Utc), org.to_string(), id.to_string()));
-            }
+            let out = query.clone().set_exclusive_start_key(start.take()).send().await.map_err(|e| super::sdk_error("dynamodb", e))?;
+            items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(due),
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
             }
         }
     }
 
+    /// One partition (of the table or of `index`), whole, optionally only the sort keys that start
+    /// with `prefix` (table partitions: the prefix applies to `sk`).
+    pub(super) async fn partition(&self, index: Option<&str>, partition_attr: &str, partition: &str, prefix: Option<&str>) -> Result<Vec<Item>> {
+        let mut query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .set_index_name(index.map(str::to_string))
+            .expression_attribute_values(":pk", s(partition));
+        query = match prefix {
+            Some(p) => query.key_condition_expression(format!("{partition_attr} = :pk AND begins_with(sk, :prefix)")).expression_attribute_values(":prefix", s(p)),
+            None => query.key_condition_expression(format!("{partition_attr} = :pk")),
+        };
+        self.query_all(query).await
+    }
+
+    /// A deadline index's minute bucket (gsi4 `pk`): every entry due at or before `up_to`, as
+    /// (when, organisation, id) from its sort key `{at}#{org}#{id}`, all pages read. The SLA
+    /// and interaction schedulers' one read of what is due.
+    pub(crate) async fn due_entries(&self, pk: &str, up_to: DateTime<Utc>) -> Result<Vec<(DateTime<Utc>, String, String)>> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name("gsi4")
+            .key_condition_expression("gsi4pk = :pk AND gsi4sk <= :up_to")
+            .expression_attribute_values(":pk", s(pk))
+            // Every entry at `up_to` (the organisation and id follow the time).
+            .expression_attribute_values(":up_to", s(format!("{}#~", sort_time(up_to))));
+        let mut due = Vec::new();
+        for item in self.query_all(query).await? {
+            let Some(sk) = item.get("gsi4sk").and_then(|v| v.as_s().ok()) else { continue };
+            let mut parts = sk.splitn(3, '#');
+            let (Some(at), Some(org), Some(id)) = (parts.next(), parts.next(), parts.next()) else { continue };
+            let Ok(at) = DateTime::parse_from_rfc3339(at) else { continue };
+            due.push((at.with_timezone(&Utc), org.to_string(), id.to_string()));
+        }
+        Ok(due)
+    }
+
+    /// One page of a partition of the table or of an index, between sort-key bounds, with filters.
     pub(crate) async fn query_index<T: DeserializeOwned>(&self, q: IndexQuery<'_>, filters: Filters, page: &PageRequest) -> Result<Page<T>> {
         let mut names: HashMap<String, String> = filters.names;
         let mut values: Item = filters.values;

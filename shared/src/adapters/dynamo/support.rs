@@ -445,32 +445,20 @@ impl SupportStore for DynamoStore {
     }
 
     async fn ticket_ids_by_external_ref(&self, org_id: &str, external_ref: &str) -> Result<Vec<String>> {
-        let partition = keys::tickets_by_external_ref(org_id, external_ref);
-        let mut ids = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name("gsi4")
-                .key_condition_expression("gsi4pk = :pk")
-                .expression_attribute_values(":pk", s(&partition))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk)?;
-            for item in out.items.unwrap_or_default() {
-                if let Some(id) = item.get("gsi4sk").and_then(|v| v.as_s().ok()).and_then(|sk| sk.strip_prefix("TICKET#")) {
-                    ids.push(id.to_string());
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(ids);
-            }
-        }
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name("gsi4")
+            .key_condition_expression("gsi4pk = :pk")
+            .expression_attribute_values(":pk", s(keys::tickets_by_external_ref(org_id, external_ref)))
+            .scan_index_forward(false);
+        let items = self.query_all(query).await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| item.get("gsi4sk").and_then(|v| v.as_s().ok()).and_then(|sk| sk.strip_prefix("TICKET#")))
+            .map(str::to_string)
+            .collect())
     }
 
     async fn tickets_by_id(&self, org_id: &str, ids: &[String]) -> Result<Vec<SupportTicket>> {
