@@ -636,8 +636,11 @@ pub trait InteractionStore: Send + Sync {
 
 #[async_trait]
 pub trait CampaignStore: Send + Sync {
-    /// Stores a new campaign (`AlreadyThere` when its id exists).
-    async fn create_campaign(&self, campaign: &crate::domain::campaign::Campaign) -> Result<Written>;
+    /// Stores a new campaign, with its `Idempotency-Key` pointing at it when given, all or nothing
+    /// (`AlreadyThere` when its id or its key exists).
+    async fn create_campaign(&self, campaign: &crate::domain::campaign::Campaign, idempotency_key: Option<&str>) -> Result<Written>;
+    /// The campaign an `Idempotency-Key` created (while the key is kept).
+    async fn campaign_by_key(&self, org_id: &str, idempotency_key: &str) -> Result<Option<crate::domain::campaign::Campaign>>;
     /// A strongly consistent read, counters included (derived fields not computed yet).
     async fn campaign(&self, org_id: &str, id: &str) -> Result<Option<crate::domain::campaign::Campaign>>;
     /// The organisation's campaigns, newest first.
@@ -1166,7 +1169,8 @@ pub trait TeamStore: Send + Sync {
     async fn save_agent(&self, agent: &crate::domain::agent::Agent, audit: Option<&AuditEntry>) -> Result<Written>;
     /// The organisation's routing settings; `None` until an admin saves them (the defaults apply).
     async fn routing_settings(&self, org_id: &str) -> Result<Option<crate::domain::routing::StoredRoutingSettings>>;
-    async fn put_routing_settings(&self, settings: &crate::domain::routing::StoredRoutingSettings) -> Result<()>;
+    /// Stores the settings whole, with the audit entry of the change in the same write.
+    async fn put_routing_settings(&self, settings: &crate::domain::routing::StoredRoutingSettings, audit: Option<&AuditEntry>) -> Result<()>;
 }
 
 /// A conversation in the SLA deadline index: a step of one of its clocks is owed at `check_at`.

@@ -160,8 +160,10 @@ fn cancel_interaction() {}
 /// Starts a workflow for many customers (admins): stores the campaign and queues its start in
 /// pages of 100 customers; each customer's first interaction is created once.
 #[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = NewCampaign,
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key answers the first campaign (200) and starts nobody twice")),
     responses(
         (status = 202, description = "The campaign, `starting` (`Location` names it; `GET` it for progress)", body = Campaign),
+        (status = 200, description = "Created before with this Idempotency-Key (`Location` names it)", body = Campaign),
         (status = 403, description = "Admins only"),
         (status = 409, description = "The template is inactive"),
     ))]

@@ -34,7 +34,7 @@ use max_core::domain::interaction_stats::StatsGroupBy;
 use max_core::domain::workflow::{InteractionSettings, NewWorkflowTemplate};
 use max_core::error::Error as AppError;
 use max_core::http::{Caller, NoQuery, Order, PageBody, PageQuery, Role, caller, idempotency_key, json, json_body, ok, query_params, respond, segments};
-use max_core::ports::InteractionFilter;
+use max_core::ports::{InteractionFilter, Written};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
@@ -135,8 +135,11 @@ async fn single(req: &Request, deps: &Deps, caller: &Caller, method: &Method, pa
         (&Method::POST, ["v1", "campaigns"]) => {
             caller.require(Role::Admin)?;
             let body: NewCampaign = json_body(req)?;
-            let campaign = campaigns::create(&deps.campaign_ports(), &actor, body, now).await?;
-            Ok(with_location(json(StatusCode::ACCEPTED, &campaign), &format!("/v1/campaigns/{}", campaign.id)))
+            let key = idempotency_key(req)?;
+            let (campaign, written) = campaigns::create(&deps.campaign_ports(), &actor, body, key.as_ref(), now).await?;
+            // A repeated Idempotency-Key answers the campaign the first request created.
+            let status = if written == Written::Stored { StatusCode::ACCEPTED } else { StatusCode::OK };
+            Ok(with_location(json(status, &campaign), &format!("/v1/campaigns/{}", campaign.id)))
         }
         (&Method::GET, ["v1", "campaigns", id]) => Ok(ok(&campaigns::get(&*deps.store, org, id).await?)),
         (&Method::POST, ["v1", "interactions", id, "cancel"]) => Ok(ok(&use_cases::cancel(&*deps.store, org, id, now).await?)),

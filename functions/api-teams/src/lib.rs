@@ -258,7 +258,7 @@ async fn route(req: &Request, deps: &Deps) -> Result<Response<Body>, AppError> {
                 Route::SaveRoutingSettings => {
                     admins_only(&caller, "decide how conversations get their team")?;
                     let settings: RoutingSettings = json_body(req)?;
-                    Ok(ok(&routing::save_settings(store, org, settings, &caller.user_id, now).await?))
+                    Ok(ok(&routing::save_settings(store, org, settings, &caller.audit_actor(), now).await?))
                 }
                 Route::List | Route::HoursStatus(_) | Route::Agents | Route::Compliance => Err(AppError::NotFound("route")),
             }

@@ -968,8 +968,16 @@ pub async fn the_interaction_deadline_index_holds_open_interactions_at_their_nex
 pub async fn a_campaign_starts_each_customer_once_and_counts_in_the_same_write<S: Stores + ?Sized>(s: &S) {
     use crate::domain::campaign::{Campaign, CampaignStart, CampaignTally};
     let campaign: Campaign = from_json(json!({ "id": "K1", "org_id": ORG, "name": "Spring", "workflow_template_id": "T1", "targeted": 3, "all_targeted": true, "created_at": t(0) }));
-    assert_eq!(s.create_campaign(&campaign).await.unwrap(), Written::Stored);
-    assert_eq!(s.create_campaign(&campaign).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.create_campaign(&campaign, None).await.unwrap(), Written::Stored);
+    assert_eq!(s.create_campaign(&campaign, None).await.unwrap(), Written::AlreadyThere);
+    // A keyed campaign: the key finds it; the key again (another id) writes nothing at all.
+    let keyed: Campaign = from_json(json!({ "id": "K2", "org_id": ORG, "name": "Keyed", "workflow_template_id": "T1", "created_at": t(0) }));
+    assert_eq!(s.create_campaign(&keyed, Some("key-1")).await.unwrap(), Written::Stored);
+    assert_eq!(s.campaign_by_key(ORG, "key-1").await.unwrap().map(|c| c.id), Some("K2".into()));
+    assert_eq!(s.campaign_by_key(OTHER, "key-1").await.unwrap(), None, "keys are the organisation's");
+    let retried = Campaign { id: "K3".into(), ..keyed.clone() };
+    assert_eq!(s.create_campaign(&retried, Some("key-1")).await.unwrap(), Written::AlreadyThere);
+    assert_eq!(s.campaign(ORG, "K3").await.unwrap(), None, "all or nothing");
     let first = |customer: &str| {
         let mut i = interaction(ORG, &format!("i-{customer}"), customer, t(120), "pending");
         i.campaign_id = Some("K1".into());
@@ -1000,7 +1008,7 @@ pub async fn a_campaign_starts_each_customer_once_and_counts_in_the_same_write<S
     assert_eq!(s.campaign(ORG, "K1").await.unwrap().unwrap().completed, 1, "counted once: the stale write added nothing");
     s.finish_campaign_targeting(ORG, "K1").await.unwrap();
     let listed = s.campaigns(ORG, &PageRequest { limit: 10, cursor: None }).await.unwrap().items;
-    assert_eq!(listed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["K1"]);
+    assert_eq!(listed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["K2", "K1"], "newest (by id) first");
     assert!(s.campaigns(OTHER, &PageRequest { limit: 10, cursor: None }).await.unwrap().items.is_empty());
     assert!(s.campaign(OTHER, "K1").await.unwrap().is_none());
 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tracing::info;
 
 use crate::domain::action::{
-    Action, ActionResponse, ActionStatus, Actor, DecisionOutcome, DecisionRequest, NewAction, decide as decide_rule,
+    Action, ActionResponse, ActionStatus, Actor, AnswerStatus, DecisionOutcome, DecisionRequest, NewAction, decide as decide_rule,
     is_built_in, response_key,
 };
 use crate::domain::audit::{AuditActor, AuditEntity};
@@ -55,6 +55,18 @@ pub struct ActionView {
     #[serde(flatten)]
     pub action: Action,
     pub response: Option<ActionResponse>,
+}
+
+impl ActionView {
+    /// The action with its answer's record, `answer_status` taken from the record: the two move
+    /// in one transaction, but a read of both (one BatchGetItem) is not isolated from it, so for
+    /// a moment the record can be ahead; the record is the truth the action's copy follows.
+    pub fn new(mut action: Action, response: Option<ActionResponse>) -> ActionView {
+        if let Some(status) = response.as_ref().and_then(|r| AnswerStatus::of(r.status)) {
+            action.answer_status = Some(status);
+        }
+        ActionView { action, response }
+    }
 }
 
 fn sender(actor: &Actor) -> Sender {
@@ -223,7 +235,7 @@ async fn finish_create(ports: &ActionPorts<'_>, action: Action, written: Written
 
 pub async fn get(actions: &dyn ActionStore, org_id: &str, action_id: &str) -> Result<ActionView> {
     match actions.action_with_response(org_id, action_id).await? {
-        (Some(action), response) => Ok(ActionView { action, response }),
+        (Some(action), response) => Ok(ActionView::new(action, response)),
         (None, _) => Err(Error::NotFound("action")),
     }
 }

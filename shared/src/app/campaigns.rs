@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::app::interactions::{Actor, NextStepJob, catalog_seeded};
 use crate::domain::campaign::{Audience, Campaign, CampaignStart, NewCampaign, PAGE_SIZE, STARTS_PER_WRITE};
-use crate::domain::ids::new_id;
+use crate::domain::ids::{IdempotencyKey, new_id};
 use crate::domain::workflow::first_interaction;
 use crate::error::{Error, Result};
 use crate::optimistic::retry_lost_updates;
@@ -65,21 +65,44 @@ pub async fn list(campaigns: &dyn CampaignStore, org_id: &str, page: &PageReques
 }
 
 /// Stores the campaign and queues its start; answers at once (`starting`), whatever the size.
-pub async fn create(ports: &CampaignPorts<'_>, actor: &Actor<'_>, request: NewCampaign, now: DateTime<Utc>) -> Result<Campaign> {
+/// With an `Idempotency-Key`, a retry answers the campaign the first request created
+/// (`Written::AlreadyThere`) and queues its pages again: the first may have died between its
+/// write and its jobs, and a page run again starts nobody twice. The same key with another
+/// request is 422.
+pub async fn create(ports: &CampaignPorts<'_>, actor: &Actor<'_>, request: NewCampaign, idempotency_key: Option<&IdempotencyKey>, now: DateTime<Utc>) -> Result<(Campaign, Written)> {
     let audience = request.validate()?;
+    let org_id = actor.org_id;
+    if let Some(key) = idempotency_key
+        && let Some(first) = ports.campaigns.campaign_by_key(org_id, &key.key).await?
+    {
+        return repeated(ports, key, first, &audience).await;
+    }
     let catalog = catalog_seeded(ports.workflows, actor.org_id, now).await?;
     let template =
         catalog.template(&request.workflow_template_id).ok_or_else(|| Error::invalid("workflow_template_id", "no template with this id"))?;
     if !template.is_active {
         return Err(Error::conflict("the template is inactive: activate it to start its workflow", "inactive"));
     }
-    let campaign = Campaign::new(new_id(now), actor.org_id, &request, &audience, actor.user_id, now);
-    if ports.campaigns.create_campaign(&campaign).await? == Written::AlreadyThere {
-        return Err(Error::conflict("a campaign with this id exists already", "exists"));
+    let id = idempotency_key.map_or_else(|| new_id(now), |k| k.id_at(org_id, now));
+    let campaign = Campaign::new(id, org_id, &request, &audience, actor.user_id, now);
+    if ports.campaigns.create_campaign(&campaign, idempotency_key.map(|k| k.key.as_str())).await? == Written::AlreadyThere {
+        // A concurrent request with the same key won (without a key, ids do not collide).
+        let key = idempotency_key.ok_or_else(|| Error::conflict("a campaign with this id exists already", "exists"))?;
+        let first = ports.campaigns.campaign_by_key(org_id, &key.key).await?.ok_or_else(|| Error::conflict("a campaign with this id exists already", "exists"))?;
+        return repeated(ports, key, first, &audience).await;
     }
     queue_pages(ports.outbox, &page_jobs(&campaign, &audience)).await?;
-    info!(org_id = actor.org_id, campaign_id = campaign.id, targeted = campaign.targeted, "campaign created; its start is queued");
-    Ok(campaign)
+    info!(org_id, campaign_id = campaign.id, targeted = campaign.targeted, "campaign created; its start is queued");
+    Ok((campaign, Written::Stored))
+}
+
+/// A repeated `Idempotency-Key`: the first campaign if this is the same request, its pages
+/// queued again.
+async fn repeated(ports: &CampaignPorts<'_>, key: &IdempotencyKey, first: Campaign, audience: &Audience) -> Result<(Campaign, Written)> {
+    key.check_first(&first.org_id, &first.id, first.created_at)?;
+    queue_pages(ports.outbox, &page_jobs(&first, audience)).await?;
+    info!(org_id = first.org_id, campaign_id = first.id, "campaign requested again with its Idempotency-Key; its start is queued again");
+    Ok((first.with_progress(), Written::AlreadyThere))
 }
 
 /// The page jobs of a campaign's start: the named customers by [`PAGE_SIZE`], or a filter's

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use tracing::info;
 
 use crate::domain::agent::Availability;
+use crate::domain::audit::{AuditActor, AuditEntity};
 use crate::domain::conversation::{Conversation, ConversationStatus};
 use crate::domain::event::NewEvent;
 use crate::domain::routing::{AssignedBy, CapacityChange, Hold, RoutingSettings, StoredRoutingSettings, TeamSource, assign, assignment_events, candidates};
@@ -30,10 +31,12 @@ pub async fn settings(teams: &dyn TeamStore, org_id: &str) -> Result<RoutingSett
 }
 
 /// `PUT /v1/routing/settings` (admins): validated, then stored whole.
-pub async fn save_settings(teams: &dyn TeamStore, org_id: &str, settings: RoutingSettings, by: &str, now: DateTime<Utc>) -> Result<RoutingSettings> {
+pub async fn save_settings(teams: &dyn TeamStore, org_id: &str, settings: RoutingSettings, by: &AuditActor, now: DateTime<Utc>) -> Result<RoutingSettings> {
     settings.validate()?;
-    let stored = StoredRoutingSettings { org_id: org_id.to_string(), settings, updated_at: now, updated_by: by.to_string() };
-    teams.put_routing_settings(&stored).await?;
+    let before = teams.routing_settings(org_id).await?;
+    let stored = StoredRoutingSettings { org_id: org_id.to_string(), settings, updated_at: now, updated_by: by.user_id.clone() };
+    let audit = by.change(now, org_id, (AuditEntity::Settings, "routing"), "update", &["settings"], before.as_ref(), Some(&stored));
+    teams.put_routing_settings(&stored, audit.as_ref()).await?;
     Ok(stored.settings)
 }
 

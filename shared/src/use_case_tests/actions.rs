@@ -232,4 +232,10 @@ async fn the_action_and_its_bubble_show_processing_until_the_answer_is_sent_then
     // AND the feed told each move once, with the status the dashboard shows
     let told: Vec<Value> = w.events_of(ORG, EventKind::ResponseStatusChanged).await.iter().map(|e| e.data["answer_status"].clone()).collect();
     assert_eq!(told, [json!("sent"), json!("read")]);
+    // AND a read that caught the record ahead of the action's copy (one BatchGetItem is not
+    // isolated from the transaction that moves both) shows the record's status
+    let view = get(w.store(), ORG, &action.id).await.unwrap();
+    let behind = crate::domain::action::Action { answer_status: Some(AnswerStatus::Processing), ..view.action.clone() };
+    assert_eq!(crate::app::actions::ActionView::new(behind, view.response.clone()).action.answer_status, Some(AnswerStatus::Read));
+    assert_eq!(crate::app::actions::ActionView::new(view.action, None).action.answer_status, Some(AnswerStatus::Read), "no record: the action's own");
 }

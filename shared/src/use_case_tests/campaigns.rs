@@ -8,7 +8,7 @@ use crate::app::interactions::{Actor, cancel, complete, templates};
 use crate::domain::campaign::{Campaign, CampaignStatus, NewCampaign};
 use crate::domain::customer::NewCustomer;
 use crate::domain::interaction::Completion;
-use crate::ports::{InteractionFilter, InteractionStore, PageRequest};
+use crate::ports::{InteractionFilter, InteractionStore, PageRequest, Written};
 
 const ADMIN: Actor<'static> = Actor { org_id: ORG, user_id: "admin-1" };
 
@@ -65,7 +65,7 @@ async fn a_campaign_starts_each_customer_once_in_pages_even_when_a_page_is_deliv
     ids.push("not-a-customer".into());
     let template = starter_template(&w).await;
     // WHEN an admin creates a campaign of 151 ids
-    let campaign = create(&w.deps.campaign_ports(), &ADMIN, named(&template, &ids), t(1)).await.unwrap();
+    let campaign = create(&w.deps.campaign_ports(), &ADMIN, named(&template, &ids), None, t(1)).await.unwrap().0;
     // THEN it answers at once, starting, with its start queued in pages of 100
     assert_eq!((campaign.status, campaign.targeted, campaign.queued, campaign.started), (Some(CampaignStatus::Starting), 151, 151, 0));
     let jobs = page_jobs(&w);
@@ -101,7 +101,7 @@ async fn completing_and_cancelling_its_interactions_move_the_campaigns_metrics_o
     let w = World::new();
     let ids = given_customers(&w, 4).await;
     let template = starter_template(&w).await;
-    let campaign = create(&w.deps.campaign_ports(), &ADMIN, named(&template, &ids), t(1)).await.unwrap();
+    let campaign = create(&w.deps.campaign_ports(), &ADMIN, named(&template, &ids), None, t(1)).await.unwrap().0;
     run_pages(&w, &page_jobs(&w)).await;
     let mine = campaign_interactions(&w, &campaign).await;
     let ports = w.deps.interaction_ports();
@@ -132,7 +132,7 @@ async fn an_overdue_alert_on_its_interaction_is_counted_once() {
     let w = World::new();
     let ids = given_customers(&w, 1).await;
     let template = starter_template(&w).await;
-    let campaign = create(&w.deps.campaign_ports(), &ADMIN, named(&template, &ids), t(1)).await.unwrap();
+    let campaign = create(&w.deps.campaign_ports(), &ADMIN, named(&template, &ids), None, t(1)).await.unwrap().0;
     run_pages(&w, &page_jobs(&w)).await;
     let mine = &campaign_interactions(&w, &campaign).await[0];
     // WHEN the interaction scheduler runs twice after it is due
@@ -151,7 +151,7 @@ async fn a_filter_campaign_finds_its_customers_page_by_page() {
     crate::app::customers::create(w.store(), ORG, &input, "admin-1", t(0)).await.unwrap();
     let template = starter_template(&w).await;
     let body: NewCampaign = serde_json::from_value(json!({ "name": "Annas", "workflow_template_id": template, "filter": { "q": "anna" } })).unwrap();
-    let campaign = create(&w.deps.campaign_ports(), &ADMIN, body, t(1)).await.unwrap();
+    let campaign = create(&w.deps.campaign_ports(), &ADMIN, body, None, t(1)).await.unwrap().0;
     assert_eq!((campaign.targeted, campaign.status), (0, Some(CampaignStatus::Starting)));
     // WHEN each page runs (each queues the next), the first twice
     let first = page_jobs(&w);
@@ -179,21 +179,54 @@ async fn a_bad_campaign_is_refused_before_anything_is_stored_and_another_organis
     let ids = given_customers(&w, 2).await;
     let template = starter_template(&w).await;
     let ports = w.deps.campaign_ports();
-    let field = |r: crate::error::Result<Campaign>| match r {
+    let field = |r: crate::error::Result<(Campaign, Written)>| match r {
         Err(Error::Invalid { field, .. }) => field,
         other => panic!("not a 422: {other:?}"),
     };
     let twice = vec![ids[0].clone(), ids[1].clone(), ids[0].clone()];
-    assert_eq!(field(create(&ports, &ADMIN, named(&template, &twice), t(1)).await), "customer_ids[2]");
-    assert_eq!(field(create(&ports, &ADMIN, named("no-such-template", &ids), t(1)).await), "workflow_template_id");
+    assert_eq!(field(create(&ports, &ADMIN, named(&template, &twice), None, t(1)).await), "customer_ids[2]");
+    assert_eq!(field(create(&ports, &ADMIN, named("no-such-template", &ids), None, t(1)).await), "workflow_template_id");
     assert!(w.outbox().jobs(Queue::NextSteps).is_empty(), "nothing queued");
     assert!(list(w.store(), ORG, &PageRequest { limit: 10, cursor: None }).await.unwrap().items.is_empty());
     // GIVEN a campaign, another organisation finds nothing
-    let campaign = create(&ports, &ADMIN, named(&template, &ids), t(1)).await.unwrap();
+    let campaign = create(&ports, &ADMIN, named(&template, &ids), None, t(1)).await.unwrap().0;
     assert!(matches!(get(w.store(), OTHER_ORG, &campaign.id).await, Err(Error::NotFound(_))));
     assert!(list(w.store(), OTHER_ORG, &PageRequest { limit: 10, cursor: None }).await.unwrap().items.is_empty());
     assert_eq!(list(w.store(), ORG, &PageRequest { limit: 10, cursor: None }).await.unwrap().items.len(), 1);
     // A page job naming another organisation's customers starts nobody.
     let stray = CampaignPageJob { org_id: OTHER_ORG.into(), campaign_id: campaign.id.clone(), page: 0, customer_ids: ids.clone(), cursor: None };
     assert_eq!(start_page(&ports, &stray, t(2)).await.unwrap(), PageOutcome::default());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_create_with_its_idempotency_key_answers_the_first_campaign_and_starts_nobody_twice() {
+    use crate::domain::ids::IdempotencyKey;
+    let w = World::new();
+    let ids = given_customers(&w, 3).await;
+    let template = starter_template(&w).await;
+    let ports = w.deps.campaign_ports();
+    let key = |request: &str| IdempotencyKey::for_request("campaign-1", request.as_bytes());
+    // WHEN an admin creates a campaign with a key, and the client retries it later
+    let (first, written) = create(&ports, &ADMIN, named(&template, &ids), Some(&key("POST spring")), t(1)).await.unwrap();
+    assert_eq!(written, Written::Stored);
+    let (again, written) = create(&ports, &ADMIN, named(&template, &ids), Some(&key("POST spring")), t(5)).await.unwrap();
+    // THEN the retry answers the first campaign; there is one campaign
+    assert_eq!((written, again.id.as_str(), again.created_at), (Written::AlreadyThere, first.id.as_str(), first.created_at));
+    assert_eq!(list(w.store(), ORG, &PageRequest { limit: 10, cursor: None }).await.unwrap().items.len(), 1);
+    // AND its pages are queued again (the first may have died before queuing), yet running
+    // them all starts each customer once
+    let jobs = page_jobs(&w);
+    assert_eq!(jobs.len(), 2, "the first request's page and the retry's");
+    let done = run_pages(&w, &jobs).await;
+    assert_eq!((done.started, done.already), (3, 3));
+    assert_eq!(campaign_interactions(&w, &first).await.len(), 3);
+    // AND the same key with another request is 422, naming the header, and stores nothing
+    let other = create(&ports, &ADMIN, named(&template, &ids[..1]), Some(&key("POST autumn")), t(6)).await;
+    assert!(matches!(&other, Err(Error::Invalid { field, .. }) if field == "Idempotency-Key"), "{other:?}");
+    // AND another organisation's same key is its own
+    let theirs = Actor { org_id: OTHER_ORG, user_id: "admin-2" };
+    let other_template = templates(w.store(), OTHER_ORG, t(0)).await.unwrap()[0].id.clone();
+    let (theirs, written) = create(&ports, &theirs, named(&other_template, &ids[..1]), Some(&key("POST spring")), t(7)).await.unwrap();
+    assert_eq!(written, Written::Stored);
+    assert_ne!(theirs.id, first.id);
 }

@@ -330,10 +330,10 @@ async fn the_organisations_routing_settings_decide_which_sources_set_a_conversat
     // GIVEN nothing saved: every source sets teams (what MAX did before the setting)
     assert_eq!(settings(w.store(), ORG).await.unwrap().team_sources, TeamSource::ALL.to_vec());
     let duplicated = RoutingSettings { team_sources: vec![TeamSource::Agent, TeamSource::Agent] };
-    let refused = save_settings(w.store(), ORG, duplicated, "admin", t(0)).await;
+    let refused = save_settings(w.store(), ORG, duplicated, &admin_actor(), t(0)).await;
     assert!(matches!(refused, Err(crate::error::Error::Invalid { ref field, .. }) if field == "team_sources[1]"), "{refused:?}");
     // WHEN only people set teams
-    save_settings(w.store(), ORG, RoutingSettings { team_sources: vec![TeamSource::Agent] }, "admin", t(0)).await.unwrap();
+    save_settings(w.store(), ORG, RoutingSettings { team_sources: vec![TeamSource::Agent] }, &admin_actor(), t(0)).await.unwrap();
     // THEN a new conversation on the number is not put in its default team
     let c = customer_writes(&w, 1).await;
     assert_eq!((c.team_id.as_deref(), c.status), (None, ConversationStatus::Open));
@@ -350,10 +350,19 @@ async fn the_organisations_routing_settings_decide_which_sources_set_a_conversat
     let moved = update(&w.deps.sla_ports(), &w.deps.routing_ports(), ORG, &c.id, &edit, t(3)).await.unwrap();
     assert_eq!((moved.team_id.as_deref(), moved.status), (Some(team.as_str()), ConversationStatus::Queued));
     // WHEN only the number's default sets teams: a PATCH naming a team is 422 `team_id`
-    save_settings(w.store(), ORG, RoutingSettings { team_sources: vec![TeamSource::ChannelDefault] }, "admin", t(4)).await.unwrap();
+    save_settings(w.store(), ORG, RoutingSettings { team_sources: vec![TeamSource::ChannelDefault] }, &admin_actor(), t(4)).await.unwrap();
     let patch = update(&w.deps.sla_ports(), &w.deps.routing_ports(), ORG, &c.id, &ConversationEdit { team_id: Some(None), ..Default::default() }, t(4)).await;
     assert!(matches!(patch, Err(crate::error::Error::Invalid { ref field, .. }) if field == "team_id"), "{patch:?}");
     assert_eq!(conversation(&w, &c.id).await.team_id.as_deref(), Some(team.as_str()), "unchanged");
     // AND the next customer's conversation is the number's team's again
     assert_eq!(customer_writes(&w, 2).await.team_id.as_deref(), Some(team.as_str()));
+    // AND both saves are in the audit trail, the refused one is not, each with what it replaced
+    let query = crate::domain::audit::AuditQuery { entity: Some(crate::domain::audit::EntityFilter { entity_type: crate::domain::audit::AuditEntity::Settings, entity_id: Some("routing".into()) }), ..Default::default() };
+    let mut trail = crate::ports::AuditStore::audit_entries(w.store(), ORG, &query, &crate::ports::PageRequest { limit: 10, cursor: None }).await.unwrap().items;
+    trail.sort_by_key(|e| e.at);
+    assert_eq!(trail.len(), 2, "{trail:?}");
+    assert_eq!(&trail[1].actor, &admin_actor());
+    assert_eq!(trail[0].changes["settings"].before, serde_json::Value::Null, "nothing was saved before");
+    assert_eq!(trail[1].changes["settings"].before["team_sources"], serde_json::json!(["agent"]));
+    assert_eq!(trail[1].changes["settings"].after["team_sources"], serde_json::json!(["channel_default"]));
 }

@@ -60,7 +60,7 @@ async fn main() {
         let request: NewCampaign = serde_json::from_value(json!({ "name": format!("bench {run}"), "workflow_template_id": template, "customer_ids": ids })).unwrap();
         let (before, ops_before) = (AwsCalls::now(), calls_by_operation());
         let clock = Instant::now();
-        let campaign = campaigns::create(&ports, &actor, request, chrono::Utc::now()).await.expect("campaign created");
+        let campaign = campaigns::create(&ports, &actor, request, None, chrono::Utc::now()).await.expect("campaign created").0;
         let accepted = clock.elapsed();
         let jobs = campaigns::page_jobs(&campaign, &Audience::Customers(ids.clone()));
         let outcomes: Vec<PageOutcome> = stream::iter(jobs.iter())

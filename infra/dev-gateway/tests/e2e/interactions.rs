@@ -615,8 +615,9 @@ async fn closing_a_conversation_with_an_outcome_completes_its_interaction_and_cr
 
 /// Issue 16's must-hold: a campaign of 500 customers completes its start through the real
 /// next-step queue with exactly 500 interactions, one per customer; a page job delivered again
-/// (twice, in one batch) changes nothing; completing one of its interactions moves `completed`
-/// and the completion rate.
+/// (twice, in one batch) changes nothing, nor does the create retried with its Idempotency-Key
+/// (its pages queued again); completing one of its interactions moves `completed` and the
+/// completion rate.
 #[tokio::test]
 async fn a_campaign_of_500_customers_starts_each_once_and_counts_its_completions() {
     use futures::stream::{self, StreamExt};
@@ -627,9 +628,16 @@ async fn a_campaign_of_500_customers_starts_each_once_and_counts_its_completions
     let body = json!({ "name": "Spring renewals", "workflow_template_id": template["id"], "customer_ids": ids });
     let (s, _) = t.post("/v1/campaigns", &t.org.agent, body.clone()).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "admins only");
-    let (s, campaign) = t.post("/v1/campaigns", &t.org.admin, body).await;
+    // With an Idempotency-Key, sent twice (a client retrying): one campaign, the retry 200.
+    let keyed = || async {
+        let res = t.http.post(t.url("/v1/campaigns")).bearer_auth(&t.org.admin).header("idempotency-key", "spring-renewals-1").json(&body).send().await.unwrap();
+        (res.status(), res.json::<Value>().await.unwrap())
+    };
+    let (s, campaign) = keyed().await;
     assert_eq!((s, campaign["status"].as_str(), campaign["targeted"].as_i64()), (StatusCode::ACCEPTED, Some("starting"), Some(500)), "{campaign}");
     let id = campaign["id"].as_str().unwrap().to_string();
+    let (s, retried) = keyed().await;
+    assert_eq!((s, retried["id"].as_str()), (StatusCode::OK, Some(id.as_str())), "{retried}");
     let path = format!("/v1/campaigns/{id}");
     let started = eventually("the campaign's start", std::time::Duration::from_secs(120), || async {
         let (_, c) = t.get(&path, &t.org.agent).await;

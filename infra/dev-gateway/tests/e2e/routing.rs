@@ -206,4 +206,13 @@ async fn routing_settings_leave_the_numbers_default_team_out_and_refuse_a_patch_
     t.api(Method::PUT, "/v1/routing/settings", &t.org.admin, Some(json!({ "team_sources": ["channel_default"] }))).await;
     let (s, refused) = t.api(Method::PATCH, &path, &t.org.supervisor, Some(json!({ "team_id": null }))).await;
     assert_eq!((s, refused["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("team_id")), "{refused}");
+    // Both saves are in the audit trail (newest first), each with what it replaced; the refused
+    // ones are not.
+    let (s, audit) = t.get("/v1/audit?entity=settings:routing", &t.org.admin).await;
+    assert_eq!(s, StatusCode::OK, "{audit}");
+    let sources = |i: usize, side: &str| audit["items"][i]["changes"]["settings"][side]["team_sources"].clone();
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(2), "{audit}");
+    assert_eq!((sources(0, "before"), sources(0, "after")), (json!(["agent"]), json!(["channel_default"])), "{audit}");
+    assert_eq!((sources(1, "before"), sources(1, "after")), (Value::Null, json!(["agent"])), "{audit}");
+    assert_eq!(audit["items"][1]["actor"]["role"].as_str(), Some("admin"), "{audit}");
 }

@@ -23,6 +23,10 @@ pub mod keys {
     pub fn campaign(org: &str, id: &str) -> (String, String) {
         (campaigns(org), format!("CAMPAIGN#{id}"))
     }
+    /// A client's `Idempotency-Key` for `POST /v1/campaigns` (expires like every key).
+    pub fn campaign_idempotency(org: &str, key: &str) -> (String, String) {
+        (format!("ORG#{org}#CAMPAIGNKEY#{key}"), "CAMPAIGNKEY".into())
+    }
     pub fn started(org: &str, campaign: &str, customer: &str) -> (String, String) {
         (format!("ORG#{org}#CAMPAIGN#{campaign}"), format!("STARTED#{customer}"))
     }
@@ -42,12 +46,27 @@ impl DynamoStore {
 
 #[async_trait]
 impl CampaignStore for DynamoStore {
-    async fn create_campaign(&self, campaign: &Campaign) -> Result<Written> {
+    async fn create_campaign(&self, campaign: &Campaign, idempotency_key: Option<&str>) -> Result<Written> {
         let mut item = keyed(campaign, keys::campaign(&campaign.org_id, &campaign.id), &[])?;
         for derived in DERIVED {
             item.remove(derived);
         }
-        self.put_new(item).await
+        let Some(key) = idempotency_key else { return self.put_new(item).await };
+        let items = vec![
+            self.put_op(item, Some("attribute_not_exists(pk)"), None)?,
+            self.idempotency_put(keys::campaign_idempotency(&campaign.org_id, key), &campaign.id, campaign.created_at)?,
+        ];
+        Ok(match self.transact(items).await? {
+            Ok(()) => Written::Stored,
+            Err(_) => Written::AlreadyThere,
+        })
+    }
+
+    async fn campaign_by_key(&self, org_id: &str, idempotency_key: &str) -> Result<Option<Campaign>> {
+        match self.idempotency_target(keys::campaign_idempotency(org_id, idempotency_key)).await? {
+            Some(id) => self.campaign(org_id, &id).await,
+            None => Ok(None),
+        }
     }
 
     async fn campaign(&self, org_id: &str, id: &str) -> Result<Option<Campaign>> {

@@ -101,8 +101,12 @@ impl TeamStore for DynamoStore {
         self.get(keys::routing_settings(org_id)).await
     }
 
-    async fn put_routing_settings(&self, settings: &crate::domain::routing::StoredRoutingSettings) -> Result<()> {
-        self.put(keyed(settings, keys::routing_settings(&settings.org_id), &[])?).await
+    async fn put_routing_settings(&self, settings: &crate::domain::routing::StoredRoutingSettings, audit: Option<&AuditEntry>) -> Result<()> {
+        let item = keyed(settings, keys::routing_settings(&settings.org_id), &[])?;
+        match audit {
+            Some(entry) => self.write_audited(self.put_op(item, None, None)?, entry).await.map(|_| ()),
+            None => self.put(item).await,
+        }
     }
 
     async fn business_hours(&self, org_id: &str, team_id: &str) -> Result<Option<StoredBusinessHours>> {

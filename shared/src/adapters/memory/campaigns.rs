@@ -28,14 +28,23 @@ fn orphan(t: &CampaignTally) -> Campaign {
 
 #[async_trait]
 impl CampaignStore for MemoryStore {
-    async fn create_campaign(&self, campaign: &Campaign) -> Result<Written> {
+    async fn create_campaign(&self, campaign: &Campaign, idempotency_key: Option<&str>) -> Result<Written> {
         let mut st = self.write("create_campaign")?;
         let id = key(&campaign.org_id, &campaign.id);
-        if st.campaigns.contains_key(&id) {
+        let marker = idempotency_key.map(|k| key(&campaign.org_id, k));
+        if st.campaigns.contains_key(&id) || marker.as_ref().is_some_and(|m| st.campaign_keys.contains_key(m)) {
             return Ok(Written::AlreadyThere);
         }
         st.campaigns.insert(id, campaign.clone());
+        if let Some(m) = marker {
+            st.campaign_keys.insert(m, campaign.id.clone());
+        }
         Ok(Written::Stored)
+    }
+
+    async fn campaign_by_key(&self, org_id: &str, idempotency_key: &str) -> Result<Option<Campaign>> {
+        let st = self.read("campaign_by_key")?;
+        Ok(st.campaign_keys.get(&key(org_id, idempotency_key)).and_then(|id| st.campaigns.get(&key(org_id, id))).cloned())
     }
 
     async fn campaign(&self, org_id: &str, id: &str) -> Result<Option<Campaign>> {

@@ -100,6 +100,8 @@ struct State {
     whatsapp_templates: BTreeMap<Key, crate::domain::whatsapp_template::WhatsAppTemplate>,
     interactions: BTreeMap<Key, Interaction>,
     campaigns: BTreeMap<Key, crate::domain::campaign::Campaign>,
+    /// (org, Idempotency-Key) → the campaign it created.
+    campaign_keys: BTreeMap<Key, String>,
     /// A campaign's started (or skipped) customers: `(org, campaign, customer)`.
     campaign_starts: BTreeSet<(String, String, String)>,
     interaction_keys: BTreeMap<Key, String>,

@@ -50,8 +50,11 @@ impl TeamStore for MemoryStore {
         Ok(self.read("routing_settings")?.routing_settings.get(org_id).cloned())
     }
 
-    async fn put_routing_settings(&self, settings: &crate::domain::routing::StoredRoutingSettings) -> Result<()> {
-        self.write("put_routing_settings")?.routing_settings.insert(settings.org_id.clone(), settings.clone());
+    async fn put_routing_settings(&self, settings: &crate::domain::routing::StoredRoutingSettings, audit: Option<&AuditEntry>) -> Result<()> {
+        let mut st = self.write("put_routing_settings")?;
+        if super::audit::with_entry(&mut st, true, audit) {
+            st.routing_settings.insert(settings.org_id.clone(), settings.clone());
+        }
         Ok(())
     }
 
