@@ -90,7 +90,18 @@ every request exactly as it does without them, and measures them: `--bench`):
     conditions are not cached: moto reads the values while it parses them (a literal fallback,
     empty-string checks) and a parse costs ~13 µs. Measured (`--bench`, median of 5 runs):
     UpdateItem 403 -> 527 calls/s, a 4-operation TransactWriteItems 239 -> 345 calls/s.
+
+And one to what a read sees:
+13. DynamoDB writes an item whole: a read sees it before a write or after it. moto's writes
+    change the stored item in place, one attribute after the other (an UpdateItem's `SET a = :a,
+    b = :b` sets `a`, then `b`), and only the writes took the lock, so a GetItem or Query served
+    by another thread meanwhile could answer an item half written: a message `sent` without
+    its `wamid` (seen once in CI by `replies::the_sweep_sends_a_reply_whose_job_was_lost_once`).
+    Every DynamoDB request now runs under the writes' lock. moto serves one request at a time
+    under the GIL anyway, so the cost is the overlap of the sockets' I/O only
+    (`test_moto_patches.py`, `ItemsReadWhole`, checks reads racing updates).
 """
+import contextlib
 import copy
 import functools
 import json
@@ -123,6 +134,9 @@ from werkzeug.wrappers import Response
 from moto.sqs.models import Queue, SQSBackend
 
 _WRITE_LOCK = threading.RLock()
+# Patch 13 (every DynamoDB request under _WRITE_LOCK); off only for test_moto_patches.py's check
+# that its test can fail.
+_whole_items = True
 
 
 def _locked(method):
@@ -715,7 +729,9 @@ def _dynamodb_directly(self, environ, start_response):
     # What moto's Flask view (moto.core.utils.convert_to_flask_response) does for this handler.
     request = normalize_request(BackendRequest(environ))
     try:
-        result = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
+        # Patch 13: the whole request, answer built included, sees no write half done.
+        with _WRITE_LOCK if _whole_items else contextlib.nullcontext():
+            result = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
     except ClientError as exc:
         result = 400, {}, exc.response["Error"]["Message"]
     status, headers, body = result if len(result) == 3 else (200, {}, result)
@@ -724,11 +740,12 @@ def _dynamodb_directly(self, environ, start_response):
 
 def apply(without=()):
     """Applies the patches. `without`: numbers of patches to leave out, for checks comparing moto
-    with and without them (infra/scripts/test_moto_patches.py); only 11 and 12 can be."""
-    global _narrow_index_queries
+    with and without them (infra/scripts/test_moto_patches.py); only 11, 12 and 13 can be."""
+    global _narrow_index_queries, _whole_items
     left_out = set(without)
-    if not left_out <= {11, 12}:
-        raise ValueError(f"only patches 11 and 12 can be left out, not {sorted(left_out - {11, 12})}")
+    if not left_out <= {11, 12, 13}:
+        raise ValueError(f"only patches 11, 12 and 13 can be left out, not {sorted(left_out - {11, 12, 13})}")
+    _whole_items = 13 not in left_out
     DomainDispatcherApplication.__call__ = _dynamodb_directly
     Table.all_items = _all_items
     Table.query = _query
