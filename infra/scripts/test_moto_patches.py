@@ -9,7 +9,8 @@ gsi1sk), then the same requests: index and table queries (paging with Limit both
 conditions, filters, projections, counts), updates, puts, deletes, batch writes and
 transactions that move items between index partitions, failing conditions and malformed
 expressions (each sent twice: a parse that failed must fail again, not come from a cache).
-Every answer of one server is compared with the other's. And patch 13 (every DynamoDB request
+Every answer of one server is compared with the other's. Patch 14 (GetRecords written with
+json.dumps): `StreamRecordsAsJson` compares its answers with moto's serializer's. And patch 13 (every DynamoDB request
 under one lock): `ItemsReadWhole` races GetItem and Query against 200 updates of one item's 40
 attributes and finds no read of a half-written item (without the patch, 32 of 1,088 reads were).
 Run by `make test`:
@@ -58,7 +59,9 @@ def serve(without):
         p11 = moto_patches._narrow_index_queries and "_reindexing_put" in Table.put_item.__qualname__
         p12 = ConditionExpressionParser.parse is moto_patches._parse_condition
         p13 = moto_patches._whole_items
-        print(f"patches 11={'on' if p11 else 'off'} 12={'on' if p12 else 'off'} 13={'on' if p13 else 'off'}", flush=True)
+        p14 = moto_patches._stream_records_fast
+        on = lambda p: "on" if p else "off"
+        print(f"patches 11={on(p11)} 12={on(p12)} 13={on(p13)} 14={on(p14)}", flush=True)
 
     run_moto.apply_moto_patches = apply
     sys.argv = [os.path.join(HERE, "run_moto.py")]
@@ -288,8 +291,8 @@ class MotoPatches(unittest.TestCase):
     # ------------------------------------------------------------ tests
 
     def test_servers_differ_only_by_patches_11_and_12(self):
-        self.assertEqual(self.servers[0].patches, "patches 11=on 12=on 13=on")
-        self.assertEqual(self.servers[1].patches, "patches 11=off 12=off 13=on")
+        self.assertEqual(self.servers[0].patches, "patches 11=on 12=on 13=on 14=on")
+        self.assertEqual(self.servers[1].patches, "patches 11=off 12=off 13=on 14=on")
 
     def test_index_and_table_queries(self):
         returned = self.index_queries()
@@ -568,6 +571,73 @@ class CopyTree(unittest.TestCase):
         child = self.parse("SET a = :a").children[0]
         with self.assertRaises(self.mp._NotPlain):  # not a root: deepcopy would copy its parent too
             self.mp._copy_tree(child)
+
+
+class StreamRecordsAsJson(unittest.TestCase):
+    """Patch 14: GetRecords written with json.dumps answers what moto's serializer answers. Both
+    servers get the same writes (every attribute type, an insert, a modify, a remove) on a table
+    streaming new and old images; the raw answers, parsed, must be equal but for what moto
+    makes anew on each server (event ids, times and the sizes they sway, the iterator), whose form is checked instead."""
+
+    def records(self, without):
+        import boto3
+
+        server = Server(without=without)
+        try:
+            kw = dict(region_name="us-east-1", endpoint_url=server.url, aws_access_key_id="x", aws_secret_access_key="x")
+            ddb = boto3.client("dynamodb", **kw)
+            ddb.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                             AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk")],
+                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+            arn = ddb.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+            key = {"pk": {"S": "ORG#1"}, "sk": {"S": "EVENT#1"}}
+            ddb.put_item(TableName=TABLE, Item={**key, "s": {"S": "été"}, "n": {"N": "-1.5"}, "b": {"B": b"\x00\xff"},
+                                                "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2"]}, "bs": {"BS": [b"\x01", b"\x02"]},
+                                                "m": {"M": {"l": {"L": [{"S": "x"}, {"BOOL": True}, {"NULL": True}, {"M": {}}]}}}})
+            ddb.update_item(TableName=TABLE, Key=key, UpdateExpression="SET n = :n REMOVE b", ExpressionAttributeValues={":n": {"N": "2"}})
+            ddb.delete_item(TableName=TABLE, Key=key)
+            streams = boto3.client("dynamodbstreams", **kw)
+            raw = []
+            streams.meta.events.register("after-call.dynamodbstreams.GetRecords", lambda http_response, **_: raw.append(http_response.content))
+            shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+            iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            first = streams.get_records(ShardIterator=iterator, Limit=2)
+            streams.get_records(ShardIterator=first["NextShardIterator"], Limit=10)
+            return server.patches, raw
+        finally:
+            server.stop()
+
+    maxDiff = None
+
+    def test_get_records_answers_what_the_serializer_answers(self):
+        fast_patches, fast_raw = self.records(without=())
+        slow_patches, slow_raw = self.records(without=(14,))
+        self.assertTrue(fast_patches.endswith("14=on") and slow_patches.endswith("14=off"), (fast_patches, slow_patches))
+        # The fast path wrote the record as moto keeps it (its own key order); the serializer in
+        # the output shape's order: so each server's answer came from the path it names.
+        self.assertIn(b'"dynamodb": {"StreamViewType"', fast_raw[0])
+        self.assertIn(b'"dynamodb": {"ApproximateCreationDateTime"', slow_raw[0])
+        fast, slow = [json.loads(b) for b in fast_raw], [json.loads(b) for b in slow_raw]
+
+        def made_anew(answers):
+            for answer in answers:
+                self.assertIsInstance(answer.pop("NextShardIterator"), str)
+                for record in answer["Records"]:
+                    self.assertRegex(record.pop("eventID"), "^[0-9a-f]{32}$")
+                    at = record["dynamodb"].pop("ApproximateCreationDateTime")
+                    self.assertIsInstance(at, (int, float))
+                    self.assertEqual(round(at, 3), at)
+                    self.assertLess(abs(at - time.time()), 600)
+                    # moto sizes the record by its own dump, the time's digits included.
+                    self.assertGreater(record["dynamodb"].pop("SizeBytes"), 0)
+            return answers
+
+        self.assertEqual([len(a["Records"]) for a in fast], [2, 1])
+        self.assertEqual(made_anew(fast), made_anew(slow))
+        names = [r["eventName"] for a in fast for r in a["Records"]]
+        self.assertEqual(names, ["INSERT", "MODIFY", "REMOVE"])
+        self.assertEqual(fast[0]["Records"][0]["dynamodb"]["NewImage"]["b"], {"B": "AP8="})
 
 
 class ItemsReadWhole(unittest.TestCase):
