@@ -52,11 +52,12 @@ async fn organisation_b_sees_none_of_organisation_a() {
 async fn assign_close_reopen_and_filters() {
     let t = TestStack::start().await;
     assert_eq!(t.post_webhook(&crate::fresh(&fixture("batched-two-changes.json"))).await.status(), StatusCode::OK);
-    let all = eventually("two conversations", WAIT, || async {
-        let c = t.conversations().await;
-        (c.len() == 2).then_some(c)
-    })
-    .await;
+    eventually("two conversations", WAIT, || async { (t.conversations().await.len() == 2).then_some(()) }).await;
+    // Listed before their processing ends (the bot's greeting, its reply job): every job done
+    // first, or a late one would race the close below (seen: the reopen answered 409, and once
+    // a second open conversation).
+    t.drained().await;
+    let all = t.conversations().await;
     let first = all[0]["id"].as_str().unwrap();
     let (status, assigned) = t.post(&format!("/v1/conversations/{first}/assign"), &t.org.agent, json!({ "assignee_id": "org_demo_agent" })).await;
     assert_eq!(status, StatusCode::OK);
